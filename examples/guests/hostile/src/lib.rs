@@ -1,0 +1,223 @@
+//! A `wasi:http/proxy` component that misbehaves on request, for the platform's tests.
+//!
+//! The last path segment of the request URI chooses the behaviour:
+//!
+//! | segment | behaviour |
+//! |---|---|
+//! | `ok` | `200 ok` |
+//! | `loop` | spins forever (the platform's timeout must stop it) |
+//! | `bomb` | allocates and touches 1 MiB chunks until allocation fails (memory cap) |
+//! | `panic` | `panic!("boom")` |
+//! | `spam` | writes 64 MiB to stdout (1 KiB lines) and 1 MiB to stderr, then `200 spammed` |
+//! | `fetch` | `GET` of the URL in header `x-target-url` via `wasi:http/outgoing-handler`: `200` with body `<upstream status>\n<upstream body>` and header `x-upstream-status`, or `502` with the `ErrorCode`'s `Debug` text |
+//! | `env` | `200` with the environment variables as sorted `K=V` lines |
+//! | `sleep` | busy-waits for `x-sleep-ms` milliseconds, then `200 slept` |
+//! | `echo` | `200` with the request body |
+//!
+//! Anything else gets `404`.
+
+use faas_sdk::{Bytes, IntoResponse, Request, Response, StatusCode};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+const MIB: usize = 1024 * 1024;
+const LINE: usize = 1024;
+
+fn handle(req: Request) -> Response {
+    let mode = req.uri().path().rsplit('/').next().unwrap_or_default();
+    match mode {
+        "ok" => "ok".into_response(),
+        "loop" => spin_forever(),
+        "bomb" => memory_bomb(),
+        "panic" => panic!("boom"),
+        "spam" => spam(),
+        "fetch" => fetch(&req),
+        "env" => env(),
+        "sleep" => sleep(&req),
+        "echo" => Response::new(req.into_body()),
+        other => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown mode {other:?}; use ok, loop, bomb, panic, spam, fetch, env, sleep or echo\n"
+            ),
+        )
+            .into_response(),
+    }
+}
+
+faas_sdk::export_handler!(handle);
+
+/// Never returns; `black_box` keeps the optimizer from proving the loop does nothing.
+fn spin_forever() -> ! {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// Allocates 1 MiB chunks forever, writing every byte, until the allocator fails (which aborts).
+fn memory_bomb() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::with_capacity(MIB);
+        chunk.resize(MIB, 0xA5);
+        hoard.push(std::hint::black_box(chunk));
+        std::hint::black_box(&mut hoard);
+    }
+}
+
+/// 64 MiB of stdout and 1 MiB of stderr, in 1 KiB lines. Write errors (say, a host that closes
+/// a full log pipe) are ignored so the request still completes.
+fn spam() -> Response {
+    let mut line = vec![b'x'; LINE];
+    line[LINE - 1] = b'\n';
+    {
+        let mut out = std::io::stdout().lock();
+        for i in 0..(64 * MIB / LINE) {
+            let prefix = format!("stdout spam line {i:08} ");
+            line[..prefix.len()].copy_from_slice(prefix.as_bytes());
+            let _ = out.write_all(&line);
+        }
+        let _ = out.flush();
+    }
+    {
+        let mut err = std::io::stderr().lock();
+        for i in 0..(MIB / LINE) {
+            let prefix = format!("stderr spam line {i:08} ");
+            line[..prefix.len()].copy_from_slice(prefix.as_bytes());
+            let _ = err.write_all(&line);
+        }
+        let _ = err.flush();
+    }
+    "spammed".into_response()
+}
+
+fn env() -> Response {
+    let mut vars: Vec<String> = std::env::vars_os()
+        .map(|(k, v)| format!("{}={}\n", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    vars.sort();
+    vars.concat().into_response()
+}
+
+fn sleep(req: &Request) -> Response {
+    let Some(ms) = req
+        .headers()
+        .get("x-sleep-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "header x-sleep-ms (milliseconds) is required\n",
+        )
+            .into_response();
+    };
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    while Instant::now() < deadline {
+        std::hint::spin_loop();
+    }
+    "slept".into_response()
+}
+
+fn fetch(req: &Request) -> Response {
+    let Some(url) = req
+        .headers()
+        .get("x-target-url")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "header x-target-url is required\n").into_response();
+    };
+    let uri: faas_sdk::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(err) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("invalid x-target-url {url:?}: {err}\n"),
+            )
+                .into_response();
+        }
+    };
+    match outbound::get(&uri) {
+        Ok((status, body)) => {
+            let mut text = format!("{status}\n").into_bytes();
+            text.extend_from_slice(&body);
+            let mut resp = Response::new(Bytes::from(text));
+            resp.headers_mut()
+                .insert("x-upstream-status", status.into());
+            resp
+        }
+        Err(msg) => (StatusCode::BAD_GATEWAY, msg).into_response(),
+    }
+}
+
+mod outbound {
+    //! One blocking `GET` through `wasi:http/outgoing-handler`.
+
+    use faas_sdk::Uri;
+    use wasi::http::outgoing_handler;
+    use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasi::io::streams::StreamError;
+
+    /// Returns the upstream status and body, or the failure as text (an `ErrorCode`'s `Debug`
+    /// form when the host reported one).
+    pub fn get(uri: &Uri) -> Result<(u16, Vec<u8>), String> {
+        let request = OutgoingRequest::new(Fields::new());
+        request
+            .set_method(&Method::Get)
+            .map_err(|()| "set-method refused".to_owned())?;
+        let scheme = match uri.scheme_str() {
+            Some("https") => Scheme::Https,
+            Some("http") | None => Scheme::Http,
+            Some(other) => Scheme::Other(other.to_owned()),
+        };
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| "set-scheme refused".to_owned())?;
+        request
+            .set_authority(uri.authority().map(|a| a.as_str()))
+            .map_err(|()| "set-authority refused".to_owned())?;
+        request
+            .set_path_with_query(Some(uri.path_and_query().map_or("/", |pq| pq.as_str())))
+            .map_err(|()| "set-path-with-query refused".to_owned())?;
+        let body = request
+            .body()
+            .map_err(|()| "request body unavailable".to_owned())?;
+
+        let future = outgoing_handler::handle(request, None).map_err(|code| format!("{code:?}"))?;
+        OutgoingBody::finish(body, None).map_err(|code| format!("{code:?}"))?;
+
+        let response = loop {
+            match future.get() {
+                Some(Ok(Ok(response))) => break response,
+                Some(Ok(Err(code))) => return Err(format!("{code:?}")),
+                Some(Err(())) => return Err("response already taken".to_owned()),
+                None => future.subscribe().block(),
+            }
+        };
+        let status = response.status();
+        let incoming = response
+            .consume()
+            .map_err(|()| "response body unavailable".to_owned())?;
+        let stream = incoming
+            .stream()
+            .map_err(|()| "response body stream unavailable".to_owned())?;
+        let mut buf = Vec::new();
+        let result = loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => buf.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break Ok(()),
+                Err(StreamError::LastOperationFailed(err)) => {
+                    break Err(match wasi::http::types::http_error_code(&err) {
+                        Some(code) => format!("{code:?}"),
+                        None => err.to_debug_string(),
+                    });
+                }
+            }
+        };
+        drop(stream);
+        drop(IncomingBody::finish(incoming));
+        drop(response);
+        result.map(|()| (status, buf))
+    }
+}

@@ -1,0 +1,194 @@
+//! The function request path: admission (body size, concurrency), the call itself, and the
+//! accounting around it (call id, metrics, in-flight tracking until the body is fully sent).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use faas_runtime::cgi::CgiRoute;
+use faas_runtime::{CallContext, ResponseBody};
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use prometheus::IntGauge;
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::admission::Rejected;
+use crate::platform::Platform;
+use crate::registry::Entry;
+use crate::reply::json_error;
+use crate::routes::function_path;
+
+/// Calls function `entry` with `request`, mounted at `prefix`.
+pub async fn call_function(
+    platform: &Arc<Platform>,
+    entry: Arc<Entry>,
+    prefix: &str,
+    request: Request<Incoming>,
+    call_id: &str,
+    local_port: u16,
+    remote: Option<std::net::SocketAddr>,
+) -> Response<ResponseBody> {
+    let name = entry.name().to_owned();
+    let loaded = match &entry.state {
+        Ok(loaded) => Arc::clone(loaded),
+        Err(reason) => {
+            platform.metrics.rejected.with_label_values(&[name.as_str(), "not_ready"]).inc();
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FunctionNotReady",
+                &format!("function {name} is not ready: {reason}"),
+            );
+        }
+    };
+
+    // Body size is decided before any guest code runs, from Content-Length when present and
+    // while reading otherwise, so a huge upload costs at most `max_body_bytes` of memory.
+    let limit = entry.limits.max_body_bytes;
+    let too_large = || {
+        platform.metrics.rejected.with_label_values(&[name.as_str(), "body_too_large"]).inc();
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            &format!("request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large();
+    }
+    let (mut parts, body) = request.into_parts();
+    let body = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(err) => {
+            return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &format!("could not read the request body: {err}"));
+        }
+    };
+
+    let permit = match entry.admission.admit().await {
+        Ok(permit) => permit,
+        Err(why) => {
+            platform.metrics.rejected.with_label_values(&[name.as_str(), "overloaded"]).inc();
+            let detail = match why {
+                Rejected::QueueFull => "its queue is full",
+                Rejected::WaitedTooLong => "no slot freed up in time",
+            };
+            let mut response = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                &format!("function {name} is at its concurrency limit of {} and {detail}", entry.limits.concurrency),
+            );
+            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
+
+    // The function sees the path relative to its mount point; the mount point travels in
+    // X-Forwarded-Prefix so it can build absolute links.
+    let original_path = parts.uri.path().to_owned();
+    let inner_path = function_path(&original_path, prefix);
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{inner_path}?{q}"),
+        None => inner_path.clone(),
+    };
+    parts.uri = match path_and_query.parse() {
+        Ok(uri) => uri,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "BadPath", "request path is not a valid URI"),
+    };
+    if !prefix.is_empty()
+        && let Ok(value) = HeaderValue::from_str(prefix)
+    {
+        parts.headers.insert("x-forwarded-prefix", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(call_id) {
+        parts.headers.insert("x-call-id", value);
+    }
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map(|(h, _)| h).unwrap_or(h).to_owned())
+        .unwrap_or_else(|| "localhost".to_owned());
+    parts.extensions.insert(CgiRoute {
+        script_name: prefix.to_owned(),
+        path_info: if prefix.is_empty() { original_path } else { inner_path.trim_end_matches('/').to_owned() },
+        server_name: host,
+        server_port: local_port,
+        remote_addr: remote.map(|r| r.ip().to_string()),
+    });
+    let request = Request::from_parts(parts, body);
+
+    let in_flight = platform.metrics.in_flight.with_label_values(&[name.as_str()]);
+    in_flight.inc();
+    let guard = InFlight { gauge: in_flight, _permit: permit };
+    let started = Instant::now();
+    let ctx = CallContext { call_id: call_id.to_owned(), function: name.clone() };
+    let result = loaded.invoker.invoke(ctx, request).await;
+    platform
+        .metrics
+        .duration
+        .with_label_values(&[name.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    let response = match result {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            Response::from_parts(parts, Guarded { inner: body, _guard: guard }.boxed_unsync())
+        }
+        Err(err) => {
+            tracing::warn!(function = %name, call_id, reason = err.reason(), error = %err, "invocation failed");
+            drop(guard);
+            json_error(err.status(), err.reason(), &format!("function {name}: {err}"))
+        }
+    };
+    platform
+        .metrics
+        .invocations
+        .with_label_values(&[name.as_str(), response.status().as_str()])
+        .inc();
+    response
+}
+
+/// Holds the concurrency slot and the in-flight gauge until the response body is done.
+struct InFlight {
+    gauge: IntGauge,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+struct Guarded {
+    inner: ResponseBody,
+    _guard: InFlight,
+}
+
+impl Body for Guarded {
+    type Data = Bytes;
+    type Error = faas_runtime::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

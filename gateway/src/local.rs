@@ -1,0 +1,246 @@
+//! Local mode (`faas up DIR`): functions come from a folder of manifests, are built with cargo
+//! when they say how, and are reloaded live when a manifest or artifact changes.
+//!
+//! Watching is by polling (once a second by default) rather than inotify: it works the same on
+//! every filesystem (bind mounts, network shares, editors that replace files), costs a few
+//! stat calls per second, and needs no extra dependency.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use faas_api::Function;
+use faas_api::manifest::load_path;
+use tokio::net::TcpListener;
+
+use crate::platform::{GatewayConfig, Platform};
+use crate::registry::Origin;
+
+/// Options of `faas up`.
+#[derive(Clone, Debug)]
+pub struct LocalOptions {
+    /// Folder (or file) of Function manifests.
+    pub dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Run the cargo builds the manifests ask for.
+    pub build: bool,
+    /// How often to look for changes.
+    pub watch_interval: Duration,
+}
+
+/// Runs the local platform until SIGTERM/SIGINT.
+pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
+    let platform = Platform::new(GatewayConfig::new(options.state_dir.clone()))?;
+    let listener = TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let address = listener.local_addr()?;
+    if options.build {
+        build_all(&options.dir);
+    }
+    let mut watcher = Watcher::new(options.dir.clone());
+    watcher.sync(&platform).await;
+    crate::management::restore(&platform).await;
+    let (ready, failed) = platform.registry.counts();
+    platform.set_ready();
+    eprintln!("faas: {ready} function(s) ready, {failed} not ready");
+    for entry in platform.registry.list() {
+        match &entry.state {
+            Ok(_) => eprintln!("faas:   {:<24} http://{address}/function/{}", entry.name(), entry.name()),
+            Err(reason) => eprintln!("faas:   {:<24} NOT READY: {reason}", entry.name()),
+        }
+    }
+    println!("faas: listening on http://{address}");
+
+    let watched = Arc::clone(&platform);
+    let interval = options.watch_interval;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            watcher.sync(&watched).await;
+        }
+    });
+    crate::server::serve(listener, platform, shutdown_signal()).await?;
+    eprintln!("faas: stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            tracing::warn!("cannot install signal handlers; falling back to ctrl-c");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// What was applied for one function, to detect changes.
+#[derive(PartialEq)]
+struct Applied {
+    file: PathBuf,
+    spec: String,
+    artifact: Option<(SystemTime, u64)>,
+}
+
+/// Polls a folder of manifests and applies what changed.
+pub struct Watcher {
+    dir: PathBuf,
+    applied: HashMap<String, Applied>,
+    file_errors: HashMap<PathBuf, String>,
+}
+
+impl Watcher {
+    /// A watcher of `dir` that has applied nothing yet.
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir, applied: HashMap::new(), file_errors: HashMap::new() }
+    }
+
+    /// Brings the registry in line with the folder.
+    pub async fn sync(&mut self, platform: &Platform) {
+        let mut seen: HashMap<String, PathBuf> = HashMap::new();
+        let mut broken_files = Vec::new();
+        for file in load_path(&self.dir) {
+            let functions = match file.result {
+                Ok(functions) => {
+                    self.file_errors.remove(&file.path);
+                    functions
+                }
+                Err(err) => {
+                    let message = err.to_string();
+                    if self.file_errors.get(&file.path) != Some(&message) {
+                        tracing::warn!(file = %file.path.display(), error = %message, "manifest rejected; functions it defined keep their previous version");
+                        eprintln!("faas: {}: {message}", file.path.display());
+                        self.file_errors.insert(file.path.clone(), message.clone());
+                        for (name, applied) in &self.applied {
+                            if applied.file == file.path {
+                                platform.registry.record_error(name, message.clone());
+                            }
+                        }
+                    }
+                    broken_files.push(file.path);
+                    continue;
+                }
+            };
+            let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            for function in functions {
+                let name = function.metadata.name.clone().unwrap_or_default();
+                if let Some(other) = seen.get(&name) {
+                    let message = format!("function {name} is defined twice: in {} and {}", other.display(), file.path.display());
+                    tracing::warn!("{message}");
+                    continue;
+                }
+                seen.insert(name.clone(), file.path.clone());
+                let artifact_path = artifact_path(&function, &base);
+                let fingerprint = artifact_path.as_ref().ok().and_then(|p| fingerprint(p));
+                let applied = Applied {
+                    file: file.path.clone(),
+                    spec: serde_json::to_string(&function.spec).unwrap_or_default(),
+                    artifact: fingerprint,
+                };
+                if self.applied.get(&name) == Some(&applied) {
+                    continue;
+                }
+                let bytes = artifact_path.and_then(|p| {
+                    std::fs::read(&p)
+                        .map(Bytes::from)
+                        .map_err(|e| format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display()))
+                });
+                let reloading = self.applied.contains_key(&name);
+                match platform.apply(function, bytes, Origin::File(file.path.clone()), Some(&base)).await {
+                    Ok(()) if reloading => eprintln!("faas: reloaded {name}"),
+                    Ok(()) => {}
+                    Err(reason) => eprintln!("faas: {name}: {reason}"),
+                }
+                self.applied.insert(name, applied);
+            }
+        }
+        // Functions whose manifest is gone (not merely broken) are removed.
+        let gone: Vec<String> = self
+            .applied
+            .iter()
+            .filter(|(name, applied)| !seen.contains_key(*name) && !broken_files.contains(&applied.file))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            self.applied.remove(&name);
+            if platform.registry.get(&name).is_some_and(|e| matches!(e.origin, Origin::File(_))) {
+                platform.registry.remove(&name);
+                eprintln!("faas: removed {name} (its manifest is gone)");
+            }
+        }
+    }
+}
+
+fn fingerprint(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// Where a manifest's artifact lives on this machine.
+pub fn artifact_path(function: &Function, base: &Path) -> Result<PathBuf, String> {
+    let Some(wasm) = &function.spec.runtime.wasm else {
+        return Err("spec.runtime.container: container functions are not supported by this platform yet (only spec.runtime.wasm)".into());
+    };
+    let source = wasm.source.as_str();
+    if source.starts_with("oci://") {
+        return Err(format!(
+            "spec.runtime.wasm.source: {source} is an OCI reference; local mode serves files (point source at the .wasm, or use `faas deploy` against a cluster)"
+        ));
+    }
+    let path = PathBuf::from(source.strip_prefix("file://").unwrap_or(source));
+    Ok(if path.is_relative() { base.join(path) } else { path })
+}
+
+/// Runs the cargo builds that manifests under `dir` ask for, one cargo call per
+/// (directory, target), with cargo's own progress on stderr. Failures are reported; the
+/// functions concerned then fail to load with a clear reason (missing artifact).
+pub fn build_all(dir: &Path) {
+    let mut jobs: HashMap<(PathBuf, String), Vec<(String, Option<String>)>> = HashMap::new();
+    for file in load_path(dir) {
+        let Ok(functions) = file.result else { continue };
+        let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for function in functions {
+            let Some(cargo) = function.spec.runtime.wasm.as_ref().and_then(|w| w.build.as_ref()).and_then(|b| b.cargo.as_ref()) else {
+                continue;
+            };
+            let cargo_dir = base.join(cargo.dir.as_deref().unwrap_or("."));
+            let target = cargo.target.clone().unwrap_or_else(|| "wasm32-wasip2".to_owned());
+            let name = function.metadata.name.clone().unwrap_or_default();
+            jobs.entry((cargo_dir, target)).or_default().push((name, cargo.package.clone()));
+        }
+    }
+    let mut keys: Vec<_> = jobs.keys().cloned().collect();
+    keys.sort();
+    for key in keys {
+        let functions = &jobs[&key];
+        let (cargo_dir, target) = &key;
+        let names: Vec<&str> = functions.iter().map(|(n, _)| n.as_str()).collect();
+        eprintln!("faas: building {} (cargo build --release --target {target} in {})", names.join(", "), cargo_dir.display());
+        let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        command.current_dir(cargo_dir).args(["build", "--release", "--target", target]);
+        for package in functions.iter().filter_map(|(_, p)| p.as_ref()) {
+            command.args(["-p", package]);
+        }
+        match command.status() {
+            Ok(status) if status.success() => eprintln!("faas: built {}", names.join(", ")),
+            Ok(status) => eprintln!("faas: build of {} failed ({status}); see cargo's output above", names.join(", ")),
+            Err(err) => eprintln!("faas: could not run cargo for {}: {err}", names.join(", ")),
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The management API of local mode: list, describe, deploy (manifest + artifact), delete.
+//!
+//! `PUT /system/functions/{name}` takes either `multipart/form-data` with a `manifest` part
+//! (YAML or JSON) and an `artifact` part (the `.wasm`), or a bare manifest whose source the
+//! server can read itself. A deploy is synchronous: the artifact is compiled before the answer,
+//! so a broken artifact is refused with the reason and the running version keeps serving.
+//! Deployed functions are persisted under the state directory and come back after a restart.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use faas_api::Function;
+use faas_runtime::ResponseBody;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use crate::platform::Platform;
+use crate::registry::{Entry, Origin};
+use crate::reply::{json_error, json_response};
+
+/// What `GET /system/functions` lists for each function.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    name: String,
+    ready: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    routes: Vec<String>,
+    timeout: String,
+    memory_bytes: u64,
+    concurrency: u32,
+    max_body_bytes: u64,
+    in_flight: usize,
+    origin: Origin,
+    updated: String,
+}
+
+impl Summary {
+    /// Summarizes one entry.
+    pub fn of(entry: &Entry) -> Self {
+        let name = entry.name().to_owned();
+        let mut routes = vec![format!("/function/{name}")];
+        if let Some(http) = &entry.function.spec.http {
+            routes.extend(http.path.iter().cloned());
+            routes.extend(http.hosts.iter().map(|h| format!("http://{h}/")));
+        }
+        let loaded = entry.state.as_ref().ok();
+        Self {
+            ready: loaded.is_some(),
+            reason: entry.state.as_ref().err().cloned(),
+            last_error: entry.last_error.clone().filter(|_| loaded.is_some()),
+            kind: loaded.map(|l| l.kind),
+            sha256: loaded.map(|l| l.sha256.clone()),
+            routes,
+            timeout: humantime::format_duration(entry.limits.timeout).to_string(),
+            memory_bytes: entry.limits.memory_bytes,
+            concurrency: entry.limits.concurrency,
+            max_body_bytes: entry.limits.max_body_bytes,
+            in_flight: entry.admission.in_flight(entry.limits.concurrency),
+            origin: entry.origin.clone(),
+            updated: jiff::Timestamp::try_from(entry.updated)
+                .map(|t| t.to_string())
+                .unwrap_or_default(),
+            name,
+        }
+    }
+}
+
+/// Serves `/system/...`.
+pub async fn handle(platform: &Arc<Platform>, request: Request<Incoming>) -> Response<ResponseBody> {
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match (request.method(), segments.as_slice()) {
+        (&Method::GET, ["system", "functions"]) => {
+            let all: Vec<Summary> = platform.registry.list().iter().map(|e| Summary::of(e)).collect();
+            json_response(StatusCode::OK, &all)
+        }
+        (&Method::GET, ["system", "functions", name]) => match platform.registry.get(name) {
+            Some(entry) => {
+                let detail = serde_json::json!({
+                    "summary": Summary::of(&entry),
+                    "function": entry.function,
+                });
+                json_response(StatusCode::OK, &detail)
+            }
+            None => not_found(name),
+        },
+        (&Method::PUT, ["system", "functions", name]) => {
+            let name = (*name).to_owned();
+            deploy(platform, &name, request).await
+        }
+        (&Method::DELETE, ["system", "functions", name]) => match platform.registry.remove(name) {
+            Some(_) => {
+                forget(platform, name);
+                tracing::info!(function = %name, "function deleted");
+                Response::builder()
+                    .status(StatusCode::NO_CONTENT)
+                    .body(faas_runtime::full_body(Bytes::new()))
+                    .unwrap_or_else(|_| Response::new(faas_runtime::full_body(Bytes::new())))
+            }
+            None => not_found(name),
+        },
+        (&Method::GET, ["system", "info"]) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "mode": "local",
+                "poolingAllocator": platform.runtime.pooling(),
+            }),
+        ),
+        (_, ["system", "functions", ..]) | (_, ["system", "info"]) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            &format!("{} is not supported on {path}", request.method()),
+        ),
+        _ => json_error(StatusCode::NOT_FOUND, "NotFound", &format!("no management endpoint at {path}")),
+    }
+}
+
+fn not_found(name: &str) -> Response<ResponseBody> {
+    json_error(StatusCode::NOT_FOUND, "FunctionNotFound", &format!("function {name} not found"))
+}
+
+async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>) -> Response<ResponseBody> {
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let limit = platform.config.max_upload_bytes;
+    let body = match Limited::new(request.into_body(), limit).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "UploadTooLarge", &format!("upload exceeds {limit} bytes"));
+        }
+        Err(err) => return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &err.to_string()),
+    };
+    let (manifest, artifact) = if content_type.starts_with("multipart/form-data") {
+        match split_multipart(&content_type, body).await {
+            Ok(parts) => parts,
+            Err(message) => return json_error(StatusCode::BAD_REQUEST, "BadMultipart", &message),
+        }
+    } else {
+        (body, None)
+    };
+    let text = match std::str::from_utf8(&manifest) {
+        Ok(text) => text,
+        Err(_) => return json_error(StatusCode::BAD_REQUEST, "InvalidManifest", "manifest is not UTF-8"),
+    };
+    let mut functions = match faas_api::manifest::parse_functions(text, "request body") {
+        Ok(functions) => functions,
+        Err(err) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "InvalidManifest", &err.to_string()),
+    };
+    if functions.len() != 1 {
+        return json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "InvalidManifest",
+            &format!("expected exactly one Function in the manifest, found {}", functions.len()),
+        );
+    }
+    let function = functions.remove(0);
+    let declared = function.metadata.name.clone().unwrap_or_default();
+    if declared != name {
+        return json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "NameMismatch",
+            &format!("metadata.name is {declared:?} but the URL says {name:?}"),
+        );
+    }
+    let artifact = match artifact {
+        Some(bytes) => bytes,
+        None => match read_server_side_artifact(platform, &function) {
+            Ok(bytes) => bytes,
+            Err(message) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "ArtifactMissing", &message),
+        },
+    };
+    let existed = platform.registry.get(name).is_some();
+    match platform.prepare(function.clone(), artifact.clone(), None).await {
+        Ok(entry) => {
+            if let Err(err) = persist(platform, &function, &artifact) {
+                tracing::warn!(function = %name, error = %err, "could not persist the deployment; it serves until restart");
+            }
+            let summary = Summary::of(&entry);
+            platform.registry.upsert(entry);
+            tracing::info!(function = %name, sha256 = summary.sha256.as_deref().unwrap_or(""), "function deployed");
+            json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &summary)
+        }
+        Err(reason) => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ArtifactRejected",
+            &format!("function {name} was not deployed: {reason}"),
+        ),
+    }
+}
+
+async fn split_multipart(content_type: &str, body: Bytes) -> Result<(Bytes, Option<Bytes>), String> {
+    let boundary = multer::parse_boundary(content_type).map_err(|e| format!("bad multipart content type: {e}"))?;
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let (mut manifest, mut artifact) = (None, None);
+    while let Some(field) = multipart.next_field().await.map_err(|e| format!("bad multipart body: {e}"))? {
+        let name = field.name().unwrap_or("").to_owned();
+        let data = field.bytes().await.map_err(|e| format!("bad multipart part {name}: {e}"))?;
+        match name.as_str() {
+            "manifest" => manifest = Some(data),
+            "artifact" => artifact = Some(data),
+            other => return Err(format!("unexpected multipart part {other:?} (expected manifest and artifact)")),
+        }
+    }
+    let manifest = manifest.ok_or("multipart body has no `manifest` part")?;
+    Ok((manifest, artifact))
+}
+
+/// Without an uploaded artifact, the source must be something the server can read: an
+/// absolute path or `file://` URL on this machine, or `sha256:<hex>` of an earlier upload.
+fn read_server_side_artifact(platform: &Platform, function: &Function) -> Result<Bytes, String> {
+    let source = function.spec.runtime.wasm.as_ref().map(|w| w.source.as_str()).unwrap_or("");
+    if let Some(sha) = source.strip_prefix("sha256:") {
+        let path = platform.config.state_dir.join("artifacts").join(format!("{sha}.wasm"));
+        return std::fs::read(&path)
+            .map(Bytes::from)
+            .map_err(|_| format!("spec.runtime.wasm.source: no uploaded artifact with sha256 {sha}"));
+    }
+    let path = source.strip_prefix("file://").unwrap_or(source);
+    if std::path::Path::new(path).is_absolute() {
+        return std::fs::read(path)
+            .map(Bytes::from)
+            .map_err(|e| format!("spec.runtime.wasm.source: cannot read {path}: {e}"));
+    }
+    Err(format!(
+        "spec.runtime.wasm.source: {source:?} is not readable by the server; upload the artifact (multipart part `artifact`, as `faas deploy` does) or give an absolute path"
+    ))
+}
+
+fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::io::Result<()> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let sha = faas_runtime::wasm::sha256_hex(artifact);
+    let artifacts = platform.config.state_dir.join("artifacts");
+    let functions = platform.config.state_dir.join("functions");
+    std::fs::create_dir_all(&artifacts)?;
+    std::fs::create_dir_all(&functions)?;
+    std::fs::write(artifacts.join(format!("{sha}.wasm")), artifact)?;
+    let mut stored = function.clone();
+    if let Some(wasm) = stored.spec.runtime.wasm.as_mut() {
+        wasm.source = format!("sha256:{sha}");
+        wasm.build = None;
+    }
+    let yaml = serde_yaml::to_string(&stored).map_err(std::io::Error::other)?;
+    let tmp = functions.join(format!(".{name}.yaml.tmp"));
+    std::fs::write(&tmp, yaml)?;
+    std::fs::rename(tmp, functions.join(format!("{name}.yaml")))
+}
+
+fn forget(platform: &Platform, name: &str) {
+    let _ = std::fs::remove_file(platform.config.state_dir.join("functions").join(format!("{name}.yaml")));
+}
+
+/// Re-registers functions deployed through the API before a restart.
+pub async fn restore(platform: &Arc<Platform>) {
+    let dir = platform.config.state_dir.join("functions");
+    if !dir.is_dir() {
+        return;
+    }
+    for file in faas_api::manifest::load_path(&dir) {
+        match file.result {
+            Ok(functions) => {
+                for function in functions {
+                    let artifact = read_server_side_artifact(platform, &function);
+                    let _ = platform.apply(function, artifact, Origin::Api, None).await;
+                }
+            }
+            Err(err) => tracing::warn!(file = %file.path.display(), error = %err, "skipping a stored deployment"),
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Prometheus metrics of the gateway and the runtime it hosts.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the platform exports, on one registry.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Invocations by function and HTTP status code.
+    pub invocations: IntCounterVec,
+    /// Time to the response head, by function.
+    pub duration: HistogramVec,
+    /// Invocations in flight, by function.
+    pub in_flight: IntGaugeVec,
+    /// Instance creation time (store + instantiate), all functions.
+    pub instantiate: HistogramVec,
+    /// Artifact loads by outcome: `compiled`, `disk_cache`, `memory`, `failed`.
+    pub loads: IntCounterVec,
+    /// Requests refused before running, by function and reason (`body_too_large`,
+    /// `overloaded`, `not_ready`).
+    pub rejected: IntCounterVec,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let invocations = IntCounterVec::new(
+            Opts::new("faas_invocations_total", "Function invocations by status code"),
+            &["function", "code"],
+        )
+        .expect("static metric definition");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "faas_invocation_duration_seconds",
+                "Time from admission to response head",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            &["function"],
+        )
+        .expect("static metric definition");
+        let in_flight = IntGaugeVec::new(
+            Opts::new("faas_invocations_in_flight", "Invocations in flight"),
+            &["function"],
+        )
+        .expect("static metric definition");
+        let instantiate = HistogramVec::new(
+            HistogramOpts::new("faas_instantiate_seconds", "Time to instantiate a guest")
+                .buckets(vec![
+                    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.01,
+                ]),
+            &[],
+        )
+        .expect("static metric definition");
+        let loads = IntCounterVec::new(
+            Opts::new("faas_artifact_loads_total", "Artifact loads (cold starts of a version)"),
+            &["outcome"],
+        )
+        .expect("static metric definition");
+        let rejected = IntCounterVec::new(
+            Opts::new("faas_rejected_total", "Requests refused before the function ran"),
+            &["function", "reason"],
+        )
+        .expect("static metric definition");
+        for collector in [
+            Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(instantiate.clone()),
+            Box::new(loads.clone()),
+            Box::new(rejected.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self { registry, invocations, duration, in_flight, instantiate, loads, rejected }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if let Err(err) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::warn!(error = %err, "metrics encoding failed");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

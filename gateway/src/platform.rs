@@ -1,0 +1,214 @@
+//! The platform state shared by every request: registry, WASM runtime, metrics, lifecycle.
+//! Also the one place where a `Function` plus artifact bytes becomes a servable [`Entry`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use faas_api::Function;
+use faas_api::network::OutboundPolicy;
+use faas_runtime::wasm::{ArtifactKind, FunctionSettings, WasmConfig, WasmRuntime};
+
+use crate::admission::Admission;
+use crate::metrics::Metrics;
+use crate::registry::{Entry, Loaded, Origin, Registry};
+
+/// Gateway settings.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// State directory: compiled-artifact cache, uploaded artifacts and manifests.
+    pub state_dir: PathBuf,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// Largest management-API upload (manifest + artifact).
+    pub max_upload_bytes: usize,
+    /// Longest a request waits for a concurrency slot before 429.
+    pub max_queue_wait: Duration,
+    /// WASM executor settings.
+    pub wasm: WasmConfig,
+}
+
+impl GatewayConfig {
+    /// Defaults with state under `state_dir`.
+    pub fn new(state_dir: PathBuf) -> Self {
+        let wasm = WasmConfig { cache_dir: Some(state_dir.join("cache")), ..WasmConfig::default() };
+        Self {
+            state_dir,
+            shutdown_grace: Duration::from_secs(30),
+            max_upload_bytes: 128 << 20,
+            max_queue_wait: Duration::from_secs(10),
+            wasm,
+        }
+    }
+}
+
+/// Shared state of one gateway process.
+pub struct Platform {
+    /// Functions.
+    pub registry: Registry,
+    /// The WASM executor.
+    pub runtime: Arc<WasmRuntime>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Settings.
+    pub config: GatewayConfig,
+    ready: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Platform {
+    /// Builds the runtime and an empty registry.
+    pub fn new(config: GatewayConfig) -> anyhow::Result<Arc<Self>> {
+        let runtime = WasmRuntime::new(config.wasm.clone())?;
+        let metrics = Metrics::new();
+        let histogram = metrics.instantiate.with_label_values::<&str>(&[]);
+        runtime.on_instantiate(Arc::new(move |took| histogram.observe(took.as_secs_f64())));
+        tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
+        Ok(Arc::new(Self {
+            registry: Registry::default(),
+            runtime,
+            metrics,
+            config,
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+        }))
+    }
+
+    /// Marks initial loading as done (`/readyz` turns 200).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Marks the platform as draining (`/readyz` turns 503 so load balancers stop sending).
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// Ready to take traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+    }
+
+    /// Compiles and wires one function version. The error is the reason shown to users.
+    pub async fn prepare(
+        &self,
+        function: Function,
+        artifact: Bytes,
+        base_dir: Option<&Path>,
+    ) -> Result<Entry, String> {
+        let limits = function.spec.limits().map_err(|e| e.to_string())?;
+        let wasm = function
+            .spec
+            .runtime
+            .wasm
+            .as_ref()
+            .ok_or_else(|| "spec.runtime.container: container functions are not supported by this platform yet (only spec.runtime.wasm)".to_owned())?;
+        let outbound = match &function.spec.network {
+            Some(network) => OutboundPolicy::from_spec(&network.allowed_outbound_hosts)
+                .map_err(|e| e.to_string())?,
+            None => OutboundPolicy::deny_all(),
+        };
+        let compiled = match self.runtime.load(artifact, wasm.sha256.as_deref()).await {
+            Ok(compiled) => compiled,
+            Err(err) => {
+                self.metrics.loads.with_label_values(&["failed"]).inc();
+                return Err(err.to_string());
+            }
+        };
+        let outcome = if compiled.from_cache { "disk_cache" } else { "compiled" };
+        self.metrics.loads.with_label_values(&[outcome]).inc();
+        let name: Arc<str> = function.metadata.name.as_deref().unwrap_or_default().into();
+        let dirs = wasm
+            .dirs
+            .iter()
+            .map(|d| {
+                let host = PathBuf::from(&d.host_path);
+                let host = match base_dir {
+                    Some(base) if host.is_relative() => base.join(host),
+                    _ => host,
+                };
+                (host, d.guest_path.clone(), d.read_only)
+            })
+            .collect();
+        let settings = FunctionSettings {
+            name,
+            limits,
+            env: function.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            outbound: Arc::new(outbound),
+            dirs,
+        };
+        let loaded = Loaded {
+            sha256: compiled.sha256.clone(),
+            kind: match compiled.kind {
+                ArtifactKind::Component => "component",
+                ArtifactKind::CoreModule => "cgi-module",
+            },
+            load_time: compiled.load_time,
+            from_cache: compiled.from_cache,
+            invoker: Arc::new(self.runtime.function(compiled, settings)),
+        };
+        Ok(Entry {
+            admission: Arc::new(Admission::new(
+                limits.concurrency,
+                limits.concurrency as usize,
+                self.config.max_queue_wait.min(limits.timeout),
+            )),
+            function,
+            limits,
+            origin: Origin::Api,
+            state: Ok(Arc::new(loaded)),
+            last_error: None,
+            updated: SystemTime::now(),
+        })
+    }
+
+    /// Applies a new version from a watched file or startup scan: on failure, a function that
+    /// already serves keeps its old version (and reports the error); a new one is registered
+    /// as not ready with the reason, so it answers 503 instead of 404.
+    pub async fn apply(
+        &self,
+        function: Function,
+        artifact: Result<Bytes, String>,
+        origin: Origin,
+        base_dir: Option<&Path>,
+    ) -> Result<(), String> {
+        let name = function.metadata.name.clone().unwrap_or_default();
+        let prepared = match artifact {
+            Ok(bytes) => self.prepare(function.clone(), bytes, base_dir).await,
+            Err(reason) => Err(reason),
+        };
+        match prepared {
+            Ok(mut entry) => {
+                entry.origin = origin;
+                let sha = entry.state.as_ref().map(|l| l.sha256.clone()).unwrap_or_default();
+                self.registry.upsert(entry);
+                tracing::info!(function = %name, sha256 = %sha, "function loaded");
+                Ok(())
+            }
+            Err(reason) => {
+                match self.registry.get(&name) {
+                    Some(existing) if existing.state.is_ok() => {
+                        tracing::warn!(function = %name, error = %reason, "update rejected; the previous version keeps serving");
+                        self.registry.record_error(&name, reason.clone());
+                    }
+                    _ => {
+                        tracing::warn!(function = %name, error = %reason, "function is not ready");
+                        let limits = function.spec.limits().unwrap_or_default();
+                        self.registry.upsert(Entry {
+                            function,
+                            limits,
+                            origin,
+                            state: Err(reason.clone()),
+                            last_error: Some(reason.clone()),
+                            admission: Arc::new(Admission::new(1, 0, Duration::ZERO)),
+                            updated: SystemTime::now(),
+                        });
+                    }
+                }
+                Err(reason)
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The HTTP server: dispatch by route, `X-Call-Id` on every response, and graceful shutdown
+//! (stop accepting, drain in-flight requests within the grace period).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use faas_runtime::ResponseBody;
+use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::platform::Platform;
+use crate::reply::{json_error, with_type};
+use crate::routes::{Route, route};
+
+/// Serves until `shutdown` resolves, then drains. Returns when every connection is closed or
+/// the grace period is over.
+pub async fn serve(
+    listener: TcpListener,
+    platform: Arc<Platform>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let local_port = listener.local_addr()?.port();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let ids = Arc::new(CallIds::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small responses must not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let platform = Arc::clone(&platform);
+        let ids = Arc::clone(&ids);
+        let service = service_fn(move |request| {
+            let platform = Arc::clone(&platform);
+            let call_id = ids.next();
+            async move {
+                Ok::<_, Infallible>(dispatch(&platform, request, &call_id, local_port, Some(remote)).await)
+            }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    // Closing the listener refuses new connections at once; in-flight requests go on.
+    drop(listener);
+    platform.set_draining();
+    let grace = platform.config.shutdown_grace;
+    tracing::info!(grace = ?grace, "shutting down: draining in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Routes one request and stamps it with its call id.
+pub async fn dispatch(
+    platform: &Arc<Platform>,
+    request: Request<Incoming>,
+    call_id: &str,
+    local_port: u16,
+    remote: Option<SocketAddr>,
+) -> Response<ResponseBody> {
+    let routes = platform.registry.routes();
+    let host = request
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let path = request.uri().path().to_owned();
+    let mut response = match route(&routes, host.as_deref(), &path) {
+        Route::Function { name, prefix } => match platform.registry.get(name) {
+            Some(entry) => {
+                let prefix = prefix.to_owned();
+                crate::invoke::call_function(platform, entry, &prefix, request, call_id, local_port, remote).await
+            }
+            None => json_error(StatusCode::NOT_FOUND, "FunctionNotFound", &format!("function {name} not found")),
+        },
+        Route::System => crate::management::handle(platform, request).await,
+        Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
+        Route::Ready => {
+            if platform.is_ready() {
+                with_type(StatusCode::OK, "text/plain", "ready\n")
+            } else {
+                with_type(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
+            }
+        }
+        Route::Metrics => with_type(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            platform.metrics.render(),
+        ),
+        Route::NotFound => json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("nothing is routed at {path}; functions live under /function/{{name}}"),
+        ),
+    };
+    if let Ok(value) = HeaderValue::from_str(call_id) {
+        response.headers_mut().insert("x-call-id", value);
+    }
+    response
+}
+
+/// Call ids: unique per process start and cheap (no randomness per request).
+struct CallIds {
+    prefix: String,
+    counter: AtomicU64,
+}
+
+impl CallIds {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        Self {
+            prefix: format!("{:08x}{:04x}", (nanos >> 16) as u32, std::process::id() as u16),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        format!("{}-{:08x}", self.prefix, self.counter.fetch_add(1, Ordering::Relaxed))
+    }
+}

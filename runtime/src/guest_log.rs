@@ -1,0 +1,262 @@
+//! Guest stdout/stderr: each line becomes a `tracing` event tagged with the function and the
+//! call id, within a per-invocation byte budget, and the last lines are kept for run records.
+//!
+//! The budget matters: a guest printing megabytes must cost the platform a bounded amount of
+//! log volume and memory. Past the budget, output is counted and dropped, never buffered.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+/// Default bytes of guest output logged per invocation (both streams together).
+pub const DEFAULT_LOG_BUDGET: usize = 64 * 1024;
+/// Bytes of the tail kept for run records.
+const TAIL_BYTES: usize = 4 * 1024;
+/// A single line longer than this is cut (and continues as a new line).
+const MAX_LINE: usize = 4 * 1024;
+
+/// Shared state of one invocation's guest output.
+#[derive(Clone)]
+pub struct GuestLog {
+    inner: Arc<Mutex<LogState>>,
+}
+
+struct LogState {
+    function: Arc<str>,
+    call_id: Arc<str>,
+    budget: usize,
+    logged: usize,
+    dropped: u64,
+    partial: [Vec<u8>; 2],
+    tail: std::collections::VecDeque<u8>,
+}
+
+/// Which stream a write came from.
+#[derive(Clone, Copy, Debug)]
+pub enum Stream {
+    /// Guest stdout.
+    Stdout = 0,
+    /// Guest stderr.
+    Stderr = 1,
+}
+
+impl GuestLog {
+    /// A log for one invocation, with `budget` bytes of output allowed.
+    pub fn new(function: Arc<str>, call_id: Arc<str>, budget: usize) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(LogState {
+                function,
+                call_id,
+                budget,
+                logged: 0,
+                dropped: 0,
+                partial: [Vec::new(), Vec::new()],
+                tail: std::collections::VecDeque::new(),
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        // A poisoned lock only means another writer panicked mid-line; the data is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A writer for one stream, to hand to `WasiCtxBuilder::stdout`/`stderr`.
+    pub fn writer(&self, stream: Stream) -> GuestLogWriter {
+        GuestLogWriter { log: self.clone(), stream }
+    }
+
+    /// Records bytes written by the guest.
+    pub fn write(&self, stream: Stream, mut data: &[u8]) {
+        let mut state = self.lock();
+        while !data.is_empty() {
+            let room = state.budget.saturating_sub(state.logged);
+            if room == 0 {
+                state.dropped += data.len() as u64;
+                return;
+            }
+            let take = data.len().min(room);
+            let (chunk, rest) = data.split_at(take);
+            state.logged += take;
+            state.push_tail(chunk);
+            for byte in chunk {
+                let line = &mut state.partial[stream as usize];
+                if *byte == b'\n' || line.len() >= MAX_LINE {
+                    let full = std::mem::take(line);
+                    state.emit(stream, &full);
+                    if *byte != b'\n' {
+                        state.partial[stream as usize].push(*byte);
+                    }
+                } else {
+                    line.push(*byte);
+                }
+            }
+            data = rest;
+        }
+    }
+
+    /// Flushes partial lines and reports dropped output. Call once the invocation ended.
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let line = std::mem::take(&mut state.partial[stream as usize]);
+            if !line.is_empty() {
+                state.emit(stream, &line);
+            }
+        }
+        if state.dropped > 0 {
+            tracing::warn!(
+                target: "faas::guest",
+                function = %state.function,
+                call_id = %state.call_id,
+                dropped_bytes = state.dropped,
+                budget = state.budget,
+                "guest output over the per-invocation log budget was dropped"
+            );
+        }
+    }
+
+    /// Bytes of output dropped over budget so far.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+
+    /// The last few KiB of output, for run records.
+    pub fn tail(&self) -> String {
+        let state = self.lock();
+        let bytes: Vec<u8> = state.tail.iter().copied().collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl LogState {
+    fn emit(&self, stream: Stream, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches('\r');
+        match stream {
+            Stream::Stdout => tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stdout", "{line}"),
+            Stream::Stderr => tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stderr", "{line}"),
+        }
+    }
+
+    fn push_tail(&mut self, chunk: &[u8]) {
+        self.tail.extend(chunk.iter().copied());
+        while self.tail.len() > TAIL_BYTES {
+            self.tail.pop_front();
+        }
+    }
+}
+
+/// One stream of a [`GuestLog`], usable as a WASI stdout/stderr.
+#[derive(Clone)]
+pub struct GuestLogWriter {
+    log: GuestLog,
+    stream: Stream,
+}
+
+impl AsyncWrite for GuestLogWriter {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.log.write(self.stream, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for GuestLogWriter {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestLogWriter {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+/// A bounded in-memory stdout for CGI modules: the response. Writing past the limit fails the
+/// write (the guest sees an I/O error) and marks the capture as overflowed.
+#[derive(Clone, Default)]
+pub struct BoundedCapture {
+    inner: Arc<Mutex<(Vec<u8>, bool)>>,
+    limit: usize,
+}
+
+impl BoundedCapture {
+    /// A capture holding at most `limit` bytes.
+    pub fn new(limit: usize) -> Self {
+        Self { inner: Arc::default(), limit }
+    }
+
+    /// The captured bytes, and whether the guest tried to write more than the limit.
+    pub fn take(&self) -> (Vec<u8>, bool) {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::take(&mut guard.0), guard.1)
+    }
+}
+
+impl AsyncWrite for BoundedCapture {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0.len() + buf.len() > self.limit {
+            guard.1 = true;
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::StorageFull, "response too large")));
+        }
+        guard.0.extend_from_slice(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for BoundedCapture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for BoundedCapture {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_bounded_and_tail_kept() {
+        let log = GuestLog::new("f".into(), "c".into(), 100);
+        for _ in 0..1000 {
+            log.write(Stream::Stdout, b"0123456789\n");
+        }
+        log.finish();
+        assert_eq!(log.dropped(), 11_000 - 100);
+        assert!(log.tail().len() <= 100);
+    }
+
+    #[test]
+    fn capture_overflow_is_reported() {
+        let cap = BoundedCapture::new(4);
+        let mut w = cap.clone();
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(matches!(Pin::new(&mut w).poll_write(&mut cx, b"abc"), Poll::Ready(Ok(3))));
+        assert!(matches!(Pin::new(&mut w).poll_write(&mut cx, b"de"), Poll::Ready(Err(_))));
+        assert_eq!(cap.take(), (b"abc".to_vec(), true));
+    }
+}

@@ -1,0 +1,279 @@
+//! Outbound HTTP from guests: allowed only to `spec.network.allowedOutboundHosts`, and never to
+//! the cloud metadata endpoints, whatever the allowlist says.
+//!
+//! Why the metadata rule is separate from the allowlist: a function that reaches
+//! 169.254.169.254 gets the *node's* IAM role, which defeats per-function IRSA. So the check is
+//! on IP addresses after every way of spelling them (decimal, hex, octal, IPv4-mapped IPv6,
+//! NAT64) and after DNS resolution, and the connection goes to the address that was checked,
+//! so a DNS answer cannot change between check and connect.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use faas_api::network::OutboundPolicy;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// True for addresses no function may ever reach: the link-local range that hosts the EC2
+/// instance metadata service, ECS/EKS Pod Identity credential agents and friends
+/// (169.254.0.0/16), and the IPv6 metadata range (fd00:ec2::/32).
+pub fn is_forbidden_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = embedded_v4(v6) {
+                return is_forbidden_v4(v4);
+            }
+            let s = v6.segments();
+            // fd00:ec2::/32 (IMDS at fd00:ec2::254, Pod Identity at fd00:ec2::23), and
+            // link-local fe80::/10 for the same reason as 169.254/16.
+            (s[0] == 0xfd00 && s[1] == 0x0ec2) || (s[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+fn is_forbidden_v4(v4: Ipv4Addr) -> bool {
+    v4.is_link_local() || v4.is_unspecified()
+}
+
+/// IPv4 addresses hidden inside IPv6 ones: `::ffff:a.b.c.d` (mapped), `::a.b.c.d` (compatible,
+/// deprecated but still routed by some stacks) and `64:ff9b::a.b.c.d` (NAT64 well-known prefix).
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    if s[..6] == [0, 0, 0, 0, 0, 0] && tail != Ipv4Addr::UNSPECIFIED && tail != Ipv4Addr::new(0, 0, 0, 1)
+    {
+        return Some(tail);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return Some(tail);
+    }
+    None
+}
+
+/// Parses a host the way `inet_aton` and URL parsers do, so that every spelling of an address
+/// is recognised: `169.254.169.254`, `2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376`,
+/// `169.254.43518`, `[fd00:ec2::254]`. Returns `None` for real host names.
+pub fn parse_host_ip(host: &str) -> Option<IpAddr> {
+    let host = host.trim_end_matches('.');
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    if let Ok(v6) = host.parse::<Ipv6Addr>() {
+        return Some(IpAddr::V6(v6));
+    }
+    parse_loose_v4(host).map(IpAddr::V4)
+}
+
+fn parse_loose_v4(host: &str) -> Option<Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.is_empty() || parts.len() > 4 {
+        return None;
+    }
+    let mut nums = Vec::with_capacity(parts.len());
+    for part in &parts {
+        nums.push(parse_number(part)?);
+    }
+    // inet_aton: the last part fills all remaining bytes.
+    let (last, init) = nums.split_last()?;
+    if init.iter().any(|n| *n > 255) {
+        return None;
+    }
+    let remaining_bytes = 4 - init.len() as u32;
+    if remaining_bytes < 4 && *last >= 1u64 << (8 * remaining_bytes) {
+        return None;
+    }
+    if *last > u64::from(u32::MAX) {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for (i, n) in init.iter().enumerate() {
+        value |= (*n as u32) << (8 * (3 - i as u32));
+    }
+    value |= *last as u32;
+    Some(Ipv4Addr::from(value))
+}
+
+fn parse_number(part: &str) -> Option<u64> {
+    if part.is_empty() {
+        return None;
+    }
+    let lower = part.to_ascii_lowercase();
+    if let Some(hex) = lower.strip_prefix("0x") {
+        if hex.is_empty() {
+            return Some(0);
+        }
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    if lower.len() > 1 && lower.starts_with('0') {
+        return u64::from_str_radix(&lower[1..], 8).ok();
+    }
+    lower.parse::<u64>().ok()
+}
+
+/// Resolves `host:port` and refuses if any answer is a forbidden address. Literal addresses in
+/// any spelling skip DNS.
+pub async fn resolve_allowed(host: &str, port: u16) -> Result<Vec<SocketAddr>, HttpError> {
+    let addrs: Vec<SocketAddr> = match parse_host_ip(host) {
+        Some(ip) => vec![SocketAddr::new(ip, port)],
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| HttpError::DestinationNotFound)?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(HttpError::DestinationNotFound);
+    }
+    if addrs.iter().any(|a| is_forbidden_ip(a.ip())) {
+        return Err(HttpError::DestinationIpProhibited);
+    }
+    Ok(addrs)
+}
+
+/// The `wasi:http` hooks of one invocation: every outgoing request goes through the policy.
+pub struct OutboundHooks {
+    policy: Arc<OutboundPolicy>,
+    function: Arc<str>,
+}
+
+impl OutboundHooks {
+    /// Hooks enforcing `policy` for `function`.
+    pub fn new(policy: Arc<OutboundPolicy>, function: Arc<str>) -> Self {
+        Self { policy, function }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        drop(fut);
+        let policy = Arc::clone(&self.policy);
+        let function = Arc::clone(&self.function);
+        Box::new(async move {
+            let uri = request.uri().clone();
+            let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+            let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_owned();
+            let port = uri
+                .port_u16()
+                .unwrap_or(if scheme == "http" { 80 } else { 443 });
+            if !policy.allows(&scheme, &host, port) {
+                tracing::warn!(function = %function, %scheme, %host, port, "outbound request denied: not in spec.network.allowedOutboundHosts");
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let addrs = resolve_allowed(&host, port).await.inspect_err(|_| {
+                tracing::warn!(function = %function, %host, "outbound request denied: metadata/link-local address");
+            })?;
+            if scheme == "http" {
+                // Connect to the address we checked, not to a name that could resolve
+                // differently a second time. `Host:` already carries the original authority.
+                let addr = addrs[0];
+                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let pinned: http::Uri = format!("http://{addr}{path}")
+                    .parse()
+                    .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+                *request.uri_mut() = pinned;
+            }
+            // HTTPS keeps the name for SNI and certificate checks; the address set was checked
+            // above (see ARCHITECTURE.md for the remaining re-resolution window).
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden(host: &str) -> bool {
+        parse_host_ip(host).is_some_and(is_forbidden_ip)
+    }
+
+    #[test]
+    fn every_spelling_of_the_metadata_endpoint_is_forbidden() {
+        for host in [
+            "169.254.169.254",
+            "169.254.169.254.",
+            "2852039166",
+            "0xa9fea9fe",
+            "0xA9FEA9FE",
+            "0251.0376.0251.0376",
+            "0xa9.0xfe.0xa9.0xfe",
+            "169.254.43518",
+            "169.16689662",
+            "0251.254.169.254",
+            "[fd00:ec2::254]",
+            "fd00:ec2::254",
+            "[FD00:0EC2:0000:0000:0000:0000:0000:0254]",
+            "[::ffff:169.254.169.254]",
+            "[::ffff:a9fe:a9fe]",
+            "[::169.254.169.254]",
+            "[64:ff9b::169.254.169.254]",
+            "169.254.170.2",
+            "169.254.170.23",
+            "[fd00:ec2::23]",
+            "[fe80::1]",
+            "0.0.0.0",
+            "0",
+        ] {
+            assert!(forbidden(host), "{host} must be forbidden");
+        }
+    }
+
+    #[test]
+    fn ordinary_addresses_and_names_are_not_forbidden() {
+        for host in ["127.0.0.1", "10.0.0.1", "8.8.8.8", "[::1]", "2001:db8::1", "169.253.1.1"] {
+            assert!(!forbidden(host), "{host} must not be forbidden");
+        }
+        for name in ["example.com", "api.example.com", "169.254.169.254.nip.io", "1.2.3.4.5"] {
+            assert_eq!(parse_host_ip(name), None, "{name} is a name, not an address");
+        }
+    }
+
+    #[test]
+    fn loose_ipv4_forms_parse_like_inet_aton() {
+        assert_eq!(parse_host_ip("127.1"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
+        assert_eq!(parse_host_ip("0x7f.1"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
+        assert_eq!(parse_host_ip("017700000001"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
+        assert_eq!(parse_host_ip("256.1.1.1"), None);
+        assert_eq!(parse_host_ip("1.2.3.256"), None);
+        assert_eq!(parse_host_ip("4294967296"), None);
+    }
+
+    #[tokio::test]
+    async fn resolution_refuses_metadata_literals_without_any_lookup() {
+        assert!(matches!(
+            resolve_allowed("0xa9fea9fe", 80).await,
+            Err(HttpError::DestinationIpProhibited)
+        ));
+        let ok = resolve_allowed("127.0.0.1", 8080).await.expect("loopback allowed");
+        assert_eq!(ok, vec!["127.0.0.1:8080".parse().expect("addr")]);
+    }
+
+    #[tokio::test]
+    async fn a_name_resolving_to_the_metadata_endpoint_is_refused() {
+        // `localhost` resolves through /etc/hosts without any network; a name that resolves to
+        // a forbidden address is exercised end to end in the netns test (tests/netns.rs).
+        let ok = resolve_allowed("localhost", 80).await.expect("localhost resolves");
+        assert!(ok.iter().all(|a| a.ip().is_loopback()));
+    }
+}

@@ -1,0 +1,131 @@
+//! Serving one request with a `wasi:http/proxy` component: fresh store, fresh instance.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
+
+use super::sandbox::{self, MemoryCap, ProxyState};
+use super::{FunctionSettings, WasmRuntime};
+use crate::guest_log::{GuestLog, Stream};
+use crate::outbound::OutboundHooks;
+use crate::{BoxError, CallContext, InvokeError, ResponseBody};
+
+/// How long past the deadline the host waits for a guest stuck in a host call (where epoch
+/// interruption cannot reach it) before dropping the instance.
+const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
+
+pub(super) async fn invoke(
+    runtime: &Arc<WasmRuntime>,
+    pre: &ProxyPre<ProxyState>,
+    settings: &Arc<FunctionSettings>,
+    ctx: CallContext,
+    request: http::Request<Bytes>,
+) -> Result<http::Response<ResponseBody>, InvokeError> {
+    let log = GuestLog::new(
+        Arc::clone(&settings.name),
+        ctx.call_id.as_str().into(),
+        runtime.config.log_budget,
+    );
+    let mut builder = sandbox::wasi_builder(settings)?;
+    builder.stdout(log.writer(Stream::Stdout)).stderr(log.writer(Stream::Stderr));
+    let (limits, memory_exceeded) = MemoryCap::new(settings.limits.memory_bytes);
+    let state = ProxyState {
+        wasi: builder.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        limits,
+        hooks: OutboundHooks::new(Arc::clone(&settings.outbound), Arc::clone(&settings.name)),
+    };
+    let mut store = runtime.new_store(state);
+    store.limiter(|s| &mut s.limits);
+    let deadline = Instant::now() + settings.limits.timeout;
+    sandbox::arm_deadline(&mut store, deadline);
+
+    let request = with_authority(request);
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let setup = |e: wasmtime::Error| InvokeError::Instantiate(format!("{e:#}"));
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request.map(Full::new))
+        .map_err(setup)?;
+    let outparam = store.data_mut().http().new_response_outparam(tx).map_err(setup)?;
+
+    let pre = pre.clone();
+    let observer = Arc::clone(runtime);
+    // The guest runs in its own task because it keeps writing the body after it has handed
+    // over the response head; the store lives exactly as long as that task.
+    let mut task = tokio::spawn(async move {
+        let started = Instant::now();
+        let proxy = pre.instantiate_async(&mut store).await?;
+        observer.observe_instantiate(started.elapsed());
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+    });
+
+    let hard_deadline = tokio::time::Instant::from_std(deadline + HOST_CALL_GRACE);
+    let head = tokio::select! {
+        head = rx => head,
+        _ = tokio::time::sleep_until(hard_deadline) => {
+            task.abort();
+            log.finish();
+            return Err(InvokeError::Timeout(settings.limits.timeout));
+        }
+    };
+    match head {
+        Ok(Ok(response)) => {
+            // Let the body finish streaming under the same deadline, then account for it.
+            let settings = Arc::clone(settings);
+            tokio::spawn(async move {
+                match tokio::time::timeout_at(hard_deadline, &mut task).await {
+                    Ok(Ok(Ok(()))) => {}
+                    Ok(Ok(Err(err))) => {
+                        let err = sandbox::classify(err, &settings, &memory_exceeded);
+                        tracing::warn!(function = %settings.name, call_id = %ctx.call_id, error = %err, "function failed after sending its response head");
+                    }
+                    Ok(Err(join)) => tracing::warn!(function = %settings.name, error = %join, "guest task ended abnormally"),
+                    Err(_) => {
+                        task.abort();
+                        tracing::warn!(function = %settings.name, call_id = %ctx.call_id, "function exceeded its timeout while streaming its body");
+                    }
+                }
+                log.finish();
+            });
+            Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed_unsync()))
+        }
+        Ok(Err(code)) => {
+            log.finish();
+            Err(InvokeError::BadResponse(format!("guest returned wasi:http error {code:?}")))
+        }
+        // The guest never set a response: its task ended (trap, timeout, or plain return).
+        Err(_) => {
+            let ended = tokio::time::timeout_at(hard_deadline, &mut task).await;
+            log.finish();
+            match ended {
+                Ok(Ok(Ok(()))) => Err(InvokeError::NoResponse),
+                Ok(Ok(Err(err))) => Err(sandbox::classify(err, settings, &memory_exceeded)),
+                Ok(Err(join)) => Err(InvokeError::Trap(format!("guest task failed: {join}"))),
+                Err(_) => {
+                    task.abort();
+                    Err(InvokeError::Timeout(settings.limits.timeout))
+                }
+            }
+        }
+    }
+}
+
+/// `wasi:http` needs an authority (from the URI or `Host`); requests that reach us through a
+/// proxy always have `Host`, but direct invocations (cron, SQS) may not.
+fn with_authority(mut request: http::Request<Bytes>) -> http::Request<Bytes> {
+    if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
+        request
+            .headers_mut()
+            .insert(http::header::HOST, http::HeaderValue::from_static("localhost"));
+    }
+    request
+}

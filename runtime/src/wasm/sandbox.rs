@@ -1,0 +1,149 @@
+//! Per-invocation sandbox state: WASI contexts without ambient authority, the memory cap, the
+//! deadline, and the mapping from wasmtime errors to [`InvokeError`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::{FunctionSettings, WasmRuntime};
+use crate::InvokeError;
+use crate::outbound::OutboundHooks;
+
+/// Store data of a `wasi:http/proxy` instance.
+pub(crate) struct ProxyState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: MemoryCap,
+    pub(crate) hooks: OutboundHooks,
+}
+
+impl WasiView for ProxyState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for ProxyState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+    }
+}
+
+/// Store data of a WASI preview1 command module.
+pub(crate) struct CgiState {
+    pub(crate) wasi: wasmtime_wasi::p1::WasiP1Ctx,
+    pub(crate) limits: MemoryCap,
+}
+
+/// Caps linear memory growth at the function's `memory`, and remembers that it happened so the
+/// resulting trap is reported as "memory limit exceeded" rather than a generic trap.
+pub(crate) struct MemoryCap {
+    limit: usize,
+    exceeded: Arc<AtomicBool>,
+}
+
+impl MemoryCap {
+    pub(crate) fn new(limit: u64) -> (Self, Arc<AtomicBool>) {
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        (Self { limit, exceeded: Arc::clone(&exceeded) }, exceeded)
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded.store(true, Ordering::Relaxed);
+            // Trap rather than fail the grow: a guest that ignores a failed grow would
+            // otherwise keep running in an undefined state, and the caller deserves a clear 500.
+            wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.limit);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A WASI context with no filesystem (unless granted), no sockets, no inherited environment.
+pub(crate) fn wasi_builder(settings: &FunctionSettings) -> Result<WasiCtxBuilder, InvokeError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .envs(&settings.env)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for (host, guest, read_only) in &settings.dirs {
+        let perms = if *read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
+        builder
+            .preopened_dir(host, guest, perms)
+            .map_err(|e| InvokeError::Instantiate(format!("cannot open {}: {e:#}", host.display())))?;
+    }
+    Ok(builder)
+}
+
+/// Applies the deadline: the guest yields to the async executor every epoch tick (so one busy
+/// guest cannot starve other requests on the same worker thread), and traps once the
+/// wall-clock deadline has passed.
+pub(crate) fn arm_deadline<T: 'static>(store: &mut Store<T>, deadline: Instant) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+/// Turns a wasmtime error from instantiate/call into what the caller sees.
+pub(crate) fn classify(
+    err: wasmtime::Error,
+    settings: &FunctionSettings,
+    memory_exceeded: &AtomicBool,
+) -> InvokeError {
+    if memory_exceeded.load(Ordering::Relaxed) {
+        return InvokeError::MemoryLimit { limit: settings.limits.memory_bytes };
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::Interrupt => InvokeError::Timeout(settings.limits.timeout),
+            Trap::AllocationTooLarge => {
+                InvokeError::MemoryLimit { limit: settings.limits.memory_bytes }
+            }
+            other => InvokeError::Trap(format!("{other} ({})", first_line(&err))),
+        };
+    }
+    let text = format!("{err:#}");
+    if text.contains("pooling") || text.contains("concurrent") && text.contains("limit") {
+        return InvokeError::Instantiate(text);
+    }
+    InvokeError::Trap(text)
+}
+
+fn first_line(err: &wasmtime::Error) -> String {
+    format!("{err}").lines().next().unwrap_or_default().to_owned()
+}
+
+impl WasmRuntime {
+    pub(crate) fn new_store<T: 'static>(&self, data: T) -> Store<T> {
+        Store::new(self.engine(), data)
+    }
+}

@@ -1,0 +1,33 @@
+//! `faas-api`: the `Function` and `FunctionRun` resources of `faas.dev/v1alpha1`, their defaults,
+//! their validation, and manifest loading. Pure: no I/O but reading manifest files.
+//!
+//! Every consumer (gateway, runtime, controller, CLI) sees a `Function` only after
+//! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
+
+mod cron_syntax;
+mod function;
+pub mod limits;
+pub mod manifest;
+pub mod network;
+mod run;
+mod schema;
+mod validate;
+
+pub use function::*;
+pub use limits::Limits;
+pub use run::*;
+pub use validate::{FieldError, ValidationErrors, validate};
+
+/// API group of every resource here.
+pub const GROUP: &str = "faas.dev";
+/// `apiVersion` of every resource here.
+pub const API_VERSION: &str = "faas.dev/v1alpha1";
+
+/// Both CRDs (`Function`, then `FunctionRun`) as a two-document YAML stream, ready for
+/// `kubectl apply -f -` or the Helm chart's `crds/` directory.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let function = serde_yaml::to_string(&Function::crd()).expect("the Function CRD serializes");
+    let run = serde_yaml::to_string(&FunctionRun::crd()).expect("the FunctionRun CRD serializes");
+    format!("{function}---\n{run}")
+}

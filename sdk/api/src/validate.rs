@@ -1,0 +1,1319 @@
+//! Validation of a [`Function`]: every rule the platform relies on, checked before anything is
+//! applied or served.
+//!
+//! [`validate`] collects *all* problems at once, each naming the full field path as a user wrote
+//! it in YAML (`spec.schedules[0].cron`, `spec.triggers.sqs[1].batchSize`), so one round trip is
+//! enough to fix a manifest.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::cron_syntax;
+use crate::function::{
+    ContainerMode, ContainerRuntime, Function, FunctionSpec, HttpSpec, IamSpec, PlacementSpec,
+    ScaleSpec, Schedule, SqsTrigger, WasmRuntime,
+};
+use crate::limits::parse_duration;
+use crate::network;
+
+/// Largest `spec.scale.max`.
+pub const MAX_SCALE: u32 = 1000;
+/// Largest `spec.schedules[].retries.limit`.
+pub const MAX_RETRIES: u32 = 10;
+/// Largest SQS batch size for FIFO queues, or without a batch window.
+pub const SQS_MAX_BATCH: u32 = 10;
+/// Largest SQS batch size for standard queues with `batchWindow >= 1s`.
+pub const SQS_MAX_BATCH_WITH_WINDOW: u32 = 10_000;
+/// Largest SQS batch window.
+pub const SQS_MAX_BATCH_WINDOW: Duration = Duration::from_secs(300);
+/// Largest `maxConcurrency` of an SQS trigger.
+pub const SQS_MAX_CONCURRENCY: u32 = 1000;
+
+/// HTTP path prefixes the gateway keeps for itself; `spec.http.path` may not fall under them.
+pub const RESERVED_PATH_PREFIXES: &[&str] = &[
+    "/function",
+    "/async-function",
+    "/system",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
+/// One problem in a manifest, with the field it is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// Full field path as written in YAML, e.g. `spec.schedules[0].cron`.
+    pub path: String,
+    /// What is wrong, including the offending value.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A new error about `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in one object. Displayed as the errors joined by `"; "`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    /// The errors, in the order the fields appear in the resource.
+    pub fn iter(&self) -> std::slice::Iter<'_, FieldError> {
+        self.0.iter()
+    }
+
+    /// Number of errors.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is no error.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Adds an error about `path`.
+    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(path, message));
+    }
+
+    /// `Ok(())` when empty, else `Err(self)`.
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+impl IntoIterator for ValidationErrors {
+    type Item = FieldError;
+    type IntoIter = std::vec::IntoIter<FieldError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a ValidationErrors {
+    type Item = &'a FieldError;
+    type IntoIter = std::slice::Iter<'a, FieldError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<FieldError> for ValidationErrors {
+    fn from(e: FieldError) -> Self {
+        ValidationErrors(vec![e])
+    }
+}
+
+/// Checks every rule on `f` and returns all violations at once.
+pub fn validate(f: &Function) -> Result<(), ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+
+    match f.metadata.name.as_deref() {
+        None | Some("") => errs.push("metadata.name", "is required"),
+        Some(name) => {
+            if let Err(m) = check_dns_label(name) {
+                errs.push("metadata.name", m);
+            }
+        }
+    }
+    if let Some(ns) = f.metadata.namespace.as_deref()
+        && let Err(m) = check_dns_label(ns)
+    {
+        errs.push("metadata.namespace", m);
+    }
+
+    validate_spec(&f.spec, &mut errs);
+    errs.into_result()
+}
+
+fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
+    match (&spec.runtime.wasm, &spec.runtime.container) {
+        (Some(w), None) => validate_wasm(w, errs),
+        (None, Some(c)) => validate_container(c, errs),
+        _ => errs.push(
+            "spec.runtime",
+            "exactly one of wasm or container must be set",
+        ),
+    }
+
+    // timeout, memory, concurrency, http.maxBodySize: the same code that computes them.
+    spec.collect_limits(errs);
+
+    if let Some(scale) = &spec.scale {
+        validate_scale(scale, errs);
+    }
+    for key in spec.env.keys() {
+        if !is_env_name(key) {
+            errs.push(
+                format!("spec.env[{key:?}]"),
+                "environment variable names must match [A-Za-z_][A-Za-z0-9_]*",
+            );
+        }
+    }
+    if let Some(iam) = &spec.iam {
+        validate_iam(iam, errs);
+    }
+    if let Some(net) = &spec.network
+        && let Err(e) = network::OutboundPolicy::from_spec(&net.allowed_outbound_hosts)
+    {
+        errs.0.extend(e.0);
+    }
+    if let Some(p) = &spec.placement {
+        validate_placement(p, errs);
+    }
+    if let Some(http) = &spec.http {
+        validate_http(http, errs);
+    }
+    validate_schedules(&spec.schedules, errs);
+    if let Some(t) = &spec.triggers {
+        validate_sqs(&t.sqs, errs);
+    }
+}
+
+fn validate_wasm(w: &WasmRuntime, errs: &mut ValidationErrors) {
+    if w.source.trim().is_empty() {
+        errs.push("spec.runtime.wasm.source", "must not be empty");
+    }
+    if let Some(sha) = &w.sha256
+        && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        errs.push(
+            "spec.runtime.wasm.sha256",
+            format!("must be 64 hexadecimal characters, got {sha:?}"),
+        );
+    }
+    for (i, d) in w.dirs.iter().enumerate() {
+        if d.host_path.trim().is_empty() {
+            errs.push(
+                format!("spec.runtime.wasm.dirs[{i}].hostPath"),
+                "must not be empty",
+            );
+        }
+        if !d.guest_path.starts_with('/') {
+            errs.push(
+                format!("spec.runtime.wasm.dirs[{i}].guestPath"),
+                format!("must be an absolute path, got {:?}", d.guest_path),
+            );
+        }
+    }
+}
+
+fn validate_container(c: &ContainerRuntime, errs: &mut ValidationErrors) {
+    let has_image = c.image.as_deref().is_some_and(|s| !s.trim().is_empty());
+    if !has_image && c.command.is_empty() {
+        errs.push(
+            "spec.runtime.container",
+            "one of image or command must be set",
+        );
+    }
+    if c.image.as_deref().is_some_and(|s| s.trim().is_empty()) {
+        errs.push("spec.runtime.container.image", "must not be empty when set");
+    }
+    match (c.mode, c.port) {
+        (_, Some(0)) => errs.push(
+            "spec.runtime.container.port",
+            "must be between 1 and 65535, got 0",
+        ),
+        (ContainerMode::Http, None) => errs.push(
+            "spec.runtime.container.port",
+            "is required in http mode (the port the container listens on)",
+        ),
+        _ => {}
+    }
+}
+
+fn validate_scale(s: &ScaleSpec, errs: &mut ValidationErrors) {
+    if s.min > MAX_SCALE {
+        errs.push(
+            "spec.scale.min",
+            format!("must be at most {MAX_SCALE}, got {}", s.min),
+        );
+    }
+    if let Some(max) = s.max {
+        if !(1..=MAX_SCALE).contains(&max) {
+            errs.push(
+                "spec.scale.max",
+                format!("must be between 1 and {MAX_SCALE}, got {max}"),
+            );
+        }
+        if s.min > max {
+            errs.push(
+                "spec.scale.min",
+                format!(
+                    "must not be greater than spec.scale.max ({} > {max})",
+                    s.min
+                ),
+            );
+        }
+    }
+}
+
+fn validate_iam(iam: &IamSpec, errs: &mut ValidationErrors) {
+    if let Err(m) = check_role_arn(&iam.role_arn) {
+        errs.push("spec.iam.roleArn", m);
+    }
+}
+
+fn validate_placement(p: &PlacementSpec, errs: &mut ValidationErrors) {
+    if let Some(pool) = &p.pool
+        && let Err(m) = check_dns_label(pool)
+    {
+        errs.push("spec.placement.pool", m);
+    }
+    if let Some(ng) = &p.node_group
+        && !is_label_value(ng)
+    {
+        errs.push(
+            "spec.placement.nodeGroup",
+            format!(
+                "must be a Kubernetes label value (letters, digits, '-', '_', '.', \
+                 at most 63 chars, starting and ending alphanumeric), got {ng:?}"
+            ),
+        );
+    }
+}
+
+fn validate_http(h: &HttpSpec, errs: &mut ValidationErrors) {
+    if let Some(path) = &h.path
+        && let Err(m) = check_http_path(path)
+    {
+        errs.push("spec.http.path", m);
+    }
+    for (i, host) in h.hosts.iter().enumerate() {
+        if let Err(m) = check_route_host(host) {
+            errs.push(format!("spec.http.hosts[{i}]"), m);
+        }
+    }
+}
+
+fn validate_schedules(schedules: &[Schedule], errs: &mut ValidationErrors) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, s) in schedules.iter().enumerate() {
+        let p = format!("spec.schedules[{i}]");
+        if s.name.is_empty() {
+            errs.push(format!("{p}.name"), "must not be empty");
+        } else if let Err(m) = check_dns_label(&s.name) {
+            errs.push(format!("{p}.name"), m);
+        } else if s.name == "manual" {
+            errs.push(
+                format!("{p}.name"),
+                "\"manual\" is reserved for runs started by hand",
+            );
+        } else if let Some(&first) = seen.get(s.name.as_str()) {
+            errs.push(
+                format!("{p}.name"),
+                format!(
+                    "duplicate schedule name {:?} (also spec.schedules[{first}])",
+                    s.name
+                ),
+            );
+        } else {
+            seen.insert(&s.name, i);
+        }
+        if let Err(m) = cron_syntax::check(&s.cron) {
+            errs.push(format!("{p}.cron"), m);
+        }
+        if let Some(tz) = &s.time_zone
+            && let Err(m) = check_time_zone(tz)
+        {
+            errs.push(format!("{p}.timeZone"), m);
+        }
+        if let Some(d) = &s.starting_deadline {
+            check_positive_duration(d, &format!("{p}.startingDeadline"), errs);
+        }
+        if let Some(d) = &s.timeout {
+            check_positive_duration(d, &format!("{p}.timeout"), errs);
+        }
+        if let Some(r) = &s.retries {
+            if r.limit > MAX_RETRIES {
+                errs.push(
+                    format!("{p}.retries.limit"),
+                    format!("must be at most {MAX_RETRIES}, got {}", r.limit),
+                );
+            }
+            if let Some(b) = &r.backoff {
+                check_positive_duration(b, &format!("{p}.retries.backoff"), errs);
+            }
+        }
+        if let Some(n) = &s.notify
+            && let Err(m) = check_http_url(&n.url)
+        {
+            errs.push(format!("{p}.notify.url"), m);
+        }
+    }
+}
+
+fn validate_sqs(triggers: &[SqsTrigger], errs: &mut ValidationErrors) {
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, t) in triggers.iter().enumerate() {
+        let p = format!("spec.triggers.sqs[{i}]");
+        let queue = match parse_sqs_queue_url(&t.queue_url) {
+            Ok(q) => Some(q),
+            Err(m) => {
+                errs.push(format!("{p}.queueUrl"), m);
+                None
+            }
+        };
+        if let Some(first) = seen.get(t.queue_url.as_str()) {
+            errs.push(
+                format!("{p}.queueUrl"),
+                format!(
+                    "queue {:?} already has a trigger (spec.triggers.sqs[{first}])",
+                    t.queue_url
+                ),
+            );
+        } else {
+            seen.insert(&t.queue_url, i);
+        }
+
+        let mut window = Duration::ZERO;
+        if let Some(w) = &t.batch_window {
+            match parse_duration(w) {
+                Ok(d) if d <= SQS_MAX_BATCH_WINDOW => window = d,
+                Ok(_) => errs.push(
+                    format!("{p}.batchWindow"),
+                    format!("must be between 0s and 300s, got {w:?}"),
+                ),
+                Err(m) => errs.push(format!("{p}.batchWindow"), m),
+            }
+        }
+        if let Some(size) = t.batch_size {
+            let fifo = queue.as_ref().is_some_and(|q| q.fifo);
+            let max = if !fifo && window >= Duration::from_secs(1) {
+                SQS_MAX_BATCH_WITH_WINDOW
+            } else {
+                SQS_MAX_BATCH
+            };
+            if size < 1 || size > max {
+                errs.push(
+                    format!("{p}.batchSize"),
+                    format!(
+                        "must be between 1 and {SQS_MAX_BATCH} (up to {SQS_MAX_BATCH_WITH_WINDOW} \
+                         for standard queues with batchWindow >= 1s), got {size}"
+                    ),
+                );
+            }
+        }
+        if let Some(c) = t.max_concurrency
+            && !(1..=SQS_MAX_CONCURRENCY).contains(&c)
+        {
+            errs.push(
+                format!("{p}.maxConcurrency"),
+                format!("must be between 1 and {SQS_MAX_CONCURRENCY}, got {c}"),
+            );
+        }
+    }
+}
+
+fn check_positive_duration(s: &str, path: &str, errs: &mut ValidationErrors) {
+    match parse_duration(s) {
+        Ok(d) if d.is_zero() => errs.push(path, format!("must be greater than 0, got {s:?}")),
+        Ok(_) => {}
+        Err(m) => errs.push(path, m),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small syntax checks, shared with the other modules of this crate.
+
+/// A DNS-1123 label: lowercase letters, digits, `-`, starting and ending alphanumeric, 1-63 chars.
+pub(crate) fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+pub(crate) fn check_dns_label(s: &str) -> Result<(), String> {
+    if is_dns_label(s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 chars), got {s:?}"
+        ))
+    }
+}
+
+/// A DNS name (RFC 1123 host name, any case), without trailing dot: labels of letters, digits
+/// and `-`, 1-63 chars each, at most 253 chars in all.
+pub(crate) fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            let b = l.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+fn check_route_host(host: &str) -> Result<(), String> {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("must be lowercase, got {host:?}"));
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "must be a host name without port or scheme, got {host:?}"
+        ));
+    }
+    if !is_dns_name(name) {
+        return Err(format!(
+            "must be a DNS name (optionally starting with \"*.\"), got {host:?}"
+        ));
+    }
+    Ok(())
+}
+
+fn is_env_name(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+fn is_label_value(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+fn check_role_arn(arn: &str) -> Result<(), String> {
+    let shape = || {
+        format!("must look like arn:aws:iam::<12-digit account>:role/<path/><name>, got {arn:?}")
+    };
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, region, account, resource] = parts.as_slice() else {
+        return Err(shape());
+    };
+    let partition_ok = partition
+        .strip_prefix("aws")
+        .is_some_and(|rest| rest.bytes().all(|c| c.is_ascii_lowercase() || c == b'-'));
+    if *prefix != "arn" || !partition_ok || *service != "iam" || !region.is_empty() {
+        return Err(shape());
+    }
+    if !(account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())) {
+        return Err(format!(
+            "account id must be 12 digits, got {account:?} in {arn:?}"
+        ));
+    }
+    let Some(role) = resource.strip_prefix("role/") else {
+        return Err(shape());
+    };
+    let role_char = |c: u8| c.is_ascii_alphanumeric() || b"+=,.@_-".contains(&c);
+    let segments: Vec<&str> = role.split('/').collect();
+    let name = segments.last().copied().unwrap_or_default();
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(role_char) {
+        return Err(format!(
+            "role name must be 1-64 characters of letters, digits and +=,.@_-, got {name:?} in {arn:?}"
+        ));
+    }
+    let path = &segments[..segments.len() - 1];
+    if role.len() > 512
+        || path
+            .iter()
+            .any(|s| s.is_empty() || !s.bytes().all(role_char))
+    {
+        return Err(format!("invalid role path in {arn:?}"));
+    }
+    Ok(())
+}
+
+fn check_http_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("must start with \"/\", got {path:?}"));
+    }
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#')
+    {
+        return Err(format!(
+            "must be a plain path (no spaces, query or fragment), got {path:?}"
+        ));
+    }
+    if path.contains("//") || path.split('/').any(|s| s == "." || s == "..") {
+        return Err(format!(
+            "must not contain empty, \".\" or \"..\" segments, got {path:?}"
+        ));
+    }
+    for reserved in RESERVED_PATH_PREFIXES {
+        if let Some(rest) = path.strip_prefix(reserved)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return Err(format!(
+                "{path:?} is under {reserved:?}, which the gateway reserves \
+                 (reserved: /function/, /async-function/, /system/, /healthz, /readyz, /metrics)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_time_zone(tz: &str) -> Result<(), String> {
+    if tz.is_empty() {
+        return Err("must not be empty (omit it for UTC)".into());
+    }
+    jiff::tz::TimeZone::get(tz)
+        .map(|_| ())
+        .map_err(|_| format!("unknown time zone {tz:?} (expected an IANA name like Europe/Paris)"))
+}
+
+/// Splits `http(s)://authority/path` into its authority and path (with leading `/`, maybe
+/// empty). Errors on other schemes, userinfo, whitespace and an empty authority.
+fn split_http_url(url: &str) -> Result<(&str, &str), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("must be an http:// or https:// URL, got {url:?}"))?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("must not contain whitespace, got {url:?}"));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    if authority.is_empty() {
+        return Err(format!("has no host, got {url:?}"));
+    }
+    if authority.contains('@') {
+        return Err(format!("must not contain user info, got {url:?}"));
+    }
+    Ok((authority, path))
+}
+
+fn check_http_url(url: &str) -> Result<(), String> {
+    split_http_url(url).map(|_| ())
+}
+
+/// What validation learns from an SQS queue URL.
+struct SqsQueue {
+    fifo: bool,
+}
+
+fn parse_sqs_queue_url(url: &str) -> Result<SqsQueue, String> {
+    let shape = || {
+        format!(
+            "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
+             got {url:?}"
+        )
+    };
+    let (_, path) = split_http_url(url).map_err(|_| shape())?;
+    if path.contains(['?', '#']) {
+        return Err(shape());
+    }
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let segs: Vec<&str> = path.split('/').skip(1).collect();
+    let [account, name] = segs.as_slice() else {
+        return Err(shape());
+    };
+    if !(account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())) {
+        return Err(format!(
+            "{}: the account id must be 12 digits, got {account:?}",
+            shape()
+        ));
+    }
+    let fifo = name.ends_with(".fifo");
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    if name.is_empty()
+        || name.len() > 80
+        || !base
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        || base.is_empty()
+    {
+        return Err(format!(
+            "{}: queue names are 1-80 letters, digits, '-' and '_' (FIFO queues end in .fifo), \
+             got {name:?}",
+            shape()
+        ));
+    }
+    Ok(SqsQueue { fifo })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn wasm_fn(name: &str) -> Function {
+        Function {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                ..Default::default()
+            },
+            spec: FunctionSpec {
+                runtime: RuntimeSpec {
+                    wasm: Some(WasmRuntime {
+                        source: "hello.wasm".into(),
+                        ..Default::default()
+                    }),
+                    container: None,
+                },
+                ..Default::default()
+            },
+            status: None,
+        }
+    }
+
+    fn errors(f: &Function) -> Vec<String> {
+        match validate(f) {
+            Ok(()) => vec![],
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn assert_one_error(f: &Function, path: &str, contains: &str) {
+        let errs = errors(f);
+        assert_eq!(errs.len(), 1, "expected exactly one error, got {errs:#?}");
+        assert!(
+            errs[0].starts_with(&format!("{path}: ")) && errs[0].contains(contains),
+            "expected an error at {path} containing {contains:?}, got {:?}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn minimal_function_is_valid() {
+        assert_eq!(errors(&wasm_fn("hello")), Vec::<String>::new());
+    }
+
+    #[test]
+    fn full_function_is_valid() {
+        let mut f = wasm_fn("resize-images");
+        f.spec.runtime.wasm = Some(WasmRuntime {
+            source: "oci://123456789012.dkr.ecr.eu-west-3.amazonaws.com/fn/resize:1.4".into(),
+            sha256: Some("a".repeat(64)),
+            build: None,
+            dirs: vec![DirGrant {
+                host_path: "./data".into(),
+                guest_path: "/data".into(),
+                read_only: true,
+            }],
+        });
+        f.spec.timeout = Some("15m".into());
+        f.spec.memory = Some("4Gi".into());
+        f.spec.concurrency = Some(10_000);
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: Some(1000),
+        });
+        f.spec.env.insert("LOG_LEVEL".into(), "info".into());
+        f.spec.env.insert("_x1".into(), "".into());
+        f.spec.iam = Some(IamSpec {
+            role_arn: "arn:aws:iam::123456789012:role/fn/resize-images".into(),
+        });
+        f.spec.network = Some(NetworkSpec {
+            allowed_outbound_hosts: vec![
+                "https://api.example.com".into(),
+                "*://*.s3.amazonaws.com:*".into(),
+            ],
+        });
+        f.spec.http = Some(HttpSpec {
+            path: Some("/resize".into()),
+            hosts: vec!["resize.fn.example.com".into(), "*.example.org".into()],
+            public: Some(true),
+            max_body_size: Some("100Mi".into()),
+        });
+        f.spec.schedules = vec![
+            Schedule {
+                name: "nightly".into(),
+                cron: "0 3 * * *".into(),
+                time_zone: Some("Europe/Paris".into()),
+                starting_deadline: Some("5m".into()),
+                retries: Some(RetrySpec {
+                    limit: 2,
+                    backoff: Some("30s".into()),
+                }),
+                notify: Some(NotifySpec {
+                    url: "https://hooks.example.com/x".into(),
+                    on_success: false,
+                }),
+                ..Default::default()
+            },
+            Schedule {
+                name: "every-minute".into(),
+                cron: "0 * * ? * MON-FRI".into(),
+                ..Default::default()
+            },
+        ];
+        f.spec.triggers = Some(TriggersSpec {
+            sqs: vec![
+                SqsTrigger {
+                    queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/images".into(),
+                    batch_size: Some(10_000),
+                    batch_window: Some("2s".into()),
+                    max_concurrency: Some(5),
+                    ..Default::default()
+                },
+                SqsTrigger {
+                    queue_url: "http://127.0.0.1:5000/123456789012/jobs.fifo".into(),
+                    batch_size: Some(10),
+                    ..Default::default()
+                },
+            ],
+        });
+        assert_eq!(errors(&f), Vec::<String>::new());
+    }
+
+    #[test]
+    fn bad_name() {
+        let f = wasm_fn("Foo_Bar");
+        assert_eq!(
+            errors(&f),
+            vec![
+                "metadata.name: must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 chars), got \"Foo_Bar\""
+            ]
+        );
+        let mut f = wasm_fn("x");
+        f.metadata.name = None;
+        assert_one_error(&f, "metadata.name", "is required");
+        assert_one_error(&wasm_fn(&"a".repeat(64)), "metadata.name", "DNS-1123");
+        assert_one_error(&wasm_fn("-a"), "metadata.name", "DNS-1123");
+        assert_one_error(&wasm_fn("a-"), "metadata.name", "DNS-1123");
+        assert!(errors(&wasm_fn(&"a".repeat(63))).is_empty());
+        let mut f = wasm_fn("ok");
+        f.metadata.namespace = Some("Team A".into());
+        assert_one_error(&f, "metadata.namespace", "DNS-1123");
+    }
+
+    #[test]
+    fn runtime_exactly_one() {
+        let mut f = wasm_fn("a");
+        f.spec.runtime.wasm = None;
+        assert_one_error(
+            &f,
+            "spec.runtime",
+            "exactly one of wasm or container must be set",
+        );
+        let mut f = wasm_fn("a");
+        f.spec.runtime.container = Some(ContainerRuntime {
+            image: Some("x".into()),
+            port: Some(8080),
+            ..Default::default()
+        });
+        assert_eq!(
+            errors(&f),
+            vec!["spec.runtime: exactly one of wasm or container must be set"]
+        );
+    }
+
+    #[test]
+    fn wasm_checks() {
+        let mut f = wasm_fn("a");
+        let w = f.spec.runtime.wasm.as_mut().expect("wasm");
+        w.source = " ".into();
+        w.sha256 = Some("abc".into());
+        w.dirs.push(DirGrant {
+            host_path: "d".into(),
+            guest_path: "data".into(),
+            read_only: false,
+        });
+        let errs = errors(&f);
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with("spec.runtime.wasm.source: "));
+        assert!(errs[1].starts_with("spec.runtime.wasm.sha256: must be 64 hexadecimal"));
+        assert!(errs[2].starts_with("spec.runtime.wasm.dirs[0].guestPath: must be an absolute"));
+        let mut f = wasm_fn("a");
+        f.spec.runtime.wasm.as_mut().expect("wasm").sha256 = Some("G".repeat(64));
+        assert_one_error(&f, "spec.runtime.wasm.sha256", "hexadecimal");
+    }
+
+    fn container_fn(c: ContainerRuntime) -> Function {
+        let mut f = wasm_fn("c");
+        f.spec.runtime = RuntimeSpec {
+            wasm: None,
+            container: Some(c),
+        };
+        f
+    }
+
+    #[test]
+    fn container_checks() {
+        let ok = container_fn(ContainerRuntime {
+            image: Some("nginx".into()),
+            port: Some(80),
+            ..Default::default()
+        });
+        assert!(errors(&ok).is_empty());
+        let lambda = container_fn(ContainerRuntime {
+            image: Some("public.ecr.aws/lambda/python:3.12".into()),
+            mode: ContainerMode::Lambda,
+            ..Default::default()
+        });
+        assert!(errors(&lambda).is_empty());
+        let cmd = container_fn(ContainerRuntime {
+            command: vec!["python3".into(), "handler.py".into()],
+            mode: ContainerMode::Cgi,
+            ..Default::default()
+        });
+        assert!(errors(&cmd).is_empty());
+
+        let no_port = container_fn(ContainerRuntime {
+            image: Some("nginx".into()),
+            ..Default::default()
+        });
+        assert_one_error(
+            &no_port,
+            "spec.runtime.container.port",
+            "required in http mode",
+        );
+        let zero = container_fn(ContainerRuntime {
+            image: Some("nginx".into()),
+            port: Some(0),
+            mode: ContainerMode::Lambda,
+            ..Default::default()
+        });
+        assert_one_error(&zero, "spec.runtime.container.port", "between 1 and 65535");
+        let nothing = container_fn(ContainerRuntime {
+            port: Some(8080),
+            ..Default::default()
+        });
+        assert_one_error(
+            &nothing,
+            "spec.runtime.container",
+            "one of image or command",
+        );
+    }
+
+    #[test]
+    fn limits_ranges() {
+        type Case = (&'static str, fn(&mut FunctionSpec), &'static str);
+        let cases: &[Case] = &[
+            (
+                "spec.timeout",
+                |s| s.timeout = Some("30x".into()),
+                "invalid duration \"30x\": ",
+            ),
+            (
+                "spec.timeout",
+                |s| s.timeout = Some("500ms".into()),
+                "between 1s and 15m",
+            ),
+            (
+                "spec.timeout",
+                |s| s.timeout = Some("16m".into()),
+                "between 1s and 15m",
+            ),
+            (
+                "spec.memory",
+                |s| s.memory = Some("512Ki".into()),
+                "between 1Mi and 4Gi",
+            ),
+            (
+                "spec.memory",
+                |s| s.memory = Some("5Gi".into()),
+                "between 1Mi and 4Gi",
+            ),
+            (
+                "spec.memory",
+                |s| s.memory = Some("12MB".into()),
+                "invalid quantity \"12MB\"",
+            ),
+            (
+                "spec.concurrency",
+                |s| s.concurrency = Some(0),
+                "between 1 and 10000, got 0",
+            ),
+            (
+                "spec.concurrency",
+                |s| s.concurrency = Some(10_001),
+                "between 1 and 10000",
+            ),
+            (
+                "spec.http.maxBodySize",
+                |s| {
+                    s.http = Some(HttpSpec {
+                        max_body_size: Some("101Mi".into()),
+                        ..Default::default()
+                    })
+                },
+                "between 1 and 100Mi",
+            ),
+            (
+                "spec.http.maxBodySize",
+                |s| {
+                    s.http = Some(HttpSpec {
+                        max_body_size: Some("0".into()),
+                        ..Default::default()
+                    })
+                },
+                "between 1 and 100Mi",
+            ),
+        ];
+        for (path, set, msg) in cases {
+            let mut f = wasm_fn("a");
+            set(&mut f.spec);
+            assert_one_error(&f, path, msg);
+        }
+        let mut f = wasm_fn("a");
+        f.spec.timeout = Some("1s".into());
+        f.spec.memory = Some("1Mi".into());
+        f.spec.concurrency = Some(1);
+        assert!(errors(&f).is_empty());
+    }
+
+    #[test]
+    fn scale_env_iam() {
+        let mut f = wasm_fn("a");
+        f.spec.scale = Some(ScaleSpec {
+            min: 5,
+            max: Some(3),
+        });
+        assert_one_error(&f, "spec.scale.min", "(5 > 3)");
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: Some(1001),
+        });
+        assert_one_error(&f, "spec.scale.max", "between 1 and 1000, got 1001");
+        f.spec.scale = Some(ScaleSpec { min: 2, max: None });
+        assert!(errors(&f).is_empty());
+
+        let mut f = wasm_fn("a");
+        f.spec.env.insert("1BAD".into(), "x".into());
+        f.spec.env.insert("BAD-NAME".into(), "x".into());
+        f.spec.env.insert("GOOD_1".into(), "x".into());
+        let errs = errors(&f);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].starts_with("spec.env[\"1BAD\"]: "));
+        assert!(errs[1].starts_with("spec.env[\"BAD-NAME\"]: "));
+
+        for good in [
+            "arn:aws:iam::123456789012:role/resize-images",
+            "arn:aws-us-gov:iam::123456789012:role/a/b/c+=,.@_-x",
+            "arn:aws-cn:iam::000000000000:role/x",
+        ] {
+            let mut f = wasm_fn("a");
+            f.spec.iam = Some(IamSpec {
+                role_arn: good.into(),
+            });
+            assert!(errors(&f).is_empty(), "{good}: {:?}", errors(&f));
+        }
+        for bad in [
+            "",
+            "arn:aws:iam::123:role/resize-images",
+            "arn:aws:iam::123456789012:user/bob",
+            "arn:aws:s3::123456789012:role/x",
+            "arn:aws:iam:eu-west-1:123456789012:role/x",
+            "arn:gcp:iam::123456789012:role/x",
+            "arn:aws:iam::123456789012:role/",
+            "arn:aws:iam::123456789012:role//x",
+            "arn:aws:iam::123456789012:role/has space",
+            &format!("arn:aws:iam::123456789012:role/{}", "r".repeat(65)),
+        ] {
+            let mut f = wasm_fn("a");
+            f.spec.iam = Some(IamSpec {
+                role_arn: bad.into(),
+            });
+            assert_one_error(&f, "spec.iam.roleArn", "");
+        }
+    }
+
+    #[test]
+    fn http_checks() {
+        let bad_paths = [
+            "resize",
+            "/function/x",
+            "/function",
+            "/async-function/x",
+            "/system/functions",
+            "/healthz",
+            "/readyz/x",
+            "/metrics",
+            "/a b",
+            "/a?x=1",
+            "/a//b",
+            "/a/../b",
+        ];
+        for p in bad_paths {
+            let mut f = wasm_fn("a");
+            f.spec.http = Some(HttpSpec {
+                path: Some(p.into()),
+                ..Default::default()
+            });
+            assert_one_error(&f, "spec.http.path", "");
+        }
+        for p in ["/", "/resize", "/functional", "/api/v1/", "/metrics-ui"] {
+            let mut f = wasm_fn("a");
+            f.spec.http = Some(HttpSpec {
+                path: Some(p.into()),
+                ..Default::default()
+            });
+            assert!(errors(&f).is_empty(), "{p}: {:?}", errors(&f));
+        }
+        let mut f = wasm_fn("a");
+        f.spec.http = Some(HttpSpec {
+            hosts: vec![
+                "ok.example.com".into(),
+                "Upper.example.com".into(),
+                "*.ok.example.com".into(),
+                "a.*.example.com".into(),
+                "host:8080".into(),
+                "-bad.example.com".into(),
+                "".into(),
+            ],
+            ..Default::default()
+        });
+        let errs = errors(&f);
+        let paths: Vec<&str> = errs
+            .iter()
+            .map(|e| e.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.http.hosts[1]",
+                "spec.http.hosts[3]",
+                "spec.http.hosts[4]",
+                "spec.http.hosts[5]",
+                "spec.http.hosts[6]"
+            ]
+        );
+    }
+
+    fn sched(name: &str, cron: &str) -> Schedule {
+        Schedule {
+            name: name.into(),
+            cron: cron.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn schedule_checks() {
+        let mut f = wasm_fn("a");
+        f.spec.schedules = vec![
+            sched("nightly", "* * * *"),
+            Schedule {
+                time_zone: Some("Mars/Base".into()),
+                ..sched("hourly", "@hourly")
+            },
+            sched("nightly", "0 3 * * *"),
+            sched("", "61 * * * *"),
+            Schedule {
+                starting_deadline: Some("soon".into()),
+                timeout: Some("0s".into()),
+                retries: Some(RetrySpec {
+                    limit: 11,
+                    backoff: Some("3x".into()),
+                }),
+                notify: Some(NotifySpec {
+                    url: "ftp://x".into(),
+                    on_success: true,
+                }),
+                ..sched("Bad_Name", "@daily")
+            },
+            sched("manual", "@daily"),
+        ];
+        let errs = errors(&f);
+        let expected_prefixes = [
+            "spec.schedules[0].cron: \"* * * *\": expected 5, 6 or 7 fields, got 4",
+            "spec.schedules[1].timeZone: unknown time zone \"Mars/Base\"",
+            "spec.schedules[2].name: duplicate schedule name \"nightly\" (also spec.schedules[0])",
+            "spec.schedules[3].name: must not be empty",
+            "spec.schedules[3].cron: \"61 * * * *\": minute field \"61\" out of range 0-59",
+            "spec.schedules[4].name: must be a DNS-1123 label",
+            "spec.schedules[4].startingDeadline: invalid duration \"soon\"",
+            "spec.schedules[4].timeout: must be greater than 0",
+            "spec.schedules[4].retries.limit: must be at most 10, got 11",
+            "spec.schedules[4].retries.backoff: invalid duration \"3x\"",
+            "spec.schedules[4].notify.url: must be an http:// or https:// URL",
+            "spec.schedules[5].name: \"manual\" is reserved",
+        ];
+        assert_eq!(errs.len(), expected_prefixes.len(), "{errs:#?}");
+        for (e, p) in errs.iter().zip(expected_prefixes) {
+            assert!(e.starts_with(p), "{e:?} should start with {p:?}");
+        }
+    }
+
+    fn sqs(url: &str) -> SqsTrigger {
+        SqsTrigger {
+            queue_url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sqs_checks() {
+        let with = |t: SqsTrigger| {
+            let mut f = wasm_fn("a");
+            f.spec.triggers = Some(TriggersSpec { sqs: vec![t] });
+            f
+        };
+        let std_q = "https://sqs.eu-west-3.amazonaws.com/123456789012/images";
+        let fifo_q = "https://sqs.eu-west-3.amazonaws.com/123456789012/images.fifo";
+        for good in [
+            std_q,
+            fifo_q,
+            "http://localhost:5000/123456789012/q",
+            "http://127.0.0.1:41234/123456789012/my_queue-1/",
+            "https://sqs.us-gov-west-1.amazonaws.com/000000000000/x",
+        ] {
+            assert!(errors(&with(sqs(good))).is_empty(), "{good}");
+        }
+        for bad in [
+            "",
+            "sqs://x/123456789012/q",
+            "https://sqs.eu-west-3.amazonaws.com/images",
+            "https://sqs.eu-west-3.amazonaws.com/123/images",
+            "https://sqs.eu-west-3.amazonaws.com/123456789012/a/b",
+            "https://sqs.eu-west-3.amazonaws.com/123456789012/bad name",
+            "https://sqs.eu-west-3.amazonaws.com/123456789012/.fifo",
+            "https://sqs.eu-west-3.amazonaws.com/123456789012/q?x=1",
+            "https:///123456789012/q",
+        ] {
+            assert_one_error(
+                &with(sqs(bad)),
+                "spec.triggers.sqs[0].queueUrl",
+                "SQS queue URL",
+            );
+        }
+
+        let batch = |url: &str, size: u32, window: Option<&str>| {
+            with(SqsTrigger {
+                batch_size: Some(size),
+                batch_window: window.map(Into::into),
+                ..sqs(url)
+            })
+        };
+        assert_eq!(
+            errors(&batch(std_q, 0, None)),
+            vec![
+                "spec.triggers.sqs[0].batchSize: must be between 1 and 10 (up to 10000 for standard queues with batchWindow >= 1s), got 0"
+            ]
+        );
+        assert!(errors(&batch(std_q, 10, None)).is_empty());
+        assert_one_error(
+            &batch(std_q, 11, None),
+            "spec.triggers.sqs[0].batchSize",
+            "got 11",
+        );
+        assert_one_error(
+            &batch(std_q, 11, Some("500ms")),
+            "spec.triggers.sqs[0].batchSize",
+            "got 11",
+        );
+        assert!(errors(&batch(std_q, 11, Some("1s"))).is_empty());
+        assert!(errors(&batch(std_q, 10_000, Some("300s"))).is_empty());
+        assert_one_error(
+            &batch(std_q, 10_001, Some("5s")),
+            "spec.triggers.sqs[0].batchSize",
+            "got 10001",
+        );
+        assert_one_error(
+            &batch(fifo_q, 11, Some("5s")),
+            "spec.triggers.sqs[0].batchSize",
+            "got 11",
+        );
+        assert!(errors(&batch(std_q, 1, Some("0s"))).is_empty());
+        assert_one_error(
+            &batch(std_q, 1, Some("301s")),
+            "spec.triggers.sqs[0].batchWindow",
+            "between 0s and 300s",
+        );
+        assert_one_error(
+            &batch(std_q, 1, Some("x")),
+            "spec.triggers.sqs[0].batchWindow",
+            "invalid duration",
+        );
+
+        for (c, ok) in [(0, false), (1, true), (1000, true), (1001, false)] {
+            let f = with(SqsTrigger {
+                max_concurrency: Some(c),
+                ..sqs(std_q)
+            });
+            assert_eq!(errors(&f).is_empty(), ok, "maxConcurrency {c}");
+        }
+
+        let mut f = wasm_fn("a");
+        f.spec.triggers = Some(TriggersSpec {
+            sqs: vec![sqs(std_q), sqs(std_q)],
+        });
+        assert_one_error(&f, "spec.triggers.sqs[1].queueUrl", "already has a trigger");
+    }
+
+    #[test]
+    fn network_errors_name_the_index() {
+        let mut f = wasm_fn("a");
+        f.spec.network = Some(NetworkSpec {
+            allowed_outbound_hosts: vec![
+                "https://ok.example.com".into(),
+                "http://ok.example.com:8080".into(),
+                "https://api.example.com/v1".into(),
+            ],
+        });
+        assert_one_error(&f, "spec.network.allowedOutboundHosts[2]", "path");
+    }
+
+    #[test]
+    fn placement_checks() {
+        let mut f = wasm_fn("a");
+        f.spec.placement = Some(PlacementSpec {
+            capacity: Capacity::OnDemand,
+            pool: Some("Pool A".into()),
+            node_group: Some("-x".into()),
+        });
+        let errs = errors(&f);
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].starts_with("spec.placement.pool: "));
+        assert!(errs[1].starts_with("spec.placement.nodeGroup: "));
+    }
+
+    #[test]
+    fn collects_all_errors_and_displays_them_joined() {
+        let mut f = wasm_fn("Bad");
+        f.spec.runtime.wasm = None;
+        f.spec.timeout = Some("forever".into());
+        f.spec.concurrency = Some(0);
+        let e = validate(&f).expect_err("invalid");
+        assert_eq!(e.len(), 4);
+        let shown = e.to_string();
+        assert_eq!(shown.matches("; ").count(), 3, "{shown}");
+        assert!(shown.starts_with("metadata.name: "));
+        let paths: Vec<&str> = e.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "metadata.name",
+                "spec.runtime",
+                "spec.timeout",
+                "spec.concurrency"
+            ]
+        );
+    }
+}

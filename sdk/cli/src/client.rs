@@ -1,0 +1,89 @@
+//! A small HTTP client for the gateway's management API and function calls.
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The gateway a command talks to.
+pub struct Gateway {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+/// A response, fully read.
+pub struct Reply {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The `error` field of a JSON error body, or the body text.
+    pub fn error_message(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).trim().to_owned())
+    }
+}
+
+impl Gateway {
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            bail!("--gateway must be an http:// URL, got {base:?}");
+        }
+        Ok(Self { base, client: Client::builder(TokioExecutor::new()).build_http() })
+    }
+
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let url = format!("{}{}", self.base, path);
+        let mut builder = http::Request::builder().method(method).uri(&url);
+        for (k, v) in headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let request = builder.body(Full::new(body)).with_context(|| format!("invalid request to {url}"))?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .with_context(|| format!("cannot reach the gateway at {} (is `faas up` running? set --gateway or FAAS_GATEWAY)", self.base))?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.context("reading the response")?.to_bytes();
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let reply = self.send(http::Method::GET, path, &[], Bytes::new()).await?;
+        if !reply.status.is_success() {
+            bail!("{}", reply.error_message());
+        }
+        serde_json::from_slice(&reply.body).context("the gateway answered with invalid JSON")
+    }
+}
+
+/// A `multipart/form-data` body with the given (name, filename, bytes) parts.
+pub fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Bytes) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let boundary = format!("faas-boundary-{nanos:x}");
+    let mut body = Vec::new();
+    for (name, filename, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), Bytes::from(body))
+}

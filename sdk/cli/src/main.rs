@@ -1,0 +1,149 @@
+//! `faas`: the command-line interface of the platform.
+
+mod client;
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "faas", version, about = "Run, deploy and call functions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How data is printed.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(clap::Args)]
+struct GatewayArg {
+    /// Gateway URL.
+    #[arg(long, env = "FAAS_GATEWAY", default_value = "http://127.0.0.1:8080", global = true)]
+    gateway: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the local platform serving every Function manifest under DIR (watched for changes).
+    Up {
+        /// Folder of Function manifests.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080", env = "FAAS_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// State directory (compiled-artifact cache, deployments).
+        #[arg(long, default_value = ".faas", env = "FAAS_STATE")]
+        state: PathBuf,
+        /// Do not run the cargo builds manifests ask for.
+        #[arg(long)]
+        no_build: bool,
+        /// Seconds between checks for changed manifests and artifacts.
+        #[arg(long, default_value_t = 1.0)]
+        watch_interval: f64,
+        /// JSON logs.
+        #[arg(long)]
+        json_logs: bool,
+    },
+    /// Deploy a Function manifest (and its artifact) to a running platform.
+    Deploy {
+        /// Manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// Do not run the cargo build the manifest asks for.
+        #[arg(long)]
+        no_build: bool,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Call a function and print its response body.
+    Invoke {
+        /// Function name.
+        name: String,
+        /// Request body: text, @file, or - for stdin.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// Request header K:V (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+        /// HTTP method (default GET, or POST with -d).
+        #[arg(short = 'X', long = "method")]
+        method: Option<String>,
+        /// Path after /function/NAME.
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// Print the status line and headers too.
+        #[arg(short = 'i', long)]
+        include: bool,
+        #[command(flatten)]
+        gateway: GatewayArg,
+    },
+    /// List functions.
+    #[command(alias = "ls")]
+    List {
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Show one function.
+    Describe {
+        name: String,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "yaml")]
+        output: Output,
+    },
+    /// Delete a function.
+    #[command(alias = "rm")]
+    Delete {
+        name: String,
+        #[command(flatten)]
+        gateway: GatewayArg,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(err) = run(cli).await {
+        eprintln!("faas: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up { dir, listen, state, no_build, watch_interval, json_logs } => {
+            faas_gateway::init_tracing(json_logs);
+            faas_gateway::local::run(faas_gateway::local::LocalOptions {
+                dir,
+                listen,
+                state_dir: state,
+                build: !no_build,
+                watch_interval: std::time::Duration::from_secs_f64(watch_interval.max(0.05)),
+            })
+            .await
+        }
+        Command::Deploy { file, no_build, gateway, output } => {
+            commands::deploy(&gateway.gateway, &file, !no_build, output).await
+        }
+        Command::Invoke { name, data, headers, method, path, include, gateway } => {
+            commands::invoke(&gateway.gateway, &name, data, &headers, method, &path, include).await
+        }
+        Command::List { gateway, output } => commands::list(&gateway.gateway, output).await,
+        Command::Describe { name, gateway, output } => {
+            commands::describe(&gateway.gateway, &name, output).await
+        }
+        Command::Delete { name, gateway } => commands::delete(&gateway.gateway, &name).await,
+    }
+}
