@@ -77,7 +77,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(admission.admit().await.err(), Some(Rejected::QueueFull));
         tokio::time::advance(Duration::from_secs(2)).await;
-        assert_eq!(waiter.await.expect("join").err(), Some(Rejected::WaitedTooLong));
+        assert_eq!(
+            waiter.await.expect("join").err(),
+            Some(Rejected::WaitedTooLong)
+        );
         drop(first);
         assert!(admission.admit().await.is_ok());
     }

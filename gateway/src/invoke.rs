@@ -36,7 +36,11 @@ pub async fn call_function(
     let loaded = match &entry.state {
         Ok(loaded) => Arc::clone(loaded),
         Err(reason) => {
-            platform.metrics.rejected.with_label_values(&[name.as_str(), "not_ready"]).inc();
+            platform
+                .metrics
+                .rejected
+                .with_label_values(&[name.as_str(), "not_ready"])
+                .inc();
             return json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "FunctionNotReady",
@@ -49,11 +53,17 @@ pub async fn call_function(
     // while reading otherwise, so a huge upload costs at most `max_body_bytes` of memory.
     let limit = entry.limits.max_body_bytes;
     let too_large = || {
-        platform.metrics.rejected.with_label_values(&[name.as_str(), "body_too_large"]).inc();
+        platform
+            .metrics
+            .rejected
+            .with_label_values(&[name.as_str(), "body_too_large"])
+            .inc();
         json_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "BodyTooLarge",
-            &format!("request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"),
+            &format!(
+                "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
+            ),
         )
     };
     let declared = request
@@ -65,18 +75,29 @@ pub async fn call_function(
         return too_large();
     }
     let (mut parts, body) = request.into_parts();
-    let body = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect().await {
+    let body = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
         Err(err) => {
-            return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &format!("could not read the request body: {err}"));
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequestBody",
+                &format!("could not read the request body: {err}"),
+            );
         }
     };
 
     let permit = match entry.admission.admit().await {
         Ok(permit) => permit,
         Err(why) => {
-            platform.metrics.rejected.with_label_values(&[name.as_str(), "overloaded"]).inc();
+            platform
+                .metrics
+                .rejected
+                .with_label_values(&[name.as_str(), "overloaded"])
+                .inc();
             let detail = match why {
                 Rejected::QueueFull => "its queue is full",
                 Rejected::WaitedTooLong => "no slot freed up in time",
@@ -84,9 +105,14 @@ pub async fn call_function(
             let mut response = json_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "TooManyRequests",
-                &format!("function {name} is at its concurrency limit of {} and {detail}", entry.limits.concurrency),
+                &format!(
+                    "function {name} is at its concurrency limit of {} and {detail}",
+                    entry.limits.concurrency
+                ),
             );
-            response.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
         }
     };
@@ -101,7 +127,13 @@ pub async fn call_function(
     };
     parts.uri = match path_and_query.parse() {
         Ok(uri) => uri,
-        Err(_) => return json_error(StatusCode::BAD_REQUEST, "BadPath", "request path is not a valid URI"),
+        Err(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "BadPath",
+                "request path is not a valid URI",
+            );
+        }
     };
     if !prefix.is_empty()
         && let Ok(value) = HeaderValue::from_str(prefix)
@@ -119,18 +151,31 @@ pub async fn call_function(
         .unwrap_or_else(|| "localhost".to_owned());
     parts.extensions.insert(CgiRoute {
         script_name: prefix.to_owned(),
-        path_info: if prefix.is_empty() { original_path } else { inner_path.trim_end_matches('/').to_owned() },
+        path_info: if prefix.is_empty() {
+            original_path
+        } else {
+            inner_path.trim_end_matches('/').to_owned()
+        },
         server_name: host,
         server_port: local_port,
         remote_addr: remote.map(|r| r.ip().to_string()),
     });
     let request = Request::from_parts(parts, body);
 
-    let in_flight = platform.metrics.in_flight.with_label_values(&[name.as_str()]);
+    let in_flight = platform
+        .metrics
+        .in_flight
+        .with_label_values(&[name.as_str()]);
     in_flight.inc();
-    let guard = InFlight { gauge: in_flight, _permit: permit };
+    let guard = InFlight {
+        gauge: in_flight,
+        _permit: permit,
+    };
     let started = Instant::now();
-    let ctx = CallContext { call_id: call_id.to_owned(), function: name.clone() };
+    let ctx = CallContext {
+        call_id: call_id.to_owned(),
+        function: name.clone(),
+    };
     let result = loaded.invoker.invoke(ctx, request).await;
     platform
         .metrics
@@ -140,12 +185,23 @@ pub async fn call_function(
     let response = match result {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            Response::from_parts(parts, Guarded { inner: body, _guard: guard }.boxed_unsync())
+            Response::from_parts(
+                parts,
+                Guarded {
+                    inner: body,
+                    _guard: guard,
+                }
+                .boxed_unsync(),
+            )
         }
         Err(err) => {
             tracing::warn!(function = %name, call_id, reason = err.reason(), error = %err, "invocation failed");
             drop(guard);
-            json_error(err.status(), err.reason(), &format!("function {name}: {err}"))
+            json_error(
+                err.status(),
+                err.reason(),
+                &format!("function {name}: {err}"),
+            )
         }
     };
     platform

@@ -54,7 +54,11 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     eprintln!("faas: {ready} function(s) ready, {failed} not ready");
     for entry in platform.registry.list() {
         match &entry.state {
-            Ok(_) => eprintln!("faas:   {:<24} http://{address}/function/{}", entry.name(), entry.name()),
+            Ok(_) => eprintln!(
+                "faas:   {:<24} http://{address}/function/{}",
+                entry.name(),
+                entry.name()
+            ),
             Err(reason) => eprintln!("faas:   {:<24} NOT READY: {reason}", entry.name()),
         }
     }
@@ -76,7 +80,10 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM received"),
@@ -108,7 +115,11 @@ pub struct Watcher {
 impl Watcher {
     /// A watcher of `dir` that has applied nothing yet.
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir, applied: HashMap::new(), file_errors: HashMap::new() }
+        Self {
+            dir,
+            applied: HashMap::new(),
+            file_errors: HashMap::new(),
+        }
     }
 
     /// Brings the registry in line with the folder.
@@ -137,11 +148,19 @@ impl Watcher {
                     continue;
                 }
             };
-            let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let base = file
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
             for function in functions {
                 let name = function.metadata.name.clone().unwrap_or_default();
                 if let Some(other) = seen.get(&name) {
-                    let message = format!("function {name} is defined twice: in {} and {}", other.display(), file.path.display());
+                    let message = format!(
+                        "function {name} is defined twice: in {} and {}",
+                        other.display(),
+                        file.path.display()
+                    );
                     tracing::warn!("{message}");
                     continue;
                 }
@@ -157,12 +176,20 @@ impl Watcher {
                     continue;
                 }
                 let bytes = artifact_path.and_then(|p| {
-                    std::fs::read(&p)
-                        .map(Bytes::from)
-                        .map_err(|e| format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display()))
+                    std::fs::read(&p).map(Bytes::from).map_err(|e| {
+                        format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display())
+                    })
                 });
                 let reloading = self.applied.contains_key(&name);
-                match platform.apply(function, bytes, Origin::File(file.path.clone()), Some(&base)).await {
+                match platform
+                    .apply(
+                        function,
+                        bytes,
+                        Origin::File(file.path.clone()),
+                        Some(&base),
+                    )
+                    .await
+                {
                     Ok(()) if reloading => eprintln!("faas: reloaded {name}"),
                     Ok(()) => {}
                     Err(reason) => eprintln!("faas: {name}: {reason}"),
@@ -174,12 +201,18 @@ impl Watcher {
         let gone: Vec<String> = self
             .applied
             .iter()
-            .filter(|(name, applied)| !seen.contains_key(*name) && !broken_files.contains(&applied.file))
+            .filter(|(name, applied)| {
+                !seen.contains_key(*name) && !broken_files.contains(&applied.file)
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
             self.applied.remove(&name);
-            if platform.registry.get(&name).is_some_and(|e| matches!(e.origin, Origin::File(_))) {
+            if platform
+                .registry
+                .get(&name)
+                .is_some_and(|e| matches!(e.origin, Origin::File(_)))
+            {
                 platform.registry.remove(&name);
                 eprintln!("faas: removed {name} (its manifest is gone)");
             }
@@ -204,25 +237,47 @@ pub fn artifact_path(function: &Function, base: &Path) -> Result<PathBuf, String
         ));
     }
     let path = PathBuf::from(source.strip_prefix("file://").unwrap_or(source));
-    Ok(if path.is_relative() { base.join(path) } else { path })
+    Ok(if path.is_relative() {
+        base.join(path)
+    } else {
+        path
+    })
 }
 
 /// Runs the cargo builds that manifests under `dir` ask for, one cargo call per
 /// (directory, target), with cargo's own progress on stderr. Failures are reported; the
 /// functions concerned then fail to load with a clear reason (missing artifact).
 pub fn build_all(dir: &Path) {
-    let mut jobs: HashMap<(PathBuf, String), Vec<(String, Option<String>)>> = HashMap::new();
+    // (cargo dir, target) -> [(function, package)]
+    type Jobs = HashMap<(PathBuf, String), Vec<(String, Option<String>)>>;
+    let mut jobs: Jobs = HashMap::new();
     for file in load_path(dir) {
         let Ok(functions) = file.result else { continue };
-        let base = file.path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = file
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         for function in functions {
-            let Some(cargo) = function.spec.runtime.wasm.as_ref().and_then(|w| w.build.as_ref()).and_then(|b| b.cargo.as_ref()) else {
+            let Some(cargo) = function
+                .spec
+                .runtime
+                .wasm
+                .as_ref()
+                .and_then(|w| w.build.as_ref())
+                .and_then(|b| b.cargo.as_ref())
+            else {
                 continue;
             };
             let cargo_dir = base.join(cargo.dir.as_deref().unwrap_or("."));
-            let target = cargo.target.clone().unwrap_or_else(|| "wasm32-wasip2".to_owned());
+            let target = cargo
+                .target
+                .clone()
+                .unwrap_or_else(|| "wasm32-wasip2".to_owned());
             let name = function.metadata.name.clone().unwrap_or_default();
-            jobs.entry((cargo_dir, target)).or_default().push((name, cargo.package.clone()));
+            jobs.entry((cargo_dir, target))
+                .or_default()
+                .push((name, cargo.package.clone()));
         }
     }
     let mut keys: Vec<_> = jobs.keys().cloned().collect();
@@ -231,15 +286,24 @@ pub fn build_all(dir: &Path) {
         let functions = &jobs[&key];
         let (cargo_dir, target) = &key;
         let names: Vec<&str> = functions.iter().map(|(n, _)| n.as_str()).collect();
-        eprintln!("faas: building {} (cargo build --release --target {target} in {})", names.join(", "), cargo_dir.display());
+        eprintln!(
+            "faas: building {} (cargo build --release --target {target} in {})",
+            names.join(", "),
+            cargo_dir.display()
+        );
         let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        command.current_dir(cargo_dir).args(["build", "--release", "--target", target]);
+        command
+            .current_dir(cargo_dir)
+            .args(["build", "--release", "--target", target]);
         for package in functions.iter().filter_map(|(_, p)| p.as_ref()) {
             command.args(["-p", package]);
         }
         match command.status() {
             Ok(status) if status.success() => eprintln!("faas: built {}", names.join(", ")),
-            Ok(status) => eprintln!("faas: build of {} failed ({status}); see cargo's output above", names.join(", ")),
+            Ok(status) => eprintln!(
+                "faas: build of {} failed ({status}); see cargo's output above",
+                names.join(", ")
+            ),
             Err(err) => eprintln!("faas: could not run cargo for {}: {err}", names.join(", ")),
         }
     }

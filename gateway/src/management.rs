@@ -76,12 +76,20 @@ impl Summary {
 }
 
 /// Serves `/system/...`.
-pub async fn handle(platform: &Arc<Platform>, request: Request<Incoming>) -> Response<ResponseBody> {
+pub async fn handle(
+    platform: &Arc<Platform>,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
     let path = request.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (request.method(), segments.as_slice()) {
         (&Method::GET, ["system", "functions"]) => {
-            let all: Vec<Summary> = platform.registry.list().iter().map(|e| Summary::of(e)).collect();
+            let all: Vec<Summary> = platform
+                .registry
+                .list()
+                .iter()
+                .map(|e| Summary::of(e))
+                .collect();
             json_response(StatusCode::OK, &all)
         }
         (&Method::GET, ["system", "functions", name]) => match platform.registry.get(name) {
@@ -122,15 +130,27 @@ pub async fn handle(platform: &Arc<Platform>, request: Request<Incoming>) -> Res
             "MethodNotAllowed",
             &format!("{} is not supported on {path}", request.method()),
         ),
-        _ => json_error(StatusCode::NOT_FOUND, "NotFound", &format!("no management endpoint at {path}")),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no management endpoint at {path}"),
+        ),
     }
 }
 
 fn not_found(name: &str) -> Response<ResponseBody> {
-    json_error(StatusCode::NOT_FOUND, "FunctionNotFound", &format!("function {name} not found"))
+    json_error(
+        StatusCode::NOT_FOUND,
+        "FunctionNotFound",
+        &format!("function {name} not found"),
+    )
 }
 
-async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>) -> Response<ResponseBody> {
+async fn deploy(
+    platform: &Arc<Platform>,
+    name: &str,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
     let content_type = request
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -141,7 +161,11 @@ async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(body) => body.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "UploadTooLarge", &format!("upload exceeds {limit} bytes"));
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "UploadTooLarge",
+                &format!("upload exceeds {limit} bytes"),
+            );
         }
         Err(err) => return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &err.to_string()),
     };
@@ -155,17 +179,32 @@ async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>
     };
     let text = match std::str::from_utf8(&manifest) {
         Ok(text) => text,
-        Err(_) => return json_error(StatusCode::BAD_REQUEST, "InvalidManifest", "manifest is not UTF-8"),
+        Err(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidManifest",
+                "manifest is not UTF-8",
+            );
+        }
     };
     let mut functions = match faas_api::manifest::parse_functions(text, "request body") {
         Ok(functions) => functions,
-        Err(err) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "InvalidManifest", &err.to_string()),
+        Err(err) => {
+            return json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "InvalidManifest",
+                &err.to_string(),
+            );
+        }
     };
     if functions.len() != 1 {
         return json_error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "InvalidManifest",
-            &format!("expected exactly one Function in the manifest, found {}", functions.len()),
+            &format!(
+                "expected exactly one Function in the manifest, found {}",
+                functions.len()
+            ),
         );
     }
     let function = functions.remove(0);
@@ -181,11 +220,20 @@ async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>
         Some(bytes) => bytes,
         None => match read_server_side_artifact(platform, &function) {
             Ok(bytes) => bytes,
-            Err(message) => return json_error(StatusCode::UNPROCESSABLE_ENTITY, "ArtifactMissing", &message),
+            Err(message) => {
+                return json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "ArtifactMissing",
+                    &message,
+                );
+            }
         },
     };
     let existed = platform.registry.get(name).is_some();
-    match platform.prepare(function.clone(), artifact.clone(), None).await {
+    match platform
+        .prepare(function.clone(), artifact.clone(), None)
+        .await
+    {
         Ok(entry) => {
             if let Err(err) = persist(platform, &function, &artifact) {
                 tracing::warn!(function = %name, error = %err, "could not persist the deployment; it serves until restart");
@@ -193,7 +241,14 @@ async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>
             let summary = Summary::of(&entry);
             platform.registry.upsert(entry);
             tracing::info!(function = %name, sha256 = summary.sha256.as_deref().unwrap_or(""), "function deployed");
-            json_response(if existed { StatusCode::OK } else { StatusCode::CREATED }, &summary)
+            json_response(
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+                &summary,
+            )
         }
         Err(reason) => json_error(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -203,18 +258,33 @@ async fn deploy(platform: &Arc<Platform>, name: &str, request: Request<Incoming>
     }
 }
 
-async fn split_multipart(content_type: &str, body: Bytes) -> Result<(Bytes, Option<Bytes>), String> {
-    let boundary = multer::parse_boundary(content_type).map_err(|e| format!("bad multipart content type: {e}"))?;
+async fn split_multipart(
+    content_type: &str,
+    body: Bytes,
+) -> Result<(Bytes, Option<Bytes>), String> {
+    let boundary = multer::parse_boundary(content_type)
+        .map_err(|e| format!("bad multipart content type: {e}"))?;
     let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let (mut manifest, mut artifact) = (None, None);
-    while let Some(field) = multipart.next_field().await.map_err(|e| format!("bad multipart body: {e}"))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| format!("bad multipart body: {e}"))?
+    {
         let name = field.name().unwrap_or("").to_owned();
-        let data = field.bytes().await.map_err(|e| format!("bad multipart part {name}: {e}"))?;
+        let data = field
+            .bytes()
+            .await
+            .map_err(|e| format!("bad multipart part {name}: {e}"))?;
         match name.as_str() {
             "manifest" => manifest = Some(data),
             "artifact" => artifact = Some(data),
-            other => return Err(format!("unexpected multipart part {other:?} (expected manifest and artifact)")),
+            other => {
+                return Err(format!(
+                    "unexpected multipart part {other:?} (expected manifest and artifact)"
+                ));
+            }
         }
     }
     let manifest = manifest.ok_or("multipart body has no `manifest` part")?;
@@ -224,12 +294,22 @@ async fn split_multipart(content_type: &str, body: Bytes) -> Result<(Bytes, Opti
 /// Without an uploaded artifact, the source must be something the server can read: an
 /// absolute path or `file://` URL on this machine, or `sha256:<hex>` of an earlier upload.
 fn read_server_side_artifact(platform: &Platform, function: &Function) -> Result<Bytes, String> {
-    let source = function.spec.runtime.wasm.as_ref().map(|w| w.source.as_str()).unwrap_or("");
+    let source = function
+        .spec
+        .runtime
+        .wasm
+        .as_ref()
+        .map(|w| w.source.as_str())
+        .unwrap_or("");
     if let Some(sha) = source.strip_prefix("sha256:") {
-        let path = platform.config.state_dir.join("artifacts").join(format!("{sha}.wasm"));
-        return std::fs::read(&path)
-            .map(Bytes::from)
-            .map_err(|_| format!("spec.runtime.wasm.source: no uploaded artifact with sha256 {sha}"));
+        let path = platform
+            .config
+            .state_dir
+            .join("artifacts")
+            .join(format!("{sha}.wasm"));
+        return std::fs::read(&path).map(Bytes::from).map_err(|_| {
+            format!("spec.runtime.wasm.source: no uploaded artifact with sha256 {sha}")
+        });
     }
     let path = source.strip_prefix("file://").unwrap_or(source);
     if std::path::Path::new(path).is_absolute() {
@@ -262,7 +342,13 @@ fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::i
 }
 
 fn forget(platform: &Platform, name: &str) {
-    let _ = std::fs::remove_file(platform.config.state_dir.join("functions").join(format!("{name}.yaml")));
+    let _ = std::fs::remove_file(
+        platform
+            .config
+            .state_dir
+            .join("functions")
+            .join(format!("{name}.yaml")),
+    );
 }
 
 /// Re-registers functions deployed through the API before a restart.
@@ -279,7 +365,9 @@ pub async fn restore(platform: &Arc<Platform>) {
                     let _ = platform.apply(function, artifact, Origin::Api, None).await;
                 }
             }
-            Err(err) => tracing::warn!(file = %file.path.display(), error = %err, "skipping a stored deployment"),
+            Err(err) => {
+                tracing::warn!(file = %file.path.display(), error = %err, "skipping a stored deployment")
+            }
         }
     }
 }

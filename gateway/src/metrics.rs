@@ -28,7 +28,10 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let invocations = IntCounterVec::new(
-            Opts::new("faas_invocations_total", "Function invocations by status code"),
+            Opts::new(
+                "faas_invocations_total",
+                "Function invocations by status code",
+            ),
             &["function", "code"],
         )
         .expect("static metric definition");
@@ -50,20 +53,27 @@ impl Metrics {
         )
         .expect("static metric definition");
         let instantiate = HistogramVec::new(
-            HistogramOpts::new("faas_instantiate_seconds", "Time to instantiate a guest")
-                .buckets(vec![
+            HistogramOpts::new("faas_instantiate_seconds", "Time to instantiate a guest").buckets(
+                vec![
                     0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.01,
-                ]),
+                ],
+            ),
             &[],
         )
         .expect("static metric definition");
         let loads = IntCounterVec::new(
-            Opts::new("faas_artifact_loads_total", "Artifact loads (cold starts of a version)"),
+            Opts::new(
+                "faas_artifact_loads_total",
+                "Artifact loads (cold starts of a version)",
+            ),
             &["outcome"],
         )
         .expect("static metric definition");
         let rejected = IntCounterVec::new(
-            Opts::new("faas_rejected_total", "Requests refused before the function ran"),
+            Opts::new(
+                "faas_rejected_total",
+                "Requests refused before the function ran",
+            ),
             &["function", "reason"],
         )
         .expect("static metric definition");
@@ -75,9 +85,19 @@ impl Metrics {
             Box::new(loads.clone()),
             Box::new(rejected.clone()),
         ] {
-            registry.register(collector).expect("metric names are unique");
+            registry
+                .register(collector)
+                .expect("metric names are unique");
         }
-        Self { registry, invocations, duration, in_flight, instantiate, loads, rejected }
+        Self {
+            registry,
+            invocations,
+            duration,
+            in_flight,
+            instantiate,
+            loads,
+            rejected,
+        }
     }
 
     /// The text exposition format.

@@ -33,7 +33,10 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Defaults with state under `state_dir`.
     pub fn new(state_dir: PathBuf) -> Self {
-        let wasm = WasmConfig { cache_dir: Some(state_dir.join("cache")), ..WasmConfig::default() };
+        let wasm = WasmConfig {
+            cache_dir: Some(state_dir.join("cache")),
+            ..WasmConfig::default()
+        };
         Self {
             state_dir,
             shutdown_grace: Duration::from_secs(30),
@@ -117,7 +120,11 @@ impl Platform {
                 return Err(err.to_string());
             }
         };
-        let outcome = if compiled.from_cache { "disk_cache" } else { "compiled" };
+        let outcome = if compiled.from_cache {
+            "disk_cache"
+        } else {
+            "compiled"
+        };
         self.metrics.loads.with_label_values(&[outcome]).inc();
         let name: Arc<str> = function.metadata.name.as_deref().unwrap_or_default().into();
         let dirs = wasm
@@ -135,7 +142,12 @@ impl Platform {
         let settings = FunctionSettings {
             name,
             limits,
-            env: function.spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            env: function
+                .spec
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             outbound: Arc::new(outbound),
             dirs,
         };
@@ -182,7 +194,11 @@ impl Platform {
         match prepared {
             Ok(mut entry) => {
                 entry.origin = origin;
-                let sha = entry.state.as_ref().map(|l| l.sha256.clone()).unwrap_or_default();
+                let sha = entry
+                    .state
+                    .as_ref()
+                    .map(|l| l.sha256.clone())
+                    .unwrap_or_default();
                 self.registry.upsert(entry);
                 tracing::info!(function = %name, sha256 = %sha, "function loaded");
                 Ok(())

@@ -110,7 +110,7 @@ impl Registry {
         if let Some(current) = table.entries.get(name) {
             let updated = Entry {
                 function: current.function.clone(),
-                limits: current.limits.clone(),
+                limits: current.limits,
                 origin: current.origin.clone(),
                 state: current.state.clone(),
                 last_error: Some(error),

@@ -34,7 +34,8 @@ pub struct RouteTable {
 impl RouteTable {
     /// Sorts prefixes so the longest match wins.
     pub fn finish(&mut self) {
-        self.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
+        self.prefixes
+            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
         self.hosts.sort();
     }
 
@@ -84,7 +85,10 @@ pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Ro
             || (path.starts_with(prefix.as_str())
                 && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')));
         if matches {
-            return Route::Function { name, prefix: prefix.trim_end_matches('/') };
+            return Route::Function {
+                name,
+                prefix: prefix.trim_end_matches('/'),
+            };
         }
     }
     Route::NotFound
@@ -119,7 +123,10 @@ mod tests {
                 ("resize.fn.example.com".into(), "resize".into()),
                 ("*.tenant.example.com".into(), "tenant".into()),
             ],
-            prefixes: vec![("/hello".into(), "hello".into()), ("/hello/admin".into(), "admin".into())],
+            prefixes: vec![
+                ("/hello".into(), "hello".into()),
+                ("/hello/admin".into(), "admin".into()),
+            ],
         };
         t.finish();
         t
@@ -130,17 +137,62 @@ mod tests {
         let t = table();
         assert_eq!(
             route(&t, None, "/function/echo/a/b"),
-            Route::Function { name: "echo", prefix: "/function/echo" }
+            Route::Function {
+                name: "echo",
+                prefix: "/function/echo"
+            }
         );
-        assert_eq!(route(&t, None, "/function/echo"), Route::Function { name: "echo", prefix: "/function/echo" });
+        assert_eq!(
+            route(&t, None, "/function/echo"),
+            Route::Function {
+                name: "echo",
+                prefix: "/function/echo"
+            }
+        );
         assert_eq!(route(&t, None, "/function/"), Route::NotFound);
-        assert_eq!(route(&t, Some("resize.fn.example.com:443"), "/x"), Route::Function { name: "resize", prefix: "" });
-        assert_eq!(route(&t, Some("RESIZE.fn.example.com."), "/metrics"), Route::Function { name: "resize", prefix: "" });
-        assert_eq!(route(&t, Some("a.tenant.example.com"), "/"), Route::Function { name: "tenant", prefix: "" });
+        assert_eq!(
+            route(&t, Some("resize.fn.example.com:443"), "/x"),
+            Route::Function {
+                name: "resize",
+                prefix: ""
+            }
+        );
+        assert_eq!(
+            route(&t, Some("RESIZE.fn.example.com."), "/metrics"),
+            Route::Function {
+                name: "resize",
+                prefix: ""
+            }
+        );
+        assert_eq!(
+            route(&t, Some("a.tenant.example.com"), "/"),
+            Route::Function {
+                name: "tenant",
+                prefix: ""
+            }
+        );
         assert_eq!(route(&t, Some("tenant.example.com"), "/"), Route::NotFound);
-        assert_eq!(route(&t, None, "/hello"), Route::Function { name: "hello", prefix: "/hello" });
-        assert_eq!(route(&t, None, "/hello/x"), Route::Function { name: "hello", prefix: "/hello" });
-        assert_eq!(route(&t, None, "/hello/admin/x"), Route::Function { name: "admin", prefix: "/hello/admin" });
+        assert_eq!(
+            route(&t, None, "/hello"),
+            Route::Function {
+                name: "hello",
+                prefix: "/hello"
+            }
+        );
+        assert_eq!(
+            route(&t, None, "/hello/x"),
+            Route::Function {
+                name: "hello",
+                prefix: "/hello"
+            }
+        );
+        assert_eq!(
+            route(&t, None, "/hello/admin/x"),
+            Route::Function {
+                name: "admin",
+                prefix: "/hello/admin"
+            }
+        );
         assert_eq!(route(&t, None, "/helloworld"), Route::NotFound);
         assert_eq!(route(&t, None, "/system/functions"), Route::System);
         assert_eq!(route(&t, None, "/healthz"), Route::Health);
@@ -149,7 +201,10 @@ mod tests {
 
     #[test]
     fn functions_see_paths_relative_to_their_mount() {
-        assert_eq!(function_path("/function/echo/a/b", "/function/echo"), "/a/b");
+        assert_eq!(
+            function_path("/function/echo/a/b", "/function/echo"),
+            "/a/b"
+        );
         assert_eq!(function_path("/function/echo", "/function/echo"), "/");
         assert_eq!(function_path("/x/y", ""), "/x/y");
     }

@@ -49,7 +49,9 @@ pub async fn serve(
             let platform = Arc::clone(&platform);
             let call_id = ids.next();
             async move {
-                Ok::<_, Infallible>(dispatch(&platform, request, &call_id, local_port, Some(remote)).await)
+                Ok::<_, Infallible>(
+                    dispatch(&platform, request, &call_id, local_port, Some(remote)).await,
+                )
             }
         });
         let connection = hyper::server::conn::http1::Builder::new()
@@ -93,9 +95,16 @@ pub async fn dispatch(
         Route::Function { name, prefix } => match platform.registry.get(name) {
             Some(entry) => {
                 let prefix = prefix.to_owned();
-                crate::invoke::call_function(platform, entry, &prefix, request, call_id, local_port, remote).await
+                crate::invoke::call_function(
+                    platform, entry, &prefix, request, call_id, local_port, remote,
+                )
+                .await
             }
-            None => json_error(StatusCode::NOT_FOUND, "FunctionNotFound", &format!("function {name} not found")),
+            None => json_error(
+                StatusCode::NOT_FOUND,
+                "FunctionNotFound",
+                &format!("function {name} not found"),
+            ),
         },
         Route::System => crate::management::handle(platform, request).await,
         Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
@@ -136,12 +145,20 @@ impl CallIds {
             .map(|d| d.as_nanos())
             .unwrap_or_default();
         Self {
-            prefix: format!("{:08x}{:04x}", (nanos >> 16) as u32, std::process::id() as u16),
+            prefix: format!(
+                "{:08x}{:04x}",
+                (nanos >> 16) as u32,
+                std::process::id() as u16
+            ),
             counter: AtomicU64::new(0),
         }
     }
 
     fn next(&self) -> String {
-        format!("{}-{:08x}", self.prefix, self.counter.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{:08x}",
+            self.prefix,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }

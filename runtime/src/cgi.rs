@@ -33,10 +33,16 @@ pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String,
         ("GATEWAY_INTERFACE".to_owned(), "CGI/1.1".to_owned()),
         ("SERVER_SOFTWARE".to_owned(), "faas".to_owned()),
         ("SERVER_PROTOCOL".to_owned(), format!("{:?}", req.version())),
-        ("REQUEST_METHOD".to_owned(), req.method().as_str().to_owned()),
+        (
+            "REQUEST_METHOD".to_owned(),
+            req.method().as_str().to_owned(),
+        ),
         ("SCRIPT_NAME".to_owned(), route.script_name.clone()),
         ("PATH_INFO".to_owned(), route.path_info.clone()),
-        ("QUERY_STRING".to_owned(), req.uri().query().unwrap_or("").to_owned()),
+        (
+            "QUERY_STRING".to_owned(),
+            req.uri().query().unwrap_or("").to_owned(),
+        ),
         ("SERVER_NAME".to_owned(), route.server_name.clone()),
         ("SERVER_PORT".to_owned(), route.server_port.to_string()),
         ("CONTENT_LENGTH".to_owned(), req.body().len().to_string()),
@@ -44,7 +50,11 @@ pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String,
     if let Some(addr) = &route.remote_addr {
         env.push(("REMOTE_ADDR".to_owned(), addr.clone()));
     }
-    if let Some(ct) = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         env.push(("CONTENT_TYPE".to_owned(), ct.to_owned()));
     }
     for (name, value) in req.headers() {
@@ -52,12 +62,19 @@ pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String,
         // length and type already have their own variables.
         if matches!(
             name.as_str(),
-            "authorization" | "proxy-authorization" | "connection" | "content-length" | "content-type"
+            "authorization"
+                | "proxy-authorization"
+                | "connection"
+                | "content-length"
+                | "content-type"
         ) {
             continue;
         }
         let Ok(value) = value.to_str() else { continue };
-        let key = format!("HTTP_{}", name.as_str().to_ascii_uppercase().replace('-', "_"));
+        let key = format!(
+            "HTTP_{}",
+            name.as_str().to_ascii_uppercase().replace('-', "_")
+        );
         match env.iter_mut().find(|(k, _)| *k == key) {
             Some((_, existing)) => {
                 existing.push_str(", ");
@@ -207,8 +224,12 @@ mod tests {
 
     #[test]
     fn garbage_is_rejected_with_a_reason() {
-        assert_eq!(parse_response(b""), Err(CgiError::Empty));
-        assert!(matches!(parse_response(b"no headers here"), Err(CgiError::Unterminated(_))));
+        let err = |out: &[u8]| parse_response(out).expect_err("must be rejected");
+        assert_eq!(err(b""), CgiError::Empty);
+        assert!(matches!(
+            parse_response(b"no headers here"),
+            Err(CgiError::Unterminated(_))
+        ));
         assert!(matches!(
             parse_response(b"this is not a header\n\nbody"),
             Err(CgiError::Malformed { line: 1, .. })
@@ -218,13 +239,16 @@ mod tests {
             Err(CgiError::Malformed { line: 1, .. })
         ));
         assert_eq!(
-            parse_response(b"Status: 999 Nope\nContent-Type: a/b\n\n"),
-            Err(CgiError::BadStatus("999 Nope".to_owned()))
+            err(b"Status: 999 Nope\nContent-Type: a/b\n\n"),
+            CgiError::BadStatus("999 Nope".to_owned())
         );
-        assert_eq!(parse_response(b"Status: abc\n\n"), Err(CgiError::BadStatus("abc".to_owned())));
-        assert_eq!(parse_response(b"X-Only: 1\n\nbody"), Err(CgiError::NoCgiField));
+        assert_eq!(
+            err(b"Status: abc\n\n"),
+            CgiError::BadStatus("abc".to_owned())
+        );
+        assert_eq!(err(b"X-Only: 1\n\nbody"), CgiError::NoCgiField);
         let huge = vec![b'a'; MAX_HEADER_SECTION + 10];
-        assert_eq!(parse_response(&huge), Err(CgiError::TooLarge));
+        assert_eq!(err(&huge), CgiError::TooLarge);
     }
 
     #[test]
@@ -246,7 +270,11 @@ mod tests {
             remote_addr: Some("127.0.0.1".into()),
         };
         let env = environment(&req, &route);
-        let get = |k: &str| env.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            env.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("REQUEST_METHOD"), Some("POST"));
         assert_eq!(get("PATH_INFO"), Some("/a/b"));
         assert_eq!(get("QUERY_STRING"), Some("x=1&y=2"));

@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 /// Default bytes of guest output logged per invocation (both streams together).
 pub const DEFAULT_LOG_BUDGET: usize = 64 * 1024;
@@ -67,7 +68,10 @@ impl GuestLog {
 
     /// A writer for one stream, to hand to `WasiCtxBuilder::stdout`/`stderr`.
     pub fn writer(&self, stream: Stream) -> GuestLogWriter {
-        GuestLogWriter { log: self.clone(), stream }
+        GuestLogWriter {
+            log: self.clone(),
+            stream,
+        }
     }
 
     /// Records bytes written by the guest.
@@ -138,8 +142,12 @@ impl LogState {
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
         match stream {
-            Stream::Stdout => tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stdout", "{line}"),
-            Stream::Stderr => tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stderr", "{line}"),
+            Stream::Stdout => {
+                tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stdout", "{line}")
+            }
+            Stream::Stderr => {
+                tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stderr", "{line}")
+            }
         }
     }
 
@@ -159,7 +167,11 @@ pub struct GuestLogWriter {
 }
 
 impl AsyncWrite for GuestLogWriter {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.log.write(self.stream, buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -181,6 +193,31 @@ impl StdoutStream for GuestLogWriter {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
     }
+
+    // Writes complete synchronously (they only append to a bounded buffer or count dropped
+    // bytes), so skip the default adapter's background task and per-write wakeups: a guest
+    // printing megabytes must not be slowed down to a crawl by its own logging.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestLogWriter {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestLogWriter {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.log.write(self.stream, &bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
 }
 
 /// A bounded in-memory stdout for CGI modules: the response. Writing past the limit fails the
@@ -194,7 +231,10 @@ pub struct BoundedCapture {
 impl BoundedCapture {
     /// A capture holding at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        Self { inner: Arc::default(), limit }
+        Self {
+            inner: Arc::default(),
+            limit,
+        }
     }
 
     /// The captured bytes, and whether the guest tried to write more than the limit.
@@ -205,11 +245,18 @@ impl BoundedCapture {
 }
 
 impl AsyncWrite for BoundedCapture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if guard.0.len() + buf.len() > self.limit {
             guard.1 = true;
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::StorageFull, "response too large")));
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "response too large",
+            )));
         }
         guard.0.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
@@ -231,6 +278,41 @@ impl IsTerminal for BoundedCapture {
 impl StdoutStream for BoundedCapture {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
         Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for BoundedCapture {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for BoundedCapture {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.0.len() + bytes.len() > self.limit {
+            guard.1 = true;
+            return Err(StreamError::Closed);
+        }
+        guard.0.extend_from_slice(&bytes);
+        Ok(())
+    }
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match self.limit.saturating_sub(guard.0.len()) {
+            0 => {
+                drop(guard);
+                self.inner.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+                Err(StreamError::Closed)
+            }
+            room => Ok(room.min(64 * 1024)),
+        }
     }
 }
 
@@ -255,8 +337,14 @@ mod tests {
         let mut w = cap.clone();
         let waker = futures::task::noop_waker();
         let mut cx = Context::from_waker(&waker);
-        assert!(matches!(Pin::new(&mut w).poll_write(&mut cx, b"abc"), Poll::Ready(Ok(3))));
-        assert!(matches!(Pin::new(&mut w).poll_write(&mut cx, b"de"), Poll::Ready(Err(_))));
+        assert!(matches!(
+            Pin::new(&mut w).poll_write(&mut cx, b"abc"),
+            Poll::Ready(Ok(3))
+        ));
+        assert!(matches!(
+            Pin::new(&mut w).poll_write(&mut cx, b"de"),
+            Poll::Ready(Err(_))
+        ));
         assert_eq!(cap.take(), (b"abc".to_vec(), true));
     }
 }

@@ -43,7 +43,9 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
     }
     let s = v6.segments();
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    if s[..6] == [0, 0, 0, 0, 0, 0] && tail != Ipv4Addr::UNSPECIFIED && tail != Ipv4Addr::new(0, 0, 0, 1)
+    if s[..6] == [0, 0, 0, 0, 0, 0]
+        && tail != Ipv4Addr::UNSPECIFIED
+        && tail != Ipv4Addr::new(0, 0, 0, 1)
     {
         return Some(tail);
     }
@@ -148,7 +150,10 @@ impl OutboundHooks {
 type SendFuture = Box<
     dyn Future<
             Output = Result<
-                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
                 HttpError,
             >,
         > + Send,
@@ -167,7 +172,10 @@ impl WasiHttpHooks for OutboundHooks {
         Box::new(async move {
             let uri = request.uri().clone();
             let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-            let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?.to_owned();
+            let host = uri
+                .host()
+                .ok_or(HttpError::HttpRequestUriInvalid)?
+                .to_owned();
             let port = uri
                 .port_u16()
                 .unwrap_or(if scheme == "http" { 80 } else { 443 });
@@ -241,19 +249,44 @@ mod tests {
 
     #[test]
     fn ordinary_addresses_and_names_are_not_forbidden() {
-        for host in ["127.0.0.1", "10.0.0.1", "8.8.8.8", "[::1]", "2001:db8::1", "169.253.1.1"] {
+        for host in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "8.8.8.8",
+            "[::1]",
+            "2001:db8::1",
+            "169.253.1.1",
+        ] {
             assert!(!forbidden(host), "{host} must not be forbidden");
         }
-        for name in ["example.com", "api.example.com", "169.254.169.254.nip.io", "1.2.3.4.5"] {
-            assert_eq!(parse_host_ip(name), None, "{name} is a name, not an address");
+        for name in [
+            "example.com",
+            "api.example.com",
+            "169.254.169.254.nip.io",
+            "1.2.3.4.5",
+        ] {
+            assert_eq!(
+                parse_host_ip(name),
+                None,
+                "{name} is a name, not an address"
+            );
         }
     }
 
     #[test]
     fn loose_ipv4_forms_parse_like_inet_aton() {
-        assert_eq!(parse_host_ip("127.1"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
-        assert_eq!(parse_host_ip("0x7f.1"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
-        assert_eq!(parse_host_ip("017700000001"), Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1))));
+        assert_eq!(
+            parse_host_ip("127.1"),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)))
+        );
+        assert_eq!(
+            parse_host_ip("0x7f.1"),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)))
+        );
+        assert_eq!(
+            parse_host_ip("017700000001"),
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)))
+        );
         assert_eq!(parse_host_ip("256.1.1.1"), None);
         assert_eq!(parse_host_ip("1.2.3.256"), None);
         assert_eq!(parse_host_ip("4294967296"), None);
@@ -265,7 +298,9 @@ mod tests {
             resolve_allowed("0xa9fea9fe", 80).await,
             Err(HttpError::DestinationIpProhibited)
         ));
-        let ok = resolve_allowed("127.0.0.1", 8080).await.expect("loopback allowed");
+        let ok = resolve_allowed("127.0.0.1", 8080)
+            .await
+            .expect("loopback allowed");
         assert_eq!(ok, vec!["127.0.0.1:8080".parse().expect("addr")]);
     }
 
@@ -273,7 +308,9 @@ mod tests {
     async fn a_name_resolving_to_the_metadata_endpoint_is_refused() {
         // `localhost` resolves through /etc/hosts without any network; a name that resolves to
         // a forbidden address is exercised end to end in the netns test (tests/netns.rs).
-        let ok = resolve_allowed("localhost", 80).await.expect("localhost resolves");
+        let ok = resolve_allowed("localhost", 80)
+            .await
+            .expect("localhost resolves");
         assert!(ok.iter().all(|a| a.ip().is_loopback()));
     }
 }

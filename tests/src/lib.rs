@@ -1,1 +1,291 @@
-//! placeholder
+//! Harness for end-to-end tests: builds the `faas` binary and the guest artifacts, starts
+//! `faas up` as a child process on a free loopback port, and talks HTTP to it.
+//!
+//! Everything here is driven from outside, the way a user runs the platform: no test reaches
+//! into the gateway's memory.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"))
+}
+
+/// The `faas` binary, built once per test process (a no-op when it is up to date).
+pub fn faas_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args(["build", "--quiet", "-p", "faas-cli", "--bin", "faas"])
+            .status()
+            .expect("run cargo build for the faas binary");
+        assert!(status.success(), "building the faas binary failed");
+        target_dir().join("debug").join("faas")
+    })
+}
+
+/// A guest artifact built from `examples/` (`hello`, `hostile`, `echo-cgi`). Built once by
+/// `examples/build.sh`; where the wasm targets cannot be installed, the copies committed in
+/// `tests/fixtures/` (built from the same sources) are used instead.
+pub fn guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<bool> = OnceLock::new();
+    let target = if name == "echo-cgi" {
+        "wasm32-wasip1"
+    } else {
+        "wasm32-wasip2"
+    };
+    let built = repo_root()
+        .join("examples/target")
+        .join(target)
+        .join("release")
+        .join(format!("{name}.wasm"));
+    let ok = *BUILT.get_or_init(|| {
+        let status = Command::new("bash")
+            .arg(repo_root().join("examples/build.sh"))
+            .stdout(Stdio::null())
+            .status();
+        matches!(status, Ok(s) if s.success())
+    });
+    if ok && built.exists() {
+        return built;
+    }
+    let fixture = repo_root()
+        .join("tests/fixtures")
+        .join(format!("{name}.wasm"));
+    eprintln!(
+        "note: using committed fixture {} (examples/build.sh could not build it)",
+        fixture.display()
+    );
+    assert!(fixture.exists(), "no artifact for guest {name}");
+    fixture
+}
+
+/// Compiles WAT text (hostile hand-written modules) to a `.wasm` file in `dir`.
+pub fn wat_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let bytes = wat::parse_str(text).expect("valid WAT");
+    let path = dir.join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Writes `dir/{name}.yaml` for a WASM function; `extra` is appended under `spec:`
+/// (indented by two spaces per line by the caller).
+pub fn write_function(dir: &Path, name: &str, artifact: &Path, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let text = format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime:\n    wasm:\n      source: {}\n{extra}",
+        artifact.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `faas up`.
+pub struct Faas {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// Everything the process wrote to stderr so far.
+    pub stderr: Arc<Mutex<String>>,
+    _state: tempfile::TempDir,
+}
+
+impl Faas {
+    /// Starts `faas up DIR` on a free port and waits until it says it is listening.
+    pub fn start(dir: &Path) -> Faas {
+        Self::start_with(dir, &[])
+    }
+
+    /// Like [`Faas::start`] with extra arguments, run through `wrapper` (e.g. `ip netns exec`).
+    pub fn start_with(dir: &Path, wrapper: &[&str]) -> Faas {
+        let state = tempfile::tempdir().unwrap();
+        let mut command = if wrapper.is_empty() {
+            Command::new(faas_bin())
+        } else {
+            let mut c = Command::new(wrapper[0]);
+            c.args(&wrapper[1..]).arg(faas_bin());
+            c
+        };
+        command
+            .arg("up")
+            .arg(dir)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--no-build",
+                "--watch-interval",
+                "0.2",
+                "--state",
+            ])
+            .arg(state.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn faas up");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("faas: listening on ") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("faas up did not start; stderr:\n{}", stderr.lock().unwrap());
+            }
+        };
+        Faas {
+            child,
+            base,
+            stderr,
+            _state: state,
+        }
+    }
+
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends SIGTERM.
+    pub fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (bounded), returning its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Polls `check` until it holds (bounded), for state that converges (reloads).
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "timed out waiting for: {what}\nstderr:\n{}",
+            self.stderr.lock().unwrap()
+        );
+    }
+
+    /// The process's `faas` CLI pointing at this gateway.
+    pub fn cli(&self) -> Command {
+        let mut c = Command::new(faas_bin());
+        c.env("FAAS_GATEWAY", &self.base);
+        c
+    }
+}
+
+impl Drop for Faas {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers.
+    pub headers: http::HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// Body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.text()))
+    }
+}
+
+/// Sends one request.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Reply {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let response = client
+        .request(builder.body(Full::new(body.into())).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e:?}"));
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    Reply {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// `GET url`.
+pub async fn get(url: &str) -> Reply {
+    send("GET", url, &[], Bytes::new()).await
+}

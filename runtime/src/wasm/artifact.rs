@@ -59,7 +59,10 @@ impl DiskCache {
     pub fn new(dir: &Path, engine: &Engine) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Self { dir: dir.to_path_buf(), engine_key: format!("{:016x}", hasher.finish()) }
+        Self {
+            dir: dir.to_path_buf(),
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
     }
 
     /// Where the compiled form of `sha256` lives.
@@ -76,7 +79,9 @@ impl DiskCache {
     /// reader or a crash never sees half a file.
     pub fn put(&self, sha256: &str, compiled: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
-        let tmp = self.dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{sha256}.{}.tmp", std::process::id()));
         std::fs::write(&tmp, compiled)?;
         std::fs::rename(&tmp, self.path(sha256))
     }
@@ -93,10 +98,19 @@ mod tests {
 
     #[test]
     fn kinds_are_detected_and_garbage_explained() {
-        assert_eq!(detect_kind(b"\0asm\x01\0\0\0").ok(), Some(ArtifactKind::CoreModule));
-        assert_eq!(detect_kind(b"\0asm\x0d\0\x01\0").ok(), Some(ArtifactKind::Component));
+        assert_eq!(
+            detect_kind(b"\0asm\x01\0\0\0").ok(),
+            Some(ArtifactKind::CoreModule)
+        );
+        assert_eq!(
+            detect_kind(b"\0asm\x0d\0\x01\0").ok(),
+            Some(ArtifactKind::Component)
+        );
         let err = detect_kind(b"#!/bin/sh\necho hi").expect_err("not wasm");
-        assert!(err.to_string().contains("not a WebAssembly binary"), "{err}");
+        assert!(
+            err.to_string().contains("not a WebAssembly binary"),
+            "{err}"
+        );
         assert!(detect_kind(b"").is_err());
         assert!(detect_kind(b"\0asm\x02\0\0\0").is_err());
     }

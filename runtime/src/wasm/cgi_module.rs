@@ -21,13 +21,17 @@ pub(super) async fn invoke(
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
-    let route = request.extensions().get::<CgiRoute>().cloned().unwrap_or_else(|| CgiRoute {
-        script_name: String::new(),
-        path_info: request.uri().path().to_owned(),
-        server_name: "localhost".into(),
-        server_port: 80,
-        remote_addr: None,
-    });
+    let route = request
+        .extensions()
+        .get::<CgiRoute>()
+        .cloned()
+        .unwrap_or_else(|| CgiRoute {
+            script_name: String::new(),
+            path_info: request.uri().path().to_owned(),
+            server_name: "localhost".into(),
+            server_port: 80,
+            remote_addr: None,
+        });
     let log = GuestLog::new(
         Arc::clone(&settings.name),
         ctx.call_id.as_str().into(),
@@ -44,7 +48,10 @@ pub(super) async fn invoke(
         .stdout(stdout.clone())
         .stderr(log.writer(Stream::Stderr));
     let (limits, memory_exceeded) = MemoryCap::new(settings.limits.memory_bytes);
-    let mut store = runtime.new_store(CgiState { wasi: builder.build_p1(), limits });
+    let mut store = runtime.new_store(CgiState {
+        wasi: builder.build_p1(),
+        limits,
+    });
     store.limiter(|s| &mut s.limits);
     let deadline = Instant::now() + settings.limits.timeout;
     sandbox::arm_deadline(&mut store, deadline);
@@ -74,7 +81,9 @@ pub(super) async fn invoke(
         match err.downcast_ref::<I32Exit>() {
             Some(I32Exit(0)) => {}
             Some(I32Exit(code)) => {
-                return Err(InvokeError::BadResponse(format!("command exited with status {code}")));
+                return Err(InvokeError::BadResponse(format!(
+                    "command exited with status {code}"
+                )));
             }
             None => return Err(sandbox::classify(err, settings, &memory_exceeded)),
         }
@@ -86,6 +95,7 @@ pub(super) async fn invoke(
             runtime.config.max_cgi_response_bytes
         )));
     }
-    let response = cgi::parse_response(&out).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
+    let response =
+        cgi::parse_response(&out).map_err(|e| InvokeError::BadResponse(e.to_string()))?;
     Ok(response.map(crate::full_body))
 }

@@ -27,6 +27,9 @@ pub use artifact::{ArtifactKind, DiskCache, detect_kind, sha256_hex};
 
 use crate::{CallContext, InvokeError, Invoker, ResponseBody};
 
+/// Told how long each instantiation took (metrics).
+pub type InstantiateObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 /// Process-wide settings of the WASM executor.
 #[derive(Clone, Debug)]
 pub struct WasmConfig {
@@ -131,7 +134,7 @@ pub struct WasmRuntime {
     // compiled twice at once.
     compiled: tokio::sync::Mutex<HashMap<String, Weak<CompiledArtifact>>>,
     _ticker: engine::EpochTicker,
-    instantiate_observer: Mutex<Option<Arc<dyn Fn(Duration) + Send + Sync>>>,
+    instantiate_observer: Mutex<Option<InstantiateObserver>>,
 }
 
 impl WasmRuntime {
@@ -149,7 +152,10 @@ impl WasmRuntime {
             &mut s.wasi
         })
         .map_err(link)?;
-        let disk = config.cache_dir.as_deref().map(|dir| DiskCache::new(dir, &engine));
+        let disk = config
+            .cache_dir
+            .as_deref()
+            .map(|dir| DiskCache::new(dir, &engine));
         let ticker = engine::EpochTicker::start(engine.clone(), config.epoch_tick);
         Ok(Arc::new(Self {
             engine,
@@ -170,12 +176,19 @@ impl WasmRuntime {
     }
 
     /// Registers a callback told how long each instantiation took (for metrics).
-    pub fn on_instantiate(&self, observer: Arc<dyn Fn(Duration) + Send + Sync>) {
-        *self.instantiate_observer.lock().unwrap_or_else(|p| p.into_inner()) = Some(observer);
+    pub fn on_instantiate(&self, observer: InstantiateObserver) {
+        *self
+            .instantiate_observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
     fn observe_instantiate(&self, took: Duration) {
-        let observer = self.instantiate_observer.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let observer = self
+            .instantiate_observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(observer) = observer {
             observer(took);
         }
@@ -193,7 +206,10 @@ impl WasmRuntime {
         if let Some(expected) = expected_sha256
             && !expected.eq_ignore_ascii_case(&sha256)
         {
-            return Err(LoadError::Sha256Mismatch { expected: expected.to_owned(), actual: sha256 });
+            return Err(LoadError::Sha256Mismatch {
+                expected: expected.to_owned(),
+                actual: sha256,
+            });
         }
         let mut compiled = self.compiled.lock().await;
         if let Some(existing) = compiled.get(&sha256).and_then(Weak::upgrade) {
@@ -210,7 +226,12 @@ impl WasmRuntime {
         Ok(artifact)
     }
 
-    fn compile(&self, bytes: &[u8], sha256: String, kind: ArtifactKind) -> Result<CompiledArtifact, LoadError> {
+    fn compile(
+        &self,
+        bytes: &[u8],
+        sha256: String,
+        kind: ArtifactKind,
+    ) -> Result<CompiledArtifact, LoadError> {
         let started = Instant::now();
         let (precompiled, from_cache) = match self.disk.as_ref().and_then(|d| d.get(&sha256)) {
             Some(cached) => (cached, true),
@@ -240,7 +261,13 @@ impl WasmRuntime {
             }
             Err(other) => return Err(other),
         };
-        Ok(CompiledArtifact { sha256, kind, from_cache, load_time: started.elapsed(), pre })
+        Ok(CompiledArtifact {
+            sha256,
+            kind,
+            from_cache,
+            load_time: started.elapsed(),
+            pre,
+        })
     }
 
     fn prepare(&self, precompiled: &[u8], kind: ArtifactKind) -> Result<Prepared, LoadError> {
@@ -254,7 +281,10 @@ impl WasmRuntime {
                 #[allow(unsafe_code)]
                 let component = unsafe { Component::deserialize(&self.engine, precompiled) }
                     .map_err(compile_err)?;
-                let pre = self.proxy_linker.instantiate_pre(&component).map_err(link_err)?;
+                let pre = self
+                    .proxy_linker
+                    .instantiate_pre(&component)
+                    .map_err(link_err)?;
                 let proxy = ProxyPre::new(pre).map_err(|e| {
                     LoadError::Link(format!(
                         "component does not export wasi:http/incoming-handler ({e:#})"
@@ -284,7 +314,11 @@ impl WasmRuntime {
         artifact: Arc<CompiledArtifact>,
         settings: FunctionSettings,
     ) -> WasmFunction {
-        WasmFunction { runtime: Arc::clone(self), artifact, settings: Arc::new(settings) }
+        WasmFunction {
+            runtime: Arc::clone(self),
+            artifact,
+            settings: Arc::new(settings),
+        }
     }
 
     pub(crate) fn engine(&self) -> &Engine {

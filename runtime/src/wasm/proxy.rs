@@ -33,7 +33,9 @@ pub(super) async fn invoke(
         runtime.config.log_budget,
     );
     let mut builder = sandbox::wasi_builder(settings)?;
-    builder.stdout(log.writer(Stream::Stdout)).stderr(log.writer(Stream::Stderr));
+    builder
+        .stdout(log.writer(Stream::Stdout))
+        .stderr(log.writer(Stream::Stderr));
     let (limits, memory_exceeded) = MemoryCap::new(settings.limits.memory_bytes);
     let state = ProxyState {
         wasi: builder.build(),
@@ -55,7 +57,11 @@ pub(super) async fn invoke(
         .http()
         .new_incoming_request(Scheme::Http, request.map(Full::new))
         .map_err(setup)?;
-    let outparam = store.data_mut().http().new_response_outparam(tx).map_err(setup)?;
+    let outparam = store
+        .data_mut()
+        .http()
+        .new_response_outparam(tx)
+        .map_err(setup)?;
 
     let pre = pre.clone();
     let observer = Arc::clone(runtime);
@@ -65,7 +71,10 @@ pub(super) async fn invoke(
         let started = Instant::now();
         let proxy = pre.instantiate_async(&mut store).await?;
         observer.observe_instantiate(started.elapsed());
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, incoming, outparam)
+            .await
     });
 
     let hard_deadline = tokio::time::Instant::from_std(deadline + HOST_CALL_GRACE);
@@ -88,7 +97,9 @@ pub(super) async fn invoke(
                         let err = sandbox::classify(err, &settings, &memory_exceeded);
                         tracing::warn!(function = %settings.name, call_id = %ctx.call_id, error = %err, "function failed after sending its response head");
                     }
-                    Ok(Err(join)) => tracing::warn!(function = %settings.name, error = %join, "guest task ended abnormally"),
+                    Ok(Err(join)) => {
+                        tracing::warn!(function = %settings.name, error = %join, "guest task ended abnormally")
+                    }
                     Err(_) => {
                         task.abort();
                         tracing::warn!(function = %settings.name, call_id = %ctx.call_id, "function exceeded its timeout while streaming its body");
@@ -100,7 +111,9 @@ pub(super) async fn invoke(
         }
         Ok(Err(code)) => {
             log.finish();
-            Err(InvokeError::BadResponse(format!("guest returned wasi:http error {code:?}")))
+            Err(InvokeError::BadResponse(format!(
+                "guest returned wasi:http error {code:?}"
+            )))
         }
         // The guest never set a response: its task ended (trap, timeout, or plain return).
         Err(_) => {
@@ -123,9 +136,10 @@ pub(super) async fn invoke(
 /// proxy always have `Host`, but direct invocations (cron, SQS) may not.
 fn with_authority(mut request: http::Request<Bytes>) -> http::Request<Bytes> {
     if request.uri().authority().is_none() && !request.headers().contains_key(http::header::HOST) {
-        request
-            .headers_mut()
-            .insert(http::header::HOST, http::HeaderValue::from_static("localhost"));
+        request.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_static("localhost"),
+        );
     }
     request
 }

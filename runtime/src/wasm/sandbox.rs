@@ -25,13 +25,20 @@ pub(crate) struct ProxyState {
 
 impl WasiView for ProxyState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for ProxyState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
     }
 }
 
@@ -52,7 +59,13 @@ impl MemoryCap {
     pub(crate) fn new(limit: u64) -> (Self, Arc<AtomicBool>) {
         let exceeded = Arc::new(AtomicBool::new(false));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        (Self { limit, exceeded: Arc::clone(&exceeded) }, exceeded)
+        (
+            Self {
+                limit,
+                exceeded: Arc::clone(&exceeded),
+            },
+            exceeded,
+        )
     }
 }
 
@@ -67,7 +80,10 @@ impl ResourceLimiter for MemoryCap {
             self.exceeded.store(true, Ordering::Relaxed);
             // Trap rather than fail the grow: a guest that ignores a failed grow would
             // otherwise keep running in an undefined state, and the caller deserves a clear 500.
-            wasmtime::bail!("memory limit of {} bytes exceeded (wanted {desired})", self.limit);
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded (wanted {desired})",
+                self.limit
+            );
         }
         Ok(true)
     }
@@ -91,10 +107,14 @@ pub(crate) fn wasi_builder(settings: &FunctionSettings) -> Result<WasiCtxBuilder
         .allow_udp(false)
         .allow_ip_name_lookup(false);
     for (host, guest, read_only) in &settings.dirs {
-        let perms = if *read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
-        builder
-            .preopened_dir(host, guest, perms)
-            .map_err(|e| InvokeError::Instantiate(format!("cannot open {}: {e:#}", host.display())))?;
+        let perms = if *read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder.preopened_dir(host, guest, perms).map_err(|e| {
+            InvokeError::Instantiate(format!("cannot open {}: {e:#}", host.display()))
+        })?;
     }
     Ok(builder)
 }
@@ -120,14 +140,16 @@ pub(crate) fn classify(
     memory_exceeded: &AtomicBool,
 ) -> InvokeError {
     if memory_exceeded.load(Ordering::Relaxed) {
-        return InvokeError::MemoryLimit { limit: settings.limits.memory_bytes };
+        return InvokeError::MemoryLimit {
+            limit: settings.limits.memory_bytes,
+        };
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
             Trap::Interrupt => InvokeError::Timeout(settings.limits.timeout),
-            Trap::AllocationTooLarge => {
-                InvokeError::MemoryLimit { limit: settings.limits.memory_bytes }
-            }
+            Trap::AllocationTooLarge => InvokeError::MemoryLimit {
+                limit: settings.limits.memory_bytes,
+            },
             other => InvokeError::Trap(format!("{other} ({})", first_line(&err))),
         };
     }
@@ -139,7 +161,11 @@ pub(crate) fn classify(
 }
 
 fn first_line(err: &wasmtime::Error) -> String {
-    format!("{err}").lines().next().unwrap_or_default().to_owned()
+    format!("{err}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 impl WasmRuntime {

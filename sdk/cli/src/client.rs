@@ -36,7 +36,10 @@ impl Gateway {
         if !base.starts_with("http://") {
             bail!("--gateway must be an http:// URL, got {base:?}");
         }
-        Ok(Self { base, client: Client::builder(TokioExecutor::new()).build_http() })
+        Ok(Self {
+            base,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        })
     }
 
     pub async fn send(
@@ -51,19 +54,31 @@ impl Gateway {
         for (k, v) in headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let request = builder.body(Full::new(body)).with_context(|| format!("invalid request to {url}"))?;
+        let request = builder
+            .body(Full::new(body))
+            .with_context(|| format!("invalid request to {url}"))?;
         let response = self
             .client
             .request(request)
             .await
             .with_context(|| format!("cannot reach the gateway at {} (is `faas up` running? set --gateway or FAAS_GATEWAY)", self.base))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.context("reading the response")?.to_bytes();
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
+        let body = body
+            .collect()
+            .await
+            .context("reading the response")?
+            .to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let reply = self.send(http::Method::GET, path, &[], Bytes::new()).await?;
+        let reply = self
+            .send(http::Method::GET, path, &[], Bytes::new())
+            .await?;
         if !reply.status.is_success() {
             bail!("{}", reply.error_message());
         }
@@ -85,5 +100,8 @@ pub fn multipart(parts: &[(&str, &str, &[u8])]) -> (String, Bytes) {
         body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    (format!("multipart/form-data; boundary={boundary}"), Bytes::from(body))
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        Bytes::from(body),
+    )
 }

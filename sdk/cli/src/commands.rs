@@ -20,26 +20,52 @@ pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> 
     let gw = Gateway::new(gateway)?;
     for function in functions {
         let name = function.metadata.name.clone().unwrap_or_default();
-        let artifact_path = faas_gateway::local::artifact_path(&function, &base).map_err(anyhow::Error::msg)?;
+        let artifact_path =
+            faas_gateway::local::artifact_path(&function, &base).map_err(anyhow::Error::msg)?;
         let artifact = std::fs::read(&artifact_path).with_context(|| {
-            format!("spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)", artifact_path.display())
+            format!(
+                "spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",
+                artifact_path.display()
+            )
         })?;
         // Send just this function's document.
         let manifest = serde_yaml::to_string(&function).context("serializing the manifest")?;
         let _ = &text;
-        let (content_type, body) = multipart(&[("manifest", "function.yaml", manifest.as_bytes()), ("artifact", "artifact.wasm", &artifact)]);
-        eprintln!("faas: deploying {name} ({} bytes) to {gateway}", artifact.len());
+        let (content_type, body) = multipart(&[
+            ("manifest", "function.yaml", manifest.as_bytes()),
+            ("artifact", "artifact.wasm", &artifact),
+        ]);
+        eprintln!(
+            "faas: deploying {name} ({} bytes) to {gateway}",
+            artifact.len()
+        );
         let reply = gw
-            .send(http::Method::PUT, &format!("/system/functions/{name}"), &[("content-type".into(), content_type)], body)
+            .send(
+                http::Method::PUT,
+                &format!("/system/functions/{name}"),
+                &[("content-type".into(), content_type)],
+                body,
+            )
             .await?;
         if !reply.status.is_success() {
-            bail!("deploy of {name} failed ({}): {}", reply.status, reply.error_message());
+            bail!(
+                "deploy of {name} failed ({}): {}",
+                reply.status,
+                reply.error_message()
+            );
         }
         let summary: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
         match output {
             Output::Table => {
-                let verb = if reply.status == http::StatusCode::CREATED { "created" } else { "updated" };
-                println!("{name} {verb}: {}/function/{name}", gateway.trim_end_matches('/'));
+                let verb = if reply.status == http::StatusCode::CREATED {
+                    "created"
+                } else {
+                    "updated"
+                };
+                println!(
+                    "{name} {verb}: {}/function/{name}",
+                    gateway.trim_end_matches('/')
+                );
             }
             other => print_value(&summary, other)?,
         }
@@ -60,25 +86,46 @@ pub async fn invoke(
         None => Bytes::new(),
         Some("-") => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).context("reading stdin")?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading stdin")?;
             Bytes::from(buf)
         }
-        Some(d) if d.starts_with('@') => Bytes::from(std::fs::read(&d[1..]).with_context(|| format!("reading {}", &d[1..]))?),
+        Some(d) if d.starts_with('@') => {
+            Bytes::from(std::fs::read(&d[1..]).with_context(|| format!("reading {}", &d[1..]))?)
+        }
         Some(d) => Bytes::from(d.to_owned()),
     };
     let method = match method {
-        Some(m) => http::Method::from_bytes(m.to_ascii_uppercase().as_bytes()).with_context(|| format!("invalid method {m:?}"))?,
+        Some(m) => http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+            .with_context(|| format!("invalid method {m:?}"))?,
         None if data.is_some() => http::Method::POST,
         None => http::Method::GET,
     };
     let mut parsed = Vec::new();
     for header in headers {
-        let (k, v) = header.split_once(':').with_context(|| format!("-H {header:?}: expected NAME:VALUE"))?;
+        let (k, v) = header
+            .split_once(':')
+            .with_context(|| format!("-H {header:?}: expected NAME:VALUE"))?;
         parsed.push((k.trim().to_owned(), v.trim().to_owned()));
     }
-    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+    let path = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    };
     let gw = Gateway::new(gateway)?;
-    let reply = gw.send(method, &format!("/function/{name}{}", if path == "/" { String::new() } else { path }), &parsed, body).await?;
+    let reply = gw
+        .send(
+            method,
+            &format!(
+                "/function/{name}{}",
+                if path == "/" { String::new() } else { path }
+            ),
+            &parsed,
+            body,
+        )
+        .await?;
     if include {
         eprintln!("{}", reply.status);
         for (k, v) in &reply.headers {
@@ -87,10 +134,20 @@ pub async fn invoke(
         eprintln!();
     }
     if !reply.status.is_success() {
-        let call = reply.headers.get("x-call-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-        bail!("{name} answered {} (call {call}): {}", reply.status, reply.error_message());
+        let call = reply
+            .headers
+            .get("x-call-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        bail!(
+            "{name} answered {} (call {call}): {}",
+            reply.status,
+            reply.error_message()
+        );
     }
-    std::io::stdout().write_all(&reply.body).context("writing output")?;
+    std::io::stdout()
+        .write_all(&reply.body)
+        .context("writing output")?;
     Ok(())
 }
 
@@ -100,14 +157,40 @@ pub async fn list(gateway: &str, output: Output) -> anyhow::Result<()> {
         return print_value(&value, output);
     }
     let rows = value.as_array().cloned().unwrap_or_default();
-    println!("{:<24} {:<6} {:<11} {:<8} {:<8} {:<12} ROUTE", "NAME", "READY", "KIND", "TIMEOUT", "MEMORY", "SHA256");
+    println!(
+        "{:<24} {:<6} {:<11} {:<8} {:<8} {:<12} ROUTE",
+        "NAME", "READY", "KIND", "TIMEOUT", "MEMORY", "SHA256"
+    );
     for row in rows {
-        let s = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+        let s = |k: &str| {
+            row.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_owned()
+        };
         let ready = row.get("ready").and_then(|v| v.as_bool()).unwrap_or(false);
-        let memory = row.get("memoryBytes").and_then(|v| v.as_u64()).map(faas_api::limits::format_bytes).unwrap_or_default();
-        let route = row.get("routes").and_then(|r| r.get(0)).and_then(|v| v.as_str()).unwrap_or("-").to_owned();
+        let memory = row
+            .get("memoryBytes")
+            .and_then(|v| v.as_u64())
+            .map(faas_api::limits::format_bytes)
+            .unwrap_or_default();
+        let route = row
+            .get("routes")
+            .and_then(|r| r.get(0))
+            .and_then(|v| v.as_str())
+            .unwrap_or("-")
+            .to_owned();
         let sha: String = s("sha256").chars().take(12).collect();
-        println!("{:<24} {:<6} {:<11} {:<8} {:<8} {:<12} {}", s("name"), if ready { "True" } else { "False" }, s("kind"), s("timeout"), memory, sha, route);
+        println!(
+            "{:<24} {:<6} {:<11} {:<8} {:<8} {:<12} {}",
+            s("name"),
+            if ready { "True" } else { "False" },
+            s("kind"),
+            s("timeout"),
+            memory,
+            sha,
+            route
+        );
         if !ready {
             println!("  reason: {}", s("reason"));
         }
@@ -116,12 +199,28 @@ pub async fn list(gateway: &str, output: Output) -> anyhow::Result<()> {
 }
 
 pub async fn describe(gateway: &str, name: &str, output: Output) -> anyhow::Result<()> {
-    let value = Gateway::new(gateway)?.get_json(&format!("/system/functions/{name}")).await?;
-    print_value(&value, if output == Output::Table { Output::Yaml } else { output })
+    let value = Gateway::new(gateway)?
+        .get_json(&format!("/system/functions/{name}"))
+        .await?;
+    print_value(
+        &value,
+        if output == Output::Table {
+            Output::Yaml
+        } else {
+            output
+        },
+    )
 }
 
 pub async fn delete(gateway: &str, name: &str) -> anyhow::Result<()> {
-    let reply = Gateway::new(gateway)?.send(http::Method::DELETE, &format!("/system/functions/{name}"), &[], Bytes::new()).await?;
+    let reply = Gateway::new(gateway)?
+        .send(
+            http::Method::DELETE,
+            &format!("/system/functions/{name}"),
+            &[],
+            Bytes::new(),
+        )
+        .await?;
     if !reply.status.is_success() {
         bail!("{}", reply.error_message());
     }

@@ -25,7 +25,12 @@ pub enum Output {
 #[derive(clap::Args)]
 struct GatewayArg {
     /// Gateway URL.
-    #[arg(long, env = "FAAS_GATEWAY", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "FAAS_GATEWAY",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     gateway: String,
 }
 
@@ -123,7 +128,14 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Up { dir, listen, state, no_build, watch_interval, json_logs } => {
+        Command::Up {
+            dir,
+            listen,
+            state,
+            no_build,
+            watch_interval,
+            json_logs,
+        } => {
             faas_gateway::init_tracing(json_logs);
             faas_gateway::local::run(faas_gateway::local::LocalOptions {
                 dir,
@@ -134,16 +146,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
-        Command::Deploy { file, no_build, gateway, output } => {
-            commands::deploy(&gateway.gateway, &file, !no_build, output).await
-        }
-        Command::Invoke { name, data, headers, method, path, include, gateway } => {
-            commands::invoke(&gateway.gateway, &name, data, &headers, method, &path, include).await
+        Command::Deploy {
+            file,
+            no_build,
+            gateway,
+            output,
+        } => commands::deploy(&gateway.gateway, &file, !no_build, output).await,
+        Command::Invoke {
+            name,
+            data,
+            headers,
+            method,
+            path,
+            include,
+            gateway,
+        } => {
+            commands::invoke(
+                &gateway.gateway,
+                &name,
+                data,
+                &headers,
+                method,
+                &path,
+                include,
+            )
+            .await
         }
         Command::List { gateway, output } => commands::list(&gateway.gateway, output).await,
-        Command::Describe { name, gateway, output } => {
-            commands::describe(&gateway.gateway, &name, output).await
-        }
+        Command::Describe {
+            name,
+            gateway,
+            output,
+        } => commands::describe(&gateway.gateway, &name, output).await,
         Command::Delete { name, gateway } => commands::delete(&gateway.gateway, &name).await,
     }
 }

@@ -1,0 +1,159 @@
+//! `faas up examples` serves both examples, with their routes, and exposes metrics.
+
+use faas_e2e::*;
+
+fn examples_dir() -> tempfile::TempDir {
+    // Serve copies of the example manifests pointing at the artifacts the harness found, so
+    // the test works with freshly built guests and with the committed fixtures alike.
+    let dir = tempfile::tempdir().unwrap();
+    write_function(
+        dir.path(),
+        "hello",
+        &guest("hello"),
+        "  timeout: 10s\n  http:\n    path: /hello\n    hosts: [hello.fn.local]\n",
+    );
+    write_function(
+        dir.path(),
+        "echo-cgi",
+        &guest("echo-cgi"),
+        "  env:\n    GREETING: hi\n",
+    );
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_examples_answer_on_every_route() {
+    let dir = examples_dir();
+    let faas = Faas::start(dir.path());
+
+    let hello = get(&faas.url("/function/hello/abc?x=1")).await;
+    assert_eq!(hello.status, 200, "{}", hello.text());
+    assert_eq!(hello.text(), "Hello from faas: GET /abc?x=1\n");
+    assert!(hello.headers.contains_key("x-call-id"));
+
+    let by_prefix = get(&faas.url("/hello/sub")).await;
+    assert_eq!(by_prefix.text(), "Hello from faas: GET /sub\n");
+    let by_host = send(
+        "GET",
+        &faas.url("/anything"),
+        &[("host", "hello.fn.local")],
+        "",
+    )
+    .await;
+    assert_eq!(by_host.text(), "Hello from faas: GET /anything\n");
+
+    let echo = send(
+        "POST",
+        &faas.url("/function/echo-cgi/p/q?z=2"),
+        &[("x-test", "yes"), ("content-type", "text/plain")],
+        "hi there",
+    )
+    .await;
+    assert_eq!(echo.status, 200, "{}", echo.text());
+    assert_eq!(echo.headers["x-echo-method"], "POST");
+    let text = echo.text();
+    for expected in [
+        "method=POST",
+        "path_info=/p/q",
+        "query=z=2",
+        "content_type=text/plain",
+        "content_length=8",
+        "x_test=yes",
+        "body=hi there",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in {text}");
+    }
+
+    let missing = get(&faas.url("/function/nope")).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["reason"], "FunctionNotFound");
+    assert!(missing.headers.contains_key("x-call-id"));
+
+    assert_eq!(get(&faas.url("/healthz")).await.status, 200);
+    assert_eq!(get(&faas.url("/readyz")).await.status, 200);
+    let metrics = get(&faas.url("/metrics")).await.text();
+    assert!(
+        metrics.contains(r#"faas_invocations_total{code="200",function="hello"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("faas_instantiate_seconds_count"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"faas_artifact_loads_total{outcome="compiled"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("faas_invocation_duration_seconds_bucket"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_lists_describes_and_invokes() {
+    let dir = examples_dir();
+    let faas = Faas::start(dir.path());
+    let list = faas.cli().args(["list"]).output().unwrap();
+    assert!(list.status.success());
+    let table = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        table.contains("hello")
+            && table.contains("echo-cgi")
+            && table.contains("component")
+            && table.contains("cgi-module"),
+        "{table}"
+    );
+
+    let json = faas.cli().args(["list", "-o", "json"]).output().unwrap();
+    let parsed: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(parsed.as_array().unwrap().len(), 2);
+
+    let describe = faas.cli().args(["describe", "hello"]).output().unwrap();
+    let yaml = String::from_utf8_lossy(&describe.stdout);
+    assert!(
+        yaml.contains("ready: true") && yaml.contains("/hello"),
+        "{yaml}"
+    );
+
+    let invoke = faas
+        .cli()
+        .args([
+            "invoke",
+            "echo-cgi",
+            "-d",
+            "payload",
+            "-H",
+            "X-Test: cli",
+            "--path",
+            "/x",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&invoke.stdout);
+    assert!(
+        invoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&invoke.stderr)
+    );
+    assert!(
+        out.contains("body=payload") && out.contains("x_test=cli") && out.contains("path_info=/x"),
+        "{out}"
+    );
+
+    let missing = faas.cli().args(["invoke", "nope"]).output().unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("404") && err.contains("function nope not found"),
+        "{err}"
+    );
+
+    let unreachable = faas
+        .cli()
+        .args(["list", "--gateway", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the gateway"));
+}

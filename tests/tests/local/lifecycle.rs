@@ -1,0 +1,114 @@
+//! Live reload, admission control and graceful shutdown.
+
+use std::time::Duration;
+
+use faas_e2e::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_in_the_folder_are_applied_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let artifact = d.join("live.wasm");
+    std::fs::copy(guest("hostile"), &artifact).unwrap();
+    let manifest = write_function(d, "live", &artifact, "");
+    let faas = Faas::start(d);
+    assert_eq!(get(&faas.url("/function/live/ok")).await.text(), "ok");
+
+    // A new artifact at the same path is picked up.
+    std::fs::copy(guest("hello"), d.join("next.wasm")).unwrap();
+    std::fs::rename(d.join("next.wasm"), &artifact).unwrap();
+    faas.eventually("the new artifact serving", || {
+        let url = faas.url("/function/live/ok");
+        async move { get(&url).await.text().starts_with("Hello from faas") }
+    })
+    .await;
+
+    // A broken change keeps the old version serving and says why.
+    std::fs::write(&manifest, "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: live}\nspec:\n  runtime: {wasm: {source: live.wasm}}\n  memory: lots\n").unwrap();
+    faas.eventually("the rejected change reported", || {
+        let url = faas.url("/system/functions/live");
+        async move {
+            get(&url).await.json()["summary"]["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("spec.memory"))
+        }
+    })
+    .await;
+    assert!(
+        get(&faas.url("/function/live/ok"))
+            .await
+            .text()
+            .starts_with("Hello from faas")
+    );
+
+    // A new file adds a function; removing it removes the function.
+    let extra = write_function(d, "extra", &guest("hostile"), "");
+    faas.eventually("the new function", || {
+        let url = faas.url("/function/extra/ok");
+        async move { get(&url).await.status == 200 }
+    })
+    .await;
+    std::fs::remove_file(extra).unwrap();
+    faas.eventually("the removed function gone", || {
+        let url = faas.url("/function/extra/ok");
+        async move { get(&url).await.status == 404 }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overload_gets_429_not_an_unbounded_queue() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(
+        dir.path(),
+        "narrow",
+        &guest("hostile"),
+        "  concurrency: 1\n  timeout: 10s\n",
+    );
+    let faas = Faas::start(dir.path());
+    let slow = |ms: &'static str| {
+        let url = faas.url("/function/narrow/sleep");
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", ms)], "").await })
+    };
+    let running = slow("1500");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let queued = slow("10");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One running, one queued (queue depth = concurrency): the third is refused at once.
+    let refused = get(&faas.url("/function/narrow/ok")).await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.headers["retry-after"], "1");
+    assert_eq!(running.await.unwrap().status, 200);
+    assert_eq!(queued.await.unwrap().status, 200);
+    assert_eq!(get(&faas.url("/function/narrow/ok")).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_finishes_in_flight_requests_and_refuses_new_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(dir.path(), "slow", &guest("hostile"), "  timeout: 20s\n");
+    let mut faas = Faas::start(dir.path());
+    let url = faas.url("/function/slow/sleep");
+    let in_flight =
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "2000")], "").await });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    faas.sigterm();
+
+    let addr = faas.base.trim_start_matches("http://").to_owned();
+    let mut refused = false;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(refused, "new connections must be refused after SIGTERM");
+    assert!(
+        !in_flight.is_finished(),
+        "the slow request is still running while new ones are refused"
+    );
+    let reply = in_flight.await.unwrap();
+    assert_eq!((reply.status, reply.text().as_str()), (200, "slept"));
+    assert_eq!(faas.wait_exit(Duration::from_secs(10)), Some(0));
+}

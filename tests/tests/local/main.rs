@@ -1,0 +1,8 @@
+//! End-to-end tests of local mode: `faas up` as a subprocess, driven over loopback HTTP.
+#![allow(clippy::unwrap_used)]
+
+mod examples;
+mod hostile;
+mod lifecycle;
+mod management;
+mod netns;
