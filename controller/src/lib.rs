@@ -22,7 +22,9 @@ mod tests {
     /// `cargo run -p faas-controller --bin crdgen > charts/faas/crds/faas.dev.yaml`.
     #[test]
     fn committed_crds_match_the_types() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(super::CRD_PATH);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(super::CRD_PATH);
         let committed = std::fs::read_to_string(&path).expect("committed CRD file");
         assert!(
             committed == super::crds(),

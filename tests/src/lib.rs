@@ -117,9 +117,19 @@ impl Faas {
         Self::start_with(dir, &[])
     }
 
-    /// Like [`Faas::start`] with extra arguments, run through `wrapper` (e.g. `ip netns exec`).
+    /// Like [`Faas::start`], run through `wrapper` (e.g. `ip netns exec NS`).
     pub fn start_with(dir: &Path, wrapper: &[&str]) -> Faas {
+        Self::launch(dir, wrapper, None)
+    }
+
+    /// Like [`Faas::start`] with a given state directory (to test restarts).
+    pub fn start_in_state(dir: &Path, state: &Path) -> Faas {
+        Self::launch(dir, &[], Some(state))
+    }
+
+    fn launch(dir: &Path, wrapper: &[&str], state_dir: Option<&Path>) -> Faas {
         let state = tempfile::tempdir().unwrap();
+        let state_path = state_dir.unwrap_or(state.path()).to_path_buf();
         let mut command = if wrapper.is_empty() {
             Command::new(faas_bin())
         } else {
@@ -138,7 +148,7 @@ impl Faas {
                 "0.2",
                 "--state",
             ])
-            .arg(state.path())
+            .arg(&state_path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

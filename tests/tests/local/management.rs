@@ -109,3 +109,42 @@ async fn deploy_replace_delete() {
     let again = faas.cli().args(["delete", "greeter"]).output().unwrap();
     assert!(!again.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deployments_survive_a_restart_and_load_from_the_compile_cache() {
+    let served = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut faas = Faas::start_in_state(served.path(), state.path());
+    let manifest = write_function(work.path(), "kept", &guest("hostile"), "");
+    let deploy = faas
+        .cli()
+        .args(["deploy", "--no-build", "-f"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        deploy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deploy.stderr)
+    );
+    faas.sigterm();
+    assert_eq!(faas.wait_exit(std::time::Duration::from_secs(10)), Some(0));
+    drop(faas);
+
+    let faas = Faas::start_in_state(served.path(), state.path());
+    let reply = get(&faas.url("/function/kept/ok")).await;
+    assert_eq!(
+        reply.text(),
+        "ok",
+        "stderr:\n{}",
+        faas.stderr.lock().unwrap()
+    );
+    let metrics = get(&faas.url("/metrics")).await.text();
+    assert!(
+        metrics.contains(r#"faas_artifact_loads_total{outcome="disk_cache"} 1"#),
+        "{metrics}"
+    );
+    let described = get(&faas.url("/system/functions/kept")).await.json();
+    assert_eq!(described["summary"]["origin"]["kind"], "api");
+}

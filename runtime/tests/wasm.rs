@@ -1,0 +1,222 @@
+//! The WASM executor on its own: compile cache, artifact checks, isolation, limits.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::Limits;
+use faas_api::network::OutboundPolicy;
+use faas_runtime::wasm::{FunctionSettings, LoadError, WasmConfig, WasmRuntime};
+use faas_runtime::{CallContext, InvokeError, Invoker};
+use http_body_util::BodyExt;
+
+fn fixture(name: &str) -> Bytes {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = if name == "echo-cgi" {
+        "wasm32-wasip1"
+    } else {
+        "wasm32-wasip2"
+    };
+    let built = root
+        .join("examples/target")
+        .join(target)
+        .join("release")
+        .join(format!("{name}.wasm"));
+    let path = if built.exists() {
+        built
+    } else {
+        root.join("tests/fixtures").join(format!("{name}.wasm"))
+    };
+    Bytes::from(std::fs::read(path).unwrap())
+}
+
+fn settings(limits: Limits) -> FunctionSettings {
+    FunctionSettings {
+        name: "t".into(),
+        limits,
+        env: vec![("GREETING".into(), "hi".into())],
+        outbound: Arc::new(OutboundPolicy::deny_all()),
+        dirs: vec![],
+    }
+}
+
+fn ctx() -> CallContext {
+    CallContext {
+        call_id: "test".into(),
+        function: "t".into(),
+    }
+}
+
+fn request(path: &str) -> http::Request<Bytes> {
+    http::Request::builder()
+        .uri(path)
+        .header("host", "localhost")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+async fn body_of(response: http::Response<faas_runtime::ResponseBody>) -> String {
+    String::from_utf8_lossy(&response.into_body().collect().await.unwrap().to_bytes()).into_owned()
+}
+
+#[tokio::test]
+async fn compiled_code_is_shared_in_memory_and_reused_from_disk() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = WasmConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..WasmConfig::default()
+    };
+    let runtime = WasmRuntime::new(config.clone()).unwrap();
+    let first = runtime.load(fixture("hello"), None).await.unwrap();
+    assert!(!first.from_cache);
+    let again = runtime.load(fixture("hello"), None).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "identical artifacts share one compiled artifact"
+    );
+    drop((first, again, runtime));
+
+    // A new process (new engine) with the same cache directory skips compilation.
+    let restarted = WasmRuntime::new(config).unwrap();
+    let cached = restarted.load(fixture("hello"), None).await.unwrap();
+    assert!(cached.from_cache);
+    let function = restarted.function(cached, settings(Limits::default()));
+    let response = function.invoke(ctx(), request("/x")).await.unwrap();
+    assert_eq!(body_of(response).await, "Hello from faas: GET /x\n");
+}
+
+#[tokio::test]
+async fn a_corrupt_cache_entry_is_replaced_not_fatal() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = WasmConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..WasmConfig::default()
+    };
+    let runtime = WasmRuntime::new(config.clone()).unwrap();
+    let sha = runtime
+        .load(fixture("hello"), None)
+        .await
+        .unwrap()
+        .sha256
+        .clone();
+    drop(runtime);
+    for entry in std::fs::read_dir(cache.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains(&sha) {
+            std::fs::write(path, b"garbage").unwrap();
+        }
+    }
+    let runtime = WasmRuntime::new(config).unwrap();
+    let loaded = runtime.load(fixture("hello"), None).await.unwrap();
+    assert!(
+        !loaded.from_cache,
+        "the corrupt entry was discarded and the artifact recompiled"
+    );
+}
+
+#[tokio::test]
+async fn artifacts_are_checked_before_they_serve() {
+    let runtime = WasmRuntime::new(WasmConfig::default()).unwrap();
+    let not_wasm = runtime
+        .load(Bytes::from_static(b"PK\x03\x04 a zip file"), None)
+        .await;
+    assert!(matches!(not_wasm, Err(LoadError::NotWasm(_))));
+
+    let wrong = runtime.load(fixture("hello"), Some(&"0".repeat(64))).await;
+    assert!(matches!(wrong, Err(LoadError::Sha256Mismatch { .. })));
+
+    // A valid module that is not a command: no `_start`.
+    let library = Bytes::from(wat::parse_str("(module (func (export \"f\")))").unwrap());
+    let err = runtime.load(library, None).await.err().unwrap();
+    assert!(err.to_string().contains("_start"), "{err}");
+
+    // A component that does not export wasi:http/incoming-handler.
+    let empty = Bytes::from(wat::parse_str("(component)").unwrap());
+    let err = runtime.load(empty, None).await.err().unwrap();
+    assert!(
+        err.to_string().contains("wasi:http/incoming-handler"),
+        "{err}"
+    );
+
+    // Truncated bytes fail to compile with a reason.
+    let full = fixture("hello");
+    let truncated = full.slice(..full.len() / 2);
+    assert!(matches!(
+        runtime.load(truncated, None).await,
+        Err(LoadError::Compile(_))
+    ));
+}
+
+#[tokio::test]
+async fn each_request_gets_a_fresh_instance() {
+    // A CGI module that increments a global and prints it: a reused instance would print 2.
+    let counter = r#"(module
+      (import "wasi_snapshot_preview1" "fd_write" (func $w (param i32 i32 i32 i32) (result i32)))
+      (memory (export "memory") 1)
+      (global $n (mut i32) (i32.const 48))
+      (data (i32.const 64) "Content-Type: text/plain\n\nX")
+      (func (export "_start")
+        (global.set $n (i32.add (global.get $n) (i32.const 1)))
+        (i32.store8 (i32.const 90) (global.get $n))
+        (i32.store (i32.const 0) (i32.const 64))
+        (i32.store (i32.const 4) (i32.const 27))
+        (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    let runtime = WasmRuntime::new(WasmConfig::default()).unwrap();
+    let artifact = runtime
+        .load(Bytes::from(wat::parse_str(counter).unwrap()), None)
+        .await
+        .unwrap();
+    let function = runtime.function(artifact, settings(Limits::default()));
+    for _ in 0..3 {
+        let response = function.invoke(ctx(), request("/")).await.unwrap();
+        assert_eq!(body_of(response).await, "1");
+    }
+}
+
+#[tokio::test]
+async fn limits_map_to_the_right_errors() {
+    let runtime = WasmRuntime::new(WasmConfig::default()).unwrap();
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        memory_bytes: 8 << 20,
+        ..Limits::default()
+    };
+    let spin = wat::parse_str(
+        r#"(module (memory (export "memory") 1) (func (export "_start") (loop (br 0))))"#,
+    )
+    .unwrap();
+    let function = runtime.function(
+        runtime.load(Bytes::from(spin), None).await.unwrap(),
+        settings(limits),
+    );
+    let err = function.invoke(ctx(), request("/")).await.err().unwrap();
+    assert!(matches!(err, InvokeError::Timeout(_)), "{err}");
+    assert_eq!(err.status(), 504);
+
+    let grow = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start") (drop (memory.grow (i32.const 1000)))))"#).unwrap();
+    let function = runtime.function(
+        runtime.load(Bytes::from(grow), None).await.unwrap(),
+        settings(limits),
+    );
+    let err = function.invoke(ctx(), request("/")).await.err().unwrap();
+    assert!(
+        matches!(err, InvokeError::MemoryLimit { limit } if limit == 8 << 20),
+        "{err}"
+    );
+
+    let exit = wat::parse_str(
+        r#"(module
+      (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+      (memory (export "memory") 1) (func (export "_start") (call $exit (i32.const 3))))"#,
+    )
+    .unwrap();
+    let function = runtime.function(
+        runtime.load(Bytes::from(exit), None).await.unwrap(),
+        settings(limits),
+    );
+    let err = function.invoke(ctx(), request("/")).await.err().unwrap();
+    assert!(err.to_string().contains("exited with status 3"), "{err}");
+    assert_eq!(err.status(), 502);
+}
