@@ -34,8 +34,9 @@
 //!
 //! * [`Request`] is an [`http::Request`] whose body ([`Bytes`]) has been read completely before the
 //!   handler runs. The platform bounds its size, so the handler never sees more than the
-//!   function's configured body limit. Its URI holds the path and query the platform passed on
-//!   (for example `/function/hello/abc?x=1`); the original host is in the `host` header.
+//!   function's configured body limit. Its URI holds the path and query relative to where the
+//!   function is mounted: a call to `/function/hello/abc?x=1` arrives as `/abc?x=1`, with the
+//!   mount point in the `x-forwarded-prefix` header and the original host in `host`.
 //! * [`Response`] is an [`http::Response`] with a [`Bytes`] body. Handlers may return it directly
 //!   or anything else implementing [`IntoResponse`]: `String`, `&'static str`,
 //!   `(StatusCode, String)`, [`StatusCode`], `Result<T, E>` (an `Err` becomes a

@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# HTTP load test of `faas up` serving the hello component, compared with `wasmtime serve`
+# serving the same .wasm (same wrk parameters, one server at a time, loopback only).
+#
+#   bash benches/load.sh              # faas up, then wasmtime serve if a wasmtime binary is found
+#   bash benches/load.sh --density    # runs benches/density.sh instead
+#
+# Environment:
+#   DURATION=10s        wrk measurement duration (per server)
+#   WARMUP=2s           wrk warm-up run before each measurement (discarded); 0 to skip
+#   THREADS=2 CONNECTIONS=64
+#   WASMTIME=/path      wasmtime binary (else /tmp/wasmtime-cli/bin/wasmtime, else PATH)
+#   SKIP_BUILD=1        do not run the cargo builds (use what is already built)
+set -euo pipefail
+
+if [[ "${1:-}" == "--density" ]]; then
+    shift
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/density.sh" "$@"
+fi
+if [[ $# -gt 0 ]]; then
+    echo "usage: $0 [--density]" >&2
+    exit 2
+fi
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$PWD"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-64}"
+FAAS="$ROOT/target/release/faas"
+HELLO="$ROOT/examples/target/wasm32-wasip2/release/hello.wasm"
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/faas-load.XXXXXX")"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { printf 'load: %s\n' "$*" >&2; }
+
+# Seconds in a wrk duration ("10s", "2m", "1h", "30").
+seconds_of() {
+    local d="$1"
+    case "$d" in
+        *h) echo $((${d%h} * 3600)) ;;
+        *m) echo $((${d%m} * 60)) ;;
+        *s) echo "${d%s}" ;;
+        *) echo "$d" ;;
+    esac
+}
+
+# A loopback port nothing listens on.
+free_port() {
+    local port _
+    for _ in $(seq 1 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "load: no free port found" >&2
+    return 1
+}
+
+# Polls URL until it answers 200, at most $2 seconds; fails early if process $3 died.
+wait_for_200() {
+    local url="$1" limit="$2" pid="$3" deadline
+    deadline=$(($(date +%s) + limit))
+    while (($(date +%s) < deadline)); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "server (pid $pid) exited before answering $url"
+            return 1
+        fi
+        if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" == 200 ]]; then
+            return 0
+        fi
+        sleep 0.05
+    done
+    log "no 200 from $url within ${limit}s"
+    return 1
+}
+
+# Latency as printed by wrk (850.00us, 1.20ms, 2.00s) in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n = n / 1000
+        else if (v ~ /ms$/) n = n
+        else if (v ~ /m$/) n = n * 60000
+        else if (v ~ /s$/) n = n * 1000
+        printf "%.3f", n
+    }'
+}
+
+# Runs wrk against URL (warm-up, then the measured run, whose output is echoed to stderr and
+# kept as $WORK/wrk-LABEL.txt); prints "req_per_sec p50_ms p99_ms non2xx socket_errors".
+run_wrk() {
+    local url="$1" label="$2" out="$WORK/wrk-$2.txt" limit
+    if [[ "$WARMUP" != 0 && "$WARMUP" != 0s ]]; then
+        limit=$(($(seconds_of "$WARMUP") + 30))
+        timeout "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
+    fi
+    limit=$(($(seconds_of "$DURATION") + 30))
+    timeout "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out"
+    sed 's/^/    /' "$out" >&2
+    local rps p50 p99 non2xx errors
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    p50="$(awk '$1 == "50%" {print $2}' "$out")"
+    p99="$(awk '$1 == "99%" {print $2}' "$out")"
+    non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
+    errors="$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")"
+    echo "${rps:-0} $(to_ms "${p50:-0}") $(to_ms "${p99:-0}") ${non2xx:-0} ${errors:-none}"
+}
+
+stop() {
+    local pid="$1"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# --- builds -------------------------------------------------------------------------------
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "cargo build --release -p faas-cli"
+    cargo build --release -p faas-cli
+    log "bash examples/build.sh"
+    if ! bash examples/build.sh; then
+        log "building the guests failed"
+        if [[ -f "$ROOT/tests/fixtures/hello.wasm" ]]; then
+            log "using the checked-in tests/fixtures/hello.wasm instead"
+            HELLO="$ROOT/tests/fixtures/hello.wasm"
+        else
+            exit 1
+        fi
+    fi
+fi
+[[ -x "$FAAS" ]] || { log "$FAAS is missing (run without SKIP_BUILD=1)"; exit 1; }
+[[ -f "$HELLO" ]] || HELLO="$ROOT/tests/fixtures/hello.wasm"
+[[ -f "$HELLO" ]] || { log "no hello.wasm (run bash examples/build.sh)"; exit 1; }
+command -v wrk >/dev/null || { log "wrk is not installed"; exit 1; }
+log "artifact: $HELLO ($(wc -c <"$HELLO" | tr -d ' ') bytes)"
+
+# --- faas up ------------------------------------------------------------------------------
+mkdir -p "$WORK/functions" "$WORK/state"
+cat >"$WORK/functions/hello.yaml" <<EOF
+apiVersion: faas.dev/v1alpha1
+kind: Function
+metadata: {name: hello}
+spec:
+  runtime:
+    wasm:
+      source: $HELLO
+  timeout: 10s
+  memory: 64Mi
+  concurrency: 100
+EOF
+
+PORT="$(free_port)"
+log "starting faas up on 127.0.0.1:$PORT"
+"$FAAS" up "$WORK/functions" --listen "127.0.0.1:$PORT" --no-build --state "$WORK/state" \
+    >"$WORK/faas.log" 2>&1 &
+FAAS_PID=$!
+PIDS+=("$FAAS_PID")
+if ! wait_for_200 "http://127.0.0.1:$PORT/readyz" 120 "$FAAS_PID" ||
+    ! wait_for_200 "http://127.0.0.1:$PORT/function/hello/" 30 "$FAAS_PID"; then
+    cat "$WORK/faas.log" >&2
+    exit 1
+fi
+URL="http://127.0.0.1:$PORT/function/hello/"
+log "faas answers: $(curl -s --max-time 2 "$URL")"
+log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $URL"
+RESULT="$(run_wrk "$URL" faas)"
+read -r OURS_RPS OURS_P50 OURS_P99 OURS_NON2XX OURS_ERRORS <<<"$RESULT"
+OURS_RSS="$(awk '/^VmRSS:/ {print $2}' "/proc/$FAAS_PID/status" 2>/dev/null || echo 0)"
+stop "$FAAS_PID"
+
+# --- wasmtime serve -----------------------------------------------------------------------
+WASMTIME_BIN="${WASMTIME:-}"
+if [[ -z "$WASMTIME_BIN" && -x /tmp/wasmtime-cli/bin/wasmtime ]]; then
+    WASMTIME_BIN=/tmp/wasmtime-cli/bin/wasmtime
+fi
+if [[ -z "$WASMTIME_BIN" ]]; then
+    WASMTIME_BIN="$(command -v wasmtime || true)"
+fi
+
+THEIRS_RPS=""
+if [[ -n "$WASMTIME_BIN" && -x "$WASMTIME_BIN" ]]; then
+    PORT2="$(free_port)"
+    log "$("$WASMTIME_BIN" --version)"
+    log "starting $WASMTIME_BIN serve -S cli --addr 127.0.0.1:$PORT2 $HELLO"
+    "$WASMTIME_BIN" serve -S cli --addr "127.0.0.1:$PORT2" "$HELLO" >"$WORK/wasmtime.log" 2>&1 &
+    WT_PID=$!
+    PIDS+=("$WT_PID")
+    URL2="http://127.0.0.1:$PORT2/function/hello/"
+    if ! wait_for_200 "$URL2" 120 "$WT_PID"; then
+        cat "$WORK/wasmtime.log" >&2
+        exit 1
+    fi
+    log "wasmtime answers: $(curl -s --max-time 2 "$URL2")"
+    log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $URL2"
+    RESULT="$(run_wrk "$URL2" wasmtime)"
+    read -r THEIRS_RPS THEIRS_P50 THEIRS_P99 THEIRS_NON2XX THEIRS_ERRORS <<<"$RESULT"
+    THEIRS_RSS="$(awk '/^VmRSS:/ {print $2}' "/proc/$WT_PID/status" 2>/dev/null || echo 0)"
+    stop "$WT_PID"
+else
+    log "wasmtime not found: the wasmtime serve comparison is skipped."
+    log "install it with: cargo install wasmtime-cli@48.0.8 --locked"
+    log "(or point WASMTIME at a wasmtime binary)"
+fi
+
+# --- report -------------------------------------------------------------------------------
+echo
+echo "load: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (warm-up $WARMUP), $(nproc) CPUs"
+printf '%-16s %12s %10s %10s %10s %8s  %s\n' server req/s p50_ms p99_ms rss_kib non2xx socket_errors
+printf '%-16s %12s %10s %10s %10s %8s  %s\n' "faas up" "$OURS_RPS" "$OURS_P50" "$OURS_P99" \
+    "$OURS_RSS" "$OURS_NON2XX" "$OURS_ERRORS"
+if [[ -n "$THEIRS_RPS" ]]; then
+    printf '%-16s %12s %10s %10s %10s %8s  %s\n' "wasmtime serve" "$THEIRS_RPS" "$THEIRS_P50" \
+        "$THEIRS_P99" "$THEIRS_RSS" "$THEIRS_NON2XX" "$THEIRS_ERRORS"
+    awk -v a="$OURS_RPS" -v b="$THEIRS_RPS" -v c="$OURS_P50" -v d="$THEIRS_P50" \
+        -v e="$OURS_P99" -v f="$THEIRS_P99" 'BEGIN {
+        printf "ratio ours/wasmtime: req/s %.2f, p50 %.2f, p99 %.2f\n",
+            (b > 0 ? a / b : 0), (d > 0 ? c / d : 0), (f > 0 ? e / f : 0)
+    }'
+else
+    echo "wasmtime serve: skipped (no wasmtime binary; cargo install wasmtime-cli@48.0.8 --locked)"
+fi
+if [[ "$OURS_NON2XX" != 0 || "${THEIRS_NON2XX:-0}" != 0 ]]; then
+    echo "warning: some responses were not 2xx/3xx; see the wrk output above" >&2
+fi
