@@ -34,11 +34,15 @@ pub struct LocalOptions {
     pub build: bool,
     /// How often to look for changes.
     pub watch_interval: Duration,
+    /// Serve the management API to non-loopback clients.
+    pub remote_management: bool,
 }
 
 /// Runs the local platform until SIGTERM/SIGINT.
 pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
-    let platform = Platform::new(GatewayConfig::new(options.state_dir.clone()))?;
+    let mut config = GatewayConfig::new(options.state_dir.clone());
+    config.remote_management = options.remote_management;
+    let platform = Platform::new(config)?;
     let listener = TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;

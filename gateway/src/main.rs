@@ -19,6 +19,9 @@ struct Args {
     /// JSON logs (cluster mode).
     #[arg(long)]
     json_logs: bool,
+    /// Serve the management API (/system) to non-loopback clients too.
+    #[arg(long)]
+    allow_remote_management: bool,
 }
 
 #[tokio::main]
@@ -31,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: args.state,
         build: false,
         watch_interval: std::time::Duration::from_secs(1),
+        remote_management: args.allow_remote_management,
     })
     .await
 }

@@ -26,6 +26,9 @@ pub struct GatewayConfig {
     pub max_upload_bytes: usize,
     /// Longest a request waits for a concurrency slot before 429.
     pub max_queue_wait: Duration,
+    /// Serve `/system/...` to non-loopback clients. Off by default: the management API of
+    /// local mode has no authentication of its own (cluster mode uses Kubernetes RBAC).
+    pub remote_management: bool,
     /// WASM executor settings.
     pub wasm: WasmConfig,
 }
@@ -42,6 +45,7 @@ impl GatewayConfig {
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 128 << 20,
             max_queue_wait: Duration::from_secs(10),
+            remote_management: false,
             wasm,
         }
     }

@@ -106,6 +106,13 @@ pub async fn dispatch(
                 &format!("function {name} not found"),
             ),
         },
+        Route::System if !management_allowed(platform.config.remote_management, remote) => {
+            json_error(
+                StatusCode::FORBIDDEN,
+                "ManagementForbidden",
+                "the management API only answers loopback clients (start faas up with --allow-remote-management to change that)",
+            )
+        }
         Route::System => crate::management::handle(platform, request).await,
         Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
         Route::Ready => {
@@ -130,6 +137,12 @@ pub async fn dispatch(
         response.headers_mut().insert("x-call-id", value);
     }
     response
+}
+
+/// The management API has no authentication of its own in local mode: only loopback peers
+/// (including IPv4-mapped loopback) may use it unless remote management was asked for.
+fn management_allowed(remote_management: bool, remote: Option<SocketAddr>) -> bool {
+    remote_management || remote.is_none_or(|r| r.ip().to_canonical().is_loopback())
 }
 
 /// Call ids: unique per process start and cheap (no randomness per request).
@@ -160,5 +173,21 @@ impl CallIds {
             self.prefix,
             self.counter.fetch_add(1, Ordering::Relaxed)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::management_allowed;
+
+    #[test]
+    fn management_is_loopback_only_unless_enabled() {
+        let peer = |s: &str| Some(s.parse().expect("socket address"));
+        assert!(management_allowed(false, peer("127.0.0.1:5000")));
+        assert!(management_allowed(false, peer("[::1]:5000")));
+        assert!(management_allowed(false, peer("[::ffff:127.0.0.1]:5000")));
+        assert!(!management_allowed(false, peer("10.0.0.8:5000")));
+        assert!(!management_allowed(false, peer("[2001:db8::1]:5000")));
+        assert!(management_allowed(true, peer("10.0.0.8:5000")));
     }
 }

@@ -99,7 +99,7 @@ async fn direct_response(request: http::Request<Bytes>) -> Bytes {
         request.method(),
         request.uri().path()
     );
-    let response = hyper::Response::builder()
+    let response = http::Response::builder()
         .status(http::StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(text)))

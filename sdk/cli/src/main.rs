@@ -56,6 +56,10 @@ enum Command {
         /// JSON logs.
         #[arg(long)]
         json_logs: bool,
+        /// Serve the management API (/system) to non-loopback clients too. It has no
+        /// authentication of its own.
+        #[arg(long)]
+        allow_remote_management: bool,
     },
     /// Deploy a Function manifest (and its artifact) to a running platform.
     Deploy {
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             no_build,
             watch_interval,
             json_logs,
+            allow_remote_management,
         } => {
             faas_gateway::init_tracing(json_logs);
             faas_gateway::local::run(faas_gateway::local::LocalOptions {
@@ -143,6 +148,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 state_dir: state,
                 build: !no_build,
                 watch_interval: std::time::Duration::from_secs_f64(watch_interval.max(0.05)),
+                remote_management: allow_remote_management,
             })
             .await
         }
