@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Time to the first 200 of a new function in `faas up` (local mode, watch interval 0.2 s).
 #
-# Each run (RUNS=3 by default) uses a fresh state dir and measures, with `date +%s%N` and a
+# Each run (RUNS=5 by default) uses a fresh state dir and measures, with `date +%s%N` and a
 # curl polling loop (10 ms sleep, bounded):
 #   new_manifest_cold     a manifest written into the watched folder of a running faas up whose
 #                         state dir is empty: detection + compilation + first request
@@ -12,14 +12,15 @@
 #                         empty state dir (compilation at startup)
 #   start_warm            the same with the state dir of a previous run (disk cache)
 # A manifest is written under a hidden name and renamed, so the watcher never sees it half
-# written. Detection alone costs up to one watch interval (0.2 s, 0.1 s on average).
+# written, at a random point of the watcher's cycle: detection alone costs up to one watch
+# interval (0.2 s, 0.1 s on average), so the new_manifest_* figures vary by that much.
 #
-# Environment: RUNS=3, SKIP_BUILD=1 (use what is built), TIMEOUT=60 (seconds per wait).
+# Environment: RUNS=5, SKIP_BUILD=1 (use what is built), TIMEOUT=60 (seconds per wait).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$PWD"
-RUNS="${RUNS:-3}"
+RUNS="${RUNS:-5}"
 TIMEOUT="${TIMEOUT:-60}"
 WATCH_INTERVAL=0.2
 FAAS="$ROOT/target/release/faas"
@@ -123,9 +124,13 @@ loads() {
         awk '/^faas_artifact_loads_total/ { sub(/^faas_artifact_loads_total/, ""); printf "%s ", $0 }'
 }
 
-# Time for a manifest written into the watched folder $1 to serve function $2.
+# Time for a manifest written into the watched folder $1 to serve function $2. The write comes
+# after a random pause of up to one watch interval: otherwise it would always land at the same
+# point of the watcher's cycle (right after the sync that served the previous step) and every
+# figure would include a full interval instead of half of one on average.
 new_manifest() {
     local dir="$1" name="$2" started
+    sleep "$(awk -v r="$RANDOM" -v i="$WATCH_INTERVAL" 'BEGIN { printf "%.3f", r / 32768 * i }')"
     started="$(now_ns)"
     write_manifest "$dir" "$name"
     until_200 "http://127.0.0.1:$PORT/function/$name/" "$started"

@@ -106,7 +106,7 @@ to_ms() {
 # Runs wrk against URL (warm-up, then the measured run, whose output is echoed to stderr and
 # kept as $WORK/wrk-LABEL.txt); prints "req_per_sec p50_ms p99_ms non2xx socket_errors".
 run_wrk() {
-    local url="$1" label="$2" out="$WORK/wrk-$2.txt" limit
+    local url="$1" out="$WORK/wrk-$2.txt" limit
     if [[ "$WARMUP" != 0 && "$WARMUP" != 0s ]]; then
         limit=$(($(seconds_of "$WARMUP") + 30))
         timeout "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null

@@ -232,6 +232,15 @@ impl Faas {
         );
     }
 
+    /// `faas deploy --no-build -f MANIFEST` against this gateway.
+    pub fn deploy(&self, manifest: &Path) -> std::process::Output {
+        self.cli()
+            .args(["deploy", "--no-build", "-f"])
+            .arg(manifest)
+            .output()
+            .unwrap()
+    }
+
     /// The process's `faas` CLI pointing at this gateway.
     pub fn cli(&self) -> Command {
         let mut c = Command::new(faas_bin());

@@ -1,4 +1,5 @@
-//! Syntax check of cron expressions (the scheduler owns their semantics).
+//! Syntax check of cron expressions; [`crate::cron`] parses them for meaning (and runs this
+//! check first, so syntax errors read the same everywhere).
 //!
 //! Accepted forms:
 //! - macros `@yearly @annually @monthly @weekly @daily @midnight @hourly`;
@@ -8,8 +9,10 @@
 //!
 //! Each field is `*`, `?` (day-of-month and day-of-week only), or a comma list of `v`, `a-b`,
 //! `*/n`, `a-b/n`, `a/n`; months may be `JAN`-`DEC` and days `SUN`-`SAT` (any case); day-of-week
-//! is 0-7 with both 0 and 7 meaning Sunday. The 6/7-field form also accepts, as the whole field,
-//! `L`, `LW`, `nW` in day-of-month and `nL`, `n#k` in day-of-week.
+//! numbers are checked against 0-7 here (0 and 7 = Sunday in the 5-field form; the 6/7-field
+//! form counts 1 = Sunday .. 7 = Saturday, which [`crate::cron`] enforces). The 6/7-field form
+//! also accepts, as the whole field, `L`, `LW`, `nW` in day-of-month and `nL`, `n#k` in
+//! day-of-week. The year is 1970-2199.
 
 /// The macros accepted in place of fields.
 pub(crate) const MACROS: &[&str] = &[
@@ -58,7 +61,7 @@ impl Field {
             Field::DayOfMonth => (1, 31),
             Field::Month => (1, 12),
             Field::DayOfWeek => (0, 7),
-            Field::Year => (1970, 2099),
+            Field::Year => (1970, 2199),
         }
     }
 
@@ -481,11 +484,11 @@ mod tests {
             ("60 * * * * *", "second field \"60\" out of range 0-59"),
             (
                 "0 0 12 * * ? 1969",
-                "year field \"1969\" out of range 1970-2099",
+                "year field \"1969\" out of range 1970-2199",
             ),
             (
-                "0 0 12 * * ? 2100",
-                "year field \"2100\" out of range 1970-2099",
+                "0 0 12 * * ? 2200",
+                "year field \"2200\" out of range 1970-2199",
             ),
             ("0 0 12 * * ? ?", "year field \"?\" is not allowed here"),
             (

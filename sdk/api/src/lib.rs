@@ -4,6 +4,7 @@
 //! Every consumer (gateway, runtime, controller, CLI) sees a `Function` only after
 //! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
 
+pub mod cron;
 mod cron_syntax;
 mod function;
 pub mod limits;

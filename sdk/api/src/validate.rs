@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::cron::CronSchedule;
 use crate::cron_syntax;
 use crate::function::{
     ContainerMode, ContainerRuntime, Function, FunctionSpec, HttpSpec, IamSpec, PlacementSpec,
@@ -338,7 +339,10 @@ fn validate_schedules(schedules: &[Schedule], errs: &mut ValidationErrors) {
         } else {
             seen.insert(&s.name, i);
         }
-        if let Err(m) = cron_syntax::check(&s.cron) {
+        // Syntax first, then meaning (Quartz day-of-week numbering, days that never occur).
+        if let Err(m) =
+            cron_syntax::check(&s.cron).and_then(|()| CronSchedule::parse(&s.cron).map(drop))
+        {
             errs.push(format!("{p}.cron"), m);
         }
         if let Some(tz) = &s.time_zone
@@ -1157,6 +1161,27 @@ mod tests {
         ];
         assert_eq!(errs.len(), expected_prefixes.len(), "{errs:#?}");
         for (e, p) in errs.iter().zip(expected_prefixes) {
+            assert!(e.starts_with(p), "{e:?} should start with {p:?}");
+        }
+    }
+
+    #[test]
+    fn schedule_cron_meaning() {
+        let mut f = wasm_fn("a");
+        f.spec.schedules = vec![
+            sched("quartz-sunday", "0 0 0 ? * 0"),
+            sched("feb-30", "0 0 30 2 *"),
+            sched("fine", "0 0 12 ? * SUN#2 2150"),
+            sched("bad-step", "0 0 0 ? * */8"),
+        ];
+        let errs = errors(&f);
+        let expected = [
+            "spec.schedules[0].cron: \"0 0 0 ? * 0\": day-of-week field \"0\" out of range 1-7",
+            "spec.schedules[1].cron: \"0 0 30 2 *\": never fires",
+            "spec.schedules[3].cron: \"0 0 0 ? * */8\": day-of-week field \"*/8\" has step 8 (expected 1-7)",
+        ];
+        assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+        for (e, p) in errs.iter().zip(expected) {
             assert!(e.starts_with(p), "{e:?} should start with {p:?}");
         }
     }

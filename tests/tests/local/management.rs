@@ -10,12 +10,7 @@ async fn deploy_replace_delete() {
 
     // Deploy `greeter` from the hostile guest: /ok answers "ok".
     let manifest = write_function(work.path(), "greeter", &guest("hostile"), "  timeout: 5s\n");
-    let deploy = faas
-        .cli()
-        .args(["deploy", "--no-build", "-f"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let deploy = faas.deploy(&manifest);
     assert!(
         deploy.status.success(),
         "{}",
@@ -27,12 +22,7 @@ async fn deploy_replace_delete() {
 
     // Replace it with hello: same name, new behaviour, no restart.
     let manifest = write_function(work.path(), "greeter", &guest("hello"), "  timeout: 5s\n");
-    let deploy = faas
-        .cli()
-        .args(["deploy", "--no-build", "-f"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let deploy = faas.deploy(&manifest);
     assert!(deploy.status.success());
     assert!(String::from_utf8_lossy(&deploy.stdout).contains("greeter updated"));
     let second = get(&faas.url("/function/greeter/ok")).await;
@@ -42,12 +32,7 @@ async fn deploy_replace_delete() {
     let junk = work.path().join("junk.wasm");
     std::fs::write(&junk, b"#!/bin/sh\necho not wasm\n").unwrap();
     let manifest = write_function(work.path(), "greeter", &junk, "");
-    let refused = faas
-        .cli()
-        .args(["deploy", "--no-build", "-f"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let refused = faas.deploy(&manifest);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -62,12 +47,7 @@ async fn deploy_replace_delete() {
     // An invalid manifest is refused before anything is sent, naming the field.
     let bad = work.path().join("bad.yaml");
     std::fs::write(&bad, "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: greeter}\nspec:\n  runtime: {wasm: {source: x.wasm}}\n  timeout: 30x\n").unwrap();
-    let refused = faas
-        .cli()
-        .args(["deploy", "--no-build", "-f"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let refused = faas.deploy(&bad);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("spec.timeout") && err.contains("30x"), "{err}");
@@ -117,12 +97,7 @@ async fn deployments_survive_a_restart_and_load_from_the_compile_cache() {
     let work = tempfile::tempdir().unwrap();
     let mut faas = Faas::start_in_state(served.path(), state.path());
     let manifest = write_function(work.path(), "kept", &guest("hostile"), "");
-    let deploy = faas
-        .cli()
-        .args(["deploy", "--no-build", "-f"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
+    let deploy = faas.deploy(&manifest);
     assert!(
         deploy.status.success(),
         "{}",
