@@ -117,19 +117,23 @@ impl Platform {
                 .map_err(|e| e.to_string())?,
             None => OutboundPolicy::deny_all(),
         };
-        let compiled = match self.runtime.load(artifact, wasm.sha256.as_deref()).await {
-            Ok(compiled) => compiled,
+        let compiled = match self
+            .runtime
+            .load_reporting(artifact, wasm.sha256.as_deref())
+            .await
+        {
+            Ok((compiled, source)) => {
+                self.metrics
+                    .loads
+                    .with_label_values(&[source.as_str()])
+                    .inc();
+                compiled
+            }
             Err(err) => {
                 self.metrics.loads.with_label_values(&["failed"]).inc();
                 return Err(err.to_string());
             }
         };
-        let outcome = if compiled.from_cache {
-            "disk_cache"
-        } else {
-            "compiled"
-        };
-        self.metrics.loads.with_label_values(&[outcome]).inc();
         let name: Arc<str> = function.metadata.name.as_deref().unwrap_or_default().into();
         let dirs = wasm
             .dirs

@@ -152,8 +152,12 @@ fn functions(rt: &Runtime, pooling: bool) -> Functions {
     })
 }
 
+/// A current-thread runtime: the figure is the executor's own cost. On a multi-thread runtime
+/// criterion's `block_on` thread hands every iteration to a worker and back, which adds about
+/// 45 µs of cross-thread wakeups here that the gateway (where the connection task and the guest
+/// task share a worker) does not pay.
 fn tokio_runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")

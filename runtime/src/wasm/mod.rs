@@ -88,6 +88,28 @@ pub enum LoadError {
     Engine(String),
 }
 
+/// Where a loaded artifact's compiled code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Compiled now.
+    Compiled,
+    /// Read from the on-disk cache of precompiled artifacts.
+    DiskCache,
+    /// Already loaded for another function (identical bytes).
+    Memory,
+}
+
+impl LoadSource {
+    /// Label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadSource::Compiled => "compiled",
+            LoadSource::DiskCache => "disk_cache",
+            LoadSource::Memory => "memory",
+        }
+    }
+}
+
 /// A compiled, pre-instantiated artifact, shared by every function that uses the same bytes.
 pub struct CompiledArtifact {
     /// sha256 of the artifact bytes.
@@ -201,6 +223,17 @@ impl WasmRuntime {
         bytes: Bytes,
         expected_sha256: Option<&str>,
     ) -> Result<Arc<CompiledArtifact>, LoadError> {
+        self.load_reporting(bytes, expected_sha256)
+            .await
+            .map(|(artifact, _)| artifact)
+    }
+
+    /// Like [`WasmRuntime::load`], also saying where the compiled code came from (metrics).
+    pub async fn load_reporting(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        expected_sha256: Option<&str>,
+    ) -> Result<(Arc<CompiledArtifact>, LoadSource), LoadError> {
         let kind = detect_kind(&bytes)?;
         let sha256 = sha256_hex(&bytes);
         if let Some(expected) = expected_sha256
@@ -213,7 +246,7 @@ impl WasmRuntime {
         }
         let mut compiled = self.compiled.lock().await;
         if let Some(existing) = compiled.get(&sha256).and_then(Weak::upgrade) {
-            return Ok(existing);
+            return Ok((existing, LoadSource::Memory));
         }
         let this = Arc::clone(self);
         let sha = sha256.clone();
@@ -223,7 +256,12 @@ impl WasmRuntime {
         let artifact = Arc::new(artifact);
         compiled.retain(|_, weak| weak.strong_count() > 0);
         compiled.insert(sha256, Arc::downgrade(&artifact));
-        Ok(artifact)
+        let source = if artifact.from_cache {
+            LoadSource::DiskCache
+        } else {
+            LoadSource::Compiled
+        };
+        Ok((artifact, source))
     }
 
     fn compile(
