@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         build: false,
         watch_interval: std::time::Duration::from_secs(1),
         remote_management: args.allow_remote_management,
+        pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
     })
     .await
 }

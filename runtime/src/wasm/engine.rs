@@ -39,11 +39,15 @@ pub(crate) fn build(config: &WasmConfig) -> Result<(Engine, bool), LoadError> {
             .max_memories_per_component(16)
             .max_tables_per_module(2)
             .max_memories_per_module(2)
-            // No "keep resident": measured here, zeroing even 256 KiB per request with memset
-            // costs more than the page faults it saves (hello: 42 µs at 0, 55 µs at 256 KiB,
-            // 85 µs at 1 MiB per request), and nothing stays pinned after a memory bomb.
-            .linear_memory_keep_resident(0)
-            .table_keep_resident(0);
+            // Keeping the first pages of each memory resident (zeroed with memset on reuse)
+            // trades a memset for page faults. In a multi-threaded process every such fault
+            // also costs TLB-shootdown IPIs to the other cores, and that dominates in the
+            // gateway: hello under wrk did 7.4-8.7k req/s with 0, 9.6k with 1 MiB and
+            // 15-18k with 2 MiB or more (benches/README.md). 2 MiB covers a small Rust
+            // guest's stack and heap; what a bigger guest touches beyond it is returned to
+            // the kernel, so a memory bomb pins nothing.
+            .linear_memory_keep_resident(config.keep_resident_bytes)
+            .table_keep_resident(config.keep_resident_bytes.min(64 << 10));
         pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         match Engine::new(&pooled) {
             Ok(engine) => return Ok((engine, true)),

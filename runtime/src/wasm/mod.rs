@@ -27,6 +27,9 @@ pub use artifact::{ArtifactKind, DiskCache, detect_kind, sha256_hex};
 
 use crate::{CallContext, InvokeError, Invoker, ResponseBody};
 
+/// Default of [`WasmConfig::keep_resident_bytes`].
+pub const DEFAULT_KEEP_RESIDENT: usize = 2 << 20;
+
 /// Told how long each instantiation took (metrics).
 pub type InstantiateObserver = Arc<dyn Fn(Duration) + Send + Sync>;
 
@@ -47,6 +50,9 @@ pub struct WasmConfig {
     pub log_budget: usize,
     /// Largest CGI response (stdout) accepted from a command module.
     pub max_cgi_response_bytes: usize,
+    /// Bytes of each pooled linear memory kept resident (zeroed with memset) between
+    /// instances instead of being returned to the kernel. See `engine.rs` for the trade-off.
+    pub keep_resident_bytes: usize,
 }
 
 impl Default for WasmConfig {
@@ -59,6 +65,7 @@ impl Default for WasmConfig {
             epoch_tick: Duration::from_millis(10),
             log_budget: crate::guest_log::DEFAULT_LOG_BUDGET,
             max_cgi_response_bytes: 16 << 20,
+            keep_resident_bytes: DEFAULT_KEEP_RESIDENT,
         }
     }
 }

@@ -113,34 +113,47 @@ fn read(path: &Path) -> Result<String, ManifestError> {
 }
 
 fn scan_dir(root: &Path) -> Vec<LoadedFile> {
-    let mut files = Vec::new();
-    let mut out = Vec::new();
-    walk(root, &mut files, &mut out);
-    files.sort();
-    for file in files {
-        let text = match read(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                out.push(LoadedFile {
-                    path: file,
-                    result: Err(e),
-                });
-                continue;
-            }
-        };
-        // A file that never mentions the API group cannot hold a Function: leave other tools'
-        // YAML alone even when it is not valid YAML on its own (templates, ...).
-        if !text.contains(GROUP) {
-            continue;
-        }
-        let result = parse(&text, &file.display().to_string(), Mode::Scan);
-        if matches!(&result, Ok(fns) if fns.is_empty()) {
-            continue;
-        }
-        out.push(LoadedFile { path: file, result });
-    }
+    let (files, mut out) = list_manifest_files(root);
+    out.extend(files.iter().filter_map(|file| scan_file(file)));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
+}
+
+/// The `*.yaml`/`*.yml` files a directory scan reads (see [`load_path`]), sorted, and the
+/// directories that could not be read. Lets a watcher stat files and re-parse only changed ones.
+pub fn list_manifest_files(root: &Path) -> (Vec<PathBuf>, Vec<LoadedFile>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    walk(root, &mut files, &mut errors);
+    files.sort();
+    (files, errors)
+}
+
+/// Parses one file the way a directory scan does: documents outside `faas.dev` are ignored,
+/// and a file with no `Function` at all gives `None`.
+pub fn scan_file(file: &Path) -> Option<LoadedFile> {
+    let text = match read(file) {
+        Ok(t) => t,
+        Err(e) => {
+            return Some(LoadedFile {
+                path: file.to_path_buf(),
+                result: Err(e),
+            });
+        }
+    };
+    // A file that never mentions the API group cannot hold a Function: leave other tools'
+    // YAML alone even when it is not valid YAML on its own (templates, ...).
+    if !text.contains(GROUP) {
+        return None;
+    }
+    let result = parse(&text, &file.display().to_string(), Mode::Scan);
+    if matches!(&result, Ok(fns) if fns.is_empty()) {
+        return None;
+    }
+    Some(LoadedFile {
+        path: file.to_path_buf(),
+        result,
+    })
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadedFile>) {

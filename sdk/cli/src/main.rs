@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -60,6 +61,9 @@ enum Command {
         /// authentication of its own.
         #[arg(long)]
         allow_remote_management: bool,
+        /// Bytes of each pooled WASM memory kept resident between requests (tuning).
+        #[arg(long, env = "FAAS_POOL_KEEP_RESIDENT", default_value_t = faas_runtime::wasm::DEFAULT_KEEP_RESIDENT)]
+        pool_keep_resident: usize,
     },
     /// Deploy a Function manifest (and its artifact) to a running platform.
     Deploy {
@@ -112,6 +116,24 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "yaml")]
         output: Output,
     },
+    /// Show the next fire times of a function's schedules, or of `--cron EXPR --tz ZONE`.
+    Schedules {
+        /// Function name (its spec.schedules are read from the gateway).
+        name: Option<String>,
+        /// A cron expression to check without any function.
+        #[arg(long)]
+        cron: Option<String>,
+        /// IANA time zone (default: the schedule's, or UTC).
+        #[arg(long)]
+        tz: Option<String>,
+        /// How many fire times to show.
+        #[arg(short = 'n', long, default_value_t = 5)]
+        count: usize,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Delete a function.
     #[command(alias = "rm")]
     Delete {
@@ -140,6 +162,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             watch_interval,
             json_logs,
             allow_remote_management,
+            pool_keep_resident,
         } => {
             faas_gateway::init_tracing(json_logs);
             faas_gateway::local::run(faas_gateway::local::LocalOptions {
@@ -149,6 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 build: !no_build,
                 watch_interval: std::time::Duration::from_secs_f64(watch_interval.max(0.05)),
                 remote_management: allow_remote_management,
+                pool_keep_resident,
             })
             .await
         }
@@ -185,5 +209,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output,
         } => commands::describe(&gateway.gateway, &name, output).await,
         Command::Delete { name, gateway } => commands::delete(&gateway.gateway, &name).await,
+        Command::Schedules {
+            name,
+            cron,
+            tz,
+            count,
+            gateway,
+            output,
+        } => {
+            schedules::run(
+                &gateway.gateway,
+                name.as_deref(),
+                cron.as_deref(),
+                tz.as_deref(),
+                count,
+                output,
+            )
+            .await
+        }
     }
 }

@@ -185,8 +185,14 @@ async fn broken_artifacts_and_manifests_are_reported_not_fatal() {
     assert_eq!(get(&faas.url("/function/broken")).await.status, 404);
     // `hostile` and `chatty` share one artifact: compiled once, reused from memory.
     let metrics = get(&faas.url("/metrics")).await.text();
-    assert!(metrics.contains(r#"faas_artifact_loads_total{outcome="memory"} 1"#), "{metrics}");
-    assert!(metrics.contains(r#"faas_artifact_loads_total{outcome="failed"} 1"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"faas_artifact_loads_total{outcome="memory"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"faas_artifact_loads_total{outcome="failed"} 1"#),
+        "{metrics}"
+    );
     assert_others_fine(faas).await;
 }
 

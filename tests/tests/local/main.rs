@@ -6,3 +6,4 @@ mod hostile;
 mod lifecycle;
 mod management;
 mod netns;
+mod schedules;
