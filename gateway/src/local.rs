@@ -118,7 +118,7 @@ pub struct Watcher {
     applied: HashMap<String, Applied>,
     file_errors: HashMap<PathBuf, String>,
     /// Last parse of each manifest file, with the (mtime, size) it was read at.
-    parsed: HashMap<PathBuf, (Option<Stamp>, Option<ParsedFile>)>,
+    parsed: HashMap<PathBuf, (Option<Stamp>, Option<Arc<ParsedFile>>)>,
 }
 
 type ParsedFile = Result<Vec<Function>, String>;
@@ -139,27 +139,30 @@ impl Watcher {
 
     /// Parses the manifests under the folder, re-reading only files whose size or mtime
     /// changed since the last call (a folder of 1,000 manifests costs 1,000 stats per tick).
-    fn scan(&mut self) -> Vec<(PathBuf, Result<Vec<Function>, String>)> {
+    /// Each entry says whether the file changed since the previous scan.
+    fn scan(&mut self) -> Vec<(PathBuf, Arc<ParsedFile>, bool)> {
+        let fresh = |f: faas_api::manifest::LoadedFile| {
+            (f.path, Arc::new(f.result.map_err(|e| e.to_string())), true)
+        };
         if !self.dir.is_dir() {
-            return load_path(&self.dir)
-                .into_iter()
-                .map(|f| (f.path, f.result.map_err(|e| e.to_string())))
-                .collect();
+            return load_path(&self.dir).into_iter().map(fresh).collect();
         }
         let (files, errors) = list_manifest_files(&self.dir);
-        let mut out: Vec<_> = errors
-            .into_iter()
-            .map(|f| (f.path, f.result.map_err(|e| e.to_string())))
-            .collect();
+        let mut out: Vec<_> = errors.into_iter().map(fresh).collect();
         let mut cache = HashMap::new();
         for file in files {
             let stamp = fingerprint(&file);
-            let parsed = match self.parsed.remove(&file) {
-                Some((old_stamp, result)) if old_stamp == stamp && stamp.is_some() => result,
-                _ => scan_file(&file).map(|f| f.result.map_err(|e| e.to_string())),
+            let (parsed, changed) = match self.parsed.remove(&file) {
+                Some((old_stamp, result)) if old_stamp == stamp && stamp.is_some() => {
+                    (result, false)
+                }
+                _ => (
+                    scan_file(&file).map(|f| Arc::new(f.result.map_err(|e| e.to_string()))),
+                    true,
+                ),
             };
             if let Some(result) = &parsed {
-                out.push((file.clone(), result.clone()));
+                out.push((file.clone(), Arc::clone(result), changed));
             }
             cache.insert(file, (stamp, parsed));
         }
@@ -171,14 +174,14 @@ impl Watcher {
     pub async fn sync(&mut self, platform: &Platform) {
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
         let mut broken_files = Vec::new();
-        for (path, result) in self.scan() {
-            let functions = match result {
+        for (path, result, changed) in self.scan() {
+            let functions = match &*result {
                 Ok(functions) => {
                     self.file_errors.remove(&path);
                     functions
                 }
                 Err(message) => {
-                    if self.file_errors.get(&path) != Some(&message) {
+                    if self.file_errors.get(&path) != Some(message) {
                         tracing::warn!(file = %path.display(), error = %message, "manifest rejected; functions it defined keep their previous version");
                         eprintln!("faas: {}: {message}", path.display());
                         self.file_errors.insert(path.clone(), message.clone());
@@ -205,8 +208,18 @@ impl Watcher {
                     continue;
                 }
                 seen.insert(name.clone(), path.clone());
-                let artifact_path = artifact_path(&function, &base);
+                let artifact_path = artifact_path(function, &base);
                 let fingerprint = artifact_path.as_ref().ok().and_then(|p| fingerprint(p));
+                // Unchanged manifest and artifact: nothing to do, and no need to serialize the
+                // spec to find that out (this runs for every function every tick).
+                if !changed
+                    && self
+                        .applied
+                        .get(&name)
+                        .is_some_and(|a| a.file == path && a.artifact == fingerprint)
+                {
+                    continue;
+                }
                 let applied = Applied {
                     file: path.clone(),
                     spec: serde_json::to_string(&function.spec).unwrap_or_default(),
@@ -222,7 +235,7 @@ impl Watcher {
                 });
                 let reloading = self.applied.contains_key(&name);
                 match platform
-                    .apply(function, bytes, Origin::File(path.clone()), Some(&base))
+                    .apply(function.clone(), bytes, Origin::File(path.clone()), Some(&base))
                     .await
                 {
                     Ok(()) if reloading => eprintln!("faas: reloaded {name}"),
