@@ -235,7 +235,12 @@ impl Watcher {
                 });
                 let reloading = self.applied.contains_key(&name);
                 match platform
-                    .apply(function.clone(), bytes, Origin::File(path.clone()), Some(&base))
+                    .apply(
+                        function.clone(),
+                        bytes,
+                        Origin::File(path.clone()),
+                        Some(&base),
+                    )
                     .await
                 {
                     Ok(()) if reloading => eprintln!("faas: reloaded {name}"),
