@@ -19,8 +19,9 @@
 # the default of faas up) READY_TIMEOUT=600 (seconds) SKIP_BUILD=1 (use what is built).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
+BENCH=density
+# shellcheck source=benches/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 THREADS="${THREADS:-2}"
@@ -31,49 +32,6 @@ TOTAL=1000
 DISTINCT=50
 ECHO_FUNCTIONS=5
 SHARED=$((TOTAL - DISTINCT - ECHO_FUNCTIONS))
-FAAS="$ROOT/target/release/faas"
-HELLO="$ROOT/examples/target/wasm32-wasip2/release/hello.wasm"
-ECHO_CGI="$ROOT/examples/target/wasm32-wasip1/release/echo-cgi.wasm"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/faas-density.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf 'density: %s\n' "$*" >&2; }
-
-seconds_of() {
-    local d="$1"
-    case "$d" in
-        *h) echo $((${d%h} * 3600)) ;;
-        *m) echo $((${d%m} * 60)) ;;
-        *s) echo "${d%s}" ;;
-        *) echo "$d" ;;
-    esac
-}
-
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "density: no free port found" >&2
-    return 1
-}
 
 # The unsigned LEB128 encoding of $1, as printf escapes.
 leb128() {
@@ -126,8 +84,6 @@ spec:
   concurrency: 100
 EOF
 }
-
-now_ns() { date +%s%N; }
 
 # Starts faas up on manifests dir $1 with state dir $2; sets PID, PORT, LOG and READY_MS
 # (process start to the `faas: listening on` line).

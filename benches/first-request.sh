@@ -18,45 +18,12 @@
 # Environment: RUNS=5, SKIP_BUILD=1 (use what is built), TIMEOUT=60 (seconds per wait).
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
+BENCH=first-request
+# shellcheck source=benches/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 RUNS="${RUNS:-5}"
 TIMEOUT="${TIMEOUT:-60}"
 WATCH_INTERVAL=0.2
-FAAS="$ROOT/target/release/faas"
-HELLO="$ROOT/examples/target/wasm32-wasip2/release/hello.wasm"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/faas-first.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf 'first-request: %s\n' "$*" >&2; }
-
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "first-request: no free port found" >&2
-    return 1
-}
-
-now_ns() { date +%s%N; }
 
 # Writes the manifest of function $2 into folder $1, atomically.
 write_manifest() {

@@ -22,56 +22,13 @@ if [[ $# -gt 0 ]]; then
     exit 2
 fi
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-ROOT="$PWD"
+BENCH=load
+# shellcheck source=benches/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DURATION="${DURATION:-10s}"
 WARMUP="${WARMUP:-2s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
-FAAS="$ROOT/target/release/faas"
-HELLO="$ROOT/examples/target/wasm32-wasip2/release/hello.wasm"
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/faas-load.XXXXXX")"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { printf 'load: %s\n' "$*" >&2; }
-
-# Seconds in a wrk duration ("10s", "2m", "1h", "30").
-seconds_of() {
-    local d="$1"
-    case "$d" in
-        *h) echo $((${d%h} * 3600)) ;;
-        *m) echo $((${d%m} * 60)) ;;
-        *s) echo "${d%s}" ;;
-        *) echo "$d" ;;
-    esac
-}
-
-# A loopback port nothing listens on.
-free_port() {
-    local port _
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            echo "$port"
-            return 0
-        fi
-    done
-    echo "load: no free port found" >&2
-    return 1
-}
 
 # Polls URL until it answers 200, at most $2 seconds; fails early if process $3 died.
 wait_for_200() {

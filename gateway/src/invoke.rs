@@ -22,6 +22,10 @@ use crate::registry::Entry;
 use crate::reply::json_error;
 use crate::routes::function_path;
 
+/// How long a client may take to send a request body. The body is read before admission, so
+/// a slow sender holds a connection but never a concurrency slot.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Calls function `entry` with `request`, mounted at `prefix`.
 pub async fn call_function(
     platform: &Arc<Platform>,
@@ -75,10 +79,20 @@ pub async fn call_function(
         return too_large();
     }
     let (mut parts, body) = request.into_parts();
-    let body = match Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
+    let reading = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
+    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, reading).await else {
+        platform
+            .metrics
+            .rejected
+            .with_label_values(&[name.as_str(), "body_timeout"])
+            .inc();
+        return json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "BodyReadTimeout",
+            &format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
+        );
+    };
+    let body = match read {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
         Err(err) => {

@@ -19,7 +19,7 @@ pub struct Metrics {
     /// Artifact loads by outcome: `compiled`, `disk_cache`, `memory`, `failed`.
     pub loads: IntCounterVec,
     /// Requests refused before running, by function and reason (`body_too_large`,
-    /// `overloaded`, `not_ready`).
+    /// `body_timeout`, `overloaded`, `not_ready`).
     pub rejected: IntCounterVec,
 }
 

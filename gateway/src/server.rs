@@ -17,6 +17,9 @@ use crate::platform::Platform;
 use crate::reply::{json_error, with_type};
 use crate::routes::{Route, route};
 
+/// Time allowed for a request head, idle keep-alive included (see `serve`).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Serves until `shutdown` resolves, then drains. Returns when every connection is closed or
 /// the grace period is over.
 pub async fn serve(
@@ -54,8 +57,15 @@ pub async fn serve(
                 )
             }
         });
+        // Bounds how long a connection may sit before a complete request head arrives
+        // (slowloris). hyper starts this clock when it waits for the next request, so it is also
+        // the idle keep-alive timeout: it must exceed the ALB's idle timeout (60 s by default),
+        // or the ALB reuses connections we just closed and answers 502. Bodies are bounded by
+        // `invoke::BODY_READ_TIMEOUT`.
         let connection = hyper::server::conn::http1::Builder::new()
             .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
