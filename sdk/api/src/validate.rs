@@ -10,7 +10,6 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cron::CronSchedule;
-use crate::cron_syntax;
 use crate::function::{
     ContainerMode, ContainerRuntime, Function, FunctionSpec, HttpSpec, IamSpec, PlacementSpec,
     ScaleSpec, Schedule, SqsTrigger, WasmRuntime,
@@ -339,10 +338,9 @@ fn validate_schedules(schedules: &[Schedule], errs: &mut ValidationErrors) {
         } else {
             seen.insert(&s.name, i);
         }
-        // Syntax first, then meaning (Quartz day-of-week numbering, days that never occur).
-        if let Err(m) =
-            cron_syntax::check(&s.cron).and_then(|()| CronSchedule::parse(&s.cron).map(drop))
-        {
+        // `parse` checks the syntax first, then the meaning (Quartz day-of-week numbering,
+        // days that never occur).
+        if let Err(m) = CronSchedule::parse(&s.cron) {
             errs.push(format!("{p}.cron"), m);
         }
         if let Some(tz) = &s.time_zone
