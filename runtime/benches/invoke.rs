@@ -14,7 +14,6 @@
 //! estimate, the median of each benchmark is in
 //! `target/criterion/<group>/<bench>/new/estimates.json` (see `benches/README.md`).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -26,20 +25,12 @@ use faas_runtime::{CallContext, Invoker};
 use http_body_util::{BodyExt, Full};
 use tokio::runtime::Runtime;
 
-/// The artifact `name`, freshly built under `examples/target/` when present, else the copy
-/// checked in under `tests/fixtures/`.
-fn artifact(name: &str, target: &str) -> Bytes {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let built = root
-        .join("examples/target")
-        .join(target)
-        .join("release")
-        .join(format!("{name}.wasm"));
-    let path = if built.exists() {
-        built
-    } else {
-        root.join("tests/fixtures").join(format!("{name}.wasm"))
-    };
+#[path = "../tests/support/guest.rs"]
+mod support;
+
+/// The bytes of guest `name` (see `support::guest_path`).
+fn artifact(name: &str) -> Bytes {
+    let path = support::guest_path(name);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
             "cannot read {}: {e} (run `bash examples/build.sh`)",
@@ -129,11 +120,11 @@ fn functions(rt: &Runtime, pooling: bool) -> Functions {
     );
     rt.block_on(async {
         let hello = runtime
-            .load(artifact("hello", "wasm32-wasip2"), None)
+            .load(artifact("hello"), None)
             .await
             .expect("hello loads");
         let echo_cgi = runtime
-            .load(artifact("echo-cgi", "wasm32-wasip1"), None)
+            .load(artifact("echo-cgi"), None)
             .await
             .expect("echo-cgi loads");
         let functions = Functions {

@@ -1,7 +1,6 @@
 //! The WASM executor on its own: compile cache, artifact checks, isolation, limits.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,24 +11,11 @@ use faas_runtime::wasm::{FunctionSettings, LoadError, WasmConfig, WasmRuntime};
 use faas_runtime::{CallContext, InvokeError, Invoker};
 use http_body_util::BodyExt;
 
+#[path = "support/guest.rs"]
+mod support;
+
 fn fixture(name: &str) -> Bytes {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = if name == "echo-cgi" {
-        "wasm32-wasip1"
-    } else {
-        "wasm32-wasip2"
-    };
-    let built = root
-        .join("examples/target")
-        .join(target)
-        .join("release")
-        .join(format!("{name}.wasm"));
-    let path = if built.exists() {
-        built
-    } else {
-        root.join("tests/fixtures").join(format!("{name}.wasm"))
-    };
-    Bytes::from(std::fs::read(path).unwrap())
+    Bytes::from(std::fs::read(support::guest_path(name)).unwrap())
 }
 
 fn settings(limits: Limits) -> FunctionSettings {
