@@ -53,3 +53,22 @@ free_port() {
 }
 
 now_ns() { date +%s%N; }
+
+# Builds faas (release) and the guests, unless SKIP_BUILD=1. Guests that were not built (or
+# whose build failed, so what is in examples/target may be stale) come from the copies
+# committed in tests/fixtures/. Exits when the faas binary is missing.
+build_or_reuse() {
+    if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+        log "cargo build --release -p faas-cli"
+        cargo build --release -p faas-cli
+        log "bash examples/build.sh"
+        if ! bash examples/build.sh; then
+            log "building the guests failed; using the committed tests/fixtures/ instead"
+            HELLO="$ROOT/tests/fixtures/hello.wasm"
+            ECHO_CGI="$ROOT/tests/fixtures/echo-cgi.wasm"
+        fi
+    fi
+    [[ -x "$FAAS" ]] || { log "$FAAS is missing (run without SKIP_BUILD=1)"; exit 1; }
+    [[ -f "$HELLO" ]] || HELLO="$ROOT/tests/fixtures/hello.wasm"
+    [[ -f "$ECHO_CGI" ]] || ECHO_CGI="$ROOT/tests/fixtures/echo-cgi.wasm"
+}

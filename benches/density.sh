@@ -139,15 +139,7 @@ load() {
 }
 
 # --- builds -------------------------------------------------------------------------------
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release -p faas-cli"
-    cargo build --release -p faas-cli
-    log "bash examples/build.sh"
-    bash examples/build.sh || log "building the guests failed; falling back to tests/fixtures"
-fi
-[[ -x "$FAAS" ]] || { log "$FAAS is missing (run without SKIP_BUILD=1)"; exit 1; }
-[[ -f "$HELLO" ]] || HELLO="$ROOT/tests/fixtures/hello.wasm"
-[[ -f "$ECHO_CGI" ]] || ECHO_CGI="$ROOT/tests/fixtures/echo-cgi.wasm"
+build_or_reuse
 for f in "$HELLO" "$ECHO_CGI"; do
     [[ -f "$f" ]] || { log "missing $f (run bash examples/build.sh)"; exit 1; }
 done

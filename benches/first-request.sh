@@ -104,14 +104,7 @@ new_manifest() {
 }
 
 # --- builds -------------------------------------------------------------------------------
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release -p faas-cli"
-    cargo build --release -p faas-cli
-    log "bash examples/build.sh"
-    bash examples/build.sh || log "building the guests failed; falling back to tests/fixtures"
-fi
-[[ -x "$FAAS" ]] || { log "$FAAS is missing (run without SKIP_BUILD=1)"; exit 1; }
-[[ -f "$HELLO" ]] || HELLO="$ROOT/tests/fixtures/hello.wasm"
+build_or_reuse
 [[ -f "$HELLO" ]] || { log "no hello.wasm (run bash examples/build.sh)"; exit 1; }
 log "artifact: $HELLO ($(wc -c <"$HELLO" | tr -d ' ') bytes), watch interval ${WATCH_INTERVAL}s"
 

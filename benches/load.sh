@@ -87,22 +87,7 @@ stop() {
 }
 
 # --- builds -------------------------------------------------------------------------------
-if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
-    log "cargo build --release -p faas-cli"
-    cargo build --release -p faas-cli
-    log "bash examples/build.sh"
-    if ! bash examples/build.sh; then
-        log "building the guests failed"
-        if [[ -f "$ROOT/tests/fixtures/hello.wasm" ]]; then
-            log "using the checked-in tests/fixtures/hello.wasm instead"
-            HELLO="$ROOT/tests/fixtures/hello.wasm"
-        else
-            exit 1
-        fi
-    fi
-fi
-[[ -x "$FAAS" ]] || { log "$FAAS is missing (run without SKIP_BUILD=1)"; exit 1; }
-[[ -f "$HELLO" ]] || HELLO="$ROOT/tests/fixtures/hello.wasm"
+build_or_reuse
 [[ -f "$HELLO" ]] || { log "no hello.wasm (run bash examples/build.sh)"; exit 1; }
 command -v wrk >/dev/null || { log "wrk is not installed"; exit 1; }
 log "artifact: $HELLO ($(wc -c <"$HELLO" | tr -d ' ') bytes)"
