@@ -165,8 +165,6 @@ impl Platform {
                 ArtifactKind::Component => "component",
                 ArtifactKind::CoreModule => "cgi-module",
             },
-            load_time: compiled.load_time,
-            from_cache: compiled.from_cache,
             invoker: Arc::new(self.runtime.function(compiled, settings)),
         };
         Ok(Entry {

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use faas_api::{Function, Limits};
 use faas_runtime::Invoker;
@@ -34,10 +34,6 @@ pub struct Loaded {
     pub sha256: String,
     /// `component` or `cgi-module`.
     pub kind: &'static str,
-    /// How long loading took, and whether it came from the compile cache.
-    pub load_time: Duration,
-    /// Whether the compiled code came from the cache.
-    pub from_cache: bool,
 }
 
 /// One registered function.
