@@ -18,7 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::admission::Rejected;
 use crate::platform::Platform;
-use crate::registry::Entry;
+use crate::registry::{Entry, Loaded};
 use crate::reply::json_error;
 use crate::routes::function_path;
 
@@ -37,21 +37,9 @@ pub async fn call_function(
     remote: Option<std::net::SocketAddr>,
 ) -> Response<ResponseBody> {
     let name = entry.name().to_owned();
-    let loaded = match &entry.state {
-        Ok(loaded) => Arc::clone(loaded),
-        Err(reason) => {
-            platform
-                .metrics
-                .rejected
-                .with_label_values(&[name.as_str(), "not_ready"])
-                .inc();
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "FunctionNotReady",
-                &format!("function {name} is not ready: {reason}"),
-            );
-        }
-    };
+    if let Err(not_ready) = loaded(platform, &entry) {
+        return *not_ready;
+    }
 
     // Body size is decided before any guest code runs, from Content-Length when present and
     // while reading otherwise, so a huge upload costs at most `max_body_bytes` of memory.
@@ -104,33 +92,6 @@ pub async fn call_function(
         }
     };
 
-    let permit = match entry.admission.admit().await {
-        Ok(permit) => permit,
-        Err(why) => {
-            platform
-                .metrics
-                .rejected
-                .with_label_values(&[name.as_str(), "overloaded"])
-                .inc();
-            let detail = match why {
-                Rejected::QueueFull => "its queue is full",
-                Rejected::WaitedTooLong => "no slot freed up in time",
-            };
-            let mut response = json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                &format!(
-                    "function {name} is at its concurrency limit of {} and {detail}",
-                    entry.limits.concurrency
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-    };
-
     // The function sees the path relative to its mount point; the mount point travels in
     // X-Forwarded-Prefix so it can build absolute links.
     let original_path = parts.uri.path().to_owned();
@@ -175,6 +136,69 @@ pub async fn call_function(
         remote_addr: remote.map(|r| r.ip().to_string()),
     });
     let request = Request::from_parts(parts, body);
+    invoke(platform, &entry, request, CallContext::new(call_id, name)).await
+}
+
+/// The function's serving version, or the 503 that says why there is none.
+fn loaded(platform: &Platform, entry: &Entry) -> Result<Arc<Loaded>, Box<Response<ResponseBody>>> {
+    match &entry.state {
+        Ok(loaded) => Ok(Arc::clone(loaded)),
+        Err(reason) => {
+            let name = entry.name();
+            platform
+                .metrics
+                .rejected
+                .with_label_values(&[name, "not_ready"])
+                .inc();
+            Err(Box::new(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "FunctionNotReady",
+                &format!("function {name} is not ready: {reason}"),
+            )))
+        }
+    }
+}
+
+/// Runs one admitted-or-refused call of `entry` with a request whose body is already read:
+/// concurrency admission, in-flight accounting, the executor, metrics. HTTP requests and
+/// cron/manual runs both come through here, so a run sees exactly what a request sees.
+pub async fn invoke(
+    platform: &Arc<Platform>,
+    entry: &Entry,
+    request: Request<Bytes>,
+    ctx: CallContext,
+) -> Response<ResponseBody> {
+    let name = entry.name().to_owned();
+    let loaded = match loaded(platform, entry) {
+        Ok(loaded) => loaded,
+        Err(not_ready) => return *not_ready,
+    };
+    let permit = match entry.admission.admit().await {
+        Ok(permit) => permit,
+        Err(why) => {
+            platform
+                .metrics
+                .rejected
+                .with_label_values(&[name.as_str(), "overloaded"])
+                .inc();
+            let detail = match why {
+                Rejected::QueueFull => "its queue is full",
+                Rejected::WaitedTooLong => "no slot freed up in time",
+            };
+            let mut response = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                &format!(
+                    "function {name} is at its concurrency limit of {} and {detail}",
+                    entry.limits.concurrency
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
+    };
 
     let in_flight = platform
         .metrics
@@ -186,10 +210,7 @@ pub async fn call_function(
         _permit: permit,
     };
     let started = Instant::now();
-    let ctx = CallContext {
-        call_id: call_id.to_owned(),
-        function: name.clone(),
-    };
+    let call_id = ctx.call_id.clone();
     let result = loaded.invoker.invoke(ctx, request).await;
     platform
         .metrics
@@ -209,7 +230,7 @@ pub async fn call_function(
             )
         }
         Err(err) => {
-            tracing::warn!(function = %name, call_id, reason = err.reason(), error = %err, "invocation failed");
+            tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, "invocation failed");
             drop(guard);
             json_error(
                 err.status(),

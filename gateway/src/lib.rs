@@ -6,6 +6,7 @@
 //! shutdown. [`local`] is local mode (`faas up`): functions from a folder, watched.
 
 pub mod admission;
+pub mod cron;
 pub mod invoke;
 pub mod local;
 pub mod management;
@@ -14,6 +15,7 @@ pub mod platform;
 pub mod registry;
 pub mod reply;
 pub mod routes;
+pub mod runs_api;
 pub mod server;
 
 pub use platform::{GatewayConfig, Platform};

@@ -79,7 +79,36 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
             watcher.sync(&watched).await;
         }
     });
-    crate::server::serve(listener, platform, shutdown_signal()).await?;
+    let scheduler = crate::cron::start(&platform, address.port())?;
+    let schedules = scheduler.jobs().len();
+    if schedules > 0 {
+        eprintln!(
+            "faas: {schedules} schedule(s); runs recorded in {}",
+            options.state_dir.join("runs.db").display()
+        );
+    }
+
+    // One signal stops both the HTTP server (drain connections) and the scheduler (no new
+    // fires; runs in flight get the same grace period, then are recorded Interrupted).
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let signal = async {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    };
+    let grace = platform.config.shutdown_grace;
+    let (served, ()) = tokio::join!(
+        async {
+            let served = crate::server::serve(listener, Arc::clone(&platform), signal).await;
+            // Whatever ended the server ends the scheduler too.
+            stop.send_replace(true);
+            served
+        },
+        async {
+            let _ = stopped.wait_for(|stop| *stop).await;
+            scheduler.shutdown(grace).await;
+        }
+    );
+    served?;
     eprintln!("faas: stopped");
     Ok(())
 }

@@ -82,6 +82,19 @@ pub async fn handle(
 ) -> Response<ResponseBody> {
     let path = request.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
+    if matches!(
+        segments.as_slice(),
+        ["system", "functions", _, "runs"] | ["system", "runs", ..] | ["system", "scheduler"]
+    ) {
+        if let Some(response) = crate::runs_api::handle(platform, request, &segments).await {
+            return response;
+        }
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("no management endpoint at {path}"),
+        );
+    }
     match (request.method(), segments.as_slice()) {
         (&Method::GET, ["system", "functions"]) => {
             let all: Vec<Summary> = platform

@@ -100,6 +100,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for metrics defined elsewhere (the scheduler's).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

@@ -61,6 +61,8 @@ pub struct Platform {
     pub metrics: Metrics,
     /// Settings.
     pub config: GatewayConfig,
+    /// Cron scheduler, once started (see [`crate::cron::start`]).
+    pub scheduler: std::sync::OnceLock<Arc<faas_runtime::schedule::Scheduler>>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -78,6 +80,7 @@ impl Platform {
             runtime,
             metrics,
             config,
+            scheduler: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))

@@ -68,12 +68,32 @@ struct Table {
 }
 
 /// All functions of this gateway.
-#[derive(Default)]
 pub struct Registry {
     table: RwLock<Table>,
+    /// Bumped on every change of the function set, for whoever derives state from it (the
+    /// scheduler's set of schedules).
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            table: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Registry {
+    /// Wakes up after each change of the function set.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// The entry serving `name` right now.
     pub fn get(&self, name: &str) -> Option<Arc<Entry>> {
         self.read().entries.get(name).cloned()
@@ -97,6 +117,8 @@ impl Registry {
         let name = entry.name().to_owned();
         let previous = table.entries.insert(name, Arc::new(entry));
         table.routes = Arc::new(build_routes(&table.entries));
+        drop(table);
+        self.changed();
         previous
     }
 
@@ -122,6 +144,10 @@ impl Registry {
         let mut table = self.write();
         let removed = table.entries.remove(name);
         table.routes = Arc::new(build_routes(&table.entries));
+        drop(table);
+        if removed.is_some() {
+            self.changed();
+        }
         removed
     }
 

@@ -61,10 +61,7 @@ fn request() -> http::Request<Bytes> {
 }
 
 fn ctx(function: &str) -> CallContext {
-    CallContext {
-        call_id: "bench".into(),
-        function: function.into(),
-    }
+    CallContext::new("bench", function)
 }
 
 /// One request through the executor, body collected. Panics on anything but a 200, so a broken

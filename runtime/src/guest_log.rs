@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
+
+use crate::LogTailSink;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
@@ -34,6 +36,15 @@ struct LogState {
     dropped: u64,
     partial: [Vec<u8>; 2],
     tail: std::collections::VecDeque<u8>,
+    sink: Option<LogTailSink>,
+}
+
+impl Drop for LogState {
+    /// Every path that ends an invocation drops the store, and with it the last handle on
+    /// the log: the tail reaches the sink even where `finish` was not called (traps).
+    fn drop(&mut self) {
+        self.fill_sink();
+    }
 }
 
 /// Which stream a write came from.
@@ -57,6 +68,7 @@ impl GuestLog {
                 dropped: 0,
                 partial: [Vec::new(), Vec::new()],
                 tail: std::collections::VecDeque::new(),
+                sink: None,
             })),
         }
     }
@@ -103,9 +115,17 @@ impl GuestLog {
         }
     }
 
-    /// Flushes partial lines and reports dropped output. Call once the invocation ended.
+    /// Hands the tail to `sink` when the invocation ends (see [`GuestLog::finish`]).
+    pub fn with_sink(self, sink: Option<LogTailSink>) -> Self {
+        self.lock().sink = sink;
+        self
+    }
+
+    /// Flushes partial lines, reports dropped output and fills the tail sink. Call once the
+    /// invocation ended.
     pub fn finish(&self) {
         let mut state = self.lock();
+        state.fill_sink();
         for stream in [Stream::Stdout, Stream::Stderr] {
             let line = std::mem::take(&mut state.partial[stream as usize]);
             if !line.is_empty() {
@@ -148,6 +168,13 @@ impl LogState {
             Stream::Stderr => {
                 tracing::info!(target: "faas::guest", function = %self.function, call_id = %self.call_id, stream = "stderr", "{line}")
             }
+        }
+    }
+
+    fn fill_sink(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            let bytes: Vec<u8> = self.tail.iter().copied().collect();
+            sink.set(String::from_utf8_lossy(&bytes).into_owned());
         }
     }
 

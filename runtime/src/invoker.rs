@@ -2,6 +2,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
@@ -15,12 +17,83 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type ResponseBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Who is calling, for logs and run records.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CallContext {
     /// Unique id of this invocation; also returned to the client as `X-Call-Id`.
     pub call_id: String,
     /// Function name (logs are tagged with it).
     pub function: String,
+    /// Overrides the function's timeout for this call (a cron schedule's `timeout`).
+    pub timeout: Option<Duration>,
+    /// Receives the tail of the guest's output once the invocation ended (run records).
+    pub log_tail: Option<LogTailSink>,
+}
+
+impl CallContext {
+    /// A context for one call of `function`.
+    pub fn new(call_id: impl Into<String>, function: impl Into<String>) -> Self {
+        Self {
+            call_id: call_id.into(),
+            function: function.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The deadline this call runs under.
+    pub fn timeout_or(&self, function_timeout: Duration) -> Duration {
+        self.timeout.unwrap_or(function_timeout)
+    }
+}
+
+/// Where an executor leaves the last lines a guest printed, for whoever records the run.
+#[derive(Clone, Debug, Default)]
+pub struct LogTailSink(Arc<TailSlot>);
+
+#[derive(Debug, Default)]
+struct TailSlot {
+    tail: Mutex<Option<String>>,
+    filled: tokio::sync::Notify,
+}
+
+impl LogTailSink {
+    /// Stores the tail (the executor calls this once, when the guest's output is complete).
+    pub fn set(&self, tail: String) {
+        if let Ok(mut slot) = self.0.tail.lock() {
+            *slot = Some(tail);
+        }
+        self.0.filled.notify_waiters();
+    }
+
+    /// The tail, if the invocation has ended and printed anything.
+    pub fn take(&self) -> Option<String> {
+        self.0.tail.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    /// Waits (at most `limit`) for the tail: a streamed response can end a moment before
+    /// the guest's task does, and the tail is complete only then. Returns at once when no
+    /// one else holds the sink any more (an executor that keeps no log).
+    pub async fn wait(&self, limit: std::time::Duration) -> Option<String> {
+        let wait = async {
+            loop {
+                let filled = self.0.filled.notified();
+                if let Some(tail) = self.take() {
+                    return Some(tail);
+                }
+                if Arc::strong_count(&self.0) == 1 {
+                    return None;
+                }
+                filled.await;
+            }
+        };
+        tokio::time::timeout(limit, wait).await.ok().flatten()
+    }
+}
+
+impl Drop for LogTailSink {
+    /// Wakes a waiter to re-check whether anyone can still fill the sink.
+    fn drop(&mut self) {
+        self.0.filled.notify_waiters();
+    }
 }
 
 /// Something that can run one invocation of one function.

@@ -13,7 +13,8 @@ mod error;
 pub mod guest_log;
 mod invoker;
 pub mod outbound;
+pub mod schedule;
 pub mod wasm;
 
 pub use error::InvokeError;
-pub use invoker::{BoxError, CallContext, Invoker, ResponseBody, full_body};
+pub use invoker::{BoxError, CallContext, Invoker, LogTailSink, ResponseBody, full_body};

@@ -29,10 +29,7 @@ fn settings(limits: Limits) -> FunctionSettings {
 }
 
 fn ctx() -> CallContext {
-    CallContext {
-        call_id: "test".into(),
-        function: "t".into(),
-    }
+    CallContext::new("test", "t")
 }
 
 fn request(path: &str) -> http::Request<Bytes> {

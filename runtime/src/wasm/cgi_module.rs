@@ -36,7 +36,8 @@ pub(super) async fn invoke(
         Arc::clone(&settings.name),
         ctx.call_id.as_str().into(),
         runtime.config.log_budget,
-    );
+    )
+    .with_sink(ctx.log_tail.clone());
     let stdout = BoundedCapture::new(runtime.config.max_cgi_response_bytes);
 
     let mut builder = sandbox::wasi_builder(settings)?;
@@ -53,12 +54,13 @@ pub(super) async fn invoke(
         limits,
     });
     store.limiter(|s| &mut s.limits);
-    let deadline = Instant::now() + settings.limits.timeout;
+    let timeout = ctx.timeout_or(settings.limits.timeout);
+    let deadline = Instant::now() + timeout;
     sandbox::arm_deadline(&mut store, deadline);
 
     let pre = pre.clone();
     let observer = Arc::clone(runtime);
-    let mut task = tokio::spawn(async move {
+    let mut task = sandbox::GuestTask::spawn(async move {
         let started = Instant::now();
         let instance = pre.instantiate_async(&mut store).await?;
         observer.observe_instantiate(started.elapsed());
@@ -73,7 +75,7 @@ pub(super) async fn invoke(
         Ok(Err(join)) => return Err(InvokeError::Trap(format!("guest task failed: {join}"))),
         Err(_) => {
             task.abort();
-            return Err(InvokeError::Timeout(settings.limits.timeout));
+            return Err(InvokeError::Timeout(timeout));
         }
     };
     if let Err(err) = outcome {
@@ -85,7 +87,7 @@ pub(super) async fn invoke(
                     "command exited with status {code}"
                 )));
             }
-            None => return Err(sandbox::classify(err, settings, &memory_exceeded)),
+            None => return Err(sandbox::classify(err, settings, timeout, &memory_exceeded)),
         }
     }
     let (out, overflowed) = stdout.take();

@@ -31,7 +31,8 @@ pub(super) async fn invoke(
         Arc::clone(&settings.name),
         ctx.call_id.as_str().into(),
         runtime.config.log_budget,
-    );
+    )
+    .with_sink(ctx.log_tail.clone());
     let mut builder = sandbox::wasi_builder(settings)?;
     builder
         .stdout(log.writer(Stream::Stdout))
@@ -46,7 +47,8 @@ pub(super) async fn invoke(
     };
     let mut store = runtime.new_store(state);
     store.limiter(|s| &mut s.limits);
-    let deadline = Instant::now() + settings.limits.timeout;
+    let timeout = ctx.timeout_or(settings.limits.timeout);
+    let deadline = Instant::now() + timeout;
     sandbox::arm_deadline(&mut store, deadline);
 
     let request = with_authority(request);
@@ -67,7 +69,7 @@ pub(super) async fn invoke(
     let observer = Arc::clone(runtime);
     // The guest runs in its own task because it keeps writing the body after it has handed
     // over the response head; the store lives exactly as long as that task.
-    let mut task = tokio::spawn(async move {
+    let mut task = sandbox::GuestTask::spawn(async move {
         let started = Instant::now();
         let proxy = pre.instantiate_async(&mut store).await?;
         observer.observe_instantiate(started.elapsed());
@@ -83,18 +85,20 @@ pub(super) async fn invoke(
         _ = tokio::time::sleep_until(hard_deadline) => {
             task.abort();
             log.finish();
-            return Err(InvokeError::Timeout(settings.limits.timeout));
+            return Err(InvokeError::Timeout(timeout));
         }
     };
     match head {
         Ok(Ok(response)) => {
             // Let the body finish streaming under the same deadline, then account for it.
             let settings = Arc::clone(settings);
+            // From here the body stream owns the guest: it ends with the body or the deadline.
+            let mut task = task.detach();
             tokio::spawn(async move {
                 match tokio::time::timeout_at(hard_deadline, &mut task).await {
                     Ok(Ok(Ok(()))) => {}
                     Ok(Ok(Err(err))) => {
-                        let err = sandbox::classify(err, &settings, &memory_exceeded);
+                        let err = sandbox::classify(err, &settings, timeout, &memory_exceeded);
                         tracing::warn!(function = %settings.name, call_id = %ctx.call_id, error = %err, "function failed after sending its response head");
                     }
                     Ok(Err(join)) => {
@@ -121,11 +125,13 @@ pub(super) async fn invoke(
             log.finish();
             match ended {
                 Ok(Ok(Ok(()))) => Err(InvokeError::NoResponse),
-                Ok(Ok(Err(err))) => Err(sandbox::classify(err, settings, &memory_exceeded)),
+                Ok(Ok(Err(err))) => {
+                    Err(sandbox::classify(err, settings, timeout, &memory_exceeded))
+                }
                 Ok(Err(join)) => Err(InvokeError::Trap(format!("guest task failed: {join}"))),
                 Err(_) => {
                     task.abort();
-                    Err(InvokeError::Timeout(settings.limits.timeout))
+                    Err(InvokeError::Timeout(timeout))
                 }
             }
         }

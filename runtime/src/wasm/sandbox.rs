@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
@@ -137,6 +137,7 @@ pub(crate) fn arm_deadline<T: 'static>(store: &mut Store<T>, deadline: Instant) 
 pub(crate) fn classify(
     err: wasmtime::Error,
     settings: &FunctionSettings,
+    timeout: Duration,
     memory_exceeded: &AtomicBool,
 ) -> InvokeError {
     if memory_exceeded.load(Ordering::Relaxed) {
@@ -146,7 +147,7 @@ pub(crate) fn classify(
     }
     if let Some(trap) = err.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt => InvokeError::Timeout(settings.limits.timeout),
+            Trap::Interrupt => InvokeError::Timeout(timeout),
             Trap::AllocationTooLarge => InvokeError::MemoryLimit {
                 limit: settings.limits.memory_bytes,
             },
@@ -171,5 +172,50 @@ fn first_line(err: &wasmtime::Error) -> String {
 impl WasmRuntime {
     pub(crate) fn new_store<T: 'static>(&self, data: T) -> Store<T> {
         Store::new(self.engine(), data)
+    }
+}
+
+/// The task a guest runs in, aborted when the caller stops waiting for it: a caller that
+/// gives up (a replaced cron run, a client that went away before the response head) must not
+/// leave the guest burning CPU until its deadline.
+pub(crate) struct GuestTask<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> GuestTask<T> {
+    pub(crate) fn spawn(future: impl Future<Output = T> + Send + 'static) -> Self
+    where
+        T: Send + 'static,
+    {
+        Self(Some(tokio::spawn(future)))
+    }
+
+    /// Hands the task over to a new owner, who becomes responsible for ending it.
+    pub(crate) fn detach(mut self) -> tokio::task::JoinHandle<T> {
+        self.0.take().expect("a guest task is detached once")
+    }
+
+    pub(crate) fn abort(&self) {
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
+    }
+}
+
+impl<T> Future for GuestTask<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.0.as_mut() {
+            Some(task) => std::pin::Pin::new(task).poll(cx),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for GuestTask<T> {
+    fn drop(&mut self) {
+        self.abort();
     }
 }

@@ -128,6 +128,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "invalid duration {s:?}: empty (write e.g. \"30s\", \"5m\", \"500ms\")"
         ));
     }
+    if s.trim().starts_with('-') {
+        return Err(format!("invalid duration {s:?}: must not be negative"));
+    }
     humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 

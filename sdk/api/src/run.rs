@@ -48,6 +48,21 @@ pub enum RunPhase {
     Skipped,
 }
 
+impl RunPhase {
+    /// The name as serialized (`Succeeded`, `TimedOut`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunPhase::Pending => "Pending",
+            RunPhase::Running => "Running",
+            RunPhase::Succeeded => "Succeeded",
+            RunPhase::Failed => "Failed",
+            RunPhase::TimedOut => "TimedOut",
+            RunPhase::Interrupted => "Interrupted",
+            RunPhase::Skipped => "Skipped",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FunctionRunStatus {

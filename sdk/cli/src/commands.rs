@@ -82,20 +82,7 @@ pub async fn invoke(
     path: &str,
     include: bool,
 ) -> anyhow::Result<()> {
-    let body = match data.as_deref() {
-        None => Bytes::new(),
-        Some("-") => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("reading stdin")?;
-            Bytes::from(buf)
-        }
-        Some(d) if d.starts_with('@') => {
-            Bytes::from(std::fs::read(&d[1..]).with_context(|| format!("reading {}", &d[1..]))?)
-        }
-        Some(d) => Bytes::from(d.to_owned()),
-    };
+    let body = read_data(data.as_deref())?.unwrap_or_default();
     let method = match method {
         Some(m) => http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
             .with_context(|| format!("invalid method {m:?}"))?,
@@ -228,7 +215,25 @@ pub async fn delete(gateway: &str, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_value(value: &serde_json::Value, output: Output) -> anyhow::Result<()> {
+/// A `-d` argument: text, `@file`, or `-` for stdin.
+pub fn read_data(data: Option<&str>) -> anyhow::Result<Option<Bytes>> {
+    Ok(Some(match data {
+        None => return Ok(None),
+        Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .context("reading stdin")?;
+            Bytes::from(buf)
+        }
+        Some(d) if d.starts_with('@') => {
+            Bytes::from(std::fs::read(&d[1..]).with_context(|| format!("reading {}", &d[1..]))?)
+        }
+        Some(d) => Bytes::from(d.to_owned()),
+    }))
+}
+
+pub fn print_value(value: &serde_json::Value, output: Output) -> anyhow::Result<()> {
     match output {
         Output::Json | Output::Table => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Yaml => print!("{}", serde_yaml::to_string(value)?),

@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod runs;
 mod schedules;
 
 use std::path::PathBuf;
@@ -134,12 +135,64 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Run a function now (as its schedule would with --schedule), wait and print the result.
+    Run {
+        /// Function name.
+        name: String,
+        /// Run with this schedule's payload, timeout, retries, history and notification.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Payload (request body): text, @file, or - for stdin. Default: the schedule's.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// Print the run id and return at once.
+        #[arg(long)]
+        detach: bool,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Run history (cron and manual runs), newest first; `faas runs show ID` for one run.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// Function name (every function when omitted).
+        name: Option<String>,
+        /// Only runs of this schedule (`manual` for runs started by hand without one).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Only runs in this phase (Succeeded, Failed, TimedOut, Skipped, ...).
+        #[arg(long)]
+        phase: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Delete a function.
     #[command(alias = "rm")]
     Delete {
         name: String,
         #[command(flatten)]
         gateway: GatewayArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum RunsCommand {
+    /// One run: times, phase, status, output and log tail.
+    Show {
+        /// Run id.
+        id: String,
+        #[command(flatten)]
+        gateway: GatewayArg,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
     },
 }
 
@@ -208,6 +261,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             gateway,
             output,
         } => commands::describe(&gateway.gateway, &name, output).await,
+        Command::Run {
+            name,
+            schedule,
+            data,
+            detach,
+            gateway,
+            output,
+        } => {
+            runs::run(
+                &gateway.gateway,
+                &name,
+                schedule.as_deref(),
+                data.as_deref(),
+                detach,
+                output,
+            )
+            .await
+        }
+        Command::Runs {
+            show:
+                Some(RunsCommand::Show {
+                    id,
+                    gateway,
+                    output,
+                }),
+            ..
+        } => runs::show(&gateway.gateway, &id, output).await,
+        Command::Runs {
+            show: None,
+            name,
+            schedule,
+            phase,
+            limit,
+            gateway,
+            output,
+        } => {
+            let filter = runs::Filter {
+                function: name.as_deref(),
+                schedule: schedule.as_deref(),
+                phase: phase.as_deref(),
+                limit,
+            };
+            runs::list(&gateway.gateway, filter, output).await
+        }
         Command::Delete { name, gateway } => commands::delete(&gateway.gateway, &name).await,
         Command::Schedules {
             name,

@@ -13,8 +13,10 @@
 //! | `env` | `200` with the environment variables as sorted `K=V` lines |
 //! | `sleep` | busy-waits for `x-sleep-ms` milliseconds, then `200 slept` |
 //! | `echo` | `200` with the request body |
+//! | `log` | prints three lines to stdout and one to stderr, then `200 logged` |
 //!
-//! Anything else gets `404`.
+//! Anything else gets `404`. A request to the root (how cron runs call a function: `POST /`
+//! with the schedule's payload) takes the mode from its body instead: `sleep 3000`, `log`.
 
 use faas_sdk::{Bytes, IntoResponse, Request, Response, StatusCode};
 use std::io::Write;
@@ -24,8 +26,17 @@ const MIB: usize = 1024 * 1024;
 const LINE: usize = 1024;
 
 fn handle(req: Request) -> Response {
-    let mode = req.uri().path().rsplit('/').next().unwrap_or_default();
-    match mode {
+    let segment = req.uri().path().rsplit('/').next().unwrap_or_default();
+    let (mode, arg) = if segment.is_empty() {
+        let text = String::from_utf8_lossy(req.body()).trim().to_owned();
+        match text.split_once(' ') {
+            Some((mode, arg)) => (mode.to_owned(), Some(arg.trim().to_owned())),
+            None => (text, None),
+        }
+    } else {
+        (segment.to_owned(), None)
+    };
+    match mode.as_str() {
         "ok" => "ok".into_response(),
         "loop" => spin_forever(),
         "bomb" => memory_bomb(),
@@ -33,12 +44,13 @@ fn handle(req: Request) -> Response {
         "spam" => spam(),
         "fetch" => fetch(&req),
         "env" => env(),
-        "sleep" => sleep(&req),
+        "sleep" => sleep(&req, arg.as_deref()),
         "echo" => Response::new(req.into_body()),
+        "log" => log(),
         other => (
             StatusCode::NOT_FOUND,
             format!(
-                "unknown mode {other:?}; use ok, loop, bomb, panic, spam, fetch, env, sleep or echo\n"
+                "unknown mode {other:?}; use ok, loop, bomb, panic, spam, fetch, env, sleep, echo or log\n"
             ),
         )
             .into_response(),
@@ -100,11 +112,17 @@ fn env() -> Response {
     vars.concat().into_response()
 }
 
-fn sleep(req: &Request) -> Response {
-    let Some(ms) = req
-        .headers()
-        .get("x-sleep-ms")
-        .and_then(|v| v.to_str().ok())
+fn log() -> Response {
+    for n in 1..=3 {
+        println!("log line {n}");
+    }
+    eprintln!("log line to stderr");
+    "logged".into_response()
+}
+
+fn sleep(req: &Request, arg: Option<&str>) -> Response {
+    let Some(ms) = arg
+        .or_else(|| req.headers().get("x-sleep-ms").and_then(|v| v.to_str().ok()))
         .and_then(|v| v.trim().parse::<u64>().ok())
     else {
         return (

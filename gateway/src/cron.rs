@@ -1,0 +1,150 @@
+//! Cron in the gateway: this platform's scheduler, fed with the schedules of the registered
+//! functions, calling them through the same path as HTTP requests ([`crate::invoke::invoke`]:
+//! admission, concurrency limits, metrics, executor).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_runtime::cgi::CgiRoute;
+use faas_runtime::schedule::{
+    Clock, CronMetrics, Role, RunTarget, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
+};
+use faas_runtime::{CallContext, ResponseBody};
+use http::{Request, Response, StatusCode};
+
+use crate::platform::Platform;
+use crate::reply::json_error;
+
+/// Calls functions of a platform for the scheduler.
+struct PlatformTarget {
+    // Weak: the platform owns the scheduler, which owns this.
+    platform: Weak<Platform>,
+    local_port: u16,
+}
+
+impl RunTarget for PlatformTarget {
+    fn call(
+        &self,
+        function: &str,
+        mut request: Request<Bytes>,
+        ctx: CallContext,
+    ) -> Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + '_>> {
+        let function = function.to_owned();
+        Box::pin(async move {
+            let Some(platform) = self.platform.upgrade() else {
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ShuttingDown",
+                    "the platform is shutting down",
+                );
+            };
+            let Some(entry) = platform.registry.get(&function) else {
+                return json_error(
+                    StatusCode::NOT_FOUND,
+                    "FunctionNotFound",
+                    &format!("function {function} not found (deleted?)"),
+                );
+            };
+            // A run is a POST to the function's root, as `POST /function/{name}` would be.
+            request.extensions_mut().insert(CgiRoute {
+                script_name: format!("/function/{function}"),
+                path_info: String::new(),
+                server_name: "localhost".to_owned(),
+                server_port: self.local_port,
+                remote_addr: None,
+            });
+            crate::invoke::invoke(&platform, &entry, request, ctx).await
+        })
+    }
+}
+
+/// Starts the scheduler of `platform`: runs recorded in `<state>/runs.db`, leadership through
+/// `<state>/scheduler.lock`, schedules following the registry.
+pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Scheduler>> {
+    let state = &platform.config.state_dir;
+    std::fs::create_dir_all(state)?;
+    let store = SqliteStore::open(&state.join("runs.db"))?;
+    let metrics = CronMetrics::new(platform.metrics.registry())?;
+    let target = PlatformTarget {
+        platform: Arc::downgrade(platform),
+        local_port,
+    };
+    let owner = format!(
+        "pid-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    );
+    let runner = Runner::new(
+        Arc::new(store),
+        Arc::new(target),
+        metrics,
+        Clock::System,
+        owner,
+    );
+    let lock_path = state.join("scheduler.lock");
+    let scheduler = Scheduler::start(
+        runner,
+        SchedulerOptions {
+            lock_path: Some(lock_path.clone()),
+            standby_retry: Duration::from_secs(1),
+        },
+    );
+    if platform.scheduler.set(Arc::clone(&scheduler)).is_err() {
+        anyhow::bail!("the scheduler of this platform was already started");
+    }
+    tokio::spawn(feed(Arc::downgrade(platform), Arc::clone(&scheduler)));
+    tokio::spawn(report_role(Arc::clone(&scheduler), lock_path));
+    Ok(scheduler)
+}
+
+/// Hands the scheduler the full set of schedules after every registry change.
+async fn feed(platform: Weak<Platform>, scheduler: Arc<Scheduler>) {
+    let Some(mut changes) = platform.upgrade().map(|p| p.registry.subscribe()) else {
+        return;
+    };
+    loop {
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        let jobs = platform
+            .registry
+            .list()
+            .iter()
+            .flat_map(|entry| jobs_of(&entry.function))
+            .collect();
+        scheduler.set_jobs(jobs);
+        drop(platform);
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Logs leadership changes, so that a second `faas up` on the same state says why it does not
+/// fire.
+async fn report_role(scheduler: Arc<Scheduler>, lock_path: std::path::PathBuf) {
+    let mut last = None;
+    loop {
+        let role = scheduler.role();
+        if last != Some(role) {
+            match role {
+                Role::Leader => {
+                    tracing::info!("scheduler: leading, this platform fires the schedules")
+                }
+                Role::Standby => tracing::warn!(
+                    lock = %lock_path.display(),
+                    "scheduler: standby, another platform on this state directory fires the schedules; this one takes over if it stops"
+                ),
+                Role::Stopped => return,
+            }
+            last = Some(role);
+        }
+        tokio::select! {
+            () = scheduler.wait_for_role(Role::Leader), if role != Role::Leader => {}
+            () = scheduler.wait_for_role(Role::Stopped) => {}
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The runs part of the management API:
+//!
+//! - `POST /system/functions/{name}/runs[?schedule=S][&detach=true]`: run now. The body, when
+//!   not empty, is the payload (else the schedule's). Waits for the end and answers the final
+//!   record (200), or answers 202 with the record as started when detached.
+//! - `GET /system/functions/{name}/runs` and `GET /system/runs`: history, newest first
+//!   (`?schedule=&phase=&limit=`; `/system/runs` also takes `function=`).
+//! - `GET /system/runs/{id}`: one run. `POST /system/runs/{id}/cancel`: interrupt it.
+//! - `GET /system/scheduler`: leadership and every schedule with its next fire time.
+
+use std::sync::Arc;
+
+use faas_api::{FunctionRun, RunPhase};
+use faas_runtime::ResponseBody;
+use faas_runtime::schedule::plan::{next_fire, rfc3339};
+use faas_runtime::schedule::store::phase;
+use faas_runtime::schedule::{RunQuery, Scheduler};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::platform::Platform;
+use crate::reply::{json_error, json_response};
+
+/// Listing size when the client gives no `limit`.
+const DEFAULT_LIMIT: usize = 50;
+/// Largest `limit` accepted.
+const MAX_LIMIT: usize = 1000;
+
+/// Serves the runs endpoints; `None` when `segments` is not one of them.
+pub async fn handle(
+    platform: &Arc<Platform>,
+    request: Request<Incoming>,
+    segments: &[&str],
+) -> Option<Response<ResponseBody>> {
+    let method = request.method().clone();
+    let query = Query::parse(request.uri().query());
+    let response = match (&method, segments) {
+        (&Method::POST, ["system", "functions", name, "runs"]) => {
+            run_now(platform, name, &query, request).await
+        }
+        (&Method::GET, ["system", "functions", name, "runs"]) => {
+            if platform.registry.get(name).is_none() {
+                return Some(function_not_found(name));
+            }
+            list(platform, Some((*name).to_owned()), &query).await
+        }
+        (&Method::GET, ["system", "runs"]) => {
+            let function = query.get("function").map(str::to_owned);
+            list(platform, function, &query).await
+        }
+        (&Method::GET, ["system", "runs", id]) => get(platform, id).await,
+        (&Method::POST, ["system", "runs", id, "cancel"]) => cancel(platform, id).await,
+        (&Method::GET, ["system", "scheduler"]) => scheduler_status(platform),
+        (_, ["system", "functions", _, "runs"])
+        | (_, ["system", "runs", ..])
+        | (_, ["system", "scheduler"]) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            &format!("{method} is not supported here"),
+        ),
+        _ => return None,
+    };
+    Some(response)
+}
+
+/// An error answer, boxed: `Result`s carrying a whole response stay small.
+type Refusal = Box<Response<ResponseBody>>;
+
+fn scheduler(platform: &Platform) -> Result<&Arc<Scheduler>, Refusal> {
+    platform.scheduler.get().ok_or_else(|| {
+        Box::new(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SchedulerUnavailable",
+            "this gateway runs no scheduler",
+        ))
+    })
+}
+
+fn function_not_found(name: &str) -> Response<ResponseBody> {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "FunctionNotFound",
+        &format!("function {name} not found"),
+    )
+}
+
+async fn run_now(
+    platform: &Arc<Platform>,
+    name: &str,
+    query: &Query,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let scheduler = match scheduler(platform) {
+        Ok(s) => Arc::clone(s),
+        Err(response) => return *response,
+    };
+    let Some(entry) = platform.registry.get(name) else {
+        return function_not_found(name);
+    };
+    let detach = match query.flag("detach") {
+        Ok(detach) => detach,
+        Err(response) => return *response,
+    };
+    let limit = entry.limits.max_body_bytes;
+    let body = match Limited::new(
+        request.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    )
+    .collect()
+    .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BodyTooLarge",
+                &format!(
+                    "the payload exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
+                ),
+            );
+        }
+        Err(err) => return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &err.to_string()),
+    };
+    let payload = (!body.is_empty()).then_some(body);
+    let handle = match scheduler.run_now(name, query.get("schedule"), payload) {
+        Ok(handle) => handle,
+        Err(err) => return json_error(StatusCode::NOT_FOUND, "ScheduleNotFound", &err.to_string()),
+    };
+    tracing::info!(function = %name, run = %handle.id, "run started by hand");
+    if detach {
+        let started = serde_json::json!({
+            "metadata": { "name": handle.id },
+            "spec": { "function": name, "schedule": query.get("schedule").unwrap_or("manual"), "trigger": "manual" },
+            "status": { "phase": "Running" },
+        });
+        return json_response(StatusCode::ACCEPTED, &started);
+    }
+    match handle.done.await {
+        Ok(Ok(Some(run))) => json_response(StatusCode::OK, &run),
+        Ok(Ok(None)) => json_error(
+            StatusCode::CONFLICT,
+            "AlreadyClaimed",
+            "the run was claimed elsewhere",
+        ),
+        Ok(Err(err)) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "RunStoreFailed",
+            &err.to_string(),
+        ),
+        Err(err) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "RunFailed",
+            &err.to_string(),
+        ),
+    }
+}
+
+async fn list(
+    platform: &Arc<Platform>,
+    function: Option<String>,
+    query: &Query,
+) -> Response<ResponseBody> {
+    let scheduler = match scheduler(platform) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let phase = match query.get("phase") {
+        None => None,
+        Some(text) => {
+            match serde_json::from_value::<RunPhase>(serde_json::Value::String(text.to_owned())) {
+                Ok(phase) => Some(phase),
+                Err(_) => {
+                    return json_error(
+                        StatusCode::BAD_REQUEST,
+                        "BadQuery",
+                        &format!(
+                            "phase: {text:?} is not one of Pending, Running, Succeeded, Failed, TimedOut, Interrupted, Skipped"
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    let limit = match query.get("limit").map(str::parse::<usize>) {
+        None => DEFAULT_LIMIT,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "BadQuery",
+                &format!("limit: must be a number from 1 to {MAX_LIMIT}"),
+            );
+        }
+    };
+    let runs = scheduler
+        .runner()
+        .store()
+        .list(RunQuery {
+            function,
+            schedule: query.get("schedule").map(str::to_owned),
+            phase,
+            limit: Some(limit),
+        })
+        .await;
+    match runs {
+        Ok(runs) => json_response(StatusCode::OK, &runs),
+        Err(err) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "RunStoreFailed",
+            &err.to_string(),
+        ),
+    }
+}
+
+async fn find(platform: &Arc<Platform>, id: &str) -> Result<FunctionRun, Refusal> {
+    let scheduler = scheduler(platform)?;
+    match scheduler.runner().store().get(id.to_owned()).await {
+        Ok(Some(run)) => Ok(run),
+        Ok(None) => Err(Box::new(json_error(
+            StatusCode::NOT_FOUND,
+            "RunNotFound",
+            &format!("run {id} not found (history keeps only the newest runs of each schedule)"),
+        ))),
+        Err(err) => Err(Box::new(json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "RunStoreFailed",
+            &err.to_string(),
+        ))),
+    }
+}
+
+async fn get(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
+    match find(platform, id).await {
+        Ok(run) => json_response(StatusCode::OK, &run),
+        Err(response) => *response,
+    }
+}
+
+async fn cancel(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
+    let run = match find(platform, id).await {
+        Ok(run) => run,
+        Err(response) => return *response,
+    };
+    if faas_runtime::schedule::plan::is_final(phase(&run)) {
+        return json_error(
+            StatusCode::CONFLICT,
+            "RunFinished",
+            &format!("run {id} already ended {:?}", phase(&run)),
+        );
+    }
+    let Ok(scheduler) = scheduler(platform) else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SchedulerUnavailable",
+            "no scheduler",
+        );
+    };
+    if scheduler.runner().cancel_run(id, "cancelled by request") {
+        json_response(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "id": id, "cancelled": true }),
+        )
+    } else {
+        json_error(
+            StatusCode::CONFLICT,
+            "RunNotHere",
+            &format!("run {id} is not running on this platform"),
+        )
+    }
+}
+
+fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
+    let scheduler = match scheduler(platform) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let now = scheduler.runner().clock().now();
+    let mut schedules: Vec<_> = scheduler
+        .jobs()
+        .iter()
+        .map(|job| {
+            let next = (!job.suspend).then(|| next_fire(job, now)).flatten();
+            serde_json::json!({
+                "function": &*job.key.function,
+                "schedule": &*job.key.schedule,
+                "cron": job.cron.as_str(),
+                "timeZone": job.zone.iana_name().unwrap_or("UTC"),
+                "suspend": job.suspend,
+                "nextFire": next.map(rfc3339),
+                "nextFireLocal": next.map(|t| t.to_zoned(job.zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()),
+                "running": scheduler.runner().running(&job.key),
+            })
+        })
+        .collect();
+    schedules.sort_by_key(|s| (s["function"].to_string(), s["schedule"].to_string()));
+    json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "role": scheduler.role(),
+            "runsInFlight": scheduler.runner().in_flight(),
+            "schedules": schedules,
+        }),
+    )
+}
+
+/// `a=b&c=d` without percent-decoding: every value the API takes is a name, a phase or a
+/// number, none of which needs escaping.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: Option<&str>) -> Self {
+        Query(
+            query
+                .unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, v)) => (k.to_owned(), v.to_owned()),
+                    None => (pair.to_owned(), String::new()),
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn flag(&self, key: &str) -> Result<bool, Refusal> {
+        match self
+            .0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+        {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("") | Some("true") | Some("1") => Ok(true),
+            Some(other) => Err(Box::new(json_error(
+                StatusCode::BAD_REQUEST,
+                "BadQuery",
+                &format!("{key}: {other:?} is not true or false"),
+            ))),
+        }
+    }
+}

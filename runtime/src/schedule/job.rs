@@ -1,0 +1,253 @@
+//! A schedule of a function in the typed form the scheduler works with. Built from a validated
+//! `Function`; the conversion still checks every field, so a spec that skipped validation can
+//! never panic the scheduler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::cron::CronSchedule;
+use faas_api::limits::parse_duration;
+use faas_api::{ConcurrencyPolicy, Function, NotifySpec, Schedule};
+use jiff::tz::TimeZone;
+
+use super::plan::zone_of;
+
+/// Wait before the first retry when the spec gives no `retries.backoff`.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
+/// History kept by default: CronJob's `successfulJobsHistoryLimit` / `failedJobsHistoryLimit`.
+pub const DEFAULT_KEEP_SUCCEEDED: u32 = 3;
+/// See [`DEFAULT_KEEP_SUCCEEDED`].
+pub const DEFAULT_KEEP_FAILED: u32 = 1;
+/// History kept of runs started by hand without a schedule.
+pub const MANUAL_KEEP: u32 = 10;
+
+/// Identifies a schedule: function name and schedule name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobKey {
+    pub function: Arc<str>,
+    pub schedule: Arc<str>,
+}
+
+impl JobKey {
+    pub fn new(function: &str, schedule: &str) -> Self {
+        Self {
+            function: function.into(),
+            schedule: schedule.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for JobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.function, self.schedule)
+    }
+}
+
+/// How many finished runs of a schedule to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct History {
+    pub succeeded: u32,
+    pub failed: u32,
+}
+
+/// One schedule, ready to fire.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub key: JobKey,
+    pub cron: CronSchedule,
+    pub zone: TimeZone,
+    pub policy: ConcurrencyPolicy,
+    pub starting_deadline: Option<Duration>,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    pub backoff: Duration,
+    /// Per-run timeout; `None` runs under the function's own.
+    pub timeout: Option<Duration>,
+    /// Request body and its content type.
+    pub payload: Option<(Bytes, &'static str)>,
+    pub suspend: bool,
+    pub history: History,
+    pub notify: Option<NotifySpec>,
+    /// See [`Job::timing`]; computed once, it is compared on every fire.
+    timing: String,
+}
+
+impl Job {
+    /// Converts `schedule` of `function`. The error names the field.
+    pub fn from_schedule(function: &str, schedule: &Schedule) -> Result<Job, String> {
+        let cron = CronSchedule::parse(&schedule.cron).map_err(|e| format!("cron: {e}"))?;
+        let zone = zone_of(schedule.time_zone.as_deref()).map_err(|e| format!("timeZone: {e}"))?;
+        let duration = |field: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(parse_duration)
+                .transpose()
+                .map_err(|e| format!("{field}: {e}"))
+        };
+        let retries = schedule.retries.as_ref();
+        let history = schedule.history.as_ref();
+        let timing = timing_of(&cron, &zone);
+        Ok(Job {
+            key: JobKey::new(function, &schedule.name),
+            timing,
+            cron,
+            zone,
+            policy: schedule.concurrency_policy,
+            starting_deadline: duration("startingDeadline", &schedule.starting_deadline)?,
+            retries: retries.map_or(0, |r| r.limit),
+            backoff: duration("retries.backoff", &retries.and_then(|r| r.backoff.clone()))?
+                .unwrap_or(DEFAULT_BACKOFF),
+            timeout: duration("timeout", &schedule.timeout)?,
+            payload: schedule.payload.as_ref().map(payload_body),
+            suspend: schedule.suspend,
+            history: History {
+                succeeded: history
+                    .and_then(|h| h.succeeded)
+                    .unwrap_or(DEFAULT_KEEP_SUCCEEDED),
+                failed: history
+                    .and_then(|h| h.failed)
+                    .unwrap_or(DEFAULT_KEEP_FAILED),
+            },
+            notify: schedule.notify.clone(),
+        })
+    }
+
+    /// What identifies the fire times: a change here restarts the schedule from "now" instead
+    /// of catching up times computed from the old expression.
+    pub fn timing(&self) -> &str {
+        &self.timing
+    }
+
+    /// The schedule of runs started by hand without naming one.
+    pub fn manual(function: &str) -> Job {
+        // Never armed; a run needs an expression only to exist.
+        let cron = CronSchedule::parse("@yearly").expect("a constant expression");
+        Job {
+            key: JobKey::new(function, super::plan::MANUAL),
+            timing: timing_of(&cron, &TimeZone::UTC),
+            cron,
+            zone: TimeZone::UTC,
+            policy: ConcurrencyPolicy::Allow,
+            starting_deadline: None,
+            retries: 0,
+            backoff: DEFAULT_BACKOFF,
+            timeout: None,
+            payload: None,
+            suspend: true,
+            history: History {
+                succeeded: MANUAL_KEEP,
+                failed: MANUAL_KEEP,
+            },
+            notify: None,
+        }
+    }
+}
+
+fn timing_of(cron: &CronSchedule, zone: &TimeZone) -> String {
+    format!("{}|{}", cron.as_str(), zone.iana_name().unwrap_or("UTC"))
+}
+
+/// A JSON string payload is sent as the text itself; anything else as JSON.
+fn payload_body(value: &serde_json::Value) -> (Bytes, &'static str) {
+    match value {
+        serde_json::Value::String(text) => (Bytes::from(text.clone()), "text/plain; charset=utf-8"),
+        other => (Bytes::from(other.to_string()), "application/json"),
+    }
+}
+
+/// Every schedule of `function`. A schedule that does not convert (only possible for a spec
+/// that skipped validation) is logged and left out; the others still run.
+pub fn jobs_of(function: &Function) -> Vec<Job> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    function
+        .spec
+        .schedules
+        .iter()
+        .filter_map(|schedule| match Job::from_schedule(name, schedule) {
+            Ok(job) => Some(job),
+            Err(reason) => {
+                tracing::warn!(function = name, schedule = %schedule.name, %reason, "schedule ignored");
+                None
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faas_api::{HistorySpec, RetrySpec};
+
+    #[test]
+    fn defaults_follow_cronjob() {
+        let job = Job::from_schedule(
+            "f",
+            &Schedule {
+                name: "s".into(),
+                cron: "*/5 * * * *".into(),
+                ..Schedule::default()
+            },
+        )
+        .expect("valid");
+        assert_eq!(
+            job.history,
+            History {
+                succeeded: 3,
+                failed: 1
+            }
+        );
+        assert_eq!(job.retries, 0);
+        assert_eq!(job.zone, TimeZone::UTC);
+        assert_eq!(job.timing(), "*/5 * * * *|UTC");
+        assert!(job.payload.is_none() && job.timeout.is_none());
+    }
+
+    #[test]
+    fn fields_convert_and_errors_name_the_field() {
+        let mut schedule = Schedule {
+            name: "s".into(),
+            cron: "0 3 * * *".into(),
+            time_zone: Some("Europe/Paris".into()),
+            retries: Some(RetrySpec {
+                limit: 2,
+                backoff: Some("3s".into()),
+            }),
+            timeout: Some("90s".into()),
+            payload: Some(serde_json::json!({"full": true})),
+            history: Some(HistorySpec {
+                succeeded: Some(5),
+                failed: None,
+            }),
+            ..Schedule::default()
+        };
+        let job = Job::from_schedule("f", &schedule).expect("valid");
+        assert_eq!(job.retries, 2);
+        assert_eq!(job.backoff, Duration::from_secs(3));
+        assert_eq!(job.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(
+            job.payload,
+            Some((Bytes::from_static(br#"{"full":true}"#), "application/json"))
+        );
+        assert_eq!(
+            job.history,
+            History {
+                succeeded: 5,
+                failed: 1
+            }
+        );
+        assert_eq!(job.timing(), "0 3 * * *|Europe/Paris");
+
+        schedule.payload = Some(serde_json::json!("plain text"));
+        let job = Job::from_schedule("f", &schedule).expect("valid");
+        assert_eq!(job.payload.map(|p| p.0), Some(Bytes::from("plain text")));
+
+        schedule.time_zone = Some("Mars/Olympus".into());
+        let err = Job::from_schedule("f", &schedule).expect_err("bad zone");
+        assert!(err.starts_with("timeZone:"), "{err}");
+        schedule.time_zone = None;
+        schedule.cron = "61 * * * *".into();
+        let err = Job::from_schedule("f", &schedule).expect_err("bad cron");
+        assert!(err.starts_with("cron:"), "{err}");
+    }
+}

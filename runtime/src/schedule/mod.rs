@@ -1,0 +1,27 @@
+//! Cron schedules: an event source that feeds functions through the same invocation path as
+//! HTTP requests, and records every run.
+//!
+//! - [`job`]: a schedule in typed form; [`plan`]: the pure rules (ids, deadlines, catch-up,
+//!   backoff, phases).
+//! - [`scheduler`]: the one timer over a heap of fire times, leadership, catch-up.
+//! - [`run`]: executing a run (claim, attempts, cancellation, record, notification).
+//! - [`store`]: the record store trait (+ memory); [`sqlite`]: local mode's store.
+
+mod clock;
+pub mod job;
+mod metrics;
+mod notify;
+pub mod plan;
+pub mod run;
+pub mod scheduler;
+pub mod sqlite;
+pub mod store;
+
+pub use clock::Clock;
+pub use job::{Job, JobKey, jobs_of};
+pub use metrics::CronMetrics;
+pub use notify::summary as notification_body;
+pub use run::{RunHandle, RunTarget, Runner, Trigger};
+pub use scheduler::{Role, Scheduler, SchedulerOptions, StartError};
+pub use sqlite::SqliteStore;
+pub use store::{Cursor, MemoryStore, RunQuery, RunStore, StoreError};

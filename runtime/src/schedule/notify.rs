@@ -1,0 +1,98 @@
+//! Notifications: a JSON summary of a finished run POSTed to the schedule's `notify.url`.
+//! Best effort: a failed notification is logged and never changes the run.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::FunctionRun;
+use http_body_util::{BodyExt, Full};
+
+use crate::outbound::resolve_allowed;
+
+/// Longest a notification may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The body sent: what a chat hook or an incident tool needs to show the run.
+pub fn summary(run: &FunctionRun) -> serde_json::Value {
+    let status = run.status.clone().unwrap_or_default();
+    let output = status
+        .output
+        .as_deref()
+        .map(|o| o.chars().take(1024).collect::<String>());
+    serde_json::json!({
+        "runId": run.metadata.name,
+        "function": run.spec.function,
+        "schedule": run.spec.schedule,
+        "trigger": run.spec.trigger,
+        "scheduledTime": run.spec.scheduled_time,
+        "attempt": run.spec.attempt,
+        "phase": status.phase,
+        "startTime": status.start_time,
+        "endTime": status.end_time,
+        "httpStatus": status.http_status,
+        "message": status.message,
+        "output": output,
+        "text": format!(
+            "{} run {} of {}/{}: {:?}{}",
+            run.spec.trigger,
+            run.metadata.name.as_deref().unwrap_or_default(),
+            run.spec.function,
+            run.spec.schedule,
+            status.phase,
+            status.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+        ),
+    })
+}
+
+/// Sends the summary of `run` to `url`.
+pub async fn send(url: String, run: FunctionRun) {
+    let id = run.metadata.name.clone().unwrap_or_default();
+    match tokio::time::timeout(TIMEOUT, post(&url, &summary(&run))).await {
+        Ok(Ok(status)) if (200..300).contains(&status) => {
+            tracing::info!(run = %id, %url, status, "run notification sent");
+        }
+        Ok(Ok(status)) => tracing::warn!(run = %id, %url, status, "run notification refused"),
+        Ok(Err(reason)) => tracing::warn!(run = %id, %url, %reason, "run notification failed"),
+        Err(_) => tracing::warn!(run = %id, %url, "run notification timed out"),
+    }
+}
+
+async fn post(url: &str, body: &serde_json::Value) -> Result<u16, String> {
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+    let host = uri.host().ok_or("URL has no host")?.to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    // Same address rules as guests' outbound requests: never the instance metadata service.
+    let addrs = resolve_allowed(&host, port)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let target = if scheme == "http" {
+        // Connect to the address that was checked, not a second resolution of the name.
+        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        format!("http://{}{path}", addrs[0])
+    } else {
+        url.to_owned()
+    };
+    let request = http::Request::post(target)
+        .header(
+            http::header::HOST,
+            uri.authority().map(|a| a.as_str()).unwrap_or(&host),
+        )
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::USER_AGENT, "faas-scheduler")
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| e.to_string())?;
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    tokio::spawn(io);
+    let _ = response.into_body().collect().await;
+    Ok(status)
+}

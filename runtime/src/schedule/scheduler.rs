@@ -1,0 +1,518 @@
+//! The scheduler: one task, one timer over a heap of next fire times. It sleeps until the
+//! earliest one (never polls), fires what is due, and re-arms those schedules. Changes to the
+//! set of schedules arrive as a whole new set and are diffed.
+//!
+//! Only one scheduler fires per state store. In local mode that is whoever holds an exclusive
+//! lock on `<state>/scheduler.lock`; the others stand by and retry, and whoever takes over
+//! interrupts the runs the previous holder left unfinished and catches up what it missed (at
+//! most one run per schedule). Two schedulers that both believe they lead still cannot run a
+//! fire time twice: its run id is deterministic and the store creates it once.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::ConcurrencyPolicy;
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::job::{Job, JobKey};
+use super::plan::{self, CatchUp};
+use super::run::{RunHandle, Runner, Trigger, humanize, interrupted, owned_by};
+use super::store::Cursor;
+
+/// Longest single sleep: the timer re-checks the clock at least this often, which bounds the
+/// effect of a wall-clock jump (NTP step, suspended laptop) on fire times.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Whether this scheduler fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Role {
+    /// Holds the lock and fires.
+    Leader,
+    /// Another scheduler holds the lock; this one waits to take over.
+    Standby,
+    /// Shut down.
+    Stopped,
+}
+
+/// Scheduler settings.
+#[derive(Clone, Debug)]
+pub struct SchedulerOptions {
+    /// Lock file making this the only scheduler of its store; `None`: always lead.
+    pub lock_path: Option<PathBuf>,
+    /// How often a standby scheduler retries the lock.
+    pub standby_retry: Duration,
+}
+
+impl Default for SchedulerOptions {
+    fn default() -> Self {
+        Self {
+            lock_path: None,
+            standby_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a run could not start by hand.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("function {function} has no schedule named {schedule:?}")]
+    UnknownSchedule { function: String, schedule: String },
+}
+
+/// A running scheduler.
+pub struct Scheduler {
+    runner: Arc<Runner>,
+    jobs: Arc<Mutex<HashMap<JobKey, Arc<Job>>>>,
+    changes: watch::Sender<u64>,
+    role: watch::Receiver<Role>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Scheduler {
+    /// Starts the scheduler task with no schedules.
+    pub fn start(runner: Arc<Runner>, options: SchedulerOptions) -> Arc<Self> {
+        let jobs = Arc::new(Mutex::new(HashMap::new()));
+        let (changes, changed) = watch::channel(0);
+        let (role_tx, role) = watch::channel(Role::Standby);
+        let (stop, stopped) = watch::channel(false);
+        let state = Loop {
+            runner: Arc::clone(&runner),
+            jobs: Arc::clone(&jobs),
+            options,
+            role: role_tx,
+            leading: false,
+            lock: None,
+            armed: HashMap::new(),
+            heap: BinaryHeap::new(),
+            cursors: HashMap::new(),
+            generation: 0,
+        };
+        let task = tokio::spawn(state.run(changed, stopped));
+        Arc::new(Self {
+            runner,
+            jobs,
+            changes,
+            role,
+            stop,
+            task: Mutex::new(Some(task)),
+        })
+    }
+
+    /// Replaces the set of schedules.
+    pub fn set_jobs(&self, jobs: Vec<Job>) {
+        let table = jobs
+            .into_iter()
+            .map(|job| (job.key.clone(), Arc::new(job)))
+            .collect();
+        *self.jobs.lock().unwrap_or_else(|p| p.into_inner()) = table;
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Every schedule, in no particular order.
+    pub fn jobs(&self) -> Vec<Arc<Job>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// The schedule `key`, if it exists.
+    pub fn job(&self, key: &JobKey) -> Option<Arc<Job>> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// Waits until the role is `role` (tests, startup logs).
+    pub async fn wait_for_role(&self, role: Role) {
+        let mut watch = self.role.clone();
+        let _ = watch.wait_for(|r| *r == role).await;
+    }
+
+    pub fn runner(&self) -> &Arc<Runner> {
+        &self.runner
+    }
+
+    /// Runs `function` now, with the settings of `schedule` when named (its payload unless
+    /// `payload` is given, its timeout, retries, history and notification) or as a plain
+    /// manual run. Concurrency policies do not apply: a person asked for this run.
+    pub fn run_now(
+        &self,
+        function: &str,
+        schedule: Option<&str>,
+        payload: Option<Bytes>,
+    ) -> Result<RunHandle, StartError> {
+        let job = match schedule {
+            None => Arc::new(Job::manual(function)),
+            Some(name) => self.job(&JobKey::new(function, name)).ok_or_else(|| {
+                StartError::UnknownSchedule {
+                    function: function.to_owned(),
+                    schedule: name.to_owned(),
+                }
+            })?,
+        };
+        Ok(self.runner.start(job, Trigger::Manual, None, payload))
+    }
+
+    /// Stops firing and releases the lock (a standby takes over), lets runs in flight finish
+    /// within `grace`, then interrupts the rest and waits for their records.
+    pub async fn shutdown(&self, grace: Duration) {
+        let _ = self.stop.send(true);
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        if !self.runner.wait_idle(grace).await {
+            let left = self.runner.in_flight();
+            tracing::warn!(
+                runs = left,
+                "runs still going at the end of the grace period: interrupting them"
+            );
+            self.runner
+                .cancel_all("the platform shut down before the run finished");
+            self.runner.wait_idle(Duration::from_secs(5)).await;
+        }
+    }
+}
+
+struct Armed {
+    job: Arc<Job>,
+    next: Option<Timestamp>,
+    generation: u64,
+}
+
+struct Loop {
+    runner: Arc<Runner>,
+    jobs: Arc<Mutex<HashMap<JobKey, Arc<Job>>>>,
+    options: SchedulerOptions,
+    role: watch::Sender<Role>,
+    /// Whether this scheduler fires.
+    leading: bool,
+    /// The lock held while leading; closing it releases the lock.
+    lock: Option<File>,
+    armed: HashMap<JobKey, Armed>,
+    /// Next fire times. Entries of re-armed or removed schedules stay until popped and are
+    /// recognised as stale by their generation (cheaper than removing from the middle).
+    heap: BinaryHeap<Reverse<(Timestamp, u64, JobKey)>>,
+    cursors: HashMap<JobKey, Cursor>,
+    generation: u64,
+}
+
+impl Loop {
+    async fn run(mut self, mut changes: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+        changes.mark_changed();
+        loop {
+            if !self.leading && self.try_lead() {
+                self.leading = true;
+                self.take_over().await;
+            }
+            let leading = self.leading;
+            let sleep = if leading {
+                self.heap
+                    .peek()
+                    .map_or(MAX_SLEEP, |Reverse((at, ..))| {
+                        self.runner.clock().until(*at)
+                    })
+                    .min(MAX_SLEEP)
+            } else {
+                self.options.standby_retry
+            };
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    self.apply_jobs();
+                }
+                () = tokio::time::sleep(sleep) => {
+                    if leading {
+                        self.fire_due();
+                    }
+                }
+            }
+        }
+        for key in self.armed.keys() {
+            self.runner.metrics().set_next(key, None);
+        }
+        self.role.send_replace(Role::Stopped);
+        drop(self.lock.take());
+    }
+
+    /// Takes the lock if free. Without a lock path, always leads.
+    fn try_lead(&mut self) -> bool {
+        let Some(path) = &self.options.lock_path else {
+            return true;
+        };
+        let file = match File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+        {
+            Ok(file) => file,
+            Err(err) => {
+                tracing::error!(path = %path.display(), error = %err, "cannot open the scheduler lock");
+                return false;
+            }
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                self.lock = Some(file);
+                true
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if *self.role.borrow() != Role::Standby {
+                    self.role.send_replace(Role::Standby);
+                }
+                false
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                tracing::error!(path = %path.display(), error = %err, "cannot lock the scheduler lock");
+                false
+            }
+        }
+    }
+
+    /// Becoming the scheduler: finish the previous holder's business, then arm everything
+    /// with catch-up.
+    async fn take_over(&mut self) {
+        let store = Arc::clone(self.runner.store());
+        let now = self.runner.clock().now();
+        match store.unfinished().await {
+            Ok(runs) => {
+                for run in runs {
+                    // Runs started by hand on another platform are that platform's business.
+                    if run.spec.trigger != "cron" || owned_by(&run, self.runner.owner()) {
+                        continue;
+                    }
+                    let run = interrupted(
+                        run,
+                        now,
+                        "the scheduler that ran it stopped before it finished",
+                    );
+                    if let Err(err) = store.update(run, None).await {
+                        tracing::warn!(error = %err, "could not mark an orphaned run interrupted");
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not look for orphaned runs"),
+        }
+        match store.cursors().await {
+            Ok(cursors) => {
+                self.cursors = cursors.into_iter().map(|c| (c.key.clone(), c)).collect();
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "could not read schedule cursors: missed runs are not caught up")
+            }
+        }
+        tracing::info!(
+            schedules = self.armed.len(),
+            "scheduler leading: this platform fires schedules"
+        );
+        self.role.send_replace(Role::Leader);
+        let jobs: Vec<_> = self.armed.values().map(|a| Arc::clone(&a.job)).collect();
+        for job in jobs {
+            self.arm(job, false);
+        }
+    }
+
+    /// Diffs the new set of schedules against the armed one.
+    fn apply_jobs(&mut self) {
+        let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let removed: Vec<JobKey> = self
+            .armed
+            .keys()
+            .filter(|key| !jobs.contains_key(*key))
+            .cloned()
+            .collect();
+        for key in removed {
+            self.armed.remove(&key);
+            self.runner.metrics().set_next(&key, None);
+        }
+        for (key, job) in jobs {
+            let previous = self.armed.get(&key).map(|a| Arc::clone(&a.job));
+            if previous.as_deref() == Some(&*job) {
+                continue;
+            }
+            let resumed = previous.is_some_and(|p| p.suspend && !job.suspend);
+            if self.leading {
+                self.arm(job, resumed);
+            } else {
+                self.armed.insert(
+                    key,
+                    Armed {
+                        job,
+                        next: None,
+                        generation: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Puts `job` on the timer: catch up what its cursor says was missed, then wait for its
+    /// next time. `fresh` starts it from now (a schedule resumed after `suspend` does not run
+    /// what fell in the suspension).
+    fn arm(&mut self, job: Arc<Job>, fresh: bool) {
+        self.generation += 1;
+        let generation = self.generation;
+        let key = job.key.clone();
+        let now = self.runner.clock().now();
+        if job.suspend {
+            self.runner.metrics().set_next(&key, None);
+            self.armed.insert(
+                key,
+                Armed {
+                    job,
+                    next: None,
+                    generation,
+                },
+            );
+            return;
+        }
+        let timing = job.timing().to_owned();
+        let cursor = self
+            .cursors
+            .get(&key)
+            .filter(|c| c.timing == timing && !fresh)
+            .cloned();
+        match cursor {
+            Some(cursor) => match plan::catch_up(&job, cursor.last, now) {
+                CatchUp::Nothing => {}
+                CatchUp::Run(due) | CatchUp::Skip(due) => {
+                    tracing::info!(schedule = %key, due = %due, "catching up a missed run");
+                    self.fire(&job, due, now);
+                }
+            },
+            None => {
+                // A schedule seen for the first time (or with a new expression) starts now.
+                let cursor = Cursor {
+                    key: key.clone(),
+                    timing,
+                    last: now,
+                };
+                self.cursors.insert(key.clone(), cursor.clone());
+                let store = Arc::clone(self.runner.store());
+                tokio::spawn(async move {
+                    if let Err(err) = store.set_cursor(cursor).await {
+                        tracing::warn!(error = %err, "could not record a schedule cursor");
+                    }
+                });
+            }
+        }
+        let next = plan::next_fire(&job, now);
+        self.runner.metrics().set_next(&key, next);
+        if let Some(at) = next {
+            self.heap.push(Reverse((at, generation, key.clone())));
+        }
+        self.armed.insert(
+            key,
+            Armed {
+                job,
+                next,
+                generation,
+            },
+        );
+    }
+
+    /// Fires every schedule that is due, then re-arms them. Starting all runs before computing
+    /// any next time keeps the lateness of the last due schedule low.
+    fn fire_due(&mut self) {
+        let now = self.runner.clock().now();
+        let mut fired = Vec::new();
+        while let Some(Reverse((at, generation, _))) = self.heap.peek() {
+            if *at > now {
+                break;
+            }
+            let (at, generation) = (*at, *generation);
+            let Some(Reverse((_, _, key))) = self.heap.pop() else {
+                break;
+            };
+            let Some(armed) = self.armed.get(&key) else {
+                continue;
+            };
+            if armed.generation != generation || armed.next != Some(at) {
+                continue;
+            }
+            let job = Arc::clone(&armed.job);
+            // Woken more than a second late (a suspended machine): run only the latest time
+            // that passed, never a burst.
+            let due = if now.duration_since(at) >= jiff::SignedDuration::from_secs(1) {
+                job.cron.latest_between(at, now, &job.zone).unwrap_or(at)
+            } else {
+                at
+            };
+            self.fire(&job, due, now);
+            fired.push(job);
+        }
+        for job in fired {
+            let next = plan::next_fire(&job, now);
+            self.runner.metrics().set_next(&job.key, next);
+            if let Some(armed) = self.armed.get_mut(&job.key) {
+                armed.next = next;
+                if let Some(at) = next {
+                    self.heap
+                        .push(Reverse((at, armed.generation, job.key.clone())));
+                }
+            }
+        }
+    }
+
+    /// One fire time of `job`: start it, or record why not.
+    fn fire(&mut self, job: &Arc<Job>, due: Timestamp, now: Timestamp) {
+        let cursor = Cursor {
+            key: job.key.clone(),
+            timing: job.timing().to_owned(),
+            last: due,
+        };
+        self.cursors.insert(job.key.clone(), cursor.clone());
+        if !plan::within_deadline(due, now, job.starting_deadline) {
+            let late = std::time::Duration::try_from(now.duration_since(due)).unwrap_or_default();
+            let deadline = job.starting_deadline.unwrap_or_default();
+            let reason = format!(
+                "not started within its startingDeadline of {} (the scheduler reached it {} late)",
+                humanize(deadline),
+                humanize(late)
+            );
+            self.runner.skip(job, due, cursor, reason);
+            return;
+        }
+        match job.policy {
+            ConcurrencyPolicy::Forbid => {
+                if let Some(running) = self.runner.running(&job.key).first() {
+                    let reason =
+                        format!("run {running} is still running (concurrencyPolicy: Forbid)");
+                    self.runner.skip(job, due, cursor, reason);
+                    return;
+                }
+            }
+            ConcurrencyPolicy::Replace => {
+                let id = plan::scheduled_run_id(&job.key.function, &job.key.schedule, due);
+                self.runner.cancel_schedule(
+                    &job.key,
+                    &format!("replaced by run {id} (concurrencyPolicy: Replace)"),
+                );
+            }
+            ConcurrencyPolicy::Allow => {}
+        }
+        self.runner
+            .start(Arc::clone(job), Trigger::Cron { due }, Some(cursor), None);
+    }
+}

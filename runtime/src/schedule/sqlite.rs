@@ -1,0 +1,371 @@
+//! The run store of local mode: one SQLite file (`<state>/runs.db`).
+//!
+//! All writes go through one thread that commits whatever queued up meanwhile in a single
+//! transaction ("group commit"): at 10,000 runs a second a commit per write would be the
+//! bottleneck, one per batch is not. Reads use their own connection (WAL lets them run beside
+//! the writer) on the blocking pool. Two platforms may open the same file; SQLite's locking and
+//! `busy_timeout` serialize them.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, mpsc};
+
+use faas_api::{FunctionRun, RunPhase};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::oneshot;
+
+use super::job::JobKey;
+use super::store::{Cursor, Prune, RunQuery, RunStore, StoreError, StoreFuture, phase, run_id};
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id       TEXT NOT NULL UNIQUE,
+    function TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    phase    TEXT NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_schedule ON runs (function, schedule, phase, seq);
+CREATE INDEX IF NOT EXISTS runs_by_phase ON runs (phase);
+CREATE TABLE IF NOT EXISTS cursors (
+    function TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    timing   TEXT NOT NULL,
+    last     TEXT NOT NULL,
+    PRIMARY KEY (function, schedule)
+);
+";
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A run as stored. Serialized by the caller (on the async runtime's threads, in parallel),
+/// so the one writer thread only executes statements.
+struct Row {
+    id: String,
+    function: String,
+    schedule: String,
+    phase: &'static str,
+    body: String,
+}
+
+impl Row {
+    fn of(run: &FunctionRun) -> Result<Row, StoreError> {
+        Ok(Row {
+            id: run_id(run).to_owned(),
+            function: run.spec.function.clone(),
+            schedule: run.spec.schedule.clone(),
+            phase: phase(run).as_str(),
+            body: serde_json::to_string(run).map_err(backend)?,
+        })
+    }
+}
+
+enum Write {
+    Create(Row, Option<Cursor>, Option<Prune>, Reply<bool>),
+    Update(Row, Option<Prune>, Reply<()>),
+    SetCursor(Cursor, Reply<()>),
+}
+
+/// SQLite-backed [`RunStore`].
+pub struct SqliteStore {
+    writes: mpsc::Sender<Write>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = connect(path)?;
+        writer.execute_batch(SCHEMA).map_err(backend)?;
+        let reader = connect(path)?;
+        let (writes, queue) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("faas-runs-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writes,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    fn write<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Result<Write, StoreError>,
+    ) -> StoreFuture<'_, T> {
+        let (reply, answer) = oneshot::channel();
+        let sent =
+            make(reply).and_then(|write| self.writes.send(write).map_err(|_| StoreError::Closed));
+        Box::pin(async move {
+            sent?;
+            answer.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn read<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreFuture<'_, T> {
+        let reader = Arc::clone(&self.reader);
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let connection = reader.lock().unwrap_or_else(|p| p.into_inner());
+                query(&connection).map_err(backend)
+            })
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
+        })
+    }
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)
+        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+    connection
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(backend)?;
+    Ok(connection)
+}
+
+fn backend(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut connection, batch);
+    }
+}
+
+/// Applies a batch in one transaction. A write that fails alone (bad record) gets its own
+/// error; a failed commit fails them all, and nobody is told "done" before the commit.
+fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
+    let tx = match connection.transaction() {
+        Ok(tx) => tx,
+        Err(err) => {
+            let message = err.to_string();
+            for write in batch {
+                fail(write, &message);
+            }
+            return;
+        }
+    };
+    let mut done = Vec::with_capacity(batch.len());
+    for write in batch {
+        let outcome = match &write {
+            Write::Create(run, cursor, prune, _) => {
+                create(&tx, run, cursor.as_ref(), prune.as_ref()).map(Some)
+            }
+            Write::Update(run, prune, _) => update(&tx, run, prune.as_ref()).map(|()| None),
+            Write::SetCursor(cursor, _) => set_cursor(&tx, cursor).map(|()| None),
+        };
+        done.push((write, outcome));
+    }
+    if let Err(err) = tx.commit() {
+        let message = err.to_string();
+        for (write, _) in done {
+            fail(write, &message);
+        }
+        return;
+    }
+    for (write, outcome) in done {
+        let outcome = outcome.map_err(backend);
+        // A caller that stopped waiting is not an error of the store.
+        match write {
+            Write::Create(.., reply) => {
+                let _ = reply.send(outcome.map(|created| created == Some(true)));
+            }
+            Write::Update(.., reply) | Write::SetCursor(_, reply) => {
+                let _ = reply.send(outcome.map(drop));
+            }
+        }
+    }
+}
+
+fn fail(write: Write, message: &str) {
+    let err = StoreError::Backend(message.to_owned());
+    match write {
+        Write::Create(.., reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Write::Update(.., reply) | Write::SetCursor(_, reply) => {
+            let _ = reply.send(Err(err));
+        }
+    }
+}
+
+fn create(
+    tx: &Transaction<'_>,
+    row: &Row,
+    cursor: Option<&Cursor>,
+    prune: Option<&Prune>,
+) -> rusqlite::Result<bool> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO runs (id, function, schedule, phase, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![row.id, row.function, row.schedule, row.phase, row.body])?
+        == 1;
+    if inserted {
+        if let Some(cursor) = cursor {
+            set_cursor(tx, cursor)?;
+        }
+        if let Some(prune) = prune {
+            prune_schedule(tx, prune)?;
+        }
+    }
+    Ok(inserted)
+}
+
+fn update(tx: &Transaction<'_>, row: &Row, prune: Option<&Prune>) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE runs SET phase = ?2, body = ?3 WHERE id = ?1")?
+        .execute(params![row.id, row.phase, row.body])?;
+    if let Some(prune) = prune {
+        prune_schedule(tx, prune)?;
+    }
+    Ok(())
+}
+
+fn set_cursor(tx: &Transaction<'_>, cursor: &Cursor) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO cursors (function, schedule, timing, last) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (function, schedule) DO UPDATE SET timing = ?3, last = ?4",
+    )?
+    .execute(params![
+        &*cursor.key.function,
+        &*cursor.key.schedule,
+        cursor.timing,
+        cursor.last.to_string()
+    ])?;
+    Ok(())
+}
+
+/// Deletes finished runs beyond the limits in two statements (succeeded, then every other
+/// final phase), without reading rows back: the history rule of [`super::store::prune_victims`], in SQL.
+fn prune_schedule(tx: &Transaction<'_>, prune: &Prune) -> rusqlite::Result<()> {
+    let key = (&*prune.key.function, &*prune.key.schedule);
+    tx.prepare_cached(
+        "DELETE FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
+         AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![key.0, key.1, prune.history.succeeded])?;
+    tx.prepare_cached(
+        "DELETE FROM runs WHERE function = ?1 AND schedule = ?2
+         AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
+         AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2
+                     AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+    )?
+    .execute(params![key.0, key.1, prune.history.failed])?;
+    Ok(())
+}
+
+fn parse_run(body: String) -> rusqlite::Result<FunctionRun> {
+    serde_json::from_str(&body).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl RunStore for SqliteStore {
+    fn create(
+        &self,
+        run: FunctionRun,
+        cursor: Option<Cursor>,
+        prune: Option<Prune>,
+    ) -> StoreFuture<'_, bool> {
+        self.write(|reply| Ok(Write::Create(Row::of(&run)?, cursor, prune, reply)))
+    }
+
+    fn update(&self, run: FunctionRun, prune: Option<Prune>) -> StoreFuture<'_, ()> {
+        self.write(|reply| Ok(Write::Update(Row::of(&run)?, prune, reply)))
+    }
+
+    fn get(&self, id: String) -> StoreFuture<'_, Option<FunctionRun>> {
+        self.read(move |c| {
+            c.query_row("SELECT body FROM runs WHERE id = ?1", [id], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .map(parse_run)
+            .transpose()
+        })
+    }
+
+    fn list(&self, query: RunQuery) -> StoreFuture<'_, Vec<FunctionRun>> {
+        self.read(move |c| {
+            let limit = query
+                .limit
+                .and_then(|l| i64::try_from(l).ok())
+                .unwrap_or(-1);
+            let mut select = c.prepare_cached(
+                "SELECT body FROM runs WHERE (?1 IS NULL OR function = ?1) AND (?2 IS NULL OR schedule = ?2)
+                 AND (?3 IS NULL OR phase = ?3) ORDER BY seq DESC LIMIT ?4",
+            )?;
+            let phase = query.phase.map(RunPhase::as_str);
+            select
+                .query_map(
+                    params![query.function, query.schedule, phase, limit],
+                    |row| row.get::<_, String>(0),
+                )?
+                .map(|body| body.and_then(parse_run))
+                .collect()
+        })
+    }
+
+    fn cursors(&self) -> StoreFuture<'_, Vec<Cursor>> {
+        self.read(|c| {
+            let mut select = c.prepare("SELECT function, schedule, timing, last FROM cursors")?;
+            let rows = select.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                ))
+            })?;
+            let mut cursors = Vec::new();
+            for row in rows {
+                let (function, schedule, timing, last) = row?;
+                // A cursor that does not parse is as good as none: the schedule starts afresh.
+                if let Ok(last) = last.parse::<Timestamp>() {
+                    cursors.push(Cursor {
+                        key: JobKey::new(&function, &schedule),
+                        timing,
+                        last,
+                    });
+                }
+            }
+            Ok(cursors)
+        })
+    }
+
+    fn set_cursor(&self, cursor: Cursor) -> StoreFuture<'_, ()> {
+        self.write(|reply| Ok(Write::SetCursor(cursor, reply)))
+    }
+
+    fn unfinished(&self) -> StoreFuture<'_, Vec<FunctionRun>> {
+        self.read(|c| {
+            let mut select = c.prepare(
+                "SELECT body FROM runs WHERE phase IN ('Pending', 'Running') ORDER BY seq",
+            )?;
+            select
+                .query_map([], |row| row.get::<_, String>(0))?
+                .map(|body| body.and_then(parse_run))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,745 @@
+//! Scheduler policies under tokio's paused clock: the calendar is virtual, so hours of
+//! schedule run in milliseconds and every timing is exact. The store is the in-memory one (a
+//! store doing I/O on threads would race the paused clock); the SQLite store has its own tests
+//! below, on the real clock.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::{ConcurrencyPolicy, FunctionRun, HistorySpec, RetrySpec, RunPhase, Schedule};
+use faas_runtime::schedule::store::{phase, run_id};
+use faas_runtime::schedule::{
+    Clock, CronMetrics, Cursor, Job, MemoryStore, Role, RunQuery, RunStore, RunTarget, Runner,
+    Scheduler, SchedulerOptions, SqliteStore,
+};
+use faas_runtime::{CallContext, ResponseBody, full_body};
+use http::{Request, Response};
+use jiff::Timestamp;
+
+/// One call the stand-in saw: when, its headers, its body.
+type Call = (Timestamp, HashMap<String, String>, Bytes);
+
+/// A function stand-in: answers `status` after `delay` (virtual time), counting calls and
+/// how many overlap.
+#[derive(Default)]
+struct Fake {
+    behaviour: Mutex<HashMap<String, (Duration, Vec<u16>)>>,
+    calls: Mutex<Vec<Call>>,
+    running: AtomicUsize,
+    max_running: AtomicUsize,
+    clock: Mutex<Option<Clock>>,
+}
+
+impl Fake {
+    fn new(clock: Clock) -> Arc<Self> {
+        let fake = Arc::new(Fake::default());
+        *fake.clock.lock().unwrap() = Some(clock);
+        fake
+    }
+
+    /// `statuses` are answered in order; the last one repeats.
+    fn behave(&self, function: &str, delay: Duration, statuses: &[u16]) {
+        self.behaviour
+            .lock()
+            .unwrap()
+            .insert(function.to_owned(), (delay, statuses.to_vec()));
+    }
+
+    fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+struct Running<'a>(&'a AtomicUsize);
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl RunTarget for Fake {
+    fn call(
+        &self,
+        function: &str,
+        request: Request<Bytes>,
+        _ctx: CallContext,
+    ) -> Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + '_>> {
+        let now = self.clock.lock().unwrap().expect("clock").now();
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((now, headers, request.body().clone()));
+        let (delay, status) = {
+            let mut behaviour = self.behaviour.lock().unwrap();
+            let (delay, statuses) = behaviour
+                .entry(function.to_owned())
+                .or_insert((Duration::ZERO, vec![200]));
+            let status = if statuses.len() > 1 {
+                statuses.remove(0)
+            } else {
+                statuses[0]
+            };
+            (*delay, status)
+        };
+        Box::pin(async move {
+            let now_running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_running.fetch_max(now_running, Ordering::SeqCst);
+            let _running = Running(&self.running);
+            tokio::time::sleep(delay).await;
+            let mut response = Response::new(full_body(format!("status {status}")));
+            *response.status_mut() = http::StatusCode::from_u16(status).expect("status");
+            response
+        })
+    }
+}
+
+const ORIGIN: &str = "2026-01-01T00:00:00.5Z";
+
+struct Setup {
+    store: Arc<MemoryStore>,
+    fake: Arc<Fake>,
+    scheduler: Arc<Scheduler>,
+    metrics: CronMetrics,
+}
+
+fn start(store: Arc<MemoryStore>, origin: &str, owner: &str) -> Setup {
+    let clock = Clock::starting_at(origin.parse().expect("origin"));
+    let fake = Fake::new(clock);
+    let metrics = CronMetrics::unregistered();
+    let runner = Runner::new(
+        store.clone(),
+        fake.clone(),
+        metrics.clone(),
+        clock,
+        owner.to_owned(),
+    );
+    let scheduler = Scheduler::start(runner, SchedulerOptions::default());
+    Setup {
+        store,
+        fake,
+        scheduler,
+        metrics,
+    }
+}
+
+fn schedule(name: &str, cron: &str) -> Schedule {
+    Schedule {
+        name: name.into(),
+        cron: cron.into(),
+        history: Some(HistorySpec {
+            succeeded: Some(100),
+            failed: Some(100),
+        }),
+        ..Schedule::default()
+    }
+}
+
+fn job(function: &str, schedule: &Schedule) -> Job {
+    Job::from_schedule(function, schedule).expect("valid schedule")
+}
+
+async fn runs(store: &MemoryStore, function: &str) -> Vec<FunctionRun> {
+    let mut runs = store
+        .list(RunQuery {
+            function: Some(function.into()),
+            ..RunQuery::default()
+        })
+        .await
+        .expect("list");
+    runs.reverse();
+    runs
+}
+
+fn phases(runs: &[FunctionRun]) -> Vec<RunPhase> {
+    runs.iter().map(phase).collect()
+}
+
+fn message(run: &FunctionRun) -> String {
+    run.status
+        .as_ref()
+        .and_then(|s| s.message.clone())
+        .unwrap_or_default()
+}
+
+async fn sleep_secs(secs: f64) {
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fires_each_due_second_once_with_headers_and_history_limits() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    let mut every_second = schedule("tick", "* * * * * *");
+    every_second.history = None; // defaults: 3 succeeded, 1 failed
+    every_second.payload = Some(serde_json::json!({"hello": "cron"}));
+    s.scheduler.set_jobs(vec![job("fn", &every_second)]);
+    sleep_secs(5.2).await;
+
+    let calls = s.fake.calls();
+    assert_eq!(calls.len(), 5, "one run per second, seconds 1..=5");
+    for (i, (at, headers, body)) in calls.iter().enumerate() {
+        let due = format!("2026-01-01T00:00:0{}Z", i + 1);
+        assert_eq!(at.to_string(), due, "started on time");
+        assert_eq!(headers["x-faas-schedule"], "tick");
+        assert_eq!(headers["x-faas-trigger"], "cron");
+        assert_eq!(headers["x-faas-attempt"], "1");
+        assert_eq!(headers["x-faas-scheduled-time"], due);
+        assert_eq!(
+            headers["x-faas-run-id"],
+            format!("fn.tick.20260101t00000{}z", i + 1)
+        );
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(body, &Bytes::from_static(br#"{"hello":"cron"}"#));
+    }
+    let kept = runs(&s.store, "fn").await;
+    assert_eq!(
+        kept.iter()
+            .map(|r| run_id(r).to_owned())
+            .collect::<Vec<_>>(),
+        [
+            "fn.tick.20260101t000003z",
+            "fn.tick.20260101t000004z",
+            "fn.tick.20260101t000005z"
+        ],
+        "history keeps the 3 newest succeeded runs"
+    );
+    let status = kept[2].status.clone().expect("status");
+    assert_eq!(status.phase, RunPhase::Succeeded);
+    assert_eq!(status.http_status, Some(200));
+    assert_eq!(status.output.as_deref(), Some("status 200"));
+    assert_eq!(status.start_time.as_deref(), Some("2026-01-01T00:00:05Z"));
+    assert_eq!(
+        s.metrics
+            .runs
+            .with_label_values(&["fn", "tick", "Succeeded"])
+            .get(),
+        5
+    );
+    assert_eq!(s.metrics.lateness.get_sample_count(), 5);
+    assert_eq!(
+        s.metrics.next_fire.with_label_values(&["fn", "tick"]).get(),
+        1_767_225_606.0,
+        "next fire: 00:00:06"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn forbid_skips_and_records_while_a_run_is_going() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("slow", Duration::from_millis(2500), &[200]);
+    let mut forbid = schedule("tick", "* * * * * *");
+    forbid.concurrency_policy = ConcurrencyPolicy::Forbid;
+    s.scheduler.set_jobs(vec![job("slow", &forbid)]);
+    sleep_secs(5.7).await;
+
+    let all = runs(&s.store, "slow").await;
+    // 1 runs to 3.5; 2 and 3 are skipped; 4 runs to 6.5 (still running); 5 and 6 skipped.
+    assert_eq!(
+        phases(&all),
+        [
+            RunPhase::Succeeded,
+            RunPhase::Skipped,
+            RunPhase::Skipped,
+            RunPhase::Running,
+            RunPhase::Skipped,
+            RunPhase::Skipped
+        ]
+    );
+    assert!(
+        message(&all[1]).contains("slow.tick.20260101t000001z is still running"),
+        "{}",
+        message(&all[1])
+    );
+    assert_eq!(s.fake.max_running.load(Ordering::SeqCst), 1);
+    assert_eq!(s.fake.calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replace_interrupts_the_running_run_and_starts_the_new_one() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("long", Duration::from_secs(30), &[200]);
+    let mut replace = schedule("tick", "*/2 * * * * *");
+    replace.concurrency_policy = ConcurrencyPolicy::Replace;
+    s.scheduler.set_jobs(vec![job("long", &replace)]);
+    sleep_secs(6.2).await;
+
+    let all = runs(&s.store, "long").await;
+    assert_eq!(
+        phases(&all),
+        [
+            RunPhase::Interrupted,
+            RunPhase::Interrupted,
+            RunPhase::Running
+        ]
+    );
+    assert_eq!(
+        message(&all[0]),
+        "replaced by run long.tick.20260101t000004z (concurrencyPolicy: Replace)"
+    );
+    // The replaced calls were dropped: nothing of theirs is still running.
+    assert_eq!(s.fake.running.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn allow_overlaps_runs() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("long", Duration::from_millis(3500), &[200]);
+    s.scheduler
+        .set_jobs(vec![job("long", &schedule("tick", "* * * * * *"))]);
+    sleep_secs(5.2).await;
+    assert_eq!(s.fake.max_running.load(Ordering::SeqCst), 4);
+}
+
+async fn seed_cursor(store: &MemoryStore, job: &Job, last: &str) {
+    store
+        .set_cursor(Cursor {
+            key: job.key.clone(),
+            timing: job.timing().to_owned(),
+            last: last.parse().expect("timestamp"),
+        })
+        .await
+        .expect("cursor");
+}
+
+#[tokio::test(start_paused = true)]
+async fn downtime_is_caught_up_once_for_the_latest_missed_time() {
+    let store: Arc<MemoryStore> = Arc::default();
+    let hourly = job("report", &schedule("hourly", "0 * * * *"));
+    // The last run was at 09:00; the platform comes back at 12:30.
+    seed_cursor(&store, &hourly, "2026-01-01T09:00:00Z").await;
+    let s = start(store, "2026-01-01T12:30:00Z", "a");
+    s.scheduler.set_jobs(vec![hourly]);
+    sleep_secs(600.0).await;
+
+    let all = runs(&s.store, "report").await;
+    assert_eq!(all.len(), 1, "one catch-up run, not three");
+    assert_eq!(run_id(&all[0]), "report.hourly.20260101t120000z");
+    assert_eq!(phase(&all[0]), RunPhase::Succeeded);
+    // Then the normal 13:00 fire.
+    sleep_secs(1800.0).await;
+    let all = runs(&s.store, "report").await;
+    assert_eq!(all.len(), 2);
+    assert_eq!(run_id(&all[1]), "report.hourly.20260101t130000z");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_missed_time_past_its_starting_deadline_is_recorded_skipped() {
+    let store: Arc<MemoryStore> = Arc::default();
+    let mut spec = schedule("hourly", "0 * * * *");
+    spec.starting_deadline = Some("10m".into());
+    let hourly = job("report", &spec);
+    seed_cursor(&store, &hourly, "2026-01-01T09:00:00Z").await;
+    let s = start(store, "2026-01-01T12:30:00Z", "a");
+    s.scheduler.set_jobs(vec![hourly]);
+    sleep_secs(1.0).await;
+
+    let all = runs(&s.store, "report").await;
+    assert_eq!(phases(&all), [RunPhase::Skipped]);
+    assert_eq!(run_id(&all[0]), "report.hourly.20260101t120000z");
+    assert_eq!(
+        message(&all[0]),
+        "not started within its startingDeadline of 10m (the scheduler reached it 30m late)"
+    );
+    assert!(s.fake.calls().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_expression_starts_afresh_instead_of_catching_up() {
+    let store: Arc<MemoryStore> = Arc::default();
+    let old = job("report", &schedule("hourly", "0 * * * *"));
+    seed_cursor(&store, &old, "2026-01-01T09:00:00Z").await;
+    let s = start(store, "2026-01-01T12:30:00Z", "a");
+    s.scheduler
+        .set_jobs(vec![job("report", &schedule("hourly", "15 * * * *"))]);
+    sleep_secs(60.0).await;
+    assert!(runs(&s.store, "report").await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_back_off_exponentially_with_jitter_then_succeed() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("flaky", Duration::ZERO, &[500, 503, 200]);
+    let mut spec = schedule("daily", "0 0 * * *");
+    spec.retries = Some(RetrySpec {
+        limit: 3,
+        backoff: Some("10s".into()),
+    });
+    s.scheduler.set_jobs(vec![job("flaky", &spec)]);
+    // First fire: 2026-01-02T00:00:00Z.
+    sleep_secs(86_500.0).await;
+
+    let calls = s.fake.calls();
+    assert_eq!(calls.len(), 3);
+    let gap = |a: usize, b: usize| calls[b].0.duration_since(calls[a].0).as_secs_f64();
+    assert!(
+        (5.0..10.0).contains(&gap(0, 1)),
+        "first backoff {}",
+        gap(0, 1)
+    );
+    assert!(
+        (10.0..20.0).contains(&gap(1, 2)),
+        "second backoff {}",
+        gap(1, 2)
+    );
+    assert_eq!(calls[2].1["x-faas-attempt"], "3");
+    let all = runs(&s.store, "flaky").await;
+    let status = all[0].status.clone().expect("status");
+    assert_eq!(status.phase, RunPhase::Succeeded);
+    assert_eq!(all[0].spec.attempt, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn exhausted_retries_fail_the_run() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("broken", Duration::ZERO, &[500]);
+    let mut spec = schedule("daily", "0 0 * * *");
+    spec.retries = Some(RetrySpec {
+        limit: 1,
+        backoff: Some("1s".into()),
+    });
+    s.scheduler.set_jobs(vec![job("broken", &spec)]);
+    sleep_secs(86_500.0).await;
+    let all = runs(&s.store, "broken").await;
+    assert_eq!(phases(&all), [RunPhase::Failed]);
+    assert_eq!(all[0].spec.attempt, 2);
+    assert_eq!(message(&all[0]), "function answered HTTP 500");
+    assert_eq!(s.fake.calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_past_its_timeout_is_timed_out_by_the_backstop() {
+    // The executor enforces `timeout` itself (504 -> TimedOut, tested end to end); this is the
+    // backstop for a target that never answers.
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("hang", Duration::from_secs(3600), &[200]);
+    let mut spec = schedule("daily", "0 0 * * *");
+    spec.timeout = Some("2s".into());
+    s.scheduler.set_jobs(vec![job("hang", &spec)]);
+    sleep_secs(86_500.0).await;
+    let all = runs(&s.store, "hang").await;
+    assert_eq!(phases(&all), [RunPhase::TimedOut]);
+    assert_eq!(message(&all[0]), "no answer within 7s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn suspended_schedules_do_not_fire_and_resume_without_catching_up() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    let mut spec = schedule("tick", "*/10 * * * * *");
+    spec.suspend = true;
+    s.scheduler.set_jobs(vec![job("fn", &spec)]);
+    sleep_secs(60.0).await;
+    assert!(s.fake.calls().is_empty());
+    spec.suspend = false;
+    s.scheduler.set_jobs(vec![job("fn", &spec)]);
+    sleep_secs(5.0).await;
+    assert!(
+        s.fake.calls().is_empty(),
+        "no catch-up of the suspended time"
+    );
+    sleep_secs(10.0).await;
+    assert_eq!(s.fake.calls().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removed_schedule_stops_firing() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.scheduler
+        .set_jobs(vec![job("fn", &schedule("tick", "* * * * * *"))]);
+    sleep_secs(2.2).await;
+    s.scheduler.set_jobs(vec![]);
+    sleep_secs(5.0).await;
+    assert_eq!(s.fake.calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_schedulers_on_one_store_run_each_time_once() {
+    // Both believe they lead (no lock): the deterministic run id still lets only one run.
+    let store: Arc<MemoryStore> = Arc::default();
+    let a = start(store.clone(), ORIGIN, "a");
+    let b = start(store.clone(), ORIGIN, "b");
+    let spec = schedule("tick", "* * * * * *");
+    a.scheduler.set_jobs(vec![job("fn", &spec)]);
+    b.scheduler.set_jobs(vec![job("fn", &spec)]);
+    sleep_secs(5.2).await;
+    assert_eq!(a.fake.calls().len() + b.fake.calls().len(), 5);
+    assert_eq!(runs(&store, "fn").await.len(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_standby_takes_over_interrupts_orphans_and_catches_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock = dir.path().join("scheduler.lock");
+    let store: Arc<MemoryStore> = Arc::default();
+    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
+    let options = SchedulerOptions {
+        lock_path: Some(lock),
+        standby_retry: Duration::from_secs(1),
+    };
+    let make = |owner: &str| {
+        let fake = Fake::new(clock);
+        let runner = Runner::new(
+            store.clone(),
+            fake.clone(),
+            CronMetrics::unregistered(),
+            clock,
+            owner.to_owned(),
+        );
+        (fake, Scheduler::start(runner, options.clone()))
+    };
+    let (fake_a, a) = make("a");
+    a.wait_for_role(Role::Leader).await;
+    let (fake_b, b) = make("b");
+    let every_ten = schedule("tick", "*/10 * * * * *");
+    a.set_jobs(vec![job("fn", &every_ten)]);
+    b.set_jobs(vec![job("fn", &every_ten)]);
+    fake_a.behave("fn", Duration::from_secs(3600), &[200]);
+    sleep_secs(2.0).await;
+    assert_eq!(b.role(), Role::Standby);
+
+    // 00:00:10 starts on a (and hangs); a then dies without finishing it (its task is gone:
+    // shutdown with no grace interrupts it, so make it an orphan by hand instead).
+    sleep_secs(10.0).await;
+    assert_eq!(fake_a.calls().len(), 1);
+    let orphan = runs(&store, "fn").await.pop().expect("run");
+    a.shutdown(Duration::ZERO).await;
+    let mut orphan_again = orphan.clone();
+    orphan_again.status.as_mut().expect("status").phase = RunPhase::Running;
+    store.update(orphan_again, None).await.expect("update");
+    sleep_secs(30.0).await;
+
+    assert_eq!(b.role(), Role::Leader);
+    let all = runs(&store, "fn").await;
+    assert_eq!(run_id(&all[0]), "fn.tick.20260101t000010z");
+    assert_eq!(phase(&all[0]), RunPhase::Interrupted);
+    assert_eq!(
+        message(&all[0]),
+        "the scheduler that ran it stopped before it finished"
+    );
+    // b fired 00:00:20 (caught up or on time, once), 00:00:30 and 00:00:40.
+    let ids: Vec<_> = all[1..].iter().map(|r| run_id(r).to_owned()).collect();
+    assert_eq!(
+        ids,
+        [
+            "fn.tick.20260101t000020z",
+            "fn.tick.20260101t000030z",
+            "fn.tick.20260101t000040z"
+        ]
+    );
+    assert_eq!(fake_b.calls().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn manual_runs_use_the_schedule_or_stand_alone() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    let mut spec = schedule("nightly", "0 3 * * *");
+    spec.payload = Some(serde_json::json!("from the schedule"));
+    s.scheduler.set_jobs(vec![job("fn", &spec)]);
+
+    let handle = s
+        .scheduler
+        .run_now("fn", Some("nightly"), None)
+        .expect("known schedule");
+    let run = handle
+        .done
+        .await
+        .expect("task")
+        .expect("store")
+        .expect("claimed");
+    assert_eq!(phase(&run), RunPhase::Succeeded);
+    assert_eq!(run.spec.trigger, "manual");
+    assert_eq!(run.spec.schedule, "nightly");
+    assert!(run.spec.scheduled_time.is_none());
+    assert_eq!(s.fake.calls()[0].2, Bytes::from("from the schedule"));
+
+    let handle = s
+        .scheduler
+        .run_now("fn", None, Some(Bytes::from("given")))
+        .expect("plain manual run");
+    assert!(handle.id.starts_with("fn.manual."));
+    let run = handle
+        .done
+        .await
+        .expect("task")
+        .expect("store")
+        .expect("claimed");
+    assert_eq!(run.spec.schedule, "manual");
+    assert_eq!(s.fake.calls()[1].2, Bytes::from("given"));
+    assert_eq!(s.fake.calls()[1].1["x-faas-run-id"], handle.id);
+
+    let err = s.scheduler.run_now("fn", Some("weekly"), None).err();
+    assert_eq!(
+        err.map(|e| e.to_string()).as_deref(),
+        Some("function fn has no schedule named \"weekly\"")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_lets_runs_finish_within_grace_then_interrupts() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    s.fake.behave("short", Duration::from_secs(2), &[200]);
+    s.fake.behave("long", Duration::from_secs(600), &[200]);
+    s.scheduler.set_jobs(vec![
+        job("short", &schedule("once", "1 0 0 * * *")),
+        job("long", &schedule("once", "1 0 0 * * *")),
+    ]);
+    sleep_secs(1.0).await;
+    s.scheduler.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(s.scheduler.role(), Role::Stopped);
+    assert_eq!(
+        phases(&runs(&s.store, "short").await),
+        [RunPhase::Succeeded]
+    );
+    let long = runs(&s.store, "long").await;
+    assert_eq!(phases(&long), [RunPhase::Interrupted]);
+    assert_eq!(
+        message(&long[0]),
+        "the platform shut down before the run finished"
+    );
+}
+
+// ---- SQLite store, real clock ----
+
+fn record(function: &str, schedule: &str, id: &str, phase: RunPhase) -> FunctionRun {
+    let mut run = FunctionRun::new(
+        id,
+        faas_api::FunctionRunSpec {
+            function: function.into(),
+            schedule: schedule.into(),
+            trigger: "cron".into(),
+            scheduled_time: None,
+            attempt: 1,
+        },
+    );
+    run.status = Some(faas_api::FunctionRunStatus {
+        phase,
+        ..Default::default()
+    });
+    run
+}
+
+#[tokio::test]
+async fn sqlite_store_claims_once_prunes_and_survives_reopening() {
+    use faas_runtime::schedule::JobKey;
+    use faas_runtime::schedule::job::History;
+    use faas_runtime::schedule::store::Prune;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("runs.db");
+    let store = SqliteStore::open(&path).expect("open");
+    let key = JobKey::new("fn", "tick");
+    let prune = Prune {
+        key: key.clone(),
+        history: History {
+            succeeded: 2,
+            failed: 1,
+        },
+    };
+    let cursor = Cursor {
+        key: key.clone(),
+        timing: "* * * * *|UTC".into(),
+        last: "2026-01-01T00:00:00Z".parse().expect("ts"),
+    };
+    assert!(
+        store
+            .create(
+                record("fn", "tick", "r1", RunPhase::Running),
+                Some(cursor.clone()),
+                None
+            )
+            .await
+            .expect("create")
+    );
+    assert!(
+        !store
+            .create(record("fn", "tick", "r1", RunPhase::Running), None, None)
+            .await
+            .expect("create"),
+        "the same id is created once"
+    );
+    for (id, phase) in [
+        ("r2", RunPhase::Failed),
+        ("r3", RunPhase::Succeeded),
+        ("r4", RunPhase::Skipped),
+        ("r5", RunPhase::Succeeded),
+    ] {
+        store
+            .create(record("fn", "tick", id, phase), None, Some(prune.clone()))
+            .await
+            .expect("create");
+    }
+    store
+        .create(record("other", "tick", "o1", RunPhase::Failed), None, None)
+        .await
+        .expect("create");
+    store
+        .update(record("fn", "tick", "r1", RunPhase::Succeeded), Some(prune))
+        .await
+        .expect("update");
+    drop(store);
+
+    let store = SqliteStore::open(&path).expect("reopen");
+    let ids = |runs: Vec<FunctionRun>| {
+        runs.iter()
+            .map(|r| run_id(r).to_owned())
+            .collect::<Vec<_>>()
+    };
+    let listed = store
+        .list(RunQuery {
+            function: Some("fn".into()),
+            ..RunQuery::default()
+        })
+        .await
+        .expect("list");
+    // Newest first; of succeeded r5, r3, r1 two stay; of failed r4 (skipped), r2 one stays.
+    assert_eq!(ids(listed), ["r5", "r4", "r3"]);
+    let failed = store
+        .list(RunQuery {
+            phase: Some(RunPhase::Failed),
+            ..RunQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(ids(failed), ["o1"]);
+    assert_eq!(store.cursors().await.expect("cursors"), [cursor]);
+    assert_eq!(
+        store
+            .get("r5".into())
+            .await
+            .expect("get")
+            .map(|r| phase(&r)),
+        Some(RunPhase::Succeeded)
+    );
+    assert!(store.get("r1".into()).await.expect("get").is_none());
+}
+
+#[tokio::test]
+async fn sqlite_store_group_commits_concurrent_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(SqliteStore::open(&dir.path().join("runs.db")).expect("open"));
+    let writes = (0..2000).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .create(
+                    record("fn", "tick", &format!("run-{i}"), RunPhase::Succeeded),
+                    None,
+                    None,
+                )
+                .await
+        })
+    });
+    for write in writes {
+        assert!(write.await.expect("task").expect("create"));
+    }
+    let all = store.list(RunQuery::default()).await.expect("list");
+    assert_eq!(all.len(), 2000);
+}
