@@ -149,14 +149,14 @@ async fn measure_scheduler(store: Arc<dyn RunStore>, jobs: Vec<Job>, seconds: u6
 /// 10,000 tasks sleeping until the next whole second, `every` seconds apart.
 async fn measure_baseline(seconds: u64, offset: impl Fn(usize) -> u64) -> Figures {
     let samples = Arc::new(Mutex::new(Vec::new()));
-    let stop = Instant::now() + Duration::from_secs(seconds + 2);
     let measure_from = Timestamp::now() + jiff::SignedDuration::from_secs(2);
+    let stop = measure_from + jiff::SignedDuration::from_secs(seconds as i64);
     let mut tasks = Vec::new();
     for i in 0..SCHEDULES {
         let samples = samples.clone();
         let period = offset(i);
         tasks.push(tokio::spawn(async move {
-            while Instant::now() < stop {
+            loop {
                 let now = Timestamp::now();
                 let next_second = now.as_second() + 1;
                 let due_second = if period == 1 {
@@ -173,6 +173,9 @@ async fn measure_baseline(seconds: u64, offset: impl Fn(usize) -> u64) -> Figure
                     }
                 };
                 let due = Timestamp::from_second(due_second).expect("timestamp");
+                if due > stop {
+                    break;
+                }
                 let wait =
                     Duration::try_from(due.duration_since(Timestamp::now())).unwrap_or_default();
                 tokio::time::sleep(wait).await;

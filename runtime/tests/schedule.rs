@@ -743,3 +743,105 @@ async fn sqlite_store_group_commits_concurrent_writes() {
     let all = store.list(RunQuery::default()).await.expect("list");
     assert_eq!(all.len(), 2000);
 }
+
+// ---- Notifications, real clock and a real HTTP listener on loopback ----
+
+#[tokio::test]
+async fn a_failed_run_posts_a_json_summary_to_the_notify_url() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let received = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.expect("accept");
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read until the body announced by Content-Length is complete.
+        loop {
+            let n = socket.read(&mut buf).await.expect("read");
+            request.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&request).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    socket
+                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .expect("write");
+                    return (head.to_owned(), body.to_owned());
+                }
+            }
+            if n == 0 {
+                panic!("connection closed early");
+            }
+        }
+    });
+
+    let clock = Clock::System;
+    let fake = Fake::new(clock);
+    fake.behave("broken", Duration::ZERO, &[500]);
+    let runner = Runner::new(
+        Arc::new(MemoryStore::default()),
+        fake.clone(),
+        CronMetrics::unregistered(),
+        clock,
+        "a".into(),
+    );
+    let scheduler = Scheduler::start(runner, SchedulerOptions::default());
+    let mut spec = schedule("tick", "* * * * * *");
+    spec.notify = Some(faas_api::NotifySpec {
+        url: format!("http://127.0.0.1:{port}/hook"),
+        on_success: false,
+    });
+    scheduler.set_jobs(vec![job("broken", &spec)]);
+
+    let (head, body) = tokio::time::timeout(Duration::from_secs(10), received)
+        .await
+        .expect("a notification within 10 s")
+        .expect("listener task");
+    scheduler.shutdown(Duration::from_secs(1)).await;
+    assert!(head.starts_with("POST /hook HTTP/1.1"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&body).expect("JSON body");
+    assert_eq!(summary["function"], "broken");
+    assert_eq!(summary["schedule"], "tick");
+    assert_eq!(summary["phase"], "Failed");
+    assert_eq!(summary["httpStatus"], 500);
+    assert_eq!(summary["message"], "function answered HTTP 500");
+    assert!(
+        summary["runId"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("broken.tick.")
+    );
+    assert!(
+        summary["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Failed")
+    );
+}
+
+#[tokio::test]
+async fn a_notify_url_at_the_metadata_address_is_refused_before_connecting() {
+    // Whatever the spec says, the summary never goes to instance metadata; the address is
+    // refused before any connection, so nothing can leave the machine even if this fails.
+    let run = record("fn", "tick", "fn.tick.x", RunPhase::Failed);
+    let refused =
+        faas_runtime::schedule::notify::deliver("http://169.254.169.254/latest/meta-data", &run)
+            .await;
+    let err = refused.expect_err("metadata address refused");
+    assert!(err.starts_with("169.254.169.254:"), "{err}");
+}

@@ -10,7 +10,7 @@
 mod clock;
 pub mod job;
 mod metrics;
-mod notify;
+pub mod notify;
 pub mod plan;
 pub mod run;
 pub mod scheduler;
@@ -20,7 +20,6 @@ pub mod store;
 pub use clock::Clock;
 pub use job::{Job, JobKey, jobs_of};
 pub use metrics::CronMetrics;
-pub use notify::summary as notification_body;
 pub use run::{RunHandle, RunTarget, Runner, Trigger};
 pub use scheduler::{Role, Scheduler, SchedulerOptions, StartError};
 pub use sqlite::SqliteStore;

@@ -47,7 +47,7 @@ pub fn summary(run: &FunctionRun) -> serde_json::Value {
 /// Sends the summary of `run` to `url`.
 pub async fn send(url: String, run: FunctionRun) {
     let id = run.metadata.name.clone().unwrap_or_default();
-    match tokio::time::timeout(TIMEOUT, post(&url, &summary(&run))).await {
+    match tokio::time::timeout(TIMEOUT, deliver(&url, &run)).await {
         Ok(Ok(status)) if (200..300).contains(&status) => {
             tracing::info!(run = %id, %url, status, "run notification sent");
         }
@@ -57,7 +57,10 @@ pub async fn send(url: String, run: FunctionRun) {
     }
 }
 
-async fn post(url: &str, body: &serde_json::Value) -> Result<u16, String> {
+/// POSTs the summary of `run` to `url`; the status the receiver answered, or why it was not
+/// sent. The metadata-address rule of guests' outbound requests applies.
+pub async fn deliver(url: &str, run: &FunctionRun) -> Result<u16, String> {
+    let body = summary(run);
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
     let host = uri.host().ok_or("URL has no host")?.to_owned();
