@@ -139,12 +139,14 @@ async fn report_role(scheduler: Arc<Scheduler>, lock_path: std::path::PathBuf) {
                     "scheduler: standby, another platform on this state directory fires the schedules; this one takes over if it stops"
                 ),
                 Role::Stopped => return,
+                Role::Starting => {}
             }
             last = Some(role);
         }
-        tokio::select! {
-            () = scheduler.wait_for_role(Role::Leader), if role != Role::Leader => {}
-            () = scheduler.wait_for_role(Role::Stopped) => {}
+        // Wait for the next change of role.
+        let mut changed = scheduler.role_changes();
+        if changed.wait_for(|r| *r != role).await.is_err() {
+            return;
         }
     }
 }

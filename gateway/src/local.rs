@@ -80,7 +80,12 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         }
     });
     let scheduler = crate::cron::start(&platform, address.port())?;
-    let schedules = scheduler.jobs().len();
+    let schedules: usize = platform
+        .registry
+        .list()
+        .iter()
+        .map(|entry| faas_runtime::schedule::jobs_of(&entry.function).len())
+        .sum();
     if schedules > 0 {
         eprintln!(
             "faas: {schedules} schedule(s); runs recorded in {}",

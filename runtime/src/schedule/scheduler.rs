@@ -32,6 +32,8 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Whether this scheduler fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Role {
+    /// Not yet tried to take the lock.
+    Starting,
     /// Holds the lock and fires.
     Leader,
     /// Another scheduler holds the lock; this one waits to take over.
@@ -80,7 +82,7 @@ impl Scheduler {
     pub fn start(runner: Arc<Runner>, options: SchedulerOptions) -> Arc<Self> {
         let jobs = Arc::new(Mutex::new(HashMap::new()));
         let (changes, changed) = watch::channel(0);
-        let (role_tx, role) = watch::channel(Role::Standby);
+        let (role_tx, role) = watch::channel(Role::Starting);
         let (stop, stopped) = watch::channel(false);
         let state = Loop {
             runner: Arc::clone(&runner),
@@ -136,6 +138,11 @@ impl Scheduler {
 
     pub fn role(&self) -> Role {
         *self.role.borrow()
+    }
+
+    /// A receiver of role changes.
+    pub fn role_changes(&self) -> watch::Receiver<Role> {
+        self.role.clone()
     }
 
     /// Waits until the role is `role` (tests, startup logs).
@@ -322,10 +329,7 @@ impl Loop {
                 tracing::error!(error = %err, "could not read schedule cursors: missed runs are not caught up")
             }
         }
-        tracing::info!(
-            schedules = self.armed.len(),
-            "scheduler leading: this platform fires schedules"
-        );
+        tracing::debug!("scheduler lock taken");
         self.role.send_replace(Role::Leader);
         let jobs: Vec<_> = self.armed.values().map(|a| Arc::clone(&a.job)).collect();
         for job in jobs {

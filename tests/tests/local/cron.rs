@@ -343,6 +343,10 @@ async fn two_platforms_on_one_state_fire_once_and_the_standby_takes_over() {
         get(&standby.url("/system/scheduler")).await.json()["role"],
         "Standby"
     );
+    assert!(
+        !leader.stderr.lock().unwrap().contains("scheduler: standby"),
+        "the leader never claims to be on standby"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let calls = |text: &str| -> u64 {
@@ -452,4 +456,79 @@ async fn sigterm_lets_a_running_run_finish_and_records_it() {
         "{}",
         run.text()
     );
+}
+
+#[tokio::test]
+async fn a_running_run_can_be_cancelled_and_payloads_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(
+        dir.path(),
+        "hostile",
+        &guest("hostile"),
+        "  timeout: 60s\n  http: {maxBodySize: 1Ki}\n",
+    );
+    let faas = Faas::start(dir.path());
+    let started = send(
+        "POST",
+        &faas.url("/system/functions/hostile/runs?detach=true"),
+        &[],
+        "sleep 30000",
+    )
+    .await;
+    assert_eq!(started.status, 202, "{}", started.text());
+    let id = started.json()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    faas.eventually("the run is running", || async {
+        field(
+            &get(&faas.url(&format!("/system/runs/{id}"))).await.json(),
+            "/status/phase",
+        ) == "Running"
+    })
+    .await;
+
+    let cancelled = send(
+        "POST",
+        &faas.url(&format!("/system/runs/{id}/cancel")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(cancelled.status, 202, "{}", cancelled.text());
+    faas.eventually("the run is interrupted and its guest stopped", || async {
+        let run = get(&faas.url(&format!("/system/runs/{id}"))).await.json();
+        let metrics = get(&faas.url("/metrics")).await.text();
+        field(&run, "/status/phase") == "Interrupted"
+            && field(&run, "/status/message") == "cancelled by request"
+            && metrics.contains(r#"faas_invocations_in_flight{function="hostile"} 0"#)
+    })
+    .await;
+    let again = send(
+        "POST",
+        &faas.url(&format!("/system/runs/{id}/cancel")),
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    assert!(
+        again.text().contains("already ended Interrupted"),
+        "{}",
+        again.text()
+    );
+
+    // A payload over the function's body limit is refused before anything runs.
+    let big = "x".repeat(2048);
+    let refused = send(
+        "POST",
+        &faas.url("/system/functions/hostile/runs"),
+        &[],
+        big,
+    )
+    .await;
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(refused.text().contains("spec.http.maxBodySize"));
+    let runs = get(&faas.url("/system/functions/hostile/runs")).await;
+    assert_eq!(runs_of(&runs).len(), 1, "the refused run left no record");
 }
