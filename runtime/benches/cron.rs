@@ -220,17 +220,28 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let wants = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    // `--store memory` or `--store sqlite`: one store only (profiling).
+    let store_only = args
+        .iter()
+        .position(|a| a == "--store")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let store_wanted = |name: &str| store_only.as_deref().is_none_or(|o| o == name);
     println!("{SCHEDULES} schedules, {seconds} s measured per scenario, 2 worker threads");
     runtime.block_on(async {
-        if wants("every-second") {
+        if wants("every-second") && store_only.is_none() {
             measure_baseline(seconds, |_| 1)
                 .await
                 .print("every-second: baseline tokio timers");
+        }
+        if wants("every-second") && store_wanted("sqlite") {
             let sqlite: Arc<dyn RunStore> =
                 Arc::new(SqliteStore::open(&dir.path().join("every.db")).expect("sqlite"));
             measure_scheduler(sqlite, jobs(|_| "* * * * * *".into()), seconds)
                 .await
                 .print("every-second: scheduler + SQLite");
+        }
+        if wants("every-second") && store_wanted("memory") {
             measure_scheduler(
                 Arc::new(MemoryStore::default()),
                 jobs(|_| "* * * * * *".into()),
