@@ -4,9 +4,11 @@
 //! - [`job`]: a schedule in typed form; [`plan`]: the pure rules (ids, deadlines, catch-up,
 //!   backoff, phases).
 //! - [`scheduler`]: the one timer over a heap of fire times, leadership, catch-up.
-//! - [`run`]: executing a run (claim, attempts, cancellation, record, notification).
+//! - [`run`]: executing a run (claim, cancellation, record, notification); `attempt`: calling
+//!   the function (retries, timeout, bounded output).
 //! - [`store`]: the record store trait (+ memory); [`sqlite`]: local mode's store.
 
+mod attempt;
 mod clock;
 pub mod job;
 mod metrics;

@@ -9,33 +9,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use faas_api::{FunctionRun, FunctionRunSpec, FunctionRunStatus, RunPhase};
-use http::{HeaderValue, Request, Response};
-use http_body_util::BodyExt;
+use http::{Request, Response};
 use jiff::Timestamp;
 use tokio::sync::{Notify, oneshot};
 
+use super::attempt;
 use super::clock::Clock;
 use super::job::{Job, JobKey};
 use super::metrics::CronMetrics;
 use super::plan::{self, rfc3339};
 use super::store::{Cursor, Prune, RunStore, StoreError};
-use crate::{CallContext, LogTailSink, ResponseBody};
+use crate::{CallContext, ResponseBody};
 
 /// Bytes of a run's response body kept in its record.
 pub const MAX_OUTPUT: usize = 64 * 1024;
 /// Annotation naming the platform process that executes a run (orphan detection).
 pub const OWNER_ANNOTATION: &str = "faas.dev/owner";
-/// Longest a run may go on when neither the schedule nor the function bounds it: a backstop
-/// behind the executor's own deadline, in case an executor fails to enforce it.
-const BACKSTOP: Duration = Duration::from_secs(3600);
-/// Slack given to the executor to enforce a run timeout itself before the backstop fires.
-const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
-
-/// Longest wait for the guest's log tail after its response ended (executors that keep no
-/// log, such as a test target, never fill it).
-const TAIL_WAIT: Duration = Duration::from_millis(500);
 
 /// The platform's invocation path, as runs see it: admission, metrics and the executor of
 /// the function's current version, exactly as for an HTTP request. Errors come back as
@@ -214,58 +205,134 @@ impl Runner {
             }
             Trigger::Manual => plan::manual_run_id(&job.key.function),
         };
-        let (cancel, cancelled) = oneshot::channel();
-        self.active()
-            .entry(job.key.clone())
-            .or_default()
-            .insert(id.clone(), cancel);
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let cancelled = self.register(&job.key, &id);
         let this = Arc::clone(self);
         let run_id = id.clone();
         let done = tokio::spawn(async move {
-            let result = this
-                .claim_and_execute(&job, &run_id, trigger, cursor, payload, cancelled)
-                .await;
+            let run = running_record(&job, &run_id, trigger, &this.owner, this.clock.now());
+            let result = match this.store.create(run.clone(), cursor, None).await {
+                Ok(true) => this
+                    .execute(&job, run, trigger, payload, cancelled)
+                    .await
+                    .map(Some),
+                Ok(false) => {
+                    tracing::debug!(run = %run_id, "run already claimed by another scheduler");
+                    Ok(None)
+                }
+                Err(err) => Err(err),
+            };
             if let Err(err) = &result {
                 tracing::error!(run = %run_id, schedule = %job.key, error = %err, "run not recorded");
             }
-            if let Some(runs) = this.active().get_mut(&job.key) {
-                runs.remove(&run_id);
-            }
-            if this.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-                this.idle.notify_waiters();
-            }
+            this.unregister(&job.key, &run_id);
             result
         });
         RunHandle { id, done }
     }
 
-    async fn claim_and_execute(
+    /// Starts the runs of a burst of fire times (everything due at one wake-up of the
+    /// scheduler). Claims go to the store in chunks, one operation each, and each chunk's runs
+    /// start as soon as it is committed: with 10,000 schedules due in the same second, a
+    /// claim per run would make the last run wait for 10,000 store round trips.
+    pub fn start_burst(self: &Arc<Self>, fires: Vec<Fire>) {
+        let now = self.clock.now();
+        let mut fires = fires.into_iter().peekable();
+        while fires.peek().is_some() {
+            let chunk: Vec<(Fire, String, oneshot::Receiver<String>)> = fires
+                .by_ref()
+                .take(CLAIM_CHUNK)
+                .map(|fire| {
+                    let id = plan::scheduled_run_id(
+                        &fire.job.key.function,
+                        &fire.job.key.schedule,
+                        fire.due,
+                    );
+                    let cancelled = self.register(&fire.job.key, &id);
+                    (fire, id, cancelled)
+                })
+                .collect();
+            let this = Arc::clone(self);
+            tokio::spawn(async move { this.claim_chunk(chunk, now).await });
+        }
+    }
+
+    async fn claim_chunk(
+        self: Arc<Self>,
+        chunk: Vec<(Fire, String, oneshot::Receiver<String>)>,
+        now: Timestamp,
+    ) {
+        let records: Vec<(FunctionRun, Option<Cursor>)> = chunk
+            .iter()
+            .map(|(fire, id, _)| {
+                let trigger = Trigger::Cron { due: fire.due };
+                let run = running_record(&fire.job, id, trigger, &self.owner, now);
+                (run, Some(fire.cursor.clone()))
+            })
+            .collect();
+        let created = match self.store.create_many(&records).await {
+            Ok(created) => created,
+            Err(err) => {
+                tracing::error!(runs = chunk.len(), error = %err, "could not claim runs: they do not run");
+                for (fire, id, _) in &chunk {
+                    self.unregister(&fire.job.key, id);
+                }
+                return;
+            }
+        };
+        for (((fire, id, cancelled), (run, _)), created) in
+            chunk.into_iter().zip(records).zip(created)
+        {
+            if !created {
+                self.unregister(&fire.job.key, &id);
+                continue;
+            }
+            let this = Arc::clone(&self);
+            tokio::spawn(async move {
+                let trigger = Trigger::Cron { due: fire.due };
+                if let Err(err) = this.execute(&fire.job, run, trigger, None, cancelled).await {
+                    tracing::error!(run = %id, error = %err, "run not recorded");
+                }
+                this.unregister(&fire.job.key, &id);
+            });
+        }
+    }
+
+    /// Tracks a run as in flight; the receiver hears why it is cancelled.
+    fn register(&self, key: &JobKey, id: &str) -> oneshot::Receiver<String> {
+        let (cancel, cancelled) = oneshot::channel();
+        self.active()
+            .entry(key.clone())
+            .or_default()
+            .insert(id.to_owned(), cancel);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        cancelled
+    }
+
+    fn unregister(&self, key: &JobKey, id: &str) {
+        if let Some(runs) = self.active().get_mut(key) {
+            runs.remove(id);
+        }
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Runs a claimed run to its end and records it.
+    async fn execute(
         self: &Arc<Self>,
         job: &Arc<Job>,
-        id: &str,
+        mut run: FunctionRun,
         trigger: Trigger,
-        cursor: Option<Cursor>,
         payload: Option<Bytes>,
         cancelled: oneshot::Receiver<String>,
-    ) -> Result<Option<FunctionRun>, StoreError> {
-        let mut run = new_record(job, id, trigger, &self.owner);
-        let started = self.clock.now();
-        run.status = Some(FunctionRunStatus {
-            phase: RunPhase::Running,
-            start_time: Some(rfc3339(started)),
-            ..FunctionRunStatus::default()
-        });
-        if !self.store.create(run.clone(), cursor, None).await? {
-            tracing::debug!(run = id, "run already claimed by another scheduler");
-            return Ok(None);
-        }
+    ) -> Result<FunctionRun, StoreError> {
         if let Trigger::Cron { due } = trigger {
             let late = self.clock.now().duration_since(due).as_secs_f64().max(0.0);
             self.metrics.lateness.observe(late);
         }
-        tracing::info!(run = id, schedule = %job.key, "run started");
-        let attempts = self.attempts(job, &mut run, payload);
+        let id = super::store::run_id(&run).to_owned();
+        tracing::info!(run = %id, schedule = %job.key, "run started");
+        let attempts = attempt::attempts(&*self.target, &*self.store, job, &mut run, payload);
         let interrupted = tokio::select! {
             () = attempts => None,
             reason = cancelled => Some(reason.unwrap_or_else(|_| "cancelled".to_owned())),
@@ -279,124 +346,27 @@ impl Runner {
         let final_phase = status.phase;
         self.store.update(run.clone(), Some(prune_of(job))).await?;
         self.metrics.count(&job.key, final_phase);
-        tracing::info!(run = id, schedule = %job.key, phase = ?final_phase, "run finished");
+        tracing::info!(run = %id, schedule = %job.key, phase = ?final_phase, "run finished");
         if let Some(notify) = &job.notify
             && (final_phase != RunPhase::Succeeded || notify.on_success)
         {
             tokio::spawn(super::notify::send(notify.url.clone(), run.clone()));
         }
-        Ok(Some(run))
-    }
-
-    /// Calls the function until an attempt succeeds or the retries are used up, recording
-    /// each step. Dropping this future (cancellation) drops the call, which stops the guest.
-    async fn attempts(&self, job: &Job, run: &mut FunctionRun, payload: Option<Bytes>) {
-        let (body, content_type) = match (payload, &job.payload) {
-            (Some(body), _) => (body, "application/octet-stream"),
-            (None, Some((body, content_type))) => (body.clone(), *content_type),
-            (None, None) => (Bytes::new(), "application/octet-stream"),
-        };
-        let mut attempt = 1;
-        loop {
-            run.spec.attempt = attempt;
-            let outcome = self.call_once(job, run, body.clone(), content_type).await;
-            let status = run.status.get_or_insert_with(FunctionRunStatus::default);
-            status.phase = outcome.phase;
-            status.http_status = outcome.http_status;
-            status.output = outcome.output;
-            status.log_tail = outcome.log_tail;
-            status.message = outcome.message;
-            if outcome.phase == RunPhase::Succeeded || attempt > job.retries {
-                return;
-            }
-            let wait = plan::retry_backoff(job.backoff, attempt, plan::jitter_sample());
-            status.phase = RunPhase::Pending;
-            status.message = Some(format!(
-                "attempt {attempt} ended {:?}{}; retrying in {}",
-                outcome.phase,
-                status
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default(),
-                humanize(wait)
-            ));
-            if let Err(err) = self.store.update(run.clone(), None).await {
-                tracing::warn!(run = %plan_id(run), error = %err, "could not record a retry");
-            }
-            tokio::time::sleep(wait).await;
-            attempt += 1;
-            if let Some(status) = run.status.as_mut() {
-                status.phase = RunPhase::Running;
-            }
-            if let Err(err) = self.store.update(run.clone(), None).await {
-                tracing::warn!(run = %plan_id(run), error = %err, "could not record an attempt");
-            }
-        }
-    }
-
-    async fn call_once(
-        &self,
-        job: &Job,
-        run: &FunctionRun,
-        body: Bytes,
-        content_type: &'static str,
-    ) -> Outcome {
-        let id = plan_id(run);
-        let mut request = Request::new(body);
-        *request.method_mut() = http::Method::POST;
-        let headers = request.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static(content_type),
-        );
-        let mut put = |name: &'static str, value: &str| {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                headers.insert(name, value);
-            }
-        };
-        put("x-faas-run-id", id);
-        put("x-faas-schedule", &run.spec.schedule);
-        put("x-faas-trigger", &run.spec.trigger);
-        put("x-faas-attempt", &run.spec.attempt.to_string());
-        if let Some(due) = &run.spec.scheduled_time {
-            put("x-faas-scheduled-time", due);
-        }
-        let log_tail = LogTailSink::default();
-        let ctx = CallContext {
-            timeout: job.timeout,
-            log_tail: Some(log_tail.clone()),
-            ..CallContext::new(id, &*job.key.function)
-        };
-        let limit = job.timeout.map_or(BACKSTOP, |t| t + BACKSTOP_SLACK);
-        let call = async {
-            let response = self.target.call(&job.key.function, request, ctx).await;
-            let status = response.status().as_u16();
-            let output = read_bounded(response.into_body(), MAX_OUTPUT).await;
-            (status, output)
-        };
-        let Ok((status, output)) = tokio::time::timeout(limit, call).await else {
-            return Outcome {
-                phase: RunPhase::TimedOut,
-                http_status: None,
-                output: None,
-                log_tail: log_tail.take(),
-                message: Some(format!("no answer within {}", humanize(limit))),
-            };
-        };
-        let tail = log_tail.wait(TAIL_WAIT).await;
-        let phase = plan::phase_of_status(status);
-        let message =
-            (phase != RunPhase::Succeeded).then(|| format!("function answered HTTP {status}"));
-        Outcome {
-            phase,
-            http_status: Some(status),
-            output: Some(output).filter(|o| !o.is_empty()),
-            log_tail: tail.filter(|t| !t.is_empty()),
-            message,
-        }
+        Ok(run)
     }
 }
+
+/// A fire time the scheduler decided to run.
+pub struct Fire {
+    pub job: Arc<Job>,
+    pub due: Timestamp,
+    /// The schedule's cursor once this fire time is claimed.
+    pub cursor: Cursor,
+}
+
+/// Runs claimed per store operation in a burst: enough to amortize a transaction, few enough
+/// that a burst's first runs start before all of it is claimed.
+const CLAIM_CHUNK: usize = 256;
 
 /// A started run.
 pub struct RunHandle {
@@ -406,16 +376,21 @@ pub struct RunHandle {
     pub done: tokio::task::JoinHandle<Result<Option<FunctionRun>, StoreError>>,
 }
 
-struct Outcome {
-    phase: RunPhase,
-    http_status: Option<u16>,
-    output: Option<String>,
-    log_tail: Option<String>,
-    message: Option<String>,
-}
-
-fn plan_id(run: &FunctionRun) -> &str {
-    super::store::run_id(run)
+/// The record of a run that starts now.
+fn running_record(
+    job: &Job,
+    id: &str,
+    trigger: Trigger,
+    owner: &str,
+    now: Timestamp,
+) -> FunctionRun {
+    let mut run = new_record(job, id, trigger, owner);
+    run.status = Some(FunctionRunStatus {
+        phase: RunPhase::Running,
+        start_time: Some(rfc3339(now)),
+        ..FunctionRunStatus::default()
+    });
+    run
 }
 
 fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun {
@@ -463,58 +438,6 @@ pub fn owned_by(run: &FunctionRun, owner: &str) -> bool {
         .as_ref()
         .and_then(|a| a.get(OWNER_ANNOTATION))
         .is_some_and(|o| o == owner)
-}
-
-/// Reads the whole body (the function runs until it is sent) but keeps at most `limit` bytes.
-async fn read_bounded(mut body: ResponseBody, limit: usize) -> String {
-    let mut kept = BytesMut::new();
-    let mut total = 0usize;
-    let mut error = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    total += data.len();
-                    let room = limit.saturating_sub(kept.len());
-                    kept.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-            Err(err) => {
-                error = Some(err.to_string());
-                break;
-            }
-        }
-    }
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    if total > kept.len() {
-        text.push_str(&format!(
-            "\n[output truncated: {total} bytes, first {limit} kept]"
-        ));
-    }
-    if let Some(error) = error {
-        text.push_str(&format!("\n[response body failed: {error}]"));
-    }
-    text
-}
-
-/// `250ms`, `2m3s`: durations in messages, to the second above one second.
-pub fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
 }
 
 impl std::fmt::Debug for Runner {

@@ -21,13 +21,17 @@ use jiff::Timestamp;
 use tokio::sync::watch;
 
 use super::job::{Job, JobKey};
+use super::plan::humanize;
 use super::plan::{self, CatchUp};
-use super::run::{RunHandle, Runner, Trigger, humanize, interrupted, owned_by};
+use super::run::{Fire, RunHandle, Runner, Trigger, interrupted, owned_by};
 use super::store::Cursor;
 
 /// Longest single sleep: the timer re-checks the clock at least this often, which bounds the
 /// effect of a wall-clock jump (NTP step, suspended laptop) on fire times.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Schedules re-armed between two yields to the runtime after a burst.
+const REARM_BATCH: usize = 256;
 
 /// Whether this scheduler fires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -250,7 +254,7 @@ impl Loop {
                 }
                 () = tokio::time::sleep(sleep) => {
                     if leading {
-                        self.fire_due();
+                        self.fire_due().await;
                     }
                 }
             }
@@ -402,7 +406,9 @@ impl Loop {
                 CatchUp::Nothing => {}
                 CatchUp::Run(due) | CatchUp::Skip(due) => {
                     tracing::info!(schedule = %key, due = %due, "catching up a missed run");
-                    self.fire(&job, due, now);
+                    if let Some(fire) = self.fire(&job, due, now) {
+                        self.runner.start_burst(vec![fire]);
+                    }
                 }
             },
             None => {
@@ -437,10 +443,12 @@ impl Loop {
     }
 
     /// Fires every schedule that is due, then re-arms them. Starting all runs before computing
-    /// any next time keeps the lateness of the last due schedule low.
-    fn fire_due(&mut self) {
+    /// any next time keeps the lateness of the last due schedule low, and yielding while
+    /// re-arming lets the runs of a big burst use this thread too.
+    async fn fire_due(&mut self) {
         let now = self.runner.clock().now();
         let mut fired = Vec::new();
+        let mut starting = Vec::new();
         while let Some(Reverse((at, generation, _))) = self.heap.peek() {
             if *at > now {
                 break;
@@ -463,10 +471,16 @@ impl Loop {
             } else {
                 at
             };
-            self.fire(&job, due, now);
+            if let Some(fire) = self.fire(&job, due, now) {
+                starting.push(fire);
+            }
             fired.push(job);
         }
-        for job in fired {
+        self.runner.start_burst(starting);
+        for (n, job) in fired.into_iter().enumerate() {
+            if n % REARM_BATCH == REARM_BATCH - 1 {
+                tokio::task::yield_now().await;
+            }
             let next = plan::next_fire(&job, now);
             self.runner.metrics().set_next(&job.key, next);
             if let Some(armed) = self.armed.get_mut(&job.key) {
@@ -479,8 +493,8 @@ impl Loop {
         }
     }
 
-    /// One fire time of `job`: start it, or record why not.
-    fn fire(&mut self, job: &Arc<Job>, due: Timestamp, now: Timestamp) {
+    /// One fire time of `job`: the run to start, or `None` after recording why not.
+    fn fire(&mut self, job: &Arc<Job>, due: Timestamp, now: Timestamp) -> Option<Fire> {
         let cursor = Cursor {
             key: job.key.clone(),
             timing: job.timing().to_owned(),
@@ -496,7 +510,7 @@ impl Loop {
                 humanize(late)
             );
             self.runner.skip(job, due, cursor, reason);
-            return;
+            return None;
         }
         match job.policy {
             ConcurrencyPolicy::Forbid => {
@@ -504,7 +518,7 @@ impl Loop {
                     let reason =
                         format!("run {running} is still running (concurrencyPolicy: Forbid)");
                     self.runner.skip(job, due, cursor, reason);
-                    return;
+                    return None;
                 }
             }
             ConcurrencyPolicy::Replace => {
@@ -516,7 +530,10 @@ impl Loop {
             }
             ConcurrencyPolicy::Allow => {}
         }
-        self.runner
-            .start(Arc::clone(job), Trigger::Cron { due }, Some(cursor), None);
+        Some(Fire {
+            job: Arc::clone(job),
+            due,
+            cursor,
+        })
     }
 }

@@ -67,6 +67,7 @@ impl Row {
 
 enum Write {
     Create(Row, Option<Cursor>, Option<Prune>, Reply<bool>),
+    CreateMany(Vec<(Row, Option<Cursor>)>, Reply<Vec<bool>>),
     Update(Row, Option<Prune>, Reply<()>),
     SetCursor(Cursor, Reply<()>),
 }
@@ -168,10 +169,17 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
     for write in batch {
         let outcome = match &write {
             Write::Create(run, cursor, prune, _) => {
-                create(&tx, run, cursor.as_ref(), prune.as_ref()).map(Some)
+                create(&tx, run, cursor.as_ref(), prune.as_ref()).map(Created::One)
             }
-            Write::Update(run, prune, _) => update(&tx, run, prune.as_ref()).map(|()| None),
-            Write::SetCursor(cursor, _) => set_cursor(&tx, cursor).map(|()| None),
+            Write::CreateMany(rows, _) => rows
+                .iter()
+                .map(|(row, cursor)| create(&tx, row, cursor.as_ref(), None))
+                .collect::<rusqlite::Result<Vec<bool>>>()
+                .map(Created::Many),
+            Write::Update(run, prune, _) => {
+                update(&tx, run, prune.as_ref()).map(|()| Created::Nothing)
+            }
+            Write::SetCursor(cursor, _) => set_cursor(&tx, cursor).map(|()| Created::Nothing),
         };
         done.push((write, outcome));
     }
@@ -187,7 +195,13 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
         // A caller that stopped waiting is not an error of the store.
         match write {
             Write::Create(.., reply) => {
-                let _ = reply.send(outcome.map(|created| created == Some(true)));
+                let _ = reply.send(outcome.map(|c| matches!(c, Created::One(true))));
+            }
+            Write::CreateMany(_, reply) => {
+                let _ = reply.send(outcome.map(|c| match c {
+                    Created::Many(created) => created,
+                    _ => Vec::new(),
+                }));
             }
             Write::Update(.., reply) | Write::SetCursor(_, reply) => {
                 let _ = reply.send(outcome.map(drop));
@@ -196,10 +210,20 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
     }
 }
 
+/// What a write created, for its reply.
+enum Created {
+    Nothing,
+    One(bool),
+    Many(Vec<bool>),
+}
+
 fn fail(write: Write, message: &str) {
     let err = StoreError::Backend(message.to_owned());
     match write {
         Write::Create(.., reply) => {
+            let _ = reply.send(Err(err));
+        }
+        Write::CreateMany(_, reply) => {
             let _ = reply.send(Err(err));
         }
         Write::Update(.., reply) | Write::SetCursor(_, reply) => {
@@ -289,6 +313,19 @@ impl RunStore for SqliteStore {
         prune: Option<Prune>,
     ) -> StoreFuture<'_, bool> {
         self.write(|reply| Ok(Write::Create(Row::of(&run)?, cursor, prune, reply)))
+    }
+
+    fn create_many<'a>(
+        &'a self,
+        runs: &'a [(FunctionRun, Option<Cursor>)],
+    ) -> StoreFuture<'a, Vec<bool>> {
+        self.write(|reply| {
+            let rows = runs
+                .iter()
+                .map(|(run, cursor)| Ok((Row::of(run)?, cursor.clone())))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Ok(Write::CreateMany(rows, reply))
+        })
     }
 
     fn update(&self, run: FunctionRun, prune: Option<Prune>) -> StoreFuture<'_, ()> {

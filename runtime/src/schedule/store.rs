@@ -79,6 +79,20 @@ pub trait RunStore: Send + Sync + 'static {
         cursor: Option<Cursor>,
         prune: Option<Prune>,
     ) -> StoreFuture<'_, bool>;
+    /// [`RunStore::create`] for many runs (a burst of fire times), in one transaction where the
+    /// backend has them. Says, in order, whether each was created.
+    fn create_many<'a>(
+        &'a self,
+        runs: &'a [(FunctionRun, Option<Cursor>)],
+    ) -> StoreFuture<'a, Vec<bool>> {
+        Box::pin(async move {
+            let mut created = Vec::with_capacity(runs.len());
+            for (run, cursor) in runs {
+                created.push(self.create(run.clone(), cursor.clone(), None).await?);
+            }
+            Ok(created)
+        })
+    }
     /// Replaces an existing run's record, then prunes.
     fn update(&self, run: FunctionRun, prune: Option<Prune>) -> StoreFuture<'_, ()>;
     fn get(&self, id: String) -> StoreFuture<'_, Option<FunctionRun>>;
