@@ -14,6 +14,7 @@ pub mod guest_log;
 mod invoker;
 pub mod outbound;
 pub mod schedule;
+pub mod sqs;
 pub mod wasm;
 
 pub use error::InvokeError;

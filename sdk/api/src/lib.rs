@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod network;
 mod run;
 mod schema;
+pub mod sqs;
 mod validate;
 
 pub use function::*;

@@ -377,7 +377,7 @@ fn validate_sqs(triggers: &[SqsTrigger], errs: &mut ValidationErrors) {
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, t) in triggers.iter().enumerate() {
         let p = format!("spec.triggers.sqs[{i}]");
-        let queue = match parse_sqs_queue_url(&t.queue_url) {
+        let queue = match crate::sqs::QueueUrl::parse(&t.queue_url) {
             Ok(q) => Some(q),
             Err(m) => {
                 errs.push(format!("{p}.queueUrl"), m);
@@ -598,7 +598,7 @@ fn check_time_zone(tz: &str) -> Result<(), String> {
 
 /// Splits `http(s)://authority/path` into its authority and path (with leading `/`, maybe
 /// empty). Errors on other schemes, userinfo, whitespace and an empty authority.
-fn split_http_url(url: &str) -> Result<(&str, &str), String> {
+pub(crate) fn split_http_url(url: &str) -> Result<(&str, &str), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
@@ -619,51 +619,6 @@ fn split_http_url(url: &str) -> Result<(&str, &str), String> {
 
 fn check_http_url(url: &str) -> Result<(), String> {
     split_http_url(url).map(|_| ())
-}
-
-/// What validation learns from an SQS queue URL.
-struct SqsQueue {
-    fifo: bool,
-}
-
-fn parse_sqs_queue_url(url: &str) -> Result<SqsQueue, String> {
-    let shape = || {
-        format!(
-            "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
-             got {url:?}"
-        )
-    };
-    let (_, path) = split_http_url(url).map_err(|_| shape())?;
-    if path.contains(['?', '#']) {
-        return Err(shape());
-    }
-    let path = path.strip_suffix('/').unwrap_or(path);
-    let segs: Vec<&str> = path.split('/').skip(1).collect();
-    let [account, name] = segs.as_slice() else {
-        return Err(shape());
-    };
-    if !(account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())) {
-        return Err(format!(
-            "{}: the account id must be 12 digits, got {account:?}",
-            shape()
-        ));
-    }
-    let fifo = name.ends_with(".fifo");
-    let base = name.strip_suffix(".fifo").unwrap_or(name);
-    if name.is_empty()
-        || name.len() > 80
-        || !base
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        || base.is_empty()
-    {
-        return Err(format!(
-            "{}: queue names are 1-80 letters, digits, '-' and '_' (FIFO queues end in .fifo), \
-             got {name:?}",
-            shape()
-        ));
-    }
-    Ok(SqsQueue { fifo })
 }
 
 #[cfg(test)]
