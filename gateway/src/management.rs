@@ -107,9 +107,12 @@ pub async fn handle(
         }
         (&Method::GET, ["system", "functions", name]) => match platform.registry.get(name) {
             Some(entry) => {
+                let runs = crate::runs_api::function_runs_detail(platform, name).await;
                 let detail = serde_json::json!({
                     "summary": Summary::of(&entry),
                     "function": entry.function,
+                    "schedules": runs["schedules"],
+                    "recentRuns": runs["recentRuns"],
                 });
                 json_response(StatusCode::OK, &detail)
             }

@@ -14,7 +14,7 @@ use faas_api::{FunctionRun, RunPhase};
 use faas_runtime::ResponseBody;
 use faas_runtime::schedule::plan::{next_fire, rfc3339};
 use faas_runtime::schedule::store::phase;
-use faas_runtime::schedule::{RunQuery, Scheduler};
+use faas_runtime::schedule::{Job, RunQuery, Scheduler};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -275,23 +275,10 @@ fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
         Ok(s) => s,
         Err(response) => return *response,
     };
-    let now = scheduler.runner().clock().now();
     let mut schedules: Vec<_> = scheduler
         .jobs()
         .iter()
-        .map(|job| {
-            let next = (!job.suspend).then(|| next_fire(job, now)).flatten();
-            serde_json::json!({
-                "function": &*job.key.function,
-                "schedule": &*job.key.schedule,
-                "cron": job.cron.as_str(),
-                "timeZone": job.zone.iana_name().unwrap_or("UTC"),
-                "suspend": job.suspend,
-                "nextFire": next.map(rfc3339),
-                "nextFireLocal": next.map(|t| t.to_zoned(job.zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()),
-                "running": scheduler.runner().running(&job.key),
-            })
-        })
+        .map(|job| schedule_view(scheduler, job))
         .collect();
     schedules.sort_by_key(|s| (s["function"].to_string(), s["schedule"].to_string()));
     json_response(
@@ -302,6 +289,49 @@ fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
             "schedules": schedules,
         }),
     )
+}
+
+/// One schedule as the API shows it: expression, zone, next fire time (UTC and local), the
+/// runs of it going on here.
+fn schedule_view(scheduler: &Scheduler, job: &Job) -> serde_json::Value {
+    let now = scheduler.runner().clock().now();
+    let next = (!job.suspend).then(|| next_fire(job, now)).flatten();
+    serde_json::json!({
+        "function": &*job.key.function,
+        "schedule": &*job.key.schedule,
+        "cron": job.cron.as_str(),
+        "timeZone": job.zone.iana_name().unwrap_or("UTC"),
+        "suspend": job.suspend,
+        "nextFire": next.map(rfc3339),
+        "nextFireLocal": next.map(|t| t.to_zoned(job.zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()),
+        "running": scheduler.runner().running(&job.key),
+    })
+}
+
+/// What `GET /system/functions/{name}` adds about runs: the function's schedules with their
+/// next fire times, and its most recent runs.
+pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_json::Value {
+    let Some(scheduler) = platform.scheduler.get() else {
+        return serde_json::json!({});
+    };
+    let mut schedules: Vec<_> = scheduler
+        .jobs()
+        .iter()
+        .filter(|job| &*job.key.function == function)
+        .map(|job| schedule_view(scheduler, job))
+        .collect();
+    schedules.sort_by_key(|s| s["schedule"].to_string());
+    let recent = scheduler
+        .runner()
+        .store()
+        .list(RunQuery {
+            function: Some(function.to_owned()),
+            limit: Some(5),
+            ..RunQuery::default()
+        })
+        .await
+        .unwrap_or_default();
+    serde_json::json!({ "schedules": schedules, "recentRuns": recent })
 }
 
 /// `a=b&c=d` without percent-decoding: every value the API takes is a name, a phase or a

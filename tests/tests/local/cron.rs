@@ -121,6 +121,19 @@ async fn a_one_second_schedule_fires_and_records_runs() {
     assert!(shown.contains("Phase:      Succeeded"), "{shown}");
     assert!(shown.contains("Hello from faas: POST /"), "{shown}");
 
+    // `faas describe` shows the schedule's next fire time and the recent runs.
+    let mut cmd = faas.cli();
+    cmd.args(["describe", "hello", "-o", "json"]);
+    let (ok, described, err) = cli_output(cmd);
+    assert!(ok, "{err}");
+    let described: Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(described["schedules"][0]["schedule"], "tick");
+    assert!(
+        described["schedules"][0]["nextFire"].is_string(),
+        "{described}"
+    );
+    assert!(!described["recentRuns"].as_array().unwrap().is_empty());
+
     let status = get(&faas.url("/system/scheduler")).await.json();
     assert_eq!(status["role"], "Leader");
     assert_eq!(status["schedules"][0]["schedule"], "tick");
