@@ -41,55 +41,10 @@ pub async fn call_function(
         return *not_ready;
     }
 
-    // Body size is decided before any guest code runs, from Content-Length when present and
-    // while reading otherwise, so a huge upload costs at most `max_body_bytes` of memory.
-    let limit = entry.limits.max_body_bytes;
-    let too_large = || {
-        platform
-            .metrics
-            .rejected
-            .with_label_values(&[name.as_str(), "body_too_large"])
-            .inc();
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BodyTooLarge",
-            &format!(
-                "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
-            ),
-        )
-    };
-    let declared = request
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return too_large();
-    }
     let (mut parts, body) = request.into_parts();
-    let reading = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
-    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, reading).await else {
-        platform
-            .metrics
-            .rejected
-            .with_label_values(&[name.as_str(), "body_timeout"])
-            .inc();
-        return json_error(
-            StatusCode::REQUEST_TIMEOUT,
-            "BodyReadTimeout",
-            &format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
-        );
-    };
-    let body = match read {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Err(err) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "BadRequestBody",
-                &format!("could not read the request body: {err}"),
-            );
-        }
+    let body = match read_body(platform, &entry, &parts.headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return *refused,
     };
 
     // The function sees the path relative to its mount point; the mount point travels in
@@ -137,6 +92,63 @@ pub async fn call_function(
     });
     let request = Request::from_parts(parts, body);
     invoke(platform, &entry, request, CallContext::new(call_id, name)).await
+}
+
+/// Reads the body of a call of `entry` within its size limit (spec.http.maxBodySize: 413) and
+/// [`BODY_READ_TIMEOUT`] (408). The size is decided before any guest code runs, from
+/// Content-Length when present and while reading otherwise, so a huge upload costs at most
+/// the limit in memory.
+pub async fn read_body(
+    platform: &Platform,
+    entry: &Entry,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<Bytes, Box<Response<ResponseBody>>> {
+    let name = entry.name();
+    let limit = entry.limits.max_body_bytes;
+    let too_large = || {
+        platform
+            .metrics
+            .rejected
+            .with_label_values(&[name, "body_too_large"])
+            .inc();
+        Box::new(json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            &format!(
+                "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
+            ),
+        ))
+    };
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    let reading = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
+    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, reading).await else {
+        platform
+            .metrics
+            .rejected
+            .with_label_values(&[name, "body_timeout"])
+            .inc();
+        return Err(Box::new(json_error(
+            StatusCode::REQUEST_TIMEOUT,
+            "BodyReadTimeout",
+            &format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
+        )));
+    };
+    match read {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(err) => Err(Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequestBody",
+            &format!("could not read the request body: {err}"),
+        ))),
+    }
 }
 
 /// The function's serving version, or the 503 that says why there is none.

@@ -84,7 +84,7 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         .registry
         .list()
         .iter()
-        .map(|entry| faas_runtime::schedule::jobs_of(&entry.function).len())
+        .map(|entry| entry.function.spec.schedules.len())
         .sum();
     if schedules > 0 {
         eprintln!(

@@ -16,7 +16,6 @@ use faas_runtime::schedule::plan::{next_fire, rfc3339};
 use faas_runtime::schedule::store::phase;
 use faas_runtime::schedule::{Job, RunQuery, Scheduler};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::platform::Platform;
@@ -102,25 +101,10 @@ async fn run_now(
         Ok(detach) => detach,
         Err(response) => return *response,
     };
-    let limit = entry.limits.max_body_bytes;
-    let body = match Limited::new(
-        request.into_body(),
-        usize::try_from(limit).unwrap_or(usize::MAX),
-    )
-    .collect()
-    .await
-    {
-        Ok(body) => body.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BodyTooLarge",
-                &format!(
-                    "the payload exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
-                ),
-            );
-        }
-        Err(err) => return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &err.to_string()),
+    let (parts, body) = request.into_parts();
+    let body = match crate::invoke::read_body(platform, &entry, &parts.headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return *refused,
     };
     let payload = (!body.is_empty()).then_some(body);
     let handle = match scheduler.run_now(name, query.get("schedule"), payload) {
@@ -213,8 +197,7 @@ async fn list(
     }
 }
 
-async fn find(platform: &Arc<Platform>, id: &str) -> Result<FunctionRun, Refusal> {
-    let scheduler = scheduler(platform)?;
+async fn find(scheduler: &Scheduler, id: &str) -> Result<FunctionRun, Refusal> {
     match scheduler.runner().store().get(id.to_owned()).await {
         Ok(Some(run)) => Ok(run),
         Ok(None) => Err(Box::new(json_error(
@@ -231,14 +214,22 @@ async fn find(platform: &Arc<Platform>, id: &str) -> Result<FunctionRun, Refusal
 }
 
 async fn get(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
-    match find(platform, id).await {
+    let found = match scheduler(platform) {
+        Ok(scheduler) => find(scheduler, id).await,
+        Err(refused) => Err(refused),
+    };
+    match found {
         Ok(run) => json_response(StatusCode::OK, &run),
         Err(response) => *response,
     }
 }
 
 async fn cancel(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
-    let run = match find(platform, id).await {
+    let scheduler = match scheduler(platform) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let run = match find(scheduler, id).await {
         Ok(run) => run,
         Err(response) => return *response,
     };
@@ -249,13 +240,6 @@ async fn cancel(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
             &format!("run {id} already ended {:?}", phase(&run)),
         );
     }
-    let Ok(scheduler) = scheduler(platform) else {
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SchedulerUnavailable",
-            "no scheduler",
-        );
-    };
     if scheduler.runner().cancel_run(id, "cancelled by request") {
         json_response(
             StatusCode::ACCEPTED,
