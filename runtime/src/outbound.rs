@@ -134,6 +134,49 @@ pub async fn resolve_allowed(host: &str, port: u16) -> Result<Vec<SocketAddr>, H
     Ok(addrs)
 }
 
+/// Where an outgoing request goes: scheme (default `https`), host and port (default by
+/// scheme).
+pub struct Target {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+    uri: http::Uri,
+}
+
+impl Target {
+    pub fn of(uri: &http::Uri) -> Result<Target, HttpError> {
+        let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
+        let host = uri
+            .host()
+            .ok_or(HttpError::HttpRequestUriInvalid)?
+            .to_owned();
+        let port = uri
+            .port_u16()
+            .unwrap_or(if scheme == "http" { 80 } else { 443 });
+        Ok(Target {
+            scheme,
+            host,
+            port,
+            uri: uri.clone(),
+        })
+    }
+
+    /// Resolves the host under the metadata-address rule ([`resolve_allowed`]) and gives the
+    /// URI to send to. Plain HTTP connects to the address that was checked, not to a name
+    /// that could resolve differently a second time; HTTPS keeps the name for SNI and
+    /// certificate checks (see ARCHITECTURE.md for the remaining re-resolution window).
+    pub async fn checked_uri(&self) -> Result<http::Uri, HttpError> {
+        let addrs = resolve_allowed(&self.host, self.port).await?;
+        if self.scheme != "http" {
+            return Ok(self.uri.clone());
+        }
+        let path = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        format!("http://{}{path}", addrs[0])
+            .parse()
+            .map_err(|_| HttpError::HttpRequestUriInvalid)
+    }
+}
+
 /// The `wasi:http` hooks of one invocation: every outgoing request goes through the policy.
 pub struct OutboundHooks {
     policy: Arc<OutboundPolicy>,
@@ -170,34 +213,16 @@ impl WasiHttpHooks for OutboundHooks {
         let policy = Arc::clone(&self.policy);
         let function = Arc::clone(&self.function);
         Box::new(async move {
-            let uri = request.uri().clone();
-            let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-            let host = uri
-                .host()
-                .ok_or(HttpError::HttpRequestUriInvalid)?
-                .to_owned();
-            let port = uri
-                .port_u16()
-                .unwrap_or(if scheme == "http" { 80 } else { 443 });
-            if !policy.allows(&scheme, &host, port) {
-                tracing::warn!(function = %function, %scheme, %host, port, "outbound request denied: not in spec.network.allowedOutboundHosts");
+            let target = Target::of(request.uri())?;
+            if !policy.allows(&target.scheme, &target.host, target.port) {
+                tracing::warn!(function = %function, scheme = %target.scheme, host = %target.host, port = target.port, "outbound request denied: not in spec.network.allowedOutboundHosts");
                 return Err(HttpError::HttpRequestDenied);
             }
-            let addrs = resolve_allowed(&host, port).await.inspect_err(|_| {
+            let host = target.host.clone();
+            // `Host:` already carries the original authority.
+            *request.uri_mut() = target.checked_uri().await.inspect_err(|_| {
                 tracing::warn!(function = %function, %host, "outbound request denied: metadata/link-local address");
             })?;
-            if scheme == "http" {
-                // Connect to the address we checked, not to a name that could resolve
-                // differently a second time. `Host:` already carries the original authority.
-                let addr = addrs[0];
-                let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-                let pinned: http::Uri = format!("http://{addr}{path}")
-                    .parse()
-                    .map_err(|_| HttpError::HttpRequestUriInvalid)?;
-                *request.uri_mut() = pinned;
-            }
-            // HTTPS keeps the name for SNI and certificate checks; the address set was checked
-            // above (see ARCHITECTURE.md for the remaining re-resolution window).
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((

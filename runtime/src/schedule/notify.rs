@@ -7,7 +7,7 @@ use bytes::Bytes;
 use faas_api::FunctionRun;
 use http_body_util::{BodyExt, Full};
 
-use crate::outbound::resolve_allowed;
+use crate::outbound::Target;
 
 /// Longest a notification may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,22 +62,13 @@ pub async fn send(url: String, run: FunctionRun) {
 pub async fn deliver(url: &str, run: &FunctionRun) -> Result<u16, String> {
     let body = summary(run);
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-    let host = uri.host().ok_or("URL has no host")?.to_owned();
-    let port = uri
-        .port_u16()
-        .unwrap_or(if scheme == "http" { 80 } else { 443 });
+    let target = Target::of(&uri).map_err(|_| "URL has no host".to_owned())?;
+    let host = target.host.clone();
     // Same address rules as guests' outbound requests: never the instance metadata service.
-    let addrs = resolve_allowed(&host, port)
+    let target = target
+        .checked_uri()
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    let target = if scheme == "http" {
-        // Connect to the address that was checked, not a second resolution of the name.
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        format!("http://{}{path}", addrs[0])
-    } else {
-        url.to_owned()
-    };
     let request = http::Request::post(target)
         .header(
             http::header::HOST,

@@ -137,28 +137,19 @@ pub fn rfc3339(t: Timestamp) -> String {
 pub fn zone_of(name: Option<&str>) -> Result<TimeZone, String> {
     match name {
         None => Ok(TimeZone::UTC),
-        Some(name) => TimeZone::get(name).map_err(|_| format!("unknown time zone {name:?}")),
+        Some(name) => faas_api::cron::time_zone(name),
     }
 }
 
-/// `250ms`, `2m3s`: durations in messages, to the second above one second.
+/// `250ms`, `2m 3s`: durations in messages, to the second above one second (the same
+/// formatter `faas list` uses).
 pub fn humanize(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out.push_str(&format!("{h}h"));
-    }
-    if m > 0 {
-        out.push_str(&format!("{m}m"));
-    }
-    if s > 0 || out.is_empty() {
-        out.push_str(&format!("{s}s"));
-    }
-    out
+    let shown = if d.as_secs() > 0 {
+        Duration::from_secs(d.as_secs())
+    } else {
+        Duration::from_millis(d.subsec_millis().into())
+    };
+    humantime::format_duration(shown).to_string()
 }
 
 #[cfg(test)]

@@ -588,12 +588,7 @@ fn check_http_path(path: &str) -> Result<(), String> {
 }
 
 fn check_time_zone(tz: &str) -> Result<(), String> {
-    if tz.is_empty() {
-        return Err("must not be empty (omit it for UTC)".into());
-    }
-    jiff::tz::TimeZone::get(tz)
-        .map(|_| ())
-        .map_err(|_| format!("unknown time zone {tz:?} (expected an IANA name like Europe/Paris)"))
+    crate::cron::time_zone(tz).map(|_| ())
 }
 
 /// Splits `http(s)://authority/path` into its authority and path (with leading `/`, maybe

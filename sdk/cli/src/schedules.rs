@@ -1,10 +1,9 @@
 //! `faas schedules`: the next fire times of a cron expression or of a function's schedules, in
 //! the schedule's own time zone, to check an expression before deploying it.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use faas_api::cron::CronSchedule;
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
 
 use crate::Output;
 use crate::client::Gateway;
@@ -85,7 +84,7 @@ fn explain(
     count: usize,
 ) -> anyhow::Result<Explained> {
     let schedule = CronSchedule::parse(expr).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-    let tz = TimeZone::get(zone).with_context(|| format!("{label}: unknown time zone {zone:?}"))?;
+    let tz = faas_api::cron::time_zone(zone).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
     let next = schedule
         .upcoming(now, &tz)
         .take(count)

@@ -65,6 +65,16 @@ use calendar::{CIVIL_YEAR_MAX, CIVIL_YEAR_MIN, Civil, Fields};
 /// How far ahead (and back) a search looks, in years.
 const SEARCH_YEARS: i32 = 400;
 
+/// The IANA time zone `name`, as a schedule's `timeZone` names it; the error says why not.
+pub fn time_zone(name: &str) -> Result<TimeZone, String> {
+    if name.is_empty() {
+        return Err("must not be empty (omit it for UTC)".into());
+    }
+    TimeZone::get(name).map_err(|_| {
+        format!("unknown time zone {name:?} (expected an IANA name like Europe/Paris)")
+    })
+}
+
 /// A parsed cron expression. See the [module documentation](self) for its semantics.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CronSchedule {
