@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the guest functions and test guests of this workspace:
-#   wasm32-wasip2 components: hello, hostile
+#   wasm32-wasip2 components: hello, sqs-consumer, hostile
 #   wasm32-wasip1 command module: echo-cgi
 # Artifacts land in examples/target/<target>/release/.
 set -euo pipefail
@@ -21,13 +21,14 @@ if ((${#missing[@]})); then
     exit 3
 fi
 
-cargo build --release --locked --target wasm32-wasip2 -p hello -p hostile
+cargo build --release --locked --target wasm32-wasip2 -p hello -p sqs-consumer -p hostile
 cargo build --release --locked --target wasm32-wasip1 -p echo-cgi
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 echo "artifacts:"
 for f in \
     "$target_dir/wasm32-wasip2/release/hello.wasm" \
+    "$target_dir/wasm32-wasip2/release/sqs_consumer.wasm" \
     "$target_dir/wasm32-wasip2/release/hostile.wasm" \
     "$target_dir/wasm32-wasip1/release/echo-cgi.wasm"; do
     printf '  %s  %s bytes\n' "$(realpath "$f")" "$(wc -c <"$f" | tr -d ' ')"

@@ -2,64 +2,15 @@
 //! functions, calling them through the same path as HTTP requests ([`crate::invoke::invoke`]:
 //! admission, concurrency limits, metrics, executor).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
-use faas_runtime::cgi::CgiRoute;
 use faas_runtime::schedule::{
-    Clock, CronMetrics, Role, RunTarget, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
+    Clock, CronMetrics, Role, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
 };
-use faas_runtime::{CallContext, ResponseBody};
-use http::{Request, Response, StatusCode};
 
 use crate::platform::Platform;
-use crate::reply::json_error;
-
-/// Calls functions of a platform for the scheduler.
-struct PlatformTarget {
-    // Weak: the platform owns the scheduler, which owns this.
-    platform: Weak<Platform>,
-    local_port: u16,
-}
-
-impl RunTarget for PlatformTarget {
-    fn call(
-        &self,
-        function: &str,
-        mut request: Request<Bytes>,
-        ctx: CallContext,
-    ) -> Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + '_>> {
-        let function = function.to_owned();
-        Box::pin(async move {
-            let Some(platform) = self.platform.upgrade() else {
-                return json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "ShuttingDown",
-                    "the platform is shutting down",
-                );
-            };
-            let Some(entry) = platform.registry.get(&function) else {
-                return json_error(
-                    StatusCode::NOT_FOUND,
-                    "FunctionNotFound",
-                    &format!("function {function} not found (deleted?)"),
-                );
-            };
-            // A run is a POST to the function's root, as `POST /function/{name}` would be.
-            request.extensions_mut().insert(CgiRoute {
-                script_name: format!("/function/{function}"),
-                path_info: String::new(),
-                server_name: "localhost".to_owned(),
-                server_port: self.local_port,
-                remote_addr: None,
-            });
-            crate::invoke::invoke(&platform, &entry, request, ctx).await
-        })
-    }
-}
+use crate::target::PlatformTarget;
 
 /// Starts the scheduler of `platform`: runs recorded in `<state>/runs.db`, leadership through
 /// `<state>/scheduler.lock`, schedules following the registry.
@@ -68,10 +19,7 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Sc
     std::fs::create_dir_all(state)?;
     let store = SqliteStore::open(&state.join("runs.db"))?;
     let metrics = CronMetrics::new(platform.metrics.registry())?;
-    let target = PlatformTarget {
-        platform: Arc::downgrade(platform),
-        local_port,
-    };
+    let target = PlatformTarget::new(platform, local_port);
     let owner = format!(
         "pid-{}-{}",
         std::process::id(),

@@ -17,6 +17,8 @@ pub mod reply;
 pub mod routes;
 pub mod runs_api;
 pub mod server;
+pub mod sqs;
+pub mod target;
 
 pub use platform::{GatewayConfig, Platform};
 

@@ -38,6 +38,8 @@ pub struct LocalOptions {
     pub remote_management: bool,
     /// `WasmConfig::keep_resident_bytes`.
     pub pool_keep_resident: usize,
+    /// `GatewayConfig::shutdown_grace`.
+    pub shutdown_grace: Duration,
 }
 
 /// Runs the local platform until SIGTERM/SIGINT.
@@ -45,6 +47,7 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     let mut config = GatewayConfig::new(options.state_dir.clone());
     config.remote_management = options.remote_management;
     config.wasm.keep_resident_bytes = options.pool_keep_resident;
+    config.shutdown_grace = options.shutdown_grace;
     let platform = Platform::new(config)?;
     let listener = TcpListener::bind(options.listen)
         .await
@@ -80,6 +83,7 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         }
     });
     let scheduler = crate::cron::start(&platform, address.port())?;
+    let pollers = crate::sqs::start(&platform, address.port())?;
     let schedules: usize = platform
         .registry
         .list()
@@ -93,8 +97,10 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         );
     }
 
-    // One signal stops both the HTTP server (drain connections) and the scheduler (no new
-    // fires; runs in flight get the same grace period, then are recorded Interrupted).
+    // One signal stops the HTTP server (drain connections), the scheduler (no new fires; runs
+    // in flight get the grace period, then are recorded Interrupted) and the SQS pollers (no
+    // new receives; batches in flight get the grace period, then their messages are made
+    // visible again at once).
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let signal = async {
         shutdown_signal().await;
@@ -110,7 +116,7 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         },
         async {
             let _ = stopped.wait_for(|stop| *stop).await;
-            scheduler.shutdown(grace).await;
+            tokio::join!(scheduler.shutdown(grace), pollers.shutdown(grace));
         }
     );
     served?;

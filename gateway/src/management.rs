@@ -113,6 +113,7 @@ pub async fn handle(
                     "function": entry.function,
                     "schedules": runs["schedules"],
                     "recentRuns": runs["recentRuns"],
+                    "sqsTriggers": crate::sqs::status_json(platform, name),
                 });
                 json_response(StatusCode::OK, &detail)
             }

@@ -63,6 +63,8 @@ pub struct Platform {
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
     pub scheduler: std::sync::OnceLock<Arc<faas_runtime::schedule::Scheduler>>,
+    /// SQS pollers, once started (see [`crate::sqs::start`]).
+    pub sqs: std::sync::OnceLock<Arc<faas_runtime::sqs::Pollers>>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -81,6 +83,7 @@ impl Platform {
             metrics,
             config,
             scheduler: std::sync::OnceLock::new(),
+            sqs: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))

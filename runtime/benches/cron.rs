@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use faas_api::Schedule;
 use faas_runtime::schedule::{
-    Clock, CronMetrics, Job, MemoryStore, RunStore, RunTarget, Runner, Scheduler, SchedulerOptions,
-    SqliteStore,
+    Clock, CronMetrics, FunctionTarget, Job, MemoryStore, RunStore, Runner, Scheduler,
+    SchedulerOptions, SqliteStore,
 };
 use faas_runtime::{CallContext, ResponseBody, full_body};
 use http::{Request, Response};
@@ -34,7 +34,7 @@ struct Recorder {
     measuring: std::sync::atomic::AtomicBool,
 }
 
-impl RunTarget for Recorder {
+impl FunctionTarget for Recorder {
     fn call(
         &self,
         _function: &str,

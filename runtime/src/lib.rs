@@ -15,6 +15,7 @@ mod invoker;
 pub mod outbound;
 pub mod schedule;
 pub mod sqs;
+pub mod target;
 pub mod wasm;
 
 pub use error::InvokeError;

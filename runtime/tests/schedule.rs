@@ -15,7 +15,7 @@ use bytes::Bytes;
 use faas_api::{ConcurrencyPolicy, FunctionRun, HistorySpec, RetrySpec, RunPhase, Schedule};
 use faas_runtime::schedule::store::{phase, run_id};
 use faas_runtime::schedule::{
-    Clock, CronMetrics, Cursor, Job, MemoryStore, Role, RunQuery, RunStore, RunTarget, Runner,
+    Clock, CronMetrics, Cursor, FunctionTarget, Job, MemoryStore, Role, RunQuery, RunStore, Runner,
     Scheduler, SchedulerOptions, SqliteStore,
 };
 use faas_runtime::{CallContext, ResponseBody, full_body};
@@ -63,7 +63,7 @@ impl Drop for Running<'_> {
     }
 }
 
-impl RunTarget for Fake {
+impl FunctionTarget for Fake {
     fn call(
         &self,
         function: &str,

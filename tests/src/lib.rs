@@ -5,6 +5,8 @@
 //! into the gateway's memory.
 #![allow(clippy::unwrap_used)]
 
+pub mod moto;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -45,7 +47,7 @@ pub fn faas_bin() -> &'static Path {
     })
 }
 
-/// A guest artifact built from `examples/` (`hello`, `hostile`, `echo-cgi`). Built once by
+/// A guest artifact built from `examples/` (`hello`, `hostile`, `echo-cgi`, `sqs-consumer`). Built once by
 /// `examples/build.sh`; where the wasm targets cannot be installed, the copies committed in
 /// `tests/fixtures/` (built from the same sources) are used instead.
 pub fn guest(name: &str) -> PathBuf {
@@ -55,11 +57,17 @@ pub fn guest(name: &str) -> PathBuf {
     } else {
         "wasm32-wasip2"
     };
+    // Library crates (components) get their file name from the crate name, `-` as `_`.
+    let file = if target == "wasm32-wasip2" {
+        name.replace('-', "_")
+    } else {
+        name.to_owned()
+    };
     let built = repo_root()
         .join("examples/target")
         .join(target)
         .join("release")
-        .join(format!("{name}.wasm"));
+        .join(format!("{file}.wasm"));
     let ok = *BUILT.get_or_init(|| {
         let status = Command::new("bash")
             .arg(repo_root().join("examples/build.sh"))
@@ -72,7 +80,7 @@ pub fn guest(name: &str) -> PathBuf {
     }
     let fixture = repo_root()
         .join("tests/fixtures")
-        .join(format!("{name}.wasm"));
+        .join(format!("{file}.wasm"));
     eprintln!(
         "note: using committed fixture {} (examples/build.sh could not build it)",
         fixture.display()

@@ -3,15 +3,15 @@
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use faas_api::{FunctionRun, FunctionRunStatus, RunPhase};
 use http::{HeaderValue, Request};
-use http_body_util::BodyExt;
 
 use super::job::Job;
 use super::plan;
-use super::run::{MAX_OUTPUT, RunTarget};
+use super::run::MAX_OUTPUT;
 use super::store::RunStore;
+use crate::target::FunctionTarget;
 use crate::{CallContext, LogTailSink, ResponseBody};
 
 /// Longest a run may go on when neither the schedule nor the function bounds it: a backstop
@@ -27,7 +27,7 @@ const TAIL_WAIT: Duration = Duration::from_millis(500);
 /// Calls the function until an attempt succeeds or the retries are used up, recording
 /// each step. Dropping this future (cancellation) drops the call, which stops the guest.
 pub(super) async fn attempts(
-    target: &dyn RunTarget,
+    target: &dyn FunctionTarget,
     store: &dyn RunStore,
     job: &Job,
     run: &mut FunctionRun,
@@ -78,7 +78,7 @@ pub(super) async fn attempts(
 }
 
 async fn call_once(
-    target: &dyn RunTarget,
+    target: &dyn FunctionTarget,
     job: &Job,
     run: &FunctionRun,
     body: Bytes,
@@ -114,7 +114,7 @@ async fn call_once(
     let call = async {
         let response = target.call(&job.key.function, request, ctx).await;
         let status = response.status().as_u16();
-        let output = read_bounded(response.into_body(), MAX_OUTPUT).await;
+        let output = read_output(response.into_body(), MAX_OUTPUT).await;
         (status, output)
     };
     let Ok((status, output)) = tokio::time::timeout(limit, call).await else {
@@ -152,32 +152,17 @@ fn plan_id(run: &FunctionRun) -> &str {
 }
 
 /// Reads the whole body (the function runs until it is sent) but keeps at most `limit` bytes.
-async fn read_bounded(mut body: ResponseBody, limit: usize) -> String {
-    let mut kept = BytesMut::new();
-    let mut total = 0usize;
-    let mut error = None;
-    while let Some(frame) = body.frame().await {
-        match frame {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    total += data.len();
-                    let room = limit.saturating_sub(kept.len());
-                    kept.extend_from_slice(&data[..data.len().min(room)]);
-                }
-            }
-            Err(err) => {
-                error = Some(err.to_string());
-                break;
-            }
-        }
-    }
-    let mut text = String::from_utf8_lossy(&kept).into_owned();
-    if total > kept.len() {
+/// The response body as run output: text, with a note when it was cut or failed.
+async fn read_output(body: ResponseBody, limit: usize) -> String {
+    let body = crate::target::read_bounded(body, limit).await;
+    let mut text = String::from_utf8_lossy(&body.kept).into_owned();
+    if body.total > body.kept.len() {
         text.push_str(&format!(
-            "\n[output truncated: {total} bytes, first {limit} kept]"
+            "\n[output truncated: {} bytes, first {limit} kept]",
+            body.total
         ));
     }
-    if let Some(error) = error {
+    if let Some(error) = body.error {
         text.push_str(&format!("\n[response body failed: {error}]"));
     }
     text

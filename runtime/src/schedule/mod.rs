@@ -19,10 +19,11 @@ pub mod scheduler;
 pub mod sqlite;
 pub mod store;
 
+pub use crate::target::FunctionTarget;
 pub use clock::Clock;
 pub use job::{Job, JobKey, jobs_of};
 pub use metrics::CronMetrics;
-pub use run::{RunHandle, RunTarget, Runner, Trigger};
+pub use run::{RunHandle, Runner, Trigger};
 pub use scheduler::{Role, Scheduler, SchedulerOptions, StartError};
 pub use sqlite::SqliteStore;
 pub use store::{Cursor, MemoryStore, RunQuery, RunStore, StoreError};

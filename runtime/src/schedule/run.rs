@@ -3,15 +3,12 @@
 //! management API (runs started by hand).
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use faas_api::{FunctionRun, FunctionRunSpec, FunctionRunStatus, RunPhase};
-use http::{Request, Response};
 use jiff::Timestamp;
 use tokio::sync::{Notify, oneshot};
 
@@ -21,24 +18,12 @@ use super::job::{Job, JobKey};
 use super::metrics::CronMetrics;
 use super::plan::{self, rfc3339};
 use super::store::{Cursor, Prune, RunStore, StoreError};
-use crate::{CallContext, ResponseBody};
+use crate::target::FunctionTarget;
 
 /// Bytes of a run's response body kept in its record.
 pub const MAX_OUTPUT: usize = 64 * 1024;
 /// Annotation naming the platform process that executes a run (orphan detection).
 pub const OWNER_ANNOTATION: &str = "faas.dev/owner";
-
-/// The platform's invocation path, as runs see it: admission, metrics and the executor of
-/// the function's current version, exactly as for an HTTP request. Errors come back as
-/// responses (status + JSON body), as they would for a client.
-pub trait RunTarget: Send + Sync + 'static {
-    fn call(
-        &self,
-        function: &str,
-        request: Request<Bytes>,
-        ctx: CallContext,
-    ) -> Pin<Box<dyn Future<Output = Response<ResponseBody>> + Send + '_>>;
-}
 
 /// What started a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +40,7 @@ type Cancel = oneshot::Sender<String>;
 /// Executes runs and tracks those in flight.
 pub struct Runner {
     store: Arc<dyn RunStore>,
-    target: Arc<dyn RunTarget>,
+    target: Arc<dyn FunctionTarget>,
     metrics: CronMetrics,
     clock: Clock,
     owner: String,
@@ -69,7 +54,7 @@ impl Runner {
     /// records it writes.
     pub fn new(
         store: Arc<dyn RunStore>,
-        target: Arc<dyn RunTarget>,
+        target: Arc<dyn FunctionTarget>,
         metrics: CronMetrics,
         clock: Clock,
         owner: String,

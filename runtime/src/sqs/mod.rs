@@ -1,9 +1,27 @@
-//! SQS triggers (issue 4, in progress): the parts of Lambda's event-source-mapping semantics
-//! that are pure, built and tested before the poller that will use them.
+//! SQS triggers with Lambda's event-source-mapping semantics.
 //!
-//! - [`event`]: the Lambda SQS event a function receives for a batch, in Lambda's shape.
-//! - [`settle`]: what to delete and what to keep after the function answered (partial batch
-//!   responses, FIFO ordering).
+//! - [`trigger`]: `spec.triggers.sqs[]` with defaults applied.
+//! - [`poller`]: one trigger's receive loop (long polling, batch window, backpressure,
+//!   shutdown in two steps); [`batch`] takes one batch from delivery to settlement
+//!   (visibility extension, delete, release).
+//! - [`event`]: the Lambda SQS event a function receives; [`settle`]: what to delete after it
+//!   answered (partial batch responses, FIFO ordering).
+//! - [`client`]: the SQS API through `aws-sdk-sqs`; [`status`], [`metrics`]: what users see.
+//! - [`pollers`]: the set of pollers following the platform's functions.
 
+mod batch;
+pub mod client;
 pub mod event;
+pub mod metrics;
+pub mod poller;
+pub mod pollers;
 pub mod settle;
+pub mod status;
+pub mod trigger;
+
+pub use client::{Clients, SourceError};
+pub use metrics::SqsMetrics;
+pub use poller::{Phase, Poller};
+pub use pollers::{Pollers, Wanted};
+pub use status::{TriggerState, TriggerStatus};
+pub use trigger::{TriggerConfig, triggers_of};

@@ -65,6 +65,10 @@ enum Command {
         /// Bytes of each pooled WASM memory kept resident between requests (tuning).
         #[arg(long, env = "FAAS_POOL_KEEP_RESIDENT", default_value_t = faas_runtime::wasm::DEFAULT_KEEP_RESIDENT)]
         pool_keep_resident: usize,
+        /// On SIGTERM: how long requests, cron runs and SQS batches in flight may go on
+        /// before they are cut (runs recorded Interrupted, SQS messages made visible again).
+        #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
+        shutdown_grace: std::time::Duration,
     },
     /// Deploy a Function manifest (and its artifact) to a running platform.
     Deploy {
@@ -216,6 +220,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             json_logs,
             allow_remote_management,
             pool_keep_resident,
+            shutdown_grace,
         } => {
             faas_gateway::init_tracing(json_logs);
             faas_gateway::local::run(faas_gateway::local::LocalOptions {
@@ -226,6 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 watch_interval: std::time::Duration::from_secs_f64(watch_interval.max(0.05)),
                 remote_management: allow_remote_management,
                 pool_keep_resident,
+                shutdown_grace,
             })
             .await
         }
@@ -325,4 +331,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// A `--shutdown-grace` value: a duration like `30s` or `2m`.
+fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
+    faas_api::limits::parse_duration(value)
 }

@@ -92,6 +92,7 @@
 pub use bytes::{self, Bytes};
 pub use http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
+pub mod events;
 mod executor;
 mod response;
 pub mod testing;

@@ -1,0 +1,75 @@
+//! SQS triggers in the gateway (local mode): pollers run in this process, following the
+//! registry, and call functions through [`PlatformTarget`] like any HTTP request.
+
+use std::sync::{Arc, Weak};
+
+use faas_runtime::sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
+
+use crate::platform::Platform;
+use crate::target::PlatformTarget;
+
+/// Starts the pollers of `platform`. AWS configuration (credentials, region, endpoint) is
+/// read from the environment the first time a trigger needs it.
+pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Pollers>> {
+    let metrics = SqsMetrics::new(platform.metrics.registry())?;
+    let pollers = Arc::new(Pollers::new(
+        Arc::new(Clients::from_env()),
+        Arc::new(PlatformTarget::new(platform, local_port)),
+        metrics,
+    ));
+    if platform.sqs.set(Arc::clone(&pollers)).is_err() {
+        anyhow::bail!("the SQS pollers of this platform were already started");
+    }
+    tokio::spawn(feed(Arc::downgrade(platform), Arc::clone(&pollers)));
+    Ok(pollers)
+}
+
+/// Hands the pollers the full set of triggers after every registry change.
+async fn feed(platform: Weak<Platform>, pollers: Arc<Pollers>) {
+    let Some(mut changes) = platform.upgrade().map(|p| p.registry.subscribe()) else {
+        return;
+    };
+    loop {
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        pollers.set(wanted(&platform));
+        drop(platform);
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn wanted(platform: &Platform) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    for entry in platform.registry.list() {
+        let ready = match &entry.state {
+            Ok(_) => Ok(()),
+            Err(reason) => Err(format!("the function is not ready: {reason}")),
+        };
+        for trigger in triggers_of(&entry.function) {
+            match trigger {
+                Ok(config) => wanted.push(Wanted {
+                    config,
+                    function_ready: ready.clone(),
+                }),
+                // Validation rejects these before a function is registered.
+                Err(err) => {
+                    tracing::warn!(function = %entry.name(), error = %err, "sqs: trigger ignored")
+                }
+            }
+        }
+    }
+    wanted
+}
+
+/// The triggers of `name` as JSON, for the function's detail.
+pub fn status_json(platform: &Platform, name: &str) -> serde_json::Value {
+    let statuses = platform
+        .sqs
+        .get()
+        .map(|p| p.status_of(name))
+        .unwrap_or_default();
+    serde_json::to_value(statuses).unwrap_or_default()
+}

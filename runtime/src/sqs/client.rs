@@ -1,0 +1,387 @@
+//! The SQS API as the poller uses it: receive, delete, change visibility, read the queue's
+//! visibility timeout; SDK types translated into ours, SDK errors into [`SourceError`]s a
+//! user can act on.
+//!
+//! Credentials and endpoints come from the SDK's default chain, so IRSA (web identity),
+//! profiles, SSO and `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` work as in any AWS tool. The
+//! HTTPS client is rustls with ring rather than the SDK default (aws-lc), which would need
+//! cmake and a C toolchain to build.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName,
+};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use base64::Engine as _;
+
+use super::event::{Message, MessageAttribute};
+
+/// Longest a receive waits for messages (SQS's maximum long poll).
+pub const LONG_POLL: Duration = Duration::from_secs(20);
+/// SQS's limit on entries per batch call and messages per receive.
+pub const MAX_PER_CALL: usize = 10;
+
+/// Builds SQS clients from one SDK configuration, loaded on first use (a platform without
+/// SQS triggers never reads AWS configuration). One client per region: a queue must be
+/// called in the region its URL names, whatever `AWS_REGION` says.
+pub struct Clients {
+    config: tokio::sync::OnceCell<SdkConfig>,
+    by_region: Mutex<HashMap<(String, Option<String>), Client>>,
+}
+
+impl Clients {
+    /// Clients from the default configuration chain (environment, profile, web identity,
+    /// container and instance metadata), loaded when the first client is asked for.
+    pub fn from_env() -> Self {
+        Clients {
+            config: tokio::sync::OnceCell::new(),
+            by_region: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Clients from a given configuration (embedders with their own chain).
+    pub fn new(config: SdkConfig) -> Self {
+        Clients {
+            config: tokio::sync::OnceCell::new_with(Some(config)),
+            by_region: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn config(&self) -> &SdkConfig {
+        self.config
+            .get_or_init(|| async {
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+                    .build_https();
+                // The attempt timeout must outlast a 20 s long poll.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(LONG_POLL + Duration::from_secs(10))
+                    .build();
+                aws_config::defaults(BehaviorVersion::latest())
+                    .http_client(http)
+                    .timeout_config(timeouts)
+                    .load()
+                    .await
+            })
+            .await
+    }
+
+    /// A client for the queue at `url`, in `region` (the URL's, else the configuration's).
+    ///
+    /// The request goes to the configured endpoint (`AWS_ENDPOINT_URL_SQS`, `AWS_ENDPOINT_URL`,
+    /// profile) if there is one, else to the region's SQS endpoint; a queue URL whose host is
+    /// not an AWS one (a local SQS-protocol server) is its own endpoint.
+    pub async fn queue(&self, url: &str, region: Option<&str>) -> Result<Queue, SourceError> {
+        let config = self.config().await;
+        let endpoint = match config.endpoint_url() {
+            Some(_) => None,
+            None => own_endpoint(url),
+        };
+        let region = match (region, config.region(), &endpoint) {
+            (Some(region), _, _) => region.to_owned(),
+            (None, Some(configured), _) => configured.as_ref().to_owned(),
+            // A local server does not care which region requests are signed for.
+            (None, None, Some(_)) => "us-east-1".to_owned(),
+            (None, None, None) => {
+                return Err(SourceError {
+                    code: None,
+                    message: format!(
+                        "no AWS region for {url}: its URL names none and none is configured \
+                         (set AWS_REGION)"
+                    ),
+                });
+            }
+        };
+        let mut clients = self.by_region.lock().unwrap_or_else(|e| e.into_inner());
+        let client = clients
+            .entry((region.clone(), endpoint.clone()))
+            .or_insert_with(|| {
+                let mut builder =
+                    aws_sdk_sqs::config::Builder::from(config).region(Region::new(region));
+                if let Some(endpoint) = endpoint {
+                    builder = builder.endpoint_url(endpoint);
+                }
+                Client::from_conf(builder.build())
+            })
+            .clone();
+        Ok(Queue {
+            client,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The region of the configuration (`AWS_REGION`, profile), if any.
+    pub async fn default_region(&self) -> Option<String> {
+        self.config().await.region().map(|r| r.as_ref().to_owned())
+    }
+}
+
+/// `scheme://host[:port]` of a queue URL whose host is not AWS's (`*.amazonaws.com[.cn]`).
+fn own_endpoint(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    let aws = host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
+    (!aws).then(|| format!("{scheme}://{authority}"))
+}
+
+/// An error of the event source itself (not of the function): the queue is missing, access
+/// is denied, the endpoint is down. Reported on the function and retried with backoff.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// The service's error code, when the service answered (`AWS.SimpleQueueService.NonExistentQueue`).
+    pub code: Option<String>,
+    /// What happened and, where we know it, what to do about it.
+    pub message: String,
+}
+
+impl SourceError {
+    fn of<E, R>(operation: &str, queue: &str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = err.code().map(str::to_owned);
+        let hint = match code.as_deref() {
+            Some(
+                "AWS.SimpleQueueService.NonExistentQueue"
+                | "QueueDoesNotExist"
+                | "AWS.SimpleQueueService.QueueDeletedRecently",
+            ) => Some(format!(
+                "queue {queue} does not exist (check queueUrl and that the queue is in the region its URL names)"
+            )),
+            Some(
+                "AccessDenied" | "AccessDeniedException" | "AWS.SimpleQueueService.AccessDenied",
+            ) => Some(format!(
+                "access denied to {queue}: the function's IAM role needs sqs:ReceiveMessage, \
+                     sqs:DeleteMessage, sqs:ChangeMessageVisibility and sqs:GetQueueAttributes on it"
+            )),
+            _ => None,
+        };
+        let detail = match (&code, err.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            _ => DisplayErrorContext(&err).to_string(),
+        };
+        let message = match hint {
+            Some(hint) => format!("{operation}: {hint} ({detail})"),
+            None => format!("{operation} on {queue} failed: {detail}"),
+        };
+        SourceError { code, message }
+    }
+}
+
+/// One entry of a batch call that SQS refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryFailure {
+    /// Index into the handles given to the call.
+    pub index: usize,
+    pub code: String,
+    pub message: String,
+    /// The request was wrong (an expired receipt handle): retrying cannot help.
+    pub sender_fault: bool,
+}
+
+/// A queue's client and URL.
+#[derive(Clone)]
+pub struct Queue {
+    client: Client,
+    url: String,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("url", &self.url).finish()
+    }
+}
+
+impl Queue {
+    /// The queue's default visibility timeout (also proves the queue exists and is readable).
+    pub async fn visibility_timeout(&self) -> Result<Duration, SourceError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("GetQueueAttributes", &self.url, e))?;
+        let seconds = out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(30);
+        Ok(Duration::from_secs(seconds))
+    }
+
+    /// Receives up to `max` (1-10) messages, waiting up to `wait` for the first, with all
+    /// system and message attributes (the Lambda event needs them).
+    pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, SourceError> {
+        let max = max.clamp(1, MAX_PER_CALL) as i32;
+        let wait = wait.min(LONG_POLL).as_secs() as i32;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| SourceError::of("ReceiveMessage", &self.url, e))?;
+        Ok(out.messages().iter().map(translate).collect())
+    }
+
+    /// Deletes the messages of `handles` (any number; SQS takes 10 per call). Returns the
+    /// entries SQS refused.
+    pub async fn delete(&self, handles: &[&str]) -> Result<Vec<EntryFailure>, SourceError> {
+        let mut failures = Vec::new();
+        for (chunk_no, chunk) in handles.chunks(MAX_PER_CALL).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, handle)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*handle)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| SourceError::of("DeleteMessageBatch", &self.url, e))?;
+            failures.extend(out.failed().iter().filter_map(|f| {
+                Some(EntryFailure {
+                    index: chunk_no * MAX_PER_CALL + f.id().parse::<usize>().ok()?,
+                    code: f.code().to_owned(),
+                    message: f.message().unwrap_or_default().to_owned(),
+                    sender_fault: f.sender_fault(),
+                })
+            }));
+        }
+        Ok(failures)
+    }
+
+    /// Sets the visibility timeout of the messages of `handles` to `timeout` from now
+    /// (0: visible to other consumers at once). Returns the entries SQS refused.
+    pub async fn set_visibility(
+        &self,
+        handles: &[&str],
+        timeout: Duration,
+    ) -> Result<Vec<EntryFailure>, SourceError> {
+        // SQS caps visibility at 12 hours.
+        let seconds = timeout.as_secs().min(12 * 3600) as i32;
+        let mut failures = Vec::new();
+        for (chunk_no, chunk) in handles.chunks(MAX_PER_CALL).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, handle)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*handle)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            let out = self
+                .client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| SourceError::of("ChangeMessageVisibilityBatch", &self.url, e))?;
+            failures.extend(out.failed().iter().filter_map(|f| {
+                Some(EntryFailure {
+                    index: chunk_no * MAX_PER_CALL + f.id().parse::<usize>().ok()?,
+                    code: f.code().to_owned(),
+                    message: f.message().unwrap_or_default().to_owned(),
+                    sender_fault: f.sender_fault(),
+                })
+            }));
+        }
+        Ok(failures)
+    }
+}
+
+/// An SDK message in the shape the Lambda event is built from.
+fn translate(m: &aws_sdk_sqs::types::Message) -> Message {
+    let b64 = |blob: &aws_sdk_sqs::primitives::Blob| {
+        base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
+    };
+    let attributes: BTreeMap<String, String> = m
+        .attributes()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .collect();
+    let message_attributes = m
+        .message_attributes()
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                MessageAttribute {
+                    string_value: value.string_value().map(str::to_owned),
+                    binary_value: value.binary_value().map(b64),
+                    string_list_values: value.string_list_values().to_vec(),
+                    binary_list_values: value.binary_list_values().iter().map(b64).collect(),
+                    data_type: value.data_type().to_owned(),
+                },
+            )
+        })
+        .collect();
+    Message {
+        message_id: m.message_id().unwrap_or_default().to_owned(),
+        receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+        body: m.body().unwrap_or_default().to_owned(),
+        attributes,
+        message_attributes,
+        md5_of_body: m.md5_of_body().unwrap_or_default().to_owned(),
+        md5_of_message_attributes: m.md5_of_message_attributes().map(str::to_owned),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_endpoint;
+
+    #[test]
+    fn only_non_aws_hosts_are_their_own_endpoint() {
+        assert_eq!(
+            own_endpoint("http://127.0.0.1:4566/123456789012/jobs").as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        assert_eq!(
+            own_endpoint("https://sqs.eu-west-3.amazonaws.com/123456789012/jobs"),
+            None
+        );
+        assert_eq!(
+            own_endpoint("https://vpce-1a2b.sqs.eu-west-3.vpce.amazonaws.com/123456789012/q"),
+            None
+        );
+        assert_eq!(
+            own_endpoint("https://SQS.cn-north-1.AMAZONAWS.com.cn/123456789012/q"),
+            None
+        );
+    }
+}
