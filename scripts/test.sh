@@ -10,6 +10,12 @@ if ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
   fi
 fi
 
+# The SQS tests talk to a real SQS-protocol server: moto in server mode, which the tests start on
+# a loopback port themselves (runtime/tests/sqs.rs, tests/tests/local/sqs.rs).
+if ! command -v moto_server >/dev/null; then
+  python3 -m pip install --quiet 'moto[server]>=5.1,<6'
+fi
+
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).
 bash examples/build.sh || echo "warning: guests not built; tests fall back to tests/fixtures/"

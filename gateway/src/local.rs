@@ -102,11 +102,24 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     // new receives; batches in flight get the grace period, then their messages are made
     // visible again at once).
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let grace = platform.config.shutdown_grace;
     let signal = async {
         shutdown_signal().await;
         stop.send_replace(true);
+        eprintln!(
+            "faas: stopping; requests, runs and SQS batches in flight get up to {} \
+             (signal again to exit now)",
+            humantime::format_duration(grace)
+        );
+        // A second signal is someone who does not want to wait: exit at once. SQS messages
+        // in flight then come back after their visibility timeout, runs stay Running until
+        // the next start marks them Interrupted.
+        tokio::spawn(async {
+            shutdown_signal().await;
+            eprintln!("faas: second signal, exiting now");
+            std::process::exit(130);
+        });
     };
-    let grace = platform.config.shutdown_grace;
     let (served, ()) = tokio::join!(
         async {
             let served = crate::server::serve(listener, Arc::clone(&platform), signal).await;

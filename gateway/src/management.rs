@@ -142,7 +142,12 @@ pub async fn handle(
                 "poolingAllocator": platform.runtime.pooling(),
             }),
         ),
-        (_, ["system", "functions", ..]) | (_, ["system", "info"]) => json_error(
+        (&Method::GET, ["system", "triggers"]) => {
+            json_response(StatusCode::OK, &crate::sqs::all_json(platform))
+        }
+        (_, ["system", "functions", ..])
+        | (_, ["system", "info"])
+        | (_, ["system", "triggers"]) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             &format!("{} is not supported on {path}", request.method()),

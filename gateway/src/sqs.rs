@@ -73,3 +73,22 @@ pub fn status_json(platform: &Platform, name: &str) -> serde_json::Value {
         .unwrap_or_default();
     serde_json::to_value(statuses).unwrap_or_default()
 }
+
+/// Every SQS trigger of the platform, each with its function, as JSON.
+pub fn all_json(platform: &Platform) -> serde_json::Value {
+    let all: Vec<serde_json::Value> = platform
+        .sqs
+        .get()
+        .map(|p| p.statuses())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(function, status)| {
+            let mut value = serde_json::to_value(status).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                map.insert("function".into(), function.into());
+            }
+            value
+        })
+        .collect();
+    serde_json::Value::Array(all)
+}

@@ -109,6 +109,19 @@ pub fn write_function(dir: &Path, name: &str, artifact: &Path, extra: &str) -> P
     path
 }
 
+/// How to start a `faas up`.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// Command the process runs under (`ip netns exec NS`).
+    pub wrapper: Vec<String>,
+    /// State directory (default: a fresh temporary one).
+    pub state: Option<PathBuf>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Extra `faas up` arguments.
+    pub args: Vec<String>,
+}
+
 /// A running `faas up`.
 pub struct Faas {
     child: Child,
@@ -122,27 +135,40 @@ pub struct Faas {
 impl Faas {
     /// Starts `faas up DIR` on a free port and waits until it says it is listening.
     pub fn start(dir: &Path) -> Faas {
-        Self::start_with(dir, &[])
+        Self::launch(dir, Launch::default())
     }
 
     /// Like [`Faas::start`], run through `wrapper` (e.g. `ip netns exec NS`).
     pub fn start_with(dir: &Path, wrapper: &[&str]) -> Faas {
-        Self::launch(dir, wrapper, None)
+        Self::launch(
+            dir,
+            Launch {
+                wrapper: wrapper.iter().map(|s| (*s).to_owned()).collect(),
+                ..Launch::default()
+            },
+        )
     }
 
     /// Like [`Faas::start`] with a given state directory (to test restarts).
     pub fn start_in_state(dir: &Path, state: &Path) -> Faas {
-        Self::launch(dir, &[], Some(state))
+        Self::launch(
+            dir,
+            Launch {
+                state: Some(state.to_path_buf()),
+                ..Launch::default()
+            },
+        )
     }
 
-    fn launch(dir: &Path, wrapper: &[&str], state_dir: Option<&Path>) -> Faas {
+    /// Starts `faas up DIR` as `launch` says.
+    pub fn launch(dir: &Path, launch: Launch) -> Faas {
         let state = tempfile::tempdir().unwrap();
-        let state_path = state_dir.unwrap_or(state.path()).to_path_buf();
-        let mut command = if wrapper.is_empty() {
+        let state_path = launch.state.unwrap_or(state.path().to_path_buf());
+        let mut command = if launch.wrapper.is_empty() {
             Command::new(faas_bin())
         } else {
-            let mut c = Command::new(wrapper[0]);
-            c.args(&wrapper[1..]).arg(faas_bin());
+            let mut c = Command::new(&launch.wrapper[0]);
+            c.args(&launch.wrapper[1..]).arg(faas_bin());
             c
         };
         command
@@ -157,7 +183,14 @@ impl Faas {
                 "--state",
             ])
             .arg(&state_path)
+            .args(&launch.args)
             .env("RUST_LOG", "info")
+            // AWS calls (SQS triggers) never leave loopback in tests: every endpoint is a
+            // closed loopback port unless a test points SQS at its moto server, and instance
+            // metadata (169.254.169.254) is never asked for credentials or a region.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .envs(launch.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn faas up");

@@ -298,3 +298,72 @@ fn oldest_age(messages: &[Message]) -> Option<Duration> {
     let now = jiff::Timestamp::now().as_millisecond().max(0) as u64;
     Some(Duration::from_millis(now.saturating_sub(oldest)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(window: u64, timeout: u64) -> TriggerConfig {
+        TriggerConfig {
+            function: "f".into(),
+            queue_url: "http://127.0.0.1:1/123456789012/q".into(),
+            queue: faas_api::sqs::QueueUrl::parse("http://127.0.0.1:1/123456789012/q")
+                .expect("url"),
+            batch_size: 10,
+            batch_window: Duration::from_secs(window),
+            max_concurrency: 1,
+            report_batch_item_failures: false,
+            enabled: true,
+            function_timeout: Duration::from_secs(timeout),
+            long_poll: Duration::from_secs(20),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn visibility_is_extended_half_way_and_only_up_to_the_function_timeout() {
+        let start = Instant::now();
+        let mut batch = Batch::new(&config(5, 60), Duration::from_secs(30));
+        // First extension half-way through the queue's visibility timeout.
+        assert_eq!(batch.keep_alive_due() - start, Duration::from_secs(15));
+        assert_eq!(batch.window_ends - start, Duration::from_secs(5));
+        // Extending stops at window + timeout + 30 s = 95 s.
+        tokio::time::advance(Duration::from_secs(90)).await;
+        batch.set_at = Instant::now();
+        assert_eq!(batch.keep_alive_due() - start, Duration::from_secs(95));
+        tokio::time::advance(Duration::from_secs(5)).await;
+        batch.set_at = Instant::now();
+        assert!(batch.keep_alive_due() - start > Duration::from_secs(3600));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tiny_visibility_timeouts_are_extended_often_enough() {
+        let start = Instant::now();
+        let batch = Batch::new(&config(0, 10), Duration::from_secs(1));
+        // Never less than half a second between extensions, always before the lapse.
+        assert_eq!(batch.keep_alive_due() - start, Duration::from_millis(500));
+        let batch = Batch::new(&config(0, 10), Duration::ZERO);
+        assert_eq!(batch.keep_alive_due() - start, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_age_of_the_oldest_message_comes_from_sent_timestamps() {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let message = |sent: i64| {
+            let mut m = Message::default();
+            m.attributes
+                .insert("SentTimestamp".into(), sent.to_string());
+            m
+        };
+        let age = oldest_age(&[
+            message(now - 2_000),
+            message(now - 60_000),
+            Message::default(),
+        ])
+        .expect("an age");
+        assert!(
+            age >= Duration::from_secs(60) && age < Duration::from_secs(61),
+            "{age:?}"
+        );
+        assert_eq!(oldest_age(&[Message::default()]), None);
+    }
+}

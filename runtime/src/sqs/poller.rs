@@ -362,3 +362,30 @@ impl Backoff {
         *self = Backoff::default();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_a_minute_and_resets() {
+        let mut b = Backoff::default();
+        let mut waits = Vec::new();
+        for _ in 0..9 {
+            b.fail();
+            waits.push(b.current.as_secs());
+        }
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        b.reset();
+        b.fail();
+        assert_eq!(b.current, FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn phases_only_move_forward() {
+        let mut phase = Phase::Run;
+        assert!(advance(&mut phase, Phase::Release));
+        assert!(!advance(&mut phase, Phase::Drain));
+        assert_eq!(phase, Phase::Release);
+    }
+}

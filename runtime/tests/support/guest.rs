@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// The path of guest `name` (`hello`, `hostile`, `echo-cgi`): the fresh build under
+/// The path of guest `name` (`hello`, `hostile`, `echo-cgi`, `sqs-consumer`): the fresh build under
 /// `examples/target/` when present, else the copy committed in `tests/fixtures/`.
 pub fn guest_path(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -12,14 +12,20 @@ pub fn guest_path(name: &str) -> PathBuf {
     } else {
         "wasm32-wasip2"
     };
+    // Components are libraries: their file is named after the crate, `-` as `_`.
+    let file = if target == "wasm32-wasip2" {
+        name.replace('-', "_")
+    } else {
+        name.to_owned()
+    };
     let built = root
         .join("examples/target")
         .join(target)
         .join("release")
-        .join(format!("{name}.wasm"));
+        .join(format!("{file}.wasm"));
     if built.exists() {
         built
     } else {
-        root.join("tests/fixtures").join(format!("{name}.wasm"))
+        root.join("tests/fixtures").join(format!("{file}.wasm"))
     }
 }

@@ -8,3 +8,4 @@ mod lifecycle;
 mod management;
 mod netns;
 mod schedules;
+mod sqs;

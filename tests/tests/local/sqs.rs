@@ -1,0 +1,228 @@
+//! SQS triggers end to end: `faas up` polls a real SQS-protocol server (moto, on loopback)
+//! and feeds the `sqs-consumer` example (a real wasm component) with Lambda SQS events.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use faas_e2e::moto::moto;
+use faas_e2e::*;
+use serde_json::Value;
+
+fn consumer(dir: &Path, queue_url: &str, trigger_extra: &str) {
+    write_function(
+        dir,
+        "sqs-consumer",
+        &guest("sqs-consumer"),
+        &format!(
+            "  timeout: 60s\n  triggers:\n    sqs:\n    - queueUrl: {queue_url}\n      reportBatchItemFailures: true\n{trigger_extra}"
+        ),
+    );
+}
+
+fn start(dir: &Path, args: &[&str]) -> Faas {
+    Faas::launch(
+        dir,
+        Launch {
+            env: moto().env(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            ..Launch::default()
+        },
+    )
+}
+
+/// The `sqs-consumer` job lines logged so far: message id -> (body, outcome) per delivery.
+fn jobs(faas: &Faas) -> Vec<(String, String, String)> {
+    faas.stderr
+        .lock()
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("job id=")? + "job id=".len()..];
+            let id = rest.split(' ').next()?.to_owned();
+            let body = rest.split("body=\"").nth(1)?.split('"').next()?.to_owned();
+            let outcome = rest
+                .split("outcome=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_owned();
+            Some((id, body, outcome))
+        })
+        .collect()
+}
+
+async fn triggers(faas: &Faas, function: &str) -> Vec<Value> {
+    let reply = get(&faas.url(&format!("/system/functions/{function}"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()["sqsTriggers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consumer_processes_every_job_once_and_poison_reaches_the_dlq() {
+    let moto = moto();
+    let tag = std::process::id();
+    let dlq_name = format!("e2e-jobs-dlq-{tag}");
+    let dlq = moto.create_queue(&dlq_name, &[]).await;
+    let redrive = format!(
+        "{{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"2\"}}",
+        moto.arn_of(&dlq_name)
+    );
+    let url = moto
+        .create_queue(
+            &format!("e2e-jobs-{tag}"),
+            &[
+                (QueueAttributeName::VisibilityTimeout, "1"),
+                (QueueAttributeName::RedrivePolicy, &redrive),
+            ],
+        )
+        .await;
+    let mut sent = HashMap::new();
+    for i in 0..20 {
+        let body = format!("resize {i}.png");
+        sent.insert(moto.send(&url, &body).await, body);
+    }
+    let poison = moto.send(&url, "fail corrupt header").await;
+
+    let dir = tempfile::tempdir().unwrap();
+    consumer(dir.path(), &url, "      batchSize: 5\n");
+    let faas = start(dir.path(), &[]);
+    faas.eventually("20 jobs done", || async {
+        jobs(&faas).iter().filter(|j| j.2 == "done").count() >= 20
+    })
+    .await;
+    // The poison message: failed twice (maxReceiveCount 2), then moved to the DLQ by the
+    // queue's redrive policy, not by us.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut in_dlq = Vec::new();
+    while in_dlq.is_empty() {
+        assert!(Instant::now() < deadline, "poison never reached the DLQ");
+        in_dlq = moto.receive_bodies(&dlq, Duration::from_secs(1)).await;
+    }
+    assert_eq!(in_dlq, ["fail corrupt header"]);
+
+    let jobs = jobs(&faas);
+    let done: Vec<_> = jobs.iter().filter(|j| j.2 == "done").collect();
+    assert_eq!(done.len(), 20, "a job ran twice: {done:?}");
+    for (id, body, _) in &done {
+        assert_eq!(sent.get(id), Some(body), "unexpected job {id}");
+    }
+    let poisoned: Vec<_> = jobs.iter().filter(|j| j.0 == poison).collect();
+    assert_eq!(poisoned.len(), 2, "{poisoned:?}");
+    assert!(poisoned.iter().all(|j| j.2.starts_with("failed(")));
+    assert_eq!(moto.counts(&url).await, (0, 0));
+
+    // What the function's status and metrics say.
+    let t = &triggers(&faas, "sqs-consumer").await[0];
+    assert_eq!(t["state"], "Polling", "{t}");
+    assert_eq!(t["queueUrl"], url.as_str());
+    assert_eq!(t["deleted"], 20, "{t}");
+    assert_eq!(t["failed"], 2, "{t}");
+    assert!(
+        t["lastFailure"]
+            .as_str()
+            .unwrap()
+            .contains("the function reported 1 of"),
+        "{t}"
+    );
+    let metrics = get(&faas.url("/metrics")).await.text();
+    let queue = format!("e2e-jobs-{tag}");
+    assert!(
+        metrics.contains(&format!(
+            "faas_sqs_messages_total{{function=\"sqs-consumer\",outcome=\"deleted\",queue=\"{queue}\"}} 20"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("faas_sqs_batch_size_bucket"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_batch_in_flight_makes_it_receivable_again_at_once() {
+    let moto = moto();
+    let name = format!("e2e-spot-{}", std::process::id());
+    // Ten minutes of visibility: only the release can bring the message back quickly.
+    let url = moto
+        .create_queue(&name, &[(QueueAttributeName::VisibilityTimeout, "600")])
+        .await;
+    moto.send(&url, "sleep 30000").await;
+    let dir = tempfile::tempdir().unwrap();
+    consumer(dir.path(), &url, "");
+    let mut faas = start(dir.path(), &["--shutdown-grace", "1s"]);
+    faas.eventually("the batch in flight", || async {
+        triggers(&faas, "sqs-consumer")
+            .await
+            .first()
+            .is_some_and(|t| t["batchesInFlight"] == 1)
+    })
+    .await;
+    let signalled = Instant::now();
+    faas.sigterm();
+    let code = faas.wait_exit(Duration::from_secs(15));
+    assert_eq!(code, Some(0), "stderr:\n{}", faas.stderr.lock().unwrap());
+    let mut back = Vec::new();
+    while back.is_empty() && signalled.elapsed() < Duration::from_secs(10) {
+        back = moto.receive_bodies(&url, Duration::from_secs(1)).await;
+    }
+    assert_eq!(
+        back,
+        ["sleep 30000"],
+        "not receivable again within 10 s of SIGTERM; stderr:\n{}",
+        faas.stderr.lock().unwrap()
+    );
+    assert!(
+        faas.stderr
+            .lock()
+            .unwrap()
+            .contains("released unfinished messages")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_queue_is_reported_on_the_function_and_nothing_else_is_disturbed() {
+    let moto = moto();
+    let missing = moto.url_of(&format!("e2e-missing-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    consumer(dir.path(), &missing, "");
+    write_function(dir.path(), "hello", &guest("hello"), "");
+    let faas = start(dir.path(), &[]);
+    faas.eventually("the source error on the function", || async {
+        triggers(&faas, "sqs-consumer")
+            .await
+            .first()
+            .is_some_and(|t| t["state"] == "Error")
+    })
+    .await;
+    let t = &triggers(&faas, "sqs-consumer").await[0];
+    let message = t["message"].as_str().unwrap();
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(message.contains(&missing), "{message}");
+    let all = get(&faas.url("/system/triggers")).await.json();
+    assert_eq!(all[0]["function"], "sqs-consumer", "{all}");
+    assert_eq!(all[0]["state"], "Error", "{all}");
+    // `faas describe` shows it.
+    let out = faas
+        .cli()
+        .args(["describe", "sqs-consumer"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("state: Error") && text.contains("does not exist"),
+        "{text}"
+    );
+    // The rest of the platform is unaffected: the consumer's own HTTP route and hello work.
+    let reply = send("GET", &faas.url("/function/hello"), &[], "").await;
+    assert_eq!(reply.status, 200);
+    let reply = send(
+        "POST",
+        &faas.url("/function/sqs-consumer"),
+        &[],
+        r#"{"Records":[]}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
