@@ -17,7 +17,7 @@ export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:4566 AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_EC2_METADATA_DISABLED=true
 python3 - <<'PY'
 import json, time, boto3
-sqs = boto3.client("sqs")
+sqs = boto3.client("sqs", endpoint_url="http://127.0.0.1:4566", region_name="us-east-1")
 for _ in range(100):
     try:
         dlq = sqs.create_queue(QueueName="jobs-dlq")["QueueUrl"]

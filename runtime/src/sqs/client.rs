@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry,
     MessageSystemAttributeName, QueueAttributeName,
@@ -149,7 +149,7 @@ impl SourceError {
     fn of<E, R>(operation: &str, queue: &str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
+        R: std::fmt::Debug + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
         let hint = match code.as_deref() {
@@ -170,14 +170,38 @@ impl SourceError {
         };
         let detail = match (&code, err.message()) {
             (Some(code), Some(message)) => format!("{code}: {message}"),
-            _ => DisplayErrorContext(&err).to_string(),
+            _ => error_chain(&err),
         };
+        let hint = hint.or_else(|| {
+            detail.contains("no credentials found").then(|| {
+                format!(
+                    "no AWS credentials to call {queue} with: give the function an IAM role \
+                     (spec.iam.roleArn, IRSA) or, locally, set AWS_PROFILE or AWS_ACCESS_KEY_ID"
+                )
+            })
+        });
         let message = match hint {
             Some(hint) => format!("{operation}: {hint} ({detail})"),
             None => format!("{operation} on {queue} failed: {detail}"),
         };
         SourceError { code, message }
     }
+}
+
+/// The messages of `err` and its sources, each once, on one line: the SDK's own rendering
+/// repeats every level in Debug form, unreadable in a status.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string().replace('\n', "; ");
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// One entry of a batch call that SQS refused.

@@ -111,7 +111,14 @@ impl Poller {
     /// Stops receiving and waits for the batches in flight, up to `grace` (`None`: as long as
     /// they take, which the function timeout bounds); then releases what is left.
     pub async fn stop(self, grace: Option<Duration>) {
-        self.phase.send_if_modified(|p| advance(p, Phase::Drain));
+        if self.phase.send_if_modified(|p| advance(p, Phase::Drain)) {
+            tracing::info!(
+                function = %self.shared.config.function,
+                queue = %self.shared.config.queue_url,
+                "sqs: stopping; an open receive ends within its long poll ({}s) and what it gets is released",
+                self.shared.config.long_poll.as_secs()
+            );
+        }
         let finished = async {
             let _ = (&mut { self.task }).await;
         };
