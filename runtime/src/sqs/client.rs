@@ -290,14 +290,7 @@ impl Queue {
                 .send()
                 .await
                 .map_err(|e| SourceError::of("DeleteMessageBatch", &self.url, e))?;
-            failures.extend(out.failed().iter().filter_map(|f| {
-                Some(EntryFailure {
-                    index: chunk_no * MAX_PER_CALL + f.id().parse::<usize>().ok()?,
-                    code: f.code().to_owned(),
-                    message: f.message().unwrap_or_default().to_owned(),
-                    sender_fault: f.sender_fault(),
-                })
-            }));
+            failures.extend(entry_failures(chunk_no, out.failed()));
         }
         Ok(failures)
     }
@@ -333,17 +326,26 @@ impl Queue {
                 .send()
                 .await
                 .map_err(|e| SourceError::of("ChangeMessageVisibilityBatch", &self.url, e))?;
-            failures.extend(out.failed().iter().filter_map(|f| {
-                Some(EntryFailure {
-                    index: chunk_no * MAX_PER_CALL + f.id().parse::<usize>().ok()?,
-                    code: f.code().to_owned(),
-                    message: f.message().unwrap_or_default().to_owned(),
-                    sender_fault: f.sender_fault(),
-                })
-            }));
+            failures.extend(entry_failures(chunk_no, out.failed()));
         }
         Ok(failures)
     }
+}
+
+/// The refused entries of the `chunk_no`th call of a batch operation, as indexes into the whole
+/// list of handles (entry ids are the positions within the chunk).
+fn entry_failures(
+    chunk_no: usize,
+    failed: &[aws_sdk_sqs::types::BatchResultErrorEntry],
+) -> impl Iterator<Item = EntryFailure> + '_ {
+    failed.iter().filter_map(move |f| {
+        Some(EntryFailure {
+            index: chunk_no * MAX_PER_CALL + f.id().parse::<usize>().ok()?,
+            code: f.code().to_owned(),
+            message: f.message().unwrap_or_default().to_owned(),
+            sender_fault: f.sender_fault(),
+        })
+    })
 }
 
 /// An SDK message in the shape the Lambda event is built from.
