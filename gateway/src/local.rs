@@ -281,11 +281,16 @@ impl Watcher {
                 if self.applied.get(&name) == Some(&applied) {
                     continue;
                 }
-                let bytes = artifact_path.and_then(|p| {
-                    std::fs::read(&p).map(Bytes::from).map_err(|e| {
-                        format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display())
+                // A process function has no artifact: its manifest is all there is.
+                let bytes = if function.spec.runtime.container.is_some() {
+                    Ok(Bytes::new())
+                } else {
+                    artifact_path.and_then(|p| {
+                        std::fs::read(&p).map(Bytes::from).map_err(|e| {
+                            format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display())
+                        })
                     })
-                });
+                };
                 let reloading = self.applied.contains_key(&name);
                 match platform
                     .apply(

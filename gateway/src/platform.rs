@@ -112,12 +112,13 @@ impl Platform {
         base_dir: Option<&Path>,
     ) -> Result<Entry, String> {
         let limits = function.spec.limits().map_err(|e| e.to_string())?;
-        let wasm = function
-            .spec
-            .runtime
-            .wasm
-            .as_ref()
-            .ok_or_else(|| "spec.runtime.container: container functions are not supported by this platform yet (only spec.runtime.wasm)".to_owned())?;
+        if let Some(container) = &function.spec.runtime.container {
+            let loaded = crate::process::load(&function, container, limits, base_dir)?;
+            return Ok(self.entry(function, limits, loaded));
+        }
+        let wasm = function.spec.runtime.wasm.as_ref().ok_or_else(|| {
+            "spec.runtime: exactly one of wasm or container must be set".to_owned()
+        })?;
         let outbound = match &function.spec.network {
             Some(network) => OutboundPolicy::from_spec(&network.allowed_outbound_hosts)
                 .map_err(|e| e.to_string())?,
@@ -173,7 +174,12 @@ impl Platform {
             },
             invoker: Arc::new(self.runtime.function(compiled, settings)),
         };
-        Ok(Entry {
+        Ok(self.entry(function, limits, loaded))
+    }
+
+    /// A servable entry for `loaded`, with this version's admission control.
+    fn entry(&self, function: Function, limits: faas_api::Limits, loaded: Loaded) -> Entry {
+        Entry {
             admission: Arc::new(Admission::new(
                 limits.concurrency,
                 limits.concurrency as usize,
@@ -185,7 +191,7 @@ impl Platform {
             state: Ok(Arc::new(loaded)),
             last_error: None,
             updated: SystemTime::now(),
-        })
+        }
     }
 
     /// Applies a new version from a watched file or startup scan: on failure, a function that

@@ -28,6 +28,13 @@ pub enum InvokeError {
     /// The instance could not be created (instance pool exhausted, link error...).
     #[error("function could not be instantiated: {0}")]
     Instantiate(String),
+    /// The function's process is not running or not ready (starting, restarting after a
+    /// crash, failing to start); the message says which and why.
+    #[error("function is not available: {0}")]
+    Unavailable(String),
+    /// The function's process died while handling the request.
+    #[error("function process failed: {0}")]
+    ProcessFailed(String),
 }
 
 impl InvokeError {
@@ -38,8 +45,12 @@ impl InvokeError {
             InvokeError::MemoryLimit { .. } | InvokeError::Trap(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            InvokeError::BadResponse(_) | InvokeError::NoResponse => StatusCode::BAD_GATEWAY,
-            InvokeError::Instantiate(_) => StatusCode::SERVICE_UNAVAILABLE,
+            InvokeError::BadResponse(_)
+            | InvokeError::NoResponse
+            | InvokeError::ProcessFailed(_) => StatusCode::BAD_GATEWAY,
+            InvokeError::Instantiate(_) | InvokeError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -52,6 +63,8 @@ impl InvokeError {
             InvokeError::BadResponse(_) => "InvalidResponse",
             InvokeError::NoResponse => "NoResponse",
             InvokeError::Instantiate(_) => "InstantiateFailed",
+            InvokeError::Unavailable(_) => "Unavailable",
+            InvokeError::ProcessFailed(_) => "ProcessFailed",
         }
     }
 }

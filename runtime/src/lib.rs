@@ -13,6 +13,7 @@ mod error;
 pub mod guest_log;
 mod invoker;
 pub mod outbound;
+pub mod process;
 pub mod schedule;
 pub mod sqs;
 pub mod target;

@@ -7,5 +7,6 @@ mod hostile;
 mod lifecycle;
 mod management;
 mod netns;
+mod process;
 mod schedules;
 mod sqs;

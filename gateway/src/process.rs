@@ -1,0 +1,79 @@
+//! Container functions in local mode: `spec.runtime.container` runs `command` + `args` on
+//! this machine (the stand-in for the image's entrypoint) through the runtime's process
+//! executors.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use faas_api::{ContainerMode, ContainerRuntime, Function, Limits};
+use faas_runtime::process::cgi::CgiProcess;
+use faas_runtime::process::http::HttpProcess;
+use faas_runtime::process::{ProcessFunction, ProcessSpec};
+
+use crate::registry::Loaded;
+
+/// Starts (http) or prepares (cgi) the process function of `container`.
+pub fn load(
+    function: &Function,
+    container: &ContainerRuntime,
+    limits: Limits,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, String> {
+    if container.command.is_empty() {
+        return Err(match &container.image {
+            Some(image) => format!(
+                "spec.runtime.container.command: local mode runs a process on this machine, not \\
+                 the image {image}; set command (and args) to what the image's entrypoint runs"
+            ),
+            None => "spec.runtime.container.command: required in local mode".to_owned(),
+        });
+    }
+    let working_dir = container.working_dir.as_ref().map(|dir| {
+        let dir = PathBuf::from(dir);
+        match base_dir {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir,
+        }
+    });
+    // A relative program path is relative to the manifest's folder too, like workingDir.
+    let mut argv: Vec<String> = container.command.clone();
+    if argv[0].contains('/')
+        && Path::new(&argv[0]).is_relative()
+        && let Some(base) = working_dir.as_deref().or(base_dir)
+    {
+        argv[0] = base.join(&argv[0]).to_string_lossy().into_owned();
+    }
+    argv.extend(container.args.iter().cloned());
+    let spec = ProcessSpec {
+        name: function.metadata.name.as_deref().unwrap_or_default().into(),
+        argv,
+        working_dir: working_dir.or_else(|| base_dir.map(Path::to_path_buf)),
+        env: function
+            .spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        port: container.port,
+        limits,
+    };
+    let (invoker, kind) = match container.mode {
+        ContainerMode::Cgi => (ProcessFunction::Cgi(CgiProcess::new(spec)), "process-cgi"),
+        ContainerMode::Http => (
+            ProcessFunction::Http(Box::new(HttpProcess::start(spec)?)),
+            "process-http",
+        ),
+        ContainerMode::Lambda => {
+            return Err(
+                "spec.runtime.container.mode: lambda (the Lambda Runtime API) is not supported by \\
+                 this platform yet; use http or cgi"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(Loaded {
+        invoker: Arc::new(invoker),
+        sha256: String::new(),
+        kind,
+    })
+}

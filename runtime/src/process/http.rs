@@ -1,0 +1,340 @@
+//! `mode: http`: the function is an HTTP server on `port`. One process per function, started
+//! here, probed until it accepts connections, proxied to (bodies stream both ways), restarted
+//! with backoff when it dies, and stopped with SIGTERM (then SIGKILL) when the function is
+//! replaced or removed.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+
+use super::{ProcessSpec, exit_text, terminate};
+use crate::{CallContext, InvokeError, ResponseBody};
+
+/// How long a new process may take to accept connections before it is restarted.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// First wait before a restart; doubles up to [`MAX_RESTART_BACKOFF`].
+const FIRST_RESTART_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+/// A process that ran this long before dying starts the backoff afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+/// SIGTERM to SIGKILL when stopping.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the process is, for the function's status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ProcessState {
+    /// Started, not yet accepting connections.
+    Starting { attempt: u32 },
+    /// Accepting connections.
+    Ready { pid: u32 },
+    /// Died or never became ready; restarting after a backoff.
+    Restarting {
+        attempt: u32,
+        reason: String,
+        #[serde(rename = "retryInMs")]
+        retry_in_ms: u64,
+    },
+    /// Stopped (the function was replaced or removed).
+    Stopped,
+}
+
+/// A supervised HTTP server process.
+pub struct HttpProcess {
+    spec: Arc<ProcessSpec>,
+    port: u16,
+    state: watch::Receiver<ProcessState>,
+    stop: watch::Sender<bool>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    restarts: Arc<Mutex<u32>>,
+}
+
+impl HttpProcess {
+    /// Starts supervising `spec` (which has a port).
+    pub fn start(spec: ProcessSpec) -> Result<Self, String> {
+        let port = spec
+            .port
+            .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())?;
+        let spec = Arc::new(spec);
+        let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
+        let (stop, stop_rx) = watch::channel(false);
+        let restarts = Arc::new(Mutex::new(0));
+        tokio::spawn(supervise(
+            Arc::clone(&spec),
+            port,
+            state_tx,
+            stop_rx,
+            Arc::clone(&restarts),
+        ));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        Ok(HttpProcess {
+            spec,
+            port,
+            state,
+            stop,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            restarts,
+        })
+    }
+
+    /// The process's state now.
+    pub fn state(&self) -> ProcessState {
+        self.state.borrow().clone()
+    }
+
+    /// Restarts so far.
+    pub fn restarts(&self) -> u32 {
+        *self.restarts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until the process is ready, up to `within`.
+    pub async fn ready(&self, within: Duration) -> Result<(), InvokeError> {
+        let mut state = self.state.clone();
+        let ready =
+            state.wait_for(|s| matches!(s, ProcessState::Ready { .. } | ProcessState::Stopped));
+        match tokio::time::timeout(within, ready).await {
+            Ok(Ok(s)) if matches!(*s, ProcessState::Ready { .. }) => Ok(()),
+            _ => Err(InvokeError::Unavailable(describe(&self.state()))),
+        }
+    }
+
+    /// Proxies one request to the process. A process still starting (or restarting) is
+    /// waited for within the request's timeout.
+    pub async fn call(
+        &self,
+        ctx: CallContext,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<ResponseBody>, InvokeError> {
+        let timeout = ctx.timeout_or(self.spec.limits.timeout);
+        let deadline = Instant::now() + timeout;
+        self.ready(timeout).await?;
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        let uri: http::Uri = format!("http://127.0.0.1:{}{path}", self.port)
+            .parse()
+            .map_err(|e| InvokeError::BadResponse(format!("request path: {e}")))?;
+        for name in HOP_BY_HOP {
+            parts.headers.remove(*name);
+        }
+        let mut retried = false;
+        let response = loop {
+            let mut request = http::Request::new(Full::new(body.clone()));
+            *request.method_mut() = parts.method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = parts.headers.clone();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, self.client.request(request)).await {
+                Err(_) => return Err(InvokeError::Timeout(timeout)),
+                Ok(Ok(response)) => break response,
+                // Refused: the process died after the last request and the supervisor has
+                // not seen it yet. The request never reached it, so wait for the restart
+                // (within the deadline) and try once more.
+                Ok(Err(err)) if err.is_connect() && !retried => {
+                    retried = true;
+                    let seen = self.state();
+                    let mut state = self.state.clone();
+                    let changed = state.wait_for(|s| *s != seen);
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    let _ = tokio::time::timeout(remaining, changed).await;
+                    self.ready(deadline.saturating_duration_since(Instant::now()))
+                        .await?;
+                }
+                Ok(Err(err)) => {
+                    return Err(InvokeError::ProcessFailed(format!(
+                        "the server on port {} did not answer: {err}",
+                        self.port
+                    )));
+                }
+            }
+        };
+        let (mut parts, body) = response.into_parts();
+        for name in HOP_BY_HOP {
+            parts.headers.remove(*name);
+        }
+        // Streams through; an error mid-body ends the client's response early.
+        let body = body
+            .map_err(|e| -> crate::BoxError { Box::new(e) })
+            .boxed_unsync();
+        Ok(http::Response::from_parts(parts, body))
+    }
+}
+
+impl Drop for HttpProcess {
+    fn drop(&mut self) {
+        // The supervisor stops the process (SIGTERM, then SIGKILL).
+        self.stop.send_replace(true);
+    }
+}
+
+/// Headers that describe one connection, not the message.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why a request cannot be served, from the state.
+fn describe(state: &ProcessState) -> String {
+    match state {
+        ProcessState::Starting { attempt } => {
+            format!("the process is starting (attempt {attempt}) and not accepting connections yet")
+        }
+        ProcessState::Ready { .. } => "the process is ready".into(),
+        ProcessState::Restarting {
+            attempt, reason, ..
+        } => format!("the process is restarting (attempt {attempt}): {reason}"),
+        ProcessState::Stopped => "the process was stopped".into(),
+    }
+}
+
+async fn supervise(
+    spec: Arc<ProcessSpec>,
+    port: u16,
+    state: watch::Sender<ProcessState>,
+    mut stop: watch::Receiver<bool>,
+    restarts: Arc<Mutex<u32>>,
+) {
+    let mut backoff = FIRST_RESTART_BACKOFF;
+    let mut attempt = 1u32;
+    loop {
+        state.send_replace(ProcessState::Starting { attempt });
+        let started = Instant::now();
+        let reason = match run_once(&spec, port, &state, &mut stop).await {
+            None => break,
+            Some(reason) => reason,
+        };
+        if started.elapsed() >= HEALTHY_RUN {
+            backoff = FIRST_RESTART_BACKOFF;
+        }
+        tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?backoff, "process: restarting");
+        state.send_replace(ProcessState::Restarting {
+            attempt,
+            reason,
+            retry_in_ms: backoff.as_millis() as u64,
+        });
+        *restarts.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = until_stopped(&mut stop) => break,
+        }
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+        attempt += 1;
+    }
+    state.send_replace(ProcessState::Stopped);
+}
+
+/// Runs the process once: start, wait until it accepts connections, wait for it to end.
+/// `None` when stopped on purpose, else why it has to be restarted.
+async fn run_once(
+    spec: &ProcessSpec,
+    port: u16,
+    state: &watch::Sender<ProcessState>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<String> {
+    let mut command = match spec.command() {
+        Ok(command) => command,
+        Err(reason) => return Some(reason),
+    };
+    command
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => return Some(format!("cannot start {:?}: {e}", spec.argv[0])),
+    };
+    forward_output(spec, &mut child);
+    let pid = child.id().unwrap_or_default();
+    tracing::info!(function = %spec.name, pid, port, "process: started");
+    // Readiness: the port accepts a connection.
+    let probe = async {
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    tokio::select! {
+        ready = tokio::time::timeout(STARTUP_TIMEOUT, probe) => {
+            if ready.is_err() {
+                terminate(&mut child, STOP_GRACE).await;
+                return Some(format!(
+                    "not accepting connections on 127.0.0.1:{port} after {}s",
+                    STARTUP_TIMEOUT.as_secs()
+                ));
+            }
+        }
+        status = child.wait() => {
+            return Some(match status {
+                Ok(status) => format!("{} before accepting connections on port {port}", exit_text(status)),
+                Err(e) => e.to_string(),
+            });
+        }
+        () = until_stopped(stop) => {
+            terminate(&mut child, STOP_GRACE).await;
+            return None;
+        }
+    }
+    state.send_replace(ProcessState::Ready { pid });
+    tracing::info!(function = %spec.name, pid, port, "process: ready");
+    tokio::select! {
+        status = child.wait() => Some(match status {
+            Ok(status) => exit_text(status),
+            Err(e) => e.to_string(),
+        }),
+        () = until_stopped(stop) => {
+            terminate(&mut child, STOP_GRACE).await;
+            tracing::info!(function = %spec.name, pid, "process: stopped");
+            None
+        }
+    }
+}
+
+/// The process's stdout and stderr, line by line, into the platform's log.
+fn forward_output(spec: &ProcessSpec, child: &mut tokio::process::Child) {
+    let streams: [(
+        Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+        &'static str,
+    ); 2] = [
+        (child.stdout.take().map(|s| Box::new(s) as _), "stdout"),
+        (child.stderr.take().map(|s| Box::new(s) as _), "stderr"),
+    ];
+    for (stream, name) in streams {
+        let Some(stream) = stream else { continue };
+        let function = Arc::clone(&spec.name);
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(target: "faas::guest", function = %function, stream = name, "{line}");
+            }
+        });
+    }
+}
+
+/// Resolves once a stop was asked for (or the handle is gone).
+async fn until_stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send; drop it here, not in a select! arm.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}

@@ -1,0 +1,115 @@
+//! Functions that are processes on this machine (`spec.runtime.container` in local mode:
+//! `command` + `args` + `workingDir` stand in for the image's entrypoint).
+//!
+//! - [`cgi`]: a process per request, CGI-style (the same CGI code as WASI command modules).
+//! - [`http`]: one long-running HTTP server per function, supervised (readiness, restarts
+//!   with backoff, graceful stop) and proxied to with streaming bodies.
+//!
+//! The Lambda Runtime API mode (`mode: lambda`) is not built yet.
+
+pub mod cgi;
+pub mod http;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use faas_api::Limits;
+
+/// What a process function runs, and under which limits.
+#[derive(Clone, Debug)]
+pub struct ProcessSpec {
+    /// Function name (logs are tagged with it).
+    pub name: Arc<str>,
+    /// The program and its arguments (`command` then `args`); never empty.
+    pub argv: Vec<String>,
+    /// Working directory (`workingDir`, relative to the manifest's folder when relative).
+    pub working_dir: Option<PathBuf>,
+    /// `spec.env`.
+    pub env: Vec<(String, String)>,
+    /// `http` mode: the port the server listens on (on 127.0.0.1).
+    pub port: Option<u16>,
+    /// Timeout, memory, concurrency, body size.
+    pub limits: Limits,
+}
+
+impl ProcessSpec {
+    /// A command for this process: the program, its arguments, its folder and environment
+    /// (`spec.env` on top of this process's own `PATH`, `HOME` and locale only: a function
+    /// does not inherit the platform's credentials).
+    fn command(&self) -> Result<tokio::process::Command, String> {
+        let (program, args) = self
+            .argv
+            .split_first()
+            .ok_or_else(|| "spec.runtime.container.command is empty".to_owned())?;
+        let mut command = tokio::process::Command::new(program);
+        command.args(args).env_clear();
+        for key in ["PATH", "HOME", "LANG", "LC_ALL", "TZ"] {
+            if let Some(value) = std::env::var_os(key) {
+                command.env(key, value);
+            }
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(dir) = &self.working_dir {
+            command.current_dir(dir);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        Ok(command)
+    }
+}
+
+/// Asks `child` to stop with SIGTERM, then kills it after `grace`.
+pub(crate) async fn terminate(child: &mut tokio::process::Child, grace: Duration) {
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        if tokio::time::timeout(grace, child.wait()).await.is_ok() {
+            return;
+        }
+    }
+    let _ = child.kill().await;
+}
+
+/// A process's exit, in words.
+pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        _ => "exited".to_owned(),
+    }
+}
+
+/// A process function behind the [`crate::Invoker`] interface.
+pub enum ProcessFunction {
+    Cgi(cgi::CgiProcess),
+    Http(Box<http::HttpProcess>),
+}
+
+impl crate::Invoker for ProcessFunction {
+    fn invoke(
+        &self,
+        ctx: crate::CallContext,
+        request: ::http::Request<bytes::Bytes>,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<
+                    Output = Result<::http::Response<crate::ResponseBody>, crate::InvokeError>,
+                > + Send
+                + '_,
+        >,
+    > {
+        match self {
+            ProcessFunction::Cgi(f) => Box::pin(f.call(ctx, request)),
+            ProcessFunction::Http(f) => Box::pin(f.call(ctx, request)),
+        }
+    }
+}

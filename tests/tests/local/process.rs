@@ -1,0 +1,104 @@
+//! Container functions in local mode: `spec.runtime.container` runs a process on this machine
+//! (an HTTP server, or a CGI script per request) behind the same gateway.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use faas_e2e::*;
+
+const SERVER: &str = r#"
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        body = f"server saw {self.path} greeting={os.environ.get('GREETING')}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+const CGI: &str = "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"cgi saw $REQUEST_METHOD $PATH_INFO\"\ncat\n";
+
+fn manifest(dir: &Path, name: &str, container: &str) {
+    let text = format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata:\n  name: {name}\nspec:\n  runtime:\n    container:\n{container}  timeout: 10s\n  env: {{GREETING: hello}}\n"
+    );
+    std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
+    std::fs::write(dir.path().join("report.sh"), CGI).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    manifest(
+        dir.path(),
+        "web",
+        &format!("      command: [python3, server.py]\n      port: {port}\n      mode: http\n"),
+    );
+    manifest(
+        dir.path(),
+        "report",
+        "      command: [sh, report.sh]\n      mode: cgi\n",
+    );
+    manifest(
+        dir.path(),
+        "broken",
+        &format!(
+            "      command: [sh, -c, 'echo missing config >&2; exit 2']\n      port: {}\n      mode: http\n",
+            port + 1
+        ),
+    );
+    manifest(
+        dir.path(),
+        "image-only",
+        "      image: registry.example.com/team/app:1.0\n      port: 8080\n",
+    );
+    let mut faas = Faas::start(dir.path());
+
+    let reply = get(&faas.url("/function/web/items?id=7")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "server saw /items?id=7 greeting=hello");
+
+    let reply = send("POST", &faas.url("/function/report/now"), &[], "data").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "cgi saw POST /now\ndata");
+
+    // A process that never comes up: 503 with the reason, the others unaffected.
+    let reply = get(&faas.url("/function/broken")).await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(
+        reply
+            .text()
+            .contains("exited with status 2 before accepting connections"),
+        "{}",
+        reply.text()
+    );
+    // An image without a command cannot run locally: not ready, with the fix in the reason.
+    let reply = get(&faas.url("/function/image-only")).await;
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    assert!(reply.text().contains("set command"), "{}", reply.text());
+
+    // SIGTERM stops the server process with the platform.
+    faas.sigterm();
+    assert_eq!(faas.wait_exit(Duration::from_secs(20)), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the function's server outlived the platform"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
