@@ -15,6 +15,10 @@ fi
 if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet 'moto[server]>=5.1,<6'
 fi
+# Lambda handlers run through the real runtime interface client (runtime/tests/lambda.rs).
+if ! python3 -c 'import awslambdaric' 2>/dev/null; then
+  python3 -m pip install --quiet 'awslambdaric>=3,<5'
+fi
 
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use faas_api::{ContainerMode, ContainerRuntime, Function, Limits};
 use faas_runtime::process::cgi::CgiProcess;
 use faas_runtime::process::http::HttpProcess;
+use faas_runtime::process::lambda::LambdaFunction;
 use faas_runtime::process::{ProcessFunction, ProcessSpec};
 
 use crate::registry::Loaded;
@@ -63,13 +64,10 @@ pub fn load(
             ProcessFunction::Http(Box::new(HttpProcess::start(spec)?)),
             "process-http",
         ),
-        ContainerMode::Lambda => {
-            return Err(
-                "spec.runtime.container.mode: lambda (the Lambda Runtime API) is not supported by \\
-                 this platform yet; use http or cgi"
-                    .to_owned(),
-            );
-        }
+        ContainerMode::Lambda => (
+            ProcessFunction::Lambda(Box::new(LambdaFunction::start(spec))),
+            "lambda",
+        ),
     };
     Ok(Loaded {
         invoker: Arc::new(invoker),

@@ -12,7 +12,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use super::{ProcessSpec, exit_text, terminate};
@@ -261,7 +260,7 @@ async fn run_once(
         Ok(child) => child,
         Err(e) => return Some(format!("cannot start {:?}: {e}", spec.argv[0])),
     };
-    forward_output(spec, &mut child);
+    super::forward_output(&spec.name, &mut child);
     let pid = child.id().unwrap_or_default();
     tracing::info!(function = %spec.name, pid, port, "process: started");
     // Readiness: the port accepts a connection.
@@ -309,27 +308,6 @@ async fn run_once(
             tracing::info!(function = %spec.name, pid, "process: stopped");
             None
         }
-    }
-}
-
-/// The process's stdout and stderr, line by line, into the platform's log.
-fn forward_output(spec: &ProcessSpec, child: &mut tokio::process::Child) {
-    let streams: [(
-        Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-        &'static str,
-    ); 2] = [
-        (child.stdout.take().map(|s| Box::new(s) as _), "stdout"),
-        (child.stderr.take().map(|s| Box::new(s) as _), "stderr"),
-    ];
-    for (stream, name) in streams {
-        let Some(stream) = stream else { continue };
-        let function = Arc::clone(&spec.name);
-        tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stream).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "faas::guest", function = %function, stream = name, "{line}");
-            }
-        });
     }
 }
 

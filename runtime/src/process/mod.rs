@@ -5,10 +5,11 @@
 //! - [`http`]: one long-running HTTP server per function, supervised (readiness, restarts
 //!   with backoff, graceful stop) and proxied to with streaming bodies.
 //!
-//! The Lambda Runtime API mode (`mode: lambda`) is not built yet.
+//! - [`lambda`]: unmodified Lambda handlers through the Lambda Runtime API.
 
 pub mod cgi;
 pub mod http;
+pub mod lambda;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -78,6 +79,28 @@ pub(crate) async fn terminate(child: &mut tokio::process::Child, grace: Duration
     let _ = child.kill().await;
 }
 
+/// A process's stdout and stderr, line by line, into the platform's log.
+pub(crate) fn forward_output(function: &Arc<str>, child: &mut tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let streams: [(
+        Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+        &'static str,
+    ); 2] = [
+        (child.stdout.take().map(|s| Box::new(s) as _), "stdout"),
+        (child.stderr.take().map(|s| Box::new(s) as _), "stderr"),
+    ];
+    for (stream, name) in streams {
+        let Some(stream) = stream else { continue };
+        let function = Arc::clone(function);
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(target: "faas::guest", function = %function, stream = name, "{line}");
+            }
+        });
+    }
+}
+
 /// A process's exit, in words.
 pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
@@ -92,6 +115,7 @@ pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
 pub enum ProcessFunction {
     Cgi(cgi::CgiProcess),
     Http(Box<http::HttpProcess>),
+    Lambda(Box<lambda::LambdaFunction>),
 }
 
 impl crate::Invoker for ProcessFunction {
@@ -110,6 +134,7 @@ impl crate::Invoker for ProcessFunction {
         match self {
             ProcessFunction::Cgi(f) => Box::pin(f.call(ctx, request)),
             ProcessFunction::Http(f) => Box::pin(f.call(ctx, request)),
+            ProcessFunction::Lambda(f) => Box::pin(f.call(ctx, request)),
         }
     }
 }

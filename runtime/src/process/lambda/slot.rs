@@ -1,0 +1,282 @@
+//! One handler process and the Runtime API it talks to: a loopback HTTP server of its own
+//! (`AWS_LAMBDA_RUNTIME_API`), so the platform always knows which process holds which
+//! invocation. The process takes one invocation at a time (`GET .../invocation/next`) from the
+//! pool's queue; a crash fails the one it holds (502) and the process is restarted; an
+//! invocation past its deadline gets 504 and its process is killed and restarted.
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::{Notify, watch};
+
+use super::{Failure, Invocation, Outcome, Pool};
+use crate::InvokeError;
+use crate::process::{exit_text, terminate};
+
+const PREFIX: &str = "/2018-06-01/runtime";
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The invocation a process is working on.
+struct Current {
+    id: String,
+    reply: tokio::sync::oneshot::Sender<Outcome>,
+}
+
+/// What one slot's server and supervisor share.
+struct Slot {
+    pool: Arc<Pool>,
+    current: Mutex<Option<Current>>,
+    /// Set by `/init/error`: why this process could not start.
+    init_error: Mutex<Option<String>>,
+    /// Rung when the current invocation passed its deadline: kill the process.
+    kill: Notify,
+    /// Whether this process asked for work at least once (it initialized).
+    initialized: std::sync::atomic::AtomicBool,
+}
+
+impl Slot {
+    fn take_current(&self, id: Option<&str>) -> Option<Current> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        match (&*current, id) {
+            (Some(c), Some(id)) if c.id != id => None,
+            _ => current.take(),
+        }
+    }
+}
+
+/// Runs handler processes for `pool` one after another (restarting with backoff) until the
+/// pool stops.
+pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let slot = Arc::new(Slot {
+            pool: Arc::clone(&pool),
+            current: Mutex::new(None),
+            init_error: Mutex::new(None),
+            kill: Notify::new(),
+            initialized: std::sync::atomic::AtomicBool::new(false),
+        });
+        let started = Instant::now();
+        let Some(reason) = run_process(&slot, &mut stop).await else {
+            return;
+        };
+        let init_error = slot
+            .init_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let initialized = slot.initialized.load(std::sync::atomic::Ordering::SeqCst);
+        if !initialized {
+            // Never asked for work: waiting callers learn why now rather than at their deadline.
+            let why =
+                init_error.unwrap_or_else(|| format!("the handler process {reason} during init"));
+            pool.failure.send_replace(Some(Failure::Init(why)));
+        }
+        if let Some(current) = slot.take_current(None) {
+            let _ = current
+                .reply
+                .send(Outcome::Failed(InvokeError::ProcessFailed(format!(
+                    "the handler process {reason} during the invocation"
+                ))));
+        }
+        if started.elapsed() > Duration::from_secs(30) || initialized {
+            backoff = FIRST_BACKOFF;
+        }
+        tracing::warn!(function = %pool.spec.name, %reason, retry_in = ?backoff, "lambda: handler process ended; restarting");
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = super::until_stopped(&mut stop) => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One process lifetime. `None` when stopped on purpose, else why it ended.
+async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Option<String> {
+    let pool = &slot.pool;
+    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(l) => l,
+        Err(e) => return Some(format!("cannot open the Runtime API: {e}")),
+    };
+    let address = listener.local_addr().ok()?;
+    let server = tokio::spawn(serve(listener, Arc::clone(slot)));
+    let mut command = match pool.spec.command() {
+        Ok(c) => c,
+        Err(e) => {
+            server.abort();
+            return Some(e);
+        }
+    };
+    command
+        .envs(pool.environment(&address.to_string()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            server.abort();
+            return Some(format!("cannot start {:?}: {e}", pool.spec.argv[0]));
+        }
+    };
+    crate::process::forward_output(&pool.spec.name, &mut child);
+    let reason = tokio::select! {
+        status = child.wait() => Some(match status {
+            Ok(status) => exit_text(status),
+            Err(e) => e.to_string(),
+        }),
+        () = slot.kill.notified() => {
+            let _ = child.kill().await;
+            Some("was killed after its invocation passed the deadline".to_owned())
+        }
+        () = super::until_stopped(stop) => {
+            terminate(&mut child, Duration::from_secs(2)).await;
+            None
+        }
+    };
+    // Drops every connection of the dead process, so a pending `next` cannot take work.
+    server.abort();
+    reason
+}
+
+async fn serve(listener: tokio::net::TcpListener, slot: Arc<Slot>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let slot = Arc::clone(&slot);
+        connections.spawn(async move {
+            let service = service_fn(move |request| {
+                let slot = Arc::clone(&slot);
+                async move { Ok::<_, Infallible>(route(&slot, request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+        // Reap finished connections.
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+type Reply = http::Response<Full<Bytes>>;
+
+fn reply(status: u16, body: impl Into<Bytes>) -> Reply {
+    let mut response = http::Response::new(Full::new(body.into()));
+    *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    response
+}
+
+async fn route(slot: &Arc<Slot>, request: http::Request<Incoming>) -> Reply {
+    let path = request.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix(PREFIX) else {
+        return reply(404, "unknown path");
+    };
+    let method = request.method().clone();
+    let body = match request.into_body().collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(_) => return reply(400, "unreadable body"),
+    };
+    let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["invocation", "next"]) => next(slot).await,
+        ("POST", ["invocation", id, "response"]) => match slot.take_current(Some(id)) {
+            Some(current) => {
+                let _ = current.reply.send(Outcome::Result(body));
+                reply(202, "{\"status\":\"OK\"}")
+            }
+            None => reply(400, "{\"errorMessage\":\"no such invocation in progress\"}"),
+        },
+        ("POST", ["invocation", id, "error"]) => match slot.take_current(Some(id)) {
+            Some(current) => {
+                let _ = current.reply.send(Outcome::HandlerError(body));
+                reply(202, "{\"status\":\"OK\"}")
+            }
+            None => reply(400, "{\"errorMessage\":\"no such invocation in progress\"}"),
+        },
+        ("POST", ["init", "error"]) => {
+            let text = describe_error(&body);
+            tracing::warn!(function = %slot.pool.spec.name, error = %text, "lambda: handler init failed");
+            *slot.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+            reply(202, "{\"status\":\"OK\"}")
+        }
+        _ => reply(404, "unknown path"),
+    }
+}
+
+/// `errorType: errorMessage` of a Lambda error body.
+pub(super) fn describe_error(body: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let kind = value["errorType"].as_str().unwrap_or("Error");
+    let message = value["errorMessage"]
+        .as_str()
+        .map_or_else(|| String::from_utf8_lossy(body).into_owned(), str::to_owned);
+    format!("{kind}: {message}")
+}
+
+/// Hands the next invocation to the process (waits for one).
+async fn next(slot: &Arc<Slot>) -> Reply {
+    let pool = &slot.pool;
+    slot.initialized
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    pool.failure.send_if_modified(|f| f.take().is_some());
+    let invocation: Invocation = {
+        pool.idle.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut queue = pool.queue.lock().await;
+        let taken = loop {
+            match queue.recv().await {
+                // Its caller gave up (timeout, init failure): never run it.
+                Some(inv) if inv.reply.is_closed() => continue,
+                other => break other,
+            }
+        };
+        pool.idle.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        match taken {
+            Some(inv) => inv,
+            None => return reply(500, "the function is stopping"),
+        }
+    };
+    let deadline_ms = invocation.deadline_ms;
+    let id = invocation.id.clone();
+    *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
+        id: id.clone(),
+        reply: invocation.reply,
+    });
+    // The deadline: answer 504 and kill the process if it is still on this invocation.
+    let watcher = Arc::clone(slot);
+    let timeout = invocation.timeout;
+    let deadline = invocation.deadline;
+    let timer_id = id.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(deadline.into()).await;
+        if let Some(current) = watcher.take_current(Some(&timer_id)) {
+            let _ = current
+                .reply
+                .send(Outcome::Failed(InvokeError::Timeout(timeout)));
+            watcher.kill.notify_one();
+        }
+    });
+    let mut response = reply(200, invocation.event);
+    let headers = response.headers_mut();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(value) = http::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put("lambda-runtime-aws-request-id", id);
+    put("lambda-runtime-deadline-ms", deadline_ms.to_string());
+    put(
+        "lambda-runtime-invoked-function-arn",
+        pool.identity.function_arn(),
+    );
+    put("lambda-runtime-trace-id", invocation.trace_id);
+    put("content-type", "application/json".to_owned());
+    response
+}

@@ -1,0 +1,236 @@
+//! Unmodified Lambda handlers through the Runtime API: a Python handler run by the real
+//! `awslambdaric` (from PyPI; `scripts/test.sh` installs it).
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use faas_api::Limits;
+use faas_runtime::process::lambda::LambdaFunction;
+use faas_runtime::process::{ProcessFunction, ProcessSpec};
+use faas_runtime::{CallContext, InvokeError, Invoker};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+
+const HANDLER: &str = r#"
+import base64, json, os, time
+
+def handler(event, context):
+    if "httpMethod" in event:
+        path = event["path"]
+        if path == "/error":
+            raise ValueError("bad input")
+        if path == "/crash":
+            os._exit(3)
+        if path == "/slow":
+            time.sleep(30)
+        body = event["body"]
+        if event["isBase64Encoded"]:
+            body = list(base64.b64decode(body))
+        return {
+            "statusCode": 200,
+            "headers": {"content-type": "application/json", "x-handler": "python"},
+            "body": json.dumps({
+                "method": event["httpMethod"], "path": path,
+                "query": event["queryStringParameters"], "body": body,
+                "function": context.function_name, "memory": context.memory_limit_in_mb,
+                "remaining_ms": context.get_remaining_time_in_millis(),
+                "request_id": context.aws_request_id,
+            }),
+        }
+    if "Records" in event:
+        return {"batchItemFailures": [
+            {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"].startswith("fail")
+        ]}
+    if event.get("source") == "aws.events":
+        return {"scheduled": event["detail"], "type": event["detail-type"]}
+    return {"unknown": event}
+"#;
+
+fn awslambdaric_available() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import awslambdaric"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn python(dir: &Path, module: &str, source: &str, timeout: Duration) -> ProcessFunction {
+    assert!(
+        awslambdaric_available(),
+        "awslambdaric is not installed: pip install awslambdaric (scripts/test.sh does)"
+    );
+    std::fs::write(dir.join(format!("{module}.py")), source).unwrap();
+    let spec = ProcessSpec {
+        name: "orders".into(),
+        argv: vec![
+            "python3".into(),
+            "-m".into(),
+            "awslambdaric".into(),
+            format!("{module}.handler"),
+        ],
+        working_dir: Some(dir.to_path_buf()),
+        env: vec![],
+        port: None,
+        limits: Limits {
+            timeout,
+            memory_bytes: 256 << 20,
+            concurrency: 4,
+            ..Limits::default()
+        },
+    };
+    ProcessFunction::Lambda(Box::new(LambdaFunction::start(spec)))
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: &'static [u8],
+) -> http::Request<Bytes> {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "localhost")
+        .header("content-type", content_type)
+        .body(Bytes::from_static(body))
+        .unwrap()
+}
+
+async fn call(
+    f: &ProcessFunction,
+    req: http::Request<Bytes>,
+) -> Result<(u16, http::HeaderMap, Bytes), InvokeError> {
+    let response = f.invoke(CallContext::new("t", "orders"), req).await?;
+    let (parts, body) = response.into_parts();
+    Ok((
+        parts.status.as_u16(),
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    ))
+}
+
+fn json_of(body: &Bytes) -> Value {
+    serde_json::from_slice(body).unwrap_or_else(|_| panic!("not JSON: {body:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_requests_reach_the_handler_as_alb_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = python(dir.path(), "app", HANDLER, Duration::from_secs(10));
+    let (status, headers, body) = call(&f, request("GET", "/items?id=7&x=a", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(headers["x-handler"], "python");
+    let v = json_of(&body);
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["path"], "/items");
+    assert_eq!(v["query"], json!({"id": "7", "x": "a"}));
+    assert_eq!(v["function"], "orders");
+    assert_eq!(v["memory"], "256");
+    let remaining = v["remaining_ms"].as_i64().unwrap();
+    assert!(remaining > 5_000 && remaining <= 10_000, "{remaining}");
+
+    let (_, _, body) = call(
+        &f,
+        request("POST", "/orders", "application/json", br#"{"n":1}"#),
+    )
+    .await
+    .unwrap();
+    assert_eq!(json_of(&body)["body"], r#"{"n":1}"#);
+    let (_, _, body) = call(
+        &f,
+        request("POST", "/blob", "application/octet-stream", &[0, 1, 255]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(json_of(&body)["body"], json!([0, 1, 255]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batches_and_scheduled_runs_get_lambdas_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = python(dir.path(), "app", HANDLER, Duration::from_secs(10));
+    let event = json!({"Records": [
+        {"messageId": "a", "body": "ok"}, {"messageId": "b", "body": "fail: corrupt"}
+    ]});
+    let mut sqs = request("POST", "/", "application/json", b"");
+    *sqs.body_mut() = Bytes::from(event.to_string());
+    sqs.headers_mut()
+        .insert("x-faas-trigger", "sqs".parse().unwrap());
+    let (status, _, body) = call(&f, sqs).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        json_of(&body),
+        json!({"batchItemFailures": [{"itemIdentifier": "b"}]})
+    );
+
+    let mut run = request("POST", "/", "application/json", br#"{"full":true}"#);
+    run.headers_mut()
+        .insert("x-faas-trigger", "cron".parse().unwrap());
+    run.headers_mut()
+        .insert("x-faas-schedule", "nightly".parse().unwrap());
+    let (status, _, body) = call(&f, run).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        json_of(&body),
+        json!({"scheduled": {"full": true}, "type": "Scheduled Event"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_crashes_and_timeouts_have_their_status_and_the_next_call_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = python(dir.path(), "app", HANDLER, Duration::from_secs(3));
+    let ok = || request("GET", "/fine", "text/plain", b"");
+
+    let (status, headers, body) = call(&f, request("GET", "/error", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!(status, 502);
+    assert_eq!(headers["x-amz-function-error"], "ValueError");
+    let v = json_of(&body);
+    assert_eq!(v["errorType"], "ValueError");
+    assert_eq!(v["errorMessage"], "bad input");
+    assert_eq!(call(&f, ok()).await.unwrap().0, 200);
+
+    let err = call(&f, request("GET", "/crash", "text/plain", b""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 502, "{err}");
+    assert!(err.to_string().contains("exited with status 3"), "{err}");
+    assert_eq!(call(&f, ok()).await.unwrap().0, 200);
+
+    let started = Instant::now();
+    let err = call(&f, request("GET", "/slow", "text/plain", b""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 504, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    assert_eq!(call(&f, ok()).await.unwrap().0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_failing_at_init_is_a_502_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = python(
+        dir.path(),
+        "broken",
+        "raise RuntimeError('DATABASE_URL is not set')\ndef handler(e, c):\n    return {}\n",
+        Duration::from_secs(10),
+    );
+    let started = Instant::now();
+    let err = call(&f, request("GET", "/", "text/plain", b""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), 502, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("failed to initialize"), "{text}");
+    assert!(text.contains("DATABASE_URL is not set"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "waited for the deadline"
+    );
+}
