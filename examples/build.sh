@@ -2,6 +2,7 @@
 # Builds the guest functions and test guests of this workspace:
 #   wasm32-wasip2 components: hello, sqs-consumer, hostile
 #   wasm32-wasip1 command module: echo-cgi
+#   host binary: lambda-rust (an unmodified Rust Lambda handler, debug build)
 # Artifacts land in examples/target/<target>/release/.
 set -euo pipefail
 
@@ -23,6 +24,8 @@ fi
 
 cargo build --release --locked --target wasm32-wasip2 -p hello -p sqs-consumer -p hostile
 cargo build --release --locked --target wasm32-wasip1 -p echo-cgi
+# A native Lambda handler (lambda_runtime), for mode: lambda.
+cargo build --locked -p lambda-rust
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 echo "artifacts:"
@@ -30,6 +33,7 @@ for f in \
     "$target_dir/wasm32-wasip2/release/hello.wasm" \
     "$target_dir/wasm32-wasip2/release/sqs_consumer.wasm" \
     "$target_dir/wasm32-wasip2/release/hostile.wasm" \
-    "$target_dir/wasm32-wasip1/release/echo-cgi.wasm"; do
+    "$target_dir/wasm32-wasip1/release/echo-cgi.wasm" \
+    "$target_dir/debug/lambda-rust"; do
     printf '  %s  %s bytes\n' "$(realpath "$f")" "$(wc -c <"$f" | tr -d ' ')"
 done

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 rustup target add wasm32-wasip2 wasm32-wasip1
 command -v moto_server >/dev/null || python3 -m pip install --quiet 'moto[server]>=5.1,<6'
 cargo build --release --locked -p faas-cli
+(cd examples && cargo build --locked -p lambda-rust)
 
 moto_server -H 127.0.0.1 -p 4566 >/tmp/faas-moto.log 2>&1 &
 moto_pid=$!

@@ -114,6 +114,7 @@ pub async fn handle(
                     "schedules": runs["schedules"],
                     "recentRuns": runs["recentRuns"],
                     "sqsTriggers": crate::sqs::status_json(platform, name),
+                    "process": entry.state.as_ref().ok().and_then(|l| l.invoker.status()),
                 });
                 json_response(StatusCode::OK, &detail)
             }

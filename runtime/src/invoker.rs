@@ -108,6 +108,12 @@ pub trait Invoker: Send + Sync + 'static {
         ctx: CallContext,
         request: http::Request<Bytes>,
     ) -> Pin<Box<dyn Future<Output = Result<http::Response<ResponseBody>, InvokeError>> + Send + '_>>;
+
+    /// What the executor wants users to see about its state (a process starting, restarting
+    /// and why); `None` when there is nothing beyond "loaded".
+    fn status(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// A complete in-memory body.

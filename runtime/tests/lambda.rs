@@ -234,3 +234,74 @@ async fn a_handler_failing_at_init_is_a_502_with_its_error() {
         "waited for the deadline"
     );
 }
+
+/// The `lambda-rust` example, built for the host (once per test process).
+fn rust_handler() -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(&examples)
+                .args(["build", "--quiet", "--locked", "-p", "lambda-rust"])
+                .env_remove("CARGO_TARGET_DIR")
+                .status()
+                .unwrap();
+            assert!(status.success(), "building examples/lambda-rust failed");
+            examples.join("target/debug/lambda-rust")
+        })
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_lambda_runtime_handler_serves_http_errors_and_sqs_batches() {
+    let binary = rust_handler();
+    let spec = ProcessSpec {
+        name: "rusty".into(),
+        argv: vec![binary.to_string_lossy().into_owned()],
+        working_dir: None,
+        env: vec![],
+        port: None,
+        limits: Limits {
+            timeout: Duration::from_secs(10),
+            concurrency: 2,
+            ..Limits::default()
+        },
+    };
+    let f = ProcessFunction::Lambda(Box::new(LambdaFunction::start(spec)));
+    let (status, _, body) = call(&f, request("GET", "/hi?who=me", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body:?}");
+    let v = json_of(&body);
+    assert_eq!(v["runtime"], "rust");
+    assert_eq!(v["path"], "/hi");
+    assert_eq!(v["query"], json!({"who": "me"}));
+    assert!(
+        v["requestId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("t-"))
+    );
+
+    let (status, headers, body) = call(&f, request("GET", "/error", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!(status, 502);
+    assert!(headers.contains_key("x-amz-function-error"));
+    assert_eq!(json_of(&body)["errorMessage"], "bad input");
+
+    let mut sqs = request("POST", "/", "application/json", b"");
+    *sqs.body_mut() = Bytes::from(
+        json!({"Records": [{"messageId": "m1", "body": "fail"}, {"messageId": "m2", "body": "ok"}]})
+            .to_string(),
+    );
+    sqs.headers_mut()
+        .insert("x-faas-trigger", "sqs".parse().unwrap());
+    let (status, _, body) = call(&f, sqs).await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        json_of(&body),
+        json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
+    );
+}

@@ -137,4 +137,16 @@ impl crate::Invoker for ProcessFunction {
             ProcessFunction::Lambda(f) => Box::pin(f.call(ctx, request)),
         }
     }
+
+    fn status(&self) -> Option<serde_json::Value> {
+        match self {
+            ProcessFunction::Cgi(_) => None,
+            ProcessFunction::Http(f) => {
+                let mut value = serde_json::to_value(f.state()).ok()?;
+                value["restarts"] = f.restarts().into();
+                Some(value)
+            }
+            ProcessFunction::Lambda(f) => Some(f.status()),
+        }
+    }
 }

@@ -4,6 +4,7 @@
 mod cron;
 mod examples;
 mod hostile;
+mod lambda;
 mod lifecycle;
 mod management;
 mod netns;

@@ -85,6 +85,17 @@ async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
         "{}",
         reply.text()
     );
+    let detail = get(&faas.url("/system/functions/broken")).await.json();
+    assert_eq!(detail["process"]["state"], "restarting", "{detail}");
+    assert!(
+        detail["process"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("exited with status 2"),
+        "{detail}"
+    );
+    let detail = get(&faas.url("/system/functions/web")).await.json();
+    assert_eq!(detail["process"]["state"], "ready", "{detail}");
     // An image without a command cannot run locally: not ready, with the fix in the reason.
     let reply = get(&faas.url("/function/image-only")).await;
     assert_eq!(reply.status, 503, "{}", reply.text());

@@ -165,6 +165,17 @@ impl LambdaFunction {
         tokio::spawn(slot::run(Arc::clone(&self.pool), self.stop.subscribe()));
     }
 
+    /// Handler processes, how many wait for work, and why none can start, if so.
+    pub fn status(&self) -> serde_json::Value {
+        let failure = self.pool.failure.borrow().clone();
+        serde_json::json!({
+            "handlerProcesses": self.slots.load(Ordering::SeqCst),
+            "maxHandlerProcesses": self.max_slots,
+            "idle": self.pool.idle.load(Ordering::SeqCst),
+            "initError": failure.map(|Failure::Init(why)| why),
+        })
+    }
+
     /// Runs one invocation.
     pub async fn call(
         &self,
