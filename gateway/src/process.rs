@@ -29,6 +29,10 @@ pub fn load(
             None => "spec.runtime.container.command: required in local mode".to_owned(),
         });
     }
+    // Absolute paths: a relative program path would be resolved from the working directory
+    // the process is started in, not from where the manifest is.
+    let base_dir = base_dir.map(absolute);
+    let base_dir = base_dir.as_deref();
     let working_dir = container.working_dir.as_ref().map(|dir| {
         let dir = PathBuf::from(dir);
         match base_dir {
@@ -74,4 +78,14 @@ pub fn load(
         sha256: String::new(),
         kind,
     })
+}
+
+/// `path` made absolute against the current directory (not resolving symlinks).
+fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
 }

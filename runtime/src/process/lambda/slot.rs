@@ -103,7 +103,7 @@ async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Opti
     let pool = &slot.pool;
     let listener = match tokio::net::TcpListener::bind(("127.0.0.1", 0)).await {
         Ok(l) => l,
-        Err(e) => return Some(format!("cannot open the Runtime API: {e}")),
+        Err(e) => return Some(format!("could not be given a Runtime API ({e})")),
     };
     let address = listener.local_addr().ok()?;
     let server = tokio::spawn(serve(listener, Arc::clone(slot)));
@@ -111,7 +111,7 @@ async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Opti
         Ok(c) => c,
         Err(e) => {
             server.abort();
-            return Some(e);
+            return Some(format!("could not be started ({e})"));
         }
     };
     command
@@ -122,7 +122,10 @@ async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Opti
         Ok(child) => child,
         Err(e) => {
             server.abort();
-            return Some(format!("cannot start {:?}: {e}", pool.spec.argv[0]));
+            return Some(format!(
+                "could not be started ({:?}: {e})",
+                pool.spec.argv[0]
+            ));
         }
     };
     crate::process::forward_output(&pool.spec.name, &mut child);
