@@ -1,9 +1,12 @@
 //! `faas-controller`: turns `Function` resources into Kubernetes objects.
 //!
-//! Today this crate only owns the CustomResourceDefinitions (generated from the `faas-api`
-//! types by the `crdgen` binary and committed under `charts/faas/crds/`). The reconciler
-//! (ServiceAccount / Deployment / Service / PDB / ScaledObject, WASM pool assignment, the
-//! leader-elected cron scheduler) is the subject of its own issue.
+//! Today: the CustomResourceDefinitions (generated from the `faas-api` types by the `crdgen`
+//! binary and committed under `charts/faas/crds/`) and [`render`], the pure functions from a
+//! `Function` to its ServiceAccount, placement and container workload. The reconcile shell
+//! (server-side apply, finalizer, status conditions), WASM pool assignment, KEDA and the
+//! leader-elected cron scheduler are the rest of the controller issue.
+
+pub mod render;
 
 /// Where the generated CRDs are committed, relative to the workspace root.
 pub const CRD_PATH: &str = "charts/faas/crds/faas.dev.yaml";

@@ -1,0 +1,65 @@
+//! Rendering: a `Function` (plus the cluster's defaults) to the Kubernetes objects it should
+//! have. Pure functions, no I/O: the reconcile shell (next) applies what these return with
+//! server-side apply, and every branch is tested here field by field.
+//!
+//! - [`service_account`]: `fn-<name>`, with the IRSA role annotations.
+//! - [`placement`]: tolerations, node affinity (spot / on-demand / any, node group) and zone
+//!   spreading for function pods.
+//! - [`workload`]: a container function's Deployment, Service and PodDisruptionBudget, with
+//!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
+
+pub mod placement;
+pub mod service_account;
+pub mod workload;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Toleration;
+
+/// What the chart tells the controller about the cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterDefaults {
+    /// Tolerations of the functions node group's taints.
+    pub function_tolerations: Vec<Toleration>,
+    /// Labels a functions node must have (`node-group: functions`).
+    pub function_node_labels: BTreeMap<String, String>,
+    /// The `faas-runtime` image (sidecar, WASM pools).
+    pub runtime_image: String,
+    /// CPU requested per function container when nothing else says (`100m`).
+    pub default_cpu_request: String,
+}
+
+impl Default for ClusterDefaults {
+    fn default() -> Self {
+        ClusterDefaults {
+            function_tolerations: Vec::new(),
+            function_node_labels: BTreeMap::new(),
+            runtime_image: "ghcr.io/faas-dev/faas-runtime:latest".to_owned(),
+            default_cpu_request: "100m".to_owned(),
+        }
+    }
+}
+
+/// The name of the objects of function `name` (`fn-<name>`).
+pub fn object_name(function: &str) -> String {
+    format!("fn-{function}")
+}
+
+/// Labels every object of a function carries; the selector of its pods.
+pub fn labels(function: &str) -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name", object_name(function)),
+        ("app.kubernetes.io/managed-by", "faas-controller".to_owned()),
+        ("faas.dev/function", function.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The selector subset of [`labels`] (stable across controller versions).
+pub fn selector(function: &str) -> BTreeMap<String, String> {
+    [("faas.dev/function".to_owned(), function.to_owned())]
+        .into_iter()
+        .collect()
+}

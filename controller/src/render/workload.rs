@@ -1,0 +1,473 @@
+//! A container function's workload: Deployment (+ Service, + PDB when it keeps two or more
+//! replicas). The pod is locked down (non-root, read-only root filesystem with a `/tmp`
+//! emptyDir, no capabilities, no privilege escalation, RuntimeDefault seccomp), sized from the
+//! spec, probed, and given a `preStop` pause plus a grace period longer than the function
+//! timeout, so a spot drain lets requests in flight finish. Lambda handlers and functions with
+//! SQS triggers get `faas-runtime sidecar` as a native sidecar (an init container with
+//! `restartPolicy: Always`): the Runtime API, the pollers and metrics beside the app.
+
+use std::collections::BTreeMap;
+
+use faas_api::{ContainerMode, Function};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, Lifecycle,
+    LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
+    TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::placement::placement;
+use super::{ClusterDefaults, labels, object_name, selector};
+
+/// Port of the sidecar's HTTP front (the Service targets it for Lambda handlers).
+pub const SIDECAR_HTTP_PORT: i32 = 8080;
+/// Port of the sidecar's Lambda Runtime API, on the pod's loopback.
+pub const RUNTIME_API_PORT: i32 = 9001;
+/// The `preStop` pause: the load balancer stops sending before the process is told to stop.
+pub const PRE_STOP_SECONDS: i64 = 10;
+
+/// The objects of a container function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    pub deployment: Deployment,
+    pub service: Service,
+    pub pdb: Option<PodDisruptionBudget>,
+}
+
+fn meta(function: &Function) -> ObjectMeta {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    ObjectMeta {
+        name: Some(object_name(name)),
+        namespace: function.metadata.namespace.clone(),
+        labels: Some(labels(name)),
+        ..ObjectMeta::default()
+    }
+}
+
+fn locked_down() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            ..Capabilities::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+fn tcp_probe(port: i32, period: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(port),
+            ..TCPSocketAction::default()
+        }),
+        period_seconds: Some(period),
+        ..Probe::default()
+    }
+}
+
+/// Whether the function needs the `faas-runtime` sidecar.
+pub fn needs_sidecar(function: &Function) -> bool {
+    let lambda = function
+        .spec
+        .runtime
+        .container
+        .as_ref()
+        .is_some_and(|c| c.mode == ContainerMode::Lambda);
+    let sqs = function
+        .spec
+        .triggers
+        .as_ref()
+        .is_some_and(|t| !t.sqs.is_empty());
+    lambda || sqs
+}
+
+/// The workload of a container function; `None` for WASM functions (they run in pools).
+pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workload> {
+    let container = function.spec.runtime.container.as_ref()?;
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let limits = function.spec.limits().unwrap_or_default();
+    let memory = Quantity(format!("{}Mi", (limits.memory_bytes >> 20).max(1)));
+    let lambda = container.mode == ContainerMode::Lambda;
+    let app_port = container.port.map(i32::from);
+
+    let mut env: Vec<EnvVar> = function
+        .spec
+        .env
+        .iter()
+        .map(|(k, v)| EnvVar {
+            name: k.clone(),
+            value: Some(v.clone()),
+            ..EnvVar::default()
+        })
+        .collect();
+    if lambda {
+        env.push(EnvVar {
+            name: "AWS_LAMBDA_RUNTIME_API".to_owned(),
+            value: Some(format!("127.0.0.1:{RUNTIME_API_PORT}")),
+            ..EnvVar::default()
+        });
+    }
+    let probe = app_port.filter(|_| container.mode == ContainerMode::Http);
+    let app = Container {
+        name: "function".to_owned(),
+        image: container.image.clone(),
+        // In a cluster the image's own entrypoint runs: `command` is local mode's stand-in.
+        args: (!container.args.is_empty()).then(|| container.args.clone()),
+        working_dir: container.working_dir.clone(),
+        env: (!env.is_empty()).then_some(env),
+        ports: app_port.map(|port| {
+            vec![ContainerPort {
+                name: Some("http".to_owned()),
+                container_port: port,
+                ..ContainerPort::default()
+            }]
+        }),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                (
+                    "cpu".to_owned(),
+                    Quantity(defaults.default_cpu_request.clone()),
+                ),
+                ("memory".to_owned(), memory.clone()),
+            ])),
+            limits: Some(BTreeMap::from([("memory".to_owned(), memory)])),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: probe.map(|p| tcp_probe(p, 5)),
+        liveness_probe: probe.map(|p| tcp_probe(p, 20)),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
+        security_context: Some(locked_down()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let sidecar = needs_sidecar(function).then(|| Container {
+        name: "faas-runtime".to_owned(),
+        image: Some(defaults.runtime_image.clone()),
+        args: Some(vec!["sidecar".to_owned()]),
+        // A native sidecar: started before the app, stopped after it.
+        restart_policy: Some("Always".to_owned()),
+        env: Some(vec![
+            EnvVar {
+                name: "FAAS_FUNCTION".to_owned(),
+                value: Some(name.to_owned()),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: "FAAS_APP_PORT".to_owned(),
+                value: app_port.map(|p| p.to_string()),
+                ..EnvVar::default()
+            },
+        ]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("sidecar".to_owned()),
+                container_port: SIDECAR_HTTP_PORT,
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some("runtime-api".to_owned()),
+                container_port: RUNTIME_API_PORT,
+                ..ContainerPort::default()
+            },
+        ]),
+        readiness_probe: Some(tcp_probe(SIDECAR_HTTP_PORT, 5)),
+        security_context: Some(locked_down()),
+        ..Container::default()
+    });
+    let place = placement(function, defaults);
+    let timeout = i64::try_from(limits.timeout.as_secs()).unwrap_or(i64::MAX / 4);
+    let pod = PodSpec {
+        service_account_name: Some(object_name(name)),
+        containers: vec![app],
+        init_containers: sidecar.map(|s| vec![s]),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                ..SeccompProfile::default()
+            }),
+            ..PodSecurityContext::default()
+        }),
+        volumes: Some(vec![Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Volume::default()
+        }]),
+        // The pause, then the longest request, then a margin to exit.
+        termination_grace_period_seconds: Some(PRE_STOP_SECONDS + timeout + 5),
+        tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
+        affinity: Some(place.affinity),
+        topology_spread_constraints: Some(place.topology_spread),
+        ..PodSpec::default()
+    };
+    let min = function.spec.scale.as_ref().map_or(0, |s| s.min);
+    let deployment = Deployment {
+        metadata: meta(function),
+        spec: DeploymentSpec {
+            replicas: Some(i32::try_from(min).unwrap_or(i32::MAX)),
+            selector: LabelSelector {
+                match_labels: Some(selector(name)),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels(name)),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod),
+            },
+            ..DeploymentSpec::default()
+        },
+        ..Deployment::default()
+    };
+    let target = if lambda {
+        Some(SIDECAR_HTTP_PORT)
+    } else {
+        app_port
+    };
+    let service = Service {
+        metadata: meta(function),
+        spec: Some(ServiceSpec {
+            selector: Some(selector(name)),
+            ports: target.map(|port| {
+                vec![ServicePort {
+                    name: Some("http".to_owned()),
+                    port: 80,
+                    target_port: Some(IntOrString::Int(port)),
+                    ..ServicePort::default()
+                }]
+            }),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let pdb = (min >= 2).then(|| PodDisruptionBudget {
+        metadata: meta(function),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(selector(name)),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        status: None,
+    });
+    Some(Workload {
+        deployment,
+        service,
+        pdb,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faas_api::{
+        ContainerRuntime, FunctionSpec, RuntimeSpec, ScaleSpec, SqsTrigger, TriggersSpec,
+    };
+
+    fn function(mode: ContainerMode, port: Option<u16>) -> Function {
+        let mut f = Function::new(
+            "orders",
+            FunctionSpec {
+                runtime: RuntimeSpec {
+                    container: Some(ContainerRuntime {
+                        image: Some("registry.example.com/orders:1.2".into()),
+                        command: vec!["python3".into(), "local-only.py".into()],
+                        port,
+                        mode,
+                        ..ContainerRuntime::default()
+                    }),
+                    ..RuntimeSpec::default()
+                },
+                timeout: Some("60s".into()),
+                memory: Some("256Mi".into()),
+                env: [("LOG_LEVEL".to_owned(), "info".to_owned())]
+                    .into_iter()
+                    .collect(),
+                ..FunctionSpec::default()
+            },
+        );
+        f.metadata.namespace = Some("shop".into());
+        f
+    }
+
+    fn pod(w: &Workload) -> &PodSpec {
+        w.deployment.spec.template.spec.as_ref().expect("pod spec")
+    }
+
+    #[test]
+    fn an_http_container_is_locked_down_sized_probed_and_drains() {
+        let w = workload(
+            &function(ContainerMode::Http, Some(8000)),
+            &ClusterDefaults::default(),
+        )
+        .expect("a container function has a workload");
+        assert_eq!(w.deployment.metadata.name.as_deref(), Some("fn-orders"));
+        assert_eq!(w.deployment.metadata.namespace.as_deref(), Some("shop"));
+        let pod = pod(&w);
+        assert_eq!(pod.service_account_name.as_deref(), Some("fn-orders"));
+        assert!(
+            pod.init_containers.is_none(),
+            "no sidecar for a plain http function"
+        );
+        let app = &pod.containers[0];
+        assert_eq!(
+            app.image.as_deref(),
+            Some("registry.example.com/orders:1.2")
+        );
+        assert_eq!(
+            app.command, None,
+            "the image's entrypoint runs in a cluster"
+        );
+        let sc = app.security_context.as_ref().expect("security context");
+        assert_eq!(sc.run_as_non_root, Some(true));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_owned()])
+        );
+        let pod_sc = pod.security_context.as_ref().expect("pod security context");
+        assert_eq!(
+            pod_sc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+            Some("RuntimeDefault")
+        );
+        assert_eq!(
+            app.volume_mounts.as_ref().expect("mounts")[0].mount_path,
+            "/tmp"
+        );
+        let resources = app.resources.as_ref().expect("resources");
+        assert_eq!(
+            resources.limits.as_ref().expect("limits")["memory"].0,
+            "256Mi"
+        );
+        assert_eq!(
+            resources.requests.as_ref().expect("requests")["cpu"].0,
+            "100m"
+        );
+        let readiness = app.readiness_probe.as_ref().expect("readiness");
+        assert_eq!(
+            readiness.tcp_socket.as_ref().map(|t| t.port.clone()),
+            Some(IntOrString::Int(8000))
+        );
+        assert!(app.liveness_probe.is_some());
+        let pre_stop = app
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|p| p.sleep.as_ref())
+            .expect("preStop sleep");
+        assert_eq!(pre_stop.seconds, PRE_STOP_SECONDS);
+        // 10 s pause + 60 s timeout + 5 s to exit.
+        assert_eq!(pod.termination_grace_period_seconds, Some(75));
+        let env = app.env.as_ref().expect("env");
+        assert_eq!(
+            (env[0].name.as_str(), env[0].value.as_deref()),
+            ("LOG_LEVEL", Some("info"))
+        );
+        let port = &w
+            .service
+            .spec
+            .as_ref()
+            .expect("service")
+            .ports
+            .as_ref()
+            .expect("ports")[0];
+        assert_eq!(
+            (port.port, port.target_port.clone()),
+            (80, Some(IntOrString::Int(8000)))
+        );
+        assert_eq!(w.deployment.spec.replicas, Some(0));
+        assert!(w.pdb.is_none());
+    }
+
+    #[test]
+    fn a_lambda_handler_gets_the_runtime_sidecar_and_the_service_targets_it() {
+        let defaults = ClusterDefaults {
+            runtime_image: "registry.example.com/faas-runtime:0.1".into(),
+            ..ClusterDefaults::default()
+        };
+        let w = workload(&function(ContainerMode::Lambda, None), &defaults).expect("workload");
+        let pod = pod(&w);
+        let sidecar = &pod.init_containers.as_ref().expect("native sidecar")[0];
+        assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+        assert_eq!(
+            sidecar.image.as_deref(),
+            Some("registry.example.com/faas-runtime:0.1")
+        );
+        assert_eq!(sidecar.args, Some(vec!["sidecar".to_owned()]));
+        let app = &pod.containers[0];
+        let api = app
+            .env
+            .as_ref()
+            .expect("env")
+            .iter()
+            .find(|e| e.name == "AWS_LAMBDA_RUNTIME_API")
+            .and_then(|e| e.value.clone());
+        assert_eq!(api.as_deref(), Some("127.0.0.1:9001"));
+        assert!(
+            app.readiness_probe.is_none(),
+            "the handler has no port to probe"
+        );
+        let port = &w
+            .service
+            .spec
+            .as_ref()
+            .expect("service")
+            .ports
+            .as_ref()
+            .expect("ports")[0];
+        assert_eq!(port.target_port, Some(IntOrString::Int(SIDECAR_HTTP_PORT)));
+    }
+
+    #[test]
+    fn sqs_triggers_add_the_sidecar_and_two_replicas_add_a_pdb() {
+        let mut f = function(ContainerMode::Http, Some(8000));
+        f.spec.triggers = Some(TriggersSpec {
+            sqs: vec![SqsTrigger {
+                queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/orders".into(),
+                ..SqsTrigger::default()
+            }],
+        });
+        f.spec.scale = Some(ScaleSpec {
+            min: 2,
+            max: Some(10),
+        });
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        assert!(pod(&w).init_containers.is_some());
+        assert_eq!(w.deployment.spec.replicas, Some(2));
+        let pdb = w.pdb.expect("a PDB for two replicas");
+        assert_eq!(
+            pdb.spec.and_then(|s| s.max_unavailable),
+            Some(IntOrString::Int(1))
+        );
+    }
+
+    #[test]
+    fn wasm_functions_have_no_workload_of_their_own() {
+        let f = Function::new("hello", FunctionSpec::default());
+        assert!(workload(&f, &ClusterDefaults::default()).is_none());
+    }
+}
