@@ -25,6 +25,9 @@ def handler(event, context):
             os._exit(3)
         if path == "/slow":
             time.sleep(30)
+        if path == "/pid":
+            time.sleep(0.5)
+            return {"statusCode": 200, "body": str(os.getpid())}
         body = event["body"]
         if event["isBase64Encoded"]:
             body = list(base64.b64decode(body))
@@ -304,4 +307,34 @@ async fn a_rust_lambda_runtime_handler_serves_http_errors_and_sqs_batches() {
         json_of(&body),
         json!({"batchItemFailures": [{"itemIdentifier": "m1"}]})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_invocations_get_their_own_handler_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = std::sync::Arc::new(python(dir.path(), "app", HANDLER, Duration::from_secs(20)));
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let f = std::sync::Arc::clone(&f);
+            tokio::spawn(async move {
+                let (status, _, body) = call(&f, request("GET", "/pid", "text/plain", b""))
+                    .await
+                    .unwrap();
+                assert_eq!(status, 200);
+                String::from_utf8(body.to_vec()).unwrap()
+            })
+        })
+        .collect();
+    let mut pids = std::collections::HashSet::new();
+    for call in calls {
+        pids.insert(call.await.unwrap());
+    }
+    // One invocation at a time per process: three at once ran in three processes.
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    let status = f.status().unwrap();
+    assert!(
+        status["handlerProcesses"].as_u64().unwrap() >= 3,
+        "{status}"
+    );
+    assert_eq!(status["maxHandlerProcesses"], 4);
 }

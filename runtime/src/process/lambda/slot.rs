@@ -224,6 +224,24 @@ pub(super) fn describe_error(body: &[u8]) -> String {
     format!("{kind}: {message}")
 }
 
+/// One process waiting in `next`, for the pool's idle count.
+struct Idle<'a>(&'a Pool);
+
+impl<'a> Idle<'a> {
+    fn enter(pool: &'a Pool) -> Self {
+        pool.idle.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Idle(pool)
+    }
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0
+            .idle
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Hands the next invocation to the process (waits for one).
 async fn next(slot: &Arc<Slot>) -> Reply {
     let pool = &slot.pool;
@@ -231,7 +249,9 @@ async fn next(slot: &Arc<Slot>) -> Reply {
         .store(true, std::sync::atomic::Ordering::SeqCst);
     pool.failure.send_if_modified(|f| f.take().is_some());
     let invocation: Invocation = {
-        pool.idle.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Counted idle while waiting, however the wait ends (the connection may be dropped
+        // when the process dies): the pool scales up only when no process is idle.
+        let _idle = Idle::enter(pool);
         let mut queue = pool.queue.lock().await;
         let taken = loop {
             match queue.recv().await {
@@ -240,7 +260,6 @@ async fn next(slot: &Arc<Slot>) -> Reply {
                 other => break other,
             }
         };
-        pool.idle.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         match taken {
             Some(inv) => inv,
             None => return reply(500, "the function is stopping"),
