@@ -2,7 +2,7 @@
 //! functions, calling them through the same path as HTTP requests ([`crate::invoke::invoke`]:
 //! admission, concurrency limits, metrics, executor).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use faas_runtime::schedule::{
@@ -43,32 +43,19 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Sc
     if platform.scheduler.set(Arc::clone(&scheduler)).is_err() {
         anyhow::bail!("the scheduler of this platform was already started");
     }
-    tokio::spawn(feed(Arc::downgrade(platform), Arc::clone(&scheduler)));
-    tokio::spawn(report_role(Arc::clone(&scheduler), lock_path));
-    Ok(scheduler)
-}
-
-/// Hands the scheduler the full set of schedules after every registry change.
-async fn feed(platform: Weak<Platform>, scheduler: Arc<Scheduler>) {
-    let Some(mut changes) = platform.upgrade().map(|p| p.registry.subscribe()) else {
-        return;
-    };
-    loop {
-        let Some(platform) = platform.upgrade() else {
-            return;
-        };
+    // The full set of schedules after every registry change.
+    let fed = Arc::clone(&scheduler);
+    crate::platform::follow_registry(platform, move |platform| {
         let jobs = platform
             .registry
             .list()
             .iter()
             .flat_map(|entry| jobs_of(&entry.function))
             .collect();
-        scheduler.set_jobs(jobs);
-        drop(platform);
-        if changes.changed().await.is_err() {
-            return;
-        }
-    }
+        fed.set_jobs(jobs);
+    });
+    tokio::spawn(report_role(Arc::clone(&scheduler), lock_path));
+    Ok(scheduler)
 }
 
 /// Logs leadership changes, so that a second `faas up` on the same state says why it does not

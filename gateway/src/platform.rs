@@ -157,12 +157,7 @@ impl Platform {
         let settings = FunctionSettings {
             name,
             limits,
-            env: function
-                .spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            env: env_of(&function),
             outbound: Arc::new(outbound),
             dirs,
         };
@@ -245,4 +240,35 @@ impl Platform {
             }
         }
     }
+}
+
+/// `spec.env` as the executors take it.
+pub(crate) fn env_of(function: &Function) -> Vec<(String, String)> {
+    function
+        .spec
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Calls `apply` with the platform now and again after every registry change, for as long as
+/// the platform lives: how event sources (the scheduler, the SQS pollers) follow the set of
+/// functions.
+pub fn follow_registry(platform: &Arc<Platform>, apply: impl Fn(&Platform) + Send + 'static) {
+    let mut changes = platform.registry.subscribe();
+    let platform = Arc::downgrade(platform);
+    tokio::spawn(async move {
+        loop {
+            // Weak: the platform owns what is fed, which must not keep it alive.
+            let Some(platform) = platform.upgrade() else {
+                return;
+            };
+            apply(&platform);
+            drop(platform);
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }

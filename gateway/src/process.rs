@@ -53,12 +53,7 @@ pub fn load(
         name: function.metadata.name.as_deref().unwrap_or_default().into(),
         argv,
         working_dir: working_dir.or_else(|| base_dir.map(Path::to_path_buf)),
-        env: function
-            .spec
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        env: crate::platform::env_of(function),
         port: container.port,
         limits,
     };

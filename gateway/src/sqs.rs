@@ -1,7 +1,7 @@
 //! SQS triggers in the gateway (local mode): pollers run in this process, following the
 //! registry, and call functions through [`PlatformTarget`] like any HTTP request.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use faas_runtime::sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
 
@@ -20,25 +20,10 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Po
     if platform.sqs.set(Arc::clone(&pollers)).is_err() {
         anyhow::bail!("the SQS pollers of this platform were already started");
     }
-    tokio::spawn(feed(Arc::downgrade(platform), Arc::clone(&pollers)));
+    // The full set of triggers after every registry change.
+    let fed = Arc::clone(&pollers);
+    crate::platform::follow_registry(platform, move |platform| fed.set(wanted(platform)));
     Ok(pollers)
-}
-
-/// Hands the pollers the full set of triggers after every registry change.
-async fn feed(platform: Weak<Platform>, pollers: Arc<Pollers>) {
-    let Some(mut changes) = platform.upgrade().map(|p| p.registry.subscribe()) else {
-        return;
-    };
-    loop {
-        let Some(platform) = platform.upgrade() else {
-            return;
-        };
-        pollers.set(wanted(&platform));
-        drop(platform);
-        if changes.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 fn wanted(platform: &Platform) -> Vec<Wanted> {

@@ -27,6 +27,24 @@ pub struct CgiRoute {
     pub remote_addr: Option<String>,
 }
 
+impl CgiRoute {
+    /// The route the gateway attached to `request`, else the whole path as `PATH_INFO` on
+    /// `localhost:80` (a request that did not come through the gateway: tests, benchmarks).
+    pub fn of(request: &http::Request<Bytes>) -> CgiRoute {
+        request
+            .extensions()
+            .get::<CgiRoute>()
+            .cloned()
+            .unwrap_or_else(|| CgiRoute {
+                script_name: String::new(),
+                path_info: request.uri().path().to_owned(),
+                server_name: "localhost".into(),
+                server_port: 80,
+                remote_addr: None,
+            })
+    }
+}
+
 /// The CGI meta-variables for a request (RFC 3875 section 4.1), plus `HTTP_*` for headers.
 pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String, String)> {
     let mut env = vec![

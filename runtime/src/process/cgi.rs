@@ -38,17 +38,7 @@ impl CgiProcess {
         ctx: CallContext,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<ResponseBody>, InvokeError> {
-        let route = request
-            .extensions()
-            .get::<CgiRoute>()
-            .cloned()
-            .unwrap_or_else(|| CgiRoute {
-                script_name: String::new(),
-                path_info: request.uri().path().to_owned(),
-                server_name: "localhost".into(),
-                server_port: 80,
-                remote_addr: None,
-            });
+        let route = CgiRoute::of(&request);
         let mut command = self.spec.command().map_err(InvokeError::Unavailable)?;
         command
             .envs(cgi::environment(&request, &route))

@@ -14,7 +14,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{ProcessSpec, exit_text, terminate};
+use super::{ProcessSpec, exit_text, terminate, until_stopped};
+use crate::backoff::Backoff;
 use crate::{CallContext, InvokeError, ResponseBody};
 
 /// How long a new process may take to accept connections before it is restarted.
@@ -211,7 +212,7 @@ async fn supervise(
     mut stop: watch::Receiver<bool>,
     restarts: Arc<Mutex<u32>>,
 ) {
-    let mut backoff = FIRST_RESTART_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_RESTART_BACKOFF, MAX_RESTART_BACKOFF);
     let mut attempt = 1u32;
     loop {
         state.send_replace(ProcessState::Starting { attempt });
@@ -221,20 +222,20 @@ async fn supervise(
             Some(reason) => reason,
         };
         if started.elapsed() >= HEALTHY_RUN {
-            backoff = FIRST_RESTART_BACKOFF;
+            backoff.reset();
         }
-        tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?backoff, "process: restarting");
+        let wait = backoff.fail();
+        tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?wait, "process: restarting");
         state.send_replace(ProcessState::Restarting {
             attempt,
             reason,
-            retry_in_ms: backoff.as_millis() as u64,
+            retry_in_ms: wait.as_millis() as u64,
         });
         *restarts.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
+            () = tokio::time::sleep(wait) => {}
             () = until_stopped(&mut stop) => break,
         }
-        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
         attempt += 1;
     }
     state.send_replace(ProcessState::Stopped);
@@ -309,10 +310,4 @@ async fn run_once(
             None
         }
     }
-}
-
-/// Resolves once a stop was asked for (or the handle is gone).
-async fn until_stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not Send; drop it here, not in a select! arm.
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
 }

@@ -101,6 +101,12 @@ pub(crate) fn forward_output(function: &Arc<str>, child: &mut tokio::process::Ch
     }
 }
 
+/// Resolves once a stop was asked for (or the handle that asks is gone).
+pub(crate) async fn until_stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send; drop it here, not in a select! arm.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
 /// A process's exit, in words.
 pub(crate) fn exit_text(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;

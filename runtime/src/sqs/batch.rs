@@ -137,8 +137,7 @@ pub(crate) async fn run(
     if let Some(age) = oldest_age(&batch.messages) {
         shared.metrics.oldest_age.set(age.as_secs_f64());
     }
-    shared.status.update(|s| s.received += count as u64);
-    shared.status.stamp_batch();
+    shared.status.batch_received(count);
 
     let event = Bytes::from(lambda_event(&source, &batch.messages));
     // Boxed so that it can be dropped (cancelling the call) before the messages are released.

@@ -20,6 +20,7 @@ use super::event::Source;
 use super::metrics::{PollerMetrics, SqsMetrics};
 use super::status::{StatusCell, TriggerState, TriggerStatus};
 use super::trigger::{MAX_BATCH_BYTES, TriggerConfig};
+use crate::backoff::Backoff;
 use crate::target::FunctionTarget;
 
 /// First wait after a source error; doubles up to [`MAX_BACKOFF`].
@@ -152,7 +153,7 @@ pub(crate) async fn reached(phase: &mut watch::Receiver<Phase>, at: Phase) {
 
 async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Receiver<Phase>) {
     let config = &shared.config;
-    let mut backoff = Backoff::default();
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     // The queue client and its visibility timeout; errors here are the usual ones of a new
     // trigger (a typo in the URL, a missing permission), retried until fixed.
     let setup = async {
@@ -172,7 +173,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
                 Ok(ready) => return ready,
                 Err(err) => {
                     source_error(&shared, &err, &mut backoff);
-                    tokio::time::sleep(backoff.current).await;
+                    tokio::time::sleep(backoff.current()).await;
                 }
             }
         }
@@ -209,7 +210,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
         let (gathered, error) = gather(&shared, &queue, visibility, &mut phase).await;
         if let Some(err) = &error {
             source_error(&shared, err, &mut backoff);
-        } else if backoff.failures > 0 {
+        } else if backoff.failures() > 0 {
             backoff.reset();
             shared.status.set(TriggerState::Polling, None);
         }
@@ -240,7 +241,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
         }
         if error.is_some() {
             tokio::select! {
-                () = tokio::time::sleep(backoff.current) => {}
+                () = tokio::time::sleep(backoff.current()) => {}
                 () = reached(&mut phase, Phase::Drain) => break,
             }
         }
@@ -265,25 +266,21 @@ fn stopped(shared: &Shared) {
 }
 
 fn source_error(shared: &Shared, err: &SourceError, backoff: &mut Backoff) {
-    backoff.fail();
+    let retry_in = backoff.fail();
     shared.metrics.errors.inc();
     // Logged when it starts and then at most once a minute, not on every retry.
-    if backoff.failures == 1 || backoff.current == MAX_BACKOFF && backoff.failures.is_multiple_of(4)
-    {
+    if backoff.failures() == 1 || backoff.at_max() && backoff.failures().is_multiple_of(4) {
         tracing::warn!(
             function = %shared.config.function,
             queue = %shared.config.queue_url,
-            retry_in = ?backoff.current,
+            ?retry_in,
             error = %err,
             "sqs: source error"
         );
     }
     shared.status.set(
         TriggerState::Error,
-        Some(format!(
-            "{err} (retrying in {}s)",
-            backoff.current.as_secs()
-        )),
+        Some(format!("{err} (retrying in {}s)", retry_in.as_secs())),
     );
 }
 
@@ -342,51 +339,9 @@ async fn gather(
     }
 }
 
-/// Exponential backoff for source errors.
-struct Backoff {
-    current: Duration,
-    failures: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            current: FIRST_BACKOFF,
-            failures: 0,
-        }
-    }
-}
-
-impl Backoff {
-    fn fail(&mut self) {
-        if self.failures > 0 {
-            self.current = (self.current * 2).min(MAX_BACKOFF);
-        }
-        self.failures += 1;
-    }
-
-    fn reset(&mut self) {
-        *self = Backoff::default();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_from_one_second_to_a_minute_and_resets() {
-        let mut b = Backoff::default();
-        let mut waits = Vec::new();
-        for _ in 0..9 {
-            b.fail();
-            waits.push(b.current.as_secs());
-        }
-        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        b.reset();
-        b.fail();
-        assert_eq!(b.current, FIRST_BACKOFF);
-    }
 
     #[test]
     fn phases_only_move_forward() {

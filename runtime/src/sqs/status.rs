@@ -82,9 +82,7 @@ impl TriggerStatus {
 }
 
 fn now() -> String {
-    Timestamp::now()
-        .round(jiff::Unit::Millisecond)
-        .map_or_else(|_| Timestamp::now().to_string(), |t| t.to_string())
+    crate::schedule::plan::rfc3339(Timestamp::now())
 }
 
 /// A poller's status, shared between its tasks and readers.
@@ -114,10 +112,11 @@ impl StatusCell {
         status.message = message;
     }
 
-    pub fn stamp_batch(&self) -> String {
-        let at = now();
-        self.lock().last_batch = Some(at.clone());
-        at
+    /// A batch of `count` messages was received and is being delivered.
+    pub fn batch_received(&self, count: usize) {
+        let mut status = self.lock();
+        status.received += count as u64;
+        status.last_batch = Some(now());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, TriggerStatus> {

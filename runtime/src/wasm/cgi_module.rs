@@ -21,17 +21,7 @@ pub(super) async fn invoke(
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
-    let route = request
-        .extensions()
-        .get::<CgiRoute>()
-        .cloned()
-        .unwrap_or_else(|| CgiRoute {
-            script_name: String::new(),
-            path_info: request.uri().path().to_owned(),
-            server_name: "localhost".into(),
-            server_port: 80,
-            remote_addr: None,
-        });
+    let route = CgiRoute::of(&request);
     let log = GuestLog::new(
         Arc::clone(&settings.name),
         ctx.call_id.as_str().into(),

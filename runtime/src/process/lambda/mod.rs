@@ -259,8 +259,3 @@ impl Drop for LambdaFunction {
         self.stop.send_replace(true);
     }
 }
-
-/// Resolves once a stop was asked for (or the function is gone).
-async fn until_stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await.map(|_| ());
-}

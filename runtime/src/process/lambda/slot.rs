@@ -17,7 +17,8 @@ use tokio::sync::{Notify, watch};
 
 use super::{Failure, Invocation, Outcome, Pool};
 use crate::InvokeError;
-use crate::process::{exit_text, terminate};
+use crate::backoff::Backoff;
+use crate::process::{exit_text, terminate, until_stopped};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -54,7 +55,7 @@ impl Slot {
 /// Runs handler processes for `pool` one after another (restarting with backoff) until the
 /// pool stops.
 pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
         let slot = Arc::new(Slot {
             pool: Arc::clone(&pool),
@@ -75,8 +76,8 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
         let initialized = slot.initialized.load(std::sync::atomic::Ordering::SeqCst);
         if !initialized {
             // Never asked for work: waiting callers learn why now rather than at their deadline.
-            let why =
-                init_error.unwrap_or_else(|| format!("the handler process {reason} during init"));
+            let why = init_error
+                .unwrap_or_else(|| format!("the handler process {reason} before asking for work"));
             pool.failure.send_replace(Some(Failure::Init(why)));
         }
         if let Some(current) = slot.take_current(None) {
@@ -87,14 +88,14 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
                 ))));
         }
         if started.elapsed() > Duration::from_secs(30) || initialized {
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
-        tracing::warn!(function = %pool.spec.name, %reason, retry_in = ?backoff, "lambda: handler process ended; restarting");
+        let wait = backoff.fail();
+        tracing::warn!(function = %pool.spec.name, %reason, retry_in = ?wait, "lambda: handler process ended; restarting");
         tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = super::until_stopped(&mut stop) => return,
+            () = tokio::time::sleep(wait) => {}
+            () = until_stopped(&mut stop) => return,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -138,7 +139,7 @@ async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Opti
             let _ = child.kill().await;
             Some("was killed after its invocation passed the deadline".to_owned())
         }
-        () = super::until_stopped(stop) => {
+        () = until_stopped(stop) => {
             terminate(&mut child, Duration::from_secs(2)).await;
             None
         }
