@@ -30,62 +30,6 @@ WARMUP="${WARMUP:-2s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-64}"
 
-# Polls URL until it answers 200, at most $2 seconds; fails early if process $3 died.
-wait_for_200() {
-    local url="$1" limit="$2" pid="$3" deadline
-    deadline=$(($(date +%s) + limit))
-    while (($(date +%s) < deadline)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "server (pid $pid) exited before answering $url"
-            return 1
-        fi
-        if [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" == 200 ]]; then
-            return 0
-        fi
-        sleep 0.05
-    done
-    log "no 200 from $url within ${limit}s"
-    return 1
-}
-
-# Latency as printed by wrk (850.00us, 1.20ms, 2.00s) in milliseconds.
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n = n / 1000
-        else if (v ~ /ms$/) n = n
-        else if (v ~ /m$/) n = n * 60000
-        else if (v ~ /s$/) n = n * 1000
-        printf "%.3f", n
-    }'
-}
-
-# Runs wrk against URL (warm-up, then the measured run, whose output is echoed to stderr and
-# kept as $WORK/wrk-LABEL.txt); prints "req_per_sec p50_ms p99_ms non2xx socket_errors".
-run_wrk() {
-    local url="$1" out="$WORK/wrk-$2.txt" limit
-    if [[ "$WARMUP" != 0 && "$WARMUP" != 0s ]]; then
-        limit=$(($(seconds_of "$WARMUP") + 30))
-        timeout "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "$url" >/dev/null
-    fi
-    limit=$(($(seconds_of "$DURATION") + 30))
-    timeout "$limit" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out"
-    sed 's/^/    /' "$out" >&2
-    local rps p50 p99 non2xx errors
-    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
-    p50="$(awk '$1 == "50%" {print $2}' "$out")"
-    p99="$(awk '$1 == "99%" {print $2}' "$out")"
-    non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
-    errors="$(awk '/Socket errors:/ {sub(/.*Socket errors: /, ""); print}' "$out")"
-    echo "${rps:-0} $(to_ms "${p50:-0}") $(to_ms "${p99:-0}") ${non2xx:-0} ${errors:-none}"
-}
-
-stop() {
-    local pid="$1"
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # --- builds -------------------------------------------------------------------------------
 build_or_reuse
 [[ -f "$HELLO" ]] || { log "no hello.wasm (run bash examples/build.sh)"; exit 1; }

@@ -18,7 +18,7 @@ use faas_api::Function;
 use faas_api::manifest::{list_manifest_files, load_path, scan_file};
 use tokio::net::TcpListener;
 
-use crate::platform::{GatewayConfig, Platform};
+use crate::platform::{GatewayConfig, Platform, Role};
 use crate::registry::Origin;
 
 /// Options of `faas up`.
@@ -40,11 +40,15 @@ pub struct LocalOptions {
     pub pool_keep_resident: usize,
     /// `GatewayConfig::shutdown_grace`.
     pub shutdown_grace: Duration,
+    /// What this process is: `faas up` is [`Role::Local`]; `faas-runtime serve` and
+    /// `faas-runtime sidecar` run the same loop as a pool pod or a sidecar.
+    pub role: Role,
 }
 
 /// Runs the local platform until SIGTERM/SIGINT.
 pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     let mut config = GatewayConfig::new(options.state_dir.clone());
+    config.role = options.role;
     config.remote_management = options.remote_management;
     config.wasm.keep_resident_bytes = options.pool_keep_resident;
     config.shutdown_grace = options.shutdown_grace;
@@ -58,7 +62,9 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     }
     let mut watcher = Watcher::new(options.dir.clone());
     watcher.sync(&platform).await;
-    crate::management::restore(&platform).await;
+    if options.role.manages_functions() {
+        crate::management::restore(&platform).await;
+    }
     let (ready, failed) = platform.registry.counts();
     platform.set_ready();
     eprintln!("faas: {ready} function(s) ready, {failed} not ready");
@@ -82,7 +88,12 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
             watcher.sync(&watched).await;
         }
     });
-    let scheduler = crate::cron::start(&platform, address.port())?;
+    // Cron runs here only in local mode: in a cluster the controller's leader schedules and
+    // calls in through HTTP, so a pool or sidecar replica never fires a schedule itself.
+    let scheduler = match options.role {
+        Role::Local => Some(crate::cron::start(&platform, address.port())?),
+        Role::Pool | Role::Sidecar { .. } => None,
+    };
     let pollers = crate::sqs::start(&platform, address.port())?;
     let schedules: usize = platform
         .registry
@@ -129,7 +140,12 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
         },
         async {
             let _ = stopped.wait_for(|stop| *stop).await;
-            tokio::join!(scheduler.shutdown(grace), pollers.shutdown(grace));
+            let scheduler = async {
+                if let Some(scheduler) = &scheduler {
+                    scheduler.shutdown(grace).await;
+                }
+            };
+            tokio::join!(scheduler, pollers.shutdown(grace));
         }
     );
     served?;
@@ -339,7 +355,7 @@ fn fingerprint(path: &Path) -> Option<Stamp> {
 /// Where a manifest's artifact lives on this machine.
 pub fn artifact_path(function: &Function, base: &Path) -> Result<PathBuf, String> {
     let Some(wasm) = &function.spec.runtime.wasm else {
-        return Err("spec.runtime.container: container functions are not supported by this platform yet (only spec.runtime.wasm)".into());
+        return Err("spec.runtime.container: a container function has no artifact file (its command or image is what runs)".into());
     };
     let source = wasm.source.as_str();
     if source.starts_with("oci://") {

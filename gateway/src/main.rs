@@ -36,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         watch_interval: std::time::Duration::from_secs(1),
         remote_management: args.allow_remote_management,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
+        role: faas_gateway::platform::Role::Local,
         shutdown_grace: std::time::Duration::from_secs(30),
     })
     .await

@@ -120,6 +120,19 @@ pub async fn handle(
             }
             None => not_found(name),
         },
+        (&Method::PUT | &Method::DELETE, ["system", "functions", _])
+            if !platform.config.role.manages_functions() =>
+        {
+            json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "ReadOnly",
+                &format!(
+                    "this is a faas-runtime {} pod: its functions come from Function resources \
+                     (faas deploy, kubectl apply), not from this API",
+                    platform.config.role.name()
+                ),
+            )
+        }
         (&Method::PUT, ["system", "functions", name]) => {
             let name = (*name).to_owned();
             deploy(platform, &name, request).await
@@ -139,7 +152,7 @@ pub async fn handle(
             StatusCode::OK,
             &serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
-                "mode": "local",
+                "mode": platform.config.role.name(),
                 "poolingAllocator": platform.runtime.pooling(),
             }),
         ),
@@ -317,6 +330,10 @@ async fn split_multipart(
 /// Without an uploaded artifact, the source must be something the server can read: an
 /// absolute path or `file://` URL on this machine, or `sha256:<hex>` of an earlier upload.
 fn read_server_side_artifact(platform: &Platform, function: &Function) -> Result<Bytes, String> {
+    // A container function has no artifact: its command runs on this machine.
+    if function.spec.runtime.container.is_some() {
+        return Ok(Bytes::new());
+    }
     let source = function
         .spec
         .runtime
@@ -352,7 +369,9 @@ fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::i
     let functions = platform.config.state_dir.join("functions");
     std::fs::create_dir_all(&artifacts)?;
     std::fs::create_dir_all(&functions)?;
-    std::fs::write(artifacts.join(format!("{sha}.wasm")), artifact)?;
+    if function.spec.runtime.wasm.is_some() {
+        std::fs::write(artifacts.join(format!("{sha}.wasm")), artifact)?;
+    }
     let mut stored = function.clone();
     if let Some(wasm) = stored.spec.runtime.wasm.as_mut() {
         wasm.source = format!("sha256:{sha}");

@@ -15,9 +15,50 @@ use crate::admission::Admission;
 use crate::metrics::Metrics;
 use crate::registry::{Entry, Loaded, Origin, Registry};
 
+/// What this process is in the platform. The request path is the same in every role; what
+/// differs is where functions come from, which event sources run here, and whether the
+/// management API may change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `faas up`: everything in one process (HTTP, cron, SQS, management).
+    Local,
+    /// `faas-runtime serve`: a runtime pool pod hosting WASM functions (HTTP and SQS; cron
+    /// runs in the controller and calls in through HTTP).
+    Pool,
+    /// `faas-runtime sidecar`: beside one container function in its pod. The function's
+    /// process runs in the other container; this serves its Lambda Runtime API on
+    /// `runtime_api`, its HTTP front, its SQS pollers and metrics.
+    Sidecar { runtime_api: std::net::SocketAddr },
+}
+
+impl Role {
+    /// `local`, `pool` or `sidecar`, as `/system/info` says.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Local => "local",
+            Role::Pool => "pool",
+            Role::Sidecar { .. } => "sidecar",
+        }
+    }
+
+    /// Whether the management API may deploy and delete (local mode only: in a cluster,
+    /// functions come from `Function` resources).
+    pub fn manages_functions(self) -> bool {
+        self == Role::Local
+    }
+
+    /// Whether `/readyz` also waits for every function to be able to serve: a pod that
+    /// exists for one function is not ready before that function is.
+    pub fn ready_with_functions(self) -> bool {
+        matches!(self, Role::Sidecar { .. })
+    }
+}
+
 /// Gateway settings.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
+    /// What this process is.
+    pub role: Role,
     /// State directory: compiled-artifact cache, uploaded artifacts and manifests.
     pub state_dir: PathBuf,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -41,6 +82,7 @@ impl GatewayConfig {
             ..WasmConfig::default()
         };
         Self {
+            role: Role::Local,
             state_dir,
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 128 << 20,
@@ -101,7 +143,29 @@ impl Platform {
 
     /// Ready to take traffic.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && !self.draining.load(Ordering::Acquire)
+        self.readiness().is_ok()
+    }
+
+    /// Ready to take traffic, or why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.draining.load(Ordering::Acquire) {
+            return Err("draining: shutting down".to_owned());
+        }
+        if !self.ready.load(Ordering::Acquire) {
+            return Err("loading functions".to_owned());
+        }
+        if self.config.role.ready_with_functions() {
+            for entry in self.registry.list() {
+                let serving = match &entry.state {
+                    Ok(loaded) => loaded.invoker.readiness(),
+                    Err(reason) => Err(reason.clone()),
+                };
+                if let Err(reason) = serving {
+                    return Err(format!("function {}: {reason}", entry.name()));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Compiles and wires one function version. The error is the reason shown to users.
@@ -113,12 +177,20 @@ impl Platform {
     ) -> Result<Entry, String> {
         let limits = function.spec.limits().map_err(|e| e.to_string())?;
         if let Some(container) = &function.spec.runtime.container {
-            let loaded = crate::process::load(&function, container, limits, base_dir)?;
+            let loaded =
+                crate::process::load(&function, container, limits, base_dir, self.config.role)?;
             return Ok(self.entry(function, limits, loaded));
         }
         let wasm = function.spec.runtime.wasm.as_ref().ok_or_else(|| {
             "spec.runtime: exactly one of wasm or container must be set".to_owned()
         })?;
+        if let Role::Sidecar { .. } = self.config.role {
+            return Err(
+                "spec.runtime.wasm: faas-runtime sidecar serves a container function; \
+                 WASM functions run in runtime pools (faas-runtime serve)"
+                    .to_owned(),
+            );
+        }
         let outbound = match &function.spec.network {
             Some(network) => OutboundPolicy::from_spec(&network.allowed_outbound_hosts)
                 .map_err(|e| e.to_string())?,

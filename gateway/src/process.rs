@@ -11,15 +11,29 @@ use faas_runtime::process::http::HttpProcess;
 use faas_runtime::process::lambda::LambdaFunction;
 use faas_runtime::process::{ProcessFunction, ProcessSpec};
 
+use crate::platform::Role;
 use crate::registry::Loaded;
 
-/// Starts (http) or prepares (cgi) the process function of `container`.
+/// Starts (http) or prepares (cgi) the process function of `container`; beside a function
+/// container (the sidecar role), follows the process that runs there.
 pub fn load(
     function: &Function,
     container: &ContainerRuntime,
     limits: Limits,
     base_dir: Option<&Path>,
+    role: Role,
 ) -> Result<Loaded, String> {
+    match role {
+        Role::Local => {}
+        Role::Pool => {
+            return Err(
+                "spec.runtime.container: a runtime pool hosts WASM functions only; \
+                 a container function runs in its own pods (beside faas-runtime sidecar)"
+                    .to_owned(),
+            );
+        }
+        Role::Sidecar { runtime_api } => return beside(function, container, limits, runtime_api),
+    }
     if container.command.is_empty() {
         return Err(match &container.image {
             Some(image) => format!(
@@ -66,6 +80,47 @@ pub fn load(
         ContainerMode::Lambda => (
             ProcessFunction::Lambda(Box::new(LambdaFunction::start(spec))),
             "lambda",
+        ),
+    };
+    Ok(Loaded {
+        invoker: Arc::new(invoker),
+        sha256: String::new(),
+        kind,
+    })
+}
+
+/// The process runs in the function container of the same pod (same loopback); the kubelet
+/// starts and restarts it. `command` is local mode's stand-in for the image and is ignored.
+fn beside(
+    function: &Function,
+    container: &ContainerRuntime,
+    limits: Limits,
+    runtime_api: std::net::SocketAddr,
+) -> Result<Loaded, String> {
+    let spec = ProcessSpec {
+        name: function.metadata.name.as_deref().unwrap_or_default().into(),
+        argv: Vec::new(),
+        working_dir: None,
+        env: crate::platform::env_of(function),
+        port: container.port,
+        limits,
+    };
+    let (invoker, kind) = match container.mode {
+        ContainerMode::Cgi => {
+            return Err(
+                "spec.runtime.container.mode: cgi starts a process per request, which \
+                 only works where the runtime runs the program itself (local mode); in a pod \
+                 use http or lambda"
+                    .to_owned(),
+            );
+        }
+        ContainerMode::Http => (
+            ProcessFunction::Http(Box::new(HttpProcess::beside(spec)?)),
+            "container-http",
+        ),
+        ContainerMode::Lambda => (
+            ProcessFunction::Lambda(Box::new(LambdaFunction::beside(spec, runtime_api)?)),
+            "container-lambda",
         ),
     };
     Ok(Loaded {

@@ -125,13 +125,14 @@ pub async fn dispatch(
         }
         Route::System => crate::management::handle(platform, request).await,
         Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
-        Route::Ready => {
-            if platform.is_ready() {
-                with_type(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                with_type(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n")
-            }
-        }
+        Route::Ready => match platform.readiness() {
+            Ok(()) => with_type(StatusCode::OK, "text/plain", "ready\n"),
+            Err(why) => with_type(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
         Route::Metrics => with_type(
             StatusCode::OK,
             "text/plain; version=0.0.4",

@@ -114,6 +114,13 @@ pub trait Invoker: Send + Sync + 'static {
     fn status(&self) -> Option<serde_json::Value> {
         None
     }
+
+    /// Whether it can serve now, or why not (a server process not accepting connections, a
+    /// Lambda handler that never asked for work). A loaded WASM function always can. A pod
+    /// that hosts one function fails its readiness probe on this.
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// A complete in-memory body.

@@ -47,6 +47,28 @@ pub fn faas_bin() -> &'static Path {
     })
 }
 
+/// The `faas-runtime` binary (runtime pods: `serve`, `sidecar`), built once per test process.
+pub fn runtime_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(repo_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "faas-gateway",
+                "--bin",
+                "faas-runtime",
+            ])
+            .status()
+            .expect("run cargo build for the faas-runtime binary");
+        assert!(status.success(), "building the faas-runtime binary failed");
+        target_dir().join("debug").join("faas-runtime")
+    })
+}
+
 /// A guest artifact built from `examples/` (`hello`, `hostile`, `echo-cgi`, `sqs-consumer`). Built once by
 /// `examples/build.sh`; where the wasm targets cannot be installed, the copies committed in
 /// `tests/fixtures/` (built from the same sources) are used instead.
@@ -122,6 +144,15 @@ pub struct Launch {
     pub args: Vec<String>,
 }
 
+/// A free loopback port (bound, read, released: a test then gives it to a server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A running `faas up`.
 pub struct Faas {
     child: Child,
@@ -163,26 +194,48 @@ impl Faas {
     /// Starts `faas up DIR` as `launch` says.
     pub fn launch(dir: &Path, launch: Launch) -> Faas {
         let state = tempfile::tempdir().unwrap();
-        let state_path = launch.state.unwrap_or(state.path().to_path_buf());
-        let mut command = if launch.wrapper.is_empty() {
-            Command::new(faas_bin())
-        } else {
-            let mut c = Command::new(&launch.wrapper[0]);
-            c.args(&launch.wrapper[1..]).arg(faas_bin());
-            c
-        };
-        command
-            .arg("up")
-            .arg(dir)
-            .args([
+        let state_path = launch.state.clone().unwrap_or(state.path().to_path_buf());
+        let mut args: Vec<std::ffi::OsString> = vec!["up".into(), dir.into()];
+        args.extend(
+            [
                 "--listen",
                 "127.0.0.1:0",
                 "--no-build",
                 "--watch-interval",
                 "0.2",
                 "--state",
-            ])
-            .arg(&state_path)
+            ]
+            .map(Into::into),
+        );
+        args.push(state_path.into());
+        Self::spawn(faas_bin(), args, launch, state)
+    }
+
+    /// Starts `faas-runtime ROLE ARGS` (`serve` or `sidecar`) on a free loopback port with a
+    /// fresh state directory, as `launch` says.
+    pub fn runtime(role_args: &[&str], launch: Launch) -> Faas {
+        let state = tempfile::tempdir().unwrap();
+        let mut args: Vec<std::ffi::OsString> = role_args.iter().map(Into::into).collect();
+        args.extend(["--listen", "127.0.0.1:0", "--state"].map(Into::into));
+        args.push(state.path().into());
+        Self::spawn(runtime_bin(), args, launch, state)
+    }
+
+    fn spawn(
+        program: &Path,
+        args: Vec<std::ffi::OsString>,
+        launch: Launch,
+        state: tempfile::TempDir,
+    ) -> Faas {
+        let mut command = if launch.wrapper.is_empty() {
+            Command::new(program)
+        } else {
+            let mut c = Command::new(&launch.wrapper[0]);
+            c.args(&launch.wrapper[1..]).arg(program);
+            c
+        };
+        command
+            .args(args)
             .args(&launch.args)
             .env("RUST_LOG", "info")
             // AWS calls (SQS triggers) never leave loopback in tests: every endpoint is a
@@ -193,7 +246,9 @@ impl Faas {
             .envs(launch.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn faas up");
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr);
         let err = child.stderr.take().unwrap();
@@ -217,7 +272,11 @@ impl Faas {
             Ok(base) => base,
             Err(_) => {
                 let _ = child.kill();
-                panic!("faas up did not start; stderr:\n{}", stderr.lock().unwrap());
+                panic!(
+                    "{} did not start; stderr:\n{}",
+                    program.display(),
+                    stderr.lock().unwrap()
+                );
             }
         };
         Faas {

@@ -27,6 +27,8 @@ pub struct ClusterDefaults {
     pub runtime_image: String,
     /// CPU requested per function container when nothing else says (`100m`).
     pub default_cpu_request: String,
+    /// The cluster's AWS region: `AWS_REGION` of Lambda handlers.
+    pub region: String,
 }
 
 impl Default for ClusterDefaults {
@@ -36,6 +38,7 @@ impl Default for ClusterDefaults {
             function_node_labels: BTreeMap::new(),
             runtime_image: "ghcr.io/faas-dev/faas-runtime:latest".to_owned(),
             default_cpu_request: "100m".to_owned(),
+            region: "us-east-1".to_owned(),
         }
     }
 }

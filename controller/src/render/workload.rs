@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use faas_api::{ContainerMode, Function};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, Lifecycle,
-    LifecycleHandler, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, SleepAction,
-    TCPSocketAction, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
+    ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -73,6 +73,84 @@ fn tcp_probe(port: i32, period: i32) -> Probe {
     }
 }
 
+fn http_probe(path: &str, port: i32, period: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::Int(port),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period),
+        ..Probe::default()
+    }
+}
+
+/// What Lambda sets for a handler (`faas_api::lambda_env`, the same list local mode uses),
+/// pointed at the sidecar's Runtime API. The log stream is the pod's name, so every pod
+/// renders the same spec.
+fn lambda_environment(
+    function: &Function,
+    container: &faas_api::ContainerRuntime,
+    limits: faas_api::Limits,
+    defaults: &ClusterDefaults,
+) -> Vec<EnvVar> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let handler = container.args.last().cloned().unwrap_or_default();
+    let identity = faas_api::lambda_env::LambdaIdentity {
+        function: name,
+        memory_mib: limits.memory_bytes >> 20,
+        region: &defaults.region,
+        handler: &handler,
+        task_root: container.working_dir.as_deref().unwrap_or("/var/task"),
+        log_stream: "",
+    };
+    let value = |name: &str, value: String| EnvVar {
+        name: name.to_owned(),
+        value: Some(value),
+        ..EnvVar::default()
+    };
+    let mut env = vec![value(
+        "AWS_LAMBDA_RUNTIME_API",
+        format!("127.0.0.1:{RUNTIME_API_PORT}"),
+    )];
+    for (key, v) in faas_api::lambda_env::handler_environment(&identity) {
+        match key {
+            // The image's own CMD names the handler when args do not.
+            "_HANDLER" if v.is_empty() => {}
+            "AWS_LAMBDA_LOG_STREAM_NAME" => env.push(EnvVar {
+                name: key.to_owned(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "metadata.name".to_owned(),
+                        ..ObjectFieldSelector::default()
+                    }),
+                    ..EnvVarSource::default()
+                }),
+                ..EnvVar::default()
+            }),
+            // spec.env wins for the region (a function reading another region's queues).
+            "AWS_REGION" | "AWS_DEFAULT_REGION" if function.spec.env.contains_key(key) => {}
+            _ => env.push(value(key, v)),
+        }
+    }
+    env
+}
+
+/// The Function as the sidecar reads it (`FAAS_FUNCTION_MANIFEST`): identity and spec, no
+/// status or server-managed metadata, so the rendered pod changes only with the spec.
+fn sidecar_manifest(function: &Function) -> String {
+    serde_json::json!({
+        "apiVersion": faas_api::API_VERSION,
+        "kind": "Function",
+        "metadata": {
+            "name": function.metadata.name,
+            "namespace": function.metadata.namespace,
+        },
+        "spec": function.spec,
+    })
+    .to_string()
+}
+
 /// Whether the function needs the `faas-runtime` sidecar.
 pub fn needs_sidecar(function: &Function) -> bool {
     let lambda = function
@@ -109,11 +187,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         })
         .collect();
     if lambda {
-        env.push(EnvVar {
-            name: "AWS_LAMBDA_RUNTIME_API".to_owned(),
-            value: Some(format!("127.0.0.1:{RUNTIME_API_PORT}")),
-            ..EnvVar::default()
-        });
+        env.extend(lambda_environment(function, container, limits, defaults));
     }
     let probe = app_port.filter(|_| container.mode == ContainerMode::Http);
     let app = Container {
@@ -166,18 +240,13 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         args: Some(vec!["sidecar".to_owned()]),
         // A native sidecar: started before the app, stopped after it.
         restart_policy: Some("Always".to_owned()),
-        env: Some(vec![
-            EnvVar {
-                name: "FAAS_FUNCTION".to_owned(),
-                value: Some(name.to_owned()),
-                ..EnvVar::default()
-            },
-            EnvVar {
-                name: "FAAS_APP_PORT".to_owned(),
-                value: app_port.map(|p| p.to_string()),
-                ..EnvVar::default()
-            },
-        ]),
+        env: Some(vec![EnvVar {
+            // The whole function, as `faas-runtime sidecar` reads it: a change of spec rolls
+            // the pods, which is what a new trigger or timeout needs anyway.
+            name: "FAAS_FUNCTION_MANIFEST".to_owned(),
+            value: Some(sidecar_manifest(function)),
+            ..EnvVar::default()
+        }]),
         ports: Some(vec![
             ContainerPort {
                 name: Some("sidecar".to_owned()),
@@ -190,7 +259,9 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
                 ..ContainerPort::default()
             },
         ]),
-        readiness_probe: Some(tcp_probe(SIDECAR_HTTP_PORT, 5)),
+        // Ready when the function is: a Lambda handler that asked for work, a server
+        // beside that accepts connections.
+        readiness_probe: Some(http_probe("/readyz", SIDECAR_HTTP_PORT, 2)),
         security_context: Some(locked_down()),
         ..Container::default()
     });
@@ -427,10 +498,45 @@ mod tests {
             .find(|e| e.name == "AWS_LAMBDA_RUNTIME_API")
             .and_then(|e| e.value.clone());
         assert_eq!(api.as_deref(), Some("127.0.0.1:9001"));
+        let env = app.env.as_ref().expect("env");
+        let get = |k: &str| env.iter().find(|e| e.name == k);
+        // What the Rust `lambda_runtime` crate refuses to start without.
+        for required in [
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+        ] {
+            assert!(get(required).is_some(), "{required} missing");
+        }
+        assert!(get("AWS_LAMBDA_MAX_CONCURRENCY").is_none());
+        let stream = get("AWS_LAMBDA_LOG_STREAM_NAME").and_then(|e| e.value_from.clone());
+        assert_eq!(
+            stream.and_then(|s| s.field_ref).map(|f| f.field_path),
+            Some("metadata.name".to_owned()),
+            "one log stream per pod, and the same rendered spec for every pod"
+        );
         assert!(
             app.readiness_probe.is_none(),
             "the handler has no port to probe"
         );
+        // The sidecar gets the function as a manifest it accepts, and is probed on /readyz
+        // (ready once the handler asked for work).
+        let manifest = sidecar
+            .env
+            .as_ref()
+            .and_then(|env| env.iter().find(|e| e.name == "FAAS_FUNCTION_MANIFEST"))
+            .and_then(|e| e.value.clone())
+            .expect("FAAS_FUNCTION_MANIFEST");
+        let parsed = faas_api::manifest::parse_functions(&manifest, "sidecar env").expect("valid");
+        assert_eq!(parsed.len(), 1);
+        assert_eq!(parsed[0].spec, function(ContainerMode::Lambda, None).spec);
+        let probe = sidecar
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.clone());
+        assert_eq!(probe.and_then(|g| g.path).as_deref(), Some("/readyz"));
         let port = &w
             .service
             .spec

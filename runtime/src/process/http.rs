@@ -34,8 +34,14 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub enum ProcessState {
     /// Started, not yet accepting connections.
     Starting { attempt: u32 },
-    /// Accepting connections.
-    Ready { pid: u32 },
+    /// Accepting connections. No pid for a server in another container.
+    Ready {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+    },
+    /// A server in another container stopped accepting connections (its container is
+    /// restarting, or it is overloaded); probed again every second.
+    Unreachable { reason: String },
     /// Died or never became ready; restarting after a backoff.
     Restarting {
         attempt: u32,
@@ -74,22 +80,61 @@ impl HttpProcess {
             stop_rx,
             Arc::clone(&restarts),
         ));
+        Ok(Self::proxying(spec, port, state, stop, restarts))
+    }
+
+    /// Proxies to a server that runs elsewhere on this host's loopback (the function
+    /// container beside `faas-runtime sidecar`, which shares the pod's network): nothing to
+    /// start or restart, only readiness to follow. A request that arrives while the server
+    /// is unreachable waits for it within its timeout, as with a process starting here.
+    pub fn beside(spec: ProcessSpec) -> Result<Self, String> {
+        let port = spec
+            .port
+            .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())?;
+        let spec = Arc::new(spec);
+        let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
+        let (stop, stop_rx) = watch::channel(false);
+        tokio::spawn(follow_beside(Arc::clone(&spec), port, state_tx, stop_rx));
+        Ok(Self::proxying(
+            spec,
+            port,
+            state,
+            stop,
+            Arc::new(Mutex::new(0)),
+        ))
+    }
+
+    fn proxying(
+        spec: Arc<ProcessSpec>,
+        port: u16,
+        state: watch::Receiver<ProcessState>,
+        stop: watch::Sender<bool>,
+        restarts: Arc<Mutex<u32>>,
+    ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        Ok(HttpProcess {
+        HttpProcess {
             spec,
             port,
             state,
             stop,
             client: Client::builder(TokioExecutor::new()).build(connector),
             restarts,
-        })
+        }
     }
 
     /// The process's state now.
     pub fn state(&self) -> ProcessState {
         self.state.borrow().clone()
+    }
+
+    /// Whether the server takes requests now, or why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        match self.state() {
+            ProcessState::Ready { .. } => Ok(()),
+            other => Err(describe(&other)),
+        }
     }
 
     /// Restarts so far.
@@ -198,11 +243,71 @@ fn describe(state: &ProcessState) -> String {
             format!("the process is starting (attempt {attempt}) and not accepting connections yet")
         }
         ProcessState::Ready { .. } => "the process is ready".into(),
+        ProcessState::Unreachable { reason } => {
+            format!("the server is not accepting connections: {reason}")
+        }
         ProcessState::Restarting {
             attempt, reason, ..
         } => format!("the process is restarting (attempt {attempt}): {reason}"),
         ProcessState::Stopped => "the process was stopped".into(),
     }
+}
+
+/// Whether 127.0.0.1:`port` accepts a connection, within a second.
+async fn accepts(port: u16) -> Result<(), String> {
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    match tokio::time::timeout(Duration::from_secs(1), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("127.0.0.1:{port}: {e}")),
+        Err(_) => Err(format!("127.0.0.1:{port}: no answer to connect within 1s")),
+    }
+}
+
+/// Follows the readiness of a server in another container: probed every 250 ms until it
+/// accepts connections, then every second.
+async fn follow_beside(
+    spec: Arc<ProcessSpec>,
+    port: u16,
+    state: watch::Sender<ProcessState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let probed = accepts(port).await;
+        // Not ready yet is normal while the function container starts; after it was ready
+        // once, not answering is worth reporting.
+        let never_ready = matches!(*state.borrow(), ProcessState::Starting { .. });
+        let now = match probed {
+            Ok(()) => ProcessState::Ready { pid: None },
+            Err(_) if never_ready => ProcessState::Starting { attempt: 1 },
+            Err(reason) => ProcessState::Unreachable { reason },
+        };
+        let wait = if matches!(now, ProcessState::Ready { .. }) {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(250)
+        };
+        state.send_if_modified(|current| {
+            if *current == now {
+                return false;
+            }
+            match &now {
+                ProcessState::Ready { .. } => {
+                    tracing::info!(function = %spec.name, port, "process: the server beside accepts connections")
+                }
+                ProcessState::Unreachable { reason } => {
+                    tracing::warn!(function = %spec.name, %reason, "process: the server beside stopped accepting connections")
+                }
+                _ => {}
+            }
+            *current = now.clone();
+            true
+        });
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = until_stopped(&mut stop) => break,
+        }
+    }
+    state.send_replace(ProcessState::Stopped);
 }
 
 async fn supervise(
@@ -266,13 +371,7 @@ async fn run_once(
     tracing::info!(function = %spec.name, pid, port, "process: started");
     // Readiness: the port accepts a connection.
     let probe = async {
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return;
-            }
+        while accepts(port).await.is_err() {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     };
@@ -297,7 +396,7 @@ async fn run_once(
             return None;
         }
     }
-    state.send_replace(ProcessState::Ready { pid });
+    state.send_replace(ProcessState::Ready { pid: Some(pid) });
     tracing::info!(function = %spec.name, pid, port, "process: ready");
     tokio::select! {
         status = child.wait() => Some(match status {

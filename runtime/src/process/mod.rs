@@ -4,8 +4,12 @@
 //! - [`cgi`]: a process per request, CGI-style (the same CGI code as WASI command modules).
 //! - [`http`]: one long-running HTTP server per function, supervised (readiness, restarts
 //!   with backoff, graceful stop) and proxied to with streaming bodies.
-//!
 //! - [`lambda`]: unmodified Lambda handlers through the Lambda Runtime API.
+//!
+//! `http` and `lambda` also work with a process that runs elsewhere on the same loopback
+//! (`HttpProcess::beside`, `LambdaFunction::beside`): the function container of a pod, next
+//! to `faas-runtime sidecar`. Then the kubelet starts and restarts it; the runtime only
+//! follows its readiness.
 
 pub mod cgi;
 pub mod http;
@@ -153,6 +157,14 @@ impl crate::Invoker for ProcessFunction {
                 Some(value)
             }
             ProcessFunction::Lambda(f) => Some(f.status()),
+        }
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        match self {
+            ProcessFunction::Cgi(_) => Ok(()),
+            ProcessFunction::Http(f) => f.readiness(),
+            ProcessFunction::Lambda(f) => f.readiness(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod cron;
 mod cron_syntax;
 mod function;
+pub mod lambda_env;
 pub mod limits;
 pub mod manifest;
 pub mod network;

@@ -18,8 +18,28 @@ pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> 
     }
     let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let gw = Gateway::new(gateway)?;
-    for function in functions {
+    for mut function in functions {
         let name = function.metadata.name.clone().unwrap_or_default();
+        if let Some(container) = function.spec.runtime.container.as_mut() {
+            // The local platform runs the command on this machine, from the manifest's
+            // folder: say which folder, since the server cannot know where the file was.
+            let dir = base.join(container.working_dir.as_deref().unwrap_or("."));
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            container.working_dir = Some(dir.to_string_lossy().into_owned());
+            let mode = container.mode;
+            let manifest = serde_yaml::to_string(&function).context("serializing the manifest")?;
+            eprintln!("faas: deploying {name} (container, mode {mode:?}) to {gateway}");
+            let reply = gw
+                .send(
+                    http::Method::PUT,
+                    &format!("/system/functions/{name}"),
+                    &[("content-type".into(), "application/yaml".into())],
+                    Bytes::from(manifest),
+                )
+                .await?;
+            report_deploy(gateway, &name, &reply, output)?;
+            continue;
+        }
         let artifact_path =
             faas_gateway::local::artifact_path(&function, &base).map_err(anyhow::Error::msg)?;
         let artifact = std::fs::read(&artifact_path).with_context(|| {
@@ -47,28 +67,38 @@ pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> 
                 body,
             )
             .await?;
-        if !reply.status.is_success() {
-            bail!(
-                "deploy of {name} failed ({}): {}",
-                reply.status,
-                reply.error_message()
+        report_deploy(gateway, &name, &reply, output)?;
+    }
+    Ok(())
+}
+
+fn report_deploy(
+    gateway: &str,
+    name: &str,
+    reply: &crate::client::Reply,
+    output: Output,
+) -> anyhow::Result<()> {
+    if !reply.status.is_success() {
+        bail!(
+            "deploy of {name} failed ({}): {}",
+            reply.status,
+            reply.error_message()
+        );
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    match output {
+        Output::Table => {
+            let verb = if reply.status == http::StatusCode::CREATED {
+                "created"
+            } else {
+                "updated"
+            };
+            println!(
+                "{name} {verb}: {}/function/{name}",
+                gateway.trim_end_matches('/')
             );
         }
-        let summary: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-        match output {
-            Output::Table => {
-                let verb = if reply.status == http::StatusCode::CREATED {
-                    "created"
-                } else {
-                    "updated"
-                };
-                println!(
-                    "{name} {verb}: {}/function/{name}",
-                    gateway.trim_end_matches('/')
-                );
-            }
-            other => print_value(&summary, other)?,
-        }
+        other => print_value(&summary, other)?,
     }
     Ok(())
 }

@@ -232,6 +232,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 remote_management: allow_remote_management,
                 pool_keep_resident,
                 shutdown_grace,
+                role: faas_gateway::platform::Role::Local,
             })
             .await
         }

@@ -9,5 +9,6 @@ mod lifecycle;
 mod management;
 mod netns;
 mod process;
+mod runtime_pods;
 mod schedules;
 mod sqs;

@@ -113,3 +113,35 @@ async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faas_deploy_runs_a_container_function_from_its_manifest_folder_and_it_survives_a_restart()
+{
+    // The manifest lives elsewhere than the platform's folder: its relative command is
+    // resolved against the manifest's folder, which the CLI tells the platform.
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(app.path().join("report.sh"), CGI).unwrap();
+    manifest(
+        app.path(),
+        "report",
+        "      command: [sh, ./report.sh]\n      mode: cgi\n",
+    );
+    let served = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let faas = Faas::start_in_state(served.path(), state.path());
+    let out = faas.deploy(&app.path().join("report.yaml"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply = send("POST", &faas.url("/function/report/x"), &[], "in").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "cgi saw POST /x\nin");
+    drop(faas);
+
+    let faas = Faas::start_in_state(served.path(), state.path());
+    let reply = send("POST", &faas.url("/function/report/y"), &[], "again").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "cgi saw POST /y\nagain");
+}

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use faas_api::lambda_env;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use self::events::{Identity, Shape};
@@ -57,6 +58,8 @@ struct Pool {
     idle: AtomicUsize,
     /// Set when a process failed before it asked for work; cleared when one asks.
     failure: watch::Sender<Option<Failure>>,
+    /// A handler asked for work at least once: it initialized.
+    asked: std::sync::atomic::AtomicBool,
 }
 
 impl Pool {
@@ -64,7 +67,6 @@ impl Pool {
     /// override the Runtime API address).
     fn environment(&self, runtime_api: &str) -> Vec<(String, String)> {
         let spec = &self.spec;
-        let name = &self.identity.function;
         let day = jiff::Timestamp::now().strftime("%Y/%m/%d").to_string();
         let handler = spec
             .env
@@ -82,31 +84,22 @@ impl Pool {
         let mut env: Vec<(String, String)> = spec
             .env
             .iter()
-            .filter(|(k, _)| k != "AWS_LAMBDA_RUNTIME_API" && k != "AWS_LAMBDA_MAX_CONCURRENCY")
+            .filter(|(k, _)| !lambda_env::RESERVED.contains(&k.as_str()))
             .cloned()
             .collect();
-        let region = self.identity.region.clone();
+        env.push(("AWS_LAMBDA_RUNTIME_API".to_owned(), runtime_api.to_owned()));
+        let identity = lambda_env::LambdaIdentity {
+            function: &self.identity.function,
+            memory_mib: spec.limits.memory_bytes >> 20,
+            region: &self.identity.region,
+            handler: &handler,
+            task_root: &root,
+            log_stream: &format!("{day}/[$LATEST]faas"),
+        };
         env.extend(
-            [
-                ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_owned()),
-                ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
-                (
-                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-                    (spec.limits.memory_bytes >> 20).to_string(),
-                ),
-                ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-                ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-                ("AWS_LAMBDA_LOG_STREAM_NAME", format!("{day}/[$LATEST]faas")),
-                ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-                ("AWS_REGION", region.clone()),
-                ("AWS_DEFAULT_REGION", region),
-                ("_HANDLER", handler),
-                ("LAMBDA_TASK_ROOT", root.clone()),
-                ("LAMBDA_RUNTIME_DIR", root),
-                ("TZ", ":UTC".to_owned()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v)),
+            lambda_env::handler_environment(&identity)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v)),
         );
         env
     }
@@ -118,13 +111,43 @@ pub struct LambdaFunction {
     queue: mpsc::UnboundedSender<Invocation>,
     stop: watch::Sender<bool>,
     slots: AtomicUsize,
+    /// Handler processes this function may start; 0 when the handler runs elsewhere.
     max_slots: usize,
+    /// Where the Runtime API is served for a handler that runs elsewhere.
+    beside: Option<std::net::SocketAddr>,
     ids: AtomicU64,
 }
 
 impl LambdaFunction {
-    /// Starts the first handler process of `spec`.
+    /// Starts the first handler process of `spec`; more start on demand, up to
+    /// `spec.concurrency`.
     pub fn start(spec: ProcessSpec) -> Self {
+        let function = Self::new(spec, None);
+        function.add_slot();
+        function
+    }
+
+    /// Serves the Runtime API on `address` for a handler that runs elsewhere and is given
+    /// that address as `AWS_LAMBDA_RUNTIME_API`: the function container beside
+    /// `faas-runtime sidecar`. One invocation at a time, as in a Lambda execution
+    /// environment; more waiting ones queue (within the caller's timeout).
+    pub fn beside(spec: ProcessSpec, address: std::net::SocketAddr) -> Result<Self, String> {
+        let listener = std::net::TcpListener::bind(address)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .and_then(tokio::net::TcpListener::from_std)
+            .map_err(|e| format!("cannot serve the Lambda Runtime API on {address}: {e}"))?;
+        let bound = listener.local_addr().unwrap_or(address);
+        let function = Self::new(spec, Some(bound));
+        tokio::spawn(slot::serve_beside(
+            Arc::clone(&function.pool),
+            listener,
+            function.stop.subscribe(),
+        ));
+        tracing::info!(function = %function.pool.spec.name, runtime_api = %bound, "lambda: Runtime API ready for the handler");
+        Ok(function)
+    }
+
+    fn new(spec: ProcessSpec, beside: Option<std::net::SocketAddr>) -> Self {
         let region = spec
             .env
             .iter()
@@ -139,25 +162,28 @@ impl LambdaFunction {
         };
         let (queue, receiver) = mpsc::unbounded_channel();
         let (failure, _) = watch::channel(None);
-        let max_slots = spec.limits.concurrency.max(1) as usize;
+        let max_slots = match beside {
+            Some(_) => 0,
+            None => spec.limits.concurrency.max(1) as usize,
+        };
         let pool = Arc::new(Pool {
             spec: Arc::new(spec),
             identity,
             queue: tokio::sync::Mutex::new(receiver),
             idle: AtomicUsize::new(0),
             failure,
+            asked: std::sync::atomic::AtomicBool::new(false),
         });
         let (stop, _) = watch::channel(false);
-        let function = LambdaFunction {
+        LambdaFunction {
             pool,
             queue,
             stop,
             slots: AtomicUsize::new(0),
             max_slots,
+            beside,
             ids: AtomicU64::new(0),
-        };
-        function.add_slot();
-        function
+        }
     }
 
     fn add_slot(&self) {
@@ -168,12 +194,36 @@ impl LambdaFunction {
     /// Handler processes, how many wait for work, and why none can start, if so.
     pub fn status(&self) -> serde_json::Value {
         let failure = self.pool.failure.borrow().clone();
-        serde_json::json!({
-            "handlerProcesses": self.slots.load(Ordering::SeqCst),
-            "maxHandlerProcesses": self.max_slots,
+        let mut status = serde_json::json!({
             "idle": self.pool.idle.load(Ordering::SeqCst),
+            "initialized": self.pool.asked.load(Ordering::SeqCst),
             "initError": failure.map(|Failure::Init(why)| why),
-        })
+        });
+        match self.beside {
+            Some(address) => status["runtimeApi"] = address.to_string().into(),
+            None => {
+                status["handlerProcesses"] = self.slots.load(Ordering::SeqCst).into();
+                status["maxHandlerProcesses"] = self.max_slots.into();
+            }
+        }
+        status
+    }
+
+    /// Whether a handler can take invocations: it asked for work once and did not report
+    /// an init failure since.
+    pub fn readiness(&self) -> Result<(), String> {
+        if let Some(Failure::Init(why)) = self.pool.failure.borrow().clone() {
+            return Err(format!("the handler failed to initialize: {why}"));
+        }
+        if !self.pool.asked.load(Ordering::SeqCst) {
+            return Err(match self.beside {
+                Some(address) => format!(
+                    "waiting for the handler to ask for work on the Runtime API at {address}"
+                ),
+                None => "waiting for the handler process to ask for work".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Runs one invocation.

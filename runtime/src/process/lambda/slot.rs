@@ -40,9 +40,57 @@ struct Slot {
     kill: Notify,
     /// Whether this process asked for work at least once (it initialized).
     initialized: std::sync::atomic::AtomicBool,
+    /// Invocations whose deadline passed, newest last (a few): the handler's late answer
+    /// to one of them is accepted and dropped. Refusing it would make runtime clients
+    /// exit (`awslambdaric` raises on a refused response), and a handler beside a
+    /// container would then crash-loop over a slow call.
+    expired: Mutex<std::collections::VecDeque<String>>,
 }
 
+/// How many expired invocation ids a slot remembers.
+const EXPIRED_KEPT: usize = 16;
+
 impl Slot {
+    fn new(pool: Arc<Pool>) -> Self {
+        Slot {
+            pool,
+            current: Mutex::new(None),
+            init_error: Mutex::new(None),
+            kill: Notify::new(),
+            initialized: std::sync::atomic::AtomicBool::new(false),
+            expired: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    fn expire(&self, id: String) {
+        let mut expired = self.expired.lock().unwrap_or_else(|e| e.into_inner());
+        if expired.len() == EXPIRED_KEPT {
+            expired.pop_front();
+        }
+        expired.push_back(id);
+    }
+
+    fn has_expired(&self, id: &str) -> bool {
+        let expired = self.expired.lock().unwrap_or_else(|e| e.into_inner());
+        expired.iter().any(|e| e == id)
+    }
+
+    /// Hands the handler's answer to the caller waiting for invocation `id`.
+    fn answer(&self, id: &str, outcome: Outcome) -> Reply {
+        if let Some(current) = self.take_current(Some(id)) {
+            let _ = current.reply.send(outcome);
+            return reply(202, "{\"status\":\"OK\"}");
+        }
+        if self.has_expired(id) {
+            tracing::info!(function = %self.pool.spec.name, request_id = %id, "lambda: late answer after the deadline dropped");
+            return reply(202, "{\"status\":\"OK\"}");
+        }
+        reply(
+            400,
+            "{\"errorMessage\":\"no such invocation in progress\",\"errorType\":\"InvalidRequestID\"}",
+        )
+    }
+
     fn take_current(&self, id: Option<&str>) -> Option<Current> {
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         match (&*current, id) {
@@ -57,13 +105,7 @@ impl Slot {
 pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
     let mut backoff = Backoff::new(FIRST_BACKOFF, MAX_BACKOFF);
     loop {
-        let slot = Arc::new(Slot {
-            pool: Arc::clone(&pool),
-            current: Mutex::new(None),
-            init_error: Mutex::new(None),
-            kill: Notify::new(),
-            initialized: std::sync::atomic::AtomicBool::new(false),
-        });
+        let slot = Arc::new(Slot::new(Arc::clone(&pool)));
         let started = Instant::now();
         let Some(reason) = run_process(&slot, &mut stop).await else {
             return;
@@ -96,6 +138,37 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(wait) => {}
             () = until_stopped(&mut stop) => return,
         }
+    }
+}
+
+/// Serves the Runtime API on `listener` for a handler that runs elsewhere (the function's
+/// container, beside the `faas-runtime sidecar`): nothing to start or restart here. The
+/// handler's container restarts on its own (kubelet); a handler past its deadline cannot be
+/// killed from here, so its late answer is refused and its caller has had its 504.
+pub(super) async fn serve_beside(
+    pool: Arc<Pool>,
+    listener: tokio::net::TcpListener,
+    mut stop: watch::Receiver<bool>,
+) {
+    let slot = Arc::new(Slot::new(Arc::clone(&pool)));
+    let server = serve(listener, Arc::clone(&slot));
+    let overdue = async {
+        loop {
+            slot.kill.notified().await;
+            tracing::warn!(function = %pool.spec.name, "lambda: the handler is past its deadline; \
+                its caller got 504 and its late answer will be refused (it runs in another \
+                container and cannot be stopped from here)");
+        }
+    };
+    tokio::select! {
+        () = server => {}
+        () = overdue => {}
+        () = until_stopped(&mut stop) => {}
+    }
+    if let Some(current) = slot.take_current(None) {
+        let _ = current.reply.send(Outcome::Failed(InvokeError::Unavailable(
+            "the runtime is stopping".into(),
+        )));
     }
 }
 
@@ -191,24 +264,15 @@ async fn route(slot: &Arc<Slot>, request: http::Request<Incoming>) -> Reply {
     let segments: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["invocation", "next"]) => next(slot).await,
-        ("POST", ["invocation", id, "response"]) => match slot.take_current(Some(id)) {
-            Some(current) => {
-                let _ = current.reply.send(Outcome::Result(body));
-                reply(202, "{\"status\":\"OK\"}")
-            }
-            None => reply(400, "{\"errorMessage\":\"no such invocation in progress\"}"),
-        },
-        ("POST", ["invocation", id, "error"]) => match slot.take_current(Some(id)) {
-            Some(current) => {
-                let _ = current.reply.send(Outcome::HandlerError(body));
-                reply(202, "{\"status\":\"OK\"}")
-            }
-            None => reply(400, "{\"errorMessage\":\"no such invocation in progress\"}"),
-        },
+        ("POST", ["invocation", id, "response"]) => slot.answer(id, Outcome::Result(body)),
+        ("POST", ["invocation", id, "error"]) => slot.answer(id, Outcome::HandlerError(body)),
         ("POST", ["init", "error"]) => {
             let text = describe_error(&body);
             tracing::warn!(function = %slot.pool.spec.name, error = %text, "lambda: handler init failed");
-            *slot.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(text);
+            *slot.init_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(text.clone());
+            // Callers waiting now learn why at once, rather than when the process exits (or,
+            // for a handler in another container, never).
+            slot.pool.failure.send_replace(Some(Failure::Init(text)));
             reply(202, "{\"status\":\"OK\"}")
         }
         _ => reply(404, "unknown path"),
@@ -246,8 +310,20 @@ impl Drop for Idle<'_> {
 /// Hands the next invocation to the process (waits for one).
 async fn next(slot: &Arc<Slot>) -> Reply {
     let pool = &slot.pool;
+    // One invocation at a time per handler: asking for the next one while holding one means
+    // the handler lost it (a runtime client that restarted its loop, or, beside a container,
+    // a handler container restarted by the kubelet). Its caller gets 502 now rather than a
+    // 504 at the deadline.
+    if let Some(lost) = slot.take_current(None) {
+        tracing::warn!(function = %pool.spec.name, request_id = %lost.id, "lambda: the handler asked for a new invocation without answering the one it held");
+        let _ = lost.reply.send(Outcome::Failed(InvokeError::ProcessFailed(format!(
+            "the handler asked for its next invocation without answering {} (it restarted or lost it)",
+            lost.id
+        ))));
+    }
     slot.initialized
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    pool.asked.store(true, std::sync::atomic::Ordering::SeqCst);
     pool.failure.send_if_modified(|f| f.take().is_some());
     let invocation: Invocation = {
         // Counted idle while waiting, however the wait ends (the connection may be dropped
@@ -258,6 +334,14 @@ async fn next(slot: &Arc<Slot>) -> Reply {
             match queue.recv().await {
                 // Its caller gave up (timeout, init failure): never run it.
                 Some(inv) if inv.reply.is_closed() => continue,
+                // Its deadline passed while it waited for a handler: answer 504 now rather
+                // than run it for no one.
+                Some(inv) if inv.deadline <= Instant::now() => {
+                    let _ = inv
+                        .reply
+                        .send(Outcome::Failed(InvokeError::Timeout(inv.timeout)));
+                    continue;
+                }
                 other => break other,
             }
         };
@@ -280,6 +364,7 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     tokio::spawn(async move {
         tokio::time::sleep_until(deadline.into()).await;
         if let Some(current) = watcher.take_current(Some(&timer_id)) {
+            watcher.expire(timer_id);
             let _ = current
                 .reply
                 .send(Outcome::Failed(InvokeError::Timeout(timeout)));

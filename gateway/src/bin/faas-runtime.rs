@@ -1,0 +1,146 @@
+//! `faas-runtime`: the runtime in pods. Two roles, both the gateway's request path with a
+//! different source of functions:
+//!
+//! - `faas-runtime serve`: a runtime pool pod hosting WASM functions (HTTP, SQS pollers,
+//!   metrics). Locally its functions come from a folder of manifests; in a cluster, from the
+//!   `Function` resources assigned to its pool.
+//! - `faas-runtime sidecar`: beside one container function (a native sidecar in its pod):
+//!   the Lambda Runtime API for a Lambda handler, the HTTP front that turns requests into
+//!   Lambda events, the function's SQS pollers, metrics and the pod's readiness.
+//!
+//! It lives in the gateway crate because both roles serve HTTP with the gateway's own
+//! routing, admission, metrics and drain: the runtime crate cannot depend on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use faas_gateway::local::LocalOptions;
+use faas_gateway::platform::Role;
+
+#[derive(Parser)]
+#[command(version, about = "faas runtime: serves functions in runtime pods")]
+struct Args {
+    #[command(subcommand)]
+    role: RoleArgs,
+}
+
+#[derive(Subcommand)]
+enum RoleArgs {
+    /// A runtime pool: serve the WASM functions of a folder of manifests.
+    Serve {
+        /// Folder (or file) of Function manifests to serve and watch.
+        #[arg(long, env = "FAAS_FUNCTIONS", default_value = "/etc/faas/functions")]
+        functions: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Beside one container function: Lambda Runtime API, HTTP front, SQS pollers, metrics.
+    Sidecar {
+        /// The function's manifest file (one Function).
+        #[arg(long, env = "FAAS_FUNCTION_MANIFEST_FILE", conflicts_with = "manifest")]
+        manifest_file: Option<PathBuf>,
+        /// The function's manifest itself (YAML or JSON; what the controller renders).
+        #[arg(long, env = "FAAS_FUNCTION_MANIFEST", hide_env_values = true)]
+        manifest: Option<String>,
+        /// Where the Lambda Runtime API is served (the handler's AWS_LAMBDA_RUNTIME_API).
+        #[arg(long, env = "FAAS_RUNTIME_API", default_value = "127.0.0.1:9001")]
+        runtime_api: SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Address of the HTTP front (functions, /healthz, /readyz, /metrics, /system).
+    #[arg(long, env = "FAAS_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// State directory (compiled-artifact cache).
+    #[arg(long, env = "FAAS_STATE", default_value = "/tmp/faas")]
+    state: PathBuf,
+    /// How long requests and SQS batches in flight may take to finish after SIGTERM.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    shutdown_grace: Duration,
+    /// JSON logs.
+    #[arg(long, env = "FAAS_JSON_LOGS")]
+    json_logs: bool,
+    /// Serve the (read-only) /system API to non-loopback clients.
+    #[arg(long)]
+    allow_remote_management: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let (dir, role, common) = match args.role {
+        RoleArgs::Serve { functions, common } => (functions, Role::Pool, common),
+        RoleArgs::Sidecar {
+            manifest_file,
+            manifest,
+            runtime_api,
+            common,
+        } => {
+            let file = sidecar_manifest(manifest_file, manifest, &common.state)?;
+            (file, Role::Sidecar { runtime_api }, common)
+        }
+    };
+    faas_gateway::init_tracing(common.json_logs);
+    faas_gateway::local::run(LocalOptions {
+        dir,
+        listen: common.listen,
+        state_dir: common.state,
+        build: false,
+        watch_interval: Duration::from_secs(1),
+        remote_management: common.allow_remote_management,
+        pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
+        shutdown_grace: common.shutdown_grace,
+        role,
+    })
+    .await
+}
+
+/// The sidecar's manifest as a file (written to the state directory when given inline),
+/// checked to hold exactly one container function.
+fn sidecar_manifest(
+    file: Option<PathBuf>,
+    inline: Option<String>,
+    state: &std::path::Path,
+) -> anyhow::Result<PathBuf> {
+    let path = match (file, inline) {
+        (Some(file), _) => file,
+        (None, Some(text)) => {
+            std::fs::create_dir_all(state)
+                .with_context(|| format!("cannot create {}", state.display()))?;
+            let path = state.join("function.yaml");
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            path
+        }
+        (None, None) => anyhow::bail!(
+            "the sidecar needs its function: --manifest-file FILE or FAAS_FUNCTION_MANIFEST"
+        ),
+    };
+    let functions = faas_api::manifest::load_path(&path)
+        .into_iter()
+        .map(|f| f.result.map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        .concat();
+    match functions.as_slice() {
+        [function] if function.spec.runtime.container.is_some() => Ok(path),
+        [function] => anyhow::bail!(
+            "{}: function {} is not a container function (spec.runtime.container); WASM \
+             functions run in runtime pools (faas-runtime serve)",
+            path.display(),
+            function.metadata.name.as_deref().unwrap_or_default()
+        ),
+        other => anyhow::bail!(
+            "{}: a sidecar serves exactly one function, found {}",
+            path.display(),
+            other.len()
+        ),
+    }
+}

@@ -1,0 +1,85 @@
+//! The environment Lambda gives a handler process, in one place: the runtime sets it for the
+//! handler processes it starts (local mode), the controller renders it into the function
+//! container beside the runtime sidecar (cluster mode).
+//!
+//! Runtime interface clients depend on it: the Rust `lambda_runtime` crate refuses to start
+//! without the function name, memory size, version and log group/stream variables.
+//! `AWS_LAMBDA_MAX_CONCURRENCY` is deliberately never set: it switches `awslambdaric` into
+//! its multi-concurrency mode, where it polls the Runtime API from several threads at once.
+
+/// What the handler's environment is made from.
+#[derive(Clone, Debug)]
+pub struct LambdaIdentity<'a> {
+    /// Function name.
+    pub function: &'a str,
+    /// `spec.memory` in MiB.
+    pub memory_mib: u64,
+    /// AWS region (`AWS_REGION` and `AWS_DEFAULT_REGION`).
+    pub region: &'a str,
+    /// `_HANDLER`: the handler name the runtime client loads (`module.function` for Python).
+    pub handler: &'a str,
+    /// `LAMBDA_TASK_ROOT`: where the function's code is.
+    pub task_root: &'a str,
+    /// `AWS_LAMBDA_LOG_STREAM_NAME`.
+    pub log_stream: &'a str,
+}
+
+/// Variables the handler must not get from `spec.env`: the platform owns them.
+pub const RESERVED: &[&str] = &["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_MAX_CONCURRENCY"];
+
+/// `(name, value)` of every variable Lambda sets for a handler, except
+/// `AWS_LAMBDA_RUNTIME_API` (where the Runtime API is depends on the placement).
+pub fn handler_environment(identity: &LambdaIdentity<'_>) -> Vec<(&'static str, String)> {
+    let name = identity.function;
+    vec![
+        ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            identity.memory_mib.to_string(),
+        ),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", identity.log_stream.to_owned()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+        ("AWS_REGION", identity.region.to_owned()),
+        ("AWS_DEFAULT_REGION", identity.region.to_owned()),
+        ("_HANDLER", identity.handler.to_owned()),
+        ("LAMBDA_TASK_ROOT", identity.task_root.to_owned()),
+        ("LAMBDA_RUNTIME_DIR", identity.task_root.to_owned()),
+        ("TZ", ":UTC".to_owned()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_what_lambda_runtime_requires_and_never_the_concurrency_switch() {
+        let env = handler_environment(&LambdaIdentity {
+            function: "orders",
+            memory_mib: 256,
+            region: "eu-west-3",
+            handler: "app.handler",
+            task_root: "/var/task",
+            log_stream: "2026/11/29/[$LATEST]faas",
+        });
+        let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
+        for required in [
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            "AWS_LAMBDA_FUNCTION_VERSION",
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+        ] {
+            assert!(get(required).is_some(), "{required} missing");
+        }
+        assert_eq!(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Some("256"));
+        assert_eq!(get("AWS_LAMBDA_LOG_GROUP_NAME"), Some("/aws/lambda/orders"));
+        assert_eq!(get("AWS_REGION"), Some("eu-west-3"));
+        assert_eq!(get("_HANDLER"), Some("app.handler"));
+        for reserved in RESERVED {
+            assert!(get(reserved).is_none(), "{reserved} must not be set here");
+        }
+    }
+}
