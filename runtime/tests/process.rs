@@ -204,6 +204,20 @@ async fn an_http_server_is_started_proxied_to_and_streams() {
     );
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest.as_ref(), b"second");
+
+    // The deadline holds after the headers: the stream (1 s between chunks) is cut at a
+    // 500 ms timeout instead of holding the caller.
+    let mut ctx = CallContext::new("t", "proc");
+    ctx.timeout = Some(Duration::from_millis(500));
+    let response = f.invoke(ctx, request("GET", "/stream", "")).await.unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first.as_ref(), b"first");
+    let err = body.frame().await.unwrap().unwrap_err();
+    assert!(
+        err.to_string().contains("exceeded its timeout of 500ms"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

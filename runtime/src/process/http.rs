@@ -3,6 +3,7 @@
 //! with backoff when it dies, and stopped with SIGTERM (then SIGKILL) when the function is
 //! replaced or removed.
 
+use std::future::Future as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -210,10 +211,15 @@ impl HttpProcess {
         for name in HOP_BY_HOP {
             parts.headers.remove(*name);
         }
-        // Streams through; an error mid-body ends the client's response early.
-        let body = body
-            .map_err(|e| -> crate::BoxError { Box::new(e) })
-            .boxed_unsync();
+        // Streams through; an error mid-body ends the client's response early, and so does
+        // the deadline: a server that sent its headers and then hangs must not hold the
+        // function's concurrency slot past its timeout.
+        let body = Deadline {
+            inner: body.map_err(|e| -> crate::BoxError { Box::new(e) }),
+            sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
+            timeout,
+        }
+        .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
     }
 }
@@ -222,6 +228,47 @@ impl Drop for HttpProcess {
     fn drop(&mut self) {
         // The supervisor stops the process (SIGTERM, then SIGKILL).
         self.stop.send_replace(true);
+    }
+}
+
+/// A response body cut with an error when the function's deadline passes.
+struct Deadline<B> {
+    inner: B,
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+}
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body<Data = Bytes, Error = crate::BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = crate::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let std::task::Poll::Ready(frame) = std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            return std::task::Poll::Ready(frame);
+        }
+        match this.sleep.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Some(Err(format!(
+                "the response body was cut: the function exceeded its timeout of {}",
+                humantime::format_duration(this.timeout)
+            )
+            .into()))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
