@@ -1,12 +1,19 @@
 //! `faas-controller`: turns `Function` resources into Kubernetes objects.
 //!
-//! Today: the CustomResourceDefinitions (generated from the `faas-api` types by the `crdgen`
-//! binary and committed under `charts/faas/crds/`) and [`render`], the pure functions from a
-//! `Function` to its ServiceAccount, placement and container workload. The reconcile shell
-//! (server-side apply, finalizer, status conditions), WASM pool assignment, KEDA and the
-//! leader-elected cron scheduler are the rest of the controller issue.
+//! - [`render`]: pure functions from a `Function` (and the cluster's defaults) to its
+//!   ServiceAccount, placement, container workload and KEDA scaling objects.
+//! - [`status`]: pure computation of its status conditions from what was observed.
+//! - [`reconcile`]: the I/O shell: finalizer, server-side apply, deletes, status, Events.
+//! - [`metrics`]: reconcile counts and durations, Functions by readiness.
+//!
+//! The CRDs are generated from the `faas-api` types by the `crdgen` binary and committed
+//! under `charts/faas/crds/`. Not yet here: WASM runtime pools and the leader-elected cron
+//! scheduler writing `FunctionRun`s.
 
+pub mod metrics;
+pub mod reconcile;
 pub mod render;
+pub mod status;
 
 /// Where the generated CRDs are committed, relative to the workspace root.
 pub const CRD_PATH: &str = "charts/faas/crds/faas.dev.yaml";

@@ -9,6 +9,7 @@
 //!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
 
 pub mod placement;
+pub mod scaling;
 pub mod service_account;
 pub mod workload;
 

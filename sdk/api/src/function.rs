@@ -20,8 +20,11 @@ use serde::{Deserialize, Serialize};
     shortname = "fn",
     namespaced,
     status = "FunctionStatus",
+    printcolumn = r#"{"name":"Runtime","type":"string","jsonPath":".status.runtime"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
-    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.readyReplicas"}"#,
+    printcolumn = r#"{"name":"Schedules","type":"string","jsonPath":".spec.schedules[*].cron"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","jsonPath":".status.url","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -127,7 +130,8 @@ pub struct DirGrant {
     pub read_only: bool,
 }
 
-/// A container function (behaviour arrives with the container issue; the fields parse now).
+/// A container function: `image` in a cluster; `command` + `args` + `workingDir` run on this
+/// machine in local mode (the stand-in for the image's entrypoint).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerRuntime {
@@ -218,7 +222,7 @@ pub struct HttpSpec {
     pub max_body_size: Option<String>,
 }
 
-/// One cron schedule (semantics arrive with the cron issue; the fields parse and validate now).
+/// One cron schedule (see `faas_api::cron` for what the expression means and `faas_runtime::schedule`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Schedule {
@@ -290,7 +294,7 @@ pub struct TriggersSpec {
     pub sqs: Vec<SqsTrigger>,
 }
 
-/// An SQS event source (semantics arrive with the SQS issue; the fields parse and validate now).
+/// An SQS event source: Lambda's event-source-mapping semantics (see `faas_runtime::sqs`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SqsTrigger {
@@ -320,6 +324,15 @@ pub struct FunctionStatus {
     pub last_schedules: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What runs it: `wasm`, `container-http`, `container-cgi` or `lambda`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<String>,
+    /// Pods that run the function (its Deployment's, or its pool's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    /// Of those, the ready ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
 }
 
 /// A status condition, shaped like the Kubernetes one (`Ready`, `Loaded`, ...).

@@ -1,0 +1,180 @@
+//! `faas-controller`: watches `Function` resources (and the Deployments it made) and
+//! reconciles them; serves `/metrics`, `/healthz` and `/readyz`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use clap::Parser;
+use faas_api::Function;
+use faas_controller::metrics::Metrics;
+use faas_controller::reconcile::{self, Context};
+use faas_controller::render::ClusterDefaults;
+use futures::StreamExt as _;
+use http_body_util::Full;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Toleration;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+
+#[derive(Parser)]
+#[command(version, about = "faas controller: Functions become workloads")]
+struct Args {
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "FAAS_METRICS_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// The `faas-runtime` image (sidecars, pools).
+    #[arg(long, env = "FAAS_RUNTIME_IMAGE")]
+    runtime_image: String,
+    /// The cluster's AWS region (Lambda handlers' AWS_REGION, KEDA's default).
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The gateway's public base URL, for `status.url`.
+    #[arg(long, env = "FAAS_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Tolerations of the functions node group, as a JSON list of Kubernetes tolerations.
+    #[arg(long, env = "FAAS_FUNCTION_TOLERATIONS", default_value = "[]")]
+    function_tolerations: String,
+    /// Labels a functions node must have, as `key=value,key=value`.
+    #[arg(long, env = "FAAS_FUNCTION_NODE_LABELS", default_value = "")]
+    function_node_labels: String,
+    /// CPU requested per function container when nothing else says.
+    #[arg(long, env = "FAAS_DEFAULT_CPU_REQUEST", default_value = "100m")]
+    default_cpu_request: String,
+    /// JSON logs.
+    #[arg(long, env = "FAAS_JSON_LOGS")]
+    json_logs: bool,
+}
+
+fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
+    let function_tolerations: Vec<Toleration> = serde_json::from_str(&args.function_tolerations)
+        .context("--function-tolerations: expected a JSON list of tolerations")?;
+    let mut function_node_labels = BTreeMap::new();
+    for pair in args
+        .function_node_labels
+        .split(',')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .with_context(|| format!("--function-node-labels: {pair:?} is not key=value"))?;
+        function_node_labels.insert(k.trim().to_owned(), v.trim().to_owned());
+    }
+    Ok(ClusterDefaults {
+        function_tolerations,
+        function_node_labels,
+        runtime_image: args.runtime_image.clone(),
+        default_cpu_request: args.default_cpu_request.clone(),
+        region: args.region.clone(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_tracing(args.json_logs);
+    let defaults = defaults(&args)?;
+    let client = Client::try_default()
+        .await
+        .context("no Kubernetes API to talk to (in-cluster config or KUBECONFIG)")?;
+    let functions: Api<Function> = Api::all(client.clone());
+    functions
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+        .context("cannot list Functions: is the CRD installed (charts/faas/crds) and may this ServiceAccount list functions.faas.dev?")?;
+    let keda = reconcile::keda_installed(&client).await;
+    tracing::info!(
+        keda,
+        "KEDA ScaledObjects {}",
+        if keda {
+            "available: SQS triggers scale on queue depth"
+        } else {
+            "not installed: functions keep scale.min replicas"
+        }
+    );
+    let metrics = Metrics::new()?;
+    let reporter = Reporter {
+        controller: reconcile::MANAGER.to_owned(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        defaults,
+        keda,
+        public_url: args.public_url.clone(),
+        metrics,
+    });
+    let ready = Arc::new(AtomicBool::new(false));
+    let server = tokio::spawn(serve(args.listen, Arc::clone(&ctx), Arc::clone(&ready)));
+
+    let owned: Api<Deployment> = Api::all(client.clone());
+    let managed = watcher::Config::default().labels("app.kubernetes.io/managed-by=faas-controller");
+    ready.store(true, Ordering::Release);
+    Controller::new(functions, watcher::Config::default().any_semantic())
+        .owns(owned, managed)
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+    server.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn serve(listen: SocketAddr, ctx: Arc<Context>, ready: Arc<AtomicBool>) {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%listen, error = %e, "cannot serve metrics");
+            return;
+        }
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let ctx = Arc::clone(&ctx);
+        let ready = Arc::clone(&ready);
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request: http::Request<_>| {
+                let (status, body) = match request.uri().path() {
+                    "/metrics" => (200, ctx.metrics.render()),
+                    "/healthz" => (200, "ok\n".to_owned()),
+                    "/readyz" if ready.load(Ordering::Acquire) => (200, "ready\n".to_owned()),
+                    "/readyz" => (503, "starting\n".to_owned()),
+                    _ => (404, "not found\n".to_owned()),
+                };
+                let mut response = http::Response::new(Full::new(Bytes::from(body)));
+                *response.status_mut() =
+                    http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}

@@ -1,0 +1,436 @@
+//! A Function's status as a pure function of the resource, what the controller observed of
+//! its objects, and the previous status (to keep `lastTransitionTime` when a condition did
+//! not change). Every condition carries a reason a user can act on.
+//!
+//! - `ArtifactResolved`: what would run is known (an image; WASM pools come later).
+//! - `TriggersReady`: how SQS triggers are served and scaled (present only with triggers).
+//! - `Ready`: the function can take requests now, or why not.
+
+use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
+use k8s_openapi::api::apps::v1::Deployment;
+
+/// What the controller saw of the function's objects in this reconcile.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The Deployment as the API server returned it after apply (with its status).
+    pub deployment: Option<Deployment>,
+    /// KEDA's `ScaledObject` kind exists in the cluster.
+    pub keda: bool,
+    /// The gateway's public base URL (`https://fn.example.com`), if the chart sets one.
+    pub public_url: Option<String>,
+}
+
+/// `True`, `False` or `Unknown`.
+fn flag(ok: bool) -> &'static str {
+    if ok { "True" } else { "False" }
+}
+
+/// A condition in the making: its transition time comes from [`stamp`].
+fn condition(type_: &str, ok: bool, reason: &str, message: String) -> Condition {
+    Condition {
+        type_: type_.to_owned(),
+        status: flag(ok).to_owned(),
+        reason: Some(reason.to_owned()),
+        message: Some(message),
+        last_transition_time: None,
+    }
+}
+
+/// `wasm`, `container-http`, `container-cgi` or `lambda`.
+pub fn runtime_kind(function: &Function) -> &'static str {
+    match &function.spec.runtime.container {
+        None => "wasm",
+        Some(c) => match c.mode {
+            ContainerMode::Http => "container-http",
+            ContainerMode::Cgi => "container-cgi",
+            ContainerMode::Lambda => "lambda",
+        },
+    }
+}
+
+/// Why what would run is (or is not) known.
+fn artifact(function: &Function) -> Condition {
+    match &function.spec.runtime.container {
+        Some(c) if c.mode == ContainerMode::Cgi => condition(
+            "ArtifactResolved",
+            false,
+            "CgiNotSupportedInCluster",
+            "spec.runtime.container.mode: cgi starts a process per request, which only local \
+             mode can do; use http or lambda in a cluster"
+                .to_owned(),
+        ),
+        Some(c) => match &c.image {
+            Some(image) => condition("ArtifactResolved", true, "Image", image.clone()),
+            None => condition(
+                "ArtifactResolved",
+                false,
+                "NoImage",
+                "spec.runtime.container.image is required in a cluster (command and args are \
+                 local mode's stand-in for the image's entrypoint)"
+                    .to_owned(),
+            ),
+        },
+        None => condition(
+            "ArtifactResolved",
+            false,
+            "WasmPoolsNotAvailable",
+            "WASM functions run in shared runtime pools, which this controller version does \
+             not create yet; run it with `faas up`, or package it as a container"
+                .to_owned(),
+        ),
+    }
+}
+
+fn triggers(function: &Function, observed: &Observed) -> Option<Condition> {
+    let queues = function.spec.triggers.as_ref().map_or(0, |t| t.sqs.len());
+    if queues == 0 {
+        return None;
+    }
+    let min = function.spec.scale.as_ref().map_or(0, |s| s.min);
+    Some(if observed.keda {
+        condition(
+            "TriggersReady",
+            true,
+            "ScaledByQueueDepth",
+            format!(
+                "{queues} SQS queue(s) polled by the runtime sidecar; KEDA scales the \
+                 function on their depth"
+            ),
+        )
+    } else {
+        condition(
+            "TriggersReady",
+            true,
+            "FixedReplicas",
+            format!(
+                "{queues} SQS queue(s) polled by the runtime sidecar on {} replica(s): KEDA is \
+                 not installed, so queue depth does not scale the function (scale.min applies)",
+                min.max(1)
+            ),
+        )
+    })
+}
+
+/// Readiness from the Deployment's own status.
+fn ready_from(deployment: Option<&Deployment>) -> Condition {
+    let Some(deployment) = deployment else {
+        return condition(
+            "Ready",
+            false,
+            "Pending",
+            "the Deployment is not created yet".to_owned(),
+        );
+    };
+    let desired = deployment.spec.replicas.unwrap_or(1);
+    let status = deployment.status.clone().unwrap_or_default();
+    let ready = status.ready_replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let stalled = status.conditions.unwrap_or_default().into_iter().find(|c| {
+        c.type_.as_deref() == Some("Progressing")
+            && c.status.as_deref() == Some("False")
+            && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if let Some(stalled) = stalled {
+        return condition(
+            "Ready",
+            false,
+            "ProgressDeadlineExceeded",
+            format!(
+                "the rollout is stuck ({}); look at the pods' events (image pull, crash \
+                 loop, unschedulable on the functions node group)",
+                stalled.message.unwrap_or_default()
+            ),
+        );
+    }
+    if desired == 0 {
+        return condition(
+            "Ready",
+            true,
+            "ScaledToZero",
+            "no replicas (scale.min is 0); one starts when work arrives".to_owned(),
+        );
+    }
+    if ready >= 1 && updated >= desired {
+        return condition(
+            "Ready",
+            true,
+            "Available",
+            format!("{ready}/{desired} replicas ready"),
+        );
+    }
+    condition(
+        "Ready",
+        false,
+        "Progressing",
+        format!("{ready}/{desired} replicas ready, {updated} updated"),
+    )
+}
+
+/// The status to write.
+pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) -> FunctionStatus {
+    let previous = function.status.clone().unwrap_or_default();
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let mut conditions = Vec::new();
+    let ready = match faas_api::validate(function) {
+        Err(errors) => condition("Ready", false, "InvalidSpec", errors.to_string()),
+        Ok(()) => {
+            let artifact = artifact(function);
+            let resolved = artifact.status == "True";
+            let blocker = (!resolved).then(|| {
+                condition(
+                    "Ready",
+                    false,
+                    artifact.reason.as_deref().unwrap_or("ArtifactNotResolved"),
+                    artifact.message.clone().unwrap_or_default(),
+                )
+            });
+            conditions.push(artifact);
+            conditions.extend(triggers(function, observed));
+            blocker.unwrap_or_else(|| ready_from(observed.deployment.as_ref()))
+        }
+    };
+    conditions.insert(0, ready);
+    let deployment_status = observed
+        .deployment
+        .as_ref()
+        .and_then(|d| d.status.clone())
+        .unwrap_or_default();
+    FunctionStatus {
+        conditions: stamp(conditions, &previous.conditions, now),
+        url: observed
+            .public_url
+            .as_ref()
+            .map(|base| format!("{}/function/{name}", base.trim_end_matches('/'))),
+        last_schedules: previous.last_schedules,
+        observed_generation: function.metadata.generation,
+        runtime: Some(runtime_kind(function).to_owned()),
+        replicas: observed
+            .deployment
+            .as_ref()
+            .map(|_| deployment_status.replicas.unwrap_or(0)),
+        ready_replicas: observed
+            .deployment
+            .as_ref()
+            .map(|_| deployment_status.ready_replicas.unwrap_or(0)),
+    }
+}
+
+/// Sets each condition's `lastTransitionTime`: kept from `previous` when its status did not
+/// change, `now` otherwise.
+pub fn stamp(
+    mut conditions: Vec<Condition>,
+    previous: &[Condition],
+    now: jiff::Timestamp,
+) -> Vec<Condition> {
+    for c in &mut conditions {
+        let before = previous.iter().find(|p| p.type_ == c.type_);
+        c.last_transition_time = match before {
+            Some(p) if p.status == c.status && p.last_transition_time.is_some() => {
+                p.last_transition_time.clone()
+            }
+            _ => Some(now.to_string()),
+        };
+    }
+    conditions
+}
+
+/// The condition of `type_`, if present.
+pub fn find<'a>(status: &'a FunctionStatus, type_: &str) -> Option<&'a Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faas_api::{
+        ContainerRuntime, FunctionSpec, RuntimeSpec, ScaleSpec, SqsTrigger, TriggersSpec,
+    };
+    use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentSpec, DeploymentStatus};
+
+    fn function(container: Option<ContainerRuntime>) -> Function {
+        let mut f = Function::new(
+            "orders",
+            FunctionSpec {
+                runtime: RuntimeSpec {
+                    container,
+                    wasm: None,
+                },
+                ..FunctionSpec::default()
+            },
+        );
+        f.metadata.generation = Some(7);
+        f
+    }
+
+    fn http() -> Option<ContainerRuntime> {
+        Some(ContainerRuntime {
+            image: Some("registry.example.com/orders:1".into()),
+            port: Some(8080),
+            ..ContainerRuntime::default()
+        })
+    }
+
+    fn deployment(replicas: i32, ready: i32, updated: i32) -> Deployment {
+        Deployment {
+            spec: DeploymentSpec {
+                replicas: Some(replicas),
+                ..DeploymentSpec::default()
+            },
+            status: Some(DeploymentStatus {
+                replicas: Some(replicas),
+                ready_replicas: Some(ready),
+                updated_replicas: Some(updated),
+                ..DeploymentStatus::default()
+            }),
+            ..Deployment::default()
+        }
+    }
+
+    fn ready(status: &FunctionStatus) -> (String, String) {
+        let c = find(status, "Ready").expect("Ready");
+        (c.status.clone(), c.reason.clone().unwrap_or_default())
+    }
+
+    fn at(second: i64) -> jiff::Timestamp {
+        jiff::Timestamp::from_second(second).expect("valid")
+    }
+
+    #[test]
+    fn ready_follows_the_deployment() {
+        let f = function(http());
+        let seen = |d: Option<Deployment>| Observed {
+            deployment: d,
+            ..Observed::default()
+        };
+        let cases = [
+            (None, ("False", "Pending")),
+            (Some(deployment(2, 0, 2)), ("False", "Progressing")),
+            (Some(deployment(2, 2, 1)), ("False", "Progressing")),
+            (Some(deployment(2, 1, 2)), ("True", "Available")),
+            (Some(deployment(0, 0, 0)), ("True", "ScaledToZero")),
+        ];
+        for (d, (want_status, want_reason)) in cases {
+            let s = status(&f, &seen(d.clone()), at(0));
+            assert_eq!(
+                ready(&s),
+                (want_status.to_owned(), want_reason.to_owned()),
+                "{d:?}"
+            );
+            assert_eq!(s.observed_generation, Some(7));
+        }
+        let mut stuck = deployment(1, 0, 1);
+        if let Some(st) = stuck.status.as_mut() {
+            st.conditions = Some(vec![DeploymentCondition {
+                type_: Some("Progressing".into()),
+                status: Some("False".into()),
+                reason: Some("ProgressDeadlineExceeded".into()),
+                message: Some("ReplicaSet \"fn-orders-1\" has timed out progressing.".into()),
+                ..DeploymentCondition::default()
+            }]);
+        }
+        let s = status(&f, &seen(Some(stuck)), at(0));
+        assert_eq!(ready(&s).1, "ProgressDeadlineExceeded");
+        assert!(
+            find(&s, "Ready")
+                .and_then(|c| c.message.clone())
+                .is_some_and(|m| m.contains("timed out progressing")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn what_cannot_run_in_a_cluster_says_why() {
+        let no_image = function(Some(ContainerRuntime {
+            command: vec!["python3".into()],
+            port: Some(8080),
+            ..ContainerRuntime::default()
+        }));
+        assert_eq!(
+            ready(&status(&no_image, &Observed::default(), at(0))).1,
+            "NoImage"
+        );
+        let cgi = function(Some(ContainerRuntime {
+            image: Some("a:1".into()),
+            mode: ContainerMode::Cgi,
+            ..ContainerRuntime::default()
+        }));
+        assert_eq!(
+            ready(&status(&cgi, &Observed::default(), at(0))).1,
+            "CgiNotSupportedInCluster"
+        );
+        let mut wasm = function(None);
+        wasm.spec.runtime.wasm = Some(faas_api::WasmRuntime {
+            source: "oci://registry.example.com/fn/hello:1".into(),
+            ..faas_api::WasmRuntime::default()
+        });
+        let s = status(&wasm, &Observed::default(), at(0));
+        assert_eq!(ready(&s).1, "WasmPoolsNotAvailable");
+        assert_eq!(s.runtime.as_deref(), Some("wasm"));
+        let mut invalid = function(http());
+        invalid.spec.timeout = Some("soon".into());
+        let s = status(&invalid, &Observed::default(), at(0));
+        assert_eq!(ready(&s).1, "InvalidSpec");
+        assert!(
+            find(&s, "Ready")
+                .and_then(|c| c.message.clone())
+                .is_some_and(|m| m.contains("spec.timeout")),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn sqs_triggers_say_how_they_scale() {
+        let mut f = function(http());
+        f.spec.triggers = Some(TriggersSpec {
+            sqs: vec![SqsTrigger {
+                queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/q".into(),
+                ..SqsTrigger::default()
+            }],
+        });
+        f.spec.scale = Some(ScaleSpec { min: 0, max: None });
+        let without = status(&f, &Observed::default(), at(0));
+        let c = find(&without, "TriggersReady").expect("condition");
+        assert_eq!(c.reason.as_deref(), Some("FixedReplicas"));
+        assert!(
+            c.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("KEDA is not installed")
+        );
+        let with = status(
+            &f,
+            &Observed {
+                keda: true,
+                ..Observed::default()
+            },
+            at(0),
+        );
+        assert_eq!(
+            find(&with, "TriggersReady")
+                .and_then(|c| c.reason.clone())
+                .as_deref(),
+            Some("ScaledByQueueDepth")
+        );
+        let plain = status(&function(http()), &Observed::default(), at(0));
+        assert!(find(&plain, "TriggersReady").is_none());
+    }
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_changes() {
+        let mut f = function(http());
+        let seen = |ready| Observed {
+            deployment: Some(deployment(1, ready, 1)),
+            ..Observed::default()
+        };
+        let first = status(&f, &seen(0), at(100));
+        f.status = Some(first.clone());
+        let same = status(&f, &seen(0), at(200));
+        assert_eq!(same, first, "nothing changed: same status, same times");
+        let up = status(&f, &seen(1), at(300));
+        let ready_time = find(&up, "Ready").and_then(|c| c.last_transition_time.clone());
+        assert_eq!(ready_time, Some(at(300).to_string()));
+        let artifact_time =
+            find(&up, "ArtifactResolved").and_then(|c| c.last_transition_time.clone());
+        assert_eq!(artifact_time, Some(at(100).to_string()));
+    }
+}

@@ -1,0 +1,541 @@
+//! The reconcile shell, request by request, against a `tower-test` mock of the API server
+//! (kube-rs's documented approach: no API server can run here). Each test plays the API
+//! server for one pass: it asserts every request the controller makes (method, exact path
+//! and query, the body's key fields) and answers as the API server would. A missing request
+//! fails the test on a timeout; an unexpected one fails the reconcile (the mock is closed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use faas_api::{
+    ContainerMode, ContainerRuntime, Function, FunctionSpec, RuntimeSpec, ScaleSpec, SqsTrigger,
+    TriggersSpec,
+};
+use faas_controller::metrics::Metrics;
+use faas_controller::reconcile::{self, Context};
+use faas_controller::render::ClusterDefaults;
+use http::{Request, Response};
+use kube::Client;
+use kube::client::Body;
+use kube::runtime::events::{Recorder, Reporter};
+use serde_json::{Value, json};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+const UID: &str = "5d0c7c0e-0000-4000-8000-000000000001";
+const APPLY: &str = "?&force=true&fieldManager=faas-controller";
+
+fn context(keda: bool) -> (Arc<Context>, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "faas-controller".into(),
+            instance: None,
+        },
+    );
+    let ctx = Context {
+        client,
+        defaults: ClusterDefaults {
+            runtime_image: "registry.example.com/faas-runtime:0.1".into(),
+            region: "eu-west-3".into(),
+            ..ClusterDefaults::default()
+        },
+        keda,
+        public_url: Some("https://fn.example.com".into()),
+        recorder,
+        metrics: Metrics::new().unwrap(),
+    };
+    (Arc::new(ctx), handle)
+}
+
+fn function(mode: ContainerMode, image: Option<&str>) -> Function {
+    let mut f = Function::new(
+        "orders",
+        FunctionSpec {
+            runtime: RuntimeSpec {
+                container: Some(ContainerRuntime {
+                    image: image.map(str::to_owned),
+                    port: (mode == ContainerMode::Http).then_some(8000),
+                    mode,
+                    ..ContainerRuntime::default()
+                }),
+                ..RuntimeSpec::default()
+            },
+            scale: Some(ScaleSpec { min: 1, max: None }),
+            ..FunctionSpec::default()
+        },
+    );
+    f.metadata.namespace = Some("shop".into());
+    f.metadata.uid = Some(UID.into());
+    f.metadata.generation = Some(3);
+    f.metadata.finalizers = Some(vec![reconcile::FINALIZER.into()]);
+    f
+}
+
+/// The next request, checked for method and exact path+query; its body as JSON (or Null).
+async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, ResponseSlot) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request came; expected {method} {uri}"))
+        .expect("the client went away");
+    assert_eq!(
+        (
+            request.method().as_str(),
+            request.uri().to_string().as_str()
+        ),
+        (method, uri),
+        "unexpected request"
+    );
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (body, ResponseSlot(send))
+}
+
+struct ResponseSlot(tower_test::mock::SendResponse<Response<Body>>);
+
+impl ResponseSlot {
+    fn json(self, status: u16, body: &Value) {
+        let response = Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(body).unwrap()))
+            .unwrap();
+        self.0.send_response(response);
+    }
+
+    fn not_found(self, what: &str) {
+        self.json(
+            404,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": format!("{what} not found")}),
+        );
+    }
+}
+
+fn owner_is_the_function(body: &Value) {
+    let owner = &body["metadata"]["ownerReferences"][0];
+    assert_eq!(owner["uid"], UID, "{body}");
+    assert_eq!(owner["kind"], "Function");
+    assert_eq!(owner["controller"], true);
+}
+
+/// A Deployment as the API server returns it after apply: the body plus a status.
+fn with_status(mut deployment: Value, ready: i64) -> Value {
+    deployment["status"] = json!({
+        "replicas": 1, "readyReplicas": ready, "updatedReplicas": 1, "availableReplicas": ready
+    });
+    deployment
+}
+
+/// The Function as the API server stores it after a status apply.
+fn stored(function: &Function, patch: &Value) -> Value {
+    let mut stored = serde_json::to_value(function).unwrap();
+    stored["status"] = patch["status"].clone();
+    stored
+}
+
+async fn run(
+    function: Function,
+    ctx: &Arc<Context>,
+) -> tokio::task::JoinHandle<Result<kube::runtime::controller::Action, reconcile::Error>> {
+    let ctx = Arc::clone(ctx);
+    tokio::spawn(async move { reconcile::reconcile(Arc::new(function), ctx).await })
+}
+
+#[tokio::test]
+async fn the_first_pass_only_adds_the_finalizer() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.metadata.finalizers = None;
+    let pass = run(f.clone(), &ctx).await;
+    let (patch, reply) = expect(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
+    )
+    .await;
+    assert_eq!(
+        patch,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": ["faas.dev/cleanup"]}
+        ])
+    );
+    f.metadata.finalizers = Some(vec![reconcile::FINALIZER.into()]);
+    reply.json(200, &serde_json::to_value(&f).unwrap());
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+#[tokio::test]
+async fn a_container_function_is_applied_owned_and_its_status_written() {
+    let (ctx, mut api) = context(false);
+    let f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+
+    let (sa, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&sa);
+    assert_eq!(sa["kind"], "ServiceAccount");
+    reply.json(200, &sa);
+
+    let (deployment, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&deployment);
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "fn-orders");
+    assert_eq!(
+        pod["containers"][0]["image"],
+        "registry.example.com/orders:1"
+    );
+    assert!(pod["initContainers"].is_null(), "no sidecar for plain http");
+    reply.json(200, &with_status(deployment, 1));
+
+    let (service, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&service);
+    reply.json(200, &service);
+
+    // One replica: no PDB wanted, so any left from an earlier spec is deleted.
+    let (_, reply) = expect(
+        &mut api,
+        "DELETE",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders?",
+    )
+    .await;
+    reply.not_found("poddisruptionbudgets fn-orders");
+
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await;
+    assert_eq!(status["apiVersion"], "faas.dev/v1alpha1");
+    assert_eq!(status["kind"], "Function");
+    let s = &status["status"];
+    assert_eq!(s["observedGeneration"], 3);
+    assert_eq!(s["runtime"], "container-http");
+    assert_eq!(s["readyReplicas"], 1);
+    assert_eq!(s["url"], "https://fn.example.com/function/orders");
+    let ready = &s["conditions"][0];
+    assert_eq!(
+        (&ready["type"], &ready["status"], &ready["reason"]),
+        (&json!("Ready"), &json!("True"), &json!("Available"))
+    );
+    assert!(ready["lastTransitionTime"].is_string());
+    assert_eq!(s["conditions"][1]["type"], "ArtifactResolved");
+    reply.json(200, &stored(&f_copy, &status));
+
+    // Ready changed (from nothing): one Event.
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    assert_eq!(event["reason"], "Available");
+    assert_eq!(event["type"], "Normal");
+    assert_eq!(event["regarding"]["uid"], UID);
+    reply.json(201, &event);
+
+    let action = pass.await.unwrap().expect("pass succeeds");
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(300))
+        )
+    );
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("faas_controller_reconciles_total{outcome=\"ok\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn an_unchanged_status_is_not_written_again() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    // The status an earlier pass wrote for this very Deployment.
+    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(with_status(
+        serde_json::to_value(
+            faas_controller::render::workload::workload(&f, &ctx.defaults)
+                .unwrap()
+                .deployment,
+        )
+        .unwrap(),
+        1,
+    ))
+    .unwrap();
+    let observed = faas_controller::status::Observed {
+        deployment: Some(deployment.clone()),
+        keda: false,
+        public_url: ctx.public_url.clone(),
+    };
+    f.status = Some(faas_controller::status::status(
+        &f,
+        &observed,
+        jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+    ));
+    let pass = run(f, &ctx).await;
+    for uri in [
+        format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+        format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+        format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
+    ] {
+        let (body, reply) = expect(&mut api, "PATCH", &uri).await;
+        if uri.contains("deployments") {
+            reply.json(200, &serde_json::to_value(&deployment).unwrap());
+        } else {
+            reply.json(200, &body);
+        }
+    }
+    let (_, reply) = expect(
+        &mut api,
+        "DELETE",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders?",
+    )
+    .await;
+    reply.not_found("pdb");
+    // No status patch, no Event: with the mock gone, any further request would fail the pass.
+    drop(api);
+    pass.await
+        .unwrap()
+        .expect("pass succeeds without another request");
+}
+
+#[tokio::test]
+async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
+    let (ctx, mut api) = context(true);
+    let mut f = function(ContainerMode::Lambda, Some("registry.example.com/orders:2"));
+    f.spec.scale = Some(ScaleSpec {
+        min: 2,
+        max: Some(30),
+    });
+    f.spec.triggers = Some(TriggersSpec {
+        sqs: vec![SqsTrigger {
+            queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/orders".into(),
+            ..SqsTrigger::default()
+        }],
+    });
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (sa, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+    )
+    .await;
+    reply.json(200, &sa);
+    let (deployment, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+    )
+    .await;
+    // KEDA's HPA owns replicas: our apply leaves the field out.
+    assert!(
+        deployment["spec"].get("replicas").is_none(),
+        "{}",
+        deployment["spec"]
+    );
+    let sidecar = &deployment["spec"]["template"]["spec"]["initContainers"][0];
+    assert_eq!(sidecar["args"], json!(["sidecar"]));
+    assert_eq!(sidecar["restartPolicy"], "Always");
+    reply.json(200, &with_status(deployment, 0));
+    let (service, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
+    )
+    .await;
+    reply.json(200, &service);
+    let (pdb, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&pdb);
+    reply.json(200, &pdb);
+    let (auth, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&auth);
+    assert_eq!(auth["spec"]["podIdentity"]["identityOwner"], "workload");
+    reply.json(200, &auth);
+    let (scaled, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/fn-orders{APPLY}"),
+    )
+    .await;
+    owner_is_the_function(&scaled);
+    assert_eq!(scaled["spec"]["minReplicaCount"], 2);
+    assert_eq!(scaled["spec"]["maxReplicaCount"], 30);
+    assert_eq!(scaled["spec"]["triggers"][0]["type"], "aws-sqs-queue");
+    reply.json(200, &scaled);
+
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await;
+    let conditions = &status["status"]["conditions"];
+    assert_eq!(conditions[0]["status"], "False");
+    assert_eq!(conditions[0]["reason"], "Progressing");
+    assert_eq!(conditions[2]["type"], "TriggersReady");
+    assert_eq!(conditions[2]["reason"], "ScaledByQueueDepth");
+    assert_eq!(status["status"]["runtime"], "lambda");
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    assert_eq!(event["type"], "Warning");
+    reply.json(201, &event);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+#[tokio::test]
+async fn a_function_that_cannot_run_gets_only_a_status_that_says_why() {
+    let (ctx, mut api) = context(false);
+    // No image: `command` is local mode's stand-in; nothing is created in the cluster.
+    let mut f = function(ContainerMode::Http, None);
+    if let Some(c) = f.spec.runtime.container.as_mut() {
+        c.command = vec!["python3".into(), "server.py".into()];
+    }
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "NoImage");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.runtime.container.image is required"),
+        "{ready}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("NoImage"))
+    );
+    reply.json(201, &event);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+#[tokio::test]
+async fn deleting_records_an_event_and_removes_the_finalizer() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+    ));
+    let pass = run(f.clone(), &ctx).await;
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    assert_eq!(event["reason"], "Deleting");
+    reply.json(201, &event);
+    let (patch, reply) = expect(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
+    )
+    .await;
+    let ops: Vec<&str> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["op"].as_str().unwrap())
+        .collect();
+    assert!(ops.contains(&"remove"), "{patch}");
+    f.metadata.finalizers = None;
+    reply.json(200, &serde_json::to_value(&f).unwrap());
+    pass.await.unwrap().expect("cleanup succeeds");
+}
+
+#[tokio::test]
+async fn an_api_error_fails_the_pass_with_its_cause_and_is_retried() {
+    let (ctx, mut api) = context(false);
+    let f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    let pass = run(f.clone(), &ctx).await;
+    let (sa, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+    )
+    .await;
+    reply.json(200, &sa);
+    let (_, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+    )
+    .await;
+    reply.json(
+        409,
+        &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict",
+                "code": 409, "message": "Operation cannot be fulfilled: the object has been modified"}),
+    );
+    let error = pass.await.unwrap().expect_err("the pass fails");
+    assert!(
+        error.to_string().contains("applying Deployment fn-orders"),
+        "{error}"
+    );
+    assert_eq!(error.metric_label(), "api");
+    let action = reconcile::error_policy(Arc::new(f), &error, Arc::clone(&ctx));
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(15))
+        )
+    );
+    assert!(
+        ctx.metrics
+            .render()
+            .contains("faas_controller_reconciles_total{outcome=\"api\"} 1")
+    );
+}
