@@ -47,6 +47,7 @@ pub fn placement(function: &Function, defaults: &ClusterDefaults) -> Placement {
     if let Some(group) = &spec.node_group {
         required.push(requirement(NODE_GROUP_LABEL, &[group]));
     }
+    required.extend(spec.node_selector.iter().map(|(k, v)| requirement(k, &[v])));
     let mut preferred = Vec::new();
     match spec.capacity {
         Capacity::Spot => required.push(requirement(CAPACITY_TYPE_LABEL, &["SPOT"])),
@@ -71,8 +72,16 @@ pub fn placement(function: &Function, defaults: &ClusterDefaults) -> Placement {
         preferred_during_scheduling_ignored_during_execution: (!preferred.is_empty())
             .then_some(preferred),
     };
+    let mut tolerations = defaults.function_tolerations.clone();
+    tolerations.extend(spec.tolerations.iter().map(|t| Toleration {
+        key: (!t.key.is_empty()).then(|| t.key.clone()),
+        operator: t.operator.clone(),
+        value: t.value.clone(),
+        effect: t.effect.clone(),
+        toleration_seconds: None,
+    }));
     Placement {
-        tolerations: defaults.function_tolerations.clone(),
+        tolerations,
         affinity: Affinity {
             node_affinity: Some(node_affinity),
             ..Affinity::default()
@@ -187,6 +196,29 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(term[0].key, CAPACITY_TYPE_LABEL);
         assert_eq!(term[0].values, Some(vec!["SPOT".to_owned()]));
+    }
+
+    #[test]
+    fn per_function_tolerations_and_node_labels_add_to_the_defaults() {
+        let mut f = function(Capacity::Spot, None);
+        if let Some(p) = f.spec.placement.as_mut() {
+            p.tolerations = vec![faas_api::TolerationSpec {
+                key: "gpu".into(),
+                operator: Some("Equal".into()),
+                value: Some("a10".into()),
+                effect: Some("NoSchedule".into()),
+            }];
+            p.node_selector = [("disk".to_owned(), "nvme".to_owned())].into();
+        }
+        let p = placement(&f, &defaults());
+        assert_eq!(p.tolerations.len(), 2);
+        assert_eq!(p.tolerations[0], defaults().function_tolerations[0]);
+        assert_eq!(p.tolerations[1].key.as_deref(), Some("gpu"));
+        assert_eq!(p.tolerations[1].value.as_deref(), Some("a10"));
+        let required = required(&p);
+        assert!(required.contains(&("node-group".to_owned(), vec!["functions".to_owned()])));
+        assert!(required.contains(&("disk".to_owned(), vec!["nvme".to_owned()])));
+        assert!(required.contains(&(CAPACITY_TYPE_LABEL.to_owned(), vec!["SPOT".to_owned()])));
     }
 
     #[test]

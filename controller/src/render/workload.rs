@@ -151,6 +151,24 @@ fn sidecar_manifest(function: &Function) -> String {
     .to_string()
 }
 
+/// The label a platform team's `SecurityGroupPolicy` selects pods by.
+pub const SECURITY_GROUP_LABEL: &str = "faas.dev/security-group";
+
+/// The pods' labels: the function's, plus the security-group label when the spec asks for
+/// security groups for pods.
+fn pod_labels(function: &Function) -> BTreeMap<String, String> {
+    let mut labels = labels(function.metadata.name.as_deref().unwrap_or_default());
+    if let Some(group) = function
+        .spec
+        .placement
+        .as_ref()
+        .and_then(|p| p.security_group.clone())
+    {
+        labels.insert(SECURITY_GROUP_LABEL.to_owned(), group);
+    }
+    labels
+}
+
 /// Whether the function needs the `faas-runtime` sidecar.
 pub fn needs_sidecar(function: &Function) -> bool {
     let lambda = function
@@ -208,7 +226,13 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
             requests: Some(BTreeMap::from([
                 (
                     "cpu".to_owned(),
-                    Quantity(defaults.default_cpu_request.clone()),
+                    Quantity(
+                        function
+                            .spec
+                            .cpu
+                            .clone()
+                            .unwrap_or_else(|| defaults.default_cpu_request.clone()),
+                    ),
                 ),
                 ("memory".to_owned(), memory.clone()),
             ])),
@@ -302,7 +326,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
             },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
-                    labels: Some(labels(name)),
+                    labels: Some(pod_labels(function)),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(pod),
@@ -569,6 +593,44 @@ mod tests {
             pdb.spec.and_then(|s| s.max_unavailable),
             Some(IntOrString::Int(1))
         );
+    }
+
+    #[test]
+    fn cpu_and_security_groups_come_from_the_spec() {
+        let mut f = function(ContainerMode::Http, Some(8000));
+        f.spec.cpu = Some("750m".into());
+        f.spec.placement = Some(faas_api::PlacementSpec {
+            security_group: Some("orders-db".into()),
+            ..faas_api::PlacementSpec::default()
+        });
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        let template = &w.deployment.spec.template;
+        let labels = template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .expect("labels");
+        assert_eq!(
+            labels.get(SECURITY_GROUP_LABEL).map(String::as_str),
+            Some("orders-db")
+        );
+        // The selector stays the function's: pods are found the same way with or without.
+        assert!(
+            !w.deployment
+                .spec
+                .selector
+                .match_labels
+                .clone()
+                .unwrap_or_default()
+                .contains_key(SECURITY_GROUP_LABEL)
+        );
+        let pod = template.spec.as_ref().expect("pod");
+        let requests = pod.containers[0]
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.clone())
+            .expect("requests");
+        assert_eq!(requests["cpu"].0, "750m");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct FunctionSpec {
     /// WASM linear-memory cap, or the container memory limit (`128Mi`). Default 128Mi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<String>,
+    /// CPU requested per replica of a container function (`250m`, `1`); the chart's default
+    /// when unset. Not a limit: functions may burst on idle CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
     /// Invocations in flight per replica; excess waits briefly, then gets 429. Default 100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
@@ -194,6 +198,33 @@ pub struct PlacementSpec {
     /// Node group override (cluster mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_group: Option<String>,
+    /// Tolerations added to the functions node group's (cluster mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<TolerationSpec>,
+    /// Node labels required on top of the functions node group's (cluster mode).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Security groups for pods (cluster mode): the pods get the label
+    /// `faas.dev/security-group: <name>`, which a `SecurityGroupPolicy` made by the platform
+    /// team selects. Such pods are scarce on a node (a branch ENI each): ask only when the
+    /// function must reach something guarded by a security group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group: Option<String>,
+}
+
+/// A toleration, as in a pod spec.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TolerationSpec {
+    pub key: String,
+    /// `Equal` (default) or `Exists`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`; all three when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

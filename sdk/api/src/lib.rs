@@ -4,6 +4,7 @@
 //! Every consumer (gateway, runtime, controller, CLI) sees a `Function` only after
 //! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
 
+pub mod crd;
 pub mod cron;
 mod cron_syntax;
 mod function;
@@ -29,8 +30,9 @@ pub const API_VERSION: &str = "faas.dev/v1alpha1";
 /// Both CRDs (`Function`, then `FunctionRun`) as a two-document YAML stream, ready for
 /// `kubectl apply -f -` or the Helm chart's `crds/` directory.
 pub fn crd_yaml() -> String {
-    use kube::CustomResourceExt;
-    let function = serde_yaml::to_string(&Function::crd()).expect("the Function CRD serializes");
-    let run = serde_yaml::to_string(&FunctionRun::crd()).expect("the FunctionRun CRD serializes");
+    let function =
+        serde_yaml::to_string(&crd::function_crd()).expect("the Function CRD serializes");
+    let run =
+        serde_yaml::to_string(&crd::function_run_crd()).expect("the FunctionRun CRD serializes");
     format!("{function}---\n{run}")
 }

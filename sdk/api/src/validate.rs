@@ -170,6 +170,11 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
     if let Some(scale) = &spec.scale {
         validate_scale(scale, errs);
     }
+    if let Some(cpu) = &spec.cpu
+        && let Err(m) = check_cpu(cpu)
+    {
+        errs.push("spec.cpu", m);
+    }
     for key in spec.env.keys() {
         if !is_env_name(key) {
             errs.push(
@@ -282,7 +287,74 @@ fn validate_iam(iam: &IamSpec, errs: &mut ValidationErrors) {
     }
 }
 
+/// A CPU quantity: millicores (`250m`) or cores (`1`, `0.5`), more than zero.
+fn check_cpu(s: &str) -> Result<(), String> {
+    let (number, milli) = match s.strip_suffix('m') {
+        Some(n) => (n, true),
+        None => (s, false),
+    };
+    let valid = !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.matches('.').count() <= 1
+        && !(milli && number.contains('.'));
+    match number.parse::<f64>() {
+        Ok(v) if valid && v > 0.0 => Ok(()),
+        _ => Err(format!(
+            "must be a CPU quantity such as 250m or 1 (more than zero), got {s:?}"
+        )),
+    }
+}
+
 fn validate_placement(p: &PlacementSpec, errs: &mut ValidationErrors) {
+    for (i, t) in p.tolerations.iter().enumerate() {
+        let path = format!("spec.placement.tolerations[{i}]");
+        let operator = t.operator.as_deref().unwrap_or("Equal");
+        if !matches!(operator, "Equal" | "Exists") {
+            errs.push(
+                format!("{path}.operator"),
+                format!("must be Equal or Exists, got {operator:?}"),
+            );
+        }
+        if operator == "Exists" && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
+            errs.push(
+                format!("{path}.value"),
+                "must be empty with operator Exists",
+            );
+        }
+        if let Some(effect) = &t.effect
+            && !matches!(
+                effect.as_str(),
+                "NoSchedule" | "PreferNoSchedule" | "NoExecute"
+            )
+        {
+            errs.push(
+                format!("{path}.effect"),
+                format!("must be NoSchedule, PreferNoSchedule or NoExecute, got {effect:?}"),
+            );
+        }
+        if t.key.is_empty() && operator != "Exists" {
+            errs.push(
+                format!("{path}.key"),
+                "is required unless operator is Exists",
+            );
+        }
+    }
+    for (key, value) in &p.node_selector {
+        if !is_label_value(value) {
+            errs.push(
+                format!("spec.placement.nodeSelector.{key}"),
+                format!("must be a Kubernetes label value, got {value:?}"),
+            );
+        }
+    }
+    if let Some(sg) = &p.security_group
+        && !is_label_value(sg)
+    {
+        errs.push(
+            "spec.placement.securityGroup",
+            format!("must be a Kubernetes label value (it becomes a pod label), got {sg:?}"),
+        );
+    }
     if let Some(pool) = &p.pool
         && let Err(m) = check_dns_label(pool)
     {
@@ -1260,11 +1332,49 @@ mod tests {
             capacity: Capacity::OnDemand,
             pool: Some("Pool A".into()),
             node_group: Some("-x".into()),
+            tolerations: vec![
+                crate::TolerationSpec {
+                    key: "gpu".into(),
+                    operator: Some("Exists".into()),
+                    value: Some("yes".into()),
+                    effect: Some("NoSchedule".into()),
+                },
+                crate::TolerationSpec {
+                    key: "team".into(),
+                    operator: Some("In".into()),
+                    value: None,
+                    effect: Some("Never".into()),
+                },
+            ],
+            node_selector: [("disk".to_owned(), "fast ssd".to_owned())].into(),
+            security_group: Some("db access".into()),
         });
+        f.spec.cpu = Some("fast".into());
         let errs = errors(&f);
-        assert_eq!(errs.len(), 2, "{errs:#?}");
-        assert!(errs[0].starts_with("spec.placement.pool: "));
-        assert!(errs[1].starts_with("spec.placement.nodeGroup: "));
+        let fields: Vec<&str> = errs
+            .iter()
+            .map(|e| e.split(": ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.cpu",
+                "spec.placement.tolerations[0].value",
+                "spec.placement.tolerations[1].operator",
+                "spec.placement.tolerations[1].effect",
+                "spec.placement.nodeSelector.disk",
+                "spec.placement.securityGroup",
+                "spec.placement.pool",
+                "spec.placement.nodeGroup",
+            ],
+            "{errs:#?}"
+        );
+        for ok in ["250m", "1", "0.5", "2000m"] {
+            assert_eq!(check_cpu(ok), Ok(()), "{ok}");
+        }
+        for bad in ["0", "0m", "1.5m", "", "m", "1..2", "-1", "1Gi"] {
+            assert!(check_cpu(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

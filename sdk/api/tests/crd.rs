@@ -1,6 +1,6 @@
 //! The generated CRDs: valid YAML, structural enough for the API server.
 
-use faas_api::{Function, FunctionRun, crd_yaml};
+use faas_api::{FunctionRun, crd_yaml};
 use kube::CustomResourceExt;
 use serde::Deserialize;
 use serde_json::Value;
@@ -67,7 +67,7 @@ fn structural_problems(node: &Value, path: &str, out: &mut Vec<String>) {
 
 #[test]
 fn function_crd_is_structural() {
-    let crd = Function::crd();
+    let crd = faas_api::crd::function_crd();
     assert_eq!(crd.metadata.name.as_deref(), Some("functions.faas.dev"));
     assert_eq!(crd.spec.scope, "Namespaced");
     assert_eq!(crd.spec.names.short_names, Some(vec!["fn".to_string()]));
@@ -145,5 +145,106 @@ fn crd_yaml_has_both_documents() {
             doc["spec"]["versions"][0]["subresources"]["status"],
             serde_json::json!({})
         );
+    }
+}
+
+mod cel {
+    //! The CRD's CEL rules evaluated client-side (kube-cel, the evaluator kube ships), the way
+    //! the API server evaluates them on `kubectl apply`.
+
+    use super::schema_of;
+    use kube::core::cel::Validator;
+    use serde_json::{Value, json};
+
+    fn rules_in(node: &Value, out: &mut usize) {
+        if let Some(obj) = node.as_object() {
+            if let Some(rules) = obj
+                .get("x-kubernetes-validations")
+                .and_then(Value::as_array)
+            {
+                *out += rules.len();
+            }
+            for v in obj.values() {
+                rules_in(v, out);
+            }
+        }
+    }
+
+    fn check(spec: Value) -> Result<(), Vec<String>> {
+        let schema = schema_of(&faas_api::crd::function_crd());
+        let object = json!({
+            "apiVersion": "faas.dev/v1alpha1",
+            "kind": "Function",
+            "metadata": {"name": "orders", "namespace": "shop"},
+            "spec": spec,
+        });
+        Validator::new()
+            .validate(&schema, &object, None)
+            .map_err(|errors| errors.iter().map(|e| e.message.clone()).collect())
+    }
+
+    #[test]
+    fn every_rule_found_its_field() {
+        let mut count = 0;
+        rules_in(&schema_of(&faas_api::crd::function_crd()), &mut count);
+        assert_eq!(count, faas_api::crd::function_rule_count());
+    }
+
+    #[test]
+    fn valid_functions_pass() {
+        let container = json!({"runtime": {"container": {"image": "r.example.com/a:1", "port": 8080}},
+                               "scale": {"min": 1, "max": 3},
+                               "schedules": [{"name": "a", "cron": "0 3 * * *"}, {"name": "b", "cron": "@hourly"}],
+                               "triggers": {"sqs": [{"queueUrl": "https://sqs.eu-west-3.amazonaws.com/123456789012/q", "batchSize": 10}]}});
+        assert_eq!(check(container), Ok(()));
+        let lambda =
+            json!({"runtime": {"container": {"image": "r.example.com/a:1", "mode": "lambda"}}});
+        assert_eq!(check(lambda), Ok(()));
+        let wasm = json!({"runtime": {"wasm": {"source": "oci://r.example.com/fn/a:1"}}});
+        assert_eq!(check(wasm), Ok(()));
+    }
+
+    #[test]
+    fn broken_functions_fail_with_a_message_naming_the_field() {
+        let cases = [
+            (json!({"runtime": {}}), "exactly one of wasm or container"),
+            (
+                json!({"runtime": {"wasm": {"source": "a.wasm"}, "container": {"image": "a:1", "port": 1}}}),
+                "exactly one of wasm or container",
+            ),
+            (
+                json!({"runtime": {"container": {"command": ["python3"], "port": 8080}}}),
+                "spec.runtime.container.image is required in a cluster",
+            ),
+            (
+                json!({"runtime": {"container": {"image": "a:1"}}}),
+                "spec.runtime.container.port is required in http mode",
+            ),
+            (
+                json!({"runtime": {"container": {"image": "a:1", "mode": "cgi"}}}),
+                "cgi is local mode only",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "a.wasm"}}, "scale": {"min": 3, "max": 1}}),
+                "spec.scale.max must be at least spec.scale.min",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "a.wasm"}},
+                       "schedules": [{"name": "a", "cron": "@daily"}, {"name": "a", "cron": "@hourly"}]}),
+                "names must be unique",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "a.wasm"}},
+                       "triggers": {"sqs": [{"queueUrl": "https://sqs.eu-west-3.amazonaws.com/1/q", "batchSize": 0}]}}),
+                "batchSize must be between 1 and 10000",
+            ),
+        ];
+        for (spec, expected) in cases {
+            let errors = check(spec.clone()).expect_err(&spec.to_string());
+            assert!(
+                errors.iter().any(|e| e.contains(expected)),
+                "{spec}: {errors:?}"
+            );
+        }
     }
 }
