@@ -10,9 +10,11 @@
 //! under `charts/faas/crds/`. Not yet here: WASM runtime pools and the leader-elected cron
 //! scheduler writing `FunctionRun`s.
 
+pub mod cron;
 pub mod metrics;
 pub mod reconcile;
 pub mod render;
+pub mod runs;
 pub mod status;
 
 /// Where the generated CRDs are committed, relative to the workspace root.

@@ -49,6 +49,12 @@ struct Args {
     /// JSON logs.
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
+    /// Namespace of the leader-election Lease (the controller's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "faas-system")]
+    lease_namespace: String,
+    /// Cluster DNS suffix of Services, after `<service>.<namespace>.`.
+    #[arg(long, env = "FAAS_SERVICE_DOMAIN", default_value = "svc.cluster.local")]
+    service_domain: String,
 }
 
 fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
@@ -113,10 +119,44 @@ async fn main() -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(serve(args.listen, Arc::clone(&ctx), Arc::clone(&ready)));
 
+    // One leader among the replicas: it reconciles and fires schedules; the others wait.
+    let identity = std::env::var("POD_NAME")
+        .unwrap_or_else(|_| format!("faas-controller-{}", std::process::id()));
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "faas-controller")
+        .with_namespace(args.lease_namespace.clone())
+        .with_identity(identity.clone())
+        .with_duration(15)
+        .with_grace(5)
+        .build()
+        .await
+        .context("cannot set up the leader-election Lease (RBAC on coordination.k8s.io/leases?)")?;
+    let (mut leader, lease_task) = lease.watch().await;
+    ready.store(true, Ordering::Release);
+
+    let cron_metrics = faas_runtime::schedule::CronMetrics::new(ctx.metrics.registry())?;
+    let (functions_store, writer) = kube::runtime::reflector::store();
+    let cron = Arc::new(faas_controller::cron::ClusterCron::new(
+        client.clone(),
+        functions_store,
+        leader.clone(),
+        cron_metrics,
+        identity,
+        args.service_domain.clone(),
+    ));
+    let following = tokio::spawn(faas_controller::cron::follow(
+        client.clone(),
+        Arc::clone(&cron),
+        writer,
+    ));
+
+    tracing::info!("waiting for the leader Lease");
+    if leader.wait_for(|leads| *leads).await.is_err() {
+        anyhow::bail!("the Lease manager stopped");
+    }
+    tracing::info!("leading: reconciling Functions and firing schedules");
     let owned: Api<Deployment> = Api::all(client.clone());
     let managed = watcher::Config::default().labels("app.kubernetes.io/managed-by=faas-controller");
-    ready.store(true, Ordering::Release);
-    Controller::new(functions, watcher::Config::default().any_semantic())
+    let controller = Controller::new(functions, watcher::Config::default().any_semantic())
         .owns(owned, managed)
         .shutdown_on_signal()
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
@@ -124,9 +164,22 @@ async fn main() -> anyhow::Result<()> {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");
             }
-        })
-        .await;
+        });
+    let lost = async {
+        let _ = leader.wait_for(|leads| !*leads).await;
+    };
+    let lost_lease = tokio::select! {
+        () = controller => false,
+        () = lost => true,
+    };
+    cron.shutdown(std::time::Duration::from_secs(30)).await;
+    following.abort();
     server.abort();
+    drop(lease_task);
+    if lost_lease {
+        // Another replica leads now; start again as a standby rather than reconcile beside it.
+        anyhow::bail!("lost the leader Lease");
+    }
     tracing::info!("stopped");
     Ok(())
 }

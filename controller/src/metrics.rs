@@ -94,6 +94,11 @@ impl Metrics {
             .set(i64::try_from(total - ready).unwrap_or(i64::MAX));
     }
 
+    /// The registry (the scheduler's metrics join it).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -190,7 +190,7 @@ async fn write_status(
         &name,
         status::find(&new, "Ready").is_some_and(|c| c.status == "True"),
     );
-    let old = function.status.clone().unwrap_or_default();
+    let old = status::reconciler_part(&function.status.clone().unwrap_or_default());
     if old == new {
         return Ok(());
     }

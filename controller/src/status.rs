@@ -201,7 +201,9 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
             .public_url
             .as_ref()
             .map(|base| format!("{}/function/{name}", base.trim_end_matches('/'))),
-        last_schedules: previous.last_schedules,
+        // The scheduler's fields (its own field manager): never part of the reconciler's apply.
+        last_schedules: Default::default(),
+        schedule_timings: Default::default(),
         observed_generation: function.metadata.generation,
         runtime: Some(runtime_kind(function).to_owned()),
         replicas: observed
@@ -232,6 +234,15 @@ pub fn stamp(
         };
     }
     conditions
+}
+
+/// `status` without the scheduler's fields: what the reconciler compares and applies.
+pub fn reconciler_part(status: &FunctionStatus) -> FunctionStatus {
+    FunctionStatus {
+        last_schedules: Default::default(),
+        schedule_timings: Default::default(),
+        ..status.clone()
+    }
 }
 
 /// The condition of `type_`, if present.

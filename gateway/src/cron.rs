@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faas_runtime::schedule::{
-    Clock, CronMetrics, Role, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
+    Clock, CronMetrics, Leadership, Role, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
 };
 
 use crate::platform::Platform;
@@ -36,7 +36,7 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Sc
     let scheduler = Scheduler::start(
         runner,
         SchedulerOptions {
-            lock_path: Some(lock_path.clone()),
+            leadership: Leadership::LockFile(lock_path.clone()),
             standby_retry: Duration::from_secs(1),
         },
     );

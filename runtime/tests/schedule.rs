@@ -15,8 +15,8 @@ use bytes::Bytes;
 use faas_api::{ConcurrencyPolicy, FunctionRun, HistorySpec, RetrySpec, RunPhase, Schedule};
 use faas_runtime::schedule::store::{phase, run_id};
 use faas_runtime::schedule::{
-    Clock, CronMetrics, Cursor, FunctionTarget, Job, MemoryStore, Role, RunQuery, RunStore, Runner,
-    Scheduler, SchedulerOptions, SqliteStore,
+    Clock, CronMetrics, Cursor, FunctionTarget, Job, Leadership, MemoryStore, Role, RunQuery,
+    RunStore, Runner, Scheduler, SchedulerOptions, SqliteStore,
 };
 use faas_runtime::{CallContext, ResponseBody, full_body};
 use http::{Request, Response};
@@ -482,7 +482,7 @@ async fn a_standby_takes_over_interrupts_orphans_and_catches_up() {
     let store: Arc<MemoryStore> = Arc::default();
     let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
     let options = SchedulerOptions {
-        lock_path: Some(lock),
+        leadership: Leadership::LockFile(lock),
         standby_retry: Duration::from_secs(1),
     };
     let make = |owner: &str| {
@@ -844,4 +844,50 @@ async fn a_notify_url_at_the_metadata_address_is_refused_before_connecting() {
             .await;
     let err = refused.expect_err("metadata address refused");
     assert!(err.starts_with("169.254.169.254:"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_decides_who_fires_and_losing_it_stops_firing_at_once() {
+    let store: Arc<MemoryStore> = Arc::default();
+    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
+    let (lease, leading) = tokio::sync::watch::channel(false);
+    let fake = Fake::new(clock);
+    let runner = Runner::new(
+        store.clone(),
+        fake.clone(),
+        CronMetrics::unregistered(),
+        clock,
+        "controller-0".to_owned(),
+    );
+    let scheduler = Scheduler::start(
+        runner,
+        SchedulerOptions {
+            leadership: Leadership::Watch(leading),
+            standby_retry: Duration::from_secs(1),
+        },
+    );
+    scheduler.set_jobs(vec![job("fn", &schedule("tick", "* * * * * *"))]);
+    scheduler.wait_for_role(Role::Standby).await;
+    sleep_secs(3.2).await;
+    assert_eq!(fake.calls().len(), 0, "no lease, no fires");
+
+    lease.send_replace(true);
+    scheduler.wait_for_role(Role::Leader).await;
+    sleep_secs(3.0).await;
+    let while_leading = fake.calls().len();
+    // Taking over catches up the latest missed second once, then one per second.
+    assert!((3..=4).contains(&while_leading), "{while_leading}");
+
+    lease.send_replace(false);
+    scheduler.wait_for_role(Role::Standby).await;
+    sleep_secs(5.0).await;
+    assert_eq!(fake.calls().len(), while_leading, "fired without the lease");
+
+    lease.send_replace(true);
+    scheduler.wait_for_role(Role::Leader).await;
+    sleep_secs(1.0).await;
+    // One catch-up for the 5 s without the lease (not five), then on time again.
+    let after = fake.calls().len() - while_leading;
+    assert!((1..=2).contains(&after), "{after}");
+    scheduler.shutdown(Duration::ZERO).await;
 }

@@ -24,6 +24,6 @@ pub use clock::Clock;
 pub use job::{Job, JobKey, jobs_of};
 pub use metrics::CronMetrics;
 pub use run::{RunHandle, Runner, Trigger};
-pub use scheduler::{Role, Scheduler, SchedulerOptions, StartError};
+pub use scheduler::{Leadership, Role, Scheduler, SchedulerOptions, StartError};
 pub use sqlite::SqliteStore;
 pub use store::{Cursor, MemoryStore, RunQuery, RunStore, StoreError};

@@ -3,7 +3,8 @@
 //! set of schedules arrive as a whole new set and are diffed.
 //!
 //! Only one scheduler fires per state store. In local mode that is whoever holds an exclusive
-//! lock on `<state>/scheduler.lock`; the others stand by and retry, and whoever takes over
+//! lock on `<state>/scheduler.lock`; in a cluster, the holder of the controller's Lease
+//! ([`Leadership`]). The others stand by and retry, and whoever takes over
 //! interrupts the runs the previous holder left unfinished and catches up what it missed (at
 //! most one run per schedule). Two schedulers that both believe they lead still cannot run a
 //! fire time twice: its run id is deterministic and the store creates it once.
@@ -46,11 +47,25 @@ pub enum Role {
     Stopped,
 }
 
+/// How a scheduler knows it is the one that fires.
+#[derive(Clone, Debug, Default)]
+pub enum Leadership {
+    /// Always (tests, a single process).
+    #[default]
+    Always,
+    /// While it holds an exclusive lock on this file (local mode: one per state directory).
+    LockFile(PathBuf),
+    /// While this says `true` (cluster mode: the controller's Kubernetes Lease). When it turns
+    /// `false` the scheduler stops firing at once; runs in flight go on, and the next leader
+    /// finds them through the store.
+    Watch(watch::Receiver<bool>),
+}
+
 /// Scheduler settings.
 #[derive(Clone, Debug)]
 pub struct SchedulerOptions {
-    /// Lock file making this the only scheduler of its store; `None`: always lead.
-    pub lock_path: Option<PathBuf>,
+    /// What makes this the only scheduler of its store.
+    pub leadership: Leadership,
     /// How often a standby scheduler retries the lock.
     pub standby_retry: Duration,
 }
@@ -58,7 +73,7 @@ pub struct SchedulerOptions {
 impl Default for SchedulerOptions {
     fn default() -> Self {
         Self {
-            lock_path: None,
+            leadership: Leadership::Always,
             standby_retry: Duration::from_secs(1),
         }
     }
@@ -201,6 +216,16 @@ impl Scheduler {
     }
 }
 
+/// Resolves when an external leadership changes; never without one.
+async fn leader_changed(
+    leadership: &mut Option<watch::Receiver<bool>>,
+) -> Result<(), watch::error::RecvError> {
+    match leadership {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Armed {
     job: Arc<Job>,
     next: Option<Timestamp>,
@@ -227,7 +252,14 @@ struct Loop {
 impl Loop {
     async fn run(mut self, mut changes: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
         changes.mark_changed();
+        let mut leadership = match &self.options.leadership {
+            Leadership::Watch(rx) => Some(rx.clone()),
+            _ => None,
+        };
         loop {
+            if self.leading && !self.still_leading() {
+                self.step_down();
+            }
             if !self.leading && self.try_lead() {
                 self.leading = true;
                 self.take_over().await;
@@ -253,8 +285,14 @@ impl Loop {
                     self.apply_jobs();
                 }
                 () = tokio::time::sleep(sleep) => {
-                    if leading {
+                    if leading && self.still_leading() {
                         self.fire_due().await;
+                    }
+                }
+                // A lost Lease stops the firing now, not at the next fire time.
+                changed = leader_changed(&mut leadership) => {
+                    if changed.is_err() {
+                        leadership = None;
                     }
                 }
             }
@@ -266,10 +304,35 @@ impl Loop {
         drop(self.lock.take());
     }
 
-    /// Takes the lock if free. Without a lock path, always leads.
+    /// Whether an external leadership still says this scheduler leads.
+    fn still_leading(&self) -> bool {
+        match &self.options.leadership {
+            Leadership::Watch(rx) => *rx.borrow(),
+            Leadership::Always | Leadership::LockFile(_) => true,
+        }
+    }
+
+    /// Stops firing: nothing stays armed; taking over again re-reads the store and catches
+    /// up what was missed meanwhile.
+    fn step_down(&mut self) {
+        tracing::warn!("scheduler: leadership lost, not firing until it comes back");
+        self.leading = false;
+        self.heap.clear();
+        self.role.send_replace(Role::Standby);
+    }
+
+    /// Takes the lead if it can: the lock if free, or the external leadership's word.
     fn try_lead(&mut self) -> bool {
-        let Some(path) = &self.options.lock_path else {
-            return true;
+        let path = match &self.options.leadership {
+            Leadership::Always => return true,
+            Leadership::Watch(rx) => {
+                let leads = *rx.borrow();
+                if !leads && *self.role.borrow() != Role::Standby {
+                    self.role.send_replace(Role::Standby);
+                }
+                return leads;
+            }
+            Leadership::LockFile(path) => path,
         };
         let file = match File::options()
             .create(true)

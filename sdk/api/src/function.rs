@@ -350,9 +350,14 @@ pub struct FunctionStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    /// Last scheduled time per schedule name (RFC 3339).
+    /// Last scheduled time per schedule name (RFC 3339). Written by the cluster scheduler
+    /// (field manager `faas-scheduler`), not by the reconciler.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub last_schedules: BTreeMap<String, String>,
+    /// The timing (expression and zone) each `lastSchedules` time was computed with: a
+    /// changed timing starts again from now instead of catching up.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schedule_timings: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// What runs it: `wasm`, `container-http`, `container-cgi` or `lambda`.

@@ -1,0 +1,284 @@
+//! Cron in a cluster: the runtime's scheduler (the same code as local mode: cron semantics,
+//! concurrency policy, starting deadlines, catch-up, retries) inside the controller, firing
+//! only while this replica holds the Lease, with `FunctionRun` resources as the run store.
+//!
+//! One scheduler per namespace that has schedules (each with its own [`KubeRunStore`]), all
+//! fed from one watch of Functions. A run calls the function through its Service:
+//! `http://fn-<name>.<namespace>.svc/...`, or `/function/<name>/...` on the runtime sidecar
+//! for Lambda handlers, which turns it into an EventBridge scheduled event.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_api::{ContainerMode, Function};
+use faas_runtime::schedule::{
+    Clock, CronMetrics, FunctionTarget, Leadership, Runner, Scheduler, SchedulerOptions, jobs_of,
+};
+use faas_runtime::{CallContext, ResponseBody};
+use futures::StreamExt as _;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
+
+use crate::render::object_name;
+use crate::runs::KubeRunStore;
+
+/// Calls the functions of one namespace through their Services.
+pub struct ServiceTarget {
+    namespace: String,
+    functions: Store<Function>,
+    http: HttpClient<HttpConnector, Full<Bytes>>,
+    /// `svc.cluster.local`-style suffix after `<service>.<namespace>.`.
+    service_domain: String,
+}
+
+fn error_response(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
+    let body = serde_json::json!({"error": message, "reason": reason, "status": status});
+    let mut response = http::Response::new(faas_runtime::full_body(body.to_string()));
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+impl ServiceTarget {
+    /// A target for the functions of `namespace` found in `functions`.
+    pub fn new(namespace: &str, functions: Store<Function>, service_domain: &str) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        ServiceTarget {
+            namespace: namespace.to_owned(),
+            functions,
+            http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            service_domain: service_domain.to_owned(),
+        }
+    }
+
+    /// Where a run of `function` goes, or why it cannot go anywhere.
+    pub fn url_of(
+        &self,
+        function: &Function,
+        path: &str,
+    ) -> Result<String, (u16, &'static str, String)> {
+        let name = function.name_any();
+        let prefix = match &function.spec.runtime.container {
+            None => {
+                return Err((
+                    503,
+                    "WasmPoolsNotAvailable",
+                    format!(
+                        "function {name} is a WASM function; runtime pools, which run them in \
+                         a cluster, do not exist yet"
+                    ),
+                ));
+            }
+            Some(c) if c.mode == ContainerMode::Cgi => {
+                return Err((
+                    503,
+                    "CgiNotSupportedInCluster",
+                    format!("function {name} uses cgi mode, which only local mode runs"),
+                ));
+            }
+            // The Service targets the runtime sidecar, which routes by function.
+            Some(c) if c.mode == ContainerMode::Lambda => format!("/function/{name}"),
+            Some(_) => String::new(),
+        };
+        Ok(format!(
+            "http://{}.{}.{}{prefix}{path}",
+            object_name(&name),
+            self.namespace,
+            self.service_domain
+        ))
+    }
+}
+
+impl FunctionTarget for ServiceTarget {
+    fn call(
+        &self,
+        function: &str,
+        request: http::Request<Bytes>,
+        _ctx: CallContext,
+    ) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send + '_>> {
+        let key = ObjectRef::new(function).within(&self.namespace);
+        let found = self.functions.get(&key);
+        let function = function.to_owned();
+        Box::pin(async move {
+            let Some(found) = found else {
+                return error_response(
+                    404,
+                    "FunctionNotFound",
+                    &format!("function {function} not found (deleted?)"),
+                );
+            };
+            let path = request
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_owned();
+            let url = match self.url_of(&found, &path) {
+                Ok(url) => url,
+                Err((status, reason, message)) => return error_response(status, reason, &message),
+            };
+            let (mut parts, body) = request.into_parts();
+            parts.uri = match url.parse() {
+                Ok(uri) => uri,
+                Err(e) => return error_response(502, "BadUrl", &format!("{url}: {e}")),
+            };
+            // The attempt's own deadline (timeout, retries) bounds the call: dropping this
+            // future on timeout closes the connection.
+            match self
+                .http
+                .request(http::Request::from_parts(parts, Full::new(body)))
+                .await
+            {
+                Ok(response) => response.map(|b| {
+                    b.map_err(|e| -> faas_runtime::BoxError { Box::new(e) })
+                        .boxed_unsync()
+                }),
+                Err(e) if e.is_connect() => error_response(
+                    503,
+                    "NoReplica",
+                    &format!(
+                        "function {function} did not accept a connection ({e}): no ready \
+                         replica (scaled to zero, or not started)"
+                    ),
+                ),
+                Err(e) => error_response(502, "CallFailed", &format!("{url}: {e}")),
+            }
+        })
+    }
+}
+
+/// The schedulers of every namespace, following the Functions they schedule.
+pub struct ClusterCron {
+    client: Client,
+    functions: Store<Function>,
+    leader: watch::Receiver<bool>,
+    metrics: CronMetrics,
+    owner: String,
+    service_domain: String,
+    schedulers: Mutex<HashMap<String, Arc<Scheduler>>>,
+}
+
+impl ClusterCron {
+    /// Schedulers for the Functions in `functions`, firing while `leader` says so.
+    pub fn new(
+        client: Client,
+        functions: Store<Function>,
+        leader: watch::Receiver<bool>,
+        metrics: CronMetrics,
+        owner: String,
+        service_domain: String,
+    ) -> Self {
+        ClusterCron {
+            client,
+            functions,
+            leader,
+            metrics,
+            owner,
+            service_domain,
+            schedulers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Gives every namespace's scheduler the schedules its Functions have now (starting a
+    /// scheduler for a namespace that gains its first schedule).
+    pub fn sync(&self) {
+        let mut by_namespace: HashMap<String, Vec<_>> = HashMap::new();
+        for function in self.functions.state() {
+            if faas_api::validate(&function).is_err() {
+                continue;
+            }
+            let namespace = function.namespace().unwrap_or_default();
+            by_namespace
+                .entry(namespace)
+                .or_default()
+                .extend(jobs_of(&function));
+        }
+        let mut schedulers = self.schedulers.lock().unwrap_or_else(|e| e.into_inner());
+        for (namespace, scheduler) in schedulers.iter() {
+            if !by_namespace.contains_key(namespace) {
+                scheduler.set_jobs(Vec::new());
+            }
+        }
+        for (namespace, jobs) in by_namespace {
+            if jobs.is_empty() && !schedulers.contains_key(&namespace) {
+                continue;
+            }
+            let scheduler = schedulers
+                .entry(namespace.clone())
+                .or_insert_with(|| self.start(&namespace));
+            scheduler.set_jobs(jobs);
+        }
+    }
+
+    fn start(&self, namespace: &str) -> Arc<Scheduler> {
+        tracing::info!(namespace, "cron: scheduler started for the namespace");
+        let runner = Runner::new(
+            Arc::new(KubeRunStore::new(self.client.clone(), namespace)),
+            Arc::new(ServiceTarget::new(
+                namespace,
+                self.functions.clone(),
+                &self.service_domain,
+            )),
+            self.metrics.clone(),
+            Clock::System,
+            self.owner.clone(),
+        );
+        Scheduler::start(
+            runner,
+            SchedulerOptions {
+                leadership: Leadership::Watch(self.leader.clone()),
+                standby_retry: Duration::from_secs(1),
+            },
+        )
+    }
+
+    /// Stops every scheduler; runs in flight get `grace`.
+    pub async fn shutdown(&self, grace: Duration) {
+        let all: Vec<_> = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        futures::future::join_all(all.iter().map(|s| s.shutdown(grace))).await;
+    }
+}
+
+/// Watches every Function into a store and keeps `cron` in step with it. Runs until the
+/// watch ends (it retries on its own; it ends only when the process stops).
+pub async fn follow(
+    client: Client,
+    cron: Arc<ClusterCron>,
+    writer: reflector::store::Writer<Function>,
+) {
+    let api: Api<Function> = Api::all(client);
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer);
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            // The initial list arrives object by object: sync once it is complete.
+            Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+            // A change, a deletion, or the end of a (re)list.
+            Ok(_) => cron.sync(),
+            Err(e) => tracing::warn!(error = %e, "cron: watching Functions failed; retrying"),
+        }
+    }
+}

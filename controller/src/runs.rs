@@ -1,0 +1,281 @@
+//! The cluster's run store: `FunctionRun` resources, one namespace per store (the scheduler
+//! runs one store and one timer per namespace, so names never need a namespace prefix).
+//!
+//! - A run is created under its deterministic id (`fn.tick.20260101t000010z`); the API
+//!   server's 409 on a second create is what makes a fire time run once, even if two
+//!   controllers briefly both believe they lead.
+//! - Each run is owned by its Function (deleting the Function deletes its history) and
+//!   labelled with function and schedule, so history is listed and pruned per schedule.
+//! - Cursors (the last fire time handled per schedule, and the timing it was computed with)
+//!   live in the Function's status, `lastSchedules` and `scheduleTimings`, written with the
+//!   field manager `faas-scheduler` so the reconciler's status apply never touches them.
+
+use faas_api::{Function, FunctionRun};
+use faas_runtime::schedule::plan::is_final;
+use faas_runtime::schedule::store::{Prune, StoreFuture, phase, prune_victims, run_id};
+use faas_runtime::schedule::{Cursor, JobKey, RunQuery, RunStore, StoreError};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+/// Field manager of everything the scheduler writes.
+pub const SCHEDULER_MANAGER: &str = "faas-scheduler";
+/// Label naming a run's function.
+pub const FUNCTION_LABEL: &str = "faas.dev/function";
+/// Label naming a run's schedule (or `manual`).
+pub const SCHEDULE_LABEL: &str = "faas.dev/schedule";
+
+/// `FunctionRun` resources of one namespace.
+pub struct KubeRunStore {
+    client: Client,
+    namespace: String,
+}
+
+fn backend(action: &str) -> impl FnOnce(kube::Error) -> StoreError + '_ {
+    move |e| StoreError::Backend(format!("{action}: {e}"))
+}
+
+fn is_status(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == code)
+}
+
+impl KubeRunStore {
+    /// A store of the runs in `namespace`.
+    pub fn new(client: Client, namespace: impl Into<String>) -> Self {
+        KubeRunStore {
+            client,
+            namespace: namespace.into(),
+        }
+    }
+
+    fn runs(&self) -> Api<FunctionRun> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn functions(&self) -> Api<Function> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn create_run(&self, run: &FunctionRun) -> Result<bool, StoreError> {
+        // Owned by its Function when it still exists (a run of a just-deleted function is
+        // recorded anyway, unowned: it is the record of what happened).
+        let owner = self
+            .functions()
+            .get_opt(&run.spec.function)
+            .await
+            .map_err(backend("reading the run's Function"))?
+            .and_then(|f| f.controller_owner_ref(&()))
+            .map(|mut owner| {
+                // Owned, not controlled: the Function's controller is the reconciler.
+                owner.controller = None;
+                owner
+            });
+        // The record as the runner made it (its annotations say which scheduler owns it),
+        // with our labels and owner; `status` is a subresource, written next.
+        let mut object = run.clone();
+        object.status = None;
+        object.metadata.namespace = Some(self.namespace.clone());
+        object.metadata.resource_version = None;
+        let labels = object.metadata.labels.get_or_insert_with(Default::default);
+        labels.insert(FUNCTION_LABEL.to_owned(), run.spec.function.clone());
+        labels.insert(SCHEDULE_LABEL.to_owned(), run.spec.schedule.clone());
+        object.metadata.owner_references = owner.map(|o| vec![o]);
+        match self.runs().create(&PostParams::default(), &object).await {
+            Ok(_) => {}
+            // Someone (another controller, an earlier attempt of ours) claimed it first.
+            Err(e) if is_status(&e, 409) => return Ok(false),
+            Err(e) => return Err(backend("creating a FunctionRun")(e)),
+        }
+        // `status` is a subresource: a create ignores it.
+        self.write_status(run).await?;
+        Ok(true)
+    }
+
+    async fn write_status(&self, run: &FunctionRun) -> Result<(), StoreError> {
+        let Some(status) = &run.status else {
+            return Ok(());
+        };
+        let patch = json!({
+            "apiVersion": faas_api::API_VERSION,
+            "kind": "FunctionRun",
+            "status": status,
+        });
+        self.runs()
+            .patch_status(
+                run_id(run),
+                &PatchParams::apply(SCHEDULER_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(backend("writing a FunctionRun's status"))?;
+        Ok(())
+    }
+
+    /// Runs of one schedule (or all, with `None`), newest first.
+    async fn listed(&self, key: Option<(&str, &str)>) -> Result<Vec<FunctionRun>, StoreError> {
+        let mut params = ListParams::default();
+        if let Some((function, schedule)) = key {
+            params = params.labels(&format!(
+                "{FUNCTION_LABEL}={function},{SCHEDULE_LABEL}={schedule}"
+            ));
+        }
+        let mut runs = self
+            .runs()
+            .list(&params)
+            .await
+            .map_err(backend("listing FunctionRuns"))?
+            .items;
+        newest_first(&mut runs);
+        Ok(runs)
+    }
+
+    async fn prune(&self, prune: &Prune) -> Result<(), StoreError> {
+        let runs = self
+            .listed(Some((&prune.key.function, &prune.key.schedule)))
+            .await?;
+        let doomed = prune_victims(runs.iter().map(|r| (run_id(r), phase(r))), prune.history);
+        for id in doomed {
+            match self.runs().delete(id, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(e) if is_status(&e, 404) => {}
+                Err(e) => return Err(backend("pruning a FunctionRun")(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_cursor(&self, cursor: &Cursor) -> Result<(), StoreError> {
+        let schedule = cursor.key.schedule.to_string();
+        let patch = json!({
+            "apiVersion": faas_api::API_VERSION,
+            "kind": "Function",
+            "status": {
+                "lastSchedules": {schedule.clone(): cursor.last.to_string()},
+                "scheduleTimings": {schedule: cursor.timing},
+            },
+        });
+        match self
+            .functions()
+            .patch_status(
+                &cursor.key.function,
+                &PatchParams::apply(SCHEDULER_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Deleted meanwhile: nothing to remember for it.
+            Err(e) if is_status(&e, 404) => Ok(()),
+            Err(e) => Err(backend("writing a schedule cursor")(e)),
+        }
+    }
+}
+
+/// Newest first: by creation time, then by name (scheduled run ids end in their fire time).
+fn newest_first(runs: &mut [FunctionRun]) {
+    runs.sort_by(|a, b| {
+        let created = |r: &FunctionRun| r.metadata.creation_timestamp.clone().map(|t| t.0);
+        created(b)
+            .cmp(&created(a))
+            .then_with(|| b.name_any().cmp(&a.name_any()))
+    });
+}
+
+impl RunStore for KubeRunStore {
+    fn create(
+        &self,
+        run: FunctionRun,
+        cursor: Option<Cursor>,
+        prune: Option<Prune>,
+    ) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let created = self.create_run(&run).await?;
+            if created {
+                if let Some(cursor) = &cursor {
+                    self.write_cursor(cursor).await?;
+                }
+                if let Some(prune) = &prune {
+                    self.prune(prune).await?;
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    fn update(&self, run: FunctionRun, prune: Option<Prune>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.write_status(&run).await?;
+            if let Some(prune) = &prune {
+                self.prune(prune).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, id: String) -> StoreFuture<'_, Option<FunctionRun>> {
+        Box::pin(async move {
+            self.runs()
+                .get_opt(&id)
+                .await
+                .map_err(backend("reading a FunctionRun"))
+        })
+    }
+
+    fn list(&self, query: RunQuery) -> StoreFuture<'_, Vec<FunctionRun>> {
+        Box::pin(async move {
+            let key = query.function.as_deref().zip(query.schedule.as_deref());
+            let runs = self.listed(key).await?;
+            Ok(runs
+                .into_iter()
+                .filter(|r| query.matches(r))
+                .take(query.limit.unwrap_or(usize::MAX))
+                .collect())
+        })
+    }
+
+    fn cursors(&self) -> StoreFuture<'_, Vec<Cursor>> {
+        Box::pin(async move {
+            let functions = self
+                .functions()
+                .list(&ListParams::default())
+                .await
+                .map_err(backend("listing Functions for schedule cursors"))?;
+            let mut cursors = Vec::new();
+            for function in functions.items {
+                let name = function.name_any();
+                let Some(status) = function.status else {
+                    continue;
+                };
+                for (schedule, last) in &status.last_schedules {
+                    let Ok(last) = last.parse() else { continue };
+                    cursors.push(Cursor {
+                        key: JobKey::new(&name, schedule),
+                        // No timing recorded: treated as a changed timing (start from now).
+                        timing: status
+                            .schedule_timings
+                            .get(schedule)
+                            .cloned()
+                            .unwrap_or_default(),
+                        last,
+                    });
+                }
+            }
+            Ok(cursors)
+        })
+    }
+
+    fn set_cursor(&self, cursor: Cursor) -> StoreFuture<'_, ()> {
+        Box::pin(async move { self.write_cursor(&cursor).await })
+    }
+
+    fn unfinished(&self) -> StoreFuture<'_, Vec<FunctionRun>> {
+        Box::pin(async move {
+            Ok(self
+                .listed(None)
+                .await?
+                .into_iter()
+                .filter(|r| !is_final(phase(r)))
+                .collect())
+        })
+    }
+}
