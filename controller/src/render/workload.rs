@@ -24,6 +24,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::placement::placement;
 use super::{ClusterDefaults, labels, object_name, selector};
 
+/// The user and group function pods run as (the distroless `nonroot` user).
+pub const NON_ROOT_UID: i64 = 65532;
 /// Port of the sidecar's HTTP front (the Service targets it for Lambda handlers).
 pub const SIDECAR_HTTP_PORT: i32 = 8080;
 /// Port of the sidecar's Lambda Runtime API, on the pod's loopback.
@@ -297,6 +299,13 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         init_containers: sidecar.map(|s| vec![s]),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
+            // A numeric non-root user for every image: `runAsNonRoot` alone refuses images
+            // whose USER is root (the AWS Lambda base images among them) with
+            // CreateContainerConfigError. With a read-only root filesystem and /tmp as the
+            // only writable place, few images care which user they run as.
+            run_as_user: Some(NON_ROOT_UID),
+            run_as_group: Some(NON_ROOT_UID),
+            fs_group: Some(NON_ROOT_UID),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".to_owned(),
                 ..SeccompProfile::default()
@@ -438,6 +447,9 @@ mod tests {
         );
         let sc = app.security_context.as_ref().expect("security context");
         assert_eq!(sc.run_as_non_root, Some(true));
+        let pod_sc = pod.security_context.as_ref().expect("pod security context");
+        assert_eq!(pod_sc.run_as_user, Some(NON_ROOT_UID));
+        assert_eq!(pod_sc.fs_group, Some(NON_ROOT_UID));
         assert_eq!(sc.read_only_root_filesystem, Some(true));
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(

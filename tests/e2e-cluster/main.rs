@@ -1,0 +1,234 @@
+//! The controller against a real cluster: run when `KUBECONFIG` is set (kind, k3d, EKS),
+//! skipped, saying so, otherwise. No API server can run on the CI machine, so this suite is
+//! the only place the reconcile shell meets a real one; the exact requests are covered by
+//! `controller/tests/` everywhere.
+//!
+//! ```sh
+//! KUBECONFIG=~/.kube/config cargo test -p faas-e2e --test e2e-cluster -- --nocapture
+//! # an EKS test cluster (not named kind-/k3d-...):
+//! FAAS_E2E_CLUSTER=1 KUBECONFIG=... cargo test -p faas-e2e --test e2e-cluster -- --nocapture
+//! ```
+//!
+//! It runs only against a context named like a disposable cluster (`kind-`, `k3d-`,
+//! `minikube`...) unless `FAAS_E2E_CLUSTER=1` says otherwise. What it does to the cluster: server-side applies the two CRDs (field manager
+//! `faas-e2e`), creates a namespace `faas-e2e-<pid>`, runs the reconciler in this process for
+//! that namespace only (no Lease, no chart needed), and deletes the namespace at the end.
+//! The function image is `FAAS_E2E_IMAGE` (default `python:3.12-alpine`, started as
+//! `python3 -m http.server 8000`), pulled by the cluster's nodes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use faas_api::{Function, FunctionRun};
+use faas_controller::metrics::Metrics;
+use faas_controller::reconcile::{self, Context};
+use faas_controller::render::ClusterDefaults;
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, ResourceExt};
+
+const MANAGER: &str = "faas-e2e";
+
+/// Contexts that are disposable by their name; any other needs `FAAS_E2E_CLUSTER=1`, so a
+/// KUBECONFIG left pointing at a shared cluster is never changed by `scripts/test.sh`.
+const DISPOSABLE: &[&str] = &[
+    "kind-",
+    "k3d-",
+    "minikube",
+    "docker-desktop",
+    "rancher-desktop",
+];
+
+fn cluster_configured() -> bool {
+    if std::env::var_os("KUBECONFIG").is_none() {
+        eprintln!(
+            "e2e-cluster: SKIPPED: KUBECONFIG is not set. Point it at a disposable cluster \
+             (kind, k3d, EKS) to run the controller against a real API server."
+        );
+        return false;
+    }
+    let context = kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|c| c.current_context)
+        .unwrap_or_default();
+    let allowed = std::env::var("FAAS_E2E_CLUSTER").is_ok_and(|v| v == "1")
+        || DISPOSABLE.iter().any(|p| context.starts_with(p));
+    if !allowed {
+        eprintln!(
+            "e2e-cluster: SKIPPED: context {context:?} does not look disposable (kind-, k3d-, \
+             minikube...); set FAAS_E2E_CLUSTER=1 to run this suite against it anyway (it \
+             applies the CRDs and creates and deletes a namespace)."
+        );
+    }
+    allowed
+}
+
+async fn eventually<F, Fut, T>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [
+        faas_api::crd::function_crd(),
+        faas_api::crd::function_run_crd(),
+    ] {
+        crds.patch(
+            &crd.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .expect("apply the CRDs (cluster-admin needed for this suite)");
+    }
+    // Established before use.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_function() {
+    if !cluster_configured() {
+        return;
+    }
+    let client = Client::try_default()
+        .await
+        .expect("a client from KUBECONFIG");
+    install_crds(&client).await;
+    let namespace = format!("faas-e2e-{}", std::process::id());
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(namespace.clone());
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create the test namespace");
+
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: MANAGER.into(),
+                instance: None,
+            },
+        ),
+        client: client.clone(),
+        defaults: ClusterDefaults {
+            runtime_image: std::env::var("FAAS_RUNTIME_IMAGE")
+                .unwrap_or_else(|_| "ghcr.io/faas-dev/faas-runtime:latest".into()),
+            ..ClusterDefaults::default()
+        },
+        keda: reconcile::keda_installed(&client).await,
+        public_url: None,
+        metrics: Metrics::new().unwrap(),
+    });
+    let functions: Api<Function> = Api::namespaced(client.clone(), &namespace);
+    let controller = tokio::spawn(
+        Controller::new(functions.clone(), watcher::Config::default())
+            .owns(
+                Api::<Deployment>::namespaced(client.clone(), &namespace),
+                watcher::Config::default(),
+            )
+            .run(reconcile::reconcile, reconcile::error_policy, ctx)
+            .for_each(|_| async {}),
+    );
+
+    let image = std::env::var("FAAS_E2E_IMAGE").unwrap_or_else(|_| "python:3.12-alpine".into());
+    let manifest = format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: web, namespace: {namespace}}}\n\
+         spec:\n  runtime:\n    container:\n      image: {image}\n      args: [python3, -m, http.server, '8000']\n      port: 8000\n\
+         \x20 placement: {{capacity: any}}\n  scale: {{min: 1}}\n"
+    );
+    let function = faas_api::manifest::parse_functions(&manifest, "e2e")
+        .expect("valid")
+        .remove(0);
+    functions
+        .patch(
+            "web",
+            &PatchParams::apply(MANAGER),
+            &Patch::Apply(&function),
+        )
+        .await
+        .expect("apply the Function");
+
+    let ready = eventually("Ready=True", Duration::from_secs(300), || async {
+        let f = functions.get("web").await.ok()?;
+        let status = f.status?;
+        let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+        (ready.status == "True").then(|| (ready.reason.clone(), status.ready_replicas))
+    })
+    .await;
+    assert_eq!(ready.0.as_deref(), Some("Available"));
+    assert_eq!(ready.1, Some(1));
+    let function = functions.get("web").await.unwrap();
+    assert!(
+        function
+            .finalizers()
+            .iter()
+            .any(|f| f == reconcile::FINALIZER)
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &namespace);
+    let deployment = deployments.get("fn-web").await.expect("Deployment");
+    assert_eq!(
+        deployment.owner_references()[0].uid,
+        function.uid().unwrap()
+    );
+    Api::<Service>::namespaced(client.clone(), &namespace)
+        .get("fn-web")
+        .await
+        .expect("Service");
+    Api::<ServiceAccount>::namespaced(client.clone(), &namespace)
+        .get("fn-web")
+        .await
+        .expect("ServiceAccount");
+    // Runs are namespaced resources the CRD now serves.
+    Api::<FunctionRun>::namespaced(client.clone(), &namespace)
+        .list(&Default::default())
+        .await
+        .expect("FunctionRuns are served");
+
+    functions
+        .delete("web", &DeleteParams::default())
+        .await
+        .expect("delete the Function");
+    eventually(
+        "the Function gone (finalizer removed)",
+        Duration::from_secs(60),
+        || async { functions.get_opt("web").await.ok()?.is_none().then_some(()) },
+    )
+    .await;
+    eventually(
+        "its Deployment garbage-collected",
+        Duration::from_secs(120),
+        || async {
+            deployments
+                .get_opt("fn-web")
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+
+    controller.abort();
+    let _ = namespaces
+        .delete(&namespace, &DeleteParams::default())
+        .await;
+}
