@@ -5,7 +5,8 @@
 //! One scheduler per namespace that has schedules (each with its own [`KubeRunStore`]), all
 //! fed from one watch of Functions. A run calls the function through its Service:
 //! `http://fn-<name>.<namespace>.svc/...`, or `/function/<name>/...` on the runtime sidecar
-//! for Lambda handlers, which turns it into an EventBridge scheduled event.
+//! for Lambda handlers (which turns it into an EventBridge scheduled event) and on the pool's
+//! Service (`pool-<pool>`) for WASM functions.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -75,14 +76,14 @@ impl ServiceTarget {
     ) -> Result<String, (u16, &'static str, String)> {
         let name = function.name_any();
         let prefix = match &function.spec.runtime.container {
+            // Its pool's Service; the pool routes by function.
             None => {
-                return Err((
-                    503,
-                    "WasmPoolsNotAvailable",
-                    format!(
-                        "function {name} is a WASM function; runtime pools, which run them in \
-                         a cluster, do not exist yet"
-                    ),
+                let pool = crate::render::pool::pool_of(function);
+                return Ok(format!(
+                    "http://{}.{}.{}/function/{name}{path}",
+                    pool.object_name(),
+                    self.namespace,
+                    self.service_domain
                 ));
             }
             Some(c) if c.mode == ContainerMode::Cgi => {

@@ -10,8 +10,10 @@
 //! under `charts/faas/crds/`. Not yet here: WASM runtime pools and the leader-elected cron
 //! scheduler writing `FunctionRun`s.
 
+pub mod applier;
 pub mod cron;
 pub mod metrics;
+pub mod pools;
 pub mod reconcile;
 pub mod render;
 pub mod runs;

@@ -46,6 +46,15 @@ struct Args {
     /// CPU requested per function container when nothing else says.
     #[arg(long, env = "FAAS_DEFAULT_CPU_REQUEST", default_value = "100m")]
     default_cpu_request: String,
+    /// Replicas of each WASM runtime pool.
+    #[arg(long, env = "FAAS_POOL_REPLICAS", default_value_t = 2)]
+    pool_replicas: i32,
+    /// Memory of a pool pod (request and limit).
+    #[arg(long, env = "FAAS_POOL_MEMORY", default_value = "1Gi")]
+    pool_memory: String,
+    /// CPU requested by a pool pod.
+    #[arg(long, env = "FAAS_POOL_CPU_REQUEST", default_value = "250m")]
+    pool_cpu_request: String,
     /// JSON logs.
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
@@ -77,6 +86,9 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         runtime_image: args.runtime_image.clone(),
         default_cpu_request: args.default_cpu_request.clone(),
         region: args.region.clone(),
+        pool_replicas: args.pool_replicas,
+        pool_memory: args.pool_memory.clone(),
+        pool_cpu_request: args.pool_cpu_request.clone(),
     })
 }
 

@@ -13,17 +13,15 @@ use std::time::{Duration, Instant};
 
 use faas_api::Function;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
+use crate::applier::Applier;
 use crate::metrics::Metrics;
-use crate::render::scaling::{KEDA_API_VERSION, scaling};
+use crate::render::scaling::scaling;
 use crate::render::{ClusterDefaults, object_name, service_account, workload};
 use crate::status::{self, Observed};
 
@@ -86,7 +84,7 @@ impl Error {
     }
 }
 
-fn api_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+pub(crate) fn api_error(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
     let action = action.into();
     move |source| Error::Kube { action, source }
 }
@@ -122,11 +120,22 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         .controller_owner_ref(&())
         .ok_or(Error::Incomplete("uid"))?;
     let mut observed = Observed {
-        deployment: None,
         keda: ctx.keda,
         public_url: ctx.public_url.clone(),
+        ..Observed::default()
     };
-    let runnable = faas_api::validate(function).is_ok()
+    let valid = faas_api::validate(function).is_ok();
+    if valid && function.spec.runtime.wasm.is_some() {
+        crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await?;
+    } else if function
+        .labels()
+        .contains_key(crate::render::pool::POOL_LABEL)
+    {
+        // It was pooled and is not any more (it became a container function, or invalid):
+        // its old pool may be unused now.
+        crate::pools::collect_unused(ctx, &namespace).await?;
+    }
+    let runnable = valid
         && function
             .spec
             .runtime
@@ -137,7 +146,7 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         let apply = Applier {
             client: &ctx.client,
             namespace: &namespace,
-            owner: &owner,
+            owner: Some(&owner),
         };
         apply
             .typed(service_account::service_account(function))
@@ -236,17 +245,26 @@ async fn write_status(
     Ok(())
 }
 
-/// Deletion: the owned objects go with the Function (owner references); this is where what
-/// they cannot clean up goes (pool membership, once WASM pools exist). Today it records the
-/// deletion and lets the Function go.
+/// Deletion: the owned objects go with the Function (owner references); what they cannot
+/// clean up is done here: a shared runtime pool that has no member left is deleted.
 async fn cleanup(function: &Function, ctx: &Context) -> Result<Action, Error> {
     if let Some(namespace) = function.namespace() {
         ctx.metrics.forget(&namespace, &function.name_any());
+        // A pool is shared, not owned: the last member to go takes it along.
+        if function
+            .labels()
+            .contains_key(crate::render::pool::POOL_LABEL)
+        {
+            crate::pools::collect_unused(ctx, &namespace).await?;
+        }
     }
     let event = Event {
         type_: EventType::Normal,
         reason: "Deleting".to_owned(),
-        note: Some("its Deployment, Service and ServiceAccount are garbage-collected".to_owned()),
+        note: Some(
+            "its own objects are garbage-collected; a runtime pool it leaves empty is deleted"
+                .to_owned(),
+        ),
         action: "Cleanup".to_owned(),
         secondary: None,
     };
@@ -258,91 +276,6 @@ async fn cleanup(function: &Function, ctx: &Context) -> Result<Action, Error> {
         tracing::debug!(function = %function.name_any(), error = %e, "could not publish an Event");
     }
     Ok(Action::await_change())
-}
-
-/// Server-side applies objects into one namespace, owned by one Function.
-struct Applier<'a> {
-    client: &'a Client,
-    namespace: &'a str,
-    owner: &'a OwnerReference,
-}
-
-impl Applier<'_> {
-    /// Applies a typed object; returns what the API server stored (with its status).
-    async fn typed<K>(&self, mut object: K) -> Result<K, Error>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + Serialize
-            + DeserializeOwned,
-    {
-        object.meta_mut().owner_references = Some(vec![self.owner.clone()]);
-        let name = object.name_any();
-        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .map_err(api_error(format!("applying {} {name}", K::kind(&()))))
-    }
-
-    /// Deletes a typed object the spec no longer asks for; absent is fine.
-    async fn delete<K>(&self, name: &str) -> Result<(), Error>
-    where
-        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + std::fmt::Debug
-            + DeserializeOwned,
-    {
-        let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        match api.delete(name, &DeleteParams::background()).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(api_error(format!("deleting {} {name}", K::kind(&())))(e)),
-        }
-    }
-
-    /// Applies a KEDA object (rendered as JSON).
-    async fn dynamic(&self, mut object: serde_json::Value) -> Result<(), Error> {
-        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
-        let name = object["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        object["metadata"]["ownerReferences"] = serde_json::json!([self.owner]);
-        let api = self.keda_api(&kind);
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .map_err(api_error(format!("applying {kind} {name}")))?;
-        Ok(())
-    }
-
-    async fn delete_dynamic(&self, kind: &str, name: &str) -> Result<(), Error> {
-        match self
-            .keda_api(kind)
-            .delete(name, &DeleteParams::background())
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(api_error(format!("deleting {kind} {name}"))(e)),
-        }
-    }
-
-    fn keda_api(&self, kind: &str) -> Api<DynamicObject> {
-        let (group, version) = KEDA_API_VERSION
-            .split_once('/')
-            .unwrap_or(("keda.sh", "v1alpha1"));
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
-        Api::namespaced_with(self.client.clone(), self.namespace, &resource)
-    }
 }
 
 /// Whether KEDA's `ScaledObject` kind is served by the cluster.

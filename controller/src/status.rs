@@ -18,6 +18,12 @@ pub struct Observed {
     pub keda: bool,
     /// The gateway's public base URL (`https://fn.example.com`), if the chart sets one.
     pub public_url: Option<String>,
+    /// A WASM function's pool: its name and its Deployment as applied.
+    pub pool: Option<(String, Deployment)>,
+    /// A WASM function's artifact: where it was found, or (reason, message) why not.
+    pub artifact: Option<Result<String, (String, String)>>,
+    /// Why the function cannot join the pool it names.
+    pub pool_conflict: Option<String>,
 }
 
 /// `True`, `False` or `Unknown`.
@@ -49,7 +55,7 @@ pub fn runtime_kind(function: &Function) -> &'static str {
 }
 
 /// Why what would run is (or is not) known.
-fn artifact(function: &Function) -> Condition {
+fn artifact(function: &Function, observed: &Observed) -> Condition {
     match &function.spec.runtime.container {
         Some(c) if c.mode == ContainerMode::Cgi => condition(
             "ArtifactResolved",
@@ -70,14 +76,18 @@ fn artifact(function: &Function) -> Condition {
                     .to_owned(),
             ),
         },
-        None => condition(
-            "ArtifactResolved",
-            false,
-            "WasmPoolsNotAvailable",
-            "WASM functions run in shared runtime pools, which this controller version does \
-             not create yet; run it with `faas up`, or package it as a container"
-                .to_owned(),
-        ),
+        None => match &observed.artifact {
+            Some(Ok(found)) => condition("ArtifactResolved", true, "Found", found.clone()),
+            Some(Err((reason, message))) => {
+                condition("ArtifactResolved", false, reason, message.clone())
+            }
+            None => condition(
+                "ArtifactResolved",
+                false,
+                "NotChecked",
+                "the artifact was not looked for".to_owned(),
+            ),
+        },
     }
 }
 
@@ -166,6 +176,18 @@ fn ready_from(deployment: Option<&Deployment>) -> Condition {
     )
 }
 
+/// Readiness of a WASM function from its pool's Deployment.
+fn pool_ready(pool: &str, deployment: &Deployment) -> Condition {
+    let mut ready = ready_from(Some(deployment));
+    if let Some(message) = ready.message.as_mut() {
+        // Pool pods do not report per-function load state yet: say what this is based on.
+        *message = format!(
+            "pool-{pool}: {message} (pool pods; per-function load state is not reported yet)"
+        );
+    }
+    ready
+}
+
 /// The status to write.
 pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) -> FunctionStatus {
     let previous = function.status.clone().unwrap_or_default();
@@ -174,7 +196,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
     let ready = match faas_api::validate(function) {
         Err(errors) => condition("Ready", false, "InvalidSpec", errors.to_string()),
         Ok(()) => {
-            let artifact = artifact(function);
+            let artifact = artifact(function, observed);
             let resolved = artifact.status == "True";
             let blocker = (!resolved).then(|| {
                 condition(
@@ -186,15 +208,24 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
             });
             conditions.push(artifact);
             conditions.extend(triggers(function, observed));
-            blocker.unwrap_or_else(|| ready_from(observed.deployment.as_ref()))
+            let conflict = observed
+                .pool_conflict
+                .as_ref()
+                .map(|why| condition("Ready", false, "PoolConflict", why.clone()));
+            blocker
+                .or(conflict)
+                .unwrap_or_else(|| match &observed.pool {
+                    Some((name, deployment)) => pool_ready(name, deployment),
+                    None => ready_from(observed.deployment.as_ref()),
+                })
         }
     };
     conditions.insert(0, ready);
-    let deployment_status = observed
+    let workload = observed
         .deployment
         .as_ref()
-        .and_then(|d| d.status.clone())
-        .unwrap_or_default();
+        .or(observed.pool.as_ref().map(|(_, d)| d));
+    let deployment_status = workload.and_then(|d| d.status.clone()).unwrap_or_default();
     FunctionStatus {
         conditions: stamp(conditions, &previous.conditions, now),
         url: observed
@@ -206,14 +237,9 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         schedule_timings: Default::default(),
         observed_generation: function.metadata.generation,
         runtime: Some(runtime_kind(function).to_owned()),
-        replicas: observed
-            .deployment
-            .as_ref()
-            .map(|_| deployment_status.replicas.unwrap_or(0)),
-        ready_replicas: observed
-            .deployment
-            .as_ref()
-            .map(|_| deployment_status.ready_replicas.unwrap_or(0)),
+        replicas: workload.map(|_| deployment_status.replicas.unwrap_or(0)),
+        ready_replicas: workload.map(|_| deployment_status.ready_replicas.unwrap_or(0)),
+        pool: observed.pool.as_ref().map(|(name, _)| name.clone()),
     }
 }
 
@@ -375,8 +401,36 @@ mod tests {
             ..faas_api::WasmRuntime::default()
         });
         let s = status(&wasm, &Observed::default(), at(0));
-        assert_eq!(ready(&s).1, "WasmPoolsNotAvailable");
+        assert_eq!(ready(&s).1, "NotChecked");
         assert_eq!(s.runtime.as_deref(), Some("wasm"));
+        let missing = Observed {
+            artifact: Some(Err((
+                "ArtifactNotFound".into(),
+                "ConfigMap fn-a has no key a.wasm".into(),
+            ))),
+            ..Observed::default()
+        };
+        assert_eq!(ready(&status(&wasm, &missing, at(0))).1, "ArtifactNotFound");
+        let pooled = Observed {
+            artifact: Some(Ok("ConfigMap fn-a, key a.wasm".into())),
+            pool: Some(("default".into(), deployment(2, 2, 2))),
+            ..Observed::default()
+        };
+        let s = status(&wasm, &pooled, at(0));
+        assert_eq!(ready(&s).1, "Available");
+        assert_eq!(s.pool.as_deref(), Some("default"));
+        assert_eq!(s.ready_replicas, Some(2));
+        assert!(
+            find(&s, "Ready")
+                .and_then(|c| c.message.clone())
+                .is_some_and(|m| m.starts_with("pool-default: 2/2")),
+            "{s:?}"
+        );
+        let conflicted = Observed {
+            pool_conflict: Some("pool batch already hosts...".into()),
+            ..pooled
+        };
+        assert_eq!(ready(&status(&wasm, &conflicted, at(0))).1, "PoolConflict");
         let mut invalid = function(http());
         invalid.spec.timeout = Some("soon".into());
         let s = status(&invalid, &Observed::default(), at(0));

@@ -289,6 +289,7 @@ async fn an_unchanged_status_is_not_written_again() {
         deployment: Some(deployment.clone()),
         keda: false,
         public_url: ctx.public_url.clone(),
+        ..Default::default()
     };
     f.status = Some(faas_controller::status::status(
         &f,
@@ -538,4 +539,270 @@ async fn an_api_error_fails_the_pass_with_its_cause_and_is_retried() {
             .render()
             .contains("faas_controller_reconciles_total{outcome=\"api\"} 1")
     );
+}
+
+fn wasm_function(source: &str, sha256: Option<&str>) -> Function {
+    let mut f = function(ContainerMode::Http, None);
+    f.spec.runtime = RuntimeSpec {
+        wasm: Some(faas_api::WasmRuntime {
+            source: source.into(),
+            sha256: sha256.map(str::to_owned),
+            ..faas_api::WasmRuntime::default()
+        }),
+        container: None,
+    };
+    f.spec.scale = None;
+    f
+}
+
+fn list(kind: &str, items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "kind": kind, "metadata": {}, "items": items})
+}
+
+#[tokio::test]
+async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_are() {
+    let (ctx, mut api) = context(false);
+    let module = b"\0asm\x01\0\0\0".to_vec();
+    let digest = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&module))
+    };
+    let f = wasm_function("configmap://fn-hello/hello.wasm", Some(&digest));
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    // The label pool pods watch.
+    let (label, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
+    )
+    .await;
+    assert_eq!(label["metadata"]["labels"]["faas.dev/pool"], "default");
+    assert!(label.get("spec").is_none(), "only the label is ours");
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+
+    for (kind, uri) in [
+        (
+            "Role",
+            format!("/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/faas-pool{APPLY}"),
+        ),
+        (
+            "RoleBinding",
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default{APPLY}"
+            ),
+        ),
+        (
+            "ServiceAccount",
+            format!("/api/v1/namespaces/shop/serviceaccounts/pool-default{APPLY}"),
+        ),
+        (
+            "Deployment",
+            format!("/apis/apps/v1/namespaces/shop/deployments/pool-default{APPLY}"),
+        ),
+        (
+            "Service",
+            format!("/api/v1/namespaces/shop/services/pool-default{APPLY}"),
+        ),
+        (
+            "PodDisruptionBudget",
+            format!("/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default{APPLY}"),
+        ),
+    ] {
+        let (body, reply) = expect(&mut api, "PATCH", &uri).await;
+        assert_eq!(body["kind"], kind);
+        assert!(
+            body["metadata"].get("ownerReferences").is_none(),
+            "a pool is shared: no single owner ({kind})"
+        );
+        if kind == "Deployment" {
+            let args = &body["spec"]["template"]["spec"]["containers"][0]["args"];
+            assert_eq!(args[0], "serve");
+            assert_eq!(args[2], "default");
+            let mut stored = body.clone();
+            stored["spec"]["replicas"] = json!(2);
+            stored["status"] = json!({"replicas": 2, "readyReplicas": 2, "updatedReplicas": 2});
+            reply.json(200, &stored);
+        } else {
+            reply.json(200, &body);
+        }
+    }
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/configmaps/fn-hello",
+    )
+    .await;
+    use base64::Engine as _;
+    reply.json(
+        200,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "fn-hello", "namespace": "shop"},
+                "binaryData": {"hello.wasm": base64::engine::general_purpose::STANDARD.encode(&module)}}),
+    );
+
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await;
+    let s = &status["status"];
+    assert_eq!(s["pool"], "default");
+    assert_eq!(s["runtime"], "wasm");
+    assert_eq!(s["readyReplicas"], 2);
+    assert_eq!(s["conditions"][0]["reason"], "Available");
+    assert_eq!(s["conditions"][1]["type"], "ArtifactResolved");
+    assert_eq!(s["conditions"][1]["status"], "True");
+    assert!(
+        s["conditions"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&digest),
+        "{s}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    reply.json(201, &event);
+    drop(api);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+#[tokio::test]
+async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_reason() {
+    let (ctx, mut api) = context(false);
+    let f = wasm_function("configmap://fn-hello/hello.wasm", Some(&"0".repeat(64)));
+    let f_copy = f.clone();
+    let mut labelled = f.clone();
+    labelled.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
+    let pass = run(labelled, &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    // Already labelled: no label patch. The pool objects, then the artifact.
+    for _ in 0..6 {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), api.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.method(), "PATCH", "{}", request.uri());
+        let body = request.into_body().collect_bytes().await.unwrap();
+        ResponseSlot(send).json(200, &serde_json::from_slice(&body).unwrap());
+    }
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/configmaps/fn-hello",
+    )
+    .await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "fn-hello", "namespace": "shop"},
+                "binaryData": {"hello.wasm": "AGFzbQEAAAA="}}),
+    );
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "ArtifactDigestMismatch");
+    assert!(
+        ready["message"].as_str().unwrap().contains("pins 0000"),
+        "{ready}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    assert_eq!(event["type"], "Warning");
+    reply.json(201, &event);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+#[tokio::test]
+async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
+    let (ctx, mut api) = context(false);
+    let mut f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    f.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
+    f.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+    ));
+    let pass = run(f.clone(), &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool",
+    )
+    .await;
+    // Only itself, being deleted: the pool is unused.
+    reply.json(
+        200,
+        &list("FunctionList", vec![serde_json::to_value(&f).unwrap()]),
+    );
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/apps/v1/namespaces/shop/deployments?&labelSelector=app.kubernetes.io%2Fcomponent%3Druntime-pool%2Capp.kubernetes.io%2Fmanaged-by%3Dfaas-controller",
+    )
+    .await;
+    reply.json(
+        200,
+        &list(
+            "DeploymentList",
+            vec![json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": "pool-default", "namespace": "shop",
+                                     "labels": {"faas.dev/pool": "default"}},
+                        "spec": {"selector": {}, "template": {}}})],
+        ),
+    );
+    for uri in [
+        "/apis/apps/v1/namespaces/shop/deployments/pool-default?",
+        "/api/v1/namespaces/shop/services/pool-default?",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default?",
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default?",
+        "/api/v1/namespaces/shop/serviceaccounts/pool-default?",
+    ] {
+        let (_, reply) = expect(&mut api, "DELETE", uri).await;
+        reply.not_found("gone already is fine");
+    }
+    let (event, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await;
+    reply.json(201, &event);
+    let (_, reply) = expect(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
+    )
+    .await;
+    f.metadata.finalizers = None;
+    reply.json(200, &serde_json::to_value(&f).unwrap());
+    pass.await.unwrap().expect("cleanup succeeds");
 }

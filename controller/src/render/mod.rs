@@ -9,6 +9,7 @@
 //!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
 
 pub mod placement;
+pub mod pool;
 pub mod scaling;
 pub mod service_account;
 pub mod workload;
@@ -30,6 +31,12 @@ pub struct ClusterDefaults {
     pub default_cpu_request: String,
     /// The cluster's AWS region: `AWS_REGION` of Lambda handlers.
     pub region: String,
+    /// Replicas of each WASM runtime pool.
+    pub pool_replicas: i32,
+    /// Memory of a pool pod (request and limit).
+    pub pool_memory: String,
+    /// CPU requested by a pool pod.
+    pub pool_cpu_request: String,
 }
 
 impl Default for ClusterDefaults {
@@ -40,6 +47,9 @@ impl Default for ClusterDefaults {
             runtime_image: "ghcr.io/faas-dev/faas-runtime:latest".to_owned(),
             default_cpu_request: "100m".to_owned(),
             region: "us-east-1".to_owned(),
+            pool_replicas: 2,
+            pool_memory: "1Gi".to_owned(),
+            pool_cpu_request: "250m".to_owned(),
         }
     }
 }

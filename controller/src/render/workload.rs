@@ -51,7 +51,26 @@ fn meta(function: &Function) -> ObjectMeta {
     }
 }
 
-fn locked_down() -> SecurityContext {
+/// The pod-level security of every function and pool pod.
+pub(super) fn pod_security() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        // A numeric non-root user for every image: `runAsNonRoot` alone refuses images whose
+        // USER is root (the AWS Lambda base images among them) with
+        // CreateContainerConfigError. With a read-only root filesystem and /tmp as the only
+        // writable place, few images care which user they run as.
+        run_as_user: Some(NON_ROOT_UID),
+        run_as_group: Some(NON_ROOT_UID),
+        fs_group: Some(NON_ROOT_UID),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..PodSecurityContext::default()
+    }
+}
+
+pub(super) fn locked_down() -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
         read_only_root_filesystem: Some(true),
@@ -75,7 +94,7 @@ fn tcp_probe(port: i32, period: i32) -> Probe {
     }
 }
 
-fn http_probe(path: &str, port: i32, period: i32) -> Probe {
+pub(super) fn http_probe(path: &str, port: i32, period: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_owned()),
@@ -297,21 +316,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         service_account_name: Some(object_name(name)),
         containers: vec![app],
         init_containers: sidecar.map(|s| vec![s]),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            // A numeric non-root user for every image: `runAsNonRoot` alone refuses images
-            // whose USER is root (the AWS Lambda base images among them) with
-            // CreateContainerConfigError. With a read-only root filesystem and /tmp as the
-            // only writable place, few images care which user they run as.
-            run_as_user: Some(NON_ROOT_UID),
-            run_as_group: Some(NON_ROOT_UID),
-            fs_group: Some(NON_ROOT_UID),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".to_owned(),
-                ..SeccompProfile::default()
-            }),
-            ..PodSecurityContext::default()
-        }),
+        security_context: Some(pod_security()),
         volumes: Some(vec![Volume {
             name: "tmp".to_owned(),
             empty_dir: Some(EmptyDirVolumeSource::default()),

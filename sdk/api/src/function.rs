@@ -369,6 +369,9 @@ pub struct FunctionStatus {
     /// Of those, the ready ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_replicas: Option<i32>,
+    /// The runtime pool of a WASM function (`pool-<name>` objects in its namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
 }
 
 /// A status condition, shaped like the Kubernetes one (`Ready`, `Loaded`, ...).

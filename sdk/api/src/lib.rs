@@ -4,6 +4,7 @@
 //! Every consumer (gateway, runtime, controller, CLI) sees a `Function` only after
 //! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
 
+pub mod artifact;
 pub mod crd;
 pub mod cron;
 mod cron_syntax;

@@ -204,8 +204,8 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
 }
 
 fn validate_wasm(w: &WasmRuntime, errs: &mut ValidationErrors) {
-    if w.source.trim().is_empty() {
-        errs.push("spec.runtime.wasm.source", "must not be empty");
+    if let Err(why) = crate::artifact::ArtifactSource::parse(&w.source) {
+        errs.push("spec.runtime.wasm.source", why);
     }
     if let Some(sha) = &w.sha256
         && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -535,6 +535,17 @@ pub(crate) fn check_dns_label(s: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "must be a DNS-1123 label (lowercase letters, digits, '-', at most 63 chars), got {s:?}"
+        ))
+    }
+}
+
+/// A DNS-1123 subdomain (a Kubernetes object name): lowercase labels joined by dots.
+pub(crate) fn check_dns_subdomain(s: &str) -> Result<(), String> {
+    if s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.'), got {s:?}"
         ))
     }
 }

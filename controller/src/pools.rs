@@ -1,0 +1,212 @@
+//! The I/O of WASM runtime pools (what a pool is: [`crate::render::pool`]): label the
+//! Function with its pool, apply the pool's shared objects, look for the artifact, and delete
+//! pools that no Function uses any more.
+
+use faas_api::Function;
+use faas_api::artifact::ArtifactSource;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Api, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use crate::applier::Applier;
+use crate::reconcile::{Context, Error, MANAGER, api_error};
+use crate::render::pool::{POOL_LABEL, conflict, pool_objects, pool_of};
+use crate::status::Observed;
+
+/// Puts `function` in its pool and fills what was observed of the pool and the artifact.
+pub async fn apply_pool(
+    function: &Function,
+    ctx: &Context,
+    namespace: &str,
+    observed: &mut Observed,
+) -> Result<(), Error> {
+    let pool = pool_of(function);
+    let name = function.name_any();
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), namespace);
+    let members = functions
+        .list(&ListParams::default().labels(&format!("{POOL_LABEL}={}", pool.name)))
+        .await
+        .map_err(api_error(format!(
+            "listing the Functions of pool {}",
+            pool.name
+        )))?
+        .items;
+    for other in members.iter().filter(|f| f.name_any() != name) {
+        if let Some(why) = conflict(&pool, &pool_of(other)) {
+            observed.pool_conflict = Some(why);
+            return Ok(());
+        }
+    }
+    let previous = function.labels().get(POOL_LABEL).cloned();
+    if previous.as_deref() != Some(pool.name.as_str()) {
+        // How pool pods find their functions: a label they watch.
+        let patch = serde_json::json!({
+            "apiVersion": faas_api::API_VERSION,
+            "kind": "Function",
+            "metadata": {"name": name, "labels": {POOL_LABEL: pool.name}},
+        });
+        functions
+            .patch(
+                &name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+            .map_err(api_error(format!(
+                "labelling Function {name} with its pool"
+            )))?;
+    }
+    let longest_timeout = members
+        .iter()
+        .chain(std::iter::once(function))
+        .filter_map(|f| f.spec.limits().ok())
+        .map(|l| l.timeout.as_secs())
+        .max()
+        .unwrap_or(30);
+    let objects = pool_objects(&pool, longest_timeout, &ctx.defaults);
+    let shared = Applier {
+        client: &ctx.client,
+        namespace,
+        owner: None,
+    };
+    shared.typed(objects.role).await?;
+    shared.typed(objects.role_binding).await?;
+    shared.typed(objects.service_account).await?;
+    let deployment = shared.typed(objects.deployment).await?;
+    shared.typed(objects.service).await?;
+    match objects.pdb {
+        Some(pdb) => {
+            shared.typed(pdb).await?;
+        }
+        None => {
+            shared
+                .delete::<PodDisruptionBudget>(&pool.object_name())
+                .await?;
+        }
+    }
+    observed.pool = Some((pool.name.clone(), deployment));
+    observed.artifact = Some(find_artifact(function, ctx, namespace).await?);
+    if previous.is_some_and(|p| p != pool.name) {
+        // It left a pool that nobody may use now.
+        collect_unused(ctx, namespace).await?;
+    }
+    Ok(())
+}
+
+/// Where the artifact is, or (reason, message) why a pool pod could not get it.
+async fn find_artifact(
+    function: &Function,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<Result<String, (String, String)>, Error> {
+    let Some(wasm) = &function.spec.runtime.wasm else {
+        return Ok(Err(("NotWasm".into(), "not a WASM function".into())));
+    };
+    let not = |reason: &str, message: String| Ok(Err((reason.to_owned(), message)));
+    match ArtifactSource::parse(&wasm.source) {
+        Ok(ArtifactSource::ConfigMap { name, key }) => {
+            let maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), namespace);
+            let Some(map) = maps
+                .get_opt(&name)
+                .await
+                .map_err(api_error(format!("reading ConfigMap {name}")))?
+            else {
+                return not(
+                    "ArtifactNotFound",
+                    format!("ConfigMap {name} does not exist in namespace {namespace}"),
+                );
+            };
+            let Some(bytes) = map.binary_data.as_ref().and_then(|d| d.get(&key)) else {
+                let in_data = map.data.as_ref().is_some_and(|d| d.contains_key(&key));
+                return not(
+                    "ArtifactNotFound",
+                    if in_data {
+                        format!(
+                            "ConfigMap {name} has {key} as text data; a module must be binaryData"
+                        )
+                    } else {
+                        format!("ConfigMap {name} has no key {key}")
+                    },
+                );
+            };
+            let digest = hex::encode(Sha256::digest(&bytes.0));
+            if let Some(pinned) = &wasm.sha256
+                && !pinned.eq_ignore_ascii_case(&digest)
+            {
+                return not(
+                    "ArtifactDigestMismatch",
+                    format!(
+                        "ConfigMap {name} key {key} has sha256 {digest}, spec.runtime.wasm.sha256 pins {pinned}"
+                    ),
+                );
+            }
+            Ok(Ok(format!(
+                "ConfigMap {name}, key {key}: {} bytes, sha256 {digest}",
+                bytes.0.len()
+            )))
+        }
+        Ok(ArtifactSource::Oci(reference)) => not(
+            "OciNotSupportedYet",
+            format!(
+                "oci://{reference}: pool pods fetch configmap:// artifacts today; OCI pulls \
+                 come with `faas deploy` to clusters"
+            ),
+        ),
+        Ok(ArtifactSource::File(_) | ArtifactSource::Uploaded(_)) => not(
+            "NotReachableFromCluster",
+            format!(
+                "spec.runtime.wasm.source: {} exists on one machine only; a cluster fetches \
+                 configmap:// (or oci://) artifacts",
+                wasm.source
+            ),
+        ),
+        Err(why) => not("InvalidSource", format!("spec.runtime.wasm.source: {why}")),
+    }
+}
+
+/// Deletes the pools of `namespace` that no Function (not being deleted) belongs to.
+pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error> {
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), namespace);
+    let in_use: Vec<String> = functions
+        .list(&ListParams::default().labels(POOL_LABEL))
+        .await
+        .map_err(api_error("listing pooled Functions"))?
+        .items
+        .into_iter()
+        .filter(|f| f.metadata.deletion_timestamp.is_none())
+        .filter_map(|f| f.labels().get(POOL_LABEL).cloned())
+        .collect();
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
+    let pools = deployments
+        .list(&ListParams::default().labels(&format!(
+            "app.kubernetes.io/component=runtime-pool,app.kubernetes.io/managed-by={MANAGER}"
+        )))
+        .await
+        .map_err(api_error("listing runtime pools"))?
+        .items;
+    let shared = Applier {
+        client: &ctx.client,
+        namespace,
+        owner: None,
+    };
+    for deployment in pools {
+        let Some(pool) = deployment.labels().get(POOL_LABEL).cloned() else {
+            continue;
+        };
+        if in_use.contains(&pool) {
+            continue;
+        }
+        let object = format!("pool-{pool}");
+        tracing::info!(namespace, pool = %pool, "deleting a runtime pool no Function uses");
+        shared.delete::<Deployment>(&object).await?;
+        shared.delete::<Service>(&object).await?;
+        shared.delete::<PodDisruptionBudget>(&object).await?;
+        shared.delete::<RoleBinding>(&object).await?;
+        shared.delete::<ServiceAccount>(&object).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,536 @@
+//! WASM runtime pools: WebAssembly functions do not get a Deployment each (pods per node are
+//! scarce on EKS, see DESIGN.md); they share pool pods running `faas-runtime serve`, hundreds
+//! per pod. Functions share a pool when nothing that pods cannot share differs: namespace,
+//! IAM role (the pool's ServiceAccount), placement (capacity, node group, tolerations, node
+//! labels) and security group. Functions with none of these set share the namespace's
+//! `default` pool; `spec.placement.pool` names a pool explicitly.
+//!
+//! A pool is `pool-<name>`: ServiceAccount (with the role), Deployment, Service, and a
+//! RoleBinding to the namespace's `faas-pool` Role (read Functions and ConfigMaps: how pool
+//! pods learn their functions and fetch ConfigMap artifacts). Pool objects belong to no
+//! single Function; the reconciler deletes a pool when its last member goes.
+
+use std::collections::BTreeMap;
+
+use faas_api::{Capacity, Function, FunctionSpec, PlacementSpec, TolerationSpec};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, Lifecycle,
+    LifecycleHandler, ObjectFieldSelector, PodSpec, PodTemplateSpec, ResourceRequirements, Service,
+    ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::ClusterDefaults;
+use super::placement::placement;
+use super::service_account::{REGIONAL_STS_ANNOTATION, ROLE_ARN_ANNOTATION};
+use super::workload::{SECURITY_GROUP_LABEL, http_probe, locked_down, pod_security};
+
+/// Label on a Function naming its pool, and on the pool's objects and pods.
+pub const POOL_LABEL: &str = "faas.dev/pool";
+/// The namespace's Role that pool pods are bound to.
+pub const POOL_ROLE: &str = "faas-pool";
+/// Port of `faas-runtime serve` in pool pods.
+pub const POOL_HTTP_PORT: i32 = 8080;
+/// Seconds a pool pod keeps serving after SIGTERM before it stops taking requests: the
+/// gateway and the Service's endpoints need that long to stop sending.
+const PRE_STOP_SECONDS: i64 = 10;
+
+/// What pool pods cannot share: two functions with equal keys share a pool.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PoolKey {
+    pub namespace: String,
+    pub role_arn: Option<String>,
+    pub capacity: Capacity,
+    pub node_group: Option<String>,
+    pub tolerations: Vec<TolerationSpec>,
+    pub node_selector: BTreeMap<String, String>,
+    pub security_group: Option<String>,
+}
+
+/// A function's pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    /// `default`, the explicit `spec.placement.pool`, or `p` + a hash of the key.
+    pub name: String,
+    pub key: PoolKey,
+}
+
+impl Pool {
+    /// `pool-<name>`: the name of every object of the pool.
+    pub fn object_name(&self) -> String {
+        format!("pool-{}", self.name)
+    }
+}
+
+/// The pool of a WASM function.
+pub fn pool_of(function: &Function) -> Pool {
+    let placement = function.spec.placement.clone().unwrap_or_default();
+    let key = PoolKey {
+        namespace: function.metadata.namespace.clone().unwrap_or_default(),
+        role_arn: function.spec.iam.as_ref().map(|iam| iam.role_arn.clone()),
+        capacity: placement.capacity,
+        node_group: placement.node_group.clone(),
+        tolerations: placement.tolerations.clone(),
+        node_selector: placement.node_selector.clone(),
+        security_group: placement.security_group.clone(),
+    };
+    let name = match &placement.pool {
+        Some(name) => name.clone(),
+        None if is_default(&key) => "default".to_owned(),
+        None => {
+            let canonical = serde_json::to_vec(&key).unwrap_or_default();
+            let digest = Sha256::digest(&canonical);
+            format!("p{}", &hex::encode(digest)[..10])
+        }
+    };
+    Pool { name, key }
+}
+
+fn is_default(key: &PoolKey) -> bool {
+    key.role_arn.is_none()
+        && key.capacity == Capacity::Spot
+        && key.node_group.is_none()
+        && key.tolerations.is_empty()
+        && key.node_selector.is_empty()
+        && key.security_group.is_none()
+}
+
+/// Why two functions that name the same pool cannot share it, if they cannot.
+pub fn conflict(a: &Pool, b: &Pool) -> Option<String> {
+    (a.name == b.name && a.key != b.key).then(|| {
+        format!(
+            "pool {} already hosts functions with another IAM role or placement; a pool's \
+             pods have one identity and one placement (drop spec.placement.pool to get a pool \
+             of your own)",
+            a.name
+        )
+    })
+}
+
+/// The objects of one pool.
+#[derive(Clone, Debug)]
+pub struct PoolObjects {
+    pub role: Role,
+    pub role_binding: RoleBinding,
+    pub service_account: ServiceAccount,
+    pub deployment: Deployment,
+    pub service: Service,
+    pub pdb: Option<PodDisruptionBudget>,
+}
+
+fn pool_labels(pool: &Pool) -> BTreeMap<String, String> {
+    [
+        ("app.kubernetes.io/name", pool.object_name()),
+        ("app.kubernetes.io/component", "runtime-pool".to_owned()),
+        ("app.kubernetes.io/managed-by", "faas-controller".to_owned()),
+        (POOL_LABEL, pool.name.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn meta(pool: &Pool, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(pool.key.namespace.clone()),
+        labels: Some(pool_labels(pool)),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The pool's objects; `longest_timeout` (seconds) is the longest timeout of its members, so
+/// a drain lets every request finish.
+pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefaults) -> PoolObjects {
+    let name = pool.object_name();
+    let namespace = pool.key.namespace.clone();
+    let role = Role {
+        metadata: ObjectMeta {
+            name: Some(POOL_ROLE.to_owned()),
+            namespace: Some(namespace.clone()),
+            labels: Some(
+                [(
+                    "app.kubernetes.io/managed-by".to_owned(),
+                    "faas-controller".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        },
+        rules: Some(vec![
+            PolicyRule {
+                api_groups: Some(vec!["faas.dev".to_owned()]),
+                resources: Some(vec!["functions".to_owned()]),
+                verbs: vec!["get".to_owned(), "list".to_owned(), "watch".to_owned()],
+                ..PolicyRule::default()
+            },
+            PolicyRule {
+                api_groups: Some(vec![String::new()]),
+                resources: Some(vec!["configmaps".to_owned()]),
+                verbs: vec!["get".to_owned()],
+                ..PolicyRule::default()
+            },
+        ]),
+    };
+    let role_binding = RoleBinding {
+        metadata: meta(pool, name.clone()),
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".to_owned()),
+            kind: "Role".to_owned(),
+            name: POOL_ROLE.to_owned(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            name: name.clone(),
+            namespace: Some(namespace.clone()),
+            ..Subject::default()
+        }]),
+    };
+    let annotations: Option<BTreeMap<String, String>> = pool.key.role_arn.as_ref().map(|arn| {
+        [
+            (ROLE_ARN_ANNOTATION.to_owned(), arn.clone()),
+            (REGIONAL_STS_ANNOTATION.to_owned(), "true".to_owned()),
+        ]
+        .into()
+    });
+    let service_account = ServiceAccount {
+        metadata: ObjectMeta {
+            annotations,
+            ..meta(pool, name.clone())
+        },
+        ..ServiceAccount::default()
+    };
+
+    // The placement code works on a Function: give it one with the pool's placement.
+    let stand_in = Function::new(
+        &name,
+        FunctionSpec {
+            placement: Some(PlacementSpec {
+                capacity: pool.key.capacity,
+                pool: None,
+                node_group: pool.key.node_group.clone(),
+                tolerations: pool.key.tolerations.clone(),
+                node_selector: pool.key.node_selector.clone(),
+                security_group: None,
+            }),
+            ..FunctionSpec::default()
+        },
+    );
+    let mut place = placement(&stand_in, defaults);
+    // Spread the pool's pods, not a function's.
+    for spread in &mut place.topology_spread {
+        spread.label_selector = Some(LabelSelector {
+            match_labels: Some([(POOL_LABEL.to_owned(), pool.name.clone())].into()),
+            ..LabelSelector::default()
+        });
+    }
+    let mut pod_labels = pool_labels(pool);
+    if let Some(group) = &pool.key.security_group {
+        pod_labels.insert(SECURITY_GROUP_LABEL.to_owned(), group.clone());
+    }
+    let field = |path: &str| EnvVarSource {
+        field_ref: Some(ObjectFieldSelector {
+            field_path: path.to_owned(),
+            ..ObjectFieldSelector::default()
+        }),
+        ..EnvVarSource::default()
+    };
+    let runtime = Container {
+        name: "faas-runtime".to_owned(),
+        image: Some(defaults.runtime_image.clone()),
+        args: Some(vec![
+            "serve".to_owned(),
+            "--pool".to_owned(),
+            pool.name.clone(),
+            "--json-logs".to_owned(),
+        ]),
+        env: Some(vec![
+            EnvVar {
+                name: "POD_NAMESPACE".to_owned(),
+                value_from: Some(field("metadata.namespace")),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: "POD_NAME".to_owned(),
+                value_from: Some(field("metadata.name")),
+                ..EnvVar::default()
+            },
+            EnvVar {
+                name: "AWS_REGION".to_owned(),
+                value: Some(defaults.region.clone()),
+                ..EnvVar::default()
+            },
+        ]),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".to_owned()),
+            container_port: POOL_HTTP_PORT,
+            ..ContainerPort::default()
+        }]),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                (
+                    "cpu".to_owned(),
+                    Quantity(defaults.pool_cpu_request.clone()),
+                ),
+                ("memory".to_owned(), Quantity(defaults.pool_memory.clone())),
+            ])),
+            limits: Some(BTreeMap::from([(
+                "memory".to_owned(),
+                Quantity(defaults.pool_memory.clone()),
+            )])),
+            ..ResourceRequirements::default()
+        }),
+        readiness_probe: Some(http_probe("/readyz", POOL_HTTP_PORT, 2)),
+        liveness_probe: Some(http_probe("/healthz", POOL_HTTP_PORT, 10)),
+        lifecycle: Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: PRE_STOP_SECONDS,
+                }),
+                ..LifecycleHandler::default()
+            }),
+            ..Lifecycle::default()
+        }),
+        security_context: Some(locked_down()),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let grace = PRE_STOP_SECONDS + i64::try_from(longest_timeout).unwrap_or(i64::MAX / 4) + 5;
+    let replicas = defaults.pool_replicas.max(1);
+    let deployment = Deployment {
+        metadata: meta(pool, name.clone()),
+        spec: DeploymentSpec {
+            replicas: Some(replicas),
+            selector: LabelSelector {
+                match_labels: Some([(POOL_LABEL.to_owned(), pool.name.clone())].into()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(name.clone()),
+                    containers: vec![runtime],
+                    security_context: Some(pod_security()),
+                    volumes: Some(vec![Volume {
+                        name: "tmp".to_owned(),
+                        empty_dir: Some(EmptyDirVolumeSource::default()),
+                        ..Volume::default()
+                    }]),
+                    tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
+                    affinity: Some(place.affinity),
+                    topology_spread_constraints: (!place.topology_spread.is_empty())
+                        .then_some(place.topology_spread),
+                    termination_grace_period_seconds: Some(grace),
+                    ..PodSpec::default()
+                }),
+            },
+            ..DeploymentSpec::default()
+        },
+        ..Deployment::default()
+    };
+    let service = Service {
+        metadata: meta(pool, name.clone()),
+        spec: Some(ServiceSpec {
+            selector: Some([(POOL_LABEL.to_owned(), pool.name.clone())].into()),
+            ports: Some(vec![ServicePort {
+                name: Some("http".to_owned()),
+                port: 80,
+                target_port: Some(IntOrString::Int(POOL_HTTP_PORT)),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
+    };
+    let pdb = (replicas >= 2).then(|| PodDisruptionBudget {
+        metadata: meta(pool, name.clone()),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some([(POOL_LABEL.to_owned(), pool.name.clone())].into()),
+                ..LabelSelector::default()
+            }),
+            ..PodDisruptionBudgetSpec::default()
+        }),
+        ..PodDisruptionBudget::default()
+    });
+    PoolObjects {
+        role,
+        role_binding,
+        service_account,
+        deployment,
+        service,
+        pdb,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faas_api::{IamSpec, RuntimeSpec, WasmRuntime};
+
+    fn wasm(name: &str, namespace: &str) -> Function {
+        let mut f = Function::new(
+            name,
+            FunctionSpec {
+                runtime: RuntimeSpec {
+                    wasm: Some(WasmRuntime {
+                        source: "configmap://fn-a/a.wasm".into(),
+                        ..WasmRuntime::default()
+                    }),
+                    container: None,
+                },
+                ..FunctionSpec::default()
+            },
+        );
+        f.metadata.namespace = Some(namespace.into());
+        f
+    }
+
+    fn with_role(mut f: Function, arn: &str) -> Function {
+        f.spec.iam = Some(IamSpec {
+            role_arn: arn.into(),
+        });
+        f
+    }
+
+    #[test]
+    fn functions_share_a_pool_exactly_when_nothing_pods_cannot_share_differs() {
+        let a = pool_of(&wasm("a", "shop"));
+        let b = pool_of(&wasm("b", "shop"));
+        assert_eq!(a.name, "default");
+        assert_eq!(a, b);
+        let role = "arn:aws:iam::123456789012:role/resize";
+        let c = pool_of(&with_role(wasm("c", "shop"), role));
+        let d = pool_of(&with_role(wasm("d", "shop"), role));
+        assert_eq!(c, d, "same role, same pool");
+        assert!(c.name.starts_with('p') && c.name.len() == 11, "{}", c.name);
+        let other = pool_of(&with_role(
+            wasm("e", "shop"),
+            "arn:aws:iam::123456789012:role/x",
+        ));
+        assert_ne!(c.name, other.name);
+        let elsewhere = pool_of(&with_role(wasm("c", "billing"), role));
+        assert_ne!(c.name, elsewhere.name, "namespaces never share");
+        let mut on_demand = wasm("f", "shop");
+        on_demand.spec.placement = Some(PlacementSpec {
+            capacity: Capacity::OnDemand,
+            ..PlacementSpec::default()
+        });
+        assert_ne!(pool_of(&on_demand).name, "default");
+    }
+
+    #[test]
+    fn an_explicit_pool_is_used_and_a_mismatch_is_a_conflict() {
+        let mut a = wasm("a", "shop");
+        a.spec.placement = Some(PlacementSpec {
+            pool: Some("batch".into()),
+            ..PlacementSpec::default()
+        });
+        let mut b = with_role(a.clone(), "arn:aws:iam::123456789012:role/x");
+        b.metadata.name = Some("b".into());
+        let (pa, pb) = (pool_of(&a), pool_of(&b));
+        assert_eq!((pa.name.as_str(), pb.name.as_str()), ("batch", "batch"));
+        assert!(conflict(&pa, &pb).is_some_and(|m| m.contains("pool batch")));
+        assert!(conflict(&pa, &pa).is_none());
+    }
+
+    #[test]
+    fn a_pool_is_a_locked_down_serve_deployment_with_the_pools_identity() {
+        let role = "arn:aws:iam::123456789012:role/resize";
+        let pool = pool_of(&with_role(wasm("a", "shop"), role));
+        let defaults = ClusterDefaults {
+            runtime_image: "registry.example.com/faas-runtime:0.1".into(),
+            ..ClusterDefaults::default()
+        };
+        let objects = pool_objects(&pool, 30, &defaults);
+        let name = pool.object_name();
+        assert_eq!(
+            objects
+                .service_account
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(ROLE_ARN_ANNOTATION))
+                .map(String::as_str),
+            Some(role)
+        );
+        let pod = objects.deployment.spec.template.spec.as_ref().expect("pod");
+        assert_eq!(pod.service_account_name.as_deref(), Some(name.as_str()));
+        let container = &pod.containers[0];
+        assert_eq!(
+            container.args.clone().unwrap_or_default()[..3],
+            ["serve".to_owned(), "--pool".to_owned(), pool.name.clone()]
+        );
+        assert_eq!(
+            container.image.as_deref(),
+            Some("registry.example.com/faas-runtime:0.1")
+        );
+        assert_eq!(pod.termination_grace_period_seconds, Some(10 + 30 + 5));
+        assert_eq!(
+            pod.security_context.as_ref().and_then(|s| s.run_as_user),
+            Some(super::super::workload::NON_ROOT_UID)
+        );
+        assert_eq!(
+            container
+                .security_context
+                .as_ref()
+                .and_then(|s| s.read_only_root_filesystem),
+            Some(true)
+        );
+        // Spot by default, like any function.
+        let required = pod
+            .affinity
+            .as_ref()
+            .and_then(|a| a.node_affinity.as_ref())
+            .and_then(|n| {
+                n.required_during_scheduling_ignored_during_execution
+                    .as_ref()
+            })
+            .map(|s| {
+                s.node_selector_terms[0]
+                    .match_expressions
+                    .clone()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        assert!(
+            required
+                .iter()
+                .any(|r| r.values == Some(vec!["SPOT".to_owned()]))
+        );
+        assert_eq!(
+            objects
+                .role_binding
+                .subjects
+                .as_ref()
+                .map(|s| s[0].name.clone()),
+            Some(name.clone())
+        );
+        assert_eq!(objects.role_binding.role_ref.name, POOL_ROLE);
+        assert_eq!(objects.deployment.spec.replicas, Some(2));
+        assert!(objects.pdb.is_some(), "two replicas: a PDB");
+        let ports = objects
+            .service
+            .spec
+            .as_ref()
+            .and_then(|s| s.ports.clone())
+            .expect("ports");
+        assert_eq!(ports[0].target_port, Some(IntOrString::Int(POOL_HTTP_PORT)));
+    }
+}
