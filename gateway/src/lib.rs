@@ -12,6 +12,7 @@ pub mod local;
 pub mod management;
 pub mod metrics;
 pub mod platform;
+pub mod pool_source;
 pub mod process;
 pub mod registry;
 pub mod reply;

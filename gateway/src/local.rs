@@ -43,6 +43,18 @@ pub struct LocalOptions {
     /// What this process is: `faas up` is [`Role::Local`]; `faas-runtime serve` and
     /// `faas-runtime sidecar` run the same loop as a pool pod or a sidecar.
     pub role: Role,
+    /// Where the functions come from.
+    pub source: FunctionSource,
+}
+
+/// Where a platform process gets its functions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FunctionSource {
+    /// The manifests under `LocalOptions::dir`, watched.
+    Folder,
+    /// The Functions of a runtime pool, from the Kubernetes API (`faas-runtime serve --pool`):
+    /// those labelled `faas.dev/pool=<pool>` in the pod's namespace.
+    Pool { pool: String, namespace: String },
 }
 
 /// Runs the local platform until SIGTERM/SIGINT.
@@ -60,13 +72,26 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     if options.build {
         build_all(&options.dir);
     }
-    let mut watcher = Watcher::new(options.dir.clone());
-    watcher.sync(&platform).await;
-    if options.role.manages_functions() {
-        crate::management::restore(&platform).await;
+    let mut folder = None;
+    match &options.source {
+        FunctionSource::Folder => {
+            let mut watcher = Watcher::new(options.dir.clone());
+            watcher.sync(&platform).await;
+            if options.role.manages_functions() {
+                crate::management::restore(&platform).await;
+            }
+            platform.set_ready();
+            folder = Some(watcher);
+        }
+        FunctionSource::Pool { pool, namespace } => {
+            let client = kube::Client::try_default()
+                .await
+                .context("a runtime pool reads its functions from the Kubernetes API: no in-cluster config or KUBECONFIG")?;
+            // Ready once the first list of the pool's Functions is loaded.
+            crate::pool_source::start(&platform, client, namespace.clone(), pool.clone());
+        }
     }
     let (ready, failed) = platform.registry.counts();
-    platform.set_ready();
     eprintln!("faas: {ready} function(s) ready, {failed} not ready");
     for entry in platform.registry.list() {
         match &entry.state {
@@ -80,14 +105,16 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     }
     println!("faas: listening on http://{address}");
 
-    let watched = Arc::clone(&platform);
-    let interval = options.watch_interval;
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            watcher.sync(&watched).await;
-        }
-    });
+    if let Some(mut watcher) = folder {
+        let watched = Arc::clone(&platform);
+        let interval = options.watch_interval;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                watcher.sync(&watched).await;
+            }
+        });
+    }
     // Cron runs here only in local mode: in a cluster the controller's leader schedules and
     // calls in through HTTP, so a pool or sidecar replica never fires a schedule itself.
     let scheduler = match options.role {

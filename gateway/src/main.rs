@@ -37,6 +37,7 @@ async fn main() -> anyhow::Result<()> {
         remote_management: args.allow_remote_management,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         role: faas_gateway::platform::Role::Local,
+        source: faas_gateway::local::FunctionSource::Folder,
         shutdown_grace: std::time::Duration::from_secs(30),
     })
     .await

@@ -24,6 +24,8 @@ pub enum Origin {
     File(PathBuf),
     /// Deployed through the management API.
     Api,
+    /// A `Function` resource of this runtime pool, from the Kubernetes API.
+    Cluster,
 }
 
 /// A function version that serves requests.

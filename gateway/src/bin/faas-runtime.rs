@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use faas_gateway::local::LocalOptions;
+use faas_gateway::local::{FunctionSource, LocalOptions};
 use faas_gateway::platform::Role;
 
 #[derive(Parser)]
@@ -34,6 +34,13 @@ enum RoleArgs {
         /// Folder (or file) of Function manifests to serve and watch.
         #[arg(long, env = "FAAS_FUNCTIONS", default_value = "/etc/faas/functions")]
         functions: PathBuf,
+        /// Serve the Functions of this runtime pool from the Kubernetes API instead (those
+        /// labelled `faas.dev/pool=<pool>` in POD_NAMESPACE), with ConfigMap artifacts.
+        #[arg(long, env = "FAAS_POOL", conflicts_with = "functions")]
+        pool: Option<String>,
+        /// The pod's namespace (the downward API sets it).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        namespace: String,
         #[command(flatten)]
         common: Common,
     },
@@ -75,8 +82,19 @@ struct Common {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (dir, role, common) = match args.role {
-        RoleArgs::Serve { functions, common } => (functions, Role::Pool, common),
+    let (dir, role, common, source) = match args.role {
+        RoleArgs::Serve {
+            functions,
+            pool,
+            namespace,
+            common,
+        } => {
+            let source = match pool {
+                Some(pool) => FunctionSource::Pool { pool, namespace },
+                None => FunctionSource::Folder,
+            };
+            (functions, Role::Pool, common, source)
+        }
         RoleArgs::Sidecar {
             manifest_file,
             manifest,
@@ -84,7 +102,12 @@ async fn main() -> anyhow::Result<()> {
             common,
         } => {
             let file = sidecar_manifest(manifest_file, manifest, &common.state)?;
-            (file, Role::Sidecar { runtime_api }, common)
+            (
+                file,
+                Role::Sidecar { runtime_api },
+                common,
+                FunctionSource::Folder,
+            )
         }
     };
     faas_gateway::init_tracing(common.json_logs);
@@ -98,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         shutdown_grace: common.shutdown_grace,
         role,
+        source,
     })
     .await
 }

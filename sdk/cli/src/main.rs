@@ -233,6 +233,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 pool_keep_resident,
                 shutdown_grace,
                 role: faas_gateway::platform::Role::Local,
+                source: faas_gateway::local::FunctionSource::Folder,
             })
             .await
         }

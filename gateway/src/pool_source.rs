@@ -1,0 +1,169 @@
+//! The functions of a runtime pool pod (`faas-runtime serve --pool NAME`), from the
+//! Kubernetes API: the Functions labelled `faas.dev/pool=NAME` in the pod's namespace (the
+//! controller sets the label), each with its artifact, through the same `Platform::apply` as
+//! local mode (compile once per sha256, a failed update keeps the version that serves).
+//!
+//! Artifacts come from `configmap://name/key` (binary data of a ConfigMap in the namespace);
+//! a pinned `spec.runtime.wasm.sha256` is checked when the module loads. Only a change of
+//! spec reloads a function: the controller's status writes do not.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use faas_api::Function;
+use faas_api::artifact::ArtifactSource;
+use futures::StreamExt as _;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+
+use crate::platform::Platform;
+use crate::registry::Origin;
+
+/// The label naming a Function's pool.
+pub const POOL_LABEL: &str = "faas.dev/pool";
+
+/// Follows the pool's Functions for as long as the platform lives. The platform turns ready
+/// once the first complete list is loaded.
+pub fn start(platform: &Arc<Platform>, client: Client, namespace: String, pool: String) {
+    tokio::spawn(follow(Arc::downgrade(platform), client, namespace, pool));
+}
+
+/// The watch loop (public for tests, which drive it against a mock API server).
+pub async fn follow(platform: Weak<Platform>, client: Client, namespace: String, pool: String) {
+    let api: Api<Function> = Api::namespaced(client.clone(), &namespace);
+    let config = watcher::Config::default().labels(&format!("{POOL_LABEL}={pool}"));
+    let stream = watcher::watcher(api, config).default_backoff();
+    futures::pin_mut!(stream);
+    let mut pool_state = PoolState::default();
+    tracing::info!(%namespace, %pool, "runtime pool: following its Functions");
+    while let Some(event) = stream.next().await {
+        let Some(platform) = platform.upgrade() else {
+            return;
+        };
+        match event {
+            Ok(Event::Init) => pool_state.listing = Some(HashSet::new()),
+            Ok(Event::InitApply(function)) => {
+                if let Some(listing) = pool_state.listing.as_mut() {
+                    listing.insert(function.name_any());
+                }
+                pool_state
+                    .load(&platform, &client, &namespace, function)
+                    .await;
+            }
+            Ok(Event::InitDone) => {
+                // A relist: whatever is not in it any more left the pool meanwhile.
+                let listed = pool_state.listing.take().unwrap_or_default();
+                let gone: Vec<String> = pool_state
+                    .applied
+                    .keys()
+                    .filter(|name| !listed.contains(*name))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    pool_state.remove(&platform, &name);
+                }
+                if !platform.is_ready() {
+                    let (ready, failed) = platform.registry.counts();
+                    tracing::info!(ready, failed, "runtime pool: functions loaded");
+                }
+                platform.set_ready();
+            }
+            Ok(Event::Apply(function)) => {
+                pool_state
+                    .load(&platform, &client, &namespace, function)
+                    .await;
+            }
+            Ok(Event::Delete(function)) => pool_state.remove(&platform, &function.name_any()),
+            Err(e) => {
+                tracing::warn!(error = %e, "runtime pool: watching Functions failed; retrying")
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// Function name -> the spec it was loaded with.
+    applied: HashMap<String, String>,
+    /// Names seen during a (re)list.
+    listing: Option<HashSet<String>>,
+}
+
+impl PoolState {
+    async fn load(
+        &mut self,
+        platform: &Platform,
+        client: &Client,
+        namespace: &str,
+        function: Function,
+    ) {
+        let name = function.name_any();
+        let spec = serde_json::to_string(&function.spec).unwrap_or_default();
+        if self.applied.get(&name) == Some(&spec) {
+            return;
+        }
+        let artifact = fetch_artifact(client, namespace, &function).await;
+        match platform
+            .apply(function, artifact, Origin::Cluster, None)
+            .await
+        {
+            Ok(()) => tracing::info!(function = %name, "runtime pool: function loaded"),
+            Err(reason) => {
+                tracing::warn!(function = %name, %reason, "runtime pool: function not loaded")
+            }
+        }
+        self.applied.insert(name, spec);
+    }
+
+    fn remove(&mut self, platform: &Platform, name: &str) {
+        self.applied.remove(name);
+        if platform.registry.remove(name).is_some() {
+            tracing::info!(function = %name, "runtime pool: function removed");
+        }
+    }
+}
+
+/// The artifact of a pooled function, or why it cannot be had (shown as the reason the
+/// function is not ready).
+pub async fn fetch_artifact(
+    client: &Client,
+    namespace: &str,
+    function: &Function,
+) -> Result<Bytes, String> {
+    let Some(wasm) = &function.spec.runtime.wasm else {
+        return Err("spec.runtime: a runtime pool serves WASM functions only".to_owned());
+    };
+    match ArtifactSource::parse(&wasm.source) {
+        Ok(ArtifactSource::ConfigMap { name, key }) => {
+            let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+            let map = maps
+                .get_opt(&name)
+                .await
+                .map_err(|e| format!("spec.runtime.wasm.source: reading ConfigMap {name}: {e}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "spec.runtime.wasm.source: ConfigMap {name} does not exist in {namespace}"
+                    )
+                })?;
+            map.binary_data
+                .and_then(|mut data| data.remove(&key))
+                .map(|bytes| Bytes::from(bytes.0))
+                .ok_or_else(|| {
+                    format!(
+                        "spec.runtime.wasm.source: ConfigMap {name} has no binaryData key {key}"
+                    )
+                })
+        }
+        Ok(ArtifactSource::Oci(reference)) => Err(format!(
+            "spec.runtime.wasm.source: oci://{reference}: pool pods fetch configmap:// artifacts today"
+        )),
+        Ok(_) => Err(format!(
+            "spec.runtime.wasm.source: {} is a file on one machine; a pool fetches configmap:// artifacts",
+            wasm.source
+        )),
+        Err(why) => Err(format!("spec.runtime.wasm.source: {why}")),
+    }
+}

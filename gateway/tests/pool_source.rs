@@ -1,0 +1,154 @@
+//! A runtime pool pod's function source against a `tower-test` mock of the API server: the
+//! initial list loads each Function with its ConfigMap artifact (a missing one becomes the
+//! reason it is not ready), the pod turns ready once the list is loaded, and a deletion from
+//! the watch removes the function.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use faas_gateway::{GatewayConfig, Platform};
+use http::{Request, Response};
+use kube::Client;
+use kube::client::Body;
+use serde_json::{Value, json};
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+fn function(name: &str, source: &str) -> Value {
+    json!({
+        "apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+        "metadata": {"name": name, "namespace": "shop", "resourceVersion": "10",
+                     "labels": {"faas.dev/pool": "default"}},
+        "spec": {"runtime": {"wasm": {"source": source}}}
+    })
+}
+
+async fn next(
+    handle: &mut Handle,
+    method: &str,
+    path: &str,
+) -> tower_test::mock::SendResponse<Response<Body>> {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
+        .expect("client gone");
+    assert_eq!(request.method().as_str(), method);
+    let uri = request.uri().to_string();
+    assert!(uri.starts_with(path), "{uri} does not start with {path}");
+    send
+}
+
+fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body: Vec<u8>) {
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
+    let state = tempfile::tempdir().unwrap();
+    let platform = Platform::new(GatewayConfig::new(state.path().to_path_buf())).unwrap();
+    let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "shop");
+    tokio::spawn(faas_gateway::pool_source::follow(
+        Arc::downgrade(&platform),
+        client,
+        "shop".into(),
+        "default".into(),
+    ));
+
+    let list = next(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply(
+        list,
+        200,
+        serde_json::to_vec(&json!({
+            "apiVersion": "faas.dev/v1alpha1", "kind": "FunctionList",
+            "metadata": {"resourceVersion": "10"},
+            "items": [function("hello", "configmap://fn-hello/hello.wasm"),
+                      function("broken", "configmap://fn-missing/broken.wasm")]
+        }))
+        .unwrap(),
+    );
+    let hello = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hello.wasm"),
+    )
+    .unwrap();
+    let map = next(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/configmaps/fn-hello",
+    )
+    .await;
+    reply(
+        map,
+        200,
+        serde_json::to_vec(&json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "fn-hello", "namespace": "shop"},
+            "binaryData": {"hello.wasm": base64::engine::general_purpose::STANDARD.encode(&hello)}
+        }))
+        .unwrap(),
+    );
+    let missing = next(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/configmaps/fn-missing",
+    )
+    .await;
+    reply(
+        missing,
+        404,
+        serde_json::to_vec(
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                   "reason": "NotFound", "code": 404, "message": "not found"}),
+        )
+        .unwrap(),
+    );
+
+    // The watch opens once the list is loaded: by then the pod is ready.
+    let watch = next(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&watch=true",
+    )
+    .await;
+    assert!(platform.is_ready(), "ready once the first list is loaded");
+    let loaded = platform.registry.get("hello").expect("hello registered");
+    assert!(loaded.state.is_ok(), "{:?}", loaded.state.as_ref().err());
+    let broken = platform.registry.get("broken").expect("broken registered");
+    let reason = broken.state.as_ref().err().expect("not ready");
+    assert!(
+        reason.contains("ConfigMap fn-missing does not exist"),
+        "{reason}"
+    );
+
+    // A deletion arrives on the watch.
+    let mut event = serde_json::to_vec(&json!({
+        "type": "DELETED", "object": function("hello", "configmap://fn-hello/hello.wasm")
+    }))
+    .unwrap();
+    event.push(b'\n');
+    reply(watch, 200, event);
+    for _ in 0..100 {
+        if platform.registry.get("hello").is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        platform.registry.get("hello").is_none(),
+        "deleted from the pool"
+    );
+    assert!(platform.registry.get("broken").is_some());
+}
