@@ -5,7 +5,7 @@
 use faas_api::Function;
 use faas_api::artifact::ArtifactSource;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -89,11 +89,60 @@ pub async fn apply_pool(
         }
     }
     observed.pool = Some((pool.name.clone(), deployment));
+    observed.pool_pods = live_pods(ctx, namespace, &pool.name).await?;
+    forget_stale_reports(function, ctx, namespace, &observed.pool_pods).await?;
     observed.artifact = Some(find_artifact(function, ctx, namespace).await?);
     if previous.is_some_and(|p| p != pool.name) {
         // It left a pool that nobody may use now.
         collect_unused(ctx, namespace).await?;
     }
+    Ok(())
+}
+
+/// Names of the pool's pods that exist now.
+async fn live_pods(ctx: &Context, namespace: &str, pool: &str) -> Result<Vec<String>, Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), namespace);
+    Ok(pods
+        .list(&ListParams::default().labels(&format!("{POOL_LABEL}={pool}")))
+        .await
+        .map_err(api_error(format!("listing the pods of pool {pool}")))?
+        .items
+        .into_iter()
+        .map(|p| p.name_any())
+        .collect())
+}
+
+/// Drops load reports of pods that are gone (a pod removes its own when it stops cleanly; a
+/// crashed or evicted one cannot). A merge patch: the entries belong to the pods' field
+/// managers, which an apply of ours could not remove.
+async fn forget_stale_reports(
+    function: &Function,
+    ctx: &Context,
+    namespace: &str,
+    live: &[String],
+) -> Result<(), Error> {
+    let stale: serde_json::Map<String, serde_json::Value> = function
+        .status
+        .iter()
+        .flat_map(|s| s.load_state.keys())
+        .filter(|pod| !live.contains(pod))
+        .map(|pod| (pod.clone(), serde_json::Value::Null))
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let name = function.name_any();
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), namespace);
+    functions
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"loadState": stale}})),
+        )
+        .await
+        .map_err(api_error(format!(
+            "dropping stale load reports of Function {name}"
+        )))?;
     Ok(())
 }
 

@@ -24,6 +24,8 @@ pub struct Observed {
     pub artifact: Option<Result<String, (String, String)>>,
     /// Why the function cannot join the pool it names.
     pub pool_conflict: Option<String>,
+    /// The pool's pods that exist now (their load reports count; others are stale).
+    pub pool_pods: Vec<String>,
 }
 
 /// `True`, `False` or `Unknown`.
@@ -176,16 +178,63 @@ fn ready_from(deployment: Option<&Deployment>) -> Condition {
     )
 }
 
-/// Readiness of a WASM function from its pool's Deployment.
-fn pool_ready(pool: &str, deployment: &Deployment) -> Condition {
+/// Readiness of a WASM function: its pool's Deployment, then what the pool's live pods
+/// reported about this function's current generation.
+fn pool_ready(
+    pool: &str,
+    deployment: &Deployment,
+    function: &Function,
+    observed: &Observed,
+) -> Condition {
     let mut ready = ready_from(Some(deployment));
     if let Some(message) = ready.message.as_mut() {
-        // Pool pods do not report per-function load state yet: say what this is based on.
-        *message = format!(
-            "pool-{pool}: {message} (pool pods; per-function load state is not reported yet)"
+        *message = format!("pool-{pool}: {message}");
+    }
+    if ready.status != "True" || ready.reason.as_deref() == Some("ScaledToZero") {
+        return ready;
+    }
+    let generation = function.metadata.generation;
+    let reports = function
+        .status
+        .as_ref()
+        .map(|s| s.load_state.clone())
+        .unwrap_or_default();
+    let current: Vec<_> = reports
+        .iter()
+        .filter(|(pod, report)| observed.pool_pods.contains(pod) && report.generation == generation)
+        .collect();
+    if let Some((pod, report)) = current.iter().find(|(_, r)| !r.loaded) {
+        return condition(
+            "Ready",
+            false,
+            "LoadFailed",
+            format!(
+                "pod {pod} of pool-{pool} could not load it: {}",
+                report.reason.clone().unwrap_or_default()
+            ),
         );
     }
-    ready
+    let loaded = current.len();
+    let serving = deployment
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let serving = usize::try_from(serving).unwrap_or(0);
+    if loaded < serving.max(1) {
+        return condition(
+            "Ready",
+            false,
+            "Loading",
+            format!("loaded in {loaded} of {serving} ready pods of pool-{pool}"),
+        );
+    }
+    condition(
+        "Ready",
+        true,
+        "Available",
+        format!("loaded in {loaded}/{serving} pods of pool-{pool}"),
+    )
 }
 
 /// The status to write.
@@ -215,7 +264,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
             blocker
                 .or(conflict)
                 .unwrap_or_else(|| match &observed.pool {
-                    Some((name, deployment)) => pool_ready(name, deployment),
+                    Some((name, deployment)) => pool_ready(name, deployment, function, observed),
                     None => ready_from(observed.deployment.as_ref()),
                 })
         }
@@ -240,6 +289,8 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         replicas: workload.map(|_| deployment_status.replicas.unwrap_or(0)),
         ready_replicas: workload.map(|_| deployment_status.ready_replicas.unwrap_or(0)),
         pool: observed.pool.as_ref().map(|(name, _)| name.clone()),
+        // The pool pods' field (their own field managers), never the reconciler's.
+        load_state: Default::default(),
     }
 }
 
@@ -267,6 +318,7 @@ pub fn reconciler_part(status: &FunctionStatus) -> FunctionStatus {
     FunctionStatus {
         last_schedules: Default::default(),
         schedule_timings: Default::default(),
+        load_state: Default::default(),
         ..status.clone()
     }
 }
@@ -414,16 +466,59 @@ mod tests {
         let pooled = Observed {
             artifact: Some(Ok("ConfigMap fn-a, key a.wasm".into())),
             pool: Some(("default".into(), deployment(2, 2, 2))),
+            pool_pods: vec!["pool-default-a".into(), "pool-default-b".into()],
             ..Observed::default()
         };
+        // No pod reported yet: loading.
         let s = status(&wasm, &pooled, at(0));
-        assert_eq!(ready(&s).1, "Available");
+        assert_eq!(ready(&s).1, "Loading");
         assert_eq!(s.pool.as_deref(), Some("default"));
         assert_eq!(s.ready_replicas, Some(2));
+        let report = |loaded: bool, generation: i64| faas_api::PodLoadState {
+            loaded,
+            generation: Some(generation),
+            reason: (!loaded).then(|| "invalid wasm: bad magic".to_owned()),
+            ..faas_api::PodLoadState::default()
+        };
+        let mut reported = wasm.clone();
+        reported.status = Some(FunctionStatus {
+            load_state: [
+                ("pool-default-a".to_owned(), report(true, 7)),
+                ("pool-default-b".to_owned(), report(true, 7)),
+                // A pod that is gone: its word does not count.
+                ("pool-default-old".to_owned(), report(false, 7)),
+            ]
+            .into(),
+            ..FunctionStatus::default()
+        });
+        let s = status(&reported, &pooled, at(0));
+        assert_eq!(ready(&s).1, "Available");
         assert!(
             find(&s, "Ready")
                 .and_then(|c| c.message.clone())
-                .is_some_and(|m| m.starts_with("pool-default: 2/2")),
+                .is_some_and(|m| m == "loaded in 2/2 pods of pool-default"),
+            "{s:?}"
+        );
+        assert!(
+            s.load_state.is_empty(),
+            "the pods' field, not the reconciler's"
+        );
+        // An older generation does not count; a failure of the current one says why.
+        if let Some(st) = reported.status.as_mut() {
+            st.load_state
+                .insert("pool-default-b".into(), report(true, 6));
+        }
+        assert_eq!(ready(&status(&reported, &pooled, at(0))).1, "Loading");
+        if let Some(st) = reported.status.as_mut() {
+            st.load_state
+                .insert("pool-default-b".into(), report(false, 7));
+        }
+        let s = status(&reported, &pooled, at(0));
+        assert_eq!(ready(&s).1, "LoadFailed");
+        assert!(
+            find(&s, "Ready")
+                .and_then(|c| c.message.clone())
+                .is_some_and(|m| m.contains("pool-default-b") && m.contains("bad magic")),
             "{s:?}"
         );
         let conflicted = Observed {

@@ -567,7 +567,23 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&module))
     };
-    let f = wasm_function("configmap://fn-hello/hello.wasm", Some(&digest));
+    let mut f = wasm_function("configmap://fn-hello/hello.wasm", Some(&digest));
+    // What the pool's pods reported (one of them is gone since).
+    let loaded = |generation: i64| faas_api::PodLoadState {
+        loaded: true,
+        generation: Some(generation),
+        sha256: Some(digest.clone()),
+        reason: None,
+    };
+    f.status = Some(faas_api::FunctionStatus {
+        load_state: [
+            ("pool-default-a".to_owned(), loaded(3)),
+            ("pool-default-b".to_owned(), loaded(3)),
+            ("pool-default-gone".to_owned(), loaded(2)),
+        ]
+        .into(),
+        ..faas_api::FunctionStatus::default()
+    });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
 
@@ -638,6 +654,32 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     let (_, reply) = expect(
         &mut api,
         "GET",
+        "/api/v1/namespaces/shop/pods?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    let pod = |name: &str| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "shop"}});
+    reply.json(
+        200,
+        &list(
+            "PodList",
+            vec![pod("pool-default-a"), pod("pool-default-b")],
+        ),
+    );
+    // The gone pod's report is dropped (a merge patch: it is the pod's field, not ours).
+    let (forget, reply) = expect(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status?",
+    )
+    .await;
+    assert_eq!(
+        forget,
+        json!({"status": {"loadState": {"pool-default-gone": null}}})
+    );
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
         "/api/v1/namespaces/shop/configmaps/fn-hello",
     )
     .await;
@@ -660,6 +702,14 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     assert_eq!(s["runtime"], "wasm");
     assert_eq!(s["readyReplicas"], 2);
     assert_eq!(s["conditions"][0]["reason"], "Available");
+    assert_eq!(
+        s["conditions"][0]["message"],
+        "loaded in 2/2 pods of pool-default"
+    );
+    assert!(
+        s.get("loadState").is_none(),
+        "never written by the reconciler"
+    );
     assert_eq!(s["conditions"][1]["type"], "ArtifactResolved");
     assert_eq!(s["conditions"][1]["status"], "True");
     assert!(
@@ -706,6 +756,13 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
         let body = request.into_body().collect_bytes().await.unwrap();
         ResponseSlot(send).json(200, &serde_json::from_slice(&body).unwrap());
     }
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/pods?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("PodList", vec![]));
     let (_, reply) = expect(
         &mut api,
         "GET",

@@ -53,8 +53,13 @@ pub enum FunctionSource {
     /// The manifests under `LocalOptions::dir`, watched.
     Folder,
     /// The Functions of a runtime pool, from the Kubernetes API (`faas-runtime serve --pool`):
-    /// those labelled `faas.dev/pool=<pool>` in the pod's namespace.
-    Pool { pool: String, namespace: String },
+    /// those labelled `faas.dev/pool=<pool>` in the pod's namespace. `pod` (the pod's name)
+    /// is how it reports, per function, whether it loaded it.
+    Pool {
+        pool: String,
+        namespace: String,
+        pod: Option<String>,
+    },
 }
 
 /// Runs the local platform until SIGTERM/SIGINT.
@@ -83,12 +88,22 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
             platform.set_ready();
             folder = Some(watcher);
         }
-        FunctionSource::Pool { pool, namespace } => {
+        FunctionSource::Pool {
+            pool,
+            namespace,
+            pod,
+        } => {
             let client = kube::Client::try_default()
                 .await
                 .context("a runtime pool reads its functions from the Kubernetes API: no in-cluster config or KUBECONFIG")?;
             // Ready once the first list of the pool's Functions is loaded.
-            crate::pool_source::start(&platform, client, namespace.clone(), pool.clone());
+            crate::pool_source::start(
+                &platform,
+                client,
+                namespace.clone(),
+                pool.clone(),
+                pod.clone(),
+            );
         }
     }
     let (ready, failed) = platform.registry.counts();

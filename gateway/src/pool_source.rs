@@ -6,6 +6,10 @@
 //! Artifacts come from `configmap://name/key` (binary data of a ConfigMap in the namespace);
 //! a pinned `spec.runtime.wasm.sha256` is checked when the module loads. Only a change of
 //! spec reloads a function: the controller's status writes do not.
+//!
+//! After each load the pod reports the outcome in the Function's `status.loadState.<pod>`
+//! (server-side apply, field manager `faas-pool-<pod>`: each pod owns its entry), which the
+//! controller turns into `Ready` ("loaded in 2/2 pods of pool-default", or the pod's error).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
@@ -27,17 +31,38 @@ pub const POOL_LABEL: &str = "faas.dev/pool";
 
 /// Follows the pool's Functions for as long as the platform lives. The platform turns ready
 /// once the first complete list is loaded.
-pub fn start(platform: &Arc<Platform>, client: Client, namespace: String, pool: String) {
-    tokio::spawn(follow(Arc::downgrade(platform), client, namespace, pool));
+pub fn start(
+    platform: &Arc<Platform>,
+    client: Client,
+    namespace: String,
+    pool: String,
+    pod: Option<String>,
+) {
+    tokio::spawn(follow(
+        Arc::downgrade(platform),
+        client,
+        namespace,
+        pool,
+        pod,
+    ));
 }
 
 /// The watch loop (public for tests, which drive it against a mock API server).
-pub async fn follow(platform: Weak<Platform>, client: Client, namespace: String, pool: String) {
+pub async fn follow(
+    platform: Weak<Platform>,
+    client: Client,
+    namespace: String,
+    pool: String,
+    pod: Option<String>,
+) {
     let api: Api<Function> = Api::namespaced(client.clone(), &namespace);
     let config = watcher::Config::default().labels(&format!("{POOL_LABEL}={pool}"));
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
-    let mut pool_state = PoolState::default();
+    let mut pool_state = PoolState {
+        pod,
+        ..PoolState::default()
+    };
     tracing::info!(%namespace, %pool, "runtime pool: following its Functions");
     while let Some(event) = stream.next().await {
         let Some(platform) = platform.upgrade() else {
@@ -86,6 +111,8 @@ pub async fn follow(platform: Weak<Platform>, client: Client, namespace: String,
 
 #[derive(Default)]
 struct PoolState {
+    /// This pod's name: where it reports load outcomes (none: no reports).
+    pod: Option<String>,
     /// Function name -> the spec it was loaded with.
     applied: HashMap<String, String>,
     /// Names seen during a (re)list.
@@ -106,14 +133,28 @@ impl PoolState {
             return;
         }
         let artifact = fetch_artifact(client, namespace, &function).await;
-        match platform
+        let generation = function.metadata.generation;
+        let outcome = platform
             .apply(function, artifact, Origin::Cluster, None)
-            .await
-        {
+            .await;
+        match &outcome {
             Ok(()) => tracing::info!(function = %name, "runtime pool: function loaded"),
             Err(reason) => {
                 tracing::warn!(function = %name, %reason, "runtime pool: function not loaded")
             }
+        }
+        if let Some(pod) = &self.pod {
+            let sha256 = platform
+                .registry
+                .get(&name)
+                .and_then(|e| e.state.as_ref().ok().map(|l| l.sha256.clone()));
+            let report = faas_api::PodLoadState {
+                loaded: outcome.is_ok(),
+                generation,
+                sha256: sha256.filter(|_| outcome.is_ok()),
+                reason: outcome.err(),
+            };
+            report_load(client, namespace, &name, pod, &report).await;
         }
         self.applied.insert(name, spec);
     }
@@ -123,6 +164,34 @@ impl PoolState {
         if platform.registry.remove(name).is_some() {
             tracing::info!(function = %name, "runtime pool: function removed");
         }
+    }
+}
+
+/// Writes this pod's load outcome for one function into its status. Best effort: a failed
+/// report only delays `Ready`; the next change of the function reports again.
+async fn report_load(
+    client: &Client,
+    namespace: &str,
+    function: &str,
+    pod: &str,
+    report: &faas_api::PodLoadState,
+) {
+    let functions: Api<Function> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({
+        "apiVersion": faas_api::API_VERSION,
+        "kind": "Function",
+        "status": {"loadState": {pod: report}},
+    });
+    let manager = format!("faas-pool-{pod}");
+    if let Err(e) = functions
+        .patch_status(
+            function,
+            &kube::api::PatchParams::apply(&manager).force(),
+            &kube::api::Patch::Apply(&patch),
+        )
+        .await
+    {
+        tracing::warn!(function, error = %e, "runtime pool: could not report the load outcome");
     }
 }
 

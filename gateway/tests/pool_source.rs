@@ -40,6 +40,22 @@ async fn next(
     send
 }
 
+async fn next_with_body(
+    handle: &mut Handle,
+    method: &str,
+    path: &str,
+) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
+        .expect("client gone");
+    assert_eq!(request.method().as_str(), method);
+    let uri = request.uri().to_string();
+    assert!(uri.starts_with(path), "{uri} does not start with {path}");
+    let body = request.into_body().collect_bytes().await.unwrap();
+    (serde_json::from_slice(&body).unwrap(), send)
+}
+
 fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body: Vec<u8>) {
     send.send_response(
         Response::builder()
@@ -61,6 +77,7 @@ async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
         client,
         "shop".into(),
         "default".into(),
+        Some("pool-default-7d9f".into()),
     ));
 
     let list = next(
@@ -100,6 +117,21 @@ async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
         }))
         .unwrap(),
     );
+    // The pod reports the outcome, in its own entry, as its own field manager.
+    let (report, send) = next_with_body(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/hello/status?&force=true&fieldManager=faas-pool-pool-default-7d9f",
+    )
+    .await;
+    let entry = &report["status"]["loadState"]["pool-default-7d9f"];
+    assert_eq!(entry["loaded"], true, "{report}");
+    assert_eq!(entry["sha256"].as_str().map(str::len), Some(64));
+    reply(
+        send,
+        200,
+        serde_json::to_vec(&function("hello", "configmap://fn-hello/hello.wasm")).unwrap(),
+    );
     let missing = next(
         &mut api,
         "GET",
@@ -114,6 +146,24 @@ async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
                                    "reason": "NotFound", "code": 404, "message": "not found"}),
         )
         .unwrap(),
+    );
+
+    let (report, send) = next_with_body(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/broken/status?",
+    )
+    .await;
+    let entry = &report["status"]["loadState"]["pool-default-7d9f"];
+    assert_eq!(entry["loaded"], false);
+    assert!(
+        entry["reason"].as_str().unwrap().contains("fn-missing"),
+        "{report}"
+    );
+    reply(
+        send,
+        200,
+        serde_json::to_vec(&function("broken", "configmap://fn-missing/broken.wasm")).unwrap(),
     );
 
     // The watch opens once the list is loaded: by then the pod is ready.

@@ -172,6 +172,13 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
                 verbs: vec!["get".to_owned(), "list".to_owned(), "watch".to_owned()],
                 ..PolicyRule::default()
             },
+            // Each pod reports whether it loaded each function (`status.loadState`).
+            PolicyRule {
+                api_groups: Some(vec!["faas.dev".to_owned()]),
+                resources: Some(vec!["functions/status".to_owned()]),
+                verbs: vec!["patch".to_owned()],
+                ..PolicyRule::default()
+            },
             PolicyRule {
                 api_groups: Some(vec![String::new()]),
                 resources: Some(vec!["configmaps".to_owned()]),

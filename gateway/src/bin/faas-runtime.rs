@@ -90,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
             common,
         } => {
             let source = match pool {
-                Some(pool) => FunctionSource::Pool { pool, namespace },
+                Some(pool) => FunctionSource::Pool {
+                    pool,
+                    namespace,
+                    pod: std::env::var("POD_NAME").ok(),
+                },
                 None => FunctionSource::Folder,
             };
             (functions, Role::Pool, common, source)

@@ -372,6 +372,28 @@ pub struct FunctionStatus {
     /// The runtime pool of a WASM function (`pool-<name>` objects in its namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
+    /// Per pool pod (by pod name): whether it loaded this function. Each pod writes its own
+    /// entry (field manager `faas-pool-<pod>`); the controller drops entries of pods that no
+    /// longer exist.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub load_state: BTreeMap<String, PodLoadState>,
+}
+
+/// One pool pod's view of one function.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodLoadState {
+    /// It serves the function's current spec.
+    pub loaded: bool,
+    /// The `metadata.generation` it loaded (or failed to).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// sha256 of the artifact it serves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why it could not load it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// A status condition, shaped like the Kubernetes one (`Ready`, `Loaded`, ...).
