@@ -5,6 +5,8 @@
 //! fails the test on a timeout; an unexpected one fails the reconcile (the mock is closed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +22,7 @@ use kube::Client;
 use kube::client::Body;
 use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use support::{Handle, Reply, expect};
 
 const UID: &str = "5d0c7c0e-0000-4000-8000-000000000001";
 const APPLY: &str = "?&force=true&fieldManager=faas-controller";
@@ -73,46 +74,6 @@ fn function(mode: ContainerMode, image: Option<&str>) -> Function {
     f.metadata.generation = Some(3);
     f.metadata.finalizers = Some(vec![reconcile::FINALIZER.into()]);
     f
-}
-
-/// The next request, checked for method and exact path+query; its body as JSON (or Null).
-async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, ResponseSlot) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request came; expected {method} {uri}"))
-        .expect("the client went away");
-    assert_eq!(
-        (
-            request.method().as_str(),
-            request.uri().to_string().as_str()
-        ),
-        (method, uri),
-        "unexpected request"
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (body, ResponseSlot(send))
-}
-
-struct ResponseSlot(tower_test::mock::SendResponse<Response<Body>>);
-
-impl ResponseSlot {
-    fn json(self, status: u16, body: &Value) {
-        let response = Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(serde_json::to_vec(body).unwrap()))
-            .unwrap();
-        self.0.send_response(response);
-    }
-
-    fn not_found(self, what: &str) {
-        self.json(
-            404,
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": "NotFound", "code": 404, "message": format!("{what} not found")}),
-        );
-    }
 }
 
 fn owner_is_the_function(body: &Value) {
@@ -754,7 +715,7 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
             .unwrap();
         assert_eq!(request.method(), "PATCH", "{}", request.uri());
         let body = request.into_body().collect_bytes().await.unwrap();
-        ResponseSlot(send).json(200, &serde_json::from_slice(&body).unwrap());
+        Reply(send).json(200, &serde_json::from_slice(&body).unwrap());
     }
     let (_, reply) = expect(
         &mut api,

@@ -2,7 +2,7 @@
 //! `tower-test` mock of the API server, and where the cluster scheduler sends a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+mod support;
 
 use faas_api::{
     ContainerMode, ContainerRuntime, Function, FunctionRun, FunctionRunSpec, FunctionRunStatus,
@@ -16,8 +16,7 @@ use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
 use serde_json::{Value, json};
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use support::{Handle, expect};
 
 const APPLY: &str = "?&force=true&fieldManager=faas-scheduler";
 const UID: &str = "0f0f0f0f-0000-4000-8000-000000000002";
@@ -28,47 +27,6 @@ fn store() -> (KubeRunStore, Handle) {
         KubeRunStore::new(Client::new(service, "default"), "shop"),
         handle,
     )
-}
-
-async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, Reply) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(5), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request came; expected {method} {uri}"))
-        .expect("the client went away");
-    assert_eq!(
-        (
-            request.method().as_str(),
-            request.uri().to_string().as_str()
-        ),
-        (method, uri)
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    (
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        Reply(send),
-    )
-}
-
-struct Reply(tower_test::mock::SendResponse<Response<Body>>);
-
-impl Reply {
-    fn json(self, status: u16, body: &Value) {
-        self.0.send_response(
-            Response::builder()
-                .status(status)
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(body).unwrap()))
-                .unwrap(),
-        );
-    }
-
-    fn status(self, code: u16, reason: &str) {
-        self.json(
-            code,
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": reason, "code": code, "message": reason}),
-        );
-    }
 }
 
 fn function() -> Function {

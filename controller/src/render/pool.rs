@@ -15,9 +15,8 @@ use std::collections::BTreeMap;
 use faas_api::{Capacity, Function, FunctionSpec, PlacementSpec, TolerationSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, Lifecycle,
-    LifecycleHandler, ObjectFieldSelector, PodSpec, PodTemplateSpec, ResourceRequirements, Service,
-    ServiceAccount, ServicePort, ServiceSpec, SleepAction, Volume, VolumeMount,
+    Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
+    ResourceRequirements, Service, ServiceAccount, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -30,7 +29,10 @@ use sha2::{Digest, Sha256};
 use super::ClusterDefaults;
 use super::placement::placement;
 use super::service_account::{REGIONAL_STS_ANNOTATION, ROLE_ARN_ANNOTATION};
-use super::workload::{SECURITY_GROUP_LABEL, http_probe, locked_down, pod_security};
+use super::workload::{
+    PRE_STOP_SECONDS, SECURITY_GROUP_LABEL, http_probe, locked_down, pod_security, pre_stop_pause,
+    tmp_mount, tmp_volume,
+};
 
 /// Label on a Function naming its pool, and on the pool's objects and pods.
 pub const POOL_LABEL: &str = "faas.dev/pool";
@@ -38,9 +40,6 @@ pub const POOL_LABEL: &str = "faas.dev/pool";
 pub const POOL_ROLE: &str = "faas-pool";
 /// Port of `faas-runtime serve` in pool pods.
 pub const POOL_HTTP_PORT: i32 = 8080;
-/// Seconds a pool pod keeps serving after SIGTERM before it stops taking requests: the
-/// gateway and the Service's endpoints need that long to stop sending.
-const PRE_STOP_SECONDS: i64 = 10;
 
 /// What pool pods cannot share: two functions with equal keys share a pool.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -297,21 +296,9 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         }),
         readiness_probe: Some(http_probe("/readyz", POOL_HTTP_PORT, 2)),
         liveness_probe: Some(http_probe("/healthz", POOL_HTTP_PORT, 10)),
-        lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: PRE_STOP_SECONDS,
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
+        lifecycle: Some(pre_stop_pause()),
         security_context: Some(locked_down()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![tmp_mount()]),
         ..Container::default()
     };
     let grace = PRE_STOP_SECONDS + i64::try_from(longest_timeout).unwrap_or(i64::MAX / 4) + 5;
@@ -333,11 +320,7 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
                     service_account_name: Some(name.clone()),
                     containers: vec![runtime],
                     security_context: Some(pod_security()),
-                    volumes: Some(vec![Volume {
-                        name: "tmp".to_owned(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Volume::default()
-                    }]),
+                    volumes: Some(vec![tmp_volume()]),
                     tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
                     affinity: Some(place.affinity),
                     topology_spread_constraints: (!place.topology_spread.is_empty())

@@ -70,6 +70,38 @@ pub(super) fn pod_security() -> PodSecurityContext {
     }
 }
 
+/// The `preStop` pause: the pod keeps serving while endpoints (Service, gateway, ALB) stop
+/// sending to it.
+pub(super) fn pre_stop_pause() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: PRE_STOP_SECONDS,
+            }),
+            ..LifecycleHandler::default()
+        }),
+        ..Lifecycle::default()
+    }
+}
+
+/// The writable `/tmp` of a pod whose root filesystem is read-only.
+pub(super) fn tmp_volume() -> Volume {
+    Volume {
+        name: "tmp".to_owned(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Volume::default()
+    }
+}
+
+/// Where [`tmp_volume`] is mounted.
+pub(super) fn tmp_mount() -> VolumeMount {
+    VolumeMount {
+        name: "tmp".to_owned(),
+        mount_path: "/tmp".to_owned(),
+        ..VolumeMount::default()
+    }
+}
+
 pub(super) fn locked_down() -> SecurityContext {
     SecurityContext {
         run_as_non_root: Some(true),
@@ -262,21 +294,9 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         }),
         readiness_probe: probe.map(|p| tcp_probe(p, 5)),
         liveness_probe: probe.map(|p| tcp_probe(p, 20)),
-        lifecycle: Some(Lifecycle {
-            pre_stop: Some(LifecycleHandler {
-                sleep: Some(SleepAction {
-                    seconds: PRE_STOP_SECONDS,
-                }),
-                ..LifecycleHandler::default()
-            }),
-            ..Lifecycle::default()
-        }),
+        lifecycle: Some(pre_stop_pause()),
         security_context: Some(locked_down()),
-        volume_mounts: Some(vec![VolumeMount {
-            name: "tmp".to_owned(),
-            mount_path: "/tmp".to_owned(),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![tmp_mount()]),
         ..Container::default()
     };
     let sidecar = needs_sidecar(function).then(|| Container {
@@ -317,11 +337,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         containers: vec![app],
         init_containers: sidecar.map(|s| vec![s]),
         security_context: Some(pod_security()),
-        volumes: Some(vec![Volume {
-            name: "tmp".to_owned(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Volume::default()
-        }]),
+        volumes: Some(vec![tmp_volume()]),
         // The pause, then the longest request, then a margin to exit.
         termination_grace_period_seconds: Some(PRE_STOP_SECONDS + timeout + 5),
         tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
