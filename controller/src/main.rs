@@ -14,12 +14,9 @@ use faas_api::Function;
 use faas_controller::metrics::Metrics;
 use faas_controller::reconcile::{self, Context};
 use faas_controller::render::ClusterDefaults;
-use futures::StreamExt as _;
 use http_body_util::Full;
-use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Toleration;
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 
 #[derive(Parser)]
@@ -166,17 +163,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("the Lease manager stopped");
     }
     tracing::info!("leading: reconciling Functions and firing schedules");
-    let owned: Api<Deployment> = Api::all(client.clone());
-    let managed = watcher::Config::default().labels("app.kubernetes.io/managed-by=faas-controller");
-    let controller = Controller::new(functions, watcher::Config::default().any_semantic())
-        .owns(owned, managed)
-        .shutdown_on_signal()
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
-            }
-        });
+    let controller = reconcile::run(ctx, None, true);
     let lost = async {
         let _ = leader.wait_for(|leads| !*leads).await;
     };

@@ -290,3 +290,36 @@ pub async fn keda_installed(client: &Client) -> bool {
         .await
         .is_ok()
 }
+
+/// The controller loop: Functions (in `namespace`, or everywhere) and the Deployments this
+/// controller made, each change reconciled; runs until the stream is dropped or, with
+/// `until_signal`, until SIGTERM/SIGINT.
+pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, until_signal: bool) {
+    use futures::StreamExt as _;
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::runtime::{Controller, watcher};
+
+    let client = ctx.client.clone();
+    let (functions, deployments): (Api<Function>, Api<Deployment>) = match namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    let managed =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    let mut controller = Controller::new(functions, watcher::Config::default().any_semantic())
+        .owns(deployments, managed);
+    if until_signal {
+        controller = controller.shutdown_on_signal();
+    }
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}

@@ -24,13 +24,11 @@ use faas_api::{Function, FunctionRun};
 use faas_controller::metrics::Metrics;
 use faas_controller::reconcile::{self, Context};
 use faas_controller::render::ClusterDefaults;
-use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, ResourceExt};
 
 const MANAGER: &str = "faas-e2e";
@@ -139,15 +137,10 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
         metrics: Metrics::new().unwrap(),
     });
     let functions: Api<Function> = Api::namespaced(client.clone(), &namespace);
-    let controller = tokio::spawn(
-        Controller::new(functions.clone(), watcher::Config::default())
-            .owns(
-                Api::<Deployment>::namespaced(client.clone(), &namespace),
-                watcher::Config::default(),
-            )
-            .run(reconcile::reconcile, reconcile::error_policy, ctx)
-            .for_each(|_| async {}),
-    );
+    let controller = tokio::spawn({
+        let namespace = namespace.clone();
+        async move { reconcile::run(ctx, Some(&namespace), false).await }
+    });
 
     let image = std::env::var("FAAS_E2E_IMAGE").unwrap_or_else(|_| "python:3.12-alpine".into());
     let manifest = format!(
