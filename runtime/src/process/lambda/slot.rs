@@ -144,7 +144,7 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
 /// Serves the Runtime API on `listener` for a handler that runs elsewhere (the function's
 /// container, beside the `faas-runtime sidecar`): nothing to start or restart here. The
 /// handler's container restarts on its own (kubelet); a handler past its deadline cannot be
-/// killed from here, so its late answer is refused and its caller has had its 504.
+/// killed from here: its caller has had its 504, and its late answer is accepted and dropped.
 pub(super) async fn serve_beside(
     pool: Arc<Pool>,
     listener: tokio::net::TcpListener,
@@ -156,7 +156,7 @@ pub(super) async fn serve_beside(
         loop {
             slot.kill.notified().await;
             tracing::warn!(function = %pool.spec.name, "lambda: the handler is past its deadline; \
-                its caller got 504 and its late answer will be refused (it runs in another \
+                its caller got 504 and its late answer will be dropped (it runs in another \
                 container and cannot be stopped from here)");
         }
     };
