@@ -69,6 +69,7 @@ pub fn load(
         working_dir: working_dir.or_else(|| base_dir.map(Path::to_path_buf)),
         env: crate::platform::env_of(function),
         port: container.port,
+        readiness_path: container.readiness_path.clone(),
         limits,
     };
     let (invoker, kind) = match container.mode {
@@ -103,6 +104,7 @@ fn beside(
         working_dir: None,
         env: crate::platform::env_of(function),
         port: container.port,
+        readiness_path: container.readiness_path.clone(),
         limits,
     };
     let (invoker, kind) = match container.mode {

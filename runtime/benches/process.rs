@@ -72,6 +72,7 @@ fn spec(dir: &Path, argv: &[&str], port: Option<u16>) -> ProcessSpec {
         working_dir: Some(dir.to_path_buf()),
         env: vec![],
         port,
+        readiness_path: None,
         limits: Limits {
             timeout: Duration::from_secs(10),
             concurrency: 1,

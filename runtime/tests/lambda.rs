@@ -76,6 +76,7 @@ fn python(dir: &Path, module: &str, source: &str, timeout: Duration) -> ProcessF
         working_dir: Some(dir.to_path_buf()),
         env: vec![],
         port: None,
+        readiness_path: None,
         limits: Limits {
             timeout,
             memory_bytes: 256 << 20,
@@ -266,6 +267,7 @@ async fn a_rust_lambda_runtime_handler_serves_http_errors_and_sqs_batches() {
         working_dir: None,
         env: vec![],
         port: None,
+        readiness_path: None,
         limits: Limits {
             timeout: Duration::from_secs(10),
             concurrency: 2,

@@ -20,6 +20,7 @@ fn spec(dir: &Path, argv: &[&str], port: Option<u16>, timeout: Duration) -> Proc
         working_dir: Some(dir.to_path_buf()),
         env: vec![("GREETING".into(), "hi".into())],
         port,
+        readiness_path: None,
         limits: Limits {
             timeout,
             ..Limits::default()
@@ -277,4 +278,68 @@ async fn dropping_the_function_stops_its_process() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A server that accepts connections at once but says it is ready only once a file exists.
+const SLOW_TO_READY: &str = r#"
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        ready = os.path.exists("ready")
+        if self.path == "/healthz":
+            status, body = (200, b"ok") if ready else (503, b"warming up")
+        else:
+            status, body = 200, b"served"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_path_holds_traffic_until_it_answers_2xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(dir.path(), "slow.py", SLOW_TO_READY);
+    let mut s = spec(
+        dir.path(),
+        &["python3", &path],
+        Some(free_port()),
+        Duration::from_secs(10),
+    );
+    s.readiness_path = Some("/healthz".into());
+    let process = HttpProcess::start(s).unwrap();
+    // Listening, but /healthz says 503: not ready, and a call waits.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        matches!(process.state(), ProcessState::Starting { .. }),
+        "{:?}",
+        process.state()
+    );
+    let f = ProcessFunction::Http(Box::new(process));
+    let started = Instant::now();
+    let call = tokio::spawn({
+        let dir = dir.path().to_path_buf();
+        async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            std::fs::write(dir.join("ready"), b"").unwrap();
+        }
+    });
+    let (status, body) = super_call(&f).await;
+    call.await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "served"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "served before ready"
+    );
+}
+
+async fn super_call(f: &ProcessFunction) -> (u16, String) {
+    call(f, request("GET", "/x", "")).await.unwrap()
 }

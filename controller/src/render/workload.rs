@@ -292,7 +292,11 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
             limits: Some(BTreeMap::from([("memory".to_owned(), memory)])),
             ..ResourceRequirements::default()
         }),
-        readiness_probe: probe.map(|p| tcp_probe(p, 5)),
+        // The same readiness the runtime uses locally: the path when the spec names one.
+        readiness_probe: probe.map(|p| match &container.readiness_path {
+            Some(path) => http_probe(path, p, 5),
+            None => tcp_probe(p, 5),
+        }),
         liveness_probe: probe.map(|p| tcp_probe(p, 20)),
         lifecycle: Some(pre_stop_pause()),
         security_context: Some(locked_down()),
@@ -625,6 +629,40 @@ mod tests {
         assert_eq!(
             pdb.spec.and_then(|s| s.max_unavailable),
             Some(IntOrString::Int(1))
+        );
+    }
+
+    #[test]
+    fn a_readiness_path_becomes_an_http_probe() {
+        let mut f = function(ContainerMode::Http, Some(8000));
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        let app = &pod(&w).containers[0];
+        assert!(
+            app.readiness_probe
+                .as_ref()
+                .and_then(|p| p.tcp_socket.clone())
+                .is_some()
+        );
+        if let Some(c) = f.spec.runtime.container.as_mut() {
+            c.readiness_path = Some("/healthz".into());
+        }
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        let app = &pod(&w).containers[0];
+        let get = app
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.clone())
+            .expect("httpGet");
+        assert_eq!(
+            (get.path.as_deref(), get.port.clone()),
+            (Some("/healthz"), IntOrString::Int(8000))
+        );
+        // Liveness stays a TCP check: a slow health endpoint must not get the pod killed.
+        assert!(
+            app.liveness_probe
+                .as_ref()
+                .and_then(|p| p.tcp_socket.clone())
+                .is_some()
         );
     }
 

@@ -300,13 +300,40 @@ fn describe(state: &ProcessState) -> String {
     }
 }
 
-/// Whether 127.0.0.1:`port` accepts a connection, within a second.
-async fn accepts(port: u16) -> Result<(), String> {
+/// Whether the server on 127.0.0.1:`port` can serve, within a second: it accepts a
+/// connection and, with a readiness path, answers it with 200-399 (as a Kubernetes `httpGet`
+/// probe would).
+async fn accepts(port: u16, path: Option<&str>) -> Result<(), String> {
     let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
-    match tokio::time::timeout(Duration::from_secs(1), connect).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("127.0.0.1:{port}: {e}")),
-        Err(_) => Err(format!("127.0.0.1:{port}: no answer to connect within 1s")),
+    let stream = match tokio::time::timeout(Duration::from_secs(1), connect).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Err(format!("127.0.0.1:{port}: {e}")),
+        Err(_) => return Err(format!("127.0.0.1:{port}: no answer to connect within 1s")),
+    };
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let probe = async {
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let request = http::Request::get(path)
+            .header(http::header::HOST, format!("127.0.0.1:{port}"))
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>(response.status())
+    };
+    match tokio::time::timeout(Duration::from_secs(1), probe).await {
+        Ok(Ok(status)) if (200..400).contains(&status.as_u16()) => Ok(()),
+        Ok(Ok(status)) => Err(format!("GET {path} answered {status}")),
+        Ok(Err(e)) => Err(format!("GET {path}: {e}")),
+        Err(_) => Err(format!("GET {path}: no answer within 1s")),
     }
 }
 
@@ -319,7 +346,7 @@ async fn follow_beside(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let probed = accepts(port).await;
+        let probed = accepts(port, spec.readiness_path.as_deref()).await;
         // Not ready yet is normal while the function container starts; after it was ready
         // once, not answering is worth reporting.
         let never_ready = matches!(*state.borrow(), ProcessState::Starting { .. });
@@ -418,16 +445,22 @@ async fn run_once(
     tracing::info!(function = %spec.name, pid, port, "process: started");
     // Readiness: the port accepts a connection.
     let probe = async {
-        while accepts(port).await.is_err() {
+        while accepts(port, spec.readiness_path.as_deref()).await.is_err() {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     };
     tokio::select! {
         ready = tokio::time::timeout(STARTUP_TIMEOUT, probe) => {
             if ready.is_err() {
+                // Why, in the probe's words ("connection refused", "GET /healthz answered
+                // 503"), before the process goes.
+                let why = accepts(port, spec.readiness_path.as_deref())
+                    .await
+                    .err()
+                    .unwrap_or_default();
                 terminate(&mut child, STOP_GRACE).await;
                 return Some(format!(
-                    "not accepting connections on 127.0.0.1:{port} after {}s",
+                    "not ready on 127.0.0.1:{port} after {}s ({why})",
                     STARTUP_TIMEOUT.as_secs()
                 ));
             }

@@ -35,6 +35,9 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     /// `http` mode: the port the server listens on (on 127.0.0.1).
     pub port: Option<u16>,
+    /// `http` mode: a path that answers 200-399 once the server can serve; `None`: a TCP
+    /// connection is enough.
+    pub readiness_path: Option<String>,
     /// Timeout, memory, concurrency, body size.
     pub limits: Limits,
 }

@@ -151,6 +151,10 @@ pub struct ContainerRuntime {
     pub port: Option<u16>,
     #[serde(default)]
     pub mode: ContainerMode,
+    /// `http` mode: a path answered 200-399 once the server can serve (`/healthz`). Without
+    /// it, accepting a TCP connection counts as ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_path: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

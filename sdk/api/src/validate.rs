@@ -232,6 +232,20 @@ fn validate_wasm(w: &WasmRuntime, errs: &mut ValidationErrors) {
 }
 
 fn validate_container(c: &ContainerRuntime, errs: &mut ValidationErrors) {
+    if let Some(path) = &c.readiness_path {
+        if !path.starts_with('/') || path.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+            errs.push(
+                "spec.runtime.container.readinessPath",
+                format!("must be an absolute path without spaces (/healthz), got {path:?}"),
+            );
+        }
+        if c.mode != ContainerMode::Http {
+            errs.push(
+                "spec.runtime.container.readinessPath",
+                "only http mode has a server to probe",
+            );
+        }
+    }
     let has_image = c.image.as_deref().is_some_and(|s| !s.trim().is_empty());
     if !has_image && c.command.is_empty() {
         errs.push(
@@ -1361,6 +1375,14 @@ mod tests {
             security_group: Some("db access".into()),
         });
         f.spec.cpu = Some("fast".into());
+        f.spec.runtime.wasm = None;
+        f.spec.runtime.container = Some(ContainerRuntime {
+            image: Some("a:1".into()),
+            port: Some(8080),
+            mode: ContainerMode::Lambda,
+            readiness_path: Some("health z".into()),
+            ..ContainerRuntime::default()
+        });
         let errs = errors(&f);
         let fields: Vec<&str> = errs
             .iter()
@@ -1369,6 +1391,8 @@ mod tests {
         assert_eq!(
             fields,
             [
+                "spec.runtime.container.readinessPath",
+                "spec.runtime.container.readinessPath",
                 "spec.cpu",
                 "spec.placement.tolerations[0].value",
                 "spec.placement.tolerations[1].operator",
