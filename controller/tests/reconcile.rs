@@ -76,6 +76,31 @@ fn function(mode: ContainerMode, image: Option<&str>) -> Function {
     f
 }
 
+/// The status apply of the Function under test.
+async fn expect_status(api: &mut Handle) -> (Value, Reply) {
+    expect(
+        api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
+    )
+    .await
+}
+
+/// An Event about the Function under test.
+async fn expect_event(api: &mut Handle) -> (Value, Reply) {
+    expect(
+        api,
+        "POST",
+        "/apis/events.k8s.io/v1/namespaces/shop/events?",
+    )
+    .await
+}
+
+/// A server-side apply (field manager `faas-controller`, forced) of the object at `path`.
+async fn expect_apply(api: &mut Handle, path: &str) -> (Value, Reply) {
+    expect(api, "PATCH", &format!("{path}{APPLY}")).await
+}
+
 fn owner_is_the_function(body: &Value) {
     let owner = &body["metadata"]["ownerReferences"][0];
     assert_eq!(owner["uid"], UID, "{body}");
@@ -137,20 +162,18 @@ async fn a_container_function_is_applied_owned_and_its_status_written() {
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
 
-    let (sa, reply) = expect(
+    let (sa, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
     )
     .await;
     owner_is_the_function(&sa);
     assert_eq!(sa["kind"], "ServiceAccount");
     reply.json(200, &sa);
 
-    let (deployment, reply) = expect(
+    let (deployment, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
     )
     .await;
     owner_is_the_function(&deployment);
@@ -164,12 +187,8 @@ async fn a_container_function_is_applied_owned_and_its_status_written() {
     assert!(pod["initContainers"].is_null(), "no sidecar for plain http");
     reply.json(200, &with_status(deployment, 1));
 
-    let (service, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
-    )
-    .await;
+    let (service, reply) =
+        expect_apply(&mut api, "/api/v1/namespaces/shop/services/fn-orders").await;
     owner_is_the_function(&service);
     reply.json(200, &service);
 
@@ -182,12 +201,7 @@ async fn a_container_function_is_applied_owned_and_its_status_written() {
     .await;
     reply.not_found("poddisruptionbudgets fn-orders");
 
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
-    )
-    .await;
+    let (status, reply) = expect_status(&mut api).await;
     assert_eq!(status["apiVersion"], "faas.dev/v1alpha1");
     assert_eq!(status["kind"], "Function");
     let s = &status["status"];
@@ -205,12 +219,7 @@ async fn a_container_function_is_applied_owned_and_its_status_written() {
     reply.json(200, &stored(&f_copy, &status));
 
     // Ready changed (from nothing): one Event.
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     assert_eq!(event["reason"], "Available");
     assert_eq!(event["type"], "Normal");
     assert_eq!(event["regarding"]["uid"], UID);
@@ -300,17 +309,15 @@ async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (sa, reply) = expect(
+    let (sa, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
     )
     .await;
     reply.json(200, &sa);
-    let (deployment, reply) = expect(
+    let (deployment, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
     )
     .await;
     // KEDA's HPA owns replicas: our apply leaves the field out.
@@ -323,34 +330,27 @@ async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     assert_eq!(sidecar["args"], json!(["sidecar"]));
     assert_eq!(sidecar["restartPolicy"], "Always");
     reply.json(200, &with_status(deployment, 0));
-    let (service, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
-    )
-    .await;
+    let (service, reply) =
+        expect_apply(&mut api, "/api/v1/namespaces/shop/services/fn-orders").await;
     reply.json(200, &service);
-    let (pdb, reply) = expect(
+    let (pdb, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders{APPLY}"),
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders",
     )
     .await;
     owner_is_the_function(&pdb);
     reply.json(200, &pdb);
-    let (auth, reply) = expect(
+    let (auth, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/fn-orders{APPLY}"),
+        "/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/fn-orders",
     )
     .await;
     owner_is_the_function(&auth);
     assert_eq!(auth["spec"]["podIdentity"]["identityOwner"], "workload");
     reply.json(200, &auth);
-    let (scaled, reply) = expect(
+    let (scaled, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/fn-orders{APPLY}"),
+        "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/fn-orders",
     )
     .await;
     owner_is_the_function(&scaled);
@@ -359,12 +359,7 @@ async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     assert_eq!(scaled["spec"]["triggers"][0]["type"], "aws-sqs-queue");
     reply.json(200, &scaled);
 
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
-    )
-    .await;
+    let (status, reply) = expect_status(&mut api).await;
     let conditions = &status["status"]["conditions"];
     assert_eq!(conditions[0]["status"], "False");
     assert_eq!(conditions[0]["reason"], "Progressing");
@@ -372,12 +367,7 @@ async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     assert_eq!(conditions[2]["reason"], "ScaledByQueueDepth");
     assert_eq!(status["status"]["runtime"], "lambda");
     reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     assert_eq!(event["type"], "Warning");
     reply.json(201, &event);
     pass.await.unwrap().expect("pass succeeds");
@@ -393,12 +383,7 @@ async fn a_function_that_cannot_run_gets_only_a_status_that_says_why() {
     }
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
-    )
-    .await;
+    let (status, reply) = expect_status(&mut api).await;
     let ready = &status["status"]["conditions"][0];
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "NoImage");
@@ -410,12 +395,7 @@ async fn a_function_that_cannot_run_gets_only_a_status_that_says_why() {
         "{ready}"
     );
     reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     assert_eq!(
         (event["type"].as_str(), event["reason"].as_str()),
         (Some("Warning"), Some("NoImage"))
@@ -432,12 +412,7 @@ async fn deleting_records_an_event_and_removes_the_finalizer() {
         jiff::Timestamp::from_second(1_800_000_000).unwrap(),
     ));
     let pass = run(f.clone(), &ctx).await;
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     assert_eq!(event["reason"], "Deleting");
     reply.json(201, &event);
     let (patch, reply) = expect(
@@ -463,17 +438,15 @@ async fn an_api_error_fails_the_pass_with_its_cause_and_is_retried() {
     let (ctx, mut api) = context(false);
     let f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
     let pass = run(f.clone(), &ctx).await;
-    let (sa, reply) = expect(
+    let (sa, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/api/v1/namespaces/shop/serviceaccounts/fn-orders{APPLY}"),
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
     )
     .await;
     reply.json(200, &sa);
-    let (_, reply) = expect(
+    let (_, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
     )
     .await;
     reply.json(
@@ -556,10 +529,9 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     .await;
     reply.json(200, &list("FunctionList", vec![]));
     // The label pool pods watch.
-    let (label, reply) = expect(
+    let (label, reply) = expect_apply(
         &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
     )
     .await;
     assert_eq!(label["metadata"]["labels"]["faas.dev/pool"], "default");
@@ -652,12 +624,7 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
                 "binaryData": {"hello.wasm": base64::engine::general_purpose::STANDARD.encode(&module)}}),
     );
 
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
-    )
-    .await;
+    let (status, reply) = expect_status(&mut api).await;
     let s = &status["status"];
     assert_eq!(s["pool"], "default");
     assert_eq!(s["runtime"], "wasm");
@@ -681,12 +648,7 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
         "{s}"
     );
     reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     reply.json(201, &event);
     drop(api);
     pass.await.unwrap().expect("pass succeeds");
@@ -736,12 +698,7 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
                 "metadata": {"name": "fn-hello", "namespace": "shop"},
                 "binaryData": {"hello.wasm": "AGFzbQEAAAA="}}),
     );
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders/status{APPLY}"),
-    )
-    .await;
+    let (status, reply) = expect_status(&mut api).await;
     let ready = &status["status"]["conditions"][0];
     assert_eq!(ready["status"], "False");
     assert_eq!(ready["reason"], "ArtifactDigestMismatch");
@@ -750,12 +707,7 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
         "{ready}"
     );
     reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     assert_eq!(event["type"], "Warning");
     reply.json(201, &event);
     pass.await.unwrap().expect("pass succeeds");
@@ -807,12 +759,7 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
         let (_, reply) = expect(&mut api, "DELETE", uri).await;
         reply.not_found("gone already is fine");
     }
-    let (event, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/events.k8s.io/v1/namespaces/shop/events?",
-    )
-    .await;
+    let (event, reply) = expect_event(&mut api).await;
     reply.json(201, &event);
     let (_, reply) = expect(
         &mut api,
