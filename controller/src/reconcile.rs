@@ -151,8 +151,9 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         apply
             .typed(service_account::service_account(function))
             .await?;
-        let scaled = ctx.keda && scaling(function, &ctx.defaults).is_some();
-        if scaled {
+        // KEDA's objects, when KEDA is installed and the function has SQS triggers.
+        let keda_objects = ctx.keda.then(|| scaling(function, &ctx.defaults)).flatten();
+        if keda_objects.is_some() {
             // KEDA's HorizontalPodAutoscaler owns `replicas`: leaving it out of our apply
             // gives up our ownership of the field instead of fighting over it.
             workload.deployment.spec.replicas = None;
@@ -167,7 +168,7 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
             None => apply.delete::<PodDisruptionBudget>(&pdb_name).await?,
         }
         if ctx.keda {
-            match scaling(function, &ctx.defaults) {
+            match keda_objects {
                 Some((scaled_object, authentication)) => {
                     apply.dynamic(authentication).await?;
                     apply.dynamic(scaled_object).await?;

@@ -194,11 +194,11 @@ fn pool_ready(
         return ready;
     }
     let generation = function.metadata.generation;
+    let no_reports = Default::default();
     let reports = function
         .status
         .as_ref()
-        .map(|s| s.load_state.clone())
-        .unwrap_or_default();
+        .map_or(&no_reports, |s| &s.load_state);
     let current: Vec<_> = reports
         .iter()
         .filter(|(pod, report)| observed.pool_pods.contains(pod) && report.generation == generation)

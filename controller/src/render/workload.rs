@@ -562,13 +562,7 @@ mod tests {
         let env = app.env.as_ref().expect("env");
         let get = |k: &str| env.iter().find(|e| e.name == k);
         // What the Rust `lambda_runtime` crate refuses to start without.
-        for required in [
-            "AWS_LAMBDA_FUNCTION_NAME",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            "AWS_LAMBDA_FUNCTION_VERSION",
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-        ] {
+        for required in faas_api::lambda_env::REQUIRED_BY_LAMBDA_RUNTIME {
             assert!(get(required).is_some(), "{required} missing");
         }
         assert!(get("AWS_LAMBDA_MAX_CONCURRENCY").is_none());

@@ -67,9 +67,7 @@ pub struct HttpProcess {
 impl HttpProcess {
     /// Starts supervising `spec` (which has a port).
     pub fn start(spec: ProcessSpec) -> Result<Self, String> {
-        let port = spec
-            .port
-            .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())?;
+        let port = port_of(&spec)?;
         let spec = Arc::new(spec);
         let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
         let (stop, stop_rx) = watch::channel(false);
@@ -89,9 +87,7 @@ impl HttpProcess {
     /// start or restart, only readiness to follow. A request that arrives while the server
     /// is unreachable waits for it within its timeout, as with a process starting here.
     pub fn beside(spec: ProcessSpec) -> Result<Self, String> {
-        let port = spec
-            .port
-            .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())?;
+        let port = port_of(&spec)?;
         let spec = Arc::new(spec);
         let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
         let (stop, stop_rx) = watch::channel(false);
@@ -270,6 +266,12 @@ where
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// The port of an http-mode process, which the spec must name.
+fn port_of(spec: &ProcessSpec) -> Result<u16, String> {
+    spec.port
+        .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())
 }
 
 /// Headers that describe one connection, not the message.

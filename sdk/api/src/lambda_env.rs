@@ -24,6 +24,15 @@ pub struct LambdaIdentity<'a> {
     pub log_stream: &'a str,
 }
 
+/// Variables the Rust `lambda_runtime` crate refuses to start without.
+pub const REQUIRED_BY_LAMBDA_RUNTIME: &[&str] = &[
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+];
+
 /// Variables the handler must not get from `spec.env`: the platform owns them.
 pub const RESERVED: &[&str] = &["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_MAX_CONCURRENCY"];
 
@@ -65,13 +74,7 @@ mod tests {
             log_stream: "2026/11/29/[$LATEST]faas",
         });
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
-        for required in [
-            "AWS_LAMBDA_FUNCTION_NAME",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
-            "AWS_LAMBDA_FUNCTION_VERSION",
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-        ] {
+        for required in REQUIRED_BY_LAMBDA_RUNTIME {
             assert!(get(required).is_some(), "{required} missing");
         }
         assert_eq!(get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), Some("256"));
