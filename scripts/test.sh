@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs the whole test suite. `.ci/run` calls exactly this.
 set -euo pipefail
+# Incremental caches double the size of target/ and buy nothing on a one-shot CI build.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cd "$(dirname "$0")/.."
 
 # Tools the network-namespace test uses (it skips, saying so, when they are missing).
 if ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     (apt-get update -qq && apt-get install -y -qq iproute2 curl) || echo "warning: could not install iproute2/curl"
+  fi
+fi
+
+# The OCI tests push to and pull from a real registry: Debian's docker-registry (the CNCF
+# distribution registry), which the tests start on loopback ports themselves (tests/src/registry.rs).
+if ! command -v docker-registry >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq docker-registry) || echo "warning: could not install docker-registry"
+  else
+    echo "warning: docker-registry is missing and cannot be installed here; the OCI tests will fail"
   fi
 fi
 

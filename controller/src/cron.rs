@@ -14,8 +14,10 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::Bytes;
-use faas_api::{ContainerMode, Function};
+use faas_api::{ContainerMode, Function, FunctionRun, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+use faas_runtime::schedule::plan::MANUAL;
 use faas_runtime::schedule::{
     Clock, CronMetrics, FunctionTarget, Leadership, Runner, Scheduler, SchedulerOptions, jobs_of,
 };
@@ -31,7 +33,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::render::object_name;
-use crate::runs::KubeRunStore;
+use crate::runs::{KubeRunStore, SCHEDULER_MANAGER};
 
 /// Calls the functions of one namespace through their Services.
 pub struct ServiceTarget {
@@ -172,6 +174,9 @@ pub struct ClusterCron {
     owner: String,
     service_domain: String,
     schedulers: Mutex<HashMap<String, Arc<Scheduler>>>,
+    /// Requested runs handed to a scheduler (by namespace/name), so that a watch re-list
+    /// does not start one twice; an entry leaves when its run ends.
+    taken: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl ClusterCron {
@@ -192,6 +197,7 @@ impl ClusterCron {
             owner,
             service_domain,
             schedulers: Mutex::new(HashMap::new()),
+            taken: Arc::default(),
         }
     }
 
@@ -248,6 +254,81 @@ impl ClusterCron {
         )
     }
 
+    /// Starts a run someone asked for by creating `run` (labelled [`REQUESTED_LABEL`], no
+    /// status): the namespace's scheduler runs it under that name, with the schedule's
+    /// settings when it names one and the payload of its annotation.
+    pub fn take_request(&self, run: &FunctionRun) {
+        let namespace = run.namespace().unwrap_or_default();
+        let id = run.name_any();
+        let key = format!("{namespace}/{id}");
+        if !self
+            .taken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone())
+        {
+            return;
+        }
+        let payload = match run.annotations().get(PAYLOAD_ANNOTATION) {
+            None => None,
+            Some(text) => match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+                Ok(bytes) => Some(Bytes::from(bytes)),
+                Err(_) => {
+                    self.refuse(
+                        &namespace,
+                        &id,
+                        format!("annotation {PAYLOAD_ANNOTATION} is not base64"),
+                    );
+                    return;
+                }
+            },
+        };
+        let schedule = Some(run.spec.schedule.as_str()).filter(|s| *s != MANUAL);
+        let scheduler = Arc::clone(
+            self.schedulers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(namespace.clone())
+                .or_insert_with(|| self.start(&namespace)),
+        );
+        match scheduler.run_requested(&run.spec.function, schedule, payload, id.clone()) {
+            Ok(handle) => {
+                tracing::info!(namespace, run = %id, function = %run.spec.function, "cron: requested run started");
+                let taken = Arc::clone(&self.taken);
+                tokio::spawn(async move {
+                    let _ = handle.done.await;
+                    taken.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+                });
+            }
+            Err(e) => self.refuse(&namespace, &id, e.to_string()),
+        }
+    }
+
+    /// Answers a request that cannot run: Failed, with the reason, and no longer a request.
+    fn refuse(&self, namespace: &str, id: &str, message: String) {
+        tracing::warn!(namespace, run = %id, %message, "cron: refused a requested run");
+        let runs: Api<FunctionRun> = Api::namespaced(self.client.clone(), namespace);
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let status = serde_json::json!({
+                "apiVersion": faas_api::API_VERSION,
+                "kind": "FunctionRun",
+                "status": {"phase": "Failed", "message": message},
+            });
+            let params = kube::api::PatchParams::apply(SCHEDULER_MANAGER).force();
+            if let Err(e) = runs
+                .patch_status(&id, &params, &kube::api::Patch::Apply(&status))
+                .await
+            {
+                tracing::warn!(run = %id, error = %e, "cron: could not mark a refused run");
+            }
+            let unlabel = serde_json::json!({"metadata": {"labels": {REQUESTED_LABEL: null}}});
+            let _ = runs
+                .patch(&id, &Default::default(), &kube::api::Patch::Merge(&unlabel))
+                .await;
+        });
+    }
+
     /// Stops every scheduler; runs in flight get `grace`.
     pub async fn shutdown(&self, grace: Duration) {
         let all: Vec<_> = self
@@ -280,6 +361,23 @@ pub async fn follow(
             // A change, a deletion, or the end of a (re)list.
             Ok(_) => cron.sync(),
             Err(e) => tracing::warn!(error = %e, "cron: watching Functions failed; retrying"),
+        }
+    }
+}
+
+/// Hands the runs people ask for (`faas run` against the cluster) to the schedulers: a watch
+/// of FunctionRuns labelled [`REQUESTED_LABEL`]. Started once this replica leads.
+pub async fn follow_requests(client: Client, cron: Arc<ClusterCron>) {
+    let api: Api<FunctionRun> = Api::all(client);
+    let stream = watcher(api, watcher::Config::default().labels(REQUESTED_LABEL))
+        .default_backoff()
+        .applied_objects();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(run) if run.status.is_none() => cron.take_request(&run),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cron: watching requested runs failed; retrying"),
         }
     }
 }

@@ -163,6 +163,10 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("the Lease manager stopped");
     }
     tracing::info!("leading: reconciling Functions and firing schedules");
+    let requests = tokio::spawn(faas_controller::cron::follow_requests(
+        client.clone(),
+        Arc::clone(&cron),
+    ));
     let controller = reconcile::run(ctx, None, true);
     let lost = async {
         let _ = leader.wait_for(|leads| !*leads).await;
@@ -173,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
     };
     cron.shutdown(std::time::Duration::from_secs(30)).await;
     following.abort();
+    requests.abort();
     server.abort();
     drop(lease_task);
     if lost_lease {

@@ -198,13 +198,19 @@ async fn find_artifact(
                 bytes.0.len()
             )))
         }
-        Ok(ArtifactSource::Oci(reference)) => not(
-            "OciNotSupportedYet",
-            format!(
-                "oci://{reference}: pool pods fetch configmap:// artifacts today; OCI pulls \
-                 come with `faas deploy` to clusters"
-            ),
-        ),
+        // The pool pods pull it with their own credentials (the controller has none for the
+        // registry) and verify it by digest; their load state says whether they could.
+        Ok(ArtifactSource::Oci(reference)) => match faas_oci::Reference::parse(&reference) {
+            Ok(parsed) => Ok(Ok(format!(
+                "oci://{parsed}: pulled by the pool pods{}",
+                if wasm.sha256.is_some() || parsed.digest.is_some() {
+                    ", verified by digest"
+                } else {
+                    " (not pinned: set spec.runtime.wasm.sha256 or use @sha256:)"
+                }
+            ))),
+            Err(why) => not("InvalidSource", format!("spec.runtime.wasm.source: {why}")),
+        },
         Ok(ArtifactSource::File(_) | ArtifactSource::Uploaded(_)) => not(
             "NotReachableFromCluster",
             format!(

@@ -10,7 +10,7 @@
 //!   live in the Function's status, `lastSchedules` and `scheduleTimings`, written with the
 //!   field manager `faas-scheduler` so the reconciler's status apply never touches them.
 
-use faas_api::{Function, FunctionRun};
+use faas_api::{Function, FunctionRun, REQUESTED_LABEL};
 use faas_runtime::schedule::plan::is_final;
 use faas_runtime::schedule::store::{Prune, StoreFuture, phase, prune_victims, run_id};
 use faas_runtime::schedule::{Cursor, JobKey, RunQuery, RunStore, StoreError};
@@ -82,13 +82,60 @@ impl KubeRunStore {
         object.metadata.owner_references = owner.map(|o| vec![o]);
         match self.runs().create(&PostParams::default(), &object).await {
             Ok(_) => {}
-            // Someone (another controller, an earlier attempt of ours) claimed it first.
-            Err(e) if is_status(&e, 409) => return Ok(false),
+            // A person asked for this run by creating its record: take it over.
+            Err(e) if is_status(&e, 409) => {
+                if !self.adopt(&object).await? {
+                    // Someone (another controller, an earlier attempt of ours) claimed it first.
+                    return Ok(false);
+                }
+            }
             Err(e) => return Err(backend("creating a FunctionRun")(e)),
         }
         // `status` is a subresource: a create ignores it.
         self.write_status(run).await?;
         Ok(true)
+    }
+
+    /// Takes over a requested run's record (labelled [`REQUESTED_LABEL`], no status yet):
+    /// our labels, annotations and owner replace the request's, guarded by its
+    /// resourceVersion so that only one scheduler adopts it. False when it is no request.
+    async fn adopt(&self, object: &FunctionRun) -> Result<bool, StoreError> {
+        let name = run_id(object);
+        let Some(existing) = self
+            .runs()
+            .get_opt(name)
+            .await
+            .map_err(backend("reading a requested FunctionRun"))?
+        else {
+            return Ok(false);
+        };
+        let requested = existing.labels().contains_key(REQUESTED_LABEL);
+        if !requested || existing.status.is_some() {
+            return Ok(false);
+        }
+        let mut labels = serde_json::Map::new();
+        for (k, v) in object.labels() {
+            labels.insert(k.clone(), json!(v));
+        }
+        labels.insert(REQUESTED_LABEL.to_owned(), serde_json::Value::Null);
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": existing.resource_version(),
+                "labels": labels,
+                "annotations": object.annotations(),
+                "ownerReferences": object.metadata.owner_references,
+            }
+        });
+        match self
+            .runs()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(true),
+            // Changed under us: another scheduler adopted it.
+            Err(e) if is_status(&e, 409) => Ok(false),
+            Err(e) => Err(backend("adopting a requested FunctionRun")(e)),
+        }
     }
 
     async fn write_status(&self, run: &FunctionRun) -> Result<(), StoreError> {

@@ -195,6 +195,14 @@ async fn a_fire_time_claimed_elsewhere_is_not_run_twice() {
     )
     .await;
     reply.status(409, "AlreadyExists");
+    // Is it a request to adopt? No: another scheduler's run, with a status.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}"),
+    )
+    .await;
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
     drop(api); // nothing else may be asked
     assert!(
         !created
@@ -202,6 +210,74 @@ async fn a_fire_time_claimed_elsewhere_is_not_run_twice() {
             .unwrap()
             .expect("a conflict is an answer, not an error")
     );
+}
+
+#[tokio::test]
+async fn a_requested_run_is_adopted_under_its_name_exactly_once() {
+    let (store, mut api) = store();
+    let id = "orders.manual.00000000000000aa";
+    let mut manual = run(id, RunPhase::Running);
+    manual.spec.schedule = "manual".into();
+    manual.spec.trigger = "manual".into();
+    manual.spec.scheduled_time = None;
+    let created = tokio::spawn(async move { store.create(manual, None, None).await });
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
+    )
+    .await;
+    reply.json(200, &serde_json::to_value(function()).unwrap());
+    let (_, reply) = expect(
+        &mut api,
+        "POST",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functionruns?",
+    )
+    .await;
+    reply.status(409, "AlreadyExists");
+    // What `faas run` created: labelled as a request, no status.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}"),
+    )
+    .await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "faas.dev/v1alpha1", "kind": "FunctionRun",
+                "metadata": {"name": id, "namespace": "shop", "resourceVersion": "41",
+                             "labels": {"faas.dev/requested": "true", "faas.dev/function": "orders"}},
+                "spec": {"function": "orders", "schedule": "manual", "trigger": "manual"}}),
+    );
+    let (patch, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}?"),
+    )
+    .await;
+    // Guarded by the resourceVersion read: a second adopter gets 409 and backs off.
+    assert_eq!(patch["metadata"]["resourceVersion"], "41");
+    assert_eq!(
+        patch["metadata"]["labels"]["faas.dev/requested"],
+        Value::Null
+    );
+    assert_eq!(patch["metadata"]["labels"]["faas.dev/schedule"], "manual");
+    assert_eq!(
+        patch["metadata"]["annotations"]["faas.dev/owner"],
+        "controller-0"
+    );
+    assert_eq!(patch["metadata"]["ownerReferences"][0]["uid"], UID);
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Pending));
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
+    )
+    .await;
+    assert_eq!(status["status"]["phase"], "Running");
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    drop(api);
+    assert!(created.await.unwrap().expect("adopted"));
 }
 
 #[tokio::test]

@@ -226,13 +226,30 @@ pub async fn fetch_artifact(
                     )
                 })
         }
-        Ok(ArtifactSource::Oci(reference)) => Err(format!(
-            "spec.runtime.wasm.source: oci://{reference}: pool pods fetch configmap:// artifacts today"
-        )),
+        Ok(ArtifactSource::Oci(reference)) => {
+            let reference = faas_oci::Reference::parse(&reference)
+                .map_err(|why| format!("spec.runtime.wasm.source: {why}"))?;
+            oci_registry()?
+                .pull_wasm(&reference, wasm.sha256.as_deref())
+                .await
+                .map(|pulled| pulled.wasm)
+                .map_err(|e| format!("spec.runtime.wasm.source: {e}"))
+        }
         Ok(_) => Err(format!(
-            "spec.runtime.wasm.source: {} is a file on one machine; a pool fetches configmap:// artifacts",
+            "spec.runtime.wasm.source: {} is a file on one machine; a pool fetches configmap:// or oci:// artifacts",
             wasm.source
         )),
         Err(why) => Err(format!("spec.runtime.wasm.source: {why}")),
     }
+}
+
+/// The registry client of this pod: credentials from its docker config (`DOCKER_CONFIG`, e.g. a
+/// mounted `kubernetes.io/dockerconfigjson` Secret), made once (loading the CA roots is not free).
+fn oci_registry() -> Result<&'static faas_oci::Registry, String> {
+    static REGISTRY: std::sync::OnceLock<Result<faas_oci::Registry, String>> =
+        std::sync::OnceLock::new();
+    REGISTRY
+        .get_or_init(|| faas_oci::Registry::from_env().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|why| format!("spec.runtime.wasm.source: {why}"))
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod moto;
+pub mod registry;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -190,6 +190,19 @@ impl Runner {
             }
             Trigger::Manual => plan::manual_run_id(&job.key.function),
         };
+        self.start_as(job, trigger, cursor, payload, id)
+    }
+
+    /// [`Runner::start`] under a given run id: a run someone requested by creating its record
+    /// (a `FunctionRun` made by `faas run` against a cluster), which the store adopts.
+    pub fn start_as(
+        self: &Arc<Self>,
+        job: Arc<Job>,
+        trigger: Trigger,
+        cursor: Option<Cursor>,
+        payload: Option<Bytes>,
+        id: String,
+    ) -> RunHandle {
         let cancelled = self.register(&job.key, &id);
         let this = Arc::clone(self);
         let run_id = id.clone();

@@ -183,7 +183,26 @@ impl Scheduler {
         schedule: Option<&str>,
         payload: Option<Bytes>,
     ) -> Result<RunHandle, StartError> {
-        let job = match schedule {
+        let job = self.manual_job(function, schedule)?;
+        Ok(self.runner.start(job, Trigger::Manual, None, payload))
+    }
+
+    /// [`Scheduler::run_now`] under the id of a run record someone created to ask for it.
+    pub fn run_requested(
+        &self,
+        function: &str,
+        schedule: Option<&str>,
+        payload: Option<Bytes>,
+        id: String,
+    ) -> Result<RunHandle, StartError> {
+        let job = self.manual_job(function, schedule)?;
+        Ok(self
+            .runner
+            .start_as(job, Trigger::Manual, None, payload, id))
+    }
+
+    fn manual_job(&self, function: &str, schedule: Option<&str>) -> Result<Arc<Job>, StartError> {
+        Ok(match schedule {
             None => Arc::new(Job::manual(function)),
             Some(name) => self.job(&JobKey::new(function, name)).ok_or_else(|| {
                 StartError::UnknownSchedule {
@@ -191,8 +210,7 @@ impl Scheduler {
                     schedule: name.to_owned(),
                 }
             })?,
-        };
-        Ok(self.runner.start(job, Trigger::Manual, None, payload))
+        })
     }
 
     /// Stops firing and releases the lock (a standby takes over), lets runs in flight finish

@@ -16,7 +16,7 @@ pub mod network;
 mod run;
 mod schema;
 pub mod sqs;
-mod validate;
+pub mod validate;
 
 pub use function::*;
 pub use limits::Limits;

@@ -4,6 +4,14 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Label on a `FunctionRun` that someone created to ask for a run (`faas run` against a
+/// cluster): the leading controller runs it under that name and removes the label.
+pub const REQUESTED_LABEL: &str = "faas.dev/requested";
+/// Annotation of a requested run carrying its payload (base64), when it has one.
+pub const PAYLOAD_ANNOTATION: &str = "faas.dev/payload";
+/// Largest payload a requested run may carry in its annotation (annotations share 256 KiB).
+pub const MAX_REQUESTED_PAYLOAD: usize = 128 * 1024;
+
 /// What started a run.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(

@@ -10,7 +10,7 @@ use hyper_util::rt::TokioExecutor;
 /// The gateway a command talks to.
 pub struct Gateway {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 /// A response, fully read.
@@ -33,12 +33,19 @@ impl Reply {
 impl Gateway {
     pub fn new(base: &str) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
-        if !base.starts_with("http://") {
-            bail!("--gateway must be an http:// URL, got {base:?}");
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            bail!("--gateway must be an http:// or https:// URL, got {base:?}");
         }
+        // HTTPS for gateways behind a load balancer (a function's public URL in a cluster).
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+            .context("loading the system's CA certificates")?
+            .https_or_http()
+            .enable_http1()
+            .build();
         Ok(Self {
             base,
-            client: Client::builder(TokioExecutor::new()).build_http(),
+            client: Client::builder(TokioExecutor::new()).build(https),
         })
     }
 

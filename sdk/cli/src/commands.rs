@@ -9,6 +9,29 @@ use bytes::Bytes;
 use crate::Output;
 use crate::client::{Gateway, multipart};
 
+/// `faas validate -f FILE`: the checks the controller and `faas deploy` make, offline.
+pub fn validate(file: &Path) -> anyhow::Result<()> {
+    let functions = faas_api::manifest::load_file(file)?;
+    for function in &functions {
+        let kind = if function.spec.runtime.wasm.is_some() {
+            "wasm".to_owned()
+        } else {
+            function
+                .spec
+                .runtime
+                .container
+                .as_ref()
+                .map(|c| format!("container, mode {:?}", c.mode).to_lowercase())
+                .unwrap_or_default()
+        };
+        println!(
+            "{}: valid ({kind})",
+            function.metadata.name.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
 pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> anyhow::Result<()> {
     // Validate locally first: a broken manifest is refused before anything is sent.
     let functions = faas_api::manifest::load_file(file)?;
@@ -103,46 +126,70 @@ fn report_deploy(
     Ok(())
 }
 
-pub async fn invoke(
-    gateway: &str,
-    name: &str,
-    data: Option<String>,
-    headers: &[String],
-    method: Option<String>,
-    path: &str,
-    include: bool,
-) -> anyhow::Result<()> {
-    let body = read_data(data.as_deref())?.unwrap_or_default();
-    let method = match method {
-        Some(m) => http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
-            .with_context(|| format!("invalid method {m:?}"))?,
-        None if data.is_some() => http::Method::POST,
-        None => http::Method::GET,
-    };
-    let mut parsed = Vec::new();
-    for header in headers {
-        let (k, v) = header
-            .split_once(':')
-            .with_context(|| format!("-H {header:?}: expected NAME:VALUE"))?;
-        parsed.push((k.trim().to_owned(), v.trim().to_owned()));
+/// What `faas invoke` sends.
+pub struct Call {
+    pub method: http::Method,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// Path after the function's route, starting with `/` (or empty for the route itself).
+    pub path: String,
+    pub include: bool,
+}
+
+impl Call {
+    /// From the command line: `-d` (text, @file, -), `-H K:V`, `-X`, `--path`, `-i`.
+    pub fn parse(
+        data: Option<String>,
+        headers: &[String],
+        method: Option<String>,
+        path: &str,
+        include: bool,
+    ) -> anyhow::Result<Call> {
+        let body = read_data(data.as_deref())?.unwrap_or_default();
+        let method = match method {
+            Some(m) => http::Method::from_bytes(m.to_ascii_uppercase().as_bytes())
+                .with_context(|| format!("invalid method {m:?}"))?,
+            None if data.is_some() => http::Method::POST,
+            None => http::Method::GET,
+        };
+        let mut parsed = Vec::new();
+        for header in headers {
+            let (k, v) = header
+                .split_once(':')
+                .with_context(|| format!("-H {header:?}: expected NAME:VALUE"))?;
+            parsed.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        let path = match path {
+            "/" | "" => String::new(),
+            p if p.starts_with('/') => p.to_owned(),
+            p => format!("/{p}"),
+        };
+        Ok(Call {
+            method,
+            headers: parsed,
+            body,
+            path,
+            include,
+        })
     }
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
+}
+
+pub async fn invoke(gateway: &str, name: &str, call: Call) -> anyhow::Result<()> {
     let gw = Gateway::new(gateway)?;
     let reply = gw
         .send(
-            method,
-            &format!(
-                "/function/{name}{}",
-                if path == "/" { String::new() } else { path }
-            ),
-            &parsed,
-            body,
+            call.method.clone(),
+            &format!("/function/{name}{}", call.path),
+            &call.headers,
+            call.body.clone(),
         )
         .await?;
+    print_reply(name, &reply, call.include)
+}
+
+/// The body on stdout; with `-i` the status and headers on stderr first. A failure status
+/// is an error naming the call id.
+pub fn print_reply(name: &str, reply: &crate::client::Reply, include: bool) -> anyhow::Result<()> {
     if include {
         eprintln!("{}", reply.status);
         for (k, v) in &reply.headers {

@@ -1,19 +1,25 @@
 //! `faas`: the command-line interface of the platform.
 
 mod client;
+mod cluster;
 mod commands;
+mod new;
 mod runs;
 mod schedules;
+mod target;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use target::Target;
 
 #[derive(Parser)]
 #[command(name = "faas", version, about = "Run, deploy and call functions")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    target: target::TargetArgs,
 }
 
 /// How data is printed.
@@ -22,18 +28,6 @@ pub enum Output {
     Table,
     Json,
     Yaml,
-}
-
-#[derive(clap::Args)]
-struct GatewayArg {
-    /// Gateway URL.
-    #[arg(
-        long,
-        env = "FAAS_GATEWAY",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    gateway: String,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +64,8 @@ enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
         shutdown_grace: std::time::Duration,
     },
-    /// Deploy a Function manifest (and its artifact) to a running platform.
+    /// Deploy Function manifests: to the cluster of the kubeconfig (artifact pushed, Function
+    /// applied, Ready awaited), or to a local platform with --gateway.
     Deploy {
         /// Manifest file.
         #[arg(short = 'f', long = "file")]
@@ -78,10 +73,52 @@ enum Command {
         /// Do not run the cargo build the manifest asks for.
         #[arg(long)]
         no_build: bool,
-        #[command(flatten)]
-        gateway: GatewayArg,
+        /// OCI repository to push WASM artifacts under (HOST/PATH, e.g. an ECR registry);
+        /// without one, modules up to 900 KiB go into a ConfigMap. Cluster only.
+        #[arg(long, env = "FAAS_REGISTRY")]
+        registry: Option<String>,
+        /// Return once applied, without waiting for Ready. Cluster only.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for Ready.
+        #[arg(long, default_value = "3m", value_parser = parse_grace)]
+        timeout: std::time::Duration,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
+    },
+    /// Check Function manifests offline, with the controller's own validation.
+    Validate {
+        /// Manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Print a function's logs (cluster: its pods; a pooled WASM function's own lines only).
+    Logs {
+        name: String,
+        /// Keep streaming.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only lines newer than this (e.g. 10m, 1h).
+        #[arg(long, value_parser = parse_grace)]
+        since: Option<std::time::Duration>,
+        /// Only the last N lines of each pod.
+        #[arg(long)]
+        tail: Option<i64>,
+    },
+    /// Create a function from a template that deploys as it is.
+    New {
+        /// Function name (also the folder created).
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: new::Lang,
+        /// Parent folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print a shell completion script (e.g. `faas completion bash > /etc/bash_completion.d/faas`).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Call a function and print its response body.
     Invoke {
@@ -102,22 +139,16 @@ enum Command {
         /// Print the status line and headers too.
         #[arg(short = 'i', long)]
         include: bool,
-        #[command(flatten)]
-        gateway: GatewayArg,
     },
     /// List functions.
     #[command(alias = "ls")]
     List {
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
     /// Show one function.
     Describe {
         name: String,
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "yaml")]
         output: Output,
     },
@@ -132,10 +163,8 @@ enum Command {
         #[arg(long)]
         tz: Option<String>,
         /// How many fire times to show.
-        #[arg(short = 'n', long, default_value_t = 5)]
+        #[arg(short = 'c', long, default_value_t = 5)]
         count: usize,
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
@@ -152,8 +181,6 @@ enum Command {
         /// Print the run id and return at once.
         #[arg(long)]
         detach: bool,
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
@@ -173,18 +200,12 @@ enum Command {
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: usize,
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
     /// Delete a function.
     #[command(alias = "rm")]
-    Delete {
-        name: String,
-        #[command(flatten)]
-        gateway: GatewayArg,
-    },
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -193,8 +214,6 @@ enum RunsCommand {
     Show {
         /// Run id.
         id: String,
-        #[command(flatten)]
-        gateway: GatewayArg,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
@@ -210,7 +229,7 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = match cli.command {
         Command::Up {
             dir,
             listen,
@@ -223,7 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             shutdown_grace,
         } => {
             faas_gateway::init_tracing(json_logs);
-            faas_gateway::local::run(faas_gateway::local::LocalOptions {
+            return faas_gateway::local::run(faas_gateway::local::LocalOptions {
                 dir,
                 listen,
                 state_dir: state,
@@ -235,14 +254,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 role: faas_gateway::platform::Role::Local,
                 source: faas_gateway::local::FunctionSource::Folder,
             })
-            .await
+            .await;
         }
+        // Offline commands: no target.
+        Command::Validate { file } => return commands::validate(&file),
+        Command::New { name, lang, dir } => return new::create(&dir, &name, lang),
+        Command::Completion { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "faas", &mut std::io::stdout());
+            return Ok(());
+        }
+        other => other,
+    };
+    match cli.target.resolve().await? {
+        Target::Gateway(gateway) => on_gateway(&gateway, command).await,
+        Target::Cluster(cluster) => on_cluster(&cluster, command).await,
+    }
+}
+
+async fn on_gateway(gateway: &str, command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Deploy {
             file,
             no_build,
-            gateway,
             output,
-        } => commands::deploy(&gateway.gateway, &file, !no_build, output).await,
+            ..
+        } => commands::deploy(gateway, &file, !no_build, output).await,
         Command::Invoke {
             name,
             data,
@@ -250,35 +287,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             method,
             path,
             include,
-            gateway,
         } => {
-            commands::invoke(
-                &gateway.gateway,
-                &name,
-                data,
-                &headers,
-                method,
-                &path,
-                include,
-            )
-            .await
+            let call = commands::Call::parse(data, &headers, method, &path, include)?;
+            commands::invoke(gateway, &name, call).await
         }
-        Command::List { gateway, output } => commands::list(&gateway.gateway, output).await,
-        Command::Describe {
-            name,
-            gateway,
-            output,
-        } => commands::describe(&gateway.gateway, &name, output).await,
+        Command::List { output } => commands::list(gateway, output).await,
+        Command::Describe { name, output } => commands::describe(gateway, &name, output).await,
         Command::Run {
             name,
             schedule,
             data,
             detach,
-            gateway,
             output,
         } => {
             runs::run(
-                &gateway.gateway,
+                gateway,
                 &name,
                 schedule.as_deref(),
                 data.as_deref(),
@@ -288,21 +311,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::Runs {
-            show:
-                Some(RunsCommand::Show {
-                    id,
-                    gateway,
-                    output,
-                }),
+            show: Some(RunsCommand::Show { id, output }),
             ..
-        } => runs::show(&gateway.gateway, &id, output).await,
+        } => runs::show(gateway, &id, output).await,
         Command::Runs {
             show: None,
             name,
             schedule,
             phase,
             limit,
-            gateway,
             output,
         } => {
             let filter = runs::Filter {
@@ -311,19 +328,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 phase: phase.as_deref(),
                 limit,
             };
-            runs::list(&gateway.gateway, filter, output).await
+            runs::list(gateway, filter, output).await
         }
-        Command::Delete { name, gateway } => commands::delete(&gateway.gateway, &name).await,
+        Command::Delete { name } => commands::delete(gateway, &name).await,
         Command::Schedules {
             name,
             cron,
             tz,
             count,
-            gateway,
             output,
         } => {
             schedules::run(
-                &gateway.gateway,
+                gateway,
                 name.as_deref(),
                 cron.as_deref(),
                 tz.as_deref(),
@@ -332,6 +348,128 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Logs { name, .. } => anyhow::bail!(
+            "a local platform logs to the terminal of `faas up` (every line names its function: grep for function={name})"
+        ),
+        Command::Up { .. }
+        | Command::Validate { .. }
+        | Command::New { .. }
+        | Command::Completion { .. } => Ok(()),
+    }
+}
+
+async fn on_cluster(cluster: &target::Cluster, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Deploy {
+            file,
+            no_build,
+            registry,
+            no_wait,
+            timeout,
+            output,
+        } => {
+            let client = match registry {
+                Some(_) => Some(faas_oci::Registry::from_env()?),
+                None => None,
+            };
+            let options = cluster::deploy::DeployOptions {
+                build: !no_build,
+                registry,
+                wait: !no_wait,
+                timeout,
+                output,
+                poll: std::time::Duration::from_secs(1),
+            };
+            cluster::deploy::deploy(cluster, client.as_ref(), &file, &options).await
+        }
+        Command::List { output } => cluster::view::list(cluster, output).await,
+        Command::Describe { name, output } => cluster::view::describe(cluster, &name, output).await,
+        Command::Delete { name } => cluster::view::delete(cluster, &name).await,
+        Command::Runs {
+            show: None,
+            name,
+            schedule,
+            phase,
+            limit,
+            output,
+        } => {
+            cluster::view::runs(
+                cluster,
+                name.as_deref(),
+                schedule.as_deref(),
+                phase.as_deref(),
+                limit,
+                output,
+            )
+            .await
+        }
+        Command::Logs {
+            name,
+            follow,
+            since,
+            tail,
+        } => {
+            let options = cluster::logs::LogOptions {
+                follow,
+                since,
+                tail,
+            };
+            cluster::logs::logs(cluster, &name, &options).await
+        }
+        Command::Schedules {
+            name,
+            cron,
+            tz,
+            count,
+            output,
+        } => {
+            let function = match &name {
+                Some(name) => Some(cluster::view::get(cluster, name).await?),
+                None => None,
+            };
+            let listed = function
+                .as_ref()
+                .map(|f| serde_json::to_value(&f.spec.schedules))
+                .transpose()?;
+            let function = name.as_deref().zip(listed.as_ref());
+            schedules::print(function, cron.as_deref(), tz.as_deref(), count, output)
+        }
+        Command::Invoke {
+            name,
+            data,
+            headers,
+            method,
+            path,
+            include,
+        } => {
+            let call = commands::Call::parse(data, &headers, method, &path, include)?;
+            cluster::invoke::invoke(cluster, &name, call).await
+        }
+        Command::Runs {
+            show: Some(RunsCommand::Show { id, output }),
+            ..
+        } => cluster::view::show_run(cluster, &id, output).await,
+        Command::Run {
+            name,
+            schedule,
+            data,
+            detach,
+            output,
+        } => {
+            let options = cluster::run::RunOptions {
+                schedule: schedule.as_deref(),
+                data: data.as_deref(),
+                detach,
+                output,
+                pickup: std::time::Duration::from_secs(30),
+                poll: std::time::Duration::from_secs(1),
+            };
+            cluster::run::run(cluster, &name, &options).await
+        }
+        Command::Up { .. }
+        | Command::Validate { .. }
+        | Command::New { .. }
+        | Command::Completion { .. } => Ok(()),
     }
 }
 

@@ -26,17 +26,32 @@ pub async fn run(
     count: usize,
     output: Output,
 ) -> anyhow::Result<()> {
-    let now = Timestamp::now();
-    let explained = match (name, cron) {
-        (None, Some(expr)) => vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
+    let schedules = match (name, cron) {
         (Some(name), None) => {
             let detail = Gateway::new(gateway)?
                 .get_json(&format!("/system/functions/{name}"))
                 .await?;
-            let schedules = detail["function"]["spec"]["schedules"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
+            Some((name, detail["function"]["spec"]["schedules"].clone()))
+        }
+        _ => None,
+    };
+    let schedules = schedules.as_ref().map(|(name, list)| (*name, list));
+    print(schedules, cron, tz, count, output)
+}
+
+/// Prints the next fire times of `--cron` or of a function's `spec.schedules` (as JSON).
+pub fn print(
+    function: Option<(&str, &serde_json::Value)>,
+    cron: Option<&str>,
+    tz: Option<&str>,
+    count: usize,
+    output: Output,
+) -> anyhow::Result<()> {
+    let now = Timestamp::now();
+    let explained = match (function, cron) {
+        (None, Some(expr)) => vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
+        (Some((name, schedules)), None) => {
+            let schedules = schedules.as_array().cloned().unwrap_or_default();
             if schedules.is_empty() {
                 bail!("function {name} has no spec.schedules");
             }
@@ -100,4 +115,11 @@ fn explain(
         zone: zone.to_owned(),
         next,
     })
+}
+
+/// The next fire time of `cron` in `zone` after `now`, formatted for people.
+pub fn next_fire(cron: &str, zone: &str, now: Timestamp) -> Result<String, String> {
+    explain("schedule", cron, zone, now, 1)
+        .map_err(|e| e.to_string())
+        .map(|e| e.next.into_iter().next().unwrap_or_else(|| "never".into()))
 }

@@ -11,7 +11,7 @@ fn next_fire_times_are_shown_in_the_schedule_zone() {
             "30 2 * * *",
             "--tz",
             "Europe/Paris",
-            "-n",
+            "-c",
             "3",
         ])
         .output()

@@ -1,0 +1,298 @@
+//! `faas deploy` to a cluster: validate (the controller's own validation), build, put the
+//! artifact where the cluster can fetch it, server-side apply the Function, wait for Ready.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use faas_api::Function;
+use faas_api::artifact::ArtifactSource;
+use k8s_openapi::api::core::v1::Event;
+use kube::Api;
+use kube::api::{ListParams, Patch, PatchParams};
+
+use super::{MANAGER, Progress, artifact, condition};
+use crate::Output;
+use crate::target::{Cluster, explain};
+
+pub struct DeployOptions {
+    pub build: bool,
+    /// `host/path` to push WASM artifacts under (`--registry` / `FAAS_REGISTRY`).
+    pub registry: Option<String>,
+    pub wait: bool,
+    pub timeout: Duration,
+    pub output: Output,
+    /// Between status polls.
+    pub poll: Duration,
+}
+
+pub async fn deploy(
+    cluster: &Cluster,
+    registry: Option<&faas_oci::Registry>,
+    file: &Path,
+    options: &DeployOptions,
+) -> anyhow::Result<()> {
+    let progress = Progress::new();
+    let functions = faas_api::manifest::load_file(file)?;
+    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let declared = declared_namespaces(file);
+    for function in &functions {
+        check_for_cluster(function, &declared, cluster)?;
+    }
+    progress.done(
+        "validated",
+        &format!(
+            "{} ({} function{})",
+            file.display(),
+            functions.len(),
+            plural(functions.len())
+        ),
+    );
+    if options.build {
+        faas_gateway::local::build_all(file);
+    }
+    for function in functions {
+        deploy_one(cluster, registry, function, &base, options, &progress).await?;
+    }
+    Ok(())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// What only a cluster requires of a manifest (on top of `faas_api::validate`).
+fn check_for_cluster(
+    function: &Function,
+    declared: &[(String, String)],
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    if let Some((_, ns)) = declared.iter().find(|(n, _)| n == name)
+        && *ns != cluster.namespace
+    {
+        anyhow::bail!(
+            "{name}: metadata.namespace is {ns:?} but the target namespace is {:?}; hint: pass -n {ns} or drop metadata.namespace",
+            cluster.namespace
+        );
+    }
+    if let Some(container) = &function.spec.runtime.container
+        && container.image.is_none()
+    {
+        anyhow::bail!(
+            "{name}: spec.runtime.container.image: required on a cluster (command, args and workingDir run only in local mode)"
+        );
+    }
+    Ok(())
+}
+
+/// (name, namespace) of the documents that write `metadata.namespace` themselves (the manifest
+/// loader fills in `default` for the others, which must not override `-n`).
+fn declared_namespaces(file: &Path) -> Vec<(String, String)> {
+    use serde::Deserialize as _;
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    serde_yaml::Deserializer::from_str(&text)
+        .filter_map(|document| serde_yaml::Value::deserialize(document).ok())
+        .filter_map(|value| {
+            let metadata = value.get("metadata")?;
+            Some((
+                metadata.get("name")?.as_str()?.to_owned(),
+                metadata.get("namespace")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+async fn deploy_one(
+    cluster: &Cluster,
+    registry: Option<&faas_oci::Registry>,
+    mut function: Function,
+    base: &Path,
+    options: &DeployOptions,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let name = function.metadata.name.clone().unwrap_or_default();
+    let mut owned_map = None;
+    // Resolved before the spec is rewritten below (relative to the manifest's folder).
+    let local = faas_gateway::local::artifact_path(&function, base).ok();
+    if let Some(wasm) = function.spec.runtime.wasm.as_mut() {
+        match ArtifactSource::parse(&wasm.source) {
+            Ok(ArtifactSource::File(path)) => {
+                let local = local.unwrap_or_else(|| path.into());
+                let bytes = std::fs::read(&local).with_context(|| {
+                    format!(
+                        "{name}: spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",
+                        local.display()
+                    )
+                })?;
+                let placed = artifact::place(
+                    cluster,
+                    registry,
+                    options.registry.as_deref(),
+                    &name,
+                    Bytes::from(bytes),
+                )
+                .await
+                .with_context(|| format!("{name}: artifact"))?;
+                progress.done("pushed", &placed.summary);
+                wasm.source = placed.source;
+                wasm.sha256 = Some(placed.sha256);
+                owned_map = placed.config_map;
+            }
+            Ok(ArtifactSource::Uploaded(_)) => anyhow::bail!(
+                "{name}: spec.runtime.wasm.source: sha256: sources name artifacts uploaded to a local platform; point source at the .wasm file"
+            ),
+            // Already where the cluster fetches it.
+            Ok(ArtifactSource::Oci(_) | ArtifactSource::ConfigMap { .. }) => {}
+            Err(why) => anyhow::bail!("{name}: spec.runtime.wasm.source: {why}"),
+        }
+        // How to build is this machine's business, not the cluster's.
+        wasm.build = None;
+    }
+    function.metadata.namespace = Some(cluster.namespace.clone());
+    function.status = None;
+    let applied = cluster
+        .functions()
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&function),
+        )
+        .await
+        .map_err(|e| {
+            explain(
+                e,
+                &format!("applying Function {name} in {}", cluster.namespace),
+            )
+        })?;
+    if let Some(map) = &owned_map {
+        artifact::own(cluster, map, &applied).await?;
+    }
+    let generation = applied.metadata.generation.unwrap_or(0);
+    progress.done(
+        "applied",
+        &format!(
+            "Function {}/{name} (generation {generation}, context {})",
+            cluster.namespace, cluster.context
+        ),
+    );
+    let last = if options.wait {
+        wait_ready(cluster, &name, generation, options, progress).await?
+    } else {
+        applied
+    };
+    match options.output {
+        Output::Table => match last.status.as_ref().and_then(|s| s.url.as_deref()) {
+            Some(url) => println!("{name}: {url}"),
+            None if options.wait => println!(
+                "{name}: ready (no public URL: spec.http.public is off; call it with `faas invoke {name}`)"
+            ),
+            None => println!("{name}: applied (not waiting for Ready: `faas describe {name}`)"),
+        },
+        other => crate::commands::print_value(&serde_json::to_value(&last)?, other)?,
+    }
+    Ok(())
+}
+
+/// Polls the Function until its status has caught up with `generation` and says Ready,
+/// printing each new reason; past `options.timeout`, fails with the reason and recent Events.
+async fn wait_ready(
+    cluster: &Cluster,
+    name: &str,
+    generation: i64,
+    options: &DeployOptions,
+    progress: &Progress,
+) -> anyhow::Result<Function> {
+    let started = Instant::now();
+    let mut last_said = String::new();
+    loop {
+        let function = cluster
+            .functions()
+            .get(name)
+            .await
+            .map_err(|e| explain(e, &format!("reading Function {name}")))?;
+        let observed = function
+            .status
+            .as_ref()
+            .and_then(|s| s.observed_generation)
+            .unwrap_or(0);
+        let ready = condition(&function, "Ready");
+        let current = observed >= generation;
+        if current && ready.is_some_and(|c| c.status == "True") {
+            let replicas = function
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            progress.done(
+                "ready",
+                &format!(
+                    "{replicas} ready replica{} after {:.0?}",
+                    plural(replicas as usize),
+                    started.elapsed()
+                ),
+            );
+            return Ok(function);
+        }
+        let said = match (current, ready) {
+            (false, _) => "the controller has not seen this generation yet".to_owned(),
+            (true, Some(c)) => format!(
+                "{}: {}",
+                c.reason.as_deref().unwrap_or("NotReady"),
+                c.message.as_deref().unwrap_or("")
+            ),
+            (true, None) => "no Ready condition yet".to_owned(),
+        };
+        if said != last_said {
+            progress.waiting(&said);
+            last_said = said;
+        }
+        if started.elapsed() >= options.timeout {
+            progress.failed("ready", &format!("not Ready after {:?}", options.timeout));
+            let events = recent_events(cluster, name).await;
+            anyhow::bail!(
+                "{name} is not Ready after {:?}: {last_said}{events}\nhint: `faas describe {name}` shows its conditions; --timeout waits longer",
+                options.timeout
+            );
+        }
+        tokio::time::sleep(options.poll).await;
+    }
+}
+
+/// The Function's last Events, one per line (empty when none or unreadable).
+async fn recent_events(cluster: &Cluster, name: &str) -> String {
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let selector = format!("involvedObject.kind=Function,involvedObject.name={name}");
+    let Ok(list) = events.list(&ListParams::default().fields(&selector)).await else {
+        return String::new();
+    };
+    let mut items = list.items;
+    items.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| e.event_time.as_ref().map(|t| t.0))
+    });
+    let lines: Vec<String> = items
+        .iter()
+        .rev()
+        .take(5)
+        .rev()
+        .map(|e| {
+            format!(
+                "\n  {} {}: {}",
+                e.type_.as_deref().unwrap_or("Normal"),
+                e.reason.as_deref().unwrap_or("-"),
+                e.message.as_deref().unwrap_or("").trim()
+            )
+        })
+        .collect();
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("\nrecent events:{}", lines.concat())
+    }
+}

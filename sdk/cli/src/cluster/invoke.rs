@@ -1,0 +1,153 @@
+//! `faas invoke NAME` against a cluster: through the function's public URL when it has one,
+//! else through a port-forward to one of its ready pods (as `kubectl port-forward` does),
+//! so that a private function can be called from a laptop with nothing but RBAC.
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+
+use crate::client::{Gateway, Reply};
+use crate::commands::{Call, print_reply};
+use crate::target::{Cluster, explain};
+
+pub async fn invoke(cluster: &Cluster, name: &str, call: Call) -> anyhow::Result<()> {
+    let reply = call_function(cluster, name, &call).await?;
+    print_reply(name, &reply, call.include)
+}
+
+/// Calls the function and reads the whole answer.
+pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow::Result<Reply> {
+    let function = super::view::get(cluster, name).await?;
+    if let Some(url) = function.status.as_ref().and_then(|s| s.url.as_deref()) {
+        return Gateway::new(url)?
+            .send(
+                call.method.clone(),
+                &call.path,
+                &call.headers,
+                call.body.clone(),
+            )
+            .await
+            .with_context(|| format!("calling {name} at its URL {url}"));
+    }
+    let pool = function.status.as_ref().and_then(|s| s.pool.clone());
+    let selector = match &pool {
+        Some(pool) => format!("faas.dev/pool={pool}"),
+        None => format!("faas.dev/function={name}"),
+    };
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| explain(e, &format!("listing the pods of {name}")))?;
+    let Some(pod) = list.items.into_iter().find(is_ready) else {
+        anyhow::bail!(
+            "{name} has no public URL and no ready pod to port-forward to (selector {selector}); hint: `faas describe {name}`"
+        );
+    };
+    let (port, path) = entry_of(&pod, name, &call.path).with_context(|| {
+        format!(
+            "pod {} of {name} exposes no port to call",
+            pod.metadata.name.as_deref().unwrap_or("-")
+        )
+    })?;
+    let pod_name = pod.metadata.name.clone().unwrap_or_default();
+    eprintln!(
+        "faas: no public URL; calling {name} through a port-forward to pod {pod_name}:{port}"
+    );
+    let mut forwarder = pods
+        .portforward(&pod_name, &[port])
+        .await
+        .map_err(|e| explain(e, &format!("port-forwarding to pod {pod_name}")))?;
+    let stream = forwarder
+        .take_stream(port)
+        .context("the port-forward gave no stream")?;
+    let reply = send_over(stream, call, &path).await?;
+    drop(forwarder);
+    Ok(reply)
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The port of the pod that serves the function and the path to ask it for: a pool pod and
+/// the runtime sidecar route `/function/<name>/...`; a plain HTTP container is the function.
+pub fn entry_of(pod: &Pod, name: &str, path: &str) -> Option<(u16, String)> {
+    let spec = pod.spec.as_ref()?;
+    let port_of = |container: &k8s_openapi::api::core::v1::Container, named: &str| {
+        container
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some(named))
+            .and_then(|p| u16::try_from(p.container_port).ok())
+    };
+    let routed = format!("/function/{name}{path}");
+    let runtime = spec.containers.iter().find(|c| c.name == "faas-runtime");
+    if let Some(port) = runtime.and_then(|c| port_of(c, "http")) {
+        return Some((port, routed));
+    }
+    let sidecar = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .find(|c| c.name == "faas-runtime");
+    if let Some(port) = sidecar.and_then(|c| port_of(c, "sidecar")) {
+        return Some((port, routed));
+    }
+    let function = spec.containers.iter().find(|c| c.name == "function")?;
+    let port = port_of(function, "http")?;
+    Some((
+        port,
+        if path.is_empty() {
+            "/".into()
+        } else {
+            path.into()
+        },
+    ))
+}
+
+/// One HTTP/1.1 exchange over an already connected stream.
+async fn send_over<S>(stream: S, call: &Call, path: &str) -> anyhow::Result<Reply>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake through the port-forward")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut builder = http::Request::builder()
+        .method(call.method.clone())
+        .uri(path)
+        .header(http::header::HOST, "localhost");
+    for (k, v) in &call.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder
+        .body(Full::new(call.body.clone()))
+        .context("building the request")?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("calling through the port-forward")?;
+    let (parts, body) = response.into_parts();
+    let body: Bytes = body
+        .collect()
+        .await
+        .context("reading the response")?
+        .to_bytes();
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}

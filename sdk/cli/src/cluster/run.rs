@@ -1,0 +1,132 @@
+//! `faas run NAME` against a cluster: a `FunctionRun` created as a request (labelled
+//! `faas.dev/requested`, payload in an annotation); the leading controller's scheduler adopts
+//! it under that very name and runs it, so the CLI follows the resource it made.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use faas_api::{FunctionRun, MAX_REQUESTED_PAYLOAD, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+use faas_runtime::schedule::plan::{MANUAL, is_final, manual_run_id};
+use kube::Api;
+use kube::api::PostParams;
+
+use super::Progress;
+use crate::Output;
+use crate::commands::{print_value, read_data};
+use crate::target::{Cluster, explain};
+
+pub struct RunOptions<'a> {
+    pub schedule: Option<&'a str>,
+    pub data: Option<&'a str>,
+    pub detach: bool,
+    pub output: Output,
+    /// How long a request may wait for a scheduler to take it.
+    pub pickup: Duration,
+    pub poll: Duration,
+}
+
+pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> anyhow::Result<()> {
+    let function = super::view::get(cluster, name).await?;
+    if let Some(schedule) = options.schedule
+        && !function.spec.schedules.iter().any(|s| s.name == schedule)
+    {
+        let names: Vec<&str> = function
+            .spec
+            .schedules
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        anyhow::bail!(
+            "function {name} has no schedule named {schedule:?} (it has: {})",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        );
+    }
+    let payload = read_data(options.data)?;
+    if let Some(payload) = &payload
+        && payload.len() > MAX_REQUESTED_PAYLOAD
+    {
+        anyhow::bail!(
+            "the payload is {} KiB; a run requested through the cluster carries at most {} KiB (put larger inputs in S3 and pass the key)",
+            payload.len().div_ceil(1024),
+            MAX_REQUESTED_PAYLOAD / 1024
+        );
+    }
+    let id = manual_run_id(name);
+    let schedule = options.schedule.unwrap_or(MANUAL);
+    let mut annotations = serde_json::Map::new();
+    if let Some(payload) = &payload {
+        annotations.insert(
+            PAYLOAD_ANNOTATION.to_owned(),
+            base64::engine::general_purpose::STANDARD
+                .encode(payload)
+                .into(),
+        );
+    }
+    let request: FunctionRun = serde_json::from_value(serde_json::json!({
+        "apiVersion": faas_api::API_VERSION,
+        "kind": "FunctionRun",
+        "metadata": {
+            "name": id,
+            "labels": {
+                REQUESTED_LABEL: "true",
+                "faas.dev/function": name,
+                "faas.dev/schedule": schedule,
+            },
+            "annotations": annotations,
+        },
+        "spec": {"function": name, "schedule": schedule, "trigger": "manual", "attempt": 1},
+    }))?;
+    let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    runs.create(&PostParams::default(), &request)
+        .await
+        .map_err(|e| explain(e, &format!("creating FunctionRun {id}")))?;
+    if options.detach {
+        println!("{id}");
+        return Ok(());
+    }
+    let progress = Progress::new();
+    progress.done("requested", &format!("run {id}"));
+    let started = Instant::now();
+    let mut said_running = false;
+    loop {
+        tokio::time::sleep(options.poll).await;
+        let run = runs
+            .get(&id)
+            .await
+            .map_err(|e| explain(e, &format!("reading FunctionRun {id}")))?;
+        match run.status.as_ref().map(|s| s.phase) {
+            None if started.elapsed() > options.pickup => anyhow::bail!(
+                "no scheduler took run {id} within {:?}; hint: is faas-controller running and leading (`kubectl get lease -n faas-system`)? The request stays and runs when one does: `faas runs show {id}`",
+                options.pickup
+            ),
+            Some(phase) if is_final(phase) => return finish(cluster, &run, options.output).await,
+            Some(_) if !said_running => {
+                progress.waiting("running");
+                said_running = true;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn finish(cluster: &Cluster, run: &FunctionRun, output: Output) -> anyhow::Result<()> {
+    let id = run.metadata.name.clone().unwrap_or_default();
+    if output != Output::Table {
+        print_value(&serde_json::to_value(run)?, output)?;
+    } else {
+        super::view::show_run(cluster, &id, output).await?;
+    }
+    let status = run.status.clone().unwrap_or_default();
+    if status.phase != faas_api::RunPhase::Succeeded {
+        anyhow::bail!(
+            "run {id} ended {}: {} (details: faas runs show {id})",
+            status.phase.as_str(),
+            status.message.as_deref().unwrap_or("no message")
+        );
+    }
+    Ok(())
+}

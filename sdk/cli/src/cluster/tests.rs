@@ -1,0 +1,687 @@
+//! The exact API requests of the cluster commands, against `tower-test`'s mock API server
+//! (kube-rs's documented approach), plus a real OCI registry on loopback for pushes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use kube::client::Body;
+use serde_json::{Value, json};
+
+use super::deploy::{DeployOptions, deploy};
+use crate::Output;
+use crate::target::Cluster;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+fn cluster() -> (Cluster, Handle) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "team");
+    (
+        Cluster {
+            client,
+            namespace: "team".into(),
+            context: "test".into(),
+        },
+        handle,
+    )
+}
+
+/// The next request: method and exact path+query checked, body as JSON.
+async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, Reply) {
+    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+        .await
+        .unwrap_or_else(|_| panic!("no request came; expected {method} {uri}"))
+        .expect("client gone");
+    assert_eq!(
+        (
+            request.method().as_str(),
+            request.uri().to_string().as_str()
+        ),
+        (method, uri),
+        "unexpected request"
+    );
+    let bytes = request.into_body().collect_bytes().await.unwrap();
+    (
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        Reply(send),
+    )
+}
+
+struct Reply(tower_test::mock::SendResponse<Response<Body>>);
+
+impl Reply {
+    fn json(self, status: u16, body: &Value) {
+        self.0.send_response(
+            Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(body).unwrap()))
+                .unwrap(),
+        );
+    }
+
+    fn status(self, code: u16, reason: &str, message: &str) {
+        self.json(
+            code,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": reason, "code": code, "message": message}),
+        );
+    }
+}
+
+const APPLY_FN: &str =
+    "/apis/faas.dev/v1alpha1/namespaces/team/functions/hello?&force=true&fieldManager=faas-cli";
+const GET_FN: &str = "/apis/faas.dev/v1alpha1/namespaces/team/functions/hello";
+
+fn manifest(dir: &std::path::Path, wasm: &[u8]) -> std::path::PathBuf {
+    std::fs::write(dir.join("hello.wasm"), wasm).unwrap();
+    let file = dir.join("function.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec:\n  runtime:\n    wasm:\n      source: hello.wasm\n      build: {cargo: {package: hello}}\n  http: {path: /hello, public: true}\n",
+    )
+    .unwrap();
+    file
+}
+
+fn options(registry: Option<String>, timeout: Duration) -> DeployOptions {
+    DeployOptions {
+        build: false,
+        registry,
+        wait: true,
+        timeout,
+        output: Output::Table,
+        poll: Duration::from_millis(10),
+    }
+}
+
+/// The Function as the API server returns it, with `status`.
+fn stored(applied: &Value, generation: i64, status: Value) -> Value {
+    let mut object = applied.clone();
+    object["metadata"]["uid"] = json!("uid-1");
+    object["metadata"]["generation"] = json!(generation);
+    object["status"] = status;
+    object
+}
+
+fn ready(generation: i64, state: &str, reason: &str) -> Value {
+    json!({"observedGeneration": generation, "url": "https://fn.example.com/hello",
+           "readyReplicas": 2,
+           "conditions": [{"type": "Ready", "status": state, "reason": reason, "message": "details"}]})
+}
+
+#[tokio::test]
+async fn a_small_module_goes_into_a_configmap_owned_by_the_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str("(module)").unwrap();
+    let file = manifest(dir.path(), &wasm);
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn(async move {
+        deploy(
+            &cluster,
+            None,
+            &file,
+            &options(None, Duration::from_secs(30)),
+        )
+        .await
+    });
+
+    let (map, reply) = expect(
+        &mut handle,
+        "PATCH",
+        "/api/v1/namespaces/team/configmaps/fn-hello-wasm?&force=true&fieldManager=faas-cli",
+    )
+    .await;
+    use base64::Engine as _;
+    assert_eq!(
+        map["binaryData"]["hello.wasm"],
+        json!(base64::engine::general_purpose::STANDARD.encode(&wasm))
+    );
+    assert_eq!(map["metadata"]["labels"]["faas.dev/function"], "hello");
+    reply.json(200, &map);
+
+    let (function, reply) = expect(&mut handle, "PATCH", APPLY_FN).await;
+    let sha = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(&wasm))
+    };
+    assert_eq!(
+        function["spec"]["runtime"]["wasm"],
+        json!({"source": "configmap://fn-hello-wasm/hello.wasm", "sha256": sha}),
+        "pinned, and without the local build step"
+    );
+    assert_eq!(function["metadata"]["namespace"], "team");
+    reply.json(200, &stored(&function, 1, Value::Null));
+
+    let (owner, reply) = expect(
+        &mut handle,
+        "PATCH",
+        "/api/v1/namespaces/team/configmaps/fn-hello-wasm?",
+    )
+    .await;
+    assert_eq!(
+        owner["metadata"]["ownerReferences"][0],
+        json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function", "name": "hello", "uid": "uid-1"})
+    );
+    reply.json(200, &map);
+
+    // Not yet seen, then seen but not ready, then ready.
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &stored(&function, 1, Value::Null));
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(
+        200,
+        &stored(&function, 1, ready(1, "False", "PoolNotLoaded")),
+    );
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &stored(&function, 1, ready(1, "True", "Ready")));
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn with_a_registry_the_module_is_pushed_and_the_spec_pinned_by_digest() {
+    let server = faas_e2e::registry::RegistryServer::start(false);
+    let registry = faas_oci::Registry::new(None, Vec::new()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
+    let file = manifest(dir.path(), &wasm);
+    let (cluster, mut handle) = cluster();
+    let base = format!("{}/functions", server.host);
+    let task = tokio::spawn(async move {
+        deploy(
+            &cluster,
+            Some(&registry),
+            &file,
+            &options(Some(base), Duration::from_secs(30)),
+        )
+        .await
+    });
+    let (function, reply) = expect(&mut handle, "PATCH", APPLY_FN).await;
+    let source = function["spec"]["runtime"]["wasm"]["source"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sha = function["spec"]["runtime"]["wasm"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        source.starts_with(&format!(
+            "oci://{}/functions/hello:sha256-{}@sha256:",
+            server.host,
+            &sha[..16]
+        )),
+        "{source}"
+    );
+    reply.json(200, &stored(&function, 3, Value::Null));
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &stored(&function, 3, ready(3, "True", "Ready")));
+    task.await.unwrap().unwrap();
+
+    // What the applied spec names is what a pool pod gets, verified.
+    let reference = faas_oci::Reference::parse(&source).unwrap();
+    let pulled = faas_oci::Registry::new(None, Vec::new())
+        .unwrap()
+        .pull_wasm(&reference, Some(&sha))
+        .await
+        .unwrap();
+    assert_eq!(pulled.wasm.as_ref(), wasm.as_slice());
+}
+
+#[tokio::test]
+async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("function.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/fn/hello:1}\n",
+    )
+    .unwrap();
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn(async move {
+        deploy(
+            &cluster,
+            None,
+            &file,
+            &options(None, Duration::from_millis(50)),
+        )
+        .await
+    });
+    // Already in a registry: applied as is, no push.
+    let (function, reply) = expect(&mut handle, "PATCH", APPLY_FN).await;
+    assert_eq!(
+        function["spec"]["runtime"]["wasm"]["source"],
+        "oci://r.example.com/fn/hello:1"
+    );
+    reply.json(200, &stored(&function, 2, Value::Null));
+    // Polled until the timeout, then the Function's Events are read for the error.
+    let events = "/api/v1/namespaces/team/events?&fieldSelector=involvedObject.kind%3DFunction%2CinvolvedObject.name%3Dhello";
+    loop {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+            .await
+            .expect("a request")
+            .expect("client");
+        let uri = request.uri().to_string();
+        if uri == GET_FN {
+            Reply(send).json(
+                200,
+                &stored(&function, 2, ready(2, "False", "ArtifactNotFound")),
+            );
+            continue;
+        }
+        assert_eq!(uri, events);
+        Reply(send).json(
+            200,
+            &json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": [
+                {"metadata": {"name": "e1"}, "involvedObject": {"kind": "Function", "name": "hello"},
+                 "type": "Warning", "reason": "PullFailed", "message": "manifest unknown",
+                 "lastTimestamp": "2026-11-29T10:00:00Z"}]}),
+        );
+        break;
+    }
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("not Ready after"), "{err}");
+    assert!(err.contains("ArtifactNotFound: details"), "{err}");
+    assert!(
+        err.contains("Warning PullFailed: manifest unknown"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn refusals_name_the_cause_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    // Too large for a ConfigMap, no registry.
+    let mut big = wat::parse_str("(module)").unwrap();
+    big.resize(901 * 1024, 0);
+    let file = manifest(dir.path(), &big);
+    let (cluster, mut handle) = cluster();
+    let err = deploy(
+        &cluster,
+        None,
+        &file,
+        &options(None, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap_err();
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("too large for a ConfigMap (901 KiB > 900 KiB)"),
+        "{text}"
+    );
+    assert!(text.contains("--registry"), "{text}");
+
+    // The manifest's namespace is not the target one.
+    let other = dir.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello, namespace: prod}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/a:1}\n",
+    )
+    .unwrap();
+    let err = deploy(
+        &cluster,
+        None,
+        &other,
+        &options(None, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("pass -n prod"), "{err}");
+
+    // A container function without an image.
+    let container = dir.path().join("container.yaml");
+    std::fs::write(
+        &container,
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: web}\nspec:\n  runtime:\n    container: {command: [python3, server.py], port: 8080}\n",
+    )
+    .unwrap();
+    let err = deploy(
+        &cluster,
+        None,
+        &container,
+        &options(None, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("spec.runtime.container.image: required on a cluster"),
+        "{err}"
+    );
+    drop(cluster);
+    assert!(
+        handle.next_request().await.is_none(),
+        "nothing may reach the API server"
+    );
+}
+
+#[tokio::test]
+async fn api_refusals_say_what_to_do() {
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { super::view::list(&cluster, Output::Table).await }
+    });
+    let (_, reply) = expect(
+        &mut handle,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/team/functions?",
+    )
+    .await;
+    reply.status(
+        403,
+        "Forbidden",
+        "functions.faas.dev is forbidden: User \"dev\" cannot list resource \"functions\" in API group \"faas.dev\" in the namespace \"team\"",
+    );
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(err.contains("cannot list resource \"functions\""), "{err}");
+    assert!(err.contains("RBAC"), "{err}");
+
+    let task = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { super::view::delete(&cluster, "ghost").await }
+    });
+    let (_, reply) = expect(
+        &mut handle,
+        "DELETE",
+        "/apis/faas.dev/v1alpha1/namespaces/team/functions/ghost?",
+    )
+    .await;
+    reply.status(404, "NotFound", "functions.faas.dev \"ghost\" not found");
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("Function ghost not found in namespace team"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn invoke_goes_through_the_public_url() {
+    // The "gateway" behind the URL is a real local platform serving the hello example.
+    let dir = tempfile::tempdir().unwrap();
+    faas_e2e::write_function(dir.path(), "hello", &faas_e2e::guest("hello"), "");
+    let platform = faas_e2e::Faas::start(dir.path());
+    let url = platform.url("/function/hello");
+    platform
+        .eventually("hello is served", || async {
+            faas_e2e::get(&url).await.status == 200
+        })
+        .await;
+
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn(async move {
+        let call = crate::commands::Call::parse(None, &[], None, "/x?y=1", false).unwrap();
+        super::invoke::call_function(&cluster, "hello", &call).await
+    });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+                "metadata": {"name": "hello", "namespace": "team"},
+                "spec": {"runtime": {"wasm": {"source": "oci://r.example.com/a:1"}}},
+                "status": {"url": url}}),
+    );
+    let answer = task.await.unwrap().unwrap();
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&answer.body),
+        "Hello from faas: GET /x?y=1\n"
+    );
+}
+
+#[test]
+fn port_forwards_go_to_the_port_that_routes_the_function() {
+    let pod =
+        |value: Value| serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(value).unwrap();
+    let pool = pod(json!({"spec": {"containers": [{"name": "faas-runtime",
+        "ports": [{"name": "http", "containerPort": 8080}]}]}}));
+    assert_eq!(
+        super::invoke::entry_of(&pool, "hello", "/x"),
+        Some((8080, "/function/hello/x".into()))
+    );
+    let sidecar = pod(json!({"spec": {
+        "initContainers": [{"name": "faas-runtime", "ports": [{"name": "sidecar", "containerPort": 8080}]}],
+        "containers": [{"name": "function"}]}}));
+    assert_eq!(
+        super::invoke::entry_of(&sidecar, "orders", ""),
+        Some((8080, "/function/orders".into()))
+    );
+    let plain = pod(json!({"spec": {"containers": [{"name": "function",
+        "ports": [{"name": "http", "containerPort": 9000}]}]}}));
+    assert_eq!(
+        super::invoke::entry_of(&plain, "web", ""),
+        Some((9000, "/".into()))
+    );
+    let none = pod(json!({"spec": {"containers": [{"name": "function"}]}}));
+    assert_eq!(super::invoke::entry_of(&none, "web", ""), None);
+}
+
+fn run_options(detach: bool) -> super::run::RunOptions<'static> {
+    super::run::RunOptions {
+        schedule: Some("nightly"),
+        data: Some("{\"day\": 1}"),
+        detach,
+        output: Output::Table,
+        pickup: Duration::from_millis(100),
+        poll: Duration::from_millis(5),
+    }
+}
+
+fn scheduled_function() -> Value {
+    json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+           "metadata": {"name": "hello", "namespace": "team"},
+           "spec": {"runtime": {"wasm": {"source": "oci://r.example.com/a:1"}},
+                    "schedules": [{"name": "nightly", "cron": "0 3 * * *"}]}})
+}
+
+const RUNS: &str = "/apis/faas.dev/v1alpha1/namespaces/team/functionruns";
+
+#[tokio::test]
+async fn a_run_is_requested_as_a_functionrun_and_followed_to_its_end() {
+    let (cluster, mut handle) = cluster();
+    let task =
+        tokio::spawn(async move { super::run::run(&cluster, "hello", &run_options(false)).await });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &scheduled_function());
+    let (request, reply) = expect(&mut handle, "POST", &format!("{RUNS}?")).await;
+    let id = request["metadata"]["name"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("hello.manual."), "{id}");
+    assert_eq!(request["metadata"]["labels"]["faas.dev/requested"], "true");
+    assert_eq!(
+        request["metadata"]["labels"]["faas.dev/schedule"],
+        "nightly"
+    );
+    use base64::Engine as _;
+    assert_eq!(
+        request["metadata"]["annotations"]["faas.dev/payload"],
+        json!(base64::engine::general_purpose::STANDARD.encode("{\"day\": 1}"))
+    );
+    assert_eq!(
+        request["spec"],
+        json!({"function": "hello", "schedule": "nightly", "trigger": "manual", "attempt": 1})
+    );
+    assert!(request.get("status").is_none());
+    reply.json(201, &request);
+
+    let with_status = |phase: &str| {
+        let mut run = request.clone();
+        run["status"] = json!({"phase": phase, "httpStatus": 200, "output": "done"});
+        run
+    };
+    let path = format!("{RUNS}/{id}");
+    let (_, reply) = expect(&mut handle, "GET", &path).await;
+    reply.json(200, &request); // not picked up yet
+    let (_, reply) = expect(&mut handle, "GET", &path).await;
+    reply.json(200, &with_status("Running"));
+    let (_, reply) = expect(&mut handle, "GET", &path).await;
+    reply.json(200, &with_status("Succeeded"));
+    let (_, reply) = expect(&mut handle, "GET", &path).await; // `runs show` of the result
+    reply.json(200, &with_status("Succeeded"));
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_run_nobody_picks_up_or_that_fails_says_so() {
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { super::run::run(&cluster, "hello", &run_options(false)).await }
+    });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &scheduled_function());
+    let (request, reply) = expect(&mut handle, "POST", &format!("{RUNS}?")).await;
+    reply.json(201, &request);
+    let id = request["metadata"]["name"].as_str().unwrap().to_owned();
+    let err = loop {
+        tokio::select! {
+            next = handle.next_request() => {
+                let (_, send) = next.unwrap();
+                Reply(send).json(200, &request);
+            }
+            done = async { while !task.is_finished() { tokio::time::sleep(Duration::from_millis(5)).await } } => {
+                let () = done;
+                break task.await.unwrap().unwrap_err().to_string();
+            }
+        }
+    };
+    assert!(
+        err.contains(&format!("no scheduler took run {id}")),
+        "{err}"
+    );
+    assert!(err.contains("faas-controller"), "{err}");
+
+    // An unknown schedule is refused before anything is created.
+    let task = tokio::spawn(async move {
+        let options = super::run::RunOptions {
+            schedule: Some("weekly"),
+            ..run_options(false)
+        };
+        super::run::run(&cluster, "hello", &options).await
+    });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &scheduled_function());
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("no schedule named \"weekly\" (it has: nightly)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
+    let (cluster, mut handle) = cluster();
+    let task = tokio::spawn(async move {
+        let mut lines = Vec::new();
+        let options = super::logs::LogOptions {
+            follow: false,
+            since: Some(Duration::from_secs(600)),
+            tail: Some(50),
+        };
+        super::logs::logs_to(&cluster, "hello", &options, |line| lines.push(line))
+            .await
+            .map(|()| lines)
+    });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+                "metadata": {"name": "hello", "namespace": "team"},
+                "spec": {"runtime": {"wasm": {"source": "oci://r.example.com/a:1"}}},
+                "status": {"pool": "default"}}),
+    );
+    let (_, reply) = expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/team/pods?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [
+            {"metadata": {"name": "pool-default-a"}}, {"metadata": {"name": "pool-default-b"}}]}),
+    );
+    for _ in 0..2 {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        let uri = request.uri().to_string();
+        let pod = if uri.contains("pool-default-a") {
+            "a"
+        } else {
+            "b"
+        };
+        assert_eq!(
+            uri,
+            format!(
+                "/api/v1/namespaces/team/pods/pool-default-{pod}/log?&container=faas-runtime&sinceSeconds=600&tailLines=50"
+            )
+        );
+        let body = format!(
+            "{{\"fields\":{{\"message\":\"call {pod}\"}},\"span\":{{\"function\":\"hello\"}}}}\n{{\"fields\":{{\"message\":\"other\"}},\"span\":{{\"function\":\"resize\"}}}}\n"
+        );
+        send.send_response(
+            Response::builder()
+                .status(200)
+                .body(Body::from(body.into_bytes()))
+                .unwrap(),
+        );
+    }
+    let mut lines = task.await.unwrap().unwrap();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("[pool-default-a] ") && lines[0].contains("call a"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("[pool-default-b] ") && lines[1].contains("call b"),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn describe_reads_the_function_its_runs_and_its_events() {
+    let (cluster, mut handle) = cluster();
+    let task =
+        tokio::spawn(async move { super::view::describe(&cluster, "hello", Output::Table).await });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &scheduled_function());
+    let (_, reply) = expect(
+        &mut handle,
+        "GET",
+        &format!("{RUNS}?&labelSelector=faas.dev%2Ffunction%3Dhello"),
+    )
+    .await;
+    reply.json(200, &json!({"apiVersion": "faas.dev/v1alpha1", "kind": "FunctionRunList", "metadata": {}, "items": []}));
+    let (_, reply) = expect(
+        &mut handle,
+        "GET",
+        "/api/v1/namespaces/team/events?&fieldSelector=involvedObject.kind%3DFunction%2CinvolvedObject.name%3Dhello",
+    )
+    .await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "v1", "kind": "EventList", "metadata": {}, "items": []}),
+    );
+    task.await.unwrap().unwrap();
+
+    // A missing function names the namespace and the way to look.
+    let (cluster, mut handle) = self::cluster();
+    let task =
+        tokio::spawn(async move { super::view::describe(&cluster, "ghost", Output::Table).await });
+    let (_, reply) = expect(
+        &mut handle,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/team/functions/ghost",
+    )
+    .await;
+    reply.status(404, "NotFound", "functions.faas.dev \"ghost\" not found");
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("Function ghost not found in namespace team (context test)"),
+        "{err}"
+    );
+}
