@@ -220,6 +220,36 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
     )
     .await;
 
+    // The same function through the CLI, as a feature team deploys it: applied with the
+    // user's kubeconfig, Ready awaited, then listed and deleted.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("web.yaml");
+    std::fs::write(&file, &manifest).unwrap();
+    // The in-process reconciler keeps the other worker thread.
+    let faas = |args: &[&str]| {
+        let out = tokio::task::block_in_place(|| {
+            std::process::Command::new(faas_e2e::faas_bin())
+                .args(args)
+                .args(["-n", &namespace])
+                .env_remove("FAAS_GATEWAY")
+                .output()
+        })
+        .expect("run faas");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "faas {args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let deployed = faas(&["deploy", "-f", file.to_str().unwrap(), "--timeout", "5m"]);
+    assert!(deployed.starts_with("web: "), "{deployed}");
+    let listed = faas(&["list", "-o", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["metadata"]["name"], "web");
+    faas(&["delete", "web"]);
+
     controller.abort();
     let _ = namespaces
         .delete(&namespace, &DeleteParams::default())

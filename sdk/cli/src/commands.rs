@@ -32,14 +32,19 @@ pub fn validate(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> anyhow::Result<()> {
-    // Validate locally first: a broken manifest is refused before anything is sent.
-    let functions = faas_api::manifest::load_file(file)?;
-    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    if build {
+pub async fn deploy(
+    gateway: &str,
+    manifests: &crate::flags::Manifests,
+    build: bool,
+    output: Output,
+) -> anyhow::Result<()> {
+    // Validated already (crate::flags::manifests): a broken manifest is refused before
+    // anything is sent.
+    let functions = manifests.functions.clone();
+    let base = manifests.base.clone();
+    if build && let Some(file) = &manifests.file {
         faas_gateway::local::build_all(file);
     }
-    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let gw = Gateway::new(gateway)?;
     for mut function in functions {
         let name = function.metadata.name.clone().unwrap_or_default();
@@ -73,7 +78,6 @@ pub async fn deploy(gateway: &str, file: &Path, build: bool, output: Output) -> 
         })?;
         // Send just this function's document.
         let manifest = serde_yaml::to_string(&function).context("serializing the manifest")?;
-        let _ = &text;
         let (content_type, body) = multipart(&[
             ("manifest", "function.yaml", manifest.as_bytes()),
             ("artifact", "artifact.wasm", &artifact),

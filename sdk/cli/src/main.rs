@@ -3,6 +3,7 @@
 mod client;
 mod cluster;
 mod commands;
+mod flags;
 mod new;
 mod runs;
 mod schedules;
@@ -69,7 +70,12 @@ enum Command {
     Deploy {
         /// Manifest file.
         #[arg(short = 'f', long = "file")]
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// Function name: without -f, the function made from --wasm/--image; with -f, only
+        /// this one of the manifest's functions.
+        name: Option<String>,
+        #[command(flatten)]
+        flags: flags::FunctionFlags,
         /// Do not run the cargo build the manifest asks for.
         #[arg(long)]
         no_build: bool,
@@ -276,10 +282,15 @@ async fn on_gateway(gateway: &str, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Deploy {
             file,
+            name,
+            flags,
             no_build,
             output,
             ..
-        } => commands::deploy(gateway, &file, !no_build, output).await,
+        } => {
+            let manifests = flags::manifests(file.as_deref(), name.as_deref(), &flags, !no_build)?;
+            commands::deploy(gateway, &manifests, !no_build, output).await
+        }
         Command::Invoke {
             name,
             data,
@@ -362,6 +373,8 @@ async fn on_cluster(cluster: &target::Cluster, command: Command) -> anyhow::Resu
     match command {
         Command::Deploy {
             file,
+            name,
+            flags,
             no_build,
             registry,
             no_wait,
@@ -380,7 +393,8 @@ async fn on_cluster(cluster: &target::Cluster, command: Command) -> anyhow::Resu
                 output,
                 poll: std::time::Duration::from_secs(1),
             };
-            cluster::deploy::deploy(cluster, client.as_ref(), &file, &options).await
+            let manifests = flags::manifests(file.as_deref(), name.as_deref(), &flags, !no_build)?;
+            cluster::deploy::deploy(cluster, client.as_ref(), &manifests, &options).await
         }
         Command::List { output } => cluster::view::list(cluster, output).await,
         Command::Describe { name, output } => cluster::view::describe(cluster, &name, output).await,

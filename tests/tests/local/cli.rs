@@ -201,15 +201,6 @@ async fn the_rust_template_builds_and_serves() {
     );
     assert!(out.status.success(), "{:?}", text(&out));
     let crate_dir = home.path().join("greet");
-    let build = Command::new("cargo")
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
-        .current_dir(&crate_dir)
-        .env("CARGO_TARGET_DIR", crate_dir.join("target"))
-        .status()
-        .unwrap();
-    assert!(build.success());
-    let wasm = std::fs::read(crate_dir.join("target/wasm32-wasip2/release/greet.wasm")).unwrap();
-    assert_eq!(&wasm[..4], b"\0asm");
     let out = faas(
         &[
             "validate",
@@ -219,15 +210,97 @@ async fn the_rust_template_builds_and_serves() {
         home.path(),
     );
     assert!(out.status.success(), "{:?}", text(&out));
-    let faas = Faas::start(&crate_dir);
-    faas.eventually("greet answers", || async {
-        faas_e2e::get(&faas.url("/function/greet")).await.status == 200
-    })
-    .await;
+    // `faas deploy NAME --wasm CRATE` builds the crate for wasm32-wasip2 and deploys it.
+    let platform = tempfile::tempdir().unwrap();
+    let faas = Faas::start(platform.path());
+    let out = faas
+        .cli()
+        .args(["deploy", "greet", "--wasm"])
+        .arg(&crate_dir)
+        .env("CARGO_TARGET_DIR", crate_dir.join("target"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let wasm = std::fs::read(crate_dir.join("target/wasm32-wasip2/release/greet.wasm")).unwrap();
+    assert_eq!(&wasm[..4], b"\0asm");
     let reply = faas_e2e::get(&faas.url("/function/greet")).await;
     assert!(
         reply.text().starts_with("Hello from GET"),
         "{}",
         reply.text()
+    );
+}
+
+#[tokio::test]
+async fn deploy_without_a_manifest_takes_flags() {
+    let platform = tempfile::tempdir().unwrap();
+    let faas = Faas::start(platform.path());
+    let hello = faas_e2e::guest("hello");
+    let out = faas
+        .cli()
+        .args(["deploy", "hi", "--wasm"])
+        .arg(&hello)
+        .args(["--schedule", "nightly=0 3 * * *", "--env", "GREETING=hey"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let reply = faas_e2e::get(&faas.url("/function/hi/x")).await;
+    assert_eq!(reply.text(), "Hello from faas: GET /x\n");
+    let out = faas
+        .cli()
+        .args(["describe", "hi", "-o", "json"])
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        detail["function"]["spec"]["schedules"][0]["cron"], "0 3 * * *",
+        "{detail}"
+    );
+    assert_eq!(detail["function"]["spec"]["env"]["GREETING"], "hey");
+
+    // Bad flags are refused before anything is sent, naming the flag or the field.
+    let out = faas
+        .cli()
+        .args(["deploy", "hi", "--wasm"])
+        .arg(&hello)
+        .args(["--schedule", "0 25 * * *"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).1.contains("spec.schedules[0].cron"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_registry_that_refuses_us_is_named_with_the_way_to_log_in() {
+    let registry = faas_e2e::registry::RegistryServer::start(true);
+    let home = tempfile::tempdir().unwrap();
+    // A cluster target that is never reached: the push comes first and fails.
+    std::fs::write(
+        home.path().join("kubeconfig"),
+        "apiVersion: v1\nkind: Config\ncurrent-context: dev\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: dev\n  context: {cluster: c, user: u, namespace: team}\n",
+    )
+    .unwrap();
+    let hello = faas_e2e::guest("hello");
+    let out = faas(
+        &[
+            "deploy",
+            "hello",
+            "--wasm",
+            hello.to_str().unwrap(),
+            "--registry",
+            &format!("{}/functions", registry.host),
+        ],
+        home.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let (_, err) = text(&out);
+    assert!(err.contains("refused our credentials (401"), "{err}");
+    assert!(
+        err.contains(&format!("docker login {}", registry.host)),
+        "{err}"
     );
 }

@@ -30,30 +30,40 @@ pub struct DeployOptions {
 pub async fn deploy(
     cluster: &Cluster,
     registry: Option<&faas_oci::Registry>,
-    file: &Path,
+    manifests: &crate::flags::Manifests,
     options: &DeployOptions,
 ) -> anyhow::Result<()> {
     let progress = Progress::new();
-    let functions = faas_api::manifest::load_file(file)?;
-    let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-    let declared = declared_namespaces(file);
+    let functions = manifests.functions.clone();
+    let base = &manifests.base;
+    let declared = manifests
+        .file
+        .as_deref()
+        .map(declared_namespaces)
+        .unwrap_or_default();
     for function in &functions {
         check_for_cluster(function, &declared, cluster)?;
     }
+    let origin = manifests
+        .file
+        .as_ref()
+        .map(|f| f.display().to_string())
+        .unwrap_or_else(|| "flags".to_owned());
     progress.done(
         "validated",
         &format!(
-            "{} ({} function{})",
-            file.display(),
+            "{origin} ({} function{})",
             functions.len(),
             plural(functions.len())
         ),
     );
-    if options.build {
+    if options.build
+        && let Some(file) = &manifests.file
+    {
         faas_gateway::local::build_all(file);
     }
     for function in functions {
-        deploy_one(cluster, registry, function, &base, options, &progress).await?;
+        deploy_one(cluster, registry, function, base, options, &progress).await?;
     }
     Ok(())
 }
@@ -179,6 +189,16 @@ async fn deploy_one(
             cluster.namespace, cluster.context
         ),
     );
+    let now = jiff::Timestamp::now();
+    for schedule in &function.spec.schedules {
+        let zone = schedule.time_zone.as_deref().unwrap_or("UTC");
+        let next = crate::schedules::next_fire(&schedule.cron, zone, now)
+            .unwrap_or_else(|why| format!("invalid: {why}"));
+        progress.done(
+            "scheduled",
+            &format!("{} ({}, {zone}): next {next}", schedule.name, schedule.cron),
+        );
+    }
     let last = if options.wait {
         wait_ready(cluster, &name, generation, options, progress).await?
     } else {

@@ -85,6 +85,11 @@ fn manifest(dir: &std::path::Path, wasm: &[u8]) -> std::path::PathBuf {
     file
 }
 
+/// What `faas deploy -f FILE` hands the deploy.
+fn load(file: &std::path::Path) -> crate::flags::Manifests {
+    crate::flags::manifests(Some(file), None, &Default::default(), false).unwrap()
+}
+
 fn options(registry: Option<String>, timeout: Duration) -> DeployOptions {
     DeployOptions {
         build: false,
@@ -121,7 +126,7 @@ async fn a_small_module_goes_into_a_configmap_owned_by_the_function() {
         deploy(
             &cluster,
             None,
-            &file,
+            &load(&file),
             &options(None, Duration::from_secs(30)),
         )
         .await
@@ -192,7 +197,7 @@ async fn with_a_registry_the_module_is_pushed_and_the_spec_pinned_by_digest() {
         deploy(
             &cluster,
             Some(&registry),
-            &file,
+            &load(&file),
             &options(Some(base), Duration::from_secs(30)),
         )
         .await
@@ -243,7 +248,7 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
         deploy(
             &cluster,
             None,
-            &file,
+            &load(&file),
             &options(None, Duration::from_millis(50)),
         )
         .await
@@ -300,7 +305,7 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
     let err = deploy(
         &cluster,
         None,
-        &file,
+        &load(&file),
         &options(None, Duration::from_secs(1)),
     )
     .await
@@ -322,7 +327,7 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
     let err = deploy(
         &cluster,
         None,
-        &other,
+        &load(&other),
         &options(None, Duration::from_secs(1)),
     )
     .await
@@ -340,7 +345,7 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
     let err = deploy(
         &cluster,
         None,
-        &container,
+        &load(&container),
         &options(None, Duration::from_secs(1)),
     )
     .await
