@@ -202,3 +202,79 @@ async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
     );
     assert!(platform.registry.get("broken").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_pulls_oci_artifacts_and_refuses_one_that_does_not_match_its_pin() {
+    // A real registry on loopback (plain HTTP, as for any loopback registry), anonymous.
+    let registry = faas_e2e::registry::RegistryServer::start(false);
+    let hello = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hello.wasm"),
+    )
+    .unwrap();
+    let reference =
+        faas_oci::Reference::parse(&format!("{}/functions/hello:v1", registry.host)).unwrap();
+    let pushed = faas_oci::Registry::new(None, Vec::new())
+        .unwrap()
+        .push_wasm(&reference, hello.into(), &[])
+        .await
+        .unwrap();
+    let pinned = format!("oci://{}", pushed.reference);
+    let mut good = function("hello", &pinned);
+    good["spec"]["runtime"]["wasm"]["sha256"] = json!(pushed.wasm_sha256);
+    let mut wrong = function("wrong", &pinned);
+    wrong["spec"]["runtime"]["wasm"]["sha256"] = json!("0".repeat(64));
+
+    let state = tempfile::tempdir().unwrap();
+    let platform = Platform::new(GatewayConfig::new(state.path().to_path_buf())).unwrap();
+    let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    tokio::spawn(faas_gateway::pool_source::follow(
+        Arc::downgrade(&platform),
+        Client::new(service, "shop"),
+        "shop".into(),
+        "default".into(),
+        Some("pool-default-7d9f".into()),
+    ));
+    let list = next(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply(
+        list,
+        200,
+        serde_json::to_vec(&json!({
+            "apiVersion": "faas.dev/v1alpha1", "kind": "FunctionList",
+            "metadata": {"resourceVersion": "10"}, "items": [good, wrong]
+        }))
+        .unwrap(),
+    );
+    for (name, loaded) in [("hello", true), ("wrong", false)] {
+        let (report, send) = next_with_body(
+            &mut api,
+            "PATCH",
+            &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/{name}/status?"),
+        )
+        .await;
+        let entry = &report["status"]["loadState"]["pool-default-7d9f"];
+        assert_eq!(entry["loaded"], loaded, "{report}");
+        if !loaded {
+            let reason = entry["reason"].as_str().unwrap();
+            assert!(reason.contains("digest mismatch"), "{reason}");
+            assert!(reason.contains("spec.runtime.wasm.sha256"), "{reason}");
+        }
+        reply(
+            send,
+            200,
+            serde_json::to_vec(&function(name, &pinned)).unwrap(),
+        );
+    }
+    let _watch = next(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&watch=true",
+    )
+    .await;
+    let call = platform.registry.get("hello").expect("hello registered");
+    assert!(call.state.is_ok(), "{:?}", call.state.as_ref().err());
+}
