@@ -175,26 +175,32 @@ async fn a_run_is_created_owned_labelled_then_its_status_cursor_and_pruning_foll
     assert!(created.await.unwrap().expect("stored"));
 }
 
-#[tokio::test]
-async fn a_fire_time_claimed_elsewhere_is_not_run_twice() {
-    let (store, mut api) = store();
-    let id = "orders.nightly.20261129t030000z";
-    let created =
-        tokio::spawn(async move { store.create(run(id, RunPhase::Running), None, None).await });
+/// The store's create of a run whose record exists: the Function read for the owner, then
+/// the POST answered 409.
+async fn create_conflicts(api: &mut Handle) {
     let (_, reply) = expect(
-        &mut api,
+        api,
         "GET",
         "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
     )
     .await;
     reply.json(200, &serde_json::to_value(function()).unwrap());
     let (_, reply) = expect(
-        &mut api,
+        api,
         "POST",
         "/apis/faas.dev/v1alpha1/namespaces/shop/functionruns?",
     )
     .await;
     reply.status(409, "AlreadyExists");
+}
+
+#[tokio::test]
+async fn a_fire_time_claimed_elsewhere_is_not_run_twice() {
+    let (store, mut api) = store();
+    let id = "orders.nightly.20261129t030000z";
+    let created =
+        tokio::spawn(async move { store.create(run(id, RunPhase::Running), None, None).await });
+    create_conflicts(&mut api).await;
     // Is it a request to adopt? No: another scheduler's run, with a status.
     let (_, reply) = expect(
         &mut api,
@@ -221,20 +227,7 @@ async fn a_requested_run_is_adopted_under_its_name_exactly_once() {
     manual.spec.trigger = "manual".into();
     manual.spec.scheduled_time = None;
     let created = tokio::spawn(async move { store.create(manual, None, None).await });
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
-    )
-    .await;
-    reply.json(200, &serde_json::to_value(function()).unwrap());
-    let (_, reply) = expect(
-        &mut api,
-        "POST",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functionruns?",
-    )
-    .await;
-    reply.status(409, "AlreadyExists");
+    create_conflicts(&mut api).await;
     // What `faas run` created: labelled as a request, no status.
     let (_, reply) = expect(
         &mut api,

@@ -66,26 +66,37 @@ fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
-    let state = tempfile::tempdir().unwrap();
-    let platform = Platform::new(GatewayConfig::new(state.path().to_path_buf())).unwrap();
+/// A pool pod's source (pod `pool-default-7d9f` of pool `default` in `shop`) against the mock,
+/// up to its first list request.
+async fn start_pool(
+    state: &std::path::Path,
+) -> (
+    Arc<Platform>,
+    Handle,
+    tower_test::mock::SendResponse<Response<Body>>,
+) {
+    let platform = Platform::new(GatewayConfig::new(state.to_path_buf())).unwrap();
     let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "shop");
     tokio::spawn(faas_gateway::pool_source::follow(
         Arc::downgrade(&platform),
-        client,
+        Client::new(service, "shop"),
         "shop".into(),
         "default".into(),
         Some("pool-default-7d9f".into()),
     ));
-
     let list = next(
         &mut api,
         "GET",
         "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
     )
     .await;
+    (platform, api, list)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_loads_its_functions_from_the_api_and_follows_deletions() {
+    let state = tempfile::tempdir().unwrap();
+    let (platform, mut api, list) = start_pool(state.path()).await;
     reply(
         list,
         200,
@@ -225,21 +236,7 @@ async fn a_pool_pulls_oci_artifacts_and_refuses_one_that_does_not_match_its_pin(
     wrong["spec"]["runtime"]["wasm"]["sha256"] = json!("0".repeat(64));
 
     let state = tempfile::tempdir().unwrap();
-    let platform = Platform::new(GatewayConfig::new(state.path().to_path_buf())).unwrap();
-    let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    tokio::spawn(faas_gateway::pool_source::follow(
-        Arc::downgrade(&platform),
-        Client::new(service, "shop"),
-        "shop".into(),
-        "default".into(),
-        Some("pool-default-7d9f".into()),
-    ));
-    let list = next(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
+    let (platform, mut api, list) = start_pool(state.path()).await;
     reply(
         list,
         200,

@@ -21,6 +21,21 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Reads a whole response.
+    pub async fn read(response: http::Response<hyper::body::Incoming>) -> anyhow::Result<Reply> {
+        let (parts, body) = response.into_parts();
+        let body = body
+            .collect()
+            .await
+            .context("reading the response")?
+            .to_bytes();
+        Ok(Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+
     /// The `error` field of a JSON error body, or the body text.
     pub fn error_message(&self) -> String {
         serde_json::from_slice::<serde_json::Value>(&self.body)
@@ -69,17 +84,7 @@ impl Gateway {
             .request(request)
             .await
             .with_context(|| format!("cannot reach the gateway at {} (is `faas up` running? set --gateway or FAAS_GATEWAY)", self.base))?;
-        let (parts, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .context("reading the response")?
-            .to_bytes();
-        Ok(Reply {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
+        Reply::read(response).await
     }
 
     pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {

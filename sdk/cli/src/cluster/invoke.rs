@@ -3,8 +3,7 @@
 //! so that a private function can be called from a laptop with nothing but RBAC.
 
 use anyhow::Context as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -139,15 +138,5 @@ where
         .send_request(request)
         .await
         .context("calling through the port-forward")?;
-    let (parts, body) = response.into_parts();
-    let body: Bytes = body
-        .collect()
-        .await
-        .context("reading the response")?
-        .to_bytes();
-    Ok(Reply {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+    Reply::read(response).await
 }
