@@ -32,6 +32,12 @@ if ! python3 -c 'import awslambdaric' 2>/dev/null; then
   python3 -m pip install --quiet 'awslambdaric>=3,<5'
 fi
 
+# The Helm chart is linted and rendered with the official Helm SDK and validated against the
+# Kubernetes schemas (tests/chart/).
+if ! python3 -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
+  python3 -m pip install --quiet 'helm-python-sdk>=0.2,<0.3' 'kubernetes-validate>=1.33'
+fi
+
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).
 bash examples/build.sh || echo "warning: guests not built; tests fall back to tests/fixtures/"
@@ -39,3 +45,4 @@ bash examples/build.sh || echo "warning: guests not built; tests fall back to te
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+python3 -m unittest discover -s tests/chart -v
