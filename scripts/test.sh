@@ -38,6 +38,19 @@ if ! python3 -c 'import helm_python, kubernetes_validate' 2>/dev/null; then
   python3 -m pip install --quiet 'helm-python-sdk>=0.2,<0.3' 'kubernetes-validate>=1.33'
 fi
 
+# The dashboard is tested in a real browser: Debian's Chromium driven by playwright-core
+# (tests/ui/, npm; no browser download).
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq chromium) || echo "warning: could not install chromium"
+  else
+    echo "warning: chromium is missing and cannot be installed here; the browser test will fail"
+  fi
+fi
+if [ ! -d tests/ui/node_modules/playwright-core ]; then
+  (cd tests/ui && npm ci --no-audit --no-fund --silent)
+fi
+
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).
 bash examples/build.sh || echo "warning: guests not built; tests fall back to tests/fixtures/"

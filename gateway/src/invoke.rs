@@ -256,6 +256,12 @@ pub async fn invoke(
         .invocations
         .with_label_values(&[name.as_str(), response.status().as_str()])
         .inc();
+    platform.stats.record(
+        &name,
+        response.status().as_u16(),
+        started.elapsed(),
+        jiff::Timestamp::now().as_second(),
+    );
     response
 }
 

@@ -20,7 +20,9 @@ pub mod routes;
 pub mod runs_api;
 pub mod server;
 pub mod sqs;
+pub mod stats;
 pub mod target;
+pub mod ui;
 
 pub use platform::{GatewayConfig, Platform};
 

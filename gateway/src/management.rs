@@ -96,6 +96,16 @@ pub async fn handle(
         );
     }
     match (request.method(), segments.as_slice()) {
+        (&Method::GET, ["system", "stats"]) => {
+            let only = request
+                .uri()
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("function="))
+                .map(str::to_owned);
+            json_response(StatusCode::OK, &stats_json(platform, only.as_deref()))
+        }
         (&Method::GET, ["system", "functions"]) => {
             let all: Vec<Summary> = platform
                 .registry
@@ -384,6 +394,7 @@ fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::i
 }
 
 fn forget(platform: &Platform, name: &str) {
+    platform.stats.forget(name);
     let _ = std::fs::remove_file(
         platform
             .config
@@ -412,4 +423,26 @@ pub async fn restore(platform: &Arc<Platform>) {
             }
         }
     }
+}
+
+/// `GET /system/stats[?function=NAME]`: the last hour by minute of each function (or one).
+pub fn stats_json(platform: &Platform, only: Option<&str>) -> serde_json::Value {
+    let now = jiff::Timestamp::now().as_second();
+    let names: Vec<String> = match only {
+        Some(name) => vec![name.to_owned()],
+        None => platform
+            .registry
+            .list()
+            .iter()
+            .map(|e| e.name().to_owned())
+            .collect(),
+    };
+    let map: serde_json::Map<String, serde_json::Value> = names
+        .into_iter()
+        .map(|name| {
+            let hour = platform.stats.hour(&name, now);
+            (name, serde_json::to_value(hour).unwrap_or_default())
+        })
+        .collect();
+    serde_json::Value::Object(map)
 }

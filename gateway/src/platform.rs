@@ -101,6 +101,8 @@ pub struct Platform {
     pub runtime: Arc<WasmRuntime>,
     /// Metrics.
     pub metrics: Metrics,
+    /// The last hour of invocations by minute (dashboard, `/system/stats`).
+    pub stats: crate::stats::Stats,
     /// Settings.
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
@@ -123,6 +125,7 @@ impl Platform {
             registry: Registry::default(),
             runtime,
             metrics,
+            stats: crate::stats::Stats::default(),
             config,
             scheduler: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),

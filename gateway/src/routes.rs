@@ -18,7 +18,9 @@ pub enum Route<'a> {
     Ready,
     /// `/metrics`.
     Metrics,
-    /// The web dashboard root (reserved).
+    /// The dashboard (`/ui`, `/ui/...`).
+    Ui,
+    /// Nothing here.
     NotFound,
 }
 
@@ -70,6 +72,9 @@ pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Ro
     }
     if path == "/system" || path.starts_with("/system/") {
         return Route::System;
+    }
+    if path == "/ui" || path.starts_with("/ui/") {
+        return Route::Ui;
     }
     if let Some(rest) = path.strip_prefix("/function/") {
         let name_len = rest.find('/').unwrap_or(rest.len());
@@ -195,6 +200,9 @@ mod tests {
         );
         assert_eq!(route(&t, None, "/helloworld"), Route::NotFound);
         assert_eq!(route(&t, None, "/system/functions"), Route::System);
+        assert_eq!(route(&t, None, "/ui/"), Route::Ui);
+        assert_eq!(route(&t, None, "/ui/runs/x"), Route::Ui);
+        assert_eq!(route(&t, None, "/uix"), Route::NotFound);
         assert_eq!(route(&t, None, "/healthz"), Route::Health);
         assert_eq!(route(&t, None, "/metrics"), Route::Metrics);
     }

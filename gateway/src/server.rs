@@ -124,6 +124,19 @@ pub async fn dispatch(
             )
         }
         Route::System => crate::management::handle(platform, request).await,
+        // Runtime pods serve functions only: in a cluster the dashboard belongs on the
+        // gateway's admin listener, never on a pod a load balancer reaches.
+        Route::Ui if !platform.config.role.manages_functions() => json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "no dashboard in a runtime pod",
+        ),
+        Route::Ui if !management_allowed(platform.config.remote_management, remote) => json_error(
+            StatusCode::FORBIDDEN,
+            "ManagementForbidden",
+            "the dashboard only answers loopback clients (start faas up with --allow-remote-management to change that)",
+        ),
+        Route::Ui => crate::ui::handle(platform, &request).await,
         Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
         Route::Ready => match platform.readiness() {
             Ok(()) => with_type(StatusCode::OK, "text/plain", "ready\n"),

@@ -13,3 +13,4 @@ mod process;
 mod runtime_pods;
 mod schedules;
 mod sqs;
+mod ui;

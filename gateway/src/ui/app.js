@@ -1,0 +1,59 @@
+// The dashboard's only script. The server renders every page; this re-renders the live part
+// every 2 seconds and sends the two actions (Run now, Cancel) to the management API.
+"use strict";
+
+const REFRESH_MS = 2000;
+
+async function refresh() {
+  const live = document.getElementById("live");
+  if (!live || document.hidden) return;
+  const reply = await fetch(location.href, { headers: { "X-Faas-Fragment": "1" } });
+  if (!reply.ok) return;
+  live.innerHTML = await reply.text();
+  const stamp = document.getElementById("updated");
+  if (stamp) stamp.textContent = "updated " + new Date().toLocaleTimeString();
+}
+
+setInterval(() => refresh().catch(() => {}), REFRESH_MS);
+
+function say(text) {
+  const box = document.getElementById("action-error");
+  if (box) box.textContent = text;
+}
+
+document.addEventListener("click", async (event) => {
+  const run = event.target.closest("[data-run]");
+  if (run) {
+    event.preventDefault();
+    const fn = run.dataset.run;
+    const schedule = run.dataset.schedule;
+    const payload = document.getElementById("payload");
+    let url = "/system/functions/" + encodeURIComponent(fn) + "/runs?detach=true";
+    if (schedule) url += "&schedule=" + encodeURIComponent(schedule);
+    run.disabled = true;
+    try {
+      const reply = await fetch(url, { method: "POST", body: payload ? payload.value : "" });
+      const body = await reply.json();
+      if (!reply.ok) return say(body.error || reply.statusText);
+      const id = encodeURIComponent(body.metadata.name);
+      // A detached run is recorded a moment after it is accepted: open its page once it is.
+      for (let i = 0; i < 50; i++) {
+        if ((await fetch("/system/runs/" + id)).ok) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      location.href = "/ui/runs/" + id;
+    } catch (e) {
+      say(String(e));
+    } finally {
+      run.disabled = false;
+    }
+    return;
+  }
+  const cancel = event.target.closest("[data-cancel]");
+  if (cancel) {
+    event.preventDefault();
+    const reply = await fetch("/system/runs/" + encodeURIComponent(cancel.dataset.cancel) + "/cancel", { method: "POST" });
+    if (!reply.ok) say((await reply.json()).error || reply.statusText);
+    refresh().catch(() => {});
+  }
+});

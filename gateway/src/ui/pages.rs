@@ -1,0 +1,348 @@
+//! The four pages. Each reads what the `/system/` endpoints read (the registry summaries, the
+//! run store, the scheduler's schedules, the SQS trigger states, `stats`) and renders it.
+
+use faas_api::{FunctionRun, RunPhase};
+use faas_runtime::schedule::RunQuery;
+use maud::{Markup, html};
+
+use super::charts;
+use crate::platform::Platform;
+
+/// Longest output or log tail shown on a page.
+const MAX_SHOWN: usize = 64 * 1024;
+
+fn now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Ready, or the reason it is not.
+fn readiness(summary: &serde_json::Value) -> Markup {
+    let ready = summary["ready"].as_bool().unwrap_or(false);
+    html! {
+        @if ready { span.ok { "Ready" } }
+        @else {
+            span.bad { "Not ready" }
+            @if let Some(reason) = summary["reason"].as_str() { div.reason { (reason) } }
+        }
+    }
+}
+
+fn phase_class(phase: &str) -> &'static str {
+    match phase {
+        "Succeeded" => "ok",
+        "Running" | "Pending" => "warn",
+        "Skipped" => "muted",
+        _ => "bad",
+    }
+}
+
+fn summary_of(platform: &Platform, name: &str) -> Option<serde_json::Value> {
+    platform.registry.get(name).map(|entry| {
+        serde_json::to_value(crate::management::Summary::of(&entry)).unwrap_or_default()
+    })
+}
+
+/// Every function: runtime, readiness, triggers, the hour's traffic.
+pub async fn functions(platform: &Platform) -> Markup {
+    let mut entries = platform.registry.list();
+    entries.sort_by(|a, b| a.name().cmp(b.name()));
+    let now = now();
+    let mut rows = Vec::new();
+    for entry in &entries {
+        let name = entry.name().to_owned();
+        let summary =
+            serde_json::to_value(crate::management::Summary::of(entry)).unwrap_or_default();
+        let runs = crate::runs_api::function_runs_detail(platform, &name).await;
+        let hour = platform.stats.hour(&name, now);
+        rows.push((
+            name,
+            summary,
+            runs,
+            hour,
+            entry.function.spec.triggers.clone(),
+        ));
+    }
+    html! {
+        @if rows.is_empty() {
+            p.empty { "No functions yet. Put a manifest in the folder `faas up` watches, or `faas deploy -f function.yaml`." }
+        } @else {
+            table {
+                thead { tr {
+                    th { "Function" } th { "Runtime" } th { "Status" } th { "Triggers" }
+                    th { "Calls/min" } th { "p50 / p99" } th { "Errors" } th { "Last hour" }
+                } }
+                tbody {
+                    @for (name, summary, runs, hour, triggers) in &rows {
+                        tr data-function=(name) {
+                            td { a href={"/ui/functions/" (name)} { (name) } }
+                            td { (summary["kind"].as_str().unwrap_or("-")) }
+                            td { (readiness(summary)) }
+                            td {
+                                @for route in summary["routes"].as_array().into_iter().flatten().take(2) {
+                                    div { code { (route.as_str().unwrap_or("")) } }
+                                }
+                                @for sqs in triggers.iter().flat_map(|t| &t.sqs) {
+                                    div { "SQS " code { (sqs.queue_url.rsplit('/').next().unwrap_or("")) } }
+                                }
+                                @for schedule in runs["schedules"].as_array().into_iter().flatten() {
+                                    div {
+                                        "cron " code { (schedule["cron"].as_str().unwrap_or("")) }
+                                        span.reason { " next " (schedule["nextFireLocal"].as_str().unwrap_or("-")) }
+                                    }
+                                }
+                            }
+                            td { (format!("{:.1}", hour.per_minute)) }
+                            td { (charts::ms(hour.p50_ms)) " / " (charts::ms(hour.p99_ms)) }
+                            td { (format!("{:.1}%", hour.error_rate * 100.0)) }
+                            td { (charts::calls(hour)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The Run now form: outside the live part, so a refresh never eats what is being typed.
+pub fn run_now_form(platform: &Platform, name: &str) -> Markup {
+    let schedules: Vec<String> = platform
+        .scheduler
+        .get()
+        .map(|s| {
+            s.jobs()
+                .iter()
+                .filter(|j| &*j.key.function == name)
+                .map(|j| j.key.schedule.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        label for="payload" { "Payload (request body of the run; empty: the schedule's)" }
+        textarea id="payload" name="payload" {}
+        p {
+            button type="button" data-run=(name) { "Run now" }
+            @for schedule in &schedules {
+                " "
+                button.secondary type="button" data-run=(name) data-schedule=(schedule) { "Run " (schedule) }
+            }
+            " " span id="action-error" {}
+        }
+    }
+}
+
+/// One function: summary, traffic charts, SQS triggers, schedules, recent runs.
+pub async fn function(platform: &Platform, name: &str) -> Markup {
+    let Some(summary) = summary_of(platform, name) else {
+        return html! { p.empty { "function " (name) " no longer exists" } };
+    };
+    let entry = platform.registry.get(name);
+    let spec = entry
+        .as_ref()
+        .map(|e| serde_yaml::to_string(&e.function.spec).unwrap_or_default())
+        .unwrap_or_default();
+    let hour = platform.stats.hour(name, now());
+    let runs = crate::runs_api::function_runs_detail(platform, name).await;
+    let sqs = crate::sqs::status_json(platform, name);
+    html! {
+        dl {
+            dt { "Status" } dd { (readiness(&summary)) }
+            dt { "Runtime" } dd { (summary["kind"].as_str().unwrap_or("-")) }
+            dt { "Routes" } dd { @for r in summary["routes"].as_array().into_iter().flatten() { code { (r.as_str().unwrap_or("")) } " " } }
+            dt { "Limits" } dd { "timeout " (summary["timeout"].as_str().unwrap_or("-")) ", concurrency " (summary["concurrency"]) ", in flight " (summary["inFlight"]) }
+            @if let Some(sha) = summary["sha256"].as_str() { dt { "Artifact" } dd { code { (sha) } } }
+            @if let Some(error) = summary["lastError"].as_str() { dt { "Last error" } dd.bad { (error) } }
+        }
+        h2 { "Last hour" }
+        div.charts {
+            figure.chart { (charts::calls(&hour)) figcaption { (hour.count) " calls, " (format!("{:.1}", hour.per_minute)) "/min, " (hour.errors) " errors (" (format!("{:.1}%", hour.error_rate * 100.0)) ")" } }
+            figure.chart { (charts::latency(&hour)) figcaption { "p50 " (charts::ms(hour.p50_ms)) ", p99 " (charts::ms(hour.p99_ms)) } }
+        }
+        @if let Some(last) = hour.minutes.iter().rev().find(|m| m.count > 0) {
+            p.muted { "Status codes, last busy minute: " @for (class, n) in &last.codes { (class) " × " (n) "  " } }
+        }
+        @if let Some(triggers) = sqs.as_array().filter(|t| !t.is_empty()) {
+            h2 { "SQS triggers" }
+            table {
+                thead { tr { th { "Queue" } th { "State" } th { "In flight" } th { "Deleted" } th { "Failed" } th { "Released" } th { "Last error" } } }
+                tbody { @for t in triggers { tr {
+                    td { code { (t["queueUrl"].as_str().unwrap_or("")) } }
+                    td { (t["state"].as_str().unwrap_or("-")) @if let Some(m) = t["message"].as_str() { div.reason { (m) } } }
+                    td { (t["batchesInFlight"]) } td { (t["deleted"]) } td { (t["failed"]) } td { (t["released"]) }
+                    td.reason { (t["lastFailure"].as_str().unwrap_or("")) }
+                } } }
+            }
+        }
+        @if let Some(schedules) = runs["schedules"].as_array().filter(|s| !s.is_empty()) {
+            h2 { "Schedules" }
+            table {
+                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "Next" } th { "Running" } } }
+                tbody { @for s in schedules { tr {
+                    td { a href={"/ui/runs?function=" (name) "&schedule=" (s["schedule"].as_str().unwrap_or(""))} { (s["schedule"].as_str().unwrap_or("")) } }
+                    td { code { (s["cron"].as_str().unwrap_or("")) } }
+                    td { (s["timeZone"].as_str().unwrap_or("UTC")) }
+                    td { @if s["suspend"].as_bool().unwrap_or(false) { span.muted { "suspended" } } @else { (s["nextFireLocal"].as_str().unwrap_or("-")) } }
+                    td { (s["running"].as_array().map(Vec::len).unwrap_or(0)) }
+                } } }
+            }
+        }
+        h2 { "Recent runs " a.reason href={"/ui/runs?function=" (name)} { "all" } }
+        (run_table(&serde_json::from_value::<Vec<FunctionRun>>(runs["recentRuns"].clone()).unwrap_or_default()))
+        h2 { "Spec" }
+        pre { (spec) }
+    }
+}
+
+fn run_table(runs: &[FunctionRun]) -> Markup {
+    html! {
+        @if runs.is_empty() { p.empty { "No runs." } } @else {
+            table {
+                thead { tr { th { "Run" } th { "Function" } th { "Schedule" } th { "Phase" } th { "Scheduled" } th { "Started" } th { "Status" } } }
+                tbody { @for run in runs {
+                    @let status = run.status.clone().unwrap_or_default();
+                    @let id = run.metadata.name.clone().unwrap_or_default();
+                    tr data-run-id=(id) {
+                        td { a href={"/ui/runs/" (id)} { (id) } }
+                        td { a href={"/ui/functions/" (run.spec.function)} { (run.spec.function) } }
+                        td { (run.spec.schedule) }
+                        td { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
+                        td { (run.spec.scheduled_time.as_deref().unwrap_or("-")) }
+                        td { (status.start_time.as_deref().unwrap_or("-")) }
+                        td { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+/// Run history with filters: function, schedule, phase, time range.
+pub async fn runs(platform: &Platform, query: &str) -> Markup {
+    let function = super::query_value(query, "function").filter(|v| !v.is_empty());
+    let schedule = super::query_value(query, "schedule").filter(|v| !v.is_empty());
+    let phase_text = super::query_value(query, "phase").filter(|v| !v.is_empty());
+    let since = super::query_value(query, "since").filter(|v| !v.is_empty());
+    let phase: Option<RunPhase> = phase_text
+        .as_ref()
+        .and_then(|p| serde_json::from_value(serde_json::Value::String(p.clone())).ok());
+    let cutoff = since
+        .as_deref()
+        .and_then(|s| faas_api::limits::parse_duration(s).ok())
+        .map(|d| jiff::Timestamp::now().as_second() - d.as_secs() as i64);
+    let mut found = match platform.scheduler.get() {
+        Some(scheduler) => scheduler
+            .runner()
+            .store()
+            .list(RunQuery {
+                function: function.clone(),
+                schedule: schedule.clone(),
+                phase,
+                limit: Some(200),
+            })
+            .await
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    if let Some(cutoff) = cutoff {
+        found.retain(|run| {
+            let started = run
+                .status
+                .as_ref()
+                .and_then(|s| s.start_time.as_deref().or(s.end_time.as_deref()))
+                .or(run.spec.scheduled_time.as_deref())
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            started.is_none_or(|t| t.as_second() >= cutoff)
+        });
+    }
+    let mut names: Vec<String> = platform
+        .registry
+        .list()
+        .iter()
+        .map(|e| e.name().to_owned())
+        .collect();
+    names.sort();
+    let phases = [
+        "Running",
+        "Succeeded",
+        "Failed",
+        "TimedOut",
+        "Interrupted",
+        "Skipped",
+    ];
+    html! {
+        form.filters method="get" action="/ui/runs" {
+            label { "Function" select name="function" {
+                option value="" { "all" }
+                @for n in &names { option value=(n) selected[function.as_deref() == Some(n.as_str())] { (n) } }
+            } }
+            label { "Schedule" input name="schedule" value=(schedule.clone().unwrap_or_default()) placeholder="any, or manual"; }
+            label { "Phase" select name="phase" {
+                option value="" { "any" }
+                @for p in phases { option value=(p) selected[phase_text.as_deref() == Some(p)] { (p) } }
+            } }
+            label { "Since" select name="since" {
+                option value="" { "any time" }
+                @for (v, label) in [("1h", "last hour"), ("24h", "last day"), ("168h", "last week")] {
+                    option value=(v) selected[since.as_deref() == Some(v)] { (label) }
+                }
+            } }
+            button type="submit" { "Filter" }
+        }
+        (run_table(&found))
+    }
+}
+
+/// One run: times, attempt, status, output and log tail; Cancel while it runs.
+pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
+    let scheduler = platform.scheduler.get()?;
+    let run = scheduler.runner().store().get(id.to_owned()).await.ok()??;
+    let status = run.status.clone().unwrap_or_default();
+    let duration = match (
+        status
+            .start_time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
+        status
+            .end_time
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
+    ) {
+        (Some(start), Some(end)) => format!(
+            "{:.3} s",
+            (end.as_millisecond() - start.as_millisecond()) as f64 / 1000.0
+        ),
+        _ => "-".to_owned(),
+    };
+    let shown = |text: &Option<String>| {
+        text.as_deref().map(|t| {
+            if t.len() > MAX_SHOWN {
+                let mut cut = MAX_SHOWN;
+                while !t.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                format!("{}\n… ({} bytes more)", &t[..cut], t.len() - cut)
+            } else {
+                t.to_owned()
+            }
+        })
+    };
+    Some(html! {
+        dl {
+            dt { "Function" } dd { a href={"/ui/functions/" (run.spec.function)} { (run.spec.function) } }
+            dt { "Schedule" } dd { (run.spec.schedule) " (" (run.spec.trigger) ")" }
+            dt { "Phase" } dd { span class=(phase_class(status.phase.as_str())) id="phase" { (status.phase.as_str()) } }
+            dt { "Scheduled" } dd { (run.spec.scheduled_time.as_deref().unwrap_or("-")) }
+            dt { "Started" } dd { (status.start_time.as_deref().unwrap_or("-")) }
+            dt { "Ended" } dd { (status.end_time.as_deref().unwrap_or("-")) }
+            dt { "Duration" } dd { (duration) }
+            dt { "Attempt" } dd { (run.spec.attempt) }
+            dt { "HTTP status" } dd { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
+            @if let Some(message) = &status.message { dt { "Message" } dd { (message) } }
+        }
+        @if status.phase == RunPhase::Running {
+            p { button.secondary type="button" data-cancel=(id) { "Cancel" } " " span id="action-error" {} }
+        }
+        h2 { "Output" }
+        pre id="output" { (shown(&status.output).unwrap_or_default()) }
+        @if let Some(tail) = shown(&status.log_tail) { h2 { "Log tail" } pre id="log" { (tail) } }
+    })
+}

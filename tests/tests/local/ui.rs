@@ -1,0 +1,136 @@
+//! The dashboard: a real browser (Debian's Chromium through playwright-core, `tests/ui/`)
+//! opens it on a running `faas up`, runs a function and reads the result; the JSON behind it;
+//! escaping of user-controlled text; no dashboard in runtime pods.
+
+use std::process::Command;
+
+use faas_e2e::*;
+
+fn platform_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(
+        dir.path(),
+        "hello",
+        &guest("hello"),
+        "  http: {path: /hello}\n  schedules:\n  - {name: nightly, cron: '0 3 * * *', timeZone: Europe/Paris}\n",
+    );
+    write_function(dir.path(), "echo-cgi", &guest("echo-cgi"), "");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
+    let ui = repo_root().join("tests/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Chromium and playwright-core: apt-get install chromium; (cd tests/ui && npm ci) (scripts/test.sh does both)"
+    );
+    let dir = platform_dir();
+    let faas = Faas::start(dir.path());
+    let shots = repo_root().join("tests/ui/artifacts");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = tokio::task::spawn_blocking({
+        let base = faas.base.clone();
+        move || {
+            Command::new("node")
+                .arg("dashboard.mjs")
+                .arg(&base)
+                .arg(&shots)
+                .current_dir(&ui)
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "browser run failed:\n{}\n{}\nplatform:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        faas.stderr.lock().unwrap()
+    );
+    assert!(repo_root().join("tests/ui/artifacts/3-run.png").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_and_pages_come_from_the_same_data_and_escape_user_text() {
+    let dir = platform_dir();
+    let faas = Faas::start(dir.path());
+    for _ in 0..3 {
+        assert_eq!(get(&faas.url("/function/hello/x")).await.status, 200);
+    }
+    let stats = get(&faas.url("/system/stats")).await.json();
+    assert_eq!(stats["hello"]["count"], 3, "{stats}");
+    assert_eq!(stats["hello"]["minutes"].as_array().map(Vec::len), Some(60));
+    assert_eq!(stats["echo-cgi"]["count"], 0);
+    let one = get(&faas.url("/system/stats?function=hello")).await.json();
+    assert_eq!(one.as_object().map(|m| m.len()), Some(1));
+
+    // A run whose output is hostile markup: shown as text, never as markup.
+    let hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let run = send(
+        "POST",
+        &faas.url("/system/functions/echo-cgi/runs"),
+        &[],
+        hostile,
+    )
+    .await
+    .json();
+    let id = run["metadata"]["name"].as_str().unwrap().to_owned();
+    let page = get(&faas.url(&format!("/ui/runs/{id}"))).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let html = page.text();
+    assert!(
+        html.contains(
+            "body=&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"
+        ),
+        "{html}"
+    );
+    assert!(
+        !html.contains("<script>alert") && !html.contains("<img src=x"),
+        "{html}"
+    );
+
+    // The live refresh gets only the changing part.
+    let fragment = send("GET", &faas.url("/ui/"), &[("x-faas-fragment", "1")], "")
+        .await
+        .text();
+    assert!(
+        fragment.starts_with("<table>") && !fragment.contains("<html"),
+        "{fragment}"
+    );
+    // Filters: phase and function.
+    let filtered = get(&faas.url("/ui/runs?function=hello&phase=Failed"))
+        .await
+        .text();
+    assert!(
+        !filtered.contains(&id),
+        "a run of echo-cgi in hello's history"
+    );
+    let listed = get(&faas.url("/ui/runs?function=echo-cgi")).await.text();
+    assert!(listed.contains(&id));
+    // Unknown things are 404 pages, with a way back.
+    let missing = get(&faas.url("/ui/functions/nope")).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("function nope does not exist"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn runtime_pods_serve_no_dashboard() {
+    let dir = platform_dir();
+    let pod = Faas::runtime(
+        &["serve", "--functions", dir.path().to_str().unwrap()],
+        Launch::default(),
+    );
+    let page = get(&pod.url("/ui/")).await;
+    assert_eq!(page.status, 404, "{}", page.text());
+    assert_eq!(get(&pod.url("/function/hello/x")).await.status, 200);
+}
