@@ -425,7 +425,8 @@ pub async fn restore(platform: &Arc<Platform>) {
     }
 }
 
-/// `GET /system/stats[?function=NAME]`: the last hour by minute of each function (or one).
+/// `GET /system/stats[?function=NAME]`: the last hour by minute of each function (or one),
+/// and its cold loads.
 pub fn stats_json(platform: &Platform, only: Option<&str>) -> serde_json::Value {
     let now = jiff::Timestamp::now().as_second();
     let names: Vec<String> = match only {
@@ -440,8 +441,13 @@ pub fn stats_json(platform: &Platform, only: Option<&str>) -> serde_json::Value 
     let map: serde_json::Map<String, serde_json::Value> = names
         .into_iter()
         .map(|name| {
-            let hour = platform.stats.hour(&name, now);
-            (name, serde_json::to_value(hour).unwrap_or_default())
+            let mut value =
+                serde_json::to_value(platform.stats.hour(&name, now)).unwrap_or_default();
+            if let Some(map) = value.as_object_mut() {
+                let loads = serde_json::to_value(platform.stats.loads(&name)).unwrap_or_default();
+                map.insert("loads".into(), loads);
+            }
+            (name, value)
         })
         .collect();
     serde_json::Value::Object(map)

@@ -199,6 +199,7 @@ impl Platform {
                 .map_err(|e| e.to_string())?,
             None => OutboundPolicy::deny_all(),
         };
+        let loading = std::time::Instant::now();
         let compiled = match self
             .runtime
             .load_reporting(artifact, wasm.sha256.as_deref())
@@ -209,6 +210,11 @@ impl Platform {
                     .loads
                     .with_label_values(&[source.as_str()])
                     .inc();
+                self.stats.record_load(
+                    function.metadata.name.as_deref().unwrap_or_default(),
+                    source.as_str(),
+                    loading.elapsed(),
+                );
                 compiled
             }
             Err(err) => {

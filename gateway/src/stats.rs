@@ -82,7 +82,28 @@ pub struct Hour {
 #[derive(Default)]
 pub struct Stats {
     series: Mutex<BTreeMap<String, VecDeque<Bucket>>>,
+    loads: Mutex<BTreeMap<String, Loads>>,
 }
+
+/// Cold loads of a function's artifact (a new version, a restart): how many, and the last few.
+#[derive(Serialize, Debug, Clone, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Loads {
+    pub count: u64,
+    /// Newest last.
+    pub recent: VecDeque<Load>,
+}
+
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Load {
+    pub at: String,
+    /// `compiled`, `disk_cache` or `memory`.
+    pub source: String,
+    pub millis: f64,
+}
+
+const RECENT_LOADS: usize = 10;
 
 impl Stats {
     /// Counts one answered call at unix time `now_secs`.
@@ -120,9 +141,38 @@ impl Stats {
         bucket.latency[slot] += 1;
     }
 
+    /// Counts one load of `function`'s artifact (`source`: where the compiled code came from).
+    pub fn record_load(&self, function: &str, source: &str, took: Duration) {
+        let mut loads = self.loads.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = loads.entry(function.to_owned()).or_default();
+        entry.count += 1;
+        entry.recent.push_back(Load {
+            at: jiff::Timestamp::now().to_string(),
+            source: source.to_owned(),
+            millis: took.as_secs_f64() * 1000.0,
+        });
+        while entry.recent.len() > RECENT_LOADS {
+            entry.recent.pop_front();
+        }
+    }
+
+    /// The loads of `function` so far.
+    pub fn loads(&self, function: &str) -> Loads {
+        self.loads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(function)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Forgets a deleted function.
     pub fn forget(&self, function: &str) {
         self.series
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(function);
+        self.loads
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(function);
@@ -253,7 +303,13 @@ mod tests {
         assert_eq!(later.p50_ms, None);
         stats.record("hello", 200, Duration::from_secs(120), T0 + 61 * 60);
         assert_eq!(stats.hour("hello", T0 + 61 * 60).p99_ms, Some(60000.0));
+        for _ in 0..12 {
+            stats.record_load("hello", "compiled", Duration::from_millis(30));
+        }
+        let loads = stats.loads("hello");
+        assert_eq!((loads.count, loads.recent.len()), (12, RECENT_LOADS));
         stats.forget("hello");
         assert_eq!(stats.hour("hello", T0).count, 0);
+        assert_eq!(stats.loads("hello").count, 0);
     }
 }

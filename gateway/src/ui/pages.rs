@@ -157,8 +157,18 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
             figure.chart { (charts::calls(&hour)) figcaption { (hour.count) " calls, " (format!("{:.1}", hour.per_minute)) "/min, " (hour.errors) " errors (" (format!("{:.1}%", hour.error_rate * 100.0)) ")" } }
             figure.chart { (charts::latency(&hour)) figcaption { "p50 " (charts::ms(hour.p50_ms)) ", p99 " (charts::ms(hour.p99_ms)) } }
         }
-        @if let Some(last) = hour.minutes.iter().rev().find(|m| m.count > 0) {
-            p.muted { "Status codes, last busy minute: " @for (class, n) in &last.codes { (class) " × " (n) "  " } }
+        @let codes = status_classes(&hour);
+        p.muted {
+            "Status codes, last hour: "
+            @if codes.is_empty() { "none" }
+            @for (class, n) in &codes { span class=(if *class == "5xx" { "bad" } else if *class == "4xx" { "warn" } else { "ok" }) { (class) } " × " (n) "  " }
+        }
+        @let loads = platform.stats.loads(name);
+        p.muted {
+            "Cold loads: " (loads.count)
+            @if let Some(last) = loads.recent.back() {
+                " (last " (last.at) ": " (last.source) ", " (format!("{:.0}", last.millis)) " ms)"
+            }
         }
         @if let Some(triggers) = sqs.as_array().filter(|t| !t.is_empty()) {
             h2 { "SQS triggers" }
@@ -190,6 +200,17 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
         h2 { "Spec" }
         pre { (spec) }
     }
+}
+
+/// Answers of the hour by status class.
+fn status_classes(hour: &crate::stats::Hour) -> Vec<(&'static str, u64)> {
+    let mut total: std::collections::BTreeMap<&'static str, u64> = Default::default();
+    for minute in &hour.minutes {
+        for (class, n) in &minute.codes {
+            *total.entry(class).or_default() += n;
+        }
+    }
+    total.into_iter().collect()
 }
 
 fn run_table(runs: &[FunctionRun]) -> Markup {

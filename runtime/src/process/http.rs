@@ -62,6 +62,10 @@ pub struct HttpProcess {
     stop: watch::Sender<bool>,
     client: Client<HttpConnector, Full<Bytes>>,
     restarts: Arc<Mutex<u32>>,
+    /// The incarnation (restart count) in which a request last met a connection closed
+    /// under it: that process is dying, so the next such failure in the same incarnation
+    /// met a server already on its way out (see `call`). -1: none.
+    dying: std::sync::atomic::AtomicI64,
 }
 
 impl HttpProcess {
@@ -118,6 +122,7 @@ impl HttpProcess {
             stop,
             client: Client::builder(TokioExecutor::new()).build(connector),
             restarts,
+            dying: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 
@@ -150,6 +155,39 @@ impl HttpProcess {
         }
     }
 
+    /// Whether a send failed on a connection the server closed under it, in an incarnation
+    /// where that already happened once. The first such failure may be the request that
+    /// killed the server (a 502, never retried: it reached a live server); a later one in the
+    /// same incarnation was sent to a server already dying (accepted by the kernel, never read
+    /// by the process), so it may be retried after the restart. (A live server that resets its
+    /// connections on purpose gets those later requests retried once: it is broken anyway.)
+    fn met_a_dying_server(
+        &self,
+        err: &hyper_util::client::legacy::Error,
+        incarnation: u32,
+    ) -> bool {
+        use std::sync::atomic::Ordering;
+        let closed = std::error::Error::source(err)
+            .and_then(|source| source.downcast_ref::<hyper::Error>())
+            .is_some_and(|e| {
+                let reset = std::error::Error::source(e)
+                    .and_then(|io| io.downcast_ref::<std::io::Error>())
+                    .is_some_and(|io| {
+                        matches!(
+                            io.kind(),
+                            std::io::ErrorKind::ConnectionReset
+                                | std::io::ErrorKind::ConnectionAborted
+                                | std::io::ErrorKind::BrokenPipe
+                        )
+                    });
+                e.is_incomplete_message() || e.is_closed() || e.is_canceled() || reset
+            });
+        if !closed {
+            return false;
+        }
+        self.dying.swap(i64::from(incarnation), Ordering::AcqRel) == i64::from(incarnation)
+    }
+
     /// Proxies one request to the process. A process still starting (or restarting) is
     /// waited for within the request's timeout.
     pub async fn call(
@@ -173,6 +211,7 @@ impl HttpProcess {
             parts.headers.remove(*name);
         }
         let mut retried = false;
+        let incarnation = self.restarts();
         let response = loop {
             let mut request = http::Request::new(Full::new(body.clone()));
             *request.method_mut() = parts.method.clone();
@@ -182,10 +221,14 @@ impl HttpProcess {
             match tokio::time::timeout(remaining, self.client.request(request)).await {
                 Err(_) => return Err(InvokeError::Timeout(timeout)),
                 Ok(Ok(response)) => break response,
-                // Refused: the process died after the last request and the supervisor has
-                // not seen it yet. The request never reached it, so wait for the restart
-                // (within the deadline) and try once more.
-                Ok(Err(err)) if err.is_connect() && !retried => {
+                // Refused, or a kept-alive connection closed under the request by a process
+                // that has since died: the supervisor had not seen the exit yet and the
+                // request never reached a live server, so wait for the restart (within the
+                // deadline) and try once more.
+                Ok(Err(err))
+                    if !retried
+                        && (err.is_connect() || self.met_a_dying_server(&err, incarnation)) =>
+                {
                     retried = true;
                     let seen = self.state();
                     let mut state = self.state.clone();

@@ -65,6 +65,10 @@ async fn stats_and_pages_come_from_the_same_data_and_escape_user_text() {
     assert_eq!(stats["hello"]["count"], 3, "{stats}");
     assert_eq!(stats["hello"]["minutes"].as_array().map(Vec::len), Some(60));
     assert_eq!(stats["echo-cgi"]["count"], 0);
+    assert_eq!(
+        stats["hello"]["loads"]["count"], 1,
+        "one cold load at start"
+    );
     let one = get(&faas.url("/system/stats?function=hello")).await.json();
     assert_eq!(one.as_object().map(|m| m.len()), Some(1));
 
