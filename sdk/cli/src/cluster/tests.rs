@@ -294,6 +294,21 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
     );
 }
 
+/// The error of deploying `manifest` (written into `dir`), which must fail.
+async fn refused(cluster: &Cluster, dir: &std::path::Path, manifest: &str) -> String {
+    let file = dir.join("refused.yaml");
+    std::fs::write(&file, manifest).unwrap();
+    deploy(
+        cluster,
+        None,
+        &load(&file),
+        &options(None, Duration::from_secs(1)),
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+}
+
 #[tokio::test]
 async fn refusals_name_the_cause_before_anything_is_sent() {
     let dir = tempfile::tempdir().unwrap();
@@ -318,39 +333,20 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
     assert!(text.contains("--registry"), "{text}");
 
     // The manifest's namespace is not the target one.
-    let other = dir.path().join("other.yaml");
-    std::fs::write(
-        &other,
+    let err = refused(
+        &cluster,
+        dir.path(),
         "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello, namespace: prod}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/a:1}\n",
     )
-    .unwrap();
-    let err = deploy(
-        &cluster,
-        None,
-        &load(&other),
-        &options(None, Duration::from_secs(1)),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    .await;
     assert!(err.contains("pass -n prod"), "{err}");
-
     // A container function without an image.
-    let container = dir.path().join("container.yaml");
-    std::fs::write(
-        &container,
+    let err = refused(
+        &cluster,
+        dir.path(),
         "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: web}\nspec:\n  runtime:\n    container: {command: [python3, server.py], port: 8080}\n",
     )
-    .unwrap();
-    let err = deploy(
-        &cluster,
-        None,
-        &load(&container),
-        &options(None, Duration::from_secs(1)),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    .await;
     assert!(
         err.contains("spec.runtime.container.image: required on a cluster"),
         "{err}"
