@@ -4,6 +4,8 @@
 //!
 //! - `ArtifactResolved`: what would run is known (an image; WASM pools come later).
 //! - `TriggersReady`: how SQS triggers are served and scaled (present only with triggers).
+//! - `ScheduleReady`: the schedules parse and when the next one fires (present only with
+//!   schedules); the controller's Lease holder fires them.
 //! - `Ready`: the function can take requests now, or why not.
 
 use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
@@ -120,6 +122,52 @@ fn triggers(function: &Function, observed: &Observed) -> Option<Condition> {
                 min.max(1)
             ),
         )
+    })
+}
+
+/// Whether the schedules can fire, and the next fire time.
+fn schedules(function: &Function, now: jiff::Timestamp) -> Option<Condition> {
+    let schedules = &function.spec.schedules;
+    if schedules.is_empty() {
+        return None;
+    }
+    let mut next: Option<(jiff::Timestamp, String)> = None;
+    for (i, schedule) in schedules.iter().enumerate() {
+        let zone_name = schedule.time_zone.as_deref().unwrap_or("UTC");
+        let parsed = faas_api::cron::CronSchedule::parse(&schedule.cron)
+            .map_err(|e| format!("spec.schedules[{i}].cron: {e}"))
+            .and_then(|cron| {
+                faas_api::cron::time_zone(zone_name)
+                    .map(|zone| (cron, zone))
+                    .map_err(|e| format!("spec.schedules[{i}].timeZone: {e}"))
+            });
+        let (cron, zone) = match parsed {
+            Ok(parsed) => parsed,
+            Err(why) => return Some(condition("ScheduleReady", false, "InvalidSchedule", why)),
+        };
+        if schedule.suspend {
+            continue;
+        }
+        if let Some(at) = cron.upcoming(now, &zone).next()
+            && next.as_ref().is_none_or(|(t, _)| at < *t)
+        {
+            let local = at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z");
+            next = Some((at, format!("{} at {local} ({at})", schedule.name)));
+        }
+    }
+    Some(match next {
+        Some((_, when)) => condition(
+            "ScheduleReady",
+            true,
+            "Scheduled",
+            format!("{} schedule(s); next: {when}", schedules.len()),
+        ),
+        None => condition(
+            "ScheduleReady",
+            true,
+            "Suspended",
+            "every schedule is suspended (or never fires again)".to_owned(),
+        ),
     })
 }
 
@@ -270,6 +318,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         }
     };
     conditions.insert(0, ready);
+    conditions.extend(schedules(function, now));
     let workload = observed
         .deployment
         .as_ref()
@@ -573,6 +622,67 @@ mod tests {
         );
         let plain = status(&function(http()), &Observed::default(), at(0));
         assert!(find(&plain, "TriggersReady").is_none());
+    }
+
+    #[test]
+    fn schedules_say_when_they_fire_next_or_why_they_cannot() {
+        let mut f = function(http());
+        assert!(find(&status(&f, &Observed::default(), at(0)), "ScheduleReady").is_none());
+        f.spec.schedules = vec![
+            faas_api::Schedule {
+                name: "hourly".into(),
+                cron: "0 * * * *".into(),
+                ..Default::default()
+            },
+            faas_api::Schedule {
+                name: "nightly".into(),
+                cron: "30 2 * * *".into(),
+                time_zone: Some("Europe/Paris".into()),
+                ..Default::default()
+            },
+        ];
+        // 1970-01-01T00:10:00Z: hourly fires first, at 01:00 UTC.
+        let s = status(&f, &Observed::default(), at(600));
+        let c = find(&s, "ScheduleReady").expect("condition");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("True", Some("Scheduled"))
+        );
+        let message = c.message.as_deref().unwrap_or_default();
+        assert!(
+            message.starts_with("2 schedule(s); next: hourly at 1970-01-01 01:00 UTC"),
+            "{message}"
+        );
+        f.spec.schedules[0].suspend = true;
+        let s = status(&f, &Observed::default(), at(600));
+        let message = find(&s, "ScheduleReady")
+            .and_then(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(
+            message.contains("next: nightly at 1970-01-01 02:30 CET"),
+            "{message}"
+        );
+        f.spec.schedules[1].suspend = true;
+        let s = status(&f, &Observed::default(), at(600));
+        assert_eq!(
+            find(&s, "ScheduleReady")
+                .and_then(|c| c.reason.clone())
+                .as_deref(),
+            Some("Suspended")
+        );
+        f.spec.schedules[1].cron = "61 * * * *".into();
+        let s = status(&f, &Observed::default(), at(600));
+        let c = find(&s, "ScheduleReady").expect("condition");
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_deref()),
+            ("False", Some("InvalidSchedule"))
+        );
+        assert!(
+            c.message
+                .as_deref()
+                .unwrap_or_default()
+                .contains("spec.schedules[1].cron")
+        );
     }
 
     #[test]
