@@ -292,11 +292,11 @@ fn schedule_view(scheduler: &Scheduler, job: &Job) -> serde_json::Value {
     })
 }
 
-/// What `GET /system/functions/{name}` adds about runs: the function's schedules with their
-/// next fire times, and its most recent runs.
-pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_json::Value {
+/// A function's schedules as the API shows them (next fire times), by name; none without a
+/// scheduler.
+pub fn function_schedules(platform: &Platform, function: &str) -> Vec<serde_json::Value> {
     let Some(scheduler) = platform.scheduler.get() else {
-        return serde_json::json!({});
+        return Vec::new();
     };
     let mut schedules: Vec<_> = scheduler
         .jobs()
@@ -305,6 +305,16 @@ pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_
         .map(|job| schedule_view(scheduler, job))
         .collect();
     schedules.sort_by_key(|s| s["schedule"].to_string());
+    schedules
+}
+
+/// What `GET /system/functions/{name}` adds about runs: the function's schedules with their
+/// next fire times, and its most recent runs.
+pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_json::Value {
+    let Some(scheduler) = platform.scheduler.get() else {
+        return serde_json::json!({});
+    };
+    let schedules = function_schedules(platform, function);
     let recent = scheduler
         .runner()
         .store()

@@ -46,7 +46,7 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
         [] | ["functions"] => (
             StatusCode::OK,
             "Functions".to_owned(),
-            pages::functions(platform).await,
+            pages::functions(platform),
             None,
         ),
         ["functions", name] => match platform.registry.get(name) {

@@ -43,7 +43,7 @@ fn summary_of(platform: &Platform, name: &str) -> Option<serde_json::Value> {
 }
 
 /// Every function: runtime, readiness, triggers, the hour's traffic.
-pub async fn functions(platform: &Platform) -> Markup {
+pub fn functions(platform: &Platform) -> Markup {
     let mut entries = platform.registry.list();
     entries.sort_by(|a, b| a.name().cmp(b.name()));
     let now = now();
@@ -52,12 +52,13 @@ pub async fn functions(platform: &Platform) -> Markup {
         let name = entry.name().to_owned();
         let summary =
             serde_json::to_value(crate::management::Summary::of(entry)).unwrap_or_default();
-        let runs = crate::runs_api::function_runs_detail(platform, &name).await;
+        // Schedules only: this page refreshes every 2 s and needs nothing from the run store.
+        let schedules = crate::runs_api::function_schedules(platform, &name);
         let hour = platform.stats.hour(&name, now);
         rows.push((
             name,
             summary,
-            runs,
+            schedules,
             hour,
             entry.function.spec.triggers.clone(),
         ));
@@ -72,7 +73,7 @@ pub async fn functions(platform: &Platform) -> Markup {
                     th { "Calls/min" } th { "p50 / p99" } th { "Errors" } th { "Last hour" }
                 } }
                 tbody {
-                    @for (name, summary, runs, hour, triggers) in &rows {
+                    @for (name, summary, schedules, hour, triggers) in &rows {
                         tr data-function=(name) {
                             td { a href={"/ui/functions/" (name)} { (name) } }
                             td { (summary["kind"].as_str().unwrap_or("-")) }
@@ -84,7 +85,7 @@ pub async fn functions(platform: &Platform) -> Markup {
                                 @for sqs in triggers.iter().flat_map(|t| &t.sqs) {
                                     div { "SQS " code { (sqs.queue_url.rsplit('/').next().unwrap_or("")) } }
                                 }
-                                @for schedule in runs["schedules"].as_array().into_iter().flatten() {
+                                @for schedule in schedules {
                                     div {
                                         "cron " code { (schedule["cron"].as_str().unwrap_or("")) }
                                         span.reason { " next " (schedule["nextFireLocal"].as_str().unwrap_or("-")) }

@@ -140,6 +140,39 @@ pub struct Call {
     pub include: bool,
 }
 
+/// What `faas invoke` takes from the command line.
+#[derive(clap::Args)]
+pub struct CallArgs {
+    /// Request body: text, @file, or - for stdin.
+    #[arg(short = 'd', long = "data")]
+    data: Option<String>,
+    /// Request header K:V (repeatable).
+    #[arg(short = 'H', long = "header")]
+    headers: Vec<String>,
+    /// HTTP method (default GET, or POST with -d).
+    #[arg(short = 'X', long = "method")]
+    method: Option<String>,
+    /// Path after /function/NAME.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Print the status line and headers too.
+    #[arg(short = 'i', long)]
+    include: bool,
+}
+
+impl CallArgs {
+    /// The call: `-d` read (text, @file, -), method defaulted, headers split, path rooted.
+    pub fn parse(self) -> anyhow::Result<Call> {
+        Call::parse(
+            self.data,
+            &self.headers,
+            self.method,
+            &self.path,
+            self.include,
+        )
+    }
+}
+
 impl Call {
     /// From the command line: `-d` (text, @file, -), `-H K:V`, `-X`, `--path`, `-i`.
     pub fn parse(

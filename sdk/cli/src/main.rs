@@ -130,21 +130,8 @@ enum Command {
     Invoke {
         /// Function name.
         name: String,
-        /// Request body: text, @file, or - for stdin.
-        #[arg(short = 'd', long = "data")]
-        data: Option<String>,
-        /// Request header K:V (repeatable).
-        #[arg(short = 'H', long = "header")]
-        headers: Vec<String>,
-        /// HTTP method (default GET, or POST with -d).
-        #[arg(short = 'X', long = "method")]
-        method: Option<String>,
-        /// Path after /function/NAME.
-        #[arg(long, default_value = "/")]
-        path: String,
-        /// Print the status line and headers too.
-        #[arg(short = 'i', long)]
-        include: bool,
+        #[command(flatten)]
+        call: commands::CallArgs,
     },
     /// List functions.
     #[command(alias = "ls")]
@@ -291,17 +278,7 @@ async fn on_gateway(gateway: &str, command: Command) -> anyhow::Result<()> {
             let manifests = flags::manifests(file.as_deref(), name.as_deref(), &flags, !no_build)?;
             commands::deploy(gateway, &manifests, !no_build, output).await
         }
-        Command::Invoke {
-            name,
-            data,
-            headers,
-            method,
-            path,
-            include,
-        } => {
-            let call = commands::Call::parse(data, &headers, method, &path, include)?;
-            commands::invoke(gateway, &name, call).await
-        }
+        Command::Invoke { name, call } => commands::invoke(gateway, &name, call.parse()?).await,
         Command::List { output } => commands::list(gateway, output).await,
         Command::Describe { name, output } => commands::describe(gateway, &name, output).await,
         Command::Run {
@@ -448,16 +425,8 @@ async fn on_cluster(cluster: &target::Cluster, command: Command) -> anyhow::Resu
             let function = name.as_deref().zip(listed.as_ref());
             schedules::print(function, cron.as_deref(), tz.as_deref(), count, output)
         }
-        Command::Invoke {
-            name,
-            data,
-            headers,
-            method,
-            path,
-            include,
-        } => {
-            let call = commands::Call::parse(data, &headers, method, &path, include)?;
-            cluster::invoke::invoke(cluster, &name, call).await
+        Command::Invoke { name, call } => {
+            cluster::invoke::invoke(cluster, &name, call.parse()?).await
         }
         Command::Runs {
             show: Some(RunsCommand::Show { id, output }),

@@ -8,9 +8,7 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use faas_api::Function;
 use faas_api::artifact::ArtifactSource;
-use k8s_openapi::api::core::v1::Event;
-use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 
 use super::{MANAGER, Progress, artifact, condition};
 use crate::Output;
@@ -284,23 +282,9 @@ async fn wait_ready(
 
 /// The Function's last Events, one per line (empty when none or unreadable).
 async fn recent_events(cluster: &Cluster, name: &str) -> String {
-    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    let selector = format!("involvedObject.kind=Function,involvedObject.name={name}");
-    let Ok(list) = events.list(&ListParams::default().fields(&selector)).await else {
-        return String::new();
-    };
-    let mut items = list.items;
-    items.sort_by_key(|e| {
-        e.last_timestamp
-            .as_ref()
-            .map(|t| t.0)
-            .or_else(|| e.event_time.as_ref().map(|t| t.0))
-    });
-    let lines: Vec<String> = items
+    let lines: Vec<String> = super::view::function_events(cluster, name, 5)
+        .await
         .iter()
-        .rev()
-        .take(5)
-        .rev()
         .map(|e| {
             format!(
                 "\n  {} {}: {}",

@@ -145,16 +145,10 @@ pub async fn describe(cluster: &Cluster, name: &str, output: Output) -> anyhow::
         println!("Recent runs:");
         print_runs(&runs, "  ");
     }
-    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    if let Ok(list) = events
-        .list(&ListParams::default().fields(&format!(
-            "involvedObject.kind=Function,involvedObject.name={name}"
-        )))
-        .await
-        && !list.items.is_empty()
-    {
+    let events = function_events(cluster, name, 10).await;
+    if !events.is_empty() {
         println!("Events:");
-        for e in list.items.iter().rev().take(10).rev() {
+        for e in &events {
             println!(
                 "  {:<8} {:<24} {}",
                 e.type_.as_deref().unwrap_or("Normal"),
@@ -164,6 +158,25 @@ pub async fn describe(cluster: &Cluster, name: &str, output: Output) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// The Function's last `last` Events, oldest first (none when there are none or they cannot
+/// be read: they only ever decorate another answer).
+pub async fn function_events(cluster: &Cluster, name: &str, last: usize) -> Vec<Event> {
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let selector = format!("involvedObject.kind=Function,involvedObject.name={name}");
+    let Ok(list) = events.list(&ListParams::default().fields(&selector)).await else {
+        return Vec::new();
+    };
+    let mut items = list.items;
+    items.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .or_else(|| e.event_time.as_ref().map(|t| t.0))
+    });
+    let skip = items.len().saturating_sub(last);
+    items.split_off(skip)
 }
 
 pub async fn get(cluster: &Cluster, name: &str) -> anyhow::Result<Function> {
