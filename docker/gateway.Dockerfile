@@ -1,5 +1,6 @@
-# faas-gateway: the HTTP edge. Today it serves local mode (a folder of manifests); the cluster
-# mode behind the shared ALB (TargetGroupBinding) is the next piece of work (see README).
+# faas-gateway: the HTTP edge. In the chart it runs with FAAS_CLUSTER=true behind the shared
+# ALB (TargetGroupBinding): 8080 is the public listener (functions, async calls, /readyz),
+# 9090 the admin one (read-only /system, /ui, /metrics), never exposed through the ALB.
 # Build from the repository root:  docker build -f docker/gateway.Dockerfile -t faas-gateway:0.1.0 .
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -9,5 +10,5 @@ RUN cargo build --release --locked -p faas-gateway --bin faas-gateway
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/faas-gateway /faas-gateway
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 9090
 ENTRYPOINT ["/faas-gateway"]

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use faas_api::Function;
+use faas_api::scaling::ReplicasOwner;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -153,9 +154,11 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
             .await?;
         // KEDA's objects, when KEDA is installed and the function has SQS triggers.
         let keda_objects = ctx.keda.then(|| scaling(function, &ctx.defaults)).flatten();
-        if keda_objects.is_some() {
-            // KEDA's HorizontalPodAutoscaler owns `replicas`: leaving it out of our apply
-            // gives up our ownership of the field instead of fighting over it.
+        if function.spec.replicas_owner(keda_objects.is_some()) != ReplicasOwner::Controller {
+            // KEDA's HorizontalPodAutoscaler, or the gateway (scale from and to zero), owns
+            // `replicas`: leaving it out of our apply gives up our ownership of the field
+            // instead of fighting over it. A new Deployment then starts with one replica,
+            // which the gateway takes back after `scale.idleAfter` without traffic.
             workload.deployment.spec.replicas = None;
         }
         observed.deployment = Some(apply.typed(workload.deployment).await?);

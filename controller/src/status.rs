@@ -596,7 +596,11 @@ mod tests {
                 ..SqsTrigger::default()
             }],
         });
-        f.spec.scale = Some(ScaleSpec { min: 0, max: None });
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: None,
+            idle_after: None,
+        });
         let without = status(&f, &Observed::default(), at(0));
         let c = find(&without, "TriggersReady").expect("condition");
         assert_eq!(c.reason.as_deref(), Some("FixedReplicas"));

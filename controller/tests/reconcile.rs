@@ -65,7 +65,11 @@ fn function(mode: ContainerMode, image: Option<&str>) -> Function {
                 }),
                 ..RuntimeSpec::default()
             },
-            scale: Some(ScaleSpec { min: 1, max: None }),
+            scale: Some(ScaleSpec {
+                min: 1,
+                max: None,
+                idle_after: None,
+            }),
             ..FunctionSpec::default()
         },
     );
@@ -294,12 +298,47 @@ async fn an_unchanged_status_is_not_written_again() {
 }
 
 #[tokio::test]
+async fn scale_from_zero_leaves_replicas_to_the_gateway() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.spec.scale = Some(ScaleSpec {
+        min: 0,
+        max: Some(3),
+        idle_after: Some("5m".into()),
+    });
+    let pass = run(f, &ctx).await;
+    let (sa, reply) = expect_apply(
+        &mut api,
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
+    )
+    .await;
+    reply.json(200, &sa);
+    let (deployment, reply) = expect_apply(
+        &mut api,
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
+    )
+    .await;
+    // The gateway scales it from and to zero: our apply must not own `replicas`, or every
+    // reconcile would put back scale.min and stop the replica a request just started.
+    assert!(
+        deployment["spec"].get("replicas").is_none(),
+        "{}",
+        deployment["spec"]
+    );
+    // The rest of the pass is the same as with any container function.
+    drop(reply);
+    drop(api);
+    let _ = pass.await;
+}
+
+#[tokio::test]
 async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     let (ctx, mut api) = context(true);
     let mut f = function(ContainerMode::Lambda, Some("registry.example.com/orders:2"));
     f.spec.scale = Some(ScaleSpec {
         min: 2,
         max: Some(30),
+        idle_after: None,
     });
     f.spec.triggers = Some(TriggersSpec {
         sqs: vec![SqsTrigger {

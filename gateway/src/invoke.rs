@@ -232,14 +232,7 @@ pub async fn invoke(
     let response = match result {
         Ok(response) => {
             let (parts, body) = response.into_parts();
-            Response::from_parts(
-                parts,
-                Guarded {
-                    inner: body,
-                    _guard: guard,
-                }
-                .boxed_unsync(),
-            )
+            Response::from_parts(parts, guard_body(body, guard))
         }
         Err(err) => {
             tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, "invocation failed");
@@ -277,12 +270,22 @@ impl Drop for InFlight {
     }
 }
 
-struct Guarded {
-    inner: ResponseBody,
-    _guard: InFlight,
+/// `body`, holding `guard` until it is fully sent or dropped: what is counted while a response
+/// streams (a concurrency slot, a backend's in-flight count) stays counted until the end.
+pub fn guard_body<G: Send + Unpin + 'static>(body: ResponseBody, guard: G) -> ResponseBody {
+    Guarded {
+        inner: body,
+        _guard: guard,
+    }
+    .boxed_unsync()
 }
 
-impl Body for Guarded {
+struct Guarded<G> {
+    inner: ResponseBody,
+    _guard: G,
+}
+
+impl<G: Unpin> Body for Guarded<G> {
     type Data = Bytes;
     type Error = faas_runtime::BoxError;
 

@@ -6,6 +6,8 @@
 //! shutdown. [`local`] is local mode (`faas up`): functions from a folder, watched.
 
 pub mod admission;
+pub mod async_call;
+pub mod cluster;
 pub mod cron;
 pub mod invoke;
 pub mod local;

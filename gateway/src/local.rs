@@ -45,6 +45,11 @@ pub struct LocalOptions {
     pub role: Role,
     /// Where the functions come from.
     pub source: FunctionSource,
+    /// After SIGTERM, how long requests are still taken while `/readyz` fails.
+    pub drain_delay: Duration,
+    /// Serve `/async-function/...` from a queue in the state directory, with these retries
+    /// (`faas up`; runtime pods take no async calls: the cluster gateway does).
+    pub async_calls: Option<crate::async_call::AsyncSettings>,
 }
 
 /// Where a platform process gets its functions.
@@ -134,9 +139,21 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     // calls in through HTTP, so a pool or sidecar replica never fires a schedule itself.
     let scheduler = match options.role {
         Role::Local => Some(crate::cron::start(&platform, address.port())?),
-        Role::Pool | Role::Sidecar { .. } => None,
+        Role::Pool | Role::Sidecar { .. } | Role::Cluster => None,
     };
     let pollers = crate::sqs::start(&platform, address.port())?;
+    let async_worker = match options.async_calls.clone() {
+        Some(settings) => {
+            std::fs::create_dir_all(&options.state_dir)
+                .with_context(|| format!("cannot create {}", options.state_dir.display()))?;
+            let queue = crate::async_call::SqliteQueue::open(&options.state_dir.join("async.db"))
+                .context("async calls: cannot open the queue")?;
+            let queue: Arc<dyn crate::async_call::AsyncQueue> = Arc::new(queue);
+            let _ = platform.async_queue.set(Arc::clone(&queue));
+            Some(crate::async_call::Worker::start(&platform, queue, settings))
+        }
+        None => None,
+    };
     let schedules: usize = platform
         .registry
         .list()
@@ -156,8 +173,11 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     // visible again at once).
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let grace = platform.config.shutdown_grace;
+    let drain_delay = options.drain_delay;
+    let draining = Arc::clone(&platform);
     let signal = async {
         shutdown_signal().await;
+        crate::server::drain(&draining, drain_delay).await;
         stop.send_replace(true);
         eprintln!(
             "faas: stopping; requests, runs and SQS batches in flight get up to {} \
@@ -187,7 +207,12 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
                     scheduler.shutdown(grace).await;
                 }
             };
-            tokio::join!(scheduler, pollers.shutdown(grace));
+            let worker = async {
+                if let Some(worker) = async_worker {
+                    worker.shutdown(grace).await;
+                }
+            };
+            tokio::join!(scheduler, pollers.shutdown(grace), worker);
         }
     );
     served?;

@@ -1,25 +1,57 @@
-//! `faas-gateway`: the gateway binary. In local mode it is what `faas up` runs.
+//! `faas-gateway`: the gateway binary. In local mode it is what `faas up` runs; with
+//! `--cluster` it is the edge of a cluster, behind the shared ALB.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
+use faas_gateway::async_call::AsyncSettings;
 
 #[derive(Parser)]
 #[command(version, about = "faas gateway: serves functions over HTTP")]
 struct Args {
-    /// Folder of Function manifests to serve and watch.
+    /// Folder of Function manifests to serve and watch (local mode).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Address to listen on.
+    /// Cluster mode: functions from `Function` resources, served by their pods.
+    #[arg(long, env = "FAAS_CLUSTER")]
+    cluster: bool,
+    /// Address to listen on (in cluster mode the public listener: functions and async
+    /// calls only).
     #[arg(long, default_value = "127.0.0.1:8080", env = "FAAS_LISTEN")]
-    listen: std::net::SocketAddr,
-    /// State directory (compiled-artifact cache, deployments).
+    listen: SocketAddr,
+    /// Cluster mode: the admin listener (read-only /system, /ui, /metrics).
+    #[arg(long, default_value = "127.0.0.1:9090", env = "FAAS_ADMIN_LISTEN")]
+    admin_listen: SocketAddr,
+    /// Cluster mode: namespaces whose Functions are served (comma-separated; empty: all).
+    #[arg(long, env = "FAAS_NAMESPACES", value_delimiter = ',')]
+    namespaces: Vec<String>,
+    /// Cluster mode: longest hold of a request for a function with no ready replica.
+    #[arg(long, env = "FAAS_SCALE_FROM_ZERO_TIMEOUT", value_parser = humantime::parse_duration, default_value = "30s")]
+    scale_from_zero_timeout: Duration,
+    /// Cluster mode: the SQS queue of async calls (its RedrivePolicy names the dead-letter
+    /// queue). Local mode keeps async calls in the state directory.
+    #[arg(long, env = "FAAS_ASYNC_QUEUE_URL")]
+    async_queue_url: Option<String>,
+    /// Attempts of an async call before it is dead-lettered.
+    #[arg(long, env = "FAAS_ASYNC_MAX_ATTEMPTS", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    async_max_attempts: u32,
+    /// After SIGTERM, how long traffic is still served while /readyz fails (the load
+    /// balancer's deregistration delay). Default: 30s in cluster mode, 0 locally.
+    #[arg(long, env = "FAAS_DRAIN_DELAY", value_parser = humantime::parse_duration)]
+    drain_delay: Option<Duration>,
+    /// Then, how long requests in flight may take to finish.
+    #[arg(long, env = "FAAS_SHUTDOWN_GRACE", value_parser = humantime::parse_duration, default_value = "30s")]
+    shutdown_grace: Duration,
+    /// State directory (local mode: compiled-artifact cache, deployments, runs, async calls).
     #[arg(long, default_value = ".faas", env = "FAAS_STATE")]
     state: PathBuf,
     /// JSON logs (cluster mode).
-    #[arg(long)]
+    #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
-    /// Serve the management API (/system) to non-loopback clients too.
+    /// Serve the management API (/system) and the dashboard to non-loopback clients.
     #[arg(long)]
     allow_remote_management: bool,
 }
@@ -28,17 +60,42 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     faas_gateway::init_tracing(args.json_logs);
+    let async_settings = AsyncSettings {
+        max_attempts: args.async_max_attempts,
+        ..AsyncSettings::default()
+    };
+    if args.cluster {
+        return faas_gateway::cluster::run(faas_gateway::cluster::ClusterOptions {
+            listen: args.listen,
+            admin_listen: args.admin_listen,
+            namespaces: args
+                .namespaces
+                .into_iter()
+                .filter(|n| !n.is_empty())
+                .collect(),
+            scale_from_zero_timeout: args.scale_from_zero_timeout,
+            idle_check_interval: Duration::from_secs(10),
+            async_queue_url: args.async_queue_url.filter(|u| !u.is_empty()),
+            async_settings,
+            drain_delay: args.drain_delay.unwrap_or(Duration::from_secs(30)),
+            shutdown_grace: args.shutdown_grace,
+            remote_management: args.allow_remote_management,
+        })
+        .await;
+    }
     faas_gateway::local::run(faas_gateway::local::LocalOptions {
         dir: args.dir,
         listen: args.listen,
         state_dir: args.state,
         build: false,
-        watch_interval: std::time::Duration::from_secs(1),
+        watch_interval: Duration::from_secs(1),
         remote_management: args.allow_remote_management,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         role: faas_gateway::platform::Role::Local,
         source: faas_gateway::local::FunctionSource::Folder,
-        shutdown_grace: std::time::Duration::from_secs(30),
+        shutdown_grace: args.shutdown_grace,
+        drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
+        async_calls: Some(async_settings),
     })
     .await
 }

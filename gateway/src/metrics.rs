@@ -21,6 +21,10 @@ pub struct Metrics {
     /// Requests refused before running, by function and reason (`body_too_large`,
     /// `body_timeout`, `overloaded`, `not_ready`).
     pub rejected: IntCounterVec,
+    /// Async calls by function and outcome.
+    pub async_calls: IntCounterVec,
+    /// Scale from / to zero by the cluster gateway, by function.
+    pub scale_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -77,8 +81,28 @@ impl Metrics {
             &["function", "reason"],
         )
         .expect("static metric definition");
+        let async_calls = IntCounterVec::new(
+            Opts::new(
+                "faas_async_calls_total",
+                "Asynchronous calls by outcome: accepted, succeeded, retried, dead_lettered, \
+                 callback_failed",
+            ),
+            &["function", "outcome"],
+        )
+        .expect("static metric definition");
+        let scale_events = IntCounterVec::new(
+            Opts::new(
+                "faas_gateway_scale_total",
+                "Replica changes the cluster gateway made: from_zero, to_zero, \
+                 from_zero_timeout",
+            ),
+            &["function", "event"],
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(async_calls.clone()),
+            Box::new(scale_events.clone()),
             Box::new(duration.clone()),
             Box::new(in_flight.clone()),
             Box::new(instantiate.clone()),
@@ -97,6 +121,8 @@ impl Metrics {
             instantiate,
             loads,
             rejected,
+            async_calls,
+            scale_events,
         }
     }
 

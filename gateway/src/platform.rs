@@ -29,6 +29,10 @@ pub enum Role {
     /// process runs in the other container; this serves its Lambda Runtime API on
     /// `runtime_api`, its HTTP front, its SQS pollers and metrics.
     Sidecar { runtime_api: std::net::SocketAddr },
+    /// `faas-gateway --cluster`: the edge behind the ALB. Functions come from `Function`
+    /// resources and run in pods; this forwards to them (scale from zero included). Its
+    /// management API is read-only and only on the admin listener.
+    Cluster,
 }
 
 impl Role {
@@ -38,6 +42,7 @@ impl Role {
             Role::Local => "local",
             Role::Pool => "pool",
             Role::Sidecar { .. } => "sidecar",
+            Role::Cluster => "cluster",
         }
     }
 
@@ -45,6 +50,12 @@ impl Role {
     /// functions come from `Function` resources).
     pub fn manages_functions(self) -> bool {
         self == Role::Local
+    }
+
+    /// Whether this process serves the dashboard: `faas up` and the cluster gateway (on its
+    /// admin listener); never a runtime pod, which a load balancer may reach.
+    pub fn has_dashboard(self) -> bool {
+        matches!(self, Role::Local | Role::Cluster)
     }
 
     /// Whether `/readyz` also waits for every function to be able to serve: a pod that
@@ -109,6 +120,8 @@ pub struct Platform {
     pub scheduler: std::sync::OnceLock<Arc<faas_runtime::schedule::Scheduler>>,
     /// SQS pollers, once started (see [`crate::sqs::start`]).
     pub sqs: std::sync::OnceLock<Arc<faas_runtime::sqs::Pollers>>,
+    /// The queue of async calls (`/async-function/...`), when configured.
+    pub async_queue: std::sync::OnceLock<Arc<dyn crate::async_call::AsyncQueue>>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -129,6 +142,7 @@ impl Platform {
             config,
             scheduler: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),
+            async_queue: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))
@@ -254,7 +268,12 @@ impl Platform {
     }
 
     /// A servable entry for `loaded`, with this version's admission control.
-    fn entry(&self, function: Function, limits: faas_api::Limits, loaded: Loaded) -> Entry {
+    pub(crate) fn entry(
+        &self,
+        function: Function,
+        limits: faas_api::Limits,
+        loaded: Loaded,
+    ) -> Entry {
         Entry {
             admission: Arc::new(Admission::new(
                 limits.concurrency,

@@ -25,6 +25,11 @@ pub fn load(
 ) -> Result<Loaded, String> {
     match role {
         Role::Local => {}
+        Role::Cluster => {
+            return Err(
+                "the cluster gateway forwards to a function's pods; it runs no process".to_owned(),
+            );
+        }
         Role::Pool => {
             return Err(
                 "spec.runtime.container: a runtime pool hosts WASM functions only; \

@@ -10,6 +10,13 @@ pub enum Route<'a> {
         /// The matched mount point (`/function/hello`, `/hello`, or empty for host routes).
         prefix: &'a str,
     },
+    /// An asynchronous call: `/async-function/{name}[/...]`, answered 202 and queued.
+    AsyncFunction {
+        /// Function name.
+        name: &'a str,
+        /// `/async-function/{name}`, stripped from the path the function sees.
+        prefix: &'a str,
+    },
     /// The management API (`/system/...`).
     System,
     /// `/healthz`.
@@ -76,14 +83,14 @@ pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Ro
     if path == "/ui" || path.starts_with("/ui/") {
         return Route::Ui;
     }
-    if let Some(rest) = path.strip_prefix("/function/") {
-        let name_len = rest.find('/').unwrap_or(rest.len());
-        let name = &rest[..name_len];
-        if name.is_empty() {
-            return Route::NotFound;
-        }
-        let prefix = &path[..("/function/".len() + name_len)];
+    if let Some((name, prefix)) = named(path, "/function/") {
         return Route::Function { name, prefix };
+    }
+    if let Some((name, prefix)) = named(path, "/async-function/") {
+        return Route::AsyncFunction { name, prefix };
+    }
+    if path.starts_with("/function/") || path.starts_with("/async-function/") {
+        return Route::NotFound;
     }
     for (prefix, name) in &table.prefixes {
         let matches = path == prefix
@@ -97,6 +104,14 @@ pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Ro
         }
     }
     Route::NotFound
+}
+
+/// `(name, mount point)` of `{mount}{name}[/...]`, when the name is not empty.
+fn named<'a>(path: &'a str, mount: &str) -> Option<(&'a str, &'a str)> {
+    let rest = path.strip_prefix(mount)?;
+    let name_len = rest.find('/').unwrap_or(rest.len());
+    let name = &rest[..name_len];
+    (!name.is_empty()).then(|| (name, &path[..mount.len() + name_len]))
 }
 
 fn strip_port(host: &str) -> &str {
@@ -155,6 +170,22 @@ mod tests {
             }
         );
         assert_eq!(route(&t, None, "/function/"), Route::NotFound);
+        assert_eq!(
+            route(&t, None, "/async-function/echo/a"),
+            Route::AsyncFunction {
+                name: "echo",
+                prefix: "/async-function/echo"
+            }
+        );
+        assert_eq!(route(&t, None, "/async-function/"), Route::NotFound);
+        // A host route owns every path of its host, async calls included.
+        assert_eq!(
+            route(&t, Some("resize.fn.example.com"), "/async-function/echo"),
+            Route::Function {
+                name: "resize",
+                prefix: ""
+            }
+        );
         assert_eq!(
             route(&t, Some("resize.fn.example.com:443"), "/x"),
             Route::Function {

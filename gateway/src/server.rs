@@ -20,11 +20,48 @@ use crate::routes::{Route, route};
 /// Time allowed for a request head, idle keep-alive included (see `serve`).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
 
+/// Which routes a listener answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposure {
+    /// Everything (local mode, runtime pods).
+    All,
+    /// What a load balancer may reach: functions, async calls, `/healthz`, `/readyz`. The
+    /// cluster gateway's public listener: its management is the Kubernetes API.
+    Public,
+    /// The platform's own pages: `/system` (read-only in a cluster), `/ui`, `/metrics`,
+    /// `/healthz`, `/readyz`. Never behind the load balancer.
+    Admin,
+}
+
+impl Exposure {
+    /// Whether this listener answers `route`.
+    pub fn answers(self, route: &Route<'_>) -> bool {
+        match (self, route) {
+            (Exposure::All, _) => true,
+            (_, Route::Health | Route::Ready | Route::NotFound) => true,
+            (Exposure::Public, route) => {
+                matches!(route, Route::Function { .. } | Route::AsyncFunction { .. })
+            }
+            (Exposure::Admin, route) => matches!(route, Route::System | Route::Ui | Route::Metrics),
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains. Returns when every connection is closed or
 /// the grace period is over.
 pub async fn serve(
     listener: TcpListener,
     platform: Arc<Platform>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    serve_exposed(listener, platform, Exposure::All, shutdown).await
+}
+
+/// [`serve`], answering only the routes of `exposure` (404 for the others).
+pub async fn serve_exposed(
+    listener: TcpListener,
+    platform: Arc<Platform>,
+    exposure: Exposure,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let local_port = listener.local_addr()?.port();
@@ -53,7 +90,15 @@ pub async fn serve(
             let call_id = ids.next();
             async move {
                 Ok::<_, Infallible>(
-                    dispatch(&platform, request, &call_id, local_port, Some(remote)).await,
+                    dispatch(
+                        &platform,
+                        exposure,
+                        request,
+                        &call_id,
+                        local_port,
+                        Some(remote),
+                    )
+                    .await,
                 )
             }
         });
@@ -86,9 +131,27 @@ pub async fn serve(
     Ok(())
 }
 
+/// The first half of a drain behind a load balancer: `/readyz` fails at once, so the load
+/// balancer stops choosing this pod, while requests keep being served for `delay` (the load
+/// balancer's deregistration delay: until it is over, it may still send requests, and a
+/// closed listener would turn them into 502s). Then the caller closes its listeners and
+/// requests in flight get the grace period. A second signal ends the delay early.
+pub async fn drain(platform: &Platform, delay: std::time::Duration) {
+    platform.set_draining();
+    if delay.is_zero() {
+        return;
+    }
+    tracing::info!(delay = ?delay, "draining: /readyz fails; still serving until the load balancer stops sending");
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        () = crate::local::shutdown_signal() => tracing::warn!("second signal: closing the listeners now"),
+    }
+}
+
 /// Routes one request and stamps it with its call id.
 pub async fn dispatch(
     platform: &Arc<Platform>,
+    exposure: Exposure,
     request: Request<Incoming>,
     call_id: &str,
     local_port: u16,
@@ -101,7 +164,23 @@ pub async fn dispatch(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let path = request.uri().path().to_owned();
-    let mut response = match route(&routes, host.as_deref(), &path) {
+    let route = route(&routes, host.as_deref(), &path);
+    let mut response = match route {
+        _ if !exposure.answers(&route) => json_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!(
+                "nothing is routed at {path} on this listener{}",
+                match exposure {
+                    Exposure::Public => " (the platform's own pages are on the admin listener)",
+                    _ => " (functions are on the public listener)",
+                }
+            ),
+        ),
+        Route::AsyncFunction { name, prefix } => {
+            let prefix = prefix.to_owned();
+            crate::async_call::accept(platform, name, &prefix, request, call_id).await
+        }
         Route::Function { name, prefix } => match platform.registry.get(name) {
             Some(entry) => {
                 let prefix = prefix.to_owned();
@@ -126,7 +205,7 @@ pub async fn dispatch(
         Route::System => crate::management::handle(platform, request).await,
         // Runtime pods serve functions only: in a cluster the dashboard belongs on the
         // gateway's admin listener, never on a pod a load balancer reaches.
-        Route::Ui if !platform.config.role.manages_functions() => json_error(
+        Route::Ui if !platform.config.role.has_dashboard() => json_error(
             StatusCode::NOT_FOUND,
             "NotFound",
             "no dashboard in a runtime pod",
@@ -202,7 +281,30 @@ impl CallIds {
 
 #[cfg(test)]
 mod tests {
-    use super::management_allowed;
+    use super::{Exposure, management_allowed};
+    use crate::routes::Route;
+
+    #[test]
+    fn the_public_listener_answers_functions_only() {
+        let function = Route::Function {
+            name: "a",
+            prefix: "/function/a",
+        };
+        let queued = Route::AsyncFunction {
+            name: "a",
+            prefix: "/async-function/a",
+        };
+        for route in [&function, &queued, &Route::Health, &Route::Ready] {
+            assert!(Exposure::Public.answers(route), "{route:?}");
+            assert!(Exposure::All.answers(route), "{route:?}");
+        }
+        for route in [&Route::System, &Route::Ui, &Route::Metrics] {
+            assert!(!Exposure::Public.answers(route), "{route:?}");
+            assert!(Exposure::Admin.answers(route), "{route:?}");
+        }
+        assert!(!Exposure::Admin.answers(&function));
+        assert!(!Exposure::Admin.answers(&queued));
+    }
 
     #[test]
     fn management_is_loopback_only_unless_enabled() {

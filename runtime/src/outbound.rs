@@ -233,6 +233,50 @@ impl WasiHttpHooks for OutboundHooks {
     }
 }
 
+/// POSTs `body` to `url` (a run notification, an async call's callback) under the same
+/// address rules as guests' outbound requests: never the instance metadata service, whatever
+/// the name resolves to. Returns the status the receiver answered, or why nothing was sent.
+pub async fn post(
+    url: &str,
+    headers: Vec<(http::HeaderName, Option<http::HeaderValue>)>,
+    body: bytes::Bytes,
+    user_agent: &str,
+) -> Result<u16, String> {
+    use http_body_util::BodyExt as _;
+    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
+    let target = Target::of(&uri).map_err(|_| "URL has no host".to_owned())?;
+    let host = target.host.clone();
+    let target = target
+        .checked_uri()
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    let mut request = http::Request::post(target)
+        .header(
+            http::header::HOST,
+            uri.authority().map(|a| a.as_str()).unwrap_or(&host),
+        )
+        .header(http::header::USER_AGENT, user_agent);
+    for (name, value) in headers {
+        if let Some(value) = value {
+            request = request.header(name, value);
+        }
+    }
+    let request = request
+        .body(
+            http_body_util::Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
+        .map_err(|e| e.to_string())?;
+    let (response, io) = wasmtime_wasi_http::default_send_request(request, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    tokio::spawn(io);
+    let _ = response.into_body().collect().await;
+    Ok(status)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 """The Helm chart, linted and rendered with the official Helm SDK (helm-python-sdk) for the
 default values and each file in charts/faas/ci/, every rendered object validated against the
-Kubernetes schemas (kubernetes-validate), and the chart's contracts with the controller
-checked: the environment it reads, the RBAC it needs (and no more), IRSA, node groups.
+Kubernetes schemas (kubernetes-validate), and the chart's contracts with the controller and
+the gateway checked: the environment each reads, the RBAC each needs (and no more), IRSA, node
+groups, the gateway's drain timing and its TargetGroupBinding (checked against the AWS Load
+Balancer Controller's documented fields, since kubernetes-validate knows no CRD kinds).
 
 Run: python3 -m unittest discover -s tests/chart -v   (scripts/test.sh does)
 """
@@ -19,6 +21,91 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "faas"
 KUBE_VERSION = "1.33.0"
 VALUE_FILES = sorted((CHART / "ci").glob("*.yaml"))
+
+# The gateway's cluster-mode settings: its flags' environment variables, plus what it reads
+# besides its flags (the downward API, the AWS SDK's region, the log filter). Written out here
+# because the chart is the contract: a misspelt name would be silently ignored by the gateway.
+GATEWAY_ENV = {
+    "FAAS_CLUSTER", "FAAS_LISTEN", "FAAS_ADMIN_LISTEN", "FAAS_NAMESPACES",
+    "FAAS_SCALE_FROM_ZERO_TIMEOUT", "FAAS_ASYNC_QUEUE_URL", "FAAS_ASYNC_MAX_ATTEMPTS",
+    "FAAS_DRAIN_DELAY", "FAAS_SHUTDOWN_GRACE", "FAAS_JSON_LOGS",
+    "AWS_REGION", "POD_NAMESPACE", "POD_NAME", "RUST_LOG",
+}
+# Set whatever the values; the others only when their value is (an empty FAAS_NAMESPACES or
+# FAAS_ASYNC_QUEUE_URL would not mean the same as unset to every flag parser).
+GATEWAY_ENV_ALWAYS = GATEWAY_ENV - {"FAAS_NAMESPACES", "FAAS_ASYNC_QUEUE_URL", "FAAS_JSON_LOGS"}
+
+# Exactly what the gateway may do in the API: (group, resource, verb).
+GATEWAY_RBAC = {
+    *(("faas.dev", "functions", verb) for verb in ("get", "list", "watch")),
+    *(("discovery.k8s.io", "endpointslices", verb) for verb in ("get", "list", "watch")),
+    *(("apps", "deployments", verb) for verb in ("get", "patch")),
+    *(("apps", "deployments/scale", verb) for verb in ("get", "patch", "update")),
+}
+
+
+class Required:
+    """A field the CRD requires (in TGB_SPEC)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
+# The TargetGroupBinding elbv2.k8s.aws/v1beta1 spec, written by hand from the AWS Load Balancer
+# Controller's documentation
+#   https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/targetgroupbinding/targetgroupbinding/
+#   https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/targetgroupbinding/spec/
+# and the CRD it installs (config/crd/bases/elbv2.k8s.aws_targetgroupbindings.yaml in
+# kubernetes-sigs/aws-load-balancer-controller), which has the fields added since the spec page was
+# generated (multiClusterTargetGroup, vpcID, ipAddressType, ...). kubernetes-validate has no CRDs,
+# and an unknown field in a custom resource is pruned by the API server without an error, so a typo
+# (targetGroupArn, multiClusterTargetGroups) would silently do nothing. How to read it: a dict is an
+# object with no other fields, a one-item list an array of that item, a set the allowed strings, a
+# type or a tuple of types a scalar (IntOrString is (int, str)).
+TGB_SPEC = {
+    "targetGroupARN": str,
+    "targetGroupName": str,
+    "targetType": {"instance", "ip"},
+    "serviceRef": Required({"name": Required(str), "port": Required((int, str))}),
+    "networking": {
+        "ingress": [{
+            "from": Required([{"ipBlock": {"cidr": Required(str)}, "securityGroup": {"groupID": Required(str)}}]),
+            "ports": Required([{"protocol": {"TCP", "UDP"}, "port": (int, str)}]),
+        }],
+    },
+    "nodeSelector": {"matchLabels": dict, "matchExpressions": [{"key": str, "operator": str, "values": [str]}]},
+    "ipAddressType": {"ipv4", "ipv6"},
+    "vpcID": str,
+    "multiClusterTargetGroup": bool,
+    "targetGroupProtocol": {"HTTP", "HTTPS", "TCP", "TLS", "UDP", "TCP_UDP", "QUIC", "TCP_QUIC"},
+    "iamRoleArnToAssume": str,
+    "assumeRoleExternalId": str,
+}
+
+
+def shape_errors(value, shape, path="spec"):
+    """What in `value` does not fit `shape` (see TGB_SPEC), as readable paths."""
+    if isinstance(shape, dict):
+        if type(value) is not dict:
+            return [f"{path}: {type(value).__name__}, not an object"]
+        errors = [f"{path}.{key}: not a field of the CRD" for key in value if key not in shape]
+        for key, sub in shape.items():
+            required = isinstance(sub, Required)
+            sub = sub.shape if required else sub
+            if key in value:
+                errors += shape_errors(value[key], sub, f"{path}.{key}")
+            elif required:
+                errors.append(f"{path}.{key}: required")
+        return errors
+    if isinstance(shape, list):
+        if type(value) is not list:
+            return [f"{path}: {type(value).__name__}, not an array"]
+        return [e for i, item in enumerate(value) for e in shape_errors(item, shape[0], f"{path}[{i}]")]
+    if isinstance(shape, set):
+        return [] if type(value) is str and value in shape else [f"{path}: {value!r} is not one of {sorted(shape)}"]
+    types = shape if isinstance(shape, tuple) else (shape,)
+    # type(), not isinstance(): YAML's true is not a port.
+    return [] if type(value) in types else [f"{path}: {type(value).__name__}, not {'/'.join(t.__name__ for t in types)}"]
 
 
 class UniqueKeyLoader(yaml.SafeLoader):
@@ -65,6 +152,17 @@ def env_of(deployment):
     return {e["name"]: e.get("value") for e in container["env"]}
 
 
+def every_values_file():
+    """(name, rendered objects) for the defaults and each file in ci/."""
+    return [(path and path.name, render(values_of(path))) for path in [None, *VALUE_FILES]]
+
+
+def seconds(duration):
+    """A duration the gateway reads ("30s", "2m", "500ms") in seconds."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h)", duration).groups()
+    return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
 class ChartTest(unittest.TestCase):
     def test_lint_is_clean_for_every_values_file(self):
         for path in [None, *VALUE_FILES]:
@@ -75,15 +173,25 @@ class ChartTest(unittest.TestCase):
                 self.assertEqual(problems, [])
 
     def test_every_rendered_object_is_valid_kubernetes(self):
-        for path in [None, *VALUE_FILES]:
-            objects = render(values_of(path))
+        for name, objects in every_values_file():
             for obj in objects:
-                with self.subTest(values=path and path.name, kind=obj["kind"], name=obj["metadata"]["name"]):
+                with self.subTest(values=name, kind=obj["kind"], name=obj["metadata"]["name"]):
+                    # Not built-in kinds: checked by shape.
                     if obj["apiVersion"] == "monitoring.coreos.com/v1":
-                        # Not a built-in kind: checked by shape.
                         self.assertEqual(obj["kind"], "ServiceMonitor")
-                        self.assertTrue(obj["spec"]["selector"]["matchLabels"])
-                        self.assertEqual(obj["spec"]["endpoints"][0]["port"], "metrics")
+                        selector = obj["spec"]["selector"]["matchLabels"]
+                        self.assertTrue(selector)
+                        # It scrapes a named port of the one Service it selects.
+                        services = [o for o in objects if o["kind"] == "Service"
+                                    and selector.items() <= o["metadata"]["labels"].items()]
+                        self.assertEqual(len(services), 1, selector)
+                        port_names = {p["name"] for p in services[0]["spec"]["ports"]}
+                        self.assertIn(obj["spec"]["endpoints"][0]["port"], port_names)
+                        continue
+                    if obj["apiVersion"] == "elbv2.k8s.aws/v1beta1":
+                        self.assertEqual(obj["kind"], "TargetGroupBinding")
+                        self.assertEqual(set(obj), {"apiVersion", "kind", "metadata", "spec"})
+                        self.assertEqual(shape_errors(obj["spec"], TGB_SPEC), [])
                         continue
                     kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
 
@@ -187,7 +295,268 @@ class ChartTest(unittest.TestCase):
                 with self.assertRaises(helm.HelmError) as raised:
                     chart.validate_schema(values)
                 self.assertIn(key, str(raised.exception))
-        chart.validate_schema(values_of(CHART / "ci" / "eks-production.yaml"))
+        for path in VALUE_FILES:
+            chart.validate_schema(values_of(path))
+
+    def test_wrong_gateway_values_fail_at_install_naming_the_key(self):
+        chart = helm.Chart.load(str(CHART))
+        arn = "arn:aws:elasticloadbalancing:eu-west-3:123456789012:targetgroup/faas-gateway/6d0ecf831eec9f09"
+        for tgb, key in [
+            # The target group comes from Terraform: enabling the binding without it is an error.
+            ({"enabled": True}, "targetGroupARN"),
+            ({"enabled": True, "targetGroupARN": ""}, "targetGroupARN"),
+            # The load balancer's ARN, not its target group's.
+            ({"enabled": True, "targetGroupARN": "arn:aws:elasticloadbalancing:eu-west-3:123456789012:"
+              "loadbalancer/app/shared/50dc6c495c0c9188"}, "targetGroupARN"),
+            ({"enabled": True, "targetGroupARN": "faas-gateway"}, "targetGroupARN"),
+            ({"enabled": True, "targetGroupARN": arn, "albSecurityGroupIDs": ["shared-alb"]}, "albSecurityGroupIDs"),
+            ({"enabled": True, "targetGroupARN": arn, "albSecurityGroupIDs": ["sg-XYZ12345"]}, "albSecurityGroupIDs"),
+            ({"enabled": True, "targetGroupARN": arn, "albSecurityGroupIDs": "sg-0a1b2c3d"}, "albSecurityGroupIDs"),
+            ({"enabled": True, "targetGroupARN": arn, "ipAddressType": "dualstack"}, "ipAddressType"),
+            ({"enabled": True, "targetGroupARN": arn, "vpcID": "prod"}, "vpcID"),
+            ({"enabled": True, "targetGroupArn": arn}, "targetGroupArn"),
+            ({"enabled": True, "targetGroupARN": arn, "multiClusterTargetGroup": "true"}, "multiClusterTargetGroup"),
+        ]:
+            with self.subTest(targetGroupBinding=tgb):
+                with self.assertRaises(helm.HelmError) as raised:
+                    chart.validate_schema({"gateway": {"targetGroupBinding": tgb}})
+                self.assertIn(key, str(raised.exception))
+        for values, key in [
+            ({"async": {"queueUrl": "faas-async"}}, "queueUrl"),
+            ({"async": {"queueUrl": "arn:aws:sqs:eu-west-3:123456789012:faas-async"}}, "queueUrl"),
+            ({"async": {"maxAttempts": 0}}, "maxAttempts"),
+            ({"drainDelaySeconds": "30s"}, "drainDelaySeconds"),
+            ({"scaleFromZeroTimeout": 30}, "scaleFromZeroTimeout"),
+            ({"namespaces": "team-payments"}, "namespaces"),
+            ({"ports": {"admin": 0}}, "admin"),
+            ({"serviceAccount": {"roleArn": "faas-gateway"}}, "roleArn"),
+            ({"autoscaling": {"targetCPUUtilizationPercentage": "70%"}}, "targetCPUUtilizationPercentage"),
+            ({"replica": 2}, "replica"),
+        ]:
+            with self.subTest(values=values):
+                with self.assertRaises(helm.HelmError) as raised:
+                    chart.validate_schema({"gateway": values})
+                self.assertIn(key, str(raised.exception))
+        # Rendering (what install does) refuses too. The template's own `required` on the ARN is only
+        # reached with --skip-schema-validation, which the SDK's render cannot do.
+        with self.assertRaises(helm.HelmError) as raised:
+            render({"gateway": {"targetGroupBinding": {"enabled": True}}})
+        self.assertIn("targetGroupARN", str(raised.exception))
+        with self.assertRaises(helm.HelmError) as raised:
+            render({"gateway": {"autoscaling": {"minReplicas": 5, "maxReplicas": 3}}})
+        self.assertIn("minReplicas", str(raised.exception))
+
+    def test_the_gateway_runs_as_its_flags_expect(self):
+        for name, objects in every_values_file():
+            with self.subTest(values=name):
+                deployment = find(objects, "Deployment", "faas-gateway")[0]
+                env = env_of(deployment)
+                self.assertEqual(set(env) - GATEWAY_ENV, set())
+                self.assertEqual(GATEWAY_ENV_ALWAYS - set(env), set())
+                self.assertEqual(env["FAAS_CLUSTER"], "true")
+                pod = deployment["spec"]["template"]["spec"]
+                container = pod["containers"][0]
+                ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+                self.assertEqual(set(ports), {"http", "admin"})
+                self.assertNotEqual(ports["http"], ports["admin"])
+                self.assertTrue(env["FAAS_LISTEN"].endswith(f":{ports['http']}"))
+                self.assertTrue(env["FAAS_ADMIN_LISTEN"].endswith(f":{ports['admin']}"))
+                seconds(env["FAAS_SCALE_FROM_ZERO_TIMEOUT"])
+                self.assertGreaterEqual(int(env["FAAS_ASYNC_MAX_ATTEMPTS"]), 1)
+                # The downward API, not values: the pod's own name and namespace.
+                downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+                self.assertEqual(downward, {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"})
+                # Readiness on the public port, probed fast so a drain is seen within one period;
+                # liveness on the admin port, which traffic does not saturate.
+                readiness, liveness = container["readinessProbe"], container["livenessProbe"]
+                self.assertEqual(readiness["httpGet"], {"path": "/readyz", "port": "http"})
+                self.assertEqual((readiness["periodSeconds"], readiness["failureThreshold"]), (2, 1))
+                self.assertEqual(liveness["httpGet"], {"path": "/healthz", "port": "admin"})
+                security = container["securityContext"]
+                self.assertTrue(security["runAsNonRoot"] and security["readOnlyRootFilesystem"])
+                self.assertFalse(security["allowPrivilegeEscalation"])
+                self.assertEqual(security["capabilities"]["drop"], ["ALL"])
+                self.assertEqual(pod["serviceAccountName"], "faas-gateway")
+                # On the system node group, placed exactly like the controller.
+                controller = find(objects, "Deployment", "faas-controller")[0]["spec"]["template"]["spec"]
+                for field in ("affinity", "nodeSelector", "tolerations", "securityContext"):
+                    self.assertEqual(pod.get(field), controller.get(field), field)
+                zones = [c for c in pod["topologySpreadConstraints"] if c["topologyKey"] == "topology.kubernetes.io/zone"]
+                self.assertEqual(zones[0]["labelSelector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"])
+                self.assertEqual(deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0)
+
+        env = env_of(find(render(), "Deployment", "faas-gateway")[0])
+        self.assertEqual(env["FAAS_LISTEN"], "0.0.0.0:8080")
+        self.assertEqual(env["FAAS_ADMIN_LISTEN"], "0.0.0.0:9090")
+        self.assertEqual((env["FAAS_DRAIN_DELAY"], env["FAAS_SHUTDOWN_GRACE"]), ("30s", "30s"))
+        self.assertEqual(env["FAAS_SCALE_FROM_ZERO_TIMEOUT"], "30s")
+        self.assertEqual(env["FAAS_ASYNC_MAX_ATTEMPTS"], "3")
+        self.assertEqual(env["AWS_REGION"], "us-east-1")
+        # Unset means every namespace and no async queue.
+        self.assertNotIn("FAAS_NAMESPACES", env)
+        self.assertNotIn("FAAS_ASYNC_QUEUE_URL", env)
+        env = env_of(find(render(values_of(CHART / "ci" / "multi-cluster.yaml")), "Deployment", "faas-gateway")[0])
+        self.assertEqual(env["FAAS_NAMESPACES"], "team-payments,team-catalog")
+        self.assertEqual(env["FAAS_LISTEN"], "[::]:8080")
+        self.assertEqual(env["FAAS_ASYNC_QUEUE_URL"], "https://sqs.us-west-2.amazonaws.com/123456789012/faas-async-green")
+
+    def test_the_gateway_sources_read_every_faas_variable_the_chart_sets(self):
+        # The same check as the controller's: every variable the chart sets is a flag the
+        # gateway reads (gateway/src/main.rs).
+        sources = [p for p in (ROOT / "gateway" / "src").rglob("*.rs") if "bin" not in p.relative_to(ROOT / "gateway" / "src").parts]
+        declared = {name for p in sources for name in re.findall(r'env = "([A-Z_]+)"', p.read_text())}
+        self.assertIn("FAAS_CLUSTER", declared)
+        self.assertEqual({n for n in GATEWAY_ENV if n.startswith("FAAS_")} - declared, set())
+
+    def test_the_gateway_outlives_its_drain(self):
+        long_drain = render({"gateway": {"drainDelaySeconds": 90, "shutdownGraceSeconds": 45}})
+        cases = every_values_file() + [
+            ("long drain", long_drain),
+            ("no drain", render({"gateway": {"drainDelaySeconds": 0, "shutdownGraceSeconds": 10}})),
+        ]
+        for name, objects in cases:
+            with self.subTest(values=name):
+                deployment = find(objects, "Deployment", "faas-gateway")[0]
+                env = env_of(deployment)
+                pod = deployment["spec"]["template"]["spec"]
+                # SIGKILL only after the drain delay and the in-flight grace, with room to exit.
+                needed = seconds(env["FAAS_DRAIN_DELAY"]) + seconds(env["FAAS_SHUTDOWN_GRACE"])
+                self.assertGreaterEqual(pod["terminationGracePeriodSeconds"], needed + 5)
+                # The drain is in-process: a preStop hook would delay SIGTERM and lengthen it.
+                self.assertNotIn("lifecycle", pod["containers"][0])
+        env = env_of(find(long_drain, "Deployment", "faas-gateway")[0])
+        self.assertEqual((env["FAAS_DRAIN_DELAY"], env["FAAS_SHUTDOWN_GRACE"]), ("90s", "45s"))
+
+    def test_gateway_rbac_is_exactly_what_it_does(self):
+        objects = render()
+        rules = find(objects, "ClusterRole", "faas-gateway")[0]["rules"]
+        granted = set()
+        for rule in rules:
+            self.assertEqual(set(rule), {"apiGroups", "resources", "verbs"}, rule)
+            for field in ("apiGroups", "resources", "verbs"):
+                self.assertNotIn("*", rule[field], rule)
+            granted |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
+        self.assertEqual(granted, GATEWAY_RBAC)
+        # Cluster-wide, bound to its own ServiceAccount only, and no namespaced extras.
+        binding = find(objects, "ClusterRoleBinding", "faas-gateway")[0]
+        self.assertEqual(binding["roleRef"], {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "faas-gateway"})
+        self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "faas-gateway", "namespace": "faas-system"}])
+        self.assertEqual([o for o in objects if o["kind"] in ("Role", "RoleBinding") and "gateway" in o["metadata"]["name"]], [])
+        account = find(objects, "ServiceAccount", "faas-gateway")[0]
+        self.assertNotIn("annotations", account["metadata"])
+        # IRSA for the async queue.
+        objects = render(values_of(CHART / "ci" / "eks-production.yaml"))
+        annotations = find(objects, "ServiceAccount", "faas-gateway")[0]["metadata"]["annotations"]
+        self.assertEqual(annotations["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/faas-gateway")
+        self.assertEqual(annotations["eks.amazonaws.com/sts-regional-endpoints"], "true")
+
+    def test_the_gateway_service_exposes_both_listeners_and_selects_only_gateway_pods(self):
+        objects = render()
+        service = find(objects, "Service", "faas-gateway")[0]
+        self.assertEqual(service["spec"]["type"], "ClusterIP")
+        ports = {p["name"]: (p["port"], p["targetPort"]) for p in service["spec"]["ports"]}
+        self.assertEqual(ports, {"http": (80, "http"), "admin": (9090, "admin")})
+        selector = service["spec"]["selector"].items()
+        gateway = find(objects, "Deployment", "faas-gateway")[0]["spec"]["template"]["metadata"]["labels"]
+        controller = find(objects, "Deployment", "faas-controller")[0]["spec"]["template"]["metadata"]["labels"]
+        self.assertLessEqual(selector, gateway.items())
+        self.assertFalse(selector <= controller.items())
+        pdb = find(objects, "PodDisruptionBudget", "faas-gateway")[0]
+        self.assertEqual(pdb["spec"]["minAvailable"], 1)
+        self.assertLessEqual(pdb["spec"]["selector"]["matchLabels"].items(), gateway.items())
+        # The gateway's metrics are scraped from the admin port.
+        monitors = find(render(values_of(CHART / "ci" / "eks-production.yaml")), "ServiceMonitor", "faas-gateway")
+        self.assertEqual(monitors[0]["spec"]["endpoints"][0]["port"], "admin")
+        self.assertEqual(monitors[0]["spec"]["endpoints"][0]["path"], "/metrics")
+
+    def test_the_hpa_owns_the_gateway_replicas(self):
+        objects = render()
+        deployment = find(objects, "Deployment", "faas-gateway")[0]
+        # A rendered count would reset the HPA's on every upgrade.
+        self.assertNotIn("replicas", deployment["spec"])
+        hpa = find(objects, "HorizontalPodAutoscaler", "faas-gateway")[0]
+        self.assertEqual(hpa["apiVersion"], "autoscaling/v2")
+        self.assertEqual(hpa["spec"]["scaleTargetRef"], {"apiVersion": "apps/v1", "kind": "Deployment", "name": "faas-gateway"})
+        self.assertEqual((hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]), (2, 10))
+        self.assertEqual(hpa["spec"]["metrics"], [{"type": "Resource", "resource": {
+            "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}])
+        self.assertEqual(hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300)
+        # CPU utilization is relative to the request: without one the HPA cannot compute it.
+        self.assertIn("cpu", deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"])
+        # Without the HPA, the count from values.
+        objects = render(values_of(CHART / "ci" / "kind.yaml"))
+        self.assertEqual(find(objects, "Deployment", "faas-gateway")[0]["spec"]["replicas"], 1)
+        self.assertEqual([o for o in objects if o["kind"] in ("HorizontalPodAutoscaler", "PodDisruptionBudget")
+                          and o["metadata"]["name"] == "faas-gateway"], [])
+
+    def test_the_target_group_binding_binds_the_public_port_only(self):
+        for path in VALUE_FILES:
+            objects = render(values_of(path))
+            bindings = [o for o in objects if o["kind"] == "TargetGroupBinding"]
+            if not bindings:
+                continue
+            with self.subTest(values=path.name):
+                self.assertEqual(len(bindings), 1)
+                binding = bindings[0]
+                spec = binding["spec"]
+                self.assertEqual(shape_errors(spec, TGB_SPEC), [])
+                self.assertEqual(binding["apiVersion"], "elbv2.k8s.aws/v1beta1")
+                self.assertEqual(binding["metadata"]["namespace"], "faas-system")
+                self.assertEqual(spec["targetType"], "ip")
+                self.assertRegex(spec["targetGroupARN"], r"^arn:aws:elasticloadbalancing:[a-z0-9-]+:[0-9]{12}:targetgroup/")
+                # serviceRef: the gateway Service's port that targets the public listener.
+                service = find(objects, "Service", spec["serviceRef"]["name"])[0]
+                self.assertEqual(service["metadata"]["name"], "faas-gateway")
+                bound = [p for p in service["spec"]["ports"] if spec["serviceRef"]["port"] in (p["port"], p["name"])]
+                self.assertEqual(len(bound), 1)
+                self.assertEqual(bound[0]["targetPort"], "http")
+                container = find(objects, "Deployment", "faas-gateway")[0]["spec"]["template"]["spec"]["containers"][0]
+                ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+                # Security group rules, when the chart manages them, open the http port and nothing else.
+                for rule in spec.get("networking", {}).get("ingress", []):
+                    self.assertTrue(rule["from"])
+                    self.assertEqual(rule["ports"], [{"protocol": "TCP", "port": ports["http"]}])
+                    self.assertNotIn(ports["admin"], [p["port"] for p in rule["ports"]])
+                    for peer in rule["from"]:
+                        self.assertRegex(peer["securityGroup"]["groupID"], r"^sg-[0-9a-f]{8,17}$")
+
+        production = find(render(values_of(CHART / "ci" / "eks-production.yaml")), "TargetGroupBinding")[0]["spec"]
+        self.assertIs(production["multiClusterTargetGroup"], False)
+        self.assertEqual(production["networking"]["ingress"][0]["from"], [{"securityGroup": {"groupID": "sg-0a1b2c3d4e5f60718"}}])
+        shared = find(render(values_of(CHART / "ci" / "multi-cluster.yaml")), "TargetGroupBinding")[0]["spec"]
+        self.assertIs(shared["multiClusterTargetGroup"], True)
+        self.assertEqual((shared["ipAddressType"], shared["vpcID"]), ("ipv6", "vpc-0123456789abcdef0"))
+        # No ALB security groups: Terraform owns the rule, so no networking section at all.
+        self.assertNotIn("networking", shared)
+
+    def test_the_target_group_binding_check_catches_mistakes(self):
+        # The hand-written CRD tree must refuse what the API server would silently prune or reject.
+        good = {"targetGroupARN": "arn", "targetType": "ip", "serviceRef": {"name": "faas-gateway", "port": 80}}
+        self.assertEqual(shape_errors(good, TGB_SPEC), [])
+        for bad in [
+            {**good, "targetGroupArn": "arn"},
+            {**good, "multiClusterTargetGroup": "true"},
+            {**good, "targetType": "instances"},
+            {**good, "serviceRef": {"name": "faas-gateway"}},
+            {**good, "serviceRef": {"name": "faas-gateway", "port": True}},
+            {**good, "networking": {"ingress": [{"from": [{"securityGroup": {"groupId": "sg-0a1b2c3d"}}], "ports": []}]}},
+            {**good, "networking": {"ingress": [{"from": [{"securityGroup": {"groupID": "sg-0a1b2c3d"}}]}]}},
+        ]:
+            with self.subTest(spec=bad):
+                self.assertNotEqual(shape_errors(bad, TGB_SPEC), [])
+
+    def test_no_target_group_binding_unless_enabled(self):
+        for values in [None, values_of(CHART / "ci" / "kind.yaml"),
+                       {"gateway": {"targetGroupBinding": {"enabled": False, "albSecurityGroupIDs": ["sg-0a1b2c3d"]}}}]:
+            with self.subTest(values=values):
+                self.assertEqual([o for o in render(values) if o["kind"] == "TargetGroupBinding"], [])
+
+    def test_function_network_policies_leave_gateway_traffic_alone(self):
+        # The gateway sends requests straight to function pods: the chart's policies on those pods
+        # restrict egress only, so they never stand in the way of that ingress.
+        for policy in find(render(values_of(CHART / "ci" / "eks-production.yaml")), "NetworkPolicy"):
+            self.assertEqual(policy["spec"]["policyTypes"], ["Egress"])
+            self.assertNotIn("ingress", policy["spec"])
 
 
 if __name__ == "__main__":

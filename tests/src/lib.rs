@@ -33,41 +33,34 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// The `faas` binary, built once per test process (a no-op when it is up to date).
+/// Builds `bin` of `package` (a no-op when it is up to date) and returns its path.
+fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(repo_root())
+        .args(["build", "--quiet", "-p", package, "--bin", bin])
+        .status()
+        .unwrap_or_else(|e| panic!("run cargo build for the {bin} binary: {e}"));
+    assert!(status.success(), "building the {bin} binary failed");
+    target_dir().join("debug").join(bin)
+}
+
+/// The `faas` binary, built once per test process.
 pub fn faas_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(repo_root())
-            .args(["build", "--quiet", "-p", "faas-cli", "--bin", "faas"])
-            .status()
-            .expect("run cargo build for the faas binary");
-        assert!(status.success(), "building the faas binary failed");
-        target_dir().join("debug").join("faas")
-    })
+    BIN.get_or_init(|| cargo_bin("faas-cli", "faas"))
 }
 
 /// The `faas-runtime` binary (runtime pods: `serve`, `sidecar`), built once per test process.
 pub fn runtime_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(repo_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "faas-gateway",
-                "--bin",
-                "faas-runtime",
-            ])
-            .status()
-            .expect("run cargo build for the faas-runtime binary");
-        assert!(status.success(), "building the faas-runtime binary failed");
-        target_dir().join("debug").join("faas-runtime")
-    })
+    BIN.get_or_init(|| cargo_bin("faas-gateway", "faas-runtime"))
+}
+
+/// The `faas-gateway` binary, built once per test process.
+pub fn gateway_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| cargo_bin("faas-gateway", "faas-gateway"))
 }
 
 /// A guest artifact built from `examples/` (`hello`, `hostile`, `echo-cgi`, `sqs-consumer`). Built once by
@@ -220,6 +213,16 @@ impl Faas {
         args.extend(["--listen", "127.0.0.1:0", "--state"].map(Into::into));
         args.push(state.path().into());
         Self::spawn(runtime_bin(), args, launch, state)
+    }
+
+    /// Starts `faas-gateway DIR` (local mode) on a free loopback port with a fresh state
+    /// directory, as `launch` says.
+    pub fn gateway(dir: &Path, launch: Launch) -> Faas {
+        let state = tempfile::tempdir().unwrap();
+        let mut args: Vec<std::ffi::OsString> = vec![dir.into()];
+        args.extend(["--listen", "127.0.0.1:0", "--state"].map(Into::into));
+        args.push(state.path().into());
+        Self::spawn(gateway_bin(), args, launch, state)
     }
 
     fn spawn(

@@ -30,6 +30,32 @@ app.kubernetes.io/name: faas-controller
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Labels of the gateway's objects: the common ones and its selector. */}}
+{{- define "faas.gateway.labels" -}}
+{{ include "faas.meta" . }}
+{{ include "faas.gateway.selector" . }}
+{{- end -}}
+
+{{- define "faas.gateway.selector" -}}
+app.kubernetes.io/name: faas-gateway
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/*
+The gateway Service's public port: the one the TargetGroupBinding's serviceRef names (the AWS
+Load Balancer Controller registers the pods' IPs with the container port it targets, `http`).
+*/}}
+{{- define "faas.gateway.publicPort" -}}80{{- end -}}
+
+{{/*
+The gateway pod's grace period: the drain delay (/readyz fails, requests are still served while
+the ALB deregisters the target), then the shutdown grace for in-flight requests, then a margin
+for the process to exit before the kubelet's SIGKILL.
+*/}}
+{{- define "faas.gateway.terminationGracePeriodSeconds" -}}
+{{- add .Values.gateway.drainDelaySeconds .Values.gateway.shutdownGraceSeconds 5 -}}
+{{- end -}}
+
 {{/* <registry>/<name>:<tag> for an image name. */}}
 {{- define "faas.image" -}}
 {{- $root := index . 0 -}}

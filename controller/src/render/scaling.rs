@@ -131,6 +131,7 @@ mod tests {
             Some(ScaleSpec {
                 min: 1,
                 max: Some(20),
+                idle_after: None,
             }),
         );
         let defaults = ClusterDefaults {
@@ -158,6 +159,105 @@ mod tests {
         );
     }
 
+    /// The fields KEDA documents for what we render (keda.sh/docs/2.18: "ScaledObject
+    /// specification", "TriggerAuthentication specification", and the `aws-sqs-queue`
+    /// scaler's trigger metadata), written by hand: a field KEDA does not know would be
+    /// dropped by the API server's pruning and silently not apply. `"string"`, `"integer"`
+    /// and `"boolean"` are leaf types; an object is a map of allowed keys; a one-element
+    /// array is a list of that.
+    fn keda_fields() -> (Value, Value) {
+        let scaled_object = json!({
+            "apiVersion": "string", "kind": "string",
+            "metadata": {"name": "string", "namespace": "string", "labels": {"*": "string"}},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "string", "kind": "string", "name": "string",
+                                   "envSourceContainerName": "string"},
+                "pollingInterval": "integer", "cooldownPeriod": "integer",
+                "initialCooldownPeriod": "integer", "idleReplicaCount": "integer",
+                "minReplicaCount": "integer", "maxReplicaCount": "integer",
+                "fallback": {"failureThreshold": "integer", "replicas": "integer",
+                             "behavior": "string"},
+                "triggers": [{
+                    "type": "string", "name": "string", "useCachedMetrics": "boolean",
+                    "metricType": "string",
+                    "authenticationRef": {"name": "string", "kind": "string"},
+                    // aws-sqs-queue: every value is a string.
+                    "metadata": {"queueURL": "string", "queueURLFromEnv": "string",
+                                 "queueLength": "string", "activationQueueLength": "string",
+                                 "awsRegion": "string", "awsEndpoint": "string",
+                                 "scaleOnInFlight": "string", "scaleOnDelayed": "string"},
+                }],
+            },
+        });
+        let authentication = json!({
+            "apiVersion": "string", "kind": "string",
+            "metadata": {"name": "string", "namespace": "string", "labels": {"*": "string"}},
+            "spec": {"podIdentity": {"provider": "string", "identityOwner": "string",
+                                     "roleArn": "string", "identityId": "string"}},
+        });
+        (scaled_object, authentication)
+    }
+
+    /// Every field of `value` is in `allowed`, with its type; returns the offending paths.
+    fn unknown_fields(value: &Value, allowed: &Value, path: &str, bad: &mut Vec<String>) {
+        match (value, allowed) {
+            (Value::Object(fields), Value::Object(known)) => {
+                for (key, v) in fields {
+                    match known.get(key).or_else(|| known.get("*")) {
+                        Some(rule) => unknown_fields(v, rule, &format!("{path}.{key}"), bad),
+                        None => bad.push(format!("{path}.{key}: not a documented field")),
+                    }
+                }
+            }
+            (Value::Array(items), Value::Array(rule)) if rule.len() == 1 => {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_fields(item, &rule[0], &format!("{path}[{i}]"), bad);
+                }
+            }
+            (Value::String(_), Value::String(t)) if t == "string" => {}
+            (Value::Number(n), Value::String(t)) if t == "integer" && n.is_u64() => {}
+            (Value::Bool(_), Value::String(t)) if t == "boolean" => {}
+            (v, rule) => bad.push(format!("{path}: {v} is not {rule}")),
+        }
+    }
+
+    #[test]
+    fn rendered_keda_objects_use_only_documented_fields() {
+        let f = function(
+            vec![
+                trigger("https://sqs.eu-west-3.amazonaws.com/123456789012/orders"),
+                SqsTrigger {
+                    batch_size: Some(1),
+                    ..trigger("https://sqs.eu-west-3.amazonaws.com/123456789012/b")
+                },
+            ],
+            Some(ScaleSpec {
+                min: 0,
+                max: Some(7),
+                idle_after: None,
+            }),
+        );
+        let (so, auth) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
+        let (so_fields, auth_fields) = keda_fields();
+        let mut bad = Vec::new();
+        unknown_fields(&so, &so_fields, "ScaledObject", &mut bad);
+        unknown_fields(&auth, &auth_fields, "TriggerAuthentication", &mut bad);
+        assert!(bad.is_empty(), "{bad:#?}");
+        // And the check itself bites: a misspelt field, a number where KEDA wants a string.
+        let mut wrong = so.clone();
+        wrong["spec"]["maxReplicas"] = json!(3);
+        wrong["spec"]["triggers"][0]["metadata"]["queueLength"] = json!(5);
+        let mut bad = Vec::new();
+        unknown_fields(&wrong, &so_fields, "ScaledObject", &mut bad);
+        assert_eq!(bad.len(), 2, "{bad:#?}");
+        // Cross-references: the trigger's authentication is the rendered TriggerAuthentication.
+        assert_eq!(
+            so["spec"]["triggers"][1]["authenticationRef"]["name"],
+            auth["metadata"]["name"]
+        );
+        assert_eq!(so["spec"]["triggers"][1]["metadata"]["queueLength"], "5");
+    }
+
     #[test]
     fn nothing_without_enabled_triggers_and_max_never_below_min() {
         assert!(scaling(&function(vec![], None), &ClusterDefaults::default()).is_none());
@@ -170,7 +270,11 @@ mod tests {
             vec![trigger(
                 "https://sqs.eu-west-3.amazonaws.com/123456789012/orders",
             )],
-            Some(ScaleSpec { min: 12, max: None }),
+            Some(ScaleSpec {
+                min: 12,
+                max: None,
+                idle_after: None,
+            }),
         );
         let (so, _) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
         assert_eq!(so["spec"]["maxReplicaCount"], 12);

@@ -615,6 +615,7 @@ mod tests {
         f.spec.scale = Some(ScaleSpec {
             min: 2,
             max: Some(10),
+            idle_after: None,
         });
         let w = workload(&f, &ClusterDefaults::default()).expect("workload");
         assert!(pod(&w).init_containers.is_some());

@@ -126,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
         shutdown_grace: common.shutdown_grace,
         role,
         source,
+        // Runtime pods sit behind Services, not a load balancer: the gateway stops choosing
+        // a pod as soon as its endpoint turns not-ready, and retries refused connections.
+        drain_delay: Duration::ZERO,
+        async_calls: None,
     })
     .await
 }

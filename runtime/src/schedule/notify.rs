@@ -5,9 +5,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faas_api::FunctionRun;
-use http_body_util::{BodyExt, Full};
-
-use crate::outbound::Target;
 
 /// Longest a notification may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,33 +57,12 @@ pub async fn send(url: String, run: FunctionRun) {
 /// POSTs the summary of `run` to `url`; the status the receiver answered, or why it was not
 /// sent. The metadata-address rule of guests' outbound requests applies.
 pub async fn deliver(url: &str, run: &FunctionRun) -> Result<u16, String> {
-    let body = summary(run);
-    let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
-    let target = Target::of(&uri).map_err(|_| "URL has no host".to_owned())?;
-    let host = target.host.clone();
-    // Same address rules as guests' outbound requests: never the instance metadata service.
-    let target = target
-        .checked_uri()
-        .await
-        .map_err(|e| format!("{host}: {e}"))?;
-    let request = http::Request::post(target)
-        .header(
-            http::header::HOST,
-            uri.authority().map(|a| a.as_str()).unwrap_or(&host),
-        )
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "faas-scheduler")
-        .body(
-            Full::new(Bytes::from(body.to_string()))
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        )
-        .map_err(|e| e.to_string())?;
-    let (response, io) = wasmtime_wasi_http::default_send_request(request, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    tokio::spawn(io);
-    let _ = response.into_body().collect().await;
-    Ok(status)
+    let body = Bytes::from(summary(run).to_string());
+    crate::outbound::post(
+        url,
+        vec![(http::header::CONTENT_TYPE, "application/json".parse().ok())],
+        body,
+        "faas-scheduler",
+    )
+    .await
 }

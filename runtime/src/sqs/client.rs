@@ -247,6 +247,72 @@ impl Queue {
         Ok(Duration::from_secs(seconds))
     }
 
+    /// Sends one message (`body` is at most SQS's message size; the caller checks).
+    pub async fn send(&self, body: String) -> Result<String, SourceError> {
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("SendMessage", &self.url, e))?;
+        Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// The queue's dead-letter queue (its `RedrivePolicy`'s target), if it has one.
+    pub async fn dead_letter_queue(&self) -> Result<Option<Queue>, SourceError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::RedrivePolicy)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("GetQueueAttributes", &self.url, e))?;
+        let Some(policy) = out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+        else {
+            return Ok(None);
+        };
+        let target = serde_json::from_str::<serde_json::Value>(policy)
+            .ok()
+            .and_then(|p| p["deadLetterTargetArn"].as_str().map(str::to_owned))
+            .ok_or_else(|| SourceError {
+                code: None,
+                message: format!("{}: RedrivePolicy names no deadLetterTargetArn", self.url),
+            })?;
+        // arn:aws:sqs:<region>:<account>:<name>
+        let parts: Vec<&str> = target.split(':').collect();
+        let [_, _, "sqs", _, account, name] = parts.as_slice() else {
+            return Err(SourceError {
+                code: None,
+                message: format!(
+                    "{}: dead-letter target {target} is not an SQS queue ARN",
+                    self.url
+                ),
+            });
+        };
+        let out = self
+            .client
+            .get_queue_url()
+            .queue_name(*name)
+            .queue_owner_aws_account_id(*account)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("GetQueueUrl", &target, e))?;
+        Ok(out.queue_url().map(|url| Queue {
+            client: self.client.clone(),
+            url: url.to_owned(),
+        }))
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Receives up to `max` (1-10) messages, waiting up to `wait` for the first, with all
     /// system and message attributes (the Lambda event needs them).
     pub async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, SourceError> {

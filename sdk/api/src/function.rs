@@ -173,6 +173,10 @@ pub struct ScaleSpec {
     pub min: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<u32>,
+    /// With `min: 0`: how long without requests before the gateway takes the function back
+    /// to zero replicas (default 10m, at least 30s). A duration: `90s`, `15m`, `1h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_after: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod manifest;
 pub mod network;
 mod run;
+pub mod scaling;
 mod schema;
 pub mod sqs;
 pub mod validate;

@@ -270,6 +270,20 @@ fn validate_container(c: &ContainerRuntime, errs: &mut ValidationErrors) {
 }
 
 fn validate_scale(s: &ScaleSpec, errs: &mut ValidationErrors) {
+    if let Some(idle) = &s.idle_after {
+        match crate::limits::parse_duration(idle) {
+            Err(m) => errs.push("spec.scale.idleAfter", m),
+            Ok(d) if d < crate::scaling::MIN_IDLE_AFTER => errs.push(
+                "spec.scale.idleAfter",
+                format!(
+                    "must be at least {} (a shorter idle time would stop replicas between \
+                     ordinary requests), got {idle:?}",
+                    humantime::format_duration(crate::scaling::MIN_IDLE_AFTER)
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
     if s.min > MAX_SCALE {
         errs.push(
             "spec.scale.min",
@@ -781,6 +795,7 @@ mod tests {
         f.spec.scale = Some(ScaleSpec {
             min: 0,
             max: Some(1000),
+            idle_after: None,
         });
         f.spec.env.insert("LOG_LEVEL".into(), "info".into());
         f.spec.env.insert("_x1".into(), "".into());
@@ -1043,14 +1058,38 @@ mod tests {
         f.spec.scale = Some(ScaleSpec {
             min: 5,
             max: Some(3),
+            idle_after: None,
         });
         assert_one_error(&f, "spec.scale.min", "(5 > 3)");
         f.spec.scale = Some(ScaleSpec {
             min: 0,
             max: Some(1001),
+            idle_after: None,
         });
         assert_one_error(&f, "spec.scale.max", "between 1 and 1000, got 1001");
-        f.spec.scale = Some(ScaleSpec { min: 2, max: None });
+        f.spec.scale = Some(ScaleSpec {
+            min: 2,
+            max: None,
+            idle_after: None,
+        });
+        assert!(errors(&f).is_empty());
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: None,
+            idle_after: Some("10x".into()),
+        });
+        assert_one_error(&f, "spec.scale.idleAfter", "invalid duration \"10x\"");
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: None,
+            idle_after: Some("5s".into()),
+        });
+        assert_one_error(&f, "spec.scale.idleAfter", "must be at least 30s");
+        f.spec.scale = Some(ScaleSpec {
+            min: 0,
+            max: None,
+            idle_after: Some("15m".into()),
+        });
         assert!(errors(&f).is_empty());
 
         let mut f = wasm_fn("a");

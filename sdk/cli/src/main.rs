@@ -246,6 +246,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 shutdown_grace,
                 role: faas_gateway::platform::Role::Local,
                 source: faas_gateway::local::FunctionSource::Folder,
+                drain_delay: std::time::Duration::ZERO,
+                async_calls: Some(faas_gateway::async_call::AsyncSettings::default()),
             })
             .await;
         }

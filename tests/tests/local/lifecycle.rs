@@ -1,6 +1,6 @@
 //! Live reload, admission control and graceful shutdown.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use faas_e2e::*;
 
@@ -107,6 +107,55 @@ async fn sigterm_finishes_in_flight_requests_and_refuses_new_ones() {
     assert!(
         !in_flight.is_finished(),
         "the slow request is still running while new ones are refused"
+    );
+    let reply = in_flight.await.unwrap();
+    assert_eq!((reply.status, reply.text().as_str()), (200, "slept"));
+    assert_eq!(faas.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// Behind a load balancer (`faas-gateway --drain-delay`): on SIGTERM `/readyz` fails at once
+/// but requests, new connections included, are still served for the drain delay (the ALB's
+/// deregistration delay); then the listener closes and the requests in flight finish.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_behind_a_load_balancer_keeps_serving_through_the_drain_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    write_function(dir.path(), "slow", &guest("hostile"), "  timeout: 20s\n");
+    let mut faas = Faas::gateway(
+        dir.path(),
+        Launch {
+            args: vec!["--drain-delay".into(), "2s".into()],
+            ..Launch::default()
+        },
+    );
+    assert_eq!(get(&faas.url("/readyz")).await.status, 200);
+    let url = faas.url("/function/slow/sleep");
+    let in_flight =
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "3000")], "").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let signalled = Instant::now();
+    faas.sigterm();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let ready = get(&faas.url("/readyz")).await;
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    assert!(ready.text().contains("draining"), "{}", ready.text());
+    // The load balancer has not noticed yet: what it still sends is served.
+    let late = get(&faas.url("/function/slow/ok")).await;
+    assert_eq!((late.status, late.text().as_str()), (200, "ok"));
+
+    let addr = faas.base.trim_start_matches("http://").to_owned();
+    let mut refused_after = None;
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            refused_after = Some(signalled.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused_after = refused_after.expect("the listener closes after the drain delay");
+    assert!(
+        refused_after >= Duration::from_millis(1900),
+        "closed after {refused_after:?}, before the drain delay"
     );
     let reply = in_flight.await.unwrap();
     assert_eq!((reply.status, reply.text().as_str()), (200, "slept"));

@@ -1,0 +1,178 @@
+//! `POST /async-function/{name}[/...]`: check, queue, answer 202 with the call id.
+
+use std::sync::Arc;
+
+use faas_runtime::ResponseBody;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::MAX_ASYNC_BODY;
+use super::queue::AsyncCall;
+use crate::platform::Platform;
+use crate::reply::{json_error, with_type};
+use crate::routes::function_path;
+
+/// Headers never stored in the queue: credentials, and what describes this connection.
+fn kept(name: &http::HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "authorization"
+            | "proxy-authorization"
+            | "cookie"
+            | "host"
+            | "connection"
+            | "keep-alive"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+            | "x-callback-url"
+    )
+}
+
+/// The `X-Callback-Url` of a request: absent, or an absolute http(s) URL.
+pub fn callback_url(headers: &http::HeaderMap) -> Result<Option<String>, String> {
+    let Some(value) = headers.get("x-callback-url") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| "X-Callback-Url is not valid text".to_owned())?;
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e| format!("X-Callback-Url {text:?} is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(_)) => Ok(Some(text.to_owned())),
+        _ => Err(format!(
+            "X-Callback-Url {text:?} must be an absolute http:// or https:// URL"
+        )),
+    }
+}
+
+/// Queues a call of function `name` (mounted at `prefix`); 202 with `callId` once stored.
+pub async fn accept(
+    platform: &Arc<Platform>,
+    name: &str,
+    prefix: &str,
+    request: Request<Incoming>,
+    call_id: &str,
+) -> Response<ResponseBody> {
+    let Some(queue) = platform.async_queue.get() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "AsyncNotConfigured",
+            "asynchronous calls are not configured on this gateway (set --async-queue-url / \
+             the chart's gateway.async.queueUrl)",
+        );
+    };
+    let Some(entry) = platform.registry.get(name) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "FunctionNotFound",
+            &format!("function {name} not found"),
+        );
+    };
+    if request.method() != http::Method::POST {
+        return json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "asynchronous calls are POST requests",
+        );
+    }
+    let callback = match callback_url(request.headers()) {
+        Ok(url) => url,
+        Err(why) => return json_error(StatusCode::BAD_REQUEST, "BadCallbackUrl", &why),
+    };
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            &format!(
+                "an asynchronous call carries at most {} KiB (it travels as one queue \
+                 message); send a reference to the data instead",
+                MAX_ASYNC_BODY / 1024
+            ),
+        )
+    };
+    if declared.is_some_and(|len| len > MAX_ASYNC_BODY) {
+        return too_large();
+    }
+    let body = match crate::invoke::read_body(platform, &entry, &parts.headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return *refused,
+    };
+    if body.len() > MAX_ASYNC_BODY {
+        return too_large();
+    }
+    let inner = function_path(parts.uri.path(), prefix);
+    let path = match parts.uri.query() {
+        Some(q) => format!("{inner}?{q}"),
+        None => inner,
+    };
+    let call = AsyncCall {
+        call_id: call_id.to_owned(),
+        function: name.to_owned(),
+        method: "POST".to_owned(),
+        path,
+        headers: parts
+            .headers
+            .iter()
+            .filter(|(name, _)| kept(name))
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body,
+        callback_url: callback,
+        accepted_at: jiff::Timestamp::now().to_string(),
+    };
+    if let Err(e) = queue.send(&call).await {
+        tracing::error!(function = %name, call_id, queue = %queue.describe(), error = %e, "cannot queue an async call");
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QueueUnavailable",
+            &format!("the call could not be queued: {e}"),
+        );
+    }
+    platform
+        .metrics
+        .async_calls
+        .with_label_values(&[name, "accepted"])
+        .inc();
+    with_type(
+        StatusCode::ACCEPTED,
+        "application/json",
+        serde_json::json!({"callId": call_id, "function": name, "status": "queued"}).to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls_must_be_absolute_http() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(callback_url(&headers), Ok(None));
+        headers.insert(
+            "x-callback-url",
+            "https://hooks.example.com/a?b=1".parse().expect("value"),
+        );
+        assert_eq!(
+            callback_url(&headers),
+            Ok(Some("https://hooks.example.com/a?b=1".to_owned()))
+        );
+        for bad in ["/relative", "ftp://example.com/", "not a url"] {
+            headers.insert("x-callback-url", bad.parse().expect("value"));
+            let err = callback_url(&headers).expect_err(bad);
+            assert!(err.starts_with("X-Callback-Url"), "{err}");
+        }
+    }
+}

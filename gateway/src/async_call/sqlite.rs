@@ -1,0 +1,227 @@
+//! Async calls in an embedded SQLite table (local mode): the same interface as SQS, with a
+//! lease in place of the visibility timeout and a `dead` flag in place of the dead-letter
+//! queue. Calls survive a restart; ones leased by the previous process are delivered again.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, params};
+use tokio::sync::Notify;
+
+use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
+
+/// How long a received call stays invisible if its worker never says what happened.
+const LEASE: Duration = Duration::from_secs(15 * 60);
+/// How often a waiting receive looks for calls whose retry delay ran out.
+const POLL: Duration = Duration::from_millis(250);
+
+/// A dead-lettered call, for `faas` users to look at.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub call_id: String,
+    pub function: String,
+    pub attempts: u32,
+    pub reason: String,
+}
+
+/// The local queue.
+pub struct SqliteQueue {
+    db: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    arrived: Notify,
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn fail(e: impl std::fmt::Display) -> QueueError {
+    QueueError(e.to_string())
+}
+
+impl SqliteQueue {
+    /// Opens (creating) the queue at `path`; calls leased by an earlier process are made
+    /// visible again.
+    pub fn open(path: &Path) -> Result<Self, QueueError> {
+        let db = Connection::open(path).map_err(fail)?;
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE IF NOT EXISTS async_calls (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 call_id TEXT NOT NULL,
+                 function TEXT NOT NULL,
+                 message TEXT NOT NULL,
+                 attempts INTEGER NOT NULL DEFAULT 0,
+                 visible_at INTEGER NOT NULL,
+                 leased INTEGER NOT NULL DEFAULT 0,
+                 dead INTEGER NOT NULL DEFAULT 0,
+                 reason TEXT
+             );
+             CREATE INDEX IF NOT EXISTS async_calls_ready ON async_calls (dead, visible_at);",
+        )
+        .map_err(fail)?;
+        db.execute(
+            "UPDATE async_calls SET visible_at = ?1, leased = 0 WHERE dead = 0 AND leased = 1",
+            params![now_ms()],
+        )
+        .map_err(fail)?;
+        Ok(SqliteQueue {
+            db: Arc::new(Mutex::new(db)),
+            path: path.to_owned(),
+            arrived: Notify::new(),
+        })
+    }
+
+    async fn with_db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, QueueError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || {
+            let db = db.lock().unwrap_or_else(|p| p.into_inner());
+            work(&db)
+        })
+        .await
+        .map_err(fail)?
+        .map_err(fail)
+    }
+
+    /// Takes up to `max` visible calls, leasing them.
+    async fn take(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        self.with_db(move |db| {
+            let now = now_ms();
+            let lease = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+            let mut statement = db.prepare(
+                "UPDATE async_calls SET attempts = attempts + 1, visible_at = ?1, leased = 1
+                 WHERE id IN (SELECT id FROM async_calls WHERE dead = 0 AND visible_at <= ?2
+                              ORDER BY visible_at, id LIMIT ?3)
+                 RETURNING id, message, attempts",
+            )?;
+            let rows = statement.query_map(params![lease, now, max as i64], |row| {
+                let id: i64 = row.get(0)?;
+                let message: String = row.get(1)?;
+                let attempts: u32 = row.get(2)?;
+                Ok(Delivery {
+                    call: AsyncCall::decode(&message),
+                    attempt: attempts,
+                    handle: id.to_string(),
+                    raw: message,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// The dead-lettered calls, newest first.
+    pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
+        self.with_db(|db| {
+            let mut statement = db.prepare(
+                "SELECT call_id, function, attempts, COALESCE(reason, '') FROM async_calls
+                 WHERE dead = 1 ORDER BY id DESC",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(DeadLetter {
+                    call_id: row.get(0)?,
+                    function: row.get(1)?,
+                    attempts: row.get(2)?,
+                    reason: row.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    /// Calls waiting or leased (not dead).
+    pub async fn pending(&self) -> Result<u64, QueueError> {
+        self.with_db(|db| {
+            db.query_row(
+                "SELECT COUNT(*) FROM async_calls WHERE dead = 0",
+                [],
+                |row| row.get(0),
+            )
+        })
+        .await
+    }
+}
+
+impl AsyncQueue for SqliteQueue {
+    fn send(&self, call: &AsyncCall) -> QueueFuture<'_, ()> {
+        let (call_id, function, message) =
+            (call.call_id.clone(), call.function.clone(), call.encode());
+        Box::pin(async move {
+            self.with_db(move |db| {
+                db.execute(
+                    "INSERT INTO async_calls (call_id, function, message, visible_at)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![call_id, function, message, now_ms()],
+                )
+            })
+            .await?;
+            self.arrived.notify_waiters();
+            Ok(())
+        })
+    }
+
+    fn receive(&self, max: usize, wait: Duration) -> QueueFuture<'_, Vec<Delivery>> {
+        Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                let arrived = self.arrived.notified();
+                let taken = self.take(max).await?;
+                if !taken.is_empty() || tokio::time::Instant::now() >= deadline {
+                    return Ok(taken);
+                }
+                // A send wakes us at once; a retry delay running out is seen by the poll.
+                let _ = tokio::time::timeout(POLL, arrived).await;
+            }
+        })
+    }
+
+    fn complete<'a>(&'a self, delivery: &'a Delivery) -> QueueFuture<'a, ()> {
+        let id = delivery.handle.clone();
+        Box::pin(async move {
+            self.with_db(move |db| {
+                db.execute("DELETE FROM async_calls WHERE id = ?1", params![id])
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn retry<'a>(&'a self, delivery: &'a Delivery, delay: Duration) -> QueueFuture<'a, ()> {
+        let id = delivery.handle.clone();
+        Box::pin(async move {
+            let at = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            self.with_db(move |db| {
+                db.execute(
+                    "UPDATE async_calls SET visible_at = ?1, leased = 0 WHERE id = ?2",
+                    params![at, id],
+                )
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn dead_letter<'a>(&'a self, delivery: &'a Delivery, reason: &'a str) -> QueueFuture<'a, ()> {
+        let (id, reason) = (delivery.handle.clone(), reason.to_owned());
+        Box::pin(async move {
+            self.with_db(move |db| {
+                db.execute(
+                    "UPDATE async_calls SET dead = 1, leased = 0, reason = ?1 WHERE id = ?2",
+                    params![reason, id],
+                )
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+}

@@ -1,0 +1,333 @@
+//! The consumer of async calls: receive, invoke through the platform's own path (admission,
+//! scale from zero, metrics), then complete, retry with backoff, or dead-letter; tell the
+//! caller's callback URL how it ended.
+//!
+//! A 2xx-4xx answer is the function's answer and final (a 4xx will not get better by
+//! retrying); a 429, a 5xx or no answer is a failure and retried until the attempt limit.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_runtime::CallContext;
+use faas_runtime::cgi::CgiRoute;
+use faas_runtime::target::read_bounded;
+use http::{HeaderName, HeaderValue, Request, StatusCode};
+use tokio::sync::{Semaphore, watch};
+
+use super::queue::{AsyncCall, AsyncQueue, Delivery};
+use crate::platform::Platform;
+
+/// Largest function answer forwarded to a callback.
+const MAX_CALLBACK_BODY: usize = 1 << 20;
+/// Longest a callback may take.
+const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the worker retries.
+#[derive(Clone, Debug)]
+pub struct AsyncSettings {
+    /// Attempts before a call is dead-lettered (the first included).
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled for each next one.
+    pub retry_base: Duration,
+    /// Longest delay between attempts.
+    pub retry_max: Duration,
+    /// Calls invoked at once by this process.
+    pub concurrency: usize,
+}
+
+impl Default for AsyncSettings {
+    fn default() -> Self {
+        AsyncSettings {
+            max_attempts: 3,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            concurrency: 32,
+        }
+    }
+}
+
+impl AsyncSettings {
+    /// Delay after failed attempt `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.retry_base.saturating_mul(factor).min(self.retry_max)
+    }
+}
+
+/// A running consumer.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts consuming `queue` for `platform`.
+    pub fn start(
+        platform: &Arc<Platform>,
+        queue: Arc<dyn AsyncQueue>,
+        settings: AsyncSettings,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let platform = Arc::downgrade(platform);
+        let done = tokio::spawn(consume(platform, queue, settings, stopped));
+        Worker { stop, done }
+    }
+
+    /// Stops receiving; calls in flight get `grace` to finish. A call cut off is delivered
+    /// again later (its lease or visibility timeout runs out), never lost.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.send_replace(true);
+        if tokio::time::timeout(grace, self.done).await.is_err() {
+            tracing::warn!(
+                "async calls still running after the grace period; they will be delivered again"
+            );
+        }
+    }
+}
+
+async fn consume(
+    platform: Weak<Platform>,
+    queue: Arc<dyn AsyncQueue>,
+    settings: AsyncSettings,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    tracing::info!(queue = %queue.describe(), max_attempts = settings.max_attempts, "async calls: consuming");
+    loop {
+        if *stopped.borrow() {
+            break;
+        }
+        let free = slots.available_permits().clamp(1, 10);
+        // Wait for a free slot before receiving: a received call waiting here would use
+        // up its visibility timeout doing nothing.
+        let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+            break;
+        };
+        let received = tokio::select! {
+            received = queue.receive(free, Duration::from_secs(20)) => received,
+            _ = stopped.changed() => break,
+        };
+        let deliveries = match received {
+            Ok(deliveries) => deliveries,
+            Err(e) => {
+                tracing::warn!(queue = %queue.describe(), error = %e, "async calls: receive failed; retrying");
+                drop(first);
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        for delivery in deliveries {
+            let permit = match first.take() {
+                Some(permit) => permit,
+                None => match Arc::clone(&slots).acquire_owned().await {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (platform, queue, settings) =
+                (platform.clone(), Arc::clone(&queue), settings.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                handle(&platform, queue.as_ref(), &settings, delivery).await;
+            });
+        }
+    }
+    // Every slot back: every call in flight finished.
+    let _ = slots
+        .acquire_many(u32::try_from(settings.concurrency.max(1)).unwrap_or(u32::MAX))
+        .await;
+}
+
+/// One delivery, from invocation to its settlement in the queue.
+pub(crate) async fn handle(
+    platform: &Weak<Platform>,
+    queue: &dyn AsyncQueue,
+    settings: &AsyncSettings,
+    delivery: Delivery,
+) {
+    let call = match &delivery.call {
+        Ok(call) => call.clone(),
+        Err(why) => {
+            tracing::warn!(reason = %why, "async calls: a message that is not a call; dead-lettered");
+            settle(queue, &delivery, Settle::Dead(why.clone())).await;
+            return;
+        }
+    };
+    let Some(platform) = platform.upgrade() else {
+        return;
+    };
+    let (status, headers, body) = invoke(&platform, &call, delivery.attempt).await;
+    let failed = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+    let last = delivery.attempt >= settings.max_attempts;
+    let outcome = match (failed, last) {
+        (false, _) => "succeeded",
+        (true, false) => "retried",
+        (true, true) => "dead_lettered",
+    };
+    platform
+        .metrics
+        .async_calls
+        .with_label_values(&[call.function.as_str(), outcome])
+        .inc();
+    tracing::info!(function = %call.function, call_id = %call.call_id, attempt = delivery.attempt, status = status.as_u16(), outcome, "async call");
+    if failed && !last {
+        let delay = settings.backoff(delivery.attempt);
+        settle(queue, &delivery, Settle::Retry(delay)).await;
+        return;
+    }
+    if let Some(url) = &call.callback_url {
+        let sent = tokio::time::timeout(
+            CALLBACK_TIMEOUT,
+            callback(url, &call, delivery.attempt, status, &headers, body),
+        )
+        .await
+        .unwrap_or_else(|_| Err("timed out".to_owned()));
+        match sent {
+            Ok(code) if (200..300).contains(&code) => {}
+            Ok(code) => {
+                tracing::warn!(call_id = %call.call_id, %url, code, "async callback refused");
+                platform
+                    .metrics
+                    .async_calls
+                    .with_label_values(&[call.function.as_str(), "callback_failed"])
+                    .inc();
+            }
+            Err(why) => {
+                tracing::warn!(call_id = %call.call_id, %url, reason = %why, "async callback failed");
+                platform
+                    .metrics
+                    .async_calls
+                    .with_label_values(&[call.function.as_str(), "callback_failed"])
+                    .inc();
+            }
+        }
+    }
+    let settlement = if failed {
+        Settle::Dead(format!(
+            "failed {} attempt(s); last answer {}",
+            delivery.attempt,
+            status.as_u16()
+        ))
+    } else {
+        Settle::Done
+    };
+    settle(queue, &delivery, settlement).await;
+}
+
+enum Settle {
+    Done,
+    Retry(Duration),
+    Dead(String),
+}
+
+async fn settle(queue: &dyn AsyncQueue, delivery: &Delivery, settlement: Settle) {
+    let result = match &settlement {
+        Settle::Done => queue.complete(delivery).await,
+        Settle::Retry(delay) => queue.retry(delivery, *delay).await,
+        Settle::Dead(reason) => queue.dead_letter(delivery, reason).await,
+    };
+    if let Err(e) = result {
+        // The lease or visibility timeout brings it back: at least once, never lost.
+        tracing::warn!(queue = %queue.describe(), error = %e, "async calls: cannot settle a call; it will be delivered again");
+    }
+}
+
+/// Calls the function; its status, headers and (bounded) body.
+async fn invoke(
+    platform: &Arc<Platform>,
+    call: &AsyncCall,
+    attempt: u32,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let Some(entry) = platform.registry.get(&call.function) else {
+        let body = format!("function {} not found (deleted?)", call.function);
+        return (
+            StatusCode::NOT_FOUND,
+            http::HeaderMap::new(),
+            Bytes::from(body),
+        );
+    };
+    let mut request = Request::builder()
+        .method(call.method.as_str())
+        .uri(call.path.as_str());
+    for (name, value) in &call.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let request = request
+        .header("x-call-id", call.call_id.as_str())
+        .header("x-faas-async", "true")
+        .header("x-faas-attempt", attempt.to_string())
+        .body(call.body.clone());
+    let mut request = match request {
+        Ok(request) => request,
+        Err(e) => {
+            let body = format!("the queued call is not a valid request: {e}");
+            return (
+                StatusCode::BAD_REQUEST,
+                http::HeaderMap::new(),
+                Bytes::from(body),
+            );
+        }
+    };
+    let mount = format!("/function/{}", call.function);
+    request.extensions_mut().insert(CgiRoute {
+        script_name: mount,
+        path_info: call.path.split('?').next().unwrap_or("/").to_owned(),
+        server_name: "localhost".to_owned(),
+        server_port: 0,
+        remote_addr: None,
+    });
+    let ctx = CallContext::new(call.call_id.clone(), call.function.clone());
+    let response = crate::invoke::invoke(platform, &entry, request, ctx).await;
+    let (parts, body) = response.into_parts();
+    let read = read_bounded(body, MAX_CALLBACK_BODY).await;
+    (parts.status, parts.headers, read.kept)
+}
+
+/// POSTs the function's answer to the caller's callback URL.
+async fn callback(
+    url: &str,
+    call: &AsyncCall,
+    attempt: u32,
+    status: StatusCode,
+    headers: &http::HeaderMap,
+    body: Bytes,
+) -> Result<u16, String> {
+    let value = |v: &str| HeaderValue::from_str(v).ok();
+    let mut sent = vec![
+        (HeaderName::from_static("x-call-id"), value(&call.call_id)),
+        (
+            HeaderName::from_static("x-function-name"),
+            value(&call.function),
+        ),
+        (
+            HeaderName::from_static("x-function-status"),
+            value(status.as_str()),
+        ),
+        (
+            HeaderName::from_static("x-faas-attempts"),
+            value(&attempt.to_string()),
+        ),
+    ];
+    if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
+        sent.push((http::header::CONTENT_TYPE, Some(content_type.clone())));
+    }
+    faas_runtime::outbound::post(url, sent, body, "faas-async").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let s = AsyncSettings {
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(10),
+            ..AsyncSettings::default()
+        };
+        let delays: Vec<u64> = (1..=5).map(|a| s.backoff(a).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 10, 10]);
+    }
+}

@@ -1,0 +1,371 @@
+//! Upstream addresses from EndpointSlices: per Service, the ready endpoints of all its slices,
+//! published on a `watch` channel so a request held for a function at zero replicas wakes up
+//! the moment its first pod turns ready.
+//!
+//! Only ready endpoints are used. A terminating pod (spot interruption, rollout) turns
+//! not-ready as soon as its deletion starts, so the gateway stops choosing it while its
+//! in-flight requests finish; `ready` left unset counts as ready, as the EndpointSlice API
+//! asks consumers to do.
+//!
+//! A backend keeps its in-flight counter across slice updates (keyed by address), so the
+//! least-in-flight choice is not reset each time a pod elsewhere in the Service changes.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::ResourceExt;
+use tokio::sync::watch;
+
+/// The label naming the Service of an EndpointSlice.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The Service port the gateway sends to (both function and pool Services name it so).
+pub const PORT_NAME: &str = "http";
+
+/// One pod address of a Service, with the requests the gateway has in flight on it.
+#[derive(Debug)]
+pub struct Backend {
+    /// Pod IP and target port.
+    pub addr: SocketAddr,
+    in_flight: AtomicUsize,
+}
+
+impl Backend {
+    pub(crate) fn new(addr: SocketAddr) -> Self {
+        Backend {
+            addr,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Requests in flight on it from this gateway.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request until the returned guard is dropped.
+    pub fn start(self: &Arc<Self>) -> InFlightGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlightGuard(Arc::clone(self))
+    }
+}
+
+/// A request in flight on a backend (see [`Backend::start`]).
+#[derive(Debug)]
+pub struct InFlightGuard(Arc<Backend>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The ready backends of one Service, as published.
+pub type Backends = Arc<[Arc<Backend>]>;
+
+/// `namespace/service`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+struct ServiceState {
+    /// Slice name -> its ready addresses.
+    slices: HashMap<String, Vec<SocketAddr>>,
+    published: watch::Sender<Backends>,
+}
+
+impl ServiceState {
+    fn new() -> Self {
+        ServiceState {
+            slices: HashMap::new(),
+            published: watch::Sender::new(Arc::from(Vec::new())),
+        }
+    }
+
+    /// Publishes the union of the slices, reusing the `Backend`s of addresses already known.
+    fn publish(&self) {
+        let mut addrs: Vec<SocketAddr> = self.slices.values().flatten().copied().collect();
+        addrs.sort();
+        addrs.dedup();
+        let current = self.published.borrow().clone();
+        if current.iter().map(|b| b.addr).eq(addrs.iter().copied()) {
+            return;
+        }
+        let known: HashMap<SocketAddr, &Arc<Backend>> =
+            current.iter().map(|b| (b.addr, b)).collect();
+        let next: Vec<Arc<Backend>> = addrs
+            .into_iter()
+            .map(|addr| {
+                known
+                    .get(&addr)
+                    .map_or_else(|| Arc::new(Backend::new(addr)), |b| Arc::clone(b))
+            })
+            .collect();
+        self.published.send_replace(Arc::from(next));
+    }
+}
+
+/// Per watch scope (a namespace, or `None` for all), the slices its relist has seen.
+type Relists = HashMap<Option<String>, HashSet<(ServiceKey, String)>>;
+
+/// Every Service's ready backends, fed by the EndpointSlice watch.
+#[derive(Default)]
+pub struct Endpoints {
+    services: Mutex<HashMap<ServiceKey, ServiceState>>,
+    /// Per watch scope (a namespace, or `None` for all), the slices seen during its relist
+    /// (see [`Endpoints::relist_started`]).
+    relisting: Mutex<Relists>,
+}
+
+impl Endpoints {
+    /// The ready backends of `service`, now and as they change. A Service nobody has
+    /// seen slices of yet has none (a function scaled to zero, or not created yet).
+    pub fn subscribe(&self, service: &ServiceKey) -> watch::Receiver<Backends> {
+        self.lock()
+            .entry(service.clone())
+            .or_insert_with(ServiceState::new)
+            .published
+            .subscribe()
+    }
+
+    /// The ready backends of `service` right now.
+    pub fn ready(&self, service: &ServiceKey) -> Backends {
+        self.lock()
+            .get(service)
+            .map(|s| s.published.borrow().clone())
+            .unwrap_or_else(|| Arc::from(Vec::new()))
+    }
+
+    /// A slice was created or changed.
+    pub fn apply(&self, slice: &EndpointSlice) {
+        let Some((service, name)) = slice_key(slice) else {
+            return;
+        };
+        for (scope, seen) in self.relisting_lock().iter_mut() {
+            if scope.as_ref().is_none_or(|ns| *ns == service.namespace) {
+                seen.insert((service.clone(), name.clone()));
+            }
+        }
+        let mut services = self.lock();
+        let state = services.entry(service).or_insert_with(ServiceState::new);
+        state.slices.insert(name, ready_addresses(slice));
+        state.publish();
+    }
+
+    /// A slice was deleted.
+    pub fn delete(&self, slice: &EndpointSlice) {
+        let Some((service, name)) = slice_key(slice) else {
+            return;
+        };
+        let mut services = self.lock();
+        if let Some(state) = services.get_mut(&service)
+            && state.slices.remove(&name).is_some()
+        {
+            state.publish();
+        }
+    }
+
+    /// The watch of `scope` (a namespace, `None` for all) is listing everything again
+    /// (start, or after a lost watch): its slices not in the new list are dropped when it
+    /// completes ([`Endpoints::relist_done`]).
+    pub fn relist_started(&self, scope: Option<&str>) {
+        self.relisting_lock()
+            .insert(scope.map(str::to_owned), HashSet::new());
+    }
+
+    /// The relist of `scope` is complete: forget its slices it did not contain.
+    pub fn relist_done(&self, scope: Option<&str>) {
+        let Some(seen) = self.relisting_lock().remove(&scope.map(str::to_owned)) else {
+            return;
+        };
+        let mut services = self.lock();
+        for (service, state) in services.iter_mut() {
+            if scope.is_some_and(|ns| ns != service.namespace) {
+                continue;
+            }
+            let before = state.slices.len();
+            state
+                .slices
+                .retain(|name, _| seen.contains(&(service.clone(), name.clone())));
+            if state.slices.len() != before {
+                state.publish();
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ServiceKey, ServiceState>> {
+        self.services.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn relisting_lock(&self) -> std::sync::MutexGuard<'_, Relists> {
+        self.relisting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The Service a slice belongs to, and the slice's name.
+fn slice_key(slice: &EndpointSlice) -> Option<(ServiceKey, String)> {
+    let service = slice.labels().get(SERVICE_NAME_LABEL)?.clone();
+    let namespace = slice.namespace()?;
+    Some((
+        ServiceKey {
+            namespace,
+            name: service,
+        },
+        slice.name_any(),
+    ))
+}
+
+/// The addresses of a slice's ready endpoints on the `http` port (or its only port).
+pub fn ready_addresses(slice: &EndpointSlice) -> Vec<SocketAddr> {
+    let ports = slice.ports.as_deref().unwrap_or_default();
+    let port = ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some(PORT_NAME))
+        .or(match ports {
+            [only] => Some(only),
+            _ => None,
+        })
+        .and_then(|p| p.port)
+        .and_then(|p| u16::try_from(p).ok());
+    let Some(port) = port else {
+        return Vec::new();
+    };
+    slice
+        .endpoints
+        .iter()
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .flat_map(|e| e.addresses.iter())
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn slice(name: &str, service: &str, port: i32, endpoints: serde_json::Value) -> EndpointSlice {
+        serde_json::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": "shop",
+                         "labels": {SERVICE_NAME_LABEL: service}},
+            "addressType": "IPv4",
+            "ports": [{"name": "metrics", "port": 9090}, {"name": "http", "port": port}],
+            "endpoints": endpoints,
+        }))
+        .expect("an EndpointSlice")
+    }
+
+    fn key(name: &str) -> ServiceKey {
+        ServiceKey {
+            namespace: "shop".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn only_ready_endpoints_on_the_http_port() {
+        let s = slice(
+            "fn-a-x1",
+            "fn-a",
+            8080,
+            json!([
+                {"addresses": ["10.0.0.1"], "conditions": {"ready": true}},
+                {"addresses": ["10.0.0.2"], "conditions": {"ready": false, "terminating": true}},
+                {"addresses": ["10.0.0.3"]},
+                {"addresses": ["not-an-ip"]},
+            ]),
+        );
+        let addrs: Vec<String> = ready_addresses(&s).iter().map(|a| a.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1:8080", "10.0.0.3:8080"]);
+    }
+
+    #[test]
+    fn slices_are_merged_and_backends_keep_their_counts() {
+        let endpoints = Endpoints::default();
+        let mut rx = endpoints.subscribe(&key("fn-a"));
+        assert!(rx.borrow_and_update().is_empty());
+        endpoints.apply(&slice(
+            "fn-a-x1",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.1"]}]),
+        ));
+        assert!(rx.has_changed().expect("open"));
+        let first = rx.borrow_and_update().clone();
+        assert_eq!(first.len(), 1);
+        let guard = first[0].start();
+        endpoints.apply(&slice(
+            "fn-a-x2",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.2"]}]),
+        ));
+        let both = endpoints.ready(&key("fn-a"));
+        assert_eq!(both.len(), 2);
+        let kept = both.iter().find(|b| b.addr == first[0].addr).expect("kept");
+        assert_eq!(kept.in_flight(), 1, "the counter survives the update");
+        drop(guard);
+        assert_eq!(kept.in_flight(), 0);
+        // An unchanged set publishes nothing.
+        let _ = rx.borrow_and_update();
+        endpoints.apply(&slice(
+            "fn-a-x2",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.2"]}]),
+        ));
+        assert!(!rx.has_changed().expect("open"));
+        endpoints.delete(&slice("fn-a-x1", "fn-a", 80, json!([])));
+        assert_eq!(endpoints.ready(&key("fn-a")).len(), 1);
+        // Another Service is untouched.
+        assert!(endpoints.ready(&key("fn-b")).is_empty());
+    }
+
+    #[test]
+    fn a_relist_forgets_slices_deleted_while_the_watch_was_down() {
+        let endpoints = Endpoints::default();
+        endpoints.apply(&slice(
+            "fn-a-x1",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.1"]}]),
+        ));
+        endpoints.apply(&slice(
+            "fn-a-x2",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.2"]}]),
+        ));
+        endpoints.relist_started(Some("shop"));
+        endpoints.apply(&slice(
+            "fn-a-x2",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.2"]}]),
+        ));
+        // Another namespace's relist leaves this one alone.
+        endpoints.relist_started(Some("other"));
+        endpoints.relist_done(Some("other"));
+        assert_eq!(endpoints.ready(&key("fn-a")).len(), 2);
+        endpoints.relist_done(Some("shop"));
+        let left: Vec<String> = endpoints
+            .ready(&key("fn-a"))
+            .iter()
+            .map(|b| b.addr.to_string())
+            .collect();
+        assert_eq!(left, ["10.0.0.2:80"]);
+    }
+}

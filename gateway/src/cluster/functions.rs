@@ -1,0 +1,313 @@
+//! The registry of a cluster gateway, from `Function` resources: each valid Function becomes
+//! an entry whose invoker forwards to its pods ([`RemoteFunction`]), with the same admission
+//! (body limit, concurrency, queue) as every other mode.
+//!
+//! Functions are addressed by name (`/function/{name}`, `status.url`), so a name must mean one
+//! function even when two namespaces use it: the oldest Function wins (then the namespace
+//! that sorts first), the other is reported and not served until the name is free. A rule
+//! that depends only on the resources keeps every gateway replica agreeing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use faas_api::Function;
+use faas_api::scaling::ReplicasOwner;
+use kube::ResourceExt;
+
+use super::endpoints::{Endpoints, ServiceKey};
+use super::scaler::Scaler;
+use super::upstream::{Hold, PodClient, RemoteFunction, Upstream};
+use crate::admission::Admission;
+use crate::platform::Platform;
+use crate::registry::{Entry, Loaded, Origin};
+
+/// Where a function's pods are, or why it cannot be served (yet).
+pub fn upstream_of(function: &Function) -> Result<Upstream, String> {
+    faas_api::validate(function).map_err(|e| e.to_string())?;
+    let name = function.name_any();
+    let namespace = function.namespace().unwrap_or_else(|| "default".to_owned());
+    let through_router = format!("/function/{name}");
+    if function.spec.runtime.wasm.is_some() {
+        let pool = function
+            .status
+            .as_ref()
+            .and_then(|s| s.pool.clone())
+            .or_else(|| {
+                function
+                    .labels()
+                    .get(crate::pool_source::POOL_LABEL)
+                    .cloned()
+            })
+            .ok_or_else(|| "waiting for the controller to place it in a runtime pool".to_owned())?;
+        return Ok(Upstream {
+            service: ServiceKey {
+                namespace,
+                name: format!("pool-{pool}"),
+            },
+            path_prefix: through_router,
+        });
+    }
+    let Some(container) = &function.spec.runtime.container else {
+        return Err("spec.runtime: exactly one of wasm or container must be set".to_owned());
+    };
+    if container.image.is_none() {
+        return Err(
+            "spec.runtime.container.image is required in a cluster (command runs only in \
+             local mode)"
+                .to_owned(),
+        );
+    }
+    let path_prefix = match container.mode {
+        faas_api::ContainerMode::Http => String::new(),
+        // The sidecar's HTTP front turns requests into Lambda events; it routes like a pool.
+        faas_api::ContainerMode::Lambda => through_router,
+        faas_api::ContainerMode::Cgi => {
+            return Err(
+                "spec.runtime.container.mode cgi runs only in local mode; use http or lambda \
+                 in a cluster"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(Upstream {
+        service: ServiceKey {
+            namespace,
+            name: format!("fn-{name}"),
+        },
+        path_prefix,
+    })
+}
+
+/// Of the Functions sharing a name, the one served: the oldest, then by namespace.
+pub fn winner<'a>(candidates: impl IntoIterator<Item = &'a Function>) -> Option<&'a Function> {
+    candidates.into_iter().min_by(|a, b| {
+        let created = |f: &Function| f.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        created(a)
+            .cmp(&created(b))
+            .then_with(|| a.namespace().cmp(&b.namespace()))
+    })
+}
+
+/// What cluster mode needs to turn Functions into entries.
+pub struct ClusterFunctions {
+    pub endpoints: Arc<Endpoints>,
+    pub scaler: Arc<Scaler>,
+    pub client: PodClient,
+    /// Longest hold of a request for a function without a ready pod.
+    pub hold: Duration,
+    /// Every watched Function, by (namespace, name).
+    known: HashMap<(String, String), Function>,
+    /// Name -> (namespace, fingerprint) of the version registered.
+    served: HashMap<String, (String, String)>,
+    /// Per watch scope, the Functions seen during its relist.
+    relisting: HashMap<Option<String>, HashSet<(String, String)>>,
+}
+
+impl ClusterFunctions {
+    pub fn new(
+        endpoints: Arc<Endpoints>,
+        scaler: Arc<Scaler>,
+        client: PodClient,
+        hold: Duration,
+    ) -> Self {
+        ClusterFunctions {
+            endpoints,
+            scaler,
+            client,
+            hold,
+            known: HashMap::new(),
+            served: HashMap::new(),
+            relisting: HashMap::new(),
+        }
+    }
+
+    /// A Function was created or changed.
+    pub fn apply(&mut self, platform: &Platform, function: Function) {
+        let key = (
+            function.namespace().unwrap_or_default(),
+            function.name_any(),
+        );
+        for (scope, seen) in &mut self.relisting {
+            if scope.as_ref().is_none_or(|ns| *ns == key.0) {
+                seen.insert(key.clone());
+            }
+        }
+        let name = key.1.clone();
+        self.known.insert(key, function);
+        self.refresh(platform, &name);
+    }
+
+    /// A Function was deleted.
+    pub fn delete(&mut self, platform: &Platform, function: &Function) {
+        let key = (
+            function.namespace().unwrap_or_default(),
+            function.name_any(),
+        );
+        if self.known.remove(&key).is_some() {
+            self.scaler.forget(&key.0, &key.1);
+            self.refresh(platform, &key.1);
+        }
+    }
+
+    /// The watch of `scope` lists everything again.
+    pub fn relist_started(&mut self, scope: Option<&str>) {
+        self.relisting
+            .insert(scope.map(str::to_owned), HashSet::new());
+    }
+
+    /// Its relist is complete: Functions of the scope it did not contain were deleted.
+    pub fn relist_done(&mut self, platform: &Platform, scope: Option<&str>) {
+        let Some(seen) = self.relisting.remove(&scope.map(str::to_owned)) else {
+            return;
+        };
+        let gone: Vec<(String, String)> = self
+            .known
+            .keys()
+            .filter(|(ns, _)| scope.is_none_or(|s| s == ns))
+            .filter(|key| !seen.contains(*key))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.known.remove(&key);
+            self.scaler.forget(&key.0, &key.1);
+            self.refresh(platform, &key.1);
+        }
+    }
+
+    /// Registers what `name` means now.
+    fn refresh(&mut self, platform: &Platform, name: &str) {
+        let candidates: Vec<&Function> = self
+            .known
+            .iter()
+            .filter(|((_, n), _)| n == name)
+            .map(|(_, f)| f)
+            .collect();
+        let Some(chosen) = winner(candidates.iter().copied()) else {
+            if self.served.remove(name).is_some() {
+                platform.registry.remove(name);
+                tracing::info!(function = %name, "function removed");
+            }
+            return;
+        };
+        let namespace = chosen.namespace().unwrap_or_default();
+        for other in candidates
+            .iter()
+            .filter(|f| f.namespace() != chosen.namespace())
+        {
+            tracing::warn!(
+                function = %name,
+                served = %namespace,
+                ignored = %other.namespace().unwrap_or_default(),
+                "two namespaces have a function of this name; the older one is served"
+            );
+        }
+        let upstream = upstream_of(chosen);
+        let fingerprint = format!(
+            "{}|{:?}",
+            serde_json::to_string(&chosen.spec).unwrap_or_default(),
+            upstream
+        );
+        if self.served.get(name) == Some(&(namespace.clone(), fingerprint.clone())) {
+            // Status writes (conditions, load states) change nothing that is served.
+            return;
+        }
+        let entry = self.entry(chosen.clone(), upstream, platform.config.max_queue_wait);
+        match &entry.state {
+            Ok(_) => tracing::info!(function = %name, %namespace, "function serving"),
+            Err(reason) => {
+                tracing::warn!(function = %name, %namespace, %reason, "function not ready")
+            }
+        }
+        platform.registry.upsert(entry);
+        self.served
+            .insert(name.to_owned(), (namespace, fingerprint));
+    }
+
+    fn entry(
+        &self,
+        function: Function,
+        upstream: Result<Upstream, String>,
+        max_queue_wait: Duration,
+    ) -> Entry {
+        let name = function.name_any();
+        let namespace = function.namespace().unwrap_or_default();
+        let limits = function.spec.limits().unwrap_or_default();
+        let state = upstream.map(|upstream| {
+            let scale =
+                (function.spec.replicas_owner(false) == ReplicasOwner::Gateway).then(|| {
+                    self.scaler.target(
+                        &namespace,
+                        &name,
+                        &format!("fn-{name}"),
+                        function.spec.idle_after(),
+                    )
+                });
+            if scale.is_none() {
+                self.scaler.forget(&namespace, &name);
+            }
+            let kind = if function.spec.runtime.wasm.is_some() {
+                "pool"
+            } else {
+                "pods"
+            };
+            let sha256 = function
+                .spec
+                .runtime
+                .wasm
+                .as_ref()
+                .and_then(|w| w.sha256.clone())
+                .unwrap_or_default();
+            let invoker = RemoteFunction::new(
+                name.clone(),
+                upstream.clone(),
+                self.endpoints.subscribe(&upstream.service),
+                Hold {
+                    limit: self.hold,
+                    scale,
+                },
+                limits.timeout,
+                self.client.clone(),
+            );
+            Arc::new(Loaded {
+                invoker: Arc::new(invoker),
+                sha256,
+                kind,
+            })
+        });
+        // `concurrency` is per replica, and every pod that runs the platform's router (pools,
+        // sidecars) enforces it itself; this gateway admits what the replicas can take at
+        // most, so one gateway cannot flood them and a client gets 429 here, not deep inside.
+        let replicas = function
+            .spec
+            .scale
+            .as_ref()
+            .map_or(1, |s| s.max.unwrap_or(s.min))
+            .max(
+                function
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.replicas)
+                    .map_or(1, |r| r.max(1).unsigned_abs()),
+            )
+            .max(1);
+        let permits = limits.concurrency.saturating_mul(replicas);
+        let admission = match &state {
+            Ok(_) => Admission::new(
+                permits,
+                permits as usize,
+                max_queue_wait.min(limits.timeout),
+            ),
+            Err(_) => Admission::new(1, 0, Duration::ZERO),
+        };
+        Entry {
+            last_error: state.as_ref().err().cloned(),
+            function,
+            limits,
+            origin: Origin::Cluster,
+            state,
+            admission: Arc::new(admission),
+            updated: std::time::SystemTime::now(),
+        }
+    }
+}

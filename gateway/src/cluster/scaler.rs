@@ -1,0 +1,328 @@
+//! Scale from zero and back to zero, for the functions whose `replicas` the gateway owns
+//! (`scale.min: 0`, no SQS trigger: see `faas_api::scaling`).
+//!
+//! Up: a request for a function with no ready pod asks for one replica through the
+//! Deployment's scale subresource (read, then write guarded by its resourceVersion, so a
+//! gateway never lowers a count someone else raised). Down: after `scale.idleAfter` without
+//! a request, back to zero.
+//!
+//! Each gateway replica sees only its own requests, so "idle" must hold for all of them:
+//! every gateway publishes when it last served the function in an annotation on the
+//! Deployment ([`LAST_REQUEST_ANNOTATION`], at most every quarter of `idleAfter`, and at
+//! once before it asks for a replica), and a gateway scales down only when both its own
+//! traffic and the annotation are older than `idleAfter`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use prometheus::IntCounterVec;
+
+/// Where gateways publish the last time they served a function (RFC 3339, on its Deployment).
+pub const LAST_REQUEST_ANNOTATION: &str = "faas.dev/last-request";
+/// Field manager of the gateway's writes.
+pub const FIELD_MANAGER: &str = "faas-gateway";
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// One function's traffic through this gateway.
+#[derive(Debug)]
+pub struct Activity {
+    /// When a request last started or ended (ms since the epoch).
+    last: AtomicI64,
+    /// Requests in flight (held ones included).
+    in_flight: AtomicUsize,
+    /// `last` as last published in the annotation.
+    published: AtomicI64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        // A function this gateway just learned about counts as used now: a restarted
+        // gateway must not scale everything down at once.
+        Activity {
+            last: AtomicI64::new(now_ms()),
+            in_flight: AtomicUsize::new(0),
+            published: AtomicI64::new(0),
+        }
+    }
+
+    /// Counts a request until the guard is dropped (the response fully sent).
+    pub fn start(self: &Arc<Self>) -> ActivityGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.last.store(now_ms(), Ordering::Relaxed);
+        ActivityGuard(Arc::clone(self))
+    }
+
+    /// How long ago the last request ended, zero while one is in flight.
+    pub fn idle_for(&self, now_ms: i64) -> Duration {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let last = self.last.load(Ordering::Relaxed);
+        Duration::from_millis(u64::try_from(now_ms - last).unwrap_or(0))
+    }
+}
+
+/// A request in flight (see [`Activity::start`]).
+#[derive(Debug)]
+pub struct ActivityGuard(Arc<Activity>);
+
+impl Drop for ActivityGuard {
+    fn drop(&mut self) {
+        self.0.last.store(now_ms(), Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What an idle check did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum IdleOutcome {
+    /// Traffic within `idleAfter` (here or, per the annotation, through another gateway).
+    Busy,
+    /// Already at zero.
+    AtZero,
+    /// Scaled from this many replicas to zero.
+    ScaledDown(i32),
+}
+
+/// The Deployment of one function whose replicas the gateway owns.
+pub struct ScaleTarget {
+    deployments: Api<Deployment>,
+    deployment: String,
+    function: String,
+    idle_after: Duration,
+    activity: Arc<Activity>,
+    waking: AtomicBool,
+    events: IntCounterVec,
+}
+
+impl ScaleTarget {
+    /// Counts a scale event of this function (`faas_gateway_scale_total`).
+    pub fn record(&self, event: &str) {
+        self.events
+            .with_label_values(&[self.function.as_str(), event])
+            .inc();
+    }
+
+    /// This function's traffic.
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+
+    /// Asks for a replica in the background, once at a time.
+    pub fn wake(self: &Arc<Self>) {
+        if self.waking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let target = Arc::clone(self);
+        tokio::spawn(async move {
+            match target.scale_up().await {
+                Ok(Some(from)) => {
+                    target.record("from_zero");
+                    tracing::info!(function = %target.function, from, "scaling from zero: asked for one replica")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(function = %target.function, error = %e, "cannot scale from zero")
+                }
+            }
+            target.waking.store(false, Ordering::Release);
+        });
+    }
+
+    /// Publishes the traffic, then sets one replica if there are none. `Some(previous)` when
+    /// it changed the count.
+    pub async fn scale_up(&self) -> Result<Option<i32>, kube::Error> {
+        // First the annotation: a gateway deciding to scale down meanwhile then sees traffic.
+        self.publish_activity().await?;
+        let mut scale = self.deployments.get_scale(&self.deployment).await?;
+        let spec = scale.spec.get_or_insert_with(Default::default);
+        let current = spec.replicas.unwrap_or(0);
+        if current > 0 {
+            return Ok(None);
+        }
+        spec.replicas = Some(1);
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        self.deployments
+            .replace_scale(&self.deployment, &params, &scale)
+            .await?;
+        Ok(Some(current))
+    }
+
+    /// Writes this gateway's last request time into the Deployment's annotation.
+    pub async fn publish_activity(&self) -> Result<(), kube::Error> {
+        let last = self.activity.last.load(Ordering::Relaxed);
+        let stamp = jiff::Timestamp::from_millisecond(last)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let patch = serde_json::json!({
+            "metadata": {"annotations": {LAST_REQUEST_ANNOTATION: stamp}}
+        });
+        self.deployments
+            .patch(
+                &self.deployment,
+                &PatchParams {
+                    field_manager: Some(FIELD_MANAGER.to_owned()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
+            )
+            .await?;
+        self.activity.published.store(last, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Publishes traffic when due; scales to zero when the function was idle for
+    /// `idleAfter` through every gateway.
+    pub async fn check_idle(&self, now_ms: i64) -> Result<IdleOutcome, kube::Error> {
+        let last = self.activity.last.load(Ordering::Relaxed);
+        let published = self.activity.published.load(Ordering::Relaxed);
+        let every = i64::try_from(self.idle_after.as_millis() / 4).unwrap_or(i64::MAX);
+        if last > published && now_ms - published >= every {
+            self.publish_activity().await?;
+        }
+        if self.activity.idle_for(now_ms) < self.idle_after {
+            return Ok(IdleOutcome::Busy);
+        }
+        let deployment = self.deployments.get(&self.deployment).await?;
+        let elsewhere = deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(LAST_REQUEST_ANNOTATION))
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_millisecond());
+        if elsewhere.is_some_and(|t| {
+            Duration::from_millis(u64::try_from(now_ms - t).unwrap_or(0)) < self.idle_after
+        }) {
+            return Ok(IdleOutcome::Busy);
+        }
+        let mut scale = self.deployments.get_scale(&self.deployment).await?;
+        let spec = scale.spec.get_or_insert_with(Default::default);
+        let current = spec.replicas.unwrap_or(0);
+        if current == 0 {
+            return Ok(IdleOutcome::AtZero);
+        }
+        spec.replicas = Some(0);
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..PostParams::default()
+        };
+        self.deployments
+            .replace_scale(&self.deployment, &params, &scale)
+            .await?;
+        Ok(IdleOutcome::ScaledDown(current))
+    }
+}
+
+/// The scale targets of every function the gateway scales, by `(namespace, function)`.
+pub struct Scaler {
+    client: Client,
+    events: IntCounterVec,
+    targets: Mutex<HashMap<(String, String), Arc<ScaleTarget>>>,
+}
+
+impl Scaler {
+    /// Scales through `client`, counting what it does in `events`.
+    pub fn new(client: Client, events: IntCounterVec) -> Self {
+        Scaler {
+            client,
+            events,
+            targets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The target of `function` (Deployment `deployment` in `namespace`), keeping the
+    /// traffic already counted when its settings change.
+    pub fn target(
+        &self,
+        namespace: &str,
+        function: &str,
+        deployment: &str,
+        idle_after: Duration,
+    ) -> Arc<ScaleTarget> {
+        let mut targets = self.lock();
+        let key = (namespace.to_owned(), function.to_owned());
+        if let Some(existing) = targets.get(&key)
+            && existing.idle_after == idle_after
+            && existing.deployment == deployment
+        {
+            return Arc::clone(existing);
+        }
+        let activity = targets
+            .get(&key)
+            .map_or_else(|| Arc::new(Activity::new()), |t| Arc::clone(&t.activity));
+        let target = Arc::new(ScaleTarget {
+            deployments: Api::namespaced(self.client.clone(), namespace),
+            deployment: deployment.to_owned(),
+            function: function.to_owned(),
+            idle_after,
+            activity,
+            waking: AtomicBool::new(false),
+            events: self.events.clone(),
+        });
+        targets.insert(key, Arc::clone(&target));
+        target
+    }
+
+    /// Stops scaling `function` (deleted, or someone else owns its replicas now).
+    pub fn forget(&self, namespace: &str, function: &str) {
+        self.lock()
+            .remove(&(namespace.to_owned(), function.to_owned()));
+    }
+
+    /// One idle check of every target; errors are logged, the next round tries again.
+    pub async fn check_all(&self) {
+        let targets: Vec<Arc<ScaleTarget>> = self.lock().values().cloned().collect();
+        let now = now_ms();
+        for target in targets {
+            match target.check_idle(now).await {
+                Ok(IdleOutcome::ScaledDown(from)) => {
+                    target.record("to_zero");
+                    tracing::info!(
+                    function = %target.function,
+                    from,
+                    idle_after = %humantime::format_duration(target.idle_after),
+                    "idle: scaled to zero"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(function = %target.function, error = %e, "idle check failed")
+                }
+            }
+        }
+    }
+
+    /// Runs [`Scaler::check_all`] every `every` for as long as the scaler lives.
+    pub fn spawn_idle_checks(self: &Arc<Self>, every: Duration) {
+        let scaler = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // The first check one period after start, not at once: a gateway that just
+            // started has seen no traffic yet and has nothing to publish or decide.
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(scaler) = scaler.upgrade() else {
+                    return;
+                };
+                scaler.check_all().await;
+            }
+        });
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<ScaleTarget>>> {
+        self.targets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

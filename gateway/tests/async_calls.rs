@@ -1,0 +1,361 @@
+//! Async calls end to end, in process: `POST /async-function/...` through the gateway's HTTP
+//! server, the queue (an SQS queue on a real moto server with a redrive policy, and local
+//! mode's SQLite table), the worker invoking a real guest (`examples/guests/hostile`),
+//! retries, the callback to a loopback receiver, and dead letters.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use bytes::Bytes;
+use faas_gateway::async_call::{AsyncQueue, AsyncSettings, SqliteQueue, SqsQueue, Worker};
+use faas_gateway::registry::Origin;
+use faas_gateway::server::Exposure;
+use faas_gateway::{GatewayConfig, Platform};
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+/// A platform serving the hostile guest as `hostile`, on a loopback port.
+async fn platform(state: &std::path::Path) -> (Arc<Platform>, SocketAddr) {
+    let platform = Platform::new(GatewayConfig::new(state.to_path_buf())).unwrap();
+    let guest = faas_e2e::guest("hostile");
+    let function: faas_api::Function = serde_yaml::from_str(&format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: hostile}}\n\
+         spec:\n  runtime:\n    wasm: {{source: {}}}\n  timeout: 5s\n",
+        guest.display()
+    ))
+    .unwrap();
+    let bytes = Bytes::from(std::fs::read(&guest).unwrap());
+    platform
+        .apply(function, Ok(bytes), Origin::Api, None)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(faas_gateway::server::serve_exposed(
+        listener,
+        Arc::clone(&platform),
+        Exposure::Public,
+        std::future::pending(),
+    ));
+    (platform, addr)
+}
+
+/// What a callback receiver got.
+#[derive(Debug)]
+struct Callback {
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// A callback receiver on loopback.
+async fn receiver() -> (String, mpsc::UnboundedReceiver<Callback>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/done", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let tx = tx.clone();
+                    async move {
+                        let headers = request.headers().clone();
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        let _ = tx.send(Callback { headers, body });
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                    }
+                });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    (url, rx)
+}
+
+async fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = Request::post(path).header("host", "gateway.test");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&body).unwrap_or(Value::Null),
+    )
+}
+
+async fn next_callback(rx: &mut mpsc::UnboundedReceiver<Callback>, within: Duration) -> Callback {
+    tokio::time::timeout(within, rx.recv())
+        .await
+        .expect("a callback in time")
+        .expect("receiver running")
+}
+
+fn header(c: &Callback, name: &str) -> String {
+    c.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The contract both queues must keep: accepted with an id, invoked, the result called
+/// back; a failing call retried up to the limit, called back with its last answer and
+/// dead-lettered; bad requests refused before anything is queued.
+async fn contract(
+    platform: &Arc<Platform>,
+    gateway: SocketAddr,
+    queue: Arc<dyn AsyncQueue>,
+    settings: AsyncSettings,
+) -> (String, Worker) {
+    let _ = platform.async_queue.set(Arc::clone(&queue));
+    let worker = Worker::start(platform, queue, settings);
+    let (callback, mut callbacks) = receiver().await;
+
+    let (status, headers, accepted) = post(
+        gateway,
+        "/async-function/hostile/echo?x=1",
+        &[
+            ("x-callback-url", &callback),
+            ("content-type", "text/plain"),
+        ],
+        b"payload".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = headers
+        .get("x-call-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(accepted["callId"], id.as_str());
+    assert_eq!(accepted["status"], "queued");
+    let done = next_callback(&mut callbacks, Duration::from_secs(20)).await;
+    assert_eq!(header(&done, "x-call-id"), id);
+    assert_eq!(header(&done, "x-function-status"), "200");
+    assert_eq!(header(&done, "x-function-name"), "hostile");
+    assert_eq!(header(&done, "x-faas-attempts"), "1");
+    assert_eq!(done.body, Bytes::from_static(b"payload"));
+
+    // A trap is a 500: retried, then called back once with the last answer.
+    let (status, headers, _) = post(
+        gateway,
+        "/async-function/hostile/panic",
+        &[("x-callback-url", &callback)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let failing = headers
+        .get("x-call-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let done = next_callback(&mut callbacks, Duration::from_secs(30)).await;
+    assert_eq!(header(&done, "x-call-id"), failing);
+    assert_eq!(header(&done, "x-function-status"), "500");
+    assert_eq!(header(&done, "x-faas-attempts"), "3");
+    let metrics = platform.metrics.render();
+    for line in [
+        "faas_async_calls_total{function=\"hostile\",outcome=\"accepted\"} 2",
+        "faas_async_calls_total{function=\"hostile\",outcome=\"succeeded\"} 1",
+        "faas_async_calls_total{function=\"hostile\",outcome=\"retried\"} 2",
+        "faas_async_calls_total{function=\"hostile\",outcome=\"dead_lettered\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+
+    // Refused before anything is queued.
+    let refused = |reply: (u16, http::HeaderMap, Value), status: u16, reason: &str| {
+        assert_eq!(
+            (reply.0, reply.2["reason"].as_str()),
+            (status, Some(reason)),
+            "{}",
+            reply.2
+        );
+    };
+    let no_headers: &[(&str, &str)] = &[];
+    refused(
+        post(gateway, "/async-function/nope", no_headers, Vec::new()).await,
+        404,
+        "FunctionNotFound",
+    );
+    refused(
+        post(
+            gateway,
+            "/async-function/hostile",
+            &[("x-callback-url", "/relative")],
+            Vec::new(),
+        )
+        .await,
+        400,
+        "BadCallbackUrl",
+    );
+    let huge = vec![b'x'; faas_gateway::async_call::MAX_ASYNC_BODY + 1];
+    refused(
+        post(gateway, "/async-function/hostile", no_headers, huge).await,
+        413,
+        "BodyTooLarge",
+    );
+    // A declared length over the limit is refused before the body is read.
+    refused(
+        raw_declared(gateway, "/async-function/hostile").await,
+        413,
+        "BodyTooLarge",
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), callbacks.recv())
+            .await
+            .is_err(),
+        "nothing refused was invoked"
+    );
+    (failing, worker)
+}
+
+/// A request declaring a huge body, without sending it.
+async fn raw_declared(addr: SocketAddr, path: &str) -> (u16, http::HeaderMap, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(
+            format!("POST {path} HTTP/1.1\r\nhost: t\r\ncontent-length: 999999999\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut buffer = vec![0; 4096];
+    let n = stream.read(&mut buffer).await.unwrap();
+    let text = String::from_utf8_lossy(&buffer[..n]).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    (
+        status,
+        http::HeaderMap::new(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_queue_calls_back_retries_and_dead_letters() {
+    let moto = faas_e2e::moto::moto();
+    let dlq = moto.create_queue("async-calls-dlq", &[]).await;
+    let policy = format!(
+        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"10"}}"#,
+        moto.arn_of("async-calls-dlq")
+    );
+    let url = moto
+        .create_queue(
+            "async-calls",
+            &[
+                (QueueAttributeName::RedrivePolicy, policy.as_str()),
+                (QueueAttributeName::VisibilityTimeout, "30"),
+            ],
+        )
+        .await;
+    let clients = faas_runtime::sqs::client::Clients::new(moto.sdk_config());
+    let queue = Arc::new(SqsQueue::open(&clients, &url).await.unwrap());
+    assert_eq!(queue.describe(), format!("sqs {url}"));
+    let state = tempfile::tempdir().unwrap();
+    let (platform, gateway) = platform(state.path()).await;
+    let settings = AsyncSettings {
+        max_attempts: 3,
+        // SQS counts visibility in whole seconds.
+        retry_base: Duration::from_secs(1),
+        ..AsyncSettings::default()
+    };
+    // A message that is not a call (someone else wrote to the queue): dead-lettered as is.
+    moto.send(&url, "not json at all").await;
+    let (failing, worker) = contract(&platform, gateway, queue, settings).await;
+    let mut dead = Vec::new();
+    for _ in 0..20 {
+        dead.extend(moto.receive_bodies(&dlq, Duration::from_secs(1)).await);
+        if dead.len() >= 2 {
+            break;
+        }
+    }
+    assert!(dead.iter().any(|b| b == "not json at all"), "{dead:?}");
+    let call = dead
+        .iter()
+        .filter_map(|b| serde_json::from_str::<Value>(b).ok())
+        .find(|c| c["callId"] == failing.as_str())
+        .unwrap_or_else(|| panic!("the failed call in the dead-letter queue: {dead:?}"));
+    assert_eq!(call["function"], "hostile");
+    assert_eq!(moto.counts(&url).await, (0, 0), "nothing left in the queue");
+    worker.shutdown(Duration::from_secs(25)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let path = state.path().join("async.db");
+    let queue = Arc::new(SqliteQueue::open(&path).unwrap());
+    let (platform, gateway) = platform(state.path()).await;
+    let settings = AsyncSettings {
+        max_attempts: 3,
+        retry_base: Duration::from_millis(100),
+        ..AsyncSettings::default()
+    };
+    let (failing, worker) = contract(&platform, gateway, Arc::clone(&queue) as _, settings).await;
+    let dead = queue.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].call_id, failing);
+    assert_eq!(dead[0].attempts, 3);
+    assert!(dead[0].reason.contains("last answer 500"), "{:?}", dead[0]);
+    assert_eq!(queue.pending().await.unwrap(), 0);
+    worker.shutdown(Duration::from_secs(5)).await;
+
+    // A call leased by a process that died is delivered again by the next one.
+    let call = faas_gateway::async_call::AsyncCall {
+        call_id: "c-restart".into(),
+        function: "hostile".into(),
+        method: "POST".into(),
+        path: "/ok".into(),
+        headers: Vec::new(),
+        body: Bytes::new(),
+        callback_url: None,
+        accepted_at: "2026-11-29T00:00:00Z".into(),
+    };
+    queue.send(&call).await.unwrap();
+    let leased = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert!(
+        queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "leased"
+    );
+    drop(queue);
+    let reopened = SqliteQueue::open(&path).unwrap();
+    let again = reopened.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    assert_eq!(again[0].call.as_ref().unwrap().call_id, "c-restart");
+}

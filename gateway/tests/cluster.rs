@@ -1,0 +1,602 @@
+//! The cluster gateway against a `tower-test` mock of the API server (a small router that
+//! answers lists, streams watch events the test pushes, and keeps a Deployment's scale), with
+//! real HTTP servers on loopback standing in for function pods: Functions and EndpointSlices
+//! become routes and upstreams, requests are spread over pods, a function at zero replicas
+//! is held while the gateway asks for one, and released, or answered 503 when none comes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use faas_gateway::cluster::{self, ClusterOptions};
+use faas_gateway::server::Exposure;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use kube::client::Body;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+/// What the mock API server holds.
+#[derive(Default)]
+struct ApiState {
+    functions: Vec<Value>,
+    slices: Vec<Value>,
+    /// Deployment name -> replicas.
+    replicas: HashMap<String, i32>,
+    /// Deployment name -> annotations.
+    annotations: HashMap<String, Value>,
+    /// Every write: (method, path, body).
+    writes: Vec<(String, String, Value)>,
+}
+
+struct MockApi {
+    state: Arc<Mutex<ApiState>>,
+    function_events: mpsc::UnboundedSender<Value>,
+    slice_events: mpsc::UnboundedSender<Value>,
+}
+
+fn json_response(status: u16, value: &Value) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(value).unwrap()))
+        .unwrap()
+}
+
+impl MockApi {
+    /// Serves the mock's requests until the client is gone.
+    fn start(mut handle: Handle, state: ApiState) -> MockApi {
+        let state = Arc::new(Mutex::new(state));
+        let (function_events, functions_rx) = mpsc::unbounded_channel::<Value>();
+        let (slice_events, slices_rx) = mpsc::unbounded_channel::<Value>();
+        let functions_rx = Arc::new(tokio::sync::Mutex::new(functions_rx));
+        let slices_rx = Arc::new(tokio::sync::Mutex::new(slices_rx));
+        let shared = Arc::clone(&state);
+        tokio::spawn(async move {
+            while let Some((request, send)) = handle.next_request().await {
+                let method = request.method().as_str().to_owned();
+                let uri = request.uri().to_string();
+                let path = request.uri().path().to_owned();
+                let body = request.into_body().collect_bytes().await.unwrap();
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let watch = uri.contains("watch=true");
+                if path.ends_with("/functions") || path.ends_with("/endpointslices") {
+                    let functions = path.ends_with("/functions");
+                    if watch {
+                        // One event per watch response; the watcher comes back for more.
+                        let events = if functions {
+                            Arc::clone(&functions_rx)
+                        } else {
+                            Arc::clone(&slices_rx)
+                        };
+                        tokio::spawn(async move {
+                            let Some(event) = events.lock().await.recv().await else {
+                                return;
+                            };
+                            let mut line = serde_json::to_vec(&event).unwrap();
+                            line.push(b'\n');
+                            send.send_response(
+                                Response::builder()
+                                    .status(200)
+                                    .body(Body::from(line))
+                                    .unwrap(),
+                            );
+                        });
+                        continue;
+                    }
+                    let state = shared.lock().unwrap();
+                    let (kind, items) = if functions {
+                        ("FunctionList", state.functions.clone())
+                    } else {
+                        ("EndpointSliceList", state.slices.clone())
+                    };
+                    send.send_response(json_response(
+                        200,
+                        &json!({"kind": kind, "apiVersion": "v1",
+                                "metadata": {"resourceVersion": "100"}, "items": items}),
+                    ));
+                    continue;
+                }
+                // Deployments and their scale.
+                let mut state = shared.lock().unwrap();
+                let name = path
+                    .trim_end_matches("/scale")
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned();
+                if method != "GET" {
+                    state
+                        .writes
+                        .push((method.clone(), path.clone(), body.clone()));
+                }
+                let replicas = *state.replicas.get(&name).unwrap_or(&0);
+                let response = match (method.as_str(), path.ends_with("/scale")) {
+                    ("GET", true) => scale(&name, replicas),
+                    ("PUT", true) => {
+                        let wanted = body["spec"]["replicas"].as_i64().unwrap() as i32;
+                        state.replicas.insert(name.clone(), wanted);
+                        scale(&name, wanted)
+                    }
+                    ("PATCH", false) => {
+                        let annotations = body["metadata"]["annotations"].clone();
+                        state.annotations.insert(name.clone(), annotations);
+                        deployment(&name, replicas, state.annotations.get(&name))
+                    }
+                    ("GET", false) => deployment(&name, replicas, state.annotations.get(&name)),
+                    other => panic!("unexpected request {other:?} {uri}"),
+                };
+                send.send_response(json_response(200, &response));
+            }
+        });
+        MockApi {
+            state,
+            function_events,
+            slice_events,
+        }
+    }
+
+    fn writes(&self) -> Vec<(String, String, Value)> {
+        self.state.lock().unwrap().writes.clone()
+    }
+}
+
+fn scale(name: &str, replicas: i32) -> Value {
+    json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
+           "metadata": {"name": name, "namespace": "shop", "resourceVersion": "7"},
+           "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
+}
+
+fn deployment(name: &str, replicas: i32, annotations: Option<&Value>) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": "shop", "resourceVersion": "7",
+                        "annotations": annotations.cloned().unwrap_or(json!({}))},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
+                    "template": {"metadata": {"labels": {"a": "b"}}}}})
+}
+
+fn function(name: &str, runtime: Value, extra: Value) -> Value {
+    let mut f = json!({
+        "apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+        "metadata": {"name": name, "namespace": "shop", "resourceVersion": "10",
+                     "creationTimestamp": "2026-11-01T00:00:00Z"},
+        "spec": {"runtime": runtime}
+    });
+    if let (Some(f), Some(extra)) = (f.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            f.insert(k.clone(), v.clone());
+        }
+    }
+    f
+}
+
+fn container() -> Value {
+    json!({"container": {"image": "registry.example.com/f:1", "port": 8080}})
+}
+
+fn slice(name: &str, service: &str, pods: &[SocketAddr]) -> Value {
+    json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": name, "namespace": "shop", "resourceVersion": "20",
+                     "labels": {"kubernetes.io/service-name": service,
+                                "app.kubernetes.io/managed-by": "faas-controller"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": pods.first().map_or(80, |p| p.port())}],
+        "endpoints": pods.iter().map(|p| json!({"addresses": [p.ip().to_string()],
+                                                "conditions": {"ready": true}})).collect::<Vec<_>>(),
+    })
+}
+
+/// A stand-in for a function pod: answers what it saw, as JSON, after `?sleep=ms`.
+async fn pod(ip: &str, port: u16, id: &'static str) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind((ip, port)).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = hyper::service::service_fn(
+                move |request: Request<hyper::body::Incoming>| async move {
+                    let sleep = request
+                        .uri()
+                        .query()
+                        .and_then(|q| q.strip_prefix("sleep="))
+                        .and_then(|ms| ms.parse::<u64>().ok());
+                    if let Some(ms) = sleep {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    let header = |name: &str| {
+                        request
+                            .headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_owned)
+                    };
+                    let seen = json!({
+                        "pod": id,
+                        "path": request.uri().path_and_query().map(|p| p.as_str()),
+                        "host": header("host"),
+                        "forwardedHost": header("x-forwarded-host"),
+                        "forwardedFor": header("x-forwarded-for"),
+                        "callId": header("x-call-id"),
+                    });
+                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                        seen.to_string(),
+                    ))))
+                },
+            );
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    addr
+}
+
+fn options(hold: Duration) -> ClusterOptions {
+    ClusterOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        namespaces: vec!["shop".into()],
+        scale_from_zero_timeout: hold,
+        idle_check_interval: Duration::from_secs(3600),
+        async_queue_url: None,
+        async_settings: Default::default(),
+        drain_delay: Duration::ZERO,
+        shutdown_grace: Duration::from_secs(5),
+        remote_management: false,
+    }
+}
+
+/// A cluster gateway on the mock API, its public listener on a loopback port.
+async fn gateway(state: ApiState, hold: Duration) -> (cluster::Cluster, MockApi, SocketAddr) {
+    let (cluster, api, public, _admin) = gateway_with_admin(state, hold).await;
+    (cluster, api, public)
+}
+
+/// [`gateway`], with its admin listener too.
+async fn gateway_with_admin(
+    state: ApiState,
+    hold: Duration,
+) -> (cluster::Cluster, MockApi, SocketAddr, SocketAddr) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let api = MockApi::start(handle, state);
+    let cluster = cluster::start(&options(hold), kube::Client::new(service, "shop")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(faas_gateway::server::serve_exposed(
+        listener,
+        Arc::clone(&cluster.platform),
+        Exposure::Public,
+        std::future::pending(),
+    ));
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = admin_listener.local_addr().unwrap();
+    tokio::spawn(faas_gateway::server::serve_exposed(
+        admin_listener,
+        Arc::clone(&cluster.platform),
+        Exposure::Admin,
+        std::future::pending(),
+    ));
+    for _ in 0..200 {
+        if cluster.platform.is_ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(cluster.platform.is_ready(), "ready once both lists are in");
+    (cluster, api, addr, admin)
+}
+
+async fn call(addr: SocketAddr, path: &str, host: Option<&str>) -> (u16, http::HeaderMap, Value) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = Request::post(path)
+        .header("host", host.unwrap_or("gateway.test"))
+        .body(Full::new(Bytes::from_static(b"hi")))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let value =
+        serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
+    (status, headers, value)
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_and_slices_become_routes_and_upstreams() {
+    let echo_a = pod("127.0.0.1", 0, "echo-a").await;
+    let echo_b = pod("127.0.0.2", echo_a.port(), "echo-b").await;
+    let pool = pod("127.0.0.1", 0, "pool").await;
+    let state = ApiState {
+        functions: vec![
+            function(
+                "echo",
+                container(),
+                json!({"spec": {"runtime": {"container": {"image": "registry.example.com/echo:1", "port": 8080}},
+                                "scale": {"min": 1},
+                                "http": {"hosts": ["echo.fn.example.com"]}}}),
+            ),
+            function(
+                "pooled",
+                json!({"wasm": {"source": "configmap://fn-pooled/pooled.wasm"}}),
+                json!({"status": {"pool": "default"}}),
+            ),
+            // Not served until the controller placed it.
+            function(
+                "unplaced",
+                json!({"wasm": {"source": "configmap://x/y.wasm"}}),
+                json!({}),
+            ),
+        ],
+        slices: vec![
+            slice("fn-echo-1", "fn-echo", &[echo_a, echo_b]),
+            slice("pool-default-1", "pool-default", &[pool]),
+        ],
+        ..ApiState::default()
+    };
+    let (cluster, api, gateway, admin) = gateway_with_admin(state, Duration::from_secs(2)).await;
+
+    // A container function in http mode sees the path below its mount point.
+    let (status, headers, seen) = call(gateway, "/function/echo/a/b?c=1", None).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], "/a/b?c=1");
+    assert_eq!(seen["forwardedHost"], "gateway.test");
+    assert_eq!(seen["forwardedFor"], "127.0.0.1");
+    assert_eq!(
+        seen["callId"].as_str(),
+        headers.get("x-call-id").and_then(|v| v.to_str().ok())
+    );
+    // Its host route too.
+    let (status, _, seen) = call(gateway, "/x", Some("echo.fn.example.com")).await;
+    assert_eq!(status, 200);
+    assert_eq!(seen["path"], "/x");
+    // A pooled WASM function goes to its pool's router, by path, never by the client's Host.
+    let (status, _, seen) = call(gateway, "/function/pooled/x", None).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["pod"], "pool");
+    assert_eq!(seen["path"], "/function/pooled/x");
+    assert_ne!(seen["host"], "gateway.test");
+    let (status, _, body) = call(gateway, "/function/unplaced", None).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["error"].as_str().unwrap().contains("runtime pool"),
+        "{body}"
+    );
+    // The platform's own pages are not on the public listener, but on the admin one, where
+    // functions are not.
+    for path in ["/system/functions", "/ui/", "/metrics"] {
+        assert_eq!(call(gateway, path, None).await.0, 404, "{path}");
+    }
+    assert_eq!(call(admin, "/function/echo", None).await.0, 404);
+    let listed = faas_e2e::get(&format!("http://{admin}/system/functions")).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let names: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", listed.text()))
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["echo", "pooled", "unplaced"]);
+    let page = faas_e2e::get(&format!("http://{admin}/ui/")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(page.text().contains("pooled"));
+    // Read-only: functions come from the Kubernetes API.
+    let refused = faas_e2e::send(
+        "DELETE",
+        &format!("http://{admin}/system/functions/echo"),
+        &[],
+        "",
+    )
+    .await;
+    assert!(refused.status >= 400, "{}", refused.text());
+    assert!(cluster.platform.registry.get("echo").is_some());
+
+    // Concurrent requests are spread over both pods.
+    let calls: Vec<_> = (0..12)
+        .map(|_| tokio::spawn(call(gateway, "/function/echo/?sleep=150", None)))
+        .collect();
+    let mut pods = HashMap::new();
+    for c in calls {
+        let (status, _, seen) = c.await.unwrap();
+        assert_eq!(status, 200);
+        *pods
+            .entry(seen["pod"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(pods.len(), 2, "{pods:?}");
+    assert!(
+        pods.values().all(|n| *n >= 3),
+        "least in-flight spreads the load: {pods:?}"
+    );
+
+    // A pod leaves (spot interruption): its endpoint turns not-ready; nothing goes there.
+    api.slice_events
+        .send(json!({"type": "MODIFIED", "object": slice("fn-echo-1", "fn-echo", &[echo_b])}))
+        .unwrap();
+    eventually("echo down to one pod", || {
+        cluster
+            .endpoints
+            .ready(&cluster::endpoints::ServiceKey {
+                namespace: "shop".into(),
+                name: "fn-echo".into(),
+            })
+            .len()
+            == 1
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            call(gateway, "/function/echo", None).await.2["pod"],
+            "echo-b"
+        );
+    }
+
+    // A deleted Function is gone, routes included.
+    let deleted = function("echo", container(), json!({}));
+    api.function_events
+        .send(json!({"type": "DELETED", "object": deleted}))
+        .unwrap();
+    eventually("echo removed", || {
+        cluster.platform.registry.get("echo").is_none()
+    })
+    .await;
+    assert_eq!(call(gateway, "/function/echo", None).await.0, 404);
+    assert_eq!(call(gateway, "/", Some("echo.fn.example.com")).await.0, 404);
+    // None of this wrote anything: the controller owns these functions' replicas.
+    assert!(api.writes().is_empty(), "{:?}", api.writes());
+}
+
+fn cold_function() -> Value {
+    function(
+        "cold",
+        container(),
+        json!({"spec": {"runtime": {"container": {"image": "registry.example.com/cold:1", "port": 8080}},
+                        "scale": {"min": 0, "idleAfter": "1m"}}}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
+    let pod_addr = pod("127.0.0.1", 0, "cold-1").await;
+    let state = ApiState {
+        functions: vec![cold_function()],
+        replicas: [("fn-cold".to_owned(), 0)].into(),
+        ..ApiState::default()
+    };
+    let (cluster, api, gateway) = gateway(state, Duration::from_secs(10)).await;
+    let held = tokio::spawn(call(gateway, "/function/cold/work", None));
+    // The gateway publishes its traffic, then asks for one replica.
+    eventually("a replica asked for", || {
+        api.state.lock().unwrap().replicas.get("fn-cold") == Some(&1)
+    })
+    .await;
+    let writes = api.writes();
+    assert_eq!(writes[0].0, "PATCH", "{writes:?}");
+    assert!(writes[0].2["metadata"]["annotations"]["faas.dev/last-request"].is_string());
+    assert_eq!(writes[1].0, "PUT");
+    assert!(
+        writes[1]
+            .1
+            .ends_with("/namespaces/shop/deployments/fn-cold/scale")
+    );
+    assert_eq!(writes[1].2["spec"]["replicas"], 1);
+    assert_eq!(
+        writes[1].2["metadata"]["resourceVersion"], "7",
+        "guarded by resourceVersion"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "held while no pod is ready");
+    // The pod turns ready: the held request goes through at once.
+    api.slice_events
+        .send(json!({"type": "ADDED", "object": slice("fn-cold-1", "fn-cold", &[pod_addr])}))
+        .unwrap();
+    let (status, _, seen) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("released")
+        .unwrap();
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], "/work");
+    let metrics = cluster.platform.metrics.render();
+    assert!(
+        metrics.contains("faas_gateway_scale_total{event=\"from_zero\",function=\"cold\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_that_runs_out_answers_503_with_retry_after() {
+    let state = ApiState {
+        functions: vec![cold_function()],
+        replicas: [("fn-cold".to_owned(), 0)].into(),
+        ..ApiState::default()
+    };
+    let (cluster, _api, gateway) = gateway(state, Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    let (status, headers, body) = call(gateway, "/function/cold", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert_eq!(headers.get("retry-after").unwrap(), "5");
+    assert_eq!(body["reason"], "NoReadyReplica");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("starting from zero"),
+        "{body}"
+    );
+    assert!(
+        cluster
+            .platform
+            .metrics
+            .render()
+            .contains("faas_gateway_scale_total{event=\"from_zero_timeout\",function=\"cold\"} 1")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_function_goes_back_to_zero_unless_another_gateway_served_it() {
+    let state = ApiState {
+        functions: vec![cold_function()],
+        replicas: [("fn-cold".to_owned(), 2)].into(),
+        ..ApiState::default()
+    };
+    let (cluster, api, _gateway) = gateway(state, Duration::from_secs(1)).await;
+    let target = cluster
+        .scaler
+        .target("shop", "cold", "fn-cold", Duration::from_secs(60));
+    let now = jiff::Timestamp::now().as_millisecond();
+    // Within idleAfter of its own traffic: busy, without asking the API anything but
+    // publishing that traffic.
+    assert_eq!(
+        target.check_idle(now).await.unwrap(),
+        cluster::scaler::IdleOutcome::Busy
+    );
+    // Another gateway served it since (the annotation, 11 s before this check): busy.
+    let recent = jiff::Timestamp::from_millisecond(now + 50_000)
+        .unwrap()
+        .to_string();
+    api.state
+        .lock()
+        .unwrap()
+        .annotations
+        .insert("fn-cold".into(), json!({"faas.dev/last-request": recent}));
+    assert_eq!(
+        target.check_idle(now + 61_000).await.unwrap(),
+        cluster::scaler::IdleOutcome::Busy
+    );
+    assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 2);
+    // Nobody for over a minute: down to zero, guarded by resourceVersion.
+    assert_eq!(
+        target.check_idle(now + 125_000).await.unwrap(),
+        cluster::scaler::IdleOutcome::ScaledDown(2)
+    );
+    assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 0);
+    assert_eq!(
+        target.check_idle(now + 130_000).await.unwrap(),
+        cluster::scaler::IdleOutcome::AtZero
+    );
+}
