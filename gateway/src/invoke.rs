@@ -65,7 +65,12 @@ pub async fn call_function(
             );
         }
     };
+    // Behind the cluster gateway the client's mount point (a host or path route) is the one
+    // the gateway sent, not the `/function/{name}` it used to reach this pod.
+    let forwarded =
+        platform.config.role.behind_gateway() && parts.headers.contains_key("x-forwarded-prefix");
     if !prefix.is_empty()
+        && !forwarded
         && let Ok(value) = HeaderValue::from_str(prefix)
     {
         parts.headers.insert("x-forwarded-prefix", value);

@@ -38,6 +38,10 @@ struct Args {
     #[arg(long, env = "FAAS_ASYNC_MAX_ATTEMPTS", default_value_t = 3,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     async_max_attempts: u32,
+    /// Let X-Callback-Url name loopback and private addresses (cluster mode refuses them by
+    /// default: anyone who reaches the ALB names the URL). Local mode always allows them.
+    #[arg(long, env = "FAAS_ASYNC_INTERNAL_CALLBACKS")]
+    async_internal_callbacks: bool,
     /// After SIGTERM, how long traffic is still served while /readyz fails (the load
     /// balancer's deregistration delay). Default: 30s in cluster mode, 0 locally.
     #[arg(long, env = "FAAS_DRAIN_DELAY", value_parser = humantime::parse_duration)]
@@ -62,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
     faas_gateway::init_tracing(args.json_logs);
     let async_settings = AsyncSettings {
         max_attempts: args.async_max_attempts,
+        internal_callbacks: args.async_internal_callbacks || !args.cluster,
         ..AsyncSettings::default()
     };
     if args.cluster {

@@ -52,6 +52,12 @@ impl Role {
         self == Role::Local
     }
 
+    /// Whether requests come through the cluster gateway (runtime pools, sidecars): the call
+    /// id and mount point it sends are kept, so a function logs the id its caller got.
+    pub fn behind_gateway(self) -> bool {
+        matches!(self, Role::Pool | Role::Sidecar { .. })
+    }
+
     /// Whether this process serves the dashboard: `faas up` and the cluster gateway (on its
     /// admin listener); never a runtime pod, which a load balancer may reach.
     pub fn has_dashboard(self) -> bool {

@@ -87,7 +87,14 @@ pub async fn serve_exposed(
         let ids = Arc::clone(&ids);
         let service = service_fn(move |request| {
             let platform = Arc::clone(&platform);
-            let call_id = ids.next();
+            // Behind the cluster gateway, the call id it gave the client is the call's id.
+            let call_id = platform
+                .config
+                .role
+                .behind_gateway()
+                .then(|| forwarded_call_id(&request))
+                .flatten()
+                .unwrap_or_else(|| ids.next());
             async move {
                 Ok::<_, Infallible>(
                     dispatch(
@@ -164,7 +171,16 @@ pub async fn dispatch(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let path = request.uri().path().to_owned();
-    let route = route(&routes, host.as_deref(), &path);
+    let route = match (exposure, path.as_str()) {
+        (Exposure::All, _) => route(&routes, host.as_deref(), &path),
+        // The probes of a load balancer or the kubelet (Host: the pod's IP) must reach the
+        // platform whatever host routes functions declare.
+        (Exposure::Public, "/healthz") | (Exposure::Admin, "/healthz") => Route::Health,
+        (Exposure::Public, "/readyz") | (Exposure::Admin, "/readyz") => Route::Ready,
+        (Exposure::Public, _) => route(&routes, host.as_deref(), &path),
+        // The admin listener serves no function: host routes do not apply there.
+        (Exposure::Admin, _) => route(&routes, None, &path),
+    };
     let mut response = match route {
         _ if !exposure.answers(&route) => json_error(
             StatusCode::NOT_FOUND,
@@ -246,6 +262,17 @@ pub async fn dispatch(
 /// (including IPv4-mapped loopback) may use it unless remote management was asked for.
 fn management_allowed(remote_management: bool, remote: Option<SocketAddr>) -> bool {
     remote_management || remote.is_none_or(|r| r.ip().to_canonical().is_loopback())
+}
+
+/// The `X-Call-Id` the cluster gateway set, when it is a plausible id.
+fn forwarded_call_id<B>(request: &Request<B>) -> Option<String> {
+    let id = request.headers().get("x-call-id")?.to_str().ok()?;
+    (!id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'))
+    .then(|| id.to_owned())
 }
 
 /// Call ids: unique per process start and cheap (no randomness per request).

@@ -34,6 +34,8 @@ async fn platform(state: &std::path::Path) -> (Arc<Platform>, SocketAddr) {
         .apply(function, Ok(bytes), Origin::Api, None)
         .await
         .unwrap();
+    // As `faas up` does once its folder is loaded: the worker waits for it.
+    platform.set_ready();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(faas_gateway::server::serve_exposed(
@@ -234,10 +236,11 @@ async fn contract(
         "BodyTooLarge",
     );
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), callbacks.recv())
-            .await
-            .is_err(),
-        "nothing refused was invoked"
+        platform
+            .metrics
+            .render()
+            .contains("faas_async_calls_total{function=\"hostile\",outcome=\"accepted\"} 2"),
+        "nothing refused was queued"
     );
     (failing, worker)
 }
@@ -283,6 +286,13 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
         )
         .await;
     let clients = faas_runtime::sqs::client::Clients::new(moto.sdk_config());
+    // A queue without a dead-letter queue is refused: failed calls would have nowhere to go.
+    let bare = moto.create_queue("async-calls-no-dlq", &[]).await;
+    let refused = SqsQueue::open(&clients, &bare)
+        .await
+        .err()
+        .expect("refused");
+    assert!(refused.to_string().contains("RedrivePolicy"), "{refused}");
     let queue = Arc::new(SqsQueue::open(&clients, &url).await.unwrap());
     assert_eq!(queue.describe(), format!("sqs {url}"));
     let state = tempfile::tempdir().unwrap();
@@ -291,6 +301,8 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
         max_attempts: 3,
         // SQS counts visibility in whole seconds.
         retry_base: Duration::from_secs(1),
+        // The receiver is on loopback.
+        internal_callbacks: true,
         ..AsyncSettings::default()
     };
     // A message that is not a call (someone else wrote to the queue): dead-lettered as is.
@@ -323,6 +335,7 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
     let settings = AsyncSettings {
         max_attempts: 3,
         retry_base: Duration::from_millis(100),
+        internal_callbacks: true,
         ..AsyncSettings::default()
     };
     let (failing, worker) = contract(&platform, gateway, Arc::clone(&queue) as _, settings).await;
@@ -358,4 +371,44 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
     assert_eq!(again[0].call.as_ref().unwrap().call_id, "c-restart");
+}
+
+/// In a cluster anyone who reaches the ALB chooses the callback URL: unless allowed, a
+/// callback to loopback or a private address is refused before any connection is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_to_internal_addresses_are_refused_unless_allowed() {
+    let state = tempfile::tempdir().unwrap();
+    let queue = Arc::new(SqliteQueue::open(&state.path().join("async.db")).unwrap());
+    let (platform, gateway) = platform(state.path()).await;
+    let _ = platform.async_queue.set(Arc::clone(&queue) as _);
+    let settings = AsyncSettings {
+        retry_base: Duration::from_millis(100),
+        ..AsyncSettings::default()
+    };
+    assert!(!settings.internal_callbacks, "refused by default");
+    let worker = Worker::start(&platform, Arc::clone(&queue) as _, settings);
+    let (callback, mut callbacks) = receiver().await;
+    let (status, _, _) = post(
+        gateway,
+        "/async-function/hostile/ok",
+        &[("x-callback-url", &callback)],
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let failed = "faas_async_calls_total{function=\"hostile\",outcome=\"callback_failed\"} 1";
+    for _ in 0..200 {
+        if platform.metrics.render().contains(failed) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(platform.metrics.render().contains(failed));
+    assert!(
+        callbacks.try_recv().is_err(),
+        "no request reached the loopback receiver"
+    );
+    // The call itself succeeded and is done.
+    assert_eq!(queue.pending().await.unwrap(), 0);
+    worker.shutdown(Duration::from_secs(5)).await;
 }

@@ -32,6 +32,11 @@ struct ApiState {
     annotations: HashMap<String, Value>,
     /// Every write: (method, path, body).
     writes: Vec<(String, String, Value)>,
+    /// Deployment name -> resourceVersion (bumped by every write; a scale write carrying
+    /// another one is refused with 409, as the API server does).
+    versions: HashMap<String, u64>,
+    /// Simulates another gateway publishing its traffic right after each Deployment read.
+    write_after_read: bool,
 }
 
 struct MockApi {
@@ -116,19 +121,38 @@ impl MockApi {
                         .push((method.clone(), path.clone(), body.clone()));
                 }
                 let replicas = *state.replicas.get(&name).unwrap_or(&0);
+                let version = *state.versions.entry(name.clone()).or_insert(7);
                 let response = match (method.as_str(), path.ends_with("/scale")) {
-                    ("GET", true) => scale(&name, replicas),
+                    ("GET", true) => scale(&name, replicas, version),
                     ("PUT", true) => {
+                        if body["metadata"]["resourceVersion"] != version.to_string().as_str() {
+                            send.send_response(json_response(
+                                409,
+                                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                        "reason": "Conflict", "code": 409,
+                                        "message": "the object has been modified"}),
+                            ));
+                            continue;
+                        }
                         let wanted = body["spec"]["replicas"].as_i64().unwrap() as i32;
                         state.replicas.insert(name.clone(), wanted);
-                        scale(&name, wanted)
+                        state.versions.insert(name.clone(), version + 1);
+                        scale(&name, wanted, version + 1)
                     }
                     ("PATCH", false) => {
                         let annotations = body["metadata"]["annotations"].clone();
                         state.annotations.insert(name.clone(), annotations);
-                        deployment(&name, replicas, state.annotations.get(&name))
+                        state.versions.insert(name.clone(), version + 1);
+                        deployment(&name, replicas, version + 1, state.annotations.get(&name))
                     }
-                    ("GET", false) => deployment(&name, replicas, state.annotations.get(&name)),
+                    ("GET", false) => {
+                        let read =
+                            deployment(&name, replicas, version, state.annotations.get(&name));
+                        if state.write_after_read {
+                            state.versions.insert(name.clone(), version + 1);
+                        }
+                        read
+                    }
                     other => panic!("unexpected request {other:?} {uri}"),
                 };
                 send.send_response(json_response(200, &response));
@@ -146,15 +170,15 @@ impl MockApi {
     }
 }
 
-fn scale(name: &str, replicas: i32) -> Value {
+fn scale(name: &str, replicas: i32, version: u64) -> Value {
     json!({"apiVersion": "autoscaling/v1", "kind": "Scale",
-           "metadata": {"name": name, "namespace": "shop", "resourceVersion": "7"},
+           "metadata": {"name": name, "namespace": "shop", "resourceVersion": version.to_string()},
            "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
 }
 
-fn deployment(name: &str, replicas: i32, annotations: Option<&Value>) -> Value {
+fn deployment(name: &str, replicas: i32, version: u64, annotations: Option<&Value>) -> Value {
     json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": name, "namespace": "shop", "resourceVersion": "7",
+           "metadata": {"name": name, "namespace": "shop", "resourceVersion": version.to_string(),
                         "annotations": annotations.cloned().unwrap_or(json!({}))},
            "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
                     "template": {"metadata": {"labels": {"a": "b"}}}}})
@@ -385,6 +409,13 @@ async fn functions_and_slices_become_routes_and_upstreams() {
         body["error"].as_str().unwrap().contains("runtime pool"),
         "{body}"
     );
+    // A function's host route never shadows the probes (the ALB's and the kubelet's).
+    let (status, _, body) = call(gateway, "/readyz", Some("echo.fn.example.com")).await;
+    assert_eq!((status, body.as_str()), (200, Some("ready\n")));
+    assert_eq!(
+        call(admin, "/healthz", Some("echo.fn.example.com")).await.0,
+        200
+    );
     // The platform's own pages are not on the public listener, but on the admin one, where
     // functions are not.
     for path in ["/system/functions", "/ui/", "/metrics"] {
@@ -433,9 +464,13 @@ async fn functions_and_slices_become_routes_and_upstreams() {
         "least in-flight spreads the load: {pods:?}"
     );
 
-    // A pod leaves (spot interruption): its endpoint turns not-ready; nothing goes there.
+    // A pod leaves (spot interruption): its endpoint turns not-ready and terminating while
+    // it finishes what it has; nothing new goes there.
+    let mut draining = slice("fn-echo-1", "fn-echo", &[echo_a, echo_b]);
+    draining["endpoints"][0]["conditions"] =
+        json!({"ready": false, "serving": true, "terminating": true});
     api.slice_events
-        .send(json!({"type": "MODIFIED", "object": slice("fn-echo-1", "fn-echo", &[echo_b])}))
+        .send(json!({"type": "MODIFIED", "object": draining}))
         .unwrap();
     eventually("echo down to one pod", || {
         cluster
@@ -505,8 +540,8 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     );
     assert_eq!(writes[1].2["spec"]["replicas"], 1);
     assert_eq!(
-        writes[1].2["metadata"]["resourceVersion"], "7",
-        "guarded by resourceVersion"
+        writes[1].2["metadata"]["resourceVersion"], "8",
+        "guarded by the version it read (after its own annotation write)"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!held.is_finished(), "held while no pod is ready");
@@ -589,6 +624,15 @@ async fn an_idle_function_goes_back_to_zero_unless_another_gateway_served_it() {
         cluster::scaler::IdleOutcome::Busy
     );
     assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 2);
+    // Idle here and by the annotation, but another gateway writes between our read and our
+    // scale write: the write carries the version read, fails, and nothing is scaled down.
+    api.state.lock().unwrap().write_after_read = true;
+    assert_eq!(
+        target.check_idle(now + 125_000).await.unwrap(),
+        cluster::scaler::IdleOutcome::Busy
+    );
+    assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 2);
+    api.state.lock().unwrap().write_after_read = false;
     // Nobody for over a minute: down to zero, guarded by resourceVersion.
     assert_eq!(
         target.check_idle(now + 125_000).await.unwrap(),

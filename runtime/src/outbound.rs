@@ -31,6 +31,33 @@ pub fn is_forbidden_ip(ip: IpAddr) -> bool {
     }
 }
 
+/// True for addresses inside the platform's own networks: loopback, private ranges (RFC
+/// 1918, CGNAT 100.64/10, ULA fc00::/7), unspecified, and everything [`is_forbidden_ip`]
+/// refuses.
+pub fn is_internal_ip(ip: IpAddr) -> bool {
+    if is_forbidden_ip(ip) {
+        return true;
+    }
+    match ip {
+        IpAddr::V4(v4) => internal_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = embedded_v4(v6) {
+                return internal_v4(v4);
+            }
+            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+        }
+    }
+}
+
+fn internal_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, ..] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_unspecified()
+        || (a == 100 && (64..128).contains(&b))
+        || a == 0
+}
+
 fn is_forbidden_v4(v4: Ipv4Addr) -> bool {
     v4.is_link_local() || v4.is_unspecified()
 }
@@ -161,12 +188,28 @@ impl Target {
         })
     }
 
+    /// [`Target::checked_uri`], also refusing loopback, private (RFC 1918, CGNAT, ULA) and
+    /// unspecified addresses unless `internal` is allowed: what a URL given by an anonymous
+    /// caller (an async call's callback) may reach.
+    pub async fn checked_public_uri(&self, internal: bool) -> Result<http::Uri, HttpError> {
+        let addrs = resolve_allowed(&self.host, self.port).await?;
+        if !internal && addrs.iter().any(|a| is_internal_ip(a.ip())) {
+            return Err(HttpError::DestinationIpProhibited);
+        }
+        self.uri_to(&addrs)
+    }
+
     /// Resolves the host under the metadata-address rule ([`resolve_allowed`]) and gives the
     /// URI to send to. Plain HTTP connects to the address that was checked, not to a name
     /// that could resolve differently a second time; HTTPS keeps the name for SNI and
     /// certificate checks (see ARCHITECTURE.md for the remaining re-resolution window).
     pub async fn checked_uri(&self) -> Result<http::Uri, HttpError> {
         let addrs = resolve_allowed(&self.host, self.port).await?;
+        self.uri_to(&addrs)
+    }
+
+    /// The URI to send to once `addrs` (never empty) were checked.
+    fn uri_to(&self, addrs: &[SocketAddr]) -> Result<http::Uri, HttpError> {
         if self.scheme != "http" {
             return Ok(self.uri.clone());
         }
@@ -242,12 +285,24 @@ pub async fn post(
     body: bytes::Bytes,
     user_agent: &str,
 ) -> Result<u16, String> {
+    post_to(url, headers, body, user_agent, true).await
+}
+
+/// [`post`]; with `internal` false, also never to loopback or private addresses
+/// ([`Target::checked_public_uri`]).
+pub async fn post_to(
+    url: &str,
+    headers: Vec<(http::HeaderName, Option<http::HeaderValue>)>,
+    body: bytes::Bytes,
+    user_agent: &str,
+    internal: bool,
+) -> Result<u16, String> {
     use http_body_util::BodyExt as _;
     let uri: http::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
     let target = Target::of(&uri).map_err(|_| "URL has no host".to_owned())?;
     let host = target.host.clone();
     let target = target
-        .checked_uri()
+        .checked_public_uri(internal)
         .await
         .map_err(|e| format!("{host}: {e}"))?;
     let mut request = http::Request::post(target)
@@ -275,6 +330,35 @@ pub async fn post(
     tokio::spawn(io);
     let _ = response.into_body().collect().await;
     Ok(status)
+}
+
+#[cfg(test)]
+mod internal_tests {
+    use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_spelling() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "0.0.0.0",
+            "169.254.169.254",
+            "::1",
+            "fd12::1",
+            "::ffff:10.0.0.1",
+            "fd00:ec2::254",
+        ] {
+            let ip: IpAddr = internal.parse().expect("an address");
+            assert!(is_internal_ip(ip), "{internal}");
+        }
+        for public in ["8.8.8.8", "100.128.0.1", "172.32.0.1", "2001:4860::8888"] {
+            let ip: IpAddr = public.parse().expect("an address");
+            assert!(!is_internal_ip(ip), "{public}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,13 +12,23 @@ use crate::platform::Platform;
 use crate::reply::{json_error, with_type};
 use crate::routes::function_path;
 
-/// Headers never stored in the queue: credentials, and what describes this connection.
+/// Headers never stored in the queue: credentials (the well-known ones: a durable queue and
+/// its dead letters are no place for them), the platform's own, and what describes this
+/// connection.
 fn kept(name: &http::HeaderName) -> bool {
     !matches!(
         name.as_str(),
         "authorization"
             | "proxy-authorization"
             | "cookie"
+            | "x-api-key"
+            | "x-auth-token"
+            | "x-amz-security-token"
+            | "x-csrf-token"
+            // The platform sets these itself when it invokes the call.
+            | "x-call-id"
+            | "x-faas-async"
+            | "x-faas-attempt"
             | "host"
             | "connection"
             | "keep-alive"

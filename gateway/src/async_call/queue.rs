@@ -88,6 +88,10 @@ pub trait AsyncQueue: Send + Sync + 'static {
     fn complete<'a>(&'a self, delivery: &'a Delivery) -> QueueFuture<'a, ()>;
     /// Deliver it again after `delay`.
     fn retry<'a>(&'a self, delivery: &'a Delivery, delay: Duration) -> QueueFuture<'a, ()>;
+    /// How long a received call stays invisible (SQS: the queue's visibility timeout).
+    fn lease(&self) -> Duration;
+    /// Keeps a call being handled invisible for `by` from now.
+    fn extend<'a>(&'a self, delivery: &'a Delivery, by: Duration) -> QueueFuture<'a, ()>;
     /// Failed for good: move it to the dead letters with `reason`.
     fn dead_letter<'a>(&'a self, delivery: &'a Delivery, reason: &'a str) -> QueueFuture<'a, ()>;
     /// For logs: `sqs <url>`, `sqlite <path>`.

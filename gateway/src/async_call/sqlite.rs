@@ -207,6 +207,25 @@ impl AsyncQueue for SqliteQueue {
         })
     }
 
+    fn lease(&self) -> Duration {
+        LEASE
+    }
+
+    fn extend<'a>(&'a self, delivery: &'a Delivery, by: Duration) -> QueueFuture<'a, ()> {
+        let id = delivery.handle.clone();
+        Box::pin(async move {
+            let at = now_ms() + i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+            self.with_db(move |db| {
+                db.execute(
+                    "UPDATE async_calls SET visible_at = ?1 WHERE id = ?2 AND leased = 1",
+                    params![at, id],
+                )
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
     fn dead_letter<'a>(&'a self, delivery: &'a Delivery, reason: &'a str) -> QueueFuture<'a, ()> {
         let (id, reason) = (delivery.handle.clone(), reason.to_owned());
         Box::pin(async move {

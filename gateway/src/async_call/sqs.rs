@@ -2,7 +2,8 @@
 //! message that is not a call, goes to the dead-letter queue of the queue's `RedrivePolicy`
 //! (sent there, then deleted here: the platform decides when a call failed for good, not the
 //! queue's `maxReceiveCount`, so the two limits cannot disagree). A queue without a
-//! dead-letter queue keeps such a call, invisible for 12 hours, rather than lose it.
+//! dead-letter queue is refused at start: a call that failed every attempt would have
+//! nowhere to go but away.
 
 use std::time::Duration;
 
@@ -10,43 +11,40 @@ use faas_runtime::sqs::client::{Clients, Queue};
 
 use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
 
-/// SQS's longest visibility timeout: where a call waits when it has nowhere else to go.
-const PARKED: Duration = Duration::from_secs(12 * 3600);
-
 /// An SQS queue of async calls.
 pub struct SqsQueue {
     queue: Queue,
-    dead_letters: Option<Queue>,
+    dead_letters: Queue,
+    visibility: Duration,
 }
 
 impl SqsQueue {
-    /// Opens the queue at `url` (checking it is readable) and finds its dead-letter queue.
+    /// Opens the queue at `url` (checking it is readable) and finds its dead-letter queue;
+    /// a queue without one is refused, naming the fix.
     pub async fn open(clients: &Clients, url: &str) -> Result<Self, QueueError> {
         let queue = clients
             .queue(url, None)
             .await
             .map_err(|e| QueueError(e.to_string()))?;
-        queue
+        let visibility = queue
             .visibility_timeout()
             .await
             .map_err(|e| QueueError(e.to_string()))?;
         let dead_letters = queue
             .dead_letter_queue()
             .await
-            .map_err(|e| QueueError(e.to_string()))?;
-        match &dead_letters {
-            Some(dlq) => {
-                tracing::info!(queue = %url, dead_letters = %dlq.url(), "async calls: queue ready")
-            }
-            None => tracing::warn!(
-                queue = %url,
-                "async calls: the queue has no RedrivePolicy; calls that fail every attempt \
-                 stay in it (invisible for 12 h) instead of moving to a dead-letter queue"
-            ),
-        }
+            .map_err(|e| QueueError(e.to_string()))?
+            .ok_or_else(|| {
+                QueueError(format!(
+                    "{url} has no RedrivePolicy: async calls need a dead-letter queue for the \
+                     calls that fail every attempt (set RedrivePolicy.deadLetterTargetArn)"
+                ))
+            })?;
+        tracing::info!(queue = %url, dead_letters = %dead_letters.url(), visibility = ?visibility, "async calls: queue ready");
         Ok(SqsQueue {
             queue,
             dead_letters,
+            visibility: visibility.max(Duration::from_secs(2)),
         })
     }
 
@@ -113,13 +111,21 @@ impl AsyncQueue for SqsQueue {
         })
     }
 
+    fn lease(&self) -> Duration {
+        self.visibility
+    }
+
+    fn extend<'a>(&'a self, delivery: &'a Delivery, by: Duration) -> QueueFuture<'a, ()> {
+        self.retry(delivery, by)
+    }
+
     fn dead_letter<'a>(&'a self, delivery: &'a Delivery, reason: &'a str) -> QueueFuture<'a, ()> {
         Box::pin(async move {
-            let Some(dlq) = &self.dead_letters else {
-                tracing::error!(%reason, "async call failed for good; no dead-letter queue: kept in the queue for 12 h");
-                return self.retry(delivery, PARKED).await;
-            };
-            dlq.send(delivery.raw.clone()).await.map_err(Self::fail)?;
+            tracing::warn!(%reason, dead_letters = %self.dead_letters.url(), "async call failed for good");
+            self.dead_letters
+                .send(delivery.raw.clone())
+                .await
+                .map_err(Self::fail)?;
             self.complete(delivery).await
         })
     }

@@ -34,6 +34,10 @@ pub struct AsyncSettings {
     pub retry_max: Duration,
     /// Calls invoked at once by this process.
     pub concurrency: usize,
+    /// Whether callbacks may go to loopback and private addresses. Off in a cluster, where
+    /// anyone who can reach the ALB names the URL (the gateway must not be their way into
+    /// the VPC); on in local mode, where the callback is usually a local listener.
+    pub internal_callbacks: bool,
 }
 
 impl Default for AsyncSettings {
@@ -43,6 +47,7 @@ impl Default for AsyncSettings {
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
             concurrency: 32,
+            internal_callbacks: false,
         }
     }
 }
@@ -93,6 +98,19 @@ async fn consume(
     mut stopped: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    // A call names a function the registry must know: before the first list of functions
+    // is in, a call would look like one for a deleted function.
+    loop {
+        match platform.upgrade() {
+            Some(p) if p.is_ready() => break,
+            Some(_) => {}
+            None => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = stopped.changed() => return,
+        }
+    }
     tracing::info!(queue = %queue.describe(), max_attempts = settings.max_attempts, "async calls: consuming");
     loop {
         if *stopped.borrow() {
@@ -155,11 +173,56 @@ pub(crate) async fn handle(
             return;
         }
     };
+    if delivery.attempt > settings.max_attempts {
+        // Delivered again after its last attempt (a settlement that did not reach the
+        // queue): never run a call more often than the limit says.
+        let reason = format!(
+            "delivered {} times, more than the {} attempts allowed",
+            delivery.attempt, settings.max_attempts
+        );
+        settle(queue, &delivery, Settle::Dead(reason)).await;
+        return;
+    }
     let Some(platform) = platform.upgrade() else {
         return;
     };
-    let (status, headers, body) = invoke(&platform, &call, delivery.attempt).await;
-    let failed = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+    // Keep the call invisible to other consumers while it runs, however long it takes.
+    let lease = queue.lease();
+    let extending = async {
+        let half = lease / 2;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + half, half);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = queue.extend(&delivery, lease).await {
+                tracing::warn!(call_id = %call.call_id, error = %e, "async calls: cannot extend the call's visibility");
+            }
+        }
+    };
+    let limit = platform
+        .registry
+        .get(&call.function)
+        .map_or(Duration::ZERO, |e| e.limits.timeout)
+        + INVOKE_MARGIN;
+    let invoked = tokio::select! {
+        invoked = tokio::time::timeout(limit, invoke(&platform, &call, delivery.attempt)) => invoked.ok(),
+        () = extending => None,
+    };
+    let (status, headers, body) = invoked.unwrap_or_else(|| {
+        let body = format!(
+            "no complete answer within {}",
+            humantime::format_duration(limit)
+        );
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            http::HeaderMap::new(),
+            Bytes::from(body),
+        )
+    });
+    let failed = status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+        // Not in the registry: deleted or renamed. Retried (it may come back), then
+        // dead-lettered, never dropped.
+        || headers.contains_key(NOT_FOUND_MARK);
     let last = delivery.attempt >= settings.max_attempts;
     let outcome = match (failed, last) {
         (false, _) => "succeeded",
@@ -180,10 +243,20 @@ pub(crate) async fn handle(
     if let Some(url) = &call.callback_url {
         let sent = tokio::time::timeout(
             CALLBACK_TIMEOUT,
-            callback(url, &call, delivery.attempt, status, &headers, body),
+            callback(
+                url,
+                &call,
+                delivery.attempt,
+                status,
+                &headers,
+                body,
+                settings.internal_callbacks,
+            ),
         )
         .await
         .unwrap_or_else(|_| Err("timed out".to_owned()));
+        // The URL may carry a token (query, user info): logs get scheme, host and path.
+        let url = redacted(url);
         match sent {
             Ok(code) if (200..300).contains(&code) => {}
             Ok(code) => {
@@ -234,6 +307,25 @@ async fn settle(queue: &dyn AsyncQueue, delivery: &Delivery, settlement: Settle)
     }
 }
 
+/// Added to the function's timeout for the whole of one attempt (a hold while a replica
+/// starts, reading the answer): past it the attempt failed.
+const INVOKE_MARGIN: Duration = Duration::from_secs(60);
+/// Marks the answer made up when the function is not in the registry.
+const NOT_FOUND_MARK: &str = "x-faas-function-missing";
+
+/// `scheme://host/path` of a URL, without user info or query.
+fn redacted(url: &str) -> String {
+    match url.parse::<http::Uri>() {
+        Ok(uri) => format!(
+            "{}://{}{}",
+            uri.scheme_str().unwrap_or("?"),
+            uri.host().unwrap_or("?"),
+            uri.path()
+        ),
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
 /// Calls the function; its status, headers and (bounded) body.
 async fn invoke(
     platform: &Arc<Platform>,
@@ -242,22 +334,13 @@ async fn invoke(
 ) -> (StatusCode, http::HeaderMap, Bytes) {
     let Some(entry) = platform.registry.get(&call.function) else {
         let body = format!("function {} not found (deleted?)", call.function);
-        return (
-            StatusCode::NOT_FOUND,
-            http::HeaderMap::new(),
-            Bytes::from(body),
-        );
+        let mut headers = http::HeaderMap::new();
+        headers.insert(NOT_FOUND_MARK, HeaderValue::from_static("1"));
+        return (StatusCode::NOT_FOUND, headers, Bytes::from(body));
     };
-    let mut request = Request::builder()
+    let request = Request::builder()
         .method(call.method.as_str())
-        .uri(call.path.as_str());
-    for (name, value) in &call.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    let request = request
-        .header("x-call-id", call.call_id.as_str())
-        .header("x-faas-async", "true")
-        .header("x-faas-attempt", attempt.to_string())
+        .uri(call.path.as_str())
         .body(call.body.clone());
     let mut request = match request {
         Ok(request) => request,
@@ -270,6 +353,26 @@ async fn invoke(
             );
         }
     };
+    let headers = request.headers_mut();
+    for (name, value) in &call.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    // The platform's own headers replace whatever a caller sent under those names.
+    let own = [
+        ("x-call-id", call.call_id.clone()),
+        ("x-faas-async", "true".to_owned()),
+        ("x-faas-attempt", attempt.to_string()),
+    ];
+    for (name, value) in own {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
     let mount = format!("/function/{}", call.function);
     request.extensions_mut().insert(CgiRoute {
         script_name: mount,
@@ -293,6 +396,7 @@ async fn callback(
     status: StatusCode,
     headers: &http::HeaderMap,
     body: Bytes,
+    internal: bool,
 ) -> Result<u16, String> {
     let value = |v: &str| HeaderValue::from_str(v).ok();
     let mut sent = vec![
@@ -313,7 +417,7 @@ async fn callback(
     if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
         sent.push((http::header::CONTENT_TYPE, Some(content_type.clone())));
     }
-    faas_runtime::outbound::post(url, sent, body, "faas-async").await
+    faas_runtime::outbound::post_to(url, sent, body, "faas-async", internal).await
 }
 
 #[cfg(test)]

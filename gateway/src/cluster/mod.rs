@@ -254,7 +254,11 @@ pub async fn run(options: ClusterOptions) -> anyhow::Result<()> {
     let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
     };
-    let (served, admin_served) = tokio::join!(
+    // The worker stops with the listeners, within the same grace period: the pod's
+    // terminationGracePeriodSeconds counts drain delay + one grace period.
+    let grace = options.shutdown_grace;
+    let worker_stopped = until_stopped(stopped.clone());
+    let (served, admin_served, ()) = tokio::join!(
         crate::server::serve_exposed(
             public,
             Arc::clone(&platform),
@@ -267,10 +271,13 @@ pub async fn run(options: ClusterOptions) -> anyhow::Result<()> {
             Exposure::Admin,
             until_stopped(stopped),
         ),
+        async move {
+            worker_stopped.await;
+            if let Some(worker) = worker {
+                worker.shutdown(grace).await;
+            }
+        },
     );
-    if let Some(worker) = worker {
-        worker.shutdown(options.shutdown_grace).await;
-    }
     served?;
     admin_served?;
     tracing::info!("cluster gateway stopped");

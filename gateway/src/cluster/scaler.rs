@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use prometheus::IntCounterVec;
@@ -40,6 +42,9 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// `last` as last published in the annotation.
     published: AtomicI64,
+    /// The last idle check found zero replicas and nothing happened since: no need to ask
+    /// the API again until a request comes.
+    at_zero: AtomicBool,
 }
 
 impl Activity {
@@ -50,6 +55,7 @@ impl Activity {
             last: AtomicI64::new(now_ms()),
             in_flight: AtomicUsize::new(0),
             published: AtomicI64::new(0),
+            at_zero: AtomicBool::new(false),
         }
     }
 
@@ -57,6 +63,7 @@ impl Activity {
     pub fn start(self: &Arc<Self>) -> ActivityGuard {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.last.store(now_ms(), Ordering::Relaxed);
+        self.at_zero.store(false, Ordering::Relaxed);
         ActivityGuard(Arc::clone(self))
     }
 
@@ -140,23 +147,31 @@ impl ScaleTarget {
     /// Publishes the traffic, then sets one replica if there are none. `Some(previous)` when
     /// it changed the count.
     pub async fn scale_up(&self) -> Result<Option<i32>, kube::Error> {
-        // First the annotation: a gateway deciding to scale down meanwhile then sees traffic.
+        // First the annotation: a gateway deciding to scale down meanwhile then sees traffic
+        // (and its write, guarded by the version it read, fails).
         self.publish_activity().await?;
-        let mut scale = self.deployments.get_scale(&self.deployment).await?;
-        let spec = scale.spec.get_or_insert_with(Default::default);
-        let current = spec.replicas.unwrap_or(0);
-        if current > 0 {
-            return Ok(None);
+        let mut attempt = 0;
+        loop {
+            let mut scale = self.deployments.get_scale(&self.deployment).await?;
+            let spec = scale.spec.get_or_insert_with(Default::default);
+            let current = spec.replicas.unwrap_or(0);
+            if current > 0 {
+                return Ok(None);
+            }
+            spec.replicas = Some(1);
+            match self
+                .deployments
+                .replace_scale(&self.deployment, &write_params(), &scale)
+                .await
+            {
+                Ok(_) => return Ok(Some(current)),
+                // Someone wrote in between (another gateway, the controller): read again.
+                Err(kube::Error::Api(status)) if status.code == 409 && attempt < 3 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
         }
-        spec.replicas = Some(1);
-        let params = PostParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..PostParams::default()
-        };
-        self.deployments
-            .replace_scale(&self.deployment, &params, &scale)
-            .await?;
-        Ok(Some(current))
     }
 
     /// Writes this gateway's last request time into the Deployment's annotation.
@@ -185,6 +200,10 @@ impl ScaleTarget {
     /// Publishes traffic when due; scales to zero when the function was idle for
     /// `idleAfter` through every gateway.
     pub async fn check_idle(&self, now_ms: i64) -> Result<IdleOutcome, kube::Error> {
+        if self.activity.in_flight.load(Ordering::Relaxed) > 0 {
+            // A long request is traffic for as long as it runs: other gateways must see it.
+            self.activity.last.store(now_ms, Ordering::Relaxed);
+        }
         let last = self.activity.last.load(Ordering::Relaxed);
         let published = self.activity.published.load(Ordering::Relaxed);
         let every = i64::try_from(self.idle_after.as_millis() / 4).unwrap_or(i64::MAX);
@@ -193,6 +212,9 @@ impl ScaleTarget {
         }
         if self.activity.idle_for(now_ms) < self.idle_after {
             return Ok(IdleOutcome::Busy);
+        }
+        if self.activity.at_zero.load(Ordering::Relaxed) {
+            return Ok(IdleOutcome::AtZero);
         }
         let deployment = self.deployments.get(&self.deployment).await?;
         let elsewhere = deployment
@@ -207,21 +229,40 @@ impl ScaleTarget {
         }) {
             return Ok(IdleOutcome::Busy);
         }
-        let mut scale = self.deployments.get_scale(&self.deployment).await?;
-        let spec = scale.spec.get_or_insert_with(Default::default);
-        let current = spec.replicas.unwrap_or(0);
+        let current = deployment.spec.replicas.unwrap_or(1);
         if current == 0 {
+            self.activity.at_zero.store(true, Ordering::Relaxed);
             return Ok(IdleOutcome::AtZero);
         }
-        spec.replicas = Some(0);
-        let params = PostParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..PostParams::default()
+        // The write carries the version of the Deployment whose annotation was just read:
+        // if any gateway published traffic (or scaled up) since, it fails instead of taking
+        // a replica away from a request.
+        let scale = Scale {
+            metadata: ObjectMeta {
+                name: Some(self.deployment.clone()),
+                namespace: deployment.metadata.namespace.clone(),
+                resource_version: deployment.metadata.resource_version.clone(),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ScaleSpec { replicas: Some(0) }),
+            status: None,
         };
-        self.deployments
-            .replace_scale(&self.deployment, &params, &scale)
-            .await?;
-        Ok(IdleOutcome::ScaledDown(current))
+        match self
+            .deployments
+            .replace_scale(&self.deployment, &write_params(), &scale)
+            .await
+        {
+            Ok(_) => Ok(IdleOutcome::ScaledDown(current)),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(IdleOutcome::Busy),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn write_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
     }
 }
 

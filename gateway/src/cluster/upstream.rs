@@ -173,8 +173,9 @@ impl RemoteFunction {
             .body(Full::new(body))
             .map_err(|e| InvokeError::BadResponse(format!("cannot forward the request: {e}")))?;
         let headers = request.headers_mut();
+        let listed = connection_listed(&parts.headers);
         for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name) {
+            if !is_hop_by_hop(name) && !listed.iter().any(|l| l == name.as_str()) {
                 headers.append(name.clone(), value.clone());
             }
         }
@@ -185,13 +186,23 @@ impl RemoteFunction {
             // The pods' router must route by path: a Host of a function's host route would
             // send the request to that function with the wrong path.
             headers.remove(header::HOST);
+            // The client's mount point, empty for a host route: the pod keeps it instead of
+            // the `/function/{name}` it is reached by.
+            if !headers.contains_key("x-forwarded-prefix") {
+                headers.insert("x-forwarded-prefix", HeaderValue::from_static(""));
+            }
         }
         let route = parts.extensions.get::<faas_runtime::cgi::CgiRoute>();
         if let Some(client) = route.and_then(|r| r.remote_addr.as_deref()) {
-            let forwarded = match parts.headers.get("x-forwarded-for") {
-                Some(earlier) => format!("{}, {client}", earlier.to_str().unwrap_or_default()),
-                None => client.to_owned(),
-            };
+            // Every earlier hop, however many header lines they came in, then the client.
+            let mut hops: Vec<&str> = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            hops.push(client);
+            let forwarded = hops.join(", ");
             if let Ok(value) = HeaderValue::from_str(&forwarded) {
                 headers.insert("x-forwarded-for", value);
             }
@@ -231,7 +242,14 @@ impl Invoker for RemoteFunction {
                 match answer {
                     Err(_) => return Err(InvokeError::Timeout(self.timeout)),
                     Ok(Ok(response)) => {
-                        let (parts, body) = response.into_parts();
+                        let (mut parts, body) = response.into_parts();
+                        let listed = connection_listed(&parts.headers);
+                        for name in listed {
+                            parts.headers.remove(name.as_str());
+                        }
+                        for name in HOP_BY_HOP_RESPONSE {
+                            parts.headers.remove(*name);
+                        }
                         let body = body.map_err(faas_runtime::BoxError::from).boxed_unsync();
                         return Ok(Response::from_parts(
                             parts,
@@ -311,6 +329,22 @@ fn random() -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+/// Hop-by-hop headers of a pod's answer, which hyper would not strip itself (it sets its own
+/// framing headers for the client's connection).
+const HOP_BY_HOP_RESPONSE: &[&str] = &["connection", "keep-alive", "proxy-connection", "upgrade"];
+
+/// The header names a `Connection` header lists: hop-by-hop too (RFC 9110 §7.6.1).
+fn connection_listed(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect()
 }
 
 /// Headers that describe one connection, not the request (RFC 9110 §7.6.1).

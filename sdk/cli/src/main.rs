@@ -247,7 +247,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 role: faas_gateway::platform::Role::Local,
                 source: faas_gateway::local::FunctionSource::Folder,
                 drain_delay: std::time::Duration::ZERO,
-                async_calls: Some(faas_gateway::async_call::AsyncSettings::default()),
+                // Locally a callback is usually a listener on this machine.
+                async_calls: Some(faas_gateway::async_call::AsyncSettings {
+                    internal_callbacks: true,
+                    ..Default::default()
+                }),
             })
             .await;
         }

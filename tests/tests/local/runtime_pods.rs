@@ -378,4 +378,23 @@ async fn a_pool_serves_wasm_functions_read_only_and_fires_no_schedules() {
         "a pool fired a schedule: {calls:?}"
     );
     assert_eq!(get(&faas.url("/system/runs")).await.status, 503);
+
+    // Behind the cluster gateway: the call keeps the id the gateway gave its client (a
+    // plausible one only), so the function's logs and the client agree.
+    let reply = send(
+        "GET",
+        &faas.url("/function/hello"),
+        &[("x-call-id", "gw-0001-abc")],
+        "",
+    )
+    .await;
+    assert_eq!(reply.headers["x-call-id"], "gw-0001-abc");
+    let reply = send(
+        "GET",
+        &faas.url("/function/hello"),
+        &[("x-call-id", "not a <plausible> id")],
+        "",
+    )
+    .await;
+    assert_ne!(reply.headers["x-call-id"], "not a <plausible> id");
 }
