@@ -435,6 +435,13 @@ async fn functions_and_slices_become_routes_and_upstreams() {
     let page = faas_e2e::get(&format!("http://{admin}/ui/")).await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(page.text().contains("pooled"));
+    let page = faas_e2e::get(&format!("http://{admin}/ui/functions/echo")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert!(
+        page.text().contains("faas run echo"),
+        "read-only: no Run now button"
+    );
+    assert!(!page.text().contains("data-run="));
     // Read-only: functions come from the Kubernetes API.
     let refused = faas_e2e::send(
         "DELETE",

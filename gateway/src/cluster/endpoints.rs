@@ -80,7 +80,7 @@ impl std::fmt::Display for ServiceKey {
 
 struct ServiceState {
     /// Slice name -> its ready addresses.
-    slices: HashMap<String, Vec<SocketAddr>>,
+    slices: HashMap<String, SliceAddresses>,
     published: watch::Sender<Backends>,
 }
 
@@ -94,7 +94,22 @@ impl ServiceState {
 
     /// Publishes the union of the slices, reusing the `Backend`s of addresses already known.
     fn publish(&self) {
-        let mut addrs: Vec<SocketAddr> = self.slices.values().flatten().copied().collect();
+        let mut addrs: Vec<SocketAddr> = self
+            .slices
+            .values()
+            .flat_map(|s| s.ready.iter())
+            .copied()
+            .collect();
+        if addrs.is_empty() {
+            // Every pod is terminating (a whole node group drained at once): the ones still
+            // serving finish their work better than a 503 would, as kube-proxy also does.
+            addrs = self
+                .slices
+                .values()
+                .flat_map(|s| s.serving.iter())
+                .copied()
+                .collect();
+        }
         addrs.sort();
         addrs.dedup();
         let current = self.published.borrow().clone();
@@ -158,7 +173,7 @@ impl Endpoints {
         }
         let mut services = self.lock();
         let state = services.entry(service).or_insert_with(ServiceState::new);
-        state.slices.insert(name, ready_addresses(slice));
+        state.slices.insert(name, slice_addresses(slice));
         state.publish();
     }
 
@@ -225,8 +240,17 @@ fn slice_key(slice: &EndpointSlice) -> Option<(ServiceKey, String)> {
     ))
 }
 
-/// The addresses of a slice's ready endpoints on the `http` port (or its only port).
-pub fn ready_addresses(slice: &EndpointSlice) -> Vec<SocketAddr> {
+/// A slice's addresses on the `http` port (or its only port).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SliceAddresses {
+    /// Ready endpoints (`ready` unset counts as ready, as the API asks).
+    pub ready: Vec<SocketAddr>,
+    /// Terminating endpoints still serving: used only when no endpoint is ready.
+    pub serving: Vec<SocketAddr>,
+}
+
+/// The addresses of a slice's endpoints, by condition.
+pub fn slice_addresses(slice: &EndpointSlice) -> SliceAddresses {
     let ports = slice.ports.as_deref().unwrap_or_default();
     let port = ports
         .iter()
@@ -237,18 +261,28 @@ pub fn ready_addresses(slice: &EndpointSlice) -> Vec<SocketAddr> {
         })
         .and_then(|p| p.port)
         .and_then(|p| u16::try_from(p).ok());
+    let mut found = SliceAddresses::default();
     let Some(port) = port else {
-        return Vec::new();
+        return found;
     };
-    slice
-        .endpoints
-        .iter()
-        .flatten()
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
-        .flat_map(|e| e.addresses.iter())
-        .filter_map(|a| a.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect()
+    for endpoint in slice.endpoints.iter().flatten() {
+        let conditions = endpoint.conditions.clone().unwrap_or_default();
+        let list = if conditions.ready.unwrap_or(true) {
+            &mut found.ready
+        } else if conditions.serving == Some(true) && conditions.terminating == Some(true) {
+            &mut found.serving
+        } else {
+            continue;
+        };
+        list.extend(
+            endpoint
+                .addresses
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, port)),
+        );
+    }
+    found
 }
 
 #[cfg(test)]
@@ -276,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn only_ready_endpoints_on_the_http_port() {
+    fn ready_endpoints_on_the_http_port() {
         let s = slice(
             "fn-a-x1",
             "fn-a",
@@ -288,8 +322,42 @@ mod tests {
                 {"addresses": ["not-an-ip"]},
             ]),
         );
-        let addrs: Vec<String> = ready_addresses(&s).iter().map(|a| a.to_string()).collect();
-        assert_eq!(addrs, ["10.0.0.1:8080", "10.0.0.3:8080"]);
+        let found = slice_addresses(&s);
+        let show = |list: &[SocketAddr]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        assert_eq!(show(&found.ready), ["10.0.0.1:8080", "10.0.0.3:8080"]);
+        // Terminating but not said to be serving: neither.
+        assert!(found.serving.is_empty());
+    }
+
+    #[test]
+    fn terminating_pods_still_serving_are_used_only_when_none_is_ready() {
+        let endpoints = Endpoints::default();
+        let draining = json!({"ready": false, "serving": true, "terminating": true});
+        endpoints.apply(&slice(
+            "fn-a-x1",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.1"], "conditions": draining},
+                   {"addresses": ["10.0.0.2"], "conditions": {"ready": true}}]),
+        ));
+        let only_ready: Vec<String> = endpoints
+            .ready(&key("fn-a"))
+            .iter()
+            .map(|b| b.addr.to_string())
+            .collect();
+        assert_eq!(only_ready, ["10.0.0.2:80"]);
+        endpoints.apply(&slice(
+            "fn-a-x1",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.1"], "conditions": draining}]),
+        ));
+        let fallback: Vec<String> = endpoints
+            .ready(&key("fn-a"))
+            .iter()
+            .map(|b| b.addr.to_string())
+            .collect();
+        assert_eq!(fallback, ["10.0.0.1:80"]);
     }
 
     #[test]

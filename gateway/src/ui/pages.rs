@@ -106,6 +106,12 @@ pub fn functions(platform: &Platform) -> Markup {
 
 /// The Run now form: outside the live part, so a refresh never eats what is being typed.
 pub fn run_now_form(platform: &Platform, name: &str) -> Markup {
+    if platform.scheduler.get().is_none() {
+        // The cluster gateway's read-only dashboard: runs belong to the controller there.
+        return html! {
+            p { "Runs are started by the controller in a cluster: " code { "faas run " (name) } }
+        };
+    }
     let schedules: Vec<String> = platform
         .scheduler
         .get()

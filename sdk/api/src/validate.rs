@@ -608,6 +608,14 @@ fn check_route_host(host: &str) -> Result<(), String> {
             "must be a DNS name (optionally starting with \"*.\"), got {host:?}"
         ));
     }
+    // A top-level label of digits only is an IP address's last byte (a pod's, the node's):
+    // such a route would capture requests addressed by IP, such as load balancer probes.
+    let top = name.rsplit('.').next().unwrap_or(name);
+    if top.bytes().all(|b| b.is_ascii_digit()) || name == "localhost" {
+        return Err(format!(
+            "must be a DNS name, not an IP address or localhost, got {host:?}"
+        ));
+    }
     Ok(())
 }
 
@@ -1174,6 +1182,9 @@ mod tests {
                 "host:8080".into(),
                 "-bad.example.com".into(),
                 "".into(),
+                "*.17".into(),
+                "10.0.3.17".into(),
+                "localhost".into(),
             ],
             ..Default::default()
         });
@@ -1189,7 +1200,10 @@ mod tests {
                 "spec.http.hosts[3]",
                 "spec.http.hosts[4]",
                 "spec.http.hosts[5]",
-                "spec.http.hosts[6]"
+                "spec.http.hosts[6]",
+                "spec.http.hosts[7]",
+                "spec.http.hosts[8]",
+                "spec.http.hosts[9]"
             ]
         );
     }
