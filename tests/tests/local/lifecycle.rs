@@ -161,3 +161,29 @@ async fn sigterm_behind_a_load_balancer_keeps_serving_through_the_drain_delay() 
     assert_eq!((reply.status, reply.text().as_str()), (200, "slept"));
     assert_eq!(faas.wait_exit(Duration::from_secs(10)), Some(0));
 }
+
+/// `faas-gateway --cluster` where there is no cluster: one line that says what is missing,
+/// a non-zero exit, no listener left behind.
+#[test]
+fn the_cluster_gateway_without_a_cluster_says_what_is_missing() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(gateway_bin())
+        .args([
+            "--cluster",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", empty.path().join("no-such-kubeconfig"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("reads Functions from the Kubernetes API"),
+        "{stderr}"
+    );
+}
