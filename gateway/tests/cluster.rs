@@ -14,7 +14,7 @@ use bytes::Bytes;
 use faas_gateway::cluster::{self, ClusterOptions};
 use faas_gateway::server::Exposure;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -320,23 +320,16 @@ async fn gateway_with_admin(
 }
 
 async fn call(addr: SocketAddr, path: &str, host: Option<&str>) -> (u16, http::HeaderMap, Value) {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let request = Request::post(path)
-        .header("host", host.unwrap_or("gateway.test"))
-        .body(Full::new(Bytes::from_static(b"hi")))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    let value =
-        serde_json::from_slice(&body).unwrap_or_else(|_| json!(String::from_utf8_lossy(&body)));
-    (status, headers, value)
+    let url = format!("http://{addr}{path}");
+    let reply = faas_e2e::send(
+        "POST",
+        &url,
+        &[("host", host.unwrap_or("gateway.test"))],
+        "hi",
+    )
+    .await;
+    let value = serde_json::from_slice(&reply.body).unwrap_or_else(|_| json!(reply.text()));
+    (reply.status, reply.headers, value)
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
