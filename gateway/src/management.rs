@@ -169,8 +169,24 @@ pub async fn handle(
         (&Method::GET, ["system", "triggers"]) => {
             json_response(StatusCode::OK, &crate::sqs::all_json(platform))
         }
+        (&Method::GET, ["system", "async"]) => match platform.async_queue.get() {
+            Some(queue) => match queue.inspect().await {
+                Ok(state) => json_response(StatusCode::OK, &state),
+                Err(e) => json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "QueueUnavailable",
+                    &e.to_string(),
+                ),
+            },
+            None => json_error(
+                StatusCode::NOT_FOUND,
+                "AsyncNotConfigured",
+                "asynchronous calls are not configured here",
+            ),
+        },
         (_, ["system", "functions", ..])
         | (_, ["system", "info"])
+        | (_, ["system", "async"])
         | (_, ["system", "triggers"]) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",

@@ -278,6 +278,9 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
     assert!(refused.to_string().contains("RedrivePolicy"), "{refused}");
     let queue = Arc::new(SqsQueue::open(&clients, &url).await.unwrap());
     assert_eq!(queue.describe(), format!("sqs {url}"));
+    let state = queue.inspect().await.unwrap();
+    assert_eq!(state["deadLetterQueue"], dlq.as_str(), "{state}");
+    assert_eq!(state["visibilityTimeoutSeconds"], 30);
     let state = tempfile::tempdir().unwrap();
     let (platform, gateway) = platform(state.path()).await;
     let settings = AsyncSettings {
@@ -322,6 +325,25 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
         ..AsyncSettings::default()
     };
     let (failing, worker) = contract(&platform, gateway, Arc::clone(&queue) as _, settings).await;
+    // What users see of it: GET /system/async (here on a listener that serves /system).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let management = listener.local_addr().unwrap();
+    tokio::spawn(faas_gateway::server::serve(
+        listener,
+        Arc::clone(&platform),
+        std::future::pending(),
+    ));
+    let state = faas_e2e::get(&format!("http://{management}/system/async"))
+        .await
+        .json();
+    assert_eq!(state["kind"], "sqlite", "{state}");
+    assert_eq!(state["pending"], 0, "{state}");
+    assert_eq!(
+        state["deadLetters"][0]["callId"],
+        failing.as_str(),
+        "{state}"
+    );
+    assert_eq!(state["deadLetters"][0]["attempts"], 3, "{state}");
     let dead = queue.dead_letters().await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].call_id, failing);

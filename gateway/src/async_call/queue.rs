@@ -94,6 +94,9 @@ pub trait AsyncQueue: Send + Sync + 'static {
     fn extend<'a>(&'a self, delivery: &'a Delivery, by: Duration) -> QueueFuture<'a, ()>;
     /// Failed for good: move it to the dead letters with `reason`.
     fn dead_letter<'a>(&'a self, delivery: &'a Delivery, reason: &'a str) -> QueueFuture<'a, ()>;
+    /// What `GET /system/async` shows: where calls go, what waits, the dead letters where
+    /// the queue can list them without disturbing them.
+    fn inspect(&self) -> QueueFuture<'_, serde_json::Value>;
     /// For logs: `sqs <url>`, `sqlite <path>`.
     fn describe(&self) -> String;
 }

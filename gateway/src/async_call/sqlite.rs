@@ -115,7 +115,7 @@ impl SqliteQueue {
         .await
     }
 
-    /// The dead-lettered calls, newest first.
+    /// The dead-lettered calls, newest first (what `GET /system/async` lists).
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         self.with_db(|db| {
             let mut statement = db.prepare(
@@ -237,6 +237,20 @@ impl AsyncQueue for SqliteQueue {
             })
             .await?;
             Ok(())
+        })
+    }
+
+    fn inspect(&self) -> QueueFuture<'_, serde_json::Value> {
+        Box::pin(async move {
+            let pending = self.pending().await?;
+            let mut dead = self.dead_letters().await?;
+            dead.truncate(100);
+            Ok(serde_json::json!({
+                "kind": "sqlite",
+                "path": self.path.display().to_string(),
+                "pending": pending,
+                "deadLetters": dead,
+            }))
         })
     }
 

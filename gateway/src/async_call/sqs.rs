@@ -130,6 +130,19 @@ impl AsyncQueue for SqsQueue {
         })
     }
 
+    fn inspect(&self) -> QueueFuture<'_, serde_json::Value> {
+        // Reading the dead-letter queue would hide its messages from whoever handles them:
+        // say where they are instead.
+        Box::pin(async move {
+            Ok(serde_json::json!({
+                "kind": "sqs",
+                "queue": self.queue.url(),
+                "deadLetterQueue": self.dead_letters.url(),
+                "visibilityTimeoutSeconds": self.visibility.as_secs(),
+            }))
+        })
+    }
+
     fn describe(&self) -> String {
         format!("sqs {}", self.queue.url())
     }
