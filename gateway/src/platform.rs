@@ -274,12 +274,7 @@ impl Platform {
     }
 
     /// A servable entry for `loaded`, with this version's admission control.
-    pub(crate) fn entry(
-        &self,
-        function: Function,
-        limits: faas_api::Limits,
-        loaded: Loaded,
-    ) -> Entry {
+    fn entry(&self, function: Function, limits: faas_api::Limits, loaded: Loaded) -> Entry {
         Entry {
             admission: Arc::new(Admission::new(
                 limits.concurrency,

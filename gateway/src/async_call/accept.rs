@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use faas_runtime::ResponseBody;
+use faas_runtime::process::http::strip_hop_by_hop;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -12,33 +13,36 @@ use crate::platform::Platform;
 use crate::reply::{json_error, with_type};
 use crate::routes::function_path;
 
-/// Headers never stored in the queue: credentials (the well-known ones: a durable queue and
-/// its dead letters are no place for them), the platform's own, and what describes this
-/// connection.
-fn kept(name: &http::HeaderName) -> bool {
-    !matches!(
-        name.as_str(),
-        "authorization"
-            | "proxy-authorization"
-            | "cookie"
-            | "x-api-key"
-            | "x-auth-token"
-            | "x-amz-security-token"
-            | "x-csrf-token"
-            // The platform sets these itself when it invokes the call.
-            | "x-call-id"
-            | "x-faas-async"
-            | "x-faas-attempt"
-            | "host"
-            | "connection"
-            | "keep-alive"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-            | "x-callback-url"
-    )
+/// Headers never stored in the queue besides the hop-by-hop ones: credentials (the
+/// well-known ones: a durable queue and its dead letters are no place for them), the
+/// platform's own (it sets them when it invokes the call), and the framing of this request.
+const NOT_STORED: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-amz-security-token",
+    "x-csrf-token",
+    "x-call-id",
+    "x-faas-async",
+    "x-faas-attempt",
+    "host",
+    "content-length",
+    "x-callback-url",
+];
+
+/// The end-to-end headers of a request, as stored with its call.
+fn stored_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    let mut kept = headers.clone();
+    strip_hop_by_hop(&mut kept);
+    for name in NOT_STORED {
+        kept.remove(*name);
+    }
+    kept.iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
 }
 
 /// The `X-Callback-Url` of a request: absent, or an absolute http(s) URL.
@@ -131,14 +135,7 @@ pub async fn accept(
         function: name.to_owned(),
         method: "POST".to_owned(),
         path,
-        headers: parts
-            .headers
-            .iter()
-            .filter(|(name, _)| kept(name))
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect(),
+        headers: stored_headers(&parts.headers),
         body,
         callback_url: callback,
         accepted_at: jiff::Timestamp::now().to_string(),
@@ -166,6 +163,32 @@ pub async fn accept(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_hops_and_the_platforms_own_headers_are_not_stored() {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("authorization", "Bearer secret"),
+            ("x-api-key", "secret"),
+            ("x-call-id", "forged"),
+            ("content-type", "text/plain"),
+            ("x-tenant", "acme"),
+        ] {
+            headers.append(name, value.parse().expect("value"));
+        }
+        let mut stored = stored_headers(&headers);
+        stored.sort();
+        assert_eq!(
+            stored,
+            [
+                ("content-type".to_owned(), "text/plain".to_owned()),
+                ("x-tenant".to_owned(), "acme".to_owned())
+            ]
+        );
+    }
 
     #[test]
     fn callback_urls_must_be_absolute_http() {

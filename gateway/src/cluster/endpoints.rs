@@ -10,7 +10,7 @@
 //! A backend keeps its in-flight counter across slice updates (keyed by address), so the
 //! least-in-flight choice is not reset each time a pod elsewhere in the Service changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +18,8 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use tokio::sync::watch;
+
+use super::relist::{Relists, covers};
 
 /// The label naming the Service of an EndpointSlice.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -130,16 +132,12 @@ impl ServiceState {
     }
 }
 
-/// Per watch scope (a namespace, or `None` for all), the slices its relist has seen.
-type Relists = HashMap<Option<String>, HashSet<(ServiceKey, String)>>;
-
 /// Every Service's ready backends, fed by the EndpointSlice watch.
 #[derive(Default)]
 pub struct Endpoints {
     services: Mutex<HashMap<ServiceKey, ServiceState>>,
-    /// Per watch scope (a namespace, or `None` for all), the slices seen during its relist
-    /// (see [`Endpoints::relist_started`]).
-    relisting: Mutex<Relists>,
+    /// The slices seen by each relist in progress (see [`Endpoints::relist_started`]).
+    relisting: Mutex<Relists<(ServiceKey, String)>>,
 }
 
 impl Endpoints {
@@ -166,11 +164,8 @@ impl Endpoints {
         let Some((service, name)) = slice_key(slice) else {
             return;
         };
-        for (scope, seen) in self.relisting_lock().iter_mut() {
-            if scope.as_ref().is_none_or(|ns| *ns == service.namespace) {
-                seen.insert((service.clone(), name.clone()));
-            }
-        }
+        self.relisting_lock()
+            .saw(&service.namespace, &(service.clone(), name.clone()));
         let mut services = self.lock();
         let state = services.entry(service).or_insert_with(ServiceState::new);
         state.slices.insert(name, slice_addresses(slice));
@@ -194,18 +189,17 @@ impl Endpoints {
     /// (start, or after a lost watch): its slices not in the new list are dropped when it
     /// completes ([`Endpoints::relist_done`]).
     pub fn relist_started(&self, scope: Option<&str>) {
-        self.relisting_lock()
-            .insert(scope.map(str::to_owned), HashSet::new());
+        self.relisting_lock().start(scope);
     }
 
     /// The relist of `scope` is complete: forget its slices it did not contain.
     pub fn relist_done(&self, scope: Option<&str>) {
-        let Some(seen) = self.relisting_lock().remove(&scope.map(str::to_owned)) else {
+        let Some(seen) = self.relisting_lock().finish(scope) else {
             return;
         };
         let mut services = self.lock();
         for (service, state) in services.iter_mut() {
-            if scope.is_some_and(|ns| ns != service.namespace) {
+            if !covers(scope, &service.namespace) {
                 continue;
             }
             let before = state.slices.len();
@@ -222,7 +216,7 @@ impl Endpoints {
         self.services.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn relisting_lock(&self) -> std::sync::MutexGuard<'_, Relists> {
+    fn relisting_lock(&self) -> std::sync::MutexGuard<'_, Relists<(ServiceKey, String)>> {
         self.relisting.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

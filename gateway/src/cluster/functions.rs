@@ -7,7 +7,7 @@
 //! that sorts first), the other is reported and not served until the name is free. A rule
 //! that depends only on the resources keeps every gateway replica agreeing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use faas_api::scaling::ReplicasOwner;
 use kube::ResourceExt;
 
 use super::endpoints::{Endpoints, ServiceKey};
+use super::relist::{Relists, covers};
 use super::scaler::Scaler;
 use super::upstream::{Hold, PodClient, RemoteFunction, Upstream};
 use crate::admission::Admission;
@@ -100,8 +101,8 @@ pub struct ClusterFunctions {
     known: HashMap<(String, String), Function>,
     /// Name -> (namespace, fingerprint) of the version registered.
     served: HashMap<String, (String, String)>,
-    /// Per watch scope, the Functions seen during its relist.
-    relisting: HashMap<Option<String>, HashSet<(String, String)>>,
+    /// The Functions seen by each relist in progress.
+    relisting: Relists<(String, String)>,
 }
 
 impl ClusterFunctions {
@@ -118,7 +119,7 @@ impl ClusterFunctions {
             hold,
             known: HashMap::new(),
             served: HashMap::new(),
-            relisting: HashMap::new(),
+            relisting: Relists::default(),
         }
     }
 
@@ -128,11 +129,7 @@ impl ClusterFunctions {
             function.namespace().unwrap_or_default(),
             function.name_any(),
         );
-        for (scope, seen) in &mut self.relisting {
-            if scope.as_ref().is_none_or(|ns| *ns == key.0) {
-                seen.insert(key.clone());
-            }
-        }
+        self.relisting.saw(&key.0, &key);
         let name = key.1.clone();
         self.known.insert(key, function);
         self.refresh(platform, &name);
@@ -152,19 +149,18 @@ impl ClusterFunctions {
 
     /// The watch of `scope` lists everything again.
     pub fn relist_started(&mut self, scope: Option<&str>) {
-        self.relisting
-            .insert(scope.map(str::to_owned), HashSet::new());
+        self.relisting.start(scope);
     }
 
     /// Its relist is complete: Functions of the scope it did not contain were deleted.
     pub fn relist_done(&mut self, platform: &Platform, scope: Option<&str>) {
-        let Some(seen) = self.relisting.remove(&scope.map(str::to_owned)) else {
+        let Some(seen) = self.relisting.finish(scope) else {
             return;
         };
         let gone: Vec<(String, String)> = self
             .known
             .keys()
-            .filter(|(ns, _)| scope.is_none_or(|s| s == ns))
+            .filter(|(ns, _)| covers(scope, ns))
             .filter(|key| !seen.contains(*key))
             .cloned()
             .collect();

@@ -9,7 +9,8 @@
 //! - [`upstream`]: least in-flight of two random pods, the hold while a function at zero
 //!   replicas starts, forwarding;
 //! - [`scaler`]: scale from zero and back to zero for the functions whose replicas the
-//!   gateway owns (`faas_api::scaling`).
+//!   gateway owns (`faas_api::scaling`);
+//! - [`relist`]: which objects a watch's relist saw, per watch scope (both watches use it).
 //!
 //! Two listeners: the public one (functions and async calls, behind the ALB through the
 //! TargetGroupBinding) and the admin one (read-only `/system`, the dashboard, `/metrics`).
@@ -19,6 +20,7 @@
 
 pub mod endpoints;
 pub mod functions;
+pub mod relist;
 pub mod scaler;
 pub mod upstream;
 

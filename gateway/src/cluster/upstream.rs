@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use faas_runtime::process::http::strip_hop_by_hop;
 use faas_runtime::{CallContext, InvokeError, Invoker, ResponseBody};
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -173,12 +174,10 @@ impl RemoteFunction {
             .body(Full::new(body))
             .map_err(|e| InvokeError::BadResponse(format!("cannot forward the request: {e}")))?;
         let headers = request.headers_mut();
-        let listed = connection_listed(&parts.headers);
-        for (name, value) in &parts.headers {
-            if !is_hop_by_hop(name) && !listed.iter().any(|l| l == name.as_str()) {
-                headers.append(name.clone(), value.clone());
-            }
-        }
+        *headers = parts.headers.clone();
+        strip_hop_by_hop(headers);
+        // The body is complete: `Full` gives its own length.
+        headers.remove(header::CONTENT_LENGTH);
         if let Some(host) = parts.headers.get(header::HOST) {
             headers.insert("x-forwarded-host", host.clone());
         }
@@ -243,13 +242,7 @@ impl Invoker for RemoteFunction {
                     Err(_) => return Err(InvokeError::Timeout(self.timeout)),
                     Ok(Ok(response)) => {
                         let (mut parts, body) = response.into_parts();
-                        let listed = connection_listed(&parts.headers);
-                        for name in listed {
-                            parts.headers.remove(name.as_str());
-                        }
-                        for name in HOP_BY_HOP_RESPONSE {
-                            parts.headers.remove(*name);
-                        }
+                        strip_hop_by_hop(&mut parts.headers);
                         let body = body.map_err(faas_runtime::BoxError::from).boxed_unsync();
                         return Ok(Response::from_parts(
                             parts,
@@ -329,39 +322,6 @@ fn random() -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// Hop-by-hop headers of a pod's answer, which hyper would not strip itself (it sets its own
-/// framing headers for the client's connection).
-const HOP_BY_HOP_RESPONSE: &[&str] = &["connection", "keep-alive", "proxy-connection", "upgrade"];
-
-/// The header names a `Connection` header lists: hop-by-hop too (RFC 9110 §7.6.1).
-fn connection_listed(headers: &http::HeaderMap) -> Vec<String> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|name| name.trim().to_ascii_lowercase())
-        .filter(|name| !name.is_empty())
-        .collect()
-}
-
-/// Headers that describe one connection, not the request (RFC 9110 §7.6.1).
-fn is_hop_by_hop(name: &http::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "content-length"
-    )
 }
 
 #[cfg(test)]

@@ -207,9 +207,7 @@ impl HttpProcess {
         let uri: http::Uri = format!("http://127.0.0.1:{}{path}", self.port)
             .parse()
             .map_err(|e| InvokeError::BadResponse(format!("request path: {e}")))?;
-        for name in HOP_BY_HOP {
-            parts.headers.remove(*name);
-        }
+        strip_hop_by_hop(&mut parts.headers);
         let mut retried = false;
         let incarnation = self.restarts();
         let response = loop {
@@ -247,9 +245,7 @@ impl HttpProcess {
             }
         };
         let (mut parts, body) = response.into_parts();
-        for name in HOP_BY_HOP {
-            parts.headers.remove(*name);
-        }
+        strip_hop_by_hop(&mut parts.headers);
         // Streams through; an error mid-body ends the client's response early, and so does
         // the deadline: a server that sent its headers and then hangs must not hold the
         // function's concurrency slot past its timeout.
@@ -317,16 +313,38 @@ fn port_of(spec: &ProcessSpec) -> Result<u16, String> {
         .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())
 }
 
-/// Headers that describe one connection, not the message.
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
     "te",
     "trailer",
     "transfer-encoding",
     "upgrade",
 ];
+
+/// Removes what describes one connection rather than the message: the hop-by-hop headers
+/// and every header a `Connection` header names. What a proxy does on both legs: this
+/// executor's, and the cluster gateway's forwarding to pods.
+pub fn strip_hop_by_hop(headers: &mut http::HeaderMap) {
+    let listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in listed {
+        headers.remove(name.as_str());
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+}
 
 /// Why a request cannot be served, from the state.
 fn describe(state: &ProcessState) -> String {
