@@ -8,6 +8,7 @@
 //! what happens once a request is admitted: sandbox, deadlines, memory caps, outbound policy and
 //! guest logs.
 
+pub mod aws_credentials;
 mod backoff;
 pub mod cgi;
 mod error;

@@ -2,8 +2,10 @@
 //! visibility timeout; SDK types translated into ours, SDK errors into [`SourceError`]s a
 //! user can act on.
 //!
-//! Credentials and endpoints come from the SDK's default chain, so IRSA (web identity),
-//! profiles, SSO and `AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL` work as in any AWS tool. The
+//! Credentials come from the sources the environment configures (static keys, profiles and
+//! SSO, IRSA web identity, the container endpoint), never from instance metadata (the node's
+//! role) unless `FAAS_ALLOW_IMDS_CREDENTIALS=true`: see [`crate::aws_credentials`]. Endpoints
+//! come from the SDK's configuration (`AWS_ENDPOINT_URL_SQS` / `AWS_ENDPOINT_URL`). The
 //! HTTPS client is rustls with ring rather than the SDK default (aws-lc), which would need
 //! cmake and a C toolchain to build.
 
@@ -22,6 +24,9 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use base64::Engine as _;
 
 use super::event::{Message, MessageAttribute};
+use crate::aws_credentials::{self, CredentialPolicy, CredentialSource, NoCredentials};
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::provider_config::ProviderConfig;
 
 /// Longest a receive waits for messages (SQS's maximum long poll).
 pub const LONG_POLL: Duration = Duration::from_secs(20);
@@ -32,16 +37,23 @@ pub const MAX_PER_CALL: usize = 10;
 /// SQS triggers never reads AWS configuration). One client per region: a queue must be
 /// called in the region its URL names, whatever `AWS_REGION` says.
 pub struct Clients {
-    config: tokio::sync::OnceCell<SdkConfig>,
+    config: tokio::sync::OnceCell<Result<SdkConfig, NoCredentials>>,
+    policy: CredentialPolicy,
     by_region: Mutex<HashMap<(String, Option<String>), Client>>,
 }
 
 impl Clients {
-    /// Clients from the default configuration chain (environment, profile, web identity,
-    /// container and instance metadata), loaded when the first client is asked for.
+    /// Clients from the environment's configuration under the platform's credential policy
+    /// ([`CredentialPolicy::from_env`]), loaded when the first client is asked for.
     pub fn from_env() -> Self {
+        Self::with_policy(CredentialPolicy::from_env())
+    }
+
+    /// Clients from the environment's configuration under `policy`.
+    pub fn with_policy(policy: CredentialPolicy) -> Self {
         Clients {
             config: tokio::sync::OnceCell::new(),
+            policy,
             by_region: Mutex::new(HashMap::new()),
         }
     }
@@ -49,14 +61,22 @@ impl Clients {
     /// Clients from a given configuration (embedders with their own chain).
     pub fn new(config: SdkConfig) -> Self {
         Clients {
-            config: tokio::sync::OnceCell::new_with(Some(config)),
+            config: tokio::sync::OnceCell::new_with(Some(Ok(config))),
+            policy: CredentialPolicy::default(),
             by_region: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn config(&self) -> &SdkConfig {
-        self.config
+    async fn config(&self) -> Result<&SdkConfig, NoCredentials> {
+        let loaded = self
+            .config
             .get_or_init(|| async {
+                let env = |k: &str| std::env::var(k).ok();
+                let sources = aws_credentials::plan(
+                    &self.policy,
+                    env,
+                    aws_credentials::profile_files_exist(env),
+                )?;
                 let http = aws_smithy_http_client::Builder::new()
                     .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
                     .build_https();
@@ -65,13 +85,30 @@ impl Clients {
                     .connect_timeout(Duration::from_secs(5))
                     .operation_attempt_timeout(LONG_POLL + Duration::from_secs(10))
                     .build();
-                aws_config::defaults(BehaviorVersion::latest())
+                // The providers' own calls (STS for IRSA, the container endpoint) go through
+                // the same client; their region is the environment's or the profile's, never
+                // the instance metadata's.
+                let region = RegionProviderChain::first_try(
+                    aws_config::environment::EnvironmentVariableRegionProvider::new(),
+                )
+                .or_else(aws_config::profile::ProfileFileRegionProvider::builder().build());
+                let conf = ProviderConfig::without_region()
+                    .with_http_client(http.clone())
+                    .with_region(region.region().await);
+                let mut loader = aws_config::defaults(BehaviorVersion::latest())
                     .http_client(http)
-                    .timeout_config(timeouts)
-                    .load()
-                    .await
+                    .timeout_config(timeouts);
+                if !sources.contains(&CredentialSource::InstanceMetadata) {
+                    loader = loader.region(region);
+                }
+                if let Some(chain) = aws_credentials::chain(&sources, &conf) {
+                    loader = loader.credentials_provider(chain);
+                }
+                tracing::debug!(sources = ?sources, "AWS credential sources");
+                Ok(loader.load().await)
             })
-            .await
+            .await;
+        loaded.as_ref().map_err(Clone::clone)
     }
 
     /// A client for the queue at `url`, in `region` (the URL's, else the configuration's).
@@ -80,7 +117,10 @@ impl Clients {
     /// profile) if there is one, else to the region's SQS endpoint; a queue URL whose host is
     /// not an AWS one (a local SQS-protocol server) is its own endpoint.
     pub async fn queue(&self, url: &str, region: Option<&str>) -> Result<Queue, SourceError> {
-        let config = self.config().await;
+        let config = self.config().await.map_err(|e| SourceError {
+            code: None,
+            message: e.to_string(),
+        })?;
         let endpoint = match config.endpoint_url() {
             Some(_) => None,
             None => own_endpoint(url),
@@ -120,7 +160,11 @@ impl Clients {
 
     /// The region of the configuration (`AWS_REGION`, profile), if any.
     pub async fn default_region(&self) -> Option<String> {
-        self.config().await.region().map(|r| r.as_ref().to_owned())
+        self.config()
+            .await
+            .ok()?
+            .region()
+            .map(|r| r.as_ref().to_owned())
     }
 }
 
