@@ -28,15 +28,16 @@ struct ApiState {
     slices: Vec<Value>,
     /// Deployment name -> replicas.
     replicas: HashMap<String, i32>,
-    /// Deployment name -> annotations.
-    annotations: HashMap<String, Value>,
+    /// Lease name -> Lease (the gateways' published traffic).
+    leases: HashMap<String, Value>,
     /// Every write: (method, path, body).
     writes: Vec<(String, String, Value)>,
     /// Deployment name -> resourceVersion (bumped by every write; a scale write carrying
     /// another one is refused with 409, as the API server does).
     versions: HashMap<String, u64>,
-    /// Simulates another gateway publishing its traffic right after each Deployment read.
-    write_after_read: bool,
+    /// Simulates another gateway publishing its traffic (at this time) right after each
+    /// Lease read.
+    write_after_read: Option<String>,
 }
 
 struct MockApi {
@@ -107,31 +108,78 @@ impl MockApi {
                     ));
                     continue;
                 }
-                // Deployments and their scale.
                 let mut state = shared.lock().unwrap();
+                if method != "GET" {
+                    state
+                        .writes
+                        .push((method.clone(), path.clone(), body.clone()));
+                }
+                // The gateways' Leases (in the client's namespace, "shop" here).
+                if path.contains("/apis/coordination.k8s.io/v1/namespaces/shop/leases") {
+                    let name = path.rsplit('/').next().unwrap().to_owned();
+                    let response = match method.as_str() {
+                        "GET" => {
+                            let Some(lease) = state.leases.get(&name).cloned() else {
+                                send.send_response(json_response(404, &not_found()));
+                                continue;
+                            };
+                            if let Some(time) = state.write_after_read.clone() {
+                                let mut other = lease.clone();
+                                other["spec"]["renewTime"] = json!(time);
+                                let version = bump(&other);
+                                other["metadata"]["resourceVersion"] = json!(version);
+                                state.leases.insert(name.clone(), other);
+                            }
+                            lease
+                        }
+                        "POST" => {
+                            let name = body["metadata"]["name"].as_str().unwrap().to_owned();
+                            if state.leases.contains_key(&name) {
+                                send.send_response(json_response(409, &conflict()));
+                                continue;
+                            }
+                            let mut lease = body.clone();
+                            lease["metadata"]["resourceVersion"] = json!("1");
+                            state.leases.insert(name, lease.clone());
+                            lease
+                        }
+                        "PUT" => {
+                            let stored = state.leases.get(&name).cloned().unwrap();
+                            if body["metadata"]["resourceVersion"]
+                                != stored["metadata"]["resourceVersion"]
+                            {
+                                send.send_response(json_response(409, &conflict()));
+                                continue;
+                            }
+                            let mut lease = body.clone();
+                            lease["metadata"]["resourceVersion"] = json!(bump(&stored));
+                            state.leases.insert(name, lease.clone());
+                            lease
+                        }
+                        other => panic!("unexpected lease request {other} {uri}"),
+                    };
+                    send.send_response(json_response(200, &response));
+                    continue;
+                }
+                // Deployments: the scale subresource only. Reading or patching a Deployment
+                // itself is what the gateway's RBAC no longer allows.
+                assert!(
+                    path.ends_with("/scale"),
+                    "the gateway touched a Deployment itself: {method} {uri}"
+                );
                 let name = path
                     .trim_end_matches("/scale")
                     .rsplit('/')
                     .next()
                     .unwrap()
                     .to_owned();
-                if method != "GET" {
-                    state
-                        .writes
-                        .push((method.clone(), path.clone(), body.clone()));
-                }
                 let replicas = *state.replicas.get(&name).unwrap_or(&0);
                 let version = *state.versions.entry(name.clone()).or_insert(7);
-                let response = match (method.as_str(), path.ends_with("/scale")) {
-                    ("GET", true) => scale(&name, replicas, version),
-                    ("PUT", true) => {
+                let response = match method.as_str() {
+                    "GET" => scale(&name, replicas, version),
+                    "PUT" => {
                         if body["metadata"]["resourceVersion"] != version.to_string().as_str() {
-                            send.send_response(json_response(
-                                409,
-                                &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                        "reason": "Conflict", "code": 409,
-                                        "message": "the object has been modified"}),
-                            ));
+                            send.send_response(json_response(409, &conflict()));
                             continue;
                         }
                         let wanted = body["spec"]["replicas"].as_i64().unwrap() as i32;
@@ -139,21 +187,7 @@ impl MockApi {
                         state.versions.insert(name.clone(), version + 1);
                         scale(&name, wanted, version + 1)
                     }
-                    ("PATCH", false) => {
-                        let annotations = body["metadata"]["annotations"].clone();
-                        state.annotations.insert(name.clone(), annotations);
-                        state.versions.insert(name.clone(), version + 1);
-                        deployment(&name, replicas, version + 1, state.annotations.get(&name))
-                    }
-                    ("GET", false) => {
-                        let read =
-                            deployment(&name, replicas, version, state.annotations.get(&name));
-                        if state.write_after_read {
-                            state.versions.insert(name.clone(), version + 1);
-                        }
-                        read
-                    }
-                    other => panic!("unexpected request {other:?} {uri}"),
+                    other => panic!("unexpected request {other} {uri}"),
                 };
                 send.send_response(json_response(200, &response));
             }
@@ -176,12 +210,30 @@ fn scale(name: &str, replicas: i32, version: u64) -> Value {
            "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
 }
 
-fn deployment(name: &str, replicas: i32, version: u64, annotations: Option<&Value>) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": name, "namespace": "shop", "resourceVersion": version.to_string(),
-                        "annotations": annotations.cloned().unwrap_or(json!({}))},
-           "spec": {"replicas": replicas, "selector": {"matchLabels": {"a": "b"}},
-                    "template": {"metadata": {"labels": {"a": "b"}}}}})
+fn conflict() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+           "reason": "Conflict", "code": 409, "message": "the object has been modified"})
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+           "reason": "NotFound", "code": 404, "message": "not found"})
+}
+
+/// The next resourceVersion of a stored object.
+fn bump(object: &Value) -> String {
+    let version: u64 = object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (version + 1).to_string()
+}
+
+fn lease(name: &str, renew_time: &str) -> Value {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+           "metadata": {"name": name, "namespace": "shop", "resourceVersion": "3"},
+           "spec": {"holderIdentity": "another-gateway", "renewTime": renew_time}})
 }
 
 fn function(name: &str, runtime: Value, extra: Value) -> Value {
@@ -530,8 +582,18 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     })
     .await;
     let writes = api.writes();
-    assert_eq!(writes[0].0, "PATCH", "{writes:?}");
-    assert!(writes[0].2["metadata"]["annotations"]["faas.dev/last-request"].is_string());
+    // Exactly two writes: the traffic into a Lease of the gateway's namespace (not onto the
+    // Deployment), then the scale subresource.
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0].0, "POST", "{writes:?}");
+    assert!(
+        writes[0]
+            .1
+            .ends_with("/apis/coordination.k8s.io/v1/namespaces/shop/leases"),
+        "{writes:?}"
+    );
+    assert_eq!(writes[0].2["metadata"]["name"], "activity.shop.cold");
+    assert!(writes[0].2["spec"]["renewTime"].is_string(), "{writes:?}");
     assert_eq!(writes[1].0, "PUT");
     assert!(
         writes[1]
@@ -540,8 +602,8 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     );
     assert_eq!(writes[1].2["spec"]["replicas"], 1);
     assert_eq!(
-        writes[1].2["metadata"]["resourceVersion"], "8",
-        "guarded by the version it read (after its own annotation write)"
+        writes[1].2["metadata"]["resourceVersion"], "7",
+        "guarded by the version it read"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!held.is_finished(), "held while no pod is ready");
@@ -605,34 +667,49 @@ async fn an_idle_function_goes_back_to_zero_unless_another_gateway_served_it() {
         .target("shop", "cold", "fn-cold", Duration::from_secs(60));
     let now = jiff::Timestamp::now().as_millisecond();
     // Within idleAfter of its own traffic: busy, without asking the API anything but
-    // publishing that traffic.
+    // publishing that traffic (into the function's Lease, created).
     assert_eq!(
         target.check_idle(now).await.unwrap(),
         cluster::scaler::IdleOutcome::Busy
     );
-    // Another gateway served it since (the annotation, 11 s before this check): busy.
-    let recent = jiff::Timestamp::from_millisecond(now + 50_000)
-        .unwrap()
-        .to_string();
-    api.state
-        .lock()
-        .unwrap()
-        .annotations
-        .insert("fn-cold".into(), json!({"faas.dev/last-request": recent}));
+    assert!(
+        api.state
+            .lock()
+            .unwrap()
+            .leases
+            .contains_key("activity.shop.cold")
+    );
+    // Another gateway served it since (its Lease write, 11 s before this check): busy.
+    let at = |ms: i64| {
+        jiff::Timestamp::from_millisecond(now + ms)
+            .unwrap()
+            .to_string()
+    };
+    api.state.lock().unwrap().leases.insert(
+        "activity.shop.cold".into(),
+        lease("activity.shop.cold", &at(50_000)),
+    );
     assert_eq!(
         target.check_idle(now + 61_000).await.unwrap(),
         cluster::scaler::IdleOutcome::Busy
     );
     assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 2);
-    // Idle here and by the annotation, but another gateway writes between our read and our
-    // scale write: the write carries the version read, fails, and nothing is scaled down.
-    api.state.lock().unwrap().write_after_read = true;
+    // Idle here and by the Lease, but another gateway publishes right after our read: its
+    // requests found ready pods and it asks for none, so the scale-down is undone at once.
+    api.state.lock().unwrap().write_after_read = Some(at(60_000));
     assert_eq!(
         target.check_idle(now + 125_000).await.unwrap(),
         cluster::scaler::IdleOutcome::Busy
     );
     assert_eq!(api.state.lock().unwrap().replicas["fn-cold"], 2);
-    api.state.lock().unwrap().write_after_read = false;
+    let scale_writes: Vec<Value> = api
+        .writes()
+        .into_iter()
+        .filter(|(_, path, _)| path.ends_with("/scale"))
+        .map(|(_, _, body)| body["spec"]["replicas"].clone())
+        .collect();
+    assert_eq!(scale_writes, [json!(0), json!(2)], "down, then restored");
+    api.state.lock().unwrap().write_after_read = None;
     // Nobody for over a minute: down to zero, guarded by resourceVersion.
     assert_eq!(
         target.check_idle(now + 125_000).await.unwrap(),

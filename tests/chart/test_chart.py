@@ -41,8 +41,11 @@ GATEWAY_ENV_ALWAYS = GATEWAY_ENV - {
 GATEWAY_RBAC = {
     *(("faas.dev", "functions", verb) for verb in ("get", "list", "watch")),
     *(("discovery.k8s.io", "endpointslices", verb) for verb in ("get", "list", "watch")),
-    *(("apps", "deployments", verb) for verb in ("get", "patch")),
-    *(("apps", "deployments/scale", verb) for verb in ("get", "patch", "update")),
+    *(("apps", "deployments/scale", verb) for verb in ("get", "update")),
+}
+# And in its own namespace only: the Leases where gateway replicas publish their last request.
+GATEWAY_NAMESPACED_RBAC = {
+    *(("coordination.k8s.io", "leases", verb) for verb in ("get", "create", "update")),
 }
 
 
@@ -443,7 +446,15 @@ class ChartTest(unittest.TestCase):
         binding = find(objects, "ClusterRoleBinding", "faas-gateway")[0]
         self.assertEqual(binding["roleRef"], {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "faas-gateway"})
         self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount", "name": "faas-gateway", "namespace": "faas-system"}])
-        self.assertEqual([o for o in objects if o["kind"] in ("Role", "RoleBinding") and "gateway" in o["metadata"]["name"]], [])
+        roles = [o for o in objects if o["kind"] == "Role" and "gateway" in o["metadata"]["name"]]
+        self.assertEqual([r["metadata"]["name"] for r in roles], ["faas-gateway-activity"])
+        self.assertEqual(roles[0]["metadata"]["namespace"], "faas-system")
+        namespaced = {(g, r, v) for rule in roles[0]["rules"] for g in rule["apiGroups"]
+                      for r in rule["resources"] for v in rule["verbs"]}
+        self.assertEqual(namespaced, GATEWAY_NAMESPACED_RBAC)
+        role_binding = find(objects, "RoleBinding", "faas-gateway-activity")[0]
+        self.assertEqual(role_binding["roleRef"]["name"], "faas-gateway-activity")
+        self.assertEqual(role_binding["subjects"], binding["subjects"])
         account = find(objects, "ServiceAccount", "faas-gateway")[0]
         self.assertNotIn("annotations", account["metadata"])
         # IRSA for the async queue.
@@ -451,6 +462,22 @@ class ChartTest(unittest.TestCase):
         annotations = find(objects, "ServiceAccount", "faas-gateway")[0]["metadata"]["annotations"]
         self.assertEqual(annotations["eks.amazonaws.com/role-arn"], "arn:aws:iam::123456789012:role/faas-gateway")
         self.assertEqual(annotations["eks.amazonaws.com/sts-regional-endpoints"], "true")
+
+    def test_the_gateway_cannot_change_any_workload(self):
+        # Patching or updating a Deployment (or any pod-owning object) would let whoever holds
+        # the gateway's token run any image with any ServiceAccount in any namespace. Its only
+        # write on workloads is the replica count, through the scale subresource.
+        objects = render()
+        rules = [rule for o in objects if o["kind"] in ("ClusterRole", "Role") and "gateway" in o["metadata"]["name"]
+                 for rule in o["rules"]]
+        workloads = {"deployments", "replicasets", "statefulsets", "daemonsets", "pods", "jobs", "cronjobs"}
+        for rule in rules:
+            for resource in rule["resources"]:
+                if resource in workloads:
+                    self.assertEqual(set(rule["verbs"]) & {"create", "update", "patch", "delete"}, set(), rule)
+        writes = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
+                  if set(rule["verbs"]) & {"create", "update", "patch", "delete"}}
+        self.assertEqual(writes, {("apps", "deployments/scale"), ("coordination.k8s.io", "leases")})
 
     def test_the_gateway_service_exposes_both_listeners_and_selects_only_gateway_pods(self):
         objects = render()

@@ -7,10 +7,21 @@
 //! a request, back to zero.
 //!
 //! Each gateway replica sees only its own requests, so "idle" must hold for all of them:
-//! every gateway publishes when it last served the function in an annotation on the
-//! Deployment ([`LAST_REQUEST_ANNOTATION`], at most every quarter of `idleAfter`, and at
-//! once before it asks for a replica), and a gateway scales down only when both its own
-//! traffic and the annotation are older than `idleAfter`.
+//! every gateway publishes when it last served the function in a `coordination.k8s.io` Lease
+//! of its own namespace ([`lease_name`]: `activity.<namespace>.<function>`, the time in
+//! `spec.renewTime`, at most every quarter of `idleAfter`, and at once before it asks for a
+//! replica), and a gateway scales down only when both its own traffic and the Lease are older
+//! than `idleAfter`.
+//!
+//! The gateway never reads or writes a Deployment itself, only its `scale` subresource, so
+//! its RBAC holds no verb that can change a pod template (it used to patch an annotation on
+//! the Deployment, which needs `patch` on every Deployment of the cluster). The Leases live in
+//! the gateway's namespace, not the functions', so it needs no write access to any tenant's
+//! Leases (leader elections of other controllers live there).
+//!
+//! A scale-down reads the scale, then the Lease, writes the scale guarded by the version it
+//! read, then reads the Lease again: if any gateway published traffic in between (a request
+//! that found the pods about to go), it puts the replicas back at once.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -18,16 +29,21 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v1::{Scale, ScaleSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use prometheus::IntCounterVec;
 
-/// Where gateways publish the last time they served a function (RFC 3339, on its Deployment).
-pub const LAST_REQUEST_ANNOTATION: &str = "faas.dev/last-request";
 /// Field manager of the gateway's writes.
 pub const FIELD_MANAGER: &str = "faas-gateway";
+
+/// The Lease where gateways publish when they last served `function` of `namespace`: in the
+/// gateway's own namespace, so the name carries both (DNS labels, so the dot keeps it
+/// unambiguous).
+pub fn lease_name(namespace: &str, function: &str) -> String {
+    format!("activity.{namespace}.{function}")
+}
 
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
@@ -40,7 +56,7 @@ pub struct Activity {
     last: AtomicI64,
     /// Requests in flight (held ones included).
     in_flight: AtomicUsize,
-    /// `last` as last published in the annotation.
+    /// `last` as last published in the Lease.
     published: AtomicI64,
     /// The last idle check found zero replicas and nothing happened since: no need to ask
     /// the API again until a request comes.
@@ -91,7 +107,8 @@ impl Drop for ActivityGuard {
 /// What an idle check did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum IdleOutcome {
-    /// Traffic within `idleAfter` (here or, per the annotation, through another gateway).
+    /// Traffic within `idleAfter` (here or, per the Lease, through another gateway), or a
+    /// scale-down undone because traffic was published while it was written.
     Busy,
     /// Already at zero.
     AtZero,
@@ -103,6 +120,11 @@ pub enum IdleOutcome {
 pub struct ScaleTarget {
     deployments: Api<Deployment>,
     deployment: String,
+    leases: Api<Lease>,
+    lease: String,
+    /// This gateway (its pod name), as the Lease's holder.
+    identity: String,
+    namespace: String,
     function: String,
     idle_after: Duration,
     activity: Arc<Activity>,
@@ -147,9 +169,14 @@ impl ScaleTarget {
     /// Publishes the traffic, then sets one replica if there are none. `Some(previous)` when
     /// it changed the count.
     pub async fn scale_up(&self) -> Result<Option<i32>, kube::Error> {
-        // First the annotation: a gateway deciding to scale down meanwhile then sees traffic
-        // (and its write, guarded by the version it read, fails).
+        // First the Lease: a gateway deciding to scale down meanwhile then sees traffic,
+        // before its write or right after it (and puts the replicas back).
         self.publish_activity().await?;
+        self.ensure_replicas(1).await
+    }
+
+    /// Sets `replicas` if there are none; `Some(previous)` when it changed the count.
+    async fn ensure_replicas(&self, replicas: i32) -> Result<Option<i32>, kube::Error> {
         let mut attempt = 0;
         loop {
             let mut scale = self.deployments.get_scale(&self.deployment).await?;
@@ -158,7 +185,7 @@ impl ScaleTarget {
             if current > 0 {
                 return Ok(None);
             }
-            spec.replicas = Some(1);
+            spec.replicas = Some(replicas);
             match self
                 .deployments
                 .replace_scale(&self.deployment, &write_params(), &scale)
@@ -174,27 +201,75 @@ impl ScaleTarget {
         }
     }
 
-    /// Writes this gateway's last request time into the Deployment's annotation.
+    /// Writes this gateway's last request time into the function's Lease (creating it), unless
+    /// the Lease already holds a later one. Guarded by the Lease's resourceVersion: two
+    /// gateways publishing at once both land, in some order, and the later time stays.
     pub async fn publish_activity(&self) -> Result<(), kube::Error> {
         let last = self.activity.last.load(Ordering::Relaxed);
-        let stamp = jiff::Timestamp::from_millisecond(last)
-            .map(|t| t.to_string())
-            .unwrap_or_default();
-        let patch = serde_json::json!({
-            "metadata": {"annotations": {LAST_REQUEST_ANNOTATION: stamp}}
-        });
-        self.deployments
-            .patch(
-                &self.deployment,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await?;
+        let stamp = jiff::Timestamp::from_millisecond(last).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.leases.get_opt(&self.lease).await? {
+                None => {
+                    let lease = Lease {
+                        metadata: ObjectMeta {
+                            name: Some(self.lease.clone()),
+                            labels: Some(
+                                [
+                                    ("app.kubernetes.io/managed-by", FIELD_MANAGER),
+                                    ("faas.dev/function", self.function.as_str()),
+                                    ("faas.dev/namespace", self.namespace.as_str()),
+                                ]
+                                .into_iter()
+                                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                                .collect(),
+                            ),
+                            ..ObjectMeta::default()
+                        },
+                        spec: Some(LeaseSpec {
+                            holder_identity: Some(self.identity.clone()),
+                            renew_time: Some(MicroTime(stamp)),
+                            ..LeaseSpec::default()
+                        }),
+                    };
+                    self.leases.create(&write_params(), &lease).await.map(drop)
+                }
+                Some(mut lease) => {
+                    let spec = lease.spec.get_or_insert_with(Default::default);
+                    if spec.renew_time.as_ref().is_some_and(|t| t.0 >= stamp) {
+                        // Another gateway published later traffic: nothing to add.
+                        break;
+                    }
+                    spec.renew_time = Some(MicroTime(stamp));
+                    spec.holder_identity = Some(self.identity.clone());
+                    self.leases
+                        .replace(&self.lease, &write_params(), &lease)
+                        .await
+                        .map(drop)
+                }
+            };
+            match result {
+                Ok(()) => break,
+                // Created or written by another gateway in between: read again.
+                Err(kube::Error::Api(status)) if status.code == 409 && attempt < 4 => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.activity.published.store(last, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The Lease's last request time (ms) and version, if it exists.
+    async fn published_elsewhere(&self) -> Result<(Option<i64>, Option<String>), kube::Error> {
+        let lease = self.leases.get_opt(&self.lease).await?;
+        let time = lease
+            .as_ref()
+            .and_then(|l| l.spec.as_ref())
+            .and_then(|s| s.renew_time.as_ref())
+            .map(|t| t.0.as_millisecond());
+        let version = lease.and_then(|l| l.metadata.resource_version);
+        Ok((time, version))
     }
 
     /// Publishes traffic when due; scales to zero when the function was idle for
@@ -216,46 +291,42 @@ impl ScaleTarget {
         if self.activity.at_zero.load(Ordering::Relaxed) {
             return Ok(IdleOutcome::AtZero);
         }
-        let deployment = self.deployments.get(&self.deployment).await?;
-        let elsewhere = deployment
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(LAST_REQUEST_ANNOTATION))
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_millisecond());
+        // The scale first, then the Lease: the write below carries the scale's version, and
+        // traffic published after the Lease read is caught by the second read.
+        let scale = self.deployments.get_scale(&self.deployment).await?;
+        let current = scale.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+        if current == 0 {
+            self.activity.at_zero.store(true, Ordering::Relaxed);
+            return Ok(IdleOutcome::AtZero);
+        }
+        let (elsewhere, version) = self.published_elsewhere().await?;
         if elsewhere.is_some_and(|t| {
             Duration::from_millis(u64::try_from(now_ms - t).unwrap_or(0)) < self.idle_after
         }) {
             return Ok(IdleOutcome::Busy);
         }
-        let current = deployment.spec.replicas.unwrap_or(1);
-        if current == 0 {
-            self.activity.at_zero.store(true, Ordering::Relaxed);
-            return Ok(IdleOutcome::AtZero);
-        }
-        // The write carries the version of the Deployment whose annotation was just read:
-        // if any gateway published traffic (or scaled up) since, it fails instead of taking
-        // a replica away from a request.
-        let scale = Scale {
-            metadata: ObjectMeta {
-                name: Some(self.deployment.clone()),
-                namespace: deployment.metadata.namespace.clone(),
-                resource_version: deployment.metadata.resource_version.clone(),
-                ..ObjectMeta::default()
-            },
-            spec: Some(ScaleSpec { replicas: Some(0) }),
-            status: None,
-        };
+        let mut down = scale;
+        down.spec.get_or_insert_with(Default::default).replicas = Some(0);
+        down.status = None;
         match self
             .deployments
-            .replace_scale(&self.deployment, &write_params(), &scale)
+            .replace_scale(&self.deployment, &write_params(), &down)
             .await
         {
-            Ok(_) => Ok(IdleOutcome::ScaledDown(current)),
-            Err(kube::Error::Api(status)) if status.code == 409 => Ok(IdleOutcome::Busy),
-            Err(e) => Err(e),
+            Ok(_) => {}
+            // Someone scaled in between (a gateway from zero, the controller): not idle.
+            Err(kube::Error::Api(status)) if status.code == 409 => return Ok(IdleOutcome::Busy),
+            Err(e) => return Err(e),
         }
+        // A gateway that published between our read and our write saw replicas and will not
+        // ask for any: give them back now rather than let its requests wait for a timeout.
+        let (_, after) = self.published_elsewhere().await?;
+        if after != version {
+            self.ensure_replicas(current).await?;
+            tracing::info!(function = %self.function, "traffic during the scale-down: replicas restored");
+            return Ok(IdleOutcome::Busy);
+        }
+        Ok(IdleOutcome::ScaledDown(current))
     }
 }
 
@@ -306,6 +377,11 @@ impl Scaler {
         let target = Arc::new(ScaleTarget {
             deployments: Api::namespaced(self.client.clone(), namespace),
             deployment: deployment.to_owned(),
+            // The gateway's own namespace (in a pod, the ServiceAccount's).
+            leases: Api::default_namespaced(self.client.clone()),
+            lease: lease_name(namespace, function),
+            identity: std::env::var("POD_NAME").unwrap_or_else(|_| FIELD_MANAGER.to_owned()),
+            namespace: namespace.to_owned(),
             function: function.to_owned(),
             idle_after,
             activity,
