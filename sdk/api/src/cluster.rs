@@ -237,7 +237,7 @@ mod tests {
         ClusterPolicy {
             allowed_role_arns: [(
                 "*".to_owned(),
-                vec!["arn:aws:iam::123456789012:role/faas-{namespace}-*".to_owned()],
+                vec!["arn:aws:iam::123456789012:role/faas/{namespace}/*".to_owned()],
             )]
             .into(),
             allowed_node_groups: vec!["gpu".into()],
@@ -294,16 +294,18 @@ mod tests {
     fn a_foreign_role_arn_is_refused_naming_the_field() {
         let mut f = wasm("configmap://fn-resize/a.wasm");
         f.spec.iam = Some(IamSpec {
-            role_arn: "arn:aws:iam::123456789012:role/faas-team-a-resize".into(),
+            role_arn: "arn:aws:iam::123456789012:role/faas/team-a/resize".into(),
         });
         assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
         for foreign in [
             // Another team's role.
-            "arn:aws:iam::123456789012:role/faas-team-b-payments",
+            "arn:aws:iam::123456789012:role/faas/team-b/payments",
+            // A namespace whose name starts like ours: paths keep them apart.
+            "arn:aws:iam::123456789012:role/faas/team-a-b/payments",
             // The platform's own.
             "arn:aws:iam::123456789012:role/faas-controller",
             // Another account.
-            "arn:aws:iam::999999999999:role/faas-team-a-resize",
+            "arn:aws:iam::999999999999:role/faas/team-a/resize",
         ] {
             f.spec.iam = Some(IamSpec {
                 role_arn: foreign.into(),
@@ -316,7 +318,7 @@ mod tests {
         }
         // No policy for roles: none allowed.
         f.spec.iam = Some(IamSpec {
-            role_arn: "arn:aws:iam::123456789012:role/faas-team-a-resize".into(),
+            role_arn: "arn:aws:iam::123456789012:role/faas/team-a/resize".into(),
         });
         assert_eq!(
             paths(validate_for_cluster(&f, Some(&ClusterPolicy::default()))),
@@ -326,7 +328,7 @@ mod tests {
         let mine = ClusterPolicy {
             allowed_role_arns: [(
                 "team-a".to_owned(),
-                vec!["arn:aws:iam::123456789012:role/faas-team-a-resize".to_owned()],
+                vec!["arn:aws:iam::123456789012:role/faas/team-a/resize".to_owned()],
             )]
             .into(),
             ..ClusterPolicy::default()
