@@ -1,7 +1,14 @@
 //! Server-side apply into one namespace, with the Function as owner when the objects are its
 //! own (a pool's objects are shared and owned by none), and deletes where absent is fine.
+//!
+//! Every apply is forced (this controller owns the fields it writes), so before applying it
+//! reads the object's metadata: an object that exists and that faas did not make (no
+//! `faas.dev` Function owner, no `app.kubernetes.io/managed-by: faas-controller` label) is
+//! never taken over: [`Error::NotOwned`], which the reconciler turns into a condition and an
+//! Event. Otherwise a Function named after someone's Deployment (`fn-<name>`) would replace
+//! that Deployment's pod template.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -33,6 +40,11 @@ impl Applier<'_> {
         }
         let name = object.name_any();
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
+        let existing = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(api_error(format!("reading {} {name}", K::kind(&()))))?;
+        refuse_foreign(existing.map(|m| m.metadata), &K::kind(&()), &name)?;
         api.patch(
             &name,
             &PatchParams::apply(MANAGER).force(),
@@ -69,6 +81,11 @@ impl Applier<'_> {
             object["metadata"]["ownerReferences"] = serde_json::json!([owner]);
         }
         let api = self.keda_api(&kind);
+        let existing = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(api_error(format!("reading {kind} {name}")))?;
+        refuse_foreign(existing.map(|m| m.metadata), &kind, &name)?;
         api.patch(
             &name,
             &PatchParams::apply(MANAGER).force(),
@@ -97,5 +114,63 @@ impl Applier<'_> {
             .unwrap_or(("keda.sh", "v1alpha1"));
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         Api::namespaced_with(self.client.clone(), self.namespace, &resource)
+    }
+}
+
+/// Whether faas made the object with this metadata: a Function of `faas.dev` owns it, or it
+/// carries our managed-by label (the shared objects of a pool).
+pub fn made_by_faas(meta: &ObjectMeta) -> bool {
+    let owned = meta.owner_references.iter().flatten().any(|o| {
+        o.kind == "Function" && o.api_version.starts_with(&format!("{}/", faas_api::GROUP))
+    });
+    let labelled = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .is_some_and(|v| v == MANAGER);
+    owned || labelled
+}
+
+fn refuse_foreign(existing: Option<ObjectMeta>, kind: &str, name: &str) -> Result<(), Error> {
+    match existing {
+        Some(meta) if !made_by_faas(&meta) => Err(Error::NotOwned {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_objects_faas_made_count_as_ours() {
+        let mut meta = ObjectMeta::default();
+        assert!(!made_by_faas(&meta), "no owner, no label: someone else's");
+        meta.owner_references = Some(vec![OwnerReference {
+            api_version: "apps/v1".into(),
+            kind: "ReplicaSet".into(),
+            name: "x".into(),
+            uid: "u".into(),
+            ..OwnerReference::default()
+        }]);
+        assert!(!made_by_faas(&meta));
+        meta.labels = Some([("app.kubernetes.io/managed-by".into(), "Helm".into())].into());
+        assert!(!made_by_faas(&meta));
+        meta.owner_references = Some(vec![OwnerReference {
+            api_version: "faas.dev/v1alpha1".into(),
+            kind: "Function".into(),
+            name: "orders".into(),
+            uid: "u".into(),
+            ..OwnerReference::default()
+        }]);
+        assert!(made_by_faas(&meta));
+        let labelled = ObjectMeta {
+            labels: Some([("app.kubernetes.io/managed-by".into(), MANAGER.into())].into()),
+            ..ObjectMeta::default()
+        };
+        assert!(made_by_faas(&labelled));
     }
 }

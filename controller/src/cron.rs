@@ -206,7 +206,8 @@ impl ClusterCron {
     pub fn sync(&self) {
         let mut by_namespace: HashMap<String, Vec<_>> = HashMap::new();
         for function in self.functions.state() {
-            if faas_api::validate(&function).is_err() {
+            // What a cluster refuses (host directories, unpinned artifacts) never runs here either.
+            if faas_api::validate_for_cluster(&function, None).is_err() {
                 continue;
             }
             let namespace = function.namespace().unwrap_or_default();

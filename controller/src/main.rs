@@ -52,6 +52,17 @@ struct Args {
     /// CPU requested by a pool pod.
     #[arg(long, env = "FAAS_POOL_CPU_REQUEST", default_value = "250m")]
     pool_cpu_request: String,
+    /// IAM roles each namespace's Functions may use: a JSON object of namespace (or `*`) to
+    /// ARN patterns (`*` matches anything, `{namespace}` is the Function's namespace).
+    /// Empty: no Function may name a role.
+    #[arg(long, env = "FAAS_ALLOWED_ROLE_ARNS", default_value = "{}")]
+    allowed_role_arns: String,
+    /// Node groups `spec.placement.nodeGroup` may name, comma-separated. Empty: none.
+    #[arg(long, env = "FAAS_ALLOWED_NODE_GROUPS", default_value = "")]
+    allowed_node_groups: String,
+    /// Node label keys `spec.placement.nodeSelector` may use, comma-separated. Empty: none.
+    #[arg(long, env = "FAAS_ALLOWED_NODE_SELECTOR_KEYS", default_value = "")]
+    allowed_node_selector_keys: String,
     /// JSON logs.
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
@@ -77,7 +88,27 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
             .with_context(|| format!("--function-node-labels: {pair:?} is not key=value"))?;
         function_node_labels.insert(k.trim().to_owned(), v.trim().to_owned());
     }
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let policy = faas_api::ClusterPolicy {
+        allowed_role_arns: serde_json::from_str(&args.allowed_role_arns).context(
+            "--allowed-role-arns: expected a JSON object of namespace to a list of ARN patterns",
+        )?,
+        allowed_node_groups: list(&args.allowed_node_groups),
+        allowed_node_selector_keys: list(&args.allowed_node_selector_keys),
+        pool_memory_bytes: Some(
+            faas_api::limits::parse_quantity(&args.pool_memory)
+                .map_err(anyhow::Error::msg)
+                .context("--pool-memory")?,
+        ),
+    };
     Ok(ClusterDefaults {
+        policy,
         function_tolerations,
         function_node_labels,
         runtime_image: args.runtime_image.clone(),

@@ -60,8 +60,10 @@ pub async fn apply_pool(
                 "labelling Function {name} with its pool"
             )))?;
     }
+    // Only members the pool admits count: a label alone makes no member.
     let longest_timeout = members
         .iter()
+        .filter(|f| pool.admits(f))
         .chain(std::iter::once(function))
         .filter_map(|f| f.spec.limits().ok())
         .map(|l| l.timeout.as_secs())
@@ -96,6 +98,30 @@ pub async fn apply_pool(
         // It left a pool that nobody may use now.
         collect_unused(ctx, namespace).await?;
     }
+    Ok(())
+}
+
+/// Removes the `faas.dev/pool` label from a Function that is in no pool: pool pods ignore
+/// such a Function anyway (they compute its pool), this keeps the label meaning what the
+/// controller decided. A JSON merge patch: the label may belong to another field manager
+/// (whoever wrote the manifest), which an apply of ours could not remove.
+pub async fn strip_pool_label(
+    function: &Function,
+    ctx: &Context,
+    namespace: &str,
+) -> Result<(), Error> {
+    let name = function.name_any();
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), namespace);
+    functions
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {POOL_LABEL: null}}})),
+        )
+        .await
+        .map_err(api_error(format!(
+            "removing the pool label of Function {name}"
+        )))?;
     Ok(())
 }
 

@@ -68,6 +68,13 @@ pub enum Error {
     /// The Function has no namespace or uid (not from the API server).
     #[error("the Function has no {0}")]
     Incomplete(&'static str),
+    /// An object the Function needs exists and faas did not make it: not taken over.
+    #[error(
+        "{kind} {name} exists and was not made by faas (no Function owner, no \
+         app.kubernetes.io/managed-by: faas-controller label); it is left alone: rename the \
+         Function or remove that object"
+    )]
+    NotOwned { kind: String, name: String },
 }
 
 impl Error {
@@ -81,6 +88,7 @@ impl Error {
                 _ => "finalizer",
             },
             Error::Incomplete(_) => "incomplete",
+            Error::NotOwned { .. } => "not_owned",
         }
     }
 }
@@ -126,28 +134,69 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         ..Observed::default()
     };
     let valid = faas_api::validate(function).is_ok();
-    if valid && function.spec.runtime.wasm.is_some() {
-        crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await?;
-    } else if function
-        .labels()
-        .contains_key(crate::render::pool::POOL_LABEL)
+    // What the cluster refuses (host directories, unpinned artifacts, roles, node groups and
+    // labels the platform team did not allow, a pool it does not fit): nothing is rendered.
+    if valid
+        && let Err(refused) = faas_api::validate_for_cluster(function, Some(&ctx.defaults.policy))
     {
-        // It was pooled and is not any more (it became a container function, or invalid):
-        // its old pool may be unused now.
+        observed.refused = Some(refused.to_string());
+    }
+    let allowed = valid && observed.refused.is_none();
+    let pooled = if allowed && function.spec.runtime.wasm.is_some() {
+        match crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await {
+            Err(Error::NotOwned { kind, name }) => {
+                observed.not_owned = Some(format!("{kind} {name}"));
+                false
+            }
+            Err(e) => return Err(e),
+            Ok(()) => observed.pool_conflict.is_none(),
+        }
+    } else {
+        false
+    };
+    if !pooled
+        && function
+            .labels()
+            .contains_key(crate::render::pool::POOL_LABEL)
+    {
+        // Not (or no more) in a pool: a container function now, invalid, refused, or naming
+        // a pool it cannot share. A pool label the controller did not set is removed too.
+        crate::pools::strip_pool_label(function, ctx, &namespace).await?;
         crate::pools::collect_unused(ctx, &namespace).await?;
     }
-    let runnable = valid
+    let runnable = allowed
         && function
             .spec
             .runtime
             .container
             .as_ref()
             .is_some_and(|c| c.image.is_some() && c.mode != faas_api::ContainerMode::Cgi);
-    if runnable && let Some(mut workload) = workload::workload(function, &ctx.defaults) {
+    if runnable && let Some(workload) = workload::workload(function, &ctx.defaults) {
+        match apply_workload(function, ctx, &namespace, &owner, workload, &mut observed).await {
+            Err(Error::NotOwned { kind, name }) => {
+                observed.not_owned = Some(format!("{kind} {name}"));
+            }
+            other => other?,
+        }
+    }
+    write_status(function, ctx, &namespace, &observed).await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Applies a container function's objects.
+async fn apply_workload(
+    function: &Function,
+    ctx: &Context,
+    namespace: &str,
+    owner: &k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    mut workload: workload::Workload,
+    observed: &mut Observed,
+) -> Result<(), Error> {
+    {
         let apply = Applier {
             client: &ctx.client,
-            namespace: &namespace,
-            owner: Some(&owner),
+            namespace,
+            owner: Some(owner),
         };
         apply
             .typed(service_account::service_account(function))
@@ -185,8 +234,7 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
             }
         }
     }
-    write_status(function, ctx, &namespace, &observed).await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(())
 }
 
 /// Computes the status; writes it (and an Event when `Ready` changes) if it changed.

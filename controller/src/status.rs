@@ -28,6 +28,11 @@ pub struct Observed {
     pub pool_conflict: Option<String>,
     /// The pool's pods that exist now (their load reports count; others are stale).
     pub pool_pods: Vec<String>,
+    /// What the cluster profile refused (`faas_api::validate_for_cluster` with the chart's
+    /// policy), each problem naming its field: nothing was rendered.
+    pub refused: Option<String>,
+    /// An object the Function needs exists and faas did not make it (`Deployment fn-x`).
+    pub not_owned: Option<String>,
 }
 
 /// `True`, `False` or `Unknown`.
@@ -285,6 +290,29 @@ fn pool_ready(
     )
 }
 
+/// Why nothing was (or may be) applied for this function in this cluster, if so.
+fn refusal(observed: &Observed) -> Option<Condition> {
+    if let Some(why) = &observed.refused {
+        return Some(condition(
+            "Ready",
+            false,
+            "NotAllowedInCluster",
+            why.clone(),
+        ));
+    }
+    observed.not_owned.as_ref().map(|object| {
+        condition(
+            "Ready",
+            false,
+            "ObjectNotOwned",
+            format!(
+                "{object} exists and was not made by faas; it is left alone (rename the \
+                 Function, or remove that object)"
+            ),
+        )
+    })
+}
+
 /// The status to write.
 pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) -> FunctionStatus {
     let previous = function.status.clone().unwrap_or_default();
@@ -309,7 +337,8 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
                 .pool_conflict
                 .as_ref()
                 .map(|why| condition("Ready", false, "PoolConflict", why.clone()));
-            blocker
+            refusal(observed)
+                .or(blocker)
                 .or(conflict)
                 .unwrap_or_else(|| match &observed.pool {
                     Some((name, deployment)) => pool_ready(name, deployment, function, observed),

@@ -100,8 +100,17 @@ async fn expect_event(api: &mut Handle) -> (Value, Reply) {
     .await
 }
 
-/// A server-side apply (field manager `faas-controller`, forced) of the object at `path`.
+/// The ownership check before an apply: a read of the object's metadata, answered "not
+/// there yet".
+async fn expect_ownership_check(api: &mut Handle, path: &str) {
+    let (_, reply) = expect(api, "GET", path).await;
+    reply.not_found("not created yet");
+}
+
+/// A server-side apply (field manager `faas-controller`, forced) of the object at `path`,
+/// after its ownership check.
 async fn expect_apply(api: &mut Handle, path: &str) -> (Value, Reply) {
+    expect_ownership_check(api, path).await;
     expect(api, "PATCH", &format!("{path}{APPLY}")).await
 }
 
@@ -276,6 +285,15 @@ async fn an_unchanged_status_is_not_written_again() {
         format!("/apis/apps/v1/namespaces/shop/deployments/fn-orders{APPLY}"),
         format!("/api/v1/namespaces/shop/services/fn-orders{APPLY}"),
     ] {
+        // Ours already (owned by the Function): applied again.
+        let (_, reply) = expect(&mut api, "GET", uri.trim_end_matches(APPLY)).await;
+        reply.json(
+            200,
+            &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                    "metadata": {"name": "fn-orders", "namespace": "shop",
+                                 "ownerReferences": [{"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+                                                      "name": "orders", "uid": UID, "controller": true}]}}),
+        );
         let (body, reply) = expect(&mut api, "PATCH", &uri).await;
         if uri.contains("deployments") {
             reply.json(200, &serde_json::to_value(&deployment).unwrap());
@@ -525,6 +543,8 @@ fn wasm_function(source: &str, sha256: Option<&str>) -> Function {
         container: None,
     };
     f.spec.scale = None;
+    // 128Mi x 4 fits the default 1Gi pool pod.
+    f.spec.concurrency = Some(4);
     f
 }
 
@@ -568,9 +588,10 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     .await;
     reply.json(200, &list("FunctionList", vec![]));
     // The label pool pods watch.
-    let (label, reply) = expect_apply(
+    let (label, reply) = expect(
         &mut api,
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
     )
     .await;
     assert_eq!(label["metadata"]["labels"]["faas.dev/pool"], "default");
@@ -605,6 +626,7 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
             format!("/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default{APPLY}"),
         ),
     ] {
+        expect_ownership_check(&mut api, uri.trim_end_matches(APPLY)).await;
         let (body, reply) = expect(&mut api, "PATCH", &uri).await;
         assert_eq!(body["kind"], kind);
         assert!(
@@ -708,8 +730,15 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     )
     .await;
     reply.json(200, &list("FunctionList", vec![]));
-    // Already labelled: no label patch. The pool objects, then the artifact.
+    // Already labelled: no label patch. The pool objects (each checked, then applied), then
+    // the artifact.
     for _ in 0..6 {
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), api.next_request())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(request.method(), "GET", "{}", request.uri());
+        Reply(send).not_found("new");
         let (request, send) = tokio::time::timeout(Duration::from_secs(5), api.next_request())
             .await
             .unwrap()
@@ -809,4 +838,140 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
     f.metadata.finalizers = None;
     reply.json(200, &serde_json::to_value(&f).unwrap());
     pass.await.unwrap().expect("cleanup succeeds");
+}
+
+/// A Function naming an IAM role its namespace may not use (another team's) is refused with a
+/// condition naming the field, and nothing is rendered: no pool is even looked at.
+#[tokio::test]
+async fn a_foreign_role_arn_is_refused_with_a_condition_and_nothing_rendered() {
+    let (ctx, mut api) = context(false);
+    let mut f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    f.spec.iam = Some(faas_api::IamSpec {
+        role_arn: "arn:aws:iam::123456789012:role/faas-payments".into(),
+    });
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (status, reply) = expect_status(&mut api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "NotAllowedInCluster");
+    let message = ready["message"].as_str().unwrap();
+    assert!(message.starts_with("spec.iam.roleArn: "), "{message}");
+    assert!(status["status"].get("pool").is_none(), "{status}");
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect_event(&mut api).await;
+    assert_eq!(event["reason"], "NotAllowedInCluster");
+    reply.json(201, &event);
+    drop(api);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+/// A Function that labelled itself into a pool, and that the cluster refuses (here: it asks
+/// for the pool pod's service-account token as a host directory), loses the label; nothing
+/// of the pool is applied.
+#[tokio::test]
+async fn a_self_set_pool_label_is_stripped_from_a_refused_function() {
+    let (ctx, mut api) = context(false);
+    let mut f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    if let Some(w) = f.spec.runtime.wasm.as_mut() {
+        w.dirs = vec![faas_api::DirGrant {
+            host_path: "/var/run/secrets/kubernetes.io/serviceaccount".into(),
+            guest_path: "/s".into(),
+            read_only: true,
+        }];
+    }
+    f.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (patch, reply) = expect(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
+    )
+    .await;
+    assert_eq!(
+        patch,
+        json!({"metadata": {"labels": {"faas.dev/pool": null}}}),
+        "a merge patch: the label is someone else's field"
+    );
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    // The pool it claimed may be unused now.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/apps/v1/namespaces/shop/deployments?&labelSelector=app.kubernetes.io%2Fcomponent%3Druntime-pool%2Capp.kubernetes.io%2Fmanaged-by%3Dfaas-controller",
+    )
+    .await;
+    reply.json(200, &list("DeploymentList", vec![]));
+    let (status, reply) = expect_status(&mut api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["reason"], "NotAllowedInCluster");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("spec.runtime.wasm.dirs[0].hostPath"),
+        "{ready}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect_event(&mut api).await;
+    reply.json(201, &event);
+    drop(api);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+/// A Deployment named like the Function's (`fn-orders`) that faas did not make is never taken
+/// over by the forced apply: no PATCH reaches it, the status and an Event say why.
+#[tokio::test]
+async fn a_foreign_deployment_is_not_taken_over() {
+    let (ctx, mut api) = context(false);
+    let f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (sa, reply) = expect_apply(
+        &mut api,
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
+    )
+    .await;
+    reply.json(200, &sa);
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
+    )
+    .await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                "metadata": {"name": "fn-orders", "namespace": "shop",
+                             "labels": {"app": "orders", "app.kubernetes.io/managed-by": "Helm"}}}),
+    );
+    // Next is the status, not an apply of the Deployment.
+    let (status, reply) = expect_status(&mut api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "ObjectNotOwned");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("Deployment fn-orders exists and was not made by faas"),
+        "{ready}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect_event(&mut api).await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some("ObjectNotOwned"))
+    );
+    reply.json(201, &event);
+    drop(api);
+    pass.await.unwrap().expect("pass succeeds");
 }

@@ -61,7 +61,7 @@ pub enum FunctionSource {
     /// those labelled `faas.dev/pool=<pool>` in the pod's namespace. `pod` (the pod's name)
     /// is how it reports, per function, whether it loaded it.
     Pool {
-        pool: String,
+        pool: crate::pool_source::PoolIdentity,
         namespace: String,
         pod: Option<String>,
     },

@@ -7,6 +7,14 @@
 //! a pinned `spec.runtime.wasm.sha256` is checked when the module loads. Only a change of
 //! spec reloads a function: the controller's status writes do not.
 //!
+//! The label only narrows the watch: a Function is loaded only when it passes the cluster
+//! profile of validation (`faas_api::validate_for_cluster`: no host directories, pinned
+//! artifacts) and its pool, computed by the controller's own rule (`faas_api::pool::pool_of`),
+//! is this pod's pool: same name and same key (`--pool-key`, the digest of the namespace,
+//! IAM role and placement the controller rendered this pool for). A Function that labels
+//! itself into another team's pool, or names its role, gets a load report saying why, and
+//! nothing runs.
+//!
 //! After each load the pod reports the outcome in the Function's `status.loadState.<pod>`
 //! (server-side apply, field manager `faas-pool-<pod>`: each pod owns its entry), which the
 //! controller turns into `Ready` ("loaded in 2/2 pods of pool-default", or the pod's error).
@@ -29,13 +37,51 @@ use crate::registry::Origin;
 /// The label naming a Function's pool.
 pub const POOL_LABEL: &str = "faas.dev/pool";
 
+/// Which pool this pod serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolIdentity {
+    /// The pool's name (`--pool`).
+    pub name: String,
+    /// `faas_api::pool::PoolKey::digest` of the pool (`--pool-key`, set by the controller).
+    /// Without it (a pod rendered by an older controller) only the name is compared.
+    pub key: Option<String>,
+}
+
+impl PoolIdentity {
+    /// Why this pool does not load `function`, if it does not.
+    pub fn refuse(&self, function: &Function) -> Option<String> {
+        if let Err(errors) = faas_api::validate_for_cluster(function, None) {
+            return Some(format!("refused in a cluster: {errors}"));
+        }
+        let computed = faas_api::pool::pool_of(function);
+        let same_key = self
+            .key
+            .as_ref()
+            .is_none_or(|key| *key == computed.key.digest());
+        (computed.name != self.name || !same_key).then(|| {
+            format!(
+                "not a member of pool {}: its namespace, spec.iam.roleArn and spec.placement \
+                 put it in pool {}{} (the faas.dev/pool label is the controller's, it does not \
+                 choose a pool)",
+                self.name,
+                computed.name,
+                if computed.name == self.name {
+                    " with another role or placement"
+                } else {
+                    ""
+                }
+            )
+        })
+    }
+}
+
 /// Follows the pool's Functions for as long as the platform lives. The platform turns ready
 /// once the first complete list is loaded.
 pub fn start(
     platform: &Arc<Platform>,
     client: Client,
     namespace: String,
-    pool: String,
+    pool: PoolIdentity,
     pod: Option<String>,
 ) {
     tokio::spawn(follow(
@@ -52,18 +98,19 @@ pub async fn follow(
     platform: Weak<Platform>,
     client: Client,
     namespace: String,
-    pool: String,
+    pool: PoolIdentity,
     pod: Option<String>,
 ) {
     let api: Api<Function> = Api::namespaced(client.clone(), &namespace);
-    let config = watcher::Config::default().labels(&format!("{POOL_LABEL}={pool}"));
+    let config = watcher::Config::default().labels(&format!("{POOL_LABEL}={}", pool.name));
     let stream = watcher::watcher(api, config).default_backoff();
     futures::pin_mut!(stream);
+    tracing::info!(%namespace, pool = %pool.name, "runtime pool: following its Functions");
     let mut pool_state = PoolState {
         pod,
+        identity: Some(pool),
         ..PoolState::default()
     };
-    tracing::info!(%namespace, %pool, "runtime pool: following its Functions");
     while let Some(event) = stream.next().await {
         let Some(platform) = platform.upgrade() else {
             return;
@@ -113,6 +160,8 @@ pub async fn follow(
 struct PoolState {
     /// This pod's name: where it reports load outcomes (none: no reports).
     pod: Option<String>,
+    /// The pool this pod serves: what it admits.
+    identity: Option<PoolIdentity>,
     /// Function name -> the spec it was loaded with.
     applied: HashMap<String, String>,
     /// Names seen during a (re)list.
@@ -132,11 +181,26 @@ impl PoolState {
         if self.applied.get(&name) == Some(&spec) {
             return;
         }
-        let artifact = fetch_artifact(client, namespace, &function).await;
         let generation = function.metadata.generation;
-        let outcome = platform
-            .apply(function, artifact, Origin::Cluster, None)
-            .await;
+        let refused = self
+            .identity
+            .as_ref()
+            .and_then(|pool| pool.refuse(&function));
+        let outcome = match refused {
+            // Nothing of it is fetched or compiled, and a version loaded before goes.
+            Some(why) => {
+                if platform.registry.remove(&name).is_some() {
+                    tracing::info!(function = %name, "runtime pool: function removed");
+                }
+                Err(why)
+            }
+            None => {
+                let artifact = fetch_artifact(client, namespace, &function).await;
+                platform
+                    .apply(function, artifact, Origin::Cluster, None)
+                    .await
+            }
+        };
         match &outcome {
             Ok(()) => tracing::info!(function = %name, "runtime pool: function loaded"),
             Err(reason) => {

@@ -66,6 +66,18 @@ fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body
     );
 }
 
+/// What the controller tells the pods of namespace `shop`'s `default` pool.
+fn default_pool() -> faas_gateway::pool_source::PoolIdentity {
+    let plain: faas_api::Function =
+        serde_json::from_value(function("any", "configmap://fn-any/any.wasm")).unwrap();
+    let pool = faas_api::pool::pool_of(&plain);
+    assert_eq!(pool.name, "default");
+    faas_gateway::pool_source::PoolIdentity {
+        name: pool.name,
+        key: Some(pool.key.digest()),
+    }
+}
+
 /// A pool pod's source (pod `pool-default-7d9f` of pool `default` in `shop`) against the mock,
 /// up to its first list request.
 async fn start_pool(
@@ -81,7 +93,7 @@ async fn start_pool(
         Arc::downgrade(&platform),
         Client::new(service, "shop"),
         "shop".into(),
-        "default".into(),
+        default_pool(),
         Some("pool-default-7d9f".into()),
     ));
     let list = next(
@@ -274,4 +286,113 @@ async fn a_pool_pulls_oci_artifacts_and_refuses_one_that_does_not_match_its_pin(
     .await;
     let call = platform.registry.get("hello").expect("hello registered");
     assert!(call.state.is_ok(), "{:?}", call.state.as_ref().err());
+}
+
+/// A Function that labels itself into the pool (with another team's role, or naming a pool
+/// it does not belong to) or asks for host directories is never fetched nor loaded: the pod
+/// reports why, and serves only its real member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
+    let state = tempfile::tempdir().unwrap();
+    let (platform, mut api, list) = start_pool(state.path()).await;
+    // Another team's role, self-labelled into this pool.
+    let mut foreign_role = function("intruder", "configmap://fn-intruder/a.wasm");
+    foreign_role["spec"]["iam"] =
+        json!({"roleArn": "arn:aws:iam::123456789012:role/faas-payments"});
+    // Names this pool explicitly but with another placement: same name, another key.
+    let mut other_key = function("sneaky", "configmap://fn-sneaky/a.wasm");
+    other_key["spec"]["placement"] = json!({"pool": "default", "capacity": "on-demand"});
+    // Host directories: the pod's service-account token, the compile cache.
+    let mut secrets = function("secrets", "configmap://fn-secrets/a.wasm");
+    secrets["spec"]["runtime"]["wasm"]["dirs"] =
+        json!([{"hostPath": "/var/run/secrets/kubernetes.io/serviceaccount", "guestPath": "/s"}]);
+    let mut cache = function("cache", "configmap://fn-cache/a.wasm");
+    cache["spec"]["runtime"]["wasm"]["dirs"] =
+        json!([{"hostPath": "/tmp/faas", "guestPath": "/cache"}]);
+    // An unpinned registry artifact.
+    let unpinned = function("unpinned", "oci://registry.example.com/fn/a:latest");
+    reply(
+        list,
+        200,
+        serde_json::to_vec(&json!({
+            "apiVersion": "faas.dev/v1alpha1", "kind": "FunctionList",
+            "metadata": {"resourceVersion": "10"},
+            "items": [foreign_role, other_key, secrets, cache, unpinned,
+                      function("hello", "configmap://fn-hello/hello.wasm")]
+        }))
+        .unwrap(),
+    );
+    for (name, why) in [
+        ("intruder", "not a member of pool default"),
+        ("sneaky", "with another role or placement"),
+        ("secrets", "spec.runtime.wasm.dirs[0].hostPath"),
+        ("cache", "spec.runtime.wasm.dirs[0].hostPath"),
+        ("unpinned", "pinned by digest"),
+    ] {
+        // No ConfigMap read first: the next request is the report.
+        let (report, send) = next_with_body(
+            &mut api,
+            "PATCH",
+            &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/{name}/status?"),
+        )
+        .await;
+        let entry = &report["status"]["loadState"]["pool-default-7d9f"];
+        assert_eq!(entry["loaded"], false, "{name}: {report}");
+        let reason = entry["reason"].as_str().unwrap();
+        assert!(reason.contains(why), "{name}: {reason}");
+        reply(send, 200, serde_json::to_vec(&function(name, "x")).unwrap());
+    }
+    let hello = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hello.wasm"),
+    )
+    .unwrap();
+    let map = next(
+        &mut api,
+        "GET",
+        "/api/v1/namespaces/shop/configmaps/fn-hello",
+    )
+    .await;
+    reply(
+        map,
+        200,
+        serde_json::to_vec(&json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "fn-hello", "namespace": "shop"},
+            "binaryData": {"hello.wasm": base64::engine::general_purpose::STANDARD.encode(&hello)}
+        }))
+        .unwrap(),
+    );
+    let (report, send) = next_with_body(
+        &mut api,
+        "PATCH",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/hello/status?",
+    )
+    .await;
+    assert_eq!(
+        report["status"]["loadState"]["pool-default-7d9f"]["loaded"],
+        true
+    );
+    reply(
+        send,
+        200,
+        serde_json::to_vec(&function("hello", "x")).unwrap(),
+    );
+    let _watch = next(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&watch=true",
+    )
+    .await;
+    assert!(
+        platform
+            .registry
+            .get("hello")
+            .is_some_and(|e| e.state.is_ok())
+    );
+    for name in ["intruder", "sneaky", "secrets", "cache", "unpinned"] {
+        assert!(
+            platform.registry.get(name).is_none(),
+            "{name} must not be loaded"
+        );
+    }
 }

@@ -216,6 +216,9 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(set(env) - known, set())
         self.assertEqual(json.loads(env["FAAS_FUNCTION_TOLERATIONS"]),
                          [{"key": "faas.dev/functions", "operator": "Exists", "effect": "NoSchedule"}])
+        # By default no Function may name a role, a node group or a node label.
+        self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]), {})
+        self.assertEqual((env["FAAS_ALLOWED_NODE_GROUPS"], env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"]), ("", ""))
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         security = container["securityContext"]
@@ -238,6 +241,11 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(env["FAAS_FUNCTION_NODE_LABELS"], "node-group=functions")
         self.assertEqual(env["FAAS_PUBLIC_URL"], "https://fn.example.com")
         self.assertEqual(len(json.loads(env["FAAS_FUNCTION_TOLERATIONS"])), 2)
+        # What teams may ask for: the platform team's lists, as the controller parses them.
+        self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]),
+                         {"*": ["arn:aws:iam::123456789012:role/faas/{namespace}/*"]})
+        self.assertEqual(env["FAAS_ALLOWED_NODE_GROUPS"], "functions-gpu")
+        self.assertEqual(env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"], "example.com/disk")
         pod = deployment["spec"]["template"]["spec"]
         self.assertEqual(pod["nodeSelector"], {"node-group": "system"})
         self.assertEqual(pod["tolerations"][0]["key"], "CriticalAddonsOnly")

@@ -37,6 +37,9 @@ pub struct ClusterDefaults {
     pub pool_memory: String,
     /// CPU requested by a pool pod.
     pub pool_cpu_request: String,
+    /// What the platform team allows Functions (role ARNs per namespace, node groups, node
+    /// labels); its `pool_memory_bytes` is [`ClusterDefaults::pool_memory`] parsed.
+    pub policy: faas_api::ClusterPolicy,
 }
 
 impl Default for ClusterDefaults {
@@ -50,6 +53,10 @@ impl Default for ClusterDefaults {
             pool_replicas: 2,
             pool_memory: "1Gi".to_owned(),
             pool_cpu_request: "250m".to_owned(),
+            policy: faas_api::ClusterPolicy {
+                pool_memory_bytes: Some(1 << 30),
+                ..faas_api::ClusterPolicy::default()
+            },
         }
     }
 }

@@ -73,13 +73,20 @@ pub fn placement(function: &Function, defaults: &ClusterDefaults) -> Placement {
             .then_some(preferred),
     };
     let mut tolerations = defaults.function_tolerations.clone();
-    tolerations.extend(spec.tolerations.iter().map(|t| Toleration {
-        key: (!t.key.is_empty()).then(|| t.key.clone()),
-        operator: t.operator.clone(),
-        value: t.value.clone(),
-        effect: t.effect.clone(),
-        toleration_seconds: None,
-    }));
+    // An empty key would tolerate every taint: validation refuses it, and it is never
+    // rendered even if a Function got past validation.
+    tolerations.extend(
+        spec.tolerations
+            .iter()
+            .filter(|t| !t.key.is_empty())
+            .map(|t| Toleration {
+                key: Some(t.key.clone()),
+                operator: t.operator.clone(),
+                value: t.value.clone(),
+                effect: t.effect.clone(),
+                toleration_seconds: None,
+            }),
+    );
     Placement {
         tolerations,
         affinity: Affinity {
@@ -219,6 +226,27 @@ mod tests {
         assert!(required.contains(&("node-group".to_owned(), vec!["functions".to_owned()])));
         assert!(required.contains(&("disk".to_owned(), vec!["nvme".to_owned()])));
         assert!(required.contains(&(CAPACITY_TYPE_LABEL.to_owned(), vec!["SPOT".to_owned()])));
+    }
+
+    #[test]
+    fn the_functions_node_group_is_always_required_and_no_wildcard_is_rendered() {
+        let mut f = function(Capacity::Spot, Some("batch"));
+        if let Some(p) = f.spec.placement.as_mut() {
+            p.tolerations = vec![faas_api::TolerationSpec {
+                key: String::new(),
+                operator: Some("Exists".into()),
+                value: None,
+                effect: None,
+            }];
+            p.node_selector = [("node-group".to_owned(), "system".to_owned())].into();
+        }
+        let p = placement(&f, &defaults());
+        assert_eq!(p.tolerations, defaults().function_tolerations);
+        let required = required(&p);
+        // Both terms must hold: asking for another node group's label only makes the pod
+        // unschedulable, never moves it off the functions nodes.
+        assert!(required.contains(&("node-group".to_owned(), vec!["functions".to_owned()])));
+        assert!(required.contains(&(NODE_GROUP_LABEL.to_owned(), vec!["batch".to_owned()])));
     }
 
     #[test]

@@ -1,9 +1,8 @@
 //! WASM runtime pools: WebAssembly functions do not get a Deployment each (pods per node are
 //! scarce on EKS, see DESIGN.md); they share pool pods running `faas-runtime serve`, hundreds
-//! per pod. Functions share a pool when nothing that pods cannot share differs: namespace,
-//! IAM role (the pool's ServiceAccount), placement (capacity, node group, tolerations, node
-//! labels) and security group. Functions with none of these set share the namespace's
-//! `default` pool; `spec.placement.pool` names a pool explicitly.
+//! per pod. Which pool a function belongs to is `faas_api::pool::pool_of` (the pool pods run
+//! the same rule, and are given their key with `--pool-key`, so a label cannot put a
+//! Function in a pool).
 //!
 //! A pool is `pool-<name>`: ServiceAccount (with the role), Deployment, Service, and a
 //! RoleBinding to the namespace's `faas-pool` Role (read Functions and ConfigMaps: how pool
@@ -12,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use faas_api::{Capacity, Function, FunctionSpec, PlacementSpec, TolerationSpec};
+use faas_api::{Function, FunctionSpec, PlacementSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
@@ -23,8 +22,6 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::ClusterDefaults;
 use super::placement::placement;
@@ -34,85 +31,14 @@ use super::workload::{
     tmp_mount, tmp_volume,
 };
 
-/// Label on a Function naming its pool, and on the pool's objects and pods.
-pub const POOL_LABEL: &str = "faas.dev/pool";
+pub use faas_api::pool::{POOL_LABEL, Pool, PoolKey, conflict, pool_of};
+
 /// The namespace's Role that pool pods are bound to.
 pub const POOL_ROLE: &str = "faas-pool";
 /// Port of `faas-runtime serve` in pool pods.
 pub const POOL_HTTP_PORT: i32 = 8080;
-
-/// What pool pods cannot share: two functions with equal keys share a pool.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PoolKey {
-    pub namespace: String,
-    pub role_arn: Option<String>,
-    pub capacity: Capacity,
-    pub node_group: Option<String>,
-    pub tolerations: Vec<TolerationSpec>,
-    pub node_selector: BTreeMap<String, String>,
-    pub security_group: Option<String>,
-}
-
-/// A function's pool.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Pool {
-    /// `default`, the explicit `spec.placement.pool`, or `p` + a hash of the key.
-    pub name: String,
-    pub key: PoolKey,
-}
-
-impl Pool {
-    /// `pool-<name>`: the name of every object of the pool.
-    pub fn object_name(&self) -> String {
-        format!("pool-{}", self.name)
-    }
-}
-
-/// The pool of a WASM function.
-pub fn pool_of(function: &Function) -> Pool {
-    let placement = function.spec.placement.clone().unwrap_or_default();
-    let key = PoolKey {
-        namespace: function.metadata.namespace.clone().unwrap_or_default(),
-        role_arn: function.spec.iam.as_ref().map(|iam| iam.role_arn.clone()),
-        capacity: placement.capacity,
-        node_group: placement.node_group.clone(),
-        tolerations: placement.tolerations.clone(),
-        node_selector: placement.node_selector.clone(),
-        security_group: placement.security_group.clone(),
-    };
-    let name = match &placement.pool {
-        Some(name) => name.clone(),
-        None if is_default(&key) => "default".to_owned(),
-        None => {
-            let canonical = serde_json::to_vec(&key).unwrap_or_default();
-            let digest = Sha256::digest(&canonical);
-            format!("p{}", &hex::encode(digest)[..10])
-        }
-    };
-    Pool { name, key }
-}
-
-fn is_default(key: &PoolKey) -> bool {
-    key.role_arn.is_none()
-        && key.capacity == Capacity::Spot
-        && key.node_group.is_none()
-        && key.tolerations.is_empty()
-        && key.node_selector.is_empty()
-        && key.security_group.is_none()
-}
-
-/// Why two functions that name the same pool cannot share it, if they cannot.
-pub fn conflict(a: &Pool, b: &Pool) -> Option<String> {
-    (a.name == b.name && a.key != b.key).then(|| {
-        format!(
-            "pool {} already hosts functions with another IAM role or placement; a pool's \
-             pods have one identity and one placement (drop spec.placement.pool to get a pool \
-             of your own)",
-            a.name
-        )
-    })
-}
+/// `/tmp` of a pool pod (its compiled-code cache).
+pub const POOL_TMP_SIZE_LIMIT: &str = "2Gi";
 
 /// The objects of one pool.
 #[derive(Clone, Debug)]
@@ -256,6 +182,9 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
             "serve".to_owned(),
             "--pool".to_owned(),
             pool.name.clone(),
+            // The pods load only Functions whose computed key is this one.
+            "--pool-key".to_owned(),
+            pool.key.digest(),
             "--json-logs".to_owned(),
         ]),
         env: Some(vec![
@@ -320,7 +249,8 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
                     service_account_name: Some(name.clone()),
                     containers: vec![runtime],
                     security_context: Some(pod_security()),
-                    volumes: Some(vec![tmp_volume()]),
+                    // The compile cache lives here; guests get no filesystem in a cluster.
+                    volumes: Some(vec![tmp_volume(POOL_TMP_SIZE_LIMIT)]),
                     tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
                     affinity: Some(place.affinity),
                     topology_spread_constraints: (!place.topology_spread.is_empty())
@@ -400,47 +330,6 @@ mod tests {
     }
 
     #[test]
-    fn functions_share_a_pool_exactly_when_nothing_pods_cannot_share_differs() {
-        let a = pool_of(&wasm("a", "shop"));
-        let b = pool_of(&wasm("b", "shop"));
-        assert_eq!(a.name, "default");
-        assert_eq!(a, b);
-        let role = "arn:aws:iam::123456789012:role/resize";
-        let c = pool_of(&with_role(wasm("c", "shop"), role));
-        let d = pool_of(&with_role(wasm("d", "shop"), role));
-        assert_eq!(c, d, "same role, same pool");
-        assert!(c.name.starts_with('p') && c.name.len() == 11, "{}", c.name);
-        let other = pool_of(&with_role(
-            wasm("e", "shop"),
-            "arn:aws:iam::123456789012:role/x",
-        ));
-        assert_ne!(c.name, other.name);
-        let elsewhere = pool_of(&with_role(wasm("c", "billing"), role));
-        assert_ne!(c.name, elsewhere.name, "namespaces never share");
-        let mut on_demand = wasm("f", "shop");
-        on_demand.spec.placement = Some(PlacementSpec {
-            capacity: Capacity::OnDemand,
-            ..PlacementSpec::default()
-        });
-        assert_ne!(pool_of(&on_demand).name, "default");
-    }
-
-    #[test]
-    fn an_explicit_pool_is_used_and_a_mismatch_is_a_conflict() {
-        let mut a = wasm("a", "shop");
-        a.spec.placement = Some(PlacementSpec {
-            pool: Some("batch".into()),
-            ..PlacementSpec::default()
-        });
-        let mut b = with_role(a.clone(), "arn:aws:iam::123456789012:role/x");
-        b.metadata.name = Some("b".into());
-        let (pa, pb) = (pool_of(&a), pool_of(&b));
-        assert_eq!((pa.name.as_str(), pb.name.as_str()), ("batch", "batch"));
-        assert!(conflict(&pa, &pb).is_some_and(|m| m.contains("pool batch")));
-        assert!(conflict(&pa, &pa).is_none());
-    }
-
-    #[test]
     fn a_pool_is_a_locked_down_serve_deployment_with_the_pools_identity() {
         let role = "arn:aws:iam::123456789012:role/resize";
         let pool = pool_of(&with_role(wasm("a", "shop"), role));
@@ -464,8 +353,14 @@ mod tests {
         assert_eq!(pod.service_account_name.as_deref(), Some(name.as_str()));
         let container = &pod.containers[0];
         assert_eq!(
-            container.args.clone().unwrap_or_default()[..3],
-            ["serve".to_owned(), "--pool".to_owned(), pool.name.clone()]
+            container.args.clone().unwrap_or_default()[..5],
+            [
+                "serve".to_owned(),
+                "--pool".to_owned(),
+                pool.name.clone(),
+                "--pool-key".to_owned(),
+                pool.key.digest()
+            ]
         );
         assert_eq!(
             container.image.as_deref(),

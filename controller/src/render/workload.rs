@@ -84,11 +84,18 @@ pub(super) fn pre_stop_pause() -> Lifecycle {
     }
 }
 
-/// The writable `/tmp` of a pod whose root filesystem is read-only.
-pub(super) fn tmp_volume() -> Volume {
+/// `/tmp` of a function pod: what Lambda gives (512 MB); past it the kubelet evicts the pod
+/// instead of letting one function fill the node's disk.
+pub const TMP_SIZE_LIMIT: &str = "512Mi";
+
+/// The writable `/tmp` of a pod whose root filesystem is read-only, at most `size_limit`.
+pub(super) fn tmp_volume(size_limit: &str) -> Volume {
     Volume {
         name: "tmp".to_owned(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity(size_limit.to_owned())),
+            ..EmptyDirVolumeSource::default()
+        }),
         ..Volume::default()
     }
 }
@@ -341,7 +348,11 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         containers: vec![app],
         init_containers: sidecar.map(|s| vec![s]),
         security_context: Some(pod_security()),
-        volumes: Some(vec![tmp_volume()]),
+        volumes: Some(vec![tmp_volume(TMP_SIZE_LIMIT)]),
+        // Neither the function nor the sidecar talks to the Kubernetes API. IRSA does not
+        // need this token either: the EKS webhook mounts its own projected token
+        // (`aws-iam-token`, audience sts.amazonaws.com) whatever this says.
+        automount_service_account_token: Some(false),
         // The pause, then the longest request, then a margin to exit.
         termination_grace_period_seconds: Some(PRE_STOP_SECONDS + timeout + 5),
         tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
@@ -490,6 +501,13 @@ mod tests {
             app.volume_mounts.as_ref().expect("mounts")[0].mount_path,
             "/tmp"
         );
+        // /tmp is bounded; the pod gets no Kubernetes API token it does not use.
+        let tmp = &pod.volumes.as_ref().expect("volumes")[0];
+        assert_eq!(
+            tmp.empty_dir.as_ref().and_then(|e| e.size_limit.clone()),
+            Some(Quantity(TMP_SIZE_LIMIT.to_owned()))
+        );
+        assert_eq!(pod.automount_service_account_token, Some(false));
         let resources = app.resources.as_ref().expect("resources");
         assert_eq!(
             resources.limits.as_ref().expect("limits")["memory"].0,

@@ -38,6 +38,10 @@ enum RoleArgs {
         /// labelled `faas.dev/pool=<pool>` in POD_NAMESPACE), with ConfigMap artifacts.
         #[arg(long, env = "FAAS_POOL", conflicts_with = "functions")]
         pool: Option<String>,
+        /// The pool's key (`faas_api::pool::PoolKey::digest`, set by the controller): only
+        /// Functions whose computed pool has this key are loaded.
+        #[arg(long, env = "FAAS_POOL_KEY", requires = "pool")]
+        pool_key: Option<String>,
         /// The pod's namespace (the downward API sets it).
         #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
         namespace: String,
@@ -86,12 +90,16 @@ async fn main() -> anyhow::Result<()> {
         RoleArgs::Serve {
             functions,
             pool,
+            pool_key,
             namespace,
             common,
         } => {
             let source = match pool {
-                Some(pool) => FunctionSource::Pool {
-                    pool,
+                Some(name) => FunctionSource::Pool {
+                    pool: faas_gateway::pool_source::PoolIdentity {
+                        name,
+                        key: pool_key,
+                    },
                     namespace,
                     pod: std::env::var("POD_NAME").ok(),
                 },

@@ -30,16 +30,12 @@ pub fn upstream_of(function: &Function) -> Result<Upstream, String> {
     let namespace = function.namespace().unwrap_or_else(|| "default".to_owned());
     let through_router = format!("/function/{name}");
     if function.spec.runtime.wasm.is_some() {
+        // The pool the controller placed it in (its status), never a label the Function's
+        // author could set: that would route its traffic to another pool's pods.
         let pool = function
             .status
             .as_ref()
             .and_then(|s| s.pool.clone())
-            .or_else(|| {
-                function
-                    .labels()
-                    .get(crate::pool_source::POOL_LABEL)
-                    .cloned()
-            })
             .ok_or_else(|| "waiting for the controller to place it in a runtime pool".to_owned())?;
         return Ok(Upstream {
             service: ServiceKey {

@@ -35,6 +35,23 @@ const FUNCTION_RULES: &[(&[&str], &str, &str)] = &[
         "spec.runtime.container.mode: cgi is local mode only; use http or lambda in a cluster",
     ),
     (
+        &["runtime", "wasm"],
+        "!has(self.dirs) || size(self.dirs) == 0",
+        "spec.runtime.wasm.dirs[].hostPath: host directories are local mode only; in a cluster \
+         a guest gets no host filesystem",
+    ),
+    (
+        &["runtime", "wasm"],
+        "!self.source.startsWith('oci://') || self.source.matches('@sha256:[0-9a-fA-F]{64}$')",
+        "spec.runtime.wasm.source: an oci:// artifact must be pinned by digest in a cluster \
+         (oci://registry/repository@sha256:<64 hex>)",
+    ),
+    (
+        &["placement", "tolerations", "[]"],
+        "size(self.key) > 0",
+        "spec.placement.tolerations[].key is required: an empty key tolerates every taint",
+    ),
+    (
         &["scale"],
         "!has(self.max) || !has(self.min) || self.max >= self.min",
         "spec.scale.max must be at least spec.scale.min",

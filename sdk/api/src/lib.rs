@@ -5,6 +5,7 @@
 //! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
 
 pub mod artifact;
+pub mod cluster;
 pub mod crd;
 pub mod cron;
 mod cron_syntax;
@@ -13,12 +14,14 @@ pub mod lambda_env;
 pub mod limits;
 pub mod manifest;
 pub mod network;
+pub mod pool;
 mod run;
 pub mod scaling;
 mod schema;
 pub mod sqs;
 pub mod validate;
 
+pub use cluster::{ClusterPolicy, validate_for_cluster};
 pub use function::*;
 pub use limits::Limits;
 pub use run::*;

@@ -360,12 +360,7 @@ fn validate_placement(p: &PlacementSpec, errs: &mut ValidationErrors) {
                 format!("must be NoSchedule, PreferNoSchedule or NoExecute, got {effect:?}"),
             );
         }
-        if t.key.is_empty() && operator != "Exists" {
-            errs.push(
-                format!("{path}.key"),
-                "is required unless operator is Exists",
-            );
-        }
+        check_toleration_key(&t.key, &path, errs);
     }
     for (key, value) in &p.node_selector {
         if !is_label_value(value) {
@@ -397,6 +392,18 @@ fn validate_placement(p: &PlacementSpec, errs: &mut ValidationErrors) {
                 "must be a Kubernetes label value (letters, digits, '-', '_', '.', \
                  at most 63 chars, starting and ending alphanumeric), got {ng:?}"
             ),
+        );
+    }
+}
+
+/// An empty key is a wildcard: with `Exists` it tolerates every taint, so function pods could
+/// land on the system nodes or on another team's dedicated nodes. Always refused.
+fn check_toleration_key(key: &str, path: &str, errs: &mut ValidationErrors) {
+    if key.is_empty() {
+        errs.push(
+            format!("{path}.key"),
+            "is required: an empty key (with operator Exists) tolerates every taint, \
+             including those of nodes functions must not use",
         );
     }
 }
@@ -1463,6 +1470,35 @@ mod tests {
         for bad in ["0", "0m", "1.5m", "", "m", "1..2", "-1", "1Gi"] {
             assert!(check_cpu(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_wildcard_toleration_is_refused() {
+        let mut f = wasm_fn("a");
+        f.spec.placement = Some(PlacementSpec {
+            tolerations: vec![crate::TolerationSpec {
+                key: String::new(),
+                operator: Some("Exists".into()),
+                value: None,
+                effect: None,
+            }],
+            ..PlacementSpec::default()
+        });
+        assert_one_error(
+            &f,
+            "spec.placement.tolerations[0].key",
+            "tolerates every taint",
+        );
+        f.spec.placement = Some(PlacementSpec {
+            tolerations: vec![crate::TolerationSpec {
+                key: "example.com/gpu".into(),
+                operator: Some("Exists".into()),
+                value: None,
+                effect: Some("NoSchedule".into()),
+            }],
+            ..PlacementSpec::default()
+        });
+        assert_eq!(errors(&f), Vec::<String>::new());
     }
 
     #[test]

@@ -200,7 +200,7 @@ mod cel {
         let lambda =
             json!({"runtime": {"container": {"image": "r.example.com/a:1", "mode": "lambda"}}});
         assert_eq!(check(lambda), Ok(()));
-        let wasm = json!({"runtime": {"wasm": {"source": "oci://r.example.com/fn/a:1"}}});
+        let wasm = json!({"runtime": {"wasm": {"source": format!("oci://r.example.com/fn/a:1@sha256:{}", "ab".repeat(32))}}});
         assert_eq!(check(wasm), Ok(()));
     }
 
@@ -237,6 +237,26 @@ mod cel {
                 json!({"runtime": {"wasm": {"source": "a.wasm"}},
                        "triggers": {"sqs": [{"queueUrl": "https://sqs.eu-west-3.amazonaws.com/1/q", "batchSize": 0}]}}),
                 "batchSize must be between 1 and 10000",
+            ),
+            // A cluster never grants host directories (a pool pod's tokens, its compile cache).
+            (
+                json!({"runtime": {"wasm": {"source": "configmap://fn-a/a.wasm",
+                       "dirs": [{"hostPath": "/var/run/secrets/kubernetes.io/serviceaccount", "guestPath": "/s"}]}}}),
+                "spec.runtime.wasm.dirs[].hostPath: host directories are local mode only",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "configmap://fn-a/a.wasm",
+                       "dirs": [{"hostPath": "/tmp/faas", "guestPath": "/cache"}]}}}),
+                "host directories are local mode only",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "oci://r.example.com/fn/a:1"}}}),
+                "must be pinned by digest",
+            ),
+            (
+                json!({"runtime": {"wasm": {"source": "configmap://fn-a/a.wasm"}},
+                       "placement": {"tolerations": [{"key": "", "operator": "Exists"}]}}),
+                "an empty key tolerates every taint",
             ),
         ];
         for (spec, expected) in cases {

@@ -92,15 +92,20 @@ impl Reference {
     /// Whether the registry is on this machine, where plain HTTP is the norm (as docker does
     /// for localhost).
     pub fn is_loopback(&self) -> bool {
-        let host = match self.registry.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => self.registry.split(':').next().unwrap_or(""),
-        };
-        host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
+        authority_is_loopback(&self.registry)
     }
+}
+
+/// Whether `host[:port]` (or `[v6]:port`) names this machine: `localhost`, 127.0.0.0/8, ::1.
+pub(crate) fn authority_is_loopback(authority: &str) -> bool {
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Display for Reference {

@@ -177,9 +177,13 @@ impl Transport {
             .and_then(auth::parse_challenge);
         let credentials = self.credentials(&reference.registry)?;
         let value = match challenge {
-            Some(Challenge::Basic) => credentials
-                .basic_header()
-                .ok_or_else(|| self.unauthorized(reference, challenged))?,
+            Some(Challenge::Basic) => {
+                let header = credentials
+                    .basic_header()
+                    .ok_or_else(|| self.unauthorized(reference, challenged))?;
+                refuse_plain_http(&self.base(reference), reference)?;
+                header
+            }
             Some(Challenge::Bearer { realm, service, .. }) => {
                 let token = self
                     .token(reference, access, &realm, service.as_deref(), &credentials)
@@ -203,6 +207,11 @@ impl Transport {
         service: Option<&str>,
         credentials: &Credentials,
     ) -> Result<String, OciError> {
+        // The realm comes from the registry's answer: a password or refresh token goes to
+        // it only over TLS (or to this machine).
+        if *credentials != Credentials::Anonymous {
+            refuse_plain_http(realm, reference)?;
+        }
         let scope = format!("repository:{}:{}", reference.repository, access.actions());
         let mut query = vec![("scope", scope.as_str())];
         if let Some(service) = service {
@@ -395,6 +404,36 @@ enum RawError {
     Other(String),
 }
 
+/// Whether credentials may be sent to `url`: over https, or plain http to this machine
+/// (`localhost`, 127.0.0.0/8, ::1: the tests' registries, `docker run registry` on a laptop).
+/// Never over plain http elsewhere, where anyone on the path reads them, and where a
+/// registry (or whoever answers for it) could name any realm.
+pub(crate) fn may_carry_credentials(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = lower.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !authority.contains('@') && crate::reference::authority_is_loopback(authority)
+}
+
+fn refuse_plain_http(url: &str, reference: &Reference) -> Result<(), OciError> {
+    if may_carry_credentials(url) {
+        return Ok(());
+    }
+    Err(OciError::Credentials {
+        registry: reference.registry.clone(),
+        why: format!(
+            "not sending credentials to {}: only https (or a registry on this machine) \
+             gets them",
+            authority_of(url)
+        ),
+    })
+}
+
 /// `scheme://authority` of a URL, for comparing hosts.
 fn authority_of(url: &str) -> &str {
     let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
@@ -458,6 +497,92 @@ fn login_hint(registry: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_over_tls_or_to_this_machine() {
+        for ok in [
+            "https://auth.example.com/token",
+            "HTTPS://auth.example.com",
+            "http://127.0.0.1:5000/token",
+            "http://localhost:5000/token",
+            "http://[::1]:5000/token",
+        ] {
+            assert!(may_carry_credentials(ok), "{ok}");
+        }
+        for refused in [
+            "http://auth.example.com/token",
+            "http://0.0.0.0:5000/token",
+            "http://10.0.0.1/token",
+            "http://localhost.example.com/token",
+            "http://127.0.0.1@evil.example.com/token",
+            "ftp://127.0.0.1/token",
+            "auth.example.com/token",
+        ] {
+            assert!(!may_carry_credentials(refused), "{refused}");
+        }
+    }
+
+    /// A registry's challenge names a plain-HTTP token realm: the password is not sent
+    /// there. The "realm" is a listener on this machine reached as 0.0.0.0 (which Linux
+    /// delivers to loopback, so no traffic can leave): an address that is not loopback by
+    /// its name, which is all a token realm from the network gives us.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used, clippy::expect_used)]
+    async fn a_basic_credential_is_never_sent_to_a_plain_http_realm() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let server = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = vec![0u8; 4096];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let _ = seen_tx.send(String::from_utf8_lossy(&head[..n]).into_owned());
+                let body = r#"{"token":"t"}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        let transport = Transport::new(None, Vec::new()).unwrap();
+        let reference = Reference::parse("registry.example.com/fn/a:1").unwrap();
+        let basic = Credentials::Basic {
+            username: "ci".into(),
+            password: "s3cret".into(),
+        };
+        let realm = format!("http://0.0.0.0:{port}/token");
+        let result = transport
+            .token(&reference, Access::Pull, &realm, None, &basic)
+            .await;
+        let error = result.expect_err("refused");
+        assert!(
+            error.to_string().contains("not sending credentials"),
+            "{error}"
+        );
+        assert!(
+            seen_rx.try_recv().is_err(),
+            "the realm must not even be contacted"
+        );
+        // Anonymous token requests carry nothing secret: those may use plain HTTP.
+        let anonymous = transport
+            .token(
+                &reference,
+                Access::Pull,
+                &realm,
+                None,
+                &Credentials::Anonymous,
+            )
+            .await;
+        assert_eq!(anonymous.ok().as_deref(), Some("t"));
+        let request = seen_rx.recv().await.unwrap();
+        assert!(
+            !request.to_ascii_lowercase().contains("authorization"),
+            "{request}"
+        );
+        server.abort();
+    }
 
     #[test]
     fn locations_resolve_against_their_request() {

@@ -85,6 +85,10 @@ fn check_for_cluster(
             cluster.namespace
         );
     }
+    // The cluster profile the controller also runs (host directories, unpinned artifacts):
+    // refused here, before anything is pushed or applied.
+    faas_api::validate_for_cluster(function, None)
+        .map_err(|errors| anyhow::anyhow!("{name}: {errors} (refused in a cluster)"))?;
     if let Some(container) = &function.spec.runtime.container
         && container.image.is_none()
     {

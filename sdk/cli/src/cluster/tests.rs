@@ -351,6 +351,22 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
         err.contains("spec.runtime.container.image: required on a cluster"),
         "{err}"
     );
+    // Host directories (a pool pod's service-account token) and unpinned artifacts: the
+    // cluster profile refuses them before anything is sent.
+    let err = refused(
+        &cluster,
+        dir.path(),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: peek}\nspec:\n  runtime:\n    wasm:\n      source: configmap://fn-peek/a.wasm\n      dirs: [{hostPath: /var/run/secrets, guestPath: /s}]\n",
+    )
+    .await;
+    assert!(err.contains("spec.runtime.wasm.dirs[0].hostPath"), "{err}");
+    let err = refused(
+        &cluster,
+        dir.path(),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: floating}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/fn/a:latest}\n",
+    )
+    .await;
+    assert!(err.contains("must be pinned by digest"), "{err}");
     drop(cluster);
     assert!(
         handle.next_request().await.is_none(),

@@ -1,0 +1,401 @@
+//! The cluster profile of validation: what a Function may not do once it runs in a shared
+//! cluster, on top of [`crate::validate`] (which local mode also runs).
+//!
+//! Two halves, one entry point, [`validate_for_cluster`]:
+//!
+//! - rules that need nothing but the Function (refused by the CLI before sending, by the
+//!   controller, by pool pods before loading, and where CEL can say it by the CRD): no host
+//!   directories (`spec.runtime.wasm.dirs`: in a pool pod they would be opened with the
+//!   runtime's own authority: its service-account and IRSA tokens, `/proc`, the compile cache),
+//!   OCI artifacts pinned by digest;
+//! - rules that need what the platform team decided ([`ClusterPolicy`], from the chart): which
+//!   IAM roles a namespace may use, which node groups and node labels functions may ask for,
+//!   and whether a WASM function fits its pool pod's memory.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::artifact::ArtifactSource;
+use crate::function::Function;
+use crate::validate::{ValidationErrors, validate};
+
+/// What the platform team allows in this cluster (the chart's values, given to the
+/// controller as flags).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterPolicy {
+    /// Namespace (or `*` for every namespace) to the IAM role ARN patterns its Functions may
+    /// name in `spec.iam.roleArn`. `*` in a pattern matches any run of characters (`/`
+    /// included); `{namespace}` stands for the Function's namespace. Nothing listed: no role.
+    #[serde(default)]
+    pub allowed_role_arns: BTreeMap<String, Vec<String>>,
+    /// Node groups `spec.placement.nodeGroup` may name. Empty: none.
+    #[serde(default)]
+    pub allowed_node_groups: Vec<String>,
+    /// Node label keys `spec.placement.nodeSelector` may use. Empty: none.
+    #[serde(default)]
+    pub allowed_node_selector_keys: Vec<String>,
+    /// Memory limit of a runtime pool pod, in bytes: a WASM function's `memory x
+    /// concurrency` must fit in it. `None`: not checked.
+    #[serde(default)]
+    pub pool_memory_bytes: Option<u64>,
+}
+
+impl ClusterPolicy {
+    /// Whether `namespace` may use `arn`.
+    pub fn allows_role(&self, namespace: &str, arn: &str) -> bool {
+        [namespace, "*"]
+            .iter()
+            .filter_map(|key| self.allowed_role_arns.get(*key))
+            .flatten()
+            .any(|pattern| glob_match(&pattern.replace("{namespace}", namespace), arn))
+    }
+}
+
+/// `*` matches any run of characters (possibly empty); everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        // No `*` at all: exact.
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// [`validate`] plus the cluster's rules: the static ones always, the platform team's when
+/// `policy` is given (the controller has it; the CLI and pool pods do not, and the
+/// controller's condition tells the user).
+pub fn validate_for_cluster(
+    function: &Function,
+    policy: Option<&ClusterPolicy>,
+) -> Result<(), ValidationErrors> {
+    let mut errs = match validate(function) {
+        Ok(()) => ValidationErrors::default(),
+        Err(errs) => errs,
+    };
+    static_rules(function, &mut errs);
+    if let Some(policy) = policy {
+        policy_rules(function, policy, &mut errs);
+    }
+    errs.into_result()
+}
+
+fn static_rules(function: &Function, errs: &mut ValidationErrors) {
+    let Some(wasm) = &function.spec.runtime.wasm else {
+        return;
+    };
+    for (i, _) in wasm.dirs.iter().enumerate() {
+        errs.push(
+            format!("spec.runtime.wasm.dirs[{i}].hostPath"),
+            "host directories are local mode only: in a cluster a guest gets no host \
+             filesystem (a pool pod's directories hold its tokens and compiled code)",
+        );
+    }
+    if let Ok(ArtifactSource::Oci(reference)) = ArtifactSource::parse(&wasm.source)
+        && !pinned(&reference)
+    {
+        errs.push(
+            "spec.runtime.wasm.source",
+            format!(
+                "must be pinned by digest in a cluster (oci://registry/repository@sha256:<64 \
+                 hex>; faas deploy pins what it pushes), got {:?}",
+                wasm.source
+            ),
+        );
+    }
+}
+
+/// `...@sha256:<64 lowercase or uppercase hex>` at the end of the reference.
+fn pinned(reference: &str) -> bool {
+    reference
+        .rsplit_once("@sha256:")
+        .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn policy_rules(function: &Function, policy: &ClusterPolicy, errs: &mut ValidationErrors) {
+    let namespace = function.metadata.namespace.as_deref().unwrap_or("default");
+    if let Some(iam) = &function.spec.iam
+        && !policy.allows_role(namespace, &iam.role_arn)
+    {
+        errs.push(
+            "spec.iam.roleArn",
+            format!(
+                "{:?} is not allowed in namespace {namespace}: the platform team lists the \
+                 roles each namespace may use (chart value controller.allowedRoleArns)",
+                iam.role_arn
+            ),
+        );
+    }
+    if let Some(placement) = &function.spec.placement {
+        if let Some(group) = &placement.node_group
+            && !policy.allowed_node_groups.contains(group)
+        {
+            errs.push(
+                "spec.placement.nodeGroup",
+                format!(
+                    "{group:?} is not a node group functions may use (allowed: {}; chart \
+                     value nodeGroups.functions.allowedNodeGroups)",
+                    listing(&policy.allowed_node_groups)
+                ),
+            );
+        }
+        for key in placement.node_selector.keys() {
+            if !policy.allowed_node_selector_keys.contains(key) {
+                errs.push(
+                    format!("spec.placement.nodeSelector.{key}"),
+                    format!(
+                        "node label {key:?} may not be selected by functions (allowed: {}; \
+                         chart value nodeGroups.functions.allowedNodeSelectorKeys)",
+                        listing(&policy.allowed_node_selector_keys)
+                    ),
+                );
+            }
+        }
+    }
+    if function.spec.runtime.wasm.is_some()
+        && let Some(pool_memory) = policy.pool_memory_bytes
+        && let Ok(limits) = function.spec.limits()
+    {
+        let needed = limits
+            .memory_bytes
+            .saturating_mul(u64::from(limits.concurrency));
+        if needed > pool_memory {
+            let fits = (pool_memory / limits.memory_bytes.max(1)).max(1);
+            errs.push(
+                "spec.concurrency",
+                format!(
+                    "memory x concurrency ({} x {} = {}) does not fit a runtime pool pod ({}): \
+                     concurrent instances at their memory cap would have the pod killed with \
+                     every function in it; set spec.concurrency to at most {fits} or lower \
+                     spec.memory",
+                    crate::limits::format_bytes(limits.memory_bytes),
+                    limits.concurrency,
+                    crate::limits::format_bytes(needed),
+                    crate::limits::format_bytes(pool_memory),
+                ),
+            );
+        }
+    }
+}
+
+fn listing(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::function::{
+        DirGrant, FunctionSpec, IamSpec, PlacementSpec, RuntimeSpec, WasmRuntime,
+    };
+
+    const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn wasm(source: &str) -> Function {
+        let mut f = Function::new(
+            "resize",
+            FunctionSpec {
+                runtime: RuntimeSpec {
+                    wasm: Some(WasmRuntime {
+                        source: source.into(),
+                        ..WasmRuntime::default()
+                    }),
+                    container: None,
+                },
+                concurrency: Some(4),
+                ..FunctionSpec::default()
+            },
+        );
+        f.metadata.namespace = Some("team-a".into());
+        f
+    }
+
+    fn paths(result: Result<(), ValidationErrors>) -> Vec<String> {
+        result
+            .err()
+            .map(|e| e.iter().map(|e| e.path.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn policy() -> ClusterPolicy {
+        ClusterPolicy {
+            allowed_role_arns: [(
+                "*".to_owned(),
+                vec!["arn:aws:iam::123456789012:role/faas/{namespace}/*".to_owned()],
+            )]
+            .into(),
+            allowed_node_groups: vec!["gpu".into()],
+            allowed_node_selector_keys: vec!["example.com/tier".into()],
+            pool_memory_bytes: Some(1 << 30),
+        }
+    }
+
+    #[test]
+    fn host_directories_are_refused_in_a_cluster_and_kept_locally() {
+        for host in [
+            "/tmp/faas",
+            "/var/run/secrets/kubernetes.io/serviceaccount",
+            ".",
+        ] {
+            let mut f = wasm("configmap://fn-resize/a.wasm");
+            if let Some(w) = f.spec.runtime.wasm.as_mut() {
+                w.dirs = vec![DirGrant {
+                    host_path: host.into(),
+                    guest_path: "/data".into(),
+                    read_only: true,
+                }];
+            }
+            assert_eq!(validate(&f), Ok(()), "local mode keeps dirs");
+            assert_eq!(
+                paths(validate_for_cluster(&f, None)),
+                ["spec.runtime.wasm.dirs[0].hostPath"],
+                "{host}"
+            );
+        }
+    }
+
+    #[test]
+    fn oci_artifacts_must_be_pinned_by_digest_in_a_cluster() {
+        let tag = wasm("oci://123456789012.dkr.ecr.eu-west-3.amazonaws.com/fn/resize:1.4");
+        assert_eq!(validate(&tag), Ok(()));
+        assert_eq!(
+            paths(validate_for_cluster(&tag, None)),
+            ["spec.runtime.wasm.source"]
+        );
+        let short = wasm("oci://r.example.com/fn/resize@sha256:abc");
+        assert!(!paths(validate_for_cluster(&short, None)).is_empty());
+        let digest = wasm(&format!(
+            "oci://123456789012.dkr.ecr.eu-west-3.amazonaws.com/fn/resize:1.4@sha256:{DIGEST}"
+        ));
+        assert_eq!(validate_for_cluster(&digest, None), Ok(()));
+        assert_eq!(
+            validate_for_cluster(&wasm("configmap://fn-resize/a.wasm"), None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_foreign_role_arn_is_refused_naming_the_field() {
+        let mut f = wasm("configmap://fn-resize/a.wasm");
+        f.spec.iam = Some(IamSpec {
+            role_arn: "arn:aws:iam::123456789012:role/faas/team-a/resize".into(),
+        });
+        assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
+        for foreign in [
+            // Another team's role.
+            "arn:aws:iam::123456789012:role/faas/team-b/payments",
+            // A namespace whose name starts like ours: paths keep them apart.
+            "arn:aws:iam::123456789012:role/faas/team-a-b/payments",
+            // The platform's own.
+            "arn:aws:iam::123456789012:role/faas-controller",
+            // Another account.
+            "arn:aws:iam::999999999999:role/faas/team-a/resize",
+        ] {
+            f.spec.iam = Some(IamSpec {
+                role_arn: foreign.into(),
+            });
+            assert_eq!(
+                paths(validate_for_cluster(&f, Some(&policy()))),
+                ["spec.iam.roleArn"],
+                "{foreign}"
+            );
+        }
+        // No policy for roles: none allowed.
+        f.spec.iam = Some(IamSpec {
+            role_arn: "arn:aws:iam::123456789012:role/faas/team-a/resize".into(),
+        });
+        assert_eq!(
+            paths(validate_for_cluster(&f, Some(&ClusterPolicy::default()))),
+            ["spec.iam.roleArn"]
+        );
+        // A namespace's own entry.
+        let mine = ClusterPolicy {
+            allowed_role_arns: [(
+                "team-a".to_owned(),
+                vec!["arn:aws:iam::123456789012:role/faas/team-a/resize".to_owned()],
+            )]
+            .into(),
+            ..ClusterPolicy::default()
+        };
+        assert_eq!(validate_for_cluster(&f, Some(&mine)), Ok(()));
+        f.metadata.namespace = Some("team-b".into());
+        assert_eq!(
+            paths(validate_for_cluster(&f, Some(&mine))),
+            ["spec.iam.roleArn"]
+        );
+    }
+
+    #[test]
+    fn globs_match_whole_arns() {
+        assert!(glob_match("a*c", "abc"));
+        assert!(glob_match("a*c", "ac"));
+        assert!(!glob_match("a*c", "acb"));
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("exact", "exact"));
+        assert!(!glob_match("exact", "exactly"));
+        assert!(glob_match("a*b*c", "a-b-b-c"));
+        assert!(!glob_match("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn node_groups_and_selector_keys_only_from_the_charts_lists() {
+        let mut f = wasm("configmap://fn-resize/a.wasm");
+        f.spec.placement = Some(PlacementSpec {
+            node_group: Some("gpu".into()),
+            node_selector: [("example.com/tier".to_owned(), "batch".to_owned())].into(),
+            ..PlacementSpec::default()
+        });
+        assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
+        f.spec.placement = Some(PlacementSpec {
+            node_group: Some("system".into()),
+            node_selector: [(
+                "node-role.kubernetes.io/control-plane".to_owned(),
+                "true".to_owned(),
+            )]
+            .into(),
+            ..PlacementSpec::default()
+        });
+        assert_eq!(
+            paths(validate_for_cluster(&f, Some(&policy()))),
+            [
+                "spec.placement.nodeGroup",
+                "spec.placement.nodeSelector.node-role.kubernetes.io/control-plane"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_wasm_function_must_fit_its_pool_pod() {
+        let mut f = wasm("configmap://fn-resize/a.wasm");
+        f.spec.memory = Some("256Mi".into());
+        f.spec.concurrency = Some(4);
+        assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
+        f.spec.concurrency = Some(5);
+        let errors = validate_for_cluster(&f, Some(&policy())).expect_err("too big");
+        assert_eq!(errors.0[0].path, "spec.concurrency");
+        assert!(errors.0[0].message.contains("at most 4"), "{errors}");
+        // Defaults: 128Mi x 100 does not fit 1Gi.
+        f.spec.memory = None;
+        f.spec.concurrency = None;
+        assert_eq!(
+            paths(validate_for_cluster(&f, Some(&policy()))),
+            ["spec.concurrency"]
+        );
+    }
+}
