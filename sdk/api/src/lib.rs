@@ -13,6 +13,7 @@ pub mod lambda_env;
 pub mod limits;
 pub mod manifest;
 pub mod network;
+pub mod routing;
 mod run;
 pub mod scaling;
 mod schema;
