@@ -69,6 +69,14 @@ struct Args {
     /// Namespace of the leader-election Lease (the controller's own).
     #[arg(long, env = "POD_NAMESPACE", default_value = "faas-system")]
     lease_namespace: String,
+    /// Host names the platform answers on itself (comma-separated), besides the host of
+    /// `--public-url`: no Function may claim them as `spec.http.hosts`.
+    #[arg(long, env = "FAAS_PLATFORM_HOSTS", value_delimiter = ',')]
+    platform_hosts: Vec<String>,
+    /// Domains under which Functions may claim `*.` wildcard hosts (comma-separated;
+    /// empty: none).
+    #[arg(long, env = "FAAS_WILDCARD_HOST_SUFFIXES", value_delimiter = ',')]
+    wildcard_host_suffixes: Vec<String>,
     /// Cluster DNS suffix of Services, after `<service>.<namespace>.`.
     #[arg(long, env = "FAAS_SERVICE_DOMAIN", default_value = "svc.cluster.local")]
     service_domain: String,
@@ -144,6 +152,14 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     let metrics = Metrics::new()?;
+    // The same rule as the gateway's: the platform's own hosts are the public URL's host and
+    // the listed ones.
+    let mut platform_hosts = args.platform_hosts.clone();
+    platform_hosts.extend(args.public_url.as_deref().and_then(url_host));
+    let routing =
+        faas_api::routing::RoutingPolicy::cluster(&platform_hosts, &args.wildcard_host_suffixes);
+    // Every Function, for the routes they claim against each other, and for cron.
+    let (functions_store, writer) = kube::runtime::reflector::store();
     let reporter = Reporter {
         controller: reconcile::MANAGER.to_owned(),
         instance: std::env::var("POD_NAME").ok(),
@@ -155,6 +171,8 @@ async fn main() -> anyhow::Result<()> {
         keda,
         public_url: args.public_url.clone(),
         metrics,
+        routing,
+        functions: Some(functions_store.clone()),
     });
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(serve(args.listen, Arc::clone(&ctx), Arc::clone(&ready)));
@@ -174,7 +192,6 @@ async fn main() -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
 
     let cron_metrics = faas_runtime::schedule::CronMetrics::new(ctx.metrics.registry())?;
-    let (functions_store, writer) = kube::runtime::reflector::store();
     let cron = Arc::new(faas_controller::cron::ClusterCron::new(
         client.clone(),
         functions_store,
@@ -252,6 +269,17 @@ async fn serve(listen: SocketAddr, ctx: Arc<Context>, ready: Arc<AtomicBool>) {
                 .await;
         });
     }
+}
+
+/// The host of `https://host[:port]/...`.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 fn init_tracing(json: bool) {

@@ -49,6 +49,11 @@ pub struct Context {
     pub recorder: Recorder,
     /// Reconcile metrics.
     pub metrics: Metrics,
+    /// What Functions may claim as routes (the platform's hosts, allowed wildcard suffixes).
+    pub routing: faas_api::routing::RoutingPolicy,
+    /// Every Function, as the controller's watch sees them: the other claimants of a
+    /// Function's routes. `None`: only the Function itself is considered.
+    pub functions: Option<kube::runtime::reflector::Store<Function>>,
 }
 
 /// Why a pass failed.
@@ -131,6 +136,7 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
     let mut observed = Observed {
         keda: ctx.keda,
         public_url: ctx.public_url.clone(),
+        route_losses: route_losses(function, ctx).await,
         ..Observed::default()
     };
     let valid = faas_api::validate(function).is_ok();
@@ -235,6 +241,64 @@ async fn apply_workload(
         }
     }
     Ok(())
+}
+
+/// The routes `function` asked for and did not get, judged against every Function the
+/// controller sees (the same rule as the gateway's route table).
+async fn route_losses(function: &Function, ctx: &Context) -> Vec<faas_api::routing::Loss> {
+    let id = faas_api::routing::FunctionId::of(function);
+    let Some(store) = &ctx.functions else {
+        return faas_api::routing::Claims::decide([function], &ctx.routing)
+            .losses_of(&id)
+            .to_vec();
+    };
+    // Before the first list is in, a partial set could hand a route to the wrong Function.
+    if store.wait_until_ready().await.is_err() {
+        return Vec::new();
+    }
+    let all = store.state();
+    // The version being reconciled, not the store's (possibly older) copy.
+    let others = all
+        .iter()
+        .map(|f| f.as_ref())
+        .filter(|f| faas_api::routing::FunctionId::of(f) != id);
+    faas_api::routing::Claims::decide(others.chain([function]), &ctx.routing)
+        .losses_of(&id)
+        .to_vec()
+}
+
+/// The Functions whose routes may change when `changed` does: those sharing its name, a
+/// host or its path, and those that already lost a route. They are reconciled again, so a
+/// loser learns it lost (or won back) without waiting for the resync.
+pub fn route_contenders(
+    store: &kube::runtime::reflector::Store<Function>,
+    changed: &Function,
+) -> Vec<kube::runtime::reflector::ObjectRef<Function>> {
+    let id = faas_api::routing::FunctionId::of(changed);
+    let hosts = |f: &Function| {
+        f.spec
+            .http
+            .as_ref()
+            .map(|h| h.hosts.clone())
+            .unwrap_or_default()
+    };
+    let path = |f: &Function| f.spec.http.as_ref().and_then(|h| h.path.clone());
+    let (my_hosts, my_path) = (hosts(changed), path(changed));
+    store
+        .state()
+        .iter()
+        .filter(|other| faas_api::routing::FunctionId::of(other) != id)
+        .filter(|other| {
+            other.metadata.name == changed.metadata.name
+                || hosts(other).iter().any(|h| my_hosts.contains(h))
+                || (my_path.is_some() && path(other) == my_path)
+                || other
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "RouteConflict"))
+        })
+        .map(|other| kube::runtime::reflector::ObjectRef::from_obj(other.as_ref()))
+        .collect()
 }
 
 /// Computes the status; writes it (and an Event when `Ready` changes) if it changed.
@@ -361,8 +425,17 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, until_signal: bool)
     };
     let managed =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
-    let mut controller = Controller::new(functions, watcher::Config::default().any_semantic())
-        .owns(deployments, managed);
+    let mut controller =
+        Controller::new(functions.clone(), watcher::Config::default().any_semantic())
+            .owns(deployments, managed);
+    if let Some(store) = ctx.functions.clone() {
+        // A change of one Function's routes can decide another's RouteConflict.
+        controller = controller.watches(
+            functions,
+            watcher::Config::default().any_semantic(),
+            move |changed: Function| route_contenders(&store, &changed),
+        );
+    }
     if until_signal {
         controller = controller.shutdown_on_signal();
     }

@@ -7,6 +7,9 @@
 //! - `ScheduleReady`: the schedules parse and when the next one fires (present only with
 //!   schedules); the controller's Lease holder fires them.
 //! - `Ready`: the function can take requests now, or why not.
+//! - `RouteConflict`: a route it asks for (its short `/function/{name}`, a host, its path)
+//!   belongs to an older Function or is refused by the platform (present only then; such a
+//!   function has no `status.url`, see [`url`]).
 
 use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -33,6 +36,9 @@ pub struct Observed {
     pub refused: Option<String>,
     /// An object the Function needs exists and faas did not make it (`Deployment fn-x`).
     pub not_owned: Option<String>,
+    /// The routes it asked for and did not get ([`faas_api::routing::Claims`] over every
+    /// Function the controller sees).
+    pub route_losses: Vec<faas_api::routing::Loss>,
 }
 
 /// `True`, `False` or `Unknown`.
@@ -311,12 +317,52 @@ fn refusal(observed: &Observed) -> Option<Condition> {
             ),
         )
     })
+/// Why some of its routes are not the function's, if any did not go its way.
+fn route_conflict(function: &Function, observed: &Observed) -> Option<Condition> {
+    if observed.route_losses.is_empty() {
+        return None;
+    }
+    let taken = observed
+        .route_losses
+        .iter()
+        .any(|l| matches!(l, faas_api::routing::Loss::Taken { .. }));
+    let lost: Vec<String> = observed
+        .route_losses
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let namespace = function.metadata.namespace.as_deref().unwrap_or_default();
+    let qualified = faas_api::routing::qualified_name(name, namespace);
+    // A condition that is there only while something is wrong: status True says "conflict".
+    Some(condition(
+        "RouteConflict",
+        true,
+        if taken {
+            "RouteTaken"
+        } else {
+            "RouteNotAllowed"
+        },
+        format!(
+            "{}; the function is still reachable at /function/{qualified}",
+            lost.join("; ")
+        ),
+    ))
+}
+
+/// `status.url`: the short `/function/{name}` under the public base URL, only for a
+/// function that the public can reach (`spec.http.public` not false) and that got every
+/// route it asked for; a loser's short URL would be another Function's.
+fn url(function: &Function, observed: &Observed) -> Option<String> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let base = observed.public_url.as_ref()?;
+    (faas_api::routing::is_public(function) && observed.route_losses.is_empty())
+        .then(|| format!("{}/function/{name}", base.trim_end_matches('/')))
 }
 
 /// The status to write.
 pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) -> FunctionStatus {
     let previous = function.status.clone().unwrap_or_default();
-    let name = function.metadata.name.as_deref().unwrap_or_default();
     let mut conditions = Vec::new();
     let ready = match faas_api::validate(function) {
         Err(errors) => condition("Ready", false, "InvalidSpec", errors.to_string()),
@@ -348,6 +394,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
     };
     conditions.insert(0, ready);
     conditions.extend(schedules(function, now));
+    conditions.extend(route_conflict(function, observed));
     let workload = observed
         .deployment
         .as_ref()
@@ -355,10 +402,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
     let deployment_status = workload.and_then(|d| d.status.clone()).unwrap_or_default();
     FunctionStatus {
         conditions: stamp(conditions, &previous.conditions, now),
-        url: observed
-            .public_url
-            .as_ref()
-            .map(|base| format!("{}/function/{name}", base.trim_end_matches('/'))),
+        url: url(function, observed),
         // The scheduler's fields (its own field manager): never part of the reconciler's apply.
         last_schedules: Default::default(),
         schedule_timings: Default::default(),
@@ -716,6 +760,100 @@ mod tests {
                 .unwrap_or_default()
                 .contains("spec.schedules[1].cron")
         );
+    }
+
+    /// Two namespaces' Functions claiming the same host, `*.com`, the public host, a path and
+    /// a name: the status of each is computed from [`faas_api::routing::Claims`] as the
+    /// reconcile shell does, whatever order the Functions are listed in.
+    #[test]
+    fn the_loser_of_a_route_gets_a_conflict_and_no_url() {
+        use faas_api::routing::{Claims, FunctionId, RoutingPolicy};
+        let claimant = |namespace: &str, created: i64, routes: faas_api::HttpSpec| {
+            let mut f = function(http());
+            f.metadata.namespace = Some(namespace.into());
+            f.metadata.uid = Some(format!("uid-{namespace}"));
+            f.metadata.creation_timestamp = Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(1_700_000_000 + created)),
+            );
+            f.spec.http = Some(routes);
+            f
+        };
+        let owner = claimant(
+            "shop",
+            0,
+            faas_api::HttpSpec {
+                hosts: vec!["shop.example.com".into()],
+                path: Some("/shop".into()),
+                ..Default::default()
+            },
+        );
+        let attacker = claimant(
+            "attacker",
+            60,
+            faas_api::HttpSpec {
+                hosts: vec![
+                    "shop.example.com".into(),
+                    "*.com".into(),
+                    "fn.example.com".into(),
+                ],
+                path: Some("/shop/checkout".into()),
+                ..Default::default()
+            },
+        );
+        let policy = RoutingPolicy::cluster(&["fn.example.com"], &[] as &[&str]);
+        for order in [[&owner, &attacker], [&attacker, &owner]] {
+            let claims = Claims::decide(order, &policy);
+            let observed_for = |f: &Function| Observed {
+                public_url: Some("https://fn.example.com".into()),
+                route_losses: claims.losses_of(&FunctionId::of(f)).to_vec(),
+                deployment: Some(deployment(1, 1, 1)),
+                ..Observed::default()
+            };
+            let lost = status(&attacker, &observed_for(&attacker), at(0));
+            let c = find(&lost, "RouteConflict").expect("the loser is told");
+            assert_eq!(
+                (c.status.as_str(), c.reason.as_deref()),
+                ("True", Some("RouteTaken"))
+            );
+            let message = c.message.as_deref().unwrap_or_default();
+            for part in [
+                "host shop.example.com belongs to shop/orders",
+                "host *.com is refused",
+                "host fn.example.com is refused",
+                "path /shop/checkout belongs to shop/orders",
+                "/function/orders belongs to shop/orders",
+                "/function/orders.attacker",
+            ] {
+                assert!(message.contains(part), "{part}: {message}");
+            }
+            assert_eq!(lost.url, None, "no URL for the loser");
+            // Still running: a conflict is about routes, not readiness.
+            assert_eq!(ready(&lost).0, "True");
+            let kept = status(&owner, &observed_for(&owner), at(0));
+            assert!(find(&kept, "RouteConflict").is_none());
+            assert_eq!(
+                kept.url.as_deref(),
+                Some("https://fn.example.com/function/orders")
+            );
+        }
+    }
+
+    #[test]
+    fn a_private_function_has_no_url() {
+        let mut f = function(http());
+        let seen = Observed {
+            public_url: Some("https://fn.example.com/".into()),
+            ..Observed::default()
+        };
+        assert_eq!(
+            status(&f, &seen, at(0)).url.as_deref(),
+            Some("https://fn.example.com/function/orders")
+        );
+        f.spec.http = Some(faas_api::HttpSpec {
+            public: Some(false),
+            ..Default::default()
+        });
+        assert_eq!(status(&f, &seen, at(0)).url, None);
     }
 
     #[test]

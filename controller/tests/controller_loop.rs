@@ -107,6 +107,8 @@ async fn a_listed_function_is_picked_up_by_the_loop_and_gets_the_finalizer() {
         keda: false,
         public_url: None,
         metrics: Metrics::new().unwrap(),
+        routing: Default::default(),
+        functions: None,
     });
     let running = tokio::spawn(reconcile::run(ctx, None, false));
 

@@ -48,6 +48,8 @@ fn context(keda: bool) -> (Arc<Context>, Handle) {
         public_url: Some("https://fn.example.com".into()),
         recorder,
         metrics: Metrics::new().unwrap(),
+        routing: Default::default(),
+        functions: None,
     };
     (Arc::new(ctx), handle)
 }
@@ -458,6 +460,74 @@ async fn a_function_that_cannot_run_gets_only_a_status_that_says_why() {
         (Some("Warning"), Some("NoImage"))
     );
     reply.json(201, &event);
+    pass.await.unwrap().expect("pass succeeds");
+}
+
+/// The shell judges a Function's routes against every Function its watch sees (the
+/// reflector store it shares with cron): an older Function of another namespace holds the
+/// short name and the host this one asks for, so this one gets `RouteConflict` and no URL.
+#[tokio::test]
+async fn a_function_whose_routes_an_older_one_holds_gets_route_conflict_and_no_url() {
+    let (ctx, mut api) = context(false);
+    let (store, mut writer) = kube::runtime::reflector::store::<Function>();
+    let mut older = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    older.metadata.namespace = Some("billing".into());
+    older.metadata.uid = Some("5d0c7c0e-0000-4000-8000-0000000000b0".into());
+    older.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+    ));
+    older.spec.http = Some(faas_api::HttpSpec {
+        hosts: vec!["orders.example.com".into()],
+        ..Default::default()
+    });
+    let mut f = function(ContainerMode::Http, None);
+    if let Some(c) = f.spec.runtime.container.as_mut() {
+        c.command = vec!["python3".into(), "server.py".into()];
+    }
+    f.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(1_700_000_100).unwrap(),
+    ));
+    f.spec.http = Some(faas_api::HttpSpec {
+        hosts: vec!["orders.example.com".into()],
+        ..Default::default()
+    });
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(older));
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(f.clone()));
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    let ctx = Arc::new(Context {
+        client: ctx.client.clone(),
+        defaults: ctx.defaults.clone(),
+        keda: false,
+        public_url: ctx.public_url.clone(),
+        recorder: ctx.recorder.clone(),
+        metrics: Metrics::new().unwrap(),
+        routing: faas_api::routing::RoutingPolicy::cluster(&["fn.example.com"], &[] as &[&str]),
+        functions: Some(store),
+    });
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (status, reply) = expect_status(&mut api).await;
+    let s = &status["status"];
+    assert!(s["url"].is_null(), "no URL for the loser: {s}");
+    let conflict = s["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "RouteConflict")
+        .unwrap_or_else(|| panic!("no RouteConflict in {s}"));
+    assert_eq!(conflict["status"], "True");
+    assert_eq!(conflict["reason"], "RouteTaken");
+    let message = conflict["message"].as_str().unwrap();
+    assert!(
+        message.contains("host orders.example.com belongs to billing/orders")
+            && message.contains("/function/orders belongs to billing/orders")
+            && message.contains("/function/orders.shop"),
+        "{message}"
+    );
+    reply.json(200, &stored(&f_copy, &status));
+    let (_, reply) = expect_event(&mut api).await;
+    reply.json(201, &json!({}));
     pass.await.unwrap().expect("pass succeeds");
 }
 

@@ -73,14 +73,15 @@ async fn gateway(pod: SocketAddr) -> SocketAddr {
     config.role = faas_gateway::platform::Role::Cluster;
     config.wasm.cache_dir = None;
     let platform = Platform::new(config).expect("platform");
-    let endpoints = Endpoints::default();
+    let endpoints = Endpoints::allowing_loopback();
     let service = ServiceKey {
         namespace: "bench".into(),
         name: "fn-bench".into(),
     };
     let slice = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "fn-bench-1", "namespace": "bench",
-                     "labels": {"kubernetes.io/service-name": "fn-bench"}},
+                     "labels": {"kubernetes.io/service-name": "fn-bench",
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": pod.port()}],
         "endpoints": [{"addresses": [pod.ip().to_string()], "conditions": {"ready": true}}],

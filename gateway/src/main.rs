@@ -58,6 +58,14 @@ struct Args {
     /// Serve the management API (/system) and the dashboard to non-loopback clients.
     #[arg(long)]
     allow_remote_management: bool,
+    /// Cluster mode: host names the platform answers on itself (comma-separated); no
+    /// Function may claim them as `spec.http.hosts`.
+    #[arg(long, env = "FAAS_PLATFORM_HOSTS", value_delimiter = ',')]
+    platform_hosts: Vec<String>,
+    /// Cluster mode: domains under which Functions may claim `*.` wildcard hosts
+    /// (comma-separated; empty: no wildcard host is granted).
+    #[arg(long, env = "FAAS_WILDCARD_HOST_SUFFIXES", value_delimiter = ',')]
+    wildcard_host_suffixes: Vec<String>,
 }
 
 #[tokio::main]
@@ -85,6 +93,9 @@ async fn main() -> anyhow::Result<()> {
             drain_delay: args.drain_delay.unwrap_or(Duration::from_secs(30)),
             shutdown_grace: args.shutdown_grace,
             remote_management: args.allow_remote_management,
+            platform_hosts: args.platform_hosts,
+            wildcard_host_suffixes: args.wildcard_host_suffixes,
+            loopback_upstreams: false,
         })
         .await;
     }

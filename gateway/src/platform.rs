@@ -58,6 +58,13 @@ impl Role {
         matches!(self, Role::Pool | Role::Sidecar { .. })
     }
 
+    /// Whether callers of a function see the detail of the platform's errors (a trap's
+    /// backtrace, why it is not ready): only in local mode, where the caller is the
+    /// developer. Runtime pods and the cluster gateway log it with the call id instead.
+    pub fn shows_error_detail(self) -> bool {
+        matches!(self, Role::Local)
+    }
+
     /// Whether this process serves the dashboard: `faas up` and the cluster gateway (on its
     /// admin listener); never a runtime pod, which a load balancer may reach.
     pub fn has_dashboard(self) -> bool {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use faas_api::routing::{Claims, FunctionId, RoutingPolicy};
 use faas_api::{Function, Limits};
 use faas_runtime::Invoker;
 use serde::Serialize;
@@ -65,8 +66,12 @@ impl Entry {
 
 #[derive(Default)]
 struct Table {
+    /// Registry key -> entry. The key is the function's name, or in a cluster gateway its
+    /// `{name}.{namespace}` (two namespaces may use one name).
     entries: HashMap<String, Arc<Entry>>,
     routes: Arc<RouteTable>,
+    /// What functions may claim ([`Claims::decide`]).
+    policy: RoutingPolicy,
 }
 
 /// All functions of this gateway.
@@ -80,7 +85,10 @@ pub struct Registry {
 impl Default for Registry {
     fn default() -> Self {
         Self {
-            table: RwLock::default(),
+            table: RwLock::new(Table {
+                policy: RoutingPolicy::local(),
+                ..Table::default()
+            }),
             changes: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -96,9 +104,29 @@ impl Registry {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// The entry serving `name` right now.
+    /// Sets what functions may claim (the cluster's allowed wildcard suffixes and own hosts)
+    /// and rebuilds the routes.
+    pub fn set_policy(&self, policy: RoutingPolicy) {
+        let mut table = self.write();
+        table.policy = policy;
+        table.routes = Arc::new(build_routes(&table.entries, &table.policy));
+    }
+
+    /// Who owns which route now, and what each function lost.
+    pub fn claims(&self) -> Claims {
+        let table = self.read();
+        Claims::decide(table.entries.values().map(|e| &e.function), &table.policy)
+    }
+
+    /// The entry of registry key `name` right now, or of the function that owns the short
+    /// name `name` (in a cluster, where keys are `{name}.{namespace}`).
     pub fn get(&self, name: &str) -> Option<Arc<Entry>> {
-        self.read().entries.get(name).cloned()
+        let table = self.read();
+        table
+            .entries
+            .get(name)
+            .or_else(|| table.entries.get(table.routes.names.get(name)?))
+            .cloned()
     }
 
     /// The current route table.
@@ -113,12 +141,17 @@ impl Registry {
         all
     }
 
-    /// Adds or replaces a function. Returns the previous entry.
+    /// Adds or replaces a function under its name. Returns the previous entry.
     pub fn upsert(&self, entry: Entry) -> Option<Arc<Entry>> {
-        let mut table = self.write();
         let name = entry.name().to_owned();
-        let previous = table.entries.insert(name, Arc::new(entry));
-        table.routes = Arc::new(build_routes(&table.entries));
+        self.upsert_as(name, entry)
+    }
+
+    /// Adds or replaces a function under registry key `key`. Returns the previous entry.
+    pub fn upsert_as(&self, key: String, entry: Entry) -> Option<Arc<Entry>> {
+        let mut table = self.write();
+        let previous = table.entries.insert(key, Arc::new(entry));
+        table.routes = Arc::new(build_routes(&table.entries, &table.policy));
         drop(table);
         self.changed();
         previous
@@ -145,7 +178,7 @@ impl Registry {
     pub fn remove(&self, name: &str) -> Option<Arc<Entry>> {
         let mut table = self.write();
         let removed = table.entries.remove(name);
-        table.routes = Arc::new(build_routes(&table.entries));
+        table.routes = Arc::new(build_routes(&table.entries, &table.policy));
         drop(table);
         if removed.is_some() {
             self.changed();
@@ -169,18 +202,36 @@ impl Registry {
     }
 }
 
-fn build_routes(entries: &HashMap<String, Arc<Entry>>) -> RouteTable {
+/// The route table of `entries`: exactly the claims [`Claims::decide`] grants, so the table
+/// depends only on the set of functions, never on the order they arrived in.
+fn build_routes(entries: &HashMap<String, Arc<Entry>>, policy: &RoutingPolicy) -> RouteTable {
+    let claims = Claims::decide(entries.values().map(|e| &e.function), policy);
+    let keys: HashMap<FunctionId, &String> = entries
+        .iter()
+        .map(|(key, entry)| (FunctionId::of(&entry.function), key))
+        .collect();
+    let key_of = |owner: &FunctionId| keys.get(owner).map(|k| (*k).clone());
     let mut table = RouteTable::default();
-    for (name, entry) in entries {
-        if let Some(http) = &entry.function.spec.http {
-            for host in &http.hosts {
-                table.hosts.push((host.to_ascii_lowercase(), name.clone()));
-            }
-            if let Some(path) = &http.path {
-                table.prefixes.push((path.clone(), name.clone()));
-            }
+    for (host, owner) in &claims.hosts {
+        table
+            .hosts
+            .extend(key_of(owner).map(|key| (host.clone(), key)));
+    }
+    for (path, owner) in &claims.paths {
+        table
+            .prefixes
+            .extend(key_of(owner).map(|key| (path.clone(), key)));
+    }
+    for (name, owner) in &claims.names {
+        if let Some(key) = key_of(owner).filter(|key| key != name) {
+            table.names.insert(name.clone(), key);
         }
     }
+    table.private = entries
+        .iter()
+        .filter(|(_, entry)| !faas_api::routing::is_public(&entry.function))
+        .map(|(key, _)| key.clone())
+        .collect();
     table.finish();
     table
 }

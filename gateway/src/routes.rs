@@ -1,5 +1,7 @@
 //! Request routing, as a pure function of (host, path) and the route table.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 /// What a request is for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route<'a> {
@@ -31,13 +33,19 @@ pub enum Route<'a> {
     NotFound,
 }
 
-/// The host and path-prefix routes of registered functions.
+/// The routes of registered functions, as [`faas_api::routing::Claims`] granted them. Every
+/// route leads to a registry key: the function's name, or in a cluster its
+/// `{name}.{namespace}` ([`faas_api::routing::qualified_name`]).
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
-    /// Lowercase host (no port) -> function. `*.example.com` entries match subdomains.
+    /// Lowercase host (no port) -> key. `*.example.com` entries match subdomains.
     pub hosts: Vec<(String, String)>,
-    /// Path prefix -> function, longest first.
+    /// Path prefix -> key, longest first.
     pub prefixes: Vec<(String, String)>,
+    /// Short name (`/function/{name}`) -> key, where the two differ.
+    pub names: BTreeMap<String, String>,
+    /// Keys of functions with `spec.http.public: false`: never routed on the public listener.
+    pub private: BTreeSet<String>,
 }
 
 impl RouteTable {
@@ -48,26 +56,59 @@ impl RouteTable {
         self.hosts.sort();
     }
 
-    fn host_route(&self, host: &str) -> Option<&str> {
+    /// Whether the function of `key` may be reached by `audience`.
+    pub fn reaches(&self, key: &str, audience: Audience) -> bool {
+        audience == Audience::Internal || !self.private.contains(key)
+    }
+
+    fn host_route(&self, host: &str, audience: Audience) -> Option<&str> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        if let Some((_, name)) = self.hosts.iter().find(|(h, _)| *h == host) {
+        let visible = |name: &&String| self.reaches(name, audience);
+        if let Some((_, name)) = self
+            .hosts
+            .iter()
+            .find(|(h, name)| *h == host && visible(&name))
+        {
             return Some(name);
         }
         self.hosts.iter().find_map(|(pattern, name)| {
             let suffix = pattern.strip_prefix("*.")?;
             (host.len() > suffix.len() + 1
                 && host.ends_with(suffix)
-                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.')
-                .then_some(name.as_str())
+                && host.as_bytes()[host.len() - suffix.len() - 1] == b'.'
+                && visible(&name))
+            .then_some(name.as_str())
         })
     }
 }
 
-/// Routes a request. Host routes win over everything (a function owning a host owns all its
-/// paths), then the platform's own paths, then `/function/{name}`, then path prefixes.
+/// Who is asking: the internet (the public listener: private functions do not exist there)
+/// or the platform's own side (local mode, in-cluster callers on the admin listener).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    Public,
+    Internal,
+}
+
+/// Routes a request of the platform's own side ([`Audience::Internal`]).
 pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Route<'a> {
+    route_for(table, host, path, Audience::Internal)
+}
+
+/// Routes a request. Host routes win over everything (a function owning a host owns all its
+/// paths), then the platform's own paths, then `/function/{name}`, then path prefixes. The
+/// name a route carries is the function's registry key. For [`Audience::Public`], private
+/// functions' hosts and prefixes do not exist (requests fall through as if nobody claimed
+/// them); their `/function/...` routes are refused by the caller with the same 404 as an
+/// unknown name.
+pub fn route_for<'a>(
+    table: &'a RouteTable,
+    host: Option<&str>,
+    path: &'a str,
+    audience: Audience,
+) -> Route<'a> {
     if let Some(host) = host.map(strip_port)
-        && let Some(name) = table.host_route(host)
+        && let Some(name) = table.host_route(host, audience)
     {
         return Route::Function { name, prefix: "" };
     }
@@ -83,16 +124,27 @@ pub fn route<'a>(table: &'a RouteTable, host: Option<&str>, path: &'a str) -> Ro
     if path == "/ui" || path.starts_with("/ui/") {
         return Route::Ui;
     }
+    let key = |name: &'a str| table.names.get(name).map_or(name, String::as_str);
     if let Some((name, prefix)) = named(path, "/function/") {
-        return Route::Function { name, prefix };
+        return Route::Function {
+            name: key(name),
+            prefix,
+        };
     }
     if let Some((name, prefix)) = named(path, "/async-function/") {
-        return Route::AsyncFunction { name, prefix };
+        return Route::AsyncFunction {
+            name: key(name),
+            prefix,
+        };
     }
-    if path.starts_with("/function/") || path.starts_with("/async-function/") {
+    // The one list of the platform's paths (validation refuses them as `spec.http.path`).
+    if faas_api::routing::reserved_path(path).is_some() {
         return Route::NotFound;
     }
     for (prefix, name) in &table.prefixes {
+        if !table.reaches(name, audience) {
+            continue;
+        }
         let matches = path == prefix
             || (path.starts_with(prefix.as_str())
                 && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')));
@@ -147,6 +199,7 @@ mod tests {
                 ("/hello".into(), "hello".into()),
                 ("/hello/admin".into(), "admin".into()),
             ],
+            ..RouteTable::default()
         };
         t.finish();
         t
@@ -236,6 +289,75 @@ mod tests {
         assert_eq!(route(&t, None, "/uix"), Route::NotFound);
         assert_eq!(route(&t, None, "/healthz"), Route::Health);
         assert_eq!(route(&t, None, "/metrics"), Route::Metrics);
+    }
+
+    #[test]
+    fn short_names_lead_to_their_owner_and_private_functions_hide_from_the_public() {
+        let mut t = RouteTable {
+            hosts: vec![("intra.example.com".into(), "intra.ops".into())],
+            prefixes: vec![("/ops".into(), "intra.ops".into())],
+            names: [("orders".to_owned(), "orders.shop".to_owned())].into(),
+            private: ["intra.ops".to_owned()].into(),
+        };
+        t.finish();
+        let public = |host, path| route_for(&t, host, path, Audience::Public);
+        assert_eq!(
+            route(&t, None, "/function/orders/x"),
+            Route::Function {
+                name: "orders.shop",
+                prefix: "/function/orders"
+            }
+        );
+        assert_eq!(
+            route(&t, None, "/function/orders.billing/x"),
+            Route::Function {
+                name: "orders.billing",
+                prefix: "/function/orders.billing"
+            }
+        );
+        assert_eq!(
+            route(&t, None, "/async-function/orders"),
+            Route::AsyncFunction {
+                name: "orders.shop",
+                prefix: "/async-function/orders"
+            }
+        );
+        // Internal callers reach the private function by its host and prefix...
+        assert_eq!(
+            route(&t, Some("intra.example.com"), "/x"),
+            Route::Function {
+                name: "intra.ops",
+                prefix: ""
+            }
+        );
+        assert_eq!(
+            route(&t, None, "/ops/x"),
+            Route::Function {
+                name: "intra.ops",
+                prefix: "/ops"
+            }
+        );
+        // ...the public does not: as if nobody had claimed them.
+        assert_eq!(public(Some("intra.example.com"), "/x"), Route::NotFound);
+        assert_eq!(public(None, "/ops/x"), Route::NotFound);
+        assert!(!t.reaches("intra.ops", Audience::Public));
+        assert!(t.reaches("orders.shop", Audience::Public));
+        // The platform's paths are never a function's prefix, `/ui` included.
+        let mut root = RouteTable {
+            prefixes: vec![("/".into(), "all".into())],
+            ..RouteTable::default()
+        };
+        root.finish();
+        for reserved in ["/ui", "/function", "/async-function", "/system"] {
+            assert_ne!(
+                route(&root, None, reserved),
+                Route::Function {
+                    name: "all",
+                    prefix: ""
+                },
+                "{reserved}"
+            );
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::platform::Platform;
-use crate::reply::{json_error, with_type};
-use crate::routes::{Route, route};
+use crate::reply::{json_error, with_type, withhold_detail};
+use crate::routes::{Audience, Route, route_for};
 
 /// Time allowed for a request head, idle keep-alive included (see `serve`).
 pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(75);
@@ -25,11 +25,14 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 pub enum Exposure {
     /// Everything (local mode, runtime pods).
     All,
-    /// What a load balancer may reach: functions, async calls, `/healthz`, `/readyz`. The
-    /// cluster gateway's public listener: its management is the Kubernetes API.
+    /// What a load balancer may reach: functions (not the private ones: `spec.http.public:
+    /// false`), their async calls, `/healthz`, `/readyz`. The cluster gateway's public
+    /// listener: its management is the Kubernetes API.
     Public,
-    /// The platform's own pages: `/system` (read-only in a cluster), `/ui`, `/metrics`,
-    /// `/healthz`, `/readyz`. Never behind the load balancer.
+    /// The in-cluster listener, never behind the load balancer: every function, private ones
+    /// included, by `/function/...`, `/async-function/...` and path prefixes (not by host:
+    /// in-cluster callers address the gateway's Service), and the platform's own pages:
+    /// `/system` (read-only in a cluster), `/ui`, `/metrics`, `/healthz`, `/readyz`.
     Admin,
 }
 
@@ -42,7 +45,15 @@ impl Exposure {
             (Exposure::Public, route) => {
                 matches!(route, Route::Function { .. } | Route::AsyncFunction { .. })
             }
-            (Exposure::Admin, route) => matches!(route, Route::System | Route::Ui | Route::Metrics),
+            (Exposure::Admin, _) => true,
+        }
+    }
+
+    /// Who asks through this listener.
+    pub fn audience(self) -> Audience {
+        match self {
+            Exposure::Public => Audience::Public,
+            Exposure::All | Exposure::Admin => Audience::Internal,
         }
     }
 }
@@ -171,16 +182,24 @@ pub async fn dispatch(
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let path = request.uri().path().to_owned();
+    let audience = exposure.audience();
     let route = match (exposure, path.as_str()) {
-        (Exposure::All, _) => route(&routes, host.as_deref(), &path),
+        (Exposure::All, _) => route_for(&routes, host.as_deref(), &path, audience),
         // The probes of a load balancer or the kubelet (Host: the pod's IP) must reach the
         // platform whatever host routes functions declare.
         (Exposure::Public, "/healthz") | (Exposure::Admin, "/healthz") => Route::Health,
         (Exposure::Public, "/readyz") | (Exposure::Admin, "/readyz") => Route::Ready,
-        (Exposure::Public, _) => route(&routes, host.as_deref(), &path),
-        // The admin listener serves no function: host routes do not apply there.
-        (Exposure::Admin, _) => route(&routes, None, &path),
+        (Exposure::Public, _) => route_for(&routes, host.as_deref(), &path, audience),
+        // In-cluster callers address the gateway's Service: host routes do not apply there.
+        (Exposure::Admin, _) => route_for(&routes, None, &path, audience),
     };
+    // Errors the platform makes while serving a function keep their detail only in local
+    // mode (the developer's own machine); callers elsewhere get the reason (see `reply`).
+    let serves_function = matches!(
+        route,
+        Route::Function { .. } | Route::AsyncFunction { .. } | Route::NotFound
+    );
+    let withhold = serves_function && !platform.config.role.shows_error_detail();
     let mut response = match route {
         _ if !exposure.answers(&route) => json_error(
             StatusCode::NOT_FOUND,
@@ -193,6 +212,12 @@ pub async fn dispatch(
                 }
             ),
         ),
+        // A private function does not exist for the public: the same 404 as an unknown one.
+        Route::AsyncFunction { name, .. } | Route::Function { name, .. }
+            if !routes.reaches(name, audience) =>
+        {
+            function_not_found(&path)
+        }
         Route::AsyncFunction { name, prefix } => {
             let prefix = prefix.to_owned();
             crate::async_call::accept(platform, name, &prefix, request, call_id).await
@@ -205,11 +230,7 @@ pub async fn dispatch(
                 )
                 .await
             }
-            None => json_error(
-                StatusCode::NOT_FOUND,
-                "FunctionNotFound",
-                &format!("function {name} not found"),
-            ),
+            None => function_not_found(&path),
         },
         Route::System if !management_allowed(platform.config.remote_management, remote) => {
             json_error(
@@ -252,10 +273,22 @@ pub async fn dispatch(
             &format!("nothing is routed at {path}; functions live under /function/{{name}}"),
         ),
     };
+    if withhold {
+        response = withhold_detail(response, call_id);
+    }
     if let Ok(value) = HeaderValue::from_str(call_id) {
         response.headers_mut().insert("x-call-id", value);
     }
     response
+}
+
+/// The 404 of a function route that leads nowhere (unknown, or private on this listener).
+fn function_not_found(path: &str) -> Response<ResponseBody> {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "FunctionNotFound",
+        &format!("no function is routed at {path}"),
+    )
 }
 
 /// The management API has no authentication of its own in local mode: only loopback peers
@@ -329,8 +362,14 @@ mod tests {
             assert!(!Exposure::Public.answers(route), "{route:?}");
             assert!(Exposure::Admin.answers(route), "{route:?}");
         }
-        assert!(!Exposure::Admin.answers(&function));
-        assert!(!Exposure::Admin.answers(&queued));
+        // In-cluster callers reach functions on the admin listener.
+        assert!(Exposure::Admin.answers(&function));
+        assert!(Exposure::Admin.answers(&queued));
+        assert_eq!(Exposure::Public.audience(), crate::routes::Audience::Public);
+        assert_eq!(
+            Exposure::Admin.audience(),
+            crate::routes::Audience::Internal
+        );
     }
 
     #[test]

@@ -251,15 +251,39 @@ fn function(name: &str, runtime: Value, extra: Value) -> Value {
     f
 }
 
+/// A container Function of `namespace`, created `created` seconds after a fixed time.
+fn function_in(namespace: &str, name: &str, created: u32, spec_extra: Value) -> Value {
+    let mut spec = json!({"runtime": {"container": {"image": "registry.example.com/f:1", "port": 8080}},
+                          "scale": {"min": 1}});
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        for (k, v) in extra {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    json!({
+        "apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "10",
+                     "uid": format!("uid-{namespace}-{name}"),
+                     "creationTimestamp": format!("2026-11-01T00:{:02}:{:02}Z", created / 60, created % 60)},
+        "spec": spec
+    })
+}
+
 fn container() -> Value {
     json!({"container": {"image": "registry.example.com/f:1", "port": 8080}})
 }
 
 fn slice(name: &str, service: &str, pods: &[SocketAddr]) -> Value {
+    slice_in("shop", name, service, pods)
+}
+
+/// A slice as the EndpointSlice controller makes it for a faas Service.
+fn slice_in(namespace: &str, name: &str, service: &str, pods: &[SocketAddr]) -> Value {
     json!({
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": name, "namespace": "shop", "resourceVersion": "20",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "20",
                      "labels": {"kubernetes.io/service-name": service,
+                                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
                                 "app.kubernetes.io/managed-by": "faas-controller"}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": pods.first().map_or(80, |p| p.port())}],
@@ -328,6 +352,10 @@ fn options(hold: Duration) -> ClusterOptions {
         drain_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(5),
         remote_management: false,
+        platform_hosts: vec!["gateway.test".into()],
+        wildcard_host_suffixes: vec!["apps.example.com".into()],
+        // The "pods" here listen on loopback.
+        loopback_upstreams: true,
     }
 }
 
@@ -342,9 +370,17 @@ async fn gateway_with_admin(
     state: ApiState,
     hold: Duration,
 ) -> (cluster::Cluster, MockApi, SocketAddr, SocketAddr) {
+    gateway_with(options(hold), state).await
+}
+
+/// A cluster gateway with `options` on the mock API: (cluster, api, public, admin).
+async fn gateway_with(
+    options: ClusterOptions,
+    state: ApiState,
+) -> (cluster::Cluster, MockApi, SocketAddr, SocketAddr) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let api = MockApi::start(handle, state);
-    let cluster = cluster::start(&options(hold), kube::Client::new(service, "shop")).unwrap();
+    let cluster = cluster::start(&options, kube::Client::new(service, "shop")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(faas_gateway::server::serve_exposed(
@@ -448,12 +484,16 @@ async fn functions_and_slices_become_routes_and_upstreams() {
     assert_eq!(seen["pod"], "pool");
     assert_eq!(seen["path"], "/function/pooled/x");
     assert_ne!(seen["host"], "gateway.test");
+    // Why it is not ready is the operators' business (logs, /system), not the caller's.
     let (status, _, body) = call(gateway, "/function/unplaced", None).await;
     assert_eq!(status, 503);
+    assert_eq!(body["reason"], "FunctionNotReady");
     assert!(
-        body["error"].as_str().unwrap().contains("runtime pool"),
+        !body["error"].as_str().unwrap().contains("runtime pool"),
         "{body}"
     );
+    let detail = faas_e2e::get(&format!("http://{admin}/system/functions/unplaced.shop")).await;
+    assert!(detail.text().contains("runtime pool"), "{}", detail.text());
     // A function's host route never shadows the probes (the ALB's and the kubelet's).
     let (status, _, body) = call(gateway, "/readyz", Some("echo.fn.example.com")).await;
     assert_eq!((status, body.as_str()), (200, Some("ready\n")));
@@ -461,12 +501,13 @@ async fn functions_and_slices_become_routes_and_upstreams() {
         call(admin, "/healthz", Some("echo.fn.example.com")).await.0,
         200
     );
-    // The platform's own pages are not on the public listener, but on the admin one, where
-    // functions are not.
+    // The platform's own pages are not on the public listener, but on the admin one, which
+    // in-cluster callers also use for functions (not by host: they address the gateway).
     for path in ["/system/functions", "/ui/", "/metrics"] {
         assert_eq!(call(gateway, path, None).await.0, 404, "{path}");
     }
-    assert_eq!(call(admin, "/function/echo", None).await.0, 404);
+    assert_eq!(call(admin, "/function/echo", None).await.0, 200);
+    assert_eq!(call(admin, "/", Some("echo.fn.example.com")).await.0, 404);
     let listed = faas_e2e::get(&format!("http://{admin}/system/functions")).await;
     assert_eq!(listed.status, 200, "{}", listed.text());
     let names: Vec<String> = listed
@@ -496,7 +537,7 @@ async fn functions_and_slices_become_routes_and_upstreams() {
     )
     .await;
     assert!(refused.status >= 400, "{}", refused.text());
-    assert!(cluster.platform.registry.get("echo").is_some());
+    assert!(cluster.platform.registry.get("echo.shop").is_some());
 
     // Concurrent requests are spread over both pods.
     let calls: Vec<_> = (0..12)
@@ -548,7 +589,7 @@ async fn functions_and_slices_become_routes_and_upstreams() {
         .send(json!({"type": "DELETED", "object": deleted}))
         .unwrap();
     eventually("echo removed", || {
-        cluster.platform.registry.get("echo").is_none()
+        cluster.platform.registry.get("echo.shop").is_none()
     })
     .await;
     assert_eq!(call(gateway, "/function/echo", None).await.0, 404);
@@ -720,4 +761,270 @@ async fn an_idle_function_goes_back_to_zero_unless_another_gateway_served_it() {
         target.check_idle(now + 130_000).await.unwrap(),
         cluster::scaler::IdleOutcome::AtZero
     );
+}
+
+/// Options of a gateway serving every namespace.
+fn all_namespaces() -> ClusterOptions {
+    ClusterOptions {
+        namespaces: Vec::new(),
+        ..options(Duration::from_millis(300))
+    }
+}
+
+/// Two namespaces fight over a host, `*.com`, the platform's own host and a path; two
+/// gateway replicas see the same Functions in different orders (one lists both, the other
+/// lists the attacker first and hears of the owner later). Both route everything the same
+/// way: to the older Function, never to the attacker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_gives_contested_routes_to_the_oldest_function() {
+    let owner_pod = pod("127.0.0.1", 0, "owner").await;
+    let attacker_pod = pod("127.0.0.1", 0, "attacker").await;
+    // Younger, and its name sorts first (the old rule's tie-break).
+    let attacker = function_in(
+        "attacker",
+        "aaa-grab",
+        30,
+        json!({"http": {"hosts": ["shop.example.com", "*.com", "gateway.test", "*.example.com"],
+                        "path": "/shop/checkout"}}),
+    );
+    let owner = function_in(
+        "shop",
+        "storefront",
+        0,
+        json!({"http": {"hosts": ["shop.example.com"], "path": "/shop"}}),
+    );
+    let slices = vec![
+        slice_in("shop", "fn-storefront-1", "fn-storefront", &[owner_pod]),
+        slice_in("attacker", "fn-aaa-grab-1", "fn-aaa-grab", &[attacker_pod]),
+    ];
+    let (_one, _api_one, first, _) = gateway_with(
+        all_namespaces(),
+        ApiState {
+            functions: vec![owner.clone(), attacker.clone()],
+            slices: slices.clone(),
+            ..ApiState::default()
+        },
+    )
+    .await;
+    let (two, api_two, second, _) = gateway_with(
+        all_namespaces(),
+        ApiState {
+            functions: vec![attacker.clone()],
+            slices,
+            ..ApiState::default()
+        },
+    )
+    .await;
+    api_two
+        .function_events
+        .send(json!({"type": "ADDED", "object": owner}))
+        .unwrap();
+    eventually("the second replica heard of the owner", || {
+        two.platform.registry.get("storefront.shop").is_some()
+    })
+    .await;
+    for gateway in [first, second] {
+        let who = |(status, _, seen): (u16, http::HeaderMap, Value)| {
+            (status, seen["pod"].as_str().unwrap_or("-").to_owned())
+        };
+        // The host goes to its first claimant.
+        assert_eq!(
+            who(call(gateway, "/x", Some("shop.example.com")).await),
+            (200, "owner".into())
+        );
+        // `*.com` and `*.example.com` are not under an allowed suffix: they capture nothing.
+        assert_eq!(
+            call(gateway, "/x", Some("bank.com")).await.0,
+            404,
+            "*.com captured a host"
+        );
+        assert_eq!(call(gateway, "/x", Some("other.example.com")).await.0, 404);
+        // The platform's own host stays the platform's: names still route.
+        assert_eq!(
+            who(call(gateway, "/function/storefront/x", Some("gateway.test")).await),
+            (200, "owner".into())
+        );
+        // Another namespace cannot mount a path inside the owner's prefix.
+        assert_eq!(
+            who(call(gateway, "/shop/checkout/pay", None).await),
+            (200, "owner".into())
+        );
+        // The attacker is still served at its own names.
+        assert_eq!(
+            who(call(gateway, "/function/aaa-grab", None).await),
+            (200, "attacker".into())
+        );
+    }
+}
+
+/// `http.public: false`: not on the internet-facing listener (the same 404 as a function
+/// that does not exist, by name, host, path or async call), served to in-cluster callers on
+/// the admin listener.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_function_is_not_found_publicly_but_served_in_cluster() {
+    let intra_pod = pod("127.0.0.1", 0, "intra").await;
+    let state = ApiState {
+        functions: vec![function_in(
+            "shop",
+            "intra",
+            0,
+            json!({"http": {"public": false, "hosts": ["intra.apps.example.com"], "path": "/intra"}}),
+        )],
+        slices: vec![slice("fn-intra-1", "fn-intra", &[intra_pod])],
+        ..ApiState::default()
+    };
+    let (_cluster, _api, public, admin) =
+        gateway_with_admin(state, Duration::from_millis(300)).await;
+    let (status, _, unknown) = call(public, "/function/nosuch", None).await;
+    assert_eq!(status, 404);
+    for path in [
+        "/function/intra",
+        "/function/intra.shop/x",
+        "/async-function/intra",
+    ] {
+        let (status, _, body) = call(public, path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        // Word for word what an unknown name gets.
+        let mount = path.split('/').take(3).collect::<Vec<_>>().join("/");
+        assert_eq!(
+            body["error"].as_str().unwrap(),
+            unknown["error"]
+                .as_str()
+                .unwrap()
+                .replace("/function/nosuch", path),
+            "{mount}"
+        );
+        assert_eq!(body["reason"], unknown["reason"]);
+    }
+    // Its host and prefix are as if nobody had claimed them.
+    let (_, _, unclaimed) = call(public, "/x", Some("nobody.apps.example.com")).await;
+    for (path, host) in [("/x", Some("intra.apps.example.com")), ("/intra/x", None)] {
+        let (status, _, body) = call(public, path, host).await;
+        assert_eq!(status, 404, "{path} {host:?}: {body}");
+        assert_eq!(body["reason"], unclaimed["reason"], "{path}");
+    }
+    for path in ["/function/intra/x", "/function/intra.shop/x", "/intra/x"] {
+        let (status, _, seen) = call(admin, path, None).await;
+        assert_eq!(
+            (status, seen["pod"].as_str()),
+            (200, Some("intra")),
+            "{path}"
+        );
+    }
+}
+
+/// One name in two namespaces: both are served at `/function/{name}.{namespace}`, the short
+/// name is the older one's, the younger one never gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_in_two_namespaces_is_served_by_namespace() {
+    let shop_pod = pod("127.0.0.1", 0, "shop").await;
+    let billing_pod = pod("127.0.0.1", 0, "billing").await;
+    let state = ApiState {
+        // The younger one is listed first and its namespace sorts first.
+        functions: vec![
+            function_in("billing", "orders", 50, json!({})),
+            function_in("shop", "orders", 0, json!({})),
+        ],
+        slices: vec![
+            slice_in("shop", "fn-orders-1", "fn-orders", &[shop_pod]),
+            slice_in("billing", "fn-orders-1", "fn-orders", &[billing_pod]),
+        ],
+        ..ApiState::default()
+    };
+    let (cluster, api, public, _) = gateway_with(all_namespaces(), state).await;
+    for (path, pod) in [
+        ("/function/orders/a", "shop"),
+        ("/function/orders.shop/a", "shop"),
+        ("/function/orders.billing/a", "billing"),
+    ] {
+        let (status, _, seen) = call(public, path, None).await;
+        assert_eq!((status, seen["pod"].as_str()), (200, Some(pod)), "{path}");
+        assert_eq!(seen["path"], "/a");
+    }
+    // The owner goes: the short name passes to the other one.
+    api.function_events
+        .send(json!({"type": "DELETED", "object": function_in("shop", "orders", 0, json!({}))}))
+        .unwrap();
+    eventually("shop's orders removed", || {
+        cluster.platform.registry.get("orders.shop").is_none()
+    })
+    .await;
+    let (status, _, seen) = call(public, "/function/orders", None).await;
+    assert_eq!((status, seen["pod"].as_str()), (200, Some("billing")));
+}
+
+/// A hand-made slice (no EndpointSlice-controller label) is never an upstream; addresses no
+/// pod can have are dropped from a real one. Nothing is sent anywhere: only the gateway's
+/// view of the Service is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_slices_and_metadata_addresses_are_not_upstreams() {
+    let mut forged = slice(
+        "fn-echo-forged",
+        "fn-echo",
+        &["10.0.0.9:80".parse().unwrap()],
+    );
+    forged["metadata"]["labels"]
+        .as_object_mut()
+        .unwrap()
+        .remove("endpointslice.kubernetes.io/managed-by");
+    let mut metadata = slice("fn-echo-1", "fn-echo", &["10.0.0.8:80".parse().unwrap()]);
+    metadata["endpoints"] = json!([{"addresses": ["169.254.169.254"], "conditions": {"ready": true}},
+                                   {"addresses": ["fd00:ec2::254"], "conditions": {"ready": true}},
+                                   {"addresses": ["127.0.0.1"], "conditions": {"ready": true}}]);
+    let state = ApiState {
+        functions: vec![function("echo", container(), json!({}))],
+        slices: vec![forged, metadata],
+        ..ApiState::default()
+    };
+    // As in a cluster: loopback is no pod's address either.
+    let (cluster, _api, _public, _admin) = gateway_with(
+        ClusterOptions {
+            loopback_upstreams: false,
+            ..options(Duration::from_millis(300))
+        },
+        state,
+    )
+    .await;
+    let key = cluster::endpoints::ServiceKey {
+        namespace: "shop".into(),
+        name: "fn-echo".into(),
+    };
+    assert!(
+        cluster.endpoints.ready(&key).is_empty(),
+        "{:?}",
+        cluster.endpoints.ready(&key)
+    );
+    assert!(
+        cluster::MANAGED_BY_SELECTOR
+            .contains("endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io")
+    );
+}
+
+/// A failed forward (the only pod refuses the connection) answers 503 without the pod's
+/// address or the Service's name: those go to the log with the call id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_forward_names_no_pod_or_service() {
+    // A loopback port nobody listens on (bound, then released).
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let state = ApiState {
+        functions: vec![function("echo", container(), json!({}))],
+        slices: vec![slice("fn-echo-1", "fn-echo", &[closed])],
+        ..ApiState::default()
+    };
+    let (_cluster, _api, public) = gateway(state, Duration::from_millis(300)).await;
+    let (status, headers, body) = call(public, "/function/echo", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["reason"], "Unavailable");
+    let text = body.to_string();
+    assert!(!text.contains("127.0.0.1"), "{text}");
+    assert!(!text.contains(&closed.port().to_string()), "{text}");
+    assert!(
+        !text.contains("fn-echo") && !text.contains("shop/"),
+        "{text}"
+    );
+    assert!(headers.contains_key("x-call-id"));
 }

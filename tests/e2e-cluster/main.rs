@@ -135,6 +135,8 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
         keda: reconcile::keda_installed(&client).await,
         public_url: None,
         metrics: Metrics::new().unwrap(),
+        routing: Default::default(),
+        functions: None,
     });
     let functions: Api<Function> = Api::namespaced(client.clone(), &namespace);
     let controller = tokio::spawn({

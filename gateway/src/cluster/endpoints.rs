@@ -7,6 +7,12 @@
 //! in-flight requests finish; `ready` left unset counts as ready, as the EndpointSlice API
 //! asks consumers to do.
 //!
+//! Only slices the EndpointSlice controller made are used ([`SLICE_MANAGER_LABEL`]), and no
+//! address a pod cannot have: link-local and instance-metadata ranges (169.254.0.0/16,
+//! fe80::/10, fd00:ec2::/32), loopback and unspecified. A slice is data anyone allowed to
+//! write EndpointSlices in a namespace can forge; without these checks it would turn the
+//! gateway into a proxy to the node's metadata endpoint or to itself.
+//!
 //! A backend keeps its in-flight counter across slice updates (keyed by address), so the
 //! least-in-flight choice is not reset each time a pod elsewhere in the Service changes.
 
@@ -23,6 +29,11 @@ use super::relist::{Relists, covers};
 
 /// The label naming the Service of an EndpointSlice.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// The label the EndpointSlice controller sets on the slices it manages, and its value.
+pub const SLICE_MANAGER_LABEL: (&str, &str) = (
+    "endpointslice.kubernetes.io/managed-by",
+    "endpointslice-controller.k8s.io",
+);
 /// The Service port the gateway sends to (both function and pool Services name it so).
 pub const PORT_NAME: &str = "http";
 
@@ -138,9 +149,21 @@ pub struct Endpoints {
     services: Mutex<HashMap<ServiceKey, ServiceState>>,
     /// The slices seen by each relist in progress (see [`Endpoints::relist_started`]).
     relisting: Mutex<Relists<(ServiceKey, String)>>,
+    /// Accept loopback addresses: only for tests and benchmarks, whose "pods" listen on
+    /// loopback. In a cluster a loopback endpoint is the gateway itself (its admin listener
+    /// trusts loopback peers), so it is refused.
+    loopback: bool,
 }
 
 impl Endpoints {
+    /// Endpoints that accept loopback addresses (see the field); never in a cluster.
+    pub fn allowing_loopback() -> Self {
+        Endpoints {
+            loopback: true,
+            ..Endpoints::default()
+        }
+    }
+
     /// The ready backends of `service`, now and as they change. A Service nobody has
     /// seen slices of yet has none (a function scaled to zero, or not created yet).
     pub fn subscribe(&self, service: &ServiceKey) -> watch::Receiver<Backends> {
@@ -159,8 +182,14 @@ impl Endpoints {
             .unwrap_or_else(|| Arc::from(Vec::new()))
     }
 
-    /// A slice was created or changed.
+    /// A slice was created or changed. One the EndpointSlice controller does not manage is
+    /// ignored (and forgotten, if it was known).
     pub fn apply(&self, slice: &EndpointSlice) {
+        if !managed_by_endpointslice_controller(slice) {
+            tracing::warn!(slice = %slice.name_any(), namespace = ?slice.namespace(), "ignoring an EndpointSlice the EndpointSlice controller does not manage");
+            self.delete(slice);
+            return;
+        }
         let Some((service, name)) = slice_key(slice) else {
             return;
         };
@@ -168,7 +197,9 @@ impl Endpoints {
             .saw(&service.namespace, &(service.clone(), name.clone()));
         let mut services = self.lock();
         let state = services.entry(service).or_insert_with(ServiceState::new);
-        state.slices.insert(name, slice_addresses(slice));
+        state
+            .slices
+            .insert(name, slice_addresses(slice, self.loopback));
         state.publish();
     }
 
@@ -221,6 +252,26 @@ impl Endpoints {
     }
 }
 
+/// Whether the EndpointSlice controller made `slice` (from a Service's selector), rather
+/// than someone by hand.
+fn managed_by_endpointslice_controller(slice: &EndpointSlice) -> bool {
+    slice
+        .labels()
+        .get(SLICE_MANAGER_LABEL.0)
+        .map(String::as_str)
+        == Some(SLICE_MANAGER_LABEL.1)
+}
+
+/// Whether a pod could have `ip`: not link-local or instance metadata (169.254.0.0/16,
+/// fe80::/10, fd00:ec2::/32, in any IPv4-mapped or NAT64 spelling), loopback (the gateway
+/// itself; allowed only with `loopback`, for tests) or unspecified.
+pub fn is_pod_address(ip: IpAddr, loopback: bool) -> bool {
+    let ip = ip.to_canonical();
+    !(faas_runtime::outbound::is_forbidden_ip(ip)
+        || (ip.is_loopback() && !loopback)
+        || ip.is_unspecified())
+}
+
 /// The Service a slice belongs to, and the slice's name.
 fn slice_key(slice: &EndpointSlice) -> Option<(ServiceKey, String)> {
     let service = slice.labels().get(SERVICE_NAME_LABEL)?.clone();
@@ -243,8 +294,9 @@ pub struct SliceAddresses {
     pub serving: Vec<SocketAddr>,
 }
 
-/// The addresses of a slice's endpoints, by condition.
-pub fn slice_addresses(slice: &EndpointSlice) -> SliceAddresses {
+/// The addresses of a slice's endpoints, by condition, without those no pod can have
+/// ([`is_pod_address`]).
+pub fn slice_addresses(slice: &EndpointSlice, loopback: bool) -> SliceAddresses {
     let ports = slice.ports.as_deref().unwrap_or_default();
     let port = ports
         .iter()
@@ -273,6 +325,13 @@ pub fn slice_addresses(slice: &EndpointSlice) -> SliceAddresses {
                 .addresses
                 .iter()
                 .filter_map(|a| a.parse::<IpAddr>().ok())
+                .filter(|ip| {
+                    let ok = is_pod_address(*ip, loopback);
+                    if !ok {
+                        tracing::warn!(slice = %slice.name_any(), address = %ip, "ignoring an EndpointSlice address no pod can have");
+                    }
+                    ok
+                })
                 .map(|ip| SocketAddr::new(ip, port)),
         );
     }
@@ -288,7 +347,8 @@ mod tests {
         serde_json::from_value(json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": name, "namespace": "shop",
-                         "labels": {SERVICE_NAME_LABEL: service}},
+                         "labels": {SERVICE_NAME_LABEL: service,
+                                    SLICE_MANAGER_LABEL.0: SLICE_MANAGER_LABEL.1}},
             "addressType": "IPv4",
             "ports": [{"name": "metrics", "port": 9090}, {"name": "http", "port": port}],
             "endpoints": endpoints,
@@ -316,7 +376,7 @@ mod tests {
                 {"addresses": ["not-an-ip"]},
             ]),
         );
-        let found = slice_addresses(&s);
+        let found = slice_addresses(&s, false);
         let show = |list: &[SocketAddr]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
         assert_eq!(show(&found.ready), ["10.0.0.1:8080", "10.0.0.3:8080"]);
         // Terminating but not said to be serving: neither.
@@ -429,5 +489,89 @@ mod tests {
             .map(|b| b.addr.to_string())
             .collect();
         assert_eq!(left, ["10.0.0.2:80"]);
+    }
+
+    fn relabel(slice: &mut EndpointSlice, manager: Option<&str>) {
+        let labels = slice.metadata.labels.get_or_insert_default();
+        match manager {
+            Some(m) => labels.insert(SLICE_MANAGER_LABEL.0.into(), m.into()),
+            None => labels.remove(SLICE_MANAGER_LABEL.0),
+        };
+    }
+
+    #[test]
+    fn hand_made_slices_and_metadata_addresses_are_ignored() {
+        let endpoints = Endpoints::default();
+        // Forged: right Service, no EndpointSlice-controller label.
+        let mut forged = slice(
+            "fn-a-forged",
+            "fn-a",
+            80,
+            json!([{"addresses": ["10.0.0.9"]}]),
+        );
+        relabel(&mut forged, None);
+        endpoints.apply(&forged);
+        assert!(endpoints.ready(&key("fn-a")).is_empty());
+        // Another manager's value is no better.
+        relabel(&mut forged, Some("someone-else"));
+        endpoints.apply(&forged);
+        assert!(endpoints.ready(&key("fn-a")).is_empty());
+        // A managed slice carrying addresses no pod can have: only the pod's is kept.
+        endpoints.apply(&slice(
+            "fn-a-x1",
+            "fn-a",
+            80,
+            json!([{"addresses": ["169.254.169.254"]},
+                   {"addresses": ["169.254.170.23"]},
+                   {"addresses": ["127.0.0.1"]},
+                   {"addresses": ["0.0.0.0"]},
+                   {"addresses": ["10.0.0.4"]}]),
+        ));
+        let left: Vec<String> = endpoints
+            .ready(&key("fn-a"))
+            .iter()
+            .map(|b| b.addr.to_string())
+            .collect();
+        assert_eq!(left, ["10.0.0.4:80"]);
+        // A known slice that loses the label is dropped.
+        let mut relabelled = slice("fn-a-x1", "fn-a", 80, json!([{"addresses": ["10.0.0.4"]}]));
+        relabel(&mut relabelled, None);
+        endpoints.apply(&relabelled);
+        assert!(endpoints.ready(&key("fn-a")).is_empty());
+    }
+
+    #[test]
+    fn pod_addresses_exclude_link_local_metadata_loopback_and_unspecified() {
+        for refused in [
+            "169.254.169.254",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "127.0.0.1",
+            "::1",
+            "::ffff:127.0.0.1",
+            "0.0.0.0",
+            "::",
+        ] {
+            let ip: IpAddr = refused.parse().expect("ip");
+            assert!(!is_pod_address(ip, false), "{refused}");
+        }
+        for pod in [
+            "10.0.3.4",
+            "100.64.1.2",
+            "192.168.1.1",
+            "2600:1f18::7",
+            "fd12::1",
+        ] {
+            let ip: IpAddr = pod.parse().expect("ip");
+            assert!(is_pod_address(ip, false), "{pod}");
+        }
+        // Tests stand their pods on loopback; metadata stays refused even then.
+        assert!(is_pod_address("127.0.0.2".parse().expect("ip"), true));
+        assert!(!is_pod_address(
+            "169.254.169.254".parse().expect("ip"),
+            true
+        ));
     }
 }

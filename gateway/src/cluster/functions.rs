@@ -2,10 +2,12 @@
 //! an entry whose invoker forwards to its pods ([`RemoteFunction`]), with the same admission
 //! (body limit, concurrency, queue) as every other mode.
 //!
-//! Functions are addressed by name (`/function/{name}`, `status.url`), so a name must mean one
-//! function even when two namespaces use it: the oldest Function wins (then the namespace
-//! that sorts first), the other is reported and not served until the name is free. A rule
-//! that depends only on the resources keeps every gateway replica agreeing.
+//! Every Function is registered under `{name}.{namespace}`
+//! ([`faas_api::routing::qualified_name`]), so two namespaces may use one name and both are
+//! served (`/function/{name}.{namespace}`). Who gets the short `/function/{name}`, hosts and
+//! path prefixes is decided by the registry's route table from the whole set
+//! ([`faas_api::routing::Claims`]): a rule that depends only on the resources keeps every
+//! gateway replica agreeing, whatever order their watches delivered the events in.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,16 +78,6 @@ pub fn upstream_of(function: &Function) -> Result<Upstream, String> {
     })
 }
 
-/// Of the Functions sharing a name, the one served: the oldest, then by namespace.
-pub fn winner<'a>(candidates: impl IntoIterator<Item = &'a Function>) -> Option<&'a Function> {
-    candidates.into_iter().min_by(|a, b| {
-        let created = |f: &Function| f.metadata.creation_timestamp.as_ref().map(|t| t.0);
-        created(a)
-            .cmp(&created(b))
-            .then_with(|| a.namespace().cmp(&b.namespace()))
-    })
-}
-
 /// What cluster mode needs to turn Functions into entries.
 pub struct ClusterFunctions {
     pub endpoints: Arc<Endpoints>,
@@ -95,8 +87,8 @@ pub struct ClusterFunctions {
     pub hold: Duration,
     /// Every watched Function, by (namespace, name).
     known: HashMap<(String, String), Function>,
-    /// Name -> (namespace, fingerprint) of the version registered.
-    served: HashMap<String, (String, String)>,
+    /// Registry key -> fingerprint of the version registered.
+    served: HashMap<String, String>,
     /// The Functions seen by each relist in progress.
     relisting: Relists<(String, String)>,
 }
@@ -126,9 +118,8 @@ impl ClusterFunctions {
             function.name_any(),
         );
         self.relisting.saw(&key.0, &key);
-        let name = key.1.clone();
-        self.known.insert(key, function);
-        self.refresh(platform, &name);
+        self.known.insert(key.clone(), function);
+        self.refresh(platform, &key);
     }
 
     /// A Function was deleted.
@@ -139,7 +130,7 @@ impl ClusterFunctions {
         );
         if self.known.remove(&key).is_some() {
             self.scaler.forget(&key.0, &key.1);
-            self.refresh(platform, &key.1);
+            self.refresh(platform, &key);
         }
     }
 
@@ -163,57 +154,46 @@ impl ClusterFunctions {
         for key in gone {
             self.known.remove(&key);
             self.scaler.forget(&key.0, &key.1);
-            self.refresh(platform, &key.1);
+            self.refresh(platform, &key);
         }
     }
 
-    /// Registers what `name` means now.
-    fn refresh(&mut self, platform: &Platform, name: &str) {
-        let candidates: Vec<&Function> = self
-            .known
-            .iter()
-            .filter(|((_, n), _)| n == name)
-            .map(|(_, f)| f)
-            .collect();
-        let Some(chosen) = winner(candidates.iter().copied()) else {
-            if self.served.remove(name).is_some() {
-                platform.registry.remove(name);
-                tracing::info!(function = %name, "function removed");
+    /// Registers what the Function `(namespace, name)` is now, or forgets it.
+    fn refresh(&mut self, platform: &Platform, (namespace, name): &(String, String)) {
+        let key = faas_api::routing::qualified_name(name, namespace);
+        let Some(function) = self.known.get(&(namespace.clone(), name.clone())) else {
+            if self.served.remove(&key).is_some() {
+                platform.registry.remove(&key);
+                tracing::info!(function = %name, %namespace, "function removed");
             }
             return;
         };
-        let namespace = chosen.namespace().unwrap_or_default();
-        for other in candidates
-            .iter()
-            .filter(|f| f.namespace() != chosen.namespace())
-        {
-            tracing::warn!(
-                function = %name,
-                served = %namespace,
-                ignored = %other.namespace().unwrap_or_default(),
-                "two namespaces have a function of this name; the older one is served"
-            );
-        }
-        let upstream = upstream_of(chosen);
+        let upstream = upstream_of(function);
         let fingerprint = format!(
             "{}|{:?}",
-            serde_json::to_string(&chosen.spec).unwrap_or_default(),
+            serde_json::to_string(&function.spec).unwrap_or_default(),
             upstream
         );
-        if self.served.get(name) == Some(&(namespace.clone(), fingerprint.clone())) {
+        if self.served.get(&key) == Some(&fingerprint) {
             // Status writes (conditions, load states) change nothing that is served.
             return;
         }
-        let entry = self.entry(chosen.clone(), upstream, platform.config.max_queue_wait);
+        let entry = self.entry(function.clone(), upstream, platform.config.max_queue_wait);
         match &entry.state {
             Ok(_) => tracing::info!(function = %name, %namespace, "function serving"),
             Err(reason) => {
                 tracing::warn!(function = %name, %namespace, %reason, "function not ready")
             }
         }
-        platform.registry.upsert(entry);
-        self.served
-            .insert(name.to_owned(), (namespace, fingerprint));
+        platform.registry.upsert_as(key.clone(), entry);
+        let lost = platform.registry.claims();
+        for loss in lost.losses_of(&faas_api::routing::FunctionId {
+            namespace: namespace.clone(),
+            name: name.clone(),
+        }) {
+            tracing::warn!(function = %name, %namespace, %loss, "route not granted");
+        }
+        self.served.insert(key, fingerprint);
     }
 
     fn entry(

@@ -12,8 +12,10 @@
 //!   gateway owns (`faas_api::scaling`);
 //! - [`relist`]: which objects a watch's relist saw, per watch scope (both watches use it).
 //!
-//! Two listeners: the public one (functions and async calls, behind the ALB through the
-//! TargetGroupBinding) and the admin one (read-only `/system`, the dashboard, `/metrics`).
+//! Two listeners: the public one (functions with `http.public` not false and their async
+//! calls, behind the ALB through the TargetGroupBinding) and the admin one, never behind the
+//! ALB: in-cluster callers reach every function there, private ones included, besides the
+//! read-only `/system`, the dashboard and `/metrics`.
 //! On SIGTERM `/readyz` fails at once, traffic keeps being served for the drain delay (the
 //! target group's deregistration delay: the ALB still sends requests until it is over), then
 //! the listeners close and requests in flight get the grace period.
@@ -45,9 +47,12 @@ use endpoints::Endpoints;
 use functions::ClusterFunctions;
 use scaler::Scaler;
 
-/// The label every Service the controller creates carries (and EndpointSlices copy from
-/// their Service): the gateway watches only those slices, not every slice of the cluster.
-pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=faas-controller";
+/// The slices the gateway watches: those the EndpointSlice controller made
+/// ([`endpoints::SLICE_MANAGER_LABEL`]) for a Service the faas controller created (the
+/// EndpointSlice controller copies the Service's labels), not every slice of the cluster, and
+/// never a hand-made one. [`endpoints::Endpoints::apply`] checks the manager label again.
+pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=faas-controller,\
+     endpointslice.kubernetes.io/managed-by=endpointslice-controller.k8s.io";
 
 /// Settings of `faas-gateway --cluster`.
 #[derive(Clone, Debug)]
@@ -72,6 +77,14 @@ pub struct ClusterOptions {
     pub shutdown_grace: Duration,
     /// Serve `/system` and `/ui` to non-loopback clients of the admin listener.
     pub remote_management: bool,
+    /// Host names the platform answers on itself (the ALB's host for `/function/...`):
+    /// no Function may claim them.
+    pub platform_hosts: Vec<String>,
+    /// Domains under which Functions may claim `*.` wildcard hosts (none by default).
+    pub wildcard_host_suffixes: Vec<String>,
+    /// Accept loopback EndpointSlice addresses: tests only (their pods listen on loopback);
+    /// the binary never sets it.
+    pub loopback_upstreams: bool,
 }
 
 /// A started cluster gateway (without its listeners).
@@ -91,7 +104,17 @@ pub fn start(options: &ClusterOptions, client: Client) -> anyhow::Result<Cluster
     // Nothing is compiled here: no artifact cache on a read-only root filesystem.
     config.wasm.cache_dir = None;
     let platform = Platform::new(config)?;
-    let endpoints = Arc::new(Endpoints::default());
+    platform
+        .registry
+        .set_policy(faas_api::routing::RoutingPolicy::cluster(
+            &options.platform_hosts,
+            &options.wildcard_host_suffixes,
+        ));
+    let endpoints = Arc::new(if options.loopback_upstreams {
+        Endpoints::allowing_loopback()
+    } else {
+        Endpoints::default()
+    });
     let scaler = Arc::new(Scaler::new(
         client.clone(),
         platform.metrics.scale_events.clone(),

@@ -140,10 +140,11 @@ impl RemoteFunction {
                 humantime::format_duration(self.hold.limit)
             )
         } else {
+            // The Service's name is for the log, not for callers.
+            tracing::info!(function = %self.name, service = %self.upstream.service, "no ready replica");
             format!(
-                "function {} has no ready replica (Service {}) after waiting {}",
+                "function {} has no ready replica after waiting {}",
                 self.name,
-                self.upstream.service,
                 humantime::format_duration(self.hold.limit)
             )
         };

@@ -31,14 +31,8 @@ pub const SQS_MAX_BATCH_WINDOW: Duration = Duration::from_secs(300);
 pub const SQS_MAX_CONCURRENCY: u32 = 1000;
 
 /// HTTP path prefixes the gateway keeps for itself; `spec.http.path` may not fall under them.
-pub const RESERVED_PATH_PREFIXES: &[&str] = &[
-    "/function",
-    "/async-function",
-    "/system",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-];
+/// The one list, shared with routing: [`crate::routing::RESERVED_PATHS`].
+pub const RESERVED_PATH_PREFIXES: &[&str] = crate::routing::RESERVED_PATHS;
 
 /// One problem in a manifest, with the field it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -700,15 +694,11 @@ fn check_http_path(path: &str) -> Result<(), String> {
             "must not contain empty, \".\" or \"..\" segments, got {path:?}"
         ));
     }
-    for reserved in RESERVED_PATH_PREFIXES {
-        if let Some(rest) = path.strip_prefix(reserved)
-            && (rest.is_empty() || rest.starts_with('/'))
-        {
-            return Err(format!(
-                "{path:?} is under {reserved:?}, which the gateway reserves \
-                 (reserved: /function/, /async-function/, /system/, /healthz, /readyz, /metrics)"
-            ));
-        }
+    if let Some(reserved) = crate::routing::reserved_path(path) {
+        return Err(format!(
+            "{path:?} is under {reserved:?}, which the gateway reserves (reserved: {})",
+            RESERVED_PATH_PREFIXES.join(", ")
+        ));
     }
     Ok(())
 }
@@ -1158,6 +1148,8 @@ mod tests {
             "/healthz",
             "/readyz/x",
             "/metrics",
+            "/ui",
+            "/ui/admin",
             "/a b",
             "/a?x=1",
             "/a//b",
@@ -1171,7 +1163,14 @@ mod tests {
             });
             assert_one_error(&f, "spec.http.path", "");
         }
-        for p in ["/", "/resize", "/functional", "/api/v1/", "/metrics-ui"] {
+        for p in [
+            "/",
+            "/resize",
+            "/functional",
+            "/api/v1/",
+            "/metrics-ui",
+            "/uix",
+        ] {
             let mut f = wasm_fn("a");
             f.spec.http = Some(HttpSpec {
                 path: Some(p.into()),
