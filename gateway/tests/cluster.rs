@@ -276,6 +276,8 @@ fn options(hold: Duration) -> ClusterOptions {
         drain_delay: Duration::ZERO,
         shutdown_grace: Duration::from_secs(5),
         remote_management: false,
+        management_token: None,
+        body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
     }
 }
 
