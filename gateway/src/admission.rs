@@ -42,13 +42,14 @@ impl Admission {
         if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
             return Ok(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Some(_place) = QueuePlace::take(&self.waiting, self.max_waiting) else {
             return Err(Rejected::QueueFull);
-        }
+        };
+        // `_place` gives the queue place back however this future ends: a slot, a timeout,
+        // or dropped while waiting (the client went away, a cron `Replace` or a run cancel
+        // aborted the run). Without it every abandoned waiter would shrink the queue for good.
         let acquired =
             tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
         match acquired {
             Ok(Ok(permit)) => Ok(permit),
             // The semaphore is never closed; treat it like a timeout if it ever is.
@@ -56,9 +57,35 @@ impl Admission {
         }
     }
 
+    /// Requests waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Invocations in flight now.
     pub fn in_flight(&self, concurrency: u32) -> usize {
         (concurrency.max(1) as usize).saturating_sub(self.permits.available_permits())
+    }
+}
+
+/// One place in the queue, given back on drop.
+struct QueuePlace<'a>(&'a AtomicUsize);
+
+impl<'a> QueuePlace<'a> {
+    /// A place if fewer than `max` are taken.
+    fn take(waiting: &'a AtomicUsize, max: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| QueuePlace(waiting))
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -96,5 +123,39 @@ mod tests {
         tokio::task::yield_now().await;
         drop(first);
         assert!(waiter.await.expect("join"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn abandoned_waiters_give_their_queue_place_back() {
+        let admission = Arc::new(Admission::new(1, 3, Duration::from_secs(60)));
+        let busy = admission.admit().await.expect("slot free");
+        // Fill the queue, then abandon every waiter (a client that went away, a cancelled
+        // run: the future is dropped while it waits).
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let admission = Arc::clone(&admission);
+                tokio::spawn(async move { admission.admit().await.map(drop) })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(admission.admit().await.err(), Some(Rejected::QueueFull));
+        for waiter in &waiters {
+            waiter.abort();
+        }
+        for waiter in waiters {
+            assert!(waiter.await.expect_err("aborted").is_cancelled());
+        }
+        // A new request gets a place in the queue (it waits), not a 429.
+        let next = {
+            let admission = Arc::clone(&admission);
+            tokio::spawn(async move { admission.admit().await.map(drop) })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            !next.is_finished(),
+            "the new request must wait in the queue"
+        );
+        drop(busy);
+        assert_eq!(next.await.expect("join"), Ok(()));
     }
 }

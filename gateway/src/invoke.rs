@@ -11,22 +11,27 @@ use faas_runtime::cgi::CgiRoute;
 use faas_runtime::{CallContext, ResponseBody};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use prometheus::IntGauge;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::admission::Rejected;
+use crate::body::{Charge, Refused};
 use crate::platform::Platform;
 use crate::registry::{Entry, Loaded};
 use crate::reply::json_error;
 use crate::routes::function_path;
 
-/// How long a client may take to send a request body. The body is read before admission, so
-/// a slow sender holds a connection but never a concurrency slot.
+/// How long a client may take to send a request body. The body is read once a concurrency
+/// slot is held, so a slow sender holds one of its function's slots for at most this long.
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Calls function `entry` with `request`, mounted at `prefix`.
+///
+/// The concurrency slot comes first, then the body: a function's uploads in memory are
+/// bounded by its own `concurrency x maxBodySize` (requests waiting in its queue have read
+/// nothing), and all bodies together by the process's [`crate::body::BodyBudget`].
 pub async fn call_function(
     platform: &Arc<Platform>,
     entry: Arc<Entry>,
@@ -40,10 +45,14 @@ pub async fn call_function(
     if let Err(not_ready) = loaded(platform, &entry) {
         return *not_ready;
     }
+    let permit = match admit(platform, &entry).await {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
 
     let (mut parts, body) = request.into_parts();
-    let body = match read_body(platform, &entry, &parts.headers, body).await {
-        Ok(body) => body,
+    let (body, charge) = match read_body(platform, &entry, &parts.headers, body).await {
+        Ok(read) => read,
         Err(refused) => return *refused,
     };
 
@@ -96,64 +105,96 @@ pub async fn call_function(
         remote_addr: remote.map(|r| r.ip().to_string()),
     });
     let request = Request::from_parts(parts, body);
-    invoke(platform, &entry, request, CallContext::new(call_id, name)).await
+    let held = Held {
+        _permit: permit,
+        _charge: charge,
+    };
+    invoke_admitted(
+        platform,
+        &entry,
+        request,
+        CallContext::new(call_id, name),
+        held,
+    )
+    .await
 }
 
-/// Reads the body of a call of `entry` within its size limit (spec.http.maxBodySize: 413) and
-/// [`BODY_READ_TIMEOUT`] (408). The size is decided before any guest code runs, from
-/// Content-Length when present and while reading otherwise, so a huge upload costs at most
-/// the limit in memory.
+/// Reads the body of a call of `entry` within its size limit (`spec.http.maxBodySize`: 413),
+/// [`BODY_READ_TIMEOUT`] (408) and the process's body budget (503). The size is decided
+/// before any guest code runs, from Content-Length when present and while reading otherwise,
+/// so a huge upload costs at most the limit in memory. The [`Charge`] is the budget the body
+/// holds: keep it as long as the bytes.
 pub async fn read_body(
     platform: &Platform,
     entry: &Entry,
     headers: &http::HeaderMap,
     body: Incoming,
-) -> Result<Bytes, Box<Response<ResponseBody>>> {
+) -> Result<(Bytes, Charge), Box<Response<ResponseBody>>> {
     let name = entry.name();
     let limit = entry.limits.max_body_bytes;
-    let too_large = || {
-        platform
-            .metrics
-            .rejected
-            .with_label_values(&[name, "body_too_large"])
-            .inc();
-        Box::new(json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BodyTooLarge",
-            &format!(
-                "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
+    read_body_within(platform, name, headers, body, limit, || {
+        format!(
+            "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
+        )
+    })
+    .await
+}
+
+/// [`read_body`] with any `limit`, `too_large` saying which limit a 413 is about.
+pub async fn read_body_within(
+    platform: &Platform,
+    name: &str,
+    headers: &http::HeaderMap,
+    body: Incoming,
+    limit: u64,
+    too_large: impl FnOnce() -> String,
+) -> Result<(Bytes, Charge), Box<Response<ResponseBody>>> {
+    let declared = crate::body::declared_length(headers);
+    let read = crate::body::read(&platform.bodies, declared, body, limit, BODY_READ_TIMEOUT).await;
+    let refused = match read {
+        Ok(read) => return Ok(read),
+        Err(refused) => refused,
+    };
+    let (reason, response) = match refused {
+        Refused::TooLarge => (
+            "body_too_large",
+            json_error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", &too_large()),
+        ),
+        Refused::Timeout => (
+            "body_timeout",
+            json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                "BodyReadTimeout",
+                &format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
             ),
-        ))
+        ),
+        Refused::BudgetFull => {
+            tracing::warn!(function = %name, declared, budget = platform.bodies.total(), "request body refused: the body budget is full");
+            let mut response = json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "BodyBudgetExhausted",
+                "the gateway holds as many request bodies in memory as it may (--body-budget); retry shortly",
+            );
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            ("body_budget", response)
+        }
+        Refused::Broken(err) => (
+            "body_broken",
+            json_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequestBody",
+                &format!("could not read the request body: {err}"),
+            ),
+        ),
     };
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(too_large());
-    }
-    let reading = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).collect();
-    let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, reading).await else {
-        platform
-            .metrics
-            .rejected
-            .with_label_values(&[name, "body_timeout"])
-            .inc();
-        return Err(Box::new(json_error(
-            StatusCode::REQUEST_TIMEOUT,
-            "BodyReadTimeout",
-            &format!("the request body did not arrive within {BODY_READ_TIMEOUT:?}"),
-        )));
-    };
-    match read {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(Box::new(json_error(
-            StatusCode::BAD_REQUEST,
-            "BadRequestBody",
-            &format!("could not read the request body: {err}"),
-        ))),
-    }
+    platform
+        .metrics
+        .rejected
+        .with_label_values(&[name, reason])
+        .inc();
+    Err(Box::new(response))
 }
 
 /// The function's serving version, or the 503 that says why there is none.
@@ -176,6 +217,39 @@ fn loaded(platform: &Platform, entry: &Entry) -> Result<Arc<Loaded>, Box<Respons
     }
 }
 
+/// A concurrency slot of `entry`, or the 429 that says why not.
+async fn admit(
+    platform: &Platform,
+    entry: &Entry,
+) -> Result<OwnedSemaphorePermit, Box<Response<ResponseBody>>> {
+    let name = entry.name();
+    let why = match entry.admission.admit().await {
+        Ok(permit) => return Ok(permit),
+        Err(why) => why,
+    };
+    platform
+        .metrics
+        .rejected
+        .with_label_values(&[name, "overloaded"])
+        .inc();
+    let detail = match why {
+        Rejected::QueueFull => "its queue is full",
+        Rejected::WaitedTooLong => "no slot freed up in time",
+    };
+    let mut response = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequests",
+        &format!(
+            "function {name} is at its concurrency limit of {} and {detail}",
+            entry.limits.concurrency
+        ),
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    Err(Box::new(response))
+}
+
 /// Runs one admitted-or-refused call of `entry` with a request whose body is already read:
 /// concurrency admission, in-flight accounting, the executor, metrics. HTTP requests and
 /// cron/manual runs both come through here, so a run sees exactly what a request sees.
@@ -185,36 +259,39 @@ pub async fn invoke(
     request: Request<Bytes>,
     ctx: CallContext,
 ) -> Response<ResponseBody> {
+    if let Err(not_ready) = loaded(platform, entry) {
+        return *not_ready;
+    }
+    let permit = match admit(platform, entry).await {
+        Ok(permit) => permit,
+        Err(refused) => return *refused,
+    };
+    let held = Held {
+        _permit: permit,
+        _charge: Charge::default(),
+    };
+    invoke_admitted(platform, entry, request, ctx, held).await
+}
+
+/// What an admitted call holds until its response is sent: its concurrency slot and the
+/// body budget its request body takes.
+struct Held {
+    _permit: OwnedSemaphorePermit,
+    _charge: Charge,
+}
+
+/// The call itself, once admitted.
+async fn invoke_admitted(
+    platform: &Arc<Platform>,
+    entry: &Entry,
+    request: Request<Bytes>,
+    ctx: CallContext,
+    held: Held,
+) -> Response<ResponseBody> {
     let name = entry.name().to_owned();
     let loaded = match loaded(platform, entry) {
         Ok(loaded) => loaded,
         Err(not_ready) => return *not_ready,
-    };
-    let permit = match entry.admission.admit().await {
-        Ok(permit) => permit,
-        Err(why) => {
-            platform
-                .metrics
-                .rejected
-                .with_label_values(&[name.as_str(), "overloaded"])
-                .inc();
-            let detail = match why {
-                Rejected::QueueFull => "its queue is full",
-                Rejected::WaitedTooLong => "no slot freed up in time",
-            };
-            let mut response = json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                &format!(
-                    "function {name} is at its concurrency limit of {} and {detail}",
-                    entry.limits.concurrency
-                ),
-            );
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
     };
 
     let in_flight = platform
@@ -224,7 +301,7 @@ pub async fn invoke(
     in_flight.inc();
     let guard = InFlight {
         gauge: in_flight,
-        _permit: permit,
+        _held: held,
     };
     let started = Instant::now();
     let call_id = ctx.call_id.clone();
@@ -263,10 +340,11 @@ pub async fn invoke(
     response
 }
 
-/// Holds the concurrency slot and the in-flight gauge until the response body is done.
+/// Holds the concurrency slot, the body's budget and the in-flight gauge until the response
+/// body is done.
 struct InFlight {
     gauge: IntGauge,
-    _permit: OwnedSemaphorePermit,
+    _held: Held,
 }
 
 impl Drop for InFlight {

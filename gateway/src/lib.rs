@@ -7,8 +7,10 @@
 
 pub mod admission;
 pub mod async_call;
+pub mod body;
 pub mod cluster;
 pub mod cron;
+pub mod guard;
 pub mod invoke;
 pub mod local;
 pub mod management;

@@ -34,8 +34,12 @@ pub struct LocalOptions {
     pub build: bool,
     /// How often to look for changes.
     pub watch_interval: Duration,
-    /// Serve the management API to non-loopback clients.
+    /// Serve the management API to non-loopback clients (with the token).
     pub remote_management: bool,
+    /// `GatewayConfig::management_token`.
+    pub management_token: Option<String>,
+    /// `GatewayConfig::body_budget`.
+    pub body_budget: u64,
     /// `WasmConfig::keep_resident_bytes`.
     pub pool_keep_resident: usize,
     /// `GatewayConfig::shutdown_grace`.
@@ -72,6 +76,8 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     let mut config = GatewayConfig::new(options.state_dir.clone());
     config.role = options.role;
     config.remote_management = options.remote_management;
+    config.management_token = options.management_token.clone();
+    config.body_budget = options.body_budget;
     config.wasm.keep_resident_bytes = options.pool_keep_resident;
     config.shutdown_grace = options.shutdown_grace;
     let platform = Platform::new(config)?;

@@ -55,8 +55,9 @@ struct Args {
     /// JSON logs (cluster mode).
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
-    /// Serve the management API (/system) and the dashboard to non-loopback clients.
-    #[arg(long)]
+    /// Serve the management API (/system) and the dashboard to non-loopback clients and
+    /// Host names; they must then send the management token (Authorization: Bearer).
+    #[arg(long, requires = "management_token")]
     allow_remote_management: bool,
     /// Cluster mode: host names the platform answers on itself (comma-separated); no
     /// Function may claim them as `spec.http.hosts`.
@@ -66,6 +67,13 @@ struct Args {
     /// (comma-separated; empty: no wildcard host is granted).
     #[arg(long, env = "FAAS_WILDCARD_HOST_SUFFIXES", value_delimiter = ',')]
     wildcard_host_suffixes: Vec<String>,
+    /// The bearer token remote management requires (at least 16 characters).
+    #[arg(long, env = "FAAS_MANAGEMENT_TOKEN", hide_env_values = true)]
+    management_token: Option<String>,
+    /// Request bytes all bodies being read or served together may hold in memory; a body
+    /// that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
+    #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
+    body_budget: u64,
 }
 
 #[tokio::main]
@@ -96,6 +104,8 @@ async fn main() -> anyhow::Result<()> {
             platform_hosts: args.platform_hosts,
             wildcard_host_suffixes: args.wildcard_host_suffixes,
             loopback_upstreams: false,
+            management_token: args.management_token.clone(),
+            body_budget: args.body_budget,
         })
         .await;
     }
@@ -106,6 +116,8 @@ async fn main() -> anyhow::Result<()> {
         build: false,
         watch_interval: Duration::from_secs(1),
         remote_management: args.allow_remote_management,
+        management_token: args.management_token,
+        body_budget: args.body_budget,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         role: faas_gateway::platform::Role::Local,
         source: faas_gateway::local::FunctionSource::Folder,

@@ -12,7 +12,6 @@ use bytes::Bytes;
 use faas_api::Function;
 use faas_runtime::ResponseBody;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
@@ -219,18 +218,17 @@ async fn deploy(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let limit = platform.config.max_upload_bytes;
-    let body = match Limited::new(request.into_body(), limit).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return json_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "UploadTooLarge",
-                &format!("upload exceeds {limit} bytes"),
-            );
-        }
-        Err(err) => return json_error(StatusCode::BAD_REQUEST, "BadRequestBody", &err.to_string()),
-    };
+    let (parts, body) = request.into_parts();
+    let limit = platform.config.max_upload_bytes as u64;
+    let (body, _charge) =
+        match crate::invoke::read_body_within(platform, name, &parts.headers, body, limit, || {
+            format!("upload exceeds {limit} bytes")
+        })
+        .await
+        {
+            Ok(read) => read,
+            Err(refused) => return *refused,
+        };
     let (manifest, artifact) = if content_type.starts_with("multipart/form-data") {
         match split_multipart(&content_type, body).await {
             Ok(parts) => parts,

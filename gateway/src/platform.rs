@@ -89,11 +89,16 @@ pub struct GatewayConfig {
     pub shutdown_grace: Duration,
     /// Largest management-API upload (manifest + artifact).
     pub max_upload_bytes: usize,
+    /// Request bytes all bodies together may hold in memory (`--body-budget`).
+    pub body_budget: u64,
     /// Longest a request waits for a concurrency slot before 429.
     pub max_queue_wait: Duration,
     /// Serve `/system/...` to non-loopback clients. Off by default: the management API of
     /// local mode has no authentication of its own (cluster mode uses Kubernetes RBAC).
     pub remote_management: bool,
+    /// The bearer token remote management requires (`--management-token`); see
+    /// [`crate::guard`].
+    pub management_token: Option<String>,
     /// WASM executor settings.
     pub wasm: WasmConfig,
 }
@@ -110,8 +115,10 @@ impl GatewayConfig {
             state_dir,
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 128 << 20,
+            body_budget: crate::body::DEFAULT_BODY_BUDGET,
             max_queue_wait: Duration::from_secs(10),
             remote_management: false,
+            management_token: None,
             wasm,
         }
     }
@@ -127,6 +134,8 @@ pub struct Platform {
     pub metrics: Metrics,
     /// The last hour of invocations by minute (dashboard, `/system/stats`).
     pub stats: crate::stats::Stats,
+    /// The budget of request bodies in memory.
+    pub bodies: crate::body::BodyBudget,
     /// Settings.
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
@@ -142,6 +151,7 @@ pub struct Platform {
 impl Platform {
     /// Builds the runtime and an empty registry.
     pub fn new(config: GatewayConfig) -> anyhow::Result<Arc<Self>> {
+        crate::guard::check_settings(&config)?;
         let runtime = WasmRuntime::new(config.wasm.clone())?;
         let metrics = Metrics::new();
         let histogram = metrics.instantiate.with_label_values::<&str>(&[]);
@@ -152,6 +162,7 @@ impl Platform {
             runtime,
             metrics,
             stats: crate::stats::Stats::default(),
+            bodies: crate::body::BodyBudget::new(config.body_budget),
             config,
             scheduler: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),

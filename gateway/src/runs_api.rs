@@ -102,10 +102,12 @@ async fn run_now(
         Err(response) => return *response,
     };
     let (parts, body) = request.into_parts();
-    let body = match crate::invoke::read_body(platform, &entry, &parts.headers, body).await {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
+    // The charge is held until this handler answers (the run is over, or detached).
+    let (body, _charge) =
+        match crate::invoke::read_body(platform, &entry, &parts.headers, body).await {
+            Ok(read) => read,
+            Err(refused) => return *refused,
+        };
     let payload = (!body.is_empty()).then_some(body);
     let handle = match scheduler.run_now(name, query.get("schedule"), payload) {
         Ok(handle) => handle,

@@ -232,12 +232,15 @@ pub async fn dispatch(
             }
             None => function_not_found(&path),
         },
-        Route::System if !management_allowed(platform.config.remote_management, remote) => {
-            json_error(
-                StatusCode::FORBIDDEN,
-                "ManagementForbidden",
-                "the management API only answers loopback clients (start faas up with --allow-remote-management to change that)",
-            )
+        Route::System | Route::Ui
+            if let Err(refused) = crate::guard::admit(
+                &platform.config,
+                remote,
+                request.method(),
+                request.headers(),
+            ) =>
+        {
+            refused.response()
         }
         Route::System => crate::management::handle(platform, request).await,
         // Runtime pods serve functions only: in a cluster the dashboard belongs on the
@@ -246,11 +249,6 @@ pub async fn dispatch(
             StatusCode::NOT_FOUND,
             "NotFound",
             "no dashboard in a runtime pod",
-        ),
-        Route::Ui if !management_allowed(platform.config.remote_management, remote) => json_error(
-            StatusCode::FORBIDDEN,
-            "ManagementForbidden",
-            "the dashboard only answers loopback clients (start faas up with --allow-remote-management to change that)",
         ),
         Route::Ui => crate::ui::handle(platform, &request).await,
         Route::Health => with_type(StatusCode::OK, "text/plain", "ok\n"),
@@ -289,12 +287,6 @@ fn function_not_found(path: &str) -> Response<ResponseBody> {
         "FunctionNotFound",
         &format!("no function is routed at {path}"),
     )
-}
-
-/// The management API has no authentication of its own in local mode: only loopback peers
-/// (including IPv4-mapped loopback) may use it unless remote management was asked for.
-fn management_allowed(remote_management: bool, remote: Option<SocketAddr>) -> bool {
-    remote_management || remote.is_none_or(|r| r.ip().to_canonical().is_loopback())
 }
 
 /// The `X-Call-Id` the cluster gateway set, when it is a plausible id.
@@ -341,7 +333,7 @@ impl CallIds {
 
 #[cfg(test)]
 mod tests {
-    use super::{Exposure, management_allowed};
+    use super::Exposure;
     use crate::routes::Route;
 
     #[test]
@@ -370,16 +362,5 @@ mod tests {
             Exposure::Admin.audience(),
             crate::routes::Audience::Internal
         );
-    }
-
-    #[test]
-    fn management_is_loopback_only_unless_enabled() {
-        let peer = |s: &str| Some(s.parse().expect("socket address"));
-        assert!(management_allowed(false, peer("127.0.0.1:5000")));
-        assert!(management_allowed(false, peer("[::1]:5000")));
-        assert!(management_allowed(false, peer("[::ffff:127.0.0.1]:5000")));
-        assert!(!management_allowed(false, peer("10.0.0.8:5000")));
-        assert!(!management_allowed(false, peer("[2001:db8::1]:5000")));
-        assert!(management_allowed(true, peer("10.0.0.8:5000")));
     }
 }

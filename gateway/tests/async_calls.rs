@@ -206,7 +206,7 @@ async fn contract(
         400,
         "BadCallbackUrl",
     );
-    let huge = vec![b'x'; faas_gateway::async_call::MAX_ASYNC_BODY + 1];
+    let huge = vec![b'x'; faas_gateway::async_call::MAX_ASYNC_BODY as usize + 1];
     refused(
         post(gateway, "/async-function/hostile", no_headers, huge).await,
         413,

@@ -356,6 +356,8 @@ fn options(hold: Duration) -> ClusterOptions {
         wildcard_host_suffixes: vec!["apps.example.com".into()],
         // The "pods" here listen on loopback.
         loopback_upstreams: true,
+        management_token: None,
+        body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
     }
 }
 

@@ -76,16 +76,7 @@ pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String,
         env.push(("CONTENT_TYPE".to_owned(), ct.to_owned()));
     }
     for (name, value) in req.headers() {
-        // Credentials and hop-by-hop headers are not passed on, as RFC 3875 4.1.18 allows; the
-        // length and type already have their own variables.
-        if matches!(
-            name.as_str(),
-            "authorization"
-                | "proxy-authorization"
-                | "connection"
-                | "content-length"
-                | "content-type"
-        ) {
+        if !passed_to_cgi(name.as_str()) {
             continue;
         }
         let Ok(value) = value.to_str() else { continue };
@@ -102,6 +93,28 @@ pub fn environment(req: &http::Request<Bytes>, route: &CgiRoute) -> Vec<(String,
         }
     }
     env
+}
+
+/// Whether request header `name` (lowercase) becomes an `HTTP_*` variable.
+///
+/// - Credentials and hop-by-hop headers are not passed on, as RFC 3875 4.1.18 allows; the
+///   length and type already have their own variables.
+/// - `Proxy` never is: it would become `HTTP_PROXY`, which HTTP clients in the function
+///   (curl, Go's net/http in CGI, Python requests, ...) read as their proxy setting, sending
+///   the function's own outbound calls, credentials included, to whoever sent the header
+///   ("httpoxy", CVE-2016-5385 and friends).
+/// - Names with `_` are not either (as Apache and nginx do): `X-Real_IP` would otherwise
+///   arrive as the same variable as `X-Real-IP` and could pass for a header a proxy set.
+fn passed_to_cgi(name: &str) -> bool {
+    !matches!(
+        name,
+        "authorization"
+            | "proxy-authorization"
+            | "proxy"
+            | "connection"
+            | "content-length"
+            | "content-type"
+    ) && !name.contains('_')
 }
 
 /// Why a function's CGI output is not a valid response.
@@ -300,5 +313,26 @@ mod tests {
         assert_eq!(get("CONTENT_TYPE"), Some("text/plain"));
         assert_eq!(get("HTTP_X_TEST"), Some("one, two"));
         assert_eq!(get("HTTP_AUTHORIZATION"), None);
+    }
+
+    #[test]
+    fn a_proxy_header_never_becomes_http_proxy() {
+        let req = http::Request::builder()
+            .uri("/")
+            .header("proxy", "http://127.0.0.1:9/")
+            .header("x-real_ip", "10.0.0.1")
+            .header("x-real-ip", "127.0.0.1")
+            .body(Bytes::new())
+            .expect("request");
+        let env = environment(&req, &CgiRoute::default());
+        assert!(
+            !env.iter().any(|(k, _)| k == "HTTP_PROXY"),
+            "httpoxy: {env:?}"
+        );
+        let real_ip: Vec<_> = env.iter().filter(|(k, _)| k == "HTTP_X_REAL_IP").collect();
+        assert_eq!(
+            real_ip,
+            [&("HTTP_X_REAL_IP".to_owned(), "127.0.0.1".to_owned())]
+        );
     }
 }

@@ -99,32 +99,24 @@ pub async fn accept(
         Err(why) => return json_error(StatusCode::BAD_REQUEST, "BadCallbackUrl", &why),
     };
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    let too_large = || {
-        json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BodyTooLarge",
-            &format!(
+    // The queue message bounds the body, not the function's own limit: read no more than
+    // it, declared or chunked.
+    let limit = MAX_ASYNC_BODY.min(entry.limits.max_body_bytes);
+    let (body, _charge) =
+        match crate::invoke::read_body_within(platform, name, &parts.headers, body, limit, || {
+            format!(
                 "an asynchronous call carries at most {} KiB (it travels as one queue \
-                 message); send a reference to the data instead",
-                MAX_ASYNC_BODY / 1024
-            ),
-        )
-    };
-    if declared.is_some_and(|len| len > MAX_ASYNC_BODY) {
-        return too_large();
-    }
-    let body = match crate::invoke::read_body(platform, &entry, &parts.headers, body).await {
-        Ok(body) => body,
-        Err(refused) => return *refused,
-    };
-    if body.len() > MAX_ASYNC_BODY {
-        return too_large();
-    }
+                 message; this function takes at most {} bytes); send a reference to the \
+                 data instead",
+                MAX_ASYNC_BODY / 1024,
+                entry.limits.max_body_bytes
+            )
+        })
+        .await
+        {
+            Ok(read) => read,
+            Err(refused) => return *refused,
+        };
     let inner = function_path(parts.uri.path(), prefix);
     let path = match parts.uri.query() {
         Some(q) => format!("{inner}?{q}"),

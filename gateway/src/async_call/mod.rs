@@ -24,4 +24,4 @@ pub use worker::{AsyncSettings, Worker};
 
 /// Largest request body of an async call: the call travels as one queue message (SQS: 256
 /// KiB), base64-encoded inside JSON, so a raw body must stay well below that.
-pub const MAX_ASYNC_BODY: usize = 180 * 1024;
+pub const MAX_ASYNC_BODY: u64 = 180 * 1024;

@@ -78,9 +78,17 @@ struct Common {
     /// JSON logs.
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
-    /// Serve the (read-only) /system API to non-loopback clients.
-    #[arg(long)]
+    /// Serve the (read-only) /system API to non-loopback clients and Host names; they must
+    /// then send the management token (Authorization: Bearer).
+    #[arg(long, requires = "management_token")]
     allow_remote_management: bool,
+    /// The bearer token remote management requires (at least 16 characters).
+    #[arg(long, env = "FAAS_MANAGEMENT_TOKEN", hide_env_values = true)]
+    management_token: Option<String>,
+    /// Request bytes all bodies being read or served together may hold in memory; a body
+    /// that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
+    #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
+    body_budget: u64,
 }
 
 #[tokio::main]
@@ -130,6 +138,8 @@ async fn main() -> anyhow::Result<()> {
         build: false,
         watch_interval: Duration::from_secs(1),
         remote_management: common.allow_remote_management,
+        management_token: common.management_token,
+        body_budget: common.body_budget,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         shutdown_grace: common.shutdown_grace,
         role,

@@ -75,7 +75,8 @@ pub struct ClusterOptions {
     pub drain_delay: Duration,
     /// Then, how long requests in flight may take.
     pub shutdown_grace: Duration,
-    /// Serve `/system` and `/ui` to non-loopback clients of the admin listener.
+    /// Serve `/system` and `/ui` to non-loopback clients of the admin listener (with the
+    /// token).
     pub remote_management: bool,
     /// Host names the platform answers on itself (the ALB's host for `/function/...`):
     /// no Function may claim them.
@@ -85,6 +86,10 @@ pub struct ClusterOptions {
     /// Accept loopback EndpointSlice addresses: tests only (their pods listen on loopback);
     /// the binary never sets it.
     pub loopback_upstreams: bool,
+    /// `GatewayConfig::management_token`.
+    pub management_token: Option<String>,
+    /// `GatewayConfig::body_budget`.
+    pub body_budget: u64,
 }
 
 /// A started cluster gateway (without its listeners).
@@ -101,6 +106,8 @@ pub fn start(options: &ClusterOptions, client: Client) -> anyhow::Result<Cluster
     config.role = Role::Cluster;
     config.shutdown_grace = options.shutdown_grace;
     config.remote_management = options.remote_management;
+    config.management_token = options.management_token.clone();
+    config.body_budget = options.body_budget;
     // Nothing is compiled here: no artifact cache on a read-only root filesystem.
     config.wasm.cache_dir = None;
     let platform = Platform::new(config)?;

@@ -4,6 +4,10 @@
 
 const REFRESH_MS = 2000;
 
+// Every state-changing management request carries this header: an HTML form cannot send it,
+// and another site's script cannot either (it needs a CORS preflight the server never grants).
+const ACTION_HEADERS = { "X-Faas-Request": "1" };
+
 async function refresh() {
   const live = document.getElementById("live");
   if (!live || document.hidden) return;
@@ -32,7 +36,11 @@ document.addEventListener("click", async (event) => {
     if (schedule) url += "&schedule=" + encodeURIComponent(schedule);
     run.disabled = true;
     try {
-      const reply = await fetch(url, { method: "POST", body: payload ? payload.value : "" });
+      const reply = await fetch(url, {
+        method: "POST",
+        headers: ACTION_HEADERS,
+        body: payload ? payload.value : "",
+      });
       const body = await reply.json();
       if (!reply.ok) return say(body.error || reply.statusText);
       const id = encodeURIComponent(body.metadata.name);
@@ -52,7 +60,10 @@ document.addEventListener("click", async (event) => {
   const cancel = event.target.closest("[data-cancel]");
   if (cancel) {
     event.preventDefault();
-    const reply = await fetch("/system/runs/" + encodeURIComponent(cancel.dataset.cancel) + "/cancel", { method: "POST" });
+    const reply = await fetch("/system/runs/" + encodeURIComponent(cancel.dataset.cancel) + "/cancel", {
+      method: "POST",
+      headers: ACTION_HEADERS,
+    });
     if (!reply.ok) say((await reply.json()).error || reply.statusText);
     refresh().catch(() => {});
   }

@@ -33,6 +33,12 @@ impl CgiProcess {
     }
 
     /// Runs one request.
+    ///
+    /// The process runs in a process group of its own, and the whole group is killed when
+    /// the request ends, however it ends (answer, timeout, the caller gone): what a script
+    /// started in the background (`cmd &`) dies with the request instead of piling up. The
+    /// wait for its output ends at the timeout even when a background process still holds
+    /// stdout or stderr open.
     pub async fn call(
         &self,
         ctx: CallContext,
@@ -44,10 +50,15 @@ impl CgiProcess {
             .envs(cgi::environment(&request, &route))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .stderr(std::process::Stdio::piped())
+            .process_group(0);
         let mut child = command.spawn().map_err(|e| {
             InvokeError::Unavailable(format!("cannot start {:?}: {e}", self.spec.argv[0]))
         })?;
+        // Declared right after the spawn, so it is dropped (the group killed) on every path,
+        // before `child` is dropped (and reaped): a group is only ever signalled while its
+        // leader's pid cannot have been reused.
+        let group = ProcessGroup::of(&child);
         let log = GuestLog::new(
             Arc::clone(&self.spec.name),
             ctx.call_id.as_str().into(),
@@ -66,7 +77,7 @@ impl CgiProcess {
             let _ = stdin.write_all(&body).await;
         });
         let mut log_writer = log.writer(Stream::Stderr);
-        let logs = tokio::spawn(async move {
+        let mut logs = tokio::spawn(async move {
             let _ = tokio::io::copy(&mut stderr, &mut log_writer).await;
         });
         let limit = self.max_response;
@@ -76,22 +87,31 @@ impl CgiProcess {
             read.map(|_| out)
         };
         let timeout = ctx.timeout_or(self.spec.limits.timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        // stdout ends when every process holding it closed it, then the process itself ends;
+        // both within the deadline.
         let run = async {
             let out = read.await;
             let status = child.wait().await;
             (out, status)
         };
-        let outcome = tokio::time::timeout(timeout, run).await;
+        let outcome = tokio::time::timeout_at(deadline, run).await;
         feed.abort();
+        group.kill();
         let (out, status) = match outcome {
             Ok(done) => done,
             Err(_) => {
-                // kill_on_drop ends the process; say why the request failed.
+                // The group is killed; `kill_on_drop` reaps the process.
+                logs.abort();
                 log.finish();
                 return Err(InvokeError::Timeout(timeout));
             }
         };
-        let _ = logs.await;
+        // The group is dead, so stderr is at its end unless a process left the group
+        // (setsid) and holds it: then its last lines are not waited for.
+        if tokio::time::timeout(STDERR_GRACE, &mut logs).await.is_err() {
+            logs.abort();
+        }
         log.finish();
         let out = out.map_err(|e| InvokeError::ProcessFailed(format!("reading stdout: {e}")))?;
         if out.len() > limit {
@@ -111,5 +131,36 @@ impl CgiProcess {
             InvokeError::BadResponse(format!("{e} (the process {})", exit_text(status)))
         })?;
         Ok(response.map(full_body))
+    }
+}
+
+/// How long stderr may still be read once the process group is dead.
+const STDERR_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The process group of one CGI process (it leads it: `process_group(0)`), killed with
+/// SIGKILL by [`ProcessGroup::kill`] or on drop.
+struct ProcessGroup(Option<rustix::process::Pid>);
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> Self {
+        ProcessGroup(
+            child
+                .id()
+                .and_then(|id| i32::try_from(id).ok())
+                .and_then(rustix::process::Pid::from_raw),
+        )
+    }
+
+    fn kill(&self) {
+        if let Some(group) = self.0 {
+            // ESRCH (nobody left) is the usual outcome after a clean exit.
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

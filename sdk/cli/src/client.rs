@@ -73,6 +73,9 @@ impl Gateway {
     ) -> anyhow::Result<Reply> {
         let url = format!("{}{}", self.base, path);
         let mut builder = http::Request::builder().method(method).uri(&url);
+        if path.starts_with("/system/") {
+            builder = management_headers(builder);
+        }
         for (k, v) in headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
@@ -96,6 +99,20 @@ impl Gateway {
         }
         serde_json::from_slice(&reply.body).context("the gateway answered with invalid JSON")
     }
+}
+
+/// What every management request carries: the header a web page cannot send
+/// (`X-Faas-Request`, see `faas_gateway::guard`) and, when `FAAS_MANAGEMENT_TOKEN` is set,
+/// the token of a gateway started with `--allow-remote-management`. Only management
+/// requests: a function never sees the token.
+fn management_headers(mut builder: http::request::Builder) -> http::request::Builder {
+    builder = builder.header(faas_gateway::guard::REQUEST_HEADER, "1");
+    if let Ok(token) = std::env::var(faas_gateway::guard::TOKEN_ENV)
+        && !token.is_empty()
+    {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder
 }
 
 /// A `multipart/form-data` body with the given (name, filename, bytes) parts.

@@ -53,10 +53,18 @@ enum Command {
         /// JSON logs.
         #[arg(long)]
         json_logs: bool,
-        /// Serve the management API (/system) to non-loopback clients too. It has no
-        /// authentication of its own.
-        #[arg(long)]
+        /// Serve the management API (/system) and the dashboard to non-loopback clients and
+        /// Host names too; they must then send the management token (Authorization:
+        /// Bearer; the faas CLI sends FAAS_MANAGEMENT_TOKEN).
+        #[arg(long, requires = "management_token")]
         allow_remote_management: bool,
+        /// The bearer token remote management requires (at least 16 characters).
+        #[arg(long, env = "FAAS_MANAGEMENT_TOKEN", hide_env_values = true)]
+        management_token: Option<String>,
+        /// Request bytes all bodies being read or served together may hold in memory; a
+        /// body that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
+        #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
+        body_budget: u64,
         /// Bytes of each pooled WASM memory kept resident between requests (tuning).
         #[arg(long, env = "FAAS_POOL_KEEP_RESIDENT", default_value_t = faas_runtime::wasm::DEFAULT_KEEP_RESIDENT)]
         pool_keep_resident: usize,
@@ -231,6 +239,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             watch_interval,
             json_logs,
             allow_remote_management,
+            management_token,
+            body_budget,
             pool_keep_resident,
             shutdown_grace,
         } => {
@@ -242,6 +252,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 build: !no_build,
                 watch_interval: std::time::Duration::from_secs_f64(watch_interval.max(0.05)),
                 remote_management: allow_remote_management,
+                management_token,
+                body_budget,
                 pool_keep_resident,
                 shutdown_grace,
                 role: faas_gateway::platform::Role::Local,
