@@ -76,6 +76,16 @@ impl HostPattern {
     }
 }
 
+impl HostPattern {
+    /// An exact IP address or DNS name, not a wildcard.
+    fn is_literal(&self) -> bool {
+        matches!(
+            self,
+            HostPattern::Name(_) | HostPattern::Ipv4(_) | HostPattern::Ipv6(_)
+        )
+    }
+}
+
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -320,10 +330,26 @@ fn parse_host(h: &str) -> Result<HostPattern, String> {
     Ok(HostPattern::Name(name))
 }
 
+/// What kind of address a connection resolved to, as the runtime classified it (it owns the
+/// address rules: every spelling, IPv4 embedded in IPv6, the metadata ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressClass {
+    /// Anything else: the internet.
+    Public,
+    /// The platform's own networks: private ranges (RFC 1918, CGNAT, ULA), link-local, the
+    /// pod and service CIDRs, unspecified and reserved ranges.
+    Internal,
+    /// 127.0.0.0/8, ::1: the host (or, in a pod, the pod) itself.
+    Loopback,
+}
+
 /// The outbound policy of one function: connections allowed by at least one rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboundPolicy {
     rules: Vec<HostRule>,
+    /// Set for functions that share a runtime pool pod with other tenants: internal
+    /// addresses need a literal rule, loopback is never reachable (see [`OutboundPolicy::admits`]).
+    in_pool: bool,
 }
 
 impl OutboundPolicy {
@@ -338,12 +364,58 @@ impl OutboundPolicy {
                 Err(m) => errs.push(format!("spec.network.allowedOutboundHosts[{i}]"), m),
             }
         }
-        errs.into_result().map(|()| OutboundPolicy { rules })
+        errs.into_result().map(|()| OutboundPolicy {
+            rules,
+            in_pool: false,
+        })
     }
 
     /// No outbound connection at all (a function without `spec.network`).
     pub fn deny_all() -> OutboundPolicy {
-        OutboundPolicy { rules: Vec::new() }
+        OutboundPolicy::default()
+    }
+
+    /// This policy for a function running in a shared runtime pool pod.
+    pub fn in_pool(mut self) -> OutboundPolicy {
+        self.in_pool = true;
+        self
+    }
+
+    /// Whether this policy is for a function in a shared runtime pool pod.
+    pub fn is_in_pool(&self) -> bool {
+        self.in_pool
+    }
+
+    /// Whether a connection that [`OutboundPolicy::allows`] may go to an address of `class`
+    /// that `host` resolved to (or is).
+    ///
+    /// Outside pools every allowed host may reach what it resolves to (local mode calls local
+    /// services). In a pool, the pod's network is shared by every tenant and holds the
+    /// platform's own listeners, so:
+    /// - loopback is never reachable, whatever the rules say: it is the pool pod itself (its
+    ///   management API answers loopback clients);
+    /// - an internal address (private ranges, the pod and service CIDRs) is reachable only
+    ///   through a rule naming that host literally (an exact IP address or an exact DNS
+    ///   name, any port pattern): `*` and `*.domain` open the internet, never the cluster.
+    pub fn admits(&self, scheme: &str, host: &str, port: u16, class: AddressClass) -> bool {
+        if !self.in_pool {
+            return true;
+        }
+        match class {
+            AddressClass::Public => true,
+            AddressClass::Loopback => false,
+            AddressClass::Internal => {
+                let Some(h) = Host::parse(host) else {
+                    return false;
+                };
+                self.rules.iter().any(|r| {
+                    r.host.is_literal()
+                        && r.scheme.matches(scheme)
+                        && r.port.matches(port)
+                        && r.host.matches(&h)
+                })
+            }
+        }
     }
 
     /// Whether a connection to `scheme://host:port` is allowed. `host` compares case-insensitively,
@@ -594,6 +666,55 @@ mod tests {
                 "spec.network.allowedOutboundHosts[2]"
             ]
         );
+    }
+
+    #[test]
+    fn pools_reach_internal_addresses_only_through_literal_rules_and_never_loopback() {
+        let hosts = [
+            "*://*:*",
+            "http://10.0.0.5:*",
+            "http://orders.shop.svc.cluster.local",
+            "https://*.internal.example",
+            "http://127.0.0.1:*",
+            "http://[::1]:*",
+        ];
+        let local = policy(&hosts);
+        let pool = policy(&hosts).in_pool();
+        assert!(pool.is_in_pool() && !local.is_in_pool());
+        for class in [
+            AddressClass::Public,
+            AddressClass::Internal,
+            AddressClass::Loopback,
+        ] {
+            assert!(local.admits("http", "10.9.9.9", 80, class), "{class:?}");
+        }
+        // Wildcards reach the internet from a pool, never internal addresses.
+        assert!(pool.admits("https", "api.example.com", 443, AddressClass::Public));
+        assert!(!pool.admits("http", "10.9.9.9", 80, AddressClass::Internal));
+        assert!(!pool.admits("https", "db.internal.example", 443, AddressClass::Internal));
+        // A literal address or name opens exactly that host, on the rule's ports.
+        assert!(pool.admits("http", "10.0.0.5", 8080, AddressClass::Internal));
+        assert!(pool.admits("http", "[::ffff:10.0.0.5]", 8080, AddressClass::Internal));
+        assert!(!pool.admits("http", "10.0.0.6", 8080, AddressClass::Internal));
+        assert!(pool.admits(
+            "http",
+            "orders.shop.svc.cluster.local",
+            80,
+            AddressClass::Internal
+        ));
+        assert!(!pool.admits(
+            "http",
+            "orders.shop.svc.cluster.local",
+            8080,
+            AddressClass::Internal
+        ));
+        // Loopback: never, even listed literally.
+        for host in ["127.0.0.1", "[::1]", "localhost"] {
+            assert!(
+                !pool.admits("http", host, 80, AddressClass::Loopback),
+                "{host}"
+            );
+        }
     }
 
     #[test]
