@@ -97,6 +97,9 @@ pub struct GatewayConfig {
     pub remote_management: bool,
     /// WASM executor settings.
     pub wasm: WasmConfig,
+    /// The cluster's own address ranges that are not private by their address (pod and
+    /// service CIDRs of a VPC with public addresses): pool guests treat them as internal.
+    pub internal_cidrs: Vec<faas_api::network::Cidr>,
 }
 
 impl GatewayConfig {
@@ -114,6 +117,7 @@ impl GatewayConfig {
             max_queue_wait: Duration::from_secs(10),
             remote_management: false,
             wasm,
+            internal_cidrs: Vec::new(),
         }
     }
 }
@@ -242,7 +246,7 @@ impl Platform {
             None => OutboundPolicy::deny_all(),
         };
         if self.config.role == Role::Pool {
-            outbound = outbound.in_pool();
+            outbound = outbound.in_pool_with(&self.config.internal_cidrs);
         }
         let loading = std::time::Instant::now();
         let compiled = match self

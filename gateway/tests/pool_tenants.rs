@@ -157,14 +157,10 @@ async fn a_pool_guest_cannot_read_a_siblings_env_through_its_own_pod() {
         assert!(text.contains("DestinationIpProhibited"), "{target}: {text}");
         assert!(!text.contains("s3cr3t"), "{target}: {text}");
     }
-    // Private ranges and the metadata endpoint: refused before any connection is tried.
-    for target in [
-        "http://10.255.255.1:9/",
-        "http://192.168.255.1:9/",
-        "http://100.64.0.1:9/",
-        "http://[fd12::1]:9/",
-        "http://169.254.169.254/latest/meta-data/",
-    ] {
+    // Private ranges are refused the same way (`outbound` unit tests: no address outside
+    // loopback is ever tried from a test, in case a rule regressed); the metadata endpoint
+    // was refused before any connection already.
+    for target in ["http://169.254.169.254/latest/meta-data/"] {
         let reply = send(
             "GET",
             &format!("{base}/function/hostile/fetch"),

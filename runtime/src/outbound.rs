@@ -250,9 +250,10 @@ impl Target {
     /// and an internal address is refused rather than left to the connector's choice.
     pub async fn admitted_uri(&self, policy: &OutboundPolicy) -> Result<http::Uri, HttpError> {
         let addrs = resolve_allowed(&self.host, self.port).await?;
-        let refused = addrs
-            .iter()
-            .find(|a| !policy.admits(&self.scheme, &self.host, self.port, address_class(a.ip())));
+        let refused = addrs.iter().find(|a| {
+            let ip = a.ip();
+            !policy.admits(&self.scheme, &self.host, self.port, ip, address_class(ip))
+        });
         if let Some(addr) = refused {
             tracing::debug!(host = %self.host, address = %addr.ip(), "outbound address refused by the pool rule");
             return Err(HttpError::DestinationIpProhibited);

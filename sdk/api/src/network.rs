@@ -350,6 +350,65 @@ pub struct OutboundPolicy {
     /// Set for functions that share a runtime pool pod with other tenants: internal
     /// addresses need a literal rule, loopback is never reachable (see [`OutboundPolicy::admits`]).
     in_pool: bool,
+    /// The cluster's own ranges that are not private by their address (pod or service
+    /// CIDRs of a VPC with public addresses): internal too, in a pool.
+    internal: Vec<Cidr>,
+}
+
+/// An address range, `10.0.0.0/8` or `fd00::/8` (a bare address is its own /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: expected an address range like 10.0.0.0/8 or fd00::/8"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
+                _ => return Err(format!("{s:?}: prefix length must be 0-{max}")),
+            },
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 impl OutboundPolicy {
@@ -367,6 +426,7 @@ impl OutboundPolicy {
         errs.into_result().map(|()| OutboundPolicy {
             rules,
             in_pool: false,
+            internal: Vec::new(),
         })
     }
 
@@ -381,13 +441,21 @@ impl OutboundPolicy {
         self
     }
 
+    /// [`OutboundPolicy::in_pool`], with the cluster's own ranges (pod and service CIDRs)
+    /// that are not private by their address.
+    pub fn in_pool_with(mut self, internal: &[Cidr]) -> OutboundPolicy {
+        self.in_pool = true;
+        self.internal = internal.to_vec();
+        self
+    }
+
     /// Whether this policy is for a function in a shared runtime pool pod.
     pub fn is_in_pool(&self) -> bool {
         self.in_pool
     }
 
-    /// Whether a connection that [`OutboundPolicy::allows`] may go to an address of `class`
-    /// that `host` resolved to (or is).
+    /// Whether a connection that [`OutboundPolicy::allows`] may go to `ip`, of `class`, that
+    /// `host` resolved to (or is).
     ///
     /// Outside pools every allowed host may reach what it resolves to (local mode calls local
     /// services). In a pool, the pod's network is shared by every tenant and holds the
@@ -397,10 +465,23 @@ impl OutboundPolicy {
     /// - an internal address (private ranges, the pod and service CIDRs) is reachable only
     ///   through a rule naming that host literally (an exact IP address or an exact DNS
     ///   name, any port pattern): `*` and `*.domain` open the internet, never the cluster.
-    pub fn admits(&self, scheme: &str, host: &str, port: u16, class: AddressClass) -> bool {
+    pub fn admits(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+        ip: IpAddr,
+        class: AddressClass,
+    ) -> bool {
         if !self.in_pool {
             return true;
         }
+        let class = match class {
+            AddressClass::Public if self.internal.iter().any(|c| c.contains(ip)) => {
+                AddressClass::Internal
+            }
+            class => class,
+        };
         match class {
             AddressClass::Public => true,
             AddressClass::Loopback => false,
@@ -678,6 +759,15 @@ mod tests {
             "http://127.0.0.1:*",
             "http://[::1]:*",
         ];
+        // The address a host stands for: itself when it is one, else an internal one.
+        let admits = |p: &OutboundPolicy, scheme: &str, host: &str, port: u16, class| {
+            let ip = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 100, 0, 10)));
+            p.admits(scheme, host, port, ip, class)
+        };
         let local = policy(&hosts);
         let pool = policy(&hosts).in_pool();
         assert!(pool.is_in_pool() && !local.is_in_pool());
@@ -686,23 +776,61 @@ mod tests {
             AddressClass::Internal,
             AddressClass::Loopback,
         ] {
-            assert!(local.admits("http", "10.9.9.9", 80, class), "{class:?}");
+            assert!(admits(&local, "http", "10.9.9.9", 80, class), "{class:?}");
         }
         // Wildcards reach the internet from a pool, never internal addresses.
-        assert!(pool.admits("https", "api.example.com", 443, AddressClass::Public));
-        assert!(!pool.admits("http", "10.9.9.9", 80, AddressClass::Internal));
-        assert!(!pool.admits("https", "db.internal.example", 443, AddressClass::Internal));
+        assert!(admits(
+            &pool,
+            "https",
+            "api.example.com",
+            443,
+            AddressClass::Public
+        ));
+        assert!(!admits(
+            &pool,
+            "http",
+            "10.9.9.9",
+            80,
+            AddressClass::Internal
+        ));
+        assert!(!admits(
+            &pool,
+            "https",
+            "db.internal.example",
+            443,
+            AddressClass::Internal
+        ));
         // A literal address or name opens exactly that host, on the rule's ports.
-        assert!(pool.admits("http", "10.0.0.5", 8080, AddressClass::Internal));
-        assert!(pool.admits("http", "[::ffff:10.0.0.5]", 8080, AddressClass::Internal));
-        assert!(!pool.admits("http", "10.0.0.6", 8080, AddressClass::Internal));
-        assert!(pool.admits(
+        assert!(admits(
+            &pool,
+            "http",
+            "10.0.0.5",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(admits(
+            &pool,
+            "http",
+            "[::ffff:10.0.0.5]",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(!admits(
+            &pool,
+            "http",
+            "10.0.0.6",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(admits(
+            &pool,
             "http",
             "orders.shop.svc.cluster.local",
             80,
             AddressClass::Internal
         ));
-        assert!(!pool.admits(
+        assert!(!admits(
+            &pool,
             "http",
             "orders.shop.svc.cluster.local",
             8080,
@@ -711,9 +839,38 @@ mod tests {
         // Loopback: never, even listed literally.
         for host in ["127.0.0.1", "[::1]", "localhost"] {
             assert!(
-                !pool.admits("http", host, 80, AddressClass::Loopback),
+                !admits(&pool, "http", host, 80, AddressClass::Loopback),
                 "{host}"
             );
+        }
+        // The cluster's own public-looking ranges count as internal in a pool.
+        let vpc: Vec<Cidr> = ["203.0.113.0/24", "2001:db8::/32"]
+            .iter()
+            .map(|c| c.parse().expect("a range"))
+            .collect();
+        let pool = policy(&["*://*:*"]).in_pool_with(&vpc);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        let public = AddressClass::Public;
+        assert!(!pool.admits("http", "x.test", 80, ip("203.0.113.7"), public));
+        assert!(!pool.admits("http", "x.test", 80, ip("::ffff:203.0.113.7"), public));
+        assert!(!pool.admits("http", "x.test", 80, ip("2001:db8::1"), public));
+        assert!(pool.admits("http", "x.test", 80, ip("203.0.114.1"), public));
+    }
+
+    #[test]
+    fn cidrs_parse_and_match() {
+        let c: Cidr = "10.100.0.0/16".parse().expect("valid");
+        assert!(c.contains("10.100.255.1".parse().expect("ip")));
+        assert!(!c.contains("10.101.0.1".parse().expect("ip")));
+        assert_eq!(c.to_string(), "10.100.0.0/16");
+        let all: Cidr = "0.0.0.0/0".parse().expect("valid");
+        assert!(all.contains("8.8.8.8".parse().expect("ip")));
+        assert!(!all.contains("::1".parse().expect("ip")));
+        let one: Cidr = "fd00::1".parse().expect("valid");
+        assert!(one.contains("fd00::1".parse().expect("ip")));
+        assert!(!one.contains("fd00::2".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "10.0.0.0/", "x/8", "10.0.0.0/+8", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }
     }
 

@@ -252,6 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     internal_callbacks: true,
                     ..Default::default()
                 }),
+                internal_cidrs: Vec::new(),
             })
             .await;
         }
