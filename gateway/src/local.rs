@@ -54,6 +54,8 @@ pub struct LocalOptions {
     /// Serve `/async-function/...` from a queue in the state directory, with these retries
     /// (`faas up`; runtime pods take no async calls: the cluster gateway does).
     pub async_calls: Option<crate::async_call::AsyncSettings>,
+    /// `GatewayConfig::internal_cidrs` (runtime pools).
+    pub internal_cidrs: Vec<faas_api::network::Cidr>,
 }
 
 /// Where a platform process gets its functions.
@@ -80,6 +82,7 @@ pub async fn run(options: LocalOptions) -> anyhow::Result<()> {
     config.body_budget = options.body_budget;
     config.wasm.keep_resident_bytes = options.pool_keep_resident;
     config.shutdown_grace = options.shutdown_grace;
+    config.internal_cidrs = options.internal_cidrs.clone();
     let platform = Platform::new(config)?;
     let listener = TcpListener::bind(options.listen)
         .await

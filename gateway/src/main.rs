@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         shutdown_grace: args.shutdown_grace,
         drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
         async_calls: Some(async_settings),
+        internal_cidrs: Vec::new(),
     })
     .await
 }

@@ -119,7 +119,7 @@ pub async fn handle(
                 let runs = crate::runs_api::function_runs_detail(platform, name).await;
                 let detail = serde_json::json!({
                     "summary": Summary::of(&entry),
-                    "function": entry.function,
+                    "function": crate::platform::shown(&entry.function, platform.config.role),
                     "schedules": runs["schedules"],
                     "recentRuns": runs["recentRuns"],
                     "sqsTriggers": crate::sqs::status_json(platform, name),

@@ -71,6 +71,14 @@ impl Role {
         matches!(self, Role::Local | Role::Cluster)
     }
 
+    /// Whether `/system/functions/{name}` shows `spec.env` values. Never in a runtime pool:
+    /// its functions belong to many teams, and its `/system` has no reader that needs them
+    /// (the cluster's own view is the `Function` resource, under Kubernetes RBAC); a value
+    /// that is not served cannot leak through any path to the pod.
+    pub fn shows_env(self) -> bool {
+        self != Role::Pool
+    }
+
     /// Whether `/readyz` also waits for every function to be able to serve: a pod that
     /// exists for one function is not ready before that function is.
     pub fn ready_with_functions(self) -> bool {
@@ -101,6 +109,9 @@ pub struct GatewayConfig {
     pub management_token: Option<String>,
     /// WASM executor settings.
     pub wasm: WasmConfig,
+    /// The cluster's own address ranges that are not private by their address (pod and
+    /// service CIDRs of a VPC with public addresses): pool guests treat them as internal.
+    pub internal_cidrs: Vec<faas_api::network::Cidr>,
 }
 
 impl GatewayConfig {
@@ -120,6 +131,7 @@ impl GatewayConfig {
             remote_management: false,
             management_token: None,
             wasm,
+            internal_cidrs: Vec::new(),
         }
     }
 }
@@ -156,6 +168,9 @@ impl Platform {
         let metrics = Metrics::new();
         let histogram = metrics.instantiate.with_label_values::<&str>(&[]);
         runtime.on_instantiate(Arc::new(move |took| histogram.observe(took.as_secs_f64())));
+        if let Err(err) = runtime.log_limits().register(metrics.registry()) {
+            tracing::warn!(error = %err, "guest log rate metric not registered");
+        }
         tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
         Ok(Arc::new(Self {
             registry: Registry::default(),
@@ -232,11 +247,25 @@ impl Platform {
                     .to_owned(),
             );
         }
-        let outbound = match &function.spec.network {
+        if self.config.role == Role::Pool && !wasm.dirs.is_empty() {
+            // A pool pod's filesystem holds its service-account and IRSA tokens, the other
+            // tenants' artifacts and the compiled-code cache; the runtime opens host paths
+            // with its own authority, so no tenant gets one.
+            return Err(
+                "spec.runtime.wasm.dirs: host directories are not granted in a runtime pool \
+                 (they would be opened with the pool's own authority, shared by every tenant); \
+                 dirs are for local mode (faas up) only"
+                    .to_owned(),
+            );
+        }
+        let mut outbound = match &function.spec.network {
             Some(network) => OutboundPolicy::from_spec(&network.allowed_outbound_hosts)
                 .map_err(|e| e.to_string())?,
             None => OutboundPolicy::deny_all(),
         };
+        if self.config.role == Role::Pool {
+            outbound = outbound.in_pool_with(&self.config.internal_cidrs);
+        }
         let loading = std::time::Instant::now();
         let compiled = match self
             .runtime
@@ -272,7 +301,8 @@ impl Platform {
                 };
                 (host, d.guest_path.clone(), d.read_only)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        self.check_grants(&dirs)?;
         let settings = FunctionSettings {
             name,
             limits,
@@ -289,6 +319,34 @@ impl Platform {
             invoker: Arc::new(self.runtime.function(compiled, settings)),
         };
         Ok(self.entry(function, limits, loaded))
+    }
+
+    /// Refuses a `dirs` grant that reaches the platform's own files: a host path that is,
+    /// contains or is inside the state directory or the compiled-code cache (a guest that
+    /// can write there plants native code the runtime would run; one that can read there
+    /// reads the cache key and every deployed artifact and manifest). Paths are compared
+    /// after resolving symlinks, so a link to the state directory is refused too.
+    fn check_grants(&self, dirs: &[(PathBuf, String, bool)]) -> Result<(), String> {
+        let protected: Vec<PathBuf> = std::iter::once(&self.config.state_dir)
+            .chain(self.config.wasm.cache_dir.as_ref())
+            .map(|p| resolved(p))
+            .collect();
+        for (i, (host, _, _)) in dirs.iter().enumerate() {
+            let granted = resolved(host);
+            if let Some(own) = protected
+                .iter()
+                .find(|own| granted.starts_with(own) || own.starts_with(&granted))
+            {
+                return Err(format!(
+                    "spec.runtime.wasm.dirs[{i}].hostPath: {} reaches the platform's own state \
+                     directory {} (compiled code, artifacts, the cache key); grant a directory \
+                     outside it",
+                    host.display(),
+                    own.display()
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// A servable entry for `loaded`, with this version's admission control.
@@ -359,6 +417,40 @@ impl Platform {
             }
         }
     }
+}
+
+/// `path` with symlinks resolved and made absolute, as far as it exists (a grant or a state
+/// directory not created yet is compared as written below its deepest existing ancestor).
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            let mut out = real;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// `function` as `/system` shows it in `role`: in a pool, each `spec.env` value is replaced
+/// by a placeholder (the names stay, to tell what is set).
+pub fn shown(function: &Function, role: Role) -> Function {
+    let mut shown = function.clone();
+    if !role.shows_env() {
+        for value in shown.spec.env.values_mut() {
+            *value = "(hidden in runtime pools)".to_owned();
+        }
+    }
+    shown
 }
 
 /// `spec.env` as the executors take it.

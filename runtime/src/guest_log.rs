@@ -4,10 +4,14 @@
 //! The budget matters: a guest printing megabytes must cost the platform a bounded amount of
 //! log volume and memory. Past the budget, output is counted and dropped, never buffered.
 
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use prometheus::{IntCounter, IntCounterVec, Opts, Registry};
 
 use tokio::io::AsyncWrite;
 
@@ -21,6 +25,150 @@ pub const DEFAULT_LOG_BUDGET: usize = 64 * 1024;
 const TAIL_BYTES: usize = 4 * 1024;
 /// A single line longer than this is cut (and continues as a new line).
 const MAX_LINE: usize = 4 * 1024;
+
+/// Default sustained guest log rate per function, in bytes per second.
+pub const DEFAULT_LOG_RATE: u64 = 16 * 1024;
+/// Default burst of guest log bytes per function.
+pub const DEFAULT_LOG_BURST: u64 = 256 * 1024;
+/// Bytes each line is charged besides its text: the fields every log line carries (time,
+/// function, call id, stream), so a flood of empty lines is not free.
+const LINE_OVERHEAD: u64 = 64;
+/// Shortest time between two "lines dropped" notices of one function.
+const NOTICE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How fast one function may log, across all its invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogRate {
+    /// Sustained bytes per second.
+    pub bytes_per_second: u64,
+    /// Bytes that may be logged at once after a quiet period.
+    pub burst_bytes: u64,
+}
+
+impl Default for LogRate {
+    fn default() -> Self {
+        Self {
+            bytes_per_second: DEFAULT_LOG_RATE,
+            burst_bytes: DEFAULT_LOG_BURST,
+        }
+    }
+}
+
+/// Per-function log rates of one process: a token bucket per function, shared by all its
+/// invocations (and versions), so one tenant flooding its logs can neither push the other
+/// tenants' lines out of the pod's rotated log files nor drown them in the log pipeline. A
+/// per-invocation budget alone does not do that: a function called often enough logs without
+/// bound. Dropped lines are counted (`faas_guest_log_dropped_lines_total`) and announced by a
+/// notice line at most every ten seconds per function.
+#[derive(Debug)]
+pub struct LogLimits {
+    rate: LogRate,
+    buckets: Mutex<HashMap<Arc<str>, Arc<LogBucket>>>,
+    dropped: IntCounterVec,
+}
+
+impl LogLimits {
+    /// Limits of `rate` for every function.
+    pub fn new(rate: LogRate) -> Self {
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                "faas_guest_log_dropped_lines_total",
+                "Guest log lines dropped because their function logged faster than its log rate",
+            ),
+            &["function"],
+        )
+        .expect("static metric definition");
+        Self {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+            dropped,
+        }
+    }
+
+    /// Registers the dropped-lines counter on `registry`.
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.dropped.clone()))
+    }
+
+    /// Lines of `function` dropped so far.
+    pub fn dropped_lines(&self, function: &str) -> u64 {
+        self.dropped.with_label_values(&[function]).get()
+    }
+
+    /// The bucket of `function`.
+    pub fn bucket(&self, function: &Arc<str>) -> Arc<LogBucket> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(buckets.entry(Arc::clone(function)).or_insert_with(|| {
+            Arc::new(LogBucket {
+                rate: self.rate,
+                dropped: self.dropped.with_label_values(&[function.as_ref()]),
+                state: Mutex::new(BucketState {
+                    tokens: self.rate.burst_bytes,
+                    refilled: Instant::now(),
+                    unannounced: 0,
+                    announced: None,
+                }),
+            })
+        }))
+    }
+}
+
+/// One function's log token bucket.
+#[derive(Debug)]
+pub struct LogBucket {
+    rate: LogRate,
+    dropped: IntCounter,
+    state: Mutex<BucketState>,
+}
+
+#[derive(Debug)]
+struct BucketState {
+    tokens: u64,
+    refilled: Instant,
+    /// Lines dropped since the last notice.
+    unannounced: u64,
+    announced: Option<Instant>,
+}
+
+impl LogBucket {
+    /// Takes what a line of `len` bytes costs, or counts it as dropped.
+    fn admit(&self, len: usize) -> bool {
+        let cost = (len as u64).saturating_add(LINE_OVERHEAD);
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let earned = now.saturating_duration_since(state.refilled).as_secs_f64()
+            * self.rate.bytes_per_second as f64;
+        if earned >= 1.0 {
+            state.tokens = state
+                .tokens
+                .saturating_add(earned as u64)
+                .min(self.rate.burst_bytes);
+            state.refilled = now;
+        }
+        if state.tokens >= cost {
+            state.tokens -= cost;
+            true
+        } else {
+            state.unannounced += 1;
+            self.dropped.inc();
+            false
+        }
+    }
+
+    /// Lines dropped since the last notice, when a notice is due now (then the count starts
+    /// again).
+    fn notice_due(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let due = state.unannounced > 0
+            && state
+                .announced
+                .is_none_or(|at| at.elapsed() >= NOTICE_INTERVAL);
+        due.then(|| {
+            state.announced = Some(Instant::now());
+            std::mem::take(&mut state.unannounced)
+        })
+    }
+}
 
 /// Shared state of one invocation's guest output.
 #[derive(Clone)]
@@ -37,6 +185,7 @@ struct LogState {
     partial: [Vec<u8>; 2],
     tail: std::collections::VecDeque<u8>,
     sink: Option<LogTailSink>,
+    rate: Option<Arc<LogBucket>>,
 }
 
 impl Drop for LogState {
@@ -69,6 +218,7 @@ impl GuestLog {
                 partial: [Vec::new(), Vec::new()],
                 tail: std::collections::VecDeque::new(),
                 sink: None,
+                rate: None,
             })),
         }
     }
@@ -115,6 +265,12 @@ impl GuestLog {
         }
     }
 
+    /// Also holds the lines to the function's log rate (see [`LogLimits`]).
+    pub fn with_rate(self, bucket: Arc<LogBucket>) -> Self {
+        self.lock().rate = Some(bucket);
+        self
+    }
+
     /// Hands the tail to `sink` when the invocation ends (see [`GuestLog::finish`]).
     pub fn with_sink(self, sink: Option<LogTailSink>) -> Self {
         self.lock().sink = sink;
@@ -131,6 +287,14 @@ impl GuestLog {
             if !line.is_empty() {
                 state.emit(stream, &line);
             }
+        }
+        if let Some(lines) = state.rate.as_ref().and_then(|b| b.notice_due()) {
+            tracing::warn!(
+                target: "faas::guest",
+                function = %state.function,
+                dropped_lines = lines,
+                "guest log lines dropped: the function logs faster than its log rate"
+            );
         }
         if state.dropped > 0 {
             tracing::warn!(
@@ -159,6 +323,11 @@ impl GuestLog {
 
 impl LogState {
     fn emit(&self, stream: Stream, line: &[u8]) {
+        if let Some(bucket) = &self.rate
+            && !bucket.admit(line.len())
+        {
+            return;
+        }
         let line = String::from_utf8_lossy(line);
         let line = line.trim_end_matches('\r');
         match stream {
@@ -356,6 +525,36 @@ mod tests {
         log.finish();
         assert_eq!(log.dropped(), 11_000 - 100);
         assert!(log.tail().len() <= 100);
+    }
+
+    #[test]
+    fn the_log_rate_is_per_function_across_invocations() {
+        let limits = LogLimits::new(LogRate {
+            bytes_per_second: 0,
+            burst_bytes: 10 * (10 + LINE_OVERHEAD),
+        });
+        let flood: Arc<str> = "flood".into();
+        let quiet: Arc<str> = "quiet".into();
+        // Ten invocations of 100 lines each, every one well within its own budget.
+        for call in 0..10 {
+            let log = GuestLog::new(Arc::clone(&flood), format!("c{call}").into(), 1 << 20)
+                .with_rate(limits.bucket(&flood));
+            for _ in 0..100 {
+                log.write(Stream::Stdout, b"0123456789\n");
+            }
+            log.finish();
+        }
+        assert_eq!(limits.dropped_lines("flood"), 1000 - 10);
+        let log =
+            GuestLog::new(Arc::clone(&quiet), "q".into(), 1 << 20).with_rate(limits.bucket(&quiet));
+        log.write(Stream::Stdout, b"still here\n");
+        log.finish();
+        assert_eq!(limits.dropped_lines("quiet"), 0);
+        // One notice for the flood, then none until the interval passed.
+        let bucket = limits.bucket(&flood);
+        assert_eq!(bucket.notice_due(), None);
+        assert!(!bucket.admit(1));
+        assert_eq!(bucket.notice_due(), None, "at most one notice per interval");
     }
 
     #[test]

@@ -6,11 +6,16 @@
 //! on IP addresses after every way of spelling them (decimal, hex, octal, IPv4-mapped IPv6,
 //! NAT64) and after DNS resolution, and the connection goes to the address that was checked,
 //! so a DNS answer cannot change between check and connect.
+//!
+//! In a runtime pool pod (`OutboundPolicy::in_pool`) every resolved address is also classified
+//! ([`address_class`]) and put to the policy: loopback is the pool pod itself (its management
+//! API, its siblings' functions without the gateway) and is never reachable; internal
+//! addresses (private ranges, the pod and service CIDRs) only through a literal rule.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use faas_api::network::OutboundPolicy;
+use faas_api::network::{AddressClass, OutboundPolicy};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// True for addresses no function may ever reach: the link-local range that hosts the EC2
@@ -44,18 +49,49 @@ pub fn is_internal_ip(ip: IpAddr) -> bool {
             if let Some(v4) = embedded_v4(v6) {
                 return internal_v4(v4);
             }
-            v6.is_loopback() || v6.is_unspecified() || (v6.segments()[0] & 0xfe00) == 0xfc00
+            let first = v6.segments()[0];
+            // ULA fc00::/7, site-local fec0::/10 (deprecated, still routed by some stacks),
+            // multicast ff00::/8.
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfec0
+                || (first & 0xff00) == 0xff00
         }
     }
 }
 
 fn internal_v4(v4: Ipv4Addr) -> bool {
-    let [a, b, ..] = v4.octets();
+    let [a, b, c, _] = v4.octets();
     v4.is_loopback()
         || v4.is_private()
         || v4.is_unspecified()
         || (a == 100 && (64..128).contains(&b))
         || a == 0
+        // IETF protocol assignments 192.0.0.0/24, benchmarking 198.18.0.0/15, multicast
+        // 224.0.0.0/4, reserved 240.0.0.0/4 and broadcast: never a public service.
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 224
+}
+
+/// True for the host itself: 127.0.0.0/8 and ::1, in every spelling (IPv4-mapped included).
+pub fn is_loopback_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || embedded_v4(v6).is_some_and(|v4| v4.is_loopback()),
+    }
+}
+
+/// How the outbound policy sees an address (see [`OutboundPolicy::admits`]).
+pub fn address_class(ip: IpAddr) -> AddressClass {
+    if is_loopback_ip(ip) {
+        AddressClass::Loopback
+    } else if is_internal_ip(ip) {
+        AddressClass::Internal
+    } else {
+        AddressClass::Public
+    }
 }
 
 fn is_forbidden_v4(v4: Ipv4Addr) -> bool {
@@ -208,6 +244,23 @@ impl Target {
         self.uri_to(&addrs)
     }
 
+    /// [`Target::checked_uri`], also asking `policy` about every address the host resolved
+    /// to ([`OutboundPolicy::admits`]: in a pool, no loopback and no internal address
+    /// without a literal rule). Every answer must pass, so a name that resolves to a public
+    /// and an internal address is refused rather than left to the connector's choice.
+    pub async fn admitted_uri(&self, policy: &OutboundPolicy) -> Result<http::Uri, HttpError> {
+        let addrs = resolve_allowed(&self.host, self.port).await?;
+        let refused = addrs.iter().find(|a| {
+            let ip = a.ip();
+            !policy.admits(&self.scheme, &self.host, self.port, ip, address_class(ip))
+        });
+        if let Some(addr) = refused {
+            tracing::debug!(host = %self.host, address = %addr.ip(), "outbound address refused by the pool rule");
+            return Err(HttpError::DestinationIpProhibited);
+        }
+        self.uri_to(&addrs)
+    }
+
     /// The URI to send to once `addrs` (never empty) were checked.
     fn uri_to(&self, addrs: &[SocketAddr]) -> Result<http::Uri, HttpError> {
         if self.scheme != "http" {
@@ -263,8 +316,8 @@ impl WasiHttpHooks for OutboundHooks {
             }
             let host = target.host.clone();
             // `Host:` already carries the original authority.
-            *request.uri_mut() = target.checked_uri().await.inspect_err(|_| {
-                tracing::warn!(function = %function, %host, "outbound request denied: metadata/link-local address");
+            *request.uri_mut() = target.admitted_uri(&policy).await.inspect_err(|_| {
+                tracing::warn!(function = %function, %host, pool = policy.is_in_pool(), "outbound request denied: metadata/link-local address, or in a pool loopback or an internal address without a literal rule");
             })?;
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
@@ -455,6 +508,47 @@ mod tests {
             .await
             .expect("loopback allowed");
         assert_eq!(ok, vec!["127.0.0.1:8080".parse().expect("addr")]);
+    }
+
+    #[tokio::test]
+    async fn in_a_pool_only_literal_rules_reach_internal_addresses_and_never_loopback() {
+        // Address literals only: nothing here resolves or connects.
+        let hosts: Vec<String> = ["*://*:*", "http://10.0.0.5:8080", "http://127.0.0.1:*"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let pool = OutboundPolicy::from_spec(&hosts).expect("valid").in_pool();
+        let local = OutboundPolicy::from_spec(&hosts).expect("valid");
+        let uri = |s: &str| s.parse::<http::Uri>().expect("uri");
+        let admitted = |policy: &OutboundPolicy, url: &str| {
+            let target = Target::of(&uri(url)).expect("target");
+            let policy = policy.clone();
+            async move { target.admitted_uri(&policy).await.ok() }
+        };
+        assert_eq!(
+            admitted(&pool, "http://10.0.0.5:8080/x").await,
+            Some(uri("http://10.0.0.5:8080/x")),
+            "listed literally"
+        );
+        for refused in [
+            "http://10.0.0.6:8080/",
+            "http://172.16.0.1/",
+            "http://100.100.0.1/",
+            "http://[fd00::1]/",
+            "http://198.18.0.1/",
+            "http://127.0.0.1:8080/",
+            "http://0x7f000001:8080/",
+            "http://[::ffff:127.0.0.1]:8080/",
+            "http://[::1]:8080/",
+        ] {
+            assert_eq!(admitted(&pool, refused).await, None, "{refused}");
+        }
+        assert!(admitted(&local, "http://127.0.0.1:8080/").await.is_some());
+        assert!(admitted(&local, "http://10.0.0.6:8080/").await.is_some());
+        assert_eq!(
+            address_class("8.8.8.8".parse().expect("ip")),
+            AddressClass::Public
+        );
     }
 
     #[tokio::test]

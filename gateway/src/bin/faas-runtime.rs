@@ -45,6 +45,11 @@ enum RoleArgs {
         /// The pod's namespace (the downward API sets it).
         #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
         namespace: String,
+        /// The cluster's pod and service CIDRs, where they are not private ranges
+        /// (comma-separated): guests reach them only through a literal allowedOutboundHosts
+        /// rule, like loopback-free private ranges.
+        #[arg(long, env = "FAAS_INTERNAL_CIDRS", value_delimiter = ',')]
+        internal_cidrs: Vec<faas_api::network::Cidr>,
         #[command(flatten)]
         common: Common,
     },
@@ -94,14 +99,17 @@ struct Common {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let mut internal = Vec::new();
     let (dir, role, common, source) = match args.role {
         RoleArgs::Serve {
             functions,
             pool,
             pool_key,
             namespace,
+            internal_cidrs,
             common,
         } => {
+            internal = internal_cidrs;
             let source = match pool {
                 Some(name) => FunctionSource::Pool {
                     pool: faas_gateway::pool_source::PoolIdentity {
@@ -148,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         // a pod as soon as its endpoint turns not-ready, and retries refused connections.
         drain_delay: Duration::ZERO,
         async_calls: None,
+        internal_cidrs: internal,
     })
     .await
 }

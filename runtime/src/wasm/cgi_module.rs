@@ -18,6 +18,7 @@ pub(super) async fn invoke(
     runtime: &Arc<WasmRuntime>,
     pre: &wasmtime::InstancePre<CgiState>,
     settings: &Arc<FunctionSettings>,
+    slot: super::share::Held,
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
@@ -27,7 +28,8 @@ pub(super) async fn invoke(
         ctx.call_id.as_str().into(),
         runtime.config.log_budget,
     )
-    .with_sink(ctx.log_tail.clone());
+    .with_sink(ctx.log_tail.clone())
+    .with_rate(runtime.log_limits.bucket(&settings.name));
     let stdout = BoundedCapture::new(runtime.config.max_cgi_response_bytes);
 
     let mut builder = sandbox::wasi_builder(settings)?;
@@ -42,6 +44,7 @@ pub(super) async fn invoke(
     let mut store = runtime.new_store(CgiState {
         wasi: builder.build_p1(),
         limits,
+        _slot: slot,
     });
     store.limiter(|s| &mut s.limits);
     let timeout = ctx.timeout_or(settings.limits.timeout);

@@ -10,6 +10,7 @@ mod cgi_module;
 mod engine;
 mod proxy;
 mod sandbox;
+mod share;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,7 +54,26 @@ pub struct WasmConfig {
     /// Bytes of each pooled linear memory kept resident (zeroed with memset) between
     /// instances instead of being returned to the kernel. See `engine.rs` for the trade-off.
     pub keep_resident_bytes: usize,
+    /// Most host resources (handles: `wasi:http` fields, requests, bodies, streams,
+    /// pollables...) one instance may hold at once. Host memory a guest makes the runtime
+    /// spend is otherwise unbounded: each is host-side state outside its memory cap.
+    pub max_host_resources: usize,
+    /// Largest in-memory size of one `wasi:http` `fields` (header map) a guest builds. With
+    /// `max_host_resources`, bounds the header memory of one instance to their product.
+    pub max_header_bytes: usize,
+    /// Slot units one function may hold at once (see `share.rs`); `None`: a quarter of
+    /// `max_instances`.
+    pub function_share: Option<u32>,
+    /// How fast one function may log, across its invocations.
+    pub log_rate: crate::guest_log::LogRate,
 }
+
+/// Default of [`WasmConfig::max_host_resources`]: a guest serving a request holds a dozen;
+/// one fanning out to a hundred upstreams a few hundred.
+pub const DEFAULT_MAX_HOST_RESOURCES: usize = 1024;
+/// Default of [`WasmConfig::max_header_bytes`]: a load balancer's whole request head (64 KiB
+/// at the ALB), so forwarded headers always fit.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 << 10;
 
 impl Default for WasmConfig {
     fn default() -> Self {
@@ -66,7 +86,18 @@ impl Default for WasmConfig {
             log_budget: crate::guest_log::DEFAULT_LOG_BUDGET,
             max_cgi_response_bytes: 16 << 20,
             keep_resident_bytes: DEFAULT_KEEP_RESIDENT,
+            max_host_resources: DEFAULT_MAX_HOST_RESOURCES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            function_share: None,
+            log_rate: crate::guest_log::LogRate::default(),
         }
+    }
+}
+
+impl WasmConfig {
+    /// Slot units one function may hold at once.
+    pub fn function_share(&self) -> u32 {
+        self.function_share.unwrap_or(self.max_instances / 4).max(1)
     }
 }
 
@@ -127,6 +158,9 @@ pub struct CompiledArtifact {
     pub from_cache: bool,
     /// Compile (or cache load) plus pre-instantiation time.
     pub load_time: Duration,
+    /// Pool slots one instance takes (its memories, at least one): what it costs against
+    /// its function's share.
+    pub slot_units: u32,
     pre: Prepared,
 }
 
@@ -164,6 +198,8 @@ pub struct WasmRuntime {
     compiled: tokio::sync::Mutex<HashMap<String, Weak<CompiledArtifact>>>,
     _ticker: engine::EpochTicker,
     instantiate_observer: Mutex<Option<InstantiateObserver>>,
+    shares: Arc<share::Shares>,
+    log_limits: Arc<crate::guest_log::LogLimits>,
 }
 
 impl WasmRuntime {
@@ -186,9 +222,13 @@ impl WasmRuntime {
             .as_deref()
             .map(|dir| DiskCache::new(dir, &engine));
         let ticker = engine::EpochTicker::start(engine.clone(), config.epoch_tick);
+        let shares = share::Shares::new(config.function_share());
+        let log_limits = Arc::new(crate::guest_log::LogLimits::new(config.log_rate));
         Ok(Arc::new(Self {
             engine,
             pooling,
+            shares,
+            log_limits,
             config,
             proxy_linker,
             cgi_linker,
@@ -197,6 +237,11 @@ impl WasmRuntime {
             _ticker: ticker,
             instantiate_observer: Mutex::new(None),
         }))
+    }
+
+    /// The per-function guest log rates (for their metric, and tests).
+    pub fn log_limits(&self) -> &Arc<crate::guest_log::LogLimits> {
+        &self.log_limits
     }
 
     /// Whether the pooling allocator is in use.
@@ -294,8 +339,8 @@ impl WasmRuntime {
                 (compiled, false)
             }
         };
-        let pre = match self.prepare(&precompiled, kind) {
-            Ok(pre) => pre,
+        let (pre, slot_units) = match self.prepare(&precompiled, kind) {
+            Ok(prepared) => prepared,
             Err(LoadError::Compile(msg)) if from_cache => {
                 // A corrupt or foreign cache entry: drop it and compile from the source bytes.
                 tracing::warn!(sha256 = %sha256, error = %msg, "discarding unusable cache entry");
@@ -311,21 +356,30 @@ impl WasmRuntime {
             kind,
             from_cache,
             load_time: started.elapsed(),
+            slot_units,
             pre,
         })
     }
 
-    fn prepare(&self, precompiled: &[u8], kind: ArtifactKind) -> Result<Prepared, LoadError> {
+    fn prepare(
+        &self,
+        precompiled: &[u8],
+        kind: ArtifactKind,
+    ) -> Result<(Prepared, u32), LoadError> {
         let compile_err = |e: wasmtime::Error| LoadError::Compile(format!("{e:#}"));
         let link_err = |e: wasmtime::Error| LoadError::Link(format!("{e:#}"));
         match kind {
             ArtifactKind::Component => {
                 // SAFETY: the bytes come from `Engine::precompile_component` of this engine,
-                // either just now or from our own cache directory, whose entries are keyed by
-                // this engine's compatibility hash and written atomically.
+                // either just now or from our own cache directory, whose entries are read
+                // only after their HMAC under the cache key verified (for this artifact's
+                // sha256 and this engine's compatibility hash; see `DiskCache`).
                 #[allow(unsafe_code)]
                 let component = unsafe { Component::deserialize(&self.engine, precompiled) }
                     .map_err(compile_err)?;
+                let units = component
+                    .resources_required()
+                    .map_or(1, |r| r.num_memories.max(1));
                 let pre = self
                     .proxy_linker
                     .instantiate_pre(&component)
@@ -335,7 +389,7 @@ impl WasmRuntime {
                         "component does not export wasi:http/incoming-handler ({e:#})"
                     ))
                 })?;
-                Ok(Prepared::Proxy(proxy))
+                Ok((Prepared::Proxy(proxy), units))
             }
             ArtifactKind::CoreModule => {
                 // SAFETY: as above, for `Engine::precompile_module`.
@@ -347,8 +401,9 @@ impl WasmRuntime {
                         "core module has no `_start` export: build it as a WASI command (bin crate for wasm32-wasip1)".into(),
                     ));
                 }
+                let units = module.resources_required().num_memories.max(1);
                 let pre = self.cgi_linker.instantiate_pre(&module).map_err(link_err)?;
-                Ok(Prepared::Cgi(pre))
+                Ok((Prepared::Cgi(pre), units))
             }
         }
     }
@@ -368,6 +423,15 @@ impl WasmRuntime {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Takes `artifact`'s slot units from `function`'s share, for one instance.
+    pub(crate) fn take_share(
+        &self,
+        function: &Arc<str>,
+        artifact: &CompiledArtifact,
+    ) -> Result<share::Held, InvokeError> {
+        self.shares.take(function, artifact.slot_units)
     }
 }
 
@@ -397,10 +461,16 @@ impl Invoker for WasmFunction {
         Box::pin(async move {
             match &self.artifact.pre {
                 Prepared::Proxy(pre) => {
-                    proxy::invoke(&self.runtime, pre, &self.settings, ctx, request).await
+                    let slot = self
+                        .runtime
+                        .take_share(&self.settings.name, &self.artifact)?;
+                    proxy::invoke(&self.runtime, pre, &self.settings, slot, ctx, request).await
                 }
                 Prepared::Cgi(pre) => {
-                    cgi_module::invoke(&self.runtime, pre, &self.settings, ctx, request).await
+                    let slot = self
+                        .runtime
+                        .take_share(&self.settings.name, &self.artifact)?;
+                    cgi_module::invoke(&self.runtime, pre, &self.settings, slot, ctx, request).await
                 }
             }
         })

@@ -24,6 +24,7 @@ pub(super) async fn invoke(
     runtime: &Arc<WasmRuntime>,
     pre: &ProxyPre<ProxyState>,
     settings: &Arc<FunctionSettings>,
+    slot: super::share::Held,
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
@@ -32,18 +33,25 @@ pub(super) async fn invoke(
         ctx.call_id.as_str().into(),
         runtime.config.log_budget,
     )
-    .with_sink(ctx.log_tail.clone());
+    .with_sink(ctx.log_tail.clone())
+    .with_rate(runtime.log_limits.bucket(&settings.name));
     let mut builder = sandbox::wasi_builder(settings)?;
     builder
         .stdout(log.writer(Stream::Stdout))
         .stderr(log.writer(Stream::Stderr));
     let (limits, memory_exceeded) = MemoryCap::new(settings.limits.memory_bytes);
+    // Host-side state the guest makes us hold is bounded too: handles, and header maps.
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(runtime.config.max_host_resources);
+    let mut http = WasiHttpCtx::new();
+    http.set_field_size_limit(runtime.config.max_header_bytes);
     let state = ProxyState {
         wasi: builder.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
+        http,
+        table,
         limits,
         hooks: OutboundHooks::new(Arc::clone(&settings.outbound), Arc::clone(&settings.name)),
+        _slot: slot,
     };
     let mut store = runtime.new_store(state);
     store.limiter(|s| &mut s.limits);

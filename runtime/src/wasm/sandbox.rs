@@ -21,6 +21,8 @@ pub(crate) struct ProxyState {
     pub(crate) table: ResourceTable,
     pub(crate) limits: MemoryCap,
     pub(crate) hooks: OutboundHooks,
+    /// This instance's slots of its function's share: given back with the store.
+    pub(crate) _slot: super::share::Held,
 }
 
 impl WasiView for ProxyState {
@@ -46,14 +48,31 @@ impl WasiHttpView for ProxyState {
 pub(crate) struct CgiState {
     pub(crate) wasi: wasmtime_wasi::p1::WasiP1Ctx,
     pub(crate) limits: MemoryCap,
+    pub(crate) _slot: super::share::Held,
 }
 
-/// Caps linear memory growth at the function's `memory`, and remembers that it happened so the
-/// resulting trap is reported as "memory limit exceeded" rather than a generic trap.
+/// Caps what one store may hold at the function's `memory`: the sum of every linear memory
+/// *and* every table of the store, not each one alone (a component may define up to 16
+/// memories; capped one by one, a 64 MiB function would hold 1 GiB). Remembers that the cap
+/// was hit so the resulting trap is reported as "memory limit exceeded" rather than a
+/// generic trap.
 pub(crate) struct MemoryCap {
     limit: usize,
+    /// Bytes of linear memory and tables the store holds now.
+    used: usize,
+    /// The last charge, refunded if wasmtime then fails the growth itself.
+    last: usize,
     exceeded: Arc<AtomicBool>,
 }
+
+/// Bytes charged per table element: a funcref is a pointer in the host's representation.
+const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
+
+/// Most memories, tables and instances one store may create (the pooling allocator's limits
+/// per component are the same; this also bounds the on-demand allocator).
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
 
 impl MemoryCap {
     pub(crate) fn new(limit: u64) -> (Self, Arc<AtomicBool>) {
@@ -62,39 +81,80 @@ impl MemoryCap {
         (
             Self {
                 limit,
+                used: 0,
+                last: 0,
                 exceeded: Arc::clone(&exceeded),
             },
             exceeded,
         )
+    }
+
+    /// Charges growing one memory or table from `current` to `desired` bytes.
+    fn charge(&mut self, what: &str, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let total = self.used.saturating_add(desired.saturating_sub(current));
+        if total > self.limit {
+            self.exceeded.store(true, Ordering::Relaxed);
+            // Trap rather than fail the grow: a guest that ignores a failed grow would
+            // otherwise keep running in an undefined state, and the caller deserves a clear 500.
+            wasmtime::bail!(
+                "memory limit of {} bytes exceeded: the store's memories and tables would hold {total} ({what})",
+                self.limit
+            );
+        }
+        self.last = total - self.used;
+        self.used = total;
+        Ok(true)
+    }
+
+    fn refund(&mut self) {
+        self.used -= self.last;
+        self.last = 0;
     }
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.exceeded.store(true, Ordering::Relaxed);
-            // Trap rather than fail the grow: a guest that ignores a failed grow would
-            // otherwise keep running in an undefined state, and the caller deserves a clear 500.
-            wasmtime::bail!(
-                "memory limit of {} bytes exceeded (wanted {desired})",
-                self.limit
-            );
-        }
-        Ok(true)
+        self.charge("linear memory", current, desired)
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refund();
+        Ok(())
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refund();
+        Ok(())
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+        self.charge(
+            "table",
+            current.saturating_mul(TABLE_ELEMENT_BYTES),
+            desired.saturating_mul(TABLE_ELEMENT_BYTES),
+        )
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 

@@ -76,6 +76,16 @@ impl HostPattern {
     }
 }
 
+impl HostPattern {
+    /// An exact IP address or DNS name, not a wildcard.
+    fn is_literal(&self) -> bool {
+        matches!(
+            self,
+            HostPattern::Name(_) | HostPattern::Ipv4(_) | HostPattern::Ipv6(_)
+        )
+    }
+}
+
 impl fmt::Display for HostPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -320,10 +330,85 @@ fn parse_host(h: &str) -> Result<HostPattern, String> {
     Ok(HostPattern::Name(name))
 }
 
+/// What kind of address a connection resolved to, as the runtime classified it (it owns the
+/// address rules: every spelling, IPv4 embedded in IPv6, the metadata ranges).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AddressClass {
+    /// Anything else: the internet.
+    Public,
+    /// The platform's own networks: private ranges (RFC 1918, CGNAT, ULA), link-local, the
+    /// pod and service CIDRs, unspecified and reserved ranges.
+    Internal,
+    /// 127.0.0.0/8, ::1: the host (or, in a pod, the pod) itself.
+    Loopback,
+}
+
 /// The outbound policy of one function: connections allowed by at least one rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutboundPolicy {
     rules: Vec<HostRule>,
+    /// Set for functions that share a runtime pool pod with other tenants: internal
+    /// addresses need a literal rule, loopback is never reachable (see [`OutboundPolicy::admits`]).
+    in_pool: bool,
+    /// The cluster's own ranges that are not private by their address (pod or service
+    /// CIDRs of a VPC with public addresses): internal too, in a pool.
+    internal: Vec<Cidr>,
+}
+
+/// An address range, `10.0.0.0/8` or `fd00::/8` (a bare address is its own /32 or /128).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 one).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s.trim(), None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?}: expected an address range like 10.0.0.0/8 or fd00::/8"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max && p.bytes().all(|b| b.is_ascii_digit()) => n,
+                _ => return Err(format!("{s:?}: prefix length must be 0-{max}")),
+            },
+        };
+        Ok(Cidr { network, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 impl OutboundPolicy {
@@ -338,12 +423,80 @@ impl OutboundPolicy {
                 Err(m) => errs.push(format!("spec.network.allowedOutboundHosts[{i}]"), m),
             }
         }
-        errs.into_result().map(|()| OutboundPolicy { rules })
+        errs.into_result().map(|()| OutboundPolicy {
+            rules,
+            in_pool: false,
+            internal: Vec::new(),
+        })
     }
 
     /// No outbound connection at all (a function without `spec.network`).
     pub fn deny_all() -> OutboundPolicy {
-        OutboundPolicy { rules: Vec::new() }
+        OutboundPolicy::default()
+    }
+
+    /// This policy for a function running in a shared runtime pool pod.
+    pub fn in_pool(mut self) -> OutboundPolicy {
+        self.in_pool = true;
+        self
+    }
+
+    /// [`OutboundPolicy::in_pool`], with the cluster's own ranges (pod and service CIDRs)
+    /// that are not private by their address.
+    pub fn in_pool_with(mut self, internal: &[Cidr]) -> OutboundPolicy {
+        self.in_pool = true;
+        self.internal = internal.to_vec();
+        self
+    }
+
+    /// Whether this policy is for a function in a shared runtime pool pod.
+    pub fn is_in_pool(&self) -> bool {
+        self.in_pool
+    }
+
+    /// Whether a connection that [`OutboundPolicy::allows`] may go to `ip`, of `class`, that
+    /// `host` resolved to (or is).
+    ///
+    /// Outside pools every allowed host may reach what it resolves to (local mode calls local
+    /// services). In a pool, the pod's network is shared by every tenant and holds the
+    /// platform's own listeners, so:
+    /// - loopback is never reachable, whatever the rules say: it is the pool pod itself (its
+    ///   management API answers loopback clients);
+    /// - an internal address (private ranges, the pod and service CIDRs) is reachable only
+    ///   through a rule naming that host literally (an exact IP address or an exact DNS
+    ///   name, any port pattern): `*` and `*.domain` open the internet, never the cluster.
+    pub fn admits(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+        ip: IpAddr,
+        class: AddressClass,
+    ) -> bool {
+        if !self.in_pool {
+            return true;
+        }
+        let class = match class {
+            AddressClass::Public if self.internal.iter().any(|c| c.contains(ip)) => {
+                AddressClass::Internal
+            }
+            class => class,
+        };
+        match class {
+            AddressClass::Public => true,
+            AddressClass::Loopback => false,
+            AddressClass::Internal => {
+                let Some(h) = Host::parse(host) else {
+                    return false;
+                };
+                self.rules.iter().any(|r| {
+                    r.host.is_literal()
+                        && r.scheme.matches(scheme)
+                        && r.port.matches(port)
+                        && r.host.matches(&h)
+                })
+            }
+        }
     }
 
     /// Whether a connection to `scheme://host:port` is allowed. `host` compares case-insensitively,
@@ -594,6 +747,131 @@ mod tests {
                 "spec.network.allowedOutboundHosts[2]"
             ]
         );
+    }
+
+    #[test]
+    fn pools_reach_internal_addresses_only_through_literal_rules_and_never_loopback() {
+        let hosts = [
+            "*://*:*",
+            "http://10.0.0.5:*",
+            "http://orders.shop.svc.cluster.local",
+            "https://*.internal.example",
+            "http://127.0.0.1:*",
+            "http://[::1]:*",
+        ];
+        // The address a host stands for: itself when it is one, else an internal one.
+        let admits = |p: &OutboundPolicy, scheme: &str, host: &str, port: u16, class| {
+            let ip = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::new(10, 100, 0, 10)));
+            p.admits(scheme, host, port, ip, class)
+        };
+        let local = policy(&hosts);
+        let pool = policy(&hosts).in_pool();
+        assert!(pool.is_in_pool() && !local.is_in_pool());
+        for class in [
+            AddressClass::Public,
+            AddressClass::Internal,
+            AddressClass::Loopback,
+        ] {
+            assert!(admits(&local, "http", "10.9.9.9", 80, class), "{class:?}");
+        }
+        // Wildcards reach the internet from a pool, never internal addresses.
+        assert!(admits(
+            &pool,
+            "https",
+            "api.example.com",
+            443,
+            AddressClass::Public
+        ));
+        assert!(!admits(
+            &pool,
+            "http",
+            "10.9.9.9",
+            80,
+            AddressClass::Internal
+        ));
+        assert!(!admits(
+            &pool,
+            "https",
+            "db.internal.example",
+            443,
+            AddressClass::Internal
+        ));
+        // A literal address or name opens exactly that host, on the rule's ports.
+        assert!(admits(
+            &pool,
+            "http",
+            "10.0.0.5",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(admits(
+            &pool,
+            "http",
+            "[::ffff:10.0.0.5]",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(!admits(
+            &pool,
+            "http",
+            "10.0.0.6",
+            8080,
+            AddressClass::Internal
+        ));
+        assert!(admits(
+            &pool,
+            "http",
+            "orders.shop.svc.cluster.local",
+            80,
+            AddressClass::Internal
+        ));
+        assert!(!admits(
+            &pool,
+            "http",
+            "orders.shop.svc.cluster.local",
+            8080,
+            AddressClass::Internal
+        ));
+        // Loopback: never, even listed literally.
+        for host in ["127.0.0.1", "[::1]", "localhost"] {
+            assert!(
+                !admits(&pool, "http", host, 80, AddressClass::Loopback),
+                "{host}"
+            );
+        }
+        // The cluster's own public-looking ranges count as internal in a pool.
+        let vpc: Vec<Cidr> = ["203.0.113.0/24", "2001:db8::/32"]
+            .iter()
+            .map(|c| c.parse().expect("a range"))
+            .collect();
+        let pool = policy(&["*://*:*"]).in_pool_with(&vpc);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("an address");
+        let public = AddressClass::Public;
+        assert!(!pool.admits("http", "x.test", 80, ip("203.0.113.7"), public));
+        assert!(!pool.admits("http", "x.test", 80, ip("::ffff:203.0.113.7"), public));
+        assert!(!pool.admits("http", "x.test", 80, ip("2001:db8::1"), public));
+        assert!(pool.admits("http", "x.test", 80, ip("203.0.114.1"), public));
+    }
+
+    #[test]
+    fn cidrs_parse_and_match() {
+        let c: Cidr = "10.100.0.0/16".parse().expect("valid");
+        assert!(c.contains("10.100.255.1".parse().expect("ip")));
+        assert!(!c.contains("10.101.0.1".parse().expect("ip")));
+        assert_eq!(c.to_string(), "10.100.0.0/16");
+        let all: Cidr = "0.0.0.0/0".parse().expect("valid");
+        assert!(all.contains("8.8.8.8".parse().expect("ip")));
+        assert!(!all.contains("::1".parse().expect("ip")));
+        let one: Cidr = "fd00::1".parse().expect("valid");
+        assert!(one.contains("fd00::1".parse().expect("ip")));
+        assert!(!one.contains("fd00::2".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "10.0.0.0/", "x/8", "10.0.0.0/+8", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -264,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     internal_callbacks: true,
                     ..Default::default()
                 }),
+                internal_cidrs: Vec::new(),
             })
             .await;
         }
