@@ -317,6 +317,8 @@ fn refusal(observed: &Observed) -> Option<Condition> {
             ),
         )
     })
+}
+
 /// Why some of its routes are not the function's, if any did not go its way.
 fn route_conflict(function: &Function, observed: &Observed) -> Option<Condition> {
     if observed.route_losses.is_empty() {
