@@ -6,7 +6,9 @@
 //! - `TriggersReady`: how SQS triggers are served and scaled (present only with triggers).
 //! - `ScheduleReady`: the schedules parse and when the next one fires (present only with
 //!   schedules); the controller's Lease holder fires them.
-//! - `Ready`: the function can take requests now, or why not.
+//! - `Ready`: the function can take requests now, or why not (among the reasons:
+//!   `NotAllowedInCluster`, what the cluster profile refused, naming the field;
+//!   `ObjectNotOwned`, an object it needs exists and faas did not make it).
 
 use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
