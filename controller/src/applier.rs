@@ -6,7 +6,8 @@
 //! `faas.dev` Function owner, no `app.kubernetes.io/managed-by: faas-controller` label) is
 //! never taken over: [`Error::NotOwned`], which the reconciler turns into a condition and an
 //! Event. Otherwise a Function named after someone's Deployment (`fn-<name>`) would replace
-//! that Deployment's pod template.
+//! that Deployment's pod template. Deletes of objects the spec no longer asks for are held to
+//! the same rule (and to the uid that was read).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
@@ -63,10 +64,18 @@ impl Applier<'_> {
             + DeserializeOwned,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), self.namespace);
-        match api.delete(name, &DeleteParams::background()).await {
+        let kind = K::kind(&());
+        let existing = api
+            .get_metadata_opt(name)
+            .await
+            .map_err(api_error(format!("reading {kind} {name}")))?;
+        let Some(params) = deletable(existing.map(|m| m.metadata), &kind, name) else {
+            return Ok(());
+        };
+        match api.delete(name, &params).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-            Err(e) => Err(api_error(format!("deleting {} {name}", K::kind(&())))(e)),
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
+            Err(e) => Err(api_error(format!("deleting {kind} {name}"))(e)),
         }
     }
 
@@ -97,13 +106,17 @@ impl Applier<'_> {
     }
 
     pub async fn delete_dynamic(&self, kind: &str, name: &str) -> Result<(), Error> {
-        match self
-            .keda_api(kind)
-            .delete(name, &DeleteParams::background())
+        let api = self.keda_api(kind);
+        let existing = api
+            .get_metadata_opt(name)
             .await
-        {
+            .map_err(api_error(format!("reading {kind} {name}")))?;
+        let Some(params) = deletable(existing.map(|m| m.metadata), kind, name) else {
+            return Ok(());
+        };
+        match api.delete(name, &params).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => Ok(()),
             Err(e) => Err(api_error(format!("deleting {kind} {name}"))(e)),
         }
     }
@@ -129,6 +142,23 @@ pub fn made_by_faas(meta: &ObjectMeta) -> bool {
         .and_then(|l| l.get("app.kubernetes.io/managed-by"))
         .is_some_and(|v| v == MANAGER);
     owned || labelled
+}
+
+/// How to delete an object we no longer want: only one faas made, and only that very
+/// object (its uid as a precondition, so one created meanwhile by someone else survives).
+/// `None`: absent, or not ours (left alone, logged).
+fn deletable(existing: Option<ObjectMeta>, kind: &str, name: &str) -> Option<DeleteParams> {
+    let meta = existing?;
+    if !made_by_faas(&meta) {
+        tracing::warn!(kind, name, "not deleting an object faas did not make");
+        return None;
+    }
+    let mut params = DeleteParams::background();
+    params.preconditions = meta.uid.map(|uid| kube::api::Preconditions {
+        uid: Some(uid),
+        resource_version: None,
+    });
+    Some(params)
 }
 
 fn refuse_foreign(existing: Option<ObjectMeta>, kind: &str, name: &str) -> Result<(), Error> {

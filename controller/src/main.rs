@@ -63,6 +63,9 @@ struct Args {
     /// Node label keys `spec.placement.nodeSelector` may use, comma-separated. Empty: none.
     #[arg(long, env = "FAAS_ALLOWED_NODE_SELECTOR_KEYS", default_value = "")]
     allowed_node_selector_keys: String,
+    /// Taint keys `spec.placement.tolerations` may tolerate, comma-separated. Empty: none.
+    #[arg(long, env = "FAAS_ALLOWED_TOLERATION_KEYS", default_value = "")]
+    allowed_toleration_keys: String,
     /// JSON logs.
     #[arg(long, env = "FAAS_JSON_LOGS")]
     json_logs: bool,
@@ -109,6 +112,7 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         )?,
         allowed_node_groups: list(&args.allowed_node_groups),
         allowed_node_selector_keys: list(&args.allowed_node_selector_keys),
+        allowed_toleration_keys: list(&args.allowed_toleration_keys),
         pool_memory_bytes: Some(
             faas_api::limits::parse_quantity(&args.pool_memory)
                 .map_err(anyhow::Error::msg)

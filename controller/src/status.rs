@@ -6,7 +6,9 @@
 //! - `TriggersReady`: how SQS triggers are served and scaled (present only with triggers).
 //! - `ScheduleReady`: the schedules parse and when the next one fires (present only with
 //!   schedules); the controller's Lease holder fires them.
-//! - `Ready`: the function can take requests now, or why not.
+//! - `Ready`: the function can take requests now, or why not (among the reasons:
+//!   `NotAllowedInCluster`, what the cluster profile refused, naming the field;
+//!   `ObjectNotOwned`, an object it needs exists and faas did not make it).
 //! - `RouteConflict`: a route it asks for (its short `/function/{name}`, a host, its path)
 //!   belongs to an older Function or is refused by the platform (present only then; such a
 //!   function has no `status.url`, see [`url`]).

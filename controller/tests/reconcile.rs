@@ -116,6 +116,14 @@ async fn expect_apply(api: &mut Handle, path: &str) -> (Value, Reply) {
     expect(api, "PATCH", &format!("{path}{APPLY}")).await
 }
 
+/// The metadata of an object the Function owns (what an ownership check reads).
+fn owned_metadata(name: &str, uid: &str) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+           "metadata": {"name": name, "namespace": "shop", "uid": uid,
+                        "ownerReferences": [{"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+                                             "name": "orders", "uid": UID, "controller": true}]}})
+}
+
 fn owner_is_the_function(body: &Value) {
     let owner = &body["metadata"]["ownerReferences"][0];
     assert_eq!(owner["uid"], UID, "{body}");
@@ -207,13 +215,22 @@ async fn a_container_function_is_applied_owned_and_its_status_written() {
     owner_is_the_function(&service);
     reply.json(200, &service);
 
-    // One replica: no PDB wanted, so any left from an earlier spec is deleted.
+    // One replica: no PDB wanted, so one left from an earlier spec (ours) is deleted, that
+    // very one (its uid as precondition).
     let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders",
+    )
+    .await;
+    reply.json(200, &owned_metadata("fn-orders", "pdb-uid-1"));
+    let (delete, reply) = expect(
         &mut api,
         "DELETE",
         "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders?",
     )
     .await;
+    assert_eq!(delete["preconditions"]["uid"], "pdb-uid-1", "{delete}");
     reply.not_found("poddisruptionbudgets fn-orders");
 
     let (status, reply) = expect_status(&mut api).await;
@@ -305,8 +322,8 @@ async fn an_unchanged_status_is_not_written_again() {
     }
     let (_, reply) = expect(
         &mut api,
-        "DELETE",
-        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders?",
+        "GET",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders",
     )
     .await;
     reply.not_found("pdb");
@@ -887,15 +904,46 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
                         "spec": {"selector": {}, "template": {}}})],
         ),
     );
-    for uri in [
-        "/apis/apps/v1/namespaces/shop/deployments/pool-default?",
-        "/api/v1/namespaces/shop/services/pool-default?",
-        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default?",
-        "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default?",
-        "/api/v1/namespaces/shop/serviceaccounts/pool-default?",
+    // Each object is read first: ours is deleted (gone meanwhile is fine), absent is fine, and
+    // one faas did not make (a Service someone named pool-default) is left alone.
+    for (path, present) in [
+        (
+            "/apis/apps/v1/namespaces/shop/deployments/pool-default",
+            Some(true),
+        ),
+        ("/api/v1/namespaces/shop/services/pool-default", Some(false)),
+        (
+            "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default",
+            None,
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default",
+            Some(true),
+        ),
+        (
+            "/api/v1/namespaces/shop/serviceaccounts/pool-default",
+            Some(true),
+        ),
     ] {
-        let (_, reply) = expect(&mut api, "DELETE", uri).await;
-        reply.not_found("gone already is fine");
+        let (_, reply) = expect(&mut api, "GET", path).await;
+        match present {
+            None => reply.not_found("absent"),
+            Some(false) => reply.json(
+                200,
+                &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                        "metadata": {"name": "pool-default", "namespace": "shop", "uid": "theirs"}}),
+            ),
+            Some(true) => {
+                reply.json(
+                    200,
+                    &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                            "metadata": {"name": "pool-default", "namespace": "shop", "uid": "ours",
+                                         "labels": {"app.kubernetes.io/managed-by": "faas-controller"}}}),
+                );
+                let (_, reply) = expect(&mut api, "DELETE", &format!("{path}?")).await;
+                reply.not_found("gone already is fine");
+            }
+        }
     }
     let (event, reply) = expect_event(&mut api).await;
     reply.json(201, &event);

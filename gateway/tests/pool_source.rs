@@ -311,13 +311,16 @@ async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
         json!([{"hostPath": "/tmp/faas", "guestPath": "/cache"}]);
     // An unpinned registry artifact.
     let unpinned = function("unpinned", "oci://registry.example.com/fn/a:latest");
+    // Not even valid.
+    let mut invalid = function("invalid", "configmap://fn-invalid/a.wasm");
+    invalid["spec"]["timeout"] = json!("forever");
     reply(
         list,
         200,
         serde_json::to_vec(&json!({
             "apiVersion": "faas.dev/v1alpha1", "kind": "FunctionList",
             "metadata": {"resourceVersion": "10"},
-            "items": [foreign_role, other_key, secrets, cache, unpinned,
+            "items": [foreign_role, other_key, secrets, cache, unpinned, invalid,
                       function("hello", "configmap://fn-hello/hello.wasm")]
         }))
         .unwrap(),
@@ -328,6 +331,7 @@ async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
         ("secrets", "spec.runtime.wasm.dirs[0].hostPath"),
         ("cache", "spec.runtime.wasm.dirs[0].hostPath"),
         ("unpinned", "pinned by digest"),
+        ("invalid", "spec.timeout"),
     ] {
         // No ConfigMap read first: the next request is the report.
         let (report, send) = next_with_body(
@@ -389,7 +393,9 @@ async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
             .get("hello")
             .is_some_and(|e| e.state.is_ok())
     );
-    for name in ["intruder", "sneaky", "secrets", "cache", "unpinned"] {
+    for name in [
+        "intruder", "sneaky", "secrets", "cache", "unpinned", "invalid",
+    ] {
         assert!(
             platform.registry.get(name).is_none(),
             "{name} must not be loaded"

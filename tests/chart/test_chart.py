@@ -218,7 +218,8 @@ class ChartTest(unittest.TestCase):
                          [{"key": "faas.dev/functions", "operator": "Exists", "effect": "NoSchedule"}])
         # By default no Function may name a role, a node group or a node label.
         self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]), {})
-        self.assertEqual((env["FAAS_ALLOWED_NODE_GROUPS"], env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"]), ("", ""))
+        self.assertEqual((env["FAAS_ALLOWED_NODE_GROUPS"], env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"],
+                          env["FAAS_ALLOWED_TOLERATION_KEYS"]), ("", "", ""))
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         security = container["securityContext"]

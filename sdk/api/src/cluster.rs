@@ -9,7 +9,8 @@
 //!   runtime's own authority: its service-account and IRSA tokens, `/proc`, the compile cache),
 //!   OCI artifacts pinned by digest;
 //! - rules that need what the platform team decided ([`ClusterPolicy`], from the chart): which
-//!   IAM roles a namespace may use, which node groups and node labels functions may ask for,
+//!   IAM roles a namespace may use, which node groups, node labels and taints functions may
+//!   ask for,
 //!   and whether a WASM function fits its pool pod's memory.
 
 use std::collections::BTreeMap;
@@ -36,6 +37,12 @@ pub struct ClusterPolicy {
     /// Node label keys `spec.placement.nodeSelector` may use. Empty: none.
     #[serde(default)]
     pub allowed_node_selector_keys: Vec<String>,
+    /// Taint keys `spec.placement.tolerations` may tolerate (on top of the functions node
+    /// group's own tolerations, which every function pod gets). Empty: none. Without this, a
+    /// toleration of the system nodes' taint (`CriticalAddonsOnly`) would let function pods
+    /// onto them.
+    #[serde(default)]
+    pub allowed_toleration_keys: Vec<String>,
     /// Memory limit of a runtime pool pod, in bytes: a WASM function's `memory x
     /// concurrency` must fit in it. `None`: not checked.
     #[serde(default)]
@@ -151,6 +158,22 @@ fn policy_rules(function: &Function, policy: &ClusterPolicy, errs: &mut Validati
                 ),
             );
         }
+        for (i, toleration) in placement.tolerations.iter().enumerate() {
+            // An empty key is refused by `validate` already (it tolerates every taint).
+            if !toleration.key.is_empty()
+                && !policy.allowed_toleration_keys.contains(&toleration.key)
+            {
+                errs.push(
+                    format!("spec.placement.tolerations[{i}].key"),
+                    format!(
+                        "taint {:?} may not be tolerated by functions (allowed: {}; chart \
+                         value nodeGroups.functions.allowedTolerationKeys)",
+                        toleration.key,
+                        listing(&policy.allowed_toleration_keys)
+                    ),
+                );
+            }
+        }
         for key in placement.node_selector.keys() {
             if !policy.allowed_node_selector_keys.contains(key) {
                 errs.push(
@@ -242,6 +265,7 @@ mod tests {
             .into(),
             allowed_node_groups: vec!["gpu".into()],
             allowed_node_selector_keys: vec!["example.com/tier".into()],
+            allowed_toleration_keys: vec!["example.com/gpu".into()],
             pool_memory_bytes: Some(1 << 30),
         }
     }
@@ -356,13 +380,21 @@ mod tests {
     #[test]
     fn node_groups_and_selector_keys_only_from_the_charts_lists() {
         let mut f = wasm("configmap://fn-resize/a.wasm");
+        let toleration = |key: &str| crate::function::TolerationSpec {
+            key: key.into(),
+            operator: Some("Exists".into()),
+            value: None,
+            effect: None,
+        };
         f.spec.placement = Some(PlacementSpec {
             node_group: Some("gpu".into()),
             node_selector: [("example.com/tier".to_owned(), "batch".to_owned())].into(),
+            tolerations: vec![toleration("example.com/gpu")],
             ..PlacementSpec::default()
         });
         assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
         f.spec.placement = Some(PlacementSpec {
+            tolerations: vec![toleration("CriticalAddonsOnly")],
             node_group: Some("system".into()),
             node_selector: [(
                 "node-role.kubernetes.io/control-plane".to_owned(),
@@ -375,6 +407,7 @@ mod tests {
             paths(validate_for_cluster(&f, Some(&policy()))),
             [
                 "spec.placement.nodeGroup",
+                "spec.placement.tolerations[0].key",
                 "spec.placement.nodeSelector.node-role.kubernetes.io/control-plane"
             ]
         );

@@ -240,7 +240,7 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
     let file = dir.path().join("function.yaml");
     std::fs::write(
         &file,
-        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/fn/hello:1}\n",
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: hello}\nspec:\n  runtime:\n    wasm: {source: oci://r.example.com/fn/hello:1@sha256:abababababababababababababababababababababababababababababababab}\n",
     )
     .unwrap();
     let (cluster, mut handle) = cluster();
@@ -257,7 +257,7 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
     let (function, reply) = expect(&mut handle, "PATCH", APPLY_FN).await;
     assert_eq!(
         function["spec"]["runtime"]["wasm"]["source"],
-        "oci://r.example.com/fn/hello:1"
+        "oci://r.example.com/fn/hello:1@sha256:abababababababababababababababababababababababababababababababab"
     );
     reply.json(200, &stored(&function, 2, Value::Null));
     // Polled until the timeout, then the Function's Events are read for the error.
