@@ -32,6 +32,8 @@ pub const MANAGER: &str = "faas-controller";
 pub const FINALIZER: &str = "faas.dev/cleanup";
 /// How often a Function is re-checked without any event (drift from manual edits).
 const RESYNC: Duration = Duration::from_secs(300);
+/// Longest wait for the first list of every Function (the routes' other claimants).
+const STORE_WAIT: Duration = Duration::from_secs(10);
 /// Retry after a failed pass.
 const RETRY: Duration = Duration::from_secs(15);
 
@@ -252,9 +254,15 @@ async fn route_losses(function: &Function, ctx: &Context) -> Vec<faas_api::routi
             .losses_of(&id)
             .to_vec();
     };
-    // Before the first list is in, a partial set could hand a route to the wrong Function.
-    if store.wait_until_ready().await.is_err() {
-        return Vec::new();
+    // Before the first list is in, a partial set could hand a route to the wrong Function;
+    // a list that never comes (RBAC) must not hang every reconcile: the pass goes on without
+    // a verdict, and the resync tries again.
+    match tokio::time::timeout(STORE_WAIT, store.wait_until_ready()).await {
+        Ok(Ok(())) => {}
+        _ => {
+            tracing::warn!(function = %id, "the Function list is not in yet; routes not judged");
+            return Vec::new();
+        }
     }
     let all = store.state();
     // The version being reconciled, not the store's (possibly older) copy.

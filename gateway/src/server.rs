@@ -208,15 +208,15 @@ pub async fn dispatch(
                 "nothing is routed at {path} on this listener{}",
                 match exposure {
                     Exposure::Public => " (the platform's own pages are on the admin listener)",
-                    _ => " (functions are on the public listener)",
+                    _ => "",
                 }
             ),
         ),
         // A private function does not exist for the public: the same 404 as an unknown one.
-        Route::AsyncFunction { name, .. } | Route::Function { name, .. }
+        Route::AsyncFunction { name, prefix } | Route::Function { name, prefix }
             if !routes.reaches(name, audience) =>
         {
-            function_not_found(&path)
+            function_not_found(prefix, name)
         }
         Route::AsyncFunction { name, prefix } => {
             let prefix = prefix.to_owned();
@@ -230,7 +230,7 @@ pub async fn dispatch(
                 )
                 .await
             }
-            None => function_not_found(&path),
+            None => function_not_found(prefix, name),
         },
         Route::System | Route::Ui
             if let Err(refused) = crate::guard::admit(
@@ -280,12 +280,18 @@ pub async fn dispatch(
     response
 }
 
-/// The 404 of a function route that leads nowhere (unknown, or private on this listener).
-fn function_not_found(path: &str) -> Response<ResponseBody> {
+/// The 404 of `/function/{name}` (or `/async-function/{name}`) that leads nowhere: unknown,
+/// or private on this listener; the name as the caller wrote it (the key for a host route).
+fn function_not_found(prefix: &str, key: &str) -> Response<ResponseBody> {
+    let name = prefix
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(key);
     json_error(
         StatusCode::NOT_FOUND,
         "FunctionNotFound",
-        &format!("no function is routed at {path}"),
+        &format!("function {name} not found"),
     )
 }
 

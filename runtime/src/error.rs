@@ -3,7 +3,10 @@
 use http::StatusCode;
 
 /// Every way an invocation can fail. The gateway turns these into JSON errors with
-/// [`InvokeError::status`]; the message is safe to show to the caller.
+/// [`InvokeError::status`] and [`InvokeError::reason`]. The message is detail for the
+/// operator (a trap's wasm backtrace, a pod's address): outside local mode the gateway sends
+/// callers only the reason and logs the message with the call id
+/// (`faas_gateway::reply::withhold_detail`).
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     /// The function ran past its `timeout` and was interrupted.

@@ -30,11 +30,13 @@ GATEWAY_ENV = {
     "FAAS_SCALE_FROM_ZERO_TIMEOUT", "FAAS_ASYNC_QUEUE_URL", "FAAS_ASYNC_MAX_ATTEMPTS",
     "FAAS_DRAIN_DELAY", "FAAS_SHUTDOWN_GRACE", "FAAS_JSON_LOGS", "FAAS_ASYNC_INTERNAL_CALLBACKS",
     "AWS_REGION", "POD_NAMESPACE", "POD_NAME", "RUST_LOG",
+    "FAAS_PLATFORM_HOSTS", "FAAS_WILDCARD_HOST_SUFFIXES",
 }
 # Set whatever the values; the others only when their value is (an empty FAAS_NAMESPACES or
 # FAAS_ASYNC_QUEUE_URL would not mean the same as unset to every flag parser).
 GATEWAY_ENV_ALWAYS = GATEWAY_ENV - {
     "FAAS_NAMESPACES", "FAAS_ASYNC_QUEUE_URL", "FAAS_JSON_LOGS", "FAAS_ASYNC_INTERNAL_CALLBACKS",
+    "FAAS_PLATFORM_HOSTS", "FAAS_WILDCARD_HOST_SUFFIXES",
 }
 
 # Exactly what the gateway may do in the API: (group, resource, verb).
@@ -247,6 +249,11 @@ class ChartTest(unittest.TestCase):
                          {"*": ["arn:aws:iam::123456789012:role/faas/{namespace}/*"]})
         self.assertEqual(env["FAAS_ALLOWED_NODE_GROUPS"], "functions-gpu")
         self.assertEqual(env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"], "example.com/disk")
+        # The route rules: the same for the controller (status) and the gateway (routing).
+        gateway_env = env_of(find(objects, "Deployment", "faas-gateway")[0])
+        for e in (env, gateway_env):
+            self.assertEqual(e["FAAS_PLATFORM_HOSTS"], "fn.example.com")
+            self.assertEqual(e["FAAS_WILDCARD_HOST_SUFFIXES"], "apps.example.com")
         pod = deployment["spec"]["template"]["spec"]
         self.assertEqual(pod["nodeSelector"], {"node-group": "system"})
         self.assertEqual(pod["tolerations"][0]["key"], "CriticalAddonsOnly")

@@ -110,3 +110,13 @@ securityContext:
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The host names the platform answers on: routing.platformHosts and the host of
+controller.publicUrl, comma-separated (FAAS_PLATFORM_HOSTS of the gateway and the controller). */}}
+{{- define "faas.platformHosts" -}}
+{{- $hosts := .Values.routing.platformHosts | default list -}}
+{{- with .Values.controller.publicUrl -}}
+{{- $hosts = append $hosts (regexReplaceAll ":[0-9]+$" (urlParse .).host "") -}}
+{{- end -}}
+{{- join "," (uniq $hosts) -}}
+{{- end -}}

@@ -247,13 +247,18 @@ pub enum Capacity {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpSpec {
-    /// Extra path prefix routed to the function (besides `/function/{name}`).
+    /// Extra path prefix routed to the function (besides `/function/{name}`). In a cluster
+    /// the oldest Function claiming it (or a prefix around it, from another namespace) gets
+    /// it; the others get a `RouteConflict` condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// Host names routed to the function.
+    /// Host names routed to the function. In a cluster: first come, first served; never the
+    /// platform's own host; `*.` wildcards only under the suffixes the platform allows.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
-    /// Reachable through the shared ALB (cluster mode). Default true.
+    /// Reachable through the shared ALB (cluster mode). Default true. `false`: only
+    /// in-cluster callers (the gateway's admin port), cron, SQS and async calls reach it, and
+    /// it has no `status.url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<bool>,
     /// Largest request body accepted (`6Mi` default, like Lambda); larger gets 413.

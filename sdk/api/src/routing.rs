@@ -16,7 +16,7 @@
 //! suffixes the platform allows, and the platform's own paths ([`RESERVED_PATHS`]) are never
 //! granted. Every Function keeps the always-valid `/function/{name}.{namespace}`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use crate::Function;
@@ -135,23 +135,63 @@ fn host_overlaps(a: &str, b: &str) -> bool {
     }
 }
 
-/// A path claim as routing sees it: `/api/` and `/api` mount the same requests.
-fn normalize_path(path: &str) -> String {
-    match path.trim_end_matches('/') {
-        "" => "/".to_owned(),
-        trimmed => trimmed.to_owned(),
-    }
+/// Granted host or path claims, as label (or segment) sequences from the root: a host
+/// `a.shop.com` is `[com, shop, a]` (exact), `*.shop.com` is `[com, shop]` covering what lies
+/// strictly below it, a path prefix `/shop/cart` is `[shop, cart]` covering itself and below
+/// (`/` is `[]`: everything). A lookup costs the claim's length, not the number of claims,
+/// so the whole set can be decided again on every change.
+#[derive(Default)]
+struct Held {
+    /// Exact claims (hosts without a wildcard).
+    exact: HashMap<Vec<String>, FunctionId>,
+    /// Covering claims (wildcard hosts, path prefixes).
+    covering: HashMap<Vec<String>, FunctionId>,
+    /// Each proper ancestor of a held claim -> the holders of claims below it, oldest first.
+    below: HashMap<Vec<String>, Vec<FunctionId>>,
 }
 
-/// Whether some request path would match both (normalized) prefixes.
-fn path_overlaps(a: &str, b: &str) -> bool {
-    let below = |long: &str, short: &str| {
-        short == "/"
-            || long
-                .strip_prefix(short)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    };
-    below(a, b) || below(b, a)
+impl Held {
+    /// Who holds `key` against `claimant`: the same claim (anyone), or an overlapping one
+    /// from another namespace (a covering claim above it, or, for a covering claim, any
+    /// claim below it).
+    fn holder(&self, key: &[String], covering: bool, claimant: &FunctionId) -> Option<FunctionId> {
+        let same = if covering {
+            self.covering.get(key)
+        } else {
+            self.exact.get(key)
+        };
+        if let Some(owner) = same {
+            return Some(owner.clone());
+        }
+        let foreign = |owner: &&FunctionId| owner.namespace != claimant.namespace;
+        for len in (0..key.len()).rev() {
+            if let Some(owner) = self.covering.get(&key[..len]).filter(foreign) {
+                return Some(owner.clone());
+            }
+        }
+        if covering {
+            return self
+                .below
+                .get(key)
+                .and_then(|holders| holders.iter().find(foreign))
+                .cloned();
+        }
+        None
+    }
+
+    fn hold(&mut self, key: Vec<String>, covering: bool, owner: &FunctionId) {
+        for len in 0..key.len() {
+            self.below
+                .entry(key[..len].to_vec())
+                .or_default()
+                .push(owner.clone());
+        }
+        if covering {
+            self.covering.insert(key, owner.clone());
+        } else {
+            self.exact.insert(key, owner.clone());
+        }
+    }
 }
 
 /// One Function, as claims name it.
@@ -239,15 +279,23 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Decides every claim of `functions` (see the module's doc). Invalid Functions claim
-    /// nothing: they are not served.
+    /// Decides every claim of `functions` (see the module's doc). Only what routes depend on
+    /// is checked here (the name, each host, the path), not the whole spec: an owner whose
+    /// spec turns invalid for another reason keeps its routes (and answers 503 meanwhile)
+    /// rather than handing them to the next claimant, and the rule stays cheap enough to run
+    /// on every change of the set.
     pub fn decide<'a>(
         functions: impl IntoIterator<Item = &'a Function>,
         policy: &RoutingPolicy,
     ) -> Claims {
         let mut ordered: Vec<&Function> = functions
             .into_iter()
-            .filter(|f| crate::validate(f).is_ok())
+            .filter(|f| {
+                f.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(crate::validate::is_dns_label)
+            })
             .collect();
         ordered.sort_by_cached_key(|f| {
             let created = f.metadata.creation_timestamp.as_ref().map(|t| t.0);
@@ -259,9 +307,8 @@ impl Claims {
             )
         });
         let mut claims = Claims::default();
-        // (normalized claim, as written, owner): for the overlap checks.
-        let mut hosts: Vec<(String, FunctionId)> = Vec::new();
-        let mut paths: Vec<(String, FunctionId)> = Vec::new();
+        let mut hosts = Held::default();
+        let mut paths = Held::default();
         for function in ordered {
             let id = FunctionId::of(function);
             let mut lost = Vec::new();
@@ -275,48 +322,46 @@ impl Claims {
                 }
             }
             let http = function.spec.http.as_ref();
-            for host in http.map(|h| h.hosts.as_slice()).unwrap_or_default() {
-                let host = normalize_host(host);
-                let claim = Claim::Host(host.clone());
+            for written in http.map(|h| h.hosts.as_slice()).unwrap_or_default() {
+                let claim = Claim::Host(written.clone());
+                if let Err(why) = crate::validate::check_route_host(written) {
+                    lost.push(Loss::Refused { claim, why });
+                    continue;
+                }
+                let host = normalize_host(written);
                 if let Some(why) = policy.refuses_host(&host) {
                     lost.push(Loss::Refused { claim, why });
                     continue;
                 }
-                let holder = hosts.iter().find(|(held, owner)| {
-                    *held == host || (owner.namespace != id.namespace && host_overlaps(held, &host))
-                });
-                match holder {
-                    Some((_, owner)) if *owner == id => {} // listed twice
-                    Some((_, owner)) => lost.push(Loss::Taken {
-                        claim,
-                        by: owner.clone(),
-                    }),
+                let (domain, wild) = match host.strip_prefix("*.") {
+                    Some(suffix) => (suffix, true),
+                    None => (host.as_str(), false),
+                };
+                let key: Vec<String> = domain.split('.').rev().map(str::to_owned).collect();
+                match hosts.holder(&key, wild, &id) {
+                    Some(owner) if owner == id => {} // listed twice
+                    Some(owner) => lost.push(Loss::Taken { claim, by: owner }),
                     None => {
-                        hosts.push((host.clone(), id.clone()));
+                        hosts.hold(key, wild, &id);
                         claims.hosts.insert(host, id.clone());
                     }
                 }
             }
             if let Some(path) = http.and_then(|h| h.path.as_deref()) {
                 let claim = Claim::Path(path.to_owned());
-                let normalized = normalize_path(path);
-                if let Some(reserved) = reserved_path(&normalized) {
-                    lost.push(Loss::Refused {
-                        claim,
-                        why: format!("{reserved} is the platform's own"),
-                    });
+                if let Err(why) = crate::validate::check_http_path(path) {
+                    lost.push(Loss::Refused { claim, why });
                 } else {
-                    let holder = paths.iter().find(|(held, owner)| {
-                        *held == normalized
-                            || (owner.namespace != id.namespace && path_overlaps(held, &normalized))
-                    });
-                    match holder {
-                        Some((_, owner)) => lost.push(Loss::Taken {
-                            claim,
-                            by: owner.clone(),
-                        }),
+                    // A prefix mounts itself and everything below it (the root: everything).
+                    let key: Vec<String> = path
+                        .split('/')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                    match paths.holder(&key, true, &id) {
+                        Some(owner) => lost.push(Loss::Taken { claim, by: owner }),
                         None => {
-                            paths.push((normalized, id.clone()));
+                            paths.hold(key, true, &id);
                             claims.paths.insert(path.to_owned(), id.clone());
                         }
                     }
@@ -509,6 +554,36 @@ mod tests {
     }
 
     #[test]
+    fn overlaps_follow_what_a_request_could_match() {
+        let policy = RoutingPolicy::local();
+        let wild = function("a", "wild", 0, hosts(&["*.shop.com"]));
+        // The bare domain is not under its wildcard: no conflict.
+        let bare = function("b", "bare", 1, hosts(&["shop.com"]));
+        // A wider or narrower wildcard of another namespace overlaps.
+        let wider = function("c", "wider", 2, hosts(&["*.com"]));
+        let narrower = function("d", "narrower", 3, hosts(&["*.eu.shop.com"]));
+        let deep = function("e", "deep", 4, hosts(&["x.eu.shop.com"]));
+        let claims = Claims::decide([&deep, &narrower, &wider, &bare, &wild], &policy);
+        assert_eq!(
+            claims.hosts.keys().collect::<Vec<_>>(),
+            ["*.shop.com", "shop.com"]
+        );
+        for loser in [id("c", "wider"), id("d", "narrower"), id("e", "deep")] {
+            assert!(
+                matches!(claims.losses_of(&loser), [Loss::Taken { by, .. }] if *by == id("a", "wild")),
+                "{loser}: {claims:?}"
+            );
+        }
+        // A root prefix held first blocks every other namespace's path, not its own team's.
+        let root = function("a", "root", 0, path("/"));
+        let mine = function("a", "api", 1, path("/api"));
+        let theirs = function("b", "api", 2, path("/api"));
+        let claims = Claims::decide([&theirs, &mine, &root], &policy);
+        assert_eq!(claims.paths.keys().collect::<Vec<_>>(), ["/", "/api"]);
+        assert!(!claims.losses_of(&id("b", "api")).is_empty());
+    }
+
+    #[test]
     fn a_short_name_belongs_to_the_oldest_function_of_that_name() {
         let old = function("zeta", "orders", 0, HttpSpec::default());
         let young = function("alpha", "orders", 9, HttpSpec::default());
@@ -526,11 +601,33 @@ mod tests {
     }
 
     #[test]
-    fn invalid_functions_claim_nothing() {
-        let mut broken = function("a", "broken", 0, hosts(&["shop.example.com"]));
-        broken.spec.timeout = Some("soon".into());
-        let ok = function("b", "ok", 5, hosts(&["shop.example.com"]));
-        let claims = Claims::decide([&broken, &ok], &cluster());
-        assert_eq!(claims.hosts.get("shop.example.com"), Some(&id("b", "ok")));
+    fn a_broken_spec_keeps_its_routes_but_a_bad_route_claims_nothing() {
+        // The owner's spec turns invalid elsewhere (a typo in its timeout): it keeps its
+        // host (and answers 503) rather than hand it to the next claimant.
+        let mut owner = function("a", "owner", 0, hosts(&["shop.example.com"]));
+        owner.spec.timeout = Some("soon".into());
+        let next = function("b", "next", 5, hosts(&["shop.example.com"]));
+        let claims = Claims::decide([&next, &owner], &cluster());
+        assert_eq!(
+            claims.hosts.get("shop.example.com"),
+            Some(&id("a", "owner"))
+        );
+        // Malformed routes are refused one by one; an invalid name claims nothing at all.
+        let bad = function(
+            "c",
+            "bad",
+            0,
+            HttpSpec {
+                hosts: vec!["Shop.example.com".into(), "10.0.0.1".into()],
+                path: Some("/ui/x".into()),
+                ..HttpSpec::default()
+            },
+        );
+        let claims = Claims::decide([&bad], &cluster());
+        assert_eq!(claims.losses_of(&id("c", "bad")).len(), 3);
+        assert!(claims.hosts.is_empty() && claims.paths.is_empty());
+        let mut unnamed = function("c", "x", 0, hosts(&["free.example.com"]));
+        unnamed.metadata.name = Some("Not A Label".into());
+        assert_eq!(Claims::decide([&unnamed], &cluster()), Claims::default());
     }
 }

@@ -594,7 +594,7 @@ pub(crate) fn is_dns_name(s: &str) -> bool {
         })
 }
 
-fn check_route_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_route_host(host: &str) -> Result<(), String> {
     let name = host.strip_prefix("*.").unwrap_or(host);
     if host.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(format!("must be lowercase, got {host:?}"));
@@ -677,7 +677,7 @@ fn check_role_arn(arn: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_http_path(path: &str) -> Result<(), String> {
+pub(crate) fn check_http_path(path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err(format!("must start with \"/\", got {path:?}"));
     }
