@@ -114,6 +114,13 @@ pub fn error_policy(function: Arc<Function>, error: &Error, _ctx: Arc<Context>) 
     Action::requeue(RETRY)
 }
 
+/// The Function's validation in a cluster: the common rules, and the NetworkPolicy form of a
+/// container function's `spec.network` (host names cannot be enforced there).
+pub fn valid(function: &Function) -> Result<(), faas_api::validate::ValidationErrors> {
+    faas_api::validate(function)?;
+    crate::render::network::check(function)
+}
+
 /// Applies the Function's objects and writes its status.
 async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
     let namespace = function.namespace().ok_or(Error::Incomplete("namespace"))?;
@@ -125,7 +132,7 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         public_url: ctx.public_url.clone(),
         ..Observed::default()
     };
-    let valid = faas_api::validate(function).is_ok();
+    let valid = valid(function).is_ok();
     if valid && function.spec.runtime.wasm.is_some() {
         crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await?;
     } else if function
@@ -152,6 +159,12 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         apply
             .typed(service_account::service_account(function))
             .await?;
+        // The pods' NetworkPolicy before the pods: none runs unrestricted.
+        if let Some(network) = &ctx.defaults.network
+            && let Ok(policy) = crate::render::network::function_policy(function, network)
+        {
+            apply.typed(policy).await?;
+        }
         // KEDA's objects, when KEDA is installed and the function has SQS triggers.
         let keda_objects = ctx.keda.then(|| scaling(function, &ctx.defaults)).flatten();
         if function.spec.replicas_owner(keda_objects.is_some()) != ReplicasOwner::Controller {

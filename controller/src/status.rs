@@ -290,7 +290,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
     let previous = function.status.clone().unwrap_or_default();
     let name = function.metadata.name.as_deref().unwrap_or_default();
     let mut conditions = Vec::new();
-    let ready = match faas_api::validate(function) {
+    let ready = match crate::reconcile::valid(function) {
         Err(errors) => condition("Ready", false, "InvalidSpec", errors.to_string()),
         Ok(()) => {
             let artifact = artifact(function, observed);
