@@ -886,3 +886,52 @@ async fn a_container_function_naming_a_host_is_refused_with_the_field_and_gets_n
     );
     pass.abort();
 }
+
+#[tokio::test]
+async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
+    let (ctx, mut api) = context(false);
+    let mut ctx = Arc::into_inner(ctx).unwrap();
+    ctx.defaults.network = Some(faas_controller::render::network::NetworkDefaults {
+        platform_namespace: "faas-system".into(),
+        ingress_from: vec![
+            [(
+                "app.kubernetes.io/name".to_owned(),
+                "faas-gateway".to_owned(),
+            )]
+            .into(),
+        ],
+    });
+    let ctx = Arc::new(ctx);
+    let f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    let (_, reply) = expect_apply(
+        &mut api,
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
+    )
+    .await;
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    // Shared like the pool's other objects (no owner), and first.
+    let (policy, _reply) = expect_apply(
+        &mut api,
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/pool-default",
+    )
+    .await;
+    assert!(policy["metadata"].get("ownerReferences").is_none());
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["faas.dev/pool"],
+        "default"
+    );
+    assert_eq!(
+        policy["spec"]["egress"][0]["to"][0]["ipBlock"]["except"],
+        json!(["169.254.0.0/16"])
+    );
+    pass.abort();
+}
