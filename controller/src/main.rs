@@ -14,6 +14,7 @@ use faas_api::Function;
 use faas_controller::metrics::Metrics;
 use faas_controller::reconcile::{self, Context};
 use faas_controller::render::ClusterDefaults;
+use faas_controller::render::network::NetworkDefaults;
 use http_body_util::Full;
 use k8s_openapi::api::core::v1::Toleration;
 use kube::runtime::events::{Recorder, Reporter};
@@ -80,6 +81,11 @@ struct Args {
     /// empty: none).
     #[arg(long, env = "FAAS_WILDCARD_HOST_SUFFIXES", value_delimiter = ',')]
     wildcard_host_suffixes: Vec<String>,
+    /// NetworkPolicies for function and pool pods, letting in only pods of the controller's
+    /// namespace with these labels: a JSON list of label maps (the gateway's, the
+    /// controller's). Unset: no NetworkPolicies are rendered.
+    #[arg(long, env = "FAAS_NETWORK_POLICY_INGRESS_FROM")]
+    network_policy_ingress_from: Option<String>,
     /// Cluster DNS suffix of Services, after `<service>.<namespace>.`.
     #[arg(long, env = "FAAS_SERVICE_DOMAIN", default_value = "svc.cluster.local")]
     service_domain: String,
@@ -119,6 +125,14 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
                 .context("--pool-memory")?,
         ),
     };
+    let network = match args.network_policy_ingress_from.as_deref() {
+        None | Some("") => None,
+        Some(json) => Some(NetworkDefaults {
+            platform_namespace: args.lease_namespace.clone(),
+            ingress_from: serde_json::from_str(json)
+                .context("--network-policy-ingress-from: expected a JSON list of label maps")?,
+        }),
+    };
     Ok(ClusterDefaults {
         policy,
         function_tolerations,
@@ -129,6 +143,7 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         pool_replicas: args.pool_replicas,
         pool_memory: args.pool_memory.clone(),
         pool_cpu_request: args.pool_cpu_request.clone(),
+        network,
     })
 }
 

@@ -6,6 +6,7 @@ use faas_api::Function;
 use faas_api::artifact::ArtifactSource;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -75,6 +76,14 @@ pub async fn apply_pool(
         namespace,
         owner: None,
     };
+    if let Some(network) = &ctx.defaults.network {
+        // Before the pods: none runs unrestricted.
+        shared
+            .typed(crate::render::network::pool_policy(
+                &pool, namespace, network,
+            ))
+            .await?;
+    }
     shared.typed(objects.role).await?;
     shared.typed(objects.role_binding).await?;
     shared.typed(objects.service_account).await?;
@@ -288,6 +297,9 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
         shared.delete::<PodDisruptionBudget>(&object).await?;
         shared.delete::<RoleBinding>(&object).await?;
         shared.delete::<ServiceAccount>(&object).await?;
+        if ctx.defaults.network.is_some() {
+            shared.delete::<NetworkPolicy>(&object).await?;
+        }
     }
     Ok(())
 }

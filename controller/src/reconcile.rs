@@ -209,6 +209,12 @@ async fn apply_workload(
         apply
             .typed(service_account::service_account(function))
             .await?;
+        // The pods' NetworkPolicy before the pods: none runs unrestricted.
+        if let Some(network) = &ctx.defaults.network
+            && let Ok(policy) = crate::render::network::function_policy(function, network)
+        {
+            apply.typed(policy).await?;
+        }
         // KEDA's objects, when KEDA is installed and the function has SQS triggers.
         let keda_objects = ctx.keda.then(|| scaling(function, &ctx.defaults)).flatten();
         if function.spec.replicas_owner(keda_objects.is_some()) != ReplicasOwner::Controller {

@@ -1093,3 +1093,128 @@ async fn a_foreign_deployment_is_not_taken_over() {
     drop(api);
     pass.await.unwrap().expect("pass succeeds");
 }
+
+#[tokio::test]
+async fn with_network_policies_on_the_pods_policy_is_applied_before_the_pods() {
+    let (ctx, mut api) = context(false);
+    let mut ctx = Arc::into_inner(ctx).unwrap();
+    ctx.defaults.network = Some(faas_controller::render::network::NetworkDefaults {
+        platform_namespace: "faas-system".into(),
+        ingress_from: vec![
+            [(
+                "app.kubernetes.io/name".to_owned(),
+                "faas-gateway".to_owned(),
+            )]
+            .into(),
+        ],
+    });
+    let ctx = Arc::new(ctx);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.spec.network = Some(faas_api::NetworkSpec {
+        allowed_outbound_hosts: vec!["https://203.0.113.7".into()],
+    });
+    let pass = run(f, &ctx).await;
+
+    let (sa, reply) = expect_apply(
+        &mut api,
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
+    )
+    .await;
+    reply.json(200, &sa);
+    let (policy, reply) = expect_apply(
+        &mut api,
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/fn-orders",
+    )
+    .await;
+    owner_is_the_function(&policy);
+    assert_eq!(policy["kind"], "NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"],
+        json!({"app.kubernetes.io/name": "faas-gateway"})
+    );
+    assert_eq!(
+        policy["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"],
+        "203.0.113.7/32"
+    );
+    reply.json(200, &policy);
+    let (deployment, _reply) = expect_apply(
+        &mut api,
+        "/apis/apps/v1/namespaces/shop/deployments/fn-orders",
+    )
+    .await;
+    assert_eq!(
+        deployment["spec"]["template"]["metadata"]["labels"]["faas.dev/egress"],
+        "restricted"
+    );
+    pass.abort();
+}
+
+#[tokio::test]
+async fn a_container_function_naming_a_host_is_refused_with_the_field_and_gets_no_pods() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.spec.network = Some(faas_api::NetworkSpec {
+        allowed_outbound_hosts: vec!["https://api.example.com".into()],
+    });
+    let pass = run(f, &ctx).await;
+    // Straight to the status: no ServiceAccount, no Deployment.
+    let (status, _reply) = expect_status(&mut api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["reason"], "NotAllowedInCluster");
+    assert!(
+        ready["message"].as_str().unwrap().starts_with(
+            "spec.network.allowedOutboundHosts[0]: \"https://api.example.com\" names a host"
+        ),
+        "{ready}"
+    );
+    pass.abort();
+}
+
+#[tokio::test]
+async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
+    let (ctx, mut api) = context(false);
+    let mut ctx = Arc::into_inner(ctx).unwrap();
+    ctx.defaults.network = Some(faas_controller::render::network::NetworkDefaults {
+        platform_namespace: "faas-system".into(),
+        ingress_from: vec![
+            [(
+                "app.kubernetes.io/name".to_owned(),
+                "faas-gateway".to_owned(),
+            )]
+            .into(),
+        ],
+    });
+    let ctx = Arc::new(ctx);
+    let f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    let (_, reply) = expect_apply(
+        &mut api,
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
+    )
+    .await;
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    // Shared like the pool's other objects (no owner), and first.
+    let (policy, _reply) = expect_apply(
+        &mut api,
+        "/apis/networking.k8s.io/v1/namespaces/shop/networkpolicies/pool-default",
+    )
+    .await;
+    assert!(policy["metadata"].get("ownerReferences").is_none());
+    assert_eq!(
+        policy["spec"]["podSelector"]["matchLabels"]["faas.dev/pool"],
+        "default"
+    );
+    assert_eq!(
+        policy["spec"]["egress"][0]["to"][0]["ipBlock"]["except"],
+        json!(["169.254.0.0/16"])
+    );
+    pass.abort();
+}

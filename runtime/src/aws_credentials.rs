@@ -226,7 +226,7 @@ mod tests {
             ("POD_NAMESPACE", "faas-system"),
             ("POD_SERVICE_ACCOUNT", "faas-gateway"),
         ]));
-        let err = plan(&policy, env(&[]), false).unwrap_err();
+        let err = plan(&policy, env(&[]), false).expect_err("no credentials");
         assert!(
             err.0.contains(
                 "no AWS credentials: set eks.amazonaws.com/role-arn on ServiceAccount faas-system/faas-gateway"
@@ -248,18 +248,18 @@ mod tests {
             ("AWS_SECRET_ACCESS_KEY", "s"),
         ];
         assert_eq!(
-            plan(&deny, env(&keys), false).unwrap(),
+            plan(&deny, env(&keys), false).expect("planned"),
             [CredentialSource::Environment]
         );
         assert_eq!(
-            plan(&allow, env(&keys), false).unwrap(),
+            plan(&allow, env(&keys), false).expect("planned"),
             [
                 CredentialSource::Environment,
                 CredentialSource::InstanceMetadata
             ]
         );
         assert_eq!(
-            plan(&allow, env(&[]), false).unwrap(),
+            plan(&allow, env(&[]), false).expect("planned"),
             [CredentialSource::InstanceMetadata]
         );
         // The pod-level switch every rendered pod carries beats the flag.
@@ -280,13 +280,13 @@ mod tests {
             ),
         ];
         assert_eq!(
-            plan(&deny, env(&irsa), false).unwrap(),
+            plan(&deny, env(&irsa), false).expect("planned"),
             [CredentialSource::WebIdentity]
         );
         // A token file without a role is not IRSA.
         assert!(plan(&deny, env(&irsa[..1]), false).is_err());
         assert_eq!(
-            plan(&deny, env(&[]), true).unwrap(),
+            plan(&deny, env(&[]), true).expect("planned"),
             [CredentialSource::Profile]
         );
         assert_eq!(
@@ -298,7 +298,7 @@ mod tests {
                 )]),
                 false
             )
-            .unwrap(),
+            .expect("planned"),
             [CredentialSource::Container]
         );
     }
@@ -323,8 +323,8 @@ mod tests {
             .build_https();
         let conf = ProviderConfig::empty().with_http_client(http);
         let policy = CredentialPolicy::default();
-        let sources = plan(&policy, env(&[("AWS_ACCESS_KEY_ID", "AKIA")]), true).unwrap();
-        let built = chain(&sources, &conf).unwrap();
+        let sources = plan(&policy, env(&[("AWS_ACCESS_KEY_ID", "AKIA")]), true).expect("planned");
+        let built = chain(&sources, &conf).expect("planned");
         assert_eq!(
             format!("{built:?}"),
             r#"CredentialsProviderChain { providers: ["Environment", "Profile"] }"#
@@ -333,9 +333,9 @@ mod tests {
             allow_instance_metadata: true,
             ..CredentialPolicy::default()
         };
-        let sources = plan(&allowed, env(&[]), false).unwrap();
+        let sources = plan(&allowed, env(&[]), false).expect("planned");
         assert_eq!(
-            format!("{:?}", chain(&sources, &conf).unwrap()),
+            format!("{:?}", chain(&sources, &conf).expect("planned")),
             r#"CredentialsProviderChain { providers: ["Ec2InstanceMetadata"] }"#
         );
     }

@@ -31,6 +31,7 @@ GATEWAY_ENV = {
     "FAAS_DRAIN_DELAY", "FAAS_SHUTDOWN_GRACE", "FAAS_JSON_LOGS", "FAAS_ASYNC_INTERNAL_CALLBACKS",
     "AWS_REGION", "POD_NAMESPACE", "POD_NAME", "RUST_LOG",
     "FAAS_PLATFORM_HOSTS", "FAAS_WILDCARD_HOST_SUFFIXES",
+    "POD_SERVICE_ACCOUNT", "AWS_EC2_METADATA_DISABLED",
 }
 # Set whatever the values; the others only when their value is (an empty FAAS_NAMESPACES or
 # FAAS_ASYNC_QUEUE_URL would not mean the same as unset to every flag parser).
@@ -214,7 +215,8 @@ class ChartTest(unittest.TestCase):
         env = env_of(deployment)
         # Every variable the chart sets is one the controller reads (a typo would be ignored).
         main = (ROOT / "controller" / "src" / "main.rs").read_text()
-        known = set(re.findall(r'env = "([A-Z_]+)"', main)) | {"POD_NAME"}
+        # AWS_EC2_METADATA_DISABLED is read by the AWS SDKs, not by a flag.
+        known = set(re.findall(r'env = "([A-Z_]+)"', main)) | {"POD_NAME", "AWS_EC2_METADATA_DISABLED"}
         self.assertEqual(set(env) - known, set())
         self.assertEqual(json.loads(env["FAAS_FUNCTION_TOLERATIONS"]),
                          [{"key": "faas.dev/functions", "operator": "Exists", "effect": "NoSchedule"}])
@@ -258,9 +260,10 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(pod["nodeSelector"], {"node-group": "system"})
         self.assertEqual(pod["tolerations"][0]["key"], "CriticalAddonsOnly")
         policies = find(objects, "NetworkPolicy")
-        self.assertEqual(sorted(p["metadata"]["namespace"] for p in policies), ["team-catalog", "team-payments"])
-        excepts = policies[0]["spec"]["egress"][0]["to"][0]["ipBlock"]["except"]
-        self.assertIn("169.254.169.254/32", excepts)
+        self.assertEqual(sorted(p["metadata"]["namespace"] for p in policies), ["faas-system", "team-catalog", "team-payments"])
+        for policy in policies:
+            excepts = [b["ipBlock"]["except"] for b in policy["spec"]["egress"][0]["to"]]
+            self.assertEqual(excepts, [["169.254.0.0/16"], ["fd00:ec2::/32"]])
         find(objects, "ServiceMonitor")
 
     def test_rbac_grants_what_the_controller_does_and_no_wildcards(self):
@@ -288,6 +291,8 @@ class ChartTest(unittest.TestCase):
             ("", "pods", "list"),
             ("keda.sh", "scaledobjects", "patch"),
             ("events.k8s.io", "events", "create"),
+            ("networking.k8s.io", "networkpolicies", "patch"),
+            ("networking.k8s.io", "networkpolicies", "delete"),
         ]:
             self.assertTrue(allowed(group, resource, verb), (group, resource, verb))
         # Nothing it does not do: no Secrets, no writes to ConfigMaps, no cluster-wide Leases.
@@ -386,7 +391,8 @@ class ChartTest(unittest.TestCase):
                 self.assertGreaterEqual(int(env["FAAS_ASYNC_MAX_ATTEMPTS"]), 1)
                 # The downward API, not values: the pod's own name and namespace.
                 downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
-                self.assertEqual(downward, {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"})
+                self.assertEqual(downward, {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace",
+                                            "POD_SERVICE_ACCOUNT": "spec.serviceAccountName"})
                 # Readiness on the public port, probed fast so a drain is seen within one period;
                 # liveness on the admin port, which traffic does not saturate.
                 readiness, liveness = container["readinessProbe"], container["livenessProbe"]
@@ -595,6 +601,51 @@ class ChartTest(unittest.TestCase):
                        {"gateway": {"targetGroupBinding": {"enabled": False, "albSecurityGroupIDs": ["sg-0a1b2c3d"]}}}]:
             with self.subTest(values=values):
                 self.assertEqual([o for o in render(values) if o["kind"] == "TargetGroupBinding"], [])
+
+    def test_every_platform_container_disables_instance_metadata(self):
+        # The chart's pods (and, through the controller's rendering, function, sidecar and pool
+        # containers: controller/src/render/network.rs tests) set AWS_EC2_METADATA_DISABLED, so
+        # no AWS SDK in them falls back to the node's IAM role.
+        for name, objects in every_values_file():
+            pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job")]
+            self.assertTrue(pods)
+            for pod in pods:
+                for container in pod["containers"] + pod.get("initContainers", []):
+                    with self.subTest(values=name, container=container["name"]):
+                        values = [e.get("value") for e in container.get("env", []) if e["name"] == "AWS_EC2_METADATA_DISABLED"]
+                        self.assertEqual(values, ["true"])
+
+    def test_network_policies_are_on_by_default(self):
+        objects = render()
+        controller = find(objects, "Deployment", "faas-controller")[0]
+        gateway = find(objects, "Deployment", "faas-gateway")[0]
+        # The controller renders each function's and pool's policy, letting in exactly the
+        # gateway's and its own pods (their labels, in the release namespace).
+        ingress_from = json.loads(env_of(controller)["FAAS_NETWORK_POLICY_INGRESS_FROM"])
+        self.assertEqual(len(ingress_from), 2)
+        for labels, deployment in zip(ingress_from, (gateway, controller)):
+            pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+            self.assertTrue(labels.items() <= pod_labels.items(), (labels, pod_labels))
+        self.assertFalse(ingress_from[0].items() <= controller["spec"]["template"]["metadata"]["labels"].items())
+        # The platform's own pods: egress never to the metadata ranges.
+        policy = find(objects, "NetworkPolicy", "faas-platform-egress")[0]
+        self.assertEqual(policy["metadata"]["namespace"], "faas-system")
+        self.assertEqual(policy["spec"]["policyTypes"], ["Egress"])
+        self.assertEqual(policy["spec"]["egress"], [{"to": [
+            {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}},
+            {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::/32"]}},
+        ]}])
+        selected = {e["key"]: e["values"] for e in policy["spec"]["podSelector"]["matchExpressions"]}
+        self.assertEqual(selected["app.kubernetes.io/name"], ["faas-gateway", "faas-controller"])
+        # The namespace-wide fallback leaves out pods with an egress list of their own.
+        objects = render(values_of(CHART / "ci" / "eks-production.yaml"))
+        for policy in find(objects, "NetworkPolicy", "faas-deny-instance-metadata"):
+            self.assertIn({"key": "faas.dev/egress", "operator": "DoesNotExist"},
+                          policy["spec"]["podSelector"]["matchExpressions"])
+        # Off: nothing rendered, nothing passed.
+        objects = render({"networkPolicy": {"enabled": False}})
+        self.assertEqual([o for o in objects if o["kind"] == "NetworkPolicy"], [])
+        self.assertNotIn("FAAS_NETWORK_POLICY_INGRESS_FROM", env_of(find(objects, "Deployment", "faas-controller")[0]))
 
     def test_function_network_policies_leave_gateway_traffic_alone(self):
         # The gateway sends requests straight to function pods: the chart's policies on those pods

@@ -7,7 +7,10 @@
 //!   spreading for function pods.
 //! - [`workload`]: a container function's Deployment, Service and PodDisruptionBudget, with
 //!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
+//! - [`network`]: the NetworkPolicies of function and pool pods (ingress from the platform
+//!   only, egress never to instance metadata, `allowedOutboundHosts` as address rules).
 
+pub mod network;
 pub mod placement;
 pub mod pool;
 pub mod scaling;
@@ -16,7 +19,7 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Toleration;
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Toleration};
 
 /// What the chart tells the controller about the cluster.
 #[derive(Clone, Debug)]
@@ -40,6 +43,8 @@ pub struct ClusterDefaults {
     /// What the platform team allows Functions (role ARNs per namespace, node groups, node
     /// labels); its `pool_memory_bytes` is [`ClusterDefaults::pool_memory`] parsed.
     pub policy: faas_api::ClusterPolicy,
+    /// NetworkPolicies for function and pool pods; `None`: none are rendered.
+    pub network: Option<network::NetworkDefaults>,
 }
 
 impl Default for ClusterDefaults {
@@ -57,6 +62,7 @@ impl Default for ClusterDefaults {
                 pool_memory_bytes: Some(1 << 30),
                 ..faas_api::ClusterPolicy::default()
             },
+            network: None,
         }
     }
 }
@@ -83,4 +89,44 @@ pub fn selector(function: &str) -> BTreeMap<String, String> {
     [("faas.dev/function".to_owned(), function.to_owned())]
         .into_iter()
         .collect()
+}
+
+/// Set in every container the controller renders (function, sidecar, pool): the AWS SDKs
+/// never ask the instance metadata service for the node's role. The pod's own identity is
+/// IRSA; a function or platform process falling back to the node's would act with every
+/// permission of the node group. (The NetworkPolicy refuses the address too; this also stops
+/// SDKs from waiting on it.)
+pub const IMDS_DISABLED_ENV: &str = "AWS_EC2_METADATA_DISABLED";
+
+/// `AWS_EC2_METADATA_DISABLED=true`, last in a container's env so it wins.
+pub fn imds_disabled() -> EnvVar {
+    EnvVar {
+        name: IMDS_DISABLED_ENV.to_owned(),
+        value: Some("true".to_owned()),
+        ..EnvVar::default()
+    }
+}
+
+/// The downward API's field `path` as an environment variable.
+pub fn downward(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: path.to_owned(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}
+
+/// The environment of a platform process (sidecar, pool) that calls AWS: IMDS off, and its
+/// ServiceAccount so a missing IRSA role is named (`faas_runtime::aws_credentials`).
+pub fn platform_aws_env() -> Vec<EnvVar> {
+    vec![
+        downward("POD_SERVICE_ACCOUNT", "spec.serviceAccountName"),
+        imds_disabled(),
+    ]
 }

@@ -175,7 +175,7 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         }),
         ..EnvVarSource::default()
     };
-    let runtime = Container {
+    let mut runtime = Container {
         name: "faas-runtime".to_owned(),
         image: Some(defaults.runtime_image.clone()),
         args: Some(vec![
@@ -230,6 +230,11 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         volume_mounts: Some(vec![tmp_mount()]),
         ..Container::default()
     };
+    // The pool's SQS pollers and guests' SDKs never use the node's role.
+    runtime
+        .env
+        .get_or_insert_with(Vec::new)
+        .extend(super::platform_aws_env());
     let grace = PRE_STOP_SECONDS + i64::try_from(longest_timeout).unwrap_or(i64::MAX / 4) + 5;
     let replicas = defaults.pool_replicas.max(1);
     let deployment = Deployment {

@@ -22,7 +22,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::placement::placement;
-use super::{ClusterDefaults, labels, object_name, selector};
+use super::{
+    ClusterDefaults, IMDS_DISABLED_ENV, downward, imds_disabled, labels, object_name,
+    platform_aws_env, selector,
+};
 
 /// The user and group function pods run as (the distroless `nonroot` user).
 pub const NON_ROOT_UID: i64 = 65532;
@@ -226,6 +229,14 @@ fn pod_labels(function: &Function) -> BTreeMap<String, String> {
     {
         labels.insert(SECURITY_GROUP_LABEL.to_owned(), group);
     }
+    if super::network::egress_restricted(function) {
+        // Left out by the chart's namespace-wide egress policy, which would otherwise add
+        // "anywhere" to the function's own list (NetworkPolicies add up).
+        labels.insert(
+            super::network::EGRESS_LABEL.to_owned(),
+            "restricted".to_owned(),
+        );
+    }
     labels
 }
 
@@ -254,10 +265,12 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
     let lambda = container.mode == ContainerMode::Lambda;
     let app_port = container.port.map(i32::from);
 
+    // The function cannot turn the metadata switch back off: its value is the platform's.
     let mut env: Vec<EnvVar> = function
         .spec
         .env
         .iter()
+        .filter(|(k, _)| k.as_str() != IMDS_DISABLED_ENV)
         .map(|(k, v)| EnvVar {
             name: k.clone(),
             value: Some(v.clone()),
@@ -267,6 +280,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
     if lambda {
         env.extend(lambda_environment(function, container, limits, defaults));
     }
+    env.push(imds_disabled());
     let probe = app_port.filter(|_| container.mode == ContainerMode::Http);
     let app = Container {
         name: "function".to_owned(),
@@ -316,13 +330,21 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         args: Some(vec!["sidecar".to_owned()]),
         // A native sidecar: started before the app, stopped after it.
         restart_policy: Some("Always".to_owned()),
-        env: Some(vec![EnvVar {
-            // The whole function, as `faas-runtime sidecar` reads it: a change of spec rolls
-            // the pods, which is what a new trigger or timeout needs anyway.
-            name: "FAAS_FUNCTION_MANIFEST".to_owned(),
-            value: Some(sidecar_manifest(function)),
-            ..EnvVar::default()
-        }]),
+        env: Some(
+            [
+                EnvVar {
+                    // The whole function, as `faas-runtime sidecar` reads it: a change of spec
+                    // rolls the pods, which is what a new trigger or timeout needs anyway.
+                    name: "FAAS_FUNCTION_MANIFEST".to_owned(),
+                    value: Some(sidecar_manifest(function)),
+                    ..EnvVar::default()
+                },
+                downward("POD_NAMESPACE", "metadata.namespace"),
+            ]
+            .into_iter()
+            .chain(platform_aws_env())
+            .collect(),
+        ),
         ports: Some(vec![
             ContainerPort {
                 name: Some("sidecar".to_owned()),

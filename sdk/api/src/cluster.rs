@@ -100,6 +100,15 @@ pub fn validate_for_cluster(
 }
 
 fn static_rules(function: &Function, errs: &mut ValidationErrors) {
+    // A container function's outbound list becomes its pods' NetworkPolicy egress: what
+    // NetworkPolicy cannot express (host names) is refused rather than silently not enforced.
+    // WASM functions' lists are enforced by the runtime and may name hosts.
+    if function.spec.runtime.container.is_some()
+        && let Some(network) = &function.spec.network
+        && let Err(e) = crate::network::egress_rules_for_networkpolicy(&network.allowed_outbound_hosts)
+    {
+        errs.0.extend(e.0);
+    }
     let Some(wasm) = &function.spec.runtime.wasm else {
         return;
     };

@@ -521,6 +521,108 @@ impl OutboundPolicy {
     }
 }
 
+/// Where a NetworkPolicy egress rule lets a container function's pods connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EgressPeer {
+    /// Any address but the instance metadata ranges ([`METADATA_V4`], [`METADATA_V6`]).
+    Anywhere,
+    /// Exactly this address (a `/32` or `/128` block).
+    Address(IpAddr),
+}
+
+/// The ports of one egress rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EgressPorts {
+    /// Every port and protocol.
+    Any,
+    /// These TCP ports.
+    Tcp(Vec<u16>),
+}
+
+/// One `allowedOutboundHosts` entry as a NetworkPolicy can enforce it: at layer 4, so the
+/// scheme is not (an `http://` rule opens its TCP port to whatever protocol).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EgressRule {
+    pub to: EgressPeer,
+    pub ports: EgressPorts,
+}
+
+/// The instance metadata range of IPv4 (all of link-local: IMDS, the ECS and EKS Pod Identity
+/// credential endpoints live there).
+pub const METADATA_V4: &str = "169.254.0.0/16";
+/// The instance metadata range of IPv6 (Nitro instances' `fd00:ec2::254` and friends).
+pub const METADATA_V6: &str = "fd00:ec2::/32";
+
+/// Whether `ip` is in [`METADATA_V4`] or [`METADATA_V6`] (IPv4-mapped addresses included).
+pub fn is_metadata_range(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => v6.segments()[..2] == [0xfd00, 0x0ec2],
+        },
+    }
+}
+
+/// `spec.network.allowedOutboundHosts` of a container function as NetworkPolicy egress
+/// rules, or why it cannot be one. A NetworkPolicy matches addresses and ports, never names:
+/// a host name or `*.domain` is refused (it would otherwise be silently ignored), and so is an
+/// address in the instance metadata ranges (the runtime denies them whatever the list says;
+/// a NetworkPolicy allowing them would not). Every bad entry is reported at
+/// `spec.network.allowedOutboundHosts[i]`.
+pub fn egress_rules_for_networkpolicy(
+    hosts: &[String],
+) -> Result<Vec<EgressRule>, ValidationErrors> {
+    let mut errs = ValidationErrors::default();
+    let mut rules = Vec::with_capacity(hosts.len());
+    for (i, h) in hosts.iter().enumerate() {
+        let path = format!("spec.network.allowedOutboundHosts[{i}]");
+        let rule = match parse(h) {
+            Ok(r) => r,
+            Err(m) => {
+                errs.push(path, m);
+                continue;
+            }
+        };
+        let to = match rule.host {
+            HostPattern::Any => EgressPeer::Anywhere,
+            HostPattern::Ipv4(a) => EgressPeer::Address(IpAddr::V4(a)),
+            HostPattern::Ipv6(a) => EgressPeer::Address(IpAddr::V6(a)),
+            HostPattern::Name(_) | HostPattern::Subdomains(_) => {
+                errs.push(
+                    path,
+                    format!(
+                        "{h:?} names a host, and a container function's outbound traffic is \
+                         enforced in a cluster by a NetworkPolicy, which matches addresses, \
+                         not names: write the address (e.g. \"https://203.0.113.7\") or allow \
+                         a port on any host (e.g. \"*://*:443\")"
+                    ),
+                );
+                continue;
+            }
+        };
+        if let EgressPeer::Address(ip) = to
+            && is_metadata_range(ip)
+        {
+            errs.push(
+                path,
+                format!(
+                    "{h:?} is in the instance metadata range ({METADATA_V4}, {METADATA_V6}), \
+                     which function pods never reach"
+                ),
+            );
+            continue;
+        }
+        let ports = match rule.port {
+            PortPattern::Any => EgressPorts::Any,
+            PortPattern::Port(p) => EgressPorts::Tcp(vec![p]),
+            PortPattern::WebDefaults => EgressPorts::Tcp(vec![80, 443]),
+        };
+        rules.push(EgressRule { to, ports });
+    }
+    errs.into_result().map(|()| rules)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -890,5 +992,79 @@ mod tests {
             assert_eq!(parse(&r.to_string()), Ok(r.clone()));
             assert_eq!(s.parse::<HostRule>(), Ok(r));
         }
+    }
+
+    #[test]
+    fn addresses_and_ports_become_egress_rules() {
+        let hosts: Vec<String> = [
+            "https://203.0.113.7",
+            "*://[2001:db8::1]:5432",
+            "*://*:443",
+            "http://198.51.100.2:*",
+            "*://192.0.2.1",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let rules = egress_rules_for_networkpolicy(&hosts).expect("all expressible");
+        let ip = |s: &str| EgressPeer::Address(s.parse().expect("an address"));
+        assert_eq!(
+            rules,
+            [
+                EgressRule {
+                    to: ip("203.0.113.7"),
+                    ports: EgressPorts::Tcp(vec![443])
+                },
+                EgressRule {
+                    to: ip("2001:db8::1"),
+                    ports: EgressPorts::Tcp(vec![5432])
+                },
+                EgressRule {
+                    to: EgressPeer::Anywhere,
+                    ports: EgressPorts::Tcp(vec![443])
+                },
+                EgressRule {
+                    to: ip("198.51.100.2"),
+                    ports: EgressPorts::Any
+                },
+                EgressRule {
+                    to: ip("192.0.2.1"),
+                    ports: EgressPorts::Tcp(vec![80, 443])
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn host_names_and_metadata_addresses_are_refused_at_their_index() {
+        let hosts: Vec<String> = [
+            "https://203.0.113.7",
+            "https://api.example.com",
+            "https://*.example.com",
+            "http://169.254.169.254",
+            "*://[fd00:ec2::254]:80",
+            "*://[::ffff:169.254.170.2]:80",
+            "ftp://x",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let errs = egress_rules_for_networkpolicy(&hosts).expect_err("refused");
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.network.allowedOutboundHosts[1]",
+                "spec.network.allowedOutboundHosts[2]",
+                "spec.network.allowedOutboundHosts[3]",
+                "spec.network.allowedOutboundHosts[4]",
+                "spec.network.allowedOutboundHosts[5]",
+                "spec.network.allowedOutboundHosts[6]",
+            ]
+        );
+        let messages: Vec<&str> = errs.iter().map(|e| e.message.as_str()).collect();
+        assert!(messages[0].contains("not names"), "{}", messages[0]);
+        assert!(messages[0].contains("api.example.com"), "{}", messages[0]);
+        assert!(messages[2].contains("instance metadata"), "{}", messages[2]);
     }
 }
