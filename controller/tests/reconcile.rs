@@ -1195,9 +1195,11 @@ async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
     )
     .await;
     reply.json(200, &list("FunctionList", vec![]));
-    let (_, reply) = expect_apply(
+    // The label pool pods watch: the Function is never checked for ownership, it is the owner.
+    let (_, reply) = expect(
         &mut api,
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders",
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
     )
     .await;
     reply.json(200, &serde_json::to_value(&f_copy).unwrap());

@@ -99,15 +99,28 @@ pub fn validate_for_cluster(
     errs.into_result()
 }
 
+/// The AWS SDKs' switch for instance-metadata credentials.
+const IMDS_SWITCH: &str = "AWS_EC2_METADATA_DISABLED";
+
 fn static_rules(function: &Function, errs: &mut ValidationErrors) {
     // A container function's outbound list becomes its pods' NetworkPolicy egress: what
     // NetworkPolicy cannot express (host names) is refused rather than silently not enforced.
     // WASM functions' lists are enforced by the runtime and may name hosts.
     if function.spec.runtime.container.is_some()
         && let Some(network) = &function.spec.network
-        && let Err(e) = crate::network::egress_rules_for_networkpolicy(&network.allowed_outbound_hosts)
+        && let Err(e) =
+            crate::network::egress_rules_for_networkpolicy(&network.allowed_outbound_hosts)
     {
         errs.0.extend(e.0);
+    }
+    // Every pod the controller renders turns instance metadata off (the node's role); a
+    // Function does not get to turn it back on.
+    if function.spec.env.contains_key(IMDS_SWITCH) {
+        errs.push(
+            format!("spec.env[{IMDS_SWITCH:?}]"),
+            "is set by the platform in a cluster: function pods never use the node's IAM role \
+             (instance metadata); use spec.iam.roleArn",
+        );
     }
     let Some(wasm) = &function.spec.runtime.wasm else {
         return;
@@ -301,6 +314,21 @@ mod tests {
                 "{host}"
             );
         }
+    }
+
+    #[test]
+    fn a_function_cannot_turn_instance_metadata_back_on_in_a_cluster() {
+        let mut f = wasm("configmap://fn-resize/a.wasm");
+        f.spec.env.insert(IMDS_SWITCH.into(), "false".into());
+        assert_eq!(
+            validate(&f),
+            Ok(()),
+            "local mode leaves the machine's setup alone"
+        );
+        assert_eq!(
+            paths(validate_for_cluster(&f, None)),
+            ["spec.env[\"AWS_EC2_METADATA_DISABLED\"]"]
+        );
     }
 
     #[test]
