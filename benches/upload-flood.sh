@@ -5,8 +5,15 @@
 # answered (200, or 503 BodyBudgetExhausted), the RSS baseline and peak, and the small
 # requests' statuses and latency.
 #
+# The upload function is, by default, a WASI CGI module that answers without reading its body
+# (UPLOAD_GUEST=sink), so the figure is what the gateway itself holds; UPLOAD_GUEST=hello
+# uses the hello component, which (like every faas-sdk function) also copies the whole body
+# into its own linear memory: that copy is bounded by the function's memory limit and
+# concurrency, not by the body budget.
+#
 # Environment: UPLOADS=200 SIZE_MIB=6 ROUNDS=3 BUDGET=512Mi CONCURRENCY=256 (the upload
-# function's), SKIP_BUILD=1 (use what is built), FAAS_BIN (default target/release/faas).
+# function's), UPLOAD_GUEST=sink|hello, SKIP_BUILD=1 (use what is built), FAAS_BIN (default
+# target/release/faas).
 set -euo pipefail
 
 BENCH=upload-flood
@@ -17,14 +24,21 @@ SIZE_MIB="${SIZE_MIB:-6}"
 ROUNDS="${ROUNDS:-3}"
 BUDGET="${BUDGET:-512Mi}"
 CONCURRENCY="${CONCURRENCY:-256}"
+UPLOAD_GUEST="${UPLOAD_GUEST:-sink}"
 
-build_or_reuse
 FAAS="${FAAS_BIN:-$FAAS}"
+build_or_reuse
 
 mkdir -p "$WORK/functions"
+case "$UPLOAD_GUEST" in
+    sink) python3 "$ROOT/benches/upload_flood.py" --write-sink "$WORK/sink.wasm"; UPLOAD_WASM="$WORK/sink.wasm" ;;
+    hello) UPLOAD_WASM="$HELLO" ;;
+    *) log "UPLOAD_GUEST must be sink or hello"; exit 1 ;;
+esac
 # `upload` takes the uploads (up to 8 MiB each, CONCURRENCY at a time); `ping` the small
 # requests, with its own concurrency slots, as another team's function would.
 for name in upload ping; do
+    if [[ "$name" == upload ]]; then wasm="$UPLOAD_WASM"; else wasm="$HELLO"; fi
     cat >"$WORK/functions/$name.yaml" <<YAML
 apiVersion: faas.dev/v1alpha1
 kind: Function
@@ -32,7 +46,7 @@ metadata: {name: $name}
 spec:
   runtime:
     wasm:
-      source: $HELLO
+      source: $wasm
   timeout: 60s
   memory: 64Mi
   concurrency: $CONCURRENCY

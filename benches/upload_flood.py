@@ -14,6 +14,54 @@ import time
 import urllib.parse
 
 
+def sink_module():
+    """A WASI preview1 command module (CGI) that answers `200 ok` without reading its body:
+    the uploads then cost what the gateway holds, not a copy in a guest's memory. Assembled
+    by hand (no WAT tooling needed): fd_write of a 29-byte CGI response from a data segment."""
+    def leb(n):
+        out = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            if n:
+                out.append(byte | 0x80)
+            else:
+                out.append(byte)
+                return bytes(out)
+
+    def name(text):
+        return leb(len(text)) + text.encode()
+
+    def section(ident, payload):
+        return bytes([ident]) + leb(len(payload)) + payload
+
+    response = b"Content-Type: text/plain\n\nok\n"
+    types = b"\x02" + b"\x60\x04\x7f\x7f\x7f\x7f\x01\x7f" + b"\x60\x00\x00"
+    imports = b"\x01" + name("wasi_snapshot_preview1") + name("fd_write") + b"\x00\x00"
+    functions = b"\x01\x01"
+    memory = b"\x01\x00\x01"
+    exports = b"\x02" + name("memory") + b"\x02\x00" + name("_start") + b"\x00\x01"
+    code = (
+        b"\x00"  # no locals
+        b"\x41\xe4\x00\x41\x00\x36\x02\x00"  # iov.base (at 100) = 0
+        + b"\x41\xe8\x00\x41" + leb(len(response)) + b"\x36\x02\x00"  # iov.len (at 104)
+        + b"\x41\x01\x41\xe4\x00\x41\x01\x41\xc8\x01\x10\x00\x1a"  # fd_write(1, 100, 1, 200)
+        + b"\x0b"
+    )
+    codes = b"\x01" + leb(len(code)) + code
+    data = b"\x01\x00\x41\x00\x0b" + leb(len(response)) + response
+    return (
+        b"\x00asm\x01\x00\x00\x00"
+        + section(1, types)
+        + section(2, imports)
+        + section(3, functions)
+        + section(5, memory)
+        + section(7, exports)
+        + section(10, codes)
+        + section(11, data)
+    )
+
+
 def rss_bytes(pid):
     """VmRSS of `pid` in bytes (0 when the process is gone)."""
     try:
@@ -101,6 +149,10 @@ def percentile(values, p):
 
 
 async def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--write-sink":
+        with open(sys.argv[2], "wb") as out:
+            out.write(sink_module())
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", required=True, help="http://127.0.0.1:PORT")
     parser.add_argument("--upload-path", required=True)
