@@ -70,6 +70,7 @@ timeout 900 python3 "$ROOT/benches/upload_flood.py" \
     --uploads "$UPLOADS" \
     --size $((SIZE_MIB << 20)) \
     --rounds "$ROUNDS" | tee "$WORK/result.txt"
-refused="$(grep -c 'request body refused: the body budget is full' "$WORK/faas.log" || true)"
-log "the server logged $refused refusal(s) for the budget"
+refused="$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" |
+    awk '/^faas_rejected_total\{function="upload",reason="body_budget"\}/ {print $2}')"
+log "the server counted ${refused:-0} refusal(s) for the budget (faas_rejected_total)"
 stop "$PID"
