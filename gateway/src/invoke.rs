@@ -169,7 +169,9 @@ pub async fn read_body_within(
             ),
         ),
         Refused::BudgetFull => {
-            tracing::warn!(function = %name, declared, budget = platform.bodies.total(), "request body refused: the body budget is full");
+            // Debug, not warn: under a flood a line per refusal would be the next thing to
+            // flood; `faas_rejected_total{reason="body_budget"}` counts them.
+            tracing::debug!(function = %name, declared, budget = platform.bodies.total(), "request body refused: the body budget is full");
             let mut response = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "BodyBudgetExhausted",

@@ -534,7 +534,7 @@ async fn functions_and_slices_become_routes_and_upstreams() {
     let refused = faas_e2e::send(
         "DELETE",
         &format!("http://{admin}/system/functions/echo"),
-        &[],
+        &[faas_e2e::MANAGE],
         "",
     )
     .await;

@@ -412,3 +412,7 @@ pub async fn send(
 pub async fn get(url: &str) -> Reply {
     send("GET", url, &[], Bytes::new()).await
 }
+
+/// The header every state-changing management request carries (what the `faas` CLI and the
+/// dashboard send; `faas_gateway::guard::REQUEST_HEADER`).
+pub const MANAGE: (&str, &str) = ("x-faas-request", "1");

@@ -484,7 +484,7 @@ async fn a_running_run_can_be_cancelled_and_payloads_are_bounded() {
     let started = send(
         "POST",
         &faas.url("/system/functions/hostile/runs?detach=true"),
-        &[],
+        &[MANAGE],
         "sleep 30000",
     )
     .await;
@@ -504,7 +504,7 @@ async fn a_running_run_can_be_cancelled_and_payloads_are_bounded() {
     let cancelled = send(
         "POST",
         &faas.url(&format!("/system/runs/{id}/cancel")),
-        &[],
+        &[MANAGE],
         "",
     )
     .await;
@@ -520,7 +520,7 @@ async fn a_running_run_can_be_cancelled_and_payloads_are_bounded() {
     let again = send(
         "POST",
         &faas.url(&format!("/system/runs/{id}/cancel")),
-        &[],
+        &[MANAGE],
         "",
     )
     .await;
@@ -536,7 +536,7 @@ async fn a_running_run_can_be_cancelled_and_payloads_are_bounded() {
     let refused = send(
         "POST",
         &faas.url("/system/functions/hostile/runs"),
-        &[],
+        &[MANAGE],
         big,
     )
     .await;

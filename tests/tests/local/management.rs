@@ -56,7 +56,7 @@ async fn deploy_replace_delete() {
     let mismatch = send(
         "PUT",
         &faas.url("/system/functions/other"),
-        &[("content-type", "application/yaml")],
+        &[("content-type", "application/yaml"), MANAGE],
         std::fs::read(work.path().join("greeter.yaml")).unwrap(),
     )
     .await;
@@ -65,13 +65,13 @@ async fn deploy_replace_delete() {
     let garbage = send(
         "PUT",
         &faas.url("/system/functions/x"),
-        &[("content-type", "application/yaml")],
+        &[("content-type", "application/yaml"), MANAGE],
         "{{{{ not yaml",
     )
     .await;
     assert_eq!(garbage.status, 422);
     assert_eq!(
-        send("POST", &faas.url("/system/functions"), &[], "")
+        send("POST", &faas.url("/system/functions"), &[MANAGE], "")
             .await
             .status,
         405
@@ -122,4 +122,221 @@ async fn deployments_survive_a_restart_and_load_from_the_compile_cache() {
     );
     let described = get(&faas.url("/system/functions/kept")).await.json();
     assert_eq!(described["summary"]["origin"]["kind"], "api");
+}
+
+/// What a web page can make a browser on this machine send, refused: a DNS-rebinding page
+/// (its own host name resolved to 127.0.0.1: `Host: evil.example`), a cross-site form POST
+/// (no X-Faas-Request), a cross-origin request. Nothing runs and nothing is deployed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_page_cannot_use_the_local_management_api() {
+    let served = tempfile::tempdir().unwrap();
+    write_function(served.path(), "hostile", &guest("hostile"), "");
+    let faas = Faas::start(served.path());
+    let runs = faas.url("/system/functions/hostile/runs");
+    let port = faas.base.rsplit(':').next().unwrap().to_owned();
+    let own_origin = format!("http://127.0.0.1:{port}");
+
+    // DNS rebinding: reads and writes, the API and the dashboard.
+    for path in [
+        "/system/functions",
+        "/system/runs",
+        "/ui/",
+        "/ui/functions/hostile",
+    ] {
+        let reply = send("GET", &faas.url(path), &[("host", "evil.example")], "").await;
+        assert_eq!(reply.status, 403, "{path}: {}", reply.text());
+        assert_eq!(reply.json()["reason"], "ForeignHost", "{path}");
+        let reply = send(
+            "GET",
+            &faas.url(path),
+            &[("host", &format!("evil.example:{port}"))],
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 403, "{path}");
+    }
+    let rebound = send(
+        "POST",
+        &runs,
+        &[
+            ("host", "evil.example"),
+            MANAGE,
+            ("origin", "http://evil.example"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(rebound.status, 403, "{}", rebound.text());
+
+    // A form POST from another site: no request header (and a foreign Origin).
+    let form = send(
+        "POST",
+        &runs,
+        &[
+            ("origin", "http://evil.example"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        "a=b",
+    )
+    .await;
+    assert_eq!(form.status, 403, "{}", form.text());
+    assert_eq!(form.json()["reason"], "MissingRequestHeader");
+    // No header, even with no Origin at all.
+    let bare = send("POST", &runs, &[], "").await;
+    assert_eq!(bare.json()["reason"], "MissingRequestHeader");
+    // The header but another origin: another site, another local server, the null origin.
+    for origin in ["http://evil.example", "http://localhost:1", "null"] {
+        let reply = send("POST", &runs, &[MANAGE, ("origin", origin)], "").await;
+        assert_eq!(reply.status, 403, "{origin}: {}", reply.text());
+        assert_eq!(reply.json()["reason"], "CrossOrigin", "{origin}");
+    }
+    let manifest = std::fs::read(served.path().join("hostile.yaml")).unwrap();
+    let deploy = send(
+        "PUT",
+        &faas.url("/system/functions/hostile"),
+        &[
+            ("content-type", "application/yaml"),
+            ("origin", "http://evil.example"),
+        ],
+        manifest,
+    )
+    .await;
+    assert_eq!(deploy.status, 403, "{}", deploy.text());
+    let delete = send("DELETE", &faas.url("/system/functions/hostile"), &[], "").await;
+    assert_eq!(delete.status, 403, "{}", delete.text());
+
+    // Nothing ran, nothing changed.
+    let listed = get(&faas.url("/system/functions/hostile/runs"))
+        .await
+        .json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+    assert_eq!(get(&faas.url("/function/hostile/ok")).await.status, 200);
+
+    // The dashboard's own request (same origin, the header) and the CLI's (no Origin) work.
+    let own = send(
+        "POST",
+        &format!("{runs}?detach=true"),
+        &[MANAGE, ("origin", &own_origin)],
+        "ok",
+    )
+    .await;
+    assert_eq!(own.status, 202, "{}", own.text());
+    let cli = faas
+        .cli()
+        .args(["run", "hostile", "-d", "ok"])
+        .output()
+        .unwrap();
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    // Reads from this machine need nothing special.
+    assert_eq!(
+        send(
+            "GET",
+            &faas.url("/ui/"),
+            &[("host", &format!("localhost:{port}"))],
+            ""
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+/// `--allow-remote-management` needs a token; then every request not proven local (here: a
+/// non-loopback Host) must carry it, and the CLI sends it from FAAS_MANAGEMENT_TOKEN.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_management_requires_the_token() {
+    let served = tempfile::tempdir().unwrap();
+    let refused = std::process::Command::new(faas_bin())
+        .args([
+            "up",
+            "--allow-remote-management",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-build",
+        ])
+        .arg(served.path())
+        .env_remove("FAAS_MANAGEMENT_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--management-token"), "{stderr}");
+
+    const TOKEN: &str = "e2e-management-token-0123456789";
+    write_function(served.path(), "hostile", &guest("hostile"), "");
+    let faas = Faas::launch(
+        served.path(),
+        Launch {
+            args: vec!["--allow-remote-management".into()],
+            env: vec![("FAAS_MANAGEMENT_TOKEN".into(), TOKEN.into())],
+            ..Launch::default()
+        },
+    );
+    let remote = ("host", "faas.lan:8080");
+    let url = faas.url("/system/functions");
+    let none = send("GET", &url, &[remote], "").await;
+    assert_eq!(none.status, 401, "{}", none.text());
+    assert_eq!(none.json()["reason"], "ManagementTokenRequired");
+    assert!(none.headers.contains_key("www-authenticate"));
+    let wrong = send(
+        "GET",
+        &url,
+        &[
+            remote,
+            ("authorization", "Bearer e2e-management-token-0123456780"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(wrong.json()["reason"], "BadManagementToken");
+    let bearer = format!("Bearer {TOKEN}");
+    let right = send("GET", &url, &[remote, ("authorization", &bearer)], "").await;
+    assert_eq!(right.status, 200, "{}", right.text());
+    let ui = send(
+        "GET",
+        &faas.url("/ui/"),
+        &[remote, ("authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(ui.status, 200);
+
+    // The CLI sends the token from the environment.
+    let without = faas
+        .cli()
+        .args(["run", "hostile", "-d", "ok"])
+        .output()
+        .unwrap();
+    assert!(
+        without.status.success(),
+        "loopback needs no token: {}",
+        String::from_utf8_lossy(&without.stderr)
+    );
+    let listed = faas
+        .cli()
+        .args(["list"])
+        .env("FAAS_MANAGEMENT_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let wrong = faas
+        .cli()
+        .args(["list"])
+        .env("FAAS_MANAGEMENT_TOKEN", "not-the-token-at-all-0000")
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("token"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
 }

@@ -218,7 +218,13 @@ async fn a_sidecar_serves_the_runtime_api_to_a_lambda_handler_beside_it() {
     assert_eq!(reply.status, 200, "{}", reply.text());
 
     // Management is read-only in a pod.
-    let reply = send("DELETE", &faas.url("/system/functions/orders"), &[], "").await;
+    let reply = send(
+        "DELETE",
+        &faas.url("/system/functions/orders"),
+        &[MANAGE],
+        "",
+    )
+    .await;
     assert_eq!(reply.status, 405);
     assert_eq!(
         get(&faas.url("/system/info")).await.json()["mode"],
@@ -360,7 +366,7 @@ async fn a_pool_serves_wasm_functions_read_only_and_fires_no_schedules() {
     let put = send(
         "PUT",
         &faas.url("/system/functions/hello"),
-        &[("content-type", "application/yaml")],
+        &[("content-type", "application/yaml"), MANAGE],
         "kind: Function",
     )
     .await;

@@ -77,7 +77,7 @@ async fn stats_and_pages_come_from_the_same_data_and_escape_user_text() {
     let run = send(
         "POST",
         &faas.url("/system/functions/echo-cgi/runs"),
-        &[],
+        &[MANAGE],
         hostile,
     )
     .await

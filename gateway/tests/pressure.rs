@@ -1,7 +1,7 @@
-//! Request bodies under pressure, in process through the gateway's HTTP server with raw
-//! loopback connections (so a test can hold an upload half sent): the process-wide body
-//! budget (`--body-budget`), admission before the body is read, and async calls capped
-//! while their body arrives.
+//! The gateway under pressure, in process through its HTTP server with raw loopback
+//! connections (so a test can hold an upload half sent or walk away from a request): the
+//! process-wide body budget (`--body-budget`), admission before the body is read, async
+//! calls capped while their body arrives, and queue places of abandoned requests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
@@ -26,6 +26,8 @@ async fn platform(
 ) -> (Arc<Platform>, SocketAddr) {
     let mut config = GatewayConfig::new(state.to_path_buf());
     config.body_budget = budget;
+    // Waiters never time out here: a queue place comes back only when given back.
+    config.max_queue_wait = Duration::from_secs(3600);
     let platform = Platform::new(config).unwrap();
     let guest = faas_e2e::guest("hostile");
     let function: faas_api::Function = serde_yaml::from_str(&format!(
@@ -255,4 +257,50 @@ async fn a_chunked_async_body_over_the_queue_limit_is_refused_while_it_arrives()
     assert_eq!((status, reason(&body).as_str()), (413, "BodyTooLarge"));
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("180 KiB"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_abandoned_in_the_queue_give_their_place_back() {
+    let state = tempfile::tempdir().unwrap();
+    // Concurrency 2: two slots and two queue places.
+    let (platform, addr) = platform(state.path(), 64 * MIB as u64, 2).await;
+    let entry = platform.registry.get("hostile").unwrap();
+    let url = format!("http://{addr}/function/hostile/ok");
+
+    // Both slots held by uploads in progress.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let mut upload = Upload::start(addr, "/function/hostile/echo", Some(MIB)).await;
+        assert!(upload.send(1024).await);
+        busy.push(upload);
+    }
+    until("both slots taken", || entry.admission.in_flight(2) == 2).await;
+    // Two requests wait, then their clients go away.
+    let mut waiters = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"GET /function/hostile/ok HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        waiters.push(stream);
+    }
+    until("two waiting", || entry.admission.waiting() == 2).await;
+    let full = faas_e2e::get(&url).await;
+    assert_eq!(full.status, 429, "the queue is full: {}", full.text());
+    drop(waiters);
+    until("the abandoned places given back", || {
+        entry.admission.waiting() == 0
+    })
+    .await;
+
+    // A new request gets a queue place, and is served once a slot frees up.
+    let next = tokio::spawn(async move { faas_e2e::get(&url).await });
+    until("the new request queued", || entry.admission.waiting() == 1).await;
+    for mut upload in busy {
+        assert!(upload.send(MIB - 1024).await);
+        assert_eq!(upload.response().await.0, 200);
+    }
+    let served = next.await.unwrap();
+    assert_eq!((served.status, served.text().as_str()), (200, "ok"));
 }
