@@ -34,8 +34,8 @@ use kube::{Api, Client, ResourceExt};
 use crate::platform::Platform;
 use crate::registry::Origin;
 
-/// The label naming a Function's pool.
-pub const POOL_LABEL: &str = "faas.dev/pool";
+/// The label naming a Function's pool: the controller's, from the one pool rule.
+pub use faas_api::pool::POOL_LABEL;
 
 /// Which pool this pod serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
