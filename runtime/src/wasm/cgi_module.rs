@@ -19,6 +19,7 @@ pub(super) async fn invoke(
     pre: &wasmtime::InstancePre<CgiState>,
     settings: &Arc<FunctionSettings>,
     slot: super::share::Held,
+    log_rate: Arc<crate::guest_log::LogBucket>,
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
@@ -29,7 +30,7 @@ pub(super) async fn invoke(
         runtime.config.log_budget,
     )
     .with_sink(ctx.log_tail.clone())
-    .with_rate(runtime.log_limits.bucket(&settings.name));
+    .with_rate(log_rate);
     let stdout = BoundedCapture::new(runtime.config.max_cgi_response_bytes);
 
     let mut builder = sandbox::wasi_builder(settings)?;

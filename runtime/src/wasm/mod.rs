@@ -417,6 +417,8 @@ impl WasmRuntime {
         WasmFunction {
             runtime: Arc::clone(self),
             artifact,
+            // Looked up once per version, not per request (a global map behind a lock).
+            log_rate: self.log_limits.bucket(&settings.name),
             settings: Arc::new(settings),
         }
     }
@@ -441,6 +443,8 @@ pub struct WasmFunction {
     runtime: Arc<WasmRuntime>,
     artifact: Arc<CompiledArtifact>,
     settings: Arc<FunctionSettings>,
+    /// The function's log rate, shared with its other versions.
+    log_rate: Arc<crate::guest_log::LogBucket>,
 }
 
 impl WasmFunction {
@@ -464,13 +468,31 @@ impl Invoker for WasmFunction {
                     let slot = self
                         .runtime
                         .take_share(&self.settings.name, &self.artifact)?;
-                    proxy::invoke(&self.runtime, pre, &self.settings, slot, ctx, request).await
+                    proxy::invoke(
+                        &self.runtime,
+                        pre,
+                        &self.settings,
+                        slot,
+                        Arc::clone(&self.log_rate),
+                        ctx,
+                        request,
+                    )
+                    .await
                 }
                 Prepared::Cgi(pre) => {
                     let slot = self
                         .runtime
                         .take_share(&self.settings.name, &self.artifact)?;
-                    cgi_module::invoke(&self.runtime, pre, &self.settings, slot, ctx, request).await
+                    cgi_module::invoke(
+                        &self.runtime,
+                        pre,
+                        &self.settings,
+                        slot,
+                        Arc::clone(&self.log_rate),
+                        ctx,
+                        request,
+                    )
+                    .await
                 }
             }
         })

@@ -25,6 +25,7 @@ pub(super) async fn invoke(
     pre: &ProxyPre<ProxyState>,
     settings: &Arc<FunctionSettings>,
     slot: super::share::Held,
+    log_rate: Arc<crate::guest_log::LogBucket>,
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
@@ -34,7 +35,7 @@ pub(super) async fn invoke(
         runtime.config.log_budget,
     )
     .with_sink(ctx.log_tail.clone())
-    .with_rate(runtime.log_limits.bucket(&settings.name));
+    .with_rate(log_rate);
     let mut builder = sandbox::wasi_builder(settings)?;
     builder
         .stdout(log.writer(Stream::Stdout))
