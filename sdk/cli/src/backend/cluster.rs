@@ -13,7 +13,6 @@ pub mod run;
 mod tests;
 
 use std::io::IsTerminal as _;
-
 use std::path::Path;
 
 use faas_api::{Function, FunctionRun};

@@ -19,6 +19,7 @@ use crate::commands::invoke::Call;
 use crate::flags::Manifests;
 
 /// A typed answer and the document it was read from.
+#[derive(Debug)]
 pub struct Fetched<T> {
     pub value: T,
     /// What the platform answered, for `-o json|yaml`.
@@ -46,6 +47,7 @@ pub struct FunctionRow {
 }
 
 /// What `faas describe` shows of one function.
+#[derive(Debug)]
 pub struct Description {
     /// The function with its status (a local platform's summary is put there as a status).
     pub function: Function,
@@ -60,6 +62,7 @@ pub struct Description {
 }
 
 /// One event about a function.
+#[derive(Debug)]
 pub struct Event {
     /// `Normal` or `Warning`.
     pub kind: String,

@@ -26,7 +26,9 @@ pub const fn right(title: &'static str) -> Column {
 /// `indent`. Every column is as wide as its widest cell (title included), one space apart;
 /// the last column is not padded. A row shorter than the header leaves the rest empty.
 pub fn render(indent: &str, columns: &[Column], rows: &[Vec<String>]) -> String {
-    let cell = |row: &[String], i: usize| row.get(i).map(String::as_str).unwrap_or("");
+    fn cell(row: &[String], i: usize) -> &str {
+        row.get(i).map(String::as_str).unwrap_or("")
+    }
     let widths: Vec<usize> = columns
         .iter()
         .enumerate()

@@ -2,7 +2,7 @@
 //! artifact where the cluster can fetch it, server-side apply the Function, wait for Ready.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use bytes::Bytes;
