@@ -56,6 +56,8 @@ pub fn table(rows: &[FunctionRow]) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
