@@ -5,8 +5,6 @@
 //! fails the test on a timeout; an unexpected one fails the reconcile (the mock is closed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,19 +15,15 @@ use faas_api::{
 use faas_controller::metrics::Metrics;
 use faas_controller::reconcile::{self, Context};
 use faas_controller::render::ClusterDefaults;
-use http::{Request, Response};
-use kube::Client;
-use kube::client::Body;
+use faas_kube_mock::{Handle, Reply, expect};
 use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
-use support::{Handle, Reply, expect};
 
 const UID: &str = "5d0c7c0e-0000-4000-8000-000000000001";
 const APPLY: &str = "?&force=true&fieldManager=faas-controller";
 
 fn context(keda: bool) -> (Arc<Context>, Handle) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
+    let (client, handle) = faas_kube_mock::client("default");
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -820,19 +814,13 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     // Already labelled: no label patch. The pool objects (each checked, then applied), then
     // the artifact.
     for _ in 0..6 {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), api.next_request())
-            .await
-            .unwrap()
-            .unwrap();
+        let (request, reply) = faas_kube_mock::next(&mut api).await;
         assert_eq!(request.method(), "GET", "{}", request.uri());
-        Reply(send).not_found("new");
-        let (request, send) = tokio::time::timeout(Duration::from_secs(5), api.next_request())
-            .await
-            .unwrap()
-            .unwrap();
+        reply.not_found("new");
+        let (request, reply) = faas_kube_mock::next(&mut api).await;
         assert_eq!(request.method(), "PATCH", "{}", request.uri());
         let body = request.into_body().collect_bytes().await.unwrap();
-        Reply(send).json(200, &serde_json::from_slice(&body).unwrap());
+        reply.json(200, &serde_json::from_slice(&body).unwrap());
     }
     let (_, reply) = expect(
         &mut api,

@@ -2,31 +2,23 @@
 //! `tower-test` mock of the API server, and where the cluster scheduler sends a run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use faas_api::{
     ContainerMode, ContainerRuntime, Function, FunctionRun, FunctionRunSpec, FunctionRunStatus,
     FunctionSpec, FunctionStatus, RunPhase, RuntimeSpec, WasmRuntime,
 };
 use faas_controller::cron::ServiceTarget;
 use faas_controller::runs::KubeRunStore;
+use faas_kube_mock::{Handle, expect};
 use faas_runtime::schedule::store::Prune;
 use faas_runtime::schedule::{Cursor, JobKey, RunStore};
-use http::{Request, Response};
-use kube::Client;
-use kube::client::Body;
 use serde_json::{Value, json};
-use support::{Handle, expect};
 
 const APPLY: &str = "?&force=true&fieldManager=faas-scheduler";
 const UID: &str = "0f0f0f0f-0000-4000-8000-000000000002";
 
 fn store() -> (KubeRunStore, Handle) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    (
-        KubeRunStore::new(Client::new(service, "default"), "shop"),
-        handle,
-    )
+    let (client, handle) = faas_kube_mock::client("default");
+    (KubeRunStore::new(client, "shop"), handle)
 }
 
 fn function() -> Function {

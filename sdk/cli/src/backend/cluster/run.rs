@@ -11,23 +11,34 @@ use kube::Api;
 use kube::api::PostParams;
 
 use super::Progress;
-use crate::Output;
-use crate::commands::{print_value, read_data};
+use crate::backend::RunRequest;
 use crate::target::{Cluster, explain};
 
-pub struct RunOptions<'a> {
-    pub schedule: Option<&'a str>,
-    pub data: Option<&'a str>,
-    pub detach: bool,
-    pub output: Output,
+/// How long a run request waits, and how often it looks.
+pub struct Timing {
     /// How long a request may wait for a scheduler to take it.
     pub pickup: Duration,
     pub poll: Duration,
 }
 
-pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> anyhow::Result<()> {
-    let function = super::view::get(cluster, name).await?;
-    if let Some(schedule) = options.schedule
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            pickup: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Requests the run; unless detached, follows it to its end and returns it.
+pub async fn run(
+    cluster: &Cluster,
+    request: RunRequest<'_>,
+    options: &Timing,
+) -> anyhow::Result<FunctionRun> {
+    let name = request.function;
+    let function = super::read::get(cluster, name).await?;
+    if let Some(schedule) = request.schedule
         && !function.spec.schedules.iter().any(|s| s.name == schedule)
     {
         let names: Vec<&str> = function
@@ -45,7 +56,7 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
             }
         );
     }
-    let payload = read_data(options.data)?;
+    let payload = request.payload;
     if let Some(payload) = &payload
         && payload.len() > MAX_REQUESTED_PAYLOAD
     {
@@ -56,7 +67,7 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
         );
     }
     let id = manual_run_id(name);
-    let schedule = options.schedule.unwrap_or(MANUAL);
+    let schedule = request.schedule.unwrap_or(MANUAL);
     let mut annotations = serde_json::Map::new();
     if let Some(payload) = &payload {
         annotations.insert(
@@ -66,7 +77,7 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
                 .into(),
         );
     }
-    let request: FunctionRun = serde_json::from_value(serde_json::json!({
+    let asked: FunctionRun = serde_json::from_value(serde_json::json!({
         "apiVersion": faas_api::API_VERSION,
         "kind": "FunctionRun",
         "metadata": {
@@ -81,12 +92,12 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
         "spec": {"function": name, "schedule": schedule, "trigger": "manual", "attempt": 1},
     }))?;
     let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
-    runs.create(&PostParams::default(), &request)
+    let created = runs
+        .create(&PostParams::default(), &asked)
         .await
         .map_err(|e| explain(e, &format!("creating FunctionRun {id}")))?;
-    if options.detach {
-        println!("{id}");
-        return Ok(());
+    if request.detach {
+        return Ok(created);
     }
     let progress = Progress::new();
     progress.done("requested", &format!("run {id}"));
@@ -103,7 +114,7 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
                 "no scheduler took run {id} within {:?}; hint: is faas-controller running and leading (`kubectl get lease -n faas-system`)? The request stays and runs when one does: `faas runs show {id}`",
                 options.pickup
             ),
-            Some(phase) if is_final(phase) => return finish(cluster, &run, options.output).await,
+            Some(phase) if is_final(phase) => return Ok(run),
             Some(_) if !said_running => {
                 progress.waiting("running");
                 said_running = true;
@@ -111,22 +122,4 @@ pub async fn run(cluster: &Cluster, name: &str, options: &RunOptions<'_>) -> any
             _ => {}
         }
     }
-}
-
-async fn finish(cluster: &Cluster, run: &FunctionRun, output: Output) -> anyhow::Result<()> {
-    let id = run.metadata.name.clone().unwrap_or_default();
-    if output != Output::Table {
-        print_value(&serde_json::to_value(run)?, output)?;
-    } else {
-        super::view::show_run(cluster, &id, output).await?;
-    }
-    let status = run.status.clone().unwrap_or_default();
-    if status.phase != faas_api::RunPhase::Succeeded {
-        anyhow::bail!(
-            "run {id} ended {}: {} (details: faas runs show {id})",
-            status.phase.as_str(),
-            status.message.as_deref().unwrap_or("no message")
-        );
-    }
-    Ok(())
 }

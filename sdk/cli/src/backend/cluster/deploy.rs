@@ -2,7 +2,7 @@
 //! artifact where the cluster can fetch it, server-side apply the Function, wait for Ready.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use bytes::Bytes;
@@ -11,35 +11,19 @@ use faas_api::artifact::ArtifactSource;
 use kube::api::{Patch, PatchParams};
 
 use super::{MANAGER, Progress, artifact, condition};
-use crate::Output;
+use crate::backend::{DeployOptions, Deployed, Fetched};
+use crate::flags::Manifests;
 use crate::target::{Cluster, explain};
 
-pub struct DeployOptions {
-    pub build: bool,
-    /// `host/path` to push WASM artifacts under (`--registry` / `FAAS_REGISTRY`).
-    pub registry: Option<String>,
-    pub wait: bool,
-    pub timeout: Duration,
-    pub output: Output,
-    /// Between status polls.
-    pub poll: Duration,
-}
-
-pub async fn deploy(
-    cluster: &Cluster,
-    registry: Option<&faas_oci::Registry>,
-    manifests: &crate::flags::Manifests,
-    options: &DeployOptions,
-) -> anyhow::Result<()> {
-    let progress = Progress::new();
-    let functions = manifests.functions.clone();
-    let base = &manifests.base;
+/// What only a cluster requires of the manifests (namespace, cluster profile, images),
+/// checked before anything is built, pushed or applied.
+pub fn check(cluster: &Cluster, manifests: &Manifests) -> anyhow::Result<()> {
     let declared = manifests
         .file
         .as_deref()
         .map(declared_namespaces)
         .unwrap_or_default();
-    for function in &functions {
+    for function in &manifests.functions {
         check_for_cluster(function, &declared, cluster)?;
     }
     let origin = manifests
@@ -47,22 +31,11 @@ pub async fn deploy(
         .as_ref()
         .map(|f| f.display().to_string())
         .unwrap_or_else(|| "flags".to_owned());
-    progress.done(
+    let count = manifests.functions.len();
+    Progress::new().done(
         "validated",
-        &format!(
-            "{origin} ({} function{})",
-            functions.len(),
-            plural(functions.len())
-        ),
+        &format!("{origin} ({count} function{})", plural(count)),
     );
-    if options.build
-        && let Some(file) = &manifests.file
-    {
-        faas_gateway::local::build_all(file);
-    }
-    for function in functions {
-        deploy_one(cluster, registry, function, base, options, &progress).await?;
-    }
     Ok(())
 }
 
@@ -118,14 +91,19 @@ fn declared_namespaces(file: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn deploy_one(
+/// Puts the artifact where the cluster fetches it, applies the Function (server-side) and,
+/// unless told not to, waits for it to be Ready.
+pub async fn deploy_one(
     cluster: &Cluster,
-    registry: Option<&faas_oci::Registry>,
     mut function: Function,
     base: &Path,
     options: &DeployOptions,
-    progress: &Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Fetched<Deployed>> {
+    let progress = &Progress::new();
+    let registry = match options.registry {
+        Some(_) => Some(faas_oci::Registry::from_env()?),
+        None => None,
+    };
     let name = function.metadata.name.clone().unwrap_or_default();
     let mut owned_map = None;
     // Resolved before the spec is rewritten below (relative to the manifest's folder).
@@ -142,7 +120,7 @@ async fn deploy_one(
                 })?;
                 let placed = artifact::place(
                     cluster,
-                    registry,
+                    registry.as_ref(),
                     options.registry.as_deref(),
                     &name,
                     Bytes::from(bytes),
@@ -194,7 +172,7 @@ async fn deploy_one(
     let now = jiff::Timestamp::now();
     for schedule in &function.spec.schedules {
         let zone = schedule.time_zone.as_deref().unwrap_or("UTC");
-        let next = crate::schedules::next_fire(&schedule.cron, zone, now)
+        let next = crate::commands::schedules::next_fire(&schedule.cron, zone, now)
             .unwrap_or_else(|why| format!("invalid: {why}"));
         progress.done(
             "scheduled",
@@ -206,17 +184,13 @@ async fn deploy_one(
     } else {
         applied
     };
-    match options.output {
-        Output::Table => match last.status.as_ref().and_then(|s| s.url.as_deref()) {
-            Some(url) => println!("{name}: {url}"),
-            None if options.wait => println!(
-                "{name}: ready (no public URL: spec.http.public is off; call it with `faas invoke {name}`)"
-            ),
-            None => println!("{name}: applied (not waiting for Ready: `faas describe {name}`)"),
+    Ok(Fetched {
+        raw: serde_json::to_value(&last)?,
+        value: Deployed::Applied {
+            waited: options.wait,
+            url: last.status.and_then(|s| s.url),
         },
-        other => crate::commands::print_value(&serde_json::to_value(&last)?, other)?,
-    }
-    Ok(())
+    })
 }
 
 /// Polls the Function until its status has caught up with `generation` and says Ready,
@@ -286,17 +260,10 @@ async fn wait_ready(
 
 /// The Function's last Events, one per line (empty when none or unreadable).
 async fn recent_events(cluster: &Cluster, name: &str) -> String {
-    let lines: Vec<String> = super::view::function_events(cluster, name, 5)
+    let lines: Vec<String> = super::read::events(cluster, name, 5)
         .await
         .iter()
-        .map(|e| {
-            format!(
-                "\n  {} {}: {}",
-                e.type_.as_deref().unwrap_or("Normal"),
-                e.reason.as_deref().unwrap_or("-"),
-                e.message.as_deref().unwrap_or("").trim()
-            )
-        })
+        .map(|e| format!("\n  {} {}: {}", e.kind, e.reason, e.message))
         .collect();
     if lines.is_empty() {
         String::new()

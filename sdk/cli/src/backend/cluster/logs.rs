@@ -2,33 +2,22 @@
 //! function shares its pool's pods with others, so only the lines about it are shown: the
 //! pool logs JSON with a `function` field on every line a function causes.
 
-use std::time::Duration;
-
 use futures::{AsyncBufReadExt as _, TryStreamExt as _};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, LogParams};
 
+use crate::backend::LogOptions;
 use crate::target::{Cluster, explain};
 
-pub struct LogOptions {
-    pub follow: bool,
-    pub since: Option<Duration>,
-    pub tail: Option<i64>,
-}
-
-pub async fn logs(cluster: &Cluster, name: &str, options: &LogOptions) -> anyhow::Result<()> {
-    logs_to(cluster, name, options, |line| println!("{line}")).await
-}
-
-/// [`logs`], handing each line to `sink`.
+/// The function's log lines, from every pod that runs it, each handed to `sink`.
 pub async fn logs_to(
     cluster: &Cluster,
     name: &str,
     options: &LogOptions,
-    mut sink: impl FnMut(String),
+    sink: &mut (dyn FnMut(String) + Send),
 ) -> anyhow::Result<()> {
-    let function = super::view::get(cluster, name).await?;
+    let function = super::read::get(cluster, name).await?;
     let pool = function.status.as_ref().and_then(|s| s.pool.clone());
     let (selector, container, only) = match &pool {
         Some(pool) => (

@@ -4,19 +4,14 @@
 
 use std::time::Duration;
 
-use http::{Request, Response};
-use kube::client::Body;
+use faas_kube_mock::{Handle, Reply, expect};
 use serde_json::{Value, json};
 
-use super::deploy::{DeployOptions, deploy};
-use crate::Output;
+use crate::backend::{Backend, DeployOptions, Deployed, LogOptions, RunRequest};
 use crate::target::Cluster;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
-
 fn cluster() -> (Cluster, Handle) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    let client = kube::Client::new(service, "team");
+    let (client, handle) = faas_kube_mock::client("team");
     (
         Cluster {
             client,
@@ -25,49 +20,6 @@ fn cluster() -> (Cluster, Handle) {
         },
         handle,
     )
-}
-
-/// The next request: method and exact path+query checked, body as JSON.
-async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, Reply) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request came; expected {method} {uri}"))
-        .expect("client gone");
-    assert_eq!(
-        (
-            request.method().as_str(),
-            request.uri().to_string().as_str()
-        ),
-        (method, uri),
-        "unexpected request"
-    );
-    let bytes = request.into_body().collect_bytes().await.unwrap();
-    (
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        Reply(send),
-    )
-}
-
-struct Reply(tower_test::mock::SendResponse<Response<Body>>);
-
-impl Reply {
-    fn json(self, status: u16, body: &Value) {
-        self.0.send_response(
-            Response::builder()
-                .status(status)
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(body).unwrap()))
-                .unwrap(),
-        );
-    }
-
-    fn status(self, code: u16, reason: &str, message: &str) {
-        self.json(
-            code,
-            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": reason, "code": code, "message": message}),
-        );
-    }
 }
 
 const APPLY_FN: &str =
@@ -96,9 +48,27 @@ fn options(registry: Option<String>, timeout: Duration) -> DeployOptions {
         registry,
         wait: true,
         timeout,
-        output: Output::Table,
         poll: Duration::from_millis(10),
     }
+}
+
+/// What `faas deploy` does with the manifests: the cluster's checks, then each function.
+async fn deploy(
+    cluster: &Cluster,
+    manifests: &crate::flags::Manifests,
+    options: &DeployOptions,
+) -> anyhow::Result<Vec<Deployed>> {
+    cluster.check(manifests)?;
+    let mut deployed = Vec::new();
+    for function in manifests.functions.clone() {
+        deployed.push(
+            cluster
+                .deploy(function, &manifests.base, options)
+                .await?
+                .value,
+        );
+    }
+    Ok(deployed)
 }
 
 /// The Function as the API server returns it, with `status`.
@@ -125,7 +95,6 @@ async fn a_small_module_goes_into_a_configmap_owned_by_the_function() {
     let task = tokio::spawn(async move {
         deploy(
             &cluster,
-            None,
             &load(&file),
             &options(None, Duration::from_secs(30)),
         )
@@ -187,7 +156,6 @@ async fn a_small_module_goes_into_a_configmap_owned_by_the_function() {
 #[tokio::test]
 async fn with_a_registry_the_module_is_pushed_and_the_spec_pinned_by_digest() {
     let server = faas_e2e::registry::RegistryServer::start(false);
-    let registry = faas_oci::Registry::new(None, Vec::new()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let wasm = wat::parse_str("(module (func (export \"f\")))").unwrap();
     let file = manifest(dir.path(), &wasm);
@@ -196,7 +164,6 @@ async fn with_a_registry_the_module_is_pushed_and_the_spec_pinned_by_digest() {
     let task = tokio::spawn(async move {
         deploy(
             &cluster,
-            Some(&registry),
             &load(&file),
             &options(Some(base), Duration::from_secs(30)),
         )
@@ -247,7 +214,6 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
     let task = tokio::spawn(async move {
         deploy(
             &cluster,
-            None,
             &load(&file),
             &options(None, Duration::from_millis(50)),
         )
@@ -263,20 +229,17 @@ async fn a_function_that_never_gets_ready_fails_with_its_reason_and_events() {
     // Polled until the timeout, then the Function's Events are read for the error.
     let events = "/api/v1/namespaces/team/events?&fieldSelector=involvedObject.kind%3DFunction%2CinvolvedObject.name%3Dhello";
     loop {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-            .await
-            .expect("a request")
-            .expect("client");
+        let (request, reply) = faas_kube_mock::next(&mut handle).await;
         let uri = request.uri().to_string();
         if uri == GET_FN {
-            Reply(send).json(
+            reply.json(
                 200,
                 &stored(&function, 2, ready(2, "False", "ArtifactNotFound")),
             );
             continue;
         }
         assert_eq!(uri, events);
-        Reply(send).json(
+        reply.json(
             200,
             &json!({"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": [
                 {"metadata": {"name": "e1"}, "involvedObject": {"kind": "Function", "name": "hello"},
@@ -300,7 +263,6 @@ async fn refused(cluster: &Cluster, dir: &std::path::Path, manifest: &str) -> St
     std::fs::write(&file, manifest).unwrap();
     deploy(
         cluster,
-        None,
         &load(&file),
         &options(None, Duration::from_secs(1)),
     )
@@ -319,7 +281,6 @@ async fn refusals_name_the_cause_before_anything_is_sent() {
     let (cluster, mut handle) = cluster();
     let err = deploy(
         &cluster,
-        None,
         &load(&file),
         &options(None, Duration::from_secs(1)),
     )
@@ -379,7 +340,7 @@ async fn api_refusals_say_what_to_do() {
     let (cluster, mut handle) = cluster();
     let task = tokio::spawn({
         let cluster = cluster.clone();
-        async move { super::view::list(&cluster, Output::Table).await }
+        async move { cluster.list().await }
     });
     let (_, reply) = expect(
         &mut handle,
@@ -387,7 +348,7 @@ async fn api_refusals_say_what_to_do() {
         "/apis/faas.dev/v1alpha1/namespaces/team/functions?",
     )
     .await;
-    reply.status(
+    reply.failure(
         403,
         "Forbidden",
         "functions.faas.dev is forbidden: User \"dev\" cannot list resource \"functions\" in API group \"faas.dev\" in the namespace \"team\"",
@@ -398,7 +359,7 @@ async fn api_refusals_say_what_to_do() {
 
     let task = tokio::spawn({
         let cluster = cluster.clone();
-        async move { super::view::delete(&cluster, "ghost").await }
+        async move { cluster.delete("ghost").await }
     });
     let (_, reply) = expect(
         &mut handle,
@@ -406,7 +367,7 @@ async fn api_refusals_say_what_to_do() {
         "/apis/faas.dev/v1alpha1/namespaces/team/functions/ghost?",
     )
     .await;
-    reply.status(404, "NotFound", "functions.faas.dev \"ghost\" not found");
+    reply.failure(404, "NotFound", "functions.faas.dev \"ghost\" not found");
     let err = task.await.unwrap().unwrap_err().to_string();
     assert!(
         err.contains("Function ghost not found in namespace team"),
@@ -429,8 +390,8 @@ async fn invoke_goes_through_the_public_url() {
 
     let (cluster, mut handle) = cluster();
     let task = tokio::spawn(async move {
-        let call = crate::commands::Call::parse(None, &[], None, "/x?y=1", false).unwrap();
-        super::invoke::call_function(&cluster, "hello", &call).await
+        let call = crate::commands::invoke::Call::parse(None, &[], None, "/x?y=1", false).unwrap();
+        cluster.call("hello", &call).await
     });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(
@@ -475,16 +436,19 @@ fn port_forwards_go_to_the_port_that_routes_the_function() {
     assert_eq!(super::invoke::entry_of(&none, "web", ""), None);
 }
 
-fn run_options(detach: bool) -> super::run::RunOptions<'static> {
-    super::run::RunOptions {
-        schedule: Some("nightly"),
-        data: Some("{\"day\": 1}"),
-        detach,
-        output: Output::Table,
-        pickup: Duration::from_millis(100),
-        poll: Duration::from_millis(5),
+fn asked(schedule: &'static str) -> RunRequest<'static> {
+    RunRequest {
+        function: "hello",
+        schedule: Some(schedule),
+        payload: Some("{\"day\": 1}".into()),
+        detach: false,
     }
 }
+
+const TIMING: super::run::Timing = super::run::Timing {
+    pickup: Duration::from_millis(100),
+    poll: Duration::from_millis(5),
+};
 
 fn scheduled_function() -> Value {
     json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
@@ -499,7 +463,7 @@ const RUNS: &str = "/apis/faas.dev/v1alpha1/namespaces/team/functionruns";
 async fn a_run_is_requested_as_a_functionrun_and_followed_to_its_end() {
     let (cluster, mut handle) = cluster();
     let task =
-        tokio::spawn(async move { super::run::run(&cluster, "hello", &run_options(false)).await });
+        tokio::spawn(async move { super::run::run(&cluster, asked("nightly"), &TIMING).await });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(200, &scheduled_function());
     let (request, reply) = expect(&mut handle, "POST", &format!("{RUNS}?")).await;
@@ -534,9 +498,9 @@ async fn a_run_is_requested_as_a_functionrun_and_followed_to_its_end() {
     reply.json(200, &with_status("Running"));
     let (_, reply) = expect(&mut handle, "GET", &path).await;
     reply.json(200, &with_status("Succeeded"));
-    let (_, reply) = expect(&mut handle, "GET", &path).await; // `runs show` of the result
-    reply.json(200, &with_status("Succeeded"));
-    task.await.unwrap().unwrap();
+    let run = task.await.unwrap().unwrap();
+    assert_eq!(run.metadata.name.as_deref(), Some(id.as_str()));
+    assert_eq!(run.status.unwrap().output.as_deref(), Some("done"));
 }
 
 #[tokio::test]
@@ -544,7 +508,7 @@ async fn a_run_nobody_picks_up_or_that_fails_says_so() {
     let (cluster, mut handle) = cluster();
     let task = tokio::spawn({
         let cluster = cluster.clone();
-        async move { super::run::run(&cluster, "hello", &run_options(false)).await }
+        async move { super::run::run(&cluster, asked("nightly"), &TIMING).await }
     });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(200, &scheduled_function());
@@ -570,13 +534,8 @@ async fn a_run_nobody_picks_up_or_that_fails_says_so() {
     assert!(err.contains("faas-controller"), "{err}");
 
     // An unknown schedule is refused before anything is created.
-    let task = tokio::spawn(async move {
-        let options = super::run::RunOptions {
-            schedule: Some("weekly"),
-            ..run_options(false)
-        };
-        super::run::run(&cluster, "hello", &options).await
-    });
+    let task =
+        tokio::spawn(async move { super::run::run(&cluster, asked("weekly"), &TIMING).await });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(200, &scheduled_function());
     let err = task.await.unwrap().unwrap_err().to_string();
@@ -591,12 +550,12 @@ async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
     let (cluster, mut handle) = cluster();
     let task = tokio::spawn(async move {
         let mut lines = Vec::new();
-        let options = super::logs::LogOptions {
+        let options = LogOptions {
             follow: false,
             since: Some(Duration::from_secs(600)),
             tail: Some(50),
         };
-        super::logs::logs_to(&cluster, "hello", &options, |line| lines.push(line))
+        super::logs::logs_to(&cluster, "hello", &options, &mut |line| lines.push(line))
             .await
             .map(|()| lines)
     });
@@ -620,10 +579,7 @@ async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
             {"metadata": {"name": "pool-default-a"}}, {"metadata": {"name": "pool-default-b"}}]}),
     );
     for _ in 0..2 {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-            .await
-            .unwrap()
-            .unwrap();
+        let (request, reply) = faas_kube_mock::next(&mut handle).await;
         let uri = request.uri().to_string();
         let pod = if uri.contains("pool-default-a") {
             "a"
@@ -639,12 +595,7 @@ async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
         let body = format!(
             "{{\"fields\":{{\"message\":\"call {pod}\"}},\"span\":{{\"function\":\"hello\"}}}}\n{{\"fields\":{{\"message\":\"other\"}},\"span\":{{\"function\":\"resize\"}}}}\n"
         );
-        send.send_response(
-            Response::builder()
-                .status(200)
-                .body(Body::from(body.into_bytes()))
-                .unwrap(),
-        );
+        reply.bytes(200, body.into_bytes());
     }
     let mut lines = task.await.unwrap().unwrap();
     lines.sort();
@@ -662,8 +613,7 @@ async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
 #[tokio::test]
 async fn describe_reads_the_function_its_runs_and_its_events() {
     let (cluster, mut handle) = cluster();
-    let task =
-        tokio::spawn(async move { super::view::describe(&cluster, "hello", Output::Table).await });
+    let task = tokio::spawn(async move { cluster.describe("hello").await.map(|d| d.value) });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(200, &scheduled_function());
     let (_, reply) = expect(
@@ -687,15 +637,14 @@ async fn describe_reads_the_function_its_runs_and_its_events() {
 
     // A missing function names the namespace and the way to look.
     let (cluster, mut handle) = self::cluster();
-    let task =
-        tokio::spawn(async move { super::view::describe(&cluster, "ghost", Output::Table).await });
+    let task = tokio::spawn(async move { cluster.describe("ghost").await.map(|_| ()) });
     let (_, reply) = expect(
         &mut handle,
         "GET",
         "/apis/faas.dev/v1alpha1/namespaces/team/functions/ghost",
     )
     .await;
-    reply.status(404, "NotFound", "functions.faas.dev \"ghost\" not found");
+    reply.failure(404, "NotFound", "functions.faas.dev \"ghost\" not found");
     let err = task.await.unwrap().unwrap_err().to_string();
     assert!(
         err.contains("Function ghost not found in namespace team (context test)"),

@@ -5,8 +5,11 @@ use anyhow::bail;
 use faas_api::cron::CronSchedule;
 use jiff::Timestamp;
 
-use crate::Output;
-use crate::client::Gateway;
+use faas_api::Schedule;
+
+use super::table::print_value;
+use crate::args::Output;
+use crate::backend::Backend;
 
 /// One schedule to explain.
 struct Explained {
@@ -17,31 +20,26 @@ struct Explained {
 }
 
 /// Prints the next `count` fire times of `--cron EXPR [--tz ZONE]`, or of every schedule of
-/// function `name` (read from the gateway).
+/// function `name`.
 pub async fn run(
-    gateway: &str,
+    backend: &dyn Backend,
     name: Option<&str>,
     cron: Option<&str>,
     tz: Option<&str>,
     count: usize,
     output: Output,
 ) -> anyhow::Result<()> {
-    let schedules = match (name, cron) {
-        (Some(name), None) => {
-            let detail = Gateway::new(gateway)?
-                .get_json(&format!("/system/functions/{name}"))
-                .await?;
-            Some((name, detail["function"]["spec"]["schedules"].clone()))
-        }
+    let function = match (name, cron) {
+        (Some(name), None) => Some(backend.function(name).await?),
         _ => None,
     };
-    let schedules = schedules.as_ref().map(|(name, list)| (*name, list));
+    let schedules = name.zip(function.as_ref().map(|f| f.spec.schedules.as_slice()));
     print(schedules, cron, tz, count, output)
 }
 
-/// Prints the next fire times of `--cron` or of a function's `spec.schedules` (as JSON).
+/// Prints the next fire times of `--cron` or of a function's `spec.schedules`.
 pub fn print(
-    function: Option<(&str, &serde_json::Value)>,
+    function: Option<(&str, &[Schedule])>,
     cron: Option<&str>,
     tz: Option<&str>,
     count: usize,
@@ -51,16 +49,13 @@ pub fn print(
     let explained = match (function, cron) {
         (None, Some(expr)) => vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
         (Some((name, schedules)), None) => {
-            let schedules = schedules.as_array().cloned().unwrap_or_default();
             if schedules.is_empty() {
                 bail!("function {name} has no spec.schedules");
             }
             let mut all = Vec::new();
             for schedule in schedules {
-                let label = schedule["name"].as_str().unwrap_or("?").to_owned();
-                let expr = schedule["cron"].as_str().unwrap_or_default();
-                let zone = tz.or(schedule["timeZone"].as_str()).unwrap_or("UTC");
-                all.push(explain(&label, expr, zone, now, count)?);
+                let zone = tz.or(schedule.time_zone.as_deref()).unwrap_or("UTC");
+                all.push(explain(&schedule.name, &schedule.cron, zone, now, count)?);
             }
             all
         }
@@ -81,11 +76,7 @@ pub fn print(
                 .iter()
                 .map(|s| serde_json::json!({"name": s.name, "cron": s.cron, "timeZone": s.zone, "next": s.next}))
                 .collect();
-            if output == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&value)?);
-            } else {
-                print!("{}", serde_yaml::to_string(&value)?);
-            }
+            print_value(&serde_json::Value::Array(value), output)?;
         }
     }
     Ok(())

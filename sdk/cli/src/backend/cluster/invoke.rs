@@ -10,17 +10,12 @@ use kube::Api;
 use kube::api::ListParams;
 
 use crate::client::{Gateway, Reply};
-use crate::commands::{Call, print_reply};
+use crate::commands::invoke::Call;
 use crate::target::{Cluster, explain};
-
-pub async fn invoke(cluster: &Cluster, name: &str, call: Call) -> anyhow::Result<()> {
-    let reply = call_function(cluster, name, &call).await?;
-    print_reply(name, &reply, call.include)
-}
 
 /// Calls the function and reads the whole answer.
 pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow::Result<Reply> {
-    let function = super::view::get(cluster, name).await?;
+    let function = super::read::get(cluster, name).await?;
     if let Some(url) = function.status.as_ref().and_then(|s| s.url.as_deref()) {
         return Gateway::new(url)?
             .send(

@@ -1,0 +1,253 @@
+//! The command line: every command, argument and flag `faas` takes (clap definitions), and
+//! nothing else. What a command does lives in `commands/`, one file each.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands::invoke::Call;
+use crate::{flags, target};
+
+#[derive(Parser)]
+#[command(name = "faas", version, about = "Run, deploy and call functions")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub target: target::TargetArgs,
+}
+
+/// How data is printed.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the local platform serving every Function manifest under DIR (watched for changes).
+    Up {
+        /// Folder of Function manifests.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8080", env = "FAAS_LISTEN")]
+        listen: std::net::SocketAddr,
+        /// State directory (compiled-artifact cache, deployments).
+        #[arg(long, default_value = ".faas", env = "FAAS_STATE")]
+        state: PathBuf,
+        /// Do not run the cargo builds manifests ask for.
+        #[arg(long)]
+        no_build: bool,
+        /// Seconds between checks for changed manifests and artifacts.
+        #[arg(long, default_value_t = 1.0)]
+        watch_interval: f64,
+        /// JSON logs.
+        #[arg(long)]
+        json_logs: bool,
+        /// Serve the management API (/system) and the dashboard to non-loopback clients and
+        /// Host names too; they must then send the management token (Authorization:
+        /// Bearer; the faas CLI sends FAAS_MANAGEMENT_TOKEN).
+        #[arg(long, requires = "management_token")]
+        allow_remote_management: bool,
+        /// The bearer token remote management requires (at least 16 characters).
+        #[arg(long, env = "FAAS_MANAGEMENT_TOKEN", hide_env_values = true)]
+        management_token: Option<String>,
+        /// Request bytes all bodies being read or served together may hold in memory; a
+        /// body that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
+        #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
+        body_budget: u64,
+        /// Bytes of each pooled WASM memory kept resident between requests (tuning).
+        #[arg(long, env = "FAAS_POOL_KEEP_RESIDENT", default_value_t = faas_runtime::wasm::DEFAULT_KEEP_RESIDENT)]
+        pool_keep_resident: usize,
+        /// On SIGTERM: how long requests, cron runs and SQS batches in flight may go on
+        /// before they are cut (runs recorded Interrupted, SQS messages made visible again).
+        #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
+        shutdown_grace: std::time::Duration,
+    },
+    /// Deploy Function manifests: to the cluster of the kubeconfig (artifact pushed, Function
+    /// applied, Ready awaited), or to a local platform with --gateway.
+    Deploy {
+        /// Manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: Option<PathBuf>,
+        /// Function name: without -f, the function made from --wasm/--image; with -f, only
+        /// this one of the manifest's functions.
+        name: Option<String>,
+        #[command(flatten)]
+        flags: flags::FunctionFlags,
+        /// Do not run the cargo build the manifest asks for.
+        #[arg(long)]
+        no_build: bool,
+        /// OCI repository to push WASM artifacts under (HOST/PATH, e.g. an ECR registry);
+        /// without one, modules up to 900 KiB go into a ConfigMap. Cluster only.
+        #[arg(long, env = "FAAS_REGISTRY")]
+        registry: Option<String>,
+        /// Return once applied, without waiting for Ready. Cluster only.
+        #[arg(long)]
+        no_wait: bool,
+        /// How long to wait for Ready.
+        #[arg(long, default_value = "3m", value_parser = parse_grace)]
+        timeout: std::time::Duration,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Check Function manifests offline, with the controller's own validation.
+    Validate {
+        /// Manifest file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Print a function's logs (cluster: its pods; a pooled WASM function's own lines only).
+    Logs {
+        name: String,
+        /// Keep streaming.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only lines newer than this (e.g. 10m, 1h).
+        #[arg(long, value_parser = parse_grace)]
+        since: Option<std::time::Duration>,
+        /// Only the last N lines of each pod.
+        #[arg(long)]
+        tail: Option<i64>,
+    },
+    /// Create a function from a template that deploys as it is.
+    New {
+        /// Function name (also the folder created).
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::commands::new::Lang,
+        /// Parent folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Print a shell completion script (e.g. `faas completion bash > /etc/bash_completion.d/faas`).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Call a function and print its response body.
+    Invoke {
+        /// Function name.
+        name: String,
+        #[command(flatten)]
+        call: CallArgs,
+    },
+    /// List functions.
+    #[command(alias = "ls")]
+    List {
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Show one function.
+    Describe {
+        name: String,
+        #[arg(short, long, value_enum, default_value = "yaml")]
+        output: Output,
+    },
+    /// Show the next fire times of a function's schedules, or of `--cron EXPR --tz ZONE`.
+    Schedules {
+        /// Function name (its spec.schedules are read from the gateway).
+        name: Option<String>,
+        /// A cron expression to check without any function.
+        #[arg(long)]
+        cron: Option<String>,
+        /// IANA time zone (default: the schedule's, or UTC).
+        #[arg(long)]
+        tz: Option<String>,
+        /// How many fire times to show.
+        #[arg(short = 'c', long, default_value_t = 5)]
+        count: usize,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Run a function now (as its schedule would with --schedule), wait and print the result.
+    Run {
+        /// Function name.
+        name: String,
+        /// Run with this schedule's payload, timeout, retries, history and notification.
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Payload (request body): text, @file, or - for stdin. Default: the schedule's.
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// Print the run id and return at once.
+        #[arg(long)]
+        detach: bool,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Run history (cron and manual runs), newest first; `faas runs show ID` for one run.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// Function name (every function when omitted).
+        name: Option<String>,
+        /// Only runs of this schedule (`manual` for runs started by hand without one).
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Only runs in this phase (Succeeded, Failed, TimedOut, Skipped, ...).
+        #[arg(long)]
+        phase: Option<String>,
+        /// How many runs.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Delete a function.
+    #[command(alias = "rm")]
+    Delete { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum RunsCommand {
+    /// One run: times, phase, status, output and log tail.
+    Show {
+        /// Run id.
+        id: String,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+}
+
+/// What `faas invoke` takes from the command line.
+#[derive(clap::Args)]
+pub struct CallArgs {
+    /// Request body: text, @file, or - for stdin.
+    #[arg(short = 'd', long = "data")]
+    pub data: Option<String>,
+    /// Request header K:V (repeatable).
+    #[arg(short = 'H', long = "header")]
+    pub headers: Vec<String>,
+    /// HTTP method (default GET, or POST with -d).
+    #[arg(short = 'X', long = "method")]
+    pub method: Option<String>,
+    /// Path after /function/NAME.
+    #[arg(long, default_value = "/")]
+    pub path: String,
+    /// Print the status line and headers too.
+    #[arg(short = 'i', long)]
+    pub include: bool,
+}
+
+impl CallArgs {
+    /// The call: `-d` read (text, @file, -), method defaulted, headers split, path rooted.
+    pub fn parse(self) -> anyhow::Result<Call> {
+        Call::parse(
+            self.data,
+            &self.headers,
+            self.method,
+            &self.path,
+            self.include,
+        )
+    }
+}
+
+/// A `--shutdown-grace` value: a duration like `30s` or `2m`.
+pub fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
+    faas_api::limits::parse_duration(value)
+}

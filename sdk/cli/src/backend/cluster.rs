@@ -1,0 +1,218 @@
+//! A Kubernetes cluster as a [`Backend`]: Functions and FunctionRuns are resources, managed
+//! with the user's own kubeconfig (so Kubernetes RBAC, mapped from IAM on EKS, decides who may
+//! do what). The requests of each command live in the submodules.
+
+pub mod artifact;
+pub mod deploy;
+pub mod invoke;
+pub mod logs;
+pub mod read;
+pub mod run;
+
+#[cfg(test)]
+mod tests;
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use faas_api::{Function, FunctionRun};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use kube::Api;
+
+use super::{
+    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, RunFilter,
+    RunRequest,
+};
+use crate::client::Reply;
+use crate::commands::invoke::Call;
+use crate::flags::Manifests;
+use crate::target::Cluster;
+
+/// The field manager of everything `faas` applies.
+pub const MANAGER: &str = "faas-cli";
+
+impl Cluster {
+    pub fn functions(&self) -> Api<Function> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+}
+
+/// Progress lines on stderr: `✓ step detail`, coloured only on a terminal (and not with
+/// `NO_COLOR`).
+pub struct Progress {
+    colour: bool,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self {
+            colour: std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        }
+    }
+
+    pub fn done(&self, step: &str, detail: &str) {
+        let mark = if self.colour {
+            "\x1b[32m✓\x1b[0m"
+        } else {
+            "✓"
+        };
+        eprintln!("  {mark} {step:<10} {detail}");
+    }
+
+    pub fn waiting(&self, detail: &str) {
+        let mark = if self.colour {
+            "\x1b[33m…\x1b[0m"
+        } else {
+            "…"
+        };
+        eprintln!("  {mark} {:<10} {detail}", "waiting");
+    }
+
+    pub fn failed(&self, step: &str, detail: &str) {
+        let mark = if self.colour {
+            "\x1b[31m✗\x1b[0m"
+        } else {
+            "✗"
+        };
+        eprintln!("  {mark} {step:<10} {detail}");
+    }
+}
+
+/// A condition of a Function's status, by type.
+pub fn condition<'a>(function: &'a Function, kind: &str) -> Option<&'a faas_api::Condition> {
+    function
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == kind))
+}
+
+/// `value` as JSON, for `-o json|yaml`.
+fn raw<T: serde::Serialize>(value: &T) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(value)?)
+}
+
+impl Backend for Cluster {
+    fn scope(&self) -> String {
+        format!(" in namespace {}", self.namespace)
+    }
+
+    fn list(&self) -> BoxFuture<'_, anyhow::Result<Fetched<Vec<FunctionRow>>>> {
+        async move {
+            let functions = read::list(self).await?;
+            Ok(Fetched {
+                raw: raw(&functions)?,
+                value: functions.iter().map(read::row).collect(),
+            })
+        }
+        .boxed()
+    }
+
+    fn describe<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Description>>> {
+        async move {
+            let function = read::get(self, name).await?;
+            let runs = read::runs(self, Some(name), None, None, 5).await?;
+            let raw = serde_json::json!({"function": function, "recentRuns": runs});
+            let events = read::events(self, name, 10).await;
+            Ok(Fetched {
+                value: Description {
+                    function,
+                    namespace: Some(self.namespace.clone()),
+                    routes: Vec::new(),
+                    recent_runs: runs,
+                    events,
+                },
+                raw,
+            })
+        }
+        .boxed()
+    }
+
+    fn function<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<Function>> {
+        read::get(self, name).boxed()
+    }
+
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<Option<&'static str>>> {
+        async move {
+            read::delete(self, name).await?;
+            Ok(Some("the controller removes its workload and artifacts"))
+        }
+        .boxed()
+    }
+
+    fn check(&self, manifests: &Manifests) -> anyhow::Result<()> {
+        deploy::check(self, manifests)
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        function: Function,
+        base: &'a Path,
+        options: &'a DeployOptions,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Deployed>>> {
+        deploy::deploy_one(self, function, base, options).boxed()
+    }
+
+    fn call<'a>(&'a self, name: &'a str, call: &'a Call) -> BoxFuture<'a, anyhow::Result<Reply>> {
+        invoke::call_function(self, name, call).boxed()
+    }
+
+    fn runs<'a>(
+        &'a self,
+        filter: &'a RunFilter<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Vec<FunctionRun>>>> {
+        async move {
+            let runs = read::runs(
+                self,
+                filter.function,
+                filter.schedule,
+                filter.phase,
+                filter.limit,
+            )
+            .await?;
+            Ok(Fetched {
+                raw: raw(&runs)?,
+                value: runs,
+            })
+        }
+        .boxed()
+    }
+
+    fn run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Fetched<FunctionRun>>> {
+        async move {
+            let run = read::run(self, id).await?;
+            Ok(Fetched {
+                raw: raw(&run)?,
+                value: run,
+            })
+        }
+        .boxed()
+    }
+
+    fn start_run<'a>(
+        &'a self,
+        request: RunRequest<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<FunctionRun>>> {
+        async move {
+            let options = run::Timing::default();
+            let run = run::run(self, request, &options).await?;
+            Ok(Fetched {
+                raw: raw(&run)?,
+                value: run,
+            })
+        }
+        .boxed()
+    }
+
+    fn logs<'a>(
+        &'a self,
+        name: &'a str,
+        options: &'a LogOptions,
+        sink: &'a mut (dyn FnMut(String) + Send),
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        logs::logs_to(self, name, options, sink).boxed()
+    }
+}

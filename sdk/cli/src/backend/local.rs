@@ -1,0 +1,458 @@
+//! The local platform as a [`Backend`]: the management API (`/system/...`) of the gateway that
+//! `faas up` runs, over HTTP. Names and filters go into the URL percent-encoded, so a value
+//! with reserved characters reaches the gateway as one segment or one value.
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use faas_api::{Condition, Function, FunctionRun};
+use futures::FutureExt as _;
+use futures::future::BoxFuture;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use super::{
+    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, RunFilter,
+    RunRequest, typed,
+};
+use crate::client::{Gateway, Reply, multipart};
+use crate::commands::invoke::Call;
+use crate::flags::Manifests;
+
+/// What stays as it is in a path segment or a query value: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `value` as one path segment or one query value.
+pub fn encode(value: &str) -> String {
+    utf8_percent_encode(value, UNRESERVED).to_string()
+}
+
+/// A local platform's gateway.
+pub struct Local {
+    /// Its base URL, without a trailing `/`.
+    base: String,
+    gateway: Gateway,
+}
+
+impl Local {
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            gateway: Gateway::new(base)?,
+        })
+    }
+
+    fn function_path(name: &str) -> String {
+        format!("/system/functions/{}", encode(name))
+    }
+
+    /// Sends a manifest (and its artifact) to `PUT /system/functions/NAME`.
+    async fn put(&self, name: &str, content_type: String, body: Bytes) -> anyhow::Result<Reply> {
+        self.gateway
+            .send(
+                http::Method::PUT,
+                &Self::function_path(name),
+                &[("content-type".into(), content_type)],
+                body,
+            )
+            .await
+    }
+
+    async fn deploy_one(
+        &self,
+        mut function: Function,
+        base: &Path,
+    ) -> anyhow::Result<Fetched<Deployed>> {
+        let name = function.metadata.name.clone().unwrap_or_default();
+        let reply = if let Some(container) = function.spec.runtime.container.as_mut() {
+            // The local platform runs the command on this machine, from the manifest's
+            // folder: say which folder, since the server cannot know where the file was.
+            let dir = base.join(container.working_dir.as_deref().unwrap_or("."));
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            container.working_dir = Some(dir.to_string_lossy().into_owned());
+            let mode = container.mode;
+            let manifest = serde_yaml::to_string(&function).context("serializing the manifest")?;
+            eprintln!(
+                "faas: deploying {name} (container, mode {mode:?}) to {}",
+                self.base
+            );
+            self.put(&name, "application/yaml".into(), Bytes::from(manifest))
+                .await?
+        } else {
+            let artifact_path =
+                faas_gateway::local::artifact_path(&function, base).map_err(anyhow::Error::msg)?;
+            let artifact = std::fs::read(&artifact_path).with_context(|| {
+                format!(
+                    "spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",
+                    artifact_path.display()
+                )
+            })?;
+            // Send just this function's document.
+            let manifest = serde_yaml::to_string(&function).context("serializing the manifest")?;
+            let (content_type, body) = multipart(&[
+                ("manifest", "function.yaml", manifest.as_bytes()),
+                ("artifact", "artifact.wasm", &artifact),
+            ]);
+            eprintln!(
+                "faas: deploying {name} ({} bytes) to {}",
+                artifact.len(),
+                self.base
+            );
+            self.put(&name, content_type, body).await?
+        };
+        if !reply.status.is_success() {
+            bail!(
+                "deploy of {name} failed ({}): {}",
+                reply.status,
+                reply.error_message()
+            );
+        }
+        Ok(Fetched {
+            value: Deployed::Served {
+                created: reply.status == http::StatusCode::CREATED,
+                url: format!("{}/function/{name}", self.base),
+            },
+            raw: serde_json::from_slice(&reply.body).unwrap_or_default(),
+        })
+    }
+
+    /// A row of `faas list` from the gateway's summary of a function.
+    fn row(&self, summary: &Value) -> FunctionRow {
+        let text = |key: &str| summary.get(key).and_then(Value::as_str).map(str::to_owned);
+        let ready = summary
+            .get("ready")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        FunctionRow {
+            name: text("name").unwrap_or_else(|| "-".into()),
+            ready: if ready { "True" } else { "False" }.into(),
+            kind: text("kind"),
+            replicas: None,
+            timeout: text("timeout"),
+            memory: summary
+                .get("memoryBytes")
+                .and_then(Value::as_u64)
+                .map(faas_api::limits::format_bytes),
+            sha256: text("sha256").map(|s| s.chars().take(12).collect()),
+            url: summary
+                .pointer("/routes/0")
+                .and_then(Value::as_str)
+                .map(|route| self.route_url(route)),
+            reason: text("reason").filter(|_| !ready),
+        }
+    }
+
+    /// A route as a URL to call (`/function/x` on this gateway; host routes are URLs already).
+    fn route_url(&self, route: &str) -> String {
+        if route.starts_with('/') {
+            format!("{}{route}", self.base)
+        } else {
+            route.to_owned()
+        }
+    }
+}
+
+/// The gateway's summary of a function (`ready`, `reason`, `kind`) as a status, so that one
+/// description serves both platforms.
+fn summary_status(function: &mut Function, summary: &Value) {
+    let ready = summary
+        .get("ready")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let status = function.status.get_or_insert_with(Default::default);
+    status.runtime = summary
+        .get("kind")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    status.conditions = vec![Condition {
+        type_: "Ready".into(),
+        status: if ready { "True" } else { "False" }.into(),
+        message: summary
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        ..Default::default()
+    }];
+}
+
+impl Backend for Local {
+    fn scope(&self) -> String {
+        format!(" at {}", self.base)
+    }
+
+    fn list(&self) -> BoxFuture<'_, anyhow::Result<Fetched<Vec<FunctionRow>>>> {
+        async move {
+            let raw = self.gateway.get_json("/system/functions").await?;
+            let rows = raw
+                .as_array()
+                .map(|all| all.iter().map(|s| self.row(s)).collect())
+                .unwrap_or_default();
+            Ok(Fetched { value: rows, raw })
+        }
+        .boxed()
+    }
+
+    fn describe<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Description>>> {
+        async move {
+            let raw = self.gateway.get_json(&Self::function_path(name)).await?;
+            let mut function: Function = typed(&raw["function"])?;
+            summary_status(&mut function, &raw["summary"]);
+            let routes = raw["summary"]["routes"]
+                .as_array()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(Value::as_str)
+                        .map(|r| self.route_url(r))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let recent_runs = match raw.get("recentRuns") {
+                Some(runs) if !runs.is_null() => typed(runs)?,
+                _ => Vec::new(),
+            };
+            Ok(Fetched {
+                value: Description {
+                    function,
+                    namespace: None,
+                    routes,
+                    recent_runs,
+                    events: Vec::new(),
+                },
+                raw,
+            })
+        }
+        .boxed()
+    }
+
+    fn function<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<Function>> {
+        async move {
+            let raw = self.gateway.get_json(&Self::function_path(name)).await?;
+            typed(&raw["function"])
+        }
+        .boxed()
+    }
+
+    fn delete<'a>(&'a self, name: &'a str) -> BoxFuture<'a, anyhow::Result<Option<&'static str>>> {
+        async move {
+            let reply = self
+                .gateway
+                .send(
+                    http::Method::DELETE,
+                    &Self::function_path(name),
+                    &[],
+                    Bytes::new(),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!("{}", reply.error_message());
+            }
+            Ok(None)
+        }
+        .boxed()
+    }
+
+    fn check(&self, _: &Manifests) -> anyhow::Result<()> {
+        // `faas_api::validate` is all a local platform asks (crate::flags::manifests ran it).
+        Ok(())
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        function: Function,
+        base: &'a Path,
+        _: &'a DeployOptions,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Deployed>>> {
+        self.deploy_one(function, base).boxed()
+    }
+
+    fn call<'a>(&'a self, name: &'a str, call: &'a Call) -> BoxFuture<'a, anyhow::Result<Reply>> {
+        async move {
+            self.gateway
+                .send(
+                    call.method.clone(),
+                    &format!("/function/{}{}", encode(name), call.path),
+                    &call.headers,
+                    call.body.clone(),
+                )
+                .await
+        }
+        .boxed()
+    }
+
+    fn runs<'a>(
+        &'a self,
+        filter: &'a RunFilter<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<Vec<FunctionRun>>>> {
+        async move {
+            let mut path = match filter.function {
+                Some(name) => format!("{}/runs?limit={}", Self::function_path(name), filter.limit),
+                None => format!("/system/runs?limit={}", filter.limit),
+            };
+            if let Some(schedule) = filter.schedule {
+                path.push_str(&format!("&schedule={}", encode(schedule)));
+            }
+            if let Some(phase) = filter.phase {
+                path.push_str(&format!("&phase={}", encode(phase)));
+            }
+            let raw = self.gateway.get_json(&path).await?;
+            Ok(Fetched {
+                value: typed(&raw)?,
+                raw,
+            })
+        }
+        .boxed()
+    }
+
+    fn run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Fetched<FunctionRun>>> {
+        async move {
+            let raw = self
+                .gateway
+                .get_json(&format!("/system/runs/{}", encode(id)))
+                .await?;
+            Ok(Fetched {
+                value: typed(&raw)?,
+                raw,
+            })
+        }
+        .boxed()
+    }
+
+    fn start_run<'a>(
+        &'a self,
+        request: RunRequest<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<Fetched<FunctionRun>>> {
+        async move {
+            // The gateway runs it and answers when it is over (or at once, detached).
+            let mut path = format!(
+                "{}/runs?detach={}",
+                Self::function_path(request.function),
+                request.detach
+            );
+            if let Some(schedule) = request.schedule {
+                path.push_str(&format!("&schedule={}", encode(schedule)));
+            }
+            let reply = self
+                .gateway
+                .send(
+                    http::Method::POST,
+                    &path,
+                    &[],
+                    request.payload.unwrap_or_default(),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!("{}", reply.error_message());
+            }
+            let raw: Value = serde_json::from_slice(&reply.body)
+                .context("the gateway answered with invalid JSON")?;
+            Ok(Fetched {
+                value: typed(&raw)?,
+                raw,
+            })
+        }
+        .boxed()
+    }
+
+    fn logs<'a>(
+        &'a self,
+        name: &'a str,
+        _: &'a LogOptions,
+        _: &'a mut (dyn FnMut(String) + Send),
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        async move {
+            bail!(
+                "a local platform logs to the terminal of `faas up` (every line names its function: grep for function={name})"
+            )
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn reserved_characters_are_escaped_and_unreserved_ones_kept() {
+        assert_eq!(encode("hello-1.2_x~"), "hello-1.2_x~");
+        assert_eq!(encode("a b/c?d&e=f#g%"), "a%20b%2Fc%3Fd%26e%3Df%23g%25");
+        assert_eq!(encode("été"), "%C3%A9t%C3%A9");
+    }
+
+    /// A gateway that answers every request with `body` and hands over each request line.
+    async fn stub_gateway(body: &'static str) -> (String, tokio::sync::mpsc::Receiver<String>) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1
+                {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                tx.send(line).await.unwrap();
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(answer.as_bytes()).await.unwrap();
+            }
+        });
+        (url, rx)
+    }
+
+    #[tokio::test]
+    async fn names_and_filters_reach_the_gateway_percent_encoded() {
+        let (url, mut lines) = stub_gateway("[]").await;
+        let local = Local::new(&url).unwrap();
+        let filter = RunFilter {
+            function: Some("a b/c"),
+            schedule: Some("x&limit=1"),
+            phase: Some("Failed#"),
+            limit: 5,
+        };
+        local.runs(&filter).await.unwrap();
+        assert_eq!(
+            lines.recv().await.unwrap(),
+            "GET /system/functions/a%20b%2Fc/runs?limit=5&schedule=x%26limit%3D1&phase=Failed%23 HTTP/1.1"
+        );
+        local.run("id/../x?y").await.unwrap_err(); // `[]` is no run; the path is what counts
+        assert_eq!(
+            lines.recv().await.unwrap(),
+            "GET /system/runs/id%2F..%2Fx%3Fy HTTP/1.1"
+        );
+        let start = RunRequest {
+            function: "f?g",
+            schedule: Some("s t"),
+            payload: None,
+            detach: true,
+        };
+        local.start_run(start).await.unwrap_err();
+        assert_eq!(
+            lines.recv().await.unwrap(),
+            "POST /system/functions/f%3Fg/runs?detach=true&schedule=s%20t HTTP/1.1"
+        );
+        let call = Call::parse(None, &[], None, "/p?q=1", false).unwrap();
+        local.call("h#i", &call).await.unwrap();
+        assert_eq!(
+            lines.recv().await.unwrap(),
+            "GET /function/h%23i/p?q=1 HTTP/1.1",
+            "the call's own path and query go as the user wrote them"
+        );
+    }
+}

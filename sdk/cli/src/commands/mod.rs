@@ -1,0 +1,121 @@
+//! The commands, one module each, written once over a [`Backend`]: whichever platform
+//! answers, a command prints the same table or description (or, with `-o json|yaml`, the
+//! platform's own document).
+
+pub mod delete;
+pub mod deploy;
+pub mod describe;
+pub mod invoke;
+pub mod list;
+pub mod logs;
+pub mod new;
+pub mod runs;
+pub mod schedules;
+pub mod table;
+pub mod up;
+pub mod validate;
+
+use crate::args::{Command, RunsCommand};
+use crate::backend::{Backend, DeployOptions, LogOptions, RunFilter};
+
+/// Runs a command that acts on a platform. The offline commands (`up`, `validate`, `new`,
+/// `completion`) are run before a target is resolved and do nothing here.
+pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Deploy {
+            file,
+            name,
+            flags,
+            no_build,
+            registry,
+            no_wait,
+            timeout,
+            output,
+        } => {
+            let options = DeployOptions {
+                build: !no_build,
+                registry,
+                wait: !no_wait,
+                timeout,
+                poll: std::time::Duration::from_secs(1),
+            };
+            let source = deploy::Source { file, name, flags };
+            deploy::run(backend, &source, &options, output).await
+        }
+        Command::Invoke { name, call } => invoke::run(backend, &name, call.parse()?).await,
+        Command::List { output } => list::run(backend, output).await,
+        Command::Describe { name, output } => describe::run(backend, &name, output).await,
+        Command::Delete { name } => delete::run(backend, &name).await,
+        Command::Run {
+            name,
+            schedule,
+            data,
+            detach,
+            output,
+        } => {
+            runs::start(
+                backend,
+                &name,
+                schedule.as_deref(),
+                data.as_deref(),
+                detach,
+                output,
+            )
+            .await
+        }
+        Command::Runs {
+            show: Some(RunsCommand::Show { id, output }),
+            ..
+        } => runs::show(backend, &id, output).await,
+        Command::Runs {
+            show: None,
+            name,
+            schedule,
+            phase,
+            limit,
+            output,
+        } => {
+            let filter = RunFilter {
+                function: name.as_deref(),
+                schedule: schedule.as_deref(),
+                phase: phase.as_deref(),
+                limit,
+            };
+            runs::list(backend, filter, output).await
+        }
+        Command::Schedules {
+            name,
+            cron,
+            tz,
+            count,
+            output,
+        } => {
+            schedules::run(
+                backend,
+                name.as_deref(),
+                cron.as_deref(),
+                tz.as_deref(),
+                count,
+                output,
+            )
+            .await
+        }
+        Command::Logs {
+            name,
+            follow,
+            since,
+            tail,
+        } => {
+            let options = LogOptions {
+                follow,
+                since,
+                tail,
+            };
+            logs::run(backend, &name, &options).await
+        }
+        Command::Up { .. }
+        | Command::Validate { .. }
+        | Command::New { .. }
+        | Command::Completion { .. } => Ok(()),
+    }
+}
