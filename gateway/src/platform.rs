@@ -17,8 +17,7 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::registry::{Entry, Loaded, Origin, Registry};
 
-/// What this process is: kept for the CLI until the merge (the host is chosen in
-/// [`crate::host::run`]).
+// kept for the CLI until the merge (the host is chosen in `crate::host::run`)
 pub use crate::host::Role;
 
 /// Gateway settings.
