@@ -266,7 +266,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 internal_cidrs: Vec::new(),
             })
-            .await;
+            .await
+            .map_err(anyhow::Error::from);
         }
         // Offline commands: no target.
         Command::Validate { file } => return commands::validate(&file),
