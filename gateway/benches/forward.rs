@@ -70,7 +70,7 @@ async fn pod() -> SocketAddr {
 async fn gateway(pod: SocketAddr) -> SocketAddr {
     let state = std::env::temp_dir().join("faas-bench-forward");
     let mut config = GatewayConfig::new(state);
-    config.role = faas_gateway::platform::Role::Cluster;
+    config.host = faas_gateway::host::Capabilities::cluster();
     config.wasm.cache_dir = None;
     let platform = Platform::new(config).expect("platform");
     let endpoints = Endpoints::allowing_loopback();

@@ -9,14 +9,18 @@ use faas_runtime::schedule::{
     Clock, CronMetrics, Leadership, Role, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
 };
 
+use crate::error::StartError;
 use crate::platform::Platform;
 use crate::target::PlatformTarget;
 
 /// Starts the scheduler of `platform`: runs recorded in `<state>/runs.db`, leadership through
 /// `<state>/scheduler.lock`, schedules following the registry.
-pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Scheduler>> {
+pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Scheduler>, StartError> {
     let state = &platform.config.state_dir;
-    std::fs::create_dir_all(state)?;
+    std::fs::create_dir_all(state).map_err(|source| StartError::StateDir {
+        path: state.clone(),
+        source,
+    })?;
     let store = SqliteStore::open(&state.join("runs.db"))?;
     let metrics = CronMetrics::new(platform.metrics.registry())?;
     let target = PlatformTarget::new(platform, local_port);
@@ -41,7 +45,7 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Sc
         },
     );
     if platform.scheduler.set(Arc::clone(&scheduler)).is_err() {
-        anyhow::bail!("the scheduler of this platform was already started");
+        return Err(StartError::AlreadyStarted("the scheduler"));
     }
     // The full set of schedules after every registry change.
     let fed = Arc::clone(&scheduler);

@@ -102,17 +102,26 @@ impl Refusal {
 
 /// The settings the guard needs, checked: remote management without a (long enough) token
 /// is refused at startup, not discovered by the first stranger.
-pub fn check_settings(config: &GatewayConfig) -> anyhow::Result<()> {
+pub fn check_settings(config: &GatewayConfig) -> Result<(), SettingsError> {
     match (&config.management_token, config.remote_management) {
-        (Some(token), _) if token.len() < MIN_TOKEN_LEN => {
-            anyhow::bail!("the management token must be at least {MIN_TOKEN_LEN} characters long")
-        }
-        (None, true) => anyhow::bail!(
-            "--allow-remote-management needs a token: --management-token or {TOKEN_ENV} (at \
-             least {MIN_TOKEN_LEN} characters); remote clients send it as Authorization: Bearer"
-        ),
+        (Some(token), _) if token.len() < MIN_TOKEN_LEN => Err(SettingsError::ShortToken),
+        (None, true) => Err(SettingsError::NoToken),
         _ => Ok(()),
     }
+}
+
+/// Why the management settings are refused at startup.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The token is too easy to guess.
+    #[error("the management token must be at least {MIN_TOKEN_LEN} characters long")]
+    ShortToken,
+    /// Remote management without a token.
+    #[error(
+        "--allow-remote-management needs a token: --management-token or {TOKEN_ENV} (at \
+         least {MIN_TOKEN_LEN} characters); remote clients send it as Authorization: Bearer"
+    )]
+    NoToken,
 }
 
 /// Whether a request for `/system` or `/ui` may be served.

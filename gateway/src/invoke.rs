@@ -77,7 +77,7 @@ pub async fn call_function(
     // Behind the cluster gateway the client's mount point (a host or path route) is the one
     // the gateway sent, not the `/function/{name}` it used to reach this pod.
     let forwarded =
-        platform.config.role.behind_gateway() && parts.headers.contains_key("x-forwarded-prefix");
+        platform.config.host.behind_gateway && parts.headers.contains_key("x-forwarded-prefix");
     if !prefix.is_empty()
         && !forwarded
         && let Ok(value) = HeaderValue::from_str(prefix)

@@ -1,33 +1,43 @@
 //! `faas-gateway`: the HTTP edge of the platform.
 //!
-//! One request path for every mode: [`routes`] decides which function (pure), [`invoke`]
+//! One request path for every host: [`routes`] decides which function (pure), [`invoke`]
 //! admits the request (body limit, concurrency) and calls the function's invoker,
-//! [`management`] serves `/system/...`, [`server`] accepts connections and drains them on
-//! shutdown. [`local`] is local mode (`faas up`): functions from a folder, watched.
+//! [`management`] serves `/system/...`, [`server`] accepts connections.
+//!
+//! Around it, one shape: [`host`] holds the composition roots (`faas up`, pool pod, sidecar,
+//! cluster gateway), each deciding its [`host::Capabilities`] once; [`source`] holds the
+//! adapters functions come from (folder, pool watch, cluster watch), all feeding
+//! [`Platform`]; [`load`] holds a loader per kind of function (wasm, process, beside-process,
+//! remote); [`lifecycle`] is the one shutdown sequence; [`build`] runs cargo.
 
 pub mod admission;
 pub mod async_call;
 pub mod body;
+pub mod build;
 pub mod cluster;
 pub mod cron;
+pub mod error;
 pub mod guard;
+pub mod host;
 pub mod invoke;
+pub mod lifecycle;
+pub mod load;
 pub mod local;
 pub mod management;
 pub mod metrics;
 pub mod platform;
-pub mod pool_source;
-pub mod process;
 pub mod registry;
 pub mod reply;
 pub mod routes;
 pub mod runs_api;
 pub mod server;
+pub mod source;
 pub mod sqs;
 pub mod stats;
 pub mod target;
 pub mod ui;
 
+pub use error::StartError;
 pub use platform::{GatewayConfig, Platform};
 
 /// Installs the `tracing` subscriber: `RUST_LOG` filter (default `info`), JSON when `json`.

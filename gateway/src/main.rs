@@ -86,30 +86,32 @@ async fn main() -> anyhow::Result<()> {
         ..AsyncSettings::default()
     };
     if args.cluster {
-        return faas_gateway::cluster::run(faas_gateway::cluster::ClusterOptions {
-            listen: args.listen,
-            admin_listen: args.admin_listen,
-            namespaces: args
-                .namespaces
-                .into_iter()
-                .filter(|n| !n.is_empty())
-                .collect(),
-            scale_from_zero_timeout: args.scale_from_zero_timeout,
-            idle_check_interval: Duration::from_secs(10),
-            async_queue_url: args.async_queue_url.filter(|u| !u.is_empty()),
-            async_settings,
-            drain_delay: args.drain_delay.unwrap_or(Duration::from_secs(30)),
-            shutdown_grace: args.shutdown_grace,
-            remote_management: args.allow_remote_management,
-            platform_hosts: args.platform_hosts,
-            wildcard_host_suffixes: args.wildcard_host_suffixes,
-            loopback_upstreams: false,
-            management_token: args.management_token.clone(),
-            body_budget: args.body_budget,
-        })
-        .await;
+        return Ok(
+            faas_gateway::host::cluster::run(faas_gateway::host::cluster::ClusterOptions {
+                listen: args.listen,
+                admin_listen: args.admin_listen,
+                namespaces: args
+                    .namespaces
+                    .into_iter()
+                    .filter(|n| !n.is_empty())
+                    .collect(),
+                scale_from_zero_timeout: args.scale_from_zero_timeout,
+                idle_check_interval: Duration::from_secs(10),
+                async_queue_url: args.async_queue_url.filter(|u| !u.is_empty()),
+                async_settings,
+                drain_delay: args.drain_delay.unwrap_or(Duration::from_secs(30)),
+                shutdown_grace: args.shutdown_grace,
+                remote_management: args.allow_remote_management,
+                platform_hosts: args.platform_hosts,
+                wildcard_host_suffixes: args.wildcard_host_suffixes,
+                loopback_upstreams: false,
+                management_token: args.management_token.clone(),
+                body_budget: args.body_budget,
+            })
+            .await?,
+        );
     }
-    faas_gateway::local::run(faas_gateway::local::LocalOptions {
+    faas_gateway::host::run(faas_gateway::host::HostOptions {
         dir: args.dir,
         listen: args.listen,
         state_dir: args.state,
@@ -119,12 +121,13 @@ async fn main() -> anyhow::Result<()> {
         management_token: args.management_token,
         body_budget: args.body_budget,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
-        role: faas_gateway::platform::Role::Local,
-        source: faas_gateway::local::FunctionSource::Folder,
+        role: faas_gateway::host::Role::Local,
+        source: faas_gateway::source::FunctionSource::Folder,
         shutdown_grace: args.shutdown_grace,
         drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
         async_calls: Some(async_settings),
         internal_cidrs: Vec::new(),
     })
-    .await
+    .await?;
+    Ok(())
 }

@@ -119,7 +119,7 @@ pub async fn handle(
                 let runs = crate::runs_api::function_runs_detail(platform, name).await;
                 let detail = serde_json::json!({
                     "summary": Summary::of(&entry),
-                    "function": crate::platform::shown(&entry.function, platform.config.role),
+                    "function": crate::platform::shown(&entry.function, &platform.config.host),
                     "schedules": runs["schedules"],
                     "recentRuns": runs["recentRuns"],
                     "sqsTriggers": crate::sqs::status_json(platform, name),
@@ -130,7 +130,7 @@ pub async fn handle(
             None => not_found(name),
         },
         (&Method::PUT | &Method::DELETE, ["system", "functions", _])
-            if !platform.config.role.manages_functions() =>
+            if !platform.config.host.manages_functions =>
         {
             json_error(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -138,7 +138,7 @@ pub async fn handle(
                 &format!(
                     "this is a faas-runtime {} pod: its functions come from Function resources \
                      (faas deploy, kubectl apply), not from this API",
-                    platform.config.role.name()
+                    platform.config.host.name
                 ),
             )
         }
@@ -161,8 +161,8 @@ pub async fn handle(
             StatusCode::OK,
             &serde_json::json!({
                 "version": env!("CARGO_PKG_VERSION"),
-                "mode": platform.config.role.name(),
-                "poolingAllocator": platform.runtime.pooling(),
+                "mode": platform.config.host.name,
+                "poolingAllocator": platform.runtime.as_ref().is_some_and(|r| r.pooling()),
             }),
         ),
         (&Method::GET, ["system", "triggers"]) => {

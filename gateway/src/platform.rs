@@ -1,5 +1,7 @@
-//! The platform state shared by every request: registry, WASM runtime, metrics, lifecycle.
-//! Also the one place where a `Function` plus artifact bytes becomes a servable [`Entry`].
+//! The platform state shared by every request: registry, WASM runtime (when the host loads
+//! WASM), metrics, readiness. Also the one place where a function becomes a servable
+//! [`Entry`]: every function source ends in [`Platform::apply`] or [`Platform::register`],
+//! and the loaders of [`crate::load`] do the kind-specific work.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,89 +10,21 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use faas_api::Function;
-use faas_api::network::OutboundPolicy;
-use faas_runtime::wasm::{ArtifactKind, FunctionSettings, WasmConfig, WasmRuntime};
+use faas_runtime::wasm::{WasmConfig, WasmRuntime};
 
 use crate::admission::Admission;
+use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::registry::{Entry, Loaded, Origin, Registry};
 
-/// What this process is in the platform. The request path is the same in every role; what
-/// differs is where functions come from, which event sources run here, and whether the
-/// management API may change anything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// `faas up`: everything in one process (HTTP, cron, SQS, management).
-    Local,
-    /// `faas-runtime serve`: a runtime pool pod hosting WASM functions (HTTP and SQS; cron
-    /// runs in the controller and calls in through HTTP).
-    Pool,
-    /// `faas-runtime sidecar`: beside one container function in its pod. The function's
-    /// process runs in the other container; this serves its Lambda Runtime API on
-    /// `runtime_api`, its HTTP front, its SQS pollers and metrics.
-    Sidecar { runtime_api: std::net::SocketAddr },
-    /// `faas-gateway --cluster`: the edge behind the ALB. Functions come from `Function`
-    /// resources and run in pods; this forwards to them (scale from zero included). Its
-    /// management API is read-only and only on the admin listener.
-    Cluster,
-}
-
-impl Role {
-    /// `local`, `pool` or `sidecar`, as `/system/info` says.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Local => "local",
-            Role::Pool => "pool",
-            Role::Sidecar { .. } => "sidecar",
-            Role::Cluster => "cluster",
-        }
-    }
-
-    /// Whether the management API may deploy and delete (local mode only: in a cluster,
-    /// functions come from `Function` resources).
-    pub fn manages_functions(self) -> bool {
-        self == Role::Local
-    }
-
-    /// Whether requests come through the cluster gateway (runtime pools, sidecars): the call
-    /// id and mount point it sends are kept, so a function logs the id its caller got.
-    pub fn behind_gateway(self) -> bool {
-        matches!(self, Role::Pool | Role::Sidecar { .. })
-    }
-
-    /// Whether callers of a function see the detail of the platform's errors (a trap's
-    /// backtrace, why it is not ready): only in local mode, where the caller is the
-    /// developer. Runtime pods and the cluster gateway log it with the call id instead.
-    pub fn shows_error_detail(self) -> bool {
-        matches!(self, Role::Local)
-    }
-
-    /// Whether this process serves the dashboard: `faas up` and the cluster gateway (on its
-    /// admin listener); never a runtime pod, which a load balancer may reach.
-    pub fn has_dashboard(self) -> bool {
-        matches!(self, Role::Local | Role::Cluster)
-    }
-
-    /// Whether `/system/functions/{name}` shows `spec.env` values. Never in a runtime pool:
-    /// its functions belong to many teams, and its `/system` has no reader that needs them
-    /// (the cluster's own view is the `Function` resource, under Kubernetes RBAC); a value
-    /// that is not served cannot leak through any path to the pod.
-    pub fn shows_env(self) -> bool {
-        self != Role::Pool
-    }
-
-    /// Whether `/readyz` also waits for every function to be able to serve: a pod that
-    /// exists for one function is not ready before that function is.
-    pub fn ready_with_functions(self) -> bool {
-        matches!(self, Role::Sidecar { .. })
-    }
-}
+// kept for the CLI until the merge (the host is chosen in `crate::host::run`)
+pub use crate::host::Role;
 
 /// Gateway settings.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
-    /// What this process is.
-    pub role: Role,
+    /// What this host does and allows (chosen by its composition root, [`crate::host`]).
+    pub host: crate::host::Capabilities,
     /// State directory: compiled-artifact cache, uploaded artifacts and manifests.
     pub state_dir: PathBuf,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -122,7 +56,7 @@ impl GatewayConfig {
             ..WasmConfig::default()
         };
         Self {
-            role: Role::Local,
+            host: crate::host::Capabilities::local(),
             state_dir,
             shutdown_grace: Duration::from_secs(30),
             max_upload_bytes: 128 << 20,
@@ -140,8 +74,9 @@ impl GatewayConfig {
 pub struct Platform {
     /// Functions.
     pub registry: Registry,
-    /// The WASM executor.
-    pub runtime: Arc<WasmRuntime>,
+    /// The WASM executor, when this host loads WASM functions (not the cluster gateway nor
+    /// the sidecar: they build no engine and start no epoch thread).
+    pub runtime: Option<Arc<WasmRuntime>>,
     /// Metrics.
     pub metrics: Metrics,
     /// The last hour of invocations by minute (dashboard, `/system/stats`).
@@ -161,17 +96,11 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Builds the runtime and an empty registry.
-    pub fn new(config: GatewayConfig) -> anyhow::Result<Arc<Self>> {
+    /// Builds the loaders the host has and an empty registry.
+    pub fn new(config: GatewayConfig) -> Result<Arc<Self>, StartError> {
         crate::guard::check_settings(&config)?;
-        let runtime = WasmRuntime::new(config.wasm.clone())?;
         let metrics = Metrics::new();
-        let histogram = metrics.instantiate.with_label_values::<&str>(&[]);
-        runtime.on_instantiate(Arc::new(move |took| histogram.observe(took.as_secs_f64())));
-        if let Err(err) = runtime.log_limits().register(metrics.registry()) {
-            tracing::warn!(error = %err, "guest log rate metric not registered");
-        }
-        tracing::info!(pooling = runtime.pooling(), "wasm runtime ready");
+        let runtime = crate::load::wasm::start(&config, &metrics)?;
         Ok(Arc::new(Self {
             registry: Registry::default(),
             runtime,
@@ -210,7 +139,7 @@ impl Platform {
         if !self.ready.load(Ordering::Acquire) {
             return Err("loading functions".to_owned());
         }
-        if self.config.role.ready_with_functions() {
+        if self.config.host.ready_with_functions {
             for entry in self.registry.list() {
                 let serving = match &entry.state {
                     Ok(loaded) => loaded.invoker.readiness(),
@@ -224,7 +153,7 @@ impl Platform {
         Ok(())
     }
 
-    /// Compiles and wires one function version. The error is the reason shown to users.
+    /// Loads and wires one function version. The error is the reason shown to users.
     pub async fn prepare(
         &self,
         function: Function,
@@ -232,138 +161,60 @@ impl Platform {
         base_dir: Option<&Path>,
     ) -> Result<Entry, String> {
         let limits = function.spec.limits().map_err(|e| e.to_string())?;
-        if let Some(container) = &function.spec.runtime.container {
-            let loaded =
-                crate::process::load(&function, container, limits, base_dir, self.config.role)?;
-            return Ok(self.entry(function, limits, loaded));
-        }
-        let wasm = function.spec.runtime.wasm.as_ref().ok_or_else(|| {
-            "spec.runtime: exactly one of wasm or container must be set".to_owned()
-        })?;
-        if let Role::Sidecar { .. } = self.config.role {
-            return Err(
-                "spec.runtime.wasm: faas-runtime sidecar serves a container function; \
-                 WASM functions run in runtime pools (faas-runtime serve)"
-                    .to_owned(),
-            );
-        }
-        if self.config.role == Role::Pool && !wasm.dirs.is_empty() {
-            // A pool pod's filesystem holds its service-account and IRSA tokens, the other
-            // tenants' artifacts and the compiled-code cache; the runtime opens host paths
-            // with its own authority, so no tenant gets one.
-            return Err(
-                "spec.runtime.wasm.dirs: host directories are not granted in a runtime pool \
-                 (they would be opened with the pool's own authority, shared by every tenant); \
-                 dirs are for local mode (faas up) only"
-                    .to_owned(),
-            );
-        }
-        let mut outbound = match &function.spec.network {
-            Some(network) => OutboundPolicy::from_spec(&network.allowed_outbound_hosts)
-                .map_err(|e| e.to_string())?,
-            None => OutboundPolicy::deny_all(),
-        };
-        if self.config.role == Role::Pool {
-            outbound = outbound.in_pool_with(&self.config.internal_cidrs);
-        }
-        let loading = std::time::Instant::now();
-        let compiled = match self
-            .runtime
-            .load_reporting(artifact, wasm.sha256.as_deref())
-            .await
-        {
-            Ok((compiled, source)) => {
-                self.metrics
-                    .loads
-                    .with_label_values(&[source.as_str()])
-                    .inc();
-                self.stats.record_load(
-                    function.metadata.name.as_deref().unwrap_or_default(),
-                    source.as_str(),
-                    loading.elapsed(),
-                );
-                compiled
-            }
-            Err(err) => {
-                self.metrics.loads.with_label_values(&["failed"]).inc();
-                return Err(err.to_string());
-            }
-        };
-        let name: Arc<str> = function.metadata.name.as_deref().unwrap_or_default().into();
-        let dirs = wasm
-            .dirs
-            .iter()
-            .map(|d| {
-                let host = PathBuf::from(&d.host_path);
-                let host = match base_dir {
-                    Some(base) if host.is_relative() => base.join(host),
-                    _ => host,
-                };
-                (host, d.guest_path.clone(), d.read_only)
-            })
-            .collect::<Vec<_>>();
-        self.check_grants(&dirs)?;
-        let settings = FunctionSettings {
-            name,
-            limits,
-            env: env_of(&function),
-            outbound: Arc::new(outbound),
-            dirs,
-        };
-        let loaded = Loaded {
-            sha256: compiled.sha256.clone(),
-            kind: match compiled.kind {
-                ArtifactKind::Component => "component",
-                ArtifactKind::CoreModule => "cgi-module",
-            },
-            invoker: Arc::new(self.runtime.function(compiled, settings)),
-        };
-        Ok(self.entry(function, limits, loaded))
-    }
-
-    /// Refuses a `dirs` grant that reaches the platform's own files: a host path that is,
-    /// contains or is inside the state directory or the compiled-code cache (a guest that
-    /// can write there plants native code the runtime would run; one that can read there
-    /// reads the cache key and every deployed artifact and manifest). Paths are compared
-    /// after resolving symlinks, so a link to the state directory is refused too.
-    fn check_grants(&self, dirs: &[(PathBuf, String, bool)]) -> Result<(), String> {
-        let protected: Vec<PathBuf> = std::iter::once(&self.config.state_dir)
-            .chain(self.config.wasm.cache_dir.as_ref())
-            .map(|p| resolved(p))
-            .collect();
-        for (i, (host, _, _)) in dirs.iter().enumerate() {
-            let granted = resolved(host);
-            if let Some(own) = protected
-                .iter()
-                .find(|own| granted.starts_with(own) || own.starts_with(&granted))
-            {
-                return Err(format!(
-                    "spec.runtime.wasm.dirs[{i}].hostPath: {} reaches the platform's own state \
-                     directory {} (compiled code, artifacts, the cache key); grant a directory \
-                     outside it",
-                    host.display(),
-                    own.display()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// A servable entry for `loaded`, with this version's admission control.
-    fn entry(&self, function: Function, limits: faas_api::Limits, loaded: Loaded) -> Entry {
-        Entry {
-            admission: Arc::new(Admission::new(
-                limits.concurrency,
-                limits.concurrency as usize,
-                self.config.max_queue_wait.min(limits.timeout),
-            )),
+        let loaded = crate::load::load(self, &function, artifact, limits, base_dir).await?;
+        Ok(self.entry(
             function,
             limits,
-            origin: Origin::Api,
-            state: Ok(Arc::new(loaded)),
-            last_error: None,
+            Origin::Api,
+            Ok(Arc::new(loaded)),
+            limits.concurrency,
+        ))
+    }
+
+    /// A servable entry: `state` is what serves or why nothing does; `permits` requests are
+    /// admitted at once (with as many queued, each waiting at most the queue wait or the
+    /// function's timeout). One that cannot serve admits nothing.
+    fn entry(
+        &self,
+        function: Function,
+        limits: faas_api::Limits,
+        origin: Origin,
+        state: Result<Arc<Loaded>, String>,
+        permits: u32,
+    ) -> Entry {
+        let admission = match &state {
+            Ok(_) => Admission::new(
+                permits,
+                permits as usize,
+                self.config.max_queue_wait.min(limits.timeout),
+            ),
+            Err(_) => Admission::new(1, 0, Duration::ZERO),
+        };
+        Entry {
+            last_error: state.as_ref().err().cloned(),
+            admission: Arc::new(admission),
+            function,
+            limits,
+            origin,
+            state,
             updated: SystemTime::now(),
         }
+    }
+
+    /// Registers `function` under registry key `key` as it is (`state`: what serves, or why
+    /// nothing does), admitting `permits` requests at once: how a source whose functions are
+    /// loaded elsewhere (the cluster gateway's, forwarding to pods) registers them.
+    pub fn register(
+        &self,
+        key: String,
+        function: Function,
+        origin: Origin,
+        state: Result<Arc<Loaded>, String>,
+        permits: u32,
+    ) {
+        let limits = function.spec.limits().unwrap_or_default();
+        let entry = self.entry(function, limits, origin, state, permits);
+        self.registry.upsert_as(key, entry);
     }
 
     /// Applies a new version from a watched file or startup scan: on failure, a function that
@@ -402,15 +253,8 @@ impl Platform {
                     _ => {
                         tracing::warn!(function = %name, error = %reason, "function is not ready");
                         let limits = function.spec.limits().unwrap_or_default();
-                        self.registry.upsert(Entry {
-                            function,
-                            limits,
-                            origin,
-                            state: Err(reason.clone()),
-                            last_error: Some(reason.clone()),
-                            admission: Arc::new(Admission::new(1, 0, Duration::ZERO)),
-                            updated: SystemTime::now(),
-                        });
+                        let entry = self.entry(function, limits, origin, Err(reason.clone()), 1);
+                        self.registry.upsert(entry);
                     }
                 }
                 Err(reason)
@@ -419,33 +263,11 @@ impl Platform {
     }
 }
 
-/// `path` with symlinks resolved and made absolute, as far as it exists (a grant or a state
-/// directory not created yet is compared as written below its deepest existing ancestor).
-fn resolved(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut existing = absolute.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            let mut out = real;
-            out.extend(rest.iter().rev());
-            return out;
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_owned());
-                existing = parent;
-            }
-            _ => return absolute,
-        }
-    }
-}
-
-/// `function` as `/system` shows it in `role`: in a pool, each `spec.env` value is replaced
+/// `function` as `/system` shows it on `host`: in a pool, each `spec.env` value is replaced
 /// by a placeholder (the names stay, to tell what is set).
-pub fn shown(function: &Function, role: Role) -> Function {
+pub fn shown(function: &Function, host: &crate::host::Capabilities) -> Function {
     let mut shown = function.clone();
-    if !role.shows_env() {
+    if !host.shows_env {
         for value in shown.spec.env.values_mut() {
             *value = "(hidden in runtime pools)".to_owned();
         }

@@ -101,8 +101,8 @@ pub async fn serve_exposed(
             // Behind the cluster gateway, the call id it gave the client is the call's id.
             let call_id = platform
                 .config
-                .role
-                .behind_gateway()
+                .host
+                .behind_gateway
                 .then(|| forwarded_call_id(&request))
                 .flatten()
                 .unwrap_or_else(|| ids.next());
@@ -149,23 +149,6 @@ pub async fn serve_exposed(
     Ok(())
 }
 
-/// The first half of a drain behind a load balancer: `/readyz` fails at once, so the load
-/// balancer stops choosing this pod, while requests keep being served for `delay` (the load
-/// balancer's deregistration delay: until it is over, it may still send requests, and a
-/// closed listener would turn them into 502s). Then the caller closes its listeners and
-/// requests in flight get the grace period. A second signal ends the delay early.
-pub async fn drain(platform: &Platform, delay: std::time::Duration) {
-    platform.set_draining();
-    if delay.is_zero() {
-        return;
-    }
-    tracing::info!(delay = ?delay, "draining: /readyz fails; still serving until the load balancer stops sending");
-    tokio::select! {
-        () = tokio::time::sleep(delay) => {}
-        () = crate::local::shutdown_signal() => tracing::warn!("second signal: closing the listeners now"),
-    }
-}
-
 /// Routes one request and stamps it with its call id.
 pub async fn dispatch(
     platform: &Arc<Platform>,
@@ -199,7 +182,7 @@ pub async fn dispatch(
         route,
         Route::Function { .. } | Route::AsyncFunction { .. } | Route::NotFound
     );
-    let withhold = serves_function && !platform.config.role.shows_error_detail();
+    let withhold = serves_function && !platform.config.host.shows_error_detail;
     let mut response = match route {
         _ if !exposure.answers(&route) => json_error(
             StatusCode::NOT_FOUND,
@@ -245,7 +228,7 @@ pub async fn dispatch(
         Route::System => crate::management::handle(platform, request).await,
         // Runtime pods serve functions only: in a cluster the dashboard belongs on the
         // gateway's admin listener, never on a pod a load balancer reaches.
-        Route::Ui if !platform.config.role.has_dashboard() => json_error(
+        Route::Ui if !platform.config.host.has_dashboard => json_error(
             StatusCode::NOT_FOUND,
             "NotFound",
             "no dashboard in a runtime pod",

@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use faas_runtime::sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
 
+use crate::error::StartError;
 use crate::platform::Platform;
 use crate::target::PlatformTarget;
 
 /// Starts the pollers of `platform`. AWS configuration (credentials, region, endpoint) is
 /// read from the environment the first time a trigger needs it.
-pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Pollers>> {
+pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Pollers>, StartError> {
     let metrics = SqsMetrics::new(platform.metrics.registry())?;
     let pollers = Arc::new(Pollers::new(
         Arc::new(Clients::from_env()),
@@ -18,7 +19,7 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> anyhow::Result<Arc<Po
         metrics,
     ));
     if platform.sqs.set(Arc::clone(&pollers)).is_err() {
-        anyhow::bail!("the SQS pollers of this platform were already started");
+        return Err(StartError::AlreadyStarted("the SQS pollers"));
     }
     // The full set of triggers after every registry change.
     let fed = Arc::clone(&pollers);

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use faas_gateway::cluster::{self, ClusterOptions};
+use faas_gateway::cluster;
+use faas_gateway::host::cluster::{Cluster, ClusterOptions, start};
 use faas_gateway::server::Exposure;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -362,7 +363,7 @@ fn options(hold: Duration) -> ClusterOptions {
 }
 
 /// A cluster gateway on the mock API, its public listener on a loopback port.
-async fn gateway(state: ApiState, hold: Duration) -> (cluster::Cluster, MockApi, SocketAddr) {
+async fn gateway(state: ApiState, hold: Duration) -> (Cluster, MockApi, SocketAddr) {
     let (cluster, api, public, _admin) = gateway_with_admin(state, hold).await;
     (cluster, api, public)
 }
@@ -371,7 +372,7 @@ async fn gateway(state: ApiState, hold: Duration) -> (cluster::Cluster, MockApi,
 async fn gateway_with_admin(
     state: ApiState,
     hold: Duration,
-) -> (cluster::Cluster, MockApi, SocketAddr, SocketAddr) {
+) -> (Cluster, MockApi, SocketAddr, SocketAddr) {
     gateway_with(options(hold), state).await
 }
 
@@ -379,10 +380,10 @@ async fn gateway_with_admin(
 async fn gateway_with(
     options: ClusterOptions,
     state: ApiState,
-) -> (cluster::Cluster, MockApi, SocketAddr, SocketAddr) {
+) -> (Cluster, MockApi, SocketAddr, SocketAddr) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let api = MockApi::start(handle, state);
-    let cluster = cluster::start(&options, kube::Client::new(service, "shop")).unwrap();
+    let cluster = start(&options, kube::Client::new(service, "shop")).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(faas_gateway::server::serve_exposed(

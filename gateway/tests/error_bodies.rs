@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use faas_gateway::platform::{GatewayConfig, Platform, Role};
+use faas_gateway::host::Capabilities;
+use faas_gateway::platform::{GatewayConfig, Platform};
 use faas_gateway::registry::Origin;
 use faas_gateway::server::Exposure;
 use serde_json::json;
@@ -20,11 +21,11 @@ fn hostile() -> Bytes {
     Bytes::from(std::fs::read(path).expect("tests/fixtures/hostile.wasm"))
 }
 
-/// A gateway of `role` serving the hostile guest on a loopback port.
-async fn serve(role: Role) -> (Arc<Platform>, std::net::SocketAddr, tempfile::TempDir) {
+/// A gateway with `host`'s capabilities serving the hostile guest on a loopback port.
+async fn serve(host: Capabilities) -> (Arc<Platform>, std::net::SocketAddr, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = GatewayConfig::new(dir.path().to_path_buf());
-    config.role = role;
+    config.host = host;
     config.wasm.cache_dir = None;
     let platform = Platform::new(config).unwrap();
     let function: faas_api::Function = serde_json::from_value(json!({
@@ -50,7 +51,7 @@ async fn serve(role: Role) -> (Arc<Platform>, std::net::SocketAddr, tempfile::Te
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trap_in_a_pool_answers_its_reason_without_the_backtrace() {
-    let (_platform, addr, _dir) = serve(Role::Pool).await;
+    let (_platform, addr, _dir) = serve(Capabilities::pool()).await;
     let reply = faas_e2e::get(&format!("http://{addr}/function/hostile/panic")).await;
     assert_eq!(reply.status, 500, "{}", reply.text());
     let body = reply.json();
@@ -67,7 +68,7 @@ async fn a_trap_in_a_pool_answers_its_reason_without_the_backtrace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_local_mode_the_developer_sees_why_it_trapped() {
-    let (_platform, addr, _dir) = serve(Role::Local).await;
+    let (_platform, addr, _dir) = serve(Capabilities::local()).await;
     let reply = faas_e2e::get(&format!("http://{addr}/function/hostile/panic")).await;
     assert_eq!(reply.status, 500, "{}", reply.text());
     assert_eq!(reply.json()["reason"], "Trapped");

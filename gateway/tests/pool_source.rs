@@ -67,12 +67,12 @@ fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body
 }
 
 /// What the controller tells the pods of namespace `shop`'s `default` pool.
-fn default_pool() -> faas_gateway::pool_source::PoolIdentity {
+fn default_pool() -> faas_gateway::source::pool::PoolIdentity {
     let plain: faas_api::Function =
         serde_json::from_value(function("any", "configmap://fn-any/any.wasm")).unwrap();
     let pool = faas_api::pool::pool_of(&plain);
     assert_eq!(pool.name, "default");
-    faas_gateway::pool_source::PoolIdentity {
+    faas_gateway::source::pool::PoolIdentity {
         name: pool.name,
         key: Some(pool.key.digest()),
     }
@@ -89,7 +89,7 @@ async fn start_pool(
 ) {
     let platform = Platform::new(GatewayConfig::new(state.to_path_buf())).unwrap();
     let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-    tokio::spawn(faas_gateway::pool_source::follow(
+    tokio::spawn(faas_gateway::source::pool::follow(
         Arc::downgrade(&platform),
         Client::new(service, "shop"),
         "shop".into(),

@@ -1,4 +1,4 @@
-//! A runtime pool pod (`Role::Pool`) hosts functions of many teams: none of them may reach the
+//! A runtime pool pod (`Capabilities::pool()`) hosts functions of many teams: none of them may reach the
 //! pod's files, its management API or a sibling's environment. In process, on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use faas_e2e::{get, send};
-use faas_gateway::platform::Role;
+use faas_gateway::host::Capabilities;
 use faas_gateway::registry::Origin;
 use faas_gateway::{GatewayConfig, Platform};
 
@@ -21,9 +21,9 @@ fn function(name: &str, artifact: &Path, extra: &str) -> faas_api::Function {
     .unwrap()
 }
 
-fn platform(role: Role, state: &Path) -> Arc<Platform> {
+fn platform(host: Capabilities, state: &Path) -> Arc<Platform> {
     let mut config = GatewayConfig::new(state.to_path_buf());
-    config.role = role;
+    config.host = host;
     Platform::new(config).unwrap()
 }
 
@@ -47,7 +47,7 @@ async fn a_pool_refuses_host_directories() {
     let secrets = tempfile::tempdir().unwrap();
     std::fs::write(secrets.path().join("token"), "pool-token").unwrap();
     let hello = faas_e2e::guest("hello");
-    let pool = platform(Role::Pool, state.path());
+    let pool = platform(Capabilities::pool(), state.path());
     let err = prepare(&pool, function("reader", &hello, &dirs(secrets.path())))
         .await
         .expect_err("a pool grants no host path");
@@ -68,7 +68,7 @@ async fn local_mode_refuses_grants_that_reach_the_state_directory() {
     let link = root.path().join("innocent");
     std::os::unix::fs::symlink(state.join("cache"), &link).unwrap();
     let hello = faas_e2e::guest("hello");
-    let local = platform(Role::Local, &state);
+    let local = platform(Capabilities::local(), &state);
 
     for (what, host) in [
         ("the cache", state.join("cache")),
@@ -93,7 +93,7 @@ async fn local_mode_refuses_grants_that_reach_the_state_directory() {
 /// A pool pod serving `hostile` (allowed to fetch anything, loopback written out) and
 /// `sibling` (with a secret in its environment), on a loopback port.
 async fn pool_with_sibling(state: &Path) -> (Arc<Platform>, SocketAddr) {
-    let pool = platform(Role::Pool, state);
+    let pool = platform(Capabilities::pool(), state);
     let hostile = faas_e2e::guest("hostile");
     let rules = "  network:\n    allowedOutboundHosts: ['http://127.0.0.1:*', 'http://[::1]:*', \
                  'http://localhost:*', '*://*:*']\n  timeout: 10s\n";
@@ -189,7 +189,7 @@ async fn a_pool_guest_cannot_read_a_siblings_env_through_its_own_pod() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_mode_keeps_loopback_for_functions_that_list_it() {
     let state = tempfile::tempdir().unwrap();
-    let local = platform(Role::Local, state.path());
+    let local = platform(Capabilities::local(), state.path());
     let hostile = faas_e2e::guest("hostile");
     local
         .apply(

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use faas_gateway::local::{FunctionSource, LocalOptions};
-use faas_gateway::platform::Role;
+use faas_gateway::host::{HostOptions, Role};
+use faas_gateway::source::FunctionSource;
 
 #[derive(Parser)]
 #[command(version, about = "faas runtime: serves functions in runtime pods")]
@@ -112,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
             internal = internal_cidrs;
             let source = match pool {
                 Some(name) => FunctionSource::Pool {
-                    pool: faas_gateway::pool_source::PoolIdentity {
+                    pool: faas_gateway::source::pool::PoolIdentity {
                         name,
                         key: pool_key,
                     },
@@ -139,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     faas_gateway::init_tracing(common.json_logs);
-    faas_gateway::local::run(LocalOptions {
+    faas_gateway::host::run(HostOptions {
         dir,
         listen: common.listen,
         state_dir: common.state,
@@ -158,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
         async_calls: None,
         internal_cidrs: internal,
     })
-    .await
+    .await?;
+    Ok(())
 }
 
 /// The sidecar's manifest as a file (written to the state directory when given inline),

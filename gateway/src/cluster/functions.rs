@@ -1,6 +1,7 @@
-//! The registry of a cluster gateway, from `Function` resources: each valid Function becomes
-//! an entry whose invoker forwards to its pods ([`RemoteFunction`]), with the same admission
-//! (body limit, concurrency, queue) as every other mode.
+//! The registry of a cluster gateway, from `Function` resources: each valid Function is
+//! registered through [`Platform::register`] with an invoker that forwards to its pods
+//! ([`crate::load::remote`]), with the same admission (body limit, concurrency, queue) as
+//! every other mode.
 //!
 //! Every Function is registered under `{name}.{namespace}`
 //! ([`faas_api::routing::qualified_name`]), so two namespaces may use one name and both are
@@ -14,16 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use faas_api::Function;
-use faas_api::scaling::ReplicasOwner;
 use kube::ResourceExt;
 
 use super::endpoints::{Endpoints, ServiceKey};
 use super::relist::{Relists, covers};
 use super::scaler::Scaler;
-use super::upstream::{Hold, PodClient, RemoteFunction, Upstream};
-use crate::admission::Admission;
+use super::upstream::{PodClient, Upstream};
+use crate::load::remote::{Remote, permits};
 use crate::platform::Platform;
-use crate::registry::{Entry, Loaded, Origin};
+use crate::registry::Origin;
 
 /// Where a function's pods are, or why it cannot be served (yet).
 pub fn upstream_of(function: &Function) -> Result<Upstream, String> {
@@ -178,14 +178,28 @@ impl ClusterFunctions {
             // Status writes (conditions, load states) change nothing that is served.
             return;
         }
-        let entry = self.entry(function.clone(), upstream, platform.config.max_queue_wait);
-        match &entry.state {
+        let limits = function.spec.limits().unwrap_or_default();
+        let remote = Remote {
+            endpoints: &self.endpoints,
+            scaler: &self.scaler,
+            client: &self.client,
+            hold: self.hold,
+        };
+        let state = upstream.map(|upstream| Arc::new(remote.load(function, upstream, limits)));
+        match &state {
             Ok(_) => tracing::info!(function = %name, %namespace, "function serving"),
             Err(reason) => {
                 tracing::warn!(function = %name, %namespace, %reason, "function not ready")
             }
         }
-        platform.registry.upsert_as(key.clone(), entry);
+        let permits = permits(function, limits);
+        platform.register(
+            key.clone(),
+            function.clone(),
+            Origin::Cluster,
+            state,
+            permits,
+        );
         let lost = platform.registry.claims();
         for loss in lost.losses_of(&faas_api::routing::FunctionId {
             namespace: namespace.clone(),
@@ -194,92 +208,5 @@ impl ClusterFunctions {
             tracing::warn!(function = %name, %namespace, %loss, "route not granted");
         }
         self.served.insert(key, fingerprint);
-    }
-
-    fn entry(
-        &self,
-        function: Function,
-        upstream: Result<Upstream, String>,
-        max_queue_wait: Duration,
-    ) -> Entry {
-        let name = function.name_any();
-        let namespace = function.namespace().unwrap_or_default();
-        let limits = function.spec.limits().unwrap_or_default();
-        let state = upstream.map(|upstream| {
-            let scale =
-                (function.spec.replicas_owner(false) == ReplicasOwner::Gateway).then(|| {
-                    self.scaler.target(
-                        &namespace,
-                        &name,
-                        &format!("fn-{name}"),
-                        function.spec.idle_after(),
-                    )
-                });
-            if scale.is_none() {
-                self.scaler.forget(&namespace, &name);
-            }
-            let kind = if function.spec.runtime.wasm.is_some() {
-                "pool"
-            } else {
-                "pods"
-            };
-            let sha256 = function
-                .spec
-                .runtime
-                .wasm
-                .as_ref()
-                .and_then(|w| w.sha256.clone())
-                .unwrap_or_default();
-            let invoker = RemoteFunction::new(
-                name.clone(),
-                upstream.clone(),
-                self.endpoints.subscribe(&upstream.service),
-                Hold {
-                    limit: self.hold,
-                    scale,
-                },
-                limits.timeout,
-                self.client.clone(),
-            );
-            Arc::new(Loaded {
-                invoker: Arc::new(invoker),
-                sha256,
-                kind,
-            })
-        });
-        // `concurrency` is per replica, and every pod that runs the platform's router (pools,
-        // sidecars) enforces it itself; this gateway admits what the replicas can take at
-        // most, so one gateway cannot flood them and a client gets 429 here, not deep inside.
-        let replicas = function
-            .spec
-            .scale
-            .as_ref()
-            .map_or(1, |s| s.max.unwrap_or(s.min))
-            .max(
-                function
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.replicas)
-                    .map_or(1, |r| r.max(1).unsigned_abs()),
-            )
-            .max(1);
-        let permits = limits.concurrency.saturating_mul(replicas);
-        let admission = match &state {
-            Ok(_) => Admission::new(
-                permits,
-                permits as usize,
-                max_queue_wait.min(limits.timeout),
-            ),
-            Err(_) => Admission::new(1, 0, Duration::ZERO),
-        };
-        Entry {
-            last_error: state.as_ref().err().cloned(),
-            function,
-            limits,
-            origin: Origin::Cluster,
-            state,
-            admission: Arc::new(admission),
-            updated: std::time::SystemTime::now(),
-        }
     }
 }

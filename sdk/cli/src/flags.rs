@@ -103,7 +103,7 @@ fn from_flags(name: &str, flags: &FunctionFlags, build: bool) -> anyhow::Result<
     match (&flags.wasm, &flags.image) {
         (Some(wasm), None) => {
             let source = if wasm.is_dir() {
-                crate_artifact(wasm, build)?
+                faas_gateway::build::crate_artifact(wasm, build)?
             } else {
                 std::path::absolute(wasm).unwrap_or_else(|_| wasm.clone())
             };
@@ -171,74 +171,6 @@ fn adjust(function: &mut Function, flags: &FunctionFlags) -> anyhow::Result<()> 
         }
     }
     Ok(())
-}
-
-/// The component a Rust crate builds to (`cargo build --release --target wasm32-wasip2`, run
-/// here when `build`), found through `cargo metadata` (the target dir may be a workspace's).
-fn crate_artifact(dir: &Path, build: bool) -> anyhow::Result<PathBuf> {
-    if !dir.join("Cargo.toml").exists() {
-        anyhow::bail!(
-            "--wasm {}: a folder must be a Rust crate (no Cargo.toml)",
-            dir.display()
-        );
-    }
-    let metadata = std::process::Command::new("cargo")
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(dir)
-        .output()
-        .context("running cargo metadata (is cargo installed?)")?;
-    if !metadata.status.success() {
-        anyhow::bail!(
-            "--wasm {}: cargo metadata failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&metadata.stderr).trim()
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&metadata.stdout)?;
-    let manifest = std::fs::canonicalize(dir.join("Cargo.toml"))?;
-    let package = metadata["packages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|p| {
-            p["manifest_path"]
-                .as_str()
-                .and_then(|m| std::fs::canonicalize(m).ok())
-                .is_some_and(|m| m == manifest)
-        })
-        .with_context(|| {
-            format!(
-                "--wasm {}: cargo metadata does not list this crate",
-                dir.display()
-            )
-        })?;
-    let library = package["targets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| t["crate_types"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
-        .and_then(|t| t["name"].as_str())
-        .with_context(|| {
-            format!(
-                "--wasm {}: the crate has no cdylib library (add [lib] crate-type = [\"cdylib\"]; `faas new NAME` makes one)",
-                dir.display()
-            )
-        })?;
-    let target_dir = PathBuf::from(metadata["target_directory"].as_str().unwrap_or("target"));
-    if build {
-        eprintln!("faas: building {} for wasm32-wasip2", dir.display());
-        let status = std::process::Command::new("cargo")
-            .args(["build", "--release", "--target", "wasm32-wasip2"])
-            .current_dir(dir)
-            .status()
-            .context("running cargo build")?;
-        if !status.success() {
-            anyhow::bail!("--wasm {}: cargo build failed (see above)", dir.display());
-        }
-    }
-    Ok(target_dir
-        .join("wasm32-wasip2/release")
-        .join(format!("{}.wasm", library.replace('-', "_"))))
 }
 
 #[cfg(test)]

@@ -50,7 +50,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 pool_keep_resident,
                 shutdown_grace,
             })
-            .await;
+            .await
+            .map_err(anyhow::Error::from);
         }
         // Offline commands: no target.
         Command::Validate { file } => return commands::validate::validate(&file),

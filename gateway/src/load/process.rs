@@ -1,6 +1,6 @@
 //! Container functions in local mode: `spec.runtime.container` runs `command` + `args` on
 //! this machine (the stand-in for the image's entrypoint) through the runtime's process
-//! executors.
+//! executors. In a pod the process runs beside the sidecar instead ([`super::beside`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,38 +11,19 @@ use faas_runtime::process::http::HttpProcess;
 use faas_runtime::process::lambda::LambdaFunction;
 use faas_runtime::process::{ProcessFunction, ProcessSpec};
 
-use crate::platform::Role;
 use crate::registry::Loaded;
 
-/// Starts (http) or prepares (cgi) the process function of `container`; beside a function
-/// container (the sidecar role), follows the process that runs there.
+/// Starts (http) or prepares (cgi) the process function of `container` on this machine.
 pub fn load(
     function: &Function,
     container: &ContainerRuntime,
     limits: Limits,
     base_dir: Option<&Path>,
-    role: Role,
 ) -> Result<Loaded, String> {
-    match role {
-        Role::Local => {}
-        Role::Cluster => {
-            return Err(
-                "the cluster gateway forwards to a function's pods; it runs no process".to_owned(),
-            );
-        }
-        Role::Pool => {
-            return Err(
-                "spec.runtime.container: a runtime pool hosts WASM functions only; \
-                 a container function runs in its own pods (beside faas-runtime sidecar)"
-                    .to_owned(),
-            );
-        }
-        Role::Sidecar { runtime_api } => return beside(function, container, limits, runtime_api),
-    }
     if container.command.is_empty() {
         return Err(match &container.image {
             Some(image) => format!(
-                "spec.runtime.container.command: local mode runs a process on this machine, not \\
+                "spec.runtime.container.command: local mode runs a process on this machine, not \
                  the image {image}; set command (and args) to what the image's entrypoint runs"
             ),
             None => "spec.runtime.container.command: required in local mode".to_owned(),
@@ -95,48 +76,6 @@ pub fn load(
     })
 }
 
-/// The process runs in the function container of the same pod (same loopback); the kubelet
-/// starts and restarts it. `command` is local mode's stand-in for the image and is ignored.
-fn beside(
-    function: &Function,
-    container: &ContainerRuntime,
-    limits: Limits,
-    runtime_api: std::net::SocketAddr,
-) -> Result<Loaded, String> {
-    let spec = ProcessSpec {
-        name: function.metadata.name.as_deref().unwrap_or_default().into(),
-        argv: Vec::new(),
-        working_dir: None,
-        env: crate::platform::env_of(function),
-        port: container.port,
-        readiness_path: container.readiness_path.clone(),
-        limits,
-    };
-    let (invoker, kind) = match container.mode {
-        ContainerMode::Cgi => {
-            return Err(
-                "spec.runtime.container.mode: cgi starts a process per request, which \
-                 only works where the runtime runs the program itself (local mode); in a pod \
-                 use http or lambda"
-                    .to_owned(),
-            );
-        }
-        ContainerMode::Http => (
-            ProcessFunction::Http(Box::new(HttpProcess::beside(spec)?)),
-            "container-http",
-        ),
-        ContainerMode::Lambda => (
-            ProcessFunction::Lambda(Box::new(LambdaFunction::beside(spec, runtime_api)?)),
-            "container-lambda",
-        ),
-    };
-    Ok(Loaded {
-        invoker: Arc::new(invoker),
-        sha256: String::new(),
-        kind,
-    })
-}
-
 /// `path` made absolute against the current directory (not resolving symlinks).
 fn absolute(path: &Path) -> PathBuf {
     if path.is_absolute() {
@@ -145,4 +84,32 @@ fn absolute(path: &Path) -> PathBuf {
     std::env::current_dir()
         .map(|cwd| cwd.join(path))
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A container function without a command is refused in one clean line that names the
+    /// field and the image (no stray backslash or line break from the source's wrapping).
+    #[test]
+    fn refusal_without_command_is_one_clean_line() {
+        let function: Function = serde_yaml::from_str(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata:\n  name: shop\n\
+             spec:\n  runtime:\n    container:\n      image: registry.example/shop:1\n",
+        )
+        .expect("manifest");
+        let container = function.spec.runtime.container.clone().expect("container");
+        let Err(message) = load(&function, &container, Limits::default(), None) else {
+            panic!("a container function without a command must be refused");
+        };
+        assert!(!message.contains('\\'), "{message}");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(!message.contains("  "), "{message}");
+        assert!(
+            message.starts_with("spec.runtime.container.command: ")
+                && message.contains("not the image registry.example/shop:1;"),
+            "{message}"
+        );
+    }
 }

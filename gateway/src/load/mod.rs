@@ -1,0 +1,80 @@
+//! Loaders, one per kind of function: [`wasm`] compiles a component or module in this
+//! process, [`process`] starts the function's program on this machine (local mode),
+//! [`beside`] follows the process in the function container of the same pod (the sidecar),
+//! [`remote`] forwards to the function's pods (the cluster gateway).
+//!
+//! Which loaders a process has is its host's decision ([`crate::host::Capabilities`]): a
+//! loader the host does not have is never built (the cluster gateway and the sidecar build
+//! no wasmtime engine), and a function that needs it is refused with the host's reason.
+
+pub mod beside;
+pub mod process;
+pub mod remote;
+pub mod wasm;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use bytes::Bytes;
+use faas_api::{Function, Limits};
+
+use crate::platform::Platform;
+use crate::registry::Loaded;
+
+/// How this host loads WASM functions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WasmLoading {
+    /// In this process, for one developer (`faas up`): host directories may be granted.
+    Local,
+    /// In a runtime pool pod, shared by many teams: no host directory, and the cluster's own
+    /// address ranges count as internal for outbound rules.
+    Pool,
+    /// Not here, for this reason (no engine is built).
+    Refused(&'static str),
+}
+
+/// How this host loads container functions (`spec.runtime.container`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessLoading {
+    /// Runs `command` on this machine ([`process`]).
+    Local,
+    /// Follows the process in the function container of this pod, whose Lambda handler
+    /// reaches the Runtime API on `runtime_api` ([`beside`]).
+    Beside { runtime_api: SocketAddr },
+    /// Not here, for this reason.
+    Refused(&'static str),
+}
+
+/// Loads one function version with the loader its kind needs, as this host has it. The
+/// error is the reason shown to users.
+pub(crate) async fn load(
+    platform: &Platform,
+    function: &Function,
+    artifact: Bytes,
+    limits: Limits,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, String> {
+    if let Some(container) = &function.spec.runtime.container {
+        return match platform.config.host.process {
+            ProcessLoading::Local => process::load(function, container, limits, base_dir),
+            ProcessLoading::Beside { runtime_api } => {
+                beside::load(function, container, limits, runtime_api)
+            }
+            ProcessLoading::Refused(reason) => Err(reason.to_owned()),
+        };
+    }
+    let wasm =
+        function.spec.runtime.wasm.as_ref().ok_or_else(|| {
+            "spec.runtime: exactly one of wasm or container must be set".to_owned()
+        })?;
+    match (platform.config.host.wasm, &platform.runtime) {
+        (WasmLoading::Refused(reason), _) => Err(reason.to_owned()),
+        (_, None) => Err("spec.runtime.wasm: this process has no WASM runtime".to_owned()),
+        (mode, Some(runtime)) => {
+            wasm::load(
+                platform, runtime, mode, function, wasm, artifact, limits, base_dir,
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Function sources, one adapter per place functions come from: a [`folder`] of manifests
+//! (watched), a runtime pool's Functions ([`pool`], from the Kubernetes API), and the
+//! cluster gateway's Functions and EndpointSlices ([`cluster`]). Each feeds the registry
+//! through the platform ([`Platform::apply`], [`Platform::register`]), never by building
+//! entries itself.
+
+pub mod cluster;
+pub mod folder;
+pub mod pool;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::StartError;
+use crate::platform::Platform;
+
+/// Where a platform process gets its functions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FunctionSource {
+    /// The manifests under the host's folder, watched.
+    Folder,
+    /// The Functions of a runtime pool, from the Kubernetes API (`faas-runtime serve --pool`):
+    /// those labelled `faas.dev/pool=<pool>` in the pod's namespace. `pod` (the pod's name)
+    /// is how it reports, per function, whether it loaded it.
+    Pool {
+        pool: pool::PoolIdentity,
+        namespace: String,
+        pod: Option<String>,
+    },
+}
+
+/// Whether the first load of a source is done when [`FunctionSource::start`] returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FirstLoad {
+    /// Done: the host marks the platform ready when it has finished starting.
+    Done,
+    /// Under way: the source marks the platform ready itself once its first list is in.
+    Pending,
+}
+
+impl FunctionSource {
+    /// Starts following the source: the folder `dir` every `interval`, or the pool's
+    /// Functions through the Kubernetes API.
+    pub async fn start(
+        &self,
+        platform: &Arc<Platform>,
+        dir: PathBuf,
+        interval: Duration,
+    ) -> Result<FirstLoad, StartError> {
+        match self {
+            FunctionSource::Folder => {
+                folder::start(platform, dir, interval).await;
+                Ok(FirstLoad::Done)
+            }
+            FunctionSource::Pool {
+                pool,
+                namespace,
+                pod,
+            } => {
+                let client =
+                    kube::Client::try_default()
+                        .await
+                        .map_err(|source| StartError::Kubernetes {
+                            what: "a runtime pool reads its functions from the Kubernetes API",
+                            source,
+                        })?;
+                pool::start(
+                    platform,
+                    client,
+                    namespace.clone(),
+                    pool.clone(),
+                    pod.clone(),
+                );
+                Ok(FirstLoad::Pending)
+            }
+        }
+    }
+}
