@@ -22,7 +22,6 @@ pub mod host;
 pub mod invoke;
 pub mod lifecycle;
 pub mod load;
-pub mod local;
 pub mod management;
 pub mod metrics;
 pub mod platform;

@@ -17,9 +17,6 @@ use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::registry::{Entry, Loaded, Origin, Registry};
 
-// kept for the CLI until the merge (the host is chosen in `crate::host::run`)
-pub use crate::host::Role;
-
 /// Gateway settings.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {

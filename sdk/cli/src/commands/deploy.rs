@@ -33,7 +33,7 @@ pub async fn run(
     if options.build
         && let Some(file) = &manifests.file
     {
-        faas_gateway::local::build_all(file);
+        faas_gateway::build::build_all(file);
     }
     for function in manifests.functions.clone() {
         let name = function.metadata.name.clone().unwrap_or_default();

@@ -21,7 +21,7 @@ pub struct Up {
 
 pub async fn run(up: Up) -> anyhow::Result<()> {
     faas_gateway::init_tracing(up.json_logs);
-    faas_gateway::local::run(faas_gateway::local::LocalOptions {
+    faas_gateway::host::run(faas_gateway::host::HostOptions {
         dir: up.dir,
         listen: up.listen,
         state_dir: up.state,
@@ -32,8 +32,8 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
         body_budget: up.body_budget,
         pool_keep_resident: up.pool_keep_resident,
         shutdown_grace: up.shutdown_grace,
-        role: faas_gateway::platform::Role::Local,
-        source: faas_gateway::local::FunctionSource::Folder,
+        role: faas_gateway::host::Role::Local,
+        source: faas_gateway::source::FunctionSource::Folder,
         drain_delay: Duration::ZERO,
         // Locally a callback is usually a listener on this machine.
         async_calls: Some(faas_gateway::async_call::AsyncSettings {
@@ -43,4 +43,5 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
         internal_cidrs: Vec::new(),
     })
     .await
+    .map_err(anyhow::Error::from)
 }
