@@ -20,7 +20,7 @@ use kube::client::Body;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+use faas_kube_mock::Handle;
 
 /// What the mock API server holds.
 #[derive(Default)]
@@ -381,9 +381,9 @@ async fn gateway_with(
     options: ClusterOptions,
     state: ApiState,
 ) -> (Cluster, MockApi, SocketAddr, SocketAddr) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, handle) = faas_kube_mock::client("shop");
     let api = MockApi::start(handle, state);
-    let cluster = start(&options, kube::Client::new(service, "shop")).unwrap();
+    let cluster = start(&options, client).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(faas_gateway::server::serve_exposed(

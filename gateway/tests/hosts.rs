@@ -10,8 +10,6 @@ use bytes::Bytes;
 use faas_gateway::host::Capabilities;
 use faas_gateway::host::cluster::{ClusterOptions, start};
 use faas_gateway::{GatewayConfig, Platform};
-use http::{Request, Response};
-use kube::client::Body;
 
 /// Threads of this process named like the runtime's epoch ticker, once the count is
 /// `expected` or after 2 s: a new thread names itself shortly after it is spawned, so a
@@ -56,7 +54,7 @@ async fn only_hosts_that_load_wasm_build_an_engine() {
     assert_eq!(epoch_threads(0).await, 0, "no runtime yet");
 
     // The cluster gateway, as its host starts it (against an API server that never answers).
-    let (service, _api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, _api) = faas_kube_mock::client("shop");
     let cluster = start(
         &ClusterOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -75,7 +73,7 @@ async fn only_hosts_that_load_wasm_build_an_engine() {
             management_token: None,
             body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
         },
-        kube::Client::new(service, "shop"),
+        client,
     )
     .unwrap();
     assert!(

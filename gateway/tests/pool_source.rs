@@ -1,4 +1,4 @@
-//! A runtime pool pod's function source against a `tower-test` mock of the API server: the
+//! A runtime pool pod's function source against the shared mock API server (`faas-kube-mock`): the
 //! initial list loads each Function with its ConfigMap artifact (a missing one becomes the
 //! reason it is not ready), the pod turns ready once the list is loaded, and a deletion from
 //! the watch removes the function.
@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use faas_gateway::{GatewayConfig, Platform};
-use http::{Request, Response};
-use kube::Client;
+use faas_kube_mock::{Handle, Reply};
+use http::Request;
 use kube::client::Body;
 use serde_json::{Value, json};
-
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 fn function(name: &str, source: &str) -> Value {
     json!({
@@ -25,45 +23,36 @@ fn function(name: &str, source: &str) -> Value {
     })
 }
 
-async fn next(
+/// The next request, checked for its method and the start of its path and query (watches add
+/// parameters the test does not pin).
+async fn next(handle: &mut Handle, method: &str, path: &str) -> Reply {
+    next_with_request(handle, method, path).await.1
+}
+
+async fn next_with_request(
     handle: &mut Handle,
     method: &str,
     path: &str,
-) -> tower_test::mock::SendResponse<Response<Body>> {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
-        .expect("client gone");
-    assert_eq!(request.method().as_str(), method);
-    let uri = request.uri().to_string();
-    assert!(uri.starts_with(path), "{uri} does not start with {path}");
-    send
-}
-
-async fn next_with_body(
-    handle: &mut Handle,
-    method: &str,
-    path: &str,
-) -> (Value, tower_test::mock::SendResponse<Response<Body>>) {
-    let (request, send) = tokio::time::timeout(Duration::from_secs(10), handle.next_request())
-        .await
-        .unwrap_or_else(|_| panic!("no request; expected {method} {path}"))
-        .expect("client gone");
-    assert_eq!(request.method().as_str(), method);
-    let uri = request.uri().to_string();
-    assert!(uri.starts_with(path), "{uri} does not start with {path}");
-    let body = request.into_body().collect_bytes().await.unwrap();
-    (serde_json::from_slice(&body).unwrap(), send)
-}
-
-fn reply(send: tower_test::mock::SendResponse<Response<Body>>, status: u16, body: Vec<u8>) {
-    send.send_response(
-        Response::builder()
-            .status(status)
-            .header("content-type", "application/json")
-            .body(Body::from(body))
-            .unwrap(),
+) -> (Request<Body>, Reply) {
+    let (request, reply) = faas_kube_mock::next(handle).await;
+    assert_eq!(
+        request.method().as_str(),
+        method,
+        "expected {method} {path}"
     );
+    let uri = request.uri().to_string();
+    assert!(uri.starts_with(path), "{uri} does not start with {path}");
+    (request, reply)
+}
+
+async fn next_with_body(handle: &mut Handle, method: &str, path: &str) -> (Value, Reply) {
+    let (request, reply) = next_with_request(handle, method, path).await;
+    let body = request.into_body().collect_bytes().await.unwrap();
+    (serde_json::from_slice(&body).unwrap(), reply)
+}
+
+fn reply(send: Reply, status: u16, body: Vec<u8>) {
+    send.bytes(status, body);
 }
 
 /// What the controller tells the pods of namespace `shop`'s `default` pool.
@@ -80,18 +69,12 @@ fn default_pool() -> faas_gateway::source::pool::PoolIdentity {
 
 /// A pool pod's source (pod `pool-default-7d9f` of pool `default` in `shop`) against the mock,
 /// up to its first list request.
-async fn start_pool(
-    state: &std::path::Path,
-) -> (
-    Arc<Platform>,
-    Handle,
-    tower_test::mock::SendResponse<Response<Body>>,
-) {
+async fn start_pool(state: &std::path::Path) -> (Arc<Platform>, Handle, Reply) {
     let platform = Platform::new(GatewayConfig::new(state.to_path_buf())).unwrap();
-    let (service, mut api) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (client, mut api) = faas_kube_mock::client("shop");
     tokio::spawn(faas_gateway::source::pool::follow(
         Arc::downgrade(&platform),
-        Client::new(service, "shop"),
+        client,
         "shop".into(),
         default_pool(),
         Some("pool-default-7d9f".into()),
