@@ -80,7 +80,13 @@ pub async fn handle(
     request: Request<Incoming>,
 ) -> Response<ResponseBody> {
     let path = request.uri().path().trim_end_matches('/').to_owned();
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    // Names arrive percent-encoded (the CLI escapes every segment it sends).
+    let decoded: Vec<String> = path
+        .split('/')
+        .skip(1)
+        .map(crate::runs_api::decoded)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     if matches!(
         segments.as_slice(),
         ["system", "functions", _, "runs"] | ["system", "runs", ..] | ["system", "scheduler"]
@@ -102,7 +108,7 @@ pub async fn handle(
                 .unwrap_or_default()
                 .split('&')
                 .find_map(|pair| pair.strip_prefix("function="))
-                .map(str::to_owned);
+                .map(crate::runs_api::decoded);
             json_response(StatusCode::OK, &stats_json(platform, only.as_deref()))
         }
         (&Method::GET, ["system", "functions"]) => {

@@ -330,8 +330,9 @@ pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_
     serde_json::json!({ "schedules": schedules, "recentRuns": recent })
 }
 
-/// `a=b&c=d` without percent-decoding: every value the API takes is a name, a phase or a
-/// number, none of which needs escaping.
+/// `a=b&c=d`, percent-decoded: the CLI escapes every value it sends, so a filter holding a
+/// reserved character arrives as that character (and a name that cannot exist simply matches
+/// nothing) instead of splitting into other parameters.
 struct Query(Vec<(String, String)>);
 
 impl Query {
@@ -342,8 +343,8 @@ impl Query {
                 .split('&')
                 .filter(|p| !p.is_empty())
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, v)) => (k.to_owned(), v.to_owned()),
-                    None => (pair.to_owned(), String::new()),
+                    Some((k, v)) => (decoded(k), decoded(v)),
+                    None => (decoded(pair), String::new()),
                 })
                 .collect(),
         )
@@ -372,5 +373,27 @@ impl Query {
                 &format!("{key}: {other:?} is not true or false"),
             ))),
         }
+    }
+}
+
+/// One percent-decoded URL component (path segment or query key/value); bytes that are not
+/// UTF-8 become U+FFFD, which no name, phase or number contains.
+pub(crate) fn decoded(component: &str) -> String {
+    percent_encoding::percent_decode_str(component)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded_and_stay_one_parameter() {
+        let query = Query::parse(Some("schedule=a%26phase%3DFailed&phase=Succeeded&limit=5"));
+        assert_eq!(query.get("schedule"), Some("a&phase=Failed"));
+        assert_eq!(query.get("phase"), Some("Succeeded"));
+        assert_eq!(query.get("limit"), Some("5"));
+        assert_eq!(Query::parse(Some("name=%FF")).get("name"), Some("\u{fffd}"));
     }
 }
