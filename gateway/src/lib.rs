@@ -6,6 +6,7 @@
 //! shutdown. [`local`] is local mode (`faas up`): functions from a folder, watched.
 
 pub mod admission;
+pub mod artifact;
 pub mod async_call;
 pub mod body;
 pub mod cluster;

@@ -54,6 +54,7 @@
 
 mod calendar;
 mod parse;
+mod syntax;
 
 use std::fmt;
 
