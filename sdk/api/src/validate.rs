@@ -79,9 +79,9 @@ impl ValidationErrors {
         self.0.is_empty()
     }
 
-    /// Adds an error about `path`.
-    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(path, message));
+    /// Adds an error about `path`; `message` is a text or a typed error (its one line).
+    pub fn push(&mut self, path: impl Into<String>, message: impl fmt::Display) {
+        self.0.push(FieldError::new(path, message.to_string()));
     }
 
     /// `Ok(())` when empty, else `Err(self)`.

@@ -477,5 +477,5 @@ async fn on_cluster(cluster: &target::Cluster, command: Command) -> anyhow::Resu
 
 /// A `--shutdown-grace` value: a duration like `30s` or `2m`.
 fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
-    faas_api::limits::parse_duration(value)
+    faas_api::limits::parse_duration(value).map_err(|e| e.to_string())
 }

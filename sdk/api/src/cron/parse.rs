@@ -2,11 +2,12 @@
 //! answers together and adds what needs the whole expression: expressions whose days never
 //! occur (`0 0 30 2 *`) are refused.
 
+use super::CronError;
 use super::calendar::{Bits, Fields, Years};
 use super::syntax::{self, Field, Form, Reading, field_error};
 
 /// A parsed expression: its fields and whether it has a seconds field.
-pub(super) fn parse(expr: &str) -> Result<(Fields, bool), String> {
+pub(super) fn parse(expr: &str) -> Result<(Fields, bool), CronError> {
     let form = syntax::split(expr)?;
     if form.quartz {
         // First read with the 5-field day-of-week numbering (0-7), then with Quartz's (1-7):
@@ -24,19 +25,20 @@ pub(super) fn parse(expr: &str) -> Result<(Fields, bool), String> {
     };
     let fields = fields(expr, &form, reading)?;
     if !fields.ever_matches() {
-        let year = form.year.map_or(String::new(), |y| format!(", year {y:?}"));
-        return Err(format!(
-            "{expr:?}: never fires (no date matches day-of-month {:?}, month {:?}, \
-             day-of-week {:?}{year})",
-            form.day_of_month, form.month, form.day_of_week
-        ));
+        return Err(CronError::NeverFires {
+            expr: expr.to_owned(),
+            day_of_month: form.day_of_month.to_owned(),
+            month: form.month.to_owned(),
+            day_of_week: form.day_of_week.to_owned(),
+            year: form.year.map(str::to_owned),
+        });
     }
     Ok((fields, form.quartz))
 }
 
 /// Every field of `form`, left to right; the first error names its field.
-fn fields(expr: &str, form: &Form<'_>, reading: Reading) -> Result<Fields, String> {
-    let bits = |field: Field, text: &str| -> Result<Bits, String> {
+fn fields(expr: &str, form: &Form<'_>, reading: Reading) -> Result<Fields, CronError> {
+    let bits = |field: Field, text: &str| -> Result<Bits, CronError> {
         let mut b = Bits::default();
         for v in
             syntax::values(text, field, reading).map_err(|e| field_error(expr, field, text, e))?
@@ -85,6 +87,10 @@ mod tests {
     /// The syntax pass alone: every field read with the 5-field day-of-week numbering (what
     /// every form shares), without the never-fires check.
     fn check(expr: &str) -> Result<(), String> {
+        check_typed(expr).map_err(|e| e.to_string())
+    }
+
+    fn check_typed(expr: &str) -> Result<(), CronError> {
         let form = syntax::split(expr)?;
         let reading = Reading {
             extensions: form.quartz,

@@ -4,6 +4,7 @@
 //! answers into a schedule. Every error names the expression, the field and the bad part, e.g.
 //! `"61 * * * *": minute field "61" out of range 0-59`.
 
+use super::CronError;
 use super::calendar::{Bits, DomRule, DowRule, YEAR_FIELD_MAX, YEAR_FIELD_MIN};
 
 /// The macros accepted in place of fields, and the 5-field expression each stands for.
@@ -36,10 +37,10 @@ pub(super) struct Form<'a> {
 }
 
 /// Splits `expr` (a macro stands for its 5-field expression) into its fields.
-pub(super) fn split(expr: &str) -> Result<Form<'_>, String> {
+pub(super) fn split(expr: &str) -> Result<Form<'_>, CronError> {
     let trimmed = expr.trim();
     if trimmed.is_empty() {
-        return Err("must not be empty".to_string());
+        return Err(CronError::Empty);
     }
     let text = if trimmed.starts_with('@') {
         let lower = trimmed.to_ascii_lowercase();
@@ -47,10 +48,10 @@ pub(super) fn split(expr: &str) -> Result<Form<'_>, String> {
             Some((_, fields)) => *fields,
             None => {
                 let names: Vec<&str> = MACROS.iter().map(|(name, _)| *name).collect();
-                return Err(format!(
-                    "{expr:?}: unknown macro (expected one of {})",
-                    names.join(", ")
-                ));
+                return Err(CronError::UnknownMacro {
+                    expr: expr.to_owned(),
+                    expected: names.join(", "),
+                });
             }
         }
     } else {
@@ -60,7 +61,12 @@ pub(super) fn split(expr: &str) -> Result<Form<'_>, String> {
     let (quartz, second, rest) = match parts.len() {
         5 => (false, "0", &parts[..]),
         6 | 7 => (true, parts[0], &parts[1..]),
-        n => return Err(format!("{expr:?}: expected 5, 6 or 7 fields, got {n}")),
+        got => {
+            return Err(CronError::FieldCount {
+                expr: expr.to_owned(),
+                got,
+            });
+        }
     };
     Ok(Form {
         quartz,
@@ -188,15 +194,13 @@ fn token_err(token: &str, message: impl Into<String>) -> TokenError {
 }
 
 /// `"EXPR": NAME field "TEXT" MESSAGE`, or `... "TEXT": "TOKEN" MESSAGE` for a part of it.
-pub(super) fn field_error(expr: &str, field: Field, text: &str, e: TokenError) -> String {
-    let name = field.name();
-    if e.token == text {
-        format!("{expr:?}: {name} field {text:?} {}", e.message)
-    } else {
-        format!(
-            "{expr:?}: {name} field {text:?}: {:?} {}",
-            e.token, e.message
-        )
+pub(super) fn field_error(expr: &str, field: Field, text: &str, e: TokenError) -> CronError {
+    CronError::Field {
+        expr: expr.to_owned(),
+        field: field.name(),
+        text: text.to_owned(),
+        token: (e.token != text).then_some(e.token),
+        message: e.message,
     }
 }
 
