@@ -3,7 +3,7 @@
 //! pools that no Function uses any more.
 
 use faas_api::Function;
-use faas_api::artifact::ArtifactSource;
+use faas_api::artifact::{ArtifactSource, Expected, verify};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -11,7 +11,6 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
-use sha2::{Digest, Sha256};
 
 use crate::applier::Applier;
 use crate::reconcile::{Context, Error, MANAGER, api_error};
@@ -217,17 +216,19 @@ async fn find_artifact(
                     },
                 );
             };
-            let digest = hex::encode(Sha256::digest(&bytes.0));
-            if let Some(pinned) = &wasm.sha256
-                && !pinned.eq_ignore_ascii_case(&digest)
-            {
-                return not(
-                    "ArtifactDigestMismatch",
-                    format!(
-                        "ConfigMap {name} key {key} has sha256 {digest}, spec.runtime.wasm.sha256 pins {pinned}"
-                    ),
-                );
-            }
+            let expected = Expected {
+                sha256: wasm.sha256.as_deref(),
+                max_bytes: None,
+            };
+            let digest = match verify(&bytes.0, &expected) {
+                Ok(digest) => digest,
+                Err(why) => {
+                    return not(
+                        "ArtifactDigestMismatch",
+                        format!("ConfigMap {name} key {key} {why}"),
+                    );
+                }
+            };
             Ok(Ok(format!(
                 "ConfigMap {name}, key {key}: {} bytes, sha256 {digest}",
                 bytes.0.len()
@@ -235,7 +236,7 @@ async fn find_artifact(
         }
         // The pool pods pull it with their own credentials (the controller has none for the
         // registry) and verify it by digest; their load state says whether they could.
-        Ok(ArtifactSource::Oci(reference)) => match faas_oci::Reference::parse(&reference) {
+        Ok(ArtifactSource::Oci(oci)) => match faas_oci::Reference::parse(&oci.reference) {
             Ok(parsed) => Ok(Ok(format!(
                 "oci://{parsed}: pulled by the pool pods{}",
                 if wasm.sha256.is_some() || parsed.digest.is_some() {

@@ -11,6 +11,7 @@
 //! remote); [`lifecycle`] is the one shutdown sequence; [`build`] runs cargo.
 
 pub mod admission;
+pub mod artifact;
 pub mod async_call;
 pub mod body;
 pub mod build;

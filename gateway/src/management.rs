@@ -360,51 +360,17 @@ async fn split_multipart(
 /// Without an uploaded artifact, the source must be something the server can read: an
 /// absolute path or `file://` URL on this machine, or `sha256:<hex>` of an earlier upload.
 fn read_server_side_artifact(platform: &Platform, function: &Function) -> Result<Bytes, String> {
-    // A container function has no artifact: its command runs on this machine.
-    if function.spec.runtime.container.is_some() {
-        return Ok(Bytes::new());
-    }
-    let source = function
-        .spec
-        .runtime
-        .wasm
-        .as_ref()
-        .map(|w| w.source.as_str())
-        .unwrap_or("");
-    if let Some(sha) = source.strip_prefix("sha256:") {
-        let path = platform
-            .config
-            .state_dir
-            .join("artifacts")
-            .join(format!("{sha}.wasm"));
-        return std::fs::read(&path).map(Bytes::from).map_err(|_| {
-            format!("spec.runtime.wasm.source: no uploaded artifact with sha256 {sha}")
-        });
-    }
-    let path = source.strip_prefix("file://").unwrap_or(source);
-    if std::path::Path::new(path).is_absolute() {
-        return std::fs::read(path)
-            .map(Bytes::from)
-            .map_err(|e| format!("spec.runtime.wasm.source: cannot read {path}: {e}"));
-    }
-    Err(format!(
-        "spec.runtime.wasm.source: {source:?} is not readable by the server; upload the artifact (multipart part `artifact`, as `faas deploy` does) or give an absolute path"
-    ))
+    crate::artifact::server_side(function, &platform.config.state_dir).map_err(|e| e.to_string())
 }
 
 fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::io::Result<()> {
     let name = function.metadata.name.as_deref().unwrap_or_default();
-    let sha = faas_runtime::wasm::sha256_hex(artifact);
-    let artifacts = platform.config.state_dir.join("artifacts");
     let functions = platform.config.state_dir.join("functions");
-    std::fs::create_dir_all(&artifacts)?;
     std::fs::create_dir_all(&functions)?;
-    if function.spec.runtime.wasm.is_some() {
-        std::fs::write(artifacts.join(format!("{sha}.wasm")), artifact)?;
-    }
     let mut stored = function.clone();
     if let Some(wasm) = stored.spec.runtime.wasm.as_mut() {
-        wasm.source = format!("sha256:{sha}");
+        let digest = crate::artifact::upload::store(&platform.config.state_dir, artifact)?;
+        wasm.source = format!("sha256:{digest}");
         wasm.build = None;
     }
     let yaml = serde_yaml::to_string(&stored).map_err(std::io::Error::other)?;

@@ -213,27 +213,5 @@ fn fingerprint(path: &Path) -> Option<Stamp> {
 
 /// Where a manifest's artifact lives on this machine.
 pub fn artifact_path(function: &Function, base: &Path) -> Result<PathBuf, String> {
-    let Some(wasm) = &function.spec.runtime.wasm else {
-        return Err("spec.runtime.container: a container function has no artifact file (its command or image is what runs)".into());
-    };
-    let source = wasm.source.as_str();
-    let path = match faas_api::artifact::ArtifactSource::parse(source) {
-        Ok(faas_api::artifact::ArtifactSource::File(path)) => PathBuf::from(path),
-        Ok(faas_api::artifact::ArtifactSource::Uploaded(_)) => {
-            return Err(format!(
-                "spec.runtime.wasm.source: {source} names an uploaded artifact; point source at the .wasm file"
-            ));
-        }
-        Ok(_) => {
-            return Err(format!(
-                "spec.runtime.wasm.source: {source} is fetched in a cluster; local mode serves files (point source at the .wasm, or use `faas deploy` against a cluster)"
-            ));
-        }
-        Err(why) => return Err(format!("spec.runtime.wasm.source: {why}")),
-    };
-    Ok(if path.is_relative() {
-        base.join(path)
-    } else {
-        path
-    })
+    crate::artifact::local_path(function, base).map_err(|e| e.to_string())
 }

@@ -24,9 +24,7 @@ use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use faas_api::Function;
-use faas_api::artifact::ArtifactSource;
 use futures::StreamExt as _;
-use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
@@ -266,54 +264,7 @@ pub async fn fetch_artifact(
     namespace: &str,
     function: &Function,
 ) -> Result<Bytes, String> {
-    let Some(wasm) = &function.spec.runtime.wasm else {
-        return Err("spec.runtime: a runtime pool serves WASM functions only".to_owned());
-    };
-    match ArtifactSource::parse(&wasm.source) {
-        Ok(ArtifactSource::ConfigMap { name, key }) => {
-            let maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-            let map = maps
-                .get_opt(&name)
-                .await
-                .map_err(|e| format!("spec.runtime.wasm.source: reading ConfigMap {name}: {e}"))?
-                .ok_or_else(|| {
-                    format!(
-                        "spec.runtime.wasm.source: ConfigMap {name} does not exist in {namespace}"
-                    )
-                })?;
-            map.binary_data
-                .and_then(|mut data| data.remove(&key))
-                .map(|bytes| Bytes::from(bytes.0))
-                .ok_or_else(|| {
-                    format!(
-                        "spec.runtime.wasm.source: ConfigMap {name} has no binaryData key {key}"
-                    )
-                })
-        }
-        Ok(ArtifactSource::Oci(reference)) => {
-            let reference = faas_oci::Reference::parse(&reference)
-                .map_err(|why| format!("spec.runtime.wasm.source: {why}"))?;
-            oci_registry()?
-                .pull_wasm(&reference, wasm.sha256.as_deref())
-                .await
-                .map(|pulled| pulled.wasm)
-                .map_err(|e| format!("spec.runtime.wasm.source: {e}"))
-        }
-        Ok(_) => Err(format!(
-            "spec.runtime.wasm.source: {} is a file on one machine; a pool fetches configmap:// or oci:// artifacts",
-            wasm.source
-        )),
-        Err(why) => Err(format!("spec.runtime.wasm.source: {why}")),
-    }
-}
-
-/// The registry client of this pod: credentials from its docker config (`DOCKER_CONFIG`, e.g. a
-/// mounted `kubernetes.io/dockerconfigjson` Secret), made once (loading the CA roots is not free).
-fn oci_registry() -> Result<&'static faas_oci::Registry, String> {
-    static REGISTRY: std::sync::OnceLock<Result<faas_oci::Registry, String>> =
-        std::sync::OnceLock::new();
-    REGISTRY
-        .get_or_init(|| faas_oci::Registry::from_env().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|why| format!("spec.runtime.wasm.source: {why}"))
+    crate::artifact::for_pool(client, namespace, function)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -132,8 +132,8 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
              filesystem (a pool pod's directories hold its tokens and compiled code)",
         );
     }
-    if let Ok(ArtifactSource::Oci(reference)) = ArtifactSource::parse(&wasm.source)
-        && !pinned(&reference)
+    if let Ok(ArtifactSource::Oci(oci)) = ArtifactSource::parse(&wasm.source)
+        && oci.digest.is_none()
     {
         errs.push(
             "spec.runtime.wasm.source",
@@ -144,13 +144,6 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
             ),
         );
     }
-}
-
-/// `...@sha256:<64 lowercase or uppercase hex>` at the end of the reference.
-fn pinned(reference: &str) -> bool {
-    reference
-        .rsplit_once("@sha256:")
-        .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn policy_rules(function: &Function, policy: &ClusterPolicy, errs: &mut ValidationErrors) {

@@ -8,7 +8,6 @@ pub mod artifact;
 pub mod cluster;
 pub mod crd;
 pub mod cron;
-mod cron_syntax;
 mod function;
 pub mod lambda_env;
 pub mod limits;

@@ -119,19 +119,61 @@ impl FunctionSpec {
     }
 }
 
+/// Why a duration does not parse; reads `invalid duration "30x": <why>`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    #[error("invalid duration {0:?}: empty (write e.g. \"30s\", \"5m\", \"500ms\")")]
+    Empty(String),
+    #[error("invalid duration {0:?}: must not be negative")]
+    Negative(String),
+    #[error("invalid duration {input:?}: {why}")]
+    Syntax {
+        input: String,
+        why: humantime::DurationError,
+    },
+}
+
 /// Parses a duration written like `30s`, `5m`, `1h`, `500ms`, `1h30m` (humantime syntax).
 ///
 /// The error reads `invalid duration "30x": <why>`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     if s.trim().is_empty() {
-        return Err(format!(
-            "invalid duration {s:?}: empty (write e.g. \"30s\", \"5m\", \"500ms\")"
-        ));
+        return Err(DurationError::Empty(s.to_owned()));
     }
     if s.trim().starts_with('-') {
-        return Err(format!("invalid duration {s:?}: must not be negative"));
+        return Err(DurationError::Negative(s.to_owned()));
     }
-    humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    humantime::parse_duration(s.trim()).map_err(|why| DurationError::Syntax {
+        input: s.to_owned(),
+        why,
+    })
+}
+
+/// Why a byte quantity does not parse; reads `invalid quantity "12MB": <why>`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid quantity {input:?}: {why}")]
+pub struct QuantityError {
+    pub input: String,
+    pub why: QuantityProblem,
+}
+
+/// What is wrong with a quantity.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityProblem {
+    #[error("empty (write e.g. \"128Mi\", \"1Gi\", \"512k\")")]
+    Empty,
+    #[error("must not be negative")]
+    Negative,
+    #[error("\"m\" means thousandths; bytes need e.g. \"Mi\" or \"M\"")]
+    Milli,
+    #[error("unknown suffix {0:?} (expected one of Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E)")]
+    UnknownSuffix(String),
+    #[error("expected a number followed by an optional unit")]
+    NotANumber,
+    #[error("too many digits")]
+    TooManyDigits,
+    #[error("too large")]
+    TooLarge,
 }
 
 /// Parses a Kubernetes byte quantity into bytes: plain bytes (`1048576`), binary suffixes
@@ -139,15 +181,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// rounded up to a whole byte, as Kubernetes does.
 ///
 /// The error reads `invalid quantity "12MB": <why>`.
-pub fn parse_quantity(s: &str) -> Result<u64, String> {
-    let err = |why: &str| format!("invalid quantity {s:?}: {why}");
+pub fn parse_quantity(s: &str) -> Result<u64, QuantityError> {
+    let err = |why: QuantityProblem| QuantityError {
+        input: s.to_owned(),
+        why,
+    };
     let t = s.trim();
     let t = t.strip_prefix('+').unwrap_or(t);
     if t.is_empty() {
-        return Err(err("empty (write e.g. \"128Mi\", \"1Gi\", \"512k\")"));
+        return Err(err(QuantityProblem::Empty));
     }
     if t.starts_with('-') {
-        return Err(err("must not be negative"));
+        return Err(err(QuantityProblem::Negative));
     }
     let num_end = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -168,22 +213,18 @@ pub fn parse_quantity(s: &str) -> Result<u64, String> {
         "Pi" => 1 << 50,
         "Ei" => 1 << 60,
         "m" => {
-            return Err(err(
-                "\"m\" means thousandths; bytes need e.g. \"Mi\" or \"M\"",
-            ));
+            return Err(err(QuantityProblem::Milli));
         }
         other => {
-            return Err(err(&format!(
-                "unknown suffix {other:?} (expected one of Ki, Mi, Gi, Ti, Pi, Ei, k, M, G, T, P, E)"
-            )));
+            return Err(err(QuantityProblem::UnknownSuffix(other.to_owned())));
         }
     };
     let (int_part, frac_part) = number.split_once('.').unwrap_or((number, ""));
     if (int_part.is_empty() && frac_part.is_empty()) || frac_part.contains('.') {
-        return Err(err("expected a number followed by an optional unit"));
+        return Err(err(QuantityProblem::NotANumber));
     }
     if frac_part.len() > 18 || int_part.len() > 20 {
-        return Err(err("too many digits"));
+        return Err(err(QuantityProblem::TooManyDigits));
     }
     let digits = |d: &str| -> u128 {
         d.bytes()
@@ -195,8 +236,8 @@ pub fn parse_quantity(s: &str) -> Result<u64, String> {
     let bytes = mantissa
         .checked_mul(u128::from(multiplier))
         .map(|v| v.div_ceil(scale))
-        .ok_or_else(|| err("too large"))?;
-    u64::try_from(bytes).map_err(|_| err("too large"))
+        .ok_or_else(|| err(QuantityProblem::TooLarge))?;
+    u64::try_from(bytes).map_err(|_| err(QuantityProblem::TooLarge))
 }
 
 /// Formats a byte count the way users write it (`4Gi`, `128Mi`, `6Ki`, `1000`).
@@ -235,7 +276,7 @@ mod tests {
             assert_eq!(parse_duration(s), Ok(d), "{s}");
         }
         for s in ["", " ", "30", "30x", "-5s", "s", "five minutes"] {
-            let e = parse_duration(s).expect_err(s);
+            let e = parse_duration(s).expect_err(s).to_string();
             assert!(e.starts_with(&format!("invalid duration {s:?}: ")), "{e}");
         }
     }
@@ -267,7 +308,7 @@ mod tests {
         for s in [
             "", "Mi", "12MB", "12mi", "12K", "100m", "-1Mi", "1.2.3", "1 Mi", "16Ei", ".", "1e3",
         ] {
-            let e = parse_quantity(s).expect_err(s);
+            let e = parse_quantity(s).expect_err(s).to_string();
             assert!(e.starts_with(&format!("invalid quantity {s:?}: ")), "{e}");
         }
     }

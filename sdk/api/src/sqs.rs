@@ -15,15 +15,31 @@ pub struct QueueUrl {
     pub region: Option<String>,
 }
 
+/// Why a queue URL does not parse: the shape expected, the URL, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueueUrlError {
+    #[error(
+        "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
+         got {0:?}"
+    )]
+    Shape(String),
+    #[error(
+        "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
+         got {url:?}: the account id must be 12 digits, got {account:?}"
+    )]
+    Account { url: String, account: String },
+    #[error(
+        "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
+         got {url:?}: queue names are 1-80 letters, digits, '-' and '_' (FIFO queues end in \
+         .fifo), got {name:?}"
+    )]
+    Name { url: String, name: String },
+}
+
 impl QueueUrl {
     /// Parses `url`; the error says what shape was expected and what is wrong.
-    pub fn parse(url: &str) -> Result<QueueUrl, String> {
-        let shape = || {
-            format!(
-                "expected an SQS queue URL like https://sqs.<region>.amazonaws.com/<account>/<queue>, \
-                 got {url:?}"
-            )
-        };
+    pub fn parse(url: &str) -> Result<QueueUrl, QueueUrlError> {
+        let shape = || QueueUrlError::Shape(url.to_owned());
         let (authority, path) = crate::validate::split_http_url(url).map_err(|_| shape())?;
         if path.contains(['?', '#']) {
             return Err(shape());
@@ -34,10 +50,10 @@ impl QueueUrl {
             return Err(shape());
         };
         if !(account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())) {
-            return Err(format!(
-                "{}: the account id must be 12 digits, got {account:?}",
-                shape()
-            ));
+            return Err(QueueUrlError::Account {
+                url: url.to_owned(),
+                account: (*account).to_owned(),
+            });
         }
         let fifo = name.ends_with(".fifo");
         let base = name.strip_suffix(".fifo").unwrap_or(name);
@@ -48,11 +64,10 @@ impl QueueUrl {
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
             || base.is_empty()
         {
-            return Err(format!(
-                "{}: queue names are 1-80 letters, digits, '-' and '_' (FIFO queues end in .fifo), \
-                 got {name:?}",
-                shape()
-            ));
+            return Err(QueueUrlError::Name {
+                url: url.to_owned(),
+                name: (*name).to_owned(),
+            });
         }
         let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
         let region = host
@@ -148,7 +163,7 @@ mod tests {
                 "queue names are",
             ),
         ] {
-            let err = QueueUrl::parse(url).expect_err(url);
+            let err = QueueUrl::parse(url).expect_err(url).to_string();
             assert!(
                 err.contains(part) || err.contains("expected"),
                 "{url}: {err}"

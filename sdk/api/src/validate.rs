@@ -79,9 +79,9 @@ impl ValidationErrors {
         self.0.is_empty()
     }
 
-    /// Adds an error about `path`.
-    pub fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError::new(path, message));
+    /// Adds an error about `path`; `message` is a text or a typed error (its one line).
+    pub fn push(&mut self, path: impl Into<String>, message: impl fmt::Display) {
+        self.0.push(FieldError::new(path, message.to_string()));
     }
 
     /// `Ok(())` when empty, else `Err(self)`.
@@ -199,10 +199,10 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
 
 fn validate_wasm(w: &WasmRuntime, errs: &mut ValidationErrors) {
     if let Err(why) = crate::artifact::ArtifactSource::parse(&w.source) {
-        errs.push("spec.runtime.wasm.source", why);
+        errs.push("spec.runtime.wasm.source", why.to_string());
     }
     if let Some(sha) = &w.sha256
-        && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        && !crate::artifact::is_sha256_hex(sha)
     {
         errs.push(
             "spec.runtime.wasm.sha256",

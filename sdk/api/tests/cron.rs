@@ -358,7 +358,7 @@ fn invalid_expressions() {
         match CronSchedule::parse(expr) {
             Ok(_) => panic!("{expr:?} should be rejected"),
             Err(got) => assert!(
-                got.contains(want),
+                got.to_string().contains(want),
                 "{expr:?}: error {got:?} should contain {want:?}"
             ),
         }

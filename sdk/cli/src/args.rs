@@ -249,5 +249,5 @@ impl CallArgs {
 
 /// A `--shutdown-grace` value: a duration like `30s` or `2m`.
 pub fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
-    faas_api::limits::parse_duration(value)
+    faas_api::limits::parse_duration(value).map_err(|e| e.to_string())
 }

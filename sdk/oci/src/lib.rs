@@ -19,7 +19,7 @@ use http::{Method, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-pub use reference::Reference;
+pub use reference::{Reference, ReferenceError};
 use transport::{Access, Call, Transport};
 
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     #[error("invalid reference: {0}")]
-    Reference(String),
+    Reference(#[from] ReferenceError),
     #[error("{registry} refused our credentials ({status}: {message}); {hint}")]
     Unauthorized {
         registry: String,

@@ -2,6 +2,32 @@
 
 use std::fmt;
 
+/// Why a reference does not parse; one line quoting it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("digest {0:?} must be sha256:<64 hex digits>")]
+    Digest(String),
+    #[error("expected registry/repository[:tag], got {0:?}")]
+    Shape(String),
+    #[error(
+        "{text:?} names no registry host: write it in full, e.g. \
+         123.dkr.ecr.eu-west-3.amazonaws.com/{rest}"
+    )]
+    NoRegistryHost { text: String, rest: String },
+    #[error("{text:?}: repository must be 1-255 characters")]
+    RepositoryLength { text: String },
+    #[error(
+        "{text:?}: repository component {part:?} must be lowercase letters and digits, \
+         separated by '.', '_' or '-'"
+    )]
+    RepositoryComponent { text: String, part: String },
+    #[error(
+        "{text:?}: tag {tag:?} must be 1-128 letters, digits, '_', '.' or '-', not starting with \
+         '.' or '-'"
+    )]
+    Tag { text: String, tag: String },
+}
+
 /// A parsed reference. Either `tag` or `digest` (or both) is set: a bare repository means
 /// `:latest`, as with docker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +44,7 @@ pub struct Reference {
 impl Reference {
     /// Parses a reference (an optional `oci://` prefix is accepted). The error says what is
     /// wrong with it.
-    pub fn parse(text: &str) -> Result<Reference, String> {
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
         let text = text.trim();
         let rest = text.strip_prefix("oci://").unwrap_or(text);
         let (rest, digest) = match rest.split_once('@') {
@@ -30,23 +56,24 @@ impl Reference {
         };
         let (registry, path) = rest
             .split_once('/')
-            .ok_or_else(|| format!("expected registry/repository[:tag], got {text:?}"))?;
+            .ok_or_else(|| ReferenceError::Shape(text.to_owned()))?;
         // A registry names a host: it has a dot or a port, or is localhost. Without one,
         // docker would read the first segment as a Docker Hub namespace; we want no
         // accidental pushes to Docker Hub, so ask for the host.
         if registry.is_empty()
             || !(registry.contains('.') || registry.contains(':') || registry == "localhost")
         {
-            return Err(format!(
-                "{text:?} names no registry host: write it in full, e.g. 123.dkr.ecr.eu-west-3.amazonaws.com/{rest}"
-            ));
+            return Err(ReferenceError::NoRegistryHost {
+                text: text.to_owned(),
+                rest: rest.to_owned(),
+            });
         }
         // A tag follows the last ':' of the last path segment (a ':' before it is a port).
         let (repository, tag) = match path.rsplit_once(':') {
             Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
             _ => (path, None),
         };
-        check_repository(repository).map_err(|why| format!("{text:?}: repository {why}"))?;
+        check_repository(text, repository)?;
         if let Some(tag) = tag {
             let ok = !tag.is_empty()
                 && tag.len() <= 128
@@ -55,9 +82,10 @@ impl Reference {
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
                 && !tag.starts_with(['.', '-']);
             if !ok {
-                return Err(format!(
-                    "{text:?}: tag {tag:?} must be 1-128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-                ));
+                return Err(ReferenceError::Tag {
+                    text: text.to_owned(),
+                    tag: tag.to_owned(),
+                });
             }
         }
         let tag = match (tag, &digest) {
@@ -121,21 +149,20 @@ impl fmt::Display for Reference {
     }
 }
 
-fn check_digest(digest: &str) -> Result<(), String> {
-    let hex = digest
-        .strip_prefix("sha256:")
-        .ok_or_else(|| format!("digest {digest:?} must be sha256:<64 hex digits>"))?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("digest {digest:?} must be sha256:<64 hex digits>"));
+fn check_digest(digest: &str) -> Result<(), ReferenceError> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        _ => Err(ReferenceError::Digest(digest.to_owned())),
     }
-    Ok(())
 }
 
 /// Repository names: lowercase path components of `[a-z0-9]` separated by `.`, `_`, `__` or
 /// `-`, joined by `/` (the distribution spec's grammar, simplified to what registries accept).
-fn check_repository(repository: &str) -> Result<(), String> {
+fn check_repository(text: &str, repository: &str) -> Result<(), ReferenceError> {
     if repository.is_empty() || repository.len() > 255 {
-        return Err("must be 1-255 characters".to_owned());
+        return Err(ReferenceError::RepositoryLength {
+            text: text.to_owned(),
+        });
     }
     for part in repository.split('/') {
         let ok = !part.is_empty()
@@ -145,9 +172,10 @@ fn check_repository(repository: &str) -> Result<(), String> {
             && part.starts_with(|c: char| c.is_ascii_alphanumeric())
             && part.ends_with(|c: char| c.is_ascii_alphanumeric());
         if !ok {
-            return Err(format!(
-                "component {part:?} must be lowercase letters and digits, separated by '.', '_' or '-'"
-            ));
+            return Err(ReferenceError::RepositoryComponent {
+                text: text.to_owned(),
+                part: part.to_owned(),
+            });
         }
     }
     Ok(())
@@ -197,8 +225,9 @@ mod tests {
             ("r.example.com/a:-x", "tag"),
             ("r.example.com/a@sha256:12", "64 hex"),
             ("r.example.com/a@md5:12", "sha256:"),
+            ("r.example.com/", "repository must be 1-255 characters"),
         ] {
-            let err = Reference::parse(bad).expect_err(bad);
+            let err = Reference::parse(bad).expect_err(bad).to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
     }

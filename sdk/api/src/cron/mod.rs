@@ -53,7 +53,11 @@
 //! gives up after 400 years (one Gregorian cycle, after which every calendar repeats).
 
 mod calendar;
+mod error;
 mod parse;
+mod syntax;
+
+pub use error::CronError;
 
 use std::fmt;
 
@@ -87,7 +91,7 @@ impl CronSchedule {
     /// Parses a 5-field (Kubernetes CronJob / Vixie), 6/7-field seconds-first (Quartz /
     /// Rundeck) expression or a macro. The error names the expression, the field and the bad
     /// part, e.g. `"61 * * * *": minute field "61" out of range 0-59`.
-    pub fn parse(expr: &str) -> Result<CronSchedule, String> {
+    pub fn parse(expr: &str) -> Result<CronSchedule, CronError> {
         let (fields, has_seconds) = parse::parse(expr)?;
         Ok(CronSchedule {
             source: expr.trim().to_string(),
@@ -174,9 +178,9 @@ impl fmt::Display for CronSchedule {
 }
 
 impl std::str::FromStr for CronSchedule {
-    type Err = String;
+    type Err = CronError;
 
-    fn from_str(s: &str) -> Result<CronSchedule, String> {
+    fn from_str(s: &str) -> Result<CronSchedule, CronError> {
         CronSchedule::parse(s)
     }
 }

@@ -1,340 +1,313 @@
-//! From text to [`Fields`].
-//!
-//! The syntax is checked first by `cron_syntax` (so syntax errors read the same everywhere);
-//! this adds what needs the meaning: the Quartz day-of-week numbering (1-7, 1 = Sunday), and
-//! expressions whose days never occur (`0 0 30 2 *`).
+//! From text to [`Fields`]: the tokenizer ([`super::syntax`]) reads each field, this puts the
+//! answers together and adds what needs the whole expression: expressions whose days never
+//! occur (`0 0 30 2 *`) are refused.
 
-use super::calendar::{Bits, DomRule, DowRule, Fields, YEAR_FIELD_MAX, YEAR_FIELD_MIN, Years};
-use crate::cron_syntax;
-
-const MONTHS: [&str; 12] = [
-    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-];
-const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+use super::CronError;
+use super::calendar::{Bits, Fields, Years};
+use super::syntax::{self, Field, Form, Reading, field_error};
 
 /// A parsed expression: its fields and whether it has a seconds field.
-pub(super) fn parse(expr: &str) -> Result<(Fields, bool), String> {
-    cron_syntax::check(expr)?;
-    let trimmed = expr.trim();
-    let text = if trimmed.starts_with('@') {
-        match trimmed.to_ascii_lowercase().as_str() {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            _ => return Err(format!("{expr:?}: unknown macro")),
-        }
-    } else {
-        trimmed
+pub(super) fn parse(expr: &str) -> Result<(Fields, bool), CronError> {
+    let form = syntax::split(expr)?;
+    if form.quartz {
+        // First read with the 5-field day-of-week numbering (0-7), then with Quartz's (1-7):
+        // a mistake that does not depend on the numbering is reported the same in every form,
+        // wherever it is in the expression, before the numbering is.
+        let vixie = Reading {
+            extensions: true,
+            quartz_weekdays: false,
+        };
+        fields(expr, &form, vixie)?;
+    }
+    let reading = Reading {
+        extensions: form.quartz,
+        quartz_weekdays: form.quartz,
     };
-    let parts: Vec<&str> = text.split_whitespace().collect();
-    let quartz = match parts.len() {
-        5 => false,
-        6 | 7 => true,
-        n => return Err(format!("{expr:?}: expected 5, 6 or 7 fields, got {n}")),
-    };
-    // Field texts, seconds first; the 5-field form fires at second 0.
-    let (sec, rest) = if quartz {
-        (parts[0], &parts[1..])
-    } else {
-        ("0", &parts[..])
-    };
-    let [min, hour, dom, month, dow] = [rest[0], rest[1], rest[2], rest[3], rest[4]];
-    let year = rest.get(5).copied();
+    let fields = fields(expr, &form, reading)?;
+    if !fields.ever_matches() {
+        return Err(CronError::NeverFires {
+            expr: expr.to_owned(),
+            day_of_month: form.day_of_month.to_owned(),
+            month: form.month.to_owned(),
+            day_of_week: form.day_of_week.to_owned(),
+            year: form.year.map(str::to_owned),
+        });
+    }
+    Ok((fields, form.quartz))
+}
 
-    let bits = |field: Field, text: &str| -> Result<Bits, String> {
+/// Every field of `form`, left to right; the first error names its field.
+fn fields(expr: &str, form: &Form<'_>, reading: Reading) -> Result<Fields, CronError> {
+    let bits = |field: Field, text: &str| -> Result<Bits, CronError> {
         let mut b = Bits::default();
-        for_each_value(text, field, quartz, &mut |v| b.insert(v))
-            .map_err(|e| field_error(expr, field, text, e))?;
+        for v in
+            syntax::values(text, field, reading).map_err(|e| field_error(expr, field, text, e))?
+        {
+            b.insert(v);
+        }
         Ok(b)
     };
-
-    let seconds = bits(Field::Second, sec)?;
-    let minutes = bits(Field::Minute, min)?;
-    let hours = bits(Field::Hour, hour)?;
-    let (dom_rule, dom_star) =
-        day_of_month(dom, quartz).map_err(|e| field_error(expr, Field::DayOfMonth, dom, e))?;
-    let months = bits(Field::Month, month)?;
-    let (dow_rule, dow_star) =
-        day_of_week(dow, quartz).map_err(|e| field_error(expr, Field::DayOfWeek, dow, e))?;
-    let years = match year {
+    let seconds = bits(Field::Second, form.second)?;
+    let minutes = bits(Field::Minute, form.minute)?;
+    let hours = bits(Field::Hour, form.hour)?;
+    let (dom, dom_star) = syntax::day_of_month(form.day_of_month, reading)
+        .map_err(|e| field_error(expr, Field::DayOfMonth, form.day_of_month, e))?;
+    let months = bits(Field::Month, form.month)?;
+    let (dow, dow_star) = syntax::day_of_week(form.day_of_week, reading)
+        .map_err(|e| field_error(expr, Field::DayOfWeek, form.day_of_week, e))?;
+    let years = match form.year {
         None | Some("*") => None,
         Some(text) => {
             let mut ys = Years::default();
-            for_each_value(text, Field::Year, quartz, &mut |v| ys.insert(v))
-                .map_err(|e| field_error(expr, Field::Year, text, e))?;
+            for v in syntax::values(text, Field::Year, reading)
+                .map_err(|e| field_error(expr, Field::Year, text, e))?
+            {
+                ys.insert(v);
+            }
             Some(ys)
         }
     };
-    let fields = Fields {
+    Ok(Fields {
         seconds,
         minutes,
         hours,
         months,
-        dom: dom_rule,
+        dom,
         dom_star,
-        dow: dow_rule,
+        dow,
         dow_star,
         years,
-    };
-    if !fields.ever_matches() {
-        let year = year.map_or(String::new(), |y| format!(", year {y:?}"));
-        return Err(format!(
-            "{expr:?}: never fires (no date matches day-of-month {dom:?}, month {month:?}, \
-             day-of-week {dow:?}{year})"
-        ));
-    }
-    Ok((fields, quartz))
+    })
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Field {
-    Second,
-    Minute,
-    Hour,
-    DayOfMonth,
-    Month,
-    DayOfWeek,
-    Year,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Field {
-    fn name(self) -> &'static str {
-        match self {
-            Field::Second => "second",
-            Field::Minute => "minute",
-            Field::Hour => "hour",
-            Field::DayOfMonth => "day-of-month",
-            Field::Month => "month",
-            Field::DayOfWeek => "day-of-week",
-            Field::Year => "year",
-        }
+    /// The syntax pass alone: every field read with the 5-field day-of-week numbering (what
+    /// every form shares), without the never-fires check.
+    fn check(expr: &str) -> Result<(), String> {
+        check_typed(expr).map_err(|e| e.to_string())
     }
 
-    /// Allowed numbers. Day-of-week: 0-7 (0 and 7 = Sunday) in the 5-field form, 1-7
-    /// (1 = Sunday, 7 = Saturday) in the Quartz 6/7-field form.
-    fn range(self, quartz: bool) -> (u32, u32) {
-        match self {
-            Field::Second | Field::Minute => (0, 59),
-            Field::Hour => (0, 23),
-            Field::DayOfMonth => (1, 31),
-            Field::Month => (1, 12),
-            Field::DayOfWeek if quartz => (1, 7),
-            Field::DayOfWeek => (0, 7),
-            Field::Year => (YEAR_FIELD_MIN, YEAR_FIELD_MAX),
-        }
-    }
-
-    /// Names and the number of the first one.
-    fn names(self, quartz: bool) -> (&'static [&'static str], u32) {
-        match self {
-            Field::Month => (&MONTHS, 1),
-            Field::DayOfWeek => (&DAYS, u32::from(quartz)),
-            _ => (&[], 0),
-        }
-    }
-
-    /// Parses one value: a number in range, or a month/day name (any case).
-    fn value(self, token: &str, quartz: bool) -> Result<u32, String> {
-        let (lo, hi) = self.range(quartz);
-        if !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) {
-            return match token.parse::<u32>() {
-                Ok(v) if (lo..=hi).contains(&v) => Ok(v),
-                _ if self == Field::DayOfWeek && quartz => Err(format!(
-                    "out of range {lo}-{hi} (with a seconds field, day-of-week counts \
-                     1 = SUN to 7 = SAT)"
-                )),
-                _ => Err(format!("out of range {lo}-{hi}")),
-            };
-        }
-        let (names, first) = self.names(quartz);
-        let upper = token.to_ascii_uppercase();
-        match names.iter().position(|n| *n == upper) {
-            Some(i) => Ok(first + i as u32),
-            None if names.is_empty() => Err(format!("is not a valid value (expected {lo}-{hi})")),
-            None => Err(format!(
-                "is not a valid value (expected {lo}-{hi} or {}-{})",
-                names[0],
-                names[names.len() - 1]
-            )),
-        }
-    }
-}
-
-/// `"EXPR": NAME field "TEXT" MESSAGE`, or `... "TEXT": "TOKEN" MESSAGE` for a part of it.
-fn field_error(expr: &str, field: Field, text: &str, e: TokenError) -> String {
-    let name = field.name();
-    if e.token == text {
-        format!("{expr:?}: {name} field {text:?} {}", e.message)
-    } else {
-        format!(
-            "{expr:?}: {name} field {text:?}: {:?} {}",
-            e.token, e.message
-        )
-    }
-}
-
-/// An error about `token` (a part of a field's text, or all of it).
-struct TokenError {
-    token: String,
-    message: String,
-}
-
-fn token_err(token: &str, message: impl Into<String>) -> TokenError {
-    TokenError {
-        token: token.to_string(),
-        message: message.into(),
-    }
-}
-
-/// Calls `f` with every number a list field (`*`, `?`, `v`, `a-b`, `*/n`, `a-b/n`, `a/n`,
-/// comma-separated) stands for.
-fn for_each_value(
-    text: &str,
-    field: Field,
-    quartz: bool,
-    f: &mut dyn FnMut(u32),
-) -> Result<(), TokenError> {
-    let (lo, hi) = field.range(quartz);
-    if text == "?" {
-        return match field {
-            Field::DayOfMonth | Field::DayOfWeek => {
-                (lo..=hi).for_each(&mut *f);
-                Ok(())
-            }
-            _ => Err(token_err(
-                text,
-                "is not allowed here ('?' only fits day-of-month and day-of-week)",
-            )),
+    fn check_typed(expr: &str) -> Result<(), CronError> {
+        let form = syntax::split(expr)?;
+        let reading = Reading {
+            extensions: form.quartz,
+            quartz_weekdays: false,
         };
+        fields(expr, &form, reading).map(|_| ())
     }
-    for item in text.split(',') {
-        if item.is_empty() {
-            return Err(token_err(text, "has an empty list element"));
+
+    #[test]
+    fn good_expressions() {
+        let good = [
+            "* * * * *",
+            "0 3 * * *",
+            "*/5 * * * *",
+            "0 */2 * * *",
+            "0 9-17 * * 1-5",
+            "0 9-17/2 * * MON-FRI",
+            "15,45 * * * *",
+            "0 0 1,15 * *",
+            "0 0 * JAN,jul,Dec *",
+            "0 0 * jan-mar sun",
+            "0 0 * * 7",
+            "0 0 * * 0",
+            "0 0 ? * 1",
+            "0 0 1 * ?",
+            "5/15 * * * *",
+            "59 23 31 12 6",
+            "0 0 1 1 *",
+            "  0  3   *  *  *  ",
+            "@yearly",
+            "@annually",
+            "@monthly",
+            "@weekly",
+            "@daily",
+            "@midnight",
+            "@hourly",
+            "@Daily",
+            "0 * * * * *",
+            "*/10 * * * * ?",
+            "0 0 12 ? * WED",
+            "0 15 10 L * ?",
+            "0 15 10 LW * ?",
+            "0 15 10 15W * ?",
+            "0 15 10 ? * 6L",
+            "0 15 10 ? * FRIL",
+            "0 15 10 ? * 6#3",
+            "0 15 10 ? * FRI#1",
+            "0 0 12 * * ? 2030",
+            "0 0 12 * * ? 2025-2030",
+            "0 0 12 * * ? */2",
+            "0 0 12 * * ? 1970,2099",
+            "0 0/5 14,18 * * ?",
+            "0 0 0 ? * SUN-SAT",
+            "0 0 0 * * 0-7/2",
+            "0 */60 * * * *",
+        ];
+        for e in good {
+            assert_eq!(check(e), Ok(()), "{e:?} should be accepted");
         }
-        let (base, step) = match item.split_once('/') {
-            Some((b, s)) => (b, Some(s)),
-            None => (item, None),
-        };
-        let step = match step {
-            None => 1,
-            Some(s) => {
-                let span = hi - lo + 1;
-                match s.parse::<u32>() {
-                    Ok(n) if (1..=span).contains(&n) && s.bytes().all(|b| b.is_ascii_digit()) => n,
-                    Ok(n) if s.bytes().all(|b| b.is_ascii_digit()) => {
-                        return Err(token_err(item, format!("has step {n} (expected 1-{span})")));
-                    }
-                    _ => {
-                        return Err(token_err(
-                            item,
-                            "has an invalid step (expected a number after '/')",
-                        ));
-                    }
+    }
+
+    #[test]
+    fn bad_expressions() {
+        let bad = [
+            ("", "must not be empty"),
+            ("   ", "must not be empty"),
+            ("* * * *", "\"* * * *\": expected 5, 6 or 7 fields, got 4"),
+            (
+                "* * * * * * * *",
+                "\"* * * * * * * *\": expected 5, 6 or 7 fields, got 8",
+            ),
+            (
+                "61 * * * *",
+                "\"61 * * * *\": minute field \"61\" out of range 0-59",
+            ),
+            (
+                "* 24 * * *",
+                "\"* 24 * * *\": hour field \"24\" out of range 0-23",
+            ),
+            (
+                "* * 0 * *",
+                "\"* * 0 * *\": day-of-month field \"0\" out of range 1-31",
+            ),
+            ("* * 32 * *", "day-of-month field \"32\" out of range 1-31"),
+            ("* * * 13 *", "month field \"13\" out of range 1-12"),
+            ("* * * 0 *", "month field \"0\" out of range 1-12"),
+            ("* * * * 8", "day-of-week field \"8\" out of range 0-7"),
+            (
+                "1,61 * * * *",
+                "minute field \"1,61\": \"61\" out of range 0-59",
+            ),
+            (
+                "x * * * *",
+                "minute field \"x\" is not a valid value (expected 0-59)",
+            ),
+            (
+                "* * * FOO *",
+                "month field \"FOO\" is not a valid value (expected 1-12 or JAN-DEC)",
+            ),
+            (
+                "* * * * FUNDAY",
+                "day-of-week field \"FUNDAY\" is not a valid value (expected 0-7 or SUN-SAT)",
+            ),
+            ("* * * MON *", "month field \"MON\" is not a valid value"),
+            (
+                "* * * * JAN",
+                "day-of-week field \"JAN\" is not a valid value",
+            ),
+            ("JAN * * * *", "minute field \"JAN\" is not a valid value"),
+            (
+                "*/0 * * * *",
+                "minute field \"*/0\" has step 0 (expected 1-60)",
+            ),
+            (
+                "*/61 * * * *",
+                "minute field \"*/61\" has step 61 (expected 1-60)",
+            ),
+            ("*/x * * * *", "minute field \"*/x\" has an invalid step"),
+            ("*/ * * * *", "minute field \"*/\" has an invalid step"),
+            (
+                "/5 * * * *",
+                "minute field \"/5\" is missing a value before '/'",
+            ),
+            (
+                "5-3 * * * *",
+                "minute field \"5-3\" is a backwards range (5 > 3)",
+            ),
+            (
+                "1-2-3 * * * *",
+                "minute field \"1-2-3\": \"2-3\" is not a valid value",
+            ),
+            (
+                "*-5 * * * *",
+                "minute field \"*-5\": \"*\" is not a valid value",
+            ),
+            (
+                "1,,2 * * * *",
+                "minute field \"1,,2\" has an empty list element",
+            ),
+            ("1, * * * *", "has an empty list element"),
+            ("? * * * *", "minute field \"?\" is not allowed here"),
+            ("* * * ? *", "month field \"?\" is not allowed here"),
+            (
+                "-1 * * * *",
+                "minute field \"-1\": \"\" is not a valid value",
+            ),
+            ("@every 5m", "\"@every 5m\": unknown macro"),
+            ("@reboot", "unknown macro"),
+            (
+                "0 0 L * *",
+                "day-of-month field \"L\" needs the 6 or 7-field form",
+            ),
+            (
+                "0 0 * * 5L",
+                "day-of-week field \"5L\" needs the 6 or 7-field form",
+            ),
+            (
+                "0 0 * * 5#2",
+                "day-of-week field \"5#2\" needs the 6 or 7-field form",
+            ),
+            ("0 0 0 15W * ?", ""),
+            (
+                "0 0 0 32W * ?",
+                "day-of-month field \"32W\": \"32\" out of range 1-31",
+            ),
+            (
+                "0 0 0 W * ?",
+                "day-of-month field \"W\" is not a valid value (expected L, LW, nW or 1-31)",
+            ),
+            (
+                "0 0 0 L,1 * ?",
+                "day-of-month field \"L,1\": \"L\" cannot be combined",
+            ),
+            (
+                "0 0 0 ? * 5#6",
+                "day-of-week field \"5#6\" has an invalid occurrence",
+            ),
+            ("0 0 0 ? * 5#0", "has an invalid occurrence"),
+            (
+                "0 0 0 ? * 9#1",
+                "day-of-week field \"9#1\": \"9\" out of range 0-7",
+            ),
+            (
+                "0 0 0 ? * 1,5#2",
+                "day-of-week field \"1,5#2\": \"5#2\" cannot be combined",
+            ),
+            (
+                "0 0 0 ? * L",
+                "day-of-week field \"L\" is not a valid value",
+            ),
+            ("60 * * * * *", "second field \"60\" out of range 0-59"),
+            (
+                "0 0 12 * * ? 1969",
+                "year field \"1969\" out of range 1970-2199",
+            ),
+            (
+                "0 0 12 * * ? 2200",
+                "year field \"2200\" out of range 1970-2199",
+            ),
+            ("0 0 12 * * ? ?", "year field \"?\" is not allowed here"),
+            (
+                "99999999999 * * * *",
+                "minute field \"99999999999\" out of range 0-59",
+            ),
+        ];
+        for (expr, want) in bad {
+            match check(expr) {
+                Ok(()) if want.is_empty() => {}
+                Ok(()) => panic!("{expr:?} should be rejected"),
+                Err(got) => {
+                    assert!(!want.is_empty(), "{expr:?} should be accepted, got {got:?}");
+                    assert!(
+                        got.contains(want),
+                        "{expr:?}: error {got:?} should contain {want:?}"
+                    );
                 }
             }
-        };
-        let (start, end) = if base == "*" {
-            (lo, hi)
-        } else if base.is_empty() {
-            return Err(token_err(item, "is missing a value before '/'"));
-        } else if let Some((a, b)) = base.split_once('-') {
-            let start = field.value(a, quartz).map_err(|m| token_err(a, m))?;
-            let end = field.value(b, quartz).map_err(|m| token_err(b, m))?;
-            if start > end {
-                return Err(token_err(
-                    base,
-                    format!("is a backwards range ({start} > {end})"),
-                ));
-            }
-            (start, end)
-        } else {
-            let v = field.value(base, quartz).map_err(|m| token_err(base, m))?;
-            // `a/n` runs from `a` to the end of the range.
-            (v, if item.contains('/') { hi } else { v })
-        };
-        (start..=end).step_by(step as usize).for_each(&mut *f);
-    }
-    Ok(())
-}
-
-/// Vixie's rule: a day field that is `?` or starts with `*` does not take part in the OR.
-fn is_star(text: &str) -> bool {
-    text == "?" || text.starts_with('*')
-}
-
-fn day_of_month(text: &str, quartz: bool) -> Result<(DomRule, bool), TokenError> {
-    let upper = text.to_ascii_uppercase();
-    if !text.contains(',') && (upper.contains('L') || upper.contains('W')) {
-        if !quartz {
-            return Err(token_err(
-                text,
-                "needs the 6 or 7-field form with seconds ('L', 'W' and '#' are Quartz extensions)",
-            ));
         }
-        return match upper.as_str() {
-            "L" => Ok((DomRule::Last, false)),
-            "LW" => Ok((DomRule::LastWeekday, false)),
-            _ => match upper.strip_suffix('W') {
-                Some(day) if !day.is_empty() && day.bytes().all(|b| b.is_ascii_digit()) => {
-                    let n = Field::DayOfMonth
-                        .value(day, quartz)
-                        .map_err(|m| token_err(day, m))?;
-                    Ok((DomRule::NearestWeekday(n), false))
-                }
-                _ => Err(token_err(
-                    text,
-                    "is not a valid value (expected L, LW, nW or 1-31)",
-                )),
-            },
-        };
     }
-    let mut days = Bits::default();
-    for_each_value(text, Field::DayOfMonth, quartz, &mut |v| days.insert(v))?;
-    Ok((DomRule::Days(days), is_star(text)))
-}
-
-fn day_of_week(text: &str, quartz: bool) -> Result<(DowRule, bool), TokenError> {
-    // Input number to weekday 0 = Sunday .. 6 = Saturday.
-    let weekday = |v: u32| if quartz { v.saturating_sub(1) } else { v % 7 };
-    let field = Field::DayOfWeek;
-    let upper = text.to_ascii_uppercase();
-    let special = !text.contains(',')
-        && (upper.contains('#')
-            || (upper.len() > 1
-                && upper.strip_suffix('L').is_some_and(|d| {
-                    field.value(d, quartz).is_ok() || d.bytes().all(|b| b.is_ascii_digit())
-                })));
-    if special {
-        if !quartz {
-            return Err(token_err(
-                text,
-                "needs the 6 or 7-field form with seconds ('L', 'W' and '#' are Quartz extensions)",
-            ));
-        }
-        if let Some((day, nth)) = upper.split_once('#') {
-            let day_text = &text[..day.len()];
-            let v = field
-                .value(day, quartz)
-                .map_err(|m| token_err(day_text, m))?;
-            return match nth.parse::<u32>() {
-                Ok(k @ 1..=5) if nth.bytes().all(|b| b.is_ascii_digit()) => {
-                    Ok((DowRule::Nth(weekday(v), k), false))
-                }
-                _ => Err(token_err(
-                    text,
-                    "has an invalid occurrence after '#' (expected 1-5)",
-                )),
-            };
-        }
-        let day_text = &text[..text.len() - 1];
-        let v = field
-            .value(day_text, quartz)
-            .map_err(|m| token_err(day_text, m))?;
-        return Ok((DowRule::Last(weekday(v)), false));
-    }
-    let mut days = Bits::default();
-    for_each_value(text, field, quartz, &mut |v| days.insert(weekday(v)))?;
-    Ok((DowRule::Days(days), is_star(text)))
 }

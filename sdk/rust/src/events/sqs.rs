@@ -38,8 +38,33 @@ pub struct SqsEvent {
 
 impl SqsEvent {
     /// Parses the event from a request body.
-    pub fn from_request(req: &Request) -> Result<SqsEvent, String> {
-        serde_json::from_slice(req.body()).map_err(|e| format!("not an SQS event: {e}"))
+    pub fn from_request(req: &Request) -> Result<SqsEvent, NotAnSqsEvent> {
+        serde_json::from_slice(req.body()).map_err(NotAnSqsEvent)
+    }
+}
+
+/// A request body that is not an SQS event; reads `not an SQS event: <why>`. Converts into a
+/// `String`, so `?` works in a handler that answers `Result<Response, String>`.
+// Written by hand rather than with `thiserror`: guests build this crate with their own
+// lockfile, which should not gain a dependency for one error.
+#[derive(Debug)]
+pub struct NotAnSqsEvent(serde_json::Error);
+
+impl std::fmt::Display for NotAnSqsEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "not an SQS event: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotAnSqsEvent {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl From<NotAnSqsEvent> for String {
+    fn from(e: NotAnSqsEvent) -> String {
+        e.to_string()
     }
 }
 
@@ -152,6 +177,16 @@ pub struct BatchItemFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_that_is_not_an_event_says_so_in_one_line() {
+        let req = crate::testing::request("POST", "/", "{\"Records\": 3}");
+        let err = SqsEvent::from_request(&req).expect_err("not an event");
+        assert!(err.to_string().starts_with("not an SQS event: "), "{err}");
+        assert!(std::error::Error::source(&err).is_some());
+        let text: String = err.into();
+        assert!(!text.contains('\n'), "{text}");
+    }
 
     #[test]
     fn parses_lambdas_example_event_and_answers_failures() {
