@@ -10,8 +10,8 @@ use faas_api::{
 };
 use faas_controller::cron::ServiceTarget;
 use faas_controller::runs::KubeRunStore;
-use faas_runtime::schedule::store::Prune;
-use faas_runtime::schedule::{Cursor, JobKey, RunStore};
+use faas_schedule::store::Prune;
+use faas_schedule::{Cursor, JobKey, RunStore};
 use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
@@ -73,7 +73,7 @@ async fn a_run_is_created_owned_labelled_then_its_status_cursor_and_pruning_foll
     };
     let prune = Prune {
         key: JobKey::new("orders", "nightly"),
-        history: faas_runtime::schedule::job::History {
+        history: faas_schedule::job::History {
             succeeded: 1,
             failed: 1,
         },

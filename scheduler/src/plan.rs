@@ -76,8 +76,7 @@ pub fn next_fire(job: &Job, after: Timestamp) -> Option<Timestamp> {
 /// doubled per failure, capped, with "equal jitter" (half fixed, half random) so that many
 /// runs failing together do not retry together. `jitter` is a uniform sample in `[0, 1)`.
 pub fn retry_backoff(base: Duration, failed: u32, jitter: f64) -> Duration {
-    let doubling = 2u32.saturating_pow(failed.saturating_sub(1).min(20));
-    let full = base.saturating_mul(doubling).min(MAX_BACKOFF);
+    let full = faas_api::backoff::exponential(base, failed, MAX_BACKOFF);
     let half = full / 2;
     half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
