@@ -24,7 +24,7 @@ pub mod store;
 
 pub use clock::Clock;
 pub use faas_invoke::FunctionTarget;
-pub use job::{Job, JobKey, jobs_of};
+pub use job::{Job, JobKey, ScheduleError, jobs_of};
 pub use metrics::CronMetrics;
 pub use run::{RunHandle, Runner, Trigger};
 pub use scheduler::{Leadership, Role, Scheduler, SchedulerOptions, StartError};

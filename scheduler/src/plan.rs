@@ -7,7 +7,7 @@ use faas_api::RunPhase;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::job::Job;
+use super::job::{Job, ScheduleError};
 
 /// Schedule name of runs started by hand without naming a schedule.
 pub const MANUAL: &str = "manual";
@@ -133,10 +133,12 @@ pub fn rfc3339(t: Timestamp) -> String {
 }
 
 /// The zone a schedule names, `UTC` when none.
-pub fn zone_of(name: Option<&str>) -> Result<TimeZone, String> {
+pub fn zone_of(name: Option<&str>) -> Result<TimeZone, ScheduleError> {
     match name {
         None => Ok(TimeZone::UTC),
-        Some(name) => faas_api::cron::time_zone(name),
+        Some(name) => {
+            faas_api::cron::time_zone(name).map_err(|e| ScheduleError::new("timeZone", e))
+        }
     }
 }
 

@@ -28,4 +28,4 @@ pub use metrics::SqsMetrics;
 pub use poller::{Phase, Poller};
 pub use pollers::{Pollers, Wanted};
 pub use status::{TriggerState, TriggerStatus};
-pub use trigger::{TriggerConfig, triggers_of};
+pub use trigger::{TriggerConfig, TriggerError, triggers_of};
