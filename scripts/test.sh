@@ -23,7 +23,7 @@ if ! command -v docker-registry >/dev/null; then
 fi
 
 # The SQS tests talk to a real SQS-protocol server: moto in server mode, which the tests start on
-# a loopback port themselves (runtime/tests/sqs.rs, tests/tests/local/sqs.rs).
+# a loopback port themselves (sqs/tests/sqs.rs, tests/tests/local/sqs.rs).
 if ! command -v moto_server >/dev/null; then
   python3 -m pip install --quiet 'moto[server]>=5.1,<6'
 fi

@@ -1,4 +1,4 @@
-//! Cron in a cluster: the runtime's scheduler (the same code as local mode: cron semantics,
+//! Cron in a cluster: `faas-schedule`'s scheduler (the same code as local mode: cron semantics,
 //! concurrency policy, starting deadlines, catch-up, retries) inside the controller, firing
 //! only while this replica holds the Lease, with `FunctionRun` resources as the run store.
 //!
@@ -17,11 +17,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::Bytes;
 use faas_api::{ContainerMode, Function, FunctionRun, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
-use faas_runtime::schedule::plan::MANUAL;
-use faas_runtime::schedule::{
+use faas_invoke::{CallContext, ResponseBody};
+use faas_schedule::plan::MANUAL;
+use faas_schedule::{
     Clock, CronMetrics, FunctionTarget, Leadership, Runner, Scheduler, SchedulerOptions, jobs_of,
 };
-use faas_runtime::{CallContext, ResponseBody};
 use futures::StreamExt as _;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
@@ -46,7 +46,7 @@ pub struct ServiceTarget {
 
 fn error_response(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
     let body = serde_json::json!({"error": message, "reason": reason, "status": status});
-    let mut response = http::Response::new(faas_runtime::full_body(body.to_string()));
+    let mut response = http::Response::new(faas_invoke::full_body(body.to_string()));
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
     response.headers_mut().insert(
@@ -148,7 +148,7 @@ impl FunctionTarget for ServiceTarget {
                 .await
             {
                 Ok(response) => response.map(|b| {
-                    b.map_err(|e| -> faas_runtime::BoxError { Box::new(e) })
+                    b.map_err(|e| -> faas_invoke::BoxError { Box::new(e) })
                         .boxed_unsync()
                 }),
                 Err(e) if e.is_connect() => error_response(

@@ -1,14 +1,17 @@
-//! `faas-controller`: turns `Function` resources into Kubernetes objects.
+//! `faas-controller`: turns `Function` resources into Kubernetes objects and runs their cron
+//! schedules.
 //!
 //! - [`render`]: pure functions from a `Function` (and the cluster's defaults) to its
-//!   ServiceAccount, placement, container workload and KEDA scaling objects.
+//!   ServiceAccount, placement, container workload, WASM runtime pool and KEDA scaling objects.
 //! - [`status`]: pure computation of its status conditions from what was observed.
-//! - [`reconcile`]: the I/O shell: finalizer, server-side apply, deletes, status, Events.
+//! - [`reconcile`]: the I/O shell: finalizer, server-side apply ([`applier`]), deletes, status,
+//!   Events; [`pools`]: the I/O of WASM runtime pools.
+//! - [`cron`]: the scheduler of `faas-schedule` (the same code as local mode), leader-elected,
+//!   with `FunctionRun` resources as its run store ([`runs`]).
 //! - [`metrics`]: reconcile counts and durations, Functions by readiness.
 //!
 //! The CRDs are generated from the `faas-api` types by the `crdgen` binary and committed
-//! under `charts/faas/crds/`. Not yet here: WASM runtime pools and the leader-elected cron
-//! scheduler writing `FunctionRun`s.
+//! under `charts/faas/crds/`. No executor is linked here: functions run in their pods.
 
 pub mod applier;
 pub mod cron;

@@ -150,7 +150,7 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_tracing(args.json_logs);
+    faas_telemetry::init_tracing(args.json_logs);
     let defaults = defaults(&args)?;
     let client = Client::try_default()
         .await
@@ -210,7 +210,7 @@ async fn main() -> anyhow::Result<()> {
     let (mut leader, lease_task) = lease.watch().await;
     ready.store(true, Ordering::Release);
 
-    let cron_metrics = faas_runtime::schedule::CronMetrics::new(ctx.metrics.registry())?;
+    let cron_metrics = faas_schedule::CronMetrics::new(ctx.metrics.registry())?;
     let cron = Arc::new(faas_controller::cron::ClusterCron::new(
         client.clone(),
         functions_store,
@@ -299,17 +299,4 @@ fn url_host(url: &str) -> Option<String> {
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
     };
     (!host.is_empty()).then(|| host.to_owned())
-}
-
-fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }

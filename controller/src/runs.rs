@@ -11,9 +11,9 @@
 //!   field manager `faas-scheduler` so the reconciler's status apply never touches them.
 
 use faas_api::{Function, FunctionRun, REQUESTED_LABEL};
-use faas_runtime::schedule::plan::is_final;
-use faas_runtime::schedule::store::{Prune, StoreFuture, phase, prune_victims, run_id};
-use faas_runtime::schedule::{Cursor, JobKey, RunQuery, RunStore, StoreError};
+use faas_schedule::plan::is_final;
+use faas_schedule::store::{Prune, StoreFuture, phase, prune_victims, run_id};
+use faas_schedule::{Cursor, JobKey, RunQuery, RunStore, StoreError};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;

@@ -9,8 +9,8 @@ use faas_api::{
 use faas_controller::cron::ServiceTarget;
 use faas_controller::runs::KubeRunStore;
 use faas_kube_mock::{Handle, expect};
-use faas_runtime::schedule::store::Prune;
-use faas_runtime::schedule::{Cursor, JobKey, RunStore};
+use faas_schedule::store::Prune;
+use faas_schedule::{Cursor, JobKey, RunStore};
 use serde_json::{Value, json};
 
 const APPLY: &str = "?&force=true&fieldManager=faas-scheduler";
@@ -65,7 +65,7 @@ async fn a_run_is_created_owned_labelled_then_its_status_cursor_and_pruning_foll
     };
     let prune = Prune {
         key: JobKey::new("orders", "nightly"),
-        history: faas_runtime::schedule::job::History {
+        history: faas_schedule::job::History {
             succeeded: 1,
             failed: 1,
         },

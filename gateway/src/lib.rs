@@ -40,17 +40,4 @@ pub mod ui;
 pub use error::StartError;
 pub use platform::{GatewayConfig, Platform};
 
-/// Installs the `tracing` subscriber: `RUST_LOG` filter (default `info`), JSON when `json`.
-pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
+pub use faas_telemetry::init_tracing;

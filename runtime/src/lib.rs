@@ -1,25 +1,28 @@
 //! `faas-runtime`: the executors that run a function behind one [`Invoker`] interface.
 //!
-//! Today that is the WebAssembly executor ([`wasm`]): `wasi:http/proxy` components with a fresh
-//! instance per request, and WASI preview1 command modules run CGI-style. Container and Lambda
-//! executors plug in behind the same trait later.
+//! - [`wasm`]: `wasi:http/proxy` components with a fresh instance per request, and WASI
+//!   preview1 command modules run CGI-style ([`cgi`]), with guest logs ([`guest_log`]) and the
+//!   outbound policy for guests' requests ([`outbound`]).
+//! - [`process`]: functions that are processes (a CGI process per request, a supervised HTTP
+//!   server, an unmodified Lambda handler), on this machine or beside it in the same pod.
 //!
 //! The gateway owns routing, admission (body size, concurrency) and metrics; the runtime owns
 //! what happens once a request is admitted: sandbox, deadlines, memory caps, outbound policy and
-//! guest logs.
+//! guest logs. The invocation contract itself ([`Invoker`], [`InvokeError`], [`CallContext`])
+//! is `faas-invoke`'s; the event sources are their own crates (`faas-schedule`, `faas-sqs`) and
+//! link no executor.
 
-pub mod aws_credentials;
-mod backoff;
 pub mod cgi;
-mod error;
 pub mod guest_log;
-mod invoker;
 pub mod outbound;
 pub mod process;
-pub mod schedule;
-pub mod sqs;
-pub mod target;
 pub mod wasm;
 
-pub use error::InvokeError;
-pub use invoker::{BoxError, CallContext, Invoker, LogTailSink, ResponseBody, full_body};
+pub use faas_invoke::{
+    BoxError, CallContext, InvokeError, Invoker, LogTailSink, ResponseBody, full_body, target,
+};
+
+// The event sources under their former paths, until their callers name the crates directly.
+pub use faas_schedule as schedule;
+pub use faas_sqs as sqs;
+pub use faas_sqs::aws_credentials;

@@ -123,7 +123,7 @@ pub fn downward(name: &str, path: &str) -> EnvVar {
 }
 
 /// The environment of a platform process (sidecar, pool) that calls AWS: IMDS off, and its
-/// ServiceAccount so a missing IRSA role is named (`faas_runtime::aws_credentials`).
+/// ServiceAccount so a missing IRSA role is named (`faas_sqs::aws_credentials`).
 pub fn platform_aws_env() -> Vec<EnvVar> {
     vec![
         downward("POD_SERVICE_ACCOUNT", "spec.serviceAccountName"),

@@ -55,8 +55,7 @@ impl Default for AsyncSettings {
 impl AsyncSettings {
     /// Delay after failed attempt `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.retry_base.saturating_mul(factor).min(self.retry_max)
+        faas_api::backoff::exponential(self.retry_base, attempt, self.retry_max)
     }
 }
 

@@ -16,8 +16,8 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::{ProcessSpec, exit_text, terminate, until_stopped};
-use crate::backoff::Backoff;
 use crate::{CallContext, InvokeError, ResponseBody};
+use faas_api::backoff::Backoff;
 
 /// How long a new process may take to accept connections before it is restarted.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);

@@ -5,6 +5,7 @@
 //! [`validate`] accepted it, and reads typed limits through [`FunctionSpec::limits`].
 
 pub mod artifact;
+pub mod backoff;
 pub mod cluster;
 pub mod crd;
 pub mod cron;

@@ -17,8 +17,8 @@ use tokio::sync::{Notify, watch};
 
 use super::{Failure, Invocation, Outcome, Pool};
 use crate::InvokeError;
-use crate::backoff::Backoff;
 use crate::process::{exit_text, terminate, until_stopped};
+use faas_api::backoff::Backoff;
 
 const PREFIX: &str = "/2018-06-01/runtime";
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);

@@ -43,9 +43,19 @@ impl TriggerConfig {
     }
 }
 
+/// Why an SQS trigger of a Function does not convert (only possible for a spec that skipped
+/// validation): the field and the cause.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct TriggerError {
+    /// The path of the field, `spec.triggers.sqs[2].queueUrl`.
+    pub field: String,
+    pub reason: String,
+}
+
 /// The SQS triggers of `function`. Entries that do not parse (a spec that skipped validation)
 /// come back as errors naming the field.
-pub fn triggers_of(function: &Function) -> Vec<Result<TriggerConfig, String>> {
+pub fn triggers_of(function: &Function) -> Vec<Result<TriggerConfig, TriggerError>> {
     let name = function.metadata.name.clone().unwrap_or_default();
     let timeout = function
         .spec
@@ -60,15 +70,17 @@ pub fn triggers_of(function: &Function) -> Vec<Result<TriggerConfig, String>> {
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let field = |f: &str| format!("spec.triggers.sqs[{i}].{f}");
-            let queue =
-                QueueUrl::parse(&t.queue_url).map_err(|e| format!("{}: {e}", field("queueUrl")))?;
+            let error = |field: &str, reason: &dyn std::fmt::Display| TriggerError {
+                field: format!("spec.triggers.sqs[{i}].{field}"),
+                reason: reason.to_string(),
+            };
+            let queue = QueueUrl::parse(&t.queue_url).map_err(|e| error("queueUrl", &e))?;
             let batch_window = t
                 .batch_window
                 .as_deref()
                 .map(parse_duration)
                 .transpose()
-                .map_err(|e| format!("{}: {e}", field("batchWindow")))?
+                .map_err(|e| error("batchWindow", &e))?
                 .unwrap_or_default();
             Ok(TriggerConfig {
                 function: name.clone(),
@@ -137,8 +149,11 @@ spec:
         );
         assert!(!second.enabled && second.report_batch_item_failures);
         let third = t[2].as_ref().expect_err("bad url");
+        assert_eq!(third.field, "spec.triggers.sqs[2].queueUrl");
         assert!(
-            third.starts_with("spec.triggers.sqs[2].queueUrl:"),
+            third
+                .to_string()
+                .starts_with("spec.triggers.sqs[2].queueUrl:"),
             "{third}"
         );
     }

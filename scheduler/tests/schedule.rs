@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faas_api::{ConcurrencyPolicy, FunctionRun, HistorySpec, RetrySpec, RunPhase, Schedule};
-use faas_runtime::schedule::store::{phase, run_id};
-use faas_runtime::schedule::{
+use faas_invoke::{CallContext, ResponseBody, full_body};
+use faas_schedule::store::{phase, run_id};
+use faas_schedule::{
     Clock, CronMetrics, Cursor, FunctionTarget, Job, Leadership, MemoryStore, Role, RunQuery,
     RunStore, Runner, Scheduler, SchedulerOptions, SqliteStore,
 };
-use faas_runtime::{CallContext, ResponseBody, full_body};
 use http::{Request, Response};
 use jiff::Timestamp;
 
@@ -629,9 +629,9 @@ fn record(function: &str, schedule: &str, id: &str, phase: RunPhase) -> Function
 
 #[tokio::test]
 async fn sqlite_store_claims_once_prunes_and_survives_reopening() {
-    use faas_runtime::schedule::JobKey;
-    use faas_runtime::schedule::job::History;
-    use faas_runtime::schedule::store::Prune;
+    use faas_schedule::JobKey;
+    use faas_schedule::job::History;
+    use faas_schedule::store::Prune;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("runs.db");
     let store = SqliteStore::open(&path).expect("open");
@@ -840,9 +840,8 @@ async fn a_notify_url_at_the_metadata_address_is_refused_before_connecting() {
     // refused before any connection, so nothing can leave the machine even if this fails.
     let run = record("fn", "tick", "fn.tick.x", RunPhase::Failed);
     let refused =
-        faas_runtime::schedule::notify::deliver("http://169.254.169.254/latest/meta-data", &run)
-            .await;
-    let err = refused.expect_err("metadata address refused");
+        faas_schedule::notify::deliver("http://169.254.169.254/latest/meta-data", &run).await;
+    let err = refused.expect_err("metadata address refused").to_string();
     assert!(err.starts_with("169.254.169.254:"), "{err}");
 }
 

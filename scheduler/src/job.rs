@@ -13,6 +13,25 @@ use jiff::tz::TimeZone;
 
 use super::plan::zone_of;
 
+/// Why a schedule does not convert into a [`Job`] (only possible for a spec that skipped
+/// validation): the field, relative to the schedule, and the cause.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ScheduleError {
+    /// `cron`, `timeZone`, `startingDeadline`, `retries.backoff` or `timeout`.
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ScheduleError {
+    pub fn new(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        ScheduleError {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
+
 /// Wait before the first retry when the spec gives no `retries.backoff`.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(10);
 /// History kept by default: CronJob's `successfulJobsHistoryLimit` / `failedJobsHistoryLimit`.
@@ -75,15 +94,16 @@ pub struct Job {
 
 impl Job {
     /// Converts `schedule` of `function`. The error names the field.
-    pub fn from_schedule(function: &str, schedule: &Schedule) -> Result<Job, String> {
-        let cron = CronSchedule::parse(&schedule.cron).map_err(|e| format!("cron: {e}"))?;
-        let zone = zone_of(schedule.time_zone.as_deref()).map_err(|e| format!("timeZone: {e}"))?;
-        let duration = |field: &str, value: &Option<String>| {
+    pub fn from_schedule(function: &str, schedule: &Schedule) -> Result<Job, ScheduleError> {
+        let cron =
+            CronSchedule::parse(&schedule.cron).map_err(|e| ScheduleError::new("cron", e))?;
+        let zone = zone_of(schedule.time_zone.as_deref())?;
+        let duration = |field: &'static str, value: &Option<String>| {
             value
                 .as_deref()
                 .map(parse_duration)
                 .transpose()
-                .map_err(|e| format!("{field}: {e}"))
+                .map_err(|e| ScheduleError::new(field, e))
         };
         let retries = schedule.retries.as_ref();
         let history = schedule.history.as_ref();
@@ -244,10 +264,12 @@ mod tests {
 
         schedule.time_zone = Some("Mars/Olympus".into());
         let err = Job::from_schedule("f", &schedule).expect_err("bad zone");
-        assert!(err.starts_with("timeZone:"), "{err}");
+        assert_eq!(err.field, "timeZone");
+        assert!(err.to_string().starts_with("timeZone:"), "{err}");
         schedule.time_zone = None;
         schedule.cron = "61 * * * *".into();
         let err = Job::from_schedule("f", &schedule).expect_err("bad cron");
-        assert!(err.starts_with("cron:"), "{err}");
+        assert_eq!(err.field, "cron");
+        assert!(err.to_string().starts_with("cron:"), "{err}");
     }
 }

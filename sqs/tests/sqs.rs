@@ -14,9 +14,9 @@ use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use bytes::Bytes;
 use faas_api::sqs::QueueUrl;
 use faas_e2e::moto::{Moto, moto};
-use faas_runtime::sqs::{Clients, Poller, SqsMetrics, TriggerConfig, TriggerState, TriggerStatus};
-use faas_runtime::target::FunctionTarget;
-use faas_runtime::{CallContext, ResponseBody, full_body};
+use faas_invoke::FunctionTarget;
+use faas_invoke::{CallContext, ResponseBody, full_body};
+use faas_sqs::{Clients, Poller, SqsMetrics, TriggerConfig, TriggerState, TriggerStatus};
 use http::{HeaderMap, Request, Response};
 use serde_json::Value;
 

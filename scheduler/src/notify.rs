@@ -56,9 +56,9 @@ pub async fn send(url: String, run: FunctionRun) {
 
 /// POSTs the summary of `run` to `url`; the status the receiver answered, or why it was not
 /// sent. The metadata-address rule of guests' outbound requests applies.
-pub async fn deliver(url: &str, run: &FunctionRun) -> Result<u16, String> {
+pub async fn deliver(url: &str, run: &FunctionRun) -> Result<u16, faas_outbound::PostError> {
     let body = Bytes::from(summary(run).to_string());
-    crate::outbound::post(
+    faas_outbound::post(
         url,
         vec![(http::header::CONTENT_TYPE, "application/json".parse().ok())],
         body,

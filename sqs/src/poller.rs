@@ -20,8 +20,8 @@ use super::event::Source;
 use super::metrics::{PollerMetrics, SqsMetrics};
 use super::status::{StatusCell, TriggerState, TriggerStatus};
 use super::trigger::{MAX_BATCH_BYTES, TriggerConfig};
-use crate::backoff::Backoff;
-use crate::target::FunctionTarget;
+use faas_api::backoff::Backoff;
+use faas_invoke::FunctionTarget;
 
 /// First wait after a source error; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

@@ -1,5 +1,7 @@
-//! Cron schedules: an event source that feeds functions through the same invocation path as
-//! HTTP requests, and records every run.
+//! `faas-schedule`: cron schedules, an event source that feeds functions through the same
+//! invocation path as HTTP requests ([`FunctionTarget`]), and records every run. Used by local
+//! mode (SQLite store, feature `sqlite`) and by the controller (FunctionRun objects), so it
+//! links no executor.
 //!
 //! - [`job`]: a schedule in typed form; [`plan`]: the pure rules (ids, deadlines, catch-up,
 //!   backoff, phases).
@@ -16,14 +18,16 @@ pub mod notify;
 pub mod plan;
 pub mod run;
 pub mod scheduler;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod store;
 
-pub use crate::target::FunctionTarget;
 pub use clock::Clock;
-pub use job::{Job, JobKey, jobs_of};
+pub use faas_invoke::FunctionTarget;
+pub use job::{Job, JobKey, ScheduleError, jobs_of};
 pub use metrics::CronMetrics;
 pub use run::{RunHandle, Runner, Trigger};
 pub use scheduler::{Leadership, Role, Scheduler, SchedulerOptions, StartError};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use store::{Cursor, MemoryStore, RunQuery, RunStore, StoreError};

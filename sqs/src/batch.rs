@@ -16,8 +16,8 @@ use super::event::{Message, Source, lambda_event};
 use super::poller::{Phase, Shared, reached};
 use super::settle::settle;
 use super::trigger::TriggerConfig;
-use crate::CallContext;
-use crate::target::read_bounded;
+use faas_invoke::CallContext;
+use faas_invoke::read_bounded;
 
 /// Largest function answer read for `batchItemFailures` (10,000 ids fit well within it); a
 /// longer one fails the batch, as malformed.

@@ -11,8 +11,8 @@ use super::job::Job;
 use super::plan;
 use super::run::MAX_OUTPUT;
 use super::store::RunStore;
-use crate::target::FunctionTarget;
-use crate::{CallContext, LogTailSink, ResponseBody};
+use faas_invoke::FunctionTarget;
+use faas_invoke::{CallContext, LogTailSink, ResponseBody};
 
 /// Longest a run may go on when neither the schedule nor the function bounds it: a backstop
 /// behind the executor's own deadline, in case an executor fails to enforce it.
@@ -154,7 +154,7 @@ fn plan_id(run: &FunctionRun) -> &str {
 /// Reads the whole body (the function runs until it is sent) but keeps at most `limit` bytes.
 /// The response body as run output: text, with a note when it was cut or failed.
 async fn read_output(body: ResponseBody, limit: usize) -> String {
-    let body = crate::target::read_bounded(body, limit).await;
+    let body = faas_invoke::read_bounded(body, limit).await;
     let mut text = String::from_utf8_lossy(&body.kept).into_owned();
     if body.total > body.kept.len() {
         text.push_str(&format!(

@@ -7,7 +7,7 @@ use faas_api::RunPhase;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use super::job::Job;
+use super::job::{Job, ScheduleError};
 
 /// Schedule name of runs started by hand without naming a schedule.
 pub const MANUAL: &str = "manual";
@@ -76,8 +76,7 @@ pub fn next_fire(job: &Job, after: Timestamp) -> Option<Timestamp> {
 /// doubled per failure, capped, with "equal jitter" (half fixed, half random) so that many
 /// runs failing together do not retry together. `jitter` is a uniform sample in `[0, 1)`.
 pub fn retry_backoff(base: Duration, failed: u32, jitter: f64) -> Duration {
-    let doubling = 2u32.saturating_pow(failed.saturating_sub(1).min(20));
-    let full = base.saturating_mul(doubling).min(MAX_BACKOFF);
+    let full = faas_api::backoff::exponential(base, failed, MAX_BACKOFF);
     let half = full / 2;
     half + half.mul_f64(jitter.clamp(0.0, 1.0))
 }
@@ -134,10 +133,12 @@ pub fn rfc3339(t: Timestamp) -> String {
 }
 
 /// The zone a schedule names, `UTC` when none.
-pub fn zone_of(name: Option<&str>) -> Result<TimeZone, String> {
+pub fn zone_of(name: Option<&str>) -> Result<TimeZone, ScheduleError> {
     match name {
         None => Ok(TimeZone::UTC),
-        Some(name) => faas_api::cron::time_zone(name),
+        Some(name) => {
+            faas_api::cron::time_zone(name).map_err(|e| ScheduleError::new("timeZone", e))
+        }
     }
 }
 

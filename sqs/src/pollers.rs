@@ -12,7 +12,7 @@ use super::metrics::SqsMetrics;
 use super::poller::Poller;
 use super::status::{TriggerState, TriggerStatus};
 use super::trigger::TriggerConfig;
-use crate::target::FunctionTarget;
+use faas_invoke::FunctionTarget;
 
 /// A trigger as the platform wants it.
 #[derive(Clone, Debug)]

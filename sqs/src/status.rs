@@ -81,8 +81,12 @@ impl TriggerStatus {
     }
 }
 
+/// Now in RFC 3339, UTC, to the millisecond: the format of run records' times.
 fn now() -> String {
-    crate::schedule::plan::rfc3339(Timestamp::now())
+    let now = Timestamp::now();
+    now.round(jiff::Unit::Millisecond)
+        .unwrap_or(now)
+        .to_string()
 }
 
 /// A poller's status, shared between its tasks and readers.

@@ -1,6 +1,6 @@
 //! Scheduler benchmark: 10,000 schedules in one scheduler.
 //!
-//! `cargo bench -p faas-runtime --bench cron [-- --seconds N]` prints, for each scenario, the
+//! `cargo bench -p faas-schedule --bench cron [-- --seconds N]` prints, for each scenario, the
 //! lateness (start of the run minus its scheduled time) p50/p99/max and the CPU the process
 //! used, next to a baseline measured in the same run: 10,000 bare tokio tasks sleeping until
 //! the same whole seconds (the best a timer-based scheduler on this runtime can do).
@@ -17,11 +17,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use faas_api::Schedule;
-use faas_runtime::schedule::{
+use faas_invoke::{CallContext, ResponseBody, full_body};
+use faas_schedule::{
     Clock, CronMetrics, FunctionTarget, Job, MemoryStore, RunStore, Runner, Scheduler,
     SchedulerOptions, SqliteStore,
 };
-use faas_runtime::{CallContext, ResponseBody, full_body};
 use http::{Request, Response};
 use jiff::Timestamp;
 

@@ -1,4 +1,6 @@
-//! SQS triggers with Lambda's event-source-mapping semantics.
+//! `faas-sqs`: SQS triggers with Lambda's event-source-mapping semantics, calling functions
+//! through [`faas_invoke::FunctionTarget`] like an HTTP request does. Its own crate so that
+//! only what runs triggers (the gateway) links the AWS SDK.
 //!
 //! - [`trigger`]: `spec.triggers.sqs[]` with defaults applied.
 //! - [`poller`]: one trigger's receive loop (long polling, batch window, backpressure,
@@ -6,9 +8,11 @@
 //!   (visibility extension, delete, release).
 //! - [`event`]: the Lambda SQS event a function receives; [`settle`]: what to delete after it
 //!   answered (partial batch responses, FIFO ordering).
-//! - [`client`]: the SQS API through `aws-sdk-sqs`; [`status`], [`metrics`]: what users see.
+//! - [`client`]: the SQS API through `aws-sdk-sqs`, with [`aws_credentials`]: which credential
+//!   sources it may use; [`status`], [`metrics`]: what users see.
 //! - [`pollers`]: the set of pollers following the platform's functions.
 
+pub mod aws_credentials;
 mod batch;
 pub mod client;
 pub mod event;
@@ -24,4 +28,4 @@ pub use metrics::SqsMetrics;
 pub use poller::{Phase, Poller};
 pub use pollers::{Pollers, Wanted};
 pub use status::{TriggerState, TriggerStatus};
-pub use trigger::{TriggerConfig, triggers_of};
+pub use trigger::{TriggerConfig, TriggerError, triggers_of};

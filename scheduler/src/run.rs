@@ -18,7 +18,7 @@ use super::job::{Job, JobKey};
 use super::metrics::CronMetrics;
 use super::plan::{self, rfc3339};
 use super::store::{Cursor, Prune, RunStore, StoreError};
-use crate::target::FunctionTarget;
+use faas_invoke::FunctionTarget;
 
 /// Bytes of a run's response body kept in its record.
 pub const MAX_OUTPUT: usize = 64 * 1024;

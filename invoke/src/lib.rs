@@ -1,0 +1,14 @@
+//! `faas-invoke`: how a function is called, independent of what runs it.
+//!
+//! The executors (`faas-runtime`: wasmtime, processes) implement [`Invoker`]; the event
+//! sources (`faas-schedule`, `faas-sqs`) call functions through [`FunctionTarget`] like an HTTP
+//! request does. Both sides meet here so that an event source does not link an executor
+//! (the controller runs cron without wasmtime).
+
+mod error;
+mod invoker;
+pub mod target;
+
+pub use error::InvokeError;
+pub use invoker::{BoxError, CallContext, Invoker, LogTailSink, ResponseBody, full_body};
+pub use target::{BoundedBody, FunctionTarget, read_bounded};
