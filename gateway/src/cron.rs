@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use faas_runtime::schedule::{
+use faas_schedule::{
     Clock, CronMetrics, Leadership, Role, Runner, Scheduler, SchedulerOptions, SqliteStore, jobs_of,
 };
 

@@ -47,7 +47,7 @@ pub enum StartError {
     },
     /// The store of cron runs could not be opened.
     #[error("scheduler: cannot open the runs store: {0}")]
-    RunsStore(#[from] faas_runtime::schedule::StoreError),
+    RunsStore(#[from] faas_schedule::StoreError),
     /// An event source (`what`: the scheduler, the SQS pollers) was started twice.
     #[error("{0} of this platform already started")]
     AlreadyStarted(&'static str),

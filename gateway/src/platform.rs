@@ -83,9 +83,9 @@ pub struct Platform {
     /// Settings.
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
-    pub scheduler: std::sync::OnceLock<Arc<faas_runtime::schedule::Scheduler>>,
+    pub scheduler: std::sync::OnceLock<Arc<faas_schedule::Scheduler>>,
     /// SQS pollers, once started (see [`crate::sqs::start`]).
-    pub sqs: std::sync::OnceLock<Arc<faas_runtime::sqs::Pollers>>,
+    pub sqs: std::sync::OnceLock<Arc<faas_sqs::Pollers>>,
     /// The queue of async calls (`/async-function/...`), when configured.
     pub async_queue: std::sync::OnceLock<Arc<dyn crate::async_call::AsyncQueue>>,
     ready: AtomicBool,

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use faas_api::{FunctionRun, RunPhase};
 use faas_runtime::ResponseBody;
-use faas_runtime::schedule::plan::{next_fire, rfc3339};
-use faas_runtime::schedule::store::phase;
-use faas_runtime::schedule::{Job, RunQuery, Scheduler};
+use faas_schedule::plan::{next_fire, rfc3339};
+use faas_schedule::store::phase;
+use faas_schedule::{Job, RunQuery, Scheduler};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -235,7 +235,7 @@ async fn cancel(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
         Ok(run) => run,
         Err(response) => return *response,
     };
-    if faas_runtime::schedule::plan::is_final(phase(&run)) {
+    if faas_schedule::plan::is_final(phase(&run)) {
         return json_error(
             StatusCode::CONFLICT,
             "RunFinished",

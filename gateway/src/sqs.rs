@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use faas_runtime::sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
+use faas_sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
 
 use crate::error::StartError;
 use crate::platform::Platform;

@@ -268,7 +268,7 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
             ],
         )
         .await;
-    let clients = faas_runtime::sqs::client::Clients::new(moto.sdk_config());
+    let clients = faas_sqs::client::Clients::new(moto.sdk_config());
     // A queue without a dead-letter queue is refused: failed calls would have nowhere to go.
     let bare = moto.create_queue("async-calls-no-dlq", &[]).await;
     let refused = SqsQueue::open(&clients, &bare)

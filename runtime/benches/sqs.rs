@@ -29,10 +29,10 @@ use faas_api::Limits;
 use faas_api::network::OutboundPolicy;
 use faas_api::sqs::QueueUrl;
 use faas_e2e::moto::{Moto, moto};
-use faas_runtime::sqs::{Clients, Poller, SqsMetrics, TriggerConfig};
 use faas_runtime::target::FunctionTarget;
 use faas_runtime::wasm::{FunctionSettings, WasmConfig, WasmFunction, WasmRuntime};
 use faas_runtime::{CallContext, Invoker, ResponseBody, full_body};
+use faas_sqs::{Clients, Poller, SqsMetrics, TriggerConfig};
 use http::{Request, Response};
 
 #[path = "../tests/support/guest.rs"]

@@ -21,8 +21,3 @@ pub mod wasm;
 pub use faas_invoke::{
     BoxError, CallContext, InvokeError, Invoker, LogTailSink, ResponseBody, full_body, target,
 };
-
-// The event sources under their former paths, until their callers name the crates directly.
-pub use faas_schedule as schedule;
-pub use faas_sqs as sqs;
-pub use faas_sqs::aws_credentials;

@@ -9,20 +9,6 @@ use faas_api::network::OutboundPolicy;
 pub use faas_outbound::*;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-/// [`faas_outbound::post_to`] with its error as text, for callers not yet on the typed
-/// [`PostError`].
-pub async fn post_to(
-    url: &str,
-    headers: Vec<(http::HeaderName, Option<http::HeaderValue>)>,
-    body: bytes::Bytes,
-    user_agent: &str,
-    internal: bool,
-) -> Result<u16, String> {
-    faas_outbound::post_to(url, headers, body, user_agent, internal)
-        .await
-        .map_err(|e| e.to_string())
-}
-
 /// The `wasi:http` error a refused destination becomes, as guests have always seen it.
 fn to_http(refused: Refused) -> HttpError {
     match refused {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use faas_runtime::sqs::client::{Clients, Queue};
+use faas_sqs::client::{Clients, Queue};
 
 use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
 

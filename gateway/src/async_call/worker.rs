@@ -253,7 +253,10 @@ pub(crate) async fn handle(
             ),
         )
         .await
-        .unwrap_or_else(|_| Err("timed out".to_owned()));
+        .map_or_else(
+            |_| Err("timed out".to_owned()),
+            |sent| sent.map_err(|e| e.to_string()),
+        );
         // The URL may carry a token (query, user info): logs get scheme, host and path.
         let url = redacted(url);
         match sent {
@@ -396,7 +399,7 @@ async fn callback(
     headers: &http::HeaderMap,
     body: Bytes,
     internal: bool,
-) -> Result<u16, String> {
+) -> Result<u16, faas_outbound::PostError> {
     let value = |v: &str| HeaderValue::from_str(v).ok();
     let mut sent = vec![
         (HeaderName::from_static("x-call-id"), value(&call.call_id)),
@@ -416,7 +419,7 @@ async fn callback(
     if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
         sent.push((http::header::CONTENT_TYPE, Some(content_type.clone())));
     }
-    faas_runtime::outbound::post_to(url, sent, body, "faas-async", internal).await
+    faas_outbound::post_to(url, sent, body, "faas-async", internal).await
 }
 
 #[cfg(test)]

@@ -159,7 +159,7 @@ pub async fn run(options: ClusterOptions) -> Result<(), StartError> {
     let platform = cluster.platform;
     let mut services = Vec::new();
     if let Some(url) = &options.async_queue_url {
-        let clients = faas_runtime::sqs::client::Clients::from_env();
+        let clients = faas_sqs::client::Clients::from_env();
         let queue =
             SqsQueue::open(&clients, url)
                 .await

@@ -2,7 +2,7 @@
 //! run store, the scheduler's schedules, the SQS trigger states, `stats`) and renders it.
 
 use faas_api::{FunctionRun, RunPhase};
-use faas_runtime::schedule::RunQuery;
+use faas_schedule::RunQuery;
 use maud::{Markup, html};
 
 use super::charts;

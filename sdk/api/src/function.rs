@@ -266,7 +266,7 @@ pub struct HttpSpec {
     pub max_body_size: Option<String>,
 }
 
-/// One cron schedule (see `faas_api::cron` for what the expression means and `faas_runtime::schedule`).
+/// One cron schedule (see `faas_api::cron` for what the expression means and `faas_schedule`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Schedule {
@@ -338,7 +338,7 @@ pub struct TriggersSpec {
     pub sqs: Vec<SqsTrigger>,
 }
 
-/// An SQS event source: Lambda's event-source-mapping semantics (see `faas_runtime::sqs`).
+/// An SQS event source: Lambda's event-source-mapping semantics (see `faas_sqs`).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SqsTrigger {

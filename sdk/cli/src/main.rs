@@ -50,8 +50,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 pool_keep_resident,
                 shutdown_grace,
             })
-            .await
-            .map_err(anyhow::Error::from);
+            .await;
         }
         // Offline commands: no target.
         Command::Validate { file } => return commands::validate::validate(&file),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use faas_api::{FunctionRun, MAX_REQUESTED_PAYLOAD, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
-use faas_runtime::schedule::plan::{MANUAL, is_final, manual_run_id};
+use faas_schedule::plan::{MANUAL, is_final, manual_run_id};
 use kube::Api;
 use kube::api::PostParams;
 
