@@ -75,6 +75,11 @@ pub enum FetchError {
     OciPull(#[from] faas_oci::OciError),
 }
 
+/// Local mode (`faas up`): the bytes of the file [`local_path`] found.
+pub fn read_file(path: &Path) -> Result<Bytes, FetchError> {
+    file::read(path)
+}
+
 /// Local mode (`faas up`): where a manifest's artifact lives on this machine (a path relative
 /// to the manifest's folder `base`). Only files: uploads and cluster sources are refused.
 pub fn local_path(function: &Function, base: &Path) -> Result<PathBuf, FetchError> {

@@ -136,7 +136,8 @@ impl Watcher {
                     continue;
                 }
                 seen.insert(name.clone(), path.clone());
-                let artifact_path = artifact_path(function, &base);
+                let artifact_path =
+                    crate::artifact::local_path(function, &base).map_err(|e| e.to_string());
                 let fingerprint = artifact_path.as_ref().ok().and_then(|p| fingerprint(p));
                 // Unchanged manifest and artifact: nothing to do, and no need to serialize the
                 // spec to find that out (this runs for every function every tick).
@@ -160,11 +161,8 @@ impl Watcher {
                 let bytes = if function.spec.runtime.container.is_some() {
                     Ok(Bytes::new())
                 } else {
-                    artifact_path.and_then(|p| {
-                        std::fs::read(&p).map(Bytes::from).map_err(|e| {
-                            format!("spec.runtime.wasm.source: cannot read {}: {e}", p.display())
-                        })
-                    })
+                    artifact_path
+                        .and_then(|p| crate::artifact::read_file(&p).map_err(|e| e.to_string()))
                 };
                 let reloading = self.applied.contains_key(&name);
                 match platform
@@ -209,9 +207,4 @@ impl Watcher {
 fn fingerprint(path: &Path) -> Option<Stamp> {
     let meta = std::fs::metadata(path).ok()?;
     Some((meta.modified().ok()?, meta.len()))
-}
-
-/// Where a manifest's artifact lives on this machine.
-pub fn artifact_path(function: &Function, base: &Path) -> Result<PathBuf, String> {
-    crate::artifact::local_path(function, base).map_err(|e| e.to_string())
 }

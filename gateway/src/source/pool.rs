@@ -22,7 +22,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
-use bytes::Bytes;
 use faas_api::Function;
 use futures::StreamExt as _;
 use kube::runtime::WatchStreamExt;
@@ -193,7 +192,9 @@ impl PoolState {
                 Err(why)
             }
             None => {
-                let artifact = fetch_artifact(client, namespace, &function).await;
+                let artifact = crate::artifact::for_pool(client, namespace, &function)
+                    .await
+                    .map_err(|e| e.to_string());
                 platform
                     .apply(function, artifact, Origin::Cluster, None)
                     .await
@@ -255,16 +256,4 @@ async fn report_load(
     {
         tracing::warn!(function, error = %e, "runtime pool: could not report the load outcome");
     }
-}
-
-/// The artifact of a pooled function, or why it cannot be had (shown as the reason the
-/// function is not ready).
-pub async fn fetch_artifact(
-    client: &Client,
-    namespace: &str,
-    function: &Function,
-) -> Result<Bytes, String> {
-    crate::artifact::for_pool(client, namespace, function)
-        .await
-        .map_err(|e| e.to_string())
 }

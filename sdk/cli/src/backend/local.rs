@@ -84,8 +84,8 @@ impl Local {
             self.put(&name, "application/yaml".into(), Bytes::from(manifest))
                 .await?
         } else {
-            let artifact_path = faas_gateway::source::folder::artifact_path(&function, base)
-                .map_err(anyhow::Error::msg)?;
+            let artifact_path =
+                faas_gateway::artifact::local_path(&function, base).map_err(anyhow::Error::msg)?;
             let artifact = std::fs::read(&artifact_path).with_context(|| {
                 format!(
                     "spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",

@@ -107,7 +107,7 @@ pub async fn deploy_one(
     let name = function.metadata.name.clone().unwrap_or_default();
     let mut owned_map = None;
     // Resolved before the spec is rewritten below (relative to the manifest's folder).
-    let local = faas_gateway::source::folder::artifact_path(&function, base).ok();
+    let local = faas_gateway::artifact::local_path(&function, base).ok();
     if let Some(wasm) = function.spec.runtime.wasm.as_mut() {
         match ArtifactSource::parse(&wasm.source) {
             Ok(ArtifactSource::File(path)) => {
