@@ -22,7 +22,7 @@ mod schema;
 pub mod sqs;
 pub mod validate;
 
-pub use cluster::{ClusterPolicy, validate_for_cluster};
+pub use cluster::{ClusterPolicy, contract, validate_for_cluster};
 pub use function::*;
 pub use limits::Limits;
 pub use run::*;

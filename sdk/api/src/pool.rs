@@ -61,7 +61,7 @@ pub struct Pool {
 impl Pool {
     /// `pool-<name>`: the name of every object of the pool.
     pub fn object_name(&self) -> String {
-        format!("pool-{}", self.name)
+        crate::contract::pool_object(&self.name)
     }
 
     /// Whether `function` belongs to this pool: its computed pool has this name and this

@@ -12,6 +12,11 @@
 //!   IAM roles a namespace may use, which node groups, node labels and taints functions may
 //!   ask for,
 //!   and whether a WASM function fits its pool pod's memory.
+//!
+//! What the cluster's parts must agree on (object names, labels, headers, where a Function
+//! is served) is [`contract`].
+
+pub mod contract;
 
 use std::collections::BTreeMap;
 

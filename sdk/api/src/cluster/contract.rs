@@ -1,0 +1,424 @@
+//! The cluster contract: what the controller, the gateway, the pool pods, the runtime sidecar
+//! and the CLI must agree on, in one place so that they cannot drift apart: the names of the
+//! objects a Function gets, the labels and annotations on them, the `x-faas-*` headers event
+//! sources set, SQS defaults, the platform's reserved paths, and [`placement`]: where a
+//! Function is served in a cluster, or why it is not.
+//!
+//! Pure, like [`crate::scaling`] (who owns `replicas`): every part links this module rather
+//! than spelling a name or deciding a placement itself, and each decision is tested branch
+//! by branch here.
+
+use std::fmt;
+
+use crate::{ContainerMode, Function, SqsTrigger};
+
+// ---------------------------------------------------------------------------------------
+// Object names
+// ---------------------------------------------------------------------------------------
+
+/// The name of every object of a container function (ServiceAccount, Deployment, Service,
+/// PodDisruptionBudget, NetworkPolicy, KEDA objects): `fn-<name>`.
+pub fn function_object(function: &str) -> String {
+    format!("fn-{function}")
+}
+
+/// The name of every object of a WASM runtime pool (ServiceAccount, Deployment, Service,
+/// RoleBinding, PodDisruptionBudget, NetworkPolicy): `pool-<pool>`.
+pub fn pool_object(pool: &str) -> String {
+    format!("pool-{pool}")
+}
+
+/// The namespace's Role that pool pods are bound to (read Functions and ConfigMaps, report
+/// load states).
+pub const POOL_ROLE: &str = "faas-pool";
+
+/// The controller: its field manager, and the value of [`MANAGED_BY_LABEL`] on what it makes.
+pub const CONTROLLER: &str = "faas-controller";
+/// Field manager of everything the cron scheduler writes (run records, schedule cursors).
+pub const SCHEDULER_MANAGER: &str = "faas-scheduler";
+/// The controller's finalizer on Functions.
+pub const FINALIZER: &str = "faas.dev/cleanup";
+
+// ---------------------------------------------------------------------------------------
+// Labels and annotations
+// ---------------------------------------------------------------------------------------
+
+/// `app.kubernetes.io/name`: the object's name (`fn-<name>`, `pool-<pool>`).
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// `app.kubernetes.io/managed-by`: [`CONTROLLER`] on what the controller made; an object
+/// without it (and without a Function owner) is never taken over.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// `app.kubernetes.io/component`: [`POOL_COMPONENT`] on a pool's objects.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// The component of a WASM runtime pool's objects.
+pub const POOL_COMPONENT: &str = "runtime-pool";
+/// The function a pod, object or run belongs to; the selector of a function's pods.
+pub const FUNCTION_LABEL: &str = "faas.dev/function";
+/// The schedule a run belongs to (or `manual`).
+pub const SCHEDULE_LABEL: &str = "faas.dev/schedule";
+pub use crate::pool::POOL_LABEL;
+pub use crate::run::{PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+
+/// IRSA: the IAM role the EKS pod identity webhook injects credentials for.
+pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
+/// IRSA: use the regional STS endpoint (lower latency, no dependency on us-east-1).
+pub const REGIONAL_STS_ANNOTATION: &str = "eks.amazonaws.com/sts-regional-endpoints";
+
+// ---------------------------------------------------------------------------------------
+// Headers
+// ---------------------------------------------------------------------------------------
+
+/// What started an invocation: [`TRIGGER_SQS`], [`TRIGGER_CRON`], `manual`, `retry`. The
+/// Lambda sidecar shapes its event from it.
+pub const TRIGGER_HEADER: &str = "x-faas-trigger";
+/// The value of [`TRIGGER_HEADER`] on SQS batches.
+pub const TRIGGER_SQS: &str = "sqs";
+/// The value of [`TRIGGER_HEADER`] on scheduled runs.
+pub const TRIGGER_CRON: &str = "cron";
+/// The run a cron or manual invocation belongs to.
+pub const RUN_ID_HEADER: &str = "x-faas-run-id";
+/// The schedule of a run (or `manual`).
+pub const SCHEDULE_HEADER: &str = "x-faas-schedule";
+/// When a scheduled run was due (RFC 3339).
+pub const SCHEDULED_TIME_HEADER: &str = "x-faas-scheduled-time";
+/// The attempt number of a run or an async call (1 for the first).
+pub const ATTEMPT_HEADER: &str = "x-faas-attempt";
+/// How many attempts an async call made (on its dead letter / callback).
+pub const ATTEMPTS_HEADER: &str = "x-faas-attempts";
+/// Set (`true`) on invocations of an async call.
+pub const ASYNC_HEADER: &str = "x-faas-async";
+/// The gateway's request id, echoed to the caller and passed to the function.
+pub const REQUEST_HEADER: &str = "x-faas-request";
+
+// ---------------------------------------------------------------------------------------
+// SQS
+// ---------------------------------------------------------------------------------------
+
+/// Messages per batch when `batchSize` is absent (Lambda's default).
+pub const SQS_DEFAULT_BATCH_SIZE: u32 = 10;
+/// Batches in flight per poller when `maxConcurrency` is absent: where Lambda starts an
+/// event source mapping before it scales up.
+pub const SQS_DEFAULT_MAX_CONCURRENCY: u32 = 5;
+
+/// Messages one replica's poller takes at once (batch size x concurrent batches, at least
+/// one): what KEDA aims for per replica.
+pub fn sqs_messages_per_replica(trigger: &SqsTrigger) -> u32 {
+    let batch = trigger.batch_size.unwrap_or(SQS_DEFAULT_BATCH_SIZE);
+    let concurrency = trigger
+        .max_concurrency
+        .unwrap_or(SQS_DEFAULT_MAX_CONCURRENCY);
+    batch.saturating_mul(concurrency).max(1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Paths
+// ---------------------------------------------------------------------------------------
+
+pub use crate::routing::RESERVED_PATHS;
+
+/// `/function/<name>`: where a function is called on the gateway, and on what serves it when
+/// that routes by function (pool pods, the Lambda sidecar).
+pub fn function_path(function: &str) -> String {
+    format!("/function/{function}")
+}
+
+// ---------------------------------------------------------------------------------------
+// Placement
+// ---------------------------------------------------------------------------------------
+
+/// What runs a Function in a cluster, decided from its spec alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workload {
+    /// A WASM function: loaded by the pods of a shared runtime pool.
+    Pool,
+    /// A container function: its own Deployment (`fn-<name>`), serving HTTP directly.
+    Http,
+    /// A Lambda handler: its own Deployment, behind the `faas-runtime` sidecar, which routes
+    /// by function like a pool.
+    Lambda,
+}
+
+/// Where a Function's requests go in a cluster: a Service, and the path prefix put before
+/// the request's own path.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Upstream {
+    /// Namespace of the Service (the Function's).
+    pub namespace: String,
+    /// `fn-<name>` or `pool-<pool>`.
+    pub service: String,
+    /// `""` for an HTTP container; `/function/<name>` for what routes by function.
+    pub path_prefix: String,
+}
+
+impl Upstream {
+    /// `http://<service>.<namespace>.<domain><prefix><path>`: the in-cluster URL of `path`
+    /// (`domain` is `svc.cluster.local` or `svc`).
+    pub fn url(&self, domain: &str, path: &str) -> String {
+        format!(
+            "http://{}.{}.{domain}{}{path}",
+            self.service, self.namespace, self.path_prefix
+        )
+    }
+}
+
+/// Why a Function is not served in a cluster (now).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The spec does not validate: the problems, each naming its field.
+    InvalidSpec(String),
+    /// The cluster profile refuses it ([`crate::validate_for_cluster`]'s static rules).
+    NotAllowedInCluster(String),
+    /// A container function without an image (`command` is local mode only).
+    NoImage,
+    /// `mode: cgi`, which starts a process per request: local mode only.
+    CgiNotSupportedInCluster,
+    /// A WASM function the controller has not placed in a pool (yet, or because the pool it
+    /// names hosts another identity): `status.pool` is unset.
+    NotPlaced,
+}
+
+impl Reason {
+    /// The condition reason / error code (`NoImage`, `CgiNotSupportedInCluster`...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::InvalidSpec(_) => "InvalidSpec",
+            Reason::NotAllowedInCluster(_) => "NotAllowedInCluster",
+            Reason::NoImage => "NoImage",
+            Reason::CgiNotSupportedInCluster => "CgiNotSupportedInCluster",
+            Reason::NotPlaced => "NotPlaced",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::InvalidSpec(why) | Reason::NotAllowedInCluster(why) => f.write_str(why),
+            Reason::NoImage => f.write_str(
+                "spec.runtime.container.image is required in a cluster (command and args are \
+                 local mode's stand-in for the image's entrypoint)",
+            ),
+            Reason::CgiNotSupportedInCluster => f.write_str(
+                "spec.runtime.container.mode: cgi starts a process per request, which only \
+                 local mode can do; use http or lambda in a cluster",
+            ),
+            Reason::NotPlaced => {
+                f.write_str("waiting for the controller to place it in a runtime pool")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Reason {}
+
+/// What runs `function` in a cluster, or why nothing can: from the spec alone (the
+/// controller renders from this; [`placement`] adds where the controller put it).
+pub fn workload(function: &Function) -> Result<Workload, Reason> {
+    crate::validate(function).map_err(|e| Reason::InvalidSpec(e.to_string()))?;
+    crate::validate_for_cluster(function, None)
+        .map_err(|e| Reason::NotAllowedInCluster(e.to_string()))?;
+    let Some(container) = &function.spec.runtime.container else {
+        // Validation guarantees exactly one runtime.
+        return Ok(Workload::Pool);
+    };
+    if container.image.is_none() {
+        return Err(Reason::NoImage);
+    }
+    match container.mode {
+        ContainerMode::Http => Ok(Workload::Http),
+        ContainerMode::Lambda => Ok(Workload::Lambda),
+        ContainerMode::Cgi => Err(Reason::CgiNotSupportedInCluster),
+    }
+}
+
+/// Where `function`'s requests go in a cluster, or why they cannot go anywhere: the one
+/// decision the gateway (HTTP, async calls) and the controller's cron (scheduled and manual
+/// runs) both follow.
+///
+/// A WASM function goes to the pool the controller placed it in (`status.pool`), never to a
+/// pool its labels name: a label the Function's author could set would route its traffic to
+/// another pool's pods (and identity).
+pub fn placement(function: &Function) -> Result<Upstream, Reason> {
+    let workload = workload(function)?;
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let namespace = function
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_owned());
+    let (service, path_prefix) = match workload {
+        Workload::Pool => {
+            let pool = function
+                .status
+                .as_ref()
+                .and_then(|s| s.pool.as_deref())
+                .ok_or(Reason::NotPlaced)?;
+            (pool_object(pool), function_path(name))
+        }
+        Workload::Http => (function_object(name), String::new()),
+        Workload::Lambda => (function_object(name), function_path(name)),
+    };
+    Ok(Upstream {
+        namespace,
+        service,
+        path_prefix,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ContainerRuntime, DirGrant, FunctionSpec, FunctionStatus, RuntimeSpec};
+
+    const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    fn function(runtime: RuntimeSpec) -> Function {
+        let mut f = Function::new(
+            "orders",
+            FunctionSpec {
+                runtime,
+                ..FunctionSpec::default()
+            },
+        );
+        f.metadata.namespace = Some("shop".into());
+        f
+    }
+
+    fn container(image: Option<&str>, mode: ContainerMode) -> Function {
+        function(RuntimeSpec {
+            container: Some(ContainerRuntime {
+                image: image.map(str::to_owned),
+                command: image
+                    .is_none()
+                    .then(|| "python3".to_owned())
+                    .into_iter()
+                    .collect(),
+                port: Some(8080),
+                mode,
+                ..ContainerRuntime::default()
+            }),
+            wasm: None,
+        })
+    }
+
+    fn wasm(source: &str, pool: Option<&str>) -> Function {
+        let mut f = function(RuntimeSpec {
+            wasm: Some(crate::WasmRuntime {
+                source: source.into(),
+                ..crate::WasmRuntime::default()
+            }),
+            container: None,
+        });
+        f.status = pool.map(|p| FunctionStatus {
+            pool: Some(p.into()),
+            ..FunctionStatus::default()
+        });
+        f
+    }
+
+    fn upstream(service: &str, path_prefix: &str) -> Result<Upstream, Reason> {
+        Ok(Upstream {
+            namespace: "shop".into(),
+            service: service.into(),
+            path_prefix: path_prefix.into(),
+        })
+    }
+
+    #[test]
+    fn an_http_container_is_its_own_service_at_the_root() {
+        let f = container(Some("r.example.com/orders:1"), ContainerMode::Http);
+        assert_eq!(workload(&f), Ok(Workload::Http));
+        assert_eq!(placement(&f), upstream("fn-orders", ""));
+        assert_eq!(
+            placement(&f).map(|u| u.url("svc.cluster.local", "/a?b=1")),
+            Ok("http://fn-orders.shop.svc.cluster.local/a?b=1".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_lambda_handler_is_its_own_service_routed_by_function() {
+        let f = container(Some("r.example.com/orders:1"), ContainerMode::Lambda);
+        assert_eq!(workload(&f), Ok(Workload::Lambda));
+        assert_eq!(placement(&f), upstream("fn-orders", "/function/orders"));
+    }
+
+    #[test]
+    fn cgi_and_imageless_containers_say_why() {
+        let cgi = container(Some("r.example.com/orders:1"), ContainerMode::Cgi);
+        assert_eq!(placement(&cgi), Err(Reason::CgiNotSupportedInCluster));
+        assert_eq!(
+            Reason::CgiNotSupportedInCluster.code(),
+            "CgiNotSupportedInCluster"
+        );
+        let local = container(None, ContainerMode::Http);
+        assert_eq!(placement(&local), Err(Reason::NoImage));
+        assert!(
+            Reason::NoImage
+                .to_string()
+                .contains("spec.runtime.container.image"),
+            "names the field"
+        );
+    }
+
+    #[test]
+    fn a_wasm_function_goes_to_the_pool_the_controller_placed_it_in() {
+        let source = format!("oci://r.example.com/fn/orders@sha256:{DIGEST}");
+        assert_eq!(workload(&wasm(&source, None)), Ok(Workload::Pool));
+        assert_eq!(placement(&wasm(&source, None)), Err(Reason::NotPlaced));
+        assert_eq!(
+            placement(&wasm(&source, Some("p0123456789"))),
+            upstream("pool-p0123456789", "/function/orders")
+        );
+        // A label naming a pool places nothing.
+        let mut labelled = wasm(&source, None);
+        labelled.metadata.labels = Some([(POOL_LABEL.to_owned(), "default".to_owned())].into());
+        assert_eq!(placement(&labelled), Err(Reason::NotPlaced));
+    }
+
+    #[test]
+    fn what_the_cluster_refuses_or_what_does_not_validate_is_never_placed() {
+        let unpinned = wasm("oci://r.example.com/fn/orders:1", Some("default"));
+        let refused = placement(&unpinned).expect_err("unpinned");
+        assert_eq!(refused.code(), "NotAllowedInCluster");
+        assert!(refused.to_string().contains("spec.runtime.wasm.source"));
+        let mut dirs = wasm("configmap://fn-orders/a.wasm", Some("default"));
+        if let Some(w) = dirs.spec.runtime.wasm.as_mut() {
+            w.dirs = vec![DirGrant {
+                host_path: "/tmp".into(),
+                guest_path: "/data".into(),
+                read_only: true,
+            }];
+        }
+        assert_eq!(
+            placement(&dirs).map_err(|r| r.code()),
+            Err("NotAllowedInCluster")
+        );
+        let mut invalid = container(Some("r.example.com/orders:1"), ContainerMode::Http);
+        invalid.spec.timeout = Some("soon".into());
+        let reason = placement(&invalid).expect_err("invalid");
+        assert_eq!(reason.code(), "InvalidSpec");
+        assert!(reason.to_string().contains("spec.timeout"), "{reason}");
+    }
+
+    #[test]
+    fn a_function_without_a_namespace_is_in_default() {
+        let mut f = container(Some("r.example.com/orders:1"), ContainerMode::Http);
+        f.metadata.namespace = None;
+        assert_eq!(placement(&f).map(|u| u.namespace), Ok("default".to_owned()));
+    }
+
+    #[test]
+    fn names_and_sqs_defaults() {
+        assert_eq!(function_object("orders"), "fn-orders");
+        assert_eq!(pool_object("default"), "pool-default");
+        assert_eq!(function_path("orders"), "/function/orders");
+        let mut trigger = SqsTrigger::default();
+        assert_eq!(sqs_messages_per_replica(&trigger), 50);
+        trigger.batch_size = Some(2);
+        trigger.max_concurrency = Some(3);
+        assert_eq!(sqs_messages_per_replica(&trigger), 6);
+        trigger.batch_size = Some(0);
+        assert_eq!(sqs_messages_per_replica(&trigger), 1);
+        assert!(RESERVED_PATHS.contains(&"/function"));
+    }
+}
