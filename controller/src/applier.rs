@@ -139,7 +139,7 @@ pub fn made_by_faas(meta: &ObjectMeta) -> bool {
     let labelled = meta
         .labels
         .as_ref()
-        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .and_then(|l| l.get(faas_api::contract::MANAGED_BY_LABEL))
         .is_some_and(|v| v == MANAGER);
     owned || labelled
 }

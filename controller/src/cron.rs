@@ -3,10 +3,11 @@
 //! only while this replica holds the Lease, with `FunctionRun` resources as the run store.
 //!
 //! One scheduler per namespace that has schedules (each with its own [`KubeRunStore`]), all
-//! fed from one watch of Functions. A run calls the function through its Service:
+//! fed from one watch of Functions. A run calls the function through the Service the cluster
+//! contract places it behind ([`faas_api::contract::placement`], as the gateway does):
 //! `http://fn-<name>.<namespace>.svc/...`, or `/function/<name>/...` on the runtime sidecar
 //! for Lambda handlers (which turns it into an EventBridge scheduled event) and on the pool's
-//! Service (`pool-<pool>`) for WASM functions.
+//! Service (`pool-<pool>`, from `status.pool`) for WASM functions.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use faas_api::{ContainerMode, Function, FunctionRun, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+use faas_api::{Function, FunctionRun, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
 use faas_invoke::{CallContext, ResponseBody};
 use faas_schedule::plan::MANUAL;
 use faas_schedule::{
@@ -32,7 +33,6 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::render::object_name;
 use crate::runs::{KubeRunStore, SCHEDULER_MANAGER};
 
 /// Calls the functions of one namespace through their Services.
@@ -70,41 +70,16 @@ impl ServiceTarget {
         }
     }
 
-    /// Where a run of `function` goes, or why it cannot go anywhere.
+    /// Where a run of `function` goes, or why it cannot go anywhere: the cluster contract's
+    /// [`placement`](faas_api::contract::placement), the gateway's decision too.
     pub fn url_of(
         &self,
         function: &Function,
         path: &str,
     ) -> Result<String, (u16, &'static str, String)> {
-        let name = function.name_any();
-        let prefix = match &function.spec.runtime.container {
-            // Its pool's Service; the pool routes by function.
-            None => {
-                let pool = crate::render::pool::pool_of(function);
-                return Ok(format!(
-                    "http://{}.{}.{}/function/{name}{path}",
-                    pool.object_name(),
-                    self.namespace,
-                    self.service_domain
-                ));
-            }
-            Some(c) if c.mode == ContainerMode::Cgi => {
-                return Err((
-                    503,
-                    "CgiNotSupportedInCluster",
-                    format!("function {name} uses cgi mode, which only local mode runs"),
-                ));
-            }
-            // The Service targets the runtime sidecar, which routes by function.
-            Some(c) if c.mode == ContainerMode::Lambda => format!("/function/{name}"),
-            Some(_) => String::new(),
-        };
-        Ok(format!(
-            "http://{}.{}.{}{prefix}{path}",
-            object_name(&name),
-            self.namespace,
-            self.service_domain
-        ))
+        faas_api::contract::placement(function)
+            .map(|upstream| upstream.url(&self.service_domain, path))
+            .map_err(|reason| (503, reason.code(), reason.to_string()))
     }
 }
 

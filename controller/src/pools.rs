@@ -274,7 +274,10 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let pools = deployments
         .list(&ListParams::default().labels(&format!(
-            "app.kubernetes.io/component=runtime-pool,app.kubernetes.io/managed-by={MANAGER}"
+            "{}={},{}={MANAGER}",
+            faas_api::contract::COMPONENT_LABEL,
+            faas_api::contract::POOL_COMPONENT,
+            faas_api::contract::MANAGED_BY_LABEL,
         )))
         .await
         .map_err(api_error("listing runtime pools"))?
@@ -291,7 +294,7 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
         if in_use.contains(&pool) {
             continue;
         }
-        let object = format!("pool-{pool}");
+        let object = faas_api::contract::pool_object(&pool);
         tracing::info!(namespace, pool = %pool, "deleting a runtime pool no Function uses");
         shared.delete::<Deployment>(&object).await?;
         shared.delete::<Service>(&object).await?;

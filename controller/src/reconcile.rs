@@ -27,9 +27,9 @@ use crate::render::{ClusterDefaults, object_name, service_account, workload};
 use crate::status::{self, Observed};
 
 /// Field manager of every apply.
-pub const MANAGER: &str = "faas-controller";
+pub const MANAGER: &str = faas_api::contract::CONTROLLER;
 /// Our finalizer on Functions.
-pub const FINALIZER: &str = "faas.dev/cleanup";
+pub const FINALIZER: &str = faas_api::contract::FINALIZER;
 /// How often a Function is re-checked without any event (drift from manual edits).
 const RESYNC: Duration = Duration::from_secs(300);
 /// Longest wait for the first list of every Function (the routes' other claimants).
@@ -172,13 +172,13 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         crate::pools::strip_pool_label(function, ctx, &namespace).await?;
         crate::pools::collect_unused(ctx, &namespace).await?;
     }
+    // A container function gets its own objects exactly when the cluster contract says it
+    // is served by them (the gateway and cron send its requests there).
     let runnable = allowed
-        && function
-            .spec
-            .runtime
-            .container
-            .as_ref()
-            .is_some_and(|c| c.image.is_some() && c.mode != faas_api::ContainerMode::Cgi);
+        && matches!(
+            faas_api::contract::workload(function),
+            Ok(faas_api::contract::Workload::Http | faas_api::contract::Workload::Lambda)
+        );
     if runnable && let Some(workload) = workload::workload(function, &ctx.defaults) {
         match apply_workload(function, ctx, &namespace, &owner, workload, &mut observed).await {
             Err(Error::NotOwned { kind, name }) => {
@@ -425,6 +425,7 @@ pub async fn keda_installed(client: &Client) -> bool {
 /// controller made, each change reconciled; runs until the stream is dropped or, with
 /// `until_signal`, until SIGTERM/SIGINT.
 pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, until_signal: bool) {
+    use faas_api::contract::MANAGED_BY_LABEL;
     use futures::StreamExt as _;
     use k8s_openapi::api::apps::v1::Deployment;
     use kube::runtime::{Controller, watcher};
@@ -437,8 +438,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, until_signal: bool)
         ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
-    let managed =
-        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"));
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let mut controller =
         Controller::new(functions.clone(), watcher::Config::default().any_semantic())
             .owns(deployments, managed);

@@ -18,12 +18,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
-/// Field manager of everything the scheduler writes.
-pub const SCHEDULER_MANAGER: &str = "faas-scheduler";
-/// Label naming a run's function.
-pub const FUNCTION_LABEL: &str = "faas.dev/function";
-/// Label naming a run's schedule (or `manual`).
-pub const SCHEDULE_LABEL: &str = "faas.dev/schedule";
+pub use faas_api::contract::{FUNCTION_LABEL, SCHEDULE_LABEL, SCHEDULER_MANAGER};
 
 /// `FunctionRun` resources of one namespace.
 pub struct KubeRunStore {

@@ -13,6 +13,7 @@
 //!   belongs to an older Function or is refused by the platform (present only then; such a
 //!   function has no `status.url`, see [`url`]).
 
+use faas_api::contract::{self, Reason};
 use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 
@@ -74,23 +75,16 @@ pub fn runtime_kind(function: &Function) -> &'static str {
 /// Why what would run is (or is not) known.
 fn artifact(function: &Function, observed: &Observed) -> Condition {
     match &function.spec.runtime.container {
-        Some(c) if c.mode == ContainerMode::Cgi => condition(
-            "ArtifactResolved",
-            false,
-            "CgiNotSupportedInCluster",
-            "spec.runtime.container.mode: cgi starts a process per request, which only local \
-             mode can do; use http or lambda in a cluster"
-                .to_owned(),
-        ),
-        Some(c) => match &c.image {
-            Some(image) => condition("ArtifactResolved", true, "Image", image.clone()),
-            None => condition(
+        // The cluster contract's verdict on what cannot run here, in its words.
+        Some(c) => match contract::workload(function) {
+            Err(reason @ (Reason::NoImage | Reason::CgiNotSupportedInCluster)) => {
+                condition("ArtifactResolved", false, reason.code(), reason.to_string())
+            }
+            _ => condition(
                 "ArtifactResolved",
-                false,
-                "NoImage",
-                "spec.runtime.container.image is required in a cluster (command and args are \
-                 local mode's stand-in for the image's entrypoint)"
-                    .to_owned(),
+                true,
+                "Image",
+                c.image.clone().unwrap_or_default(),
             ),
         },
         None => match &observed.artifact {
@@ -247,9 +241,10 @@ fn pool_ready(
     function: &Function,
     observed: &Observed,
 ) -> Condition {
+    let object = contract::pool_object(pool);
     let mut ready = ready_from(Some(deployment));
     if let Some(message) = ready.message.as_mut() {
-        *message = format!("pool-{pool}: {message}");
+        *message = format!("{object}: {message}");
     }
     if ready.status != "True" || ready.reason.as_deref() == Some("ScaledToZero") {
         return ready;
@@ -270,7 +265,7 @@ fn pool_ready(
             false,
             "LoadFailed",
             format!(
-                "pod {pod} of pool-{pool} could not load it: {}",
+                "pod {pod} of {object} could not load it: {}",
                 report.reason.clone().unwrap_or_default()
             ),
         );
@@ -287,14 +282,14 @@ fn pool_ready(
             "Ready",
             false,
             "Loading",
-            format!("loaded in {loaded} of {serving} ready pods of pool-{pool}"),
+            format!("loaded in {loaded} of {serving} ready pods of {object}"),
         );
     }
     condition(
         "Ready",
         true,
         "Available",
-        format!("loaded in {loaded}/{serving} pods of pool-{pool}"),
+        format!("loaded in {loaded}/{serving} pods of {object}"),
     )
 }
 

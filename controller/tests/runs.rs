@@ -353,11 +353,20 @@ fn runs_go_to_the_functions_service_or_say_why_they_cannot() {
         "http://fn-orders.shop.svc.cluster.local/function/orders/"
     );
     let wasm = WasmRuntime {
-        source: "oci://r.example.com/fn/orders:1".into(),
+        source: format!("oci://r.example.com/fn/orders@sha256:{}", "0".repeat(64)),
         ..WasmRuntime::default()
     };
+    // Where the controller placed it (`status.pool`), as the gateway sends it; not placed
+    // yet: the run says so instead of calling a pool that does not load it.
+    let mut placed = with(None, Some(wasm));
+    let (status, reason, _) = target.url_of(&placed, "/").unwrap_err();
+    assert_eq!((status, reason), (503, "NotPlaced"));
+    placed.status = Some(faas_api::FunctionStatus {
+        pool: Some("default".into()),
+        ..faas_api::FunctionStatus::default()
+    });
     assert_eq!(
-        target.url_of(&with(None, Some(wasm)), "/").unwrap(),
+        target.url_of(&placed, "/").unwrap(),
         "http://pool-default.shop.svc.cluster.local/function/orders/"
     );
     let (status, reason, _) = target

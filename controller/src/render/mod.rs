@@ -19,6 +19,8 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 
+use faas_api::contract;
+
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector, Toleration};
 
 /// What the chart tells the controller about the cluster.
@@ -69,15 +71,15 @@ impl Default for ClusterDefaults {
 
 /// The name of the objects of function `name` (`fn-<name>`).
 pub fn object_name(function: &str) -> String {
-    format!("fn-{function}")
+    contract::function_object(function)
 }
 
 /// Labels every object of a function carries; the selector of its pods.
 pub fn labels(function: &str) -> BTreeMap<String, String> {
     [
-        ("app.kubernetes.io/name", object_name(function)),
-        ("app.kubernetes.io/managed-by", "faas-controller".to_owned()),
-        ("faas.dev/function", function.to_owned()),
+        (contract::NAME_LABEL, object_name(function)),
+        (contract::MANAGED_BY_LABEL, contract::CONTROLLER.to_owned()),
+        (contract::FUNCTION_LABEL, function.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -86,7 +88,7 @@ pub fn labels(function: &str) -> BTreeMap<String, String> {
 
 /// The selector subset of [`labels`] (stable across controller versions).
 pub fn selector(function: &str) -> BTreeMap<String, String> {
-    [("faas.dev/function".to_owned(), function.to_owned())]
+    [(contract::FUNCTION_LABEL.to_owned(), function.to_owned())]
         .into_iter()
         .collect()
 }

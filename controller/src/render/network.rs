@@ -200,24 +200,15 @@ pub fn function_policy(
 
 /// The policy of a pool's pods (`pool-<name>`, shared like the pool's other objects).
 pub fn pool_policy(pool: &Pool, namespace: &str, defaults: &NetworkDefaults) -> NetworkPolicy {
-    let object_labels = [
-        ("app.kubernetes.io/name", pool.object_name()),
-        ("app.kubernetes.io/component", "runtime-pool".to_owned()),
-        ("app.kubernetes.io/managed-by", "faas-controller".to_owned()),
-        (POOL_LABEL, pool.name.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
     policy(
         pool.object_name(),
         Some(namespace.to_owned()),
-        object_labels,
+        super::pool::pool_labels(pool),
         BTreeMap::from([
             (POOL_LABEL.to_owned(), pool.name.clone()),
             (
-                "app.kubernetes.io/component".to_owned(),
-                "runtime-pool".to_owned(),
+                faas_api::contract::COMPONENT_LABEL.to_owned(),
+                faas_api::contract::POOL_COMPONENT.to_owned(),
             ),
         ]),
         ingress(defaults),

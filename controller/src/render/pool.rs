@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use faas_api::contract;
 use faas_api::{Function, FunctionSpec, PlacementSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
@@ -34,7 +35,7 @@ use super::workload::{
 pub use faas_api::pool::{POOL_LABEL, Pool, PoolKey, conflict, pool_of};
 
 /// The namespace's Role that pool pods are bound to.
-pub const POOL_ROLE: &str = "faas-pool";
+pub const POOL_ROLE: &str = contract::POOL_ROLE;
 /// Port of `faas-runtime serve` in pool pods.
 pub const POOL_HTTP_PORT: i32 = 8080;
 /// `/tmp` of a pool pod (its compiled-code cache).
@@ -51,11 +52,15 @@ pub struct PoolObjects {
     pub pdb: Option<PodDisruptionBudget>,
 }
 
-fn pool_labels(pool: &Pool) -> BTreeMap<String, String> {
+/// Labels of every object of a pool (its NetworkPolicy's too).
+pub fn pool_labels(pool: &Pool) -> BTreeMap<String, String> {
     [
-        ("app.kubernetes.io/name", pool.object_name()),
-        ("app.kubernetes.io/component", "runtime-pool".to_owned()),
-        ("app.kubernetes.io/managed-by", "faas-controller".to_owned()),
+        (contract::NAME_LABEL, pool.object_name()),
+        (
+            contract::COMPONENT_LABEL,
+            contract::POOL_COMPONENT.to_owned(),
+        ),
+        (contract::MANAGED_BY_LABEL, contract::CONTROLLER.to_owned()),
         (POOL_LABEL, pool.name.clone()),
     ]
     .into_iter()
@@ -83,8 +88,8 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
             namespace: Some(namespace.clone()),
             labels: Some(
                 [(
-                    "app.kubernetes.io/managed-by".to_owned(),
-                    "faas-controller".to_owned(),
+                    contract::MANAGED_BY_LABEL.to_owned(),
+                    contract::CONTROLLER.to_owned(),
                 )]
                 .into(),
             ),

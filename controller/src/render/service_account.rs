@@ -8,10 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{labels, object_name};
 
-/// IRSA: the role the pod identity webhook injects credentials for.
-pub const ROLE_ARN_ANNOTATION: &str = "eks.amazonaws.com/role-arn";
-/// IRSA: use the regional STS endpoint (lower latency, no dependency on us-east-1).
-pub const REGIONAL_STS_ANNOTATION: &str = "eks.amazonaws.com/sts-regional-endpoints";
+pub use faas_api::contract::{REGIONAL_STS_ANNOTATION, ROLE_ARN_ANNOTATION};
 
 /// `fn-<name>`, annotated with the function's IAM role when it has one.
 pub fn service_account(function: &Function) -> ServiceAccount {

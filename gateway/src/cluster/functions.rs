@@ -17,7 +17,7 @@ use std::time::Duration;
 use faas_api::Function;
 use kube::ResourceExt;
 
-use super::endpoints::{Endpoints, ServiceKey};
+use super::endpoints::Endpoints;
 use super::relist::{Relists, covers};
 use super::scaler::Scaler;
 use super::upstream::{PodClient, Upstream};
@@ -25,57 +25,12 @@ use crate::load::remote::{Remote, permits};
 use crate::platform::Platform;
 use crate::registry::Origin;
 
-/// Where a function's pods are, or why it cannot be served (yet).
+/// Where a function's pods are, or why it cannot be served (yet): the cluster contract's
+/// [`placement`](faas_api::contract::placement), which the controller's cron follows too.
 pub fn upstream_of(function: &Function) -> Result<Upstream, String> {
-    faas_api::validate(function).map_err(|e| e.to_string())?;
-    let name = function.name_any();
-    let namespace = function.namespace().unwrap_or_else(|| "default".to_owned());
-    let through_router = format!("/function/{name}");
-    if function.spec.runtime.wasm.is_some() {
-        // The pool the controller placed it in (its status), never a label the Function's
-        // author could set: that would route its traffic to another pool's pods.
-        let pool = function
-            .status
-            .as_ref()
-            .and_then(|s| s.pool.clone())
-            .ok_or_else(|| "waiting for the controller to place it in a runtime pool".to_owned())?;
-        return Ok(Upstream {
-            service: ServiceKey {
-                namespace,
-                name: format!("pool-{pool}"),
-            },
-            path_prefix: through_router,
-        });
-    }
-    let Some(container) = &function.spec.runtime.container else {
-        return Err("spec.runtime: exactly one of wasm or container must be set".to_owned());
-    };
-    if container.image.is_none() {
-        return Err(
-            "spec.runtime.container.image is required in a cluster (command runs only in \
-             local mode)"
-                .to_owned(),
-        );
-    }
-    let path_prefix = match container.mode {
-        faas_api::ContainerMode::Http => String::new(),
-        // The sidecar's HTTP front turns requests into Lambda events; it routes like a pool.
-        faas_api::ContainerMode::Lambda => through_router,
-        faas_api::ContainerMode::Cgi => {
-            return Err(
-                "spec.runtime.container.mode cgi runs only in local mode; use http or lambda \
-                 in a cluster"
-                    .to_owned(),
-            );
-        }
-    };
-    Ok(Upstream {
-        service: ServiceKey {
-            namespace,
-            name: format!("fn-{name}"),
-        },
-        path_prefix,
-    })
+    faas_api::contract::placement(function)
+        .map(Upstream::from)
+        .map_err(|reason| reason.to_string())
 }
 
 /// What cluster mode needs to turn Functions into entries.

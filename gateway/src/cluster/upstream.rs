@@ -63,6 +63,18 @@ pub struct Upstream {
     pub path_prefix: String,
 }
 
+impl From<faas_api::contract::Upstream> for Upstream {
+    fn from(placed: faas_api::contract::Upstream) -> Self {
+        Upstream {
+            service: ServiceKey {
+                namespace: placed.namespace,
+                name: placed.service,
+            },
+            path_prefix: placed.path_prefix,
+        }
+    }
+}
+
 /// What a request is held for while the function has no ready replica.
 pub struct Hold {
     /// Longest wait for a ready replica.

@@ -33,7 +33,7 @@ impl Remote<'_> {
             self.scaler.target(
                 &namespace,
                 &name,
-                &format!("fn-{name}"),
+                &faas_api::contract::function_object(&name),
                 function.spec.idle_after(),
             )
         });

@@ -221,14 +221,16 @@ pub fn workload(function: &Function) -> Result<Workload, Reason> {
         // Validation guarantees exactly one runtime.
         return Ok(Workload::Pool);
     };
+    let workload = match container.mode {
+        ContainerMode::Http => Workload::Http,
+        ContainerMode::Lambda => Workload::Lambda,
+        // Whatever the image: no cluster part starts a process per request.
+        ContainerMode::Cgi => return Err(Reason::CgiNotSupportedInCluster),
+    };
     if container.image.is_none() {
         return Err(Reason::NoImage);
     }
-    match container.mode {
-        ContainerMode::Http => Ok(Workload::Http),
-        ContainerMode::Lambda => Ok(Workload::Lambda),
-        ContainerMode::Cgi => Err(Reason::CgiNotSupportedInCluster),
-    }
+    Ok(workload)
 }
 
 /// Where `function`'s requests go in a cluster, or why they cannot go anywhere: the one
