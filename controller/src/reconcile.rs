@@ -217,7 +217,13 @@ async fn apply_workload(
         }
         // KEDA's objects, when KEDA is installed and the function has SQS triggers.
         let keda_objects = ctx.keda.then(|| scaling(function, &ctx.defaults)).flatten();
-        if function.spec.replicas_owner(keda_objects.is_some()) != ReplicasOwner::Controller {
+        let keda_scales = keda_objects.is_some();
+        if function.spec.replicas_owner(keda_scales) == ReplicasOwner::Controller {
+            // The floor that keeps every event source served (a queue's poller, a
+            // schedule's fires), from the one rule in `faas_api::scaling`.
+            let min = function.spec.min_replicas(keda_scales);
+            workload.deployment.spec.replicas = Some(i32::try_from(min).unwrap_or(i32::MAX));
+        } else {
             // KEDA's HorizontalPodAutoscaler, or the gateway (scale from and to zero), owns
             // `replicas`: leaving it out of our apply gives up our ownership of the field
             // instead of fighting over it. A new Deployment then starts with one replica,

@@ -14,6 +14,7 @@
 //!   function has no `status.url`, see [`url`]).
 
 use faas_api::contract::{self, Reason};
+use faas_api::scaling::ReplicasOwner;
 use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 
@@ -102,32 +103,84 @@ fn artifact(function: &Function, observed: &Observed) -> Condition {
     }
 }
 
+/// Whether something polls the SQS queues now, and how their depth scales it: what is true
+/// of the pods, not what was asked (`faas_api::scaling` keeps a poller up without KEDA).
 fn triggers(function: &Function, observed: &Observed) -> Option<Condition> {
-    let queues = function.spec.triggers.as_ref().map_or(0, |t| t.sqs.len());
-    if queues == 0 {
+    let sqs = function
+        .spec
+        .triggers
+        .as_ref()
+        .map_or(&[][..], |t| &t.sqs[..]);
+    if sqs.is_empty() {
         return None;
     }
-    let min = function.spec.scale.as_ref().map_or(0, |s| s.min);
-    Some(if observed.keda {
+    let queues = sqs.iter().filter(|t| t.enabled != Some(false)).count();
+    if queues == 0 {
+        return Some(condition(
+            "TriggersReady",
+            true,
+            "Disabled",
+            format!(
+                "{} SQS queue(s), every one disabled (enabled: false): nothing polls them",
+                sqs.len()
+            ),
+        ));
+    }
+    let (pollers, workload) = match &observed.pool {
+        Some((pool, deployment)) => (
+            format!("the pods of {}", contract::pool_object(pool)),
+            Some(deployment),
+        ),
+        None => (
+            "the runtime sidecar in the function's pods".to_owned(),
+            observed.deployment.as_ref(),
+        ),
+    };
+    let counts = workload.and_then(|d| d.status.as_ref());
+    let ready = counts.and_then(|s| s.ready_replicas).unwrap_or(0);
+    let current = counts.and_then(|s| s.replicas).unwrap_or(0);
+    let keda = observed.pool.is_none()
+        && function.spec.replicas_owner(observed.keda) == ReplicasOwner::Keda;
+    let min = function.spec.min_replicas(observed.keda);
+    let scaling = if observed.pool.is_some() {
+        "queue depth does not scale the pool (its replica count is the chart's)".to_owned()
+    } else if keda {
+        format!(
+            "KEDA scales the function on their depth, from {min} replica(s); the first \
+             message wakes it at zero"
+        )
+    } else {
+        format!(
+            "KEDA is not installed, so queue depth does not scale the function: {min} \
+             replica(s) kept (scale.min, at least one for the poller)"
+        )
+    };
+    let polled = format!("{queues} SQS queue(s) polled by {pollers}");
+    Some(if ready >= 1 {
+        let reason = match (observed.pool.is_some(), keda) {
+            (true, _) => "PolledByPool",
+            (false, true) => "ScaledByQueueDepth",
+            (false, false) => "FixedReplicas",
+        };
+        condition(
+            "TriggersReady",
+            true,
+            reason,
+            format!("{polled} ({ready} ready); {scaling}"),
+        )
+    } else if keda && current == 0 && min == 0 {
         condition(
             "TriggersReady",
             true,
             "ScaledByQueueDepth",
-            format!(
-                "{queues} SQS queue(s) polled by the runtime sidecar; KEDA scales the \
-                 function on their depth"
-            ),
+            format!("{polled}, at zero replicas while the queues are empty; {scaling}"),
         )
     } else {
         condition(
             "TriggersReady",
-            true,
-            "FixedReplicas",
-            format!(
-                "{queues} SQS queue(s) polled by the runtime sidecar on {} replica(s): KEDA is \
-                 not installed, so queue depth does not scale the function (scale.min applies)",
-                min.max(1)
-            ),
+            false,
+            "PollerNotReady",
+            format!("{polled}: none of them is ready, nothing polls yet; {scaling}"),
         )
     })
 }
@@ -660,7 +713,7 @@ mod tests {
     }
 
     #[test]
-    fn sqs_triggers_say_how_they_scale() {
+    fn sqs_triggers_say_what_polls_them_and_how_they_scale() {
         let mut f = function(http());
         f.spec.triggers = Some(TriggersSpec {
             sqs: vec![SqsTrigger {
@@ -673,29 +726,80 @@ mod tests {
             max: None,
             idle_after: None,
         });
-        let without = status(&f, &Observed::default(), at(0));
-        let c = find(&without, "TriggersReady").expect("condition");
-        assert_eq!(c.reason.as_deref(), Some("FixedReplicas"));
-        assert!(
-            c.message
-                .as_deref()
-                .unwrap_or_default()
-                .contains("KEDA is not installed")
+        let triggers_of = |f: &Function, observed: Observed| {
+            let s = status(f, &observed, at(0));
+            let c = find(&s, "TriggersReady").expect("condition").clone();
+            (
+                c.status,
+                c.reason.unwrap_or_default(),
+                c.message.unwrap_or_default(),
+            )
+        };
+        // Without KEDA: one replica kept although scale.min is 0, and the status says how
+        // many are really up.
+        let triggers = |observed| triggers_of(&f, observed);
+        let (ok, reason, message) = triggers(Observed {
+            deployment: Some(deployment(1, 1, 1)),
+            ..Observed::default()
+        });
+        assert_eq!((ok.as_str(), reason.as_str()), ("True", "FixedReplicas"));
+        assert!(message.contains("KEDA is not installed"), "{message}");
+        assert!(message.contains("1 replica(s) kept"), "{message}");
+        assert!(message.contains("(1 ready)"), "{message}");
+        // Nothing ready: nothing polls, and it says so.
+        let (ok, reason, message) = triggers(Observed {
+            deployment: Some(deployment(1, 0, 1)),
+            ..Observed::default()
+        });
+        assert_eq!((ok.as_str(), reason.as_str()), ("False", "PollerNotReady"));
+        assert!(message.contains("nothing polls yet"), "{message}");
+        assert_eq!(triggers(Observed::default()).1, "PollerNotReady");
+        // With KEDA: at zero while the queues are empty is fine; starting is not polling.
+        let keda = |d| Observed {
+            keda: true,
+            deployment: Some(d),
+            ..Observed::default()
+        };
+        let (ok, reason, message) = triggers(keda(deployment(0, 0, 0)));
+        assert_eq!(
+            (ok.as_str(), reason.as_str()),
+            ("True", "ScaledByQueueDepth")
         );
-        let with = status(
-            &f,
+        assert!(message.contains("the first message wakes it"), "{message}");
+        assert_eq!(triggers(keda(deployment(2, 2, 2))).1, "ScaledByQueueDepth");
+        assert_eq!(triggers(keda(deployment(1, 0, 1))).1, "PollerNotReady");
+        // A WASM function's queues are polled by its pool, which KEDA does not scale.
+        let mut pooled = f.clone();
+        pooled.spec.runtime = RuntimeSpec {
+            wasm: Some(faas_api::WasmRuntime {
+                source: "configmap://fn-orders/a.wasm".into(),
+                ..faas_api::WasmRuntime::default()
+            }),
+            container: None,
+        };
+        let s = status(
+            &pooled,
             &Observed {
                 keda: true,
+                pool: Some(("default".into(), deployment(2, 2, 2))),
                 ..Observed::default()
             },
             at(0),
         );
-        assert_eq!(
-            find(&with, "TriggersReady")
-                .and_then(|c| c.reason.clone())
-                .as_deref(),
-            Some("ScaledByQueueDepth")
+        let c = find(&s, "TriggersReady").expect("condition");
+        assert_eq!(c.reason.as_deref(), Some("PolledByPool"));
+        assert!(
+            c.message
+                .as_deref()
+                .is_some_and(|m| m.contains("pool-default") && m.contains("does not scale")),
+            "{c:?}"
         );
+        // Every queue disabled.
+        let mut disabled = f.clone();
+        if let Some(t) = disabled.spec.triggers.as_mut() {
+            t.sqs[0].enabled = Some(false);
+        }
+        assert_eq!(triggers_of(&disabled, Observed::default()).1, "Disabled");
         let plain = status(&function(http()), &Observed::default(), at(0));
         assert!(find(&plain, "TriggersReady").is_none());
     }

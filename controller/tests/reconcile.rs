@@ -362,6 +362,86 @@ async fn scale_from_zero_leaves_replicas_to_the_gateway() {
     let _ = pass.await;
 }
 
+/// Applies the ServiceAccount and returns the Deployment as applied, replying with
+/// `ready` ready replicas; then the Service, and no PDB (none there).
+async fn expect_workload(api: &mut Handle, ready: i64) -> Value {
+    let (sa, reply) = expect_apply(api, "/api/v1/namespaces/shop/serviceaccounts/fn-orders").await;
+    reply.json(200, &sa);
+    let (deployment, reply) =
+        expect_apply(api, "/apis/apps/v1/namespaces/shop/deployments/fn-orders").await;
+    reply.json(200, &with_status(deployment.clone(), ready));
+    let (service, reply) = expect_apply(api, "/api/v1/namespaces/shop/services/fn-orders").await;
+    reply.json(200, &service);
+    let (_, reply) = expect(
+        api,
+        "GET",
+        "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/fn-orders",
+    )
+    .await;
+    reply.not_found("poddisruptionbudgets fn-orders");
+    deployment
+}
+
+#[tokio::test]
+async fn an_sqs_function_without_keda_keeps_a_replica_to_poll_and_says_so() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.spec.scale = Some(ScaleSpec {
+        min: 0,
+        max: None,
+        idle_after: None,
+    });
+    f.spec.triggers = Some(TriggersSpec {
+        sqs: vec![SqsTrigger {
+            queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/orders".into(),
+            ..SqsTrigger::default()
+        }],
+    });
+    let pass = run(f, &ctx).await;
+    let deployment = expect_workload(&mut api, 1).await;
+    // scale.min 0, but the poller is the sidecar in the pod: the controller keeps one.
+    assert_eq!(deployment["spec"]["replicas"], 1, "{}", deployment["spec"]);
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["initContainers"][0]["args"],
+        json!(["sidecar"])
+    );
+    // No KEDA: no ScaledObject asked for; the status comes next.
+    let (status, reply) = expect_status(&mut api).await;
+    let triggers = &status["status"]["conditions"][2];
+    assert_eq!(triggers["type"], "TriggersReady");
+    assert_eq!(triggers["status"], "True");
+    assert_eq!(triggers["reason"], "FixedReplicas");
+    let message = triggers["message"].as_str().unwrap_or_default();
+    assert!(message.contains("(1 ready)"), "{message}");
+    assert!(message.contains("1 replica(s) kept"), "{message}");
+    drop(reply);
+    drop(api);
+    let _ = pass.await;
+}
+
+#[tokio::test]
+async fn a_scheduled_function_at_scale_min_zero_keeps_a_replica_for_its_fires() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Http, Some("registry.example.com/orders:1"));
+    f.spec.scale = Some(ScaleSpec {
+        min: 0,
+        max: None,
+        idle_after: None,
+    });
+    f.spec.schedules = vec![faas_api::Schedule {
+        name: "nightly".into(),
+        cron: "0 3 * * *".into(),
+        ..faas_api::Schedule::default()
+    }];
+    let pass = run(f, &ctx).await;
+    let deployment = expect_workload(&mut api, 1).await;
+    // The controller's cron calls the Service, which a function at zero cannot answer: the
+    // controller owns replicas (not the gateway) and keeps one.
+    assert_eq!(deployment["spec"]["replicas"], 1, "{}", deployment["spec"]);
+    drop(api);
+    let _ = pass.await;
+}
+
 #[tokio::test]
 async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     let (ctx, mut api) = context(true);
@@ -434,7 +514,16 @@ async fn a_lambda_handler_with_sqs_gets_its_sidecar_pdb_and_keda_scaling() {
     assert_eq!(conditions[0]["status"], "False");
     assert_eq!(conditions[0]["reason"], "Progressing");
     assert_eq!(conditions[2]["type"], "TriggersReady");
-    assert_eq!(conditions[2]["reason"], "ScaledByQueueDepth");
+    // One replica, none ready: nothing polls yet, and the status says so (it used to claim
+    // the queue was served).
+    assert_eq!(conditions[2]["status"], "False");
+    assert_eq!(conditions[2]["reason"], "PollerNotReady");
+    assert!(
+        conditions[2]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("KEDA scales the function")),
+        "{conditions}"
+    );
     assert_eq!(status["status"]["runtime"], "lambda");
     reply.json(200, &stored(&f_copy, &status));
     let (event, reply) = expect_event(&mut api).await;

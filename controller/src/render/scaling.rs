@@ -8,6 +8,7 @@
 //! Rendered as JSON (KEDA's types are not in k8s-openapi); applied as dynamic objects.
 
 use faas_api::Function;
+use faas_api::contract::sqs_messages_per_replica;
 use faas_api::sqs::QueueUrl;
 use serde_json::{Value, json};
 
@@ -17,13 +18,11 @@ use super::{ClusterDefaults, labels, object_name};
 pub const KEDA_API_VERSION: &str = "keda.sh/v1alpha1";
 /// KEDA's default `maxReplicaCount`, used when `scale.max` is not set.
 const DEFAULT_MAX_REPLICAS: u32 = 10;
-/// Messages per replica KEDA aims for when the trigger says nothing: what one replica takes
-/// at once (batch size x concurrent batches), at least one.
-fn queue_length(trigger: &faas_api::SqsTrigger) -> u32 {
-    let batch = trigger.batch_size.unwrap_or(10);
-    let concurrency = trigger.max_concurrency.unwrap_or(5);
-    (batch * concurrency).max(1)
-}
+/// Messages above which KEDA wakes a function at zero: any message at all, so a queue is
+/// never left waiting while its only poller (the sidecar in the function's pod) is not
+/// running. Rendered although it is KEDA's default, so a change of default cannot strand
+/// messages.
+const ACTIVATION_QUEUE_LENGTH: &str = "0";
 
 /// `(ScaledObject, TriggerAuthentication)` of a function with SQS triggers, `None` without.
 pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value, Value)> {
@@ -34,6 +33,8 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
     let name = function.metadata.name.as_deref().unwrap_or_default();
     let object = object_name(name);
     let scale = function.spec.scale.clone().unwrap_or_default();
+    // `scale.min`, or one when a schedule needs a replica up (`faas_api::scaling`).
+    let min = function.spec.min_replicas(true);
     let keda_triggers: Vec<Value> = triggers
         .iter()
         .filter(|t| t.enabled != Some(false))
@@ -47,7 +48,9 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
                 "authenticationRef": {"name": object},
                 "metadata": {
                     "queueURL": t.queue_url,
-                    "queueLength": queue_length(t).to_string(),
+                    // Messages per replica: what one replica's poller takes at once.
+                    "queueLength": sqs_messages_per_replica(t).to_string(),
+                    "activationQueueLength": ACTIVATION_QUEUE_LENGTH,
                     "awsRegion": region,
                     // Messages being handled count too: scaling down mid-batch would
                     // release them.
@@ -70,8 +73,8 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
         "metadata": metadata,
         "spec": {
             "scaleTargetRef": {"name": object},
-            "minReplicaCount": scale.min,
-            "maxReplicaCount": scale.max.unwrap_or(DEFAULT_MAX_REPLICAS).max(scale.min).max(1),
+            "minReplicaCount": min,
+            "maxReplicaCount": scale.max.unwrap_or(DEFAULT_MAX_REPLICAS).max(min).max(1),
             "triggers": keda_triggers,
         },
     });
@@ -150,6 +153,8 @@ mod tests {
         assert_eq!(t[0]["authenticationRef"]["name"], "fn-orders");
         assert_eq!(t[0]["metadata"]["awsRegion"], "eu-west-3");
         assert_eq!(t[0]["metadata"]["queueLength"], "50");
+        // The first message wakes a function at zero.
+        assert_eq!(t[0]["metadata"]["activationQueueLength"], "0");
         // A VPC endpoint URL names no region: the cluster's.
         assert_eq!(t[1]["metadata"]["awsRegion"], "eu-central-1");
         assert_eq!(t[1]["metadata"]["queueLength"], "6");
@@ -279,5 +284,24 @@ mod tests {
         let (so, _) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
         assert_eq!(so["spec"]["maxReplicaCount"], 12);
         assert_eq!(so["spec"]["minReplicaCount"], 12);
+    }
+
+    #[test]
+    fn queue_only_functions_may_sit_at_zero_and_scheduled_ones_keep_one() {
+        let url = "https://sqs.eu-west-3.amazonaws.com/123456789012/orders";
+        let mut f = function(vec![trigger(url)], None);
+        let (so, _) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
+        assert_eq!(so["spec"]["minReplicaCount"], 0, "KEDA wakes it");
+        f.spec.schedules = vec![faas_api::Schedule {
+            name: "nightly".into(),
+            cron: "0 3 * * *".into(),
+            ..faas_api::Schedule::default()
+        }];
+        let (so, _) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
+        assert_eq!(
+            so["spec"]["minReplicaCount"], 1,
+            "cron calls the Service: a replica is up for the fires"
+        );
+        assert_eq!(so["spec"]["maxReplicaCount"], 10);
     }
 }

@@ -382,7 +382,10 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         topology_spread_constraints: Some(place.topology_spread),
         ..PodSpec::default()
     };
-    let min = function.spec.scale.as_ref().map_or(0, |s| s.min);
+    // What the controller keeps when it owns `replicas` (`faas_api::scaling`): without KEDA,
+    // an SQS trigger or a schedule keeps one up. When KEDA or the gateway owns the field, the
+    // reconcile leaves it out of the apply.
+    let min = function.spec.min_replicas(false);
     let deployment = Deployment {
         metadata: meta(function),
         spec: DeploymentSpec {
@@ -665,6 +668,11 @@ mod tests {
             pdb.spec.and_then(|s| s.max_unavailable),
             Some(IntOrString::Int(1))
         );
+        // scale.min 0: still one replica, or nothing would poll the queue.
+        f.spec.scale = None;
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        assert_eq!(w.deployment.spec.replicas, Some(1));
+        assert!(w.pdb.is_none());
     }
 
     #[test]

@@ -1,17 +1,23 @@
-//! Who sets a container function's `replicas`, decided in one place so the controller and the
-//! gateway can never both think they do.
+//! Who sets a container function's `replicas`, and the fewest it may have, decided in one
+//! place so the controller, KEDA and the gateway can never both think they do, and no event
+//! source finds a function at a count that cannot serve it.
 //!
 //! Two writers fighting over `spec.replicas` of a Deployment make it flap: the controller's
 //! server-side apply would put back `scale.min` while the gateway scales from zero, and KEDA's
 //! HorizontalPodAutoscaler would undo both. So exactly one of them owns the field per
 //! function, and the others leave it out of what they write:
 //!
-//! - functions with SQS triggers scale on queue depth: KEDA when it is installed, else the
-//!   controller keeps `scale.min` replicas;
-//! - functions with `scale.min: 0` and no SQS trigger scale on requests, which only the
-//!   gateway sees: it asks for a replica when a request arrives and takes it back after
-//!   `scale.idleAfter` without traffic;
-//! - everything else keeps `scale.min` replicas, set by the controller.
+//! - functions with SQS triggers scale on queue depth: KEDA when it is installed (it wakes
+//!   the function from zero on the first message), else the controller keeps at least one
+//!   replica, because the poller runs in the function's pod (the runtime sidecar) and nothing
+//!   else would ever start one;
+//! - functions with `scale.min: 0`, no SQS trigger and no schedule scale on requests, which
+//!   only the gateway sees: it asks for a replica when a request arrives and takes it back
+//!   after `scale.idleAfter` without traffic;
+//! - everything else keeps [`FunctionSpec::min_replicas`], set by the controller. A schedule
+//!   counts: the controller's cron calls the function's Service directly, not through the
+//!   gateway's scale-from-zero hold, so a schedule keeps one replica up (see
+//!   [`FunctionSpec::min_replicas`]).
 
 use std::time::Duration;
 
@@ -43,17 +49,46 @@ impl FunctionSpec {
         if container.mode == crate::ContainerMode::Cgi {
             return ReplicasOwner::Controller;
         }
-        let queues = self
-            .triggers
-            .as_ref()
-            .is_some_and(|t| t.sqs.iter().any(|q| q.enabled != Some(false)));
-        let min = self.scale.as_ref().map_or(0, |s| s.min);
-        match (queues, keda_installed, min) {
-            (true, true, _) => ReplicasOwner::Keda,
-            (true, false, _) => ReplicasOwner::Controller,
-            (false, _, 0) => ReplicasOwner::Gateway,
-            (false, _, _) => ReplicasOwner::Controller,
+        match (self.polls_queues(), keda_installed) {
+            (true, true) => ReplicasOwner::Keda,
+            (true, false) => ReplicasOwner::Controller,
+            (false, _) if self.min_replicas(keda_installed) == 0 => ReplicasOwner::Gateway,
+            (false, _) => ReplicasOwner::Controller,
         }
+    }
+
+    /// The fewest replicas the function may sit at: `scale.min`, raised to one when
+    /// something other than a request through the gateway needs a replica up and nothing
+    /// would start one:
+    ///
+    /// - an enabled SQS trigger without KEDA: its poller is the runtime sidecar in the
+    ///   function's pod (with KEDA, the first message wakes the function from zero);
+    /// - a schedule that is not suspended: the controller's cron calls the function's
+    ///   Service directly, which a function at zero cannot answer (the gateway's
+    ///   scale-from-zero hold is not on that path). Once cron goes through the gateway's
+    ///   invocation path, a schedule-only function can go back to zero between fires.
+    ///
+    /// What the controller writes when it owns `replicas`, and KEDA's `minReplicaCount`.
+    pub fn min_replicas(&self, keda_installed: bool) -> u32 {
+        let min = self.scale.as_ref().map_or(0, |s| s.min);
+        let queue_needs_one = self.polls_queues() && !keda_installed;
+        if queue_needs_one || self.fires_schedules() {
+            min.max(1)
+        } else {
+            min
+        }
+    }
+
+    /// Whether an enabled SQS trigger needs a poller.
+    fn polls_queues(&self) -> bool {
+        self.triggers
+            .as_ref()
+            .is_some_and(|t| t.sqs.iter().any(|q| q.enabled != Some(false)))
+    }
+
+    /// Whether a schedule may fire (one that is not suspended).
+    fn fires_schedules(&self) -> bool {
+        self.schedules.iter().any(|s| !s.suspend)
     }
 
     /// `scale.idleAfter` as a duration (the default when unset or invalid; validation
@@ -139,6 +174,56 @@ mod tests {
             ..FunctionSpec::default()
         };
         assert_eq!(wasm.replicas_owner(true), Controller);
+    }
+
+    fn scheduled(mut spec: FunctionSpec, suspend: bool) -> FunctionSpec {
+        spec.schedules = vec![crate::Schedule {
+            name: "nightly".into(),
+            cron: "0 3 * * *".into(),
+            suspend,
+            ..crate::Schedule::default()
+        }];
+        spec
+    }
+
+    #[test]
+    fn a_queue_without_keda_always_has_a_poller() {
+        let http = ContainerMode::Http;
+        let spec = container(http, 0, vec![queue(None)]);
+        assert_eq!(spec.replicas_owner(false), ReplicasOwner::Controller);
+        assert_eq!(spec.min_replicas(false), 1, "the sidecar in the pod polls");
+        // KEDA wakes it from zero on the first message.
+        assert_eq!(spec.replicas_owner(true), ReplicasOwner::Keda);
+        assert_eq!(spec.min_replicas(true), 0);
+        // More than one asked for: kept.
+        assert_eq!(container(http, 3, vec![queue(None)]).min_replicas(false), 3);
+        // A disabled queue needs no poller.
+        assert_eq!(
+            container(http, 0, vec![queue(Some(false))]).min_replicas(false),
+            0
+        );
+    }
+
+    #[test]
+    fn a_schedule_keeps_a_replica_for_its_fires() {
+        use ReplicasOwner::*;
+        let http = ContainerMode::Http;
+        let spec = scheduled(container(http, 0, vec![]), false);
+        assert_eq!(spec.replicas_owner(false), Controller, "not the gateway's");
+        assert_eq!(spec.replicas_owner(true), Controller);
+        assert_eq!(spec.min_replicas(false), 1);
+        // With a queue and KEDA, KEDA owns replicas but never goes below one.
+        let both = scheduled(container(http, 0, vec![queue(None)]), false);
+        assert_eq!(both.replicas_owner(true), Keda);
+        assert_eq!(both.min_replicas(true), 1);
+        // Every schedule suspended: nothing fires, requests scale it.
+        let suspended = scheduled(container(http, 0, vec![]), true);
+        assert_eq!(suspended.replicas_owner(false), Gateway);
+        assert_eq!(suspended.min_replicas(false), 0);
+        // Lambda handlers alike (their sidecar turns the call into a scheduled event).
+        let lambda = scheduled(container(ContainerMode::Lambda, 0, vec![]), false);
+        assert_eq!(lambda.replicas_owner(false), Controller);
+        assert_eq!(lambda.min_replicas(false), 1);
     }
 
     #[test]
