@@ -29,7 +29,7 @@ use crate::reply::json_error;
 
 /// The header every state-changing management request carries (`X-Faas-Request: 1`): the
 /// `faas` CLI and the dashboard's script send it, an HTML form cannot.
-pub const REQUEST_HEADER: &str = "x-faas-request";
+pub const REQUEST_HEADER: &str = faas_api::contract::REQUEST_HEADER;
 
 /// The environment variable holding the management token (server and CLI).
 pub const TOKEN_ENV: &str = "FAAS_MANAGEMENT_TOKEN";

@@ -198,7 +198,10 @@ async fn deliver(shared: &Shared, event: Bytes) -> (u16, Bytes) {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    headers.insert("x-faas-trigger", HeaderValue::from_static("sqs"));
+    headers.insert(
+        faas_api::contract::TRIGGER_HEADER,
+        HeaderValue::from_static(faas_api::contract::TRIGGER_SQS),
+    );
     let ctx = CallContext::new(shared.next_call_id(), &*config.function);
     let call = async {
         let response = shared.target.call(&config.function, request, ctx).await;

@@ -7,11 +7,11 @@ use faas_api::Function;
 use faas_api::limits::parse_duration;
 use faas_api::sqs::QueueUrl;
 
-/// Batches in flight per poller when `maxConcurrency` is absent: where Lambda starts an
-/// event source mapping before it scales up.
-pub const DEFAULT_MAX_CONCURRENCY: usize = 5;
-/// Messages per batch when `batchSize` is absent (Lambda's default).
-pub const DEFAULT_BATCH_SIZE: usize = 10;
+/// Batches in flight per poller when `maxConcurrency` is absent (the cluster contract's, which
+/// KEDA's target per replica is computed from).
+pub const DEFAULT_MAX_CONCURRENCY: usize = faas_api::contract::SQS_DEFAULT_MAX_CONCURRENCY as usize;
+/// Messages per batch when `batchSize` is absent (Lambda's default; the cluster contract's).
+pub const DEFAULT_BATCH_SIZE: usize = faas_api::contract::SQS_DEFAULT_BATCH_SIZE as usize;
 /// Largest event a batch may make (Lambda's synchronous payload limit): a batch window stops
 /// gathering when the bodies reach it.
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;

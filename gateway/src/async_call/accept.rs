@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use faas_api::contract;
 use faas_runtime::ResponseBody;
 use faas_runtime::process::http::strip_hop_by_hop;
 use http::{Request, Response, StatusCode};
@@ -24,8 +25,8 @@ const NOT_STORED: &[&str] = &[
     "x-amz-security-token",
     "x-csrf-token",
     "x-call-id",
-    "x-faas-async",
-    "x-faas-attempt",
+    contract::ASYNC_HEADER,
+    contract::ATTEMPT_HEADER,
     "host",
     "content-length",
     "x-callback-url",

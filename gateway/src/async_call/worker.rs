@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
+use faas_api::contract;
 use faas_runtime::CallContext;
 use faas_runtime::cgi::CgiRoute;
 use faas_runtime::target::read_bounded;
@@ -367,8 +368,8 @@ async fn invoke(
     // The platform's own headers replace whatever a caller sent under those names.
     let own = [
         ("x-call-id", call.call_id.clone()),
-        ("x-faas-async", "true".to_owned()),
-        ("x-faas-attempt", attempt.to_string()),
+        (contract::ASYNC_HEADER, "true".to_owned()),
+        (contract::ATTEMPT_HEADER, attempt.to_string()),
     ];
     for (name, value) in own {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -412,7 +413,7 @@ async fn callback(
             value(status.as_str()),
         ),
         (
-            HeaderName::from_static("x-faas-attempts"),
+            HeaderName::from_static(contract::ATTEMPTS_HEADER),
             value(&attempt.to_string()),
         ),
     ];

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use faas_api::contract;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -29,11 +30,11 @@ impl Shape {
     pub fn of(request: &http::Request<Bytes>) -> Shape {
         match request
             .headers()
-            .get("x-faas-trigger")
+            .get(contract::TRIGGER_HEADER)
             .and_then(|v| v.to_str().ok())
         {
-            Some("sqs") => Shape::Passthrough,
-            Some("cron" | "manual") => Shape::Scheduled,
+            Some(contract::TRIGGER_SQS) => Shape::Passthrough,
+            Some(contract::TRIGGER_CRON | "manual") => Shape::Scheduled,
             _ => Shape::Http,
         }
     }
@@ -138,9 +139,9 @@ fn scheduled_event(identity: &Identity, request: &http::Request<Bytes>) -> Bytes
         serde_json::from_slice::<Value>(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
     };
-    let run = header("x-faas-run-id").unwrap_or_default();
-    let schedule = header("x-faas-schedule").unwrap_or_else(|| "manual".into());
-    let time = header("x-faas-scheduled-time").unwrap_or_else(|| {
+    let run = header(contract::RUN_ID_HEADER).unwrap_or_default();
+    let schedule = header(contract::SCHEDULE_HEADER).unwrap_or_else(|| "manual".into());
+    let time = header(contract::SCHEDULED_TIME_HEADER).unwrap_or_else(|| {
         jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .map(|t| t.to_string())

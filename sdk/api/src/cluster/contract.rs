@@ -87,7 +87,8 @@ pub const ATTEMPT_HEADER: &str = "x-faas-attempt";
 pub const ATTEMPTS_HEADER: &str = "x-faas-attempts";
 /// Set (`true`) on invocations of an async call.
 pub const ASYNC_HEADER: &str = "x-faas-async";
-/// The gateway's request id, echoed to the caller and passed to the function.
+/// Carried by every state-changing management request (`X-Faas-Request: 1`): the CLI and
+/// the dashboard's script send it, an HTML form cannot.
 pub const REQUEST_HEADER: &str = "x-faas-request";
 
 // ---------------------------------------------------------------------------------------
