@@ -199,14 +199,17 @@ async fn main() -> anyhow::Result<()> {
     // One leader among the replicas: it reconciles and fires schedules; the others wait.
     let identity = std::env::var("POD_NAME")
         .unwrap_or_else(|_| format!("faas-controller-{}", std::process::id()));
-    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), "faas-controller")
-        .with_namespace(args.lease_namespace.clone())
-        .with_identity(identity.clone())
-        .with_duration(15)
-        .with_grace(5)
-        .build()
-        .await
-        .context("cannot set up the leader-election Lease (RBAC on coordination.k8s.io/leases?)")?;
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(
+        client.clone(),
+        faas_api::contract::CONTROLLER_LEASE,
+    )
+    .with_namespace(args.lease_namespace.clone())
+    .with_identity(identity.clone())
+    .with_duration(15)
+    .with_grace(5)
+    .build()
+    .await
+    .context("cannot set up the leader-election Lease (RBAC on coordination.k8s.io/leases?)")?;
     let (mut leader, lease_task) = lease.watch().await;
     ready.store(true, Ordering::Release);
 

@@ -28,6 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use faas_api::contract;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -36,7 +37,7 @@ use kube::{Api, Client};
 use prometheus::IntCounterVec;
 
 /// Field manager of the gateway's writes.
-pub const FIELD_MANAGER: &str = "faas-gateway";
+pub const FIELD_MANAGER: &str = contract::GATEWAY;
 
 /// The Lease where gateways publish when they last served `function` of `namespace`: in the
 /// gateway's own namespace, so the name carries both (DNS labels, so the dot keeps it
@@ -217,9 +218,9 @@ impl ScaleTarget {
                             name: Some(self.lease.clone()),
                             labels: Some(
                                 [
-                                    ("app.kubernetes.io/managed-by", FIELD_MANAGER),
-                                    ("faas.dev/function", self.function.as_str()),
-                                    ("faas.dev/namespace", self.namespace.as_str()),
+                                    (contract::MANAGED_BY_LABEL, FIELD_MANAGER),
+                                    (contract::FUNCTION_LABEL, self.function.as_str()),
+                                    (contract::NAMESPACE_LABEL, self.namespace.as_str()),
                                 ]
                                 .into_iter()
                                 .map(|(k, v)| (k.to_owned(), v.to_owned()))

@@ -245,7 +245,7 @@ async fn report_load(
         "kind": "Function",
         "status": {"loadState": {pod: report}},
     });
-    let manager = format!("faas-pool-{pod}");
+    let manager = faas_api::contract::pool_pod_manager(pod);
     if let Err(e) = functions
         .patch_status(
             function,

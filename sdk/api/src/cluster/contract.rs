@@ -36,6 +36,16 @@ pub const POOL_ROLE: &str = "faas-pool";
 pub const CONTROLLER: &str = "faas-controller";
 /// Field manager of everything the cron scheduler writes (run records, schedule cursors).
 pub const SCHEDULER_MANAGER: &str = "faas-scheduler";
+/// The gateway: its field manager (scale from and to zero, activity Leases).
+pub const GATEWAY: &str = "faas-gateway";
+/// The name of the controller's leader-election Lease (in the release namespace).
+pub const CONTROLLER_LEASE: &str = CONTROLLER;
+
+/// Field manager of pool pod `pod`'s report in a Function's `status.loadState`: each pod owns
+/// its own entry, and the reconciler never applies that field.
+pub fn pool_pod_manager(pod: &str) -> String {
+    format!("faas-pool-{pod}")
+}
 /// The controller's finalizer on Functions.
 pub const FINALIZER: &str = "faas.dev/cleanup";
 
@@ -56,6 +66,9 @@ pub const POOL_COMPONENT: &str = "runtime-pool";
 pub const FUNCTION_LABEL: &str = "faas.dev/function";
 /// The schedule a run belongs to (or `manual`).
 pub const SCHEDULE_LABEL: &str = "faas.dev/schedule";
+/// The namespace of the function a gateway activity Lease is about (the Lease lives in the
+/// gateway's namespace).
+pub const NAMESPACE_LABEL: &str = "faas.dev/namespace";
 pub use crate::pool::POOL_LABEL;
 pub use crate::run::{PAYLOAD_ANNOTATION, REQUESTED_LABEL};
 
