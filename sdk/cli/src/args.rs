@@ -201,6 +201,31 @@ pub enum Command {
     /// Delete a function.
     #[command(alias = "rm")]
     Delete { name: String },
+    /// Show which platform commands act on and why; `faas target set|unset` to choose.
+    Target {
+        #[command(subcommand)]
+        action: Option<TargetCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TargetCommand {
+    /// Save the target: `local` (the running `faas up`, or --gateway URL) or `cluster`
+    /// (--context, default the current one, pinned by name; -n NAMESPACE).
+    Set {
+        #[arg(value_enum)]
+        kind: TargetKind,
+    },
+    /// Forget the saved target: a running `faas up` is preferred again, and a cluster must be
+    /// chosen per command.
+    Unset,
+}
+
+/// What `faas target set` saves.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TargetKind {
+    Local,
+    Cluster,
 }
 
 #[derive(Subcommand)]

@@ -12,6 +12,7 @@ pub mod new;
 pub mod runs;
 pub mod schedules;
 pub mod table;
+pub mod target;
 pub mod up;
 pub mod validate;
 
@@ -19,7 +20,7 @@ use crate::args::{Command, RunsCommand};
 use crate::backend::{Backend, DeployOptions, LogOptions, RunFilter};
 
 /// Runs a command that acts on a platform. The offline commands (`up`, `validate`, `new`,
-/// `completion`) are run before a target is resolved and do nothing here.
+/// `completion`) and `target` are run before a target is resolved and do nothing here.
 pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Deploy {
@@ -116,6 +117,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
         Command::Up { .. }
         | Command::Validate { .. }
         | Command::New { .. }
-        | Command::Completion { .. } => Ok(()),
+        | Command::Completion { .. }
+        | Command::Target { .. } => Ok(()),
     }
 }
