@@ -67,8 +67,8 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
         shutdown_grace: std::time::Duration,
     },
-    /// Deploy Function manifests: to the cluster of the kubeconfig (artifact pushed, Function
-    /// applied, Ready awaited), or to a local platform with --gateway.
+    /// Deploy Function manifests to the target (`faas target`): a local platform, or a chosen
+    /// cluster (artifact pushed, Function applied, Ready awaited).
     Deploy {
         /// Manifest file.
         #[arg(short = 'f', long = "file")]

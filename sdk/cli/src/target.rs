@@ -21,7 +21,7 @@ use record::{Chosen, LocalPlatform};
 /// The target flags every command accepts.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct TargetArgs {
-    /// A local platform's gateway URL (instead of the cluster of the kubeconfig).
+    /// A local platform's gateway URL.
     #[arg(long, env = "FAAS_GATEWAY", global = true)]
     pub gateway: Option<String>,
     /// Kubeconfig context (default: the one `faas target set` saved, else the current one).
