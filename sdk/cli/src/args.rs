@@ -85,6 +85,10 @@ pub enum Command {
         /// without one, modules up to 900 KiB go into a ConfigMap. Cluster only.
         #[arg(long, env = "FAAS_REGISTRY")]
         registry: Option<String>,
+        /// Replace an existing function of the same name that is a different one (another
+        /// kind or artifact source); without it such a deploy is refused, saying what differs.
+        #[arg(long)]
+        replace: bool,
         /// Return once applied, without waiting for Ready. Cluster only.
         #[arg(long)]
         no_wait: bool,

@@ -29,6 +29,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             flags,
             no_build,
             registry,
+            replace,
             no_wait,
             timeout,
             output,
@@ -36,6 +37,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             let options = DeployOptions {
                 build: !no_build,
                 registry,
+                replace,
                 wait: !no_wait,
                 timeout,
                 poll: std::time::Duration::from_secs(1),
