@@ -127,6 +127,7 @@ async fn main() -> anyhow::Result<()> {
         drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
         async_calls: Some(async_settings),
         internal_cidrs: Vec::new(),
+        listening: None,
     })
     .await?;
     Ok(())

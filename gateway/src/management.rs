@@ -152,17 +152,12 @@ pub async fn handle(
             let name = (*name).to_owned();
             deploy(platform, &name, request).await
         }
-        (&Method::DELETE, ["system", "functions", name]) => match platform.registry.remove(name) {
-            Some(_) => {
-                forget(platform, name);
-                tracing::info!(function = %name, "function deleted");
-                Response::builder()
-                    .status(StatusCode::NO_CONTENT)
-                    .body(faas_runtime::full_body(Bytes::new()))
-                    .unwrap_or_else(|_| Response::new(faas_runtime::full_body(Bytes::new())))
+        (&Method::DELETE, ["system", "functions", name]) => {
+            if let Some(refused) = refuse_file_delete(platform, name) {
+                return refused;
             }
-            None => not_found(name),
-        },
+            delete(platform, name)
+        }
         (&Method::GET, ["system", "info"]) => json_response(
             StatusCode::OK,
             &serde_json::json!({
@@ -203,6 +198,68 @@ pub async fn handle(
             &format!("no management endpoint at {path}"),
         ),
     }
+}
+
+/// A function defined by a file of the served folder comes back with the file: deleting it here
+/// would say `deleted` and be undone by the next edit, so it is refused with the way to do it.
+fn refuse_file_delete(platform: &Platform, name: &str) -> Option<Response<ResponseBody>> {
+    let entry = platform.registry.get(name)?;
+    let Origin::File(path) = &entry.origin else {
+        return None;
+    };
+    Some(json_error(
+        StatusCode::CONFLICT,
+        "DefinedByFile",
+        &format!(
+            "function {name} is defined by {}: delete or rename that file (or its document for {name}) and faas up removes it",
+            path.display()
+        ),
+    ))
+}
+
+fn delete(platform: &Platform, name: &str) -> Response<ResponseBody> {
+    match platform.registry.remove(name) {
+        Some(_) => {
+            forget(platform, name);
+            tracing::info!(function = %name, "function deleted");
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(faas_runtime::full_body(Bytes::new()))
+                .unwrap_or_else(|_| Response::new(faas_runtime::full_body(Bytes::new())))
+        }
+        None => not_found(name),
+    }
+}
+
+/// Why deploying `function` onto the existing `entry` replaces a different function (empty:
+/// a new version of the same one): another kind or artifact source (`faas_api::replace`), or
+/// a function a file of the served folder defines (the file would win again on its next edit).
+fn replacement(entry: &Entry, function: &Function, artifact: &Bytes) -> Vec<String> {
+    let mut differences: Vec<String> = faas_api::replace::replacement(&entry.function, function)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if let Origin::File(path) = &entry.origin {
+        differences.push(format!("defined by {} → faas deploy", path.display()));
+    }
+    if !differences.is_empty()
+        && let Ok(loaded) = &entry.state
+        && !artifact.is_empty()
+    {
+        let new = faas_runtime::wasm::sha256_hex(artifact);
+        if new != loaded.sha256 {
+            differences.push(format!(
+                "digest {} → {}",
+                short(&loaded.sha256),
+                short(&new)
+            ));
+        }
+    }
+    differences
+}
+
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
 }
 
 fn not_found(name: &str) -> Response<ResponseBody> {
@@ -295,7 +352,29 @@ async fn deploy(
             }
         },
     };
-    let existed = platform.registry.get(name).is_some();
+    let existing = platform.registry.get(name);
+    let replace = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .any(|pair| pair == "replace=true");
+    if let Some(entry) = &existing
+        && !replace
+    {
+        let differences = replacement(entry, &function, &artifact);
+        if !differences.is_empty() {
+            return json_error(
+                StatusCode::CONFLICT,
+                "ReplaceRequired",
+                &format!(
+                    "function {name} exists and this deploy would replace it with a different function ({}); hint: faas deploy --replace (PUT ...?replace=true) if that is meant, or choose another name",
+                    differences.join(", ")
+                ),
+            );
+        }
+    }
+    let existed = existing.is_some();
     match platform
         .prepare(function.clone(), artifact.clone(), None)
         .await

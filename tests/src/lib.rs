@@ -154,6 +154,9 @@ pub struct Faas {
     pub base: String,
     /// Everything the process wrote to stderr so far.
     pub stderr: Arc<Mutex<String>>,
+    /// The user config directory it records itself in (`FAAS_CONFIG_DIR`): the test's own,
+    /// never the user's.
+    pub config_dir: PathBuf,
     _state: tempfile::TempDir,
 }
 
@@ -231,6 +234,11 @@ impl Faas {
         launch: Launch,
         state: tempfile::TempDir,
     ) -> Faas {
+        let config_dir = launch
+            .env
+            .iter()
+            .find(|(k, _)| k == "FAAS_CONFIG_DIR")
+            .map_or_else(|| state.path().join("faas-config"), |(_, v)| v.into());
         let mut command = if launch.wrapper.is_empty() {
             Command::new(program)
         } else {
@@ -247,6 +255,7 @@ impl Faas {
             // metadata (169.254.169.254) is never asked for credentials or a region.
             .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("FAAS_CONFIG_DIR", &config_dir)
             .envs(launch.env)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -287,6 +296,7 @@ impl Faas {
             child,
             base,
             stderr,
+            config_dir,
             _state: state,
         }
     }
@@ -348,7 +358,8 @@ impl Faas {
     /// The process's `faas` CLI pointing at this gateway.
     pub fn cli(&self) -> Command {
         let mut c = Command::new(faas_bin());
-        c.env("FAAS_GATEWAY", &self.base);
+        c.env("FAAS_GATEWAY", &self.base)
+            .env("FAAS_CONFIG_DIR", &self.config_dir);
         c
     }
 }

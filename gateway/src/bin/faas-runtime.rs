@@ -157,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         drain_delay: Duration::ZERO,
         async_calls: None,
         internal_cidrs: internal,
+        listening: None,
     })
     .await?;
     Ok(())

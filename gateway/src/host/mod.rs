@@ -183,6 +183,9 @@ pub struct HostOptions {
     pub async_calls: Option<crate::async_call::AsyncSettings>,
     /// `GatewayConfig::internal_cidrs` (runtime pools).
     pub internal_cidrs: Vec<faas_api::network::Cidr>,
+    /// Told the bound address once the host serves (`faas up` records itself as the local
+    /// target with it; with port 0 nothing else knows the port).
+    pub listening: Option<Arc<tokio::sync::watch::Sender<Option<SocketAddr>>>>,
 }
 
 /// Runs the host `options.role` names until SIGTERM/SIGINT.
@@ -244,6 +247,9 @@ pub(crate) async fn serve(
     }
     print_functions(&platform, address);
     println!("faas: listening on http://{address}");
+    if let Some(listening) = &options.listening {
+        listening.send_replace(Some(address));
+    }
 
     let mut services: Vec<Stop> = Vec::new();
     // One signal stops the HTTP server (drain connections), the scheduler (no new fires; runs

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod manifest;
 pub mod network;
 pub mod pool;
+pub mod replace;
 pub mod routing;
 mod run;
 pub mod scaling;

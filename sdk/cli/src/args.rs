@@ -67,8 +67,8 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
         shutdown_grace: std::time::Duration,
     },
-    /// Deploy Function manifests: to the cluster of the kubeconfig (artifact pushed, Function
-    /// applied, Ready awaited), or to a local platform with --gateway.
+    /// Deploy Function manifests to the target (`faas target`): a local platform, or a chosen
+    /// cluster (artifact pushed, Function applied, Ready awaited).
     Deploy {
         /// Manifest file.
         #[arg(short = 'f', long = "file")]
@@ -85,6 +85,10 @@ pub enum Command {
         /// without one, modules up to 900 KiB go into a ConfigMap. Cluster only.
         #[arg(long, env = "FAAS_REGISTRY")]
         registry: Option<String>,
+        /// Replace an existing function of the same name that is a different one (another
+        /// kind or artifact source); without it such a deploy is refused, saying what differs.
+        #[arg(long)]
+        replace: bool,
         /// Return once applied, without waiting for Ready. Cluster only.
         #[arg(long)]
         no_wait: bool,
@@ -201,6 +205,31 @@ pub enum Command {
     /// Delete a function.
     #[command(alias = "rm")]
     Delete { name: String },
+    /// Show which platform commands act on and why; `faas target set|unset` to choose.
+    Target {
+        #[command(subcommand)]
+        action: Option<TargetCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TargetCommand {
+    /// Save the target: `local` (the running `faas up`, or --gateway URL) or `cluster`
+    /// (--context, default the current one, pinned by name; -n NAMESPACE).
+    Set {
+        #[arg(value_enum)]
+        kind: TargetKind,
+    },
+    /// Forget the saved target: a running `faas up` is preferred again, and a cluster must be
+    /// chosen per command.
+    Unset,
+}
+
+/// What `faas target set` saves.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum TargetKind {
+    Local,
+    Cluster,
 }
 
 #[derive(Subcommand)]

@@ -10,7 +10,7 @@ mod target;
 
 use clap::Parser as _;
 
-use args::{Cli, Command};
+use args::{Cli, Command, RunsCommand};
 use target::Target;
 
 #[tokio::main]
@@ -60,11 +60,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut command, "faas", &mut std::io::stdout());
             return Ok(());
         }
+        Command::Target { action } => return commands::target::run(&cli.target, action).await,
         other => other,
     };
-    let backend: Box<dyn backend::Backend> = match cli.target.resolve().await? {
+    let action = changes(&command);
+    let resolved = cli.target.resolve(action).await?;
+    if action.is_some() {
+        // Before anything is sent: where it goes.
+        eprintln!("→ {}", resolved.said());
+    }
+    let backend: Box<dyn backend::Backend> = match resolved.target {
         Target::Gateway(gateway) => Box::new(backend::local::Local::new(&gateway)?),
         Target::Cluster(cluster) => Box::new(cluster),
     };
     commands::dispatch(backend.as_ref(), command).await
+}
+
+/// What `command` does when it changes something on the platform (it then names its target
+/// first, and refuses a cluster nobody chose). `invoke` counts: a call may change anything
+/// the function touches, and the platform cannot know which calls are safe.
+fn changes(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Deploy { .. } => Some("deploy"),
+        Command::Delete { .. } => Some("delete"),
+        Command::Run { .. } => Some("run a function"),
+        Command::Invoke { .. } => Some("invoke a function"),
+        Command::Runs {
+            show: None | Some(RunsCommand::Show { .. }),
+            ..
+        }
+        | Command::List { .. }
+        | Command::Describe { .. }
+        | Command::Schedules { .. }
+        | Command::Logs { .. }
+        | Command::Up { .. }
+        | Command::Validate { .. }
+        | Command::New { .. }
+        | Command::Completion { .. }
+        | Command::Target { .. } => None,
+    }
 }

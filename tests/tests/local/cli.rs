@@ -6,12 +6,17 @@ use std::process::Command;
 
 use faas_e2e::{Faas, faas_bin, repo_root};
 
-/// `faas ARGS` with no kubeconfig and no gateway from the test's environment.
-fn faas(args: &[&str], home: &Path) -> std::process::Output {
+/// `faas ARGS` with no kubeconfig, no gateway and no saved target from the test's
+/// environment.
+pub fn faas(args: &[&str], home: &Path) -> std::process::Output {
     Command::new(faas_bin())
         .args(args)
         .env_remove("FAAS_GATEWAY")
         .env_remove("FAAS_REGISTRY")
+        .env_remove("FAAS_CONTEXT")
+        .env_remove("FAAS_NAMESPACE")
+        .env_remove("XDG_CONFIG_HOME")
+        .env("FAAS_CONFIG_DIR", home.join("faas-config"))
         .env("HOME", home)
         .env("KUBECONFIG", home.join("kubeconfig"))
         .env("NO_COLOR", "1")
@@ -19,7 +24,7 @@ fn faas(args: &[&str], home: &Path) -> std::process::Output {
         .unwrap()
 }
 
-fn text(out: &std::process::Output) -> (String, String) {
+pub fn text(out: &std::process::Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -285,9 +290,12 @@ fn a_registry_that_refuses_us_is_named_with_the_way_to_log_in() {
     )
     .unwrap();
     let hello = faas_e2e::guest("hello");
+    // The cluster is chosen (`--context`): a kubeconfig's current context alone is refused.
     let out = faas(
         &[
             "deploy",
+            "--context",
+            "dev",
             "hello",
             "--wasm",
             hello.to_str().unwrap(),

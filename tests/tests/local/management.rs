@@ -2,6 +2,15 @@
 
 use faas_e2e::*;
 
+/// `faas deploy --replace --no-build -f MANIFEST`.
+fn replace(faas: &Faas, manifest: &std::path::Path) -> std::process::Output {
+    faas.cli()
+        .args(["deploy", "--replace", "--no-build", "-f"])
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn deploy_replace_delete() {
     let served = tempfile::tempdir().unwrap();
@@ -20,9 +29,22 @@ async fn deploy_replace_delete() {
     let first = get(&faas.url("/function/greeter/ok")).await;
     assert_eq!((first.status, first.text().as_str()), (200, "ok"));
 
-    // Replace it with hello: same name, new behaviour, no restart.
+    // Another artifact under the same name is a replacement: refused, saying what differs...
     let manifest = write_function(work.path(), "greeter", &guest("hello"), "  timeout: 5s\n");
-    let deploy = faas.deploy(&manifest);
+    let refused = faas.deploy(&manifest);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && err.contains("409")
+            && err.contains("replace it with a different function (artifact ")
+            && err.contains("hostile")
+            && err.contains("digest ")
+            && err.contains("faas deploy --replace"),
+        "{err}"
+    );
+    assert_eq!(get(&faas.url("/function/greeter/ok")).await.text(), "ok");
+    // ... and done with --replace: same name, new behaviour, no restart.
+    let deploy = replace(&faas, &manifest);
     assert!(deploy.status.success());
     assert!(String::from_utf8_lossy(&deploy.stdout).contains("greeter updated"));
     let second = get(&faas.url("/function/greeter/ok")).await;
@@ -32,7 +54,7 @@ async fn deploy_replace_delete() {
     let junk = work.path().join("junk.wasm");
     std::fs::write(&junk, b"#!/bin/sh\necho not wasm\n").unwrap();
     let manifest = write_function(work.path(), "greeter", &junk, "");
-    let refused = faas.deploy(&manifest);
+    let refused = replace(&faas, &manifest);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -88,6 +110,36 @@ async fn deploy_replace_delete() {
     );
     let again = faas.cli().args(["delete", "greeter"]).output().unwrap();
     assert!(!again.status.success());
+}
+
+/// A function a file of the served folder defines is not deleted or overwritten through the
+/// API by accident: the file would bring it back on its next edit.
+#[tokio::test(flavor = "multi_thread")]
+async fn file_defined_functions_are_not_deleted_or_replaced_by_accident() {
+    let served = tempfile::tempdir().unwrap();
+    write_function(served.path(), "filed", &guest("hostile"), "");
+    let faas = Faas::start(served.path());
+    let work = tempfile::tempdir().unwrap();
+
+    let out = faas.cli().args(["delete", "filed"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("function filed is defined by ")
+            && err.contains("filed.yaml: delete or rename that file"),
+        "{err}"
+    );
+    assert!(!err.contains("deleted"), "{err}");
+    assert_eq!(get(&faas.url("/function/filed/ok")).await.text(), "ok");
+
+    // The same artifact deployed over it is still a replacement: the file would win again.
+    let manifest = write_function(work.path(), "filed", &guest("hostile"), "");
+    let out = faas.deploy(&manifest);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("filed.yaml → faas deploy"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -52,11 +52,21 @@ impl Local {
     }
 
     /// Sends a manifest (and its artifact) to `PUT /system/functions/NAME`.
-    async fn put(&self, name: &str, content_type: String, body: Bytes) -> anyhow::Result<Reply> {
+    async fn put(
+        &self,
+        name: &str,
+        replace: bool,
+        content_type: String,
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let mut path = Self::function_path(name);
+        if replace {
+            path.push_str("?replace=true");
+        }
         self.gateway
             .send(
                 http::Method::PUT,
-                &Self::function_path(name),
+                &path,
                 &[("content-type".into(), content_type)],
                 body,
             )
@@ -67,6 +77,7 @@ impl Local {
         &self,
         mut function: Function,
         base: &Path,
+        options: &DeployOptions,
     ) -> anyhow::Result<Fetched<Deployed>> {
         let name = function.metadata.name.clone().unwrap_or_default();
         let reply = if let Some(container) = function.spec.runtime.container.as_mut() {
@@ -81,8 +92,13 @@ impl Local {
                 "faas: deploying {name} (container, mode {mode:?}) to {}",
                 self.base
             );
-            self.put(&name, "application/yaml".into(), Bytes::from(manifest))
-                .await?
+            self.put(
+                &name,
+                options.replace,
+                "application/yaml".into(),
+                Bytes::from(manifest),
+            )
+            .await?
         } else {
             let artifact_path =
                 faas_gateway::artifact::local_path(&function, base).map_err(anyhow::Error::msg)?;
@@ -103,7 +119,7 @@ impl Local {
                 artifact.len(),
                 self.base
             );
-            self.put(&name, content_type, body).await?
+            self.put(&name, options.replace, content_type, body).await?
         };
         if !reply.status.is_success() {
             bail!(
@@ -268,9 +284,9 @@ impl Backend for Local {
         &'a self,
         function: Function,
         base: &'a Path,
-        _: &'a DeployOptions,
+        options: &'a DeployOptions,
     ) -> BoxFuture<'a, anyhow::Result<Fetched<Deployed>>> {
-        self.deploy_one(function, base).boxed()
+        self.deploy_one(function, base, options).boxed()
     }
 
     fn call<'a>(&'a self, name: &'a str, call: &'a Call) -> BoxFuture<'a, anyhow::Result<Reply>> {

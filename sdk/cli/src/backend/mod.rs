@@ -93,6 +93,8 @@ pub struct DeployOptions {
     pub build: bool,
     /// `host/path` to push WASM artifacts under (a cluster's).
     pub registry: Option<String>,
+    /// Replace an existing function that is a different one (`faas_api::replace`).
+    pub replace: bool,
     /// Wait for Ready (a cluster; a local deploy is synchronous).
     pub wait: bool,
     pub timeout: Duration,

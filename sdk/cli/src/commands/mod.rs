@@ -12,6 +12,7 @@ pub mod new;
 pub mod runs;
 pub mod schedules;
 pub mod table;
+pub mod target;
 pub mod up;
 pub mod validate;
 
@@ -19,7 +20,7 @@ use crate::args::{Command, RunsCommand};
 use crate::backend::{Backend, DeployOptions, LogOptions, RunFilter};
 
 /// Runs a command that acts on a platform. The offline commands (`up`, `validate`, `new`,
-/// `completion`) are run before a target is resolved and do nothing here.
+/// `completion`) and `target` are run before a target is resolved and do nothing here.
 pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Deploy {
@@ -28,6 +29,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             flags,
             no_build,
             registry,
+            replace,
             no_wait,
             timeout,
             output,
@@ -35,6 +37,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             let options = DeployOptions {
                 build: !no_build,
                 registry,
+                replace,
                 wait: !no_wait,
                 timeout,
                 poll: std::time::Duration::from_secs(1),
@@ -116,6 +119,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
         Command::Up { .. }
         | Command::Validate { .. }
         | Command::New { .. }
-        | Command::Completion { .. } => Ok(()),
+        | Command::Completion { .. }
+        | Command::Target { .. } => Ok(()),
     }
 }

@@ -1,8 +1,14 @@
-//! `faas up DIR`: the local platform, serving every Function manifest under DIR.
+//! `faas up DIR`: the local platform, serving every Function manifest under DIR. Once it
+//! listens it records itself as the local target (see `crate::target::record`), so that
+//! other `faas` commands on this machine act on it rather than on a cluster; the record goes
+//! when it exits.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::target::record::{self, LocalPlatform};
 
 /// `faas up`'s settings, as the command line gives them.
 pub struct Up {
@@ -21,7 +27,32 @@ pub struct Up {
 
 pub async fn run(up: Up) -> anyhow::Result<()> {
     faas_gateway::init_tracing(up.json_logs);
-    faas_gateway::host::run(faas_gateway::host::HostOptions {
+    let (listening, mut bound) = tokio::sync::watch::channel(None);
+    let dir = std::path::absolute(&up.dir).unwrap_or_else(|_| up.dir.clone());
+    // Held until `faas up` returns; dropping it removes the record.
+    let recorder = tokio::spawn(async move {
+        let Ok(address) = bound.wait_for(Option::is_some).await.map(|a| *a) else {
+            return None;
+        };
+        let address = address?;
+        let platform = LocalPlatform {
+            url: format!("http://{}", local_address(address)),
+            pid: std::process::id(),
+            dir,
+            started: jiff::Timestamp::now().to_string(),
+        };
+        match record::record(&platform) {
+            Ok(recorded) => Some(recorded),
+            Err(e) => {
+                eprintln!(
+                    "faas: warning: not recorded as the local target ({e:#}); other faas commands need --gateway {}",
+                    platform.url
+                );
+                None
+            }
+        }
+    });
+    let served = faas_gateway::host::run(faas_gateway::host::HostOptions {
         dir: up.dir,
         listen: up.listen,
         state_dir: up.state,
@@ -41,7 +72,23 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
             ..Default::default()
         }),
         internal_cidrs: Vec::new(),
+        listening: Some(Arc::new(listening)),
     })
-    .await
-    .map_err(anyhow::Error::from)
+    .await;
+    // The sender is gone, so the recorder has finished (recorded or not).
+    drop(recorder.await);
+    served.map_err(anyhow::Error::from)
+}
+
+/// The address other commands call: a wildcard listen address is reached on loopback.
+fn local_address(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv4Addr::LOCALHOST, address.port()))
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((Ipv6Addr::LOCALHOST, address.port()))
+        }
+        _ => address,
+    }
 }

@@ -142,6 +142,9 @@ pub async fn deploy_one(
         // How to build is this machine's business, not the cluster's.
         wasm.build = None;
     }
+    if !options.replace {
+        refuse_replacement(cluster, &function).await?;
+    }
     function.metadata.namespace = Some(cluster.namespace.clone());
     function.status = None;
     let applied = cluster
@@ -191,6 +194,40 @@ pub async fn deploy_one(
             url: last.status.and_then(|s| s.url),
         },
     })
+}
+
+/// Refuses to apply `function` over an existing Function that is a different one (another kind
+/// or artifact source, see `faas_api::replace`), saying what differs.
+async fn refuse_replacement(cluster: &Cluster, function: &Function) -> anyhow::Result<()> {
+    let name = function.metadata.name.clone().unwrap_or_default();
+    let existing = cluster.functions().get_opt(&name).await.map_err(|e| {
+        explain(
+            e,
+            &format!("reading Function {name} in {}", cluster.namespace),
+        )
+    })?;
+    let Some(existing) = existing else {
+        return Ok(());
+    };
+    let mut differences = faas_api::replace::replacement(&existing, function);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let digest = |f: &Function| f.spec.runtime.wasm.as_ref().and_then(|w| w.sha256.clone());
+    if let (Some(old), Some(new)) = (digest(&existing), digest(function))
+        && old != new
+    {
+        differences.push(faas_api::replace::Difference {
+            what: "digest",
+            old: old.chars().take(12).collect(),
+            new: new.chars().take(12).collect(),
+        });
+    }
+    anyhow::bail!(
+        "{name}: Function {}/{name} exists and this deploy would replace it with a different function ({}); hint: faas deploy --replace if that is meant, or choose another name",
+        cluster.namespace,
+        faas_api::replace::said(&differences)
+    )
 }
 
 /// Polls the Function until its status has caught up with `generation` and says Ready,

@@ -42,10 +42,13 @@ fn load(file: &std::path::Path) -> crate::flags::Manifests {
     crate::flags::manifests(Some(file), None, &Default::default(), false).unwrap()
 }
 
+/// Deploy options; `replace` is on so that these tests pin the placement, apply and wait
+/// requests (the replacement check has its own test).
 fn options(registry: Option<String>, timeout: Duration) -> DeployOptions {
     DeployOptions {
         build: false,
         registry,
+        replace: true,
         wait: true,
         timeout,
         poll: Duration::from_millis(10),
@@ -648,6 +651,40 @@ async fn describe_reads_the_function_its_runs_and_its_events() {
     let err = task.await.unwrap().unwrap_err().to_string();
     assert!(
         err.contains("Function ghost not found in namespace team (context test)"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_deploy_over_a_different_function_is_refused_unless_replace() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str("(module)").unwrap();
+    let file = manifest(dir.path(), &wasm);
+    let (cluster, mut handle) = cluster();
+    let mut no_replace = options(None, Duration::from_secs(30));
+    no_replace.replace = false;
+    no_replace.wait = false;
+    let manifests = load(&file);
+    let task = tokio::spawn(async move { deploy(&cluster, &manifests, &no_replace).await });
+    let (_, reply) = expect(
+        &mut handle,
+        "PATCH",
+        "/api/v1/namespaces/team/configmaps/fn-hello-wasm?&force=true&fieldManager=faas-cli",
+    )
+    .await;
+    reply.json(200, &json!({"metadata": {"name": "fn-hello-wasm"}}));
+    // The Function of that name is a Lambda handler: another kind, another artifact.
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(
+        200,
+        &json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+                "metadata": {"name": "hello", "namespace": "team"},
+                "spec": {"runtime": {"container": {"image": "orders:1", "mode": "lambda"}}}}),
+    );
+    let err = task.await.unwrap().unwrap_err().to_string();
+    assert!(
+        err.contains("would replace it with a different function (kind lambda → wasm, artifact orders:1 → configmap://fn-hello-wasm/hello.wasm)")
+            && err.contains("--replace"),
         "{err}"
     );
 }
