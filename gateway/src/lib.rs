@@ -19,6 +19,7 @@ pub mod cluster;
 pub mod cron;
 pub mod error;
 pub mod guard;
+pub mod health;
 pub mod host;
 pub mod invoke;
 pub mod lifecycle;

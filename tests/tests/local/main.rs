@@ -13,4 +13,5 @@ mod process;
 mod runtime_pods;
 mod schedules;
 mod sqs;
+mod status;
 mod ui;
