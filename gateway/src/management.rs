@@ -154,6 +154,13 @@ pub async fn handle(
                 .collect();
             json_response(StatusCode::OK, &all)
         }
+        (&Method::GET, ["system", "functions", name, "logs"]) => {
+            if platform.registry.get(name).is_none() {
+                return not_found(name);
+            }
+            let query = request.uri().query().unwrap_or_default();
+            json_response(StatusCode::OK, &crate::logs::json(name, query))
+        }
         (&Method::GET, ["system", "functions", name]) => match platform.registry.get(name) {
             Some(entry) => {
                 let runs = crate::runs_api::function_runs_detail(platform, name).await;

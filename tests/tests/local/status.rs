@@ -220,3 +220,74 @@ async fn a_process_on_a_taken_port_is_never_ready_and_says_why() {
     assert_eq!(reply.status, 503, "{}", reply.text());
     assert!(reply.text().contains("already in use"), "{}", reply.text());
 }
+
+/// Issue 23 item 5: `faas logs NAME [-f] [--tail N]` against a local platform reads the
+/// function's recent lines from the gateway, and `-f` follows new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faas_logs_reads_and_follows_a_local_function() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("server.py"),
+        "import os, sys\nfrom http.server import BaseHTTPRequestHandler, HTTPServer\nclass H(BaseHTTPRequestHandler):\n    def do_GET(self):\n        print('handling ' + self.path, flush=True)\n        self.send_response(200)\n        self.send_header('Content-Length', '2')\n        self.end_headers()\n        self.wfile.write(b'ok')\nprint('server up', flush=True)\nHTTPServer(('127.0.0.1', int(os.environ['PORT'])), H).serve_forever()\n",
+    )
+    .unwrap();
+    process(dir.path(), "web", "[python3, server.py]", free_port());
+    let faas = Faas::start(dir.path());
+    faas.eventually("web answers", || async {
+        get(&faas.url("/function/web/first-marker")).await.status == 200
+    })
+    .await;
+    faas.eventually("the line reached the ring", || async {
+        cli(&faas, &["logs", "web"]).contains("handling /first-marker")
+    })
+    .await;
+    let all = cli(&faas, &["logs", "web"]);
+    assert!(all.contains("stdout: server up"), "{all}");
+    let last = cli(&faas, &["logs", "web", "--tail", "1"]);
+    assert_eq!(last.lines().count(), 1, "{last}");
+
+    let mut follow = faas
+        .cli()
+        .args(["logs", "web", "-f"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        get(&faas.url("/function/web/second-marker")).await.status,
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("handling /second-marker"))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("`faas logs -f` did not follow: {seen:?}"),
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // An unknown function is an error that names it.
+    let out = faas.cli().args(["logs", "nope"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -154,6 +154,18 @@ impl Local {
     }
 }
 
+/// One line of `faas logs` from the gateway's ring: time, call id, stream, text.
+fn log_line(line: &Value) -> String {
+    let text = |key: &str| line[key].as_str().unwrap_or_default();
+    let call = line["callId"].as_str().unwrap_or("-");
+    format!(
+        "{} {call} {}: {}",
+        text("time"),
+        text("stream"),
+        text("line")
+    )
+}
+
 /// `Ready`, `Degraded` or `NotReady` from a summary (a gateway older than `state` says only
 /// `ready`).
 fn state_of(summary: &Value) -> String {
@@ -424,13 +436,32 @@ impl Backend for Local {
     fn logs<'a>(
         &'a self,
         name: &'a str,
-        _: &'a LogOptions,
-        _: &'a mut (dyn FnMut(String) + Send),
+        options: &'a LogOptions,
+        print: &'a mut (dyn FnMut(String) + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
-            bail!(
-                "a local platform logs to the terminal of `faas up` (every line names its function: grep for function={name})"
-            )
+            // The gateway keeps a bounded ring of each function's recent lines; following is
+            // asking again for what came after the last line seen.
+            let mut query = Vec::new();
+            if let Some(tail) = options.tail.filter(|t| *t >= 0) {
+                query.push(format!("tail={tail}"));
+            }
+            if let Some(since) = options.since {
+                query.push(format!("sinceSeconds={}", since.as_secs().max(1)));
+            }
+            loop {
+                let path = format!("{}/logs?{}", Self::function_path(name), query.join("&"));
+                let raw = self.gateway.get_json(&path).await?;
+                for line in raw["lines"].as_array().into_iter().flatten() {
+                    print(log_line(line));
+                }
+                if !options.follow {
+                    return Ok(());
+                }
+                let next = raw["next"].as_u64().unwrap_or_default();
+                query = vec![format!("after={next}")];
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
         }
         .boxed()
     }
