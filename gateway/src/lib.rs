@@ -19,10 +19,12 @@ pub mod cluster;
 pub mod cron;
 pub mod error;
 pub mod guard;
+pub mod health;
 pub mod host;
 pub mod invoke;
 pub mod lifecycle;
 pub mod load;
+pub mod logs;
 pub mod management;
 pub mod metrics;
 pub mod platform;
@@ -40,4 +42,8 @@ pub mod ui;
 pub use error::StartError;
 pub use platform::{GatewayConfig, Platform};
 
-pub use faas_telemetry::init_tracing;
+/// The one `tracing` setup ([`faas_telemetry::init_tracing`]), with each function's recent
+/// output kept for `faas logs` ([`logs`]).
+pub fn init_tracing(json: bool) {
+    faas_telemetry::init_tracing_with(json, logs::Layer);
+}

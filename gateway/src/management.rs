@@ -24,7 +24,13 @@ use crate::reply::{json_error, json_response};
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     name: String,
+    /// Whether it can serve now (`state` is not `NotReady`).
     ready: bool,
+    /// `Ready`, `Degraded` or `NotReady` ([`crate::health`]).
+    state: crate::health::State,
+    /// Why the state is not `Ready`; empty when it is.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<crate::health::Reason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,8 +50,23 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarizes one entry.
+    /// Summarizes one entry of `platform`, its SQS triggers' state included.
+    pub fn in_platform(platform: &Platform, entry: &Entry) -> Self {
+        Self::with_triggers(entry, &triggers_of(platform, entry))
+    }
+
+    /// The state of one entry of `platform`, its SQS triggers' state included.
+    pub fn health_in(platform: &Platform, entry: &Entry) -> crate::health::Health {
+        crate::health::of(entry, &triggers_of(platform, entry))
+    }
+
+    /// Summarizes one entry, without its SQS triggers' state.
     pub fn of(entry: &Entry) -> Self {
+        Self::with_triggers(entry, &[])
+    }
+
+    fn with_triggers(entry: &Entry, triggers: &[faas_sqs::TriggerStatus]) -> Self {
+        let health = crate::health::of(entry, triggers);
         let name = entry.name().to_owned();
         let mut routes = vec![format!("/function/{name}")];
         if let Some(http) = &entry.function.spec.http {
@@ -53,9 +74,13 @@ impl Summary {
             routes.extend(http.hosts.iter().map(|h| format!("http://{h}/")));
         }
         let loaded = entry.state.as_ref().ok();
+        let not_ready = health.state == crate::health::State::NotReady;
         Self {
-            ready: loaded.is_some(),
-            reason: entry.state.as_ref().err().cloned(),
+            ready: !not_ready,
+            // Why it cannot serve: what `ready: false` always came with.
+            reason: not_ready.then(|| health.summary()),
+            state: health.state,
+            reasons: health.reasons,
             last_error: entry.last_error.clone().filter(|_| loaded.is_some()),
             kind: loaded.map(|l| l.kind),
             sha256: loaded.map(|l| l.sha256.clone()),
@@ -72,6 +97,15 @@ impl Summary {
             name,
         }
     }
+}
+
+/// What the SQS triggers of `entry` report now (none before the pollers start).
+fn triggers_of(platform: &Platform, entry: &Entry) -> Vec<faas_sqs::TriggerStatus> {
+    platform
+        .sqs
+        .get()
+        .map(|p| p.status_of(entry.name()))
+        .unwrap_or_default()
 }
 
 /// Serves `/system/...`.
@@ -116,15 +150,22 @@ pub async fn handle(
                 .registry
                 .list()
                 .iter()
-                .map(|e| Summary::of(e))
+                .map(|e| Summary::in_platform(platform, e))
                 .collect();
             json_response(StatusCode::OK, &all)
+        }
+        (&Method::GET, ["system", "functions", name, "logs"]) => {
+            if platform.registry.get(name).is_none() {
+                return not_found(name);
+            }
+            let query = request.uri().query().unwrap_or_default();
+            json_response(StatusCode::OK, &crate::logs::json(name, query))
         }
         (&Method::GET, ["system", "functions", name]) => match platform.registry.get(name) {
             Some(entry) => {
                 let runs = crate::runs_api::function_runs_detail(platform, name).await;
                 let detail = serde_json::json!({
-                    "summary": Summary::of(&entry),
+                    "summary": Summary::in_platform(platform, &entry),
                     "function": crate::platform::shown(&entry.function, &platform.config.host),
                     "schedules": runs["schedules"],
                     "recentRuns": runs["recentRuns"],
@@ -383,7 +424,7 @@ async fn deploy(
             if let Err(err) = persist(platform, &function, &artifact) {
                 tracing::warn!(function = %name, error = %err, "could not persist the deployment; it serves until restart");
             }
-            let summary = Summary::of(&entry);
+            let summary = Summary::in_platform(platform, &entry);
             platform.registry.upsert(entry);
             tracing::info!(function = %name, sha256 = summary.sha256.as_deref().unwrap_or(""), "function deployed");
             json_response(

@@ -121,6 +121,12 @@ pub trait Invoker: Send + Sync + 'static {
     fn readiness(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Why it serves, but not as it should (a server process that keeps restarting), for
+    /// the function's `Degraded` state; `None` when all is well.
+    fn degraded(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A complete in-memory body.

@@ -1,19 +1,31 @@
 //! `faas-telemetry`: how every binary (gateway, pool pod, sidecar, controller, CLI) sets up
 //! its logs, so that `RUST_LOG` and `--json-logs` mean the same thing everywhere.
 
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
 /// Installs the `tracing` subscriber on stderr: the `RUST_LOG` filter (default `info`, with
 /// wasmtime's and cranelift's chatter at `warn`), JSON lines when `json`. A second call (tests,
 /// an embedding binary) leaves the first subscriber in place.
 pub fn init_tracing(json: bool) {
+    init_tracing_with(json, tracing_subscriber::layer::Identity::new());
+}
+
+/// [`init_tracing`], with `extra` also seeing every event the filter lets through (local
+/// mode keeps each function's recent output for `faas logs` this way).
+pub fn init_tracing_with<L>(json: bool, extra: L)
+where
+    L: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let stack = tracing_subscriber::registry().with(extra);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let _ = if json {
-        builder.json().try_init()
+        stack.with(fmt.json()).with(filter).try_init()
     } else {
-        builder.try_init()
+        stack.with(fmt).with(filter).try_init()
     };
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use crate::error::StartError;
+use crate::health::State;
 use crate::lifecycle::{Lifecycle, Stop, stop_with};
 use crate::load::{ProcessLoading, WasmLoading};
 use crate::platform::{GatewayConfig, Platform};
@@ -245,11 +246,6 @@ pub(crate) async fn serve(
         }
         platform.set_ready();
     }
-    print_functions(&platform, address);
-    println!("faas: listening on http://{address}");
-    if let Some(listening) = &options.listening {
-        listening.send_replace(Some(address));
-    }
 
     let mut services: Vec<Stop> = Vec::new();
     // One signal stops the HTTP server (drain connections), the scheduler (no new fires; runs
@@ -283,6 +279,11 @@ pub(crate) async fn serve(
         let worker = crate::async_call::Worker::start(&platform, queue, settings);
         services.push(stop_with(move |grace| worker.shutdown(grace)));
     }
+    print_functions(&platform, address).await;
+    println!("faas: listening on http://{address}");
+    if let Some(listening) = &options.listening {
+        listening.send_replace(Some(address));
+    }
     let schedules: usize = platform
         .registry
         .list()
@@ -306,18 +307,53 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// What the person at the terminal sees first: each function and where it answers.
-fn print_functions(platform: &Platform, address: SocketAddr) {
-    let (ready, failed) = platform.registry.counts();
-    eprintln!("faas: {ready} function(s) ready, {failed} not ready");
-    for entry in platform.registry.list() {
-        match &entry.state {
-            Ok(_) => eprintln!(
-                "faas:   {:<24} http://{address}/function/{}",
-                entry.name(),
-                entry.name()
+/// How long the banner waits for loaded functions (server processes, Lambda handlers) to
+/// become able to serve, so that it reports what is true rather than "starting".
+const BANNER_WAIT: Duration = Duration::from_secs(3);
+
+/// What the person at the terminal sees first: each function, its state
+/// ([`crate::health`]) and where it answers.
+async fn print_functions(platform: &Platform, address: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + BANNER_WAIT;
+    let settling = |entry: &crate::registry::Entry| {
+        let starting = entry
+            .state
+            .as_ref()
+            .is_ok_and(|loaded| loaded.invoker.readiness().is_err());
+        let polling_starts = platform.sqs.get().is_some_and(|pollers| {
+            pollers
+                .status_of(entry.name())
+                .iter()
+                .any(|t| t.state == faas_sqs::TriggerState::Starting)
+        });
+        starting || polling_starts
+    };
+    while tokio::time::Instant::now() < deadline
+        && platform.registry.list().iter().any(|e| settling(e))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let entries = platform.registry.list();
+    let healths: Vec<_> = entries
+        .iter()
+        .map(|entry| crate::management::Summary::health_in(platform, entry))
+        .collect();
+    let count = |state| healths.iter().filter(|h| h.state == state).count();
+    eprintln!(
+        "faas: {} function(s) ready, {} degraded, {} not ready",
+        count(State::Ready),
+        count(State::Degraded),
+        count(State::NotReady)
+    );
+    for (entry, health) in entries.iter().zip(&healths) {
+        let name = entry.name();
+        match health.state {
+            State::Ready => eprintln!("faas:   {name:<24} http://{address}/function/{name}"),
+            State::Degraded => eprintln!(
+                "faas:   {name:<24} http://{address}/function/{name}  DEGRADED: {}",
+                health.summary()
             ),
-            Err(reason) => eprintln!("faas:   {:<24} NOT READY: {reason}", entry.name()),
+            State::NotReady => eprintln!("faas:   {name:<24} NOT READY: {}", health.summary()),
         }
     }
 }

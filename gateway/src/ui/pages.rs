@@ -15,15 +15,20 @@ fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-/// Ready, or the reason it is not.
+/// The function's state (`crate::health`): Ready, Degraded or Not ready, with the reasons.
 fn readiness(summary: &serde_json::Value) -> Markup {
-    let ready = summary["ready"].as_bool().unwrap_or(false);
+    let reasons: Vec<&str> = summary["reasons"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|r| r["message"].as_str()).collect())
+        .unwrap_or_default();
+    let (class, label) = match summary["state"].as_str() {
+        Some("Ready") => ("ok", "Ready"),
+        Some("Degraded") => ("warn", "Degraded"),
+        _ => ("bad", "Not ready"),
+    };
     html! {
-        @if ready { span.ok { "Ready" } }
-        @else {
-            span.bad { "Not ready" }
-            @if let Some(reason) = summary["reason"].as_str() { div.reason { (reason) } }
-        }
+        span class=(class) data-state=(label) { (label) }
+        @for reason in &reasons { div.reason { (reason) } }
     }
 }
 
@@ -38,7 +43,8 @@ fn phase_class(phase: &str) -> &'static str {
 
 fn summary_of(platform: &Platform, name: &str) -> Option<serde_json::Value> {
     platform.registry.get(name).map(|entry| {
-        serde_json::to_value(crate::management::Summary::of(&entry)).unwrap_or_default()
+        serde_json::to_value(crate::management::Summary::in_platform(platform, &entry))
+            .unwrap_or_default()
     })
 }
 
@@ -51,7 +57,8 @@ pub fn functions(platform: &Platform) -> Markup {
     for entry in &entries {
         let name = entry.name().to_owned();
         let summary =
-            serde_json::to_value(crate::management::Summary::of(entry)).unwrap_or_default();
+            serde_json::to_value(crate::management::Summary::in_platform(platform, entry))
+                .unwrap_or_default();
         // Schedules only: this page refreshes every 2 s and needs nothing from the run store.
         let schedules = crate::runs_api::function_schedules(platform, &name);
         let hour = platform.stats.hour(&name, now);

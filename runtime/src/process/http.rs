@@ -28,6 +28,35 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
 /// SIGTERM to SIGKILL when stopping.
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Restarts within this window make a serving function `Degraded` (see
+/// [`HttpProcess::degraded`]).
+const RESTART_WINDOW: Duration = Duration::from_secs(600);
+
+/// The restarts of one supervised process: how many, and the recent ones with their reason.
+#[derive(Debug, Default)]
+struct Restarts {
+    count: u32,
+    /// When and why, within [`RESTART_WINDOW`], oldest first.
+    recent: std::collections::VecDeque<(Instant, String)>,
+}
+
+impl Restarts {
+    fn record(&mut self, reason: String) {
+        self.count += 1;
+        self.recent.push_back((Instant::now(), reason));
+        self.forget_old();
+    }
+
+    fn forget_old(&mut self) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > RESTART_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+    }
+}
 
 /// Where the process is, for the function's status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -61,7 +90,7 @@ pub struct HttpProcess {
     state: watch::Receiver<ProcessState>,
     stop: watch::Sender<bool>,
     client: Client<HttpConnector, Full<Bytes>>,
-    restarts: Arc<Mutex<u32>>,
+    restarts: Arc<Mutex<Restarts>>,
     /// The incarnation (restart count) in which a request last met a connection closed
     /// under it: that process is dying, so the next such failure in the same incarnation
     /// met a server already on its way out (see `call`). -1: none.
@@ -75,7 +104,7 @@ impl HttpProcess {
         let spec = Arc::new(spec);
         let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
         let (stop, stop_rx) = watch::channel(false);
-        let restarts = Arc::new(Mutex::new(0));
+        let restarts = Arc::new(Mutex::new(Restarts::default()));
         tokio::spawn(supervise(
             Arc::clone(&spec),
             port,
@@ -101,7 +130,7 @@ impl HttpProcess {
             port,
             state,
             stop,
-            Arc::new(Mutex::new(0)),
+            Arc::new(Mutex::new(Restarts::default())),
         ))
     }
 
@@ -110,7 +139,7 @@ impl HttpProcess {
         port: u16,
         state: watch::Receiver<ProcessState>,
         stop: watch::Sender<bool>,
-        restarts: Arc<Mutex<u32>>,
+        restarts: Arc<Mutex<Restarts>>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -141,7 +170,23 @@ impl HttpProcess {
 
     /// Restarts so far.
     pub fn restarts(&self) -> u32 {
-        *self.restarts.lock().unwrap_or_else(|e| e.into_inner())
+        self.restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count
+    }
+
+    /// Why the server, though it may be serving now, is not healthy: it restarted within
+    /// the last ten minutes (how often, and the last reason).
+    pub fn degraded(&self) -> Option<String> {
+        let mut restarts = self.restarts.lock().unwrap_or_else(|e| e.into_inner());
+        restarts.forget_old();
+        let (_, last) = restarts.recent.back()?;
+        Some(format!(
+            "the process restarted {} time(s) in the last {} min (last: {last})",
+            restarts.recent.len(),
+            RESTART_WINDOW.as_secs() / 60
+        ))
     }
 
     /// Waits until the process is ready, up to `within`.
@@ -313,6 +358,20 @@ fn port_of(spec: &ProcessSpec) -> Result<u16, String> {
         .ok_or_else(|| "spec.runtime.container.port is required in http mode".to_owned())
 }
 
+/// Whether nothing listens on 127.0.0.1:`port` yet, or who would answer in the function's
+/// place.
+fn port_is_free(port: u16) -> Result<(), String> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "port {port} (spec.runtime.container.port) is already in use on 127.0.0.1 by \
+             another program, not this function's server (the faas gateway listens on 8080 by \
+             default): choose a free port"
+        )),
+        Err(e) => Err(format!("cannot check port {port} on 127.0.0.1: {e}")),
+    }
+}
+
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -452,7 +511,7 @@ async fn supervise(
     port: u16,
     state: watch::Sender<ProcessState>,
     mut stop: watch::Receiver<bool>,
-    restarts: Arc<Mutex<u32>>,
+    restarts: Arc<Mutex<Restarts>>,
 ) {
     let mut backoff = Backoff::new(FIRST_RESTART_BACKOFF, MAX_RESTART_BACKOFF);
     let mut attempt = 1u32;
@@ -468,12 +527,16 @@ async fn supervise(
         }
         let wait = backoff.fail();
         tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?wait, "process: restarting");
+        let reason_text = reason.clone();
         state.send_replace(ProcessState::Restarting {
             attempt,
             reason,
             retry_in_ms: wait.as_millis() as u64,
         });
-        *restarts.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(reason_text);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = until_stopped(&mut stop) => break,
@@ -491,6 +554,12 @@ async fn run_once(
     state: &watch::Sender<ProcessState>,
     stop: &mut watch::Receiver<bool>,
 ) -> Option<String> {
+    // Someone else on the port would answer the readiness probe for a server that never
+    // started (the gateway itself, when a function keeps the gateway's default 8080): the
+    // process would be reported ready and its calls would reach the wrong server.
+    if let Err(reason) = port_is_free(port) {
+        return Some(reason);
+    }
     let mut command = match spec.command() {
         Ok(command) => command,
         Err(reason) => return Some(reason),

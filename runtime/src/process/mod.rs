@@ -170,4 +170,11 @@ impl crate::Invoker for ProcessFunction {
             ProcessFunction::Lambda(f) => f.readiness(),
         }
     }
+
+    fn degraded(&self) -> Option<String> {
+        match self {
+            ProcessFunction::Http(f) => f.degraded(),
+            ProcessFunction::Cgi(_) | ProcessFunction::Lambda(_) => None,
+        }
+    }
 }

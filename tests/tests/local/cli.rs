@@ -160,13 +160,13 @@ async fn templates_serve_as_they_are() {
         let manifest = home.path().join(name).join("function.yaml");
         let out = faas(&["validate", "-f", manifest.to_str().unwrap()], home.path());
         assert!(out.status.success(), "{lang}: {:?}", text(&out));
-        // The container template listens on 8080 (PORT), what images use; tests run side by
+        // The container template listens on 8081 (PORT; 8080 is the gateway's); tests run side by
         // side on one machine, so this one gets a free port instead.
         let yaml = std::fs::read_to_string(&manifest).unwrap();
         let port = faas_e2e::free_port().to_string();
         std::fs::write(
             &manifest,
-            yaml.replace("port: 8080", &format!("port: {port}")),
+            yaml.replace("port: 8081", &format!("port: {port}")),
         )
         .unwrap();
     }

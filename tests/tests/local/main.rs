@@ -13,5 +13,6 @@ mod process;
 mod runtime_pods;
 mod schedules;
 mod sqs;
+mod status;
 mod target;
 mod ui;

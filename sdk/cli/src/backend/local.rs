@@ -140,13 +140,9 @@ impl Local {
     /// A row of `faas list` from the gateway's summary of a function.
     fn row(&self, summary: &Value) -> FunctionRow {
         let text = |key: &str| summary.get(key).and_then(Value::as_str).map(str::to_owned);
-        let ready = summary
-            .get("ready")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let state = state_of(summary);
         FunctionRow {
             name: text("name").unwrap_or_else(|| "-".into()),
-            ready: if ready { "True" } else { "False" }.into(),
             kind: text("kind"),
             replicas: None,
             timeout: text("timeout"),
@@ -159,7 +155,8 @@ impl Local {
                 .pointer("/routes/0")
                 .and_then(Value::as_str)
                 .map(|route| self.route_url(route)),
-            reason: text("reason").filter(|_| !ready),
+            reason: (state != "Ready").then(|| reasons_of(summary)).flatten(),
+            state,
         }
     }
 
@@ -173,8 +170,68 @@ impl Local {
     }
 }
 
-/// The gateway's summary of a function (`ready`, `reason`, `kind`) as a status, so that one
-/// description serves both platforms.
+/// One line of `faas logs` from the gateway's ring: time, call id, stream, text.
+fn log_line(line: &Value) -> String {
+    let text = |key: &str| line[key].as_str().unwrap_or_default();
+    let call = line["callId"].as_str().unwrap_or("-");
+    format!(
+        "{} {call} {}: {}",
+        text("time"),
+        text("stream"),
+        text("line")
+    )
+}
+
+/// `Ready`, `Degraded` or `NotReady` from a summary (a gateway older than `state` says only
+/// `ready`).
+fn state_of(summary: &Value) -> String {
+    match summary.get("state").and_then(Value::as_str) {
+        Some(state) => state.to_owned(),
+        None if summary.get("ready").and_then(Value::as_bool) == Some(true) => "Ready".into(),
+        None => "NotReady".into(),
+    }
+}
+
+/// Every reason of a summary as one line (`reason` from a gateway older than `reasons`).
+fn reasons_of(summary: &Value) -> Option<String> {
+    let reasons: Vec<&str> = summary
+        .get("reasons")
+        .and_then(Value::as_array)
+        .map(|all| all.iter().filter_map(|r| r["message"].as_str()).collect())
+        .unwrap_or_default();
+    if reasons.is_empty() {
+        return summary
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    Some(reasons.join("; "))
+}
+
+/// The reasons of a summary with code `code`, as one condition message.
+fn reasons_with(summary: &Value, codes: &[&str]) -> Option<(String, String)> {
+    let matching: Vec<&Value> = summary
+        .get("reasons")
+        .and_then(Value::as_array)
+        .map(|all| {
+            all.iter()
+                .filter(|r| r["reason"].as_str().is_some_and(|c| codes.contains(&c)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let first = matching.first()?;
+    Some((
+        first["reason"].as_str().unwrap_or_default().to_owned(),
+        matching
+            .iter()
+            .filter_map(|r| r["message"].as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    ))
+}
+
+/// The gateway's summary of a function (`ready`, `state`, `reasons`, `kind`) as a status
+/// with `Ready` and `Degraded` conditions, so that one description serves both platforms.
 fn summary_status(function: &mut Function, summary: &Value) {
     let ready = summary
         .get("ready")
@@ -185,15 +242,30 @@ fn summary_status(function: &mut Function, summary: &Value) {
         .get("kind")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    status.conditions = vec![Condition {
-        type_: "Ready".into(),
-        status: if ready { "True" } else { "False" }.into(),
-        message: summary
-            .get("reason")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        ..Default::default()
-    }];
+    let not_ready = reasons_with(summary, &["NotLoaded", "NotServing"]);
+    let degraded = reasons_with(summary, &["UpdateFailed", "Restarting", "TriggerError"]);
+    status.conditions = vec![
+        Condition {
+            type_: "Ready".into(),
+            status: if ready { "True" } else { "False" }.into(),
+            reason: not_ready.as_ref().map(|(code, _)| code.clone()),
+            message: match not_ready {
+                Some((_, message)) => Some(message),
+                None => summary
+                    .get("reason")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            },
+            ..Default::default()
+        },
+        Condition {
+            type_: "Degraded".into(),
+            status: if degraded.is_some() { "True" } else { "False" }.into(),
+            reason: degraded.as_ref().map(|(code, _)| code.clone()),
+            message: degraded.map(|(_, message)| message),
+            ..Default::default()
+        },
+    ];
 }
 
 impl Backend for Local {
@@ -380,13 +452,32 @@ impl Backend for Local {
     fn logs<'a>(
         &'a self,
         name: &'a str,
-        _: &'a LogOptions,
-        _: &'a mut (dyn FnMut(String) + Send),
+        options: &'a LogOptions,
+        print: &'a mut (dyn FnMut(String) + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
-            bail!(
-                "a local platform logs to the terminal of `faas up` (every line names its function: grep for function={name})"
-            )
+            // The gateway keeps a bounded ring of each function's recent lines; following is
+            // asking again for what came after the last line seen.
+            let mut query = Vec::new();
+            if let Some(tail) = options.tail.filter(|t| *t >= 0) {
+                query.push(format!("tail={tail}"));
+            }
+            if let Some(since) = options.since {
+                query.push(format!("sinceSeconds={}", since.as_secs().max(1)));
+            }
+            loop {
+                let path = format!("{}/logs?{}", Self::function_path(name), query.join("&"));
+                let raw = self.gateway.get_json(&path).await?;
+                for line in raw["lines"].as_array().into_iter().flatten() {
+                    print(log_line(line));
+                }
+                if !options.follow {
+                    return Ok(());
+                }
+                let next = raw["next"].as_u64().unwrap_or_default();
+                query = vec![format!("after={next}")];
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
         }
         .boxed()
     }

@@ -30,8 +30,9 @@ pub struct Fetched<T> {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct FunctionRow {
     pub name: String,
-    /// `True`, `False` or `Unknown` (the Ready condition).
-    pub ready: String,
+    /// `Ready`, `Degraded`, `NotReady` or `Unknown` (a cluster Function without a Ready
+    /// condition yet).
+    pub state: String,
     /// What runs it (`component`, `cgi-module`, `process-http`, ...).
     pub kind: Option<String>,
     /// `ready/desired` (a cluster's replicas).
@@ -42,7 +43,7 @@ pub struct FunctionRow {
     pub sha256: Option<String>,
     /// Where to call it.
     pub url: Option<String>,
-    /// Why it is not ready.
+    /// Why it is not `Ready`.
     pub reason: Option<String>,
 }
 

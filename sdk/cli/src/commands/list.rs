@@ -6,7 +6,7 @@ use crate::backend::{Backend, FunctionRow};
 
 const COLUMNS: [Column; 9] = [
     left("NAME"),
-    left("READY"),
+    left("STATE"),
     left("KIND"),
     left("REPLICAS"),
     left("TIMEOUT"),
@@ -36,7 +36,7 @@ pub fn table(rows: &[FunctionRow]) -> String {
         .map(|row| {
             vec![
                 row.name.clone(),
-                row.ready.clone(),
+                row.state.clone(),
                 or_dash(row.kind.as_deref()),
                 or_dash(row.replicas.as_deref()),
                 or_dash(row.timeout.as_deref()),
@@ -65,14 +65,14 @@ mod tests {
         let rows = [
             FunctionRow {
                 name: "web".into(),
-                ready: "True".into(),
+                state: "Ready".into(),
                 kind: Some("process-http".into()),
                 url: Some("http://127.0.0.1:8080/function/web".into()),
                 ..Default::default()
             },
             FunctionRow {
                 name: "a-much-longer-function-name-than-24".into(),
-                ready: "False".into(),
+                state: "NotReady".into(),
                 kind: Some("component".into()),
                 reason: Some("cannot compile:\n  line 1".into()),
                 ..Default::default()
@@ -84,7 +84,7 @@ mod tests {
         let next_at = lines[0].find("REPLICAS").unwrap();
         assert_eq!(&lines[1][kind_at..next_at], "process-http ");
         assert_eq!(&lines[2][kind_at..next_at], "component    ");
-        assert!(lines[2].starts_with("a-much-longer-function-name-than-24 False "));
+        assert!(lines[2].starts_with("a-much-longer-function-name-than-24 NotReady "));
         assert!(lines[2].ends_with("cannot compile: line 1"), "{text}");
         // Every row's columns line up under the header.
         let url_at = lines[0].find("URL").unwrap();

@@ -107,12 +107,12 @@ fn files(name: &str, lang: Lang) -> Vec<(&'static str, String)> {
             (
                 "function.yaml",
                 format!(
-                    "# Local mode runs `command`; a cluster runs `image` (build it from the Dockerfile).\napiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime:\n    container:\n      image: REGISTRY/{name}:0.1.0\n      command: [python3, server.py]\n      port: 8080\n      mode: http\n      readinessPath: /healthz\n  timeout: 30s\n"
+                    "# Local mode runs `command`; a cluster runs `image` (build it from the Dockerfile).\napiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime:\n    container:\n      image: REGISTRY/{name}:0.1.0\n      command: [python3, server.py]\n      port: 8081\n      mode: http\n      readinessPath: /healthz\n  timeout: 30s\n"
                 ),
             ),
             (
                 "Dockerfile",
-                "FROM python:3.12-slim\nWORKDIR /app\nCOPY server.py .\nUSER 65532\nENV PORT=8080\nCMD [\"python3\", \"server.py\"]\n".to_owned(),
+                "FROM python:3.12-slim\nWORKDIR /app\nCOPY server.py .\nUSER 65532\nENV PORT=8081\nCMD [\"python3\", \"server.py\"]\n".to_owned(),
             ),
         ],
     }
@@ -192,5 +192,5 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8080"))), Handler).serve_forever()
+ThreadingHTTPServer(("0.0.0.0", int(os.environ.get("PORT", "8081"))), Handler).serve_forever()
 "#;

@@ -26,9 +26,14 @@ pub fn row(function: &Function) -> FunctionRow {
     let limits = function.spec.limits().ok();
     FunctionRow {
         name: function.metadata.name.clone().unwrap_or_else(|| "-".into()),
-        ready: ready
-            .map(|c| c.status.clone())
-            .unwrap_or_else(|| "Unknown".into()),
+        state: match ready.map(|c| c.status.as_str()) {
+            Some("True") if condition(function, "Degraded").is_some_and(|c| c.status == "True") => {
+                "Degraded".into()
+            }
+            Some("True") => "Ready".into(),
+            Some("False") => "NotReady".into(),
+            _ => "Unknown".into(),
+        },
         kind: status.and_then(|s| s.runtime.clone()),
         replicas: Some(format!(
             "{}/{}",
