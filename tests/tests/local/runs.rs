@@ -102,9 +102,9 @@ async fn ctrl_c_leaves_the_run_going_and_runs_cancel_stops_it() {
         .unwrap();
     assert!(interrupt.success());
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
     assert!(
         rest.contains(&format!(
             "run {id} continues on the platform; to stop it: faas runs cancel {id}"
