@@ -19,6 +19,8 @@ const POLL: Duration = Duration::from_millis(500);
 /// First "still running" line; each next one comes twice as late, at most [`MAX_QUIET`].
 const FIRST_HEARTBEAT: Duration = Duration::from_secs(2);
 const MAX_QUIET: Duration = Duration::from_secs(60);
+/// How long a just-started run's record may take to appear.
+const RECORD_WAIT: Duration = Duration::from_secs(10);
 /// How long `faas runs cancel` waits to see the run recorded as ended.
 const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// Exit status after Ctrl-C (128 + SIGINT), as shells report it.
@@ -150,8 +152,19 @@ async fn follow(
     let mut last: Option<Step> = None;
     let mut quiet = FIRST_HEARTBEAT;
     let mut next_heartbeat = started + quiet;
+    let mut seen = false;
     loop {
-        let run = backend.run(id).await?;
+        // A run started detached is recorded a moment after the platform answered: until its
+        // record has been read once, not finding it means "not yet", for a while.
+        let run = match backend.run(id).await {
+            Ok(run) => run,
+            Err(_) if !seen && started.elapsed() < RECORD_WAIT => {
+                tokio::time::sleep(POLL / 5).await;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        seen = true;
         let step = step_of(&run.value);
         if step == Step::Ended {
             return Ok(run);
