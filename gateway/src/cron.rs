@@ -47,19 +47,33 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Scheduler>
     if platform.scheduler.set(Arc::clone(&scheduler)).is_err() {
         return Err(StartError::AlreadyStarted("the scheduler"));
     }
+    let _ = platform
+        .suspended
+        .set(Arc::new(crate::suspend::Suspensions::load(state)));
     // The full set of schedules after every registry change.
-    let fed = Arc::clone(&scheduler);
-    crate::platform::follow_registry(platform, move |platform| {
-        let jobs = platform
-            .registry
-            .list()
-            .iter()
-            .flat_map(|entry| jobs_of(&entry.function))
-            .collect();
-        fed.set_jobs(jobs);
-    });
+    crate::platform::follow_registry(platform, feed);
     tokio::spawn(report_role(Arc::clone(&scheduler), lock_path));
     Ok(scheduler)
+}
+
+/// Gives the scheduler every registered schedule, with the operator's suspensions applied:
+/// after every registry change, and after a schedule is suspended or resumed.
+pub fn feed(platform: &Platform) {
+    let Some(scheduler) = platform.scheduler.get() else {
+        return;
+    };
+    let suspended = platform.suspended.get();
+    let jobs = platform
+        .registry
+        .list()
+        .iter()
+        .flat_map(|entry| jobs_of(&entry.function))
+        .map(|job| match suspended {
+            Some(suspended) => suspended.apply(job),
+            None => job,
+        })
+        .collect();
+    scheduler.set_jobs(jobs);
 }
 
 /// Logs leadership changes, so that a second `faas up` on the same state says why it does not

@@ -36,6 +36,7 @@ pub mod server;
 pub mod source;
 pub mod sqs;
 pub mod stats;
+pub mod suspend;
 pub mod target;
 pub mod ui;
 

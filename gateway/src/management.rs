@@ -123,7 +123,10 @@ pub async fn handle(
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     if matches!(
         segments.as_slice(),
-        ["system", "functions", _, "runs"] | ["system", "runs", ..] | ["system", "scheduler"]
+        ["system", "functions", _, "runs"]
+            | ["system", "functions", _, "schedules", _, _]
+            | ["system", "runs", ..]
+            | ["system", "scheduler"]
     ) {
         if let Some(response) = crate::runs_api::handle(platform, request, &segments).await {
             return response;

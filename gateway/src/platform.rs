@@ -84,6 +84,8 @@ pub struct Platform {
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
     pub scheduler: std::sync::OnceLock<Arc<faas_schedule::Scheduler>>,
+    /// Schedules an operator suspended, once the scheduler started (see [`crate::cron::start`]).
+    pub suspended: std::sync::OnceLock<Arc<crate::suspend::Suspensions>>,
     /// SQS pollers, once started (see [`crate::sqs::start`]).
     pub sqs: std::sync::OnceLock<Arc<faas_sqs::Pollers>>,
     /// The queue of async calls (`/async-function/...`), when configured.
@@ -106,6 +108,7 @@ impl Platform {
             bodies: crate::body::BodyBudget::new(config.body_budget),
             config,
             scheduler: std::sync::OnceLock::new(),
+            suspended: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),
             async_queue: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),

@@ -7,6 +7,8 @@
 //!   (`?schedule=&phase=&limit=`; `/system/runs` also takes `function=`).
 //! - `GET /system/runs/{id}`: one run. `POST /system/runs/{id}/cancel`: interrupt it.
 //! - `GET /system/scheduler`: leadership and every schedule with its next fire time.
+//! - `POST /system/functions/{name}/schedules/{schedule}/suspend|resume`: an operator's
+//!   suspension of one schedule, kept across restarts (`crate::suspend`).
 
 use std::sync::Arc;
 
@@ -51,7 +53,23 @@ pub async fn handle(
         (&Method::GET, ["system", "runs", id]) => get(platform, id).await,
         (&Method::POST, ["system", "runs", id, "cancel"]) => cancel(platform, id).await,
         (&Method::GET, ["system", "scheduler"]) => scheduler_status(platform),
-        (_, ["system", "functions", _, "runs"])
+        (&Method::POST, ["system", "functions", name, "schedules", schedule, action])
+            if matches!(*action, "suspend" | "resume") =>
+        {
+            suspend(platform, name, schedule, *action == "suspend")
+        }
+        (
+            _,
+            [
+                "system",
+                "functions",
+                _,
+                "schedules",
+                _,
+                "suspend" | "resume",
+            ],
+        )
+        | (_, ["system", "functions", _, "runs"])
         | (_, ["system", "runs", ..])
         | (_, ["system", "scheduler"]) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -256,6 +274,48 @@ async fn cancel(platform: &Arc<Platform>, id: &str) -> Response<ResponseBody> {
     }
 }
 
+/// Suspends or resumes one schedule by an operator's override, and re-feeds the scheduler.
+fn suspend(
+    platform: &Arc<Platform>,
+    name: &str,
+    schedule: &str,
+    suspend: bool,
+) -> Response<ResponseBody> {
+    let scheduler = match scheduler(platform) {
+        Ok(s) => s,
+        Err(response) => return *response,
+    };
+    let Some(suspended) = platform.suspended.get() else {
+        return json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SchedulerUnavailable",
+            "this gateway keeps no schedule overrides",
+        );
+    };
+    if platform.registry.get(name).is_none() {
+        return function_not_found(name);
+    }
+    let key = faas_schedule::JobKey::new(name, schedule);
+    let Some(job) = scheduler.job(&key) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "ScheduleNotFound",
+            &format!("function {name} has no schedule named {schedule:?}"),
+        );
+    };
+    if let Err(err) = suspended.put(name, schedule, suspend) {
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "StateNotSaved",
+            &err.to_string(),
+        );
+    }
+    crate::cron::feed(platform);
+    tracing::info!(schedule = %key, suspend, "schedule suspension changed by request");
+    let job = scheduler.job(&key).unwrap_or(job);
+    json_response(StatusCode::OK, &schedule_view(platform, scheduler, &job))
+}
+
 fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
     let scheduler = match scheduler(platform) {
         Ok(s) => s,
@@ -264,7 +324,7 @@ fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
     let mut schedules: Vec<_> = scheduler
         .jobs()
         .iter()
-        .map(|job| schedule_view(scheduler, job))
+        .map(|job| schedule_view(platform, scheduler, job))
         .collect();
     schedules.sort_by_key(|s| (s["function"].to_string(), s["schedule"].to_string()));
     json_response(
@@ -277,17 +337,27 @@ fn scheduler_status(platform: &Arc<Platform>) -> Response<ResponseBody> {
     )
 }
 
-/// One schedule as the API shows it: expression, zone, next fire time (UTC and local), the
-/// runs of it going on here.
-fn schedule_view(scheduler: &Scheduler, job: &Job) -> serde_json::Value {
+/// One schedule as the API shows it: expression, zone, next fire time (UTC and local), who
+/// suspended it (`suspendedBy`: `spec` or `operator`), the runs of it going on here.
+fn schedule_view(platform: &Platform, scheduler: &Scheduler, job: &Job) -> serde_json::Value {
     let now = scheduler.runner().clock().now();
     let next = (!job.suspend).then(|| next_fire(job, now)).flatten();
+    let by_operator = platform
+        .suspended
+        .get()
+        .is_some_and(|s| s.contains(&job.key.function, &job.key.schedule));
+    let suspended_by = match (job.suspend, by_operator) {
+        (false, _) => None,
+        (true, true) => Some("operator"),
+        (true, false) => Some("spec"),
+    };
     serde_json::json!({
         "function": &*job.key.function,
         "schedule": &*job.key.schedule,
         "cron": job.cron.as_str(),
         "timeZone": job.zone.iana_name().unwrap_or("UTC"),
         "suspend": job.suspend,
+        "suspendedBy": suspended_by,
         "nextFire": next.map(rfc3339),
         "nextFireLocal": next.map(|t| t.to_zoned(job.zone.clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string()),
         "running": scheduler.runner().running(&job.key),
@@ -304,7 +374,7 @@ pub fn function_schedules(platform: &Platform, function: &str) -> Vec<serde_json
         .jobs()
         .iter()
         .filter(|job| &*job.key.function == function)
-        .map(|job| schedule_view(scheduler, job))
+        .map(|job| schedule_view(platform, scheduler, job))
         .collect();
     schedules.sort_by_key(|s| s["schedule"].to_string());
     schedules

@@ -68,6 +68,8 @@ pub(super) async fn attempts(
         }
         tokio::time::sleep(wait).await;
         attempt += 1;
+        // Recorded before the call, so a reader sees which attempt is under way.
+        run.spec.attempt = attempt;
         if let Some(status) = run.status.as_mut() {
             status.phase = RunPhase::Running;
         }

@@ -32,9 +32,17 @@ pub fn scheduled_run_id(function: &str, schedule: &str, due: Timestamp) -> Strin
     )
 }
 
-/// A fresh id for a run started by hand.
-pub fn manual_run_id(function: &str) -> String {
-    format!("{function}.{MANUAL}.{:016x}", random_u64())
+/// A fresh id for a run started by hand (`faas run`, the dashboard, a requested
+/// `FunctionRun`): `{function}.manual.{hex}` without a schedule, `{function}.{schedule}.run.{hex}`
+/// with one, so an id says which settings the run used and is never mistaken for a run of no
+/// schedule. Scheduled runs' ids end in `z` (a time), these in 16 hex digits: they cannot
+/// collide.
+pub fn manual_run_id(function: &str, schedule: &str) -> String {
+    if schedule == MANUAL {
+        format!("{function}.{MANUAL}.{:016x}", random_u64())
+    } else {
+        format!("{function}.{schedule}.run.{:016x}", random_u64())
+    }
 }
 
 /// Whether a run due at `due` may still start at `now`.
@@ -189,11 +197,15 @@ mod tests {
 
     #[test]
     fn manual_ids_differ() {
-        let a = manual_run_id("report");
-        let b = manual_run_id("report");
+        let a = manual_run_id("report", MANUAL);
+        let b = manual_run_id("report", MANUAL);
         assert_ne!(a, b);
         assert!(a.starts_with("report.manual."));
         assert_eq!(a.len(), "report.manual.".len() + 16);
+        // With a schedule's settings the id names the schedule, not `manual`.
+        let c = manual_run_id("report", "nightly");
+        assert!(c.starts_with("report.nightly.run."), "{c}");
+        assert_eq!(c.len(), "report.nightly.run.".len() + 16);
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl Runner {
             Trigger::Cron { due } => {
                 plan::scheduled_run_id(&job.key.function, &job.key.schedule, due)
             }
-            Trigger::Manual => plan::manual_run_id(&job.key.function),
+            Trigger::Manual => plan::manual_run_id(&job.key.function, &job.key.schedule),
         };
         self.start_as(job, trigger, cursor, payload, id)
     }

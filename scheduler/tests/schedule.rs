@@ -549,6 +549,7 @@ async fn manual_runs_use_the_schedule_or_stand_alone() {
         .scheduler
         .run_now("fn", Some("nightly"), None)
         .expect("known schedule");
+    assert!(handle.id.starts_with("fn.nightly.run."), "{}", handle.id);
     let run = handle
         .done
         .await

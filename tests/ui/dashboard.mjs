@@ -40,13 +40,40 @@ try {
   const hello = await page.textContent('tr[data-function="hello"]');
   check(hello.includes("Ready"), "hello is not shown Ready: " + hello);
   check(hello.includes("0 3 * * *") && hello.includes("next"), "hello's schedule and next fire time missing: " + hello);
+  const neverRun = await page.textContent('tr[data-function="hello"] td.last-run');
+  check(neverRun.includes("never"), "hello's last run before any: " + neverRun);
   await page.screenshot({ path: shots + "/1-functions.png", fullPage: true });
 
   // Into a function, Run now with a payload.
   await page.click('a[href="/ui/functions/hello"]');
   await page.waitForURL(/\/ui\/functions\/hello$/);
   await page.waitForSelector("text=Last hour");
+  // Charts say what they plot: a time axis and a labelled scale.
+  const ticks = await page.$$eval("svg.spark text.tick", (ts) => ts.map((t) => t.textContent));
+  for (const tick of ["-60 min", "now", "/min", "1 ms", "1 s", "60 s"]) {
+    check(ticks.some((t) => t.includes(tick)), `chart label ${tick} missing: ${ticks}`);
+  }
   await page.screenshot({ path: shots + "/2-function.png", fullPage: true });
+
+  // Suspend the schedule from the page: shown as an operator's override, then resumed.
+  const nightly = 'tr[data-schedule="nightly"]';
+  await page.click(`${nightly} button[data-action="suspend"]`);
+  await page.waitForFunction(
+    (row) => document.querySelector(row)?.textContent.includes("suspended by an operator"),
+    nightly,
+  );
+  const suspended = await (await fetch(base + "/system/scheduler")).json();
+  check(suspended.schedules.some((x) => x.schedule === "nightly" && x.suspend && x.suspendedBy === "operator"),
+    "the scheduler does not hold the suspension: " + JSON.stringify(suspended));
+  await page.screenshot({ path: shots + "/2b-suspended.png", fullPage: true });
+  await page.click(`${nightly} button[data-action="resume"]`);
+  await page.waitForFunction(
+    (row) => {
+      const text = document.querySelector(row)?.textContent || "";
+      return !text.includes("suspended") && /CES?T/.test(text);
+    },
+    nightly,
+  );
   await page.fill("#payload", "from the browser");
   await page.click('button[data-run="hello"]:not([data-schedule])');
   await page.waitForURL(/\/ui\/runs\/hello\.manual\./);
@@ -60,12 +87,35 @@ try {
   const output = await page.textContent("#output");
   check(output.includes("Hello from faas: POST"), "run output: " + output);
   const runUrl = page.url();
+  const started = await page.textContent("dl");
+  check(/Started\s*\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(started), "run times without their zone: " + started);
   await page.screenshot({ path: shots + "/3-run.png", fullPage: true });
+
+  // Run it again from its page: a new run, followed the same way.
+  await page.click('button[data-run="hello"]');
+  await page.waitForURL((url) => url.href !== runUrl && /\/ui\/runs\/hello\.manual\./.test(url.href));
+  await page.waitForFunction(() => document.getElementById("phase")?.textContent === "Succeeded", null, { timeout: 30000 });
+  const againUrl = page.url();
+
+  // The functions page shows the last run of the scheduled function.
+  await page.goto(base + "/ui/");
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-function="hello"] td.last-run')?.textContent.includes("Succeeded"),
+  );
+  const lastRun = await page.textContent('tr[data-function="hello"] td.last-run');
+  check(lastRun.includes("UTC"), "last run time without its zone: " + lastRun);
 
   // The run is in the history, and the filters narrow it.
   await page.goto(base + "/ui/runs?function=hello&phase=Succeeded");
   const id = decodeURIComponent(runUrl.split("/ui/runs/")[1]);
   await page.waitForSelector(`tr[data-run-id="${id}"]`);
+  const heads = await page.$$eval("thead th", (ths) => ths.map((th) => th.textContent));
+  check(heads.includes("Duration") && heads.includes("Attempt"), "runs columns: " + heads);
+  const again = decodeURIComponent(againUrl.split("/ui/runs/")[1]);
+  const row = await page.textContent(`tr[data-run-id="${again}"]`);
+  check(/ UTC/.test(row) && / s/.test(await page.textContent(`tr[data-run-id="${again}"] td.duration`)),
+    "run row without zone or duration: " + row);
+  check((await page.textContent(`tr[data-run-id="${again}"] td.attempt`)).trim() === "1", "attempt column: " + row);
   await page.goto(base + "/ui/runs?function=echo-cgi");
   check((await page.$(`tr[data-run-id="${id}"]`)) === null, "the function filter let another function's run through");
   await page.screenshot({ path: shots + "/4-runs.png", fullPage: true });

@@ -1,5 +1,6 @@
 // The dashboard's only script. The server renders every page; this re-renders the live part
-// every 2 seconds and sends the two actions (Run now, Cancel) to the management API.
+// every 2 seconds and sends the actions (Run now / Run again, Cancel, Suspend / Resume a
+// schedule) to the management API.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -55,6 +56,21 @@ document.addEventListener("click", async (event) => {
     } finally {
       run.disabled = false;
     }
+    return;
+  }
+  const suspend = event.target.closest("[data-suspend]");
+  if (suspend) {
+    event.preventDefault();
+    const url = "/system/functions/" + encodeURIComponent(suspend.dataset.suspend) +
+      "/schedules/" + encodeURIComponent(suspend.dataset.schedule) + "/" + suspend.dataset.action;
+    suspend.disabled = true;
+    try {
+      const reply = await fetch(url, { method: "POST", headers: ACTION_HEADERS });
+      if (!reply.ok) say((await reply.json()).error || reply.statusText);
+    } finally {
+      suspend.disabled = false;
+    }
+    refresh().catch(() => {});
     return;
   }
   const cancel = event.target.closest("[data-cancel]");

@@ -1,7 +1,8 @@
 //! The dashboard under `/ui/`: functions, one function, runs, one run. Server-rendered HTML
 //! (maud escapes every interpolation: names, outputs and log lines are user data) from the same
 //! data the `/system/` JSON endpoints serve, plus a little plain JavaScript (`/ui/app.js`) that
-//! re-renders the live part of the page every 2 s and posts Run now / Cancel to `/system/`.
+//! re-renders the live part of the page every 2 s and posts Run now / Run again / Cancel /
+//! Suspend / Resume to `/system/` (local mode; a cluster's dashboard shows no actions).
 //!
 //! Served where the management API is: local mode, to loopback clients unless
 //! `--allow-remote-management`. Runtime pods (pool, sidecar) have no dashboard: in a cluster
@@ -46,7 +47,7 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
         [] | ["functions"] => (
             StatusCode::OK,
             "Functions".to_owned(),
-            pages::functions(platform),
+            pages::functions(platform).await,
             None,
         ),
         ["functions", name] => match platform.registry.get(name) {

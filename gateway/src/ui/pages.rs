@@ -32,6 +32,63 @@ fn readiness(summary: &serde_json::Value) -> Markup {
     }
 }
 
+/// A recorded RFC 3339 time as `2026-12-05 02:00:00 UTC`: always with its zone, so it is
+/// never read as local time beside next-fire times shown in a schedule's zone.
+fn utc(value: Option<&str>) -> String {
+    value
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| value.unwrap_or("-").to_owned())
+}
+
+/// How long a run took: `1.234 s`, `running` while it goes on, `-` before it started.
+fn run_duration(run: &FunctionRun) -> String {
+    let status = run.status.as_ref();
+    let time = |t: Option<&String>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    match (
+        time(status.and_then(|s| s.start_time.as_ref())),
+        time(status.and_then(|s| s.end_time.as_ref())),
+    ) {
+        (Some(start), Some(end)) => format!(
+            "{:.3} s",
+            (end.as_millisecond() - start.as_millisecond()) as f64 / 1000.0
+        ),
+        (Some(_), None) => "running".to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The newest run of each of `function`'s schedules is what an operator checks first.
+async fn last_run(platform: &Platform, function: &str) -> Option<FunctionRun> {
+    let scheduler = platform.scheduler.get()?;
+    scheduler
+        .runner()
+        .store()
+        .list(RunQuery {
+            function: Some(function.to_owned()),
+            limit: Some(1),
+            ..RunQuery::default()
+        })
+        .await
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+/// A run's result and when it ended (or started), linked to the run.
+fn run_result(run: Option<&FunctionRun>) -> Markup {
+    html! {
+        @if let Some(run) = run {
+            @let status = run.status.clone().unwrap_or_default();
+            @let id = run.metadata.name.clone().unwrap_or_default();
+            a href={"/ui/runs/" (id)} { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
+            div.reason { (utc(status.end_time.as_deref().or(status.start_time.as_deref()))) }
+        } @else {
+            span.muted { "never" }
+        }
+    }
+}
+
 fn phase_class(phase: &str) -> &'static str {
     match phase {
         "Succeeded" => "ok",
@@ -48,8 +105,9 @@ fn summary_of(platform: &Platform, name: &str) -> Option<serde_json::Value> {
     })
 }
 
-/// Every function: runtime, readiness, triggers, the hour's traffic.
-pub fn functions(platform: &Platform) -> Markup {
+/// Every function: runtime, readiness, triggers, the last run of scheduled ones, the hour's
+/// traffic.
+pub async fn functions(platform: &Platform) -> Markup {
     let mut entries = platform.registry.list();
     entries.sort_by(|a, b| a.name().cmp(b.name()));
     let now = now();
@@ -59,8 +117,13 @@ pub fn functions(platform: &Platform) -> Markup {
         let summary =
             serde_json::to_value(crate::management::Summary::in_platform(platform, entry))
                 .unwrap_or_default();
-        // Schedules only: this page refreshes every 2 s and needs nothing from the run store.
         let schedules = crate::runs_api::function_schedules(platform, &name);
+        // One indexed read per scheduled function: this page refreshes every 2 s.
+        let last = if schedules.is_empty() {
+            None
+        } else {
+            last_run(platform, &name).await
+        };
         let hour = platform.stats.hour(&name, now);
         rows.push((
             name,
@@ -68,6 +131,7 @@ pub fn functions(platform: &Platform) -> Markup {
             schedules,
             hour,
             entry.function.spec.triggers.clone(),
+            last,
         ));
     }
     html! {
@@ -77,10 +141,10 @@ pub fn functions(platform: &Platform) -> Markup {
             table {
                 thead { tr {
                     th { "Function" } th { "Runtime" } th { "Status" } th { "Triggers" }
-                    th { "Calls/min" } th { "p50 / p99" } th { "Errors" } th { "Last hour" }
+                    th { "Last run" } th { "Calls/min" } th { "p50 / p99" } th { "Errors" } th { "Last hour" }
                 } }
                 tbody {
-                    @for (name, summary, schedules, hour, triggers) in &rows {
+                    @for (name, summary, schedules, hour, triggers, last) in &rows {
                         tr data-function=(name) {
                             td { a href={"/ui/functions/" (name)} { (name) } }
                             td { (summary["kind"].as_str().unwrap_or("-")) }
@@ -95,9 +159,16 @@ pub fn functions(platform: &Platform) -> Markup {
                                 @for schedule in schedules {
                                     div {
                                         "cron " code { (schedule["cron"].as_str().unwrap_or("")) }
-                                        span.reason { " next " (schedule["nextFireLocal"].as_str().unwrap_or("-")) }
+                                        @if schedule["suspend"].as_bool().unwrap_or(false) {
+                                            span.reason { " suspended" }
+                                        } @else {
+                                            span.reason { " next " (schedule["nextFireLocal"].as_str().unwrap_or("-")) }
+                                        }
                                     }
                                 }
+                            }
+                            td.last-run {
+                                @if !schedules.is_empty() { (run_result(last.as_ref())) }
                             }
                             td { (format!("{:.1}", hour.per_minute)) }
                             td { (charts::ms(hour.p50_ms)) " / " (charts::ms(hour.p99_ms)) }
@@ -168,8 +239,8 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
         }
         h2 { "Last hour" }
         div.charts {
-            figure.chart { (charts::calls(&hour)) figcaption { (hour.count) " calls, " (format!("{:.1}", hour.per_minute)) "/min, " (hour.errors) " errors (" (format!("{:.1}%", hour.error_rate * 100.0)) ")" } }
-            figure.chart { (charts::latency(&hour)) figcaption { "p50 " (charts::ms(hour.p50_ms)) ", p99 " (charts::ms(hour.p99_ms)) } }
+            figure.chart { (charts::calls(&hour)) figcaption { "calls per minute: " (hour.count) " calls, " (format!("{:.1}", hour.per_minute)) "/min, " (hour.errors) " errors (" (format!("{:.1}%", hour.error_rate * 100.0)) ")" } }
+            figure.chart { (charts::latency(&hour)) figcaption { "latency: p50 " (charts::ms(hour.p50_ms)) " (blue), p99 " (charts::ms(hour.p99_ms)) " (orange)" } }
         }
         @let codes = status_classes(&hour);
         p.muted {
@@ -199,13 +270,29 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
         @if let Some(schedules) = runs["schedules"].as_array().filter(|s| !s.is_empty()) {
             h2 { "Schedules" }
             table {
-                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "Next" } th { "Running" } } }
-                tbody { @for s in schedules { tr {
-                    td { a href={"/ui/runs?function=" (name) "&schedule=" (s["schedule"].as_str().unwrap_or(""))} { (s["schedule"].as_str().unwrap_or("")) } }
+                thead { tr { th { "Schedule" } th { "Cron" } th { "Zone" } th { "Next" } th { "Running" } th { "" } } }
+                tbody { @for s in schedules {
+                    @let schedule = s["schedule"].as_str().unwrap_or("");
+                    @let by = s["suspendedBy"].as_str();
+                    tr data-schedule=(schedule) {
+                    td { a href={"/ui/runs?function=" (name) "&schedule=" (schedule)} { (schedule) } }
                     td { code { (s["cron"].as_str().unwrap_or("")) } }
                     td { (s["timeZone"].as_str().unwrap_or("UTC")) }
-                    td { @if s["suspend"].as_bool().unwrap_or(false) { span.muted { "suspended" } } @else { (s["nextFireLocal"].as_str().unwrap_or("-")) } }
+                    td.next {
+                        @match by {
+                            Some("operator") => span.warn { "suspended by an operator" },
+                            Some(_) => span.muted { "suspended in the manifest" },
+                            None => (s["nextFireLocal"].as_str().unwrap_or("-")),
+                        }
+                    }
                     td { (s["running"].as_array().map(Vec::len).unwrap_or(0)) }
+                    td {
+                        @match by {
+                            Some("operator") => button.secondary type="button" data-suspend=(name) data-schedule=(schedule) data-action="resume" { "Resume" },
+                            Some(_) => {},
+                            None => button.secondary type="button" data-suspend=(name) data-schedule=(schedule) data-action="suspend" { "Suspend" },
+                        }
+                    }
                 } } }
             }
         }
@@ -231,7 +318,7 @@ fn run_table(runs: &[FunctionRun]) -> Markup {
     html! {
         @if runs.is_empty() { p.empty { "No runs." } } @else {
             table {
-                thead { tr { th { "Run" } th { "Function" } th { "Schedule" } th { "Phase" } th { "Scheduled" } th { "Started" } th { "Status" } } }
+                thead { tr { th { "Run" } th { "Function" } th { "Schedule" } th { "Phase" } th { "Scheduled" } th { "Started" } th { "Duration" } th { "Attempt" } th { "Status" } } }
                 tbody { @for run in runs {
                     @let status = run.status.clone().unwrap_or_default();
                     @let id = run.metadata.name.clone().unwrap_or_default();
@@ -240,8 +327,10 @@ fn run_table(runs: &[FunctionRun]) -> Markup {
                         td { a href={"/ui/functions/" (run.spec.function)} { (run.spec.function) } }
                         td { (run.spec.schedule) }
                         td { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
-                        td { (run.spec.scheduled_time.as_deref().unwrap_or("-")) }
-                        td { (status.start_time.as_deref().unwrap_or("-")) }
+                        td { (utc(run.spec.scheduled_time.as_deref())) }
+                        td { (utc(status.start_time.as_deref())) }
+                        td.duration { (run_duration(run)) }
+                        td.attempt { (run.spec.attempt) }
                         td { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
                     }
                 } }
@@ -331,22 +420,7 @@ pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
     let scheduler = platform.scheduler.get()?;
     let run = scheduler.runner().store().get(id.to_owned()).await.ok()??;
     let status = run.status.clone().unwrap_or_default();
-    let duration = match (
-        status
-            .start_time
-            .as_deref()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
-        status
-            .end_time
-            .as_deref()
-            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
-    ) {
-        (Some(start), Some(end)) => format!(
-            "{:.3} s",
-            (end.as_millisecond() - start.as_millisecond()) as f64 / 1000.0
-        ),
-        _ => "-".to_owned(),
-    };
+    let duration = run_duration(&run);
     let shown = |text: &Option<String>| {
         text.as_deref().map(|t| {
             if t.len() > MAX_SHOWN {
@@ -365,16 +439,27 @@ pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
             dt { "Function" } dd { a href={"/ui/functions/" (run.spec.function)} { (run.spec.function) } }
             dt { "Schedule" } dd { (run.spec.schedule) " (" (run.spec.trigger) ")" }
             dt { "Phase" } dd { span class=(phase_class(status.phase.as_str())) id="phase" { (status.phase.as_str()) } }
-            dt { "Scheduled" } dd { (run.spec.scheduled_time.as_deref().unwrap_or("-")) }
-            dt { "Started" } dd { (status.start_time.as_deref().unwrap_or("-")) }
-            dt { "Ended" } dd { (status.end_time.as_deref().unwrap_or("-")) }
+            dt { "Scheduled" } dd { (utc(run.spec.scheduled_time.as_deref())) }
+            dt { "Started" } dd { (utc(status.start_time.as_deref())) }
+            dt { "Ended" } dd { (utc(status.end_time.as_deref())) }
             dt { "Duration" } dd { (duration) }
             dt { "Attempt" } dd { (run.spec.attempt) }
             dt { "HTTP status" } dd { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
             @if let Some(message) = &status.message { dt { "Message" } dd { (message) } }
         }
-        @if status.phase == RunPhase::Running {
-            p { button.secondary type="button" data-cancel=(id) { "Cancel" } " " span id="action-error" {} }
+        p {
+            @if status.phase == RunPhase::Running {
+                button.secondary type="button" data-cancel=(id) { "Cancel" } " "
+            } @else if platform.registry.get(&run.spec.function).is_some() {
+                // Again with the same schedule's settings (and its payload: a run's own
+                // payload is not recorded).
+                @if run.spec.schedule == faas_schedule::plan::MANUAL {
+                    button.secondary type="button" data-run=(run.spec.function) { "Run again" } " "
+                } @else {
+                    button.secondary type="button" data-run=(run.spec.function) data-schedule=(run.spec.schedule) { "Run again" } " "
+                }
+            }
+            span id="action-error" {}
         }
         h2 { "Output" }
         pre id="output" { (shown(&status.output).unwrap_or_default()) }

@@ -158,7 +158,8 @@ pub enum Command {
         /// A cron expression to check without any function.
         #[arg(long)]
         cron: Option<String>,
-        /// IANA time zone (default: the schedule's, or UTC).
+        /// IANA time zone: the zone of --cron (default UTC); with NAME, a zone to show the
+        /// times in too (default TZ, or this machine's; schedules fire in their own zone).
         #[arg(long)]
         tz: Option<String>,
         /// How many fire times to show.
@@ -167,7 +168,8 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
-    /// Run a function now (as its schedule would with --schedule), wait and print the result.
+    /// Run a function now (as its schedule would with --schedule): print the run id, follow
+    /// it to its end and print the result. Ctrl-C stops waiting; the run goes on.
     Run {
         /// Function name.
         name: String,
@@ -199,6 +201,9 @@ pub enum Command {
         /// How many runs.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Show times in this IANA zone (default: TZ, or this machine's zone).
+        #[arg(long)]
+        tz: Option<String>,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
@@ -238,8 +243,17 @@ pub enum RunsCommand {
     Show {
         /// Run id.
         id: String,
+        /// Show times in this IANA zone (default: TZ, or this machine's zone).
+        #[arg(long)]
+        tz: Option<String>,
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
+    },
+    /// Stop a run in flight (local platform): the attempt under way is dropped, nothing is
+    /// retried, the run is recorded Interrupted.
+    Cancel {
+        /// Run id.
+        id: String,
     },
 }
 

@@ -157,3 +157,51 @@ async fn the_cli_lists_describes_and_invokes() {
     assert!(!unreachable.status.success());
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the gateway"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
+    // The example folder as it is in the repository (a script: nothing to build).
+    let dir = tempfile::tempdir().unwrap();
+    let example = repo_root().join("examples/nightly-report");
+    for file in ["function.yaml", "report.sh"] {
+        std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
+    }
+    let faas = Faas::start(dir.path());
+
+    let out = faas
+        .cli()
+        .args(["run", "nightly-report", "--schedule", "nightly"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("nightly report for"), "{stdout}");
+    assert!(
+        stdout.contains(r#"input: {"scope":"yesterday"}"#),
+        "{stdout}"
+    );
+    assert!(
+        stderr.starts_with("run nightly-report.nightly.run."),
+        "{stderr}"
+    );
+    assert!(stderr.contains(": Succeeded (HTTP 200)"), "{stderr}");
+
+    let out = faas
+        .cli()
+        .args(["schedules", "nightly-report", "-c", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.starts_with("nightly (0 3 * * *, Europe/Paris):") && text.contains(" 03:00:00 CE"),
+        "{text}"
+    );
+}

@@ -138,3 +138,60 @@ async fn runtime_pods_serve_no_dashboard() {
     assert_eq!(page.status, 404, "{}", page.text());
     assert_eq!(get(&pod.url("/function/hello/x")).await.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_suspended_by_an_operator_stays_suspended_across_restarts() {
+    let dir = platform_dir();
+    let state = tempfile::tempdir().unwrap();
+    let nightly = |status: &serde_json::Value| {
+        status["schedules"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["schedule"] == "nightly"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut faas = Faas::start_in_state(dir.path(), state.path());
+    let path = "/system/functions/hello/schedules/nightly/suspend";
+    let refused = send("POST", &faas.url(path), &[], "").await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    let missing = send(
+        "POST",
+        &faas.url("/system/functions/hello/schedules/weekly/suspend"),
+        &[MANAGE],
+        "",
+    )
+    .await;
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text().contains("no schedule named"),
+        "{}",
+        missing.text()
+    );
+    let suspended = send("POST", &faas.url(path), &[MANAGE], "").await;
+    assert_eq!(suspended.status, 200, "{}", suspended.text());
+    assert_eq!(suspended.json()["suspendedBy"], "operator");
+    assert!(suspended.json()["nextFire"].is_null());
+
+    faas.sigterm();
+    assert_eq!(faas.wait_exit(std::time::Duration::from_secs(30)), Some(0));
+    drop(faas);
+    let faas = Faas::start_in_state(dir.path(), state.path());
+    let status = get(&faas.url("/system/scheduler")).await.json();
+    let schedule = nightly(&status);
+    assert_eq!(schedule["suspend"], true, "{status}");
+    assert_eq!(schedule["suspendedBy"], "operator", "{status}");
+    let page = get(&faas.url("/ui/functions/hello")).await.text();
+    assert!(page.contains("suspended by an operator"), "{page}");
+
+    let resumed = send(
+        "POST",
+        &faas.url("/system/functions/hello/schedules/nightly/resume"),
+        &[MANAGE],
+        "",
+    )
+    .await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let schedule = nightly(&get(&faas.url("/system/scheduler")).await.json());
+    assert_eq!(schedule["suspend"], false);
+    assert!(schedule["nextFire"].is_string(), "{schedule}");
+}

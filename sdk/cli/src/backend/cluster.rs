@@ -207,6 +207,17 @@ impl Backend for Cluster {
         .boxed()
     }
 
+    fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        async move {
+            // The run executes in the controller, which has no way to be told yet; the
+            // function's or schedule's timeout still bounds it.
+            anyhow::bail!(
+                "cancelling a run works against a local platform only; in a cluster run {id} ends at its timeout (`faas runs show {id}` follows it)"
+            )
+        }
+        .boxed()
+    }
+
     fn logs<'a>(
         &'a self,
         name: &'a str,

@@ -449,6 +449,25 @@ impl Backend for Local {
         .boxed()
     }
 
+    fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
+        async move {
+            let reply = self
+                .gateway
+                .send(
+                    http::Method::POST,
+                    &format!("/system/runs/{}/cancel", encode(id)),
+                    &[],
+                    Bytes::new(),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!("{}", reply.error_message());
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn logs<'a>(
         &'a self,
         name: &'a str,

@@ -167,6 +167,10 @@ pub trait Backend: Send + Sync {
         request: RunRequest<'a>,
     ) -> BoxFuture<'a, anyhow::Result<Fetched<FunctionRun>>>;
 
+    /// Stops a run in flight: the attempt going on is dropped, nothing is retried, and the
+    /// run is recorded `Interrupted` with the message `cancelled by request`.
+    fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+
     /// A function's log lines, each handed to `sink`.
     fn logs<'a>(
         &'a self,

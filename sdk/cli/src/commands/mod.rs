@@ -9,12 +9,14 @@ pub mod invoke;
 pub mod list;
 pub mod logs;
 pub mod new;
+pub mod run;
 pub mod runs;
 pub mod schedules;
 pub mod table;
 pub mod target;
 pub mod up;
 pub mod validate;
+pub mod zone;
 
 use crate::args::{Command, RunsCommand};
 use crate::backend::{Backend, DeployOptions, LogOptions, RunFilter};
@@ -56,7 +58,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             detach,
             output,
         } => {
-            runs::start(
+            run::start(
                 backend,
                 &name,
                 schedule.as_deref(),
@@ -67,15 +69,20 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             .await
         }
         Command::Runs {
-            show: Some(RunsCommand::Show { id, output }),
+            show: Some(RunsCommand::Show { id, tz, output }),
             ..
-        } => runs::show(backend, &id, output).await,
+        } => runs::show(backend, &id, tz.as_deref(), output).await,
+        Command::Runs {
+            show: Some(RunsCommand::Cancel { id }),
+            ..
+        } => run::cancel(backend, &id).await,
         Command::Runs {
             show: None,
             name,
             schedule,
             phase,
             limit,
+            tz,
             output,
         } => {
             let filter = RunFilter {
@@ -84,7 +91,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
                 phase: phase.as_deref(),
                 limit,
             };
-            runs::list(backend, filter, output).await
+            runs::list(backend, filter, tz.as_deref(), output).await
         }
         Command::Schedules {
             name,

@@ -1,68 +1,23 @@
-//! `faas run`, `faas runs`, `faas runs show`: runs of functions (cron and by hand), printed
-//! from the same `FunctionRun` values whichever platform keeps them.
+//! `faas runs`, `faas runs show`: runs of functions (cron and by hand), printed from the same
+//! `FunctionRun` values whichever platform keeps them, every time marked with its zone.
+//! (`faas run` and `faas runs cancel` are in `run.rs`.)
 
-use anyhow::bail;
-use faas_api::{FunctionRun, RunPhase};
+use faas_api::FunctionRun;
+use jiff::tz::TimeZone;
 
-use super::invoke::read_data;
 use super::table::{Column, left, print_value, render, right};
+use super::zone::{display_zone, marked_text};
 use crate::args::Output;
-use crate::backend::{Backend, RunFilter, RunRequest};
-
-/// `faas run NAME`: starts a run now; waits for it unless `detach`.
-pub async fn start(
-    backend: &dyn Backend,
-    name: &str,
-    schedule: Option<&str>,
-    data: Option<&str>,
-    detach: bool,
-    output: Output,
-) -> anyhow::Result<()> {
-    let request = RunRequest {
-        function: name,
-        schedule,
-        payload: read_data(data)?,
-        detach,
-    };
-    let started = backend.start_run(request).await?;
-    if output != Output::Table {
-        return print_value(&started.raw, output);
-    }
-    let run = started.value;
-    let id = run.metadata.name.as_deref().unwrap_or("-");
-    if detach {
-        println!("{id}");
-        return Ok(());
-    }
-    let status = run.status.clone().unwrap_or_default();
-    eprintln!(
-        "run {id}: {}{} in {}",
-        status.phase.as_str(),
-        status
-            .http_status
-            .map(|s| format!(" (HTTP {s})"))
-            .unwrap_or_default(),
-        duration(&run)
-    );
-    if let Some(out) = &status.output {
-        println!("{out}");
-    }
-    if status.phase != RunPhase::Succeeded {
-        bail!(
-            "run {id} ended {}: {} (details: faas runs show {id})",
-            status.phase.as_str(),
-            status.message.as_deref().unwrap_or("no message")
-        );
-    }
-    Ok(())
-}
+use crate::backend::{Backend, RunFilter};
 
 /// `faas runs [NAME]`: history, newest first.
 pub async fn list(
     backend: &dyn Backend,
     filter: RunFilter<'_>,
+    tz: Option<&str>,
     output: Output,
 ) -> anyhow::Result<()> {
+    let zone = display_zone(tz)?;
     let runs = backend.runs(&filter).await?;
     if output != Output::Table {
         return print_value(&runs.raw, output);
@@ -71,11 +26,11 @@ pub async fn list(
         eprintln!("no runs{}", backend.scope());
         return Ok(());
     }
-    print!("{}", table(&runs.value, ""));
+    print!("{}", table_in(&runs.value, "", &zone));
     Ok(())
 }
 
-const COLUMNS: [Column; 9] = [
+const COLUMNS: [Column; 10] = [
     left("ID"),
     left("FUNCTION"),
     left("SCHEDULE"),
@@ -83,12 +38,19 @@ const COLUMNS: [Column; 9] = [
     left("SCHEDULED"),
     left("STARTED"),
     right("DURATION"),
+    right("ATTEMPT"),
     left("PHASE"),
     left("STATUS"),
 ];
 
-/// The runs table (also in `faas describe`), each line starting with `indent`.
+/// The runs table (also in `faas describe`), each line starting with `indent`, times in the
+/// user's zone.
 pub fn table(runs: &[FunctionRun], indent: &str) -> String {
+    table_in(runs, indent, &display_zone(None).unwrap_or(TimeZone::UTC))
+}
+
+/// The runs table with times in `zone`.
+pub fn table_in(runs: &[FunctionRun], indent: &str, zone: &TimeZone) -> String {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|run| {
@@ -98,9 +60,10 @@ pub fn table(runs: &[FunctionRun], indent: &str) -> String {
                 run.spec.function.clone(),
                 run.spec.schedule.clone(),
                 run.spec.trigger.clone(),
-                short_time(run.spec.scheduled_time.as_deref()),
-                short_time(status.and_then(|s| s.start_time.as_deref())),
+                marked_text(run.spec.scheduled_time.as_deref(), zone),
+                marked_text(status.and_then(|s| s.start_time.as_deref()), zone),
                 duration(run),
+                run.spec.attempt.to_string(),
                 status
                     .map(|s| s.phase.as_str())
                     .unwrap_or("Pending")
@@ -113,17 +76,23 @@ pub fn table(runs: &[FunctionRun], indent: &str) -> String {
 }
 
 /// `faas runs show ID`: one run with its output and log tail.
-pub async fn show(backend: &dyn Backend, id: &str, output: Output) -> anyhow::Result<()> {
+pub async fn show(
+    backend: &dyn Backend,
+    id: &str,
+    tz: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let zone = display_zone(tz)?;
     let run = backend.run(id).await?;
     if output != Output::Table {
         return print_value(&run.raw, output);
     }
-    print!("{}", shown(&run.value));
+    print!("{}", shown(&run.value, &zone));
     Ok(())
 }
 
-/// One run as `faas runs show` prints it.
-pub fn shown(run: &FunctionRun) -> String {
+/// One run as `faas runs show` prints it, times in `zone`.
+pub fn shown(run: &FunctionRun, zone: &TimeZone) -> String {
     let status = run.status.clone().unwrap_or_default();
     let dash = |value: Option<&str>| value.unwrap_or("-").to_owned();
     let mut fields = vec![
@@ -131,9 +100,12 @@ pub fn shown(run: &FunctionRun) -> String {
         ("Function:", run.spec.function.clone()),
         ("Schedule:", run.spec.schedule.clone()),
         ("Trigger:", run.spec.trigger.clone()),
-        ("Scheduled:", dash(run.spec.scheduled_time.as_deref())),
-        ("Started:", dash(status.start_time.as_deref())),
-        ("Ended:", dash(status.end_time.as_deref())),
+        (
+            "Scheduled:",
+            marked_text(run.spec.scheduled_time.as_deref(), zone),
+        ),
+        ("Started:", marked_text(status.start_time.as_deref(), zone)),
+        ("Ended:", marked_text(status.end_time.as_deref(), zone)),
         ("Duration:", duration(run)),
         ("Attempt:", run.spec.attempt.to_string()),
         (
@@ -166,7 +138,7 @@ pub fn shown(run: &FunctionRun) -> String {
     out
 }
 
-fn http_status(run: &FunctionRun) -> String {
+pub(super) fn http_status(run: &FunctionRun) -> String {
     run.status
         .as_ref()
         .and_then(|s| s.http_status)
@@ -174,21 +146,8 @@ fn http_status(run: &FunctionRun) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// `2026-01-01T10:00:00Z` -> `2026-01-01 10:00:00` (UTC, as recorded).
-fn short_time(value: Option<&str>) -> String {
-    value
-        .map(|t| {
-            t.replace('T', " ")
-                .trim_end_matches('Z')
-                .chars()
-                .take(19)
-                .collect()
-        })
-        .unwrap_or_else(|| "-".into())
-}
-
 /// How long the run took (`running` while it goes on).
-fn duration(run: &FunctionRun) -> String {
+pub(super) fn duration(run: &FunctionRun) -> String {
     let status = run.status.as_ref();
     let time = |t: Option<&String>| t.and_then(|t| t.parse::<jiff::Timestamp>().ok());
     match (

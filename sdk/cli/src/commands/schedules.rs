@@ -1,13 +1,16 @@
 //! `faas schedules`: the next fire times of a cron expression or of a function's schedules, in
-//! the schedule's own time zone, to check an expression before deploying it.
+//! the schedule's own time zone, to check an expression before deploying it; each also in the
+//! user's zone (`--tz` for a function, else `TZ` or this machine's) when that differs.
 
 use anyhow::bail;
 use faas_api::cron::CronSchedule;
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 use faas_api::Schedule;
 
 use super::table::print_value;
+use super::zone::{display_zone, marked};
 use crate::args::Output;
 use crate::backend::Backend;
 
@@ -16,7 +19,16 @@ struct Explained {
     name: String,
     cron: String,
     zone: String,
+    tz: TimeZone,
     next: Vec<String>,
+    /// The same fire times as instants.
+    at: Vec<Timestamp>,
+}
+
+/// `t` in `shown_in`, when that reads differently from `t` in the schedule's zone `own`.
+fn elsewhere(t: Timestamp, own: &TimeZone, shown_in: &TimeZone) -> Option<String> {
+    let there = marked(t, shown_in);
+    (there != marked(t, own)).then_some(there)
 }
 
 /// Prints the next `count` fire times of `--cron EXPR [--tz ZONE]`, or of every schedule of
@@ -46,18 +58,24 @@ pub fn print(
     output: Output,
 ) -> anyhow::Result<()> {
     let now = Timestamp::now();
-    let explained = match (function, cron) {
-        (None, Some(expr)) => vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
+    // With `--cron`, `--tz` is the expression's zone; with a function, each schedule fires in
+    // its own zone and `--tz` only chooses where the times are shown too.
+    let (explained, shown_in) = match (function, cron) {
+        (None, Some(expr)) => (
+            vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
+            display_zone(None)?,
+        ),
         (Some((name, schedules)), None) => {
             if schedules.is_empty() {
                 bail!("function {name} has no spec.schedules");
             }
+            let shown_in = display_zone(tz)?;
             let mut all = Vec::new();
             for schedule in schedules {
-                let zone = tz.or(schedule.time_zone.as_deref()).unwrap_or("UTC");
+                let zone = schedule.time_zone.as_deref().unwrap_or("UTC");
                 all.push(explain(&schedule.name, &schedule.cron, zone, now, count)?);
             }
-            all
+            (all, shown_in)
         }
         (Some(_), Some(_)) => bail!("give a function NAME or --cron EXPR, not both"),
         (None, None) => bail!("give a function NAME or --cron EXPR (with --tz ZONE)"),
@@ -66,8 +84,11 @@ pub fn print(
         Output::Table => {
             for schedule in &explained {
                 println!("{} ({}, {}):", schedule.name, schedule.cron, schedule.zone);
-                for time in &schedule.next {
-                    println!("  {time}");
+                for (time, at) in schedule.next.iter().zip(&schedule.at) {
+                    match elsewhere(*at, &schedule.tz, &shown_in) {
+                        Some(there) => println!("  {time}  = {there}"),
+                        None => println!("  {time}"),
+                    }
                 }
             }
         }
@@ -91,9 +112,9 @@ fn explain(
 ) -> anyhow::Result<Explained> {
     let schedule = CronSchedule::parse(expr).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
     let tz = faas_api::cron::time_zone(zone).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-    let next = schedule
-        .upcoming(now, &tz)
-        .take(count)
+    let at: Vec<Timestamp> = schedule.upcoming(now, &tz).take(count).collect();
+    let next = at
+        .iter()
         .map(|t| {
             t.to_zoned(tz.clone())
                 .strftime("%Y-%m-%d %H:%M:%S %Z (%:z)")
@@ -104,7 +125,9 @@ fn explain(
         name: label.to_owned(),
         cron: expr.to_owned(),
         zone: zone.to_owned(),
+        tz,
         next,
+        at,
     })
 }
 

@@ -66,8 +66,8 @@ pub async fn run(
             MAX_REQUESTED_PAYLOAD / 1024
         );
     }
-    let id = manual_run_id(name);
     let schedule = request.schedule.unwrap_or(MANUAL);
+    let id = manual_run_id(name, schedule);
     let mut annotations = serde_json::Map::new();
     if let Some(payload) = &payload {
         annotations.insert(

@@ -471,7 +471,7 @@ async fn a_run_is_requested_as_a_functionrun_and_followed_to_its_end() {
     reply.json(200, &scheduled_function());
     let (request, reply) = expect(&mut handle, "POST", &format!("{RUNS}?")).await;
     let id = request["metadata"]["name"].as_str().unwrap().to_owned();
-    assert!(id.starts_with("hello.manual."), "{id}");
+    assert!(id.starts_with("hello.nightly.run."), "{id}");
     assert_eq!(request["metadata"]["labels"]["faas.dev/requested"], "true");
     assert_eq!(
         request["metadata"]["labels"]["faas.dev/schedule"],
