@@ -168,8 +168,10 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
-    /// Run a function now (as its schedule would with --schedule): print the run id, follow
-    /// it to its end and print the result. Ctrl-C stops waiting; the run goes on.
+    /// Run a function now (as its schedule would with --schedule), follow it and print the result.
+    ///
+    /// Prints the run id first, then its progress. Ctrl-C stops waiting; the run goes on
+    /// (`faas runs cancel ID` stops it).
     Run {
         /// Function name.
         name: String,
