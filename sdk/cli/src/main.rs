@@ -86,6 +86,10 @@ fn changes(command: &Command) -> Option<&'static str> {
         Command::Run { .. } => Some("run a function"),
         Command::Invoke { .. } => Some("invoke a function"),
         Command::Runs {
+            show: Some(RunsCommand::Cancel { .. }),
+            ..
+        } => Some("cancel a run"),
+        Command::Runs {
             show: None | Some(RunsCommand::Show { .. }),
             ..
         }

@@ -121,7 +121,8 @@ impl Resolved {
 enum Plan {
     Gateway(String),
     Cluster {
-        kubeconfig: Kubeconfig,
+        // Boxed: a kubeconfig is large and the other variant a URL.
+        kubeconfig: Box<Kubeconfig>,
         context: Option<String>,
         namespace: Option<String>,
     },
@@ -149,7 +150,7 @@ impl TargetArgs {
                     );
                 }
                 Target::Cluster(
-                    Cluster::connect(kubeconfig, context.as_deref(), namespace.as_deref()).await?,
+                    Cluster::connect(*kubeconfig, context.as_deref(), namespace.as_deref()).await?,
                 )
             }
         };
@@ -174,7 +175,7 @@ impl TargetArgs {
                 _ => None,
             });
             let plan = Plan::Cluster {
-                kubeconfig: read_kubeconfig()?,
+                kubeconfig: Box::new(read_kubeconfig()?),
                 context,
                 namespace: self.namespace.clone(),
             };
@@ -194,7 +195,7 @@ impl TargetArgs {
             }
             Some(Chosen::Cluster { context, namespace }) => {
                 let plan = Plan::Cluster {
-                    kubeconfig: read_kubeconfig()?,
+                    kubeconfig: Box::new(read_kubeconfig()?),
                     context: Some(context),
                     namespace,
                 };
@@ -208,7 +209,7 @@ impl TargetArgs {
         match Kubeconfig::read() {
             Ok(kubeconfig) => Ok((
                 Plan::Cluster {
-                    kubeconfig,
+                    kubeconfig: Box::new(kubeconfig),
                     context: None,
                     namespace: None,
                 },
