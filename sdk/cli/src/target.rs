@@ -121,7 +121,7 @@ impl Resolved {
 enum Plan {
     Gateway(String),
     Cluster {
-        kubeconfig: Kubeconfig,
+        kubeconfig: Box<Kubeconfig>,
         context: Option<String>,
         namespace: Option<String>,
     },
@@ -149,7 +149,7 @@ impl TargetArgs {
                     );
                 }
                 Target::Cluster(
-                    Cluster::connect(kubeconfig, context.as_deref(), namespace.as_deref()).await?,
+                    Cluster::connect(*kubeconfig, context.as_deref(), namespace.as_deref()).await?,
                 )
             }
         };
@@ -174,7 +174,7 @@ impl TargetArgs {
                 _ => None,
             });
             let plan = Plan::Cluster {
-                kubeconfig: read_kubeconfig()?,
+                kubeconfig: Box::new(read_kubeconfig()?),
                 context,
                 namespace: self.namespace.clone(),
             };
@@ -194,7 +194,7 @@ impl TargetArgs {
             }
             Some(Chosen::Cluster { context, namespace }) => {
                 let plan = Plan::Cluster {
-                    kubeconfig: read_kubeconfig()?,
+                    kubeconfig: Box::new(read_kubeconfig()?),
                     context: Some(context),
                     namespace,
                 };
@@ -208,7 +208,7 @@ impl TargetArgs {
         match Kubeconfig::read() {
             Ok(kubeconfig) => Ok((
                 Plan::Cluster {
-                    kubeconfig,
+                    kubeconfig: Box::new(kubeconfig),
                     context: None,
                     namespace: None,
                 },
