@@ -15,7 +15,7 @@
 
 use faas_api::contract::{self, Reason};
 use faas_api::scaling::ReplicasOwner;
-use faas_api::{Condition, ContainerMode, Function, FunctionStatus};
+use faas_api::{Condition, Function, FunctionStatus};
 use k8s_openapi::api::apps::v1::Deployment;
 
 /// What the controller saw of the function's objects in this reconcile.
@@ -58,18 +58,6 @@ fn condition(type_: &str, ok: bool, reason: &str, message: String) -> Condition 
         reason: Some(reason.to_owned()),
         message: Some(message),
         last_transition_time: None,
-    }
-}
-
-/// `wasm`, `container-http`, `container-cgi` or `lambda`.
-pub fn runtime_kind(function: &Function) -> &'static str {
-    match &function.spec.runtime.container {
-        None => "wasm",
-        Some(c) => match c.mode {
-            ContainerMode::Http => "container-http",
-            ContainerMode::Cgi => "container-cgi",
-            ContainerMode::Lambda => "lambda",
-        },
     }
 }
 
@@ -459,7 +447,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         last_schedules: Default::default(),
         schedule_timings: Default::default(),
         observed_generation: function.metadata.generation,
-        runtime: Some(runtime_kind(function).to_owned()),
+        runtime: Some(faas_api::replace::runtime_kind(function).to_owned()),
         replicas: workload.map(|_| deployment_status.replicas.unwrap_or(0)),
         ready_replicas: workload.map(|_| deployment_status.ready_replicas.unwrap_or(0)),
         pool: observed.pool.as_ref().map(|(name, _)| name.clone()),
@@ -506,7 +494,8 @@ pub fn find<'a>(status: &'a FunctionStatus, type_: &str) -> Option<&'a Condition
 mod tests {
     use super::*;
     use faas_api::{
-        ContainerRuntime, FunctionSpec, RuntimeSpec, ScaleSpec, SqsTrigger, TriggersSpec,
+        ContainerMode, ContainerRuntime, FunctionSpec, RuntimeSpec, ScaleSpec, SqsTrigger,
+        TriggersSpec,
     };
     use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentSpec, DeploymentStatus};
 

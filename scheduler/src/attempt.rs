@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use faas_api::contract;
 use faas_api::{FunctionRun, FunctionRunStatus, RunPhase};
 use http::{HeaderValue, Request};
 
@@ -99,12 +100,12 @@ async fn call_once(
             headers.insert(name, value);
         }
     };
-    put("x-faas-run-id", id);
-    put("x-faas-schedule", &run.spec.schedule);
-    put("x-faas-trigger", &run.spec.trigger);
-    put("x-faas-attempt", &run.spec.attempt.to_string());
+    put(contract::RUN_ID_HEADER, id);
+    put(contract::SCHEDULE_HEADER, &run.spec.schedule);
+    put(contract::TRIGGER_HEADER, &run.spec.trigger);
+    put(contract::ATTEMPT_HEADER, &run.spec.attempt.to_string());
     if let Some(due) = &run.spec.scheduled_time {
-        put("x-faas-scheduled-time", due);
+        put(contract::SCHEDULED_TIME_HEADER, due);
     }
     let log_tail = LogTailSink::default();
     let ctx = CallContext {

@@ -22,6 +22,11 @@ pub fn function_object(function: &str) -> String {
     format!("fn-{function}")
 }
 
+/// The ConfigMap holding a WASM function's module when no registry is used: `fn-<name>-wasm`.
+pub fn wasm_config_map(function: &str) -> String {
+    format!("fn-{function}-wasm")
+}
+
 /// The name of every object of a WASM runtime pool (ServiceAccount, Deployment, Service,
 /// RoleBinding, PodDisruptionBudget, NetworkPolicy): `pool-<pool>`.
 pub fn pool_object(pool: &str) -> String {

@@ -30,7 +30,7 @@ pub struct Placed {
 
 /// The ConfigMap holding function `name`'s module.
 pub fn config_map_name(function: &str) -> String {
-    format!("fn-{function}-wasm")
+    faas_api::contract::wasm_config_map(function)
 }
 
 /// Pushes `wasm` to `registry_base` (`host/path`, the function's name and a tag from the
