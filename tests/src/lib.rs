@@ -364,6 +364,27 @@ impl Faas {
     }
 }
 
+/// `node SCRIPT ARGS…` in `tests/ui`: a dashboard check in Debian's Chromium driven by
+/// playwright-core, run off the async runtime after checking both are installed.
+pub async fn browser_script(script: &str, args: Vec<String>) -> std::process::Output {
+    let ui = repo_root().join("tests/ui");
+    assert!(
+        ui.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Chromium and playwright-core: apt-get install chromium; (cd tests/ui && npm ci) (scripts/test.sh does both)"
+    );
+    let script = script.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script)
+            .args(args)
+            .current_dir(&ui)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 /// A changing command's stderr after its first line, which must name the target it acts on
 /// (`→ local http://…`): the CLI says where a change goes before making it.
 pub fn after_target(stderr: &str) -> &str {

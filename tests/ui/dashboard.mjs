@@ -2,7 +2,7 @@
 //   node dashboard.mjs BASE_URL SCREENSHOT_DIR
 // Run by tests/tests/local/ui.rs against a `faas up` it started; exits non-zero on the first
 // thing a user would not see.
-import { chromium } from "playwright-core";
+import { check, launch } from "./browser.mjs";
 
 const [base, shots] = process.argv.slice(2);
 if (!base || !shots) {
@@ -10,14 +10,7 @@ if (!base || !shots) {
   process.exit(2);
 }
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 const problems = [];
 try {
   const page = await browser.newPage();

@@ -3,7 +3,7 @@
 // Degraded (its SQS trigger in Error) and `crashy` Not ready.
 //   node state.mjs BASE_URL
 // Run by tests/tests/local/status.rs; exits non-zero on the first thing a user would not see.
-import { chromium } from "playwright-core";
+import { check, launch } from "./browser.mjs";
 
 const [base] = process.argv.slice(2);
 if (!base) {
@@ -11,14 +11,7 @@ if (!base) {
   process.exit(2);
 }
 
-function check(condition, what) {
-  if (!condition) throw new Error(what);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
   await page.goto(base + "/ui/");

@@ -4,7 +4,6 @@
 //! banner and the dashboard (a real browser, `tests/ui/state.mjs`).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use faas_e2e::*;
@@ -161,24 +160,7 @@ async fn degraded_and_not_ready_are_shown_everywhere_with_their_reasons() {
     );
 
     // The dashboard in a real browser: the same states and reasons.
-    let ui = repo_root().join("tests/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").exists() && Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and playwright-core (scripts/test.sh installs both)"
-    );
-    let out = tokio::task::spawn_blocking({
-        let base = faas.base.clone();
-        move || {
-            Command::new("node")
-                .arg("state.mjs")
-                .arg(&base)
-                .current_dir(&ui)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = browser_script("state.mjs", vec![faas.base.clone()]).await;
     assert!(
         out.status.success(),
         "browser check failed:\n{}\n{}",

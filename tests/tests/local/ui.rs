@@ -2,8 +2,6 @@
 //! opens it on a running `faas up`, runs a function and reads the result; the JSON behind it;
 //! escaping of user-controlled text; no dashboard in runtime pods.
 
-use std::process::Command;
-
 use faas_e2e::*;
 
 fn platform_dir() -> tempfile::TempDir {
@@ -20,30 +18,15 @@ fn platform_dir() -> tempfile::TempDir {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
-    let ui = repo_root().join("tests/ui");
-    assert!(
-        ui.join("node_modules/playwright-core").exists()
-            && std::path::Path::new("/usr/bin/chromium").exists(),
-        "the browser test needs Chromium and playwright-core: apt-get install chromium; (cd tests/ui && npm ci) (scripts/test.sh does both)"
-    );
     let dir = platform_dir();
     let faas = Faas::start(dir.path());
     let shots = repo_root().join("tests/ui/artifacts");
     std::fs::create_dir_all(&shots).unwrap();
-    let out = tokio::task::spawn_blocking({
-        let base = faas.base.clone();
-        move || {
-            Command::new("node")
-                .arg("dashboard.mjs")
-                .arg(&base)
-                .arg(&shots)
-                .current_dir(&ui)
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
+    let out = browser_script(
+        "dashboard.mjs",
+        vec![faas.base.clone(), shots.display().to_string()],
+    )
+    .await;
     assert!(
         out.status.success(),
         "browser run failed:\n{}\n{}\nplatform:\n{}",
