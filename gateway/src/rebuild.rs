@@ -5,8 +5,8 @@
 //! version keeps serving. Running a build is [`crate::build::run`]'s concern, swapping in the
 //! new artifact the folder watcher's.
 //!
-//! Sources are the files under the build's directory, less `target/` and hidden entries
-//! (`.git`), compared by path, size and mtime each time the folder is polled: the same
+//! Sources are the files under the build's directory, less `target/`, `Cargo.lock` and
+//! hidden entries (`.git`), compared by path, size and mtime each time the folder is polled: the same
 //! polling as manifests, for the same reasons (every filesystem, no extra dependency).
 
 use std::collections::hash_map::DefaultHasher;
@@ -88,7 +88,13 @@ fn sources_stamp(dir: &Path) -> u64 {
         for entry in entries {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') || name == "target" || name == "node_modules" {
+            // Cargo.lock is written by the build itself (changes to it a user makes come
+            // with a Cargo.toml change).
+            if name.starts_with('.')
+                || name == "target"
+                || name == "node_modules"
+                || name == "Cargo.lock"
+            {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };

@@ -10,6 +10,7 @@ mod lifecycle;
 mod management;
 mod netns;
 mod process;
+mod rebuild;
 mod runs;
 mod runtime_pods;
 mod schedules;
