@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{ProcessSpec, exit_text, terminate, until_stopped};
+use super::{Calls, OpenCall, ProcessSpec, exit_text, terminate, until_stopped};
 use crate::{CallContext, InvokeError, ResponseBody};
 use faas_api::backoff::Backoff;
 
@@ -95,6 +95,8 @@ pub struct HttpProcess {
     /// under it: that process is dying, so the next such failure in the same incarnation
     /// met a server already on its way out (see `call`). -1: none.
     dying: std::sync::atomic::AtomicI64,
+    /// Requests in flight, for the call ids of the lines the process prints.
+    calls: Arc<Calls>,
 }
 
 impl HttpProcess {
@@ -105,14 +107,16 @@ impl HttpProcess {
         let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
         let (stop, stop_rx) = watch::channel(false);
         let restarts = Arc::new(Mutex::new(Restarts::default()));
+        let calls = Arc::new(Calls::default());
         tokio::spawn(supervise(
             Arc::clone(&spec),
             port,
             state_tx,
             stop_rx,
             Arc::clone(&restarts),
+            Arc::clone(&calls),
         ));
-        Ok(Self::proxying(spec, port, state, stop, restarts))
+        Ok(Self::proxying(spec, port, state, stop, restarts, calls))
     }
 
     /// Proxies to a server that runs elsewhere on this host's loopback (the function
@@ -131,6 +135,7 @@ impl HttpProcess {
             state,
             stop,
             Arc::new(Mutex::new(Restarts::default())),
+            Arc::default(),
         ))
     }
 
@@ -140,6 +145,7 @@ impl HttpProcess {
         state: watch::Receiver<ProcessState>,
         stop: watch::Sender<bool>,
         restarts: Arc<Mutex<Restarts>>,
+        calls: Arc<Calls>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -152,6 +158,7 @@ impl HttpProcess {
             client: Client::builder(TokioExecutor::new()).build(connector),
             restarts,
             dying: std::sync::atomic::AtomicI64::new(-1),
+            calls,
         }
     }
 
@@ -243,6 +250,8 @@ impl HttpProcess {
         let timeout = ctx.timeout_or(self.spec.limits.timeout);
         let deadline = Instant::now() + timeout;
         self.ready(timeout).await?;
+        // Open until the response body is done or dropped.
+        let open = self.calls.open(&ctx.call_id);
         let (mut parts, body) = request.into_parts();
         let path = parts
             .uri
@@ -298,6 +307,7 @@ impl HttpProcess {
             inner: body.map_err(|e| -> crate::BoxError { Box::new(e) }),
             sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
             timeout,
+            _open: open,
         }
         .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
@@ -316,6 +326,7 @@ struct Deadline<B> {
     inner: B,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
+    _open: OpenCall,
 }
 
 impl<B> hyper::body::Body for Deadline<B>
@@ -512,13 +523,14 @@ async fn supervise(
     state: watch::Sender<ProcessState>,
     mut stop: watch::Receiver<bool>,
     restarts: Arc<Mutex<Restarts>>,
+    calls: Arc<Calls>,
 ) {
     let mut backoff = Backoff::new(FIRST_RESTART_BACKOFF, MAX_RESTART_BACKOFF);
     let mut attempt = 1u32;
     loop {
         state.send_replace(ProcessState::Starting { attempt });
         let started = Instant::now();
-        let reason = match run_once(&spec, port, &state, &mut stop).await {
+        let reason = match run_once(&spec, port, &state, &mut stop, &calls).await {
             None => break,
             Some(reason) => reason,
         };
@@ -553,6 +565,7 @@ async fn run_once(
     port: u16,
     state: &watch::Sender<ProcessState>,
     stop: &mut watch::Receiver<bool>,
+    calls: &Arc<Calls>,
 ) -> Option<String> {
     // Someone else on the port would answer the readiness probe for a server that never
     // started (the gateway itself, when a function keeps the gateway's default 8080): the
@@ -572,7 +585,7 @@ async fn run_once(
         Ok(child) => child,
         Err(e) => return Some(format!("cannot start {:?}: {e}", spec.argv[0])),
     };
-    super::forward_output(&spec.name, &mut child);
+    super::forward_output(&spec.name, &mut child, calls);
     let pid = child.id().unwrap_or_default();
     tracing::info!(function = %spec.name, pid, port, "process: started");
     // Readiness: the port accepts a connection.

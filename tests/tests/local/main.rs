@@ -12,6 +12,7 @@ mod management;
 mod netns;
 mod process;
 mod rebuild;
+mod run_logs;
 mod runs;
 mod runtime_pods;
 mod schedules;

@@ -41,6 +41,9 @@ enum Failure {
 /// One invocation waiting for a process.
 struct Invocation {
     id: String,
+    /// The platform's call id (the request id above is unique per handler call), for the
+    /// lines the handler prints.
+    call_id: String,
     event: Bytes,
     deadline: Instant,
     deadline_ms: i64,
@@ -88,6 +91,11 @@ impl Pool {
             .cloned()
             .collect();
         env.push(("AWS_LAMBDA_RUNTIME_API".to_owned(), runtime_api.to_owned()));
+        // A Python handler's prints reach the log (and the invocation they belong to) as
+        // they happen, not when a pipe buffer fills, unless the function says otherwise.
+        if !env.iter().any(|(k, _)| k == "PYTHONUNBUFFERED") {
+            env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
+        }
         let identity = lambda_env::LambdaIdentity {
             function: &self.identity.function,
             memory_mib: spec.limits.memory_bytes >> 20,
@@ -243,6 +251,7 @@ impl LambdaFunction {
         let id = format!("{}-{n:08x}", ctx.call_id);
         let invocation = Invocation {
             id,
+            call_id: ctx.call_id.clone(),
             event,
             deadline,
             deadline_ms,
