@@ -31,6 +31,10 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Restarts within this window make a serving function `Degraded` (see
 /// [`HttpProcess::degraded`]).
 const RESTART_WINDOW: Duration = Duration::from_secs(600);
+/// Starts in a row that ended without the server ever accepting connections, from which the
+/// process counts as crash-looping: requests then fail at once with the reason rather than
+/// wait out their timeout for a server that keeps failing the same way.
+const CRASH_LOOP_STARTS: u32 = 2;
 
 /// The restarts of one supervised process: how many, and the recent ones with their reason.
 #[derive(Debug, Default)]
@@ -38,10 +42,17 @@ struct Restarts {
     count: u32,
     /// When and why, within [`RESTART_WINDOW`], oldest first.
     recent: std::collections::VecDeque<(Instant, String)>,
+    /// Starts in a row, up to the last, that ended before the server accepted connections.
+    unready_streak: u32,
 }
 
 impl Restarts {
-    fn record(&mut self, reason: String) {
+    fn record(&mut self, reason: String, was_ready: bool) {
+        self.unready_streak = if was_ready {
+            0
+        } else {
+            self.unready_streak + 1
+        };
         self.count += 1;
         self.recent.push_back((Instant::now(), reason));
         self.forget_old();
@@ -196,15 +207,40 @@ impl HttpProcess {
         ))
     }
 
-    /// Waits until the process is ready, up to `within`.
+    /// Whether the process keeps failing before it ever accepts connections: its last
+    /// [`CRASH_LOOP_STARTS`] (or more) starts did, and it is not serving now.
+    fn crash_looping(&self, state: &ProcessState) -> Option<u32> {
+        if matches!(state, ProcessState::Ready { .. }) {
+            return None;
+        }
+        let streak = self
+            .restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unready_streak;
+        (streak >= CRASH_LOOP_STARTS).then_some(streak)
+    }
+
+    /// Waits until the process is ready, up to `within`; fails at once (503, with the
+    /// reason) for a crash-looping process, and as soon as a starting one turns out to be.
     pub async fn ready(&self, within: Duration) -> Result<(), InvokeError> {
         let mut state = self.state.clone();
-        let ready =
-            state.wait_for(|s| matches!(s, ProcessState::Ready { .. } | ProcessState::Stopped));
-        match tokio::time::timeout(within, ready).await {
-            Ok(Ok(s)) if matches!(*s, ProcessState::Ready { .. }) => Ok(()),
-            _ => Err(InvokeError::Unavailable(describe(&self.state()))),
-        }
+        let ready = state.wait_for(|s| {
+            matches!(s, ProcessState::Ready { .. } | ProcessState::Stopped)
+                || self.crash_looping(s).is_some()
+        });
+        let now = match tokio::time::timeout(within, ready).await {
+            Ok(Ok(s)) if matches!(*s, ProcessState::Ready { .. }) => return Ok(()),
+            _ => self.state(),
+        };
+        Err(InvokeError::Unavailable(match self.crash_looping(&now) {
+            Some(streak) => format!(
+                "the process is crash-looping: its last {streak} starts failed before it \
+                 accepted connections; {}",
+                describe(&now)
+            ),
+            None => describe(&now),
+        }))
     }
 
     /// Whether a send failed on a connection the server closed under it, in an incarnation
@@ -539,16 +575,18 @@ async fn supervise(
         }
         let wait = backoff.fail();
         tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?wait, "process: restarting");
-        let reason_text = reason.clone();
+        let was_ready = matches!(*state.borrow(), ProcessState::Ready { .. });
+        // Recorded before the state changes: a request waiting on the state sees a crash
+        // loop as soon as it starts.
+        restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(reason.clone(), was_ready);
         state.send_replace(ProcessState::Restarting {
             attempt,
             reason,
             retry_in_ms: wait.as_millis() as u64,
         });
-        restarts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(reason_text);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = until_stopped(&mut stop) => break,

@@ -252,7 +252,8 @@ impl crate::Invoker for ProcessFunction {
     fn degraded(&self) -> Option<String> {
         match self {
             ProcessFunction::Http(f) => f.degraded(),
-            ProcessFunction::Cgi(_) | ProcessFunction::Lambda(_) => None,
+            ProcessFunction::Lambda(f) => f.degraded(),
+            ProcessFunction::Cgi(_) => None,
         }
     }
 }

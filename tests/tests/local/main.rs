@@ -20,3 +20,4 @@ mod sqs;
 mod status;
 mod target;
 mod ui;
+mod unhealthy;

@@ -121,6 +121,7 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let initialized = slot.initialized.load(std::sync::atomic::Ordering::SeqCst);
+        pool.crashed(reason.clone());
         if !initialized {
             // Never asked for work: waiting callers learn why now rather than at their deadline.
             let why = init_error
