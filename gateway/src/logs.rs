@@ -247,7 +247,7 @@ mod tests {
         for i in 0..TAIL_LINES + 10 {
             book().push(name, "stdout", Some("run-4".into()), format!("{i}"));
         }
-        let tail = tail_of_call(name, "run-4").unwrap();
+        let tail = tail_of_call(name, "run-4").expect("run-4 printed");
         assert_eq!(tail.lines().count(), TAIL_LINES);
         assert!(tail.ends_with(&format!("{}", TAIL_LINES + 9)));
     }
