@@ -1,11 +1,14 @@
 //! Cargo builds, in one place: the builds a folder's manifests ask for (`faas up --build`,
 //! `faas deploy --build`) and the component a crate builds to (`faas deploy --wasm DIR`).
 //! What runs is `cargo build --release --target ...` with cargo's own progress on stderr.
+//! When to build again under `faas up` is [`crate::rebuild`]'s concern.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
+use faas_api::Function;
 use faas_api::manifest::load_path;
 
 /// Why a crate's component could not be found or built (each names the `--wasm` folder).
@@ -121,20 +124,26 @@ pub fn crate_artifact(dir: &Path, build: bool) -> Result<PathBuf, BuildError> {
         .join(format!("{}.wasm", library.replace('-', "_"))))
 }
 
-/// Runs the cargo builds that manifests under `dir` ask for, one cargo call per
-/// (directory, target), with cargo's own progress on stderr. Failures are reported; the
-/// functions concerned then fail to load with a clear reason (missing artifact).
-pub fn build_all(dir: &Path) {
-    // (cargo dir, target) -> [(function, package)]
-    type Jobs = HashMap<(PathBuf, String), Vec<(String, Option<String>)>>;
-    let mut jobs: Jobs = HashMap::new();
-    for file in load_path(dir) {
-        let Ok(functions) = file.result else { continue };
-        let base = file
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+/// One cargo build that manifests ask for: one cargo call per (directory, target), for the
+/// packages and functions that share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    /// Where cargo runs.
+    pub dir: PathBuf,
+    /// The Rust target (`wasm32-wasip2` unless the manifest says otherwise).
+    pub target: String,
+    /// `-p` arguments, sorted; empty builds the crate in `dir`.
+    pub packages: Vec<String>,
+    /// The functions it builds, sorted.
+    pub functions: Vec<String>,
+}
+
+/// The builds that `manifests` (each manifest file's path and the functions it defines) ask
+/// for, sorted by directory and target.
+pub fn jobs<'a>(manifests: impl IntoIterator<Item = (&'a Path, &'a [Function])>) -> Vec<Job> {
+    let mut jobs: BTreeMap<(PathBuf, String), Job> = BTreeMap::new();
+    for (path, functions) in manifests {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         for function in functions {
             let Some(cargo) = function
                 .spec
@@ -146,42 +155,179 @@ pub fn build_all(dir: &Path) {
             else {
                 continue;
             };
-            let cargo_dir = base.join(cargo.dir.as_deref().unwrap_or("."));
+            let dir = base.join(cargo.dir.as_deref().unwrap_or("."));
             let target = cargo
                 .target
                 .clone()
                 .unwrap_or_else(|| "wasm32-wasip2".to_owned());
-            let name = function.metadata.name.clone().unwrap_or_default();
-            jobs.entry((cargo_dir, target))
-                .or_default()
-                .push((name, cargo.package.clone()));
+            let job = jobs
+                .entry((dir.clone(), target.clone()))
+                .or_insert_with(|| Job {
+                    dir,
+                    target,
+                    packages: Vec::new(),
+                    functions: Vec::new(),
+                });
+            job.packages.extend(cargo.package.clone());
+            job.functions
+                .push(function.metadata.name.clone().unwrap_or_default());
         }
     }
-    let mut keys: Vec<_> = jobs.keys().cloned().collect();
-    keys.sort();
-    for key in keys {
-        let functions = &jobs[&key];
-        let (cargo_dir, target) = &key;
-        let names: Vec<&str> = functions.iter().map(|(n, _)| n.as_str()).collect();
-        eprintln!(
-            "faas: building {} (cargo build --release --target {target} in {})",
-            names.join(", "),
-            cargo_dir.display()
+    jobs.into_values()
+        .map(|mut job| {
+            job.packages.sort();
+            job.packages.dedup();
+            job.functions.sort();
+            job
+        })
+        .collect()
+}
+
+/// Runs the cargo builds that manifests under `dir` ask for, one after the other, with
+/// cargo's own progress on stderr. Failures are reported; the functions concerned then fail
+/// to load with a clear reason (missing artifact).
+pub fn build_all(dir: &Path) {
+    let files: Vec<_> = load_path(dir)
+        .into_iter()
+        .filter_map(|f| Some((f.path, f.result.ok()?)))
+        .collect();
+    for job in jobs(files.iter().map(|(p, f)| (p.as_path(), f.as_slice()))) {
+        // `run` has reported the outcome.
+        let _ = run(&job);
+    }
+}
+
+/// Runs one build, passing cargo's output through to stderr between a `building` and a
+/// `built` (or `build of ... failed`) line. On failure, returns why in one line: cargo's
+/// first error and where it is (`error[E0308]: mismatched types --> src/lib.rs:3:5`).
+pub fn run(job: &Job) -> Result<(), String> {
+    let names = job.functions.join(", ");
+    eprintln!(
+        "faas: building {names} (cargo build --release --target {} in {})",
+        job.target,
+        job.dir.display()
+    );
+    let mut command = cargo();
+    command
+        .current_dir(&job.dir)
+        .args(["build", "--release", "--target", &job.target])
+        .stderr(Stdio::piped());
+    for package in &job.packages {
+        command.args(["-p", package]);
+    }
+    let failed = |why: String| {
+        eprintln!("faas: build of {names} failed: {why}");
+        Err(why)
+    };
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => return failed(format!("could not run cargo (is it installed?): {err}")),
+    };
+    let mut first_error = FirstError::default();
+    if let Some(stderr) = child.stderr.take() {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            first_error.read(&line);
+        }
+    }
+    match child.wait() {
+        Ok(status) if status.success() => {
+            eprintln!("faas: built {names}");
+            Ok(())
+        }
+        Ok(status) => failed(
+            first_error
+                .summary()
+                .unwrap_or_else(|| format!("cargo build failed ({status})")),
+        ),
+        Err(err) => failed(format!("waiting for cargo: {err}")),
+    }
+}
+
+/// The first `error...` line of cargo's output and the `-->` location after it.
+#[derive(Default)]
+struct FirstError {
+    error: Option<String>,
+    location: Option<String>,
+    done: bool,
+}
+
+impl FirstError {
+    fn read(&mut self, line: &str) {
+        let line = line.trim();
+        if self.done || line.is_empty() {
+            return;
+        }
+        match &self.error {
+            None if line.starts_with("error") => self.error = Some(line.to_owned()),
+            None => {}
+            Some(_) => {
+                if line.starts_with("-->") {
+                    self.location = Some(line.to_owned());
+                }
+                self.done = true;
+            }
+        }
+    }
+
+    fn summary(&self) -> Option<String> {
+        let error = self.error.clone()?;
+        Some(match &self.location {
+            Some(location) => format!("{error} {location}"),
+            None => error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_first_error_and_its_location_say_why_a_build_failed() {
+        let mut first = FirstError::default();
+        for line in [
+            "   Compiling guest v0.1.0 (/tmp/guest)",
+            "error[E0308]: mismatched types",
+            " --> src/main.rs:3:5",
+            "  |",
+            "error: could not compile `guest` (bin \"guest\") due to 1 previous error",
+        ] {
+            first.read(line);
+        }
+        assert_eq!(
+            first.summary().unwrap(),
+            "error[E0308]: mismatched types --> src/main.rs:3:5"
         );
-        let mut command = cargo();
-        command
-            .current_dir(cargo_dir)
-            .args(["build", "--release", "--target", target]);
-        for package in functions.iter().filter_map(|(_, p)| p.as_ref()) {
-            command.args(["-p", package]);
-        }
-        match command.status() {
-            Ok(status) if status.success() => eprintln!("faas: built {}", names.join(", ")),
-            Ok(status) => eprintln!(
-                "faas: build of {} failed ({status}); see cargo's output above",
-                names.join(", ")
+        assert_eq!(FirstError::default().summary(), None);
+    }
+
+    #[test]
+    fn functions_sharing_a_directory_and_target_share_one_build() {
+        let parse = |yaml: &str| -> Function { serde_yaml::from_str(yaml).unwrap() };
+        let function = |name: &str, cargo: &str| {
+            parse(&format!(
+                "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  runtime: {{wasm: {{source: x.wasm, build: {{cargo: {cargo}}}}}}}\n"
+            ))
+        };
+        let functions = vec![
+            function("b", "{dir: .., package: pb}"),
+            function("a", "{dir: .., package: pa}"),
+            function("c", "{target: wasm32-wasip1}"),
+            parse(
+                "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: plain}\nspec:\n  runtime: {wasm: {source: x.wasm}}\n",
             ),
-            Err(err) => eprintln!("faas: could not run cargo for {}: {err}", names.join(", ")),
-        }
+        ];
+        let path = Path::new("/work/fns/f.yaml");
+        let jobs = jobs([(path, functions.as_slice())]);
+        assert_eq!(jobs.len(), 2, "{jobs:?}");
+        assert_eq!(jobs[0].dir, Path::new("/work/fns/."));
+        assert_eq!(jobs[0].target, "wasm32-wasip1");
+        assert_eq!(jobs[0].functions, ["c"]);
+        assert_eq!(jobs[1].dir, Path::new("/work/fns/.."));
+        assert_eq!(jobs[1].packages, ["pa", "pb"]);
+        assert_eq!(jobs[1].functions, ["a", "b"]);
     }
 }

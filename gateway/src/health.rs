@@ -1,7 +1,8 @@
 //! What state a function is in, as users see it: `Ready`, `Degraded` (it serves, but
 //! something is wrong that its owner must hear about: a failed update while the old version
 //! serves, an SQS trigger in `Error`, a server process that keeps restarting) or `NotReady`
-//! (it cannot serve now), each with the reasons. The one rule behind `/system/functions`
+//! (it cannot serve now), each with the reasons. A failed rebuild under `faas up` degrades
+//! like a failed update. The one rule behind `/system/functions`
 //! (and so `faas list` and `faas describe`), the `faas up` banner and the dashboard, so no
 //! place shows green while another shows why it is not.
 
@@ -35,7 +36,8 @@ impl State {
 /// One reason for a state other than `Ready`: a stable code and the sentence a user reads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reason {
-    /// `NotLoaded`, `NotServing`, `UpdateFailed`, `TriggerError`, `Restarting`.
+    /// `NotLoaded`, `NotServing`, `UpdateFailed`, `BuildFailed`, `TriggerError`,
+    /// `Restarting`.
     pub reason: &'static str,
     pub message: String,
 }
@@ -59,15 +61,24 @@ impl Health {
     }
 }
 
-/// The health of `entry`, whose SQS triggers report `triggers`.
-pub fn of(entry: &Entry, triggers: &[TriggerStatus]) -> Health {
+/// The health of `entry`, whose SQS triggers report `triggers` and whose last build under
+/// `faas up` failed for `build_failure`, if it did.
+pub fn of(entry: &Entry, triggers: &[TriggerStatus], build_failure: Option<&str>) -> Health {
     let mut not_ready = Vec::new();
     let mut degraded = Vec::new();
     match &entry.state {
-        Err(reason) => not_ready.push(Reason {
-            reason: "NotLoaded",
-            message: reason.clone(),
-        }),
+        Err(reason) => {
+            not_ready.push(Reason {
+                reason: "NotLoaded",
+                message: reason.clone(),
+            });
+            if let Some(why) = build_failure {
+                not_ready.push(Reason {
+                    reason: "BuildFailed",
+                    message: format!("the build failed: {why}"),
+                });
+            }
+        }
         Ok(loaded) => {
             if let Err(reason) = loaded.invoker.readiness() {
                 not_ready.push(Reason {
@@ -81,6 +92,12 @@ pub fn of(entry: &Entry, triggers: &[TriggerStatus]) -> Health {
                     message: format!(
                         "the previous version serves; the last update failed: {error}"
                     ),
+                });
+            }
+            if let Some(why) = build_failure {
+                degraded.push(Reason {
+                    reason: "BuildFailed",
+                    message: format!("the previous version serves; the last build failed: {why}"),
                 });
             }
             if let Some(why) = loaded.invoker.degraded() {
@@ -197,19 +214,27 @@ mod tests {
 
     #[test]
     fn ready_when_nothing_is_wrong() {
-        let health = of(&entry(Ok(fine()), None), &[trigger(TriggerState::Polling)]);
+        let health = of(
+            &entry(Ok(fine()), None),
+            &[trigger(TriggerState::Polling)],
+            None,
+        );
         assert_eq!(health.state, State::Ready);
         assert!(health.reasons.is_empty());
     }
 
     #[test]
     fn a_failed_update_an_sqs_error_or_restarts_degrade_a_serving_function() {
-        let health = of(&entry(Ok(fine()), Some("build failed: E0308")), &[]);
+        let health = of(&entry(Ok(fine()), Some("build failed: E0308")), &[], None);
         assert_eq!(health.state, State::Degraded);
         assert_eq!(health.reasons[0].reason, "UpdateFailed");
         assert!(health.summary().contains("build failed: E0308"));
 
-        let health = of(&entry(Ok(fine()), None), &[trigger(TriggerState::Error)]);
+        let health = of(
+            &entry(Ok(fine()), None),
+            &[trigger(TriggerState::Error)],
+            None,
+        );
         assert_eq!(health.state, State::Degraded);
         assert_eq!(health.reasons[0].reason, "TriggerError");
         assert!(
@@ -221,14 +246,32 @@ mod tests {
             ready: Ok(()),
             degraded: Some("restarted 3 times".into()),
         };
-        let health = of(&entry(Ok(restarting), None), &[]);
+        let health = of(&entry(Ok(restarting), None), &[], None);
         assert_eq!(health.state, State::Degraded);
         assert_eq!(health.reasons[0].reason, "Restarting");
     }
 
     #[test]
+    fn a_failed_build_degrades_a_serving_function_and_explains_a_missing_one() {
+        let failure = Some("error[E0308]: mismatched types --> src/main.rs:3:5");
+        let health = of(&entry(Ok(fine()), None), &[], failure);
+        assert_eq!(health.state, State::Degraded);
+        assert_eq!(health.reasons[0].reason, "BuildFailed");
+        assert!(
+            health.summary().contains("previous version serves"),
+            "{health:?}"
+        );
+        assert!(health.summary().contains("src/main.rs:3:5"), "{health:?}");
+
+        let health = of(&entry(Err("artifact missing"), None), &[], failure);
+        assert_eq!(health.state, State::NotReady);
+        let codes: Vec<_> = health.reasons.iter().map(|r| r.reason).collect();
+        assert_eq!(codes, ["NotLoaded", "BuildFailed"]);
+    }
+
+    #[test]
     fn not_ready_when_nothing_loaded_or_the_executor_cannot_serve() {
-        let health = of(&entry(Err("artifact missing"), None), &[]);
+        let health = of(&entry(Err("artifact missing"), None), &[], None);
         assert_eq!(health.state, State::NotReady);
         assert_eq!(health.reasons[0].reason, "NotLoaded");
 
@@ -236,7 +279,11 @@ mod tests {
             ready: Err("the process is restarting (attempt 4): exited with status 1".into()),
             degraded: Some("restarted 4 times".into()),
         };
-        let health = of(&entry(Ok(crashing), None), &[trigger(TriggerState::Error)]);
+        let health = of(
+            &entry(Ok(crashing), None),
+            &[trigger(TriggerState::Error)],
+            None,
+        );
         assert_eq!(health.state, State::NotReady);
         let codes: Vec<_> = health.reasons.iter().map(|r| r.reason).collect();
         assert_eq!(codes, ["NotServing", "Restarting", "TriggerError"]);

@@ -28,6 +28,7 @@ pub mod logs;
 pub mod management;
 pub mod metrics;
 pub mod platform;
+pub mod rebuild;
 pub mod registry;
 pub mod reply;
 pub mod routes;

@@ -150,6 +150,31 @@ impl Fields {
     }
 }
 
+/// Lines kept on a run record (the newest), and their bytes at most.
+const TAIL_LINES: usize = 100;
+const TAIL_BYTES: usize = 4 * 1024;
+
+/// The last lines `function` printed for call `call_id` (a run id for runs), bounded, one
+/// per line: the log tail of a run whose executor keeps no tail of its own (processes,
+/// Lambda handlers). `None` when it printed nothing known to be its own.
+pub fn tail_of_call(function: &str, call_id: &str) -> Option<String> {
+    let book = book().book.lock().unwrap_or_else(|e| e.into_inner());
+    let mut kept: Vec<&str> = Vec::new();
+    let mut bytes = 0;
+    for line in book.lines.get(function)?.iter().rev() {
+        if line.call_id.as_deref() != Some(call_id) {
+            continue;
+        }
+        bytes += line.line.len() + 1;
+        if kept.len() == TAIL_LINES || (bytes > TAIL_BYTES && !kept.is_empty()) {
+            break;
+        }
+        kept.push(&line.line);
+    }
+    kept.reverse();
+    (!kept.is_empty()).then(|| kept.join("\n"))
+}
+
 /// `GET /system/functions/{name}/logs?tail=N&after=SEQ&sinceSeconds=S`.
 pub fn json(function: &str, raw_query: &str) -> serde_json::Value {
     let mut query = Query::default();
@@ -205,5 +230,25 @@ mod tests {
         assert_eq!(new.len(), 1);
         assert_eq!(new[0].line, "new");
         assert_eq!(new[0].call_id, None);
+    }
+
+    #[test]
+    fn a_calls_tail_is_its_own_lines_only() {
+        let name = "tail-of-call-test";
+        book().push(name, "stdout", Some("run-1".into()), "first".into());
+        book().push(name, "stdout", Some("run-2".into()), "other".into());
+        book().push(name, "stderr", Some("run-1".into()), "second".into());
+        book().push(name, "stdout", None, "nobody's".into());
+        assert_eq!(
+            tail_of_call(name, "run-1").as_deref(),
+            Some("first\nsecond")
+        );
+        assert_eq!(tail_of_call(name, "run-3"), None);
+        for i in 0..TAIL_LINES + 10 {
+            book().push(name, "stdout", Some("run-4".into()), format!("{i}"));
+        }
+        let tail = tail_of_call(name, "run-4").expect("run-4 printed");
+        assert_eq!(tail.lines().count(), TAIL_LINES);
+        assert!(tail.ends_with(&format!("{}", TAIL_LINES + 9)));
     }
 }

@@ -52,21 +52,33 @@ pub struct Summary {
 impl Summary {
     /// Summarizes one entry of `platform`, its SQS triggers' state included.
     pub fn in_platform(platform: &Platform, entry: &Entry) -> Self {
-        Self::with_triggers(entry, &triggers_of(platform, entry))
+        Self::with_triggers(
+            entry,
+            &triggers_of(platform, entry),
+            platform.builds.of(entry.name()).as_deref(),
+        )
     }
 
     /// The state of one entry of `platform`, its SQS triggers' state included.
     pub fn health_in(platform: &Platform, entry: &Entry) -> crate::health::Health {
-        crate::health::of(entry, &triggers_of(platform, entry))
+        crate::health::of(
+            entry,
+            &triggers_of(platform, entry),
+            platform.builds.of(entry.name()).as_deref(),
+        )
     }
 
     /// Summarizes one entry, without its SQS triggers' state.
     pub fn of(entry: &Entry) -> Self {
-        Self::with_triggers(entry, &[])
+        Self::with_triggers(entry, &[], None)
     }
 
-    fn with_triggers(entry: &Entry, triggers: &[faas_sqs::TriggerStatus]) -> Self {
-        let health = crate::health::of(entry, triggers);
+    fn with_triggers(
+        entry: &Entry,
+        triggers: &[faas_sqs::TriggerStatus],
+        build_failure: Option<&str>,
+    ) -> Self {
+        let health = crate::health::of(entry, triggers, build_failure);
         let name = entry.name().to_owned();
         let mut routes = vec![format!("/function/{name}")];
         if let Some(http) = &entry.function.spec.http {

@@ -90,6 +90,8 @@ pub struct Platform {
     pub sqs: std::sync::OnceLock<Arc<faas_sqs::Pollers>>,
     /// The queue of async calls (`/async-function/...`), when configured.
     pub async_queue: std::sync::OnceLock<Arc<dyn crate::async_call::AsyncQueue>>,
+    /// Functions whose last build under `faas up` failed (see [`crate::rebuild`]).
+    pub builds: crate::rebuild::Failures,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -111,6 +113,7 @@ impl Platform {
             suspended: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),
             async_queue: std::sync::OnceLock::new(),
+            builds: crate::rebuild::Failures::default(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))

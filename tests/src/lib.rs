@@ -136,6 +136,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Extra `faas up` arguments.
     pub args: Vec<String>,
+    /// Run the builds manifests ask for (tests pass `--no-build` otherwise).
+    pub build: bool,
 }
 
 /// A free loopback port (bound, read, released: a test then gives it to a server).
@@ -193,11 +195,13 @@ impl Faas {
         let state = tempfile::tempdir().unwrap();
         let state_path = launch.state.clone().unwrap_or(state.path().to_path_buf());
         let mut args: Vec<std::ffi::OsString> = vec!["up".into(), dir.into()];
+        if !launch.build {
+            args.push("--no-build".into());
+        }
         args.extend(
             [
                 "--listen",
                 "127.0.0.1:0",
-                "--no-build",
                 "--watch-interval",
                 "0.2",
                 "--state",

@@ -233,12 +233,14 @@ pub(crate) async fn serve(
     let platform = Platform::new(config)?;
     let listener = bind(options.listen).await?;
     let address = listener.local_addr().map_err(StartError::Serve)?;
-    if options.build {
-        crate::build::build_all(&options.dir);
-    }
     let first_load = options
         .source
-        .start(&platform, options.dir.clone(), options.watch_interval)
+        .start(
+            &platform,
+            options.dir.clone(),
+            options.watch_interval,
+            options.build,
+        )
         .await?;
     if first_load == FirstLoad::Done {
         if platform.config.host.manages_functions {

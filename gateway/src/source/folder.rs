@@ -1,12 +1,15 @@
 //! The folder source (`faas up DIR`, and runtime pods given a folder or a sidecar's
 //! manifest): functions come from a folder of manifests, with their artifacts as files, and
-//! are reloaded live when a manifest or artifact changes, through [`Platform::apply`].
+//! are reloaded live when a manifest or artifact changes, through [`Platform::apply`]. With
+//! builds on (`faas up` without `--no-build`), the builds manifests ask for run at start, when
+//! a `build:` appears and when their sources change ([`crate::rebuild`]); a new artifact is
+//! then an ordinary artifact change, and a failed build leaves the old one serving.
 //!
 //! Watching is by polling (once a second by default) rather than inotify: it works the same on
 //! every filesystem (bind mounts, network shares, editors that replace files), costs a few
 //! stat calls per second, and needs no extra dependency.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -16,12 +19,16 @@ use faas_api::Function;
 use faas_api::manifest::{list_manifest_files, load_path, scan_file};
 
 use crate::platform::Platform;
+use crate::rebuild::Rebuilds;
 use crate::registry::Origin;
 
-/// Loads the folder once, then keeps following it every `interval` for as long as the
-/// process runs.
-pub async fn start(platform: &Arc<Platform>, dir: PathBuf, interval: Duration) {
+/// Loads the folder once (building first when `build`), then keeps following it every
+/// `interval` for as long as the process runs.
+pub async fn start(platform: &Arc<Platform>, dir: PathBuf, interval: Duration, build: bool) {
     let mut watcher = Watcher::new(dir);
+    if build {
+        watcher = watcher.with_builds();
+    }
     watcher.sync(platform).await;
     let watched = Arc::clone(platform);
     tokio::spawn(async move {
@@ -47,6 +54,8 @@ pub struct Watcher {
     file_errors: HashMap<PathBuf, String>,
     /// Last parse of each manifest file, with the (mtime, size) it was read at.
     parsed: HashMap<PathBuf, (Option<Stamp>, Option<Arc<ParsedFile>>)>,
+    /// The builds manifests ask for, when this watcher runs them.
+    rebuilds: Option<Rebuilds>,
 }
 
 type ParsedFile = Result<Vec<Function>, String>;
@@ -62,6 +71,47 @@ impl Watcher {
             applied: HashMap::new(),
             file_errors: HashMap::new(),
             parsed: HashMap::new(),
+            rebuilds: None,
+        }
+    }
+
+    /// Also runs the builds the manifests ask for: all of them on the first sync, then each
+    /// when its sources change or it is new.
+    pub fn with_builds(mut self) -> Self {
+        self.rebuilds = Some(Rebuilds::default());
+        self
+    }
+
+    /// Runs the builds that are due among those `scanned` manifests ask for, recording each
+    /// outcome for the functions' status.
+    async fn build(&mut self, platform: &Platform, scanned: &[(PathBuf, Arc<ParsedFile>, bool)]) {
+        let Some(rebuilds) = &mut self.rebuilds else {
+            return;
+        };
+        let jobs = crate::build::jobs(scanned.iter().filter_map(|(path, parsed, _)| {
+            Some((path.as_path(), parsed.as_ref().as_ref().ok()?.as_slice()))
+        }));
+        let built: HashSet<&str> = jobs
+            .iter()
+            .flat_map(|j| j.functions.iter().map(String::as_str))
+            .collect();
+        platform.builds.retain(&built);
+        for job in rebuilds.due(jobs) {
+            let outcome = tokio::task::spawn_blocking({
+                let job = job.clone();
+                move || crate::build::run(&job)
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("the build was interrupted: {e}")));
+            if let Err(why) = &outcome {
+                for name in &job.functions {
+                    if platform.registry.get(name).is_some_and(|e| e.state.is_ok()) {
+                        tracing::warn!(function = %name, error = %why, "build failed; the previous version keeps serving");
+                        eprintln!("faas: {name}: the previous version keeps serving");
+                    }
+                }
+            }
+            platform.builds.record(&job.functions, &outcome);
         }
     }
 
@@ -102,7 +152,9 @@ impl Watcher {
     pub async fn sync(&mut self, platform: &Platform) {
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
         let mut broken_files = Vec::new();
-        for (path, result, changed) in self.scan() {
+        let scanned = self.scan();
+        self.build(platform, &scanned).await;
+        for (path, result, changed) in scanned {
             let functions = match &*result {
                 Ok(functions) => {
                     self.file_errors.remove(&path);

@@ -40,17 +40,18 @@ pub enum FirstLoad {
 }
 
 impl FunctionSource {
-    /// Starts following the source: the folder `dir` every `interval`, or the pool's
-    /// Functions through the Kubernetes API.
+    /// Starts following the source: the folder `dir` every `interval` (running the builds its
+    /// manifests ask for when `build`), or the pool's Functions through the Kubernetes API.
     pub async fn start(
         &self,
         platform: &Arc<Platform>,
         dir: PathBuf,
         interval: Duration,
+        build: bool,
     ) -> Result<FirstLoad, StartError> {
         match self {
             FunctionSource::Folder => {
-                folder::start(platform, dir, interval).await;
+                folder::start(platform, dir, interval, build).await;
                 Ok(FirstLoad::Done)
             }
             FunctionSource::Pool {

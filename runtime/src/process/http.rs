@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{ProcessSpec, exit_text, terminate, until_stopped};
+use super::{Calls, OpenCall, ProcessSpec, exit_text, terminate, until_stopped};
 use crate::{CallContext, InvokeError, ResponseBody};
 use faas_api::backoff::Backoff;
 
@@ -31,6 +31,10 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Restarts within this window make a serving function `Degraded` (see
 /// [`HttpProcess::degraded`]).
 const RESTART_WINDOW: Duration = Duration::from_secs(600);
+/// Starts in a row that ended without the server ever accepting connections, from which the
+/// process counts as crash-looping: requests then fail at once with the reason rather than
+/// wait out their timeout for a server that keeps failing the same way.
+const CRASH_LOOP_STARTS: u32 = 2;
 
 /// The restarts of one supervised process: how many, and the recent ones with their reason.
 #[derive(Debug, Default)]
@@ -38,10 +42,17 @@ struct Restarts {
     count: u32,
     /// When and why, within [`RESTART_WINDOW`], oldest first.
     recent: std::collections::VecDeque<(Instant, String)>,
+    /// Starts in a row, up to the last, that ended before the server accepted connections.
+    unready_streak: u32,
 }
 
 impl Restarts {
-    fn record(&mut self, reason: String) {
+    fn record(&mut self, reason: String, was_ready: bool) {
+        self.unready_streak = if was_ready {
+            0
+        } else {
+            self.unready_streak + 1
+        };
         self.count += 1;
         self.recent.push_back((Instant::now(), reason));
         self.forget_old();
@@ -95,6 +106,8 @@ pub struct HttpProcess {
     /// under it: that process is dying, so the next such failure in the same incarnation
     /// met a server already on its way out (see `call`). -1: none.
     dying: std::sync::atomic::AtomicI64,
+    /// Requests in flight, for the call ids of the lines the process prints.
+    calls: Arc<Calls>,
 }
 
 impl HttpProcess {
@@ -105,14 +118,16 @@ impl HttpProcess {
         let (state_tx, state) = watch::channel(ProcessState::Starting { attempt: 1 });
         let (stop, stop_rx) = watch::channel(false);
         let restarts = Arc::new(Mutex::new(Restarts::default()));
+        let calls = Arc::new(Calls::default());
         tokio::spawn(supervise(
             Arc::clone(&spec),
             port,
             state_tx,
             stop_rx,
             Arc::clone(&restarts),
+            Arc::clone(&calls),
         ));
-        Ok(Self::proxying(spec, port, state, stop, restarts))
+        Ok(Self::proxying(spec, port, state, stop, restarts, calls))
     }
 
     /// Proxies to a server that runs elsewhere on this host's loopback (the function
@@ -131,6 +146,7 @@ impl HttpProcess {
             state,
             stop,
             Arc::new(Mutex::new(Restarts::default())),
+            Arc::default(),
         ))
     }
 
@@ -140,6 +156,7 @@ impl HttpProcess {
         state: watch::Receiver<ProcessState>,
         stop: watch::Sender<bool>,
         restarts: Arc<Mutex<Restarts>>,
+        calls: Arc<Calls>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
@@ -152,6 +169,7 @@ impl HttpProcess {
             client: Client::builder(TokioExecutor::new()).build(connector),
             restarts,
             dying: std::sync::atomic::AtomicI64::new(-1),
+            calls,
         }
     }
 
@@ -189,15 +207,40 @@ impl HttpProcess {
         ))
     }
 
-    /// Waits until the process is ready, up to `within`.
+    /// Whether the process keeps failing before it ever accepts connections: its last
+    /// [`CRASH_LOOP_STARTS`] (or more) starts did, and it is not serving now.
+    fn crash_looping(&self, state: &ProcessState) -> Option<u32> {
+        if matches!(state, ProcessState::Ready { .. }) {
+            return None;
+        }
+        let streak = self
+            .restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unready_streak;
+        (streak >= CRASH_LOOP_STARTS).then_some(streak)
+    }
+
+    /// Waits until the process is ready, up to `within`; fails at once (503, with the
+    /// reason) for a crash-looping process, and as soon as a starting one turns out to be.
     pub async fn ready(&self, within: Duration) -> Result<(), InvokeError> {
         let mut state = self.state.clone();
-        let ready =
-            state.wait_for(|s| matches!(s, ProcessState::Ready { .. } | ProcessState::Stopped));
-        match tokio::time::timeout(within, ready).await {
-            Ok(Ok(s)) if matches!(*s, ProcessState::Ready { .. }) => Ok(()),
-            _ => Err(InvokeError::Unavailable(describe(&self.state()))),
-        }
+        let ready = state.wait_for(|s| {
+            matches!(s, ProcessState::Ready { .. } | ProcessState::Stopped)
+                || self.crash_looping(s).is_some()
+        });
+        let now = match tokio::time::timeout(within, ready).await {
+            Ok(Ok(s)) if matches!(*s, ProcessState::Ready { .. }) => return Ok(()),
+            _ => self.state(),
+        };
+        Err(InvokeError::Unavailable(match self.crash_looping(&now) {
+            Some(streak) => format!(
+                "the process is crash-looping: its last {streak} starts failed before it \
+                 accepted connections; {}",
+                describe(&now)
+            ),
+            None => describe(&now),
+        }))
     }
 
     /// Whether a send failed on a connection the server closed under it, in an incarnation
@@ -243,6 +286,8 @@ impl HttpProcess {
         let timeout = ctx.timeout_or(self.spec.limits.timeout);
         let deadline = Instant::now() + timeout;
         self.ready(timeout).await?;
+        // Open until the response body is done or dropped.
+        let open = self.calls.open(&ctx.call_id);
         let (mut parts, body) = request.into_parts();
         let path = parts
             .uri
@@ -298,6 +343,7 @@ impl HttpProcess {
             inner: body.map_err(|e| -> crate::BoxError { Box::new(e) }),
             sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
             timeout,
+            _open: open,
         }
         .boxed_unsync();
         Ok(http::Response::from_parts(parts, body))
@@ -316,6 +362,7 @@ struct Deadline<B> {
     inner: B,
     sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
+    _open: OpenCall,
 }
 
 impl<B> hyper::body::Body for Deadline<B>
@@ -512,13 +559,14 @@ async fn supervise(
     state: watch::Sender<ProcessState>,
     mut stop: watch::Receiver<bool>,
     restarts: Arc<Mutex<Restarts>>,
+    calls: Arc<Calls>,
 ) {
     let mut backoff = Backoff::new(FIRST_RESTART_BACKOFF, MAX_RESTART_BACKOFF);
     let mut attempt = 1u32;
     loop {
         state.send_replace(ProcessState::Starting { attempt });
         let started = Instant::now();
-        let reason = match run_once(&spec, port, &state, &mut stop).await {
+        let reason = match run_once(&spec, port, &state, &mut stop, &calls).await {
             None => break,
             Some(reason) => reason,
         };
@@ -527,16 +575,18 @@ async fn supervise(
         }
         let wait = backoff.fail();
         tracing::warn!(function = %spec.name, attempt, %reason, retry_in = ?wait, "process: restarting");
-        let reason_text = reason.clone();
+        let was_ready = matches!(*state.borrow(), ProcessState::Ready { .. });
+        // Recorded before the state changes: a request waiting on the state sees a crash
+        // loop as soon as it starts.
+        restarts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(reason.clone(), was_ready);
         state.send_replace(ProcessState::Restarting {
             attempt,
             reason,
             retry_in_ms: wait.as_millis() as u64,
         });
-        restarts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(reason_text);
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = until_stopped(&mut stop) => break,
@@ -553,6 +603,7 @@ async fn run_once(
     port: u16,
     state: &watch::Sender<ProcessState>,
     stop: &mut watch::Receiver<bool>,
+    calls: &Arc<Calls>,
 ) -> Option<String> {
     // Someone else on the port would answer the readiness probe for a server that never
     // started (the gateway itself, when a function keeps the gateway's default 8080): the
@@ -572,7 +623,7 @@ async fn run_once(
         Ok(child) => child,
         Err(e) => return Some(format!("cannot start {:?}: {e}", spec.argv[0])),
     };
-    super::forward_output(&spec.name, &mut child);
+    super::forward_output(&spec.name, &mut child, calls);
     let pid = child.id().unwrap_or_default();
     tracing::info!(function = %spec.name, pid, port, "process: started");
     // Readiness: the port accepts a connection.

@@ -86,8 +86,78 @@ pub(crate) async fn terminate(child: &mut tokio::process::Child, grace: Duration
     let _ = child.kill().await;
 }
 
-/// A process's stdout and stderr, line by line, into the platform's log.
-pub(crate) fn forward_output(function: &Arc<str>, child: &mut tokio::process::Child) {
+/// Which invocations a process is working on, so the lines it prints carry the call id: a
+/// line printed while exactly one invocation is open belongs to it (a Lambda handler takes one
+/// at a time; a server serving one request). A line printed just after that invocation ended
+/// (output read from the pipe a moment after the answer) still belongs to it, until another
+/// begins. With several open, a line is nobody's in particular.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    state: std::sync::Mutex<CallsState>,
+}
+
+#[derive(Debug, Default)]
+struct CallsState {
+    open: Vec<(u64, Arc<str>)>,
+    next: u64,
+    /// The last one to end, while none is open.
+    last: Option<Arc<str>>,
+}
+
+/// An open invocation of a [`Calls`]; closes it when dropped.
+pub(crate) struct OpenCall {
+    calls: Arc<Calls>,
+    key: u64,
+}
+
+impl Calls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Marks `call_id` open until the returned guard is dropped.
+    pub(crate) fn open(self: &Arc<Self>, call_id: &str) -> OpenCall {
+        let mut state = self.lock();
+        state.next += 1;
+        let key = state.next;
+        state.open.push((key, Arc::from(call_id)));
+        state.last = None;
+        OpenCall {
+            calls: Arc::clone(self),
+            key,
+        }
+    }
+
+    /// The call id a line printed now belongs to, when it is clear.
+    pub(crate) fn current(&self) -> Option<Arc<str>> {
+        let state = self.lock();
+        match state.open.as_slice() {
+            [(_, id)] => Some(Arc::clone(id)),
+            [] => state.last.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        let mut state = self.calls.lock();
+        if let Some(at) = state.open.iter().position(|(key, _)| *key == self.key) {
+            let (_, id) = state.open.remove(at);
+            if state.open.is_empty() {
+                state.last = Some(id);
+            }
+        }
+    }
+}
+
+/// A process's stdout and stderr, line by line, into the platform's log, each line with the
+/// call id `calls` attributes it to.
+pub(crate) fn forward_output(
+    function: &Arc<str>,
+    child: &mut tokio::process::Child,
+    calls: &Arc<Calls>,
+) {
     use tokio::io::AsyncBufReadExt;
     let streams: [(
         Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
@@ -99,10 +169,18 @@ pub(crate) fn forward_output(function: &Arc<str>, child: &mut tokio::process::Ch
     for (stream, name) in streams {
         let Some(stream) = stream else { continue };
         let function = Arc::clone(function);
+        let calls = Arc::clone(calls);
         tokio::spawn(async move {
             let mut lines = tokio::io::BufReader::new(stream).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                tracing::info!(target: "faas::guest", function = %function, stream = name, "{line}");
+                match calls.current() {
+                    Some(call_id) => {
+                        tracing::info!(target: "faas::guest", function = %function, call_id = %call_id, stream = name, "{line}")
+                    }
+                    None => {
+                        tracing::info!(target: "faas::guest", function = %function, stream = name, "{line}")
+                    }
+                }
             }
         });
     }
@@ -174,7 +252,8 @@ impl crate::Invoker for ProcessFunction {
     fn degraded(&self) -> Option<String> {
         match self {
             ProcessFunction::Http(f) => f.degraded(),
-            ProcessFunction::Cgi(_) | ProcessFunction::Lambda(_) => None,
+            ProcessFunction::Lambda(f) => f.degraded(),
+            ProcessFunction::Cgi(_) => None,
         }
     }
 }

@@ -41,6 +41,9 @@ enum Failure {
 /// One invocation waiting for a process.
 struct Invocation {
     id: String,
+    /// The platform's call id (the request id above is unique per handler call), for the
+    /// lines the handler prints.
+    call_id: String,
     event: Bytes,
     deadline: Instant,
     deadline_ms: i64,
@@ -60,6 +63,26 @@ struct Pool {
     failure: watch::Sender<Option<Failure>>,
     /// A handler asked for work at least once: it initialized.
     asked: std::sync::atomic::AtomicBool,
+    /// When and why handler processes ended unasked, within [`CRASH_WINDOW`], oldest first.
+    crashes: std::sync::Mutex<std::collections::VecDeque<(Instant, String)>>,
+}
+
+/// Handler processes that ended (crashed, or were killed past a deadline) within this
+/// window make the function `Degraded`, as restarts of a server process do.
+const CRASH_WINDOW: Duration = Duration::from_secs(600);
+
+impl Pool {
+    /// Notes that a handler process ended unasked, and why.
+    fn crashed(&self, reason: String) {
+        let mut crashes = self.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        crashes.push_back((Instant::now(), reason));
+        while crashes
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > CRASH_WINDOW)
+        {
+            crashes.pop_front();
+        }
+    }
 }
 
 impl Pool {
@@ -88,6 +111,11 @@ impl Pool {
             .cloned()
             .collect();
         env.push(("AWS_LAMBDA_RUNTIME_API".to_owned(), runtime_api.to_owned()));
+        // A Python handler's prints reach the log (and the invocation they belong to) as
+        // they happen, not when a pipe buffer fills, unless the function says otherwise.
+        if !env.iter().any(|(k, _)| k == "PYTHONUNBUFFERED") {
+            env.push(("PYTHONUNBUFFERED".to_owned(), "1".to_owned()));
+        }
         let identity = lambda_env::LambdaIdentity {
             function: &self.identity.function,
             memory_mib: spec.limits.memory_bytes >> 20,
@@ -173,6 +201,7 @@ impl LambdaFunction {
             idle: AtomicUsize::new(0),
             failure,
             asked: std::sync::atomic::AtomicBool::new(false),
+            crashes: std::sync::Mutex::default(),
         });
         let (stop, _) = watch::channel(false);
         LambdaFunction {
@@ -226,6 +255,24 @@ impl LambdaFunction {
         Ok(())
     }
 
+    /// Why the function, though it may serve, is not healthy: handler processes ended
+    /// within the last ten minutes (how many, and the last reason).
+    pub fn degraded(&self) -> Option<String> {
+        let mut crashes = self.pool.crashes.lock().unwrap_or_else(|e| e.into_inner());
+        while crashes
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > CRASH_WINDOW)
+        {
+            crashes.pop_front();
+        }
+        let (_, last) = crashes.back()?;
+        Some(format!(
+            "the handler process ended {} time(s) in the last {} min and was restarted (last: {last})",
+            crashes.len(),
+            CRASH_WINDOW.as_secs() / 60
+        ))
+    }
+
     /// Runs one invocation.
     pub async fn call(
         &self,
@@ -243,6 +290,7 @@ impl LambdaFunction {
         let id = format!("{}-{n:08x}", ctx.call_id);
         let invocation = Invocation {
             id,
+            call_id: ctx.call_id.clone(),
             event,
             deadline,
             deadline_ms,

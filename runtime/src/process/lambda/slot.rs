@@ -17,7 +17,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{Failure, Invocation, Outcome, Pool};
 use crate::InvokeError;
-use crate::process::{exit_text, terminate, until_stopped};
+use crate::process::{Calls, OpenCall, exit_text, terminate, until_stopped};
 use faas_api::backoff::Backoff;
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -28,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 struct Current {
     id: String,
     reply: tokio::sync::oneshot::Sender<Outcome>,
+    /// Tags what the process prints with the invocation's call id while it holds it.
+    _open: OpenCall,
 }
 
 /// What one slot's server and supervisor share.
@@ -45,6 +47,8 @@ struct Slot {
     /// exit (`awslambdaric` raises on a refused response), and a handler beside a
     /// container would then crash-loop over a slow call.
     expired: Mutex<std::collections::VecDeque<String>>,
+    /// The invocation the process holds, for its output lines.
+    calls: Arc<Calls>,
 }
 
 /// How many expired invocation ids a slot remembers.
@@ -59,6 +63,7 @@ impl Slot {
             kill: Notify::new(),
             initialized: std::sync::atomic::AtomicBool::new(false),
             expired: Mutex::new(std::collections::VecDeque::new()),
+            calls: Arc::default(),
         }
     }
 
@@ -116,6 +121,7 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         let initialized = slot.initialized.load(std::sync::atomic::Ordering::SeqCst);
+        pool.crashed(reason.clone());
         if !initialized {
             // Never asked for work: waiting callers learn why now rather than at their deadline.
             let why = init_error
@@ -202,7 +208,7 @@ async fn run_process(slot: &Arc<Slot>, stop: &mut watch::Receiver<bool>) -> Opti
             ));
         }
     };
-    crate::process::forward_output(&pool.spec.name, &mut child);
+    crate::process::forward_output(&pool.spec.name, &mut child, &slot.calls);
     let reason = tokio::select! {
         status = child.wait() => Some(match status {
             Ok(status) => exit_text(status),
@@ -355,6 +361,7 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
         id: id.clone(),
         reply: invocation.reply,
+        _open: slot.calls.open(&invocation.call_id),
     });
     // The deadline: answer 504 and kill the process if it is still on this invocation.
     let watcher = Arc::clone(slot);

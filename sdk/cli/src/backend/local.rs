@@ -248,7 +248,10 @@ fn summary_status(function: &mut Function, summary: &Value) {
         .and_then(Value::as_str)
         .map(str::to_owned);
     let not_ready = reasons_with(summary, &["NotLoaded", "NotServing"]);
-    let degraded = reasons_with(summary, &["UpdateFailed", "Restarting", "TriggerError"]);
+    let degraded = reasons_with(
+        summary,
+        &["UpdateFailed", "BuildFailed", "Restarting", "TriggerError"],
+    );
     status.conditions = vec![
         Condition {
             type_: "Ready".into(),
