@@ -3,6 +3,7 @@
 
 mod cli;
 mod cron;
+mod errors;
 mod examples;
 mod first_hour;
 mod hostile;
