@@ -1,6 +1,7 @@
 //! End-to-end tests of local mode: `faas up` as a subprocess, driven over loopback HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod aws_credentials;
 mod cli;
 mod cron;
 mod errors;
