@@ -12,6 +12,7 @@ mod lambda;
 mod lifecycle;
 mod management;
 mod netns;
+mod new_templates;
 mod process;
 mod runs;
 mod runtime_pods;
