@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use faas_sqs::aws_credentials::CredentialPolicy;
 use faas_sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
 
 use crate::error::StartError;
@@ -10,11 +11,14 @@ use crate::platform::Platform;
 use crate::target::PlatformTarget;
 
 /// Starts the pollers of `platform`. AWS configuration (credentials, region, endpoint) is
-/// read from the environment the first time a trigger needs it.
+/// read from the environment the first time a trigger needs it; never from instance metadata
+/// unless `FAAS_ALLOW_IMDS_CREDENTIALS=true` (see [`faas_sqs::aws_credentials`]).
 pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Pollers>, StartError> {
     let metrics = SqsMetrics::new(platform.metrics.registry())?;
     let pollers = Arc::new(Pollers::new(
-        Arc::new(Clients::from_env()),
+        Arc::new(Clients::with_policy(CredentialPolicy::from_env_in(
+            platform.config.host.aws,
+        ))),
         Arc::new(PlatformTarget::new(platform, local_port)),
         metrics,
     ));

@@ -7,8 +7,9 @@
 //! the sources the environment configures (static keys, profile files, web identity (IRSA),
 //! the container credential endpoint (EKS Pod Identity)), and IMDS joins only with
 //! `FAAS_ALLOW_IMDS_CREDENTIALS=true`. With nothing configured, building the chain fails with
-//! one error naming the ServiceAccount whose role is missing, instead of a timeout against
-//! 169.254.169.254 at the first call.
+//! one error saying no credentials were found and how to give some where the process runs
+//! ([`Place`]: a developer's environment or profile under `faas up`, the ServiceAccount's role
+//! in a pod), instead of a timeout against 169.254.169.254 at the first call.
 //!
 //! The plan ([`plan`]) is pure (an environment lookup in, sources out) so it is tested without
 //! touching the process environment or the network.
@@ -53,6 +54,16 @@ impl CredentialSource {
     }
 }
 
+/// Where the process runs, which decides how the "no credentials" error says to give some.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Place {
+    /// A pod: its ServiceAccount's role (IRSA, Pod Identity).
+    #[default]
+    Pod,
+    /// `faas up` on a developer's machine: keys in the environment or a profile.
+    Local,
+}
+
 /// What the platform allows, independent of what the environment configures.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CredentialPolicy {
@@ -60,12 +71,22 @@ pub struct CredentialPolicy {
     pub allow_instance_metadata: bool,
     /// `namespace/name` of the pod's ServiceAccount, for the error message.
     pub service_account: Option<String>,
+    /// Where the process runs, for the error message.
+    pub place: Place,
 }
 
 impl CredentialPolicy {
     /// From `FAAS_ALLOW_IMDS_CREDENTIALS` and `POD_NAMESPACE` / `POD_SERVICE_ACCOUNT`.
     pub fn from_env() -> Self {
         Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// [`CredentialPolicy::from_env`] for a process running in `place`.
+    pub fn from_env_in(place: Place) -> Self {
+        CredentialPolicy {
+            place,
+            ..Self::from_env()
+        }
     }
 
     /// From any environment lookup.
@@ -80,6 +101,7 @@ impl CredentialPolicy {
         CredentialPolicy {
             allow_instance_metadata: env(ALLOW_IMDS_ENV).is_some_and(|v| truthy(&v)),
             service_account,
+            place: Place::Pod,
         }
     }
 }
@@ -124,18 +146,34 @@ pub fn plan(
         sources.push(CredentialSource::InstanceMetadata);
     }
     if sources.is_empty() {
-        let who = match &policy.service_account {
-            Some(sa) => format!("ServiceAccount {sa}"),
-            None => "the pod's ServiceAccount".to_owned(),
-        };
-        return Err(NoCredentials(format!(
-            "no AWS credentials: set eks.amazonaws.com/role-arn on {who} (IRSA: the chart's \
-             serviceAccount.roleArn), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or \
-             AWS_PROFILE; the node's role (instance metadata) is not used unless \
-             {ALLOW_IMDS_ENV}=true"
-        )));
+        return Err(NoCredentials(no_credentials(policy)));
     }
     Ok(sources)
+}
+
+/// "No AWS credentials found", and how to give some where the process runs.
+fn no_credentials(policy: &CredentialPolicy) -> String {
+    let imds =
+        format!("instance metadata (the machine's role) is not asked unless {ALLOW_IMDS_ENV}=true");
+    match policy.place {
+        Place::Local => format!(
+            "no AWS credentials found: set AWS_PROFILE (a profile in ~/.aws/config or \
+             ~/.aws/credentials, as `aws configure` or `aws sso login` writes) or \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY where `faas up` runs (any values do \
+             for a local SQS server); {imds}"
+        ),
+        Place::Pod => {
+            let who = match &policy.service_account {
+                Some(sa) => format!("ServiceAccount {sa}"),
+                None => "the pod's ServiceAccount".to_owned(),
+            };
+            format!(
+                "no AWS credentials found: set eks.amazonaws.com/role-arn on {who} (IRSA: the \
+                 chart's serviceAccount.roleArn), or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \
+                 or AWS_PROFILE; {imds}"
+            )
+        }
+    }
 }
 
 /// Whether a shared config or credentials file exists where the SDK would read it.
@@ -229,10 +267,26 @@ mod tests {
         let err = plan(&policy, env(&[]), false).expect_err("no credentials");
         assert!(
             err.0.contains(
-                "no AWS credentials: set eks.amazonaws.com/role-arn on ServiceAccount faas-system/faas-gateway"
+                "no AWS credentials found: set eks.amazonaws.com/role-arn on ServiceAccount faas-system/faas-gateway"
             ),
             "{err}"
         );
+        assert!(err.0.contains(ALLOW_IMDS_ENV), "{err}");
+    }
+
+    #[test]
+    fn locally_the_error_says_how_a_developer_gives_credentials() {
+        let policy = CredentialPolicy {
+            place: Place::Local,
+            ..CredentialPolicy::from_lookup(env(&[]))
+        };
+        let err = plan(&policy, env(&[]), false).expect_err("no credentials");
+        assert!(err.0.starts_with("no AWS credentials found: "), "{err}");
+        assert!(
+            err.0.contains("AWS_PROFILE") && err.0.contains("AWS_ACCESS_KEY_ID"),
+            "{err}"
+        );
+        assert!(!err.0.contains("ServiceAccount"), "{err}");
         assert!(err.0.contains(ALLOW_IMDS_ENV), "{err}");
     }
 

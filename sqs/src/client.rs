@@ -219,7 +219,7 @@ impl SourceError {
         let hint = hint.or_else(|| {
             detail.contains("no credentials found").then(|| {
                 format!(
-                    "no AWS credentials to call {queue} with: give the function an IAM role \
+                    "no AWS credentials found to call {queue} with: give the function an IAM role \
                      (spec.iam.roleArn, IRSA) or, locally, set AWS_PROFILE or AWS_ACCESS_KEY_ID"
                 )
             })

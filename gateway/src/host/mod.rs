@@ -75,6 +75,10 @@ pub struct Capabilities {
     pub wasm: WasmLoading,
     /// How container functions load here (or why they do not).
     pub process: ProcessLoading,
+    /// Where the platform's AWS clients (SQS triggers) expect credentials from, which the
+    /// "no AWS credentials found" error names: a developer's environment or profile under
+    /// `faas up`, the ServiceAccount's role in a pod.
+    pub aws: faas_sqs::aws_credentials::Place,
 }
 
 impl Capabilities {
@@ -90,6 +94,7 @@ impl Capabilities {
             ready_with_functions: false,
             wasm: WasmLoading::Local,
             process: ProcessLoading::Local,
+            aws: faas_sqs::aws_credentials::Place::Local,
         }
     }
 
@@ -108,6 +113,7 @@ impl Capabilities {
                 "spec.runtime.container: a runtime pool hosts WASM functions only; \
                  a container function runs in its own pods (beside faas-runtime sidecar)",
             ),
+            aws: faas_sqs::aws_credentials::Place::Pod,
         }
     }
 
@@ -126,6 +132,7 @@ impl Capabilities {
                  WASM functions run in runtime pools (faas-runtime serve)",
             ),
             process: ProcessLoading::Beside { runtime_api },
+            aws: faas_sqs::aws_credentials::Place::Pod,
         }
     }
 
@@ -145,6 +152,7 @@ impl Capabilities {
             process: ProcessLoading::Refused(
                 "the cluster gateway forwards to a function's pods; it runs no process",
             ),
+            aws: faas_sqs::aws_credentials::Place::Pod,
         }
     }
 }

@@ -6,6 +6,7 @@ mod backend;
 mod client;
 mod commands;
 mod flags;
+mod report;
 mod target;
 
 use clap::Parser as _;
@@ -17,7 +18,7 @@ use target::Target;
 async fn main() {
     let cli = Cli::parse();
     if let Err(err) = run(cli).await {
-        eprintln!("faas: error: {err:#}");
+        eprintln!("faas: error: {}", report::one_line(&err));
         std::process::exit(1);
     }
 }

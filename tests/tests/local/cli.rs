@@ -223,6 +223,8 @@ async fn the_rust_template_builds_and_serves() {
         .args(["deploy", "greet", "--wasm"])
         .arg(&crate_dir)
         .env("CARGO_TARGET_DIR", crate_dir.join("target"))
+        // From the checkout, the generated crate builds with nothing fetched.
+        .env("CARGO_NET_OFFLINE", "true")
         .output()
         .unwrap();
     assert!(out.status.success(), "{:?}", text(&out));

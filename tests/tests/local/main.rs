@@ -1,8 +1,10 @@
 //! End-to-end tests of local mode: `faas up` as a subprocess, driven over loopback HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod aws_credentials;
 mod cli;
 mod cron;
+mod errors;
 mod examples;
 mod first_hour;
 mod hostile;
@@ -10,6 +12,7 @@ mod lambda;
 mod lifecycle;
 mod management;
 mod netns;
+mod new_templates;
 mod process;
 mod rebuild;
 mod run_logs;

@@ -6,10 +6,11 @@ use std::process::Command;
 
 use faas_e2e::*;
 
-struct Netns(String);
+/// A network namespace with only loopback (shared with `aws_credentials`).
+pub(crate) struct Netns(pub(crate) String);
 
 impl Netns {
-    fn create() -> Option<Netns> {
+    pub(crate) fn create() -> Option<Netns> {
         let name = format!("faas-test-{}", std::process::id());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
@@ -47,7 +48,7 @@ impl Drop for Netns {
     }
 }
 
-fn no_route_out(ns: &str) -> bool {
+pub(crate) fn no_route_out(ns: &str) -> bool {
     let out = Command::new("ip")
         .args(["netns", "exec", ns, "ip", "route", "show"])
         .output();

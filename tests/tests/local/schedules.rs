@@ -55,4 +55,7 @@ fn bad_expressions_and_zones_are_explained() {
     assert!(err.contains("expected 5, 6 or 7 fields, got 4"), "{err}");
     let err = run(&["--cron", "@daily", "--tz", "Mars/Olympus"]);
     assert!(err.contains("unknown time zone"), "{err}");
+    // The zone is blamed on the flag that gave it, not on the expression.
+    assert!(err.contains("--tz: unknown time zone"), "{err}");
+    assert!(!err.contains("--cron"), "{err}");
 }

@@ -62,7 +62,13 @@ pub fn print(
     // its own zone and `--tz` only chooses where the times are shown too.
     let (explained, shown_in) = match (function, cron) {
         (None, Some(expr)) => (
-            vec![explain("--cron", expr, tz.unwrap_or("UTC"), now, count)?],
+            vec![explain(
+                ("--cron", "--tz"),
+                expr,
+                tz.unwrap_or("UTC"),
+                now,
+                count,
+            )?],
             display_zone(None)?,
         ),
         (Some((name, schedules)), None) => {
@@ -73,7 +79,8 @@ pub fn print(
             let mut all = Vec::new();
             for schedule in schedules {
                 let zone = schedule.time_zone.as_deref().unwrap_or("UTC");
-                all.push(explain(&schedule.name, &schedule.cron, zone, now, count)?);
+                let labels = (schedule.name.as_str(), schedule.name.as_str());
+                all.push(explain(labels, &schedule.cron, zone, now, count)?);
             }
             (all, shown_in)
         }
@@ -103,15 +110,17 @@ pub fn print(
     Ok(())
 }
 
+/// `labels` name where the expression and the zone came from, for errors: each is blamed
+/// on its own flag (`--cron`, `--tz`), or on the schedule that holds both.
 fn explain(
-    label: &str,
+    (cron_label, zone_label): (&str, &str),
     expr: &str,
     zone: &str,
     now: Timestamp,
     count: usize,
 ) -> anyhow::Result<Explained> {
-    let schedule = CronSchedule::parse(expr).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-    let tz = faas_api::cron::time_zone(zone).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    let schedule = CronSchedule::parse(expr).map_err(|e| anyhow::anyhow!("{cron_label}: {e}"))?;
+    let tz = faas_api::cron::time_zone(zone).map_err(|e| anyhow::anyhow!("{zone_label}: {e}"))?;
     let at: Vec<Timestamp> = schedule.upcoming(now, &tz).take(count).collect();
     let next = at
         .iter()
@@ -122,7 +131,7 @@ fn explain(
         })
         .collect();
     Ok(Explained {
-        name: label.to_owned(),
+        name: cron_label.to_owned(),
         cron: expr.to_owned(),
         zone: zone.to_owned(),
         tz,
@@ -133,7 +142,7 @@ fn explain(
 
 /// The next fire time of `cron` in `zone` after `now`, formatted for people.
 pub fn next_fire(cron: &str, zone: &str, now: Timestamp) -> Result<String, String> {
-    explain("schedule", cron, zone, now, 1)
+    explain(("schedule", "schedule"), cron, zone, now, 1)
         .map_err(|e| e.to_string())
         .map(|e| e.next.into_iter().next().unwrap_or_else(|| "never".into()))
 }

@@ -45,7 +45,8 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
             Ok(recorded) => Some(recorded),
             Err(e) => {
                 eprintln!(
-                    "faas: warning: not recorded as the local target ({e:#}); other faas commands need --gateway {}",
+                    "faas: warning: not recorded as the local target ({}); other faas commands need --gateway {}",
+                    crate::report::one_line(&e),
                     platform.url
                 );
                 None
