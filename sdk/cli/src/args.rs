@@ -144,6 +144,9 @@ pub enum Command {
     List {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
+        /// Only the names, one a line (scripts, shell completion).
+        #[arg(short, long, conflicts_with = "output")]
+        quiet: bool,
     },
     /// Show one function.
     Describe {

@@ -6,6 +6,7 @@ mod backend;
 mod client;
 mod commands;
 mod flags;
+mod stdout;
 mod target;
 
 use clap::Parser as _;
@@ -15,8 +16,12 @@ use target::Target;
 
 #[tokio::main]
 async fn main() {
+    stdout::install();
     let cli = Cli::parse();
     if let Err(err) = run(cli).await {
+        if stdout::closed(&err) {
+            std::process::exit(stdout::CLOSED_STATUS);
+        }
         eprintln!("faas: error: {err:#}");
         std::process::exit(1);
     }
@@ -55,11 +60,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Offline commands: no target.
         Command::Validate { file } => return commands::validate::validate(&file),
         Command::New { name, lang, dir } => return commands::new::create(&dir, &name, lang),
-        Command::Completion { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "faas", &mut std::io::stdout());
-            return Ok(());
-        }
+        Command::Completion { shell } => return commands::completion::print(shell),
         Command::Target { action } => return commands::target::run(&cli.target, action).await,
         other => other,
     };

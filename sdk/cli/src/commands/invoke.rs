@@ -1,6 +1,6 @@
 //! `faas invoke NAME`: one call of a function, its answer's body on stdout.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
@@ -83,10 +83,7 @@ pub fn print_reply(name: &str, reply: &Reply, include: bool) -> anyhow::Result<(
             reply.error_message()
         );
     }
-    std::io::stdout()
-        .write_all(&reply.body)
-        .context("writing output")?;
-    Ok(())
+    crate::stdout::write_bytes(&reply.body)
 }
 
 /// A `-d` argument: text, `@file`, or `-` for stdin.
