@@ -61,6 +61,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Validate { file } => return commands::validate::validate(&file),
         Command::New { name, lang, dir } => return commands::new::create(&dir, &name, lang),
         Command::Completion { shell } => return commands::completion::print(shell),
+        Command::Events { event } => return commands::events::print(event),
         Command::Target { action } => return commands::target::run(&cli.target, action).await,
         other => other,
     };
@@ -102,6 +103,7 @@ fn changes(command: &Command) -> Option<&'static str> {
         | Command::Validate { .. }
         | Command::New { .. }
         | Command::Completion { .. }
+        | Command::Events { .. }
         | Command::Target { .. } => None,
     }
 }

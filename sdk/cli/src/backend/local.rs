@@ -371,7 +371,16 @@ impl Backend for Local {
             self.gateway
                 .send(
                     call.method.clone(),
-                    &format!("/function/{}{}", encode(name), call.path),
+                    &format!(
+                        "/{}/{}{}",
+                        if call.asynchronous {
+                            "async-function"
+                        } else {
+                            "function"
+                        },
+                        encode(name),
+                        call.path
+                    ),
                     &call.headers,
                     call.body.clone(),
                 )

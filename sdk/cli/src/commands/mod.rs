@@ -6,6 +6,7 @@ pub mod completion;
 pub mod delete;
 pub mod deploy;
 pub mod describe;
+pub mod events;
 pub mod invoke;
 pub mod list;
 pub mod logs;
@@ -128,6 +129,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
         | Command::Validate { .. }
         | Command::New { .. }
         | Command::Completion { .. }
+        | Command::Events { .. }
         | Command::Target { .. } => Ok(()),
     }
 }
