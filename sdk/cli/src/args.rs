@@ -144,6 +144,9 @@ pub enum Command {
     List {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
+        /// Only the names, one a line (scripts, shell completion).
+        #[arg(short, long, conflicts_with = "output")]
+        quiet: bool,
     },
     /// Show one function.
     Describe {
@@ -209,6 +212,12 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Print a sample event to call a handler with (as `sam local generate-event` does), e.g.
+    /// `faas events sqs --body hi | faas invoke NAME -d @-`.
+    Events {
+        #[command(subcommand)]
+        event: crate::commands::events::Event,
+    },
     /// Delete a function.
     #[command(alias = "rm")]
     Delete { name: String },
@@ -262,9 +271,13 @@ pub enum RunsCommand {
 /// What `faas invoke` takes from the command line.
 #[derive(clap::Args)]
 pub struct CallArgs {
-    /// Request body: text, @file, or - for stdin.
+    /// Request body: text, @file, or - for stdin. An SQS, scheduled, ALB or API Gateway
+    /// event (`faas events`) is delivered as the platform delivers that event.
     #[arg(short = 'd', long = "data")]
     pub data: Option<String>,
+    /// Send -d as a plain request body even when it is an event.
+    #[arg(long)]
+    pub raw: bool,
     /// Request header K:V (repeatable).
     #[arg(short = 'H', long = "header")]
     pub headers: Vec<String>,
@@ -277,18 +290,42 @@ pub struct CallArgs {
     /// Print the status line and headers too.
     #[arg(short = 'i', long)]
     pub include: bool,
+    /// Queue the call (`/async-function/NAME`, a POST) instead of waiting for it: prints
+    /// the call id, and the function runs it soon, retried on failure.
+    #[arg(long = "async")]
+    pub asynchronous: bool,
+    /// With --async: where the platform POSTs the call's result (X-Callback-Url).
+    #[arg(long, requires = "asynchronous")]
+    pub callback: Option<String>,
 }
 
 impl CallArgs {
     /// The call: `-d` read (text, @file, -), method defaulted, headers split, path rooted.
     pub fn parse(self) -> anyhow::Result<Call> {
-        Call::parse(
+        // Only a body given alone can be an event: -X or --path say it is a request.
+        let may_be_event =
+            self.data.is_some() && !self.raw && self.method.is_none() && self.path == "/";
+        let mut call = Call::parse(
             self.data,
             &self.headers,
             self.method,
             &self.path,
             self.include,
-        )
+        )?;
+        if may_be_event {
+            call.deliver_events();
+        }
+        if self.asynchronous {
+            if call.method != http::Method::POST && call.method != http::Method::GET {
+                anyhow::bail!("--async calls are POST requests; drop -X {}", call.method);
+            }
+            call.method = http::Method::POST;
+            call.asynchronous = true;
+        }
+        if let Some(url) = self.callback {
+            call.headers.push(("X-Callback-Url".to_owned(), url));
+        }
+        Ok(call)
     }
 }
 

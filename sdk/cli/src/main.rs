@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod flags;
 mod report;
+mod stdout;
 mod target;
 
 use clap::Parser as _;
@@ -16,8 +17,12 @@ use target::Target;
 
 #[tokio::main]
 async fn main() {
+    stdout::install();
     let cli = Cli::parse();
     if let Err(err) = run(cli).await {
+        if stdout::closed(&err) {
+            std::process::exit(stdout::CLOSED_STATUS);
+        }
         eprintln!("faas: error: {}", report::one_line(&err));
         std::process::exit(1);
     }
@@ -56,11 +61,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         // Offline commands: no target.
         Command::Validate { file } => return commands::validate::validate(&file),
         Command::New { name, lang, dir } => return commands::new::create(&dir, &name, lang),
-        Command::Completion { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut command, "faas", &mut std::io::stdout());
-            return Ok(());
-        }
+        Command::Completion { shell } => return commands::completion::print(shell),
+        Command::Events { event } => return commands::events::print(event),
         Command::Target { action } => return commands::target::run(&cli.target, action).await,
         other => other,
     };
@@ -102,6 +104,7 @@ fn changes(command: &Command) -> Option<&'static str> {
         | Command::Validate { .. }
         | Command::New { .. }
         | Command::Completion { .. }
+        | Command::Events { .. }
         | Command::Target { .. } => None,
     }
 }

@@ -222,7 +222,7 @@ impl Backend for Cluster {
         &'a self,
         name: &'a str,
         options: &'a LogOptions,
-        sink: &'a mut (dyn FnMut(String) + Send),
+        sink: &'a mut (dyn FnMut(String) -> anyhow::Result<()> + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         logs::logs_to(self, name, options, sink).boxed()
     }

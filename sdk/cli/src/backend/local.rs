@@ -374,7 +374,16 @@ impl Backend for Local {
             self.gateway
                 .send(
                     call.method.clone(),
-                    &format!("/function/{}{}", encode(name), call.path),
+                    &format!(
+                        "/{}/{}{}",
+                        if call.asynchronous {
+                            "async-function"
+                        } else {
+                            "function"
+                        },
+                        encode(name),
+                        call.path
+                    ),
                     &call.headers,
                     call.body.clone(),
                 )
@@ -480,7 +489,7 @@ impl Backend for Local {
         &'a self,
         name: &'a str,
         options: &'a LogOptions,
-        print: &'a mut (dyn FnMut(String) + Send),
+        print: &'a mut (dyn FnMut(String) -> anyhow::Result<()> + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
             // The gateway keeps a bounded ring of each function's recent lines; following is
@@ -496,7 +505,7 @@ impl Backend for Local {
                 let path = format!("{}/logs?{}", Self::function_path(name), query.join("&"));
                 let raw = self.gateway.get_json(&path).await?;
                 for line in raw["lines"].as_array().into_iter().flatten() {
-                    print(log_line(line));
+                    print(log_line(line))?;
                 }
                 if !options.follow {
                     return Ok(());

@@ -171,12 +171,13 @@ pub trait Backend: Send + Sync {
     /// run is recorded `Interrupted` with the message `cancelled by request`.
     fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
 
-    /// A function's log lines, each handed to `sink`.
+    /// A function's log lines, each handed to `sink`; an error of `sink` (standard output
+    /// closed) ends it.
     fn logs<'a>(
         &'a self,
         name: &'a str,
         options: &'a LogOptions,
-        sink: &'a mut (dyn FnMut(String) + Send),
+        sink: &'a mut (dyn FnMut(String) -> anyhow::Result<()> + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 

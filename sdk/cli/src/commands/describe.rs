@@ -5,14 +5,14 @@
 use super::table::print_value;
 use crate::args::Output;
 use crate::backend::{Backend, Description};
+use crate::stdout::out;
 
 pub async fn run(backend: &dyn Backend, name: &str, output: Output) -> anyhow::Result<()> {
     let described = backend.describe(name).await?;
     if output != Output::Table {
         return print_value(&described.raw, output);
     }
-    print!("{}", text(&described.value, jiff::Timestamp::now()));
-    Ok(())
+    out!("{}", text(&described.value, jiff::Timestamp::now()))
 }
 
 /// The description as text, schedules' next fire times counted from `now`.

@@ -1,16 +1,38 @@
-//! `faas invoke NAME`: one call of a function, its answer's body on stdout.
+//! `faas invoke NAME`: one call of a function, its answer's body on stdout; with `--async`,
+//! the call queued and its id on stdout.
 
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 
 use crate::backend::Backend;
 use crate::client::Reply;
+use crate::stdout::outln;
 
 pub async fn run(backend: &dyn Backend, name: &str, call: Call) -> anyhow::Result<()> {
     let reply = backend.call(name, &call).await?;
+    if call.asynchronous && reply.status == http::StatusCode::ACCEPTED {
+        return print_queued(name, &reply);
+    }
     print_reply(name, &reply, call.include)
+}
+
+/// The id of a queued call on stdout (for scripts); on stderr, what happens next and where
+/// to look.
+fn print_queued(name: &str, reply: &Reply) -> anyhow::Result<()> {
+    let accepted: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let Some(id) = accepted["callId"].as_str() else {
+        bail!(
+            "{name}: the platform accepted the call without naming it: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    };
+    eprintln!(
+        "call {id} queued: {name} runs it shortly, retried on failure (the result goes to \
+         --callback, if given); its log lines carry the id: faas logs {name} | grep {id}"
+    );
+    outln!("{id}")
 }
 
 /// What `faas invoke` sends.
@@ -21,6 +43,8 @@ pub struct Call {
     /// Path after the function's route, starting with `/` (or empty for the route itself).
     pub path: String,
     pub include: bool,
+    /// Queued (`/async-function/...`) rather than answered.
+    pub asynchronous: bool,
 }
 
 impl Call {
@@ -57,7 +81,24 @@ impl Call {
             body,
             path,
             include,
+            asynchronous: false,
         })
+    }
+}
+
+impl Call {
+    /// When the body is an event `faas events` prints (or AWS sends), the call that delivers
+    /// it as the platform would; the user's own headers stay, after the event's.
+    pub fn deliver_events(&mut self) {
+        let Some(delivery) = super::events::delivery(&self.body) else {
+            return;
+        };
+        eprintln!("faas: -d is {} (--raw sends it as it is)", delivery.what);
+        self.method = delivery.method;
+        self.path = delivery.path;
+        self.body = delivery.body;
+        let own = std::mem::replace(&mut self.headers, delivery.headers);
+        self.headers.extend(own);
     }
 }
 
@@ -83,10 +124,7 @@ pub fn print_reply(name: &str, reply: &Reply, include: bool) -> anyhow::Result<(
             reply.error_message()
         );
     }
-    std::io::stdout()
-        .write_all(&reply.body)
-        .context("writing output")?;
-    Ok(())
+    crate::stdout::write_bytes(&reply.body)
 }
 
 /// A `-d` argument: text, `@file`, or `-` for stdin.

@@ -1,8 +1,10 @@
-//! `faas list`: every function, one row each, the same columns whichever platform answers.
+//! `faas list`: every function, one row each, the same columns whichever platform answers
+//! (`-q`: the names alone, for scripts and shell completion).
 
 use super::table::{Column, left, or_dash, print_value, render};
 use crate::args::Output;
 use crate::backend::{Backend, FunctionRow};
+use crate::stdout::{out, outln};
 
 const COLUMNS: [Column; 9] = [
     left("NAME"),
@@ -16,8 +18,14 @@ const COLUMNS: [Column; 9] = [
     left("REASON"),
 ];
 
-pub async fn run(backend: &dyn Backend, output: Output) -> anyhow::Result<()> {
+pub async fn run(backend: &dyn Backend, output: Output, quiet: bool) -> anyhow::Result<()> {
     let listed = backend.list().await?;
+    if quiet {
+        return listed
+            .value
+            .iter()
+            .try_for_each(|row| outln!("{}", row.name));
+    }
     if output != Output::Table {
         return print_value(&listed.raw, output);
     }
@@ -25,8 +33,7 @@ pub async fn run(backend: &dyn Backend, output: Output) -> anyhow::Result<()> {
         eprintln!("no functions{}", backend.scope());
         return Ok(());
     }
-    print!("{}", table(&listed.value));
-    Ok(())
+    out!("{}", table(&listed.value))
 }
 
 /// The table of `rows`.

@@ -2,9 +2,11 @@
 //! answers, a command prints the same table or description (or, with `-o json|yaml`, the
 //! platform's own document).
 
+pub mod completion;
 pub mod delete;
 pub mod deploy;
 pub mod describe;
+pub mod events;
 pub mod invoke;
 pub mod list;
 pub mod logs;
@@ -48,7 +50,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             deploy::run(backend, &source, &options, output).await
         }
         Command::Invoke { name, call } => invoke::run(backend, &name, call.parse()?).await,
-        Command::List { output } => list::run(backend, output).await,
+        Command::List { output, quiet } => list::run(backend, output, quiet).await,
         Command::Describe { name, output } => describe::run(backend, &name, output).await,
         Command::Delete { name } => delete::run(backend, &name).await,
         Command::Run {
@@ -127,6 +129,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
         | Command::Validate { .. }
         | Command::New { .. }
         | Command::Completion { .. }
+        | Command::Events { .. }
         | Command::Target { .. } => Ok(()),
     }
 }

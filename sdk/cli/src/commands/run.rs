@@ -13,6 +13,7 @@ use super::runs::{duration, http_status};
 use super::table::print_value;
 use crate::args::Output;
 use crate::backend::{Backend, Fetched, RunRequest};
+use crate::stdout::outln;
 
 /// Between two looks at a run being followed.
 const POLL: Duration = Duration::from_millis(500);
@@ -51,8 +52,7 @@ pub async fn start(
         if output != Output::Table {
             return print_value(&started.raw, output);
         }
-        println!("{id}");
-        return Ok(());
+        return outln!("{id}");
     }
     eprintln!("run {id} started (Ctrl-C stops waiting, not the run)");
     let attempts = attempts_of(backend, name, schedule).await;
@@ -84,7 +84,7 @@ pub async fn start(
         duration(&run)
     );
     if let Some(out) = &status.output {
-        println!("{out}");
+        outln!("{out}")?;
     }
     if status.phase != RunPhase::Succeeded {
         bail!(

@@ -9,6 +9,7 @@ use super::table::{Column, left, print_value, render, right};
 use super::zone::{display_zone, marked_text};
 use crate::args::Output;
 use crate::backend::{Backend, RunFilter};
+use crate::stdout::out;
 
 /// `faas runs [NAME]`: history, newest first.
 pub async fn list(
@@ -26,8 +27,7 @@ pub async fn list(
         eprintln!("no runs{}", backend.scope());
         return Ok(());
     }
-    print!("{}", table_in(&runs.value, "", &zone));
-    Ok(())
+    out!("{}", table_in(&runs.value, "", &zone))
 }
 
 const COLUMNS: [Column; 10] = [
@@ -87,8 +87,7 @@ pub async fn show(
     if output != Output::Table {
         return print_value(&run.raw, output);
     }
-    print!("{}", shown(&run.value, &zone));
-    Ok(())
+    out!("{}", shown(&run.value, &zone))
 }
 
 /// One run as `faas runs show` prints it, times in `zone`.

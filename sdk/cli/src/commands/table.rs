@@ -2,6 +2,7 @@
 //! document as JSON or YAML.
 
 use crate::args::Output;
+use crate::stdout::{out, outln};
 
 /// A column: its title and whether its cells are right-aligned (numbers, durations).
 pub struct Column {
@@ -70,10 +71,9 @@ pub fn render(indent: &str, columns: &[Column], rows: &[Vec<String>]) -> String 
 /// A raw document as `-o json` (also for a table request) or `-o yaml` prints it.
 pub fn print_value(value: &serde_json::Value, output: Output) -> anyhow::Result<()> {
     match output {
-        Output::Json | Output::Table => println!("{}", serde_json::to_string_pretty(value)?),
-        Output::Yaml => print!("{}", serde_yaml::to_string(value)?),
+        Output::Json | Output::Table => outln!("{}", serde_json::to_string_pretty(value)?),
+        Output::Yaml => out!("{}", serde_yaml::to_string(value)?),
     }
-    Ok(())
 }
 
 /// `value`, or `-` when there is none.

@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use kube::config::Kubeconfig;
 
 use crate::args::{TargetCommand, TargetKind};
+use crate::stdout::outln;
 use crate::target::record::{self, Chosen};
 use crate::target::{TargetArgs, Why};
 
@@ -14,36 +15,35 @@ pub async fn run(args: &TargetArgs, action: Option<TargetCommand>) -> anyhow::Re
         Some(TargetCommand::Set { kind }) => set(args, kind),
         Some(TargetCommand::Unset) => {
             if record::unchoose()? {
-                println!(
+                outln!(
                     "target unset: a running `faas up` is preferred; a cluster must be chosen per command (--context/-n)"
-                );
+                )
             } else {
-                println!("no target was saved");
+                outln!("no target was saved")
             }
-            Ok(())
         }
     }
 }
 
 async fn show(args: &TargetArgs) -> anyhow::Result<()> {
     let resolved = args.resolve(None).await?;
-    println!("target: {}", resolved.said());
-    println!("why:    {}", resolved.why.said());
+    outln!("target: {}", resolved.said())?;
+    outln!("why:    {}", resolved.why.said())?;
     if resolved.why == Why::Kubeconfig {
-        println!(
+        outln!(
             "note:   deploy, delete, run and invoke refuse this target until it is chosen (--context, or `faas target set cluster`)"
-        );
+        )?;
     }
     let running = record::running().await;
     if !running.is_empty() {
-        println!("local platforms running:");
+        outln!("local platforms running:")?;
         for platform in running {
-            println!(
+            outln!(
                 "  {}  pid {}  {}",
                 platform.url,
                 platform.pid,
                 platform.dir.display()
-            );
+            )?;
         }
     }
     Ok(())
@@ -109,6 +109,5 @@ fn set(args: &TargetArgs, kind: TargetKind) -> anyhow::Result<()> {
             namespace.as_deref().unwrap_or("(the context's)")
         ),
     };
-    println!("target set: {said} (saved in {})", path.display());
-    Ok(())
+    outln!("target set: {said} (saved in {})", path.display())
 }

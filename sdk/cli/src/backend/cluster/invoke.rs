@@ -16,7 +16,25 @@ use crate::target::{Cluster, explain};
 /// Calls the function and reads the whole answer.
 pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow::Result<Reply> {
     let function = super::read::get(cluster, name).await?;
-    if let Some(url) = function.status.as_ref().and_then(|s| s.url.as_deref()) {
+    let url = function.status.as_ref().and_then(|s| s.url.as_deref());
+    if call.asynchronous {
+        // Calls are queued by the gateway, which serves the function's public URL.
+        let Some(url) = url.and_then(|u| async_url(u, name)) else {
+            anyhow::bail!(
+                "{name} has no public URL, and asynchronous calls go through the gateway that serves it; hint: call it without --async, or give it a route"
+            );
+        };
+        return Gateway::new(&url)?
+            .send(
+                call.method.clone(),
+                &call.path,
+                &call.headers,
+                call.body.clone(),
+            )
+            .await
+            .with_context(|| format!("queueing a call of {name} at {url}"));
+    }
+    if let Some(url) = url {
         return Gateway::new(url)?
             .send(
                 call.method.clone(),
@@ -62,6 +80,12 @@ pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow
     let reply = send_over(stream, call, &path).await?;
     drop(forwarder);
     Ok(reply)
+}
+
+/// The `/async-function/NAME` URL beside a function's `…/function/NAME` URL.
+fn async_url(url: &str, name: &str) -> Option<String> {
+    let base = url.strip_suffix(&format!("/function/{name}"))?;
+    Some(format!("{base}/async-function/{name}"))
 }
 
 fn is_ready(pod: &Pod) -> bool {

@@ -15,7 +15,7 @@ pub async fn logs_to(
     cluster: &Cluster,
     name: &str,
     options: &LogOptions,
-    sink: &mut (dyn FnMut(String) + Send),
+    sink: &mut (dyn FnMut(String) -> anyhow::Result<()> + Send),
 ) -> anyhow::Result<()> {
     let function = super::read::get(cluster, name).await?;
     let pool = function.status.as_ref().and_then(|s| s.pool.clone());
@@ -87,7 +87,7 @@ pub async fn logs_to(
     }
     drop(tx);
     while let Some(line) = rx.recv().await {
-        sink(line);
+        sink(line)?;
     }
     Ok(())
 }

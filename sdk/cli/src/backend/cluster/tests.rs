@@ -558,9 +558,12 @@ async fn logs_of_a_pooled_function_are_its_own_lines_from_every_pool_pod() {
             since: Some(Duration::from_secs(600)),
             tail: Some(50),
         };
-        super::logs::logs_to(&cluster, "hello", &options, &mut |line| lines.push(line))
-            .await
-            .map(|()| lines)
+        super::logs::logs_to(&cluster, "hello", &options, &mut |line| {
+            lines.push(line);
+            Ok(())
+        })
+        .await
+        .map(|()| lines)
     });
     let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
     reply.json(
