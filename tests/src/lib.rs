@@ -364,6 +364,17 @@ impl Faas {
     }
 }
 
+/// A changing command's stderr after its first line, which must name the target it acts on
+/// (`→ local http://…`): the CLI says where a change goes before making it.
+pub fn after_target(stderr: &str) -> &str {
+    let (first, rest) = stderr.split_once('\n').unwrap_or((stderr, ""));
+    assert!(
+        first.starts_with("→ "),
+        "a changing command must name its target first:\n{stderr}"
+    );
+    rest
+}
+
 impl Drop for Faas {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -121,7 +121,6 @@ impl Resolved {
 enum Plan {
     Gateway(String),
     Cluster {
-        // Boxed: a kubeconfig is large and the other variant a URL.
         kubeconfig: Box<Kubeconfig>,
         context: Option<String>,
         namespace: Option<String>,

@@ -157,7 +157,7 @@ async fn faas_run_runs_now_waits_and_reports_failures() {
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "logged");
     assert!(err.contains(": Succeeded (HTTP 200)"), "{err}");
-    let id = err
+    let id = after_target(&err)
         .split_whitespace()
         .nth(1)
         .unwrap()

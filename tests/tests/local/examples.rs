@@ -184,7 +184,7 @@ async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
         "{stdout}"
     );
     assert!(
-        stderr.starts_with("run nightly-report.nightly.run."),
+        after_target(&stderr).starts_with("run nightly-report.nightly.run."),
         "{stderr}"
     );
     assert!(stderr.contains(": Succeeded (HTTP 200)"), "{stderr}");

@@ -4,6 +4,7 @@
 mod cli;
 mod cron;
 mod examples;
+mod first_hour;
 mod hostile;
 mod lambda;
 mod lifecycle;

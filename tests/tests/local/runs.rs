@@ -44,6 +44,7 @@ async fn faas_run_prints_its_id_first_then_progress_to_the_end() {
     cmd.args(["run", "hostile", "--schedule", "nightly"]);
     let (code, _, err) = output(cmd);
     assert_eq!(code, Some(1), "{err}");
+    let err = after_target(&err);
     let first = err.lines().next().unwrap_or_default();
     assert!(
         first.starts_with("run hostile.nightly.run.") && first.contains("started"),
@@ -84,6 +85,9 @@ async fn ctrl_c_leaves_the_run_going_and_runs_cancel_stops_it() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut target = String::new();
+    stderr.read_line(&mut target).unwrap();
+    assert!(target.starts_with("→ local "), "{target:?}");
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
     let id = first
@@ -155,7 +159,11 @@ async fn run_tables_and_schedules_mark_every_time_with_its_zone() {
     cmd.args(["run", "hostile", "-d", "ok"]);
     let (code, _, err) = output(cmd);
     assert_eq!(code, Some(0), "{err}");
-    let id = err.split_whitespace().nth(1).unwrap_or_default().to_owned();
+    let id = after_target(&err)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
 
     let mut cmd = faas.cli();
     cmd.args(["runs", "hostile", "--tz", "Asia/Tokyo"]);

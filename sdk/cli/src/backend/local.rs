@@ -104,8 +104,13 @@ impl Local {
                 faas_gateway::artifact::local_path(&function, base).map_err(anyhow::Error::msg)?;
             let artifact = std::fs::read(&artifact_path).with_context(|| {
                 format!(
-                    "spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",
-                    artifact_path.display()
+                    "spec.runtime.wasm.source: cannot read {}{}",
+                    artifact_path.display(),
+                    if options.build {
+                        " (build it first)"
+                    } else {
+                        " (build it first, or drop --no-build)"
+                    }
                 )
             })?;
             // Send just this function's document.

@@ -114,8 +114,13 @@ pub async fn deploy_one(
                 let local = local.unwrap_or_else(|| path.into());
                 let bytes = std::fs::read(&local).with_context(|| {
                     format!(
-                        "{name}: spec.runtime.wasm.source: cannot read {} (build it first, or drop --no-build)",
-                        local.display()
+                        "{name}: spec.runtime.wasm.source: cannot read {}{}",
+                        local.display(),
+                        if options.build {
+                            " (build it first)"
+                        } else {
+                            " (build it first, or drop --no-build)"
+                        }
                     )
                 })?;
                 let placed = artifact::place(
