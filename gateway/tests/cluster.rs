@@ -665,6 +665,18 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     assert!(
         metrics.contains("faas_gateway_scale_total{event=\"from_zero\",function=\"cold\"} 1"),
         "{metrics}"
+    ); // The hold is timed as the function's scale_from_zero cold-start phase (over 200 ms).
+    assert!(
+        metrics.contains(
+            "faas_cold_start_seconds_count{function=\"cold\",phase=\"scale_from_zero\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "faas_cold_start_seconds_bucket{function=\"cold\",phase=\"scale_from_zero\",le=\"0.1\"} 0"
+        ),
+        "{metrics}"
     );
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod cold_start;
 mod cron;
 mod examples;
 mod first_hour;
