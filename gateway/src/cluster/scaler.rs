@@ -135,13 +135,13 @@ pub struct ScaleTarget {
 }
 
 impl ScaleTarget {
-    /// A request held while this function scaled from zero got a replica after `took`.
+    /// A request held while this function scaled from zero got a replica after `took`;
+    /// recorded under the function's name in the registry (`name.namespace`), as its
+    /// dashboard page looks it up.
     pub fn record_from_zero(&self, took: std::time::Duration) {
-        self.cold_starts.record(
-            &self.function,
-            crate::cold_start::Phase::ScaleFromZero,
-            took,
-        );
+        let name = faas_api::routing::qualified_name(&self.function, &self.namespace);
+        self.cold_starts
+            .record(&name, crate::cold_start::Phase::ScaleFromZero, took);
     }
 
     /// Counts a scale event of this function (`faas_gateway_scale_total`).
