@@ -53,6 +53,10 @@ struct Args {
     /// CPU requested by a pool pod.
     #[arg(long, env = "FAAS_POOL_CPU_REQUEST", default_value = "250m")]
     pool_cpu_request: String,
+    /// A `kubernetes.io/dockerconfigjson` Secret (in each pool's namespace) mounted into pool
+    /// pods as their docker config: the credentials of their artifact pulls. Empty: none.
+    #[arg(long, env = "FAAS_POOL_REGISTRY_SECRET", default_value = "")]
+    pool_registry_secret: String,
     /// IAM roles each namespace's Functions may use: a JSON object of namespace (or `*`) to
     /// ARN patterns (`*` matches anything, `{namespace}` is the Function's namespace).
     /// Empty: no Function may name a role.
@@ -143,6 +147,8 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         pool_replicas: args.pool_replicas,
         pool_memory: args.pool_memory.clone(),
         pool_cpu_request: args.pool_cpu_request.clone(),
+        pool_registry_secret: Some(args.pool_registry_secret.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         network,
     })
 }

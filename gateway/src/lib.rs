@@ -16,6 +16,7 @@ pub mod async_call;
 pub mod body;
 pub mod build;
 pub mod cluster;
+pub mod cold_start;
 pub mod cron;
 pub mod error;
 pub mod guard;

@@ -516,6 +516,7 @@ fn persist(platform: &Platform, function: &Function, artifact: &Bytes) -> std::i
 
 fn forget(platform: &Platform, name: &str) {
     platform.stats.forget(name);
+    platform.metrics.cold_starts.forget(name);
     let _ = std::fs::remove_file(
         platform
             .config

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub async_calls: IntCounterVec,
     /// Scale from / to zero by the cluster gateway, by function.
     pub scale_events: IntCounterVec,
+    /// How long each cold-start phase took, by function and phase.
+    pub cold_starts: crate::cold_start::ColdStarts,
 }
 
 impl Metrics {
@@ -99,7 +101,9 @@ impl Metrics {
             &["function", "event"],
         )
         .expect("static metric definition");
+        let cold_starts = crate::cold_start::ColdStarts::new();
         for collector in [
+            cold_starts.collector(),
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(async_calls.clone()),
             Box::new(scale_events.clone()),
@@ -123,6 +127,7 @@ impl Metrics {
             rejected,
             async_calls,
             scale_events,
+            cold_starts,
         }
     }
 

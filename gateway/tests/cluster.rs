@@ -618,7 +618,7 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
         replicas: [("fn-cold".to_owned(), 0)].into(),
         ..ApiState::default()
     };
-    let (cluster, api, gateway) = gateway(state, Duration::from_secs(10)).await;
+    let (cluster, api, gateway, admin) = gateway_with_admin(state, Duration::from_secs(10)).await;
     let held = tokio::spawn(call(gateway, "/function/cold/work", None));
     // The gateway publishes its traffic, then asks for one replica.
     eventually("a replica asked for", || {
@@ -665,7 +665,29 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     assert!(
         metrics.contains("faas_gateway_scale_total{event=\"from_zero\",function=\"cold\"} 1"),
         "{metrics}"
+    ); // The hold is timed as the function's scale_from_zero cold-start phase (over 200 ms).
+    assert!(
+        metrics.contains(
+            "faas_cold_start_seconds_count{function=\"cold.shop\",phase=\"scale_from_zero\"} 1"
+        ),
+        "{metrics}"
     );
+    assert!(
+        metrics.contains(
+            "faas_cold_start_seconds_bucket{function=\"cold.shop\",phase=\"scale_from_zero\",le=\"0.1\"} 0"
+        ),
+        "{metrics}"
+    );
+    assert!(cluster.platform.registry.get("cold.shop").is_some());
+    let page = faas_e2e::send(
+        "GET",
+        &format!("http://{admin}/ui/functions/cold.shop"),
+        &[],
+        "",
+    )
+    .await
+    .text();
+    assert!(page.contains("data-phase=\"scale_from_zero\""), "{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,6 +67,7 @@ def handler(event, context):
 
 fn spec(dir: &Path, argv: &[&str], port: Option<u16>) -> ProcessSpec {
     ProcessSpec {
+        started: Default::default(),
         name: "bench".into(),
         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
         working_dir: Some(dir.to_path_buf()),

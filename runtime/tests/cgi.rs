@@ -88,6 +88,7 @@ fn spec(dir: &Path, script: &str, timeout: Duration) -> ProcessSpec {
     let path = dir.join("cgi.sh");
     std::fs::write(&path, script).unwrap();
     ProcessSpec {
+        started: Default::default(),
         name: "proc".into(),
         argv: vec!["sh".into(), path.to_string_lossy().into_owned()],
         working_dir: Some(dir.to_path_buf()),

@@ -66,6 +66,7 @@ fn python(dir: &Path, module: &str, source: &str, timeout: Duration) -> ProcessF
     );
     std::fs::write(dir.join(format!("{module}.py")), source).unwrap();
     let spec = ProcessSpec {
+        started: Default::default(),
         name: "orders".into(),
         argv: vec![
             "python3".into(),
@@ -262,6 +263,7 @@ fn rust_handler() -> std::path::PathBuf {
 async fn a_rust_lambda_runtime_handler_serves_http_errors_and_sqs_batches() {
     let binary = rust_handler();
     let spec = ProcessSpec {
+        started: Default::default(),
         name: "rusty".into(),
         argv: vec![binary.to_string_lossy().into_owned()],
         working_dir: None,

@@ -15,6 +15,7 @@ use http_body_util::BodyExt;
 
 fn spec(dir: &Path, argv: &[&str], port: Option<u16>, timeout: Duration) -> ProcessSpec {
     ProcessSpec {
+        started: Default::default(),
         name: "proc".into(),
         argv: argv.iter().map(|s| (*s).to_owned()).collect(),
         working_dir: Some(dir.to_path_buf()),

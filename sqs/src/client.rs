@@ -67,6 +67,12 @@ impl Clients {
         }
     }
 
+    /// The SDK configuration of these clients (the platform's credential policy, rustls with
+    /// ring), for the platform's other AWS clients: one policy for every AWS call a pod makes.
+    pub async fn sdk_config(&self) -> Result<SdkConfig, NoCredentials> {
+        self.config().await.cloned()
+    }
+
     async fn config(&self) -> Result<&SdkConfig, NoCredentials> {
         let loaded = self
             .config

@@ -224,6 +224,8 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]), {})
         self.assertEqual((env["FAAS_ALLOWED_NODE_GROUPS"], env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"],
                           env["FAAS_ALLOWED_TOLERATION_KEYS"]), ("", "", ""))
+        # No registry Secret unless named: pools pull anonymously or log in to ECR.
+        self.assertEqual(env["FAAS_POOL_REGISTRY_SECRET"], "")
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
         security = container["securityContext"]
@@ -250,6 +252,8 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]),
                          {"*": ["arn:aws:iam::123456789012:role/faas/{namespace}/*"]})
         self.assertEqual(env["FAAS_ALLOWED_NODE_GROUPS"], "functions-gpu")
+        # Pool pods' artifact pulls use the registry Secret the values name.
+        self.assertEqual(env["FAAS_POOL_REGISTRY_SECRET"], "function-registry")
         self.assertEqual(env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"], "example.com/disk")
         # The route rules: the same for the controller (status) and the gateway (routing).
         gateway_env = env_of(find(objects, "Deployment", "faas-gateway")[0])
@@ -316,6 +320,7 @@ class ChartTest(unittest.TestCase):
             ({"controller": {"region": "Paris"}}, "region"),
             ({"nodeGroups": {"system": {"capacityType": "spot"}}}, "capacityType"),
             ({"runtime": {"pools": {"memory": "a lot"}}}, "memory"),
+            ({"runtime": {"pools": {"registrySecret": "Registry Creds"}}}, "registrySecret"),
         ]:
             with self.subTest(values=values):
                 with self.assertRaises(helm.HelmError) as raised:

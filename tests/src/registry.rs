@@ -14,6 +14,11 @@ pub const USER: &str = "faas";
 pub const PASSWORD: &str = "faas-test-password";
 /// bcrypt of PASSWORD (cost 4: the registry checks it on every request).
 const PASSWORD_BCRYPT: &str = "$2a$04$Vtl8COCshwsX6aD9MQw2Ku5Ml1mZRepSrjVJuS2k6Wtj/Pp1Ey2wO";
+/// What an ECR token decodes to (`AWS:<password>`), as moto's `GetAuthorizationToken` hands
+/// it out for its account: a registry started with [`RegistryServer::start_ecr`] accepts it.
+pub const ECR_USER: &str = "AWS";
+pub const ECR_PASSWORD: &str = "123456789012-auth-token";
+const ECR_PASSWORD_BCRYPT: &str = "$2a$04$1.bGH0AXvTMLxQdKZJdqn.rEKw.UiTJo5LaF4FHtoNGbNqMyEuU.K";
 
 pub struct RegistryServer {
     /// `127.0.0.1:PORT`: the registry part of references.
@@ -27,6 +32,15 @@ pub struct RegistryServer {
 impl RegistryServer {
     /// Starts a registry; with `authenticated`, every request needs USER/PASSWORD.
     pub fn start(authenticated: bool) -> RegistryServer {
+        Self::start_with(authenticated.then_some((USER, PASSWORD_BCRYPT)))
+    }
+
+    /// Starts a registry whose only user is ECR_USER with moto's ECR token as password.
+    pub fn start_ecr() -> RegistryServer {
+        Self::start_with(Some((ECR_USER, ECR_PASSWORD_BCRYPT)))
+    }
+
+    fn start_with(htpasswd_user: Option<(&str, &str)>) -> RegistryServer {
         let found = Command::new("sh")
             .args(["-c", "command -v docker-registry"])
             .output()
@@ -46,9 +60,9 @@ impl RegistryServer {
              http:\n  addr: {host}\n",
             storage.display()
         );
-        if authenticated {
+        if let Some((user, bcrypt)) = htpasswd_user {
             let htpasswd = dir.path().join("htpasswd");
-            std::fs::write(&htpasswd, format!("{USER}:{PASSWORD_BCRYPT}\n")).expect("htpasswd");
+            std::fs::write(&htpasswd, format!("{user}:{bcrypt}\n")).expect("htpasswd");
             config.push_str(&format!(
                 "auth:\n  htpasswd: {{realm: faas-test, path: {}}}\n",
                 htpasswd.display()
@@ -95,6 +109,18 @@ impl RegistryServer {
             .join(&hex[..2])
             .join(hex)
             .join("data")
+    }
+
+    /// Writes a docker config that names `helper` (`ecr-login`) for this registry into `dir`;
+    /// returns its path.
+    pub fn docker_config_helper(&self, dir: &Path, helper: &str) -> PathBuf {
+        let path = dir.join("config.json");
+        std::fs::write(
+            &path,
+            format!(r#"{{"credHelpers": {{"{}": "{helper}"}}}}"#, self.host),
+        )
+        .expect("docker config");
+        path
     }
 
     /// Writes a docker config with this registry's credentials into `dir`; returns its path.

@@ -46,6 +46,9 @@ try {
   for (const tick of ["-60 min", "now", "/min", "1 ms", "1 s", "60 s"]) {
     check(ticks.some((t) => t.includes(tick)), `chart label ${tick} missing: ${ticks}`);
   }
+  // Cold starts: loading hello compiled it; the phase's time is shown.
+  const compile = await page.textContent('table.cold-starts tr[data-phase="compile"]');
+  check(/compile\s*[\d.]+ (µs|ms|s)/.test(compile), "hello's compile phase: " + compile);
   await page.screenshot({ path: shots + "/2-function.png", fullPage: true });
 
   // Suspend the schedule from the page: shown as an operator's override, then resumed.

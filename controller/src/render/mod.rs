@@ -42,6 +42,10 @@ pub struct ClusterDefaults {
     pub pool_memory: String,
     /// CPU requested by a pool pod.
     pub pool_cpu_request: String,
+    /// A `kubernetes.io/dockerconfigjson` Secret mounted into pool pods (in each pool's
+    /// namespace): the credentials of their artifact pulls. `None`: only ECR logins with the
+    /// pool's role and anonymous registries.
+    pub pool_registry_secret: Option<String>,
     /// What the platform team allows Functions (role ARNs per namespace, node groups, node
     /// labels); its `pool_memory_bytes` is [`ClusterDefaults::pool_memory`] parsed.
     pub policy: faas_api::ClusterPolicy,
@@ -60,6 +64,7 @@ impl Default for ClusterDefaults {
             pool_replicas: 2,
             pool_memory: "1Gi".to_owned(),
             pool_cpu_request: "250m".to_owned(),
+            pool_registry_secret: None,
             policy: faas_api::ClusterPolicy {
                 pool_memory_bytes: Some(1 << 30),
                 ..faas_api::ClusterPolicy::default()

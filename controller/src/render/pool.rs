@@ -15,8 +15,9 @@ use faas_api::contract;
 use faas_api::{Function, FunctionSpec, PlacementSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, PodSpec, PodTemplateSpec,
-    ResourceRequirements, Service, ServiceAccount, ServicePort, ServiceSpec,
+    Container, ContainerPort, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
@@ -40,6 +41,8 @@ pub const POOL_ROLE: &str = contract::POOL_ROLE;
 pub const POOL_HTTP_PORT: i32 = 8080;
 /// `/tmp` of a pool pod (its compiled-code cache).
 pub const POOL_TMP_SIZE_LIMIT: &str = "2Gi";
+/// Where the registry Secret is mounted (`DOCKER_CONFIG`: docker's `config.json` inside).
+pub const POOL_DOCKER_CONFIG_DIR: &str = "/var/run/faas/registry";
 
 /// The objects of one pool.
 #[derive(Clone, Debug)]
@@ -240,6 +243,16 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         .env
         .get_or_insert_with(Vec::new)
         .extend(super::platform_aws_env());
+    let mut volumes = vec![tmp_volume(POOL_TMP_SIZE_LIMIT)];
+    if let Some(secret) = &defaults.pool_registry_secret {
+        let (volume, mount, env) = registry_secret(secret);
+        volumes.push(volume);
+        runtime
+            .volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(mount);
+        runtime.env.get_or_insert_with(Vec::new).push(env);
+    }
     let grace = PRE_STOP_SECONDS + i64::try_from(longest_timeout).unwrap_or(i64::MAX / 4) + 5;
     let replicas = defaults.pool_replicas.max(1);
     let deployment = Deployment {
@@ -260,7 +273,7 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
                     containers: vec![runtime],
                     security_context: Some(pod_security()),
                     // The compile cache lives here; guests get no filesystem in a cluster.
-                    volumes: Some(vec![tmp_volume(POOL_TMP_SIZE_LIMIT)]),
+                    volumes: Some(volumes),
                     tolerations: (!place.tolerations.is_empty()).then_some(place.tolerations),
                     affinity: Some(place.affinity),
                     topology_spread_constraints: (!place.topology_spread.is_empty())
@@ -309,6 +322,39 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
     }
 }
 
+/// The registry Secret as the pod's docker config: its `.dockerconfigjson` as
+/// `config.json` in [`POOL_DOCKER_CONFIG_DIR`], named by `DOCKER_CONFIG`. Optional, so a
+/// namespace without the Secret still runs its pools (ConfigMap artifacts, ECR with the pool's
+/// role); a pull that needed it names the registry that refused.
+fn registry_secret(secret: &str) -> (Volume, VolumeMount, EnvVar) {
+    let volume = Volume {
+        name: "registry".to_owned(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.to_owned()),
+            items: Some(vec![KeyToPath {
+                key: ".dockerconfigjson".to_owned(),
+                path: "config.json".to_owned(),
+                ..KeyToPath::default()
+            }]),
+            optional: Some(true),
+            ..SecretVolumeSource::default()
+        }),
+        ..Volume::default()
+    };
+    let mount = VolumeMount {
+        name: "registry".to_owned(),
+        mount_path: POOL_DOCKER_CONFIG_DIR.to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    };
+    let env = EnvVar {
+        name: "DOCKER_CONFIG".to_owned(),
+        value: Some(POOL_DOCKER_CONFIG_DIR.to_owned()),
+        ..EnvVar::default()
+    };
+    (volume, mount, env)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,6 +383,57 @@ mod tests {
             role_arn: arn.into(),
         });
         f
+    }
+
+    #[test]
+    fn the_registry_secret_is_the_pool_pods_docker_config() {
+        let pool = pool_of(&wasm("a", "shop"));
+        let without = pool_objects(&pool, 30, &ClusterDefaults::default());
+        let pod = without.deployment.spec.template.spec.expect("pod");
+        assert_eq!(pod.volumes.as_ref().map(Vec::len), Some(1));
+        assert!(
+            !pod.containers[0]
+                .env
+                .iter()
+                .flatten()
+                .any(|e| e.name == "DOCKER_CONFIG")
+        );
+
+        let defaults = ClusterDefaults {
+            pool_registry_secret: Some("registry-credentials".into()),
+            ..ClusterDefaults::default()
+        };
+        let objects = pool_objects(&pool, 30, &defaults);
+        let pod = objects.deployment.spec.template.spec.expect("pod");
+        let volume = pod
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == "registry")
+            .expect("registry volume");
+        let secret = volume.secret.as_ref().expect("a Secret volume");
+        assert_eq!(secret.secret_name.as_deref(), Some("registry-credentials"));
+        let items = secret.items.clone().unwrap_or_default();
+        assert_eq!(
+            (items[0].key.as_str(), items[0].path.as_str()),
+            (".dockerconfigjson", "config.json")
+        );
+        let container = &pod.containers[0];
+        let mount = container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "registry")
+            .expect("mounted");
+        assert_eq!(mount.mount_path, POOL_DOCKER_CONFIG_DIR);
+        assert_eq!(mount.read_only, Some(true));
+        let docker_config = container
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == "DOCKER_CONFIG")
+            .and_then(|e| e.value.clone());
+        assert_eq!(docker_config.as_deref(), Some(POOL_DOCKER_CONFIG_DIR));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! name is their digest.
 
 mod configmap;
+pub mod ecr;
 mod file;
 mod oci;
 pub mod upload;

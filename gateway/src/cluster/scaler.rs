@@ -131,9 +131,19 @@ pub struct ScaleTarget {
     activity: Arc<Activity>,
     waking: AtomicBool,
     events: IntCounterVec,
+    cold_starts: crate::cold_start::ColdStarts,
 }
 
 impl ScaleTarget {
+    /// A request held while this function scaled from zero got a replica after `took`;
+    /// recorded under the function's name in the registry (`name.namespace`), as its
+    /// dashboard page looks it up.
+    pub fn record_from_zero(&self, took: std::time::Duration) {
+        let name = faas_api::routing::qualified_name(&self.function, &self.namespace);
+        self.cold_starts
+            .record(&name, crate::cold_start::Phase::ScaleFromZero, took);
+    }
+
     /// Counts a scale event of this function (`faas_gateway_scale_total`).
     pub fn record(&self, event: &str) {
         self.events
@@ -342,15 +352,22 @@ fn write_params() -> PostParams {
 pub struct Scaler {
     client: Client,
     events: IntCounterVec,
+    cold_starts: crate::cold_start::ColdStarts,
     targets: Mutex<HashMap<(String, String), Arc<ScaleTarget>>>,
 }
 
 impl Scaler {
-    /// Scales through `client`, counting what it does in `events`.
-    pub fn new(client: Client, events: IntCounterVec) -> Self {
+    /// Scales through `client`, counting what it does in `events` and timing the holds of
+    /// scales from zero in `cold_starts`.
+    pub fn new(
+        client: Client,
+        events: IntCounterVec,
+        cold_starts: crate::cold_start::ColdStarts,
+    ) -> Self {
         Scaler {
             client,
             events,
+            cold_starts,
             targets: Mutex::new(HashMap::new()),
         }
     }
@@ -388,6 +405,7 @@ impl Scaler {
             activity,
             waking: AtomicBool::new(false),
             events: self.events.clone(),
+            cold_starts: self.cold_starts.clone(),
         });
         targets.insert(key, Arc::clone(&target));
         target

@@ -123,6 +123,7 @@ impl RemoteFunction {
         if let Some(scale) = &self.hold.scale {
             scale.wake();
         }
+        let held = std::time::Instant::now();
         let wait = async {
             loop {
                 if backends.changed().await.is_err() {
@@ -134,10 +135,14 @@ impl RemoteFunction {
                 }
             }
         };
-        tokio::time::timeout(self.hold.limit, wait)
+        let ready = tokio::time::timeout(self.hold.limit, wait)
             .await
             .ok()
-            .flatten()
+            .flatten();
+        if let (Some(_), Some(scale)) = (&ready, &self.hold.scale) {
+            scale.record_from_zero(held.elapsed());
+        }
+        ready
     }
 
     fn no_replica(&self) -> Response<ResponseBody> {

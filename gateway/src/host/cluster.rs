@@ -100,6 +100,7 @@ pub fn start(options: &ClusterOptions, client: Client) -> Result<Cluster, StartE
     let scaler = Arc::new(Scaler::new(
         client.clone(),
         platform.metrics.scale_events.clone(),
+        platform.metrics.cold_starts.clone(),
     ));
     let functions = Arc::new(Mutex::new(ClusterFunctions::new(
         Arc::clone(&endpoints),

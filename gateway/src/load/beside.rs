@@ -19,8 +19,10 @@ pub fn load(
     container: &ContainerRuntime,
     limits: Limits,
     runtime_api: std::net::SocketAddr,
+    started: faas_runtime::process::StartObserver,
 ) -> Result<Loaded, String> {
     let spec = ProcessSpec {
+        started,
         name: function.metadata.name.as_deref().unwrap_or_default().into(),
         argv: Vec::new(),
         working_dir: None,

@@ -55,10 +55,14 @@ pub(crate) async fn load(
     base_dir: Option<&Path>,
 ) -> Result<Loaded, String> {
     if let Some(container) = &function.spec.runtime.container {
+        let started = platform
+            .metrics
+            .cold_starts
+            .process_observer(function.metadata.name.as_deref().unwrap_or_default());
         return match platform.config.host.process {
-            ProcessLoading::Local => process::load(function, container, limits, base_dir),
+            ProcessLoading::Local => process::load(function, container, limits, base_dir, started),
             ProcessLoading::Beside { runtime_api } => {
-                beside::load(function, container, limits, runtime_api)
+                beside::load(function, container, limits, runtime_api, started)
             }
             ProcessLoading::Refused(reason) => Err(reason.to_owned()),
         };

@@ -19,6 +19,7 @@ pub fn load(
     container: &ContainerRuntime,
     limits: Limits,
     base_dir: Option<&Path>,
+    started: faas_runtime::process::StartObserver,
 ) -> Result<Loaded, String> {
     if container.command.is_empty() {
         return Err(match &container.image {
@@ -50,6 +51,7 @@ pub fn load(
     }
     argv.extend(container.args.iter().cloned());
     let spec = ProcessSpec {
+        started,
         name: function.metadata.name.as_deref().unwrap_or_default().into(),
         argv,
         working_dir: working_dir.or_else(|| base_dir.map(Path::to_path_buf)),
@@ -100,7 +102,13 @@ mod tests {
         )
         .expect("manifest");
         let container = function.spec.runtime.container.clone().expect("container");
-        let Err(message) = load(&function, &container, Limits::default(), None) else {
+        let Err(message) = load(
+            &function,
+            &container,
+            Limits::default(),
+            None,
+            Default::default(),
+        ) else {
             panic!("a container function without a command must be refused");
         };
         assert!(!message.contains('\\'), "{message}");

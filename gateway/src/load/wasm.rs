@@ -9,9 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use faas_api::network::OutboundPolicy;
 use faas_api::{Function, Limits, WasmRuntime as WasmSpec};
-use faas_runtime::wasm::{ArtifactKind, FunctionSettings, WasmRuntime};
+use faas_runtime::wasm::{ArtifactKind, FunctionSettings, LoadSource, WasmRuntime};
 
 use super::WasmLoading;
+use crate::cold_start::Phase;
 use crate::error::StartError;
 use crate::metrics::Metrics;
 use crate::platform::{GatewayConfig, Platform};
@@ -28,7 +29,11 @@ pub fn start(
     }
     let runtime = WasmRuntime::new(config.wasm.clone())?;
     let histogram = metrics.instantiate.with_label_values::<&str>(&[]);
-    runtime.on_instantiate(Arc::new(move |took| histogram.observe(took.as_secs_f64())));
+    let cold_starts = metrics.cold_starts.clone();
+    runtime.on_instantiate(Arc::new(move |function, took| {
+        histogram.observe(took.as_secs_f64());
+        cold_starts.record(function, Phase::Instantiate, took);
+    }));
     if let Err(err) = runtime.log_limits().register(metrics.registry()) {
         tracing::warn!(error = %err, "guest log rate metric not registered");
     }
@@ -79,11 +84,17 @@ pub(crate) async fn load(
                 .loads
                 .with_label_values(&[source.as_str()])
                 .inc();
-            platform.stats.record_load(
-                function.metadata.name.as_deref().unwrap_or_default(),
-                source.as_str(),
-                loading.elapsed(),
-            );
+            let name = function.metadata.name.as_deref().unwrap_or_default();
+            platform
+                .stats
+                .record_load(name, source.as_str(), loading.elapsed());
+            // A version already in memory had its compile phase when it was first loaded.
+            if source != LoadSource::Memory {
+                platform
+                    .metrics
+                    .cold_starts
+                    .record(name, Phase::Compile, loading.elapsed());
+            }
             compiled
         }
         Err(err) => {

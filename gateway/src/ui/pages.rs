@@ -255,6 +255,15 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
                 " (last " (last.at) ": " (last.source) ", " (format!("{:.0}", last.millis)) " ms)"
             }
         }
+        @let cold = platform.metrics.cold_starts.summary(name);
+        @if !cold.is_empty() {
+            table.cold-starts {
+                thead { tr { th { "Cold-start phase" } th { "Last" } th { "p50" } th { "Count" } } }
+                tbody { @for p in &cold { tr data-phase=(p.phase) {
+                    td { (p.phase) } td { (took(p.last_ms)) } td { (took(p.p50_ms)) } td { (p.count) }
+                } } }
+            }
+        }
         @if let Some(triggers) = sqs.as_array().filter(|t| !t.is_empty()) {
             h2 { "SQS triggers" }
             table {
@@ -465,4 +474,15 @@ pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
         pre id="output" { (shown(&status.output).unwrap_or_default()) }
         @if let Some(tail) = shown(&status.log_tail) { h2 { "Log tail" } pre id="log" { (tail) } }
     })
+}
+
+/// A cold-start phase's time, readable from microseconds (instantiation) to minutes.
+fn took(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 1.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.0} µs", ms * 1000.0)
+    }
 }

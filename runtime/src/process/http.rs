@@ -514,6 +514,7 @@ async fn follow_beside(
     state: watch::Sender<ProcessState>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let following = Instant::now();
     loop {
         let probed = accepts(port, spec.readiness_path.as_deref()).await;
         // Not ready yet is normal while the function container starts; after it was ready
@@ -535,6 +536,10 @@ async fn follow_beside(
             }
             match &now {
                 ProcessState::Ready { .. } => {
+                    if matches!(current, ProcessState::Starting { .. }) {
+                        spec.started
+                            .observe(super::StartPhase::ProcessStart, following.elapsed());
+                    }
                     tracing::info!(function = %spec.name, port, "process: the server beside accepts connections")
                 }
                 ProcessState::Unreachable { reason } => {
@@ -626,6 +631,7 @@ async fn run_once(
     super::forward_output(&spec.name, &mut child, calls);
     let pid = child.id().unwrap_or_default();
     tracing::info!(function = %spec.name, pid, port, "process: started");
+    let spawned = Instant::now();
     // Readiness: the port accepts a connection.
     let probe = async {
         while accepts(port, spec.readiness_path.as_deref()).await.is_err() {
@@ -659,6 +665,8 @@ async fn run_once(
             return None;
         }
     }
+    spec.started
+        .observe(super::StartPhase::ProcessStart, spawned.elapsed());
     state.send_replace(ProcessState::Ready { pid: Some(pid) });
     tracing::info!(function = %spec.name, pid, port, "process: ready");
     tokio::select! {

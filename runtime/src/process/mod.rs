@@ -40,6 +40,45 @@ pub struct ProcessSpec {
     pub readiness_path: Option<String>,
     /// Timeout, memory, concurrency, body size.
     pub limits: Limits,
+    /// Told how long each start took (cold-start metrics).
+    pub started: StartObserver,
+}
+
+/// A phase of a process function's start, as the cold-start metrics name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartPhase {
+    /// `http` mode: from spawning the process (beside: from following it) to its port
+    /// accepting connections.
+    ProcessStart,
+    /// `lambda` mode: from spawning the handler (beside: from serving its Runtime API) to its
+    /// first request for work, i.e. its init code ran.
+    LambdaInit,
+}
+
+/// Told how long a start phase took; nothing when empty (tests, tools).
+#[derive(Clone, Default)]
+pub struct StartObserver(Option<Arc<dyn Fn(StartPhase, Duration) + Send + Sync>>);
+
+impl StartObserver {
+    pub fn new(observe: impl Fn(StartPhase, Duration) + Send + Sync + 'static) -> Self {
+        StartObserver(Some(Arc::new(observe)))
+    }
+
+    pub(crate) fn observe(&self, phase: StartPhase, took: Duration) {
+        if let Some(observe) = &self.0 {
+            observe(phase, took);
+        }
+    }
+}
+
+impl std::fmt::Debug for StartObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "StartObserver"
+        } else {
+            "StartObserver(none)"
+        })
+    }
 }
 
 impl ProcessSpec {

@@ -54,10 +54,11 @@ pub(super) async fn invoke(
 
     let pre = pre.clone();
     let observer = Arc::clone(runtime);
+    let function = Arc::clone(&settings.name);
     let mut task = sandbox::GuestTask::spawn(async move {
         let started = Instant::now();
         let instance = pre.instantiate_async(&mut store).await?;
-        observer.observe_instantiate(started.elapsed());
+        observer.observe_instantiate(&function, started.elapsed());
         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
         start.call_async(&mut store, ()).await
     });

@@ -32,7 +32,7 @@ use crate::{CallContext, InvokeError, Invoker, ResponseBody};
 pub const DEFAULT_KEEP_RESIDENT: usize = 2 << 20;
 
 /// Told how long each instantiation took (metrics).
-pub type InstantiateObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+pub type InstantiateObserver = Arc<dyn Fn(&str, Duration) + Send + Sync>;
 
 /// Process-wide settings of the WASM executor.
 #[derive(Clone, Debug)]
@@ -249,7 +249,7 @@ impl WasmRuntime {
         self.pooling
     }
 
-    /// Registers a callback told how long each instantiation took (for metrics).
+    /// Registers a callback told how long each instantiation of a function took (for metrics).
     pub fn on_instantiate(&self, observer: InstantiateObserver) {
         *self
             .instantiate_observer
@@ -257,14 +257,14 @@ impl WasmRuntime {
             .unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
-    fn observe_instantiate(&self, took: Duration) {
+    fn observe_instantiate(&self, function: &str, took: Duration) {
         let observer = self
             .instantiate_observer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         if let Some(observer) = observer {
-            observer(took);
+            observer(function, took);
         }
     }
 

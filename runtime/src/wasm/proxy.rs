@@ -76,12 +76,13 @@ pub(super) async fn invoke(
 
     let pre = pre.clone();
     let observer = Arc::clone(runtime);
+    let function = Arc::clone(&settings.name);
     // The guest runs in its own task because it keeps writing the body after it has handed
     // over the response head; the store lives exactly as long as that task.
     let mut task = sandbox::GuestTask::spawn(async move {
         let started = Instant::now();
         let proxy = pre.instantiate_async(&mut store).await?;
-        observer.observe_instantiate(started.elapsed());
+        observer.observe_instantiate(&function, started.elapsed());
         proxy
             .wasi_http_incoming_handler()
             .call_handle(&mut store, incoming, outparam)

@@ -5,6 +5,11 @@
 //! `auths[host]` (what `docker login` writes; `auth` is base64 `user:password`), then
 //! `credsStore` (the default helper), else anonymous. The config file is
 //! `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+//!
+//! A helper may also be built in ([`Helper`], given to [`crate::Registry::with_helper`]): then
+//! it answers instead of the `docker-credential-<name>` program. Pool pods build `ecr-login` in,
+//! so they log in to ECR with their own IAM role without a helper binary; with it, an ECR host
+//! the docker config says nothing about uses `ecr-login` too ([`is_ecr_host`]).
 
 use std::path::{Path, PathBuf};
 
@@ -80,14 +85,71 @@ pub fn docker_config_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".docker/config.json"))
 }
 
+/// The docker credential helper of ECR (`docker-credential-ecr-login`).
+pub const ECR_HELPER: &str = "ecr-login";
+
+/// A credential helper built into the process (instead of a `docker-credential-*` program).
+pub trait Helper: Send + Sync {
+    /// Credentials for `registry` (a host, `host:port`).
+    fn get<'a>(
+        &'a self,
+        registry: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Credentials, OciError>> + Send + 'a>>;
+}
+
+/// `<account>.dkr.ecr.<region>.amazonaws.com` (and the China and FIPS variants).
+pub fn is_ecr_host(registry: &str) -> bool {
+    ecr_host_parts(registry).is_some()
+}
+
+/// (account, region) of an ECR host.
+pub fn ecr_host_parts(registry: &str) -> Option<(&str, &str)> {
+    let host = registry.split(':').next().unwrap_or(registry);
+    let rest = host
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| host.strip_suffix(".amazonaws.com.cn"))?;
+    let (account, rest) = rest.split_once(".dkr.ecr")?;
+    let region = rest
+        .strip_prefix("-fips.")
+        .or_else(|| rest.strip_prefix('.'))?;
+    let valid = !account.is_empty()
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && !region.is_empty()
+        && !region.contains('.');
+    valid.then_some((account, region))
+}
+
+/// What the docker config says about a registry, before any helper runs.
+pub(crate) enum Found {
+    Credentials(Credentials),
+    /// The name of the helper to ask (`credHelpers`, else `credsStore`).
+    Helper(String),
+    /// Nothing: anonymous, unless a built-in helper claims the host.
+    Nothing,
+}
+
 /// Credentials for `registry` from the docker config at `path` (missing file: anonymous).
 pub fn lookup(path: Option<&Path>, registry: &str) -> Result<Credentials, OciError> {
+    resolve(find(path, registry)?, registry)
+}
+
+/// [`Found`] into credentials, running a helper program when one is named.
+pub(crate) fn resolve(found: Found, registry: &str) -> Result<Credentials, OciError> {
+    match found {
+        Found::Credentials(credentials) => Ok(credentials),
+        Found::Helper(helper) => from_helper(&helper, registry),
+        Found::Nothing => Ok(Credentials::Anonymous),
+    }
+}
+
+/// What the docker config at `path` says for `registry`, in docker's order.
+pub(crate) fn find(path: Option<&Path>, registry: &str) -> Result<Found, OciError> {
     let Some(path) = path else {
-        return Ok(Credentials::Anonymous);
+        return Ok(Found::Nothing);
     };
     let text = match std::fs::read(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Credentials::Anonymous),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
         Err(e) => {
             return Err(OciError::Credentials {
                 registry: registry.to_owned(),
@@ -101,7 +163,7 @@ pub fn lookup(path: Option<&Path>, registry: &str) -> Result<Credentials, OciErr
             why: format!("{} is not a docker config: {e}", path.display()),
         })?;
     if let Some(helper) = config.cred_helpers.get(registry) {
-        return from_helper(helper, registry);
+        return Ok(Found::Helper(helper.clone()));
     }
     if let Some(entry) = config
         .auths
@@ -109,12 +171,12 @@ pub fn lookup(path: Option<&Path>, registry: &str) -> Result<Credentials, OciErr
         .find(|(key, _)| host_of(key) == registry)
         .map(|(_, entry)| entry)
     {
-        return from_entry(entry, registry, path);
+        return from_entry(entry, registry, path).map(Found::Credentials);
     }
-    match &config.creds_store {
-        Some(store) => from_helper(store, registry),
-        None => Ok(Credentials::Anonymous),
-    }
+    Ok(match &config.creds_store {
+        Some(store) => Found::Helper(store.clone()),
+        None => Found::Nothing,
+    })
 }
 
 /// `https://host/v1/` and `host` both name `host`.
@@ -299,6 +361,31 @@ mod tests {
         );
         assert_eq!(parse_challenge("Negotiate"), None);
         assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
+    }
+
+    #[test]
+    fn ecr_hosts_are_recognised() {
+        assert_eq!(
+            ecr_host_parts("123456789012.dkr.ecr.eu-west-1.amazonaws.com"),
+            Some(("123456789012", "eu-west-1"))
+        );
+        assert_eq!(
+            ecr_host_parts("123456789012.dkr.ecr-fips.us-east-1.amazonaws.com"),
+            Some(("123456789012", "us-east-1"))
+        );
+        assert_eq!(
+            ecr_host_parts("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
+            Some(("123456789012", "cn-north-1"))
+        );
+        for other in [
+            "ghcr.io",
+            "127.0.0.1:5000",
+            "evil.dkr.ecr.us-east-1.amazonaws.com",
+            "123.dkr.ecr.amazonaws.com",
+            "123.dkr.ecr.us-east-1.amazonaws.com.example.com",
+        ] {
+            assert!(!is_ecr_host(other), "{other}");
+        }
     }
 
     #[test]

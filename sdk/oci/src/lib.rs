@@ -151,6 +151,13 @@ impl Registry {
         })
     }
 
+    /// Answers for the docker credential helper `name` in this process instead of running
+    /// `docker-credential-<name>` (e.g. [`auth::ECR_HELPER`] with the pod's IAM role).
+    pub fn with_helper(mut self, name: &str, helper: std::sync::Arc<dyn auth::Helper>) -> Self {
+        self.transport.helpers.insert(name.to_owned(), helper);
+        self
+    }
+
     /// Pushes `wasm` to `reference` (its tag; a digest in it is ignored) in the wasm OCI
     /// layout. `annotations` go on the manifest.
     pub async fn push_wasm(

@@ -85,6 +85,8 @@ pub(crate) struct Transport {
     insecure: Vec<String>,
     /// Authorization values that worked, per (registry, repository, access).
     authorizations: Mutex<HashMap<(String, String, Access), HeaderValue>>,
+    /// Credential helpers built into this process, by helper name.
+    pub helpers: HashMap<String, std::sync::Arc<dyn auth::Helper>>,
     pub timeout: Duration,
 }
 
@@ -106,6 +108,7 @@ impl Transport {
             docker_config,
             insecure,
             authorizations: Mutex::new(HashMap::new()),
+            helpers: HashMap::new(),
             timeout: Duration::from_secs(120),
         })
     }
@@ -161,8 +164,21 @@ impl Transport {
             .and_then(|cache| cache.get(key).cloned())
     }
 
-    fn credentials(&self, registry: &str) -> Result<Credentials, OciError> {
-        auth::lookup(self.docker_config.as_deref(), registry)
+    /// Docker's lookup, with built-in helpers answering for their names (and `ecr-login`
+    /// for ECR hosts the config says nothing about).
+    async fn credentials(&self, registry: &str) -> Result<Credentials, OciError> {
+        let found = auth::find(self.docker_config.as_deref(), registry)?;
+        let built_in = match &found {
+            auth::Found::Helper(name) => self.helpers.get(name),
+            auth::Found::Nothing if auth::is_ecr_host(registry) => {
+                self.helpers.get(auth::ECR_HELPER)
+            }
+            _ => None,
+        };
+        match built_in {
+            Some(helper) => helper.get(registry).await,
+            None => auth::resolve(found, registry),
+        }
     }
 
     /// The Authorization value answering a 401's challenge.
@@ -175,7 +191,7 @@ impl Transport {
         let challenge = challenged
             .header("www-authenticate")
             .and_then(auth::parse_challenge);
-        let credentials = self.credentials(&reference.registry)?;
+        let credentials = self.credentials(&reference.registry).await?;
         let value = match challenge {
             Some(Challenge::Basic) => {
                 let header = credentials

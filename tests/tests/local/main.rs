@@ -3,6 +3,7 @@
 
 mod aws_credentials;
 mod cli;
+mod cold_start;
 mod cron;
 mod errors;
 mod examples;

@@ -153,6 +153,14 @@ async fn a_sidecar_serves_the_runtime_api_to_a_lambda_handler_beside_it() {
     assert_eq!(v["path"], "/items");
     assert_eq!(v["query"], json!({"id": "7"}));
     assert_eq!(v["function"], "orders");
+    // The handler's init, from the sidecar serving its Runtime API to its first request for
+    // work, is the function's lambda_init cold-start phase.
+    let metrics = get(&faas.url("/metrics")).await.text();
+    assert!(
+        metrics
+            .contains("faas_cold_start_seconds_count{function=\"orders\",phase=\"lambda_init\"} 1"),
+        "{metrics}"
+    );
     let reply = send(
         "POST",
         &faas.url("/function/orders/upload"),
@@ -262,6 +270,13 @@ async fn a_sidecar_follows_an_http_server_beside_it() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["path"], "/stock?sku=1");
     assert_eq!(reply.json()["greeting"], "beside");
+    let metrics = get(&faas.url("/metrics")).await.text();
+    assert!(
+        metrics.contains(
+            "faas_cold_start_seconds_count{function=\"orders\",phase=\"process_start\"} 1"
+        ),
+        "{metrics}"
+    );
 
     // The container dies: not ready, with the reason; requests wait for it within their
     // timeout and then fail with 503.
@@ -381,6 +396,15 @@ async fn a_pool_serves_wasm_functions_read_only_and_fires_no_schedules() {
         .filter(|l| l.starts_with("faas_invocations_total") && l.contains("function=\"hello\""))
         .collect();
     assert_eq!(calls.len(), 1, "{metrics}");
+    // A pool pod times the phases of a WASM cold start.
+    for phase in ["compile", "instantiate"] {
+        assert!(
+            metrics.contains(&format!(
+                "faas_cold_start_seconds_count{{function=\"hello\",phase=\"{phase}\"}}"
+            )),
+            "{phase}: {metrics}"
+        );
+    }
     assert!(
         calls[0].ends_with(" 1"),
         "a pool fired a schedule: {calls:?}"

@@ -42,6 +42,8 @@ struct Slot {
     kill: Notify,
     /// Whether this process asked for work at least once (it initialized).
     initialized: std::sync::atomic::AtomicBool,
+    /// When this process was started (its init time ends at its first request for work).
+    born: Instant,
     /// Invocations whose deadline passed, newest last (a few): the handler's late answer
     /// to one of them is accepted and dropped. Refusing it would make runtime clients
     /// exit (`awslambdaric` raises on a refused response), and a handler beside a
@@ -62,6 +64,7 @@ impl Slot {
             init_error: Mutex::new(None),
             kill: Notify::new(),
             initialized: std::sync::atomic::AtomicBool::new(false),
+            born: Instant::now(),
             expired: Mutex::new(std::collections::VecDeque::new()),
             calls: Arc::default(),
         }
@@ -327,8 +330,14 @@ async fn next(slot: &Arc<Slot>) -> Reply {
             lost.id
         ))));
     }
-    slot.initialized
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    if !slot
+        .initialized
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        pool.spec
+            .started
+            .observe(crate::process::StartPhase::LambdaInit, slot.born.elapsed());
+    }
     pool.asked.store(true, std::sync::atomic::Ordering::SeqCst);
     pool.failure.send_if_modified(|f| f.take().is_some());
     let invocation: Invocation = {
