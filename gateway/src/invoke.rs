@@ -76,13 +76,17 @@ pub async fn call_function(
     };
     // Behind the cluster gateway the client's mount point (a host or path route) is the one
     // the gateway sent, not the `/function/{name}` it used to reach this pod.
+    // Anywhere else the mount point is this route's alone: a client's own header would let it
+    // choose the links a function builds (and a shared cache keeps).
     let forwarded =
         platform.config.host.behind_gateway && parts.headers.contains_key("x-forwarded-prefix");
-    if !prefix.is_empty()
-        && !forwarded
-        && let Ok(value) = HeaderValue::from_str(prefix)
-    {
-        parts.headers.insert("x-forwarded-prefix", value);
+    if !forwarded {
+        parts.headers.remove("x-forwarded-prefix");
+        if !prefix.is_empty()
+            && let Ok(value) = HeaderValue::from_str(prefix)
+        {
+            parts.headers.insert("x-forwarded-prefix", value);
+        }
     }
     if let Ok(value) = HeaderValue::from_str(call_id) {
         parts.headers.insert("x-call-id", value);

@@ -153,7 +153,7 @@ pub async fn serve_exposed(
 pub async fn dispatch(
     platform: &Arc<Platform>,
     exposure: Exposure,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     call_id: &str,
     local_port: u16,
     remote: Option<SocketAddr>,
@@ -183,6 +183,12 @@ pub async fn dispatch(
         Route::Function { .. } | Route::AsyncFunction { .. } | Route::NotFound
     );
     let withhold = serves_function && !platform.config.host.shows_error_detail;
+    if exposure == Exposure::Public {
+        let forged = crate::inbound::strip_platform_headers(request.headers_mut());
+        if forged > 0 {
+            tracing::debug!(forged, path = %path, "removed platform headers a client sent");
+        }
+    }
     let mut response = match route {
         _ if !exposure.answers(&route) => json_error(
             StatusCode::NOT_FOUND,

@@ -326,6 +326,10 @@ async fn pod(ip: &str, port: u16, id: &'static str) -> SocketAddr {
                         "forwardedHost": header("x-forwarded-host"),
                         "forwardedFor": header("x-forwarded-for"),
                         "callId": header("x-call-id"),
+                        "forwardedPrefix": header("x-forwarded-prefix"),
+                        "trigger": header("x-faas-trigger"),
+                        "runId": header("x-faas-run-id"),
+                        "attempt": header("x-faas-attempt"),
                     });
                     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
                         seen.to_string(),
@@ -932,6 +936,78 @@ async fn a_private_function_is_not_found_publicly_but_served_in_cluster() {
             (200, Some("intra")),
             "{path}"
         );
+    }
+}
+
+/// An internet client cannot speak for the platform: the headers that say "this is an SQS
+/// batch", "a cron run", "attempt 3", and the mount point a function builds its links from,
+/// never reach a function from the public listener as the client wrote them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
+    let echo = pod("127.0.0.1", 0, "echo").await;
+    let pool = pod("127.0.0.1", 0, "pool").await;
+    let state = ApiState {
+        functions: vec![
+            function(
+                "echo",
+                container(),
+                json!({"spec": {"runtime": {"container": {"image": "registry.example.com/echo:1", "port": 8080}},
+                                "scale": {"min": 1},
+                                "http": {"hosts": ["echo.fn.example.com"]}}}),
+            ),
+            function(
+                "pooled",
+                json!({"wasm": {"source": "configmap://fn-pooled/pooled.wasm"}}),
+                json!({"status": {"pool": "default"},
+                       "spec": {"runtime": {"wasm": {"source": "configmap://fn-pooled/pooled.wasm"}},
+                                "http": {"hosts": ["pooled.fn.example.com"]}}}),
+            ),
+        ],
+        slices: vec![
+            slice("fn-echo-1", "fn-echo", &[echo]),
+            slice("pool-default-1", "pool-default", &[pool]),
+        ],
+        ..ApiState::default()
+    };
+    let (_cluster, _api, public, _admin) = gateway_with_admin(state, Duration::from_secs(2)).await;
+    let forged = [
+        ("X-Faas-Trigger", "sqs"),
+        ("x-faas-run-id", "orders.nightly.forged"),
+        ("x-faas-attempt", "3"),
+        ("x-forwarded-prefix", "/evil"),
+    ];
+    let seen = |host: &'static str, path: &'static str| {
+        let mut headers = forged.to_vec();
+        headers.push(("host", host));
+        async move {
+            let reply =
+                faas_e2e::send("POST", &format!("http://{public}{path}"), &headers, "{}").await;
+            assert_eq!(reply.status, 200, "{host}{path}: {}", reply.text());
+            reply.json()
+        }
+    };
+    for (host, path, pod, prefix) in [
+        (
+            "gateway.test",
+            "/function/echo/x",
+            "echo",
+            json!("/function/echo"),
+        ),
+        ("echo.fn.example.com", "/x", "echo", Value::Null),
+        (
+            "gateway.test",
+            "/function/pooled/x",
+            "pool",
+            json!("/function/pooled"),
+        ),
+        ("pooled.fn.example.com", "/x", "pool", json!("")),
+    ] {
+        let seen = seen(host, path).await;
+        assert_eq!(seen["pod"], pod, "{host}{path}: {seen}");
+        for platform_header in ["trigger", "runId", "attempt"] {
+            assert_eq!(seen[platform_header], Value::Null, "{host}{path}: {seen}");
+        }
+        assert_eq!(seen["forwardedPrefix"], prefix, "{host}{path}: {seen}");
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod aws_credentials;
 mod cli;
+mod cli_polish;
 mod cold_start;
 mod cron;
 mod errors;

@@ -109,6 +109,17 @@ pub const ASYNC_HEADER: &str = "x-faas-async";
 /// the dashboard's script send it, an HTML form cannot.
 pub const REQUEST_HEADER: &str = "x-faas-request";
 
+/// What every header above starts with. They are the platform's word (this batch came from
+/// SQS, this run from a schedule, this is attempt 3), so where requests enter from outside the
+/// platform (the gateway's public listener) a client's own are removed: no internet caller can
+/// pose as a trigger to a handler that trusts its event's shape.
+pub const PLATFORM_HEADER_PREFIX: &str = "x-faas-";
+
+/// Whether `name` (lower case, as `http::HeaderName` keeps it) is one of the platform's headers.
+pub fn is_platform_header(name: &str) -> bool {
+    name.starts_with(PLATFORM_HEADER_PREFIX)
+}
+
 // ---------------------------------------------------------------------------------------
 // SQS
 // ---------------------------------------------------------------------------------------
@@ -292,6 +303,25 @@ mod tests {
     use crate::{ContainerRuntime, DirGrant, FunctionSpec, FunctionStatus, RuntimeSpec};
 
     const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn every_platform_header_is_recognised_as_one() {
+        for header in [
+            TRIGGER_HEADER,
+            RUN_ID_HEADER,
+            SCHEDULE_HEADER,
+            SCHEDULED_TIME_HEADER,
+            ATTEMPT_HEADER,
+            ATTEMPTS_HEADER,
+            ASYNC_HEADER,
+            REQUEST_HEADER,
+        ] {
+            assert!(is_platform_header(header), "{header}");
+        }
+        for header in ["x-faa", "x-forwarded-for", "content-type", "faas-x-trigger"] {
+            assert!(!is_platform_header(header), "{header}");
+        }
+    }
 
     fn function(runtime: RuntimeSpec) -> Function {
         let mut f = Function::new(

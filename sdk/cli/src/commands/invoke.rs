@@ -127,11 +127,11 @@ pub fn print_reply(name: &str, reply: &Reply, include: bool) -> anyhow::Result<(
     crate::stdout::write_bytes(&reply.body)
 }
 
-/// A `-d` argument: text, `@file`, or `-` for stdin.
+/// A `-d` argument: text, `@file`, or `-` (or curl's `@-`) for stdin.
 pub fn read_data(data: Option<&str>) -> anyhow::Result<Option<Bytes>> {
     Ok(Some(match data {
         None => return Ok(None),
-        Some("-") => {
+        Some("-" | "@-") => {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)

@@ -16,7 +16,23 @@ use crate::target::{Cluster, explain};
 /// Calls the function and reads the whole answer.
 pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow::Result<Reply> {
     let function = super::read::get(cluster, name).await?;
-    let url = function.status.as_ref().and_then(|s| s.url.as_deref());
+    // An event `faas invoke` delivers as the platform would (`faas events`) says so in the
+    // platform's headers, which the gateway's public listener removes from every client's
+    // request: it goes through a port-forward, where RBAC is the caller's credential.
+    let as_platform = call
+        .headers
+        .iter()
+        .any(|(k, _)| faas_api::contract::is_platform_header(&k.to_ascii_lowercase()));
+    let url = function
+        .status
+        .as_ref()
+        .and_then(|s| s.url.as_deref())
+        .filter(|_| !as_platform);
+    if call.asynchronous && as_platform {
+        anyhow::bail!(
+            "{name}: an event delivered as the platform delivers it cannot be queued: asynchronous calls go through the gateway's public listener, which accepts no platform headers; hint: drop --async, or send -d as a plain body with --raw"
+        );
+    }
     if call.asynchronous {
         // Calls are queued by the gateway, which serves the function's public URL.
         let Some(url) = url.and_then(|u| async_url(u, name)) else {

@@ -412,6 +412,64 @@ async fn invoke_goes_through_the_public_url() {
     );
 }
 
+/// An event delivered as the platform delivers it carries the platform's headers, which the
+/// gateway's public listener removes: it goes through a port-forward (RBAC) instead of the
+/// function's URL, and cannot be queued at all.
+#[tokio::test]
+async fn an_event_goes_around_the_public_url() {
+    let function = json!({"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
+            "metadata": {"name": "hello", "namespace": "team"},
+            "spec": {"runtime": {"wasm": {"source": "oci://r.example.com/a:1"}}},
+            "status": {"url": "http://127.0.0.1:9/function/hello", "pool": "default"}});
+    let sqs_event = |asynchronous: bool| {
+        let mut call = crate::commands::invoke::Call::parse(
+            Some(r#"{"Records": [{"eventSource": "aws:sqs", "body": "x"}]}"#.into()),
+            &[],
+            None,
+            "/",
+            false,
+        )
+        .unwrap();
+        call.deliver_events();
+        call.asynchronous = asynchronous;
+        call
+    };
+
+    let (target, mut handle) = cluster();
+    let call = sqs_event(false);
+    let task = tokio::spawn(async move { target.call("hello", &call).await });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &function);
+    // Not the URL (nothing listens at 127.0.0.1:9): the pool's pods, for a port-forward.
+    let (request, reply) = faas_kube_mock::next(&mut handle).await;
+    let uri = request.uri().to_string();
+    assert!(
+        uri.starts_with("/api/v1/namespaces/team/pods?")
+            && uri.contains("faas.dev%2Fpool%3Ddefault"),
+        "{uri}"
+    );
+    reply.json(
+        200,
+        &json!({"apiVersion": "v1", "kind": "PodList", "items": []}),
+    );
+    let Err(err) = task.await.unwrap() else {
+        panic!("called through the URL")
+    };
+    let err = err.to_string();
+    assert!(err.contains("no ready pod to port-forward to"), "{err}");
+
+    let (target, mut handle) = cluster();
+    let call = sqs_event(true);
+    let task = tokio::spawn(async move { target.call("hello", &call).await });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &function);
+    let Err(err) = task.await.unwrap() else {
+        panic!("queued an event")
+    };
+    let err = err.to_string();
+    assert!(err.contains("cannot be queued"), "{err}");
+}
+
 #[test]
 fn port_forwards_go_to_the_port_that_routes_the_function() {
     let pod =
