@@ -3,11 +3,10 @@
 //! only while this replica holds the Lease, with `FunctionRun` resources as the run store.
 //!
 //! One scheduler per namespace that has schedules (each with its own [`KubeRunStore`]), all
-//! fed from one watch of Functions. A run calls the function through the Service the cluster
-//! contract places it behind ([`faas_api::contract::placement`], as the gateway does):
-//! `http://fn-<name>.<namespace>.svc/...`, or `/function/<name>/...` on the runtime sidecar
-//! for Lambda handlers (which turns it into an EventBridge scheduled event) and on the pool's
-//! Service (`pool-<pool>`, from `status.pool`) for WASM functions.
+//! fed from one watch of Functions. A run calls the function through the gateway
+//! ([`GatewayTarget`]), as every other request does: the gateway places it (the Service, the
+//! Lambda sidecar that turns it into an EventBridge scheduled event, the pool), admits it,
+//! counts it, and holds it while a function at zero gets a replica.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,20 +27,23 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::runs::{KubeRunStore, SCHEDULER_MANAGER};
 
-/// Calls the functions of one namespace through their Services.
-pub struct ServiceTarget {
+/// Calls the functions of one namespace through the gateway's admin listener:
+/// `{gateway}/function/<name>.<namespace>/...`, the invocation path of every other request
+/// (admission, metrics, the scale-from-zero hold that wakes a function at zero, placement),
+/// showing the platform token so the gateway believes its run headers, and asking for the
+/// run's own timeout ([`faas_api::contract::TIMEOUT_HEADER`]).
+pub struct GatewayTarget {
     namespace: String,
-    functions: Store<Function>,
+    gateway: String,
+    token: Option<http::HeaderValue>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
-    /// `svc.cluster.local`-style suffix after `<service>.<namespace>.`.
-    service_domain: String,
 }
 
 fn error_response(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
@@ -56,65 +58,69 @@ fn error_response(status: u16, reason: &str, message: &str) -> http::Response<Re
     response
 }
 
-impl ServiceTarget {
-    /// A target for the functions of `namespace` found in `functions`.
-    pub fn new(namespace: &str, functions: Store<Function>, service_domain: &str) -> Self {
+impl GatewayTarget {
+    /// A target for the functions of `namespace` through the gateway at `gateway` (its admin
+    /// listener's base URL), showing `token`.
+    pub fn new(namespace: &str, gateway: &str, token: Option<&str>) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        ServiceTarget {
+        GatewayTarget {
             namespace: namespace.to_owned(),
-            functions,
+            gateway: gateway.trim_end_matches('/').to_owned(),
+            token: token
+                .and_then(|t| http::HeaderValue::from_str(t).ok())
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    v
+                }),
             http: HttpClient::builder(TokioExecutor::new()).build(connector),
-            service_domain: service_domain.to_owned(),
         }
     }
 
-    /// Where a run of `function` goes, or why it cannot go anywhere: the cluster contract's
-    /// [`placement`](faas_api::contract::placement), the gateway's decision too.
-    pub fn url_of(
-        &self,
-        function: &Function,
-        path: &str,
-    ) -> Result<String, (u16, &'static str, String)> {
-        faas_api::contract::placement(function)
-            .map(|upstream| upstream.url(&self.service_domain, path))
-            .map_err(|reason| (503, reason.code(), reason.to_string()))
+    /// Where a run of `function` goes: its namespaced name on the gateway, which every
+    /// Function has whoever holds the short name.
+    pub fn url_of(&self, function: &str, path: &str) -> String {
+        format!(
+            "{}/function/{function}.{}{path}",
+            self.gateway, self.namespace
+        )
     }
 }
 
-impl FunctionTarget for ServiceTarget {
+impl FunctionTarget for GatewayTarget {
     fn call(
         &self,
         function: &str,
         request: http::Request<Bytes>,
-        _ctx: CallContext,
+        ctx: CallContext,
     ) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send + '_>> {
-        let key = ObjectRef::new(function).within(&self.namespace);
-        let found = self.functions.get(&key);
         let function = function.to_owned();
         Box::pin(async move {
-            let Some(found) = found else {
-                return error_response(
-                    404,
-                    "FunctionNotFound",
-                    &format!("function {function} not found (deleted?)"),
-                );
-            };
             let path = request
                 .uri()
                 .path_and_query()
                 .map_or("/", |p| p.as_str())
                 .to_owned();
-            let url = match self.url_of(&found, &path) {
-                Ok(url) => url,
-                Err((status, reason, message)) => return error_response(status, reason, &message),
-            };
+            let url = self.url_of(&function, &path);
             let (mut parts, body) = request.into_parts();
             parts.uri = match url.parse() {
                 Ok(uri) => uri,
                 Err(e) => return error_response(502, "BadUrl", &format!("{url}: {e}")),
             };
+            if let Some(token) = &self.token {
+                parts
+                    .headers
+                    .insert(faas_api::contract::PLATFORM_TOKEN_HEADER, token.clone());
+            }
+            if let Some(timeout) = ctx.timeout
+                && let Ok(value) =
+                    http::HeaderValue::from_str(&faas_api::contract::call_timeout_value(timeout))
+            {
+                parts
+                    .headers
+                    .insert(faas_api::contract::TIMEOUT_HEADER, value);
+            }
             // The attempt's own deadline (timeout, retries) bounds the call: dropping this
             // future on timeout closes the connection.
             match self
@@ -128,10 +134,10 @@ impl FunctionTarget for ServiceTarget {
                 }),
                 Err(e) if e.is_connect() => error_response(
                     503,
-                    "NoReplica",
+                    "GatewayUnavailable",
                     &format!(
-                        "function {function} did not accept a connection ({e}): no ready \
-                         replica (scaled to zero, or not started)"
+                        "the gateway at {} did not accept a connection: {e}",
+                        self.gateway
                     ),
                 ),
                 Err(e) => error_response(502, "CallFailed", &format!("{url}: {e}")),
@@ -147,7 +153,8 @@ pub struct ClusterCron {
     leader: watch::Receiver<bool>,
     metrics: CronMetrics,
     owner: String,
-    service_domain: String,
+    gateway: String,
+    token: Option<String>,
     schedulers: Mutex<HashMap<String, Arc<Scheduler>>>,
     /// Requested runs handed to a scheduler (by namespace/name), so that a watch re-list
     /// does not start one twice; an entry leaves when its run ends.
@@ -162,7 +169,8 @@ impl ClusterCron {
         leader: watch::Receiver<bool>,
         metrics: CronMetrics,
         owner: String,
-        service_domain: String,
+        gateway: String,
+        token: Option<String>,
     ) -> Self {
         ClusterCron {
             client,
@@ -170,7 +178,8 @@ impl ClusterCron {
             leader,
             metrics,
             owner,
-            service_domain,
+            gateway,
+            token,
             schedulers: Mutex::new(HashMap::new()),
             taken: Arc::default(),
         }
@@ -212,10 +221,10 @@ impl ClusterCron {
         tracing::info!(namespace, "cron: scheduler started for the namespace");
         let runner = Runner::new(
             Arc::new(KubeRunStore::new(self.client.clone(), namespace)),
-            Arc::new(ServiceTarget::new(
+            Arc::new(GatewayTarget::new(
                 namespace,
-                self.functions.clone(),
-                &self.service_domain,
+                &self.gateway,
+                self.token.as_deref(),
             )),
             self.metrics.clone(),
             Clock::System,

@@ -90,9 +90,15 @@ struct Args {
     /// controller's). Unset: no NetworkPolicies are rendered.
     #[arg(long, env = "FAAS_NETWORK_POLICY_INGRESS_FROM")]
     network_policy_ingress_from: Option<String>,
-    /// Cluster DNS suffix of Services, after `<service>.<namespace>.`.
-    #[arg(long, env = "FAAS_SERVICE_DOMAIN", default_value = "svc.cluster.local")]
-    service_domain: String,
+    /// The gateway's admin listener (its in-cluster Service), through which cron and manual
+    /// runs call functions, e.g. `http://faas-gateway.faas-system.svc.cluster.local:9090`.
+    #[arg(long, env = "FAAS_GATEWAY_URL")]
+    gateway_url: String,
+    /// The platform token the gateway expects from the controller's runs (the chart's
+    /// Secret); without it the gateway drops the runs' headers (trigger, run id, timeout).
+    // faas_api::contract::PLATFORM_TOKEN_ENV, spelt out: the chart tests read the literal.
+    #[arg(long, env = "FAAS_PLATFORM_TOKEN", hide_env_values = true)]
+    platform_token: Option<String>,
 }
 
 fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
@@ -220,13 +226,20 @@ async fn main() -> anyhow::Result<()> {
     ready.store(true, Ordering::Release);
 
     let cron_metrics = faas_schedule::CronMetrics::new(ctx.metrics.registry())?;
+    if args.platform_token.as_deref().is_none_or(str::is_empty) {
+        tracing::warn!(
+            "no platform token ({}): the gateway will drop the run headers (trigger, run id, timeout) of cron and manual runs",
+            faas_api::contract::PLATFORM_TOKEN_ENV
+        );
+    }
     let cron = Arc::new(faas_controller::cron::ClusterCron::new(
         client.clone(),
         functions_store,
         leader.clone(),
         cron_metrics,
         identity,
-        args.service_domain.clone(),
+        args.gateway_url.clone(),
+        args.platform_token.clone().filter(|t| !t.is_empty()),
     ));
     let following = tokio::spawn(faas_controller::cron::follow(
         client.clone(),

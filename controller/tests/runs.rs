@@ -3,14 +3,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use faas_api::{
-    ContainerMode, ContainerRuntime, Function, FunctionRun, FunctionRunSpec, FunctionRunStatus,
-    FunctionSpec, FunctionStatus, RunPhase, RuntimeSpec, WasmRuntime,
+    Function, FunctionRun, FunctionRunSpec, FunctionRunStatus, FunctionSpec, FunctionStatus,
+    RunPhase,
 };
-use faas_controller::cron::ServiceTarget;
+use faas_controller::cron::GatewayTarget;
 use faas_controller::runs::KubeRunStore;
 use faas_kube_mock::{Handle, expect};
 use faas_schedule::store::Prune;
-use faas_schedule::{Cursor, JobKey, RunStore};
+use faas_schedule::{Cursor, FunctionTarget as _, JobKey, RunStore};
 use serde_json::{Value, json};
 
 const APPLY: &str = "?&force=true&fieldManager=faas-scheduler";
@@ -323,54 +323,98 @@ async fn cursors_come_from_the_functions_status_and_errors_name_the_action() {
     );
 }
 
-#[test]
-fn runs_go_to_the_functions_service_or_say_why_they_cannot() {
-    let (reader, _writer) = kube::runtime::reflector::store::<Function>();
-    let target = ServiceTarget::new("shop", reader, "svc.cluster.local");
-    let with = |container: Option<ContainerRuntime>, wasm: Option<WasmRuntime>| {
-        let mut f = function();
-        f.spec.runtime = RuntimeSpec { container, wasm };
-        f
-    };
-    let container = |mode| {
-        Some(ContainerRuntime {
-            image: Some("r.example.com/orders:1".into()),
-            port: Some(8000),
-            mode,
-            ..ContainerRuntime::default()
-        })
-    };
-    assert_eq!(
-        target
-            .url_of(&with(container(ContainerMode::Http), None), "/")
-            .unwrap(),
-        "http://fn-orders.shop.svc.cluster.local/"
-    );
-    assert_eq!(
-        target
-            .url_of(&with(container(ContainerMode::Lambda), None), "/")
-            .unwrap(),
-        "http://fn-orders.shop.svc.cluster.local/function/orders/"
-    );
-    let wasm = WasmRuntime {
-        source: format!("oci://r.example.com/fn/orders@sha256:{}", "0".repeat(64)),
-        ..WasmRuntime::default()
-    };
-    // Where the controller placed it (`status.pool`), as the gateway sends it; not placed
-    // yet: the run says so instead of calling a pool that does not load it.
-    let mut placed = with(None, Some(wasm));
-    let (status, reason, _) = target.url_of(&placed, "/").unwrap_err();
-    assert_eq!((status, reason), (503, "NotPlaced"));
-    placed.status = Some(faas_api::FunctionStatus {
-        pool: Some("default".into()),
-        ..faas_api::FunctionStatus::default()
+/// A stand-in for the gateway's admin listener: answers 200 to each request and hands the
+/// test its head (request line and headers) as it came over the wire.
+async fn gateway() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (heads, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut bytes = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = heads.send(String::from_utf8_lossy(&bytes).to_lowercase());
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
+        }
     });
+    (url, received)
+}
+
+fn cron_request() -> http::Request<bytes::Bytes> {
+    let mut request = http::Request::new(bytes::Bytes::from_static(b"{}"));
+    *request.method_mut() = http::Method::POST;
+    request
+        .headers_mut()
+        .insert("x-faas-trigger", http::HeaderValue::from_static("cron"));
+    request
+}
+
+/// Runs go through the gateway's admin listener under the function's namespaced name, with
+/// the platform token (so the gateway believes their headers) and the run's own timeout.
+#[tokio::test]
+async fn runs_go_through_the_gateway_with_the_platform_token_and_their_timeout() {
+    let (url, mut heads) = gateway().await;
+    let target = GatewayTarget::new("shop", &format!("{url}/"), Some("platform-token-1234"));
     assert_eq!(
-        target.url_of(&placed, "/").unwrap(),
-        "http://pool-default.shop.svc.cluster.local/function/orders/"
+        target.url_of("orders", "/x?y=1"),
+        format!("{url}/function/orders.shop/x?y=1")
     );
-    let (status, reason, _) = target
-        .url_of(&with(container(ContainerMode::Cgi), None), "/")
-        .unwrap_err();
-    assert_eq!((status, reason), (503, "CgiNotSupportedInCluster"));
+    let ctx = faas_invoke::CallContext {
+        timeout: Some(std::time::Duration::from_secs(90)),
+        ..faas_invoke::CallContext::new("orders.nightly.20261205t030000z", "orders")
+    };
+    let response = target.call("orders", cron_request(), ctx).await;
+    assert_eq!(response.status(), 200);
+    let head = heads.recv().await.unwrap();
+    assert!(
+        head.starts_with("post /function/orders.shop/ http/1.1\r\n"),
+        "{head}"
+    );
+    for header in [
+        "x-faas-platform-token: platform-token-1234\r\n",
+        "x-faas-timeout-ms: 90000\r\n",
+        "x-faas-trigger: cron\r\n",
+    ] {
+        assert!(head.contains(header), "{header:?} missing in {head}");
+    }
+
+    // No token configured, no run timeout: neither header is made up.
+    let target = GatewayTarget::new("shop", &url, None);
+    let ctx = faas_invoke::CallContext::new("orders.manual.x", "orders");
+    assert_eq!(
+        target.call("orders", cron_request(), ctx).await.status(),
+        200
+    );
+    let head = heads.recv().await.unwrap();
+    assert!(
+        !head.contains("x-faas-platform-token") && !head.contains("x-faas-timeout-ms"),
+        "{head}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_that_is_not_there_is_a_503_that_says_so() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let target = GatewayTarget::new("shop", &format!("http://127.0.0.1:{port}"), None);
+    let ctx = faas_invoke::CallContext::new("orders.manual.x", "orders");
+    let response = target.call("orders", cron_request(), ctx).await;
+    assert_eq!(response.status(), 503);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["reason"], "GatewayUnavailable");
 }

@@ -108,6 +108,12 @@ pub async fn call_function(
         server_port: local_port,
         remote_addr: remote.map(|r| r.ip().to_string()),
     });
+    // A run's own deadline: only a platform caller's header survived `inbound::sort_out`.
+    let timeout = parts
+        .headers
+        .get(faas_api::contract::TIMEOUT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(faas_api::contract::parse_call_timeout);
     let request = Request::from_parts(parts, body);
     let held = Held {
         _permit: permit,
@@ -117,7 +123,10 @@ pub async fn call_function(
         platform,
         &entry,
         request,
-        CallContext::new(call_id, name),
+        CallContext {
+            timeout,
+            ..CallContext::new(call_id, name)
+        },
         held,
     )
     .await

@@ -70,6 +70,11 @@ struct Args {
     /// The bearer token remote management requires (at least 16 characters).
     #[arg(long, env = "FAAS_MANAGEMENT_TOKEN", hide_env_values = true)]
     management_token: Option<String>,
+    /// Cluster mode: the platform token, which the controller shows when its cron calls a
+    /// function through the admin listener (only then are its run headers believed).
+    // faas_api::contract::PLATFORM_TOKEN_ENV, spelt out: the chart tests read the literal.
+    #[arg(long, env = "FAAS_PLATFORM_TOKEN", hide_env_values = true)]
+    platform_token: Option<String>,
     /// Request bytes all bodies being read or served together may hold in memory; a body
     /// that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
     #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
@@ -106,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
                 wildcard_host_suffixes: args.wildcard_host_suffixes,
                 loopback_upstreams: false,
                 management_token: args.management_token.clone(),
+                platform_token: args.platform_token.filter(|t| !t.is_empty()),
                 body_budget: args.body_budget,
             })
             .await?,

@@ -38,6 +38,9 @@ pub struct GatewayConfig {
     /// The bearer token remote management requires (`--management-token`); see
     /// [`crate::guard`].
     pub management_token: Option<String>,
+    /// The platform token ([`faas_api::contract::PLATFORM_TOKEN_ENV`]): callers of the admin
+    /// listener that show it speak for the platform (see [`crate::inbound`]).
+    pub platform_token: Option<String>,
     /// WASM executor settings.
     pub wasm: WasmConfig,
     /// The cluster's own address ranges that are not private by their address (pod and
@@ -61,6 +64,7 @@ impl GatewayConfig {
             max_queue_wait: Duration::from_secs(10),
             remote_management: false,
             management_token: None,
+            platform_token: None,
             wasm,
             internal_cidrs: Vec::new(),
         }

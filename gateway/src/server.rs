@@ -183,11 +183,15 @@ pub async fn dispatch(
         Route::Function { .. } | Route::AsyncFunction { .. } | Route::NotFound
     );
     let withhold = serves_function && !platform.config.host.shows_error_detail;
-    if exposure == Exposure::Public {
-        let forged = crate::inbound::strip_platform_headers(request.headers_mut());
-        if forged > 0 {
-            tracing::debug!(forged, path = %path, "removed platform headers a client sent");
-        }
+    if serves_function
+        && let crate::inbound::Caller::Outside { removed } = crate::inbound::sort_out(
+            exposure,
+            platform.config.platform_token.as_deref(),
+            request.headers_mut(),
+        )
+        && removed > 0
+    {
+        tracing::debug!(removed, path = %path, "removed platform headers a caller sent");
     }
     let mut response = match route {
         _ if !exposure.answers(&route) => json_error(

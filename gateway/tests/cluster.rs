@@ -330,6 +330,8 @@ async fn pod(ip: &str, port: u16, id: &'static str) -> SocketAddr {
                         "trigger": header("x-faas-trigger"),
                         "runId": header("x-faas-run-id"),
                         "attempt": header("x-faas-attempt"),
+                        "timeout": header("x-faas-timeout-ms"),
+                        "token": header("x-faas-platform-token"),
                     });
                     Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
                         seen.to_string(),
@@ -362,6 +364,7 @@ fn options(hold: Duration) -> ClusterOptions {
         // The "pods" here listen on loopback.
         loopback_upstreams: true,
         management_token: None,
+        platform_token: None,
         body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
     }
 }
@@ -969,7 +972,14 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
         ],
         ..ApiState::default()
     };
-    let (_cluster, _api, public, _admin) = gateway_with_admin(state, Duration::from_secs(2)).await;
+    let (_cluster, _api, public, admin) = gateway_with(
+        ClusterOptions {
+            platform_token: Some(PLATFORM_TOKEN.into()),
+            ..options(Duration::from_secs(2))
+        },
+        state,
+    )
+    .await;
     let forged = [
         ("X-Faas-Trigger", "sqs"),
         ("x-faas-run-id", "orders.nightly.forged"),
@@ -979,6 +989,8 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
     let seen = |host: &'static str, path: &'static str| {
         let mut headers = forged.to_vec();
         headers.push(("host", host));
+        // The token proves nothing on the public listener.
+        headers.push(("x-faas-platform-token", PLATFORM_TOKEN));
         async move {
             let reply =
                 faas_e2e::send("POST", &format!("http://{public}{path}"), &headers, "{}").await;
@@ -1004,12 +1016,46 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
     ] {
         let seen = seen(host, path).await;
         assert_eq!(seen["pod"], pod, "{host}{path}: {seen}");
-        for platform_header in ["trigger", "runId", "attempt"] {
+        for platform_header in ["trigger", "runId", "attempt", "timeout", "token"] {
             assert_eq!(seen[platform_header], Value::Null, "{host}{path}: {seen}");
         }
         assert_eq!(seen["forwardedPrefix"], prefix, "{host}{path}: {seen}");
     }
+
+    // The admin listener, which every pod in the cluster reaches: another team's pod with a
+    // wrong token or none is just as outside; the controller's cron, with the platform token,
+    // speaks for the platform, and its run's timeout goes on to the pod. The token does not.
+    let run = |token: Option<&'static str>| async move {
+        let mut headers = vec![
+            ("x-faas-trigger", "cron"),
+            ("x-faas-run-id", "echo.nightly.20261205t020000z"),
+            ("x-faas-timeout-ms", "900000"),
+        ];
+        headers.extend(token.map(|t| ("x-faas-platform-token", t)));
+        let reply = faas_e2e::send(
+            "POST",
+            &format!("http://{admin}/function/echo.shop/"),
+            &headers,
+            "{}",
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        reply.json()
+    };
+    for token in [None, Some("not-the-platform-token-at-all")] {
+        let seen = run(token).await;
+        for platform_header in ["trigger", "runId", "timeout", "token"] {
+            assert_eq!(seen[platform_header], Value::Null, "{token:?}: {seen}");
+        }
+    }
+    let seen = run(Some(PLATFORM_TOKEN)).await;
+    assert_eq!(seen["trigger"], "cron", "{seen}");
+    assert_eq!(seen["runId"], "echo.nightly.20261205t020000z");
+    assert_eq!(seen["timeout"], "900000");
+    assert_eq!(seen["token"], Value::Null);
 }
+
+const PLATFORM_TOKEN: &str = "the-platform-token-of-this-test";
 
 /// One name in two namespaces: both are served at `/function/{name}.{namespace}`, the short
 /// name is the older one's, the younger one never gets it.

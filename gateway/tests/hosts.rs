@@ -71,6 +71,7 @@ async fn only_hosts_that_load_wasm_build_an_engine() {
             wildcard_host_suffixes: Vec::new(),
             loopback_upstreams: true,
             management_token: None,
+            platform_token: None,
             body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
         },
         client,

@@ -8,6 +8,7 @@ Balancer Controller's documented fields, since kubernetes-validate knows no CRD 
 Run: python3 -m unittest discover -s tests/chart -v   (scripts/test.sh does)
 """
 
+import base64
 import json
 import pathlib
 import re
@@ -31,7 +32,7 @@ GATEWAY_ENV = {
     "FAAS_DRAIN_DELAY", "FAAS_SHUTDOWN_GRACE", "FAAS_JSON_LOGS", "FAAS_ASYNC_INTERNAL_CALLBACKS",
     "AWS_REGION", "POD_NAMESPACE", "POD_NAME", "RUST_LOG",
     "FAAS_PLATFORM_HOSTS", "FAAS_WILDCARD_HOST_SUFFIXES",
-    "POD_SERVICE_ACCOUNT", "AWS_EC2_METADATA_DISABLED",
+    "POD_SERVICE_ACCOUNT", "AWS_EC2_METADATA_DISABLED", "FAAS_PLATFORM_TOKEN",
 }
 # Set whatever the values; the others only when their value is (an empty FAAS_NAMESPACES or
 # FAAS_ASYNC_QUEUE_URL would not mean the same as unset to every flag parser).
@@ -224,6 +225,8 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(json.loads(env["FAAS_ALLOWED_ROLE_ARNS"]), {})
         self.assertEqual((env["FAAS_ALLOWED_NODE_GROUPS"], env["FAAS_ALLOWED_NODE_SELECTOR_KEYS"],
                           env["FAAS_ALLOWED_TOLERATION_KEYS"]), ("", "", ""))
+        # Runs go through the gateway's admin Service, with the token both read from one Secret.
+        self.assertEqual(env["FAAS_GATEWAY_URL"], "http://faas-gateway.faas-system.svc.cluster.local:9090")
         # No registry Secret unless named: pools pull anonymously or log in to ECR.
         self.assertEqual(env["FAAS_POOL_REGISTRY_SECRET"], "")
         pod = deployment["spec"]["template"]["spec"]
@@ -395,7 +398,8 @@ class ChartTest(unittest.TestCase):
                 seconds(env["FAAS_SCALE_FROM_ZERO_TIMEOUT"])
                 self.assertGreaterEqual(int(env["FAAS_ASYNC_MAX_ATTEMPTS"]), 1)
                 # The downward API, not values: the pod's own name and namespace.
-                downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+                downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]
+                            if "fieldRef" in e.get("valueFrom", {})}
                 self.assertEqual(downward, {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace",
                                             "POD_SERVICE_ACCOUNT": "spec.serviceAccountName"})
                 # Readiness on the public port, probed fast so a drain is seen within one period;
@@ -431,6 +435,24 @@ class ChartTest(unittest.TestCase):
         self.assertEqual(env["FAAS_NAMESPACES"], "team-payments,team-catalog")
         self.assertEqual(env["FAAS_LISTEN"], "[::]:8080")
         self.assertEqual(env["FAAS_ASYNC_QUEUE_URL"], "https://sqs.us-west-2.amazonaws.com/123456789012/faas-async-green")
+
+    def test_the_controller_and_the_gateway_share_one_platform_token(self):
+        objects = render()
+        secret = find(objects, "Secret", "faas-platform-token")[0]
+        token = base64.b64decode(secret["data"]["token"]).decode()
+        self.assertGreaterEqual(len(token), 32)
+        self.assertTrue(token.isalnum())
+        services = {s["metadata"]["name"]: s for s in find(objects, "Service")}
+        admin_port = {p["name"]: p["port"] for p in services["faas-gateway"]["spec"]["ports"]}["admin"]
+        for name in ("faas-gateway", "faas-controller"):
+            container = find(objects, "Deployment", name)[0]["spec"]["template"]["spec"]["containers"][0]
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                    if "secretKeyRef" in e.get("valueFrom", {})}
+            self.assertEqual(refs, {"FAAS_PLATFORM_TOKEN": {"name": "faas-platform-token", "key": "token"}}, name)
+        controller = env_of(find(objects, "Deployment", "faas-controller")[0])
+        self.assertTrue(controller["FAAS_GATEWAY_URL"].endswith(f":{admin_port}"))
+        # Generated, not a value anyone could read from the chart.
+        self.assertNotEqual(token, base64.b64decode(find(render(), "Secret", "faas-platform-token")[0]["data"]["token"]).decode())
 
     def test_the_gateway_sources_read_every_faas_variable_the_chart_sets(self):
         # The same check as the controller's: every variable the chart sets is a flag the

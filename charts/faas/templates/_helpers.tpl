@@ -120,3 +120,14 @@ controller.publicUrl, comma-separated (FAAS_PLATFORM_HOSTS of the gateway and th
 {{- end -}}
 {{- join "," (uniq $hosts) -}}
 {{- end -}}
+
+{{/* The Secret holding the platform token: the controller shows it when its cron calls a
+     function through the gateway's admin listener, which believes run headers only then. */}}
+{{- define "faas.platformTokenSecret" -}}
+{{ include "faas.fullname" . }}-platform-token
+{{- end -}}
+
+{{/* Where the controller reaches the gateway's admin listener (its Service). */}}
+{{- define "faas.gateway.adminUrl" -}}
+http://{{ include "faas.fullname" . }}-gateway.{{ .Release.Namespace }}.{{ .Values.controller.serviceDomain }}:{{ .Values.gateway.ports.admin }}
+{{- end -}}

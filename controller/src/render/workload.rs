@@ -383,7 +383,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         ..PodSpec::default()
     };
     // What the controller keeps when it owns `replicas` (`faas_api::scaling`): without KEDA,
-    // an SQS trigger or a schedule keeps one up. When KEDA or the gateway owns the field, the
+    // an SQS trigger keeps one up. When KEDA or the gateway owns the field, the
     // reconcile leaves it out of the apply.
     let min = function.spec.min_replicas(false);
     let deployment = Deployment {

@@ -231,16 +231,28 @@ impl RemoteFunction {
 impl Invoker for RemoteFunction {
     fn invoke(
         &self,
-        _ctx: CallContext,
+        ctx: CallContext,
         request: Request<Bytes>,
     ) -> Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, InvokeError>> + Send + '_>>
     {
         Box::pin(async move {
+            // A run's own timeout (a schedule's) replaces the function's, here and in the pod,
+            // which reads it from the same header.
+            let timeout = ctx.timeout_or(self.timeout);
             let activity = self.hold.scale.as_ref().map(|s| s.activity().start());
             let Some(backends) = self.ready_backends().await else {
                 return Ok(self.no_replica());
             };
-            let (parts, body) = request.into_parts();
+            let (mut parts, body) = request.into_parts();
+            parts.headers.remove(faas_api::contract::TIMEOUT_HEADER);
+            if let Some(run_timeout) = ctx.timeout
+                && let Ok(value) =
+                    HeaderValue::from_str(&faas_api::contract::call_timeout_value(run_timeout))
+            {
+                parts
+                    .headers
+                    .insert(faas_api::contract::TIMEOUT_HEADER, value);
+            }
             let mut refused: Option<SocketAddr> = None;
             loop {
                 let Some(backend) = choose(&backends, refused) else {
@@ -251,13 +263,11 @@ impl Invoker for RemoteFunction {
                 };
                 let counted = backend.start();
                 let request = self.outbound(&parts, body.clone(), backend.addr)?;
-                let answer = tokio::time::timeout(
-                    self.timeout + ANSWER_MARGIN,
-                    self.client.request(request),
-                )
-                .await;
+                let answer =
+                    tokio::time::timeout(timeout + ANSWER_MARGIN, self.client.request(request))
+                        .await;
                 match answer {
-                    Err(_) => return Err(InvokeError::Timeout(self.timeout)),
+                    Err(_) => return Err(InvokeError::Timeout(timeout)),
                     Ok(Ok(response)) => {
                         let (mut parts, body) = response.into_parts();
                         strip_hop_by_hop(&mut parts.headers);

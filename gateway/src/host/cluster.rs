@@ -63,6 +63,8 @@ pub struct ClusterOptions {
     pub loopback_upstreams: bool,
     /// `GatewayConfig::management_token`.
     pub management_token: Option<String>,
+    /// `GatewayConfig::platform_token`.
+    pub platform_token: Option<String>,
     /// `GatewayConfig::body_budget`.
     pub body_budget: u64,
 }
@@ -82,6 +84,7 @@ pub fn start(options: &ClusterOptions, client: Client) -> Result<Cluster, StartE
     config.shutdown_grace = options.shutdown_grace;
     config.remote_management = options.remote_management;
     config.management_token = options.management_token.clone();
+    config.platform_token = options.platform_token.clone();
     config.body_budget = options.body_budget;
     // Nothing is compiled here: no artifact cache on a read-only root filesystem.
     config.wasm.cache_dir = None;

@@ -11,13 +11,12 @@
 //!   the function from zero on the first message), else the controller keeps at least one
 //!   replica, because the poller runs in the function's pod (the runtime sidecar) and nothing
 //!   else would ever start one;
-//! - functions with `scale.min: 0`, no SQS trigger and no schedule scale on requests, which
-//!   only the gateway sees: it asks for a replica when a request arrives and takes it back
-//!   after `scale.idleAfter` without traffic;
-//! - everything else keeps [`FunctionSpec::min_replicas`], set by the controller. A schedule
-//!   counts: the controller's cron calls the function's Service directly, not through the
-//!   gateway's scale-from-zero hold, so a schedule keeps one replica up (see
-//!   [`FunctionSpec::min_replicas`]).
+//! - functions with `scale.min: 0` and no SQS trigger scale on requests, which only the
+//!   gateway sees: it asks for a replica when a request arrives and takes it back after
+//!   `scale.idleAfter` without traffic. Schedules are requests too: the controller's cron
+//!   calls functions through the gateway's admin listener, so a schedule-only function sits
+//!   at zero between fires and its schedule wakes it;
+//! - everything else keeps [`FunctionSpec::min_replicas`], set by the controller.
 
 use std::time::Duration;
 
@@ -58,25 +57,20 @@ impl FunctionSpec {
     }
 
     /// The fewest replicas the function may sit at: `scale.min`, raised to one when
-    /// something other than a request through the gateway needs a replica up and nothing
-    /// would start one:
+    /// something needs a replica up and nothing would start one:
     ///
     /// - an enabled SQS trigger without KEDA: its poller is the runtime sidecar in the
     ///   function's pod (with KEDA, the first message wakes the function from zero);
-    /// - a schedule that is not suspended: the controller's cron calls the function's
-    ///   Service directly, which a function at zero cannot answer (the gateway's
-    ///   scale-from-zero hold is not on that path). Once cron goes through the gateway's
-    ///   invocation path, a schedule-only function can go back to zero between fires.
+    /// - a schedule that is not suspended, on a function KEDA scales: cron goes through the
+    ///   gateway, whose scale-from-zero hold wakes only the functions whose replicas it owns,
+    ///   so a fire would wait for a message that may never come.
     ///
+    /// A schedule on a function the gateway scales needs nothing: the fire is a request.
     /// What the controller writes when it owns `replicas`, and KEDA's `minReplicaCount`.
     pub fn min_replicas(&self, keda_installed: bool) -> u32 {
         let min = self.scale.as_ref().map_or(0, |s| s.min);
-        let queue_needs_one = self.polls_queues() && !keda_installed;
-        if queue_needs_one || self.fires_schedules() {
-            min.max(1)
-        } else {
-            min
-        }
+        let queue_needs_one = self.polls_queues() && (!keda_installed || self.fires_schedules());
+        if queue_needs_one { min.max(1) } else { min }
     }
 
     /// Whether an enabled SQS trigger needs a poller.
@@ -205,25 +199,33 @@ mod tests {
     }
 
     #[test]
-    fn a_schedule_keeps_a_replica_for_its_fires() {
+    fn a_schedule_wakes_what_the_gateway_scales_and_keeps_a_replica_of_what_keda_does() {
         use ReplicasOwner::*;
         let http = ContainerMode::Http;
+        // Schedule-only: at zero between fires; the fire goes through the gateway's hold.
         let spec = scheduled(container(http, 0, vec![]), false);
-        assert_eq!(spec.replicas_owner(false), Controller, "not the gateway's");
-        assert_eq!(spec.replicas_owner(true), Controller);
-        assert_eq!(spec.min_replicas(false), 1);
-        // With a queue and KEDA, KEDA owns replicas but never goes below one.
+        assert_eq!(spec.replicas_owner(false), Gateway);
+        assert_eq!(spec.replicas_owner(true), Gateway);
+        assert_eq!(spec.min_replicas(false), 0);
+        // Lambda handlers alike (their sidecar turns the call into a scheduled event).
+        let lambda = scheduled(container(ContainerMode::Lambda, 0, vec![]), false);
+        assert_eq!(lambda.replicas_owner(false), Gateway);
+        assert_eq!(lambda.min_replicas(false), 0);
+        // With a queue and KEDA, KEDA owns replicas, which the gateway cannot raise: one stays.
         let both = scheduled(container(http, 0, vec![queue(None)]), false);
         assert_eq!(both.replicas_owner(true), Keda);
         assert_eq!(both.min_replicas(true), 1);
-        // Every schedule suspended: nothing fires, requests scale it.
-        let suspended = scheduled(container(http, 0, vec![]), true);
-        assert_eq!(suspended.replicas_owner(false), Gateway);
-        assert_eq!(suspended.min_replicas(false), 0);
-        // Lambda handlers alike (their sidecar turns the call into a scheduled event).
-        let lambda = scheduled(container(ContainerMode::Lambda, 0, vec![]), false);
-        assert_eq!(lambda.replicas_owner(false), Controller);
-        assert_eq!(lambda.min_replicas(false), 1);
+        // Its schedule suspended: the queue wakes it.
+        let suspended = scheduled(container(http, 0, vec![queue(None)]), true);
+        assert_eq!(suspended.min_replicas(true), 0);
+        // Without KEDA the poller keeps one anyway.
+        assert_eq!(both.replicas_owner(false), Controller);
+        assert_eq!(both.min_replicas(false), 1);
+        // More asked for: kept.
+        assert_eq!(
+            scheduled(container(http, 2, vec![]), false).min_replicas(false),
+            2
+        );
     }
 
     #[test]

@@ -109,6 +109,31 @@ pub const ASYNC_HEADER: &str = "x-faas-async";
 /// the dashboard's script send it, an HTML form cannot.
 pub const REQUEST_HEADER: &str = "x-faas-request";
 
+/// A run's own timeout (a schedule's `timeout`), in milliseconds: the call's deadline instead
+/// of the function's, set by the platform's callers and passed on by the gateway to the pod.
+pub const TIMEOUT_HEADER: &str = "x-faas-timeout-ms";
+/// The platform's own callers (the controller's cron) prove themselves to the gateway's admin
+/// listener with the platform token (a Secret the chart makes, [`PLATFORM_TOKEN_ENV`] in the
+/// gateway and the controller): only then are their platform headers believed.
+pub const PLATFORM_TOKEN_HEADER: &str = "x-faas-platform-token";
+/// The environment variable that holds the platform token.
+pub const PLATFORM_TOKEN_ENV: &str = "FAAS_PLATFORM_TOKEN";
+/// Longest timeout [`TIMEOUT_HEADER`] may ask for.
+pub const MAX_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The value of [`TIMEOUT_HEADER`] for `timeout`.
+pub fn call_timeout_value(timeout: std::time::Duration) -> String {
+    timeout.as_millis().to_string()
+}
+
+/// [`TIMEOUT_HEADER`]'s value read back: whole milliseconds, at least 1, at most
+/// [`MAX_CALL_TIMEOUT`]; anything else is ignored (the function's own timeout applies).
+pub fn parse_call_timeout(value: &str) -> Option<std::time::Duration> {
+    let millis: u64 = value.trim().parse().ok()?;
+    let timeout = std::time::Duration::from_millis(millis);
+    (millis > 0 && timeout <= MAX_CALL_TIMEOUT).then_some(timeout)
+}
+
 /// What every header above starts with. They are the platform's word (this batch came from
 /// SQS, this run from a schedule, this is attempt 3), so where requests enter from outside the
 /// platform (the gateway's public listener) a client's own are removed: no internet caller can
@@ -305,6 +330,31 @@ mod tests {
     const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
+    fn a_call_timeout_is_whole_milliseconds_within_a_day() {
+        let ninety = std::time::Duration::from_secs(90);
+        assert_eq!(
+            parse_call_timeout(&call_timeout_value(ninety)),
+            Some(ninety)
+        );
+        assert_eq!(
+            parse_call_timeout(" 1500 "),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        for bad in [
+            "0",
+            "-5",
+            "1.5",
+            "",
+            "90s",
+            "86400001",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_call_timeout(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_call_timeout("86400000"), Some(MAX_CALL_TIMEOUT));
+    }
+
+    #[test]
     fn every_platform_header_is_recognised_as_one() {
         for header in [
             TRIGGER_HEADER,
@@ -315,6 +365,8 @@ mod tests {
             ATTEMPTS_HEADER,
             ASYNC_HEADER,
             REQUEST_HEADER,
+            TIMEOUT_HEADER,
+            PLATFORM_TOKEN_HEADER,
         ] {
             assert!(is_platform_header(header), "{header}");
         }
