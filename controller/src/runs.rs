@@ -133,6 +133,22 @@ impl KubeRunStore {
         }
     }
 
+    /// The attempt under way and the scheduler that owns it (a retry, or a run resumed after
+    /// its scheduler stopped): on the record itself, since `status` is a subresource. A merge
+    /// patch, so nothing else of the record is touched.
+    async fn write_attempt(&self, run: &FunctionRun) -> Result<(), StoreError> {
+        let mut patch = json!({"spec": {"attempt": run.spec.attempt}});
+        if let Some(owner) = run.annotations().get(faas_schedule::run::OWNER_ANNOTATION) {
+            patch["metadata"] =
+                json!({"annotations": {faas_schedule::run::OWNER_ANNOTATION: owner}});
+        }
+        self.runs()
+            .patch(run_id(run), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(backend("writing a FunctionRun's attempt"))?;
+        Ok(())
+    }
+
     async fn write_status(&self, run: &FunctionRun) -> Result<(), StoreError> {
         let Some(status) = &run.status else {
             return Ok(());
@@ -246,6 +262,9 @@ impl RunStore for KubeRunStore {
 
     fn update(&self, run: FunctionRun, prune: Option<Prune>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
+            if run.spec.attempt > 1 {
+                self.write_attempt(&run).await?;
+            }
             self.write_status(&run).await?;
             if let Some(prune) = &prune {
                 self.prune(prune).await?;

@@ -418,3 +418,62 @@ async fn a_gateway_that_is_not_there_is_a_503_that_says_so() {
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["reason"], "GatewayUnavailable");
 }
+
+/// A retry or a resumed run writes the attempt under way and its new owner on the record (a
+/// merge patch: nothing else of it changes), then its status; a first attempt only its status.
+#[tokio::test]
+async fn a_later_attempt_is_written_on_the_record_and_its_status() {
+    let (store, mut api) = store();
+    let id = "orders.nightly.20261129t030000z";
+    let mut resumed = run(id, RunPhase::Running);
+    resumed.spec.attempt = 2;
+    resumed
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert("faas.dev/owner".into(), "controller-1".into());
+    let store = std::sync::Arc::new(store);
+    let writing = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move { store.update(resumed, None).await }
+    });
+    let (patch, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}?"),
+    )
+    .await;
+    assert_eq!(
+        patch,
+        json!({"spec": {"attempt": 2},
+               "metadata": {"annotations": {"faas.dev/owner": "controller-1"}}})
+    );
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
+    )
+    .await;
+    assert_eq!(status["status"]["phase"], "Running");
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    writing.await.unwrap().expect("written");
+
+    // A first attempt: its status alone.
+    let writing = tokio::spawn({
+        let store = std::sync::Arc::clone(&store);
+        async move { store.update(run(id, RunPhase::Succeeded), None).await }
+    });
+    let (status, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
+    )
+    .await;
+    assert_eq!(status["status"]["phase"], "Succeeded");
+    reply.json(
+        200,
+        &listed(id, "2026-11-29T03:00:01Z", RunPhase::Succeeded),
+    );
+    writing.await.unwrap().expect("written");
+}

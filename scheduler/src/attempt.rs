@@ -39,7 +39,8 @@ pub(super) async fn attempts(
         (None, Some((body, content_type))) => (body.clone(), *content_type),
         (None, None) => (Bytes::new(), "application/octet-stream"),
     };
-    let mut attempt = 1;
+    // A resumed run (its scheduler stopped during an attempt) goes on from its next attempt.
+    let mut attempt = run.spec.attempt.max(1);
     loop {
         run.spec.attempt = attempt;
         let outcome = call_once(target, job, run, body.clone(), content_type).await;

@@ -3,7 +3,7 @@
 //! management API (runs started by hand).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +47,9 @@ pub struct Runner {
     active: Mutex<HashMap<JobKey, HashMap<String, Cancel>>>,
     in_flight: AtomicUsize,
     idle: Notify,
+    /// Set by [`Runner::cancel_all`]: runs cut off from now on were stopped by a shutdown
+    /// (a spot drain, a rollout), not by a person.
+    shutting_down: AtomicBool,
 }
 
 impl Runner {
@@ -68,6 +71,7 @@ impl Runner {
             active: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            shutting_down: AtomicBool::new(false),
         })
     }
 
@@ -120,8 +124,11 @@ impl Runner {
         cancel.is_some_and(|cancel| cancel.send(reason.to_owned()).is_ok())
     }
 
-    /// Cancels everything in flight (shutdown).
+    /// Cancels everything in flight (shutdown). A scheduled run with attempts left is left
+    /// `Pending` for the next scheduler, which gives it its next attempt
+    /// ([`Runner::resume`]); the others end `Interrupted`.
     pub fn cancel_all(&self, reason: &str) {
+        self.shutting_down.store(true, Ordering::Release);
         let all: Vec<_> = self.active().drain().collect();
         for (_, runs) in all {
             for (_, cancel) in runs {
@@ -228,6 +235,56 @@ impl Runner {
         RunHandle { id, done }
     }
 
+    /// Resumes `run` of `job`, left unfinished during attempt `run.spec.attempt` by a scheduler
+    /// that stopped (a leader change, a pod drained off a spot node, `kill -9`), as its next
+    /// attempt: what the schedule's retry policy does for an attempt that failed. The record
+    /// keeps its id, so the fire time still has exactly one run; it now names this owner.
+    /// Only while attempts remain ([`resumable`]); the caller marks the others `Interrupted`.
+    pub fn resume(
+        self: &Arc<Self>,
+        job: Arc<Job>,
+        mut run: FunctionRun,
+        reason: &str,
+    ) -> RunHandle {
+        let id = super::store::run_id(&run).to_owned();
+        let cancelled = self.register(&job.key, &id);
+        let interrupted = run.spec.attempt.max(1);
+        run.spec.attempt = interrupted + 1;
+        run.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(OWNER_ANNOTATION.to_owned(), self.owner.clone());
+        let status = run.status.get_or_insert_with(FunctionRunStatus::default);
+        status.phase = RunPhase::Running;
+        status.end_time = None;
+        status.message = Some(format!(
+            "attempt {interrupted} was interrupted ({reason}); attempt {} under way",
+            interrupted + 1
+        ));
+        let trigger = match run.spec.scheduled_time.as_deref().map(str::parse) {
+            Some(Ok(due)) => Trigger::Cron { due },
+            _ => Trigger::Manual,
+        };
+        let this = Arc::clone(self);
+        let run_id = id.clone();
+        let done = tokio::spawn(async move {
+            tracing::info!(run = %run_id, schedule = %job.key, attempt = interrupted + 1, "resuming an interrupted run");
+            let result = match this.store.update(run.clone(), None).await {
+                Ok(()) => this
+                    .execute(&job, run, trigger, None, cancelled)
+                    .await
+                    .map(Some),
+                Err(err) => Err(err),
+            };
+            if let Err(err) = &result {
+                tracing::error!(run = %run_id, schedule = %job.key, error = %err, "resumed run not recorded");
+            }
+            this.unregister(&job.key, &run_id);
+            result
+        });
+        RunHandle { id, done }
+    }
+
     /// Starts the runs of a burst of fire times (everything due at one wake-up of the
     /// scheduler). Claims go to the store in chunks, one operation each, and each chunk's runs
     /// start as soon as it is committed: with 10,000 schedules due in the same second, a
@@ -324,7 +381,10 @@ impl Runner {
         payload: Option<Bytes>,
         cancelled: oneshot::Receiver<String>,
     ) -> Result<FunctionRun, StoreError> {
-        if let Trigger::Cron { due } = trigger {
+        // Lateness is the first attempt's: a resumed run is late by design.
+        if let Trigger::Cron { due } = trigger
+            && run.spec.attempt <= 1
+        {
             let late = self.clock.now().duration_since(due).as_secs_f64().max(0.0);
             self.metrics.lateness.observe(late);
         }
@@ -335,6 +395,22 @@ impl Runner {
             () = attempts => None,
             reason = cancelled => Some(reason.unwrap_or_else(|_| "cancelled".to_owned())),
         };
+        // Cut off by a shutdown with attempts left: the next scheduler resumes it.
+        if let Some(reason) = &interrupted
+            && self.shutting_down.load(Ordering::Acquire)
+            && resumable(&run, job)
+        {
+            let status = run.status.get_or_insert_with(FunctionRunStatus::default);
+            status.phase = RunPhase::Pending;
+            status.message = Some(format!(
+                "attempt {} was cut off ({reason}); the next scheduler gives it attempt {}",
+                run.spec.attempt.max(1),
+                run.spec.attempt.max(1) + 1
+            ));
+            self.store.update(run.clone(), None).await?;
+            tracing::info!(run = %id, schedule = %job.key, "run cut off by shutdown; left for the next scheduler to resume");
+            return Ok(run);
+        }
         let status = run.status.get_or_insert_with(FunctionRunStatus::default);
         if let Some(reason) = interrupted {
             status.phase = RunPhase::Interrupted;
@@ -418,6 +494,13 @@ fn prune_of(job: &Job) -> Prune {
         key: job.key.clone(),
         history: job.history,
     }
+}
+
+/// Whether `run` of `job`, left unfinished by a scheduler that is gone, gets another attempt:
+/// a scheduled run whose schedule still exists and allows more attempts than it made
+/// (`retries.limit` after the first). Runs started by hand are the caller's to repeat.
+pub fn resumable(run: &FunctionRun, job: &Job) -> bool {
+    run.spec.trigger == "cron" && run.spec.attempt.max(1) <= job.retries
 }
 
 /// Marks `run`, left unfinished by a process that is gone, `Interrupted`.

@@ -24,12 +24,15 @@ use tokio::sync::watch;
 use super::job::{Job, JobKey};
 use super::plan::humanize;
 use super::plan::{self, CatchUp};
-use super::run::{Fire, RunHandle, Runner, Trigger, interrupted, owned_by};
+use super::run::{Fire, RunHandle, Runner, Trigger, interrupted, owned_by, resumable};
 use super::store::Cursor;
 
 /// Longest single sleep: the timer re-checks the clock at least this often, which bounds the
 /// effect of a wall-clock jump (NTP step, suspended laptop) on fire times.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// Why a run a previous scheduler left unfinished ended (or got another attempt).
+const ORPHANED: &str = "the scheduler that ran it stopped before it finished";
 
 /// Schedules re-armed between two yields to the runtime after a burst.
 const REARM_BATCH: usize = 256;
@@ -382,8 +385,9 @@ impl Loop {
         }
     }
 
-    /// Becoming the scheduler: finish the previous holder's business, then arm everything
-    /// with catch-up.
+    /// Becoming the scheduler: finish the previous holder's business (its unfinished runs
+    /// get their next attempt when their schedule's retries allow, else are `Interrupted`),
+    /// then arm everything with catch-up.
     async fn take_over(&mut self) {
         let store = Arc::clone(self.runner.store());
         let now = self.runner.clock().now();
@@ -394,11 +398,21 @@ impl Loop {
                     if run.spec.trigger != "cron" || owned_by(&run, self.runner.owner()) {
                         continue;
                     }
-                    let run = interrupted(
-                        run,
-                        now,
-                        "the scheduler that ran it stopped before it finished",
-                    );
+                    // Its schedule's retry policy decides, as for an attempt that failed.
+                    let key = JobKey::new(&run.spec.function, &run.spec.schedule);
+                    let job = self
+                        .jobs
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&key)
+                        .cloned();
+                    if let Some(job) = job
+                        && resumable(&run, &job)
+                    {
+                        let _ = self.runner.resume(job, run, ORPHANED);
+                        continue;
+                    }
+                    let run = interrupted(run, now, ORPHANED);
                     if let Err(err) = store.update(run, None).await {
                         tracing::warn!(error = %err, "could not mark an orphaned run interrupted");
                     }

@@ -891,3 +891,133 @@ async fn a_lease_decides_who_fires_and_losing_it_stops_firing_at_once() {
     assert!((1..=2).contains(&after), "{after}");
     scheduler.shutdown(Duration::ZERO).await;
 }
+
+/// A run its scheduler left unfinished is the schedule's failed attempt: the scheduler that
+/// takes over gives it its next attempt when `retries` allow (same record, same fire time,
+/// attempt 2, now its own), and marks it `Interrupted` when they are used up.
+#[tokio::test(start_paused = true)]
+async fn a_standby_resumes_an_orphaned_run_as_its_next_attempt_while_retries_allow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock = dir.path().join("scheduler.lock");
+    let store: Arc<MemoryStore> = Arc::default();
+    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
+    let options = SchedulerOptions {
+        leadership: Leadership::LockFile(lock),
+        standby_retry: Duration::from_secs(1),
+    };
+    let make = |owner: &str| {
+        let fake = Fake::new(clock);
+        let runner = Runner::new(
+            store.clone(),
+            fake.clone(),
+            CronMetrics::unregistered(),
+            clock,
+            owner.to_owned(),
+        );
+        (fake, Scheduler::start(runner, options.clone()))
+    };
+    let (fake_a, a) = make("a");
+    a.wait_for_role(Role::Leader).await;
+    let (fake_b, b) = make("b");
+    let mut minutely = schedule("tick", "10 * * * * *");
+    minutely.retries = Some(faas_api::RetrySpec {
+        limit: 1,
+        backoff: None,
+    });
+    a.set_jobs(vec![job("fn", &minutely)]);
+    b.set_jobs(vec![job("fn", &minutely)]);
+    fake_a.behave("fn", Duration::from_secs(3600), &[200]);
+    sleep_secs(12.0).await;
+    assert_eq!(fake_a.calls().len(), 1);
+    let orphan = runs(&store, "fn").await.pop().expect("run");
+    assert_eq!(orphan.spec.attempt, 1);
+    a.shutdown(Duration::ZERO).await;
+    let mut orphan_again = orphan.clone();
+    orphan_again.status.as_mut().expect("status").phase = RunPhase::Running;
+    store.update(orphan_again, None).await.expect("update");
+    sleep_secs(5.0).await;
+
+    assert_eq!(b.role(), Role::Leader);
+    let all = runs(&store, "fn").await;
+    assert_eq!(all.len(), 1, "no second run of the fire time");
+    let resumed = &all[0];
+    assert_eq!(run_id(resumed), "fn.tick.20260101t000010z");
+    assert_eq!(phase(resumed), RunPhase::Succeeded, "{resumed:?}");
+    assert_eq!(resumed.spec.attempt, 2);
+    assert!(faas_schedule::run::owned_by(resumed, "b"));
+    let calls = fake_b.calls();
+    assert_eq!(calls.len(), 1);
+    let headers = &calls[0].1;
+    assert_eq!(
+        headers.get("x-faas-run-id").map(String::as_str),
+        Some("fn.tick.20260101t000010z")
+    );
+    assert_eq!(headers.get("x-faas-attempt").map(String::as_str), Some("2"));
+
+    // Interrupted again during its last attempt: nothing left to retry.
+    let mut exhausted = resumed.clone();
+    exhausted.status.as_mut().expect("status").phase = RunPhase::Running;
+    let (_fake_c, c) = make("c");
+    store.update(exhausted, None).await.expect("update");
+    b.shutdown(Duration::ZERO).await;
+    sleep_secs(3.0).await;
+    assert_eq!(c.role(), Role::Leader);
+    let all = runs(&store, "fn").await;
+    assert_eq!(phase(&all[0]), RunPhase::Interrupted);
+    assert_eq!(all[0].spec.attempt, 2);
+}
+
+/// A spot drain or a rollout: the run its grace period did not cover is left `Pending` when
+/// its schedule allows another attempt, and the scheduler that takes over gives it that
+/// attempt; without retries it ends `Interrupted` (above).
+#[tokio::test(start_paused = true)]
+async fn a_run_cut_off_by_shutdown_is_resumed_by_the_next_scheduler_when_retries_allow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lock = dir.path().join("scheduler.lock");
+    let store: Arc<MemoryStore> = Arc::default();
+    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
+    let options = SchedulerOptions {
+        leadership: Leadership::LockFile(lock),
+        standby_retry: Duration::from_secs(1),
+    };
+    let make = |owner: &str| {
+        let fake = Fake::new(clock);
+        let runner = Runner::new(
+            store.clone(),
+            fake.clone(),
+            CronMetrics::unregistered(),
+            clock,
+            owner.to_owned(),
+        );
+        (fake, Scheduler::start(runner, options.clone()))
+    };
+    let (fake_a, a) = make("a");
+    a.wait_for_role(Role::Leader).await;
+    let mut once = schedule("once", "1 0 0 * * *");
+    once.retries = Some(faas_api::RetrySpec {
+        limit: 2,
+        backoff: None,
+    });
+    a.set_jobs(vec![job("long", &once)]);
+    fake_a.behave("long", Duration::from_secs(600), &[200]);
+    sleep_secs(1.0).await;
+    assert_eq!(fake_a.calls().len(), 1);
+    a.shutdown(Duration::from_secs(10)).await;
+    let cut = runs(&store, "long").await;
+    assert_eq!(phases(&cut), [RunPhase::Pending]);
+    assert_eq!(
+        message(&cut[0]),
+        "attempt 1 was cut off (the platform shut down before the run finished); the next scheduler gives it attempt 2"
+    );
+
+    let (fake_b, b) = make("b");
+    b.set_jobs(vec![job("long", &once)]);
+    b.wait_for_role(Role::Leader).await;
+    sleep_secs(1.0).await;
+    let done = runs(&store, "long").await;
+    assert_eq!(done.len(), 1, "the fire time still has one run");
+    assert_eq!(phase(&done[0]), RunPhase::Succeeded, "{:?}", done[0]);
+    assert_eq!(done[0].spec.attempt, 2);
+    assert_eq!(fake_b.calls().len(), 1);
+    assert_eq!(fake_b.calls()[0].1["x-faas-attempt"], "2");
+}
