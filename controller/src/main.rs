@@ -47,6 +47,14 @@ struct Args {
     /// Replicas of each WASM runtime pool.
     #[arg(long, env = "FAAS_POOL_REPLICAS", default_value_t = 2)]
     pool_replicas: i32,
+    /// Most replicas of a pool under CPU load (a HorizontalPodAutoscaler between
+    /// --pool-replicas and this); at or below --pool-replicas: fixed at --pool-replicas.
+    #[arg(long, env = "FAAS_POOL_MAX_REPLICAS", default_value_t = 2)]
+    pool_max_replicas: i32,
+    /// Average CPU use of pool pods, in percent of their request, the autoscaler aims at.
+    #[arg(long, env = "FAAS_POOL_CPU_TARGET_PERCENT", default_value_t = 70,
+          value_parser = clap::value_parser!(i32).range(10..=100))]
+    pool_cpu_target_percent: i32,
     /// Memory of a pool pod (request and limit).
     #[arg(long, env = "FAAS_POOL_MEMORY", default_value = "1Gi")]
     pool_memory: String,
@@ -151,6 +159,8 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         default_cpu_request: args.default_cpu_request.clone(),
         region: args.region.clone(),
         pool_replicas: args.pool_replicas,
+        pool_max_replicas: args.pool_max_replicas,
+        pool_cpu_target_percent: args.pool_cpu_target_percent,
         pool_memory: args.pool_memory.clone(),
         pool_cpu_request: args.pool_cpu_request.clone(),
         pool_registry_secret: Some(args.pool_registry_secret.trim().to_owned())

@@ -5,6 +5,7 @@
 use faas_api::Function;
 use faas_api::artifact::{ArtifactSource, Expected, verify};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -95,6 +96,16 @@ pub async fn apply_pool(
         None => {
             shared
                 .delete::<PodDisruptionBudget>(&pool.object_name())
+                .await?;
+        }
+    }
+    match objects.autoscaler {
+        Some(autoscaler) => {
+            shared.typed(autoscaler).await?;
+        }
+        None => {
+            shared
+                .delete::<HorizontalPodAutoscaler>(&pool.object_name())
                 .await?;
         }
     }
@@ -299,6 +310,7 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
         shared.delete::<Deployment>(&object).await?;
         shared.delete::<Service>(&object).await?;
         shared.delete::<PodDisruptionBudget>(&object).await?;
+        shared.delete::<HorizontalPodAutoscaler>(&object).await?;
         shared.delete::<RoleBinding>(&object).await?;
         shared.delete::<ServiceAccount>(&object).await?;
         if ctx.defaults.network.is_some() {

@@ -819,6 +819,14 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
             reply.json(200, &body);
         }
     }
+    // Fixed replicas (the default bounds): no autoscaler, and none left behind.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+    )
+    .await;
+    reply.not_found("absent");
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -915,6 +923,14 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
         let body = request.into_body().collect_bytes().await.unwrap();
         reply.json(200, &serde_json::from_slice(&body).unwrap());
     }
+    // Fixed replicas (the default bounds): no autoscaler, and none left behind.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+    )
+    .await;
+    reply.not_found("absent");
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -996,6 +1012,10 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
         (
             "/apis/policy/v1/namespaces/shop/poddisruptionbudgets/pool-default",
             None,
+        ),
+        (
+            "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+            Some(true),
         ),
         (
             "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default",

@@ -227,6 +227,9 @@ class ChartTest(unittest.TestCase):
                           env["FAAS_ALLOWED_TOLERATION_KEYS"]), ("", "", ""))
         # Runs go through the gateway's admin Service, with the token both read from one Secret.
         self.assertEqual(env["FAAS_GATEWAY_URL"], "http://faas-gateway.faas-system.svc.cluster.local:9090")
+        # Pools autoscale on CPU from 2 to 10 replicas by default.
+        self.assertEqual((env["FAAS_POOL_REPLICAS"], env["FAAS_POOL_MAX_REPLICAS"],
+                          env["FAAS_POOL_CPU_TARGET_PERCENT"]), ("2", "10", "70"))
         # No registry Secret unless named: pools pull anonymously or log in to ECR.
         self.assertEqual(env["FAAS_POOL_REGISTRY_SECRET"], "")
         pod = deployment["spec"]["template"]["spec"]
@@ -297,6 +300,8 @@ class ChartTest(unittest.TestCase):
             ("", "configmaps", "get"),
             ("", "pods", "list"),
             ("keda.sh", "scaledobjects", "patch"),
+            ("autoscaling", "horizontalpodautoscalers", "patch"),
+            ("autoscaling", "horizontalpodautoscalers", "delete"),
             ("events.k8s.io", "events", "create"),
             ("networking.k8s.io", "networkpolicies", "patch"),
             ("networking.k8s.io", "networkpolicies", "delete"),
@@ -324,6 +329,8 @@ class ChartTest(unittest.TestCase):
             ({"nodeGroups": {"system": {"capacityType": "spot"}}}, "capacityType"),
             ({"runtime": {"pools": {"memory": "a lot"}}}, "memory"),
             ({"runtime": {"pools": {"registrySecret": "Registry Creds"}}}, "registrySecret"),
+            ({"runtime": {"pools": {"cpuTargetPercent": 150}}}, "cpuTargetPercent"),
+            ({"runtime": {"pools": {"maxReplicas": 0}}}, "maxReplicas"),
         ]:
             with self.subTest(values=values):
                 with self.assertRaises(helm.HelmError) as raised:
@@ -331,6 +338,13 @@ class ChartTest(unittest.TestCase):
                 self.assertIn(key, str(raised.exception))
         for path in VALUE_FILES:
             chart.validate_schema(values_of(path))
+
+    def test_pool_bounds_that_cross_fail_at_install_naming_both(self):
+        with self.assertRaises(Exception) as raised:
+            render({"runtime": {"pools": {"replicas": 4, "maxReplicas": 3}}})
+        self.assertIn("runtime.pools.maxReplicas (3) is below runtime.pools.replicas (4)", str(raised.exception))
+        env = env_of(find(render({"runtime": {"pools": {"replicas": 3, "maxReplicas": 3}}}), "Deployment", "faas-controller")[0])
+        self.assertEqual((env["FAAS_POOL_REPLICAS"], env["FAAS_POOL_MAX_REPLICAS"]), ("3", "3"))
 
     def test_wrong_gateway_values_fail_at_install_naming_the_key(self):
         chart = helm.Chart.load(str(CHART))

@@ -36,8 +36,13 @@ pub struct ClusterDefaults {
     pub default_cpu_request: String,
     /// The cluster's AWS region: `AWS_REGION` of Lambda handlers.
     pub region: String,
-    /// Replicas of each WASM runtime pool.
+    /// Replicas of each WASM runtime pool (the fewest, when it autoscales).
     pub pool_replicas: i32,
+    /// The most replicas a pool's HorizontalPodAutoscaler may give it on CPU load; at or
+    /// below [`ClusterDefaults::pool_replicas`], pools keep `pool_replicas` and have none.
+    pub pool_max_replicas: i32,
+    /// The average CPU use (percent of the pool pods' request) the autoscaler aims at.
+    pub pool_cpu_target_percent: i32,
     /// Memory of a pool pod (request and limit).
     pub pool_memory: String,
     /// CPU requested by a pool pod.
@@ -62,6 +67,8 @@ impl Default for ClusterDefaults {
             default_cpu_request: "100m".to_owned(),
             region: "us-east-1".to_owned(),
             pool_replicas: 2,
+            pool_max_replicas: 2,
+            pool_cpu_target_percent: 70,
             pool_memory: "1Gi".to_owned(),
             pool_cpu_request: "250m".to_owned(),
             pool_registry_secret: None,

@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 use faas_api::contract;
 use faas_api::{Function, FunctionSpec, PlacementSpec};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EnvVarSource, KeyToPath, ObjectFieldSelector, PodSpec,
     PodTemplateSpec, ResourceRequirements, SecretVolumeSource, Service, ServiceAccount,
@@ -53,6 +57,9 @@ pub struct PoolObjects {
     pub deployment: Deployment,
     pub service: Service,
     pub pdb: Option<PodDisruptionBudget>,
+    /// Scales the Deployment on CPU load between the chart's bounds; `None` when the bounds
+    /// are one number (the Deployment then has that many replicas).
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
 /// Labels of every object of a pool (its NetworkPolicy's too).
@@ -255,10 +262,39 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
     }
     let grace = PRE_STOP_SECONDS + i64::try_from(longest_timeout).unwrap_or(i64::MAX / 4) + 5;
     let replicas = defaults.pool_replicas.max(1);
+    // Many teams' functions share a pool, so its load is theirs together: CPU, which every
+    // WASM call spends, says it (requests are answered by least in-flight across pods).
+    // With an autoscaler it alone owns `replicas`, which the apply then leaves out.
+    let autoscaler = (defaults.pool_max_replicas > replicas).then(|| HorizontalPodAutoscaler {
+        metadata: meta(pool, name.clone()),
+        spec: HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".to_owned()),
+                kind: "Deployment".to_owned(),
+                name: name.clone(),
+            },
+            min_replicas: Some(replicas),
+            max_replicas: defaults.pool_max_replicas,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".to_owned(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".to_owned(),
+                    target: MetricTarget {
+                        type_: "Utilization".to_owned(),
+                        average_utilization: Some(defaults.pool_cpu_target_percent),
+                        ..MetricTarget::default()
+                    },
+                }),
+                ..MetricSpec::default()
+            }]),
+            ..HorizontalPodAutoscalerSpec::default()
+        },
+        ..HorizontalPodAutoscaler::default()
+    });
     let deployment = Deployment {
         metadata: meta(pool, name.clone()),
         spec: DeploymentSpec {
-            replicas: Some(replicas),
+            replicas: autoscaler.is_none().then_some(replicas),
             selector: LabelSelector {
                 match_labels: Some([(POOL_LABEL.to_owned(), pool.name.clone())].into()),
                 ..LabelSelector::default()
@@ -319,6 +355,7 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         deployment,
         service,
         pdb,
+        autoscaler,
     }
 }
 
@@ -517,6 +554,7 @@ mod tests {
         assert_eq!(objects.role_binding.role_ref.name, POOL_ROLE);
         assert_eq!(objects.deployment.spec.replicas, Some(2));
         assert!(objects.pdb.is_some(), "two replicas: a PDB");
+        assert!(objects.autoscaler.is_none(), "bounds of one number: fixed");
         let ports = objects
             .service
             .spec
@@ -524,5 +562,35 @@ mod tests {
             .and_then(|s| s.ports.clone())
             .expect("ports");
         assert_eq!(ports[0].target_port, Some(IntOrString::Int(POOL_HTTP_PORT)));
+    }
+
+    #[test]
+    fn a_pool_scales_on_cpu_within_the_charts_bounds_and_the_autoscaler_owns_replicas() {
+        let defaults = ClusterDefaults {
+            pool_replicas: 3,
+            pool_max_replicas: 12,
+            pool_cpu_target_percent: 60,
+            ..ClusterDefaults::default()
+        };
+        let pool = pool_of(&wasm("a", "shop"));
+        let objects = pool_objects(&pool, 30, &defaults);
+        assert_eq!(objects.deployment.spec.replicas, None, "the autoscaler's");
+        let autoscaler = objects.autoscaler.expect("an autoscaler");
+        assert_eq!(autoscaler.metadata.name.as_deref(), Some("pool-default"));
+        let spec = autoscaler.spec;
+        assert_eq!(
+            (
+                spec.scale_target_ref.kind.as_str(),
+                spec.scale_target_ref.name.as_str()
+            ),
+            ("Deployment", "pool-default")
+        );
+        assert_eq!((spec.min_replicas, spec.max_replicas), (Some(3), 12));
+        let metric = &spec.metrics.expect("metrics")[0];
+        let resource = metric.resource.as_ref().expect("a resource metric");
+        assert_eq!(resource.name, "cpu");
+        assert_eq!(resource.target.average_utilization, Some(60));
+        // Its floor is what the PDB protects.
+        assert!(objects.pdb.is_some());
     }
 }
