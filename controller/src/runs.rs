@@ -183,7 +183,7 @@ impl KubeRunStore {
             .await
             .map_err(backend("listing FunctionRuns"))?
             .items;
-        newest_first(&mut runs);
+        faas_api::newest_first(&mut runs);
         Ok(runs)
     }
 
@@ -227,16 +227,6 @@ impl KubeRunStore {
             Err(e) => Err(backend("writing a schedule cursor")(e)),
         }
     }
-}
-
-/// Newest first: by creation time, then by name (scheduled run ids end in their fire time).
-fn newest_first(runs: &mut [FunctionRun]) {
-    runs.sort_by(|a, b| {
-        let created = |r: &FunctionRun| r.metadata.creation_timestamp.clone().map(|t| t.0);
-        created(b)
-            .cmp(&created(a))
-            .then_with(|| b.name_any().cmp(&a.name_any()))
-    });
 }
 
 impl RunStore for KubeRunStore {

@@ -48,6 +48,11 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Scheduler>
         return Err(StartError::AlreadyStarted("the scheduler"));
     }
     let _ = platform
+        .run_history
+        .set(Arc::new(crate::run_history::SchedulerHistory(Arc::clone(
+            &scheduler,
+        ))));
+    let _ = platform
         .suspended
         .set(Arc::new(crate::suspend::Suspensions::load(state)));
     // The full set of schedules after every registry change.

@@ -34,6 +34,7 @@ pub mod rebuild;
 pub mod registry;
 pub mod reply;
 pub mod routes;
+pub mod run_history;
 pub mod runs_api;
 pub mod server;
 pub mod source;

@@ -88,6 +88,8 @@ pub struct Platform {
     pub config: GatewayConfig,
     /// Cron scheduler, once started (see [`crate::cron::start`]).
     pub scheduler: std::sync::OnceLock<Arc<faas_schedule::Scheduler>>,
+    /// Where the dashboard reads runs: the scheduler's store, or a cluster's FunctionRuns.
+    pub run_history: std::sync::OnceLock<Arc<dyn crate::run_history::RunHistory>>,
     /// Schedules an operator suspended, once the scheduler started (see [`crate::cron::start`]).
     pub suspended: std::sync::OnceLock<Arc<crate::suspend::Suspensions>>,
     /// SQS pollers, once started (see [`crate::sqs::start`]).
@@ -114,6 +116,7 @@ impl Platform {
             bodies: crate::body::BodyBudget::new(config.body_budget),
             config,
             scheduler: std::sync::OnceLock::new(),
+            run_history: std::sync::OnceLock::new(),
             suspended: std::sync::OnceLock::new(),
             sqs: std::sync::OnceLock::new(),
             async_queue: std::sync::OnceLock::new(),

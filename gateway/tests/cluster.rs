@@ -39,6 +39,10 @@ struct ApiState {
     /// Simulates another gateway publishing its traffic (at this time) right after each
     /// Lease read.
     write_after_read: Option<String>,
+    /// FunctionRuns (the controller's cron records), any namespace.
+    runs: Vec<Value>,
+    /// Every FunctionRun request: (method, path and query).
+    run_requests: Vec<(String, String)>,
 }
 
 struct MockApi {
@@ -110,6 +114,48 @@ impl MockApi {
                     continue;
                 }
                 let mut state = shared.lock().unwrap();
+                if path.contains("/functionruns") {
+                    state.run_requests.push((method.clone(), uri.clone()));
+                    let namespace = path
+                        .split("/namespaces/")
+                        .nth(1)
+                        .and_then(|rest| rest.split('/').next())
+                        .map(str::to_owned);
+                    let function = uri
+                        .split("faas.dev%2Ffunction%3D")
+                        .nth(1)
+                        .map(|rest| rest.split(['&', '%']).next().unwrap_or_default().to_owned());
+                    let in_scope = |run: &&Value| {
+                        namespace
+                            .as_deref()
+                            .is_none_or(|n| run["metadata"]["namespace"] == n)
+                            && function
+                                .as_deref()
+                                .is_none_or(|f| run["spec"]["function"] == f)
+                    };
+                    let response = if path.ends_with("/functionruns") {
+                        let items: Vec<Value> =
+                            state.runs.iter().filter(in_scope).cloned().collect();
+                        json_response(
+                            200,
+                            &json!({"kind": "FunctionRunList", "apiVersion": "faas.dev/v1alpha1",
+                                    "metadata": {"resourceVersion": "100"}, "items": items}),
+                        )
+                    } else {
+                        let name = path.rsplit('/').next().unwrap_or_default();
+                        match state
+                            .runs
+                            .iter()
+                            .filter(in_scope)
+                            .find(|r| r["metadata"]["name"] == name)
+                        {
+                            Some(run) => json_response(200, run),
+                            None => json_response(404, &not_found()),
+                        }
+                    };
+                    send.send_response(response);
+                    continue;
+                }
                 if method != "GET" {
                     state
                         .writes
@@ -1056,6 +1102,117 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
 }
 
 const PLATFORM_TOKEN: &str = "the-platform-token-of-this-test";
+
+fn function_run(namespace: &str, name: &str, function: &str, created: &str, phase: &str) -> Value {
+    json!({"apiVersion": "faas.dev/v1alpha1", "kind": "FunctionRun",
+           "metadata": {"name": name, "namespace": namespace, "creationTimestamp": created,
+                        "labels": {"faas.dev/function": function, "faas.dev/schedule": "nightly"}},
+           "spec": {"function": function, "schedule": "nightly", "trigger": "cron", "attempt": 2,
+                    "scheduledTime": "2026-12-05T03:00:00Z"},
+           "status": {"phase": phase, "startTime": "2026-12-05T03:00:00Z",
+                      "endTime": "2026-12-05T03:00:04Z", "httpStatus": 200,
+                      "output": "report sent", "message": "attempt 1 was interrupted"}})
+}
+
+/// The cluster dashboard (admin listener, loopback: `kubectl port-forward`) lists the
+/// controller's cron runs from FunctionRuns, newest first, of the namespaces it serves only,
+/// links each to its page with the namespace, and offers no action: runs are the
+/// controller's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_dashboard_shows_the_runs_of_the_namespaces_it_serves() {
+    let state = ApiState {
+        functions: vec![function_in("shop", "orders", 0, json!({}))],
+        runs: vec![
+            function_run(
+                "shop",
+                "orders.nightly.20261204t030000z",
+                "orders",
+                "2026-12-04T03:00:00Z",
+                "Failed",
+            ),
+            function_run(
+                "shop",
+                "orders.nightly.20261205t030000z",
+                "orders",
+                "2026-12-05T03:00:00Z",
+                "Succeeded",
+            ),
+            // Not a namespace this gateway serves.
+            function_run(
+                "billing",
+                "invoices.nightly.20261205t030000z",
+                "invoices",
+                "2026-12-05T03:00:00Z",
+                "Succeeded",
+            ),
+        ],
+        ..ApiState::default()
+    };
+    let (_cluster, api, _public, admin) =
+        gateway_with_admin(state, Duration::from_millis(300)).await;
+
+    let page = faas_e2e::get(&format!("http://{admin}/ui/runs")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    let newer = html
+        .find("orders.nightly.20261205t030000z")
+        .expect("the newer run");
+    let older = html
+        .find("orders.nightly.20261204t030000z")
+        .expect("the older run");
+    assert!(newer < older, "newest first");
+    assert!(
+        !html.contains("invoices"),
+        "another namespace's run: {html}"
+    );
+    assert!(
+        html.contains("/ui/runs/orders.nightly.20261205t030000z?namespace=shop"),
+        "{html}"
+    );
+    assert!(html.contains("/ui/functions/orders.shop"), "{html}");
+
+    // Filtered by function: the selector names it and its namespace.
+    let page = faas_e2e::get(&format!(
+        "http://{admin}/ui/runs?function=orders.shop&phase=Failed"
+    ))
+    .await;
+    let html = page.text();
+    assert!(html.contains("orders.nightly.20261204t030000z"), "{html}");
+    assert!(!html.contains("orders.nightly.20261205t030000z"), "{html}");
+
+    let page = faas_e2e::get(&format!(
+        "http://{admin}/ui/runs/orders.nightly.20261205t030000z?namespace=shop"
+    ))
+    .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    assert!(
+        html.contains("report sent") && html.contains("attempt 1 was interrupted"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("data-cancel") && !html.contains("Run again"),
+        "read-only: {html}"
+    );
+    // Another namespace's run is not found here, even by name.
+    let page = faas_e2e::get(&format!(
+        "http://{admin}/ui/runs/invoices.nightly.20261205t030000z?namespace=billing"
+    ))
+    .await;
+    assert_eq!(page.status, 404);
+
+    let requests = api.state.lock().unwrap().run_requests.clone();
+    assert!(
+        requests.iter().all(|(method, _)| method == "GET"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .all(|(_, uri)| uri.starts_with("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns")),
+        "only the served namespace is read: {requests:?}"
+    );
+}
 
 /// One name in two namespaces: both are served at `/function/{name}.{namespace}`, the short
 /// name is the older one's, the younger one never gets it.

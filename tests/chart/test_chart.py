@@ -44,6 +44,7 @@ GATEWAY_ENV_ALWAYS = GATEWAY_ENV - {
 # Exactly what the gateway may do in the API: (group, resource, verb).
 GATEWAY_RBAC = {
     *(("faas.dev", "functions", verb) for verb in ("get", "list", "watch")),
+    *(("faas.dev", "functionruns", verb) for verb in ("get", "list")),
     *(("discovery.k8s.io", "endpointslices", verb) for verb in ("get", "list", "watch")),
     *(("apps", "deployments/scale", verb) for verb in ("get", "update")),
 }

@@ -142,6 +142,13 @@ pub fn start(options: &ClusterOptions, client: Client) -> Result<Cluster, StartE
         ));
     }
     scaler.spawn_idle_checks(options.idle_check_interval);
+    // The controller's cron records runs as FunctionRuns: the admin dashboard reads them.
+    let _ = platform
+        .run_history
+        .set(Arc::new(crate::run_history::ClusterHistory::new(
+            client.clone(),
+            options.namespaces.clone(),
+        )));
     Ok(Cluster {
         platform,
         endpoints,

@@ -65,10 +65,12 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
             pages::runs(platform, query).await,
             None,
         ),
-        ["runs", id] => match pages::run(platform, id).await {
-            Some(markup) => (StatusCode::OK, format!("Run {id}"), markup, None),
-            None => not_found(&format!("run {id}")),
-        },
+        ["runs", id] => {
+            match pages::run(platform, id, query_value(query, "namespace").as_deref()).await {
+                Some(markup) => (StatusCode::OK, format!("Run {id}"), markup, None),
+                None => not_found(&format!("run {id}")),
+            }
+        }
         _ => not_found(path),
     };
     let body = if fragment {

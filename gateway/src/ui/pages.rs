@@ -1,8 +1,8 @@
 //! The four pages. Each reads what the `/system/` endpoints read (the registry summaries, the
 //! run store, the scheduler's schedules, the SQS trigger states, `stats`) and renders it.
 
+use crate::run_history::HistoryQuery;
 use faas_api::{FunctionRun, RunPhase};
-use faas_schedule::RunQuery;
 use maud::{Markup, html};
 
 use super::charts;
@@ -60,19 +60,35 @@ fn run_duration(run: &FunctionRun) -> String {
 
 /// The newest run of each of `function`'s schedules is what an operator checks first.
 async fn last_run(platform: &Platform, function: &str) -> Option<FunctionRun> {
-    let scheduler = platform.scheduler.get()?;
-    scheduler
-        .runner()
-        .store()
-        .list(RunQuery {
+    platform
+        .run_history
+        .get()?
+        .list(HistoryQuery {
             function: Some(function.to_owned()),
-            limit: Some(1),
-            ..RunQuery::default()
+            limit: 1,
+            ..HistoryQuery::default()
         })
         .await
-        .ok()?
         .into_iter()
         .next()
+}
+
+/// The page of one run: its namespace too in a cluster (names are unique per namespace).
+fn run_link(run: &FunctionRun) -> String {
+    let id = run.metadata.name.as_deref().unwrap_or_default();
+    // Names and namespaces are DNS names: nothing in them needs escaping in a URL.
+    match run.metadata.namespace.as_deref() {
+        Some(namespace) => format!("/ui/runs/{id}?namespace={namespace}"),
+        None => format!("/ui/runs/{id}"),
+    }
+}
+
+/// The dashboard's name of a run's function: its registry key (`name.namespace` in a cluster).
+fn function_key(run: &FunctionRun) -> String {
+    match run.metadata.namespace.as_deref() {
+        Some(namespace) => format!("{}.{namespace}", run.spec.function),
+        None => run.spec.function.clone(),
+    }
 }
 
 /// A run's result and when it ended (or started), linked to the run.
@@ -80,8 +96,7 @@ fn run_result(run: Option<&FunctionRun>) -> Markup {
     html! {
         @if let Some(run) = run {
             @let status = run.status.clone().unwrap_or_default();
-            @let id = run.metadata.name.clone().unwrap_or_default();
-            a href={"/ui/runs/" (id)} { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
+            a href=(run_link(run)) { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
             div.reason { (utc(status.end_time.as_deref().or(status.start_time.as_deref()))) }
         } @else {
             span.muted { "never" }
@@ -332,8 +347,8 @@ fn run_table(runs: &[FunctionRun]) -> Markup {
                     @let status = run.status.clone().unwrap_or_default();
                     @let id = run.metadata.name.clone().unwrap_or_default();
                     tr data-run-id=(id) {
-                        td { a href={"/ui/runs/" (id)} { (id) } }
-                        td { a href={"/ui/functions/" (run.spec.function)} { (run.spec.function) } }
+                        td { a href=(run_link(run)) { (id) } }
+                        td { a href={"/ui/functions/" (function_key(run))} { (function_key(run)) } }
                         td { (run.spec.schedule) }
                         td { span class=(phase_class(status.phase.as_str())) { (status.phase.as_str()) } }
                         td { (utc(run.spec.scheduled_time.as_deref())) }
@@ -361,18 +376,17 @@ pub async fn runs(platform: &Platform, query: &str) -> Markup {
         .as_deref()
         .and_then(|s| faas_api::limits::parse_duration(s).ok())
         .map(|d| jiff::Timestamp::now().as_second() - d.as_secs() as i64);
-    let mut found = match platform.scheduler.get() {
-        Some(scheduler) => scheduler
-            .runner()
-            .store()
-            .list(RunQuery {
-                function: function.clone(),
-                schedule: schedule.clone(),
-                phase,
-                limit: Some(200),
-            })
-            .await
-            .unwrap_or_default(),
+    let mut found = match platform.run_history.get() {
+        Some(history) => {
+            history
+                .list(HistoryQuery {
+                    function: function.clone(),
+                    schedule: schedule.clone(),
+                    phase,
+                    limit: 200,
+                })
+                .await
+        }
         None => Vec::new(),
     };
     if let Some(cutoff) = cutoff {
@@ -425,9 +439,8 @@ pub async fn runs(platform: &Platform, query: &str) -> Markup {
 }
 
 /// One run: times, attempt, status, output and log tail; Cancel while it runs.
-pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
-    let scheduler = platform.scheduler.get()?;
-    let run = scheduler.runner().store().get(id.to_owned()).await.ok()??;
+pub async fn run(platform: &Platform, id: &str, namespace: Option<&str>) -> Option<Markup> {
+    let run = platform.run_history.get()?.get(namespace, id).await?;
     let status = run.status.clone().unwrap_or_default();
     let duration = run_duration(&run);
     let shown = |text: &Option<String>| {
@@ -456,7 +469,8 @@ pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
             dt { "HTTP status" } dd { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
             @if let Some(message) = &status.message { dt { "Message" } dd { (message) } }
         }
-        p {
+        // A cluster's dashboard is read-only: runs are the controller's (FunctionRuns, RBAC).
+        @if platform.config.host.manages_functions { p {
             @if status.phase == RunPhase::Running {
                 button.secondary type="button" data-cancel=(id) { "Cancel" } " "
             } @else if platform.registry.get(&run.spec.function).is_some() {
@@ -469,7 +483,7 @@ pub async fn run(platform: &Platform, id: &str) -> Option<Markup> {
                 }
             }
             span id="action-error" {}
-        }
+        } }
         h2 { "Output" }
         pre id="output" { (shown(&status.output).unwrap_or_default()) }
         @if let Some(tail) = shown(&status.log_tail) { h2 { "Log tail" } pre id="log" { (tail) } }

@@ -91,3 +91,15 @@ pub struct FunctionRunStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+/// Run records newest first, the one order every history shows: by creation, then by name
+/// (a run id ends with its time).
+pub fn newest_first(runs: &mut [FunctionRun]) {
+    runs.sort_by(|a, b| {
+        let created = |r: &FunctionRun| r.metadata.creation_timestamp.clone().map(|t| t.0);
+        let name = |r: &FunctionRun| r.metadata.name.clone().unwrap_or_default();
+        created(b)
+            .cmp(&created(a))
+            .then_with(|| name(b).cmp(&name(a)))
+    });
+}
