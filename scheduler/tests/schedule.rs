@@ -475,27 +475,49 @@ async fn two_schedulers_on_one_store_run_each_time_once() {
     assert_eq!(runs(&store, "fn").await.len(), 5);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_standby_takes_over_interrupts_orphans_and_catches_up() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lock = dir.path().join("scheduler.lock");
-    let store: Arc<MemoryStore> = Arc::default();
-    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
-    let options = SchedulerOptions {
-        leadership: Leadership::LockFile(lock),
-        standby_retry: Duration::from_secs(1),
-    };
-    let make = |owner: &str| {
-        let fake = Fake::new(clock);
+/// Schedulers of one platform's state that take turns by its lock file (as `faas up`
+/// restarts, or a standby beside it, do), sharing one store and one paused clock.
+struct LockedSchedulers {
+    _dir: tempfile::TempDir,
+    store: Arc<MemoryStore>,
+    clock: Clock,
+    options: SchedulerOptions,
+}
+
+impl LockedSchedulers {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SchedulerOptions {
+            leadership: Leadership::LockFile(dir.path().join("scheduler.lock")),
+            standby_retry: Duration::from_secs(1),
+        };
+        LockedSchedulers {
+            _dir: dir,
+            store: Arc::default(),
+            clock: Clock::starting_at(ORIGIN.parse().expect("origin")),
+            options,
+        }
+    }
+
+    /// A scheduler named `owner`, and the function target it calls.
+    fn start(&self, owner: &str) -> (Arc<Fake>, Arc<Scheduler>) {
+        let fake = Fake::new(self.clock);
         let runner = Runner::new(
-            store.clone(),
+            self.store.clone(),
             fake.clone(),
             CronMetrics::unregistered(),
-            clock,
+            self.clock,
             owner.to_owned(),
         );
-        (fake, Scheduler::start(runner, options.clone()))
-    };
+        (fake, Scheduler::start(runner, self.options.clone()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_standby_takes_over_interrupts_orphans_and_catches_up() {
+    let schedulers = LockedSchedulers::new();
+    let store = Arc::clone(&schedulers.store);
+    let make = |owner: &str| schedulers.start(owner);
     let (fake_a, a) = make("a");
     a.wait_for_role(Role::Leader).await;
     let (fake_b, b) = make("b");
@@ -897,25 +919,9 @@ async fn a_lease_decides_who_fires_and_losing_it_stops_firing_at_once() {
 /// attempt 2, now its own), and marks it `Interrupted` when they are used up.
 #[tokio::test(start_paused = true)]
 async fn a_standby_resumes_an_orphaned_run_as_its_next_attempt_while_retries_allow() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lock = dir.path().join("scheduler.lock");
-    let store: Arc<MemoryStore> = Arc::default();
-    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
-    let options = SchedulerOptions {
-        leadership: Leadership::LockFile(lock),
-        standby_retry: Duration::from_secs(1),
-    };
-    let make = |owner: &str| {
-        let fake = Fake::new(clock);
-        let runner = Runner::new(
-            store.clone(),
-            fake.clone(),
-            CronMetrics::unregistered(),
-            clock,
-            owner.to_owned(),
-        );
-        (fake, Scheduler::start(runner, options.clone()))
-    };
+    let schedulers = LockedSchedulers::new();
+    let store = Arc::clone(&schedulers.store);
+    let make = |owner: &str| schedulers.start(owner);
     let (fake_a, a) = make("a");
     a.wait_for_role(Role::Leader).await;
     let (fake_b, b) = make("b");
@@ -972,25 +978,9 @@ async fn a_standby_resumes_an_orphaned_run_as_its_next_attempt_while_retries_all
 /// attempt; without retries it ends `Interrupted` (above).
 #[tokio::test(start_paused = true)]
 async fn a_run_cut_off_by_shutdown_is_resumed_by_the_next_scheduler_when_retries_allow() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let lock = dir.path().join("scheduler.lock");
-    let store: Arc<MemoryStore> = Arc::default();
-    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
-    let options = SchedulerOptions {
-        leadership: Leadership::LockFile(lock),
-        standby_retry: Duration::from_secs(1),
-    };
-    let make = |owner: &str| {
-        let fake = Fake::new(clock);
-        let runner = Runner::new(
-            store.clone(),
-            fake.clone(),
-            CronMetrics::unregistered(),
-            clock,
-            owner.to_owned(),
-        );
-        (fake, Scheduler::start(runner, options.clone()))
-    };
+    let schedulers = LockedSchedulers::new();
+    let store = Arc::clone(&schedulers.store);
+    let make = |owner: &str| schedulers.start(owner);
     let (fake_a, a) = make("a");
     a.wait_for_role(Role::Leader).await;
     let mut once = schedule("once", "1 0 0 * * *");
