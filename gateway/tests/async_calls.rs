@@ -16,7 +16,7 @@ use faas_gateway::server::Exposure;
 use faas_gateway::{GatewayConfig, Platform};
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 /// A platform serving the hostile guest as `hostile`, on a loopback port.
@@ -309,6 +309,25 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
         .unwrap_or_else(|| panic!("the failed call in the dead-letter queue: {dead:?}"));
     assert_eq!(call["function"], "hostile");
     assert_eq!(moto.counts(&url).await, (0, 0), "nothing left in the queue");
+    // What operators see: both queues' depths, counted without receiving (the two dead
+    // letters are in flight to the test's receive above).
+    let state = platform
+        .async_queue
+        .get()
+        .expect("the queue")
+        .inspect()
+        .await
+        .unwrap();
+    assert_eq!(
+        state["messages"],
+        json!({"visible": 0, "inFlight": 0}),
+        "{state}"
+    );
+    assert_eq!(
+        state["deadLetterMessages"],
+        json!({"visible": 0, "inFlight": 2}),
+        "{state}"
+    );
     worker.shutdown(Duration::from_secs(25)).await;
 }
 
@@ -354,6 +373,19 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
         "{state}"
     );
     assert_eq!(state["deadLetters"][0]["attempts"], 3, "{state}");
+    // And on the dashboard: the dead letter with its function, attempts and last failure.
+    let page = faas_e2e::get(&format!("http://{management}/ui/async")).await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    let html = page.text();
+    let row = html
+        .split(&format!("data-call-id=\"{failing}\""))
+        .nth(1)
+        .and_then(|rest| rest.split("</tr>").next())
+        .unwrap_or_else(|| panic!("no row for {failing}: {html}"));
+    for shown in ["hostile", "<td>3</td>", "last answer 500"] {
+        assert!(row.contains(shown), "{shown:?} not in {row}");
+    }
+    assert!(html.contains(r#"data-count="waiting">0<"#), "{html}");
     let dead = queue.dead_letters().await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].call_id, failing);

@@ -18,8 +18,11 @@ use faas_invoke::{CallContext, LogTailSink, ResponseBody};
 /// Longest a run may go on when neither the schedule nor the function bounds it: a backstop
 /// behind the executor's own deadline, in case an executor fails to enforce it.
 const BACKSTOP: Duration = Duration::from_secs(3600);
-/// Slack given to the executor to enforce a run timeout itself before the backstop fires.
-const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
+/// Slack past a run's timeout before the backstop fires: the executor enforces the timeout
+/// itself, and in a cluster the timeout starts when the function's pod gets the call, after
+/// the gateway held it while a function at zero got a replica (`--scale-from-zero-timeout`,
+/// 30 s by default): a schedule's fire is often what wakes its function.
+const BACKSTOP_SLACK: Duration = Duration::from_secs(90);
 
 /// Longest wait for the guest's log tail after its response ended (executors that keep no
 /// log, such as a test target, never fill it).

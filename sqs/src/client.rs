@@ -297,6 +297,30 @@ impl Queue {
         Ok(Duration::from_secs(seconds))
     }
 
+    /// How many messages the queue holds, by SQS's approximate counts: (visible, in flight).
+    /// Reading them takes nothing from the queue, unlike a receive.
+    pub async fn depth(&self) -> Result<(u64, u64), SourceError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("GetQueueAttributes", &self.url, e))?;
+        let count = |name: &QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(name))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            count(&QueueAttributeName::ApproximateNumberOfMessages),
+            count(&QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+
     /// Sends one message (`body` is at most SQS's message size; the caller checks).
     pub async fn send(&self, body: String) -> Result<String, SourceError> {
         let out = self

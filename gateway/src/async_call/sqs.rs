@@ -11,6 +11,17 @@ use faas_sqs::client::{Clients, Queue};
 
 use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
 
+/// A queue's approximate depth as `/system/async` shows it; `null` when it cannot be read.
+async fn depth(queue: &Queue) -> serde_json::Value {
+    match queue.depth().await {
+        Ok((visible, in_flight)) => serde_json::json!({"visible": visible, "inFlight": in_flight}),
+        Err(err) => {
+            tracing::warn!(queue = %queue.url(), error = %err, "async calls: cannot read the queue's depth");
+            serde_json::Value::Null
+        }
+    }
+}
+
 /// An SQS queue of async calls.
 pub struct SqsQueue {
     queue: Queue,
@@ -132,12 +143,14 @@ impl AsyncQueue for SqsQueue {
 
     fn inspect(&self) -> QueueFuture<'_, serde_json::Value> {
         // Reading the dead-letter queue would hide its messages from whoever handles them:
-        // say where they are instead.
+        // say where they are and how many (SQS's approximate counts) instead.
         Box::pin(async move {
             Ok(serde_json::json!({
                 "kind": "sqs",
                 "queue": self.queue.url(),
+                "messages": depth(&self.queue).await,
                 "deadLetterQueue": self.dead_letters.url(),
+                "deadLetterMessages": depth(&self.dead_letters).await,
                 "visibilityTimeoutSeconds": self.visibility.as_secs(),
             }))
         })

@@ -1,4 +1,4 @@
-//! The dashboard under `/ui/`: functions, one function, runs, one run. Server-rendered HTML
+//! The dashboard under `/ui/`: functions, one function, runs, one run, async calls. Server-rendered HTML
 //! (maud escapes every interpolation: names, outputs and log lines are user data) from the same
 //! data the `/system/` JSON endpoints serve, plus a little plain JavaScript (`/ui/app.js`) that
 //! re-renders the live part of the page every 2 s and posts Run now / Run again / Cancel /
@@ -63,6 +63,12 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
             StatusCode::OK,
             "Runs".to_owned(),
             pages::runs(platform, query).await,
+            None,
+        ),
+        ["async"] => (
+            StatusCode::OK,
+            "Async calls".to_owned(),
+            pages::async_calls(platform).await,
             None,
         ),
         ["runs", id] => {
@@ -139,7 +145,7 @@ fn layout(title: &str, fixed: Option<Markup>, live: Markup) -> Markup {
             body {
                 header {
                     a.brand href="/ui/" { "faas" }
-                    nav { a href="/ui/" { "Functions" } a href="/ui/runs" { "Runs" } }
+                    nav { a href="/ui/" { "Functions" } a href="/ui/runs" { "Runs" } a href="/ui/async" { "Async calls" } }
                     span.updated id="updated" {}
                 }
                 h1 { (title) }

@@ -1,5 +1,6 @@
-//! The four pages. Each reads what the `/system/` endpoints read (the registry summaries, the
-//! run store, the scheduler's schedules, the SQS trigger states, `stats`) and renders it.
+//! The pages. Each reads what the `/system/` endpoints read (the registry summaries, the run
+//! history, the scheduler's schedules, the SQS trigger states, the async queue, `stats`) and
+//! renders it.
 
 use crate::run_history::HistoryQuery;
 use faas_api::{FunctionRun, RunPhase};
@@ -435,6 +436,58 @@ pub async fn runs(platform: &Platform, query: &str) -> Markup {
             button type="submit" { "Filter" }
         }
         (run_table(&found))
+    }
+}
+
+/// The async-call queue (`GET /system/async`): locally the calls waiting and the dead
+/// letters, each with its function, attempts and last failure; with SQS (a cluster) both
+/// queues' approximate depths and where they are (reading the dead-letter queue here would
+/// hide its messages from whoever handles them).
+pub async fn async_calls(platform: &Platform) -> Markup {
+    let Some(queue) = platform.async_queue.get() else {
+        return html! { p.empty { "Asynchronous calls are not configured here." } };
+    };
+    let state = match queue.inspect().await {
+        Ok(state) => state,
+        Err(err) => {
+            return html! { p.bad { "The queue cannot be read: " (err) } };
+        }
+    };
+    let count = |v: &serde_json::Value| v.as_u64().map_or("?".to_owned(), |n| n.to_string());
+    html! {
+        @if state["kind"] == "sqs" {
+            dl {
+                dt { "Queue" } dd { code { (state["queue"].as_str().unwrap_or("-")) } }
+                dt { "Waiting" } dd data-count="waiting" { (count(&state["messages"]["visible"])) }
+                dt { "Being called" } dd data-count="in-flight" { (count(&state["messages"]["inFlight"])) }
+                dt { "Dead-letter queue" } dd { code { (state["deadLetterQueue"].as_str().unwrap_or("-")) } }
+                dt { "Dead letters" } dd data-count="dead" {
+                    @let dead = &state["deadLetterMessages"];
+                    (dead["visible"].as_u64().zip(dead["inFlight"].as_u64()).map_or("?".to_owned(), |(a, b)| (a + b).to_string()))
+                }
+            }
+            p.muted { "Counts are SQS's approximations. Dead letters stay in their queue for whoever handles them (its consumer, or a redrive)." }
+        } @else {
+            dl {
+                dt { "Waiting" } dd data-count="waiting" { (count(&state["pending"])) }
+            }
+            h2 { "Dead letters" }
+            @let dead = state["deadLetters"].as_array().cloned().unwrap_or_default();
+            @if dead.is_empty() { p.empty { "None." } } @else {
+                table {
+                    thead { tr { th { "Call" } th { "Function" } th { "Attempts" } th { "Last failure" } } }
+                    tbody { @for letter in &dead {
+                        @let function = letter["function"].as_str().unwrap_or_default();
+                        tr data-call-id=(letter["callId"].as_str().unwrap_or_default()) {
+                            td { code { (letter["callId"].as_str().unwrap_or_default()) } }
+                            td { a href={"/ui/functions/" (function)} { (function) } }
+                            td { (count(&letter["attempts"])) }
+                            td { (letter["reason"].as_str().unwrap_or_default()) }
+                        }
+                    } }
+                }
+            }
+        }
     }
 }
 

@@ -33,13 +33,18 @@ pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow
             "{name}: an event delivered as the platform delivers it cannot be queued: asynchronous calls go through the gateway's public listener, which accepts no platform headers; hint: drop --async, or send -d as a plain body with --raw"
         );
     }
-    if call.asynchronous {
-        // Calls are queued by the gateway, which serves the function's public URL.
+    // Through the function's URL: queued by the gateway that serves it (`--async`), or called.
+    let public = if call.asynchronous {
         let Some(url) = url.and_then(|u| async_url(u, name)) else {
             anyhow::bail!(
                 "{name} has no public URL, and asynchronous calls go through the gateway that serves it; hint: call it without --async, or give it a route"
             );
         };
+        Some((url, "queueing a call of"))
+    } else {
+        url.map(|u| (u.to_owned(), "calling"))
+    };
+    if let Some((url, doing)) = public {
         return Gateway::new(&url)?
             .send(
                 call.method.clone(),
@@ -48,18 +53,7 @@ pub async fn call_function(cluster: &Cluster, name: &str, call: &Call) -> anyhow
                 call.body.clone(),
             )
             .await
-            .with_context(|| format!("queueing a call of {name} at {url}"));
-    }
-    if let Some(url) = url {
-        return Gateway::new(url)?
-            .send(
-                call.method.clone(),
-                &call.path,
-                &call.headers,
-                call.body.clone(),
-            )
-            .await
-            .with_context(|| format!("calling {name} at its URL {url}"));
+            .with_context(|| format!("{doing} {name} at {url}"));
     }
     let pool = function.status.as_ref().and_then(|s| s.pool.clone());
     let selector = match &pool {
