@@ -62,15 +62,28 @@ pub async fn apply_pool(
             )))?;
     }
     // Only members the pool admits count: a label alone makes no member.
-    let longest_timeout = members
+    let admitted: Vec<&Function> = members
         .iter()
-        .filter(|f| pool.admits(f))
+        .filter(|f| f.name_any() != name && pool.admits(f))
         .chain(std::iter::once(function))
+        .collect();
+    let longest_timeout = admitted
+        .iter()
         .filter_map(|f| f.spec.limits().ok())
         .map(|l| l.timeout.as_secs())
         .max()
         .unwrap_or(30);
-    let objects = pool_objects(&pool, longest_timeout, &ctx.defaults);
+    let mut objects = pool_objects(&pool, longest_timeout, &ctx.defaults);
+    // Members with SQS triggers, where KEDA is installed: it scales the pool on their queues
+    // and on CPU, through an autoscaler of its own, which then alone owns `replicas`.
+    let keda = ctx
+        .keda
+        .then(|| crate::render::scaling::pool_scaling(&pool, &admitted, &ctx.defaults))
+        .flatten();
+    if keda.is_some() {
+        objects.autoscaler = None;
+        objects.deployment.spec.replicas = None;
+    }
     let shared = Applier {
         client: &ctx.client,
         namespace,
@@ -107,6 +120,22 @@ pub async fn apply_pool(
             shared
                 .delete::<HorizontalPodAutoscaler>(&pool.object_name())
                 .await?;
+        }
+    }
+    if ctx.keda {
+        match keda {
+            Some((scaled_object, authentication)) => {
+                shared.dynamic(authentication).await?;
+                shared.dynamic(scaled_object).await?;
+            }
+            None => {
+                shared
+                    .delete_dynamic("ScaledObject", &pool.object_name())
+                    .await?;
+                shared
+                    .delete_dynamic("TriggerAuthentication", &pool.object_name())
+                    .await?;
+            }
         }
     }
     observed.pool = Some((pool.name.clone(), deployment));
@@ -311,6 +340,12 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
         shared.delete::<Service>(&object).await?;
         shared.delete::<PodDisruptionBudget>(&object).await?;
         shared.delete::<HorizontalPodAutoscaler>(&object).await?;
+        if ctx.keda {
+            shared.delete_dynamic("ScaledObject", &object).await?;
+            shared
+                .delete_dynamic("TriggerAuthentication", &object)
+                .await?;
+        }
         shared.delete::<RoleBinding>(&object).await?;
         shared.delete::<ServiceAccount>(&object).await?;
         if ctx.defaults.network.is_some() {

@@ -130,8 +130,12 @@ fn triggers(function: &Function, observed: &Observed) -> Option<Condition> {
     let keda = observed.pool.is_none()
         && function.spec.replicas_owner(observed.keda) == ReplicasOwner::Keda;
     let min = function.spec.min_replicas(observed.keda);
-    let scaling = if observed.pool.is_some() {
-        "queue depth does not scale the pool (its replica count is the chart's)".to_owned()
+    let scaling = if observed.pool.is_some() && observed.keda {
+        "KEDA scales the pool on the depth of its members' queues and on CPU".to_owned()
+    } else if observed.pool.is_some() {
+        "KEDA is not installed, so queue depth does not scale the pool (CPU does, within the \
+         chart's bounds)"
+            .to_owned()
     } else if keda {
         format!(
             "KEDA scales the function on their depth, from {min} replica(s); the first \
@@ -780,7 +784,24 @@ mod tests {
         assert!(
             c.message
                 .as_deref()
-                .is_some_and(|m| m.contains("pool-default") && m.contains("does not scale")),
+                .is_some_and(|m| m.contains("pool-default")
+                    && m.contains("KEDA scales the pool on the depth of its members' queues")),
+            "{c:?}"
+        );
+        // Without KEDA: CPU alone, and the status says so.
+        let s = status(
+            &pooled,
+            &Observed {
+                pool: Some(("default".into(), deployment(2, 2, 2))),
+                ..Observed::default()
+            },
+            at(0),
+        );
+        let c = find(&s, "TriggersReady").expect("condition");
+        assert!(
+            c.message
+                .as_deref()
+                .is_some_and(|m| m.contains("queue depth does not scale the pool")),
             "{c:?}"
         );
         // Every queue disabled.

@@ -1321,3 +1321,90 @@ async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
     );
     pass.abort();
 }
+
+/// Where KEDA is installed, a pool whose members have SQS triggers is scaled by KEDA on their
+/// queues and on CPU: a ScaledObject read with the pool's role, no autoscaler of our own, and
+/// the pool Deployment's `replicas` left to it.
+#[tokio::test]
+async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
+    let (ctx, mut api) = context(true);
+    let mut f = wasm_function("configmap://fn-hello/hello.wasm", None);
+    f.spec.triggers = Some(TriggersSpec {
+        sqs: vec![SqsTrigger {
+            queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/hello".into(),
+            ..SqsTrigger::default()
+        }],
+    });
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+    let (_, reply) = expect(
+        &mut api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
+    )
+    .await;
+    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    // Role, RoleBinding, ServiceAccount, Deployment, Service, PDB.
+    for _ in 0..6 {
+        let (request, reply) = faas_kube_mock::next(&mut api).await;
+        assert_eq!(request.method(), "GET", "{}", request.uri());
+        reply.not_found("new");
+        let (request, reply) = faas_kube_mock::next(&mut api).await;
+        assert_eq!(request.method(), "PATCH", "{}", request.uri());
+        let uri = request.uri().to_string();
+        let body: Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        if uri.contains("/deployments/pool-default") {
+            assert!(
+                body["spec"].get("replicas").is_none(),
+                "KEDA's: {}",
+                body["spec"]
+            );
+        }
+        reply.json(200, &body);
+    }
+    // No autoscaler of ours: only made sure there is none.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+    )
+    .await;
+    reply.not_found("absent");
+    let (auth, reply) = expect_apply(
+        &mut api,
+        "/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/pool-default",
+    )
+    .await;
+    assert_eq!(
+        auth["spec"]["podIdentity"],
+        json!({"provider": "aws", "identityOwner": "workload"})
+    );
+    reply.json(200, &auth);
+    let (scaled, reply) = expect_apply(
+        &mut api,
+        "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/pool-default",
+    )
+    .await;
+    assert_eq!(scaled["spec"]["scaleTargetRef"]["name"], "pool-default");
+    let triggers = &scaled["spec"]["triggers"];
+    assert_eq!(
+        triggers[0]["metadata"]["queueURL"],
+        "https://sqs.eu-west-3.amazonaws.com/123456789012/hello"
+    );
+    assert_eq!(triggers[1]["type"], "cpu");
+    assert!(
+        scaled["metadata"].get("ownerReferences").is_none(),
+        "a pool is shared: no single owner"
+    );
+    reply.json(200, &scaled);
+    drop(api);
+    let _ = pass.await;
+}

@@ -7,9 +7,9 @@
 //!
 //! Rendered as JSON (KEDA's types are not in k8s-openapi); applied as dynamic objects.
 
-use faas_api::Function;
 use faas_api::contract::sqs_messages_per_replica;
 use faas_api::sqs::QueueUrl;
+use faas_api::{Function, SqsTrigger};
 use serde_json::{Value, json};
 
 use super::{ClusterDefaults, labels, object_name};
@@ -23,6 +23,84 @@ const DEFAULT_MAX_REPLICAS: u32 = 10;
 /// running. Rendered although it is KEDA's default, so a change of default cannot strand
 /// messages.
 const ACTIVATION_QUEUE_LENGTH: &str = "0";
+
+/// One `aws-sqs-queue` trigger, read with the credentials of `authentication`.
+fn queue_trigger(trigger: &SqsTrigger, authentication: &str, defaults: &ClusterDefaults) -> Value {
+    let region = QueueUrl::parse(&trigger.queue_url)
+        .ok()
+        .and_then(|q| q.region)
+        .unwrap_or_else(|| defaults.region.clone());
+    json!({
+        "type": "aws-sqs-queue",
+        "authenticationRef": {"name": authentication},
+        "metadata": {
+            "queueURL": trigger.queue_url,
+            // Messages per replica: what one replica's poller takes at once.
+            "queueLength": sqs_messages_per_replica(trigger).to_string(),
+            "activationQueueLength": ACTIVATION_QUEUE_LENGTH,
+            "awsRegion": region,
+            // Messages being handled count too: scaling down mid-batch would release them.
+            "scaleOnInFlight": "true",
+        },
+    })
+}
+
+/// The `TriggerAuthentication` named `name`: KEDA reads the queues with the IAM role of the
+/// workload's ServiceAccount (the function's, or the pool's: every member shares it).
+fn workload_identity(metadata: &Value) -> Value {
+    json!({
+        "apiVersion": KEDA_API_VERSION,
+        "kind": "TriggerAuthentication",
+        "metadata": metadata,
+        "spec": {"podIdentity": {"provider": "aws", "identityOwner": "workload"}},
+    })
+}
+
+/// `(ScaledObject, TriggerAuthentication)` of a WASM runtime pool whose members have SQS
+/// triggers (their pollers run in the pool's pods), `None` when none has: KEDA then scales the
+/// pool on the depth of every member's queue *and* on CPU, as the pool's own autoscaler
+/// would without queues, between the chart's bounds. Never to zero: a pool also serves HTTP.
+/// KEDA makes the pool's HorizontalPodAutoscaler itself, so the pool gets no other.
+pub fn pool_scaling(
+    pool: &super::pool::Pool,
+    members: &[&Function],
+    defaults: &ClusterDefaults,
+) -> Option<(Value, Value)> {
+    let object = pool.object_name();
+    let mut triggers: Vec<Value> = members
+        .iter()
+        .filter_map(|f| f.spec.triggers.as_ref())
+        .flat_map(|t| &t.sqs)
+        .filter(|t| t.enabled != Some(false))
+        .map(|t| queue_trigger(t, &object, defaults))
+        .collect();
+    if triggers.is_empty() {
+        return None;
+    }
+    triggers.push(json!({
+        "type": "cpu",
+        "metricType": "Utilization",
+        "metadata": {"value": defaults.pool_cpu_target_percent.to_string()},
+    }));
+    let min = defaults.pool_replicas.max(1);
+    let metadata = json!({
+        "name": object,
+        "namespace": pool.key.namespace,
+        "labels": super::pool::pool_labels(pool),
+    });
+    let scaled_object = json!({
+        "apiVersion": KEDA_API_VERSION,
+        "kind": "ScaledObject",
+        "metadata": metadata,
+        "spec": {
+            "scaleTargetRef": {"name": object},
+            "minReplicaCount": min,
+            "maxReplicaCount": defaults.pool_max_replicas.max(min),
+            "triggers": triggers,
+        },
+    });
+    Some((scaled_object, workload_identity(&metadata)))
+}
 
 /// `(ScaledObject, TriggerAuthentication)` of a function with SQS triggers, `None` without.
 pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value, Value)> {
@@ -38,26 +116,7 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
     let keda_triggers: Vec<Value> = triggers
         .iter()
         .filter(|t| t.enabled != Some(false))
-        .map(|t| {
-            let region = QueueUrl::parse(&t.queue_url)
-                .ok()
-                .and_then(|q| q.region)
-                .unwrap_or_else(|| defaults.region.clone());
-            json!({
-                "type": "aws-sqs-queue",
-                "authenticationRef": {"name": object},
-                "metadata": {
-                    "queueURL": t.queue_url,
-                    // Messages per replica: what one replica's poller takes at once.
-                    "queueLength": sqs_messages_per_replica(t).to_string(),
-                    "activationQueueLength": ACTIVATION_QUEUE_LENGTH,
-                    "awsRegion": region,
-                    // Messages being handled count too: scaling down mid-batch would
-                    // release them.
-                    "scaleOnInFlight": "true",
-                },
-            })
-        })
+        .map(|t| queue_trigger(t, &object, defaults))
         .collect();
     if keda_triggers.is_empty() {
         return None;
@@ -78,19 +137,13 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
             "triggers": keda_triggers,
         },
     });
-    let authentication = json!({
-        "apiVersion": KEDA_API_VERSION,
-        "kind": "TriggerAuthentication",
-        "metadata": metadata,
-        "spec": {"podIdentity": {"provider": "aws", "identityOwner": "workload"}},
-    });
-    Some((scaled_object, authentication))
+    Some((scaled_object, workload_identity(&metadata)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faas_api::{ContainerRuntime, ScaleSpec, SqsTrigger, TriggersSpec};
+    use faas_api::{ContainerRuntime, ScaleSpec, TriggersSpec};
 
     fn function(triggers: Vec<SqsTrigger>, scale: Option<ScaleSpec>) -> Function {
         let mut f = Function::new(
@@ -190,7 +243,9 @@ mod tests {
                     "metadata": {"queueURL": "string", "queueURLFromEnv": "string",
                                  "queueLength": "string", "activationQueueLength": "string",
                                  "awsRegion": "string", "awsEndpoint": "string",
-                                 "scaleOnInFlight": "string", "scaleOnDelayed": "string"},
+                                 "scaleOnInFlight": "string", "scaleOnDelayed": "string",
+                                 // cpu: the utilization target, and which container.
+                                 "value": "string", "containerName": "string"},
                 }],
             },
         });
@@ -300,8 +355,72 @@ mod tests {
         let (so, _) = scaling(&f, &ClusterDefaults::default()).expect("scaled");
         assert_eq!(
             so["spec"]["minReplicaCount"], 1,
-            "cron calls the Service: a replica is up for the fires"
+            "cron goes through the gateway, which cannot wake what KEDA scales: one stays up"
         );
         assert_eq!(so["spec"]["maxReplicaCount"], 10);
+    }
+
+    fn wasm_member(name: &str, queues: &[&str]) -> Function {
+        let mut f = function(queues.iter().map(|q| trigger(q)).collect(), None);
+        f.metadata.name = Some(name.into());
+        f.spec.runtime = faas_api::RuntimeSpec {
+            wasm: Some(faas_api::WasmRuntime {
+                source: format!("oci://r.example.com/{name}@sha256:{}", "0".repeat(64)),
+                ..faas_api::WasmRuntime::default()
+            }),
+            ..faas_api::RuntimeSpec::default()
+        };
+        f
+    }
+
+    #[test]
+    fn a_pool_scales_on_every_members_queue_and_on_cpu_never_below_its_floor() {
+        let defaults = ClusterDefaults {
+            pool_replicas: 2,
+            pool_max_replicas: 8,
+            pool_cpu_target_percent: 65,
+            ..ClusterDefaults::default()
+        };
+        let a = wasm_member("a", &["https://sqs.eu-west-3.amazonaws.com/123456789012/a"]);
+        let b = wasm_member(
+            "b",
+            &[
+                "https://sqs.eu-west-3.amazonaws.com/123456789012/b1",
+                "https://sqs.eu-west-3.amazonaws.com/123456789012/b2",
+            ],
+        );
+        let quiet = wasm_member("quiet", &[]);
+        let pool = crate::render::pool::pool_of(&a);
+        let (so, auth) = pool_scaling(&pool, &[&a, &b, &quiet], &defaults).expect("scaled");
+        assert_eq!(so["metadata"]["name"], "pool-default");
+        assert_eq!(so["spec"]["scaleTargetRef"]["name"], "pool-default");
+        assert_eq!(
+            (
+                so["spec"]["minReplicaCount"].clone(),
+                so["spec"]["maxReplicaCount"].clone()
+            ),
+            (json!(2), json!(8))
+        );
+        let triggers = so["spec"]["triggers"].as_array().expect("triggers");
+        let queues: Vec<&str> = triggers
+            .iter()
+            .filter_map(|t| t["metadata"]["queueURL"].as_str())
+            .collect();
+        assert_eq!(queues.len(), 3, "{queues:?}");
+        assert!(queues.iter().all(|q| q.contains("/123456789012/")));
+        let cpu = triggers.last().expect("a cpu trigger");
+        assert_eq!(cpu["type"], "cpu");
+        assert_eq!(cpu["metadata"]["value"], "65");
+        assert_eq!(
+            triggers[0]["authenticationRef"]["name"],
+            auth["metadata"]["name"]
+        );
+        let (so_fields, auth_fields) = keda_fields();
+        let mut bad = Vec::new();
+        unknown_fields(&so, &so_fields, "ScaledObject", &mut bad);
+        unknown_fields(&auth, &auth_fields, "TriggerAuthentication", &mut bad);
+        assert!(bad.is_empty(), "{bad:#?}");
+        // No member with a queue: the pool's own CPU autoscaler, no KEDA objects.
+        assert!(pool_scaling(&pool, &[&quiet], &defaults).is_none());
     }
 }
