@@ -112,6 +112,16 @@ pub async fn apply_pool(
                 .await?;
         }
     }
+    // One autoscaler at a time on the Deployment: the outgoing one goes first (KEDA's with
+    // its ScaledObject, ours by name), then the incoming one is applied.
+    if ctx.keda && keda.is_none() {
+        shared
+            .delete_dynamic("ScaledObject", &pool.object_name())
+            .await?;
+        shared
+            .delete_dynamic("TriggerAuthentication", &pool.object_name())
+            .await?;
+    }
     match objects.autoscaler {
         Some(autoscaler) => {
             shared.typed(autoscaler).await?;
@@ -122,21 +132,9 @@ pub async fn apply_pool(
                 .await?;
         }
     }
-    if ctx.keda {
-        match keda {
-            Some((scaled_object, authentication)) => {
-                shared.dynamic(authentication).await?;
-                shared.dynamic(scaled_object).await?;
-            }
-            None => {
-                shared
-                    .delete_dynamic("ScaledObject", &pool.object_name())
-                    .await?;
-                shared
-                    .delete_dynamic("TriggerAuthentication", &pool.object_name())
-                    .await?;
-            }
-        }
+    if let Some((scaled_object, authentication)) = keda {
+        shared.dynamic(authentication).await?;
+        shared.dynamic(scaled_object).await?;
     }
     observed.pool = Some((pool.name.clone(), deployment));
     observed.pool_pods = live_pods(ctx, namespace, &pool.name).await?;

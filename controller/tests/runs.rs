@@ -48,6 +48,19 @@ fn run(id: &str, phase: RunPhase) -> FunctionRun {
     run
 }
 
+/// The status subresource write of run `id` (server-side apply as the scheduler), which
+/// must say `phase`; answered with the stored run.
+async fn expect_status_write(api: &mut Handle, id: &str, phase: RunPhase) {
+    let (status, reply) = expect(
+        api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
+    )
+    .await;
+    assert_eq!(status["status"]["phase"], phase.as_str());
+    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", phase));
+}
+
 fn listed(id: &str, created: &str, phase: RunPhase) -> Value {
     let mut value = serde_json::to_value(run(id, phase)).unwrap();
     value["metadata"]["namespace"] = json!("shop");
@@ -110,14 +123,7 @@ async fn a_run_is_created_owned_labelled_then_its_status_cursor_and_pruning_foll
     );
     reply.json(201, &object);
 
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
-    )
-    .await;
-    assert_eq!(status["status"]["phase"], "Running");
-    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    expect_status_write(&mut api, id, RunPhase::Running).await;
 
     let (cursor, reply) = expect(
         &mut api,
@@ -253,14 +259,7 @@ async fn a_requested_run_is_adopted_under_its_name_exactly_once() {
     );
     assert_eq!(patch["metadata"]["ownerReferences"][0]["uid"], UID);
     reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Pending));
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
-    )
-    .await;
-    assert_eq!(status["status"]["phase"], "Running");
-    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    expect_status_write(&mut api, id, RunPhase::Running).await;
     drop(api);
     assert!(created.await.unwrap().expect("adopted"));
 }
@@ -449,14 +448,7 @@ async fn a_later_attempt_is_written_on_the_record_and_its_status() {
                "metadata": {"annotations": {"faas.dev/owner": "controller-1"}}})
     );
     reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
-    )
-    .await;
-    assert_eq!(status["status"]["phase"], "Running");
-    reply.json(200, &listed(id, "2026-11-29T03:00:01Z", RunPhase::Running));
+    expect_status_write(&mut api, id, RunPhase::Running).await;
     writing.await.unwrap().expect("written");
 
     // A first attempt: its status alone.
@@ -464,16 +456,6 @@ async fn a_later_attempt_is_written_on_the_record_and_its_status() {
         let store = std::sync::Arc::clone(&store);
         async move { store.update(run(id, RunPhase::Succeeded), None).await }
     });
-    let (status, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functionruns/{id}/status{APPLY}"),
-    )
-    .await;
-    assert_eq!(status["status"]["phase"], "Succeeded");
-    reply.json(
-        200,
-        &listed(id, "2026-11-29T03:00:01Z", RunPhase::Succeeded),
-    );
+    expect_status_write(&mut api, id, RunPhase::Succeeded).await;
     writing.await.unwrap().expect("written");
 }
