@@ -112,6 +112,10 @@ impl FunctionTarget for GatewayTarget {
                 parts
                     .headers
                     .insert(faas_api::contract::PLATFORM_TOKEN_HEADER, token.clone());
+                // The run's id as the call's: the function's log lines carry it.
+                if let Ok(id) = http::HeaderValue::from_str(&ctx.call_id) {
+                    parts.headers.insert("x-call-id", id);
+                }
             }
             if let Some(timeout) = ctx.timeout
                 && let Ok(value) =

@@ -382,6 +382,8 @@ async fn runs_go_through_the_gateway_with_the_platform_token_and_their_timeout()
         "x-faas-platform-token: platform-token-1234\r\n",
         "x-faas-timeout-ms: 90000\r\n",
         "x-faas-trigger: cron\r\n",
+        // The run's id as the call's (lower-cased with the rest of the head here).
+        "x-call-id: orders.nightly.20261205t030000z\r\n",
     ] {
         assert!(head.contains(header), "{header:?} missing in {head}");
     }

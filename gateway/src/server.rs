@@ -98,11 +98,17 @@ pub async fn serve_exposed(
         let ids = Arc::clone(&ids);
         let service = service_fn(move |request| {
             let platform = Arc::clone(&platform);
-            // Behind the cluster gateway, the call id it gave the client is the call's id.
-            let call_id = platform
-                .config
-                .host
-                .behind_gateway
+            // Behind the cluster gateway, the call id it gave the client is the call's id; the
+            // platform's own callers on the admin listener name theirs (a run's id), so the
+            // function's log lines carry the id its run record has.
+            let keeps_id = platform.config.host.behind_gateway
+                || (exposure == Exposure::Admin
+                    && crate::inbound::is_platform(
+                        exposure,
+                        platform.config.platform_token.as_deref(),
+                        request.headers(),
+                    ));
+            let call_id = keeps_id
                 .then(|| forwarded_call_id(&request))
                 .flatten()
                 .unwrap_or_else(|| ids.next());

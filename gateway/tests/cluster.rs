@@ -1076,6 +1076,7 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
             ("x-faas-trigger", "cron"),
             ("x-faas-run-id", "echo.nightly.20261205t020000z"),
             ("x-faas-timeout-ms", "900000"),
+            ("x-call-id", "echo.nightly.20261205t020000z"),
         ];
         headers.extend(token.map(|t| ("x-faas-platform-token", t)));
         let reply = faas_e2e::send(
@@ -1093,12 +1094,15 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
         for platform_header in ["trigger", "runId", "timeout", "token"] {
             assert_eq!(seen[platform_header], Value::Null, "{token:?}: {seen}");
         }
+        assert_ne!(seen["callId"], "echo.nightly.20261205t020000z", "{seen}");
     }
     let seen = run(Some(PLATFORM_TOKEN)).await;
     assert_eq!(seen["trigger"], "cron", "{seen}");
     assert_eq!(seen["runId"], "echo.nightly.20261205t020000z");
     assert_eq!(seen["timeout"], "900000");
     assert_eq!(seen["token"], Value::Null);
+    // Its run's id is the call's, in the pod too: the function's log lines carry it.
+    assert_eq!(seen["callId"], "echo.nightly.20261205t020000z");
 }
 
 const PLATFORM_TOKEN: &str = "the-platform-token-of-this-test";
