@@ -45,15 +45,34 @@ fn queue_trigger(trigger: &SqsTrigger, authentication: &str, defaults: &ClusterD
     })
 }
 
-/// The `TriggerAuthentication` named `name`: KEDA reads the queues with the IAM role of the
-/// workload's ServiceAccount (the function's, or the pool's: every member shares it).
-fn workload_identity(metadata: &Value) -> Value {
-    json!({
+/// The `ScaledObject` of the Deployment `target` (both objects carry `metadata`), scaled by
+/// `triggers` between `bounds`, and the `TriggerAuthentication` they read the queues with:
+/// the IAM role of the workload's ServiceAccount (the function's, or the pool's: every member
+/// shares it).
+fn keda_objects(
+    metadata: &Value,
+    target: &str,
+    (min, max): (impl serde::Serialize, impl serde::Serialize),
+    triggers: Vec<Value>,
+) -> (Value, Value) {
+    let scaled_object = json!({
+        "apiVersion": KEDA_API_VERSION,
+        "kind": "ScaledObject",
+        "metadata": metadata,
+        "spec": {
+            "scaleTargetRef": {"name": target},
+            "minReplicaCount": min,
+            "maxReplicaCount": max,
+            "triggers": triggers,
+        },
+    });
+    let authentication = json!({
         "apiVersion": KEDA_API_VERSION,
         "kind": "TriggerAuthentication",
         "metadata": metadata,
         "spec": {"podIdentity": {"provider": "aws", "identityOwner": "workload"}},
-    })
+    });
+    (scaled_object, authentication)
 }
 
 /// `(ScaledObject, TriggerAuthentication)` of a WASM runtime pool whose members have SQS
@@ -88,18 +107,8 @@ pub fn pool_scaling(
         "namespace": pool.key.namespace,
         "labels": super::pool::pool_labels(pool),
     });
-    let scaled_object = json!({
-        "apiVersion": KEDA_API_VERSION,
-        "kind": "ScaledObject",
-        "metadata": metadata,
-        "spec": {
-            "scaleTargetRef": {"name": object},
-            "minReplicaCount": min,
-            "maxReplicaCount": defaults.pool_max_replicas.max(min),
-            "triggers": triggers,
-        },
-    });
-    Some((scaled_object, workload_identity(&metadata)))
+    let max = defaults.pool_max_replicas.max(min);
+    Some(keda_objects(&metadata, &object, (min, max), triggers))
 }
 
 /// `(ScaledObject, TriggerAuthentication)` of a function with SQS triggers, `None` without.
@@ -126,18 +135,8 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
         "namespace": function.metadata.namespace,
         "labels": labels(name),
     });
-    let scaled_object = json!({
-        "apiVersion": KEDA_API_VERSION,
-        "kind": "ScaledObject",
-        "metadata": metadata,
-        "spec": {
-            "scaleTargetRef": {"name": object},
-            "minReplicaCount": min,
-            "maxReplicaCount": scale.max.unwrap_or(DEFAULT_MAX_REPLICAS).max(min).max(1),
-            "triggers": keda_triggers,
-        },
-    });
-    Some((scaled_object, workload_identity(&metadata)))
+    let max = scale.max.unwrap_or(DEFAULT_MAX_REPLICAS).max(min).max(1);
+    Some(keda_objects(&metadata, &object, (min, max), keda_triggers))
 }
 
 #[cfg(test)]
