@@ -589,7 +589,7 @@ async fn fifo_groups_stay_in_order_across_failures() {
     // receives, and when several messages of a group come back from a failure together it
     // unlocks the group at the last of them, delivering it first: both break FIFO order on
     // moto's side (real SQS locks a group while any of its messages is in flight), and made
-    // this test fail about one run in ten with the poller doing the right thing.
+    // this test fail now and then with the poller doing the right thing.
     cfg.max_concurrency = 1;
     let poller = start(moto, cfg, &target);
     let deadline = Instant::now() + Duration::from_secs(40);
