@@ -706,6 +706,48 @@ async fn an_api_error_fails_the_pass_with_its_cause_and_is_retried() {
     );
 }
 
+/// A WASM function joining `pool-default`: its pool's members are listed (none yet).
+async fn expect_no_other_members(api: &mut Handle) {
+    let (_, reply) = expect(
+        api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("FunctionList", vec![]));
+}
+
+/// The apply of the `faas.dev/pool` label on Function `orders` (never ownership-checked: it
+/// is the owner), answered with `function`; returns what was applied.
+async fn expect_pool_label(api: &mut Handle, function: &Function) -> Value {
+    let (label, reply) = expect(
+        api,
+        "PATCH",
+        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
+    )
+    .await;
+    reply.json(200, &serde_json::to_value(function).unwrap());
+    label
+}
+
+/// The six objects of a new pool (Role, RoleBinding, ServiceAccount, Deployment, Service,
+/// PDB), each found absent, then applied and answered as applied; `inspect` sees each apply's
+/// path and body.
+async fn answer_new_pool_objects(api: &mut Handle, mut inspect: impl FnMut(&str, &Value)) {
+    for _ in 0..6 {
+        let (request, reply) = faas_kube_mock::next(api).await;
+        assert_eq!(request.method(), "GET", "{}", request.uri());
+        reply.not_found("new");
+        let (request, reply) = faas_kube_mock::next(api).await;
+        assert_eq!(request.method(), "PATCH", "{}", request.uri());
+        let uri = request.uri().to_string();
+        let body: Value =
+            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+        inspect(&uri, &body);
+        reply.json(200, &body);
+    }
+}
+
 fn wasm_function(source: &str, sha256: Option<&str>) -> Function {
     let mut f = function(ContainerMode::Http, None);
     f.spec.runtime = RuntimeSpec {
@@ -754,23 +796,11 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
 
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
-    reply.json(200, &list("FunctionList", vec![]));
+    expect_no_other_members(&mut api).await;
     // The label pool pods watch.
-    let (label, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
-    )
-    .await;
+    let label = expect_pool_label(&mut api, &f_copy).await;
     assert_eq!(label["metadata"]["labels"]["faas.dev/pool"], "default");
     assert!(label.get("spec").is_none(), "only the label is ours");
-    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
 
     for (kind, uri) in [
         (
@@ -905,24 +935,10 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     let mut labelled = f.clone();
     labelled.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
     let pass = run(labelled, &ctx).await;
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
-    reply.json(200, &list("FunctionList", vec![]));
+    expect_no_other_members(&mut api).await;
     // Already labelled: no label patch. The pool objects (each checked, then applied), then
     // the artifact.
-    for _ in 0..6 {
-        let (request, reply) = faas_kube_mock::next(&mut api).await;
-        assert_eq!(request.method(), "GET", "{}", request.uri());
-        reply.not_found("new");
-        let (request, reply) = faas_kube_mock::next(&mut api).await;
-        assert_eq!(request.method(), "PATCH", "{}", request.uri());
-        let body = request.into_body().collect_bytes().await.unwrap();
-        reply.json(200, &serde_json::from_slice(&body).unwrap());
-    }
+    answer_new_pool_objects(&mut api, |_, _| {}).await;
     // Fixed replicas (the default bounds): no autoscaler, and none left behind.
     let (_, reply) = expect(
         &mut api,
@@ -1289,21 +1305,9 @@ async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
     let f = wasm_function("configmap://fn-hello/hello.wasm", None);
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
-    reply.json(200, &list("FunctionList", vec![]));
+    expect_no_other_members(&mut api).await;
     // The label pool pods watch: the Function is never checked for ownership, it is the owner.
-    let (_, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
-    )
-    .await;
-    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    expect_pool_label(&mut api, &f_copy).await;
     // Shared like the pool's other objects (no owner), and first.
     let (policy, _reply) = expect_apply(
         &mut api,
@@ -1337,30 +1341,10 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
     });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
-    reply.json(200, &list("FunctionList", vec![]));
-    let (_, reply) = expect(
-        &mut api,
-        "PATCH",
-        &format!("/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders{APPLY}"),
-    )
-    .await;
-    reply.json(200, &serde_json::to_value(&f_copy).unwrap());
+    expect_no_other_members(&mut api).await;
+    expect_pool_label(&mut api, &f_copy).await;
     // Role, RoleBinding, ServiceAccount, Deployment, Service, PDB.
-    for _ in 0..6 {
-        let (request, reply) = faas_kube_mock::next(&mut api).await;
-        assert_eq!(request.method(), "GET", "{}", request.uri());
-        reply.not_found("new");
-        let (request, reply) = faas_kube_mock::next(&mut api).await;
-        assert_eq!(request.method(), "PATCH", "{}", request.uri());
-        let uri = request.uri().to_string();
-        let body: Value =
-            serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+    answer_new_pool_objects(&mut api, |uri, body| {
         if uri.contains("/deployments/pool-default") {
             assert!(
                 body["spec"].get("replicas").is_none(),
@@ -1368,8 +1352,8 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
                 body["spec"]
             );
         }
-        reply.json(200, &body);
-    }
+    })
+    .await;
     // No autoscaler of ours: only made sure there is none.
     let (_, reply) = expect(
         &mut api,

@@ -109,10 +109,7 @@ pub fn selector(query: &HistoryQuery) -> (Option<String>, String) {
     let mut labels = Vec::new();
     let mut namespace = None;
     if let Some(key) = &query.function {
-        let (name, in_namespace) = match key.split_once('.') {
-            Some((name, namespace)) => (name, Some(namespace)),
-            None => (key.as_str(), None),
-        };
+        let (name, in_namespace) = faas_api::routing::split_qualified_name(key);
         labels.push(format!("{FUNCTION_LABEL}={name}"));
         namespace = in_namespace.map(str::to_owned);
     }

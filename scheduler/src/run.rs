@@ -210,12 +210,31 @@ impl Runner {
         payload: Option<Bytes>,
         id: String,
     ) -> RunHandle {
+        let run = running_record(&job, &id, trigger, &self.owner, self.clock.now());
+        self.spawn(job, run, trigger, payload, Claim::Create(cursor))
+    }
+
+    /// Registers `run` as in flight at once (so a `Forbid` check right after sees it), then in
+    /// the background claims it as `claim` says and executes it, unless another scheduler
+    /// had claimed it.
+    fn spawn(
+        self: &Arc<Self>,
+        job: Arc<Job>,
+        run: FunctionRun,
+        trigger: Trigger,
+        payload: Option<Bytes>,
+        claim: Claim,
+    ) -> RunHandle {
+        let id = super::store::run_id(&run).to_owned();
         let cancelled = self.register(&job.key, &id);
         let this = Arc::clone(self);
         let run_id = id.clone();
         let done = tokio::spawn(async move {
-            let run = running_record(&job, &run_id, trigger, &this.owner, this.clock.now());
-            let result = match this.store.create(run.clone(), cursor, None).await {
+            let claimed = match claim {
+                Claim::Create(cursor) => this.store.create(run.clone(), cursor, None).await,
+                Claim::Take => this.store.update(run.clone(), None).await.map(|()| true),
+            };
+            let result = match claimed {
                 Ok(true) => this
                     .execute(&job, run, trigger, payload, cancelled)
                     .await
@@ -246,8 +265,6 @@ impl Runner {
         mut run: FunctionRun,
         reason: &str,
     ) -> RunHandle {
-        let id = super::store::run_id(&run).to_owned();
-        let cancelled = self.register(&job.key, &id);
         let interrupted = run.spec.attempt.max(1);
         run.spec.attempt = interrupted + 1;
         run.metadata
@@ -265,24 +282,8 @@ impl Runner {
             Some(Ok(due)) => Trigger::Cron { due },
             _ => Trigger::Manual,
         };
-        let this = Arc::clone(self);
-        let run_id = id.clone();
-        let done = tokio::spawn(async move {
-            tracing::info!(run = %run_id, schedule = %job.key, attempt = interrupted + 1, "resuming an interrupted run");
-            let result = match this.store.update(run.clone(), None).await {
-                Ok(()) => this
-                    .execute(&job, run, trigger, None, cancelled)
-                    .await
-                    .map(Some),
-                Err(err) => Err(err),
-            };
-            if let Err(err) = &result {
-                tracing::error!(run = %run_id, schedule = %job.key, error = %err, "resumed run not recorded");
-            }
-            this.unregister(&job.key, &run_id);
-            result
-        });
-        RunHandle { id, done }
+        tracing::info!(run = %super::store::run_id(&run), schedule = %job.key, attempt = interrupted + 1, "resuming an interrupted run");
+        self.spawn(job, run, trigger, None, Claim::Take)
     }
 
     /// Starts the runs of a burst of fire times (everything due at one wake-up of the
@@ -428,6 +429,15 @@ impl Runner {
         }
         Ok(run)
     }
+}
+
+/// How a run started in the background claims its record before it runs.
+enum Claim {
+    /// A new run: its record is created (with the schedule's cursor), unless another
+    /// scheduler created it first.
+    Create(Option<Cursor>),
+    /// A run this scheduler takes over: its record is rewritten as its own.
+    Take,
 }
 
 /// A fire time the scheduler decided to run.

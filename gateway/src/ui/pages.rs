@@ -87,7 +87,7 @@ fn run_link(run: &FunctionRun) -> String {
 /// The dashboard's name of a run's function: its registry key (`name.namespace` in a cluster).
 fn function_key(run: &FunctionRun) -> String {
     match run.metadata.namespace.as_deref() {
-        Some(namespace) => format!("{}.{namespace}", run.spec.function),
+        Some(namespace) => faas_api::routing::qualified_name(&run.spec.function, namespace),
         None => run.spec.function.clone(),
     }
 }

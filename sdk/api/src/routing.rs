@@ -48,6 +48,15 @@ pub fn qualified_name(name: &str, namespace: &str) -> String {
     format!("{name}.{namespace}")
 }
 
+/// A key read back: `(name, Some(namespace))` for a [`qualified_name`], `(name, None)` for a
+/// short name.
+pub fn split_qualified_name(key: &str) -> (&str, Option<&str>) {
+    match key.split_once('.') {
+        Some((name, namespace)) => (name, Some(namespace)),
+        None => (key, None),
+    }
+}
+
 /// Whether the function is served on the internet-facing listener (`spec.http.public`,
 /// default true). A private one is reached only by in-cluster callers and event sources.
 pub fn is_public(function: &Function) -> bool {
@@ -598,6 +607,11 @@ mod tests {
             }]
         );
         assert_eq!(qualified_name("orders", "alpha"), "orders.alpha");
+        assert_eq!(
+            split_qualified_name(&qualified_name("orders", "alpha")),
+            ("orders", Some("alpha"))
+        );
+        assert_eq!(split_qualified_name("orders"), ("orders", None));
     }
 
     #[test]
