@@ -31,13 +31,11 @@ pub enum Caller {
     Outside { removed: usize },
 }
 
-/// Sorts out the platform headers of a request that came in on a listener of `exposure`,
-/// `token` being the platform token this gateway was given (none: nobody on the admin
-/// listener is the platform).
-pub fn sort_out(exposure: Exposure, token: Option<&str>, headers: &mut HeaderMap) -> Caller {
-    let platform = is_platform(exposure, token, headers);
+/// Sorts out the platform headers of a request, by whether it comes from the platform
+/// ([`is_platform`], decided once per request).
+pub fn sort_out(from_platform: bool, headers: &mut HeaderMap) -> Caller {
     let shown = headers.remove(PLATFORM_TOKEN_HEADER);
-    if platform {
+    if from_platform {
         return Caller::Platform;
     }
     Caller::Outside {
@@ -46,7 +44,8 @@ pub fn sort_out(exposure: Exposure, token: Option<&str>, headers: &mut HeaderMap
 }
 
 /// Whether a request on a listener of `exposure` comes from the platform itself (see the
-/// module's rules), without changing it.
+/// module's rules), `token` being the platform token this gateway was given (none: nobody on
+/// the admin listener is the platform).
 pub fn is_platform(exposure: Exposure, token: Option<&str>, headers: &HeaderMap) -> bool {
     match exposure {
         Exposure::All => true,
@@ -103,7 +102,10 @@ mod tests {
     fn the_public_never_speaks_for_the_platform_token_or_not() {
         let mut headers = forged(Some(TOKEN));
         assert_eq!(
-            sort_out(Exposure::Public, Some(TOKEN), &mut headers),
+            sort_out(
+                is_platform(Exposure::Public, Some(TOKEN), &headers),
+                &mut headers
+            ),
             Caller::Outside { removed: 3 }
         );
         assert!(platform_headers(&headers).is_empty());
@@ -120,7 +122,10 @@ mod tests {
             (None, None),
         ] {
             let mut headers = forged(shown);
-            let caller = sort_out(Exposure::Admin, configured, &mut headers);
+            let caller = sort_out(
+                is_platform(Exposure::Admin, configured, &headers),
+                &mut headers,
+            );
             assert!(
                 matches!(caller, Caller::Outside { .. }),
                 "{configured:?} {shown:?}"
@@ -132,7 +137,10 @@ mod tests {
         }
         let mut headers = forged(Some(TOKEN));
         assert_eq!(
-            sort_out(Exposure::Admin, Some(TOKEN), &mut headers),
+            sort_out(
+                is_platform(Exposure::Admin, Some(TOKEN), &headers),
+                &mut headers
+            ),
             Caller::Platform
         );
         assert_eq!(
@@ -146,7 +154,7 @@ mod tests {
     fn local_mode_and_runtime_pods_keep_them_but_never_the_token() {
         let mut headers = forged(Some(TOKEN));
         assert_eq!(
-            sort_out(Exposure::All, None, &mut headers),
+            sort_out(is_platform(Exposure::All, None, &headers), &mut headers),
             Caller::Platform
         );
         assert_eq!(

@@ -101,13 +101,13 @@ pub async fn serve_exposed(
             // Behind the cluster gateway, the call id it gave the client is the call's id; the
             // platform's own callers on the admin listener name theirs (a run's id), so the
             // function's log lines carry the id its run record has.
+            let from_platform = crate::inbound::is_platform(
+                exposure,
+                platform.config.platform_token.as_deref(),
+                request.headers(),
+            );
             let keeps_id = platform.config.host.behind_gateway
-                || (exposure == Exposure::Admin
-                    && crate::inbound::is_platform(
-                        exposure,
-                        platform.config.platform_token.as_deref(),
-                        request.headers(),
-                    ));
+                || (exposure == Exposure::Admin && from_platform);
             let call_id = keeps_id
                 .then(|| forwarded_call_id(&request))
                 .flatten()
@@ -117,6 +117,7 @@ pub async fn serve_exposed(
                     dispatch(
                         &platform,
                         exposure,
+                        from_platform,
                         request,
                         &call_id,
                         local_port,
@@ -155,10 +156,12 @@ pub async fn serve_exposed(
     Ok(())
 }
 
-/// Routes one request and stamps it with its call id.
+/// Routes one request and stamps it with its call id; `from_platform` says whether its caller
+/// is the platform itself (`inbound::is_platform`), whose `x-faas-*` headers are kept.
 pub async fn dispatch(
     platform: &Arc<Platform>,
     exposure: Exposure,
+    from_platform: bool,
     mut request: Request<Incoming>,
     call_id: &str,
     local_port: u16,
@@ -190,11 +193,8 @@ pub async fn dispatch(
     );
     let withhold = serves_function && !platform.config.host.shows_error_detail;
     if serves_function
-        && let crate::inbound::Caller::Outside { removed } = crate::inbound::sort_out(
-            exposure,
-            platform.config.platform_token.as_deref(),
-            request.headers_mut(),
-        )
+        && let crate::inbound::Caller::Outside { removed } =
+            crate::inbound::sort_out(from_platform, request.headers_mut())
         && removed > 0
     {
         tracing::debug!(removed, path = %path, "removed platform headers a caller sent");
