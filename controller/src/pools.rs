@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 
 use crate::applier::Applier;
 use crate::reconcile::{Context, Error, MANAGER, api_error};
-use crate::render::pool::{POOL_LABEL, conflict, pool_objects, pool_of};
+use crate::render::pool::{POOL_LABEL, Pool, conflict, pool_objects, pool_of};
 use crate::status::Observed;
 
 /// Puts `function` in its pool and fills what was observed of the pool and the artifact.
@@ -67,18 +67,37 @@ pub async fn apply_pool(
         .filter(|f| f.name_any() != name && pool.admits(f))
         .chain(std::iter::once(function))
         .collect();
+    let deployment = apply_pool_objects(ctx, namespace, &pool, &admitted).await?;
+    observed.pool = Some((pool.name.clone(), deployment));
+    observed.pool_pods = live_pods(ctx, namespace, &pool.name).await?;
+    forget_stale_reports(function, ctx, namespace, &observed.pool_pods).await?;
+    observed.artifact = Some(find_artifact(function, ctx, namespace).await?);
+    if let Some(left) = previous.filter(|p| *p != pool.name) {
+        leave(ctx, namespace, &name, &left).await?;
+    }
+    Ok(())
+}
+
+/// Applies the objects of `pool` as its `admitted` members need them (their longest timeout,
+/// their SQS queues where KEDA scales the pool); returns the pool's Deployment as applied.
+async fn apply_pool_objects(
+    ctx: &Context,
+    namespace: &str,
+    pool: &Pool,
+    admitted: &[&Function],
+) -> Result<Deployment, Error> {
     let longest_timeout = admitted
         .iter()
         .filter_map(|f| f.spec.limits().ok())
         .map(|l| l.timeout.as_secs())
         .max()
         .unwrap_or(30);
-    let mut objects = pool_objects(&pool, longest_timeout, &ctx.defaults);
+    let mut objects = pool_objects(pool, longest_timeout, &ctx.defaults);
     // Members with SQS triggers, where KEDA is installed: it scales the pool on their queues
     // and on CPU, through an autoscaler of its own, which then alone owns `replicas`.
     let keda = ctx
         .keda
-        .then(|| crate::render::scaling::pool_scaling(&pool, &admitted, &ctx.defaults))
+        .then(|| crate::render::scaling::pool_scaling(pool, admitted, &ctx.defaults))
         .flatten();
     if keda.is_some() {
         objects.autoscaler = None;
@@ -93,7 +112,7 @@ pub async fn apply_pool(
         // Before the pods: none runs unrestricted.
         shared
             .typed(crate::render::network::pool_policy(
-                &pool, namespace, network,
+                pool, namespace, network,
             ))
             .await?;
     }
@@ -136,15 +155,35 @@ pub async fn apply_pool(
         shared.dynamic(authentication).await?;
         shared.dynamic(scaled_object).await?;
     }
-    observed.pool = Some((pool.name.clone(), deployment));
-    observed.pool_pods = live_pods(ctx, namespace, &pool.name).await?;
-    forget_stale_reports(function, ctx, namespace, &observed.pool_pods).await?;
-    observed.artifact = Some(find_artifact(function, ctx, namespace).await?);
-    if previous.is_some_and(|p| p != pool.name) {
-        // It left a pool that nobody may use now.
-        collect_unused(ctx, namespace).await?;
+    Ok(deployment)
+}
+
+/// `function` left the pool `left` (deleted, moved to another pool, or no longer pooled):
+/// the pool is rendered again from the members it keeps, so it no longer scales on the
+/// queues of the one that left nor keeps its timeout; a pool nobody uses any more is deleted.
+pub async fn leave(
+    ctx: &Context,
+    namespace: &str,
+    function: &str,
+    left: &str,
+) -> Result<(), Error> {
+    let functions: Api<Function> = Api::namespaced(ctx.client.clone(), namespace);
+    let staying: Vec<Function> = functions
+        .list(&ListParams::default().labels(&format!("{POOL_LABEL}={left}")))
+        .await
+        .map_err(api_error(format!("listing the Functions of pool {left}")))?
+        .items
+        .into_iter()
+        .filter(|f| f.name_any() != function && f.metadata.deletion_timestamp.is_none())
+        .collect();
+    // The pool as its remaining members compute it (a stale label names no pool of theirs).
+    if let Some(pool) = staying.iter().map(pool_of).find(|p| p.name == left) {
+        let admitted: Vec<&Function> = staying.iter().filter(|f| pool.admits(f)).collect();
+        if !admitted.is_empty() {
+            apply_pool_objects(ctx, namespace, &pool, &admitted).await?;
+        }
     }
-    Ok(())
+    collect_unused(ctx, namespace).await
 }
 
 /// Removes the `faas.dev/pool` label from a Function that is in no pool: pool pods ignore

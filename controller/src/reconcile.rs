@@ -162,15 +162,11 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
     } else {
         false
     };
-    if !pooled
-        && function
-            .labels()
-            .contains_key(crate::render::pool::POOL_LABEL)
-    {
+    if !pooled && let Some(left) = function.labels().get(crate::render::pool::POOL_LABEL) {
         // Not (or no more) in a pool: a container function now, invalid, refused, or naming
         // a pool it cannot share. A pool label the controller did not set is removed too.
         crate::pools::strip_pool_label(function, ctx, &namespace).await?;
-        crate::pools::collect_unused(ctx, &namespace).await?;
+        crate::pools::leave(ctx, &namespace, &function.name_any(), left).await?;
     }
     // A container function gets its own objects exactly when the cluster contract says it
     // is served by them (the gateway and cron send its requests there).
@@ -386,12 +382,10 @@ async fn write_status(
 async fn cleanup(function: &Function, ctx: &Context) -> Result<Action, Error> {
     if let Some(namespace) = function.namespace() {
         ctx.metrics.forget(&namespace, &function.name_any());
-        // A pool is shared, not owned: the last member to go takes it along.
-        if function
-            .labels()
-            .contains_key(crate::render::pool::POOL_LABEL)
-        {
-            crate::pools::collect_unused(ctx, &namespace).await?;
+        // A pool is shared, not owned: it is rendered again for the members it keeps, and
+        // the last member to go takes it along.
+        if let Some(left) = function.labels().get(crate::render::pool::POOL_LABEL) {
+            crate::pools::leave(ctx, &namespace, &function.name_any(), left).await?;
         }
     }
     let event = Event {

@@ -990,6 +990,17 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
         jiff::Timestamp::from_second(1_800_000_000).unwrap(),
     ));
     let pass = run(f.clone(), &ctx).await;
+    // The members it leaves behind: none but itself, so nothing is rendered again.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(
+        200,
+        &list("FunctionList", vec![serde_json::to_value(&f).unwrap()]),
+    );
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -1130,7 +1141,8 @@ async fn a_self_set_pool_label_is_stripped_from_a_refused_function() {
         "a merge patch: the label is someone else's field"
     );
     reply.json(200, &serde_json::to_value(&f_copy).unwrap());
-    // The pool it claimed may be unused now.
+    // The pool it claimed keeps no member to render it for, and may be unused now.
+    expect_no_other_members(&mut api).await;
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -1389,6 +1401,94 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
         "a pool is shared: no single owner"
     );
     reply.json(200, &scaled);
+    drop(api);
+    let _ = pass.await;
+}
+
+/// A queued member leaves a pool that KEDA scales on its queue (deleted here) while another,
+/// unqueued member stays: the pool is rendered again for the member it keeps, so KEDA's
+/// objects go and the Deployment's replicas are the pool's own again, instead of the pool
+/// scaling on a queue no member reads.
+#[tokio::test]
+async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
+    let (ctx, mut api) = context(true);
+    let mut leaving = wasm_function("configmap://fn-hello/hello.wasm", None);
+    leaving.spec.triggers = Some(TriggersSpec {
+        sqs: vec![SqsTrigger {
+            queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/hello".into(),
+            ..SqsTrigger::default()
+        }],
+    });
+    leaving.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
+    leaving.metadata.deletion_timestamp =
+        Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        ));
+    let mut staying = wasm_function("configmap://fn-hello/hello.wasm", None);
+    staying.metadata.name = Some("catalog".into());
+    staying.metadata.labels = leaving.metadata.labels.clone();
+    let pass = run(leaving.clone(), &ctx).await;
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(
+        200,
+        &list(
+            "FunctionList",
+            vec![
+                serde_json::to_value(&leaving).unwrap(),
+                serde_json::to_value(&staying).unwrap(),
+            ],
+        ),
+    );
+    // Role, RoleBinding, ServiceAccount, Deployment, Service, PDB, for `catalog` alone.
+    answer_new_pool_objects(&mut api, |uri, body| {
+        if uri.contains("/deployments/pool-default") {
+            assert_eq!(body["spec"]["replicas"], 2, "ours again: {}", body["spec"]);
+        }
+    })
+    .await;
+    // KEDA's objects go (before any autoscaler of ours would come: never two on one Deployment).
+    for kind in ["scaledobjects", "triggerauthentications"] {
+        let path = format!("/apis/keda.sh/v1alpha1/namespaces/shop/{kind}/pool-default");
+        let (_, reply) = expect(&mut api, "GET", &path).await;
+        reply.json(
+            200,
+            &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+                    "metadata": {"name": "pool-default", "namespace": "shop", "uid": "ours",
+                                 "labels": {"app.kubernetes.io/managed-by": "faas-controller"}}}),
+        );
+        let (_, reply) = expect(&mut api, "DELETE", &format!("{path}?")).await;
+        reply.json(
+            200,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
+        );
+    }
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+    )
+    .await;
+    // This context's pools have fixed replicas (no CPU bounds): none of ours either.
+    reply.not_found("absent");
+    // Then: is any pool unused now? Not this one.
+    let (_, reply) = expect(
+        &mut api,
+        "GET",
+        "/apis/faas.dev/v1alpha1/namespaces/shop/functions?&labelSelector=faas.dev%2Fpool",
+    )
+    .await;
+    reply.json(
+        200,
+        &list(
+            "FunctionList",
+            vec![serde_json::to_value(&staying).unwrap()],
+        ),
+    );
     drop(api);
     let _ = pass.await;
 }
