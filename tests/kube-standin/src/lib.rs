@@ -126,6 +126,7 @@
 //!   HTTP/2, no TLS.
 //! * No persistence: the state lives as long as the [`ApiServer`].
 
+mod discovery;
 mod error;
 mod http;
 mod patch;
