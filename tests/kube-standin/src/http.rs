@@ -224,7 +224,19 @@ fn dispatch(
             fields: FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))?,
         })
     };
-    let parse = |kind: Option<PatchKind>| patch::parse_body(kind, body);
+    let parse = |kind: Option<PatchKind>| {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if kind.is_none()
+            && !(media.is_empty() || media == "application/json" || media.ends_with("+json"))
+        {
+            // Protobuf or CBOR: client-go falls back to JSON on 415.
+            return Err(ApiError::unsupported_media_type(format!(
+                "the body of the request was in an unknown format - accepted media types include: \
+                 application/json (got {media:?})"
+            )));
+        }
+        patch::parse_body(kind, body)
+    };
     let target = |sub: Option<&str>| match sub {
         None => Ok(Target::Main),
         Some("status") if res.status => Ok(Target::Status),

@@ -120,7 +120,9 @@
 //! * Nothing runs: no scheduler, kubelet, controller-manager (Deployments get no ReplicaSets
 //!   or Pods, Services no endpoints, Jobs no Pods, HPAs nothing), no kube-proxy, no DNS. A
 //!   separate kubelet stand-in is meant to run Pods as local processes.
-//! * No protobuf, no Table output, no aggregated discovery (kubectl falls back to the legacy
+//! * No protobuf or CBOR request bodies (415 UnsupportedMediaType: kubectl's generators such as
+//!   `kubectl create deployment` send protobuf and fail; `kubectl create -f`, `get`, `scale`,
+//!   `delete`, `apply --server-side --validate=false` send JSON and work). No Table output, no aggregated discovery (kubectl falls back to the legacy
 //!   one), no OpenAPI documents (`kubectl explain` and client-side `kubectl apply` do not
 //!   work), no `exec`/`logs`/`portforward`/`proxy`/`eviction`/`binding` subresources, no
 //!   HTTP/2, no TLS.

@@ -103,7 +103,7 @@ impl Store {
             && let Some(gone) = self.registry.unregister_crd(name)
         {
             for ((n, obj), _) in self.objects.get(&gone.key()).cloned().unwrap_or_default() {
-                self.remove(&gone.key(), &n, &obj, true);
+                self.remove(&gone.key(), &n, &obj, false);
             }
         }
         if is(key, NAMESPACES) {
