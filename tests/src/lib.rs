@@ -5,6 +5,7 @@
 //! into the gateway's memory.
 #![allow(clippy::unwrap_used)]
 
+pub mod cluster;
 pub mod moto;
 pub mod registry;
 
@@ -34,7 +35,7 @@ fn target_dir() -> PathBuf {
 }
 
 /// Builds `bin` of `package` (a no-op when it is up to date) and returns its path.
-fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+pub(crate) fn cargo_bin(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(repo_root())

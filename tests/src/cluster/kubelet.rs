@@ -1,0 +1,717 @@
+//! The kubelet stand-in of the whole-system test: it plays the parts of a cluster that make
+//! pods exist (the Deployment and ReplicaSet controllers, the kubelet, the EndpointSlice
+//! controller and kube-proxy) on one machine without containers, by polling the API
+//! stand-in every [`TICK`]:
+//!
+//! - each Deployment gets `spec.replicas` pods (1 when unset); a pod is each of its
+//!   containers (and native sidecars, init containers with `restartPolicy: Always`) started as
+//!   a local process, the image mapped to a program by [`Image`]: `command` or the image's
+//!   entrypoint, then `args` or the image's default arguments, as a container runtime does;
+//! - a pod's processes share the host's network, so each pod gets its own loopback address
+//!   (`127.10.x.y`) as its IP, and its environment is rewritten to it: see [`super::env`];
+//!   beside the container's `env` it gets only `PATH`, `HOME` (the pod's directory),
+//!   `KUBECONFIG` (the stand-in's, in place of the in-cluster service-account token),
+//!   `FAAS_STATE` (in the pod's directory, when unset), `FAAS_LISTEN` (the pod IP and the port
+//!   named `http`, when unset: the faas binaries' one listen setting) and what the test adds;
+//! - a pod is a Pod object in the API (owned by its Deployment, `status.podIP`, the `Ready`
+//!   condition from its readiness probe, or from its first port accepting connections);
+//! - a container that exits is restarted with a backoff (`restartPolicy: Always`);
+//! - a changed pod template replaces every pod at once (no rolling update); scaling down or
+//!   deleting stops the newest pods first: SIGTERM, then SIGKILL after the pod's
+//!   `terminationGracePeriodSeconds` (at most [`MAX_GRACE`]);
+//! - each Service with a selector gets an EndpointSlice `<service>-standin` of its pods, ready
+//!   or not, ports resolved by number or container-port name, and a listener per port on its
+//!   stand-in cluster IP (`127.20.x.y`, [`super::proxy`]).
+//!
+//! Not emulated: scheduling (node selectors, tolerations, affinity and resources are ignored:
+//! one node, [`NODE_NAME`]), volumes (paths are the host's), liveness and startup probes,
+//! `exec` probes, lifecycle hooks, pod security contexts, network policies, DNS beyond the
+//! Service names written in environment values, ReplicaSet objects, pod logs through the API.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash as _, Hasher as _};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Container, Pod, Service};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use super::env::{self, PodFacts};
+use super::proxy::Proxy;
+
+/// How often the stand-in looks at the API.
+pub const TICK: Duration = Duration::from_millis(200);
+/// The longest grace a stopping pod gets here (tests should not wait 30 s for a SIGKILL).
+pub const MAX_GRACE: Duration = Duration::from_secs(10);
+/// The one node.
+pub const NODE_NAME: &str = "standin-node";
+const MANAGER: &str = "kubelet-standin";
+
+/// An image, as a program on this machine.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// References starting with this (`faas-runtime`, `ghcr.io/acme/orders:`) run this image.
+    pub prefix: String,
+    /// Its entrypoint.
+    pub entrypoint: Vec<String>,
+    /// Its default arguments (CMD).
+    pub cmd: Vec<String>,
+}
+
+/// What the kubelet stand-in needs to know.
+pub struct Options {
+    pub images: Vec<Image>,
+    pub kubeconfig: PathBuf,
+    /// Where pods get their directories (logs, state).
+    pub dir: PathBuf,
+    /// Environment every process gets besides its container's (e.g. `RUST_LOG`, AWS endpoints).
+    pub extra_env: BTreeMap<String, String>,
+}
+
+struct Running {
+    name: String,
+    child: tokio::process::Child,
+    restarts: u32,
+    restart_at: Option<Instant>,
+}
+
+struct PodState {
+    name: String,
+    namespace: String,
+    owner: String,
+    template: u64,
+    ip: String,
+    dir: PathBuf,
+    labels: BTreeMap<String, String>,
+    spec: k8s_openapi::api::core::v1::PodSpec,
+    containers: Vec<Running>,
+    ready: bool,
+    created: Instant,
+    reported: Option<Value>,
+}
+
+/// What the test can see and do from outside.
+#[derive(Default)]
+pub struct View {
+    /// Ready pod IPs by `namespace/deployment`.
+    pub ready: BTreeMap<String, Vec<String>>,
+    /// Pod names by `namespace/deployment`, oldest first.
+    pub pods: BTreeMap<String, Vec<String>>,
+    /// Process ids by pod name.
+    pub pids: BTreeMap<String, Vec<u32>>,
+    /// Stand-in cluster IPs by `name.namespace`.
+    pub services: BTreeMap<String, String>,
+}
+
+/// A running kubelet stand-in; stopping it (drop) kills every pod's processes.
+pub struct Kubelet {
+    pub view: Arc<Mutex<View>>,
+    dir: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Kubelet {
+    pub fn start(client: kube::Client, options: Options) -> Kubelet {
+        let view = Arc::new(Mutex::new(View::default()));
+        let dir = options.dir.clone();
+        let mut state = State {
+            client,
+            options,
+            pods: Vec::new(),
+            proxy: Proxy::default(),
+            next_ip: 1,
+            service_ips: BTreeMap::new(),
+            slices: HashMap::new(),
+            deployment_status: HashMap::new(),
+            view: Arc::clone(&view),
+        };
+        let task = tokio::spawn(async move {
+            loop {
+                if let Err(e) = state.tick().await {
+                    tracing::debug!(error = %e, "kubelet stand-in tick");
+                }
+                tokio::time::sleep(TICK).await;
+            }
+        });
+        Kubelet { view, dir, task }
+    }
+
+    /// Every pod's container logs so far, for a failing test's output.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let Ok(pods) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        let mut paths: Vec<PathBuf> = pods.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for pod in paths {
+            let Ok(files) = std::fs::read_dir(&pod) else { continue };
+            for file in files.flatten() {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "log") {
+                    let text = std::fs::read_to_string(&path).unwrap_or_default();
+                    out.push_str(&format!("===== {} =====\n{text}\n", path.display()));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.task.abort();
+        // Dropping the task drops every child, which `kill_on_drop` kills.
+    }
+}
+
+struct State {
+    client: kube::Client,
+    options: Options,
+    pods: Vec<PodState>,
+    proxy: Proxy,
+    next_ip: u32,
+    service_ips: BTreeMap<String, String>,
+    slices: HashMap<String, Value>,
+    deployment_status: HashMap<String, Value>,
+    view: Arc<Mutex<View>>,
+}
+
+fn template_hash(deployment: &Deployment) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&deployment.spec.template)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+impl State {
+    async fn tick(&mut self) -> Result<(), kube::Error> {
+        let services: Vec<Service> = Api::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        self.allocate_service_ips(&services).await;
+        let deployments: Vec<Deployment> = Api::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        self.converge(&deployments).await;
+        self.supervise().await;
+        self.report_pods().await;
+        self.report_deployments(&deployments).await;
+        self.publish_endpoints(&services).await;
+        self.refresh_view();
+        Ok(())
+    }
+
+    async fn allocate_service_ips(&mut self, services: &[Service]) {
+        let keys: Vec<String> = services
+            .iter()
+            .map(|s| format!("{}.{}", s.name_any(), s.namespace().unwrap_or_default()))
+            .collect();
+        let gone: Vec<String> = self
+            .service_ips
+            .keys()
+            .filter(|k| !keys.contains(k))
+            .cloned()
+            .collect();
+        for key in gone {
+            self.service_ips.remove(&key);
+            self.proxy.forget(&key);
+        }
+        for (service, key) in services.iter().zip(keys) {
+            let count = self.service_ips.len() as u32 + 1;
+            let ip = self
+                .service_ips
+                .entry(key.clone())
+                .or_insert_with(|| format!("127.20.{}.{}", count / 250, count % 250 + 1))
+                .clone();
+            for port in service.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
+                self.proxy.ensure(&key, &ip, port.port as u16).await;
+            }
+        }
+    }
+
+    /// Pods to start and stop so each Deployment has its replicas of its current template.
+    async fn converge(&mut self, deployments: &[Deployment]) {
+        let mut keep = Vec::new();
+        for deployment in deployments {
+            let owner = format!(
+                "{}/{}",
+                deployment.namespace().unwrap_or_default(),
+                deployment.name_any()
+            );
+            let hash = template_hash(deployment);
+            let want = deployment
+                .spec
+                .replicas
+                .unwrap_or(1)
+                .max(0) as usize;
+            let current: Vec<usize> = (0..self.pods.len())
+                .filter(|&i| self.pods[i].owner == owner && self.pods[i].template == hash)
+                .collect();
+            keep.extend(current.iter().take(want).copied());
+            for _ in current.len()..want {
+                match self.start_pod(deployment, &owner, hash).await {
+                    Ok(pod) => {
+                        self.pods.push(pod);
+                        keep.push(self.pods.len() - 1);
+                    }
+                    Err(e) => tracing::warn!(deployment = %owner, error = %e, "cannot start a pod"),
+                }
+            }
+        }
+        for (i, pod) in std::mem::take(&mut self.pods).into_iter().enumerate() {
+            if keep.contains(&i) {
+                self.pods.push(pod);
+            } else {
+                stop(pod);
+            }
+        }
+    }
+
+    async fn start_pod(
+        &mut self,
+        deployment: &Deployment,
+        owner: &str,
+        hash: u64,
+    ) -> Result<PodState, String> {
+        let namespace = deployment.namespace().unwrap_or_default();
+        let template = deployment.spec.template.clone();
+        let spec = template.spec.clone().ok_or("no pod spec")?;
+        let labels = template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        let n = self.next_ip;
+        self.next_ip += 1;
+        let ip = format!("127.10.{}.{}", n / 250, n % 250 + 1);
+        let name = format!("{}-{:05x}", deployment.name_any(), (hash as u32 ^ n) & 0xfffff);
+        let dir = self.options.dir.join(&name);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut pod = PodState {
+            name,
+            namespace,
+            owner: owner.to_owned(),
+            template: hash,
+            ip,
+            dir,
+            labels,
+            spec,
+            containers: Vec::new(),
+            ready: false,
+            created: Instant::now(),
+            reported: None,
+        };
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+        let object = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": pod.name, "namespace": pod.namespace, "labels": pod.labels,
+                "ownerReferences": [{
+                    "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.name_any(),
+                    "uid": deployment.uid().unwrap_or_default(), "controller": true,
+                }],
+            },
+            "spec": serde_json::to_value(&pod.spec).unwrap_or(Value::Null),
+        });
+        let object: Pod = serde_json::from_value(object).map_err(|e| e.to_string())?;
+        pods.create(&PostParams::default(), &object)
+            .await
+            .map_err(|e| e.to_string())?;
+        for container in self.containers_of(&pod.spec) {
+            let child = self.spawn(&pod, &container).await?;
+            pod.containers.push(Running {
+                name: container.name.clone(),
+                child,
+                restarts: 0,
+                restart_at: None,
+            });
+        }
+        tracing::info!(pod = %pod.name, ip = %pod.ip, "kubelet stand-in started a pod");
+        Ok(pod)
+    }
+
+    fn containers_of(&self, spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Container> {
+        let sidecars = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
+        sidecars.chain(spec.containers.iter()).cloned().collect()
+    }
+
+    async fn spawn(
+        &self,
+        pod: &PodState,
+        container: &Container,
+    ) -> Result<tokio::process::Child, String> {
+        let reference = container.image.clone().unwrap_or_default();
+        let image = self
+            .options
+            .images
+            .iter()
+            .find(|i| reference.starts_with(&i.prefix))
+            .ok_or_else(|| format!("no program for image {reference}"))?;
+        let mut argv = match &container.command {
+            Some(command) => command.clone(),
+            None => image.entrypoint.clone(),
+        };
+        match (&container.command, &container.args) {
+            (_, Some(args)) => argv.extend(args.iter().cloned()),
+            (None, None) => argv.extend(image.cmd.iter().cloned()),
+            (Some(_), None) => {}
+        }
+        let (program, args) = argv.split_first().ok_or("an empty command")?;
+        let service_account = pod.spec.service_account_name.clone().unwrap_or_default();
+        let facts = PodFacts {
+            name: &pod.name,
+            namespace: &pod.namespace,
+            service_account: &service_account,
+            ip: &pod.ip,
+        };
+        let services = &self.service_ips;
+        let ip = pod.ip.clone();
+        let rewrite = move |v: &str| env::rewrite(v, &ip, services);
+        let vars = env::resolve(&self.client, &facts, container, &rewrite).await?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(pod.dir.join(format!("{}.log", container.name)))
+            .map_err(|e| e.to_string())?;
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &pod.dir)
+            .env("KUBECONFIG", &self.options.kubeconfig)
+            .env("FAAS_STATE", pod.dir.join("state"))
+            .current_dir(&pod.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .kill_on_drop(true);
+        if let Some(port) = container
+            .ports
+            .iter()
+            .flatten()
+            .find(|p| p.name.as_deref() == Some("http"))
+        {
+            command.env("FAAS_LISTEN", format!("{}:{}", pod.ip, port.container_port));
+        }
+        command.envs(&self.options.extra_env).envs(&vars);
+        command
+            .spawn()
+            .map_err(|e| format!("starting {program} for {}: {e}", container.name))
+    }
+
+    /// Restarts what exited, probes readiness.
+    async fn supervise(&mut self) {
+        let mut restarts = Vec::new();
+        for (p, pod) in self.pods.iter_mut().enumerate() {
+            let mut all_running = true;
+            for (c, running) in pod.containers.iter_mut().enumerate() {
+                if let Ok(Some(status)) = running.child.try_wait() {
+                    all_running = false;
+                    match running.restart_at {
+                        None => {
+                            let backoff = Duration::from_millis(500 << running.restarts.min(4));
+                            tracing::info!(pod = %pod.name, container = %running.name, %status, "container exited; restarting");
+                            running.restart_at = Some(Instant::now() + backoff);
+                        }
+                        Some(at) if at <= Instant::now() => restarts.push((p, c)),
+                        Some(_) => {}
+                    }
+                }
+            }
+            let ready = all_running && probe(pod).await;
+            pod.ready = ready;
+        }
+        for (p, c) in restarts {
+            let spec = self.containers_of(&self.pods[p].spec);
+            let Some(container) = spec.into_iter().find(|x| x.name == self.pods[p].containers[c].name) else {
+                continue;
+            };
+            match self.spawn(&self.pods[p], &container).await {
+                Ok(child) => {
+                    let running = &mut self.pods[p].containers[c];
+                    running.child = child;
+                    running.restarts += 1;
+                    running.restart_at = None;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot restart a container"),
+            }
+        }
+    }
+
+    async fn report_pods(&mut self) {
+        // Pods that are no longer wanted: their object goes, their processes are stopped.
+        let listed: Vec<Pod> = match Api::<Pod>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+        {
+            Ok(l) => l.items,
+            Err(_) => return,
+        };
+        for object in listed {
+            let mine = self.pods.iter().any(|p| Some(&p.name) == object.metadata.name.as_ref());
+            if !mine {
+                let api: Api<Pod> =
+                    Api::namespaced(self.client.clone(), &object.namespace().unwrap_or_default());
+                let _ = api.delete(&object.name_any(), &DeleteParams::default()).await;
+            }
+        }
+        for pod in &mut self.pods {
+            let status = json!({"status": {
+                "phase": "Running",
+                "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
+                "conditions": [{"type": "Ready", "status": if pod.ready { "True" } else { "False" }}],
+                "containerStatuses": pod.containers.iter().map(|c| json!({
+                    "name": c.name, "ready": pod.ready, "restartCount": c.restarts,
+                    "image": "", "imageID": "", "started": c.restart_at.is_none(),
+                })).collect::<Vec<_>>(),
+            }});
+            if pod.reported.as_ref() == Some(&status) {
+                continue;
+            }
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+            if api
+                .patch_status(&pod.name, &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .is_ok()
+            {
+                pod.reported = Some(status);
+            }
+        }
+    }
+
+    async fn report_deployments(&mut self, deployments: &[Deployment]) {
+        for deployment in deployments {
+            let owner = format!(
+                "{}/{}",
+                deployment.namespace().unwrap_or_default(),
+                deployment.name_any()
+            );
+            let pods: Vec<&PodState> = self.pods.iter().filter(|p| p.owner == owner).collect();
+            let ready = pods.iter().filter(|p| p.ready).count();
+            let status = json!({"status": {
+                "observedGeneration": deployment.metadata.generation,
+                "replicas": pods.len(), "updatedReplicas": pods.len(),
+                "readyReplicas": ready, "availableReplicas": ready,
+                "unavailableReplicas": pods.len() - ready,
+            }});
+            if self.deployment_status.get(&owner) == Some(&status) {
+                continue;
+            }
+            let api: Api<Deployment> = Api::namespaced(
+                self.client.clone(),
+                &deployment.namespace().unwrap_or_default(),
+            );
+            if api
+                .patch_status(&deployment.name_any(), &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .is_ok()
+            {
+                self.deployment_status.insert(owner, status);
+            }
+        }
+    }
+
+    async fn publish_endpoints(&mut self, services: &[Service]) {
+        let mut backends = BTreeMap::new();
+        for service in services {
+            let Some(spec) = &service.spec else { continue };
+            let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) else {
+                continue;
+            };
+            let namespace = service.namespace().unwrap_or_default();
+            let key = format!("{}.{namespace}", service.name_any());
+            let members: Vec<&PodState> = self
+                .pods
+                .iter()
+                .filter(|p| p.namespace == namespace)
+                .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+                .collect();
+            let mut ports = Vec::new();
+            for port in spec.ports.iter().flatten() {
+                let target = members
+                    .first()
+                    .and_then(|p| target_port(&p.spec, port.target_port.as_ref(), port.port));
+                let Some(target) = target else { continue };
+                ports.push(json!({"name": port.name.clone().unwrap_or_default(), "port": target, "protocol": "TCP"}));
+                let ready: Vec<std::net::SocketAddr> = members
+                    .iter()
+                    .filter(|p| p.ready)
+                    .filter_map(|p| format!("{}:{target}", p.ip).parse().ok())
+                    .collect();
+                backends.insert((key.clone(), port.port as u16), ready);
+            }
+            let slice_name = format!("{}-standin", service.name_any());
+            let slice = json!({
+                "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {
+                    "name": slice_name, "namespace": namespace,
+                    "labels": {
+                        "kubernetes.io/service-name": service.name_any(),
+                        "endpointslice.kubernetes.io/managed-by": MANAGER,
+                    },
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
+                        "name": service.name_any(), "uid": service.uid().unwrap_or_default()}],
+                },
+                "addressType": "IPv4",
+                "endpoints": members.iter().map(|p| json!({
+                    "addresses": [p.ip],
+                    "conditions": {"ready": p.ready, "serving": p.ready, "terminating": false},
+                    "targetRef": {"kind": "Pod", "name": p.name, "namespace": p.namespace},
+                    "nodeName": NODE_NAME,
+                })).collect::<Vec<_>>(),
+                "ports": ports,
+            });
+            if self.slices.get(&key) == Some(&slice) {
+                continue;
+            }
+            let api: Api<k8s_openapi::api::discovery::v1::EndpointSlice> =
+                Api::namespaced(self.client.clone(), &namespace);
+            // A replace, not a merge: endpoints that left must leave the list.
+            let _ = api.delete(&slice_name, &DeleteParams::default()).await;
+            let parsed = serde_json::from_value(slice.clone());
+            if let Ok(parsed) = parsed
+                && api.create(&PostParams::default(), &parsed).await.is_ok()
+            {
+                self.slices.insert(key, slice);
+            }
+        }
+        *self.proxy.backends.lock().unwrap_or_else(|e| e.into_inner()) = backends;
+    }
+
+    fn refresh_view(&self) {
+        let mut view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        view.ready.clear();
+        view.pods.clear();
+        view.pids.clear();
+        let mut pods: Vec<&PodState> = self.pods.iter().collect();
+        pods.sort_by_key(|p| p.created);
+        for pod in pods {
+            view.pods.entry(pod.owner.clone()).or_default().push(pod.name.clone());
+            if pod.ready {
+                view.ready.entry(pod.owner.clone()).or_default().push(pod.ip.clone());
+            }
+            view.pids.insert(
+                pod.name.clone(),
+                pod.containers.iter().filter_map(|c| c.child.id()).collect(),
+            );
+        }
+        view.services = self.service_ips.clone();
+    }
+}
+
+/// Stops a pod as the kubelet does: SIGTERM to each container, SIGKILL to those still running
+/// after its grace period.
+fn stop(pod: PodState) {
+    let grace = Duration::from_secs(
+        pod.spec
+            .termination_grace_period_seconds
+            .unwrap_or(30)
+            .max(0) as u64,
+    )
+    .min(MAX_GRACE);
+    tracing::info!(pod = %pod.name, "kubelet stand-in stops a pod");
+    tokio::spawn(async move {
+        let mut children: Vec<tokio::process::Child> =
+            pod.containers.into_iter().map(|c| c.child).collect();
+        for child in &children {
+            if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for child in &mut children {
+            if tokio::time::timeout_at(deadline, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    });
+}
+
+/// The container port a Service's `targetPort` names, in a pod of `spec`.
+fn target_port(
+    spec: &k8s_openapi::api::core::v1::PodSpec,
+    target: Option<&IntOrString>,
+    port: i32,
+) -> Option<i32> {
+    match target {
+        None => Some(port),
+        Some(IntOrString::Int(n)) => Some(*n),
+        Some(IntOrString::String(name)) => spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .flat_map(|c| c.ports.iter().flatten())
+            .find(|p| p.name.as_deref() == Some(name.as_str()))
+            .map(|p| p.container_port),
+    }
+}
+
+/// Whether every readiness probe of the pod passes (an HTTP GET answered 200..400), or, for a
+/// container without one, its first port accepts a connection.
+async fn probe(pod: &PodState) -> bool {
+    let containers = pod
+        .spec
+        .init_containers
+        .iter()
+        .flatten()
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+        .chain(&pod.spec.containers);
+    for container in containers {
+        let get = container
+            .readiness_probe
+            .as_ref()
+            .and_then(|p| p.http_get.as_ref());
+        let ok = match get {
+            Some(get) => {
+                let Some(port) = target_port(&pod.spec, Some(&get.port), 0) else {
+                    return false;
+                };
+                http_ok(&pod.ip, port, get.path.as_deref().unwrap_or("/")).await
+            }
+            None => match container.ports.iter().flatten().next() {
+                Some(port) => tokio::net::TcpStream::connect((pod.ip.as_str(), port.container_port as u16))
+                    .await
+                    .is_ok(),
+                None => true,
+            },
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+async fn http_ok(ip: &str, port: i32, path: &str) -> bool {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let attempt = async {
+        let mut stream = tokio::net::TcpStream::connect((ip, port as u16)).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).await.ok()?;
+        let code: u16 = std::str::from_utf8(&head[9..12]).ok()?.parse().ok()?;
+        Some((200..400).contains(&code))
+    };
+    tokio::time::timeout(Duration::from_secs(1), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
