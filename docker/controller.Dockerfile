@@ -9,5 +9,7 @@ RUN cargo build --release --locked -p faas-controller --bin faas-controller
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/faas-controller /faas-controller
 USER 65532:65532
+# Binaries and every path they use are absolute; the root filesystem is read-only in a pod.
+WORKDIR /
 EXPOSE 8080
 ENTRYPOINT ["/faas-controller"]

@@ -10,5 +10,7 @@ RUN cargo build --release --locked -p faas-gateway --bin faas-gateway
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/faas-gateway /faas-gateway
 USER 65532:65532
+# Binaries and every path they use are absolute; the root filesystem is read-only in a pod.
+WORKDIR /
 EXPOSE 8080 9090
 ENTRYPOINT ["/faas-gateway"]

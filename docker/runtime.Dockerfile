@@ -9,6 +9,10 @@ RUN cargo build --release --locked -p faas-gateway --bin faas-runtime
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/faas-runtime /faas-runtime
 USER 65532:65532
-EXPOSE 8080
+# Binaries and every path they use are absolute; the root filesystem is read-only in a pod.
+WORKDIR /
+# 8080: `serve` (pool pods) and the sidecar's HTTP front; 9001: the sidecar's Lambda Runtime API,
+# bound to the pod's loopback (the controller declares both as container ports).
+EXPOSE 8080 9001
 # The controller gives the role (`serve --pool NAME` or `sidecar`) as arguments.
 ENTRYPOINT ["/faas-runtime"]

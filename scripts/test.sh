@@ -22,6 +22,16 @@ if ! command -v docker-registry >/dev/null; then
   fi
 fi
 
+# The image test (tests/tests/images.rs) builds the three images of docker/ FROM scratch with
+# Debian's buildah (vfs storage in a temporary folder, no container is run).
+if ! command -v buildah >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    (apt-get update -qq && apt-get install -y -qq buildah) || echo "warning: could not install buildah"
+  else
+    echo "warning: buildah is missing and cannot be installed here; the image test will fail (or skip when not root)"
+  fi
+fi
+
 # The SQS tests talk to a real SQS-protocol server: moto in server mode, which the tests start on
 # a loopback port themselves (sqs/tests/sqs.rs, tests/tests/local/sqs.rs).
 if ! command -v moto_server >/dev/null; then

@@ -173,6 +173,44 @@ def seconds(duration):
     return int(number) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
 
 
+def dockerfile(image):
+    """The final stage of the Dockerfile that builds `image` (`<registry>/faas-<name>:<tag>` is
+    docker/<name>.Dockerfile): USER, WORKDIR, EXPOSE (as `8080/tcp`), ENTRYPOINT. The same
+    reading as tests/tests/images.rs, which builds the images and checks them against it."""
+    name = image.rsplit("/", 1)[-1].split(":", 1)[0]
+    path = ROOT / "docker" / f"{name.removeprefix('faas-')}.Dockerfile"
+    if not path.exists():
+        raise AssertionError(f"image {image}: no {path.relative_to(ROOT)}")
+    stage = {}
+    for line in path.read_text().splitlines():
+        word, _, rest = line.strip().partition(" ")
+        if word == "FROM":
+            stage = {"path": path.relative_to(ROOT), "EXPOSE": set()}
+        elif word == "EXPOSE":
+            stage["EXPOSE"] |= {p if "/" in p else f"{p}/tcp" for p in rest.split()}
+        elif word == "ENTRYPOINT":
+            stage["ENTRYPOINT"] = json.loads(rest)
+        elif word in ("USER", "WORKDIR"):
+            stage[word] = rest.strip()
+    return stage
+
+
+def container_ports(container):
+    return {f"{p['containerPort']}/{p.get('protocol', 'TCP').lower()}" for p in container.get("ports", [])}
+
+
+def exec_handlers(value, path):
+    """(path, command) of every `exec` probe or hook under `value`."""
+    if isinstance(value, dict):
+        for key, child in value.items():
+            if key == "exec":
+                yield f"{path}.{key}", child.get("command")
+            yield from exec_handlers(child, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from exec_handlers(child, f"{path}[{i}]")
+
+
 class ChartTest(unittest.TestCase):
     def test_lint_is_clean_for_every_values_file(self):
         for path in [None, *VALUE_FILES]:
@@ -643,6 +681,61 @@ class ChartTest(unittest.TestCase):
                        {"gateway": {"targetGroupBinding": {"enabled": False, "albSecurityGroupIDs": ["sg-0a1b2c3d"]}}}]:
             with self.subTest(values=values):
                 self.assertEqual([o for o in render(values) if o["kind"] == "TargetGroupBinding"], [])
+
+    def test_each_platform_container_runs_its_image_as_its_dockerfile_says(self):
+        # docker/<name>.Dockerfile is where the images' user, ports and entrypoint are written;
+        # tests/tests/images.rs builds them and checks the runtime image against the
+        # controller's rendering, this the controller's and the gateway's against the chart.
+        for name, objects in every_values_file():
+            for deployment in find(objects, "Deployment"):
+                pod = deployment["spec"]["template"]["spec"]
+                for container in pod["containers"] + pod.get("initContainers", []):
+                    with self.subTest(values=name, container=container["name"]):
+                        image = dockerfile(container["image"])
+                        self.assertNotIn("command", container, f"{image['path']}'s ENTRYPOINT runs")
+                        self.assertNotIn("args", container)
+                        uid, gid = (int(i) for i in image["USER"].split(":"))
+                        security = {**pod.get("securityContext", {}), **container.get("securityContext", {})}
+                        self.assertEqual(
+                            (security.get("runAsUser"), security.get("runAsGroup"), security.get("runAsNonRoot")),
+                            (uid, gid, True),
+                            f"runs as {image['path']}'s USER {image['USER']}",
+                        )
+                        ports = container_ports(container)
+                        if name is None:
+                            # The defaults listen on exactly the ports the image exposes.
+                            self.assertEqual(ports, image["EXPOSE"], image["path"])
+                        named = {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}
+                        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                            handler = container.get(probe, {})
+                            for action in ("httpGet", "tcpSocket", "grpc"):
+                                if action in handler:
+                                    port = handler[action]["port"]
+                                    self.assertIn(f"{named.get(port, port)}/tcp", ports, f"{probe} port {port}")
+
+    def test_the_controller_runs_pools_and_sidecars_from_the_runtime_image(self):
+        for name, objects in every_values_file():
+            with self.subTest(values=name):
+                controller = find(objects, "Deployment", "faas-controller")[0]
+                gateway = find(objects, "Deployment", "faas-gateway")[0]
+                runtime = env_of(controller)["FAAS_RUNTIME_IMAGE"]
+                self.assertEqual(dockerfile(runtime)["ENTRYPOINT"], ["/faas-runtime"])
+                # The three images come from one registry with one tag.
+                images = [runtime] + [d["spec"]["template"]["spec"]["containers"][0]["image"] for d in (controller, gateway)]
+                self.assertEqual(len({(i.rsplit("/", 1)[0] if "/" in i else "", i.rsplit(":", 1)[1]) for i in images}), 1, images)
+
+    def test_no_probe_or_hook_needs_a_shell(self):
+        # The images are distroless: no shell, no tool but their binary. An `exec` probe or
+        # lifecycle hook (`sh -c ...`) would fail in every pod; the controller's rendering is
+        # checked the same way in tests/tests/images.rs.
+        for name, objects in every_values_file():
+            with self.subTest(values=name):
+                found = [
+                    f"{o['kind']}/{o['metadata']['name']}: {path} = {command}"
+                    for o in objects
+                    for path, command in exec_handlers(o, "")
+                ]
+                self.assertEqual(found, [], "exec probes or hooks the images cannot run")
 
     def test_every_platform_container_disables_instance_metadata(self):
         # The chart's pods (and, through the controller's rendering, function, sidecar and pool

@@ -34,10 +34,31 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target"))
 }
 
-/// Builds `bin` of `package` (a no-op when it is up to date) and returns its path.
-pub(crate) fn cargo_bin(package: &str, bin: &str) -> PathBuf {
+/// Builds `bin` of `package` (a debug build, a no-op when it is up to date) and returns its path.
+pub fn cargo_bin(package: &str, bin: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // What cargo sets for this test process is not the build's environment: ring's build
+    // script reruns when CARGO_MANIFEST_DIR changes, and with it everything above ring
+    // (rustls, kube, the AWS SDK, our crates), once for `cargo test` and again here.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&key.as_ref())
+        {
+            command.env_remove(key.as_ref());
+        }
+    }
+    let status = command
         .current_dir(repo_root())
         .args(["build", "--quiet", "-p", package, "--bin", bin])
         .status()

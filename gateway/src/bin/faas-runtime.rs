@@ -21,7 +21,11 @@ use faas_gateway::host::{HostOptions, Role};
 use faas_gateway::source::FunctionSource;
 
 #[derive(Parser)]
-#[command(version, about = "faas runtime: serves functions in runtime pods")]
+#[command(
+    name = "faas-runtime",
+    version,
+    about = "faas runtime: serves functions in runtime pods"
+)]
 struct Args {
     #[command(subcommand)]
     role: RoleArgs,
