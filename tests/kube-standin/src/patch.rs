@@ -66,8 +66,23 @@ pub fn apply(kind: PatchKind, target: &mut Value, patch: &Value) -> ApiResult<()
         PatchKind::Json => {
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
-            json_patch::patch(target, &ops)
-                .map_err(|e| ApiError::invalid(format!("the JSON patch failed: {e}")))
+            // As the API server's JSON patch library: `test` of an absent path against
+            // `null` passes (kube-rs's finalizer helper adds the first finalizer that way).
+            // Ops apply in order, so absence is judged against the document as patched so far;
+            // a failed op leaves `target` as it was.
+            let mut patched = target.clone();
+            for op in ops.0 {
+                if let json_patch::PatchOperation::Test(test) = &op
+                    && test.value.is_null()
+                    && patched.pointer(test.path.as_str()).is_none()
+                {
+                    continue;
+                }
+                json_patch::patch(&mut patched, &[op])
+                    .map_err(|e| ApiError::invalid(format!("the JSON patch failed: {e}")))?;
+            }
+            *target = patched;
+            Ok(())
         }
     }
 }
@@ -92,15 +107,26 @@ mod tests {
 
     #[test]
     fn json_patch_ops_and_failures() {
-        let mut doc = json!({"spec": {"holder": "a"}});
+        let mut doc = json!({"metadata": {}, "spec": {"holder": "a"}});
         let ops = json!([{"op": "test", "path": "/spec/holder", "value": "a"}, {"op": "replace", "path": "/spec/holder", "value": "b"}]);
         apply(PatchKind::Json, &mut doc, &ops).expect("patch");
-        assert_eq!(doc, json!({"spec": {"holder": "b"}}));
+        assert_eq!(doc, json!({"metadata": {}, "spec": {"holder": "b"}}));
         let failing = json!([{"op": "test", "path": "/spec/holder", "value": "a"}]);
         assert_eq!(
             apply(PatchKind::Json, &mut doc, &failing).map_err(|e| e.code),
             Err(422)
         );
+        // kube-rs's first finalizer: absent compares equal to null, present does not.
+        let first = json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                           {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]);
+        apply(PatchKind::Json, &mut doc, &first).expect("absent is null");
+        assert_eq!(doc["metadata"]["finalizers"], json!(["f"]));
+        assert_eq!(
+            apply(PatchKind::Json, &mut doc, &first).map_err(|e| e.code),
+            Err(422),
+            "present is not null, and nothing of the failed patch stays"
+        );
+        assert_eq!(doc["metadata"]["finalizers"], json!(["f"]));
     }
 
     #[test]

@@ -51,12 +51,18 @@ async fn value_of(
             "spec.serviceAccountName" => Ok(Some(pod.service_account.to_owned())),
             "status.podIP" | "status.hostIP" => Ok(Some(pod.ip.to_owned())),
             "spec.nodeName" => Ok(Some(super::kubelet::NODE_NAME.to_owned())),
-            other => Err(format!("env {}: fieldRef {other} is not emulated", var.name)),
+            other => Err(format!(
+                "env {}: fieldRef {other} is not emulated",
+                var.name
+            )),
         };
     }
     if let Some(key) = &from.secret_key_ref {
         let secrets: Api<Secret> = Api::namespaced(client.clone(), pod.namespace);
-        let secret = secrets.get_opt(&key.name).await.map_err(|e| e.to_string())?;
+        let secret = secrets
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| e.to_string())?;
         let value = secret.and_then(|s| {
             let data = s.data.and_then(|d| d.get(&key.key).map(|v| v.0.clone()));
             let string = s.string_data.and_then(|d| d.get(&key.key).cloned());
@@ -117,8 +123,14 @@ mod tests {
             "faas-gateway.faas-system".to_owned(),
             "127.20.0.3".to_owned(),
         )]);
-        assert_eq!(rewrite("0.0.0.0:8080", "127.10.0.7", &services), "127.10.0.7:8080");
-        assert_eq!(rewrite("[::]:9090", "127.10.0.7", &services), "127.10.0.7:9090");
+        assert_eq!(
+            rewrite("0.0.0.0:8080", "127.10.0.7", &services),
+            "127.10.0.7:8080"
+        );
+        assert_eq!(
+            rewrite("[::]:9090", "127.10.0.7", &services),
+            "127.10.0.7:9090"
+        );
         assert_eq!(
             rewrite(
                 "http://faas-gateway.faas-system.svc.cluster.local:9090",
@@ -128,7 +140,11 @@ mod tests {
             "http://127.20.0.3:9090"
         );
         assert_eq!(
-            rewrite("http://faas-gateway.faas-system.svc:9090/x", "127.10.0.7", &services),
+            rewrite(
+                "http://faas-gateway.faas-system.svc:9090/x",
+                "127.10.0.7",
+                &services
+            ),
             "http://127.20.0.3:9090/x"
         );
         assert_eq!(rewrite("eu-west-3", "127.10.0.7", &services), "eu-west-3");

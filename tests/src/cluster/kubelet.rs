@@ -151,7 +151,9 @@ impl Kubelet {
         let mut paths: Vec<PathBuf> = pods.flatten().map(|e| e.path()).collect();
         paths.sort();
         for pod in paths {
-            let Ok(files) = std::fs::read_dir(&pod) else { continue };
+            let Ok(files) = std::fs::read_dir(&pod) else {
+                continue;
+            };
             for file in files.flatten() {
                 let path = file.path();
                 if path.extension().is_some_and(|e| e == "log") {
@@ -249,11 +251,7 @@ impl State {
                 deployment.name_any()
             );
             let hash = template_hash(deployment);
-            let want = deployment
-                .spec
-                .replicas
-                .unwrap_or(1)
-                .max(0) as usize;
+            let want = deployment.spec.replicas.unwrap_or(1).max(0) as usize;
             let current: Vec<usize> = (0..self.pods.len())
                 .filter(|&i| self.pods[i].owner == owner && self.pods[i].template == hash)
                 .collect();
@@ -294,7 +292,11 @@ impl State {
         let n = self.next_ip;
         self.next_ip += 1;
         let ip = format!("127.10.{}.{}", n / 250, n % 250 + 1);
-        let name = format!("{}-{:05x}", deployment.name_any(), (hash as u32 ^ n) & 0xfffff);
+        let name = format!(
+            "{}-{:05x}",
+            deployment.name_any(),
+            (hash as u32 ^ n) & 0xfffff
+        );
         let dir = self.options.dir.join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut pod = PodState {
@@ -438,7 +440,10 @@ impl State {
         }
         for (p, c) in restarts {
             let spec = self.containers_of(&self.pods[p].spec);
-            let Some(container) = spec.into_iter().find(|x| x.name == self.pods[p].containers[c].name) else {
+            let Some(container) = spec
+                .into_iter()
+                .find(|x| x.name == self.pods[p].containers[c].name)
+            else {
                 continue;
             };
             match self.spawn(&self.pods[p], &container).await {
@@ -463,11 +468,16 @@ impl State {
             Err(_) => return,
         };
         for object in listed {
-            let mine = self.pods.iter().any(|p| Some(&p.name) == object.metadata.name.as_ref());
+            let mine = self
+                .pods
+                .iter()
+                .any(|p| Some(&p.name) == object.metadata.name.as_ref());
             if !mine {
                 let api: Api<Pod> =
                     Api::namespaced(self.client.clone(), &object.namespace().unwrap_or_default());
-                let _ = api.delete(&object.name_any(), &DeleteParams::default()).await;
+                let _ = api
+                    .delete(&object.name_any(), &DeleteParams::default())
+                    .await;
             }
         }
         for pod in &mut self.pods {
@@ -517,7 +527,11 @@ impl State {
                 &deployment.namespace().unwrap_or_default(),
             );
             if api
-                .patch_status(&deployment.name_any(), &PatchParams::default(), &Patch::Merge(&status))
+                .patch_status(
+                    &deployment.name_any(),
+                    &PatchParams::default(),
+                    &Patch::Merge(&status),
+                )
                 .await
                 .is_ok()
             {
@@ -590,7 +604,11 @@ impl State {
                 self.slices.insert(key, slice);
             }
         }
-        *self.proxy.backends.lock().unwrap_or_else(|e| e.into_inner()) = backends;
+        *self
+            .proxy
+            .backends
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = backends;
     }
 
     fn refresh_view(&self) {
@@ -601,9 +619,15 @@ impl State {
         let mut pods: Vec<&PodState> = self.pods.iter().collect();
         pods.sort_by_key(|p| p.created);
         for pod in pods {
-            view.pods.entry(pod.owner.clone()).or_default().push(pod.name.clone());
+            view.pods
+                .entry(pod.owner.clone())
+                .or_default()
+                .push(pod.name.clone());
             if pod.ready {
-                view.ready.entry(pod.owner.clone()).or_default().push(pod.ip.clone());
+                view.ready
+                    .entry(pod.owner.clone())
+                    .or_default()
+                    .push(pod.ip.clone());
             }
             view.pids.insert(
                 pod.name.clone(),
@@ -629,13 +653,19 @@ fn stop(pod: PodState) {
         let mut children: Vec<tokio::process::Child> =
             pod.containers.into_iter().map(|c| c.child).collect();
         for child in &children {
-            if let Some(pid) = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
+            if let Some(pid) = child
+                .id()
+                .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+            {
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
             }
         }
         let deadline = tokio::time::Instant::now() + grace;
         for child in &mut children {
-            if tokio::time::timeout_at(deadline, child.wait()).await.is_err() {
+            if tokio::time::timeout_at(deadline, child.wait())
+                .await
+                .is_err()
+            {
                 let _ = child.kill().await;
             }
         }
@@ -685,9 +715,11 @@ async fn probe(pod: &PodState) -> bool {
                 http_ok(&pod.ip, port, get.path.as_deref().unwrap_or("/")).await
             }
             None => match container.ports.iter().flatten().next() {
-                Some(port) => tokio::net::TcpStream::connect((pod.ip.as_str(), port.container_port as u16))
-                    .await
-                    .is_ok(),
+                Some(port) => {
+                    tokio::net::TcpStream::connect((pod.ip.as_str(), port.container_port as u16))
+                        .await
+                        .is_ok()
+                }
                 None => true,
             },
         };
@@ -701,7 +733,9 @@ async fn probe(pod: &PodState) -> bool {
 async fn http_ok(ip: &str, port: i32, path: &str) -> bool {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let attempt = async {
-        let mut stream = tokio::net::TcpStream::connect((ip, port as u16)).await.ok()?;
+        let mut stream = tokio::net::TcpStream::connect((ip, port as u16))
+            .await
+            .ok()?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: {ip}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.ok()?;
         let mut head = [0u8; 12];

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::Api;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
 pub use kubelet::{Image, Kubelet};
@@ -200,10 +200,7 @@ impl System {
                 return value;
             }
             if start.elapsed() > within {
-                panic!(
-                    "{what}: not within {within:?}\n{}",
-                    self.kubelet.logs()
-                );
+                panic!("{what}: not within {within:?}\n{}", self.kubelet.logs());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -42,9 +42,9 @@ impl Proxy {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let choice = {
                     let map = backends.lock().unwrap_or_else(|e| e.into_inner());
-                    map.get(&task_key).filter(|b| !b.is_empty()).map(|b| {
-                        b[turn.fetch_add(1, Ordering::Relaxed) % b.len()]
-                    })
+                    map.get(&task_key)
+                        .filter(|b| !b.is_empty())
+                        .map(|b| b[turn.fetch_add(1, Ordering::Relaxed) % b.len()])
                 };
                 // No ready endpoint: the connection is refused, as kube-proxy's REJECT does.
                 let Some(backend) = choice else { continue };
