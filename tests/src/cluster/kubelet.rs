@@ -329,7 +329,7 @@ impl State {
         pods.create(&PostParams::default(), &object)
             .await
             .map_err(|e| e.to_string())?;
-        for container in self.containers_of(&pod.spec) {
+        for container in long_running(&pod.spec).cloned().collect::<Vec<_>>() {
             let child = self.spawn(&pod, &container).await?;
             pod.containers.push(Running {
                 name: container.name.clone(),
@@ -340,15 +340,6 @@ impl State {
         }
         tracing::info!(pod = %pod.name, ip = %pod.ip, "kubelet stand-in started a pod");
         Ok(pod)
-    }
-
-    fn containers_of(&self, spec: &k8s_openapi::api::core::v1::PodSpec) -> Vec<Container> {
-        let sidecars = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .filter(|c| c.restart_policy.as_deref() == Some("Always"));
-        sidecars.chain(spec.containers.iter()).cloned().collect()
     }
 
     async fn spawn(
@@ -439,7 +430,7 @@ impl State {
             pod.ready = ready;
         }
         for (p, c) in restarts {
-            let spec = self.containers_of(&self.pods[p].spec);
+            let spec: Vec<Container> = long_running(&self.pods[p].spec).cloned().collect();
             let Some(container) = spec
                 .into_iter()
                 .find(|x| x.name == self.pods[p].containers[c].name)
@@ -692,17 +683,20 @@ fn target_port(
     }
 }
 
-/// Whether every readiness probe of the pod passes (an HTTP GET answered 200..400), or, for a
-/// container without one, its first port accepts a connection.
-async fn probe(pod: &PodState) -> bool {
-    let containers = pod
-        .spec
-        .init_containers
+/// The containers that run for the pod's life: native sidecars (init containers with
+/// `restartPolicy: Always`), then the containers.
+fn long_running(spec: &k8s_openapi::api::core::v1::PodSpec) -> impl Iterator<Item = &Container> {
+    spec.init_containers
         .iter()
         .flatten()
         .filter(|c| c.restart_policy.as_deref() == Some("Always"))
-        .chain(&pod.spec.containers);
-    for container in containers {
+        .chain(&spec.containers)
+}
+
+/// Whether every readiness probe of the pod passes (an HTTP GET answered 200..400), or, for a
+/// container without one, its first port accepts a connection.
+async fn probe(pod: &PodState) -> bool {
+    for container in long_running(&pod.spec) {
         let get = container
             .readiness_probe
             .as_ref()
