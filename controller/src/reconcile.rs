@@ -283,6 +283,25 @@ async fn route_losses(function: &Function, ctx: &Context) -> Vec<faas_api::routi
         .to_vec()
 }
 
+/// The Functions placed in the pool whose Deployment `pool` is: same namespace, the pool's
+/// label (which the controller sets on its members).
+pub fn pool_members(
+    store: &kube::runtime::reflector::Store<Function>,
+    pool: &k8s_openapi::api::apps::v1::Deployment,
+) -> Vec<kube::runtime::reflector::ObjectRef<Function>> {
+    let label = crate::render::pool::POOL_LABEL;
+    let Some(name) = pool.labels().get(label) else {
+        return Vec::new();
+    };
+    store
+        .state()
+        .iter()
+        .filter(|f| f.metadata.namespace == pool.metadata.namespace)
+        .filter(|f| f.labels().get(label) == Some(name))
+        .map(|f| kube::runtime::reflector::ObjectRef::from_obj(f.as_ref()))
+        .collect()
+}
+
 /// The Functions whose routes may change when `changed` does: those sharing its name, a
 /// host or its path, and those that already lost a route. They are reconciled again, so a
 /// loser learns it lost (or won back) without waiting for the resync.
@@ -441,14 +460,24 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, until_signal: bool)
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
     let mut controller =
         Controller::new(functions.clone(), watcher::Config::default().any_semantic())
-            .owns(deployments, managed);
+            .owns(deployments.clone(), managed);
     if let Some(store) = ctx.functions.clone() {
         // A change of one Function's routes can decide another's RouteConflict.
+        let contenders = store.clone();
         controller = controller.watches(
             functions,
             watcher::Config::default().any_semantic(),
-            move |changed: Function| route_contenders(&store, &changed),
+            move |changed: Function| route_contenders(&contenders, &changed),
         );
+        // A pool's Deployment belongs to no Function (it outlives each member), so `owns`
+        // does not see it: its members' Ready follows its pods through this watch.
+        let pools = watcher::Config::default().labels(&format!(
+            "{MANAGED_BY_LABEL}={MANAGER},{}",
+            crate::render::pool::POOL_LABEL
+        ));
+        controller = controller.watches(deployments, pools, move |pool: Deployment| {
+            pool_members(&store, &pool)
+        });
     }
     if until_signal {
         controller = controller.shutdown_on_signal();

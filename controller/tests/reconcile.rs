@@ -1492,3 +1492,42 @@ async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
     drop(api);
     let _ = pass.await;
 }
+
+/// A pool's Deployment is owned by no Function, so its status changes reach its members
+/// through `pool_members`: those labelled into that pool in that namespace, no others.
+#[test]
+fn a_pool_deployment_maps_to_the_members_of_that_pool_in_its_namespace() {
+    let (reader, mut writer) = kube::runtime::reflector::store::<Function>();
+    let member = |namespace: &str, name: &str, pool: Option<&str>| {
+        let mut f = wasm_function("configmap://fn-a/a.wasm", None);
+        f.metadata.name = Some(name.into());
+        f.metadata.namespace = Some(namespace.into());
+        f.metadata.labels = pool.map(|p| [("faas.dev/pool".to_owned(), p.to_owned())].into());
+        f
+    };
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::Init);
+    for f in [
+        member("team-a", "in-default", Some("default")),
+        member("team-a", "in-other", Some("other")),
+        member("team-a", "unplaced", None),
+        member("team-b", "same-pool-name", Some("default")),
+        member("team-a", "also-in-default", Some("default")),
+    ] {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(f));
+    }
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    let deployment = |labels: Value| -> k8s_openapi::api::apps::v1::Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "pool-default", "namespace": "team-a", "labels": labels}
+        }))
+        .unwrap()
+    };
+    let mut names: Vec<String> =
+        reconcile::pool_members(&reader, &deployment(json!({"faas.dev/pool": "default"})))
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+    names.sort();
+    assert_eq!(names, ["also-in-default", "in-default"]);
+    assert!(reconcile::pool_members(&reader, &deployment(json!({}))).is_empty());
+}

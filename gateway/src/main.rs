@@ -79,6 +79,11 @@ struct Args {
     /// that does not fit is refused with 503 and Retry-After (e.g. 512Mi, 2Gi).
     #[arg(long, env = "FAAS_BODY_BUDGET", default_value = "512Mi", value_parser = faas_api::limits::parse_quantity)]
     body_budget: u64,
+    /// Cluster mode: the memory of a runtime pool pod (the chart's runtime.pools.memory):
+    /// a WASM function without spec.concurrency is admitted as many requests as its
+    /// instances fit in it, as the pool pods do.
+    #[arg(long, env = "FAAS_POOL_MEMORY", value_parser = faas_api::limits::parse_quantity)]
+    pool_memory: Option<u64>,
 }
 
 #[tokio::main]
@@ -109,10 +114,11 @@ async fn main() -> anyhow::Result<()> {
                 remote_management: args.allow_remote_management,
                 platform_hosts: args.platform_hosts,
                 wildcard_host_suffixes: args.wildcard_host_suffixes,
-                loopback_upstreams: false,
+                loopback_upstreams: loopback_upstreams_for_tests(),
                 management_token: args.management_token.clone(),
                 platform_token: args.platform_token.filter(|t| !t.is_empty()),
                 body_budget: args.body_budget,
+                pool_memory_bytes: args.pool_memory,
             })
             .await?,
         );
@@ -133,8 +139,20 @@ async fn main() -> anyhow::Result<()> {
         drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
         async_calls: Some(async_settings),
         internal_cidrs: Vec::new(),
+        pool_memory_bytes: None,
         listening: None,
     })
     .await?;
     Ok(())
 }
+
+/// Whether EndpointSlice addresses on loopback are accepted: only by a debug build, and only
+/// when `FAAS_TEST_LOOPBACK_UPSTREAMS` is set, for the whole-system test, whose pods are
+/// processes on loopback addresses. A release build (every image) always refuses them: in a
+/// cluster a loopback endpoint is the gateway itself, whose admin listener trusts loopback.
+fn loopback_upstreams_for_tests() -> bool {
+    cfg!(debug_assertions) && std::env::var_os(LOOPBACK_UPSTREAMS_ENV).is_some()
+}
+
+/// See [`loopback_upstreams_for_tests`].
+const LOOPBACK_UPSTREAMS_ENV: &str = "FAAS_TEST_LOOPBACK_UPSTREAMS";

@@ -46,6 +46,11 @@ pub struct GatewayConfig {
     /// The cluster's own address ranges that are not private by their address (pod and
     /// service CIDRs of a VPC with public addresses): pool guests treat them as internal.
     pub internal_cidrs: Vec<faas_api::network::Cidr>,
+    /// Memory of a runtime pool pod (the chart's `runtime.pools.memory`), where WASM
+    /// functions share one (a pool pod, and the cluster gateway admitting for them): their
+    /// default concurrency is what fits it ([`faas_api::FunctionSpec::limits_in`]). `None`
+    /// in local mode.
+    pub pool_memory_bytes: Option<u64>,
 }
 
 impl GatewayConfig {
@@ -67,6 +72,7 @@ impl GatewayConfig {
             platform_token: None,
             wasm,
             internal_cidrs: Vec::new(),
+            pool_memory_bytes: None,
         }
     }
 }
@@ -163,6 +169,14 @@ impl Platform {
         Ok(())
     }
 
+    /// `function`'s limits on this host (see [`GatewayConfig::pool_memory_bytes`]).
+    pub fn limits_of(
+        &self,
+        function: &Function,
+    ) -> Result<faas_api::Limits, faas_api::ValidationErrors> {
+        function.spec.limits_in(self.config.pool_memory_bytes)
+    }
+
     /// Loads and wires one function version. The error is the reason shown to users.
     pub async fn prepare(
         &self,
@@ -170,7 +184,7 @@ impl Platform {
         artifact: Bytes,
         base_dir: Option<&Path>,
     ) -> Result<Entry, String> {
-        let limits = function.spec.limits().map_err(|e| e.to_string())?;
+        let limits = self.limits_of(&function).map_err(|e| e.to_string())?;
         let loaded = crate::load::load(self, &function, artifact, limits, base_dir).await?;
         Ok(self.entry(
             function,
@@ -222,7 +236,7 @@ impl Platform {
         state: Result<Arc<Loaded>, String>,
         permits: u32,
     ) {
-        let limits = function.spec.limits().unwrap_or_default();
+        let limits = self.limits_of(&function).unwrap_or_default();
         let entry = self.entry(function, limits, origin, state, permits);
         self.registry.upsert_as(key, entry);
     }
@@ -262,7 +276,7 @@ impl Platform {
                     }
                     _ => {
                         tracing::warn!(function = %name, error = %reason, "function is not ready");
-                        let limits = function.spec.limits().unwrap_or_default();
+                        let limits = self.limits_of(&function).unwrap_or_default();
                         let entry = self.entry(function, limits, origin, Err(reason.clone()), 1);
                         self.registry.upsert(entry);
                     }

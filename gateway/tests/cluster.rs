@@ -412,6 +412,7 @@ fn options(hold: Duration) -> ClusterOptions {
         management_token: None,
         platform_token: None,
         body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
+        pool_memory_bytes: None,
     }
 }
 

@@ -73,6 +73,7 @@ async fn only_hosts_that_load_wasm_build_an_engine() {
             management_token: None,
             platform_token: None,
             body_budget: faas_gateway::body::DEFAULT_BODY_BUDGET,
+            pool_memory_bytes: None,
         },
         client,
     )

@@ -33,6 +33,7 @@ GATEWAY_ENV = {
     "AWS_REGION", "POD_NAMESPACE", "POD_NAME", "RUST_LOG",
     "FAAS_PLATFORM_HOSTS", "FAAS_WILDCARD_HOST_SUFFIXES",
     "POD_SERVICE_ACCOUNT", "AWS_EC2_METADATA_DISABLED", "FAAS_PLATFORM_TOKEN",
+    "FAAS_POOL_MEMORY",
 }
 # Set whatever the values; the others only when their value is (an empty FAAS_NAMESPACES or
 # FAAS_ASYNC_QUEUE_URL would not mean the same as unset to every flag parser).
@@ -450,6 +451,9 @@ class ChartTest(unittest.TestCase):
                 self.assertTrue(env["FAAS_ADMIN_LISTEN"].endswith(f":{ports['admin']}"))
                 seconds(env["FAAS_SCALE_FROM_ZERO_TIMEOUT"])
                 self.assertGreaterEqual(int(env["FAAS_ASYNC_MAX_ATTEMPTS"]), 1)
+                # The gateway admits for WASM functions what the controller sizes pools for.
+                controller = env_of(find(objects, "Deployment", "faas-controller")[0])
+                self.assertEqual(env["FAAS_POOL_MEMORY"], controller["FAAS_POOL_MEMORY"])
                 # The downward API, not values: the pod's own name and namespace.
                 downward = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]
                             if "fieldRef" in e.get("valueFrom", {})}

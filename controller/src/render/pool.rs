@@ -200,6 +200,10 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
             // The pods load only Functions whose computed key is this one.
             "--pool-key".to_owned(),
             pool.key.digest(),
+            // Sizes the default concurrency of its functions, as the gateway's admission
+            // and the controller's validation size it.
+            "--pool-memory".to_owned(),
+            defaults.pool_memory.clone(),
             "--json-logs".to_owned(),
         ]),
         env: Some(vec![
@@ -497,13 +501,15 @@ mod tests {
         assert_eq!(pod.service_account_name.as_deref(), Some(name.as_str()));
         let container = &pod.containers[0];
         assert_eq!(
-            container.args.clone().unwrap_or_default()[..5],
+            container.args.clone().unwrap_or_default()[..7],
             [
                 "serve".to_owned(),
                 "--pool".to_owned(),
                 pool.name.clone(),
                 "--pool-key".to_owned(),
-                pool.key.digest()
+                pool.key.digest(),
+                "--pool-memory".to_owned(),
+                "1Gi".to_owned(),
             ]
         );
         assert_eq!(

@@ -54,6 +54,10 @@ enum RoleArgs {
         /// rule, like loopback-free private ranges.
         #[arg(long, env = "FAAS_INTERNAL_CIDRS", value_delimiter = ',')]
         internal_cidrs: Vec<faas_api::network::Cidr>,
+        /// The pod's memory limit (the controller passes the chart's runtime.pools.memory):
+        /// a function without spec.concurrency runs as many instances as fit in it.
+        #[arg(long, env = "FAAS_POOL_MEMORY", value_parser = faas_api::limits::parse_quantity)]
+        pool_memory: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -104,6 +108,7 @@ struct Common {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut internal = Vec::new();
+    let mut pool_memory = None;
     let (dir, role, common, source) = match args.role {
         RoleArgs::Serve {
             functions,
@@ -111,9 +116,11 @@ async fn main() -> anyhow::Result<()> {
             pool_key,
             namespace,
             internal_cidrs,
+            pool_memory: memory,
             common,
         } => {
             internal = internal_cidrs;
+            pool_memory = memory;
             let source = match pool {
                 Some(name) => FunctionSource::Pool {
                     pool: faas_gateway::source::pool::PoolIdentity {
@@ -161,6 +168,7 @@ async fn main() -> anyhow::Result<()> {
         drain_delay: Duration::ZERO,
         async_calls: None,
         internal_cidrs: internal,
+        pool_memory_bytes: pool_memory,
         listening: None,
     })
     .await?;

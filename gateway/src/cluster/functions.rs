@@ -133,7 +133,7 @@ impl ClusterFunctions {
             // Status writes (conditions, load states) change nothing that is served.
             return;
         }
-        let limits = function.spec.limits().unwrap_or_default();
+        let limits = platform.limits_of(function).unwrap_or_default();
         let remote = Remote {
             endpoints: &self.endpoints,
             scaler: &self.scaler,

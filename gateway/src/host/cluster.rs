@@ -67,6 +67,9 @@ pub struct ClusterOptions {
     pub platform_token: Option<String>,
     /// `GatewayConfig::body_budget`.
     pub body_budget: u64,
+    /// `GatewayConfig::pool_memory_bytes`: the pools' pod memory, which sizes the admission
+    /// of WASM functions that leave `spec.concurrency` out.
+    pub pool_memory_bytes: Option<u64>,
 }
 
 /// A started cluster gateway (without its listeners).
@@ -86,6 +89,7 @@ pub fn start(options: &ClusterOptions, client: Client) -> Result<Cluster, StartE
     config.management_token = options.management_token.clone();
     config.platform_token = options.platform_token.clone();
     config.body_budget = options.body_budget;
+    config.pool_memory_bytes = options.pool_memory_bytes;
     // Nothing is compiled here: no artifact cache on a read-only root filesystem.
     config.wasm.cache_dir = None;
     let platform = Platform::new(config)?;

@@ -192,6 +192,8 @@ pub struct HostOptions {
     pub async_calls: Option<crate::async_call::AsyncSettings>,
     /// `GatewayConfig::internal_cidrs` (runtime pools).
     pub internal_cidrs: Vec<faas_api::network::Cidr>,
+    /// `GatewayConfig::pool_memory_bytes` (runtime pools).
+    pub pool_memory_bytes: Option<u64>,
     /// Told the bound address once the host serves (`faas up` records itself as the local
     /// target with it; with port 0 nothing else knows the port).
     pub listening: Option<Arc<tokio::sync::watch::Sender<Option<SocketAddr>>>>,
@@ -238,6 +240,7 @@ pub(crate) async fn serve(
     config.wasm.keep_resident_bytes = options.pool_keep_resident;
     config.shutdown_grace = options.shutdown_grace;
     config.internal_cidrs = options.internal_cidrs.clone();
+    config.pool_memory_bytes = options.pool_memory_bytes;
     let platform = Platform::new(config)?;
     let listener = bind(options.listen).await?;
     let address = listener.local_addr().map_err(StartError::Serve)?;

@@ -41,7 +41,9 @@ pub struct FunctionSpec {
     /// when unset. Not a limit: functions may burst on idle CPU.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<String>,
-    /// Invocations in flight per replica; excess waits briefly, then gets 429. Default 100.
+    /// Invocations in flight per replica; excess waits briefly, then gets 429. Default 100;
+    /// in a cluster's runtime pool, as many instances at `memory` as fit a pool pod (at most
+    /// 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u32>,
     /// Replica bounds (container functions; WASM functions share pool pods).

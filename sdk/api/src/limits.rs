@@ -63,8 +63,28 @@ impl FunctionSpec {
     /// does not parse or is out of the accepted range; never fails on a spec that passed
     /// [`crate::validate`].
     pub fn limits(&self) -> Result<Limits, ValidationErrors> {
+        self.limits_in(None)
+    }
+
+    /// [`Self::limits`] where the function runs: `pool_memory_bytes` is the memory of the
+    /// runtime pool pod a WASM function shares with others (a cluster), `None` where it has
+    /// a host to itself (local mode). In a pool, an absent `spec.concurrency` becomes as
+    /// many instances at `spec.memory` as fit the pod, at most [`DEFAULT_CONCURRENCY`], so
+    /// a function deployed with the defaults runs; an explicit one is kept (and refused by
+    /// the cluster profile when it does not fit). The controller, the gateway and the pool
+    /// pods all compute the limits here, so they admit the same number of requests.
+    pub fn limits_in(&self, pool_memory_bytes: Option<u64>) -> Result<Limits, ValidationErrors> {
         let mut errs = ValidationErrors::default();
-        let limits = self.collect_limits(&mut errs);
+        let mut limits = self.collect_limits(&mut errs);
+        if let Some(pool_memory) = pool_memory_bytes
+            && self.runtime.wasm.is_some()
+            && self.concurrency.is_none()
+        {
+            let fits = pool_memory / limits.memory_bytes.max(1);
+            limits.concurrency = u32::try_from(fits)
+                .unwrap_or(u32::MAX)
+                .clamp(1, DEFAULT_CONCURRENCY);
+        }
         errs.into_result().map(|()| limits)
     }
 
@@ -332,6 +352,37 @@ mod tests {
         assert_eq!(l.concurrency, 100);
         assert_eq!(l.max_body_bytes, 6 * 1024 * 1024);
         assert_eq!(l, Limits::default());
+    }
+
+    #[test]
+    fn a_wasm_function_in_a_pool_defaults_to_the_concurrency_its_pod_fits() {
+        let mut spec = FunctionSpec {
+            runtime: crate::function::RuntimeSpec {
+                wasm: Some(crate::function::WasmRuntime::default()),
+                container: None,
+            },
+            ..FunctionSpec::default()
+        };
+        let concurrency = |spec: &FunctionSpec, pool: Option<u64>| {
+            spec.limits_in(pool).expect("valid").concurrency
+        };
+        // 1Gi / 128Mi; a host of its own keeps the default; a big pod caps at the default.
+        assert_eq!(concurrency(&spec, Some(GI)), 8);
+        assert_eq!(concurrency(&spec, None), DEFAULT_CONCURRENCY);
+        assert_eq!(concurrency(&spec, Some(64 * GI)), DEFAULT_CONCURRENCY);
+        // Memory larger than the pod: one (the cluster profile refuses it, naming memory).
+        spec.memory = Some("2Gi".into());
+        assert_eq!(concurrency(&spec, Some(GI)), 1);
+        // What the author wrote stays, fitting or not.
+        spec.concurrency = Some(50);
+        assert_eq!(concurrency(&spec, Some(GI)), 50);
+        // A container function has its pod's memory to itself.
+        spec.concurrency = None;
+        spec.runtime = crate::function::RuntimeSpec {
+            wasm: None,
+            container: Some(crate::function::ContainerRuntime::default()),
+        };
+        assert_eq!(concurrency(&spec, Some(GI)), DEFAULT_CONCURRENCY);
     }
 
     #[test]

@@ -51,7 +51,8 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub const MAX_GRACE: Duration = Duration::from_secs(10);
 /// The one node.
 pub const NODE_NAME: &str = "standin-node";
-const MANAGER: &str = "kubelet-standin";
+/// The EndpointSlice controller's name, which the stand-in publishes slices as.
+const SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
 
 /// An image, as a program on this machine.
 #[derive(Clone, Debug)]
@@ -561,14 +562,19 @@ impl State {
                 backends.insert((key.clone(), port.port as u16), ready);
             }
             let slice_name = format!("{}-standin", service.name_any());
+            // As the EndpointSlice controller labels its slices: the Service's labels, its
+            // name, and the controller's own mark (which the gateway selects on).
+            let mut labels = service.labels().clone();
+            labels.insert("kubernetes.io/service-name".into(), service.name_any());
+            labels.insert(
+                "endpointslice.kubernetes.io/managed-by".into(),
+                SLICE_MANAGER.into(),
+            );
             let slice = json!({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                 "metadata": {
                     "name": slice_name, "namespace": namespace,
-                    "labels": {
-                        "kubernetes.io/service-name": service.name_any(),
-                        "endpointslice.kubernetes.io/managed-by": MANAGER,
-                    },
+                    "labels": labels,
                     "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
                         "name": service.name_any(), "uid": service.uid().unwrap_or_default()}],
                 },

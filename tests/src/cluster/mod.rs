@@ -127,6 +127,10 @@ impl System {
             },
         ];
         images.extend(options.images);
+        let mut extra_env = options.env;
+        // Pods are processes on loopback addresses: the (debug) gateway is told to accept
+        // them as upstreams, which a release build never does.
+        extra_env.insert("FAAS_TEST_LOOPBACK_UPSTREAMS".into(), "1".into());
         let system = System {
             kubelet: Kubelet::start(
                 client.clone(),
@@ -134,7 +138,7 @@ impl System {
                     images,
                     kubeconfig: kubeconfig.clone(),
                     dir: dir.path().join("pods"),
-                    extra_env: options.env,
+                    extra_env,
                 },
             ),
             api,

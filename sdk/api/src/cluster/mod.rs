@@ -209,27 +209,53 @@ fn policy_rules(function: &Function, policy: &ClusterPolicy, errs: &mut Validati
     }
     if function.spec.runtime.wasm.is_some()
         && let Some(pool_memory) = policy.pool_memory_bytes
-        && let Ok(limits) = function.spec.limits()
+        && let Ok(limits) = function.spec.limits_in(Some(pool_memory))
     {
-        let needed = limits
-            .memory_bytes
-            .saturating_mul(u64::from(limits.concurrency));
-        if needed > pool_memory {
-            let fits = (pool_memory / limits.memory_bytes.max(1)).max(1);
-            errs.push(
-                "spec.concurrency",
-                format!(
-                    "memory x concurrency ({} x {} = {}) does not fit a runtime pool pod ({}): \
-                     concurrent instances at their memory cap would have the pod killed with \
-                     every function in it; set spec.concurrency to at most {fits} or lower \
-                     spec.memory",
-                    crate::limits::format_bytes(limits.memory_bytes),
-                    limits.concurrency,
-                    crate::limits::format_bytes(needed),
-                    crate::limits::format_bytes(pool_memory),
-                ),
-            );
-        }
+        pool_fit_rule(function, &limits, pool_memory, errs);
+    }
+}
+
+/// A WASM function's instances at their memory cap must fit the pool pod they share: one
+/// that does not would have the pod OOM-killed with every function in it. An absent
+/// `spec.concurrency` already fits ([`crate::FunctionSpec::limits_in`]); what can still
+/// fail is `spec.memory` alone or an explicit concurrency.
+fn pool_fit_rule(
+    function: &Function,
+    limits: &crate::Limits,
+    pool_memory: u64,
+    errs: &mut ValidationErrors,
+) {
+    let bytes = crate::limits::format_bytes;
+    if limits.memory_bytes > pool_memory {
+        errs.push(
+            "spec.memory",
+            format!(
+                "{} is more than a runtime pool pod has ({}): lower it (chart value \
+                 runtime.pools.memory sizes the pods)",
+                bytes(limits.memory_bytes),
+                bytes(pool_memory),
+            ),
+        );
+        return;
+    }
+    let needed = limits
+        .memory_bytes
+        .saturating_mul(u64::from(limits.concurrency));
+    if function.spec.concurrency.is_some() && needed > pool_memory {
+        let fits = pool_memory / limits.memory_bytes.max(1);
+        errs.push(
+            "spec.concurrency",
+            format!(
+                "memory x concurrency ({} x {} = {}) does not fit a runtime pool pod ({}): \
+                 concurrent instances at their memory cap would have the pod killed with \
+                 every function in it; set spec.concurrency to at most {fits} (or leave it \
+                 out: a pool runs as many as fit) or lower spec.memory",
+                bytes(limits.memory_bytes),
+                limits.concurrency,
+                bytes(needed),
+                bytes(pool_memory),
+            ),
+        );
     }
 }
 
@@ -458,12 +484,15 @@ mod tests {
         let errors = validate_for_cluster(&f, Some(&policy())).expect_err("too big");
         assert_eq!(errors.0[0].path, "spec.concurrency");
         assert!(errors.0[0].message.contains("at most 4"), "{errors}");
-        // Defaults: 128Mi x 100 does not fit 1Gi.
+        // Defaults: as many 128Mi instances as fit 1Gi, so a first deploy runs.
         f.spec.memory = None;
         f.spec.concurrency = None;
+        assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
+        // Memory alone larger than the pod: named as memory, whatever the concurrency.
+        f.spec.memory = Some("2Gi".into());
         assert_eq!(
             paths(validate_for_cluster(&f, Some(&policy()))),
-            ["spec.concurrency"]
+            ["spec.memory"]
         );
     }
 }

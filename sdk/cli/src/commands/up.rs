@@ -73,6 +73,7 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
             ..Default::default()
         }),
         internal_cidrs: Vec::new(),
+        pool_memory_bytes: None,
         listening: Some(Arc::new(listening)),
     })
     .await;
