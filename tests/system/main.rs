@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use faas_e2e::cluster::{RELEASE_NAMESPACE, System, SystemOptions};
+use faas_e2e::cluster::{Image, RELEASE_NAMESPACE, System, SystemOptions};
 use serde_json::json;
 
 const TEAM: &str = "team-a";
@@ -113,6 +113,125 @@ async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_p
         .await;
     let (status, _) = get(&format!("{public}/function/hello")).await;
     assert_eq!(status, 404, "a deleted function is not routed");
+}
+
+/// An HTTP server as a function image: a program on this machine serving, on the address
+/// the kubelet stand-in gives the pod (`FAAS_LISTEN`), the path it got and its pod's name.
+fn http_image(dir: &std::path::Path, prefix: &str) -> Image {
+    let script = dir.join("server.py");
+    std::fs::write(
+        &script,
+        r#"
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "pod": os.environ.get("HOSTNAME", "")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+host, port = os.environ["FAAS_LISTEN"].rsplit(":", 1)
+ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
+"#,
+    )
+    .unwrap();
+    Image {
+        prefix: prefix.into(),
+        entrypoint: vec!["python3".into(), script.display().to_string()],
+        cmd: vec![],
+    }
+}
+
+/// The replicas the Deployment `namespace/name` asks for.
+fn replicas(system: &System, namespace: &str, name: &str) -> Option<i64> {
+    system
+        .api
+        .object("apps", "deployments", namespace, name)
+        .and_then(|d| d["spec"]["replicas"].as_i64())
+}
+
+/// A container function with `scale.min: 0`: after `scale.idleAfter` without requests the
+/// gateway takes it to zero; the next request is held while the gateway scales its
+/// Deployment up, answered once the pod is ready, and timed as a cold start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and_answered() {
+    let images = tempfile::tempdir().unwrap();
+    let system = System::start(SystemOptions {
+        images: vec![http_image(
+            images.path(),
+            "registry.example.com/team-a/orders:",
+        )],
+        ..SystemOptions::default()
+    })
+    .await;
+    let (public, admin) = system.gateway().await;
+    let manifest = images.path().join("orders.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: orders}\nspec:\n  \
+         runtime:\n    container:\n      image: registry.example.com/team-a/orders:1\n      \
+         port: 8091\n      mode: http\n  scale: {min: 0, max: 2, idleAfter: 30s}\n",
+    )
+    .unwrap();
+    let out = system
+        .faas()
+        .arg("deploy")
+        .arg("-f")
+        .arg(&manifest)
+        .args(["--context", "standin", "-n", TEAM, "--timeout", "60s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        system.logs()
+    );
+    // Created with the API's default of one replica (so the deploy's Ready is proven on a
+    // real pod), left to the gateway (scale.min 0), which takes it to zero once idle for
+    // scale.idleAfter (30 s, the shortest allowed) at its next idle check.
+    let deployment = format!("{TEAM}/fn-orders");
+    system
+        .until(
+            "the idle function is taken to zero",
+            Duration::from_secs(75),
+            || async {
+                (replicas(&system, TEAM, "fn-orders") == Some(0)
+                    && system.pods(&deployment).is_empty())
+                .then_some(())
+            },
+        )
+        .await;
+
+    // One request, no retry: held until the pod the gateway asked for is ready.
+    let (status, body) = get(&format!("{public}/function/orders/x?y=1")).await;
+    assert_eq!(status, 200, "{body}\n{}", system.logs());
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        body["path"], "/x?y=1",
+        "as in local mode: below the mount point"
+    );
+    assert_eq!(replicas(&system, TEAM, "fn-orders"), Some(1));
+    assert_eq!(system.pods(&deployment).len(), 1);
+    let (_, metrics) = get(&format!("{admin}/metrics")).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("faas_cold_start_seconds_count{")
+                // Under the registry's key, as the dashboard's function page reads it.
+                && l.contains("function=\"orders.team-a\"")
+                && l.contains("phase=\"scale_from_zero\"")
+                && l.ends_with(" 1")),
+        "one scale from zero timed:\n{metrics}"
+    );
 }
 
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with

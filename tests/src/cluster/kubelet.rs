@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,17 @@ pub const MAX_GRACE: Duration = Duration::from_secs(10);
 pub const NODE_NAME: &str = "standin-node";
 /// The EndpointSlice controller's name, which the stand-in publishes slices as.
 const SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
+
+/// Pod and Service addresses are never reused within a test process, even across the
+/// systems of tests running side by side: each gets the next of its range.
+static NEXT_POD_IP: AtomicU32 = AtomicU32::new(0);
+static NEXT_SERVICE_IP: AtomicU32 = AtomicU32::new(0);
+
+/// The next unused address of `127.<octet>.0.0/16` (`.0` and `.255` left out).
+fn loopback_address(octet: u8, next: &AtomicU32) -> String {
+    let n = next.fetch_add(1, Ordering::Relaxed);
+    format!("127.{octet}.{}.{}", n / 250, n % 250 + 1)
+}
 
 /// An image, as a program on this machine.
 #[derive(Clone, Debug)]
@@ -126,8 +138,8 @@ impl Kubelet {
             options,
             pods: Vec::new(),
             proxy: Proxy::default(),
-            next_ip: 1,
             service_ips: BTreeMap::new(),
+            started: 0,
             slices: HashMap::new(),
             deployment_status: HashMap::new(),
             view: Arc::clone(&view),
@@ -179,8 +191,9 @@ struct State {
     options: Options,
     pods: Vec<PodState>,
     proxy: Proxy,
-    next_ip: u32,
     service_ips: BTreeMap<String, String>,
+    /// Pods started so far.
+    started: u32,
     slices: HashMap<String, Value>,
     deployment_status: HashMap<String, Value>,
     view: Arc<Mutex<View>>,
@@ -230,11 +243,10 @@ impl State {
             self.proxy.forget(&key);
         }
         for (service, key) in services.iter().zip(keys) {
-            let count = self.service_ips.len() as u32 + 1;
             let ip = self
                 .service_ips
                 .entry(key.clone())
-                .or_insert_with(|| format!("127.20.{}.{}", count / 250, count % 250 + 1))
+                .or_insert_with(|| loopback_address(20, &NEXT_SERVICE_IP))
                 .clone();
             for port in service.spec.iter().flat_map(|s| s.ports.iter().flatten()) {
                 self.proxy.ensure(&key, &ip, port.port as u16).await;
@@ -290,9 +302,10 @@ impl State {
             .as_ref()
             .and_then(|m| m.labels.clone())
             .unwrap_or_default();
-        let n = self.next_ip;
-        self.next_ip += 1;
-        let ip = format!("127.10.{}.{}", n / 250, n % 250 + 1);
+        let ip = loopback_address(10, &NEXT_POD_IP);
+        // Names from this kubelet's own count: the same in every run of a test.
+        self.started += 1;
+        let n = self.started;
         let name = format!(
             "{}-{:05x}",
             deployment.name_any(),
