@@ -108,6 +108,8 @@ async fn gateway(pod: SocketAddr) -> SocketAddr {
             scale: None,
         },
         limits.timeout,
+        // An HTTP container: the gateway alone enforces the deadline.
+        false,
         pod_client(),
     );
     platform.registry.upsert(Entry {

@@ -116,13 +116,14 @@ async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_p
 }
 
 /// An HTTP server as a function image: a program on this machine serving, on the address
-/// the kubelet stand-in gives the pod (`FAAS_LISTEN`), the path it got and its pod's name.
+/// the kubelet stand-in gives the pod (`FAAS_LISTEN`), the path a GET got, and answering a
+/// POST after sleeping the `sleep` seconds of its JSON body.
 fn http_image(dir: &std::path::Path, prefix: &str) -> Image {
     let script = dir.join("server.py");
     std::fs::write(
         &script,
         r#"
-import json, os
+import json, os, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Handler(BaseHTTPRequestHandler):
@@ -131,6 +132,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
     def do_GET(self):
         body = json.dumps({"path": self.path, "pod": os.environ.get("HOSTNAME", "")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        time.sleep(payload.get("sleep", 0))
+        body = json.dumps({"slept": payload.get("sleep", 0)}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -172,28 +183,12 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
     })
     .await;
     let (public, admin) = system.gateway().await;
-    let manifest = images.path().join("orders.yaml");
-    std::fs::write(
-        &manifest,
+    deploy(
+        &system,
+        images.path(),
         "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: orders}\nspec:\n  \
          runtime:\n    container:\n      image: registry.example.com/team-a/orders:1\n      \
          port: 8091\n      mode: http\n  scale: {min: 0, max: 2, idleAfter: 30s}\n",
-    )
-    .unwrap();
-    let out = system
-        .faas()
-        .arg("deploy")
-        .arg("-f")
-        .arg(&manifest)
-        .args(["--context", "standin", "-n", TEAM, "--timeout", "60s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deploy: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        system.logs()
     );
     // Created with the API's default of one replica (so the deploy's Ready is proven on a
     // real pod), left to the gateway (scale.min 0), which takes it to zero once idle for
@@ -232,6 +227,125 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
                 && l.ends_with(" 1")),
         "one scale from zero timed:\n{metrics}"
     );
+}
+
+/// Deploys the Function manifest `yaml` with `faas deploy -f` (waiting for Ready).
+fn deploy(system: &System, dir: &std::path::Path, yaml: &str) {
+    let manifest = dir.join("function.yaml");
+    std::fs::write(&manifest, yaml).unwrap();
+    let out = system
+        .faas()
+        .arg("deploy")
+        .arg("-f")
+        .arg(&manifest)
+        .args(["--context", "standin", "-n", TEAM, "--timeout", "60s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "deploy: {}\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        system.logs()
+    );
+}
+
+/// A cron expression (with seconds) that fires once, `ahead` from now, in UTC.
+fn fires_in(ahead: Duration) -> String {
+    let at = jiff::Timestamp::now() + jiff::SignedDuration::try_from(ahead).unwrap();
+    let at = at.to_zoned(jiff::tz::TimeZone::UTC);
+    format!("{} {} {} * * ?", at.second(), at.minute(), at.hour())
+}
+
+/// A schedule-only container function sits at zero; its schedule's fire goes through the
+/// gateway, which scales it up and holds the call, and the run takes longer than the
+/// function's own timeout because the schedule's is longer: it succeeds, recorded as a
+/// FunctionRun.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured() {
+    let images = tempfile::tempdir().unwrap();
+    let system = System::start(SystemOptions {
+        images: vec![http_image(
+            images.path(),
+            "registry.example.com/team-a/report:",
+        )],
+        ..SystemOptions::default()
+    })
+    .await;
+    let (public, _) = system.gateway().await;
+    // Deploy and the scale-down below take a few seconds; the fire comes after them.
+    let cron = fires_in(Duration::from_secs(20));
+    deploy(
+        &system,
+        images.path(),
+        &format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\n\
+             spec:\n  runtime:\n    container:\n      image: \
+             registry.example.com/team-a/report:1\n      port: 8092\n      mode: http\n  \
+             timeout: 2s\n  scale: {{min: 0}}\n  schedules:\n  - name: nightly\n    \
+             cron: \"{cron}\"\n    timeout: 15s\n    payload: {{sleep: 4}}\n"
+        ),
+    );
+    // At zero, as the gateway leaves an idle function (scale.idleAfter is 30 s at least).
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(system.client.clone(), TEAM);
+    deployments
+        .patch_scale(
+            "fn-report",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    let deployment = format!("{TEAM}/fn-report");
+    system
+        .until("no pod left", Duration::from_secs(20), || async {
+            system.pods(&deployment).is_empty().then_some(())
+        })
+        .await;
+
+    let run = system
+        .until(
+            "the scheduled run ends",
+            Duration::from_secs(60),
+            || async {
+                system
+                    .api
+                    .objects("faas.dev", "functionruns", Some(TEAM))
+                    .into_iter()
+                    .find(|r| {
+                        r["spec"]["function"] == "report"
+                            && !matches!(r["status"]["phase"].as_str(), None | Some("Running"))
+                    })
+            },
+        )
+        .await;
+    assert_eq!(run["spec"]["schedule"], "nightly", "{run}");
+    assert_eq!(run["spec"]["trigger"], "cron", "{run}");
+    assert_eq!(
+        run["status"]["phase"],
+        "Succeeded",
+        "{run}\n{}",
+        system.logs()
+    );
+    assert_eq!(run["status"]["httpStatus"], 200, "{run}");
+    assert_eq!(
+        replicas(&system, TEAM, "fn-report"),
+        Some(1),
+        "woken by its schedule"
+    );
+
+    // A call without the schedule's timeout is cut at the function's own (2 s) by the
+    // gateway, the only part in front of a plain HTTP container: before the 4 s sleep ends
+    // (a margin for a pod that enforces deadlines itself would let it answer 200).
+    let reply = faas_e2e::send(
+        "POST",
+        &format!("{public}/function/report"),
+        &[("content-type", "application/json")],
+        r#"{"sleep": 4}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 504, "{}", reply.text());
 }
 
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with

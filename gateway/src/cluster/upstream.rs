@@ -34,8 +34,9 @@ pub type PodClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Time to open a connection to a pod before trying another one.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Added to the function's timeout while waiting for the pod's answer: the pod enforces the
-/// deadline itself and answers 504; this only catches a pod that never answers.
+/// Added to the function's timeout while waiting for the answer of a pod that enforces the
+/// deadline itself and answers 504 ([`faas_api::contract::Workload::enforces_deadline_in_pod`]):
+/// this only catches a pod that never answers. A pod that does not gets no margin.
 const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 /// `Retry-After` of a 503 when no replica became ready in time.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -90,17 +91,21 @@ pub struct RemoteFunction {
     backends: watch::Receiver<Backends>,
     hold: Hold,
     timeout: Duration,
+    /// How much longer than the deadline the answer is awaited (see [`ANSWER_MARGIN`]).
+    margin: Duration,
     client: PodClient,
 }
 
 impl RemoteFunction {
-    /// A function named `name` behind `upstream`, whose ready backends `backends` follows.
+    /// A function named `name` behind `upstream`, whose ready backends `backends` follows;
+    /// `timeout` is its own deadline, which its pod enforces too when `pod_enforces_deadline`.
     pub fn new(
         name: String,
         upstream: Upstream,
         backends: watch::Receiver<Backends>,
         hold: Hold,
         timeout: Duration,
+        pod_enforces_deadline: bool,
         client: PodClient,
     ) -> Self {
         RemoteFunction {
@@ -109,6 +114,11 @@ impl RemoteFunction {
             backends,
             hold,
             timeout,
+            margin: if pod_enforces_deadline {
+                ANSWER_MARGIN
+            } else {
+                Duration::ZERO
+            },
             client,
         }
     }
@@ -264,8 +274,7 @@ impl Invoker for RemoteFunction {
                 let counted = backend.start();
                 let request = self.outbound(&parts, body.clone(), backend.addr)?;
                 let answer =
-                    tokio::time::timeout(timeout + ANSWER_MARGIN, self.client.request(request))
-                        .await;
+                    tokio::time::timeout(timeout + self.margin, self.client.request(request)).await;
                 match answer {
                     Err(_) => return Err(InvokeError::Timeout(timeout)),
                     Ok(Ok(response)) => {

@@ -61,6 +61,8 @@ impl Remote<'_> {
                 scale,
             },
             limits.timeout,
+            faas_api::contract::workload(function)
+                .is_ok_and(faas_api::contract::Workload::enforces_deadline_in_pod),
             self.client.clone(),
         );
         Loaded {

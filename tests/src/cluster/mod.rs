@@ -106,6 +106,9 @@ impl System {
         api.write_kubeconfig(&kubeconfig, "default")
             .expect("write the kubeconfig");
         let client = api.client();
+        // Built now, not at a test's first `faas` command: a test that times something
+        // (a schedule's fire) from here must not wait for a build in between.
+        let _ = crate::faas_bin();
         let mut values = test_values();
         merge(&mut values, &options.values);
         let system_objects = render_chart(&values);

@@ -193,6 +193,19 @@ pub enum Workload {
     Lambda,
 }
 
+impl Workload {
+    /// Whether the pod enforces a call's deadline itself (answering 504): the platform's
+    /// router runs in front of the function (a pool, the Lambda sidecar). A plain HTTP
+    /// container's Service points at the function's own port, so only the gateway can cut a
+    /// call at `spec.timeout` (or a run's timeout).
+    pub fn enforces_deadline_in_pod(self) -> bool {
+        match self {
+            Workload::Pool | Workload::Lambda => true,
+            Workload::Http => false,
+        }
+    }
+}
+
 /// Where a Function's requests go in a cluster: a Service, and the path prefix put before
 /// the request's own path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -431,6 +444,8 @@ mod tests {
     fn an_http_container_is_its_own_service_at_the_root() {
         let f = container(Some("r.example.com/orders:1"), ContainerMode::Http);
         assert_eq!(workload(&f), Ok(Workload::Http));
+        // Nothing of the platform's is in front of it in its pod: the gateway cuts calls.
+        assert!(!Workload::Http.enforces_deadline_in_pod());
         assert_eq!(placement(&f), upstream("fn-orders", ""));
         assert_eq!(
             placement(&f).map(|u| u.url("svc.cluster.local", "/a?b=1")),
@@ -442,6 +457,8 @@ mod tests {
     fn a_lambda_handler_is_its_own_service_routed_by_function() {
         let f = container(Some("r.example.com/orders:1"), ContainerMode::Lambda);
         assert_eq!(workload(&f), Ok(Workload::Lambda));
+        assert!(Workload::Lambda.enforces_deadline_in_pod(), "its sidecar does");
+        assert!(Workload::Pool.enforces_deadline_in_pod(), "the pool pod does");
         assert_eq!(placement(&f), upstream("fn-orders", "/function/orders"));
     }
 
