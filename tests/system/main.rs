@@ -227,6 +227,63 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
                 && l.ends_with(" 1")),
         "one scale from zero timed:\n{metrics}"
     );
+
+    // Deleted: every object rendered for it goes (the stand-in's owner GC, as the API
+    // server's), its pod stops, and the gateway stops routing it.
+    let kinds = [
+        ("", "serviceaccounts"),
+        ("", "services"),
+        ("apps", "deployments"),
+        ("policy", "poddisruptionbudgets"),
+        ("networking.k8s.io", "networkpolicies"),
+        ("discovery.k8s.io", "endpointslices"),
+        ("faas.dev", "functions"),
+    ];
+    let left = || {
+        kinds
+            .iter()
+            .flat_map(|(group, plural)| system.api.objects(group, plural, Some(TEAM)))
+            .filter(|o| {
+                let name = o["metadata"]["name"].as_str().unwrap_or_default();
+                name == "orders" || name.starts_with("fn-orders")
+            })
+            .map(|o| format!("{} {}", o["kind"], o["metadata"]["name"]))
+            .collect::<Vec<_>>()
+    };
+    let rendered = left();
+    for object in [
+        "ServiceAccount",
+        "Service",
+        "Deployment",
+        "EndpointSlice",
+        "Function",
+    ] {
+        assert!(
+            rendered
+                .iter()
+                .any(|o| o.starts_with(&format!("\"{object}\""))),
+            "{object} in {rendered:?}"
+        );
+    }
+    let out = system
+        .faas()
+        .args(["delete", "orders", "--context", "standin", "-n", TEAM])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    system
+        .until(
+            "nothing of orders is left",
+            Duration::from_secs(30),
+            || async { (left().is_empty() && system.pods(&deployment).is_empty()).then_some(()) },
+        )
+        .await;
+    let (status, _) = get(&format!("{public}/function/orders/x")).await;
+    assert_eq!(status, 404, "a deleted function is not routed");
 }
 
 /// Deploys the Function manifest `yaml` with `faas deploy -f` (waiting for Ready).

@@ -457,8 +457,14 @@ mod tests {
     fn a_lambda_handler_is_its_own_service_routed_by_function() {
         let f = container(Some("r.example.com/orders:1"), ContainerMode::Lambda);
         assert_eq!(workload(&f), Ok(Workload::Lambda));
-        assert!(Workload::Lambda.enforces_deadline_in_pod(), "its sidecar does");
-        assert!(Workload::Pool.enforces_deadline_in_pod(), "the pool pod does");
+        assert!(
+            Workload::Lambda.enforces_deadline_in_pod(),
+            "its sidecar does"
+        );
+        assert!(
+            Workload::Pool.enforces_deadline_in_pod(),
+            "the pool pod does"
+        );
         assert_eq!(placement(&f), upstream("fn-orders", "/function/orders"));
     }
 
