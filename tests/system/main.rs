@@ -405,6 +405,93 @@ async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured(
     assert_eq!(reply.status, 504, "{}", reply.text());
 }
 
+/// Two pool pods serve a WASM function under steady traffic; one is killed (SIGKILL, as an
+/// OOM kill or a lost spot node does it). The gateway moves to the other: only the requests
+/// in flight on the dead pod fail, and every request after its endpoint turns not-ready
+/// succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_pod_killed_under_traffic_costs_only_its_requests_in_flight() {
+    let system = System::start(SystemOptions {
+        values: json!({"runtime": {"pools": {"replicas": 2, "maxReplicas": 2}}}),
+        ..SystemOptions::default()
+    })
+    .await;
+    let (public, _) = system.gateway().await;
+    let out = system
+        .faas()
+        .args(["deploy", "hello", "--wasm"])
+        .arg(faas_e2e::guest("hello"))
+        .args(["--context", "standin", "-n", TEAM, "--timeout", "90s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = format!("{TEAM}/pool-default");
+    system
+        .until("two ready pool pods", Duration::from_secs(30), || async {
+            (system.ready(&pool).len() == 2).then_some(())
+        })
+        .await;
+    let url = format!("{public}/function/hello/x");
+    system
+        .until("hello answers", Duration::from_secs(30), || async {
+            (get(&url).await.0 == 200).then_some(())
+        })
+        .await;
+
+    const CLIENTS: usize = 4;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killed_at = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (url, stop, killed_at) = (url.clone(), stop.clone(), killed_at.clone());
+            tokio::spawn(async move {
+                // (status, whether the request started after the kill)
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let after = killed_at.lock().unwrap().is_some();
+                    seen.push((get(&url).await.0, after));
+                }
+                seen
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let victim = system.pods(&pool)[0].clone();
+    let pids = system.kubelet.view.lock().unwrap().pids[&victim].clone();
+    assert!(!pids.is_empty(), "{victim} runs");
+    *killed_at.lock().unwrap() = Some(std::time::Instant::now());
+    for pid in pids {
+        let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = Vec::new();
+    for client in clients {
+        seen.extend(client.await.unwrap());
+    }
+    let after: Vec<u16> = seen.iter().filter(|(_, a)| *a).map(|(s, _)| *s).collect();
+    let failed = seen.iter().filter(|(s, _)| *s != 200).count();
+    eprintln!(
+        "{} requests, {} after the kill, {failed} failed: {:?}",
+        seen.len(),
+        after.len(),
+        seen.iter().filter(|(s, _)| *s != 200).collect::<Vec<_>>()
+    );
+    // At most one request in flight per client on the dead pod, plus one per client on a
+    // kept-alive connection to it that the kill left idle.
+    assert!(failed <= 2 * CLIENTS, "{failed} failed");
+    assert!(after.len() > 2 * CLIENTS, "traffic went on: {after:?}");
+    assert!(
+        after.iter().rev().take(CLIENTS * 2).all(|s| *s == 200),
+        "the last requests all succeed: {after:?}"
+    );
+}
+
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with
 /// the platform token from the chart's Secret, and the gateway's readiness is what the
 /// EndpointSlice of its Service says.
