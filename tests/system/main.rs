@@ -115,9 +115,11 @@ async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_p
     assert_eq!(status, 404, "a deleted function is not routed");
 }
 
-/// An HTTP server as a function image: a program on this machine serving, on the address
-/// the kubelet stand-in gives the pod (`FAAS_LISTEN`), the path a GET got, and answering a
-/// POST after sleeping the `sleep` seconds of its JSON body.
+/// An HTTP server as a function image: a program on this machine serving, on the port the
+/// kubelet stand-in gives the pod (`FAAS_LISTEN`) and every address (a sidecar reaches it on
+/// 127.0.0.1, as in a pod: so each test's function has a port of its own), the path a GET
+/// got, and answering a POST after sleeping the `sleep` seconds of its JSON body (and
+/// appending the body to the file `$RECEIVED` names).
 fn http_image(dir: &std::path::Path, prefix: &str) -> Image {
     let script = dir.join("server.py");
     std::fs::write(
@@ -139,7 +141,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_POST(self):
-        payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if os.environ.get("RECEIVED"):
+            with open(os.environ["RECEIVED"], "ab") as log:
+                log.write(raw + b"\n")
+        payload = json.loads(raw or b"{}")
+        payload = payload if isinstance(payload, dict) else {}
         time.sleep(payload.get("sleep", 0))
         body = json.dumps({"slept": payload.get("sleep", 0)}).encode()
         self.send_response(200)
@@ -148,8 +155,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-host, port = os.environ["FAAS_LISTEN"].rsplit(":", 1)
-ThreadingHTTPServer((host, int(port)), Handler).serve_forever()
+port = os.environ["FAAS_LISTEN"].rsplit(":", 1)[1]
+ThreadingHTTPServer(("0.0.0.0", int(port)), Handler).serve_forever()
 "#,
     )
     .unwrap();
@@ -490,6 +497,189 @@ async fn a_pool_pod_killed_under_traffic_costs_only_its_requests_in_flight() {
         after.iter().rev().take(CLIENTS * 2).all(|s| *s == 200),
         "the last requests all succeed: {after:?}"
     );
+}
+
+/// An SQS-triggered container function in a cluster without KEDA: the controller keeps a
+/// replica (its sidecar is the poller), which drains a moto queue into the function, and
+/// the Function's status says a poller is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sqs_function_without_keda_keeps_a_poller_that_drains_its_queue() {
+    let moto = faas_e2e::moto::moto();
+    let queue = moto
+        .create_queue(&format!("system-orders-{}", std::process::id()), &[])
+        .await;
+    let images = tempfile::tempdir().unwrap();
+    let system = System::start(SystemOptions {
+        images: vec![http_image(
+            images.path(),
+            "registry.example.com/team-a/orders:",
+        )],
+        env: moto.env().into_iter().collect(),
+        ..SystemOptions::default()
+    })
+    .await;
+    let received = images.path().join("received.log");
+    deploy(
+        &system,
+        images.path(),
+        &format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: orders}}\n\
+             spec:\n  runtime:\n    container:\n      image: \
+             registry.example.com/team-a/orders:1\n      port: 8093\n      mode: http\n  \
+             scale: {{min: 0}}\n  env: {{RECEIVED: {}}}\n  triggers:\n    sqs:\n    - \
+             queueUrl: {queue}\n",
+            received.display()
+        ),
+    );
+    // scale.min 0, yet one replica: nothing else would start a poller.
+    assert_eq!(replicas(&system, TEAM, "fn-orders"), Some(1));
+    for n in 0..10 {
+        moto.send(&queue, &format!("{{\"n\": {n}}}")).await;
+    }
+    // Each POST is one SQS event of up to ten records, each body a JSON string in it.
+    let record = |n: u32| format!("\\\"n\\\": {n}");
+    system
+        .until(
+            "ten messages delivered",
+            Duration::from_secs(60),
+            || async {
+                let text = std::fs::read_to_string(&received).unwrap_or_default();
+                (0..10).all(|n| text.contains(&record(n))).then_some(())
+            },
+        )
+        .await;
+    // Deleted once the function answered 200: nothing visible, nothing in flight.
+    system
+        .until("the queue is empty", Duration::from_secs(30), || async {
+            let attributes = moto
+                .client()
+                .get_queue_attributes()
+                .queue_url(&queue)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let count = |name: aws_sdk_sqs::types::QueueAttributeName| {
+                attributes
+                    .attributes()
+                    .and_then(|a| a.get(&name).cloned())
+                    .unwrap_or_default()
+            };
+            (count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == "0"
+                && count(
+                    aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                ) == "0")
+                .then_some(())
+        })
+        .await;
+    let function = system
+        .api
+        .object("faas.dev", "functions", TEAM, "orders")
+        .unwrap();
+    let triggers = function["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "TriggersReady")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(triggers["status"], "True", "{function}");
+}
+
+/// A CustomResourceDefinition that stores whatever it is given (the stand-in does not
+/// validate), for operators' kinds the controller writes.
+fn crd(group: &str, kind: &str, plural: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(),
+                      "listKind": format!("{kind}List")},
+            "versions": [{"name": "v1alpha1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object",
+                    "x-kubernetes-preserve-unknown-fields": true}}}],
+        },
+    })
+}
+
+/// With KEDA installed, an SQS function's replicas are KEDA's: the controller renders the
+/// ScaledObject docs/eks.md describes (from scale.min, activation on the first message, up to
+/// scale.max, one trigger per queue read with the workload's identity) and leaves the
+/// Deployment's replicas alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
+    let images = tempfile::tempdir().unwrap();
+    let system = System::start(SystemOptions {
+        images: vec![http_image(
+            images.path(),
+            "registry.example.com/team-a/orders:",
+        )],
+        objects: vec![
+            crd("keda.sh", "ScaledObject", "scaledobjects"),
+            crd("keda.sh", "TriggerAuthentication", "triggerauthentications"),
+        ],
+        ..SystemOptions::default()
+    })
+    .await;
+    let queue = "https://sqs.eu-west-3.amazonaws.com/123456789012/orders";
+    let manifest = images.path().join("orders.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: orders}}\n\
+             spec:\n  runtime:\n    container:\n      image: \
+             registry.example.com/team-a/orders:1\n      port: 8094\n      mode: http\n  \
+             scale: {{min: 0, max: 4}}\n  triggers:\n    sqs:\n    - queueUrl: {queue}\n      \
+             batchSize: 5\n      maxConcurrency: 2\n"
+        ),
+    )
+    .unwrap();
+    // Not waited for: the queue is not reachable here, so no poller turns ready.
+    let out = system
+        .faas()
+        .arg("deploy")
+        .arg("-f")
+        .arg(&manifest)
+        .args(["--context", "standin", "-n", TEAM, "--no-wait"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let scaled = system
+        .until("a ScaledObject", Duration::from_secs(30), || async {
+            system
+                .api
+                .object("keda.sh", "scaledobjects", TEAM, "fn-orders")
+        })
+        .await;
+    let spec = &scaled["spec"];
+    assert_eq!(spec["scaleTargetRef"]["name"], "fn-orders", "{scaled}");
+    assert_eq!(spec["minReplicaCount"], 0, "{scaled}");
+    assert_eq!(spec["maxReplicaCount"], 4, "{scaled}");
+    let triggers = spec["triggers"].as_array().unwrap();
+    assert_eq!(triggers.len(), 1, "{scaled}");
+    assert_eq!(triggers[0]["type"], "aws-sqs-queue");
+    assert_eq!(triggers[0]["metadata"]["queueURL"], queue);
+    assert_eq!(triggers[0]["metadata"]["activationQueueLength"], "0");
+    // batch size x maxConcurrency messages per replica.
+    assert_eq!(triggers[0]["metadata"]["queueLength"], "10");
+    let auth = triggers[0]["authenticationRef"]["name"].as_str().unwrap();
+    let auth = system
+        .api
+        .object("keda.sh", "triggerauthentications", TEAM, auth)
+        .expect("its TriggerAuthentication");
+    assert_eq!(auth["spec"]["podIdentity"]["provider"], "aws", "{auth}");
+    assert_eq!(
+        auth["spec"]["podIdentity"]["identityOwner"], "workload",
+        "{auth}"
+    );
+    // KEDA owns replicas: the controller's apply leaves them out, so the API's default of
+    // one stays (the controller would have written scale.min, 0).
+    assert_eq!(replicas(&system, TEAM, "fn-orders"), Some(1));
 }
 
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with

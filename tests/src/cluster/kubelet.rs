@@ -12,7 +12,9 @@
 //!   beside the container's `env` it gets only `PATH`, `HOME` (the pod's directory),
 //!   `KUBECONFIG` (the stand-in's, in place of the in-cluster service-account token),
 //!   `FAAS_STATE` (in the pod's directory, when unset), `FAAS_LISTEN` (the pod IP and the port
-//!   named `http`, when unset: the faas binaries' one listen setting) and what the test adds;
+//!   named `http`, else the first port, when unset: the faas binaries' one listen setting)
+//!   and what the test adds; what a program binds on `127.0.0.1` (a sidecar's Runtime API
+//!   on 9001) is shared by every pod, so one such pod runs at a time;
 //! - a pod is a Pod object in the API (owned by its Deployment, `status.podIP`, the `Ready`
 //!   condition from its readiness probe, or from its first port accepting connections);
 //! - a container that exits is restarted with a backoff (`restartPolicy: Always`);
@@ -407,11 +409,10 @@ impl State {
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .kill_on_drop(true);
-        if let Some(port) = container
-            .ports
-            .iter()
-            .flatten()
+        let ports = || container.ports.iter().flatten();
+        if let Some(port) = ports()
             .find(|p| p.name.as_deref() == Some("http"))
+            .or_else(|| ports().next())
         {
             command.env("FAAS_LISTEN", format!("{}:{}", pod.ip, port.container_port));
         }

@@ -30,6 +30,9 @@ pub struct SystemOptions {
     pub images: Vec<Image>,
     /// Environment every pod's processes get (e.g. moto's endpoint).
     pub env: BTreeMap<String, String>,
+    /// Objects applied before the chart (e.g. KEDA's CRDs, which the controller looks for
+    /// when it starts).
+    pub objects: Vec<Value>,
 }
 
 impl Default for SystemOptions {
@@ -38,6 +41,7 @@ impl Default for SystemOptions {
             values: json!({}),
             images: Vec::new(),
             env: BTreeMap::new(),
+            objects: Vec::new(),
         }
     }
 }
@@ -149,6 +153,7 @@ impl System {
             kubeconfig,
             dir,
         };
+        system.apply(&options.objects).await;
         system.apply(&system_objects).await;
         system
     }
