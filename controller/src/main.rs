@@ -247,7 +247,7 @@ async fn main() -> anyhow::Result<()> {
         functions_store,
         leader.clone(),
         cron_metrics,
-        identity,
+        run_owner(&identity),
         args.gateway_url.clone(),
         args.platform_token.clone().filter(|t| !t.is_empty()),
     ));
@@ -285,6 +285,19 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Who owns the runs this process starts: the pod (the Lease identity) and this process's
+/// start, not the pod alone. A controller killed in its pod (OOM, `kill -9`) is restarted in
+/// the same pod and may lead again at once; its predecessor's unfinished runs must look
+/// orphaned to it (to be resumed by their retry policy), not like its own runs in flight,
+/// which it would leave `Running` for ever.
+fn run_owner(identity: &str) -> String {
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("{identity}/{started}")
 }
 
 async fn serve(listen: SocketAddr, ctx: Arc<Context>, ready: Arc<AtomicBool>) {

@@ -682,6 +682,100 @@ async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
     assert_eq!(replicas(&system, TEAM, "fn-orders"), Some(1));
 }
 
+/// Two controllers: the Lease holder fires a schedule; killed (SIGKILL) in the middle of the
+/// run, the run is taken over by whoever leads next (the other replica, or the killed one
+/// restarted in its pod) as its next attempt under the schedule's retry policy: the fire
+/// time keeps exactly one FunctionRun, which succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_controller_is_killed_is_resumed_by_the_next_leader_once() {
+    let images = tempfile::tempdir().unwrap();
+    let system = System::start(SystemOptions {
+        images: vec![http_image(
+            images.path(),
+            "registry.example.com/team-a/slow:",
+        )],
+        values: json!({"controller": {"replicas": 2}}),
+        ..SystemOptions::default()
+    })
+    .await;
+    let _ = system.gateway().await;
+    let cron = fires_in(Duration::from_secs(12));
+    deploy(
+        &system,
+        images.path(),
+        &format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: slow}}\n\
+             spec:\n  runtime:\n    container:\n      image: \
+             registry.example.com/team-a/slow:1\n      port: 8095\n      mode: http\n  \
+             scale: {{min: 1}}\n  schedules:\n  - name: hourly\n    cron: \"{cron}\"\n    \
+             timeout: 60s\n    payload: {{sleep: 6}}\n    retries: {{limit: 2, backoff: 1s}}\n"
+        ),
+    );
+    let runs = || {
+        system
+            .api
+            .objects("faas.dev", "functionruns", Some(TEAM))
+            .into_iter()
+            .filter(|r| r["spec"]["function"] == "slow")
+            .collect::<Vec<_>>()
+    };
+    let running = system
+        .until("the run starts", Duration::from_secs(40), || async {
+            runs()
+                .into_iter()
+                .find(|r| r["status"]["phase"] == "Running")
+        })
+        .await;
+    let lease = system
+        .api
+        .object(
+            "coordination.k8s.io",
+            "leases",
+            RELEASE_NAMESPACE,
+            faas_api::contract::CONTROLLER_LEASE,
+        )
+        .unwrap();
+    let holder = lease["spec"]["holderIdentity"].as_str().unwrap().to_owned();
+    let first_owner = running["metadata"]["annotations"]["faas.dev/owner"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        first_owner.starts_with(&holder),
+        "the Lease holder {holder} fired it, not {first_owner}"
+    );
+    assert_eq!(running["spec"]["attempt"], 1, "{running}");
+    let pids = system.kubelet.view.lock().unwrap().pids[&holder].clone();
+    for pid in pids {
+        let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+    }
+
+    let ended = system
+        .until("the run ends", Duration::from_secs(90), || async {
+            runs()
+                .into_iter()
+                .find(|r| !matches!(r["status"]["phase"].as_str(), None | Some("Running")))
+        })
+        .await;
+    assert_eq!(
+        ended["status"]["phase"],
+        "Succeeded",
+        "{ended}\n{}",
+        system.logs()
+    );
+    assert_eq!(
+        ended["spec"]["attempt"], 2,
+        "resumed as the next attempt: {ended}"
+    );
+    assert_eq!(ended["metadata"]["name"], running["metadata"]["name"]);
+    assert_ne!(
+        ended["metadata"]["annotations"]["faas.dev/owner"], first_owner,
+        "{ended}"
+    );
+    assert_eq!(runs().len(), 1, "one run for the fire time: {:?}", runs());
+}
+
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with
 /// the platform token from the chart's Secret, and the gateway's readiness is what the
 /// EndpointSlice of its Service says.
