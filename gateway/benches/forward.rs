@@ -113,6 +113,7 @@ async fn gateway(pod: SocketAddr) -> SocketAddr {
         pod_client(),
     );
     platform.registry.upsert(Entry {
+        key: "bench".to_owned(),
         function,
         limits,
         origin: Origin::Cluster,

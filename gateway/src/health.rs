@@ -183,6 +183,7 @@ mod tests {
         )
         .unwrap();
         Entry {
+            key: "f".to_owned(),
             function,
             limits: faas_api::Limits::default(),
             origin: Origin::Api,

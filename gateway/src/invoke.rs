@@ -145,7 +145,7 @@ pub async fn read_body(
 ) -> Result<(Bytes, Charge), Box<Response<ResponseBody>>> {
     let name = entry.name();
     let limit = entry.limits.max_body_bytes;
-    read_body_within(platform, name, headers, body, limit, || {
+    read_body_within(platform, &entry.key, headers, body, limit, || {
         format!(
             "request body exceeds the limit of {limit} bytes for function {name} (spec.http.maxBodySize)"
         )
@@ -221,7 +221,7 @@ fn loaded(platform: &Platform, entry: &Entry) -> Result<Arc<Loaded>, Box<Respons
             platform
                 .metrics
                 .rejected
-                .with_label_values(&[name, "not_ready"])
+                .with_label_values(&[entry.key.as_str(), "not_ready"])
                 .inc();
             Err(Box::new(json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -245,7 +245,7 @@ async fn admit(
     platform
         .metrics
         .rejected
-        .with_label_values(&[name, "overloaded"])
+        .with_label_values(&[entry.key.as_str(), "overloaded"])
         .inc();
     let detail = match why {
         Rejected::QueueFull => "its queue is full",
@@ -309,10 +309,9 @@ async fn invoke_admitted(
         Err(not_ready) => return *not_ready,
     };
 
-    let in_flight = platform
-        .metrics
-        .in_flight
-        .with_label_values(&[name.as_str()]);
+    // Series and statistics by registry key (see `Entry::key`); messages by name.
+    let label = entry.key.as_str();
+    let in_flight = platform.metrics.in_flight.with_label_values(&[label]);
     in_flight.inc();
     let guard = InFlight {
         gauge: in_flight,
@@ -324,7 +323,7 @@ async fn invoke_admitted(
     platform
         .metrics
         .duration
-        .with_label_values(&[name.as_str()])
+        .with_label_values(&[label])
         .observe(started.elapsed().as_secs_f64());
     let response = match result {
         Ok(response) => {
@@ -344,10 +343,10 @@ async fn invoke_admitted(
     platform
         .metrics
         .invocations
-        .with_label_values(&[name.as_str(), response.status().as_str()])
+        .with_label_values(&[label, response.status().as_str()])
         .inc();
     platform.stats.record(
-        &name,
+        label,
         response.status().as_u16(),
         started.elapsed(),
         jiff::Timestamp::now().as_second(),

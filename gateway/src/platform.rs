@@ -215,6 +215,7 @@ impl Platform {
             Err(_) => Admission::new(1, 0, Duration::ZERO),
         };
         Entry {
+            key: function.metadata.name.clone().unwrap_or_default(),
             last_error: state.as_ref().err().cloned(),
             admission: Arc::new(admission),
             function,

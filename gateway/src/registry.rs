@@ -41,6 +41,10 @@ pub struct Loaded {
 
 /// One registered function.
 pub struct Entry {
+    /// Its registry key: the function's name, or in a cluster gateway `{name}.{namespace}`
+    /// (two namespaces may use one name). Metrics and the dashboard's statistics are
+    /// labelled by it, so two teams' functions of one name never share a series.
+    pub key: String,
     /// The validated resource.
     pub function: Function,
     /// Typed limits of the spec.
@@ -148,7 +152,8 @@ impl Registry {
     }
 
     /// Adds or replaces a function under registry key `key`. Returns the previous entry.
-    pub fn upsert_as(&self, key: String, entry: Entry) -> Option<Arc<Entry>> {
+    pub fn upsert_as(&self, key: String, mut entry: Entry) -> Option<Arc<Entry>> {
+        entry.key.clone_from(&key);
         let mut table = self.write();
         let previous = table.entries.insert(key, Arc::new(entry));
         table.routes = Arc::new(build_routes(&table.entries, &table.policy));
@@ -162,6 +167,7 @@ impl Registry {
         let mut table = self.write();
         if let Some(current) = table.entries.get(name) {
             let updated = Entry {
+                key: current.key.clone(),
                 function: current.function.clone(),
                 limits: current.limits,
                 origin: current.origin.clone(),

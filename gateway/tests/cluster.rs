@@ -717,7 +717,7 @@ async fn a_request_at_zero_replicas_is_held_until_a_pod_is_ready() {
     assert_eq!(seen["path"], "/work");
     let metrics = cluster.platform.metrics.render();
     assert!(
-        metrics.contains("faas_gateway_scale_total{event=\"from_zero\",function=\"cold\"} 1"),
+        metrics.contains("faas_gateway_scale_total{event=\"from_zero\",function=\"cold.shop\"} 1"),
         "{metrics}"
     ); // The hold is timed as the function's scale_from_zero cold-start phase (over 200 ms).
     assert!(
@@ -765,13 +765,9 @@ async fn a_hold_that_runs_out_answers_503_with_retry_after() {
             .contains("starting from zero"),
         "{body}"
     );
-    assert!(
-        cluster
-            .platform
-            .metrics
-            .render()
-            .contains("faas_gateway_scale_total{event=\"from_zero_timeout\",function=\"cold\"} 1")
-    );
+    assert!(cluster.platform.metrics.render().contains(
+        "faas_gateway_scale_total{event=\"from_zero_timeout\",function=\"cold.shop\"} 1"
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,11 +228,16 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
         metrics
             .lines()
             .any(|l| l.starts_with("faas_cold_start_seconds_count{")
-                // Under the registry's key, as the dashboard's function page reads it.
+                // By registry key, as every series of a function in a cluster (two teams'
+                // functions of one name never share one).
                 && l.contains("function=\"orders.team-a\"")
                 && l.contains("phase=\"scale_from_zero\"")
                 && l.ends_with(" 1")),
         "one scale from zero timed:\n{metrics}"
+    );
+    assert!(
+        metrics.contains("faas_invocations_total{code=\"200\",function=\"orders.team-a\"} 1"),
+        "{metrics}"
     );
 
     // Deleted: every object rendered for it goes (the stand-in's owner GC, as the API

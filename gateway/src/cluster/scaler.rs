@@ -135,19 +135,23 @@ pub struct ScaleTarget {
 }
 
 impl ScaleTarget {
+    /// The function's registry key, which labels its series.
+    fn key(&self) -> String {
+        faas_api::routing::qualified_name(&self.function, &self.namespace)
+    }
+
     /// A request held while this function scaled from zero got a replica after `took`;
-    /// recorded under the function's name in the registry (`name.namespace`), as its
-    /// dashboard page looks it up.
+    /// recorded under the function's registry key (`name.namespace`), as every series of a
+    /// function is (`Entry::key`).
     pub fn record_from_zero(&self, took: std::time::Duration) {
-        let name = faas_api::routing::qualified_name(&self.function, &self.namespace);
         self.cold_starts
-            .record(&name, crate::cold_start::Phase::ScaleFromZero, took);
+            .record(&self.key(), crate::cold_start::Phase::ScaleFromZero, took);
     }
 
     /// Counts a scale event of this function (`faas_gateway_scale_total`).
     pub fn record(&self, event: &str) {
         self.events
-            .with_label_values(&[self.function.as_str(), event])
+            .with_label_values(&[self.key().as_str(), event])
             .inc();
     }
 

@@ -125,11 +125,12 @@ fn summary_of(platform: &Platform, name: &str) -> Option<serde_json::Value> {
 /// traffic.
 pub async fn functions(platform: &Platform) -> Markup {
     let mut entries = platform.registry.list();
-    entries.sort_by(|a, b| a.name().cmp(b.name()));
+    entries.sort_by(|a, b| a.key.cmp(&b.key));
     let now = now();
     let mut rows = Vec::new();
     for entry in &entries {
-        let name = entry.name().to_owned();
+        // The registry key: in a cluster `name.namespace`, what its page and series use.
+        let name = entry.key.clone();
         let summary =
             serde_json::to_value(crate::management::Summary::in_platform(platform, entry))
                 .unwrap_or_default();
