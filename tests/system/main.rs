@@ -415,6 +415,52 @@ async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured(
     )
     .await;
     assert_eq!(reply.status, 504, "{}", reply.text());
+
+    // Run by hand with the CLI, with the schedule's settings: the leading controller runs
+    // it (the same path as the schedule), the CLI follows it to its end, and `faas runs`
+    // lists both runs from the cluster.
+    let out = system
+        .faas()
+        .args(["run", "report", "--schedule", "nightly", "-o", "json"])
+        .args(["--context", "standin", "-n", TEAM])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        system.logs()
+    );
+    assert!(stdout.contains("Succeeded"), "{stdout}");
+    let out = system
+        .faas()
+        .args([
+            "runs",
+            "report",
+            "-o",
+            "json",
+            "--context",
+            "standin",
+            "-n",
+            TEAM,
+        ])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let triggers: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["spec"]["trigger"].as_str())
+        .collect();
+    assert_eq!(triggers, ["manual", "cron"], "newest first: {listed}");
 }
 
 /// Two pool pods serve a WASM function under steady traffic; one is killed (SIGKILL, as an
