@@ -22,6 +22,16 @@ async fn get(url: &str) -> (u16, String) {
     (reply.status, reply.text())
 }
 
+/// `faas deploy hello --wasm hello.wasm` (the example guest), waiting for Ready.
+fn deploy_hello(system: &System) {
+    let hello = faas_e2e::guest("hello");
+    let hello = hello.to_str().expect("a UTF-8 path");
+    system.faas_ok(
+        TEAM,
+        ["deploy", "hello", "--wasm", hello, "--timeout", "90s"],
+    );
+}
+
 /// A team deploys a WASM module with `faas deploy`: the controller puts it in a pool, the pool
 /// pod loads it and reports, the Function turns Ready, and the gateway answers through the
 /// pool pod. Deleting the Function takes the pool, which no other Function uses, along.
@@ -29,21 +39,7 @@ async fn get(url: &str) -> (u16, String) {
 async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_pool() {
     let system = System::start(SystemOptions::default()).await;
     let (public, admin) = system.gateway().await;
-    let hello = faas_e2e::guest("hello");
-    let out = system
-        .faas()
-        .args(["deploy", "hello", "--wasm"])
-        .arg(&hello)
-        .args(["--context", "standin", "-n", TEAM, "--timeout", "90s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deploy: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        system.logs()
-    );
+    deploy_hello(&system);
     let pool = format!("{TEAM}/pool-default");
     assert_eq!(
         system.pods(&pool).len(),
@@ -73,16 +69,7 @@ async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_p
         assert_eq!(functions[0]["concurrency"], 8, "{system_api}: {functions}");
     }
 
-    let out = system
-        .faas()
-        .args(["delete", "hello", "--context", "standin", "-n", TEAM])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    system.faas_ok(TEAM, ["delete", "hello"]);
     system
         .until(
             "the unused pool is deleted",
@@ -167,6 +154,15 @@ ThreadingHTTPServer(("0.0.0.0", int(port)), Handler).serve_forever()
     }
 }
 
+/// A system where `registry.example.com/team-a/<name>:*` is [`http_image`], and the directory
+/// holding its program (and the test's manifests).
+async fn with_http_image(name: &str, mut options: SystemOptions) -> (tempfile::TempDir, System) {
+    let images = tempfile::tempdir().unwrap();
+    let prefix = format!("registry.example.com/team-a/{name}:");
+    options.images.push(http_image(images.path(), &prefix));
+    (images, System::start(options).await)
+}
+
 /// The replicas the Deployment `namespace/name` asks for.
 fn replicas(system: &System, namespace: &str, name: &str) -> Option<i64> {
     system
@@ -180,22 +176,17 @@ fn replicas(system: &System, namespace: &str, name: &str) -> Option<i64> {
 /// Deployment up, answered once the pod is ready, and timed as a cold start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and_answered() {
-    let images = tempfile::tempdir().unwrap();
-    let system = System::start(SystemOptions {
-        images: vec![http_image(
-            images.path(),
-            "registry.example.com/team-a/orders:",
-        )],
-        ..SystemOptions::default()
-    })
-    .await;
+    let (images, system) = with_http_image("orders", SystemOptions::default()).await;
     let (public, admin) = system.gateway().await;
     deploy(
         &system,
         images.path(),
-        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: orders}\nspec:\n  \
-         runtime:\n    container:\n      image: registry.example.com/team-a/orders:1\n      \
-         port: 8091\n      mode: http\n  scale: {min: 0, max: 2, idleAfter: 30s}\n",
+        &http_function(
+            "orders",
+            8091,
+            "  scale: {min: 0, max: 2, idleAfter: 30s}\n",
+        ),
+        &[],
     );
     // Created with the API's default of one replica (so the deploy's Ready is proven on a
     // real pod), left to the gateway (scale.min 0), which takes it to zero once idle for
@@ -277,16 +268,7 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
             "{object} in {rendered:?}"
         );
     }
-    let out = system
-        .faas()
-        .args(["delete", "orders", "--context", "standin", "-n", TEAM])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    system.faas_ok(TEAM, ["delete", "orders"]);
     system
         .until(
             "nothing of orders is left",
@@ -298,25 +280,26 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
     assert_eq!(status, 404, "a deleted function is not routed");
 }
 
-/// Deploys the Function manifest `yaml` with `faas deploy -f` (waiting for Ready).
-fn deploy(system: &System, dir: &std::path::Path, yaml: &str) {
+/// The manifest of the HTTP container function `name` (image
+/// `registry.example.com/team-a/<name>:1`, see [`with_http_image`], serving on `port`: one of
+/// its own per test), `spec` lines after its runtime.
+fn http_function(name: &str, port: u16, spec: &str) -> String {
+    format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\nspec:\n  \
+         runtime:\n    container:\n      image: registry.example.com/team-a/{name}:1\n      \
+         port: {port}\n      mode: http\n{spec}"
+    )
+}
+
+/// Deploys the Function manifest `yaml` with `faas deploy -f` and `flags` (waiting for Ready
+/// unless they say `--no-wait`).
+fn deploy(system: &System, dir: &std::path::Path, yaml: &str, flags: &[&str]) {
     let manifest = dir.join("function.yaml");
     std::fs::write(&manifest, yaml).unwrap();
-    let out = system
-        .faas()
-        .arg("deploy")
-        .arg("-f")
-        .arg(&manifest)
-        .args(["--context", "standin", "-n", TEAM, "--timeout", "60s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "deploy: {}\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        system.logs()
-    );
+    let manifest = manifest.to_str().expect("a UTF-8 path");
+    let mut args = vec!["deploy", "-f", manifest, "--timeout", "60s"];
+    args.extend(flags);
+    system.faas_ok(TEAM, args);
 }
 
 /// A cron expression (with seconds) that fires once, `ahead` from now, in UTC.
@@ -332,28 +315,19 @@ fn fires_in(ahead: Duration) -> String {
 /// FunctionRun.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured() {
-    let images = tempfile::tempdir().unwrap();
-    let system = System::start(SystemOptions {
-        images: vec![http_image(
-            images.path(),
-            "registry.example.com/team-a/report:",
-        )],
-        ..SystemOptions::default()
-    })
-    .await;
+    let (images, system) = with_http_image("report", SystemOptions::default()).await;
     let (public, _) = system.gateway().await;
     // Deploy and the scale-down below take a few seconds; the fire comes after them.
     let cron = fires_in(Duration::from_secs(20));
+    let spec = format!(
+        "  timeout: 2s\n  scale: {{min: 0}}\n  schedules:\n  - name: nightly\n    cron: \
+         \"{cron}\"\n    timeout: 15s\n    payload: {{sleep: 4}}\n"
+    );
     deploy(
         &system,
         images.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\n\
-             spec:\n  runtime:\n    container:\n      image: \
-             registry.example.com/team-a/report:1\n      port: 8092\n      mode: http\n  \
-             timeout: 2s\n  scale: {{min: 0}}\n  schedules:\n  - name: nightly\n    \
-             cron: \"{cron}\"\n    timeout: 15s\n    payload: {{sleep: 4}}\n"
-        ),
+        &http_function("report", 8092, &spec),
+        &[],
     );
     // At zero, as the gateway leaves an idle function (scale.idleAfter is 30 s at least).
     let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
@@ -419,41 +393,13 @@ async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured(
     // Run by hand with the CLI, with the schedule's settings: the leading controller runs
     // it (the same path as the schedule), the CLI follows it to its end, and `faas runs`
     // lists both runs from the cluster.
-    let out = system
-        .faas()
-        .args(["run", "report", "--schedule", "nightly", "-o", "json"])
-        .args(["--context", "standin", "-n", TEAM])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        system.logs()
+    let stdout = system.faas_ok(
+        TEAM,
+        ["run", "report", "--schedule", "nightly", "-o", "json"],
     );
     assert!(stdout.contains("Succeeded"), "{stdout}");
-    let out = system
-        .faas()
-        .args([
-            "runs",
-            "report",
-            "-o",
-            "json",
-            "--context",
-            "standin",
-            "-n",
-            TEAM,
-        ])
-        .output()
-        .unwrap();
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let listed: serde_json::Value =
+        serde_json::from_str(&system.faas_ok(TEAM, ["runs", "report", "-o", "json"])).unwrap();
     let triggers: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -475,18 +421,7 @@ async fn a_pool_pod_killed_under_traffic_costs_only_its_requests_in_flight() {
     })
     .await;
     let (public, _) = system.gateway().await;
-    let out = system
-        .faas()
-        .args(["deploy", "hello", "--wasm"])
-        .arg(faas_e2e::guest("hello"))
-        .args(["--context", "standin", "-n", TEAM, "--timeout", "90s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    deploy_hello(&system);
     let pool = format!("{TEAM}/pool-default");
     system
         .until("two ready pool pods", Duration::from_secs(30), || async {
@@ -559,28 +494,25 @@ async fn an_sqs_function_without_keda_keeps_a_poller_that_drains_its_queue() {
     let queue = moto
         .create_queue(&format!("system-orders-{}", std::process::id()), &[])
         .await;
-    let images = tempfile::tempdir().unwrap();
-    let system = System::start(SystemOptions {
-        images: vec![http_image(
-            images.path(),
-            "registry.example.com/team-a/orders:",
-        )],
-        env: moto.env().into_iter().collect(),
-        ..SystemOptions::default()
-    })
+    let (images, system) = with_http_image(
+        "orders",
+        SystemOptions {
+            env: moto.env().into_iter().collect(),
+            ..SystemOptions::default()
+        },
+    )
     .await;
     let received = images.path().join("received.log");
+    let spec = format!(
+        "  scale: {{min: 0}}\n  env: {{RECEIVED: {}}}\n  triggers:\n    sqs:\n    - queueUrl: \
+         {queue}\n",
+        received.display()
+    );
     deploy(
         &system,
         images.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: orders}}\n\
-             spec:\n  runtime:\n    container:\n      image: \
-             registry.example.com/team-a/orders:1\n      port: 8093\n      mode: http\n  \
-             scale: {{min: 0}}\n  env: {{RECEIVED: {}}}\n  triggers:\n    sqs:\n    - \
-             queueUrl: {queue}\n",
-            received.display()
-        ),
+        &http_function("orders", 8093, &spec),
+        &[],
     );
     // scale.min 0, yet one replica: nothing else would start a poller.
     assert_eq!(replicas(&system, TEAM, "fn-orders"), Some(1));
@@ -660,45 +592,28 @@ fn crd(group: &str, kind: &str, plural: &str) -> serde_json::Value {
 /// Deployment's replicas alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
-    let images = tempfile::tempdir().unwrap();
-    let system = System::start(SystemOptions {
-        images: vec![http_image(
-            images.path(),
-            "registry.example.com/team-a/orders:",
-        )],
-        objects: vec![
-            crd("keda.sh", "ScaledObject", "scaledobjects"),
-            crd("keda.sh", "TriggerAuthentication", "triggerauthentications"),
-        ],
-        ..SystemOptions::default()
-    })
+    let (images, system) = with_http_image(
+        "orders",
+        SystemOptions {
+            objects: vec![
+                crd("keda.sh", "ScaledObject", "scaledobjects"),
+                crd("keda.sh", "TriggerAuthentication", "triggerauthentications"),
+            ],
+            ..SystemOptions::default()
+        },
+    )
     .await;
     let queue = "https://sqs.eu-west-3.amazonaws.com/123456789012/orders";
-    let manifest = images.path().join("orders.yaml");
-    std::fs::write(
-        &manifest,
-        format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: orders}}\n\
-             spec:\n  runtime:\n    container:\n      image: \
-             registry.example.com/team-a/orders:1\n      port: 8094\n      mode: http\n  \
-             scale: {{min: 0, max: 4}}\n  triggers:\n    sqs:\n    - queueUrl: {queue}\n      \
-             batchSize: 5\n      maxConcurrency: 2\n"
-        ),
-    )
-    .unwrap();
+    let spec = format!(
+        "  scale: {{min: 0, max: 4}}\n  triggers:\n    sqs:\n    - queueUrl: {queue}\n      \
+         batchSize: 5\n      maxConcurrency: 2\n"
+    );
     // Not waited for: the queue is not reachable here, so no poller turns ready.
-    let out = system
-        .faas()
-        .arg("deploy")
-        .arg("-f")
-        .arg(&manifest)
-        .args(["--context", "standin", "-n", TEAM, "--no-wait"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    deploy(
+        &system,
+        images.path(),
+        &http_function("orders", 8094, &spec),
+        &["--no-wait"],
     );
     let scaled = system
         .until("a ScaledObject", Duration::from_secs(30), || async {
@@ -739,28 +654,25 @@ async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
 /// time keeps exactly one FunctionRun, which succeeds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_whose_controller_is_killed_is_resumed_by_the_next_leader_once() {
-    let images = tempfile::tempdir().unwrap();
-    let system = System::start(SystemOptions {
-        images: vec![http_image(
-            images.path(),
-            "registry.example.com/team-a/slow:",
-        )],
-        values: json!({"controller": {"replicas": 2}}),
-        ..SystemOptions::default()
-    })
+    let (images, system) = with_http_image(
+        "slow",
+        SystemOptions {
+            values: json!({"controller": {"replicas": 2}}),
+            ..SystemOptions::default()
+        },
+    )
     .await;
     let _ = system.gateway().await;
     let cron = fires_in(Duration::from_secs(12));
+    let spec = format!(
+        "  scale: {{min: 1}}\n  schedules:\n  - name: hourly\n    cron: \"{cron}\"\n    \
+         timeout: 60s\n    payload: {{sleep: 6}}\n    retries: {{limit: 2, backoff: 1s}}\n"
+    );
     deploy(
         &system,
         images.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: slow}}\n\
-             spec:\n  runtime:\n    container:\n      image: \
-             registry.example.com/team-a/slow:1\n      port: 8095\n      mode: http\n  \
-             scale: {{min: 1}}\n  schedules:\n  - name: hourly\n    cron: \"{cron}\"\n    \
-             timeout: 60s\n    payload: {{sleep: 6}}\n    retries: {{limit: 2, backoff: 1s}}\n"
-        ),
+        &http_function("slow", 8095, &spec),
+        &[],
     );
     let runs = || {
         system

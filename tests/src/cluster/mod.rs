@@ -244,6 +244,29 @@ impl System {
         command
     }
 
+    /// Runs `faas ARGS --context standin -n NAMESPACE` and returns what it printed, failing
+    /// the test (with every pod's log) when it fails.
+    pub fn faas_ok<I, S>(&self, namespace: &str, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let out = self
+            .faas()
+            .args(args)
+            .args(["--context", "standin", "-n", namespace])
+            .output()
+            .expect("run faas");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "faas: {stdout}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.logs()
+        );
+        stdout
+    }
+
     /// Every pod's log so far.
     pub fn logs(&self) -> String {
         self.kubelet.logs()
