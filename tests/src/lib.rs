@@ -423,7 +423,24 @@ pub fn after_target(stderr: &str) -> &str {
 }
 
 impl Drop for Faas {
+    /// Stops it as a user would (SIGTERM: it stops its function processes), and kills it
+    /// only when that takes too long. A SIGKILL alone leaves its function processes running,
+    /// holding their ports, for the tests after it.
     fn drop(&mut self) {
+        // Already ended (and reaped): its pid may be another process's by now.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -183,7 +183,7 @@ async fn a_container_function_idles_to_zero_then_a_request_is_held_scaled_up_and
         images.path(),
         &http_function(
             "orders",
-            8091,
+            18091,
             "  scale: {min: 0, max: 2, idleAfter: 30s}\n",
         ),
         &[],
@@ -326,7 +326,7 @@ async fn a_schedule_wakes_a_function_at_zero_and_its_longer_timeout_is_honoured(
     deploy(
         &system,
         images.path(),
-        &http_function("report", 8092, &spec),
+        &http_function("report", 18092, &spec),
         &[],
     );
     // At zero, as the gateway leaves an idle function (scale.idleAfter is 30 s at least).
@@ -511,7 +511,7 @@ async fn an_sqs_function_without_keda_keeps_a_poller_that_drains_its_queue() {
     deploy(
         &system,
         images.path(),
-        &http_function("orders", 8093, &spec),
+        &http_function("orders", 18093, &spec),
         &[],
     );
     // scale.min 0, yet one replica: nothing else would start a poller.
@@ -612,7 +612,7 @@ async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
     deploy(
         &system,
         images.path(),
-        &http_function("orders", 8094, &spec),
+        &http_function("orders", 18094, &spec),
         &["--no-wait"],
     );
     let scaled = system
@@ -671,7 +671,7 @@ async fn a_run_whose_controller_is_killed_is_resumed_by_the_next_leader_once() {
     deploy(
         &system,
         images.path(),
-        &http_function("slow", 8095, &spec),
+        &http_function("slow", 18095, &spec),
         &[],
     );
     let runs = || {

@@ -116,8 +116,11 @@ struct PodState {
 pub struct View {
     /// Ready pod IPs by `namespace/deployment`.
     pub ready: BTreeMap<String, Vec<String>>,
-    /// Pod names by `namespace/deployment`, oldest first.
+    /// Pod names by `namespace/deployment`, oldest first, including those still terminating
+    /// (their processes not all exited yet), as the API lists a pod until then.
     pub pods: BTreeMap<String, Vec<String>>,
+    /// Pods stopped whose processes have not all exited, by name: their deployment.
+    terminating: BTreeMap<String, String>,
     /// Process ids by pod name.
     pub pids: BTreeMap<String, Vec<u32>>,
     /// Stand-in cluster IPs by `name.namespace`.
@@ -285,7 +288,7 @@ impl State {
             if keep.contains(&i) {
                 self.pods.push(pod);
             } else {
-                stop(pod);
+                stop(pod, &self.view);
             }
         }
     }
@@ -646,12 +649,20 @@ impl State {
             );
         }
         view.services = self.service_ips.clone();
+        let terminating: Vec<(String, String)> = view
+            .terminating
+            .iter()
+            .map(|(pod, owner)| (pod.clone(), owner.clone()))
+            .collect();
+        for (pod, owner) in terminating {
+            view.pods.entry(owner).or_default().push(pod);
+        }
     }
 }
 
 /// Stops a pod as the kubelet does: SIGTERM to each container, SIGKILL to those still running
 /// after its grace period.
-fn stop(pod: PodState) {
+fn stop(pod: PodState, view: &Arc<Mutex<View>>) {
     let grace = Duration::from_secs(
         pod.spec
             .termination_grace_period_seconds
@@ -660,6 +671,12 @@ fn stop(pod: PodState) {
     )
     .min(MAX_GRACE);
     tracing::info!(pod = %pod.name, "kubelet stand-in stops a pod");
+    let name = pod.name.clone();
+    view.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .terminating
+        .insert(name.clone(), pod.owner.clone());
+    let view = Arc::clone(view);
     tokio::spawn(async move {
         let mut children: Vec<tokio::process::Child> =
             pod.containers.into_iter().map(|c| c.child).collect();
@@ -680,6 +697,10 @@ fn stop(pod: PodState) {
                 let _ = child.kill().await;
             }
         }
+        view.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .terminating
+            .remove(&name);
     });
 }
 
