@@ -739,6 +739,103 @@ async fn a_run_whose_controller_is_killed_is_resumed_by_the_next_leader_once() {
     assert_eq!(runs().len(), 1, "one run for the fire time: {:?}", runs());
 }
 
+/// A tenant labels its Function into another identity's pool: in one namespace, a function
+/// with an IAM role of its own gets a pool of its own, and its author then sets the pool label
+/// (`faas.dev/pool: default`) to have its code run in the pods of the role-less pool beside
+/// another function. The default pool's pods never load it (their key is not its key), the
+/// controller puts the label back, and the gateway keeps sending its requests to its own pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_that_labels_itself_into_another_identitys_pool_is_not_loaded_there() {
+    let role = "arn:aws:iam::123456789012:role/faas/team-a/billing";
+    let system = System::start(SystemOptions {
+        values: json!({"controller": {"allowedRoleArns": {
+            "team-a": ["arn:aws:iam::123456789012:role/faas/team-a/*"]
+        }}}),
+        ..SystemOptions::default()
+    })
+    .await;
+    let (public, _) = system.gateway().await;
+    deploy_hello(&system);
+    let hello = faas_e2e::guest("hello");
+    let hello = hello.to_str().expect("a UTF-8 path");
+    system.faas_ok(
+        TEAM,
+        [
+            "deploy",
+            "intruder",
+            "--wasm",
+            hello,
+            "--role-arn",
+            role,
+            "--timeout",
+            "90s",
+        ],
+    );
+    let own_pool = system
+        .api
+        .object("faas.dev", "functions", TEAM, "intruder")
+        .unwrap()["status"]["pool"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(own_pool, "default", "a role of its own, a pool of its own");
+    let default_pod = system.ready(&format!("{TEAM}/pool-default"))[0].clone();
+
+    // The author's move: the pool label, as any edit of the Function can set it.
+    let functions: kube::Api<faas_api::Function> =
+        kube::Api::namespaced(system.client.clone(), TEAM);
+    functions
+        .patch(
+            "intruder",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"faas.dev/pool": "default"}}})),
+        )
+        .await
+        .unwrap();
+    // The default pool's pod sees it (its watch is on that label) and refuses it, saying why
+    // (its load report says so too, until the controller drops reports of pods outside the
+    // function's pool); it serves hello alone.
+    let default_pod_name = system.pods(&format!("{TEAM}/pool-default"))[0].clone();
+    let log = system
+        .until(
+            "the default pool's pod decides",
+            Duration::from_secs(30),
+            || async {
+                let log = system.kubelet.logs_of(&default_pod_name);
+                log.contains("\"function\":\"intruder\"").then_some(log)
+            },
+        )
+        .await;
+    assert!(log.contains("not a member of pool default"), "{log}");
+    assert!(
+        !log.contains("\"message\":\"function loaded\",\"function\":\"intruder\""),
+        "{log}"
+    );
+    let (status, listed) = get(&format!("http://{default_pod}:8080/system/functions")).await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        !listed.contains("intruder"),
+        "loaded beside hello: {listed}"
+    );
+    system
+        .until(
+            "the controller puts its label back",
+            Duration::from_secs(30),
+            || async {
+                let function = system
+                    .api
+                    .object("faas.dev", "functions", TEAM, "intruder")?;
+                (function["metadata"]["labels"]["faas.dev/pool"] == own_pool.as_str()).then_some(())
+            },
+        )
+        .await;
+    // Served by its own pool, still.
+    let (status, body) = get(&format!("{public}/function/intruder/x")).await;
+    assert_eq!((status, body.as_str()), (200, "Hello from faas: GET /x\n"));
+    let own_pods = system.ready(&format!("{TEAM}/pool-{own_pool}"));
+    assert_eq!(own_pods.len(), 1, "{own_pool}");
+}
+
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with
 /// the platform token from the chart's Secret, and the gateway's readiness is what the
 /// EndpointSlice of its Service says.

@@ -162,12 +162,21 @@ impl Kubelet {
 
     /// Every pod's container logs so far, for a failing test's output.
     pub fn logs(&self) -> String {
+        self.logs_of("")
+    }
+
+    /// The log of each container of the pods whose name starts with `prefix`.
+    pub fn logs_of(&self, prefix: &str) -> String {
         let mut out = String::new();
         let Ok(pods) = std::fs::read_dir(&self.dir) else {
             return out;
         };
         let mut paths: Vec<PathBuf> = pods.flatten().map(|e| e.path()).collect();
         paths.sort();
+        paths.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+        });
         for pod in paths {
             let Ok(files) = std::fs::read_dir(&pod) else {
                 continue;
