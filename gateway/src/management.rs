@@ -557,7 +557,8 @@ pub fn stats_json(platform: &Platform, only: Option<&str>) -> serde_json::Value 
             .registry
             .list()
             .iter()
-            .map(|e| e.name().to_owned())
+            // By registry key, as the statistics are recorded (`Entry::key`).
+            .map(|e| e.key.clone())
             .collect(),
     };
     let map: serde_json::Map<String, serde_json::Value> = names
