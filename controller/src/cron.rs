@@ -132,10 +132,22 @@ impl FunctionTarget for GatewayTarget {
                 .request(http::Request::from_parts(parts, Full::new(body)))
                 .await
             {
-                Ok(response) => response.map(|b| {
-                    b.map_err(|e| -> faas_invoke::BoxError { Box::new(e) })
-                        .boxed_unsync()
-                }),
+                Ok(response) => {
+                    // The guest's last lines, from the pod that ran it (a pool), for the run.
+                    if let Some(sink) = &ctx.log_tail
+                        && let Some(tail) = response
+                            .headers()
+                            .get(faas_api::contract::LOG_TAIL_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(faas_api::contract::decode_log_tail)
+                    {
+                        sink.set(tail);
+                    }
+                    response.map(|b| {
+                        b.map_err(|e| -> faas_invoke::BoxError { Box::new(e) })
+                            .boxed_unsync()
+                    })
+                }
                 Err(e) if e.is_connect() => error_response(
                     503,
                     "GatewayUnavailable",

@@ -114,22 +114,29 @@ pub async fn call_function(
         .get(faas_api::contract::TIMEOUT_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(faas_api::contract::parse_call_timeout);
+    // A run of the controller's: its tail goes back with the answer (`run_tail`).
+    let tail = crate::run_tail::wanted(&parts.headers);
     let request = Request::from_parts(parts, body);
     let held = Held {
         _permit: permit,
         _charge: charge,
     };
-    invoke_admitted(
+    let response = invoke_admitted(
         platform,
         &entry,
         request,
         CallContext {
             timeout,
+            log_tail: tail.clone(),
             ..CallContext::new(call_id, name)
         },
         held,
     )
-    .await
+    .await;
+    match tail {
+        Some(sink) => crate::run_tail::attach(response, sink).await,
+        None => response,
+    }
 }
 
 /// Reads the body of a call of `entry` within its size limit (`spec.http.maxBodySize`: 413),

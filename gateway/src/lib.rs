@@ -35,6 +35,7 @@ pub mod registry;
 pub mod reply;
 pub mod routes;
 pub mod run_history;
+pub mod run_tail;
 pub mod runs_api;
 pub mod server;
 pub mod source;

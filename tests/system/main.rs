@@ -836,6 +836,44 @@ async fn a_function_that_labels_itself_into_another_identitys_pool_is_not_loaded
     assert_eq!(own_pods.len(), 1, "{own_pool}");
 }
 
+/// A scheduled WASM function's run, started with the CLI: the pool pod that runs it sends the
+/// guest's last lines back with the answer, through the gateway, to the controller, which
+/// puts them on the FunctionRun (`logTail`), where `faas runs show` finds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_run_records_the_log_tail_of_its_guest() {
+    let system = System::start(SystemOptions::default()).await;
+    let _ = system.gateway().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(faas_e2e::guest("hostile"), dir.path().join("chatty.wasm")).unwrap();
+    deploy(
+        &system,
+        dir.path(),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: chatty}\nspec:\n  \
+         runtime: {wasm: {source: chatty.wasm}}\n  schedules:\n  - name: yearly\n    \
+         cron: \"@yearly\"\n    payload: log\n",
+        &[],
+    );
+    // The payload makes the guest print three lines and one to stderr, then answer.
+    let out = system.faas_ok(TEAM, ["run", "chatty", "--schedule", "yearly"]);
+    assert_eq!(out.trim(), "logged");
+    let run = system
+        .api
+        .objects("faas.dev", "functionruns", Some(TEAM))
+        .into_iter()
+        .find(|r| r["spec"]["function"] == "chatty")
+        .expect("the run");
+    assert_eq!(run["status"]["phase"], "Succeeded", "{run}");
+    let tail = run["status"]["logTail"].as_str().unwrap_or_default();
+    assert!(
+        tail.contains("log line 3") && tail.contains("log line to stderr"),
+        "{run}\n{}",
+        system.logs()
+    );
+    let name = run["metadata"]["name"].as_str().unwrap();
+    let shown = system.faas_ok(TEAM, ["runs", "show", name]);
+    assert!(shown.contains("log line 3"), "{shown}");
+}
+
 /// The chart alone: controller and gateway come up Ready from the rendered Deployments, with
 /// the platform token from the chart's Secret, and the gateway's readiness is what the
 /// EndpointSlice of its Service says.

@@ -118,6 +118,38 @@ pub const TIMEOUT_HEADER: &str = "x-faas-timeout-ms";
 pub const PLATFORM_TOKEN_HEADER: &str = "x-faas-platform-token";
 /// The environment variable that holds the platform token.
 pub const PLATFORM_TOKEN_ENV: &str = "FAAS_PLATFORM_TOKEN";
+/// On the answer to a platform caller's run ([`RUN_ID_HEADER`]) from a pod that runs the
+/// function itself (a pool): the last lines the guest printed, [`encode_log_tail`]d, for the
+/// run record. The controller's runs go through the gateway, so this is how their tail comes
+/// back from the pod.
+pub const LOG_TAIL_HEADER: &str = "x-faas-log-tail";
+/// The most of a tail [`LOG_TAIL_HEADER`] carries, in bytes before encoding (its end).
+pub const MAX_LOG_TAIL_BYTES: usize = 4096;
+
+/// [`LOG_TAIL_HEADER`]'s value for `tail`: its last [`MAX_LOG_TAIL_BYTES`] (from a character
+/// boundary), base64 (a header value cannot hold line breaks).
+pub fn encode_log_tail(tail: &str) -> String {
+    use base64::Engine as _;
+    let mut start = tail.len().saturating_sub(MAX_LOG_TAIL_BYTES);
+    while !tail.is_char_boundary(start) {
+        start += 1;
+    }
+    base64::engine::general_purpose::STANDARD.encode(&tail[start..])
+}
+
+/// [`LOG_TAIL_HEADER`]'s value read back; `None` for anything [`encode_log_tail`] does not
+/// write (too long, not base64, not UTF-8).
+pub fn decode_log_tail(value: &str) -> Option<String> {
+    use base64::Engine as _;
+    if value.len() > MAX_LOG_TAIL_BYTES.div_ceil(3) * 4 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// Longest timeout [`TIMEOUT_HEADER`] may ask for.
 pub const MAX_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
@@ -368,6 +400,23 @@ mod tests {
     }
 
     #[test]
+    fn a_log_tail_travels_as_its_last_bytes_in_base64() {
+        let tail = "line 1\nligne 2 é\n";
+        assert_eq!(
+            decode_log_tail(&encode_log_tail(tail)).as_deref(),
+            Some(tail)
+        );
+        // Longer: its end, cut at a character boundary (é is two bytes).
+        let long = format!("{}{}", "é".repeat(MAX_LOG_TAIL_BYTES), "last line\n");
+        let kept = decode_log_tail(&encode_log_tail(&long)).expect("decodes");
+        assert!(kept.len() <= MAX_LOG_TAIL_BYTES && kept.ends_with("last line\n"));
+        assert!(kept.starts_with('é'));
+        for bad in ["not base64!", "//8=", &"A".repeat(8000)] {
+            assert_eq!(decode_log_tail(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn every_platform_header_is_recognised_as_one() {
         for header in [
             TRIGGER_HEADER,
@@ -380,6 +429,7 @@ mod tests {
             REQUEST_HEADER,
             TIMEOUT_HEADER,
             PLATFORM_TOKEN_HEADER,
+            LOG_TAIL_HEADER,
         ] {
             assert!(is_platform_header(header), "{header}");
         }
