@@ -98,6 +98,28 @@ async fn expect_event(api: &mut Handle) -> (Value, Reply) {
 
 /// The ownership check before an apply: a read of the object's metadata, answered "not
 /// there yet".
+/// A pass that refuses `function`: its status says `Ready` False with `reason`, then a Warning
+/// Event says the same. Returns the status as written and the condition's message.
+async fn expect_refused(api: &mut Handle, function: &Function, reason: &str) -> (Value, String) {
+    let (status, reply) = expect_status(api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some(reason)),
+        "{status}"
+    );
+    let message = ready["message"].as_str().unwrap_or_default().to_owned();
+    reply.json(200, &stored(function, &status));
+    let (event, reply) = expect_event(api).await;
+    assert_eq!(
+        (event["type"].as_str(), event["reason"].as_str()),
+        (Some("Warning"), Some(reason)),
+        "{event}"
+    );
+    reply.json(201, &event);
+    (status, message)
+}
+
 async fn expect_ownership_check(api: &mut Handle, path: &str) {
     let (_, reply) = expect(api, "GET", path).await;
     reply.not_found("not created yet");
@@ -116,6 +138,14 @@ fn owned_metadata(name: &str, uid: &str) -> Value {
            "metadata": {"name": name, "namespace": "shop", "uid": uid,
                         "ownerReferences": [{"apiVersion": "faas.dev/v1alpha1", "kind": "Function",
                                              "name": "orders", "uid": UID, "controller": true}]}})
+}
+
+/// What a GET of one of the controller's own unowned objects (a pool's) answers: its
+/// metadata with our managed-by label.
+fn ours_metadata(name: &str) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
+           "metadata": {"name": name, "namespace": "shop", "uid": "ours",
+                        "labels": {"app.kubernetes.io/managed-by": "faas-controller"}}})
 }
 
 fn owner_is_the_function(body: &Value) {
@@ -546,24 +576,11 @@ async fn a_function_that_cannot_run_gets_only_a_status_that_says_why() {
     }
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (status, reply) = expect_status(&mut api).await;
-    let ready = &status["status"]["conditions"][0];
-    assert_eq!(ready["status"], "False");
-    assert_eq!(ready["reason"], "NoImage");
+    let (_, message) = expect_refused(&mut api, &f_copy, "NoImage").await;
     assert!(
-        ready["message"]
-            .as_str()
-            .unwrap()
-            .contains("spec.runtime.container.image is required"),
-        "{ready}"
+        message.contains("spec.runtime.container.image is required"),
+        "{message}"
     );
-    reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect_event(&mut api).await;
-    assert_eq!(
-        (event["type"].as_str(), event["reason"].as_str()),
-        (Some("Warning"), Some("NoImage"))
-    );
-    reply.json(201, &event);
     pass.await.unwrap().expect("pass succeeds");
 }
 
@@ -966,18 +983,8 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
                 "metadata": {"name": "fn-hello", "namespace": "shop"},
                 "binaryData": {"hello.wasm": "AGFzbQEAAAA="}}),
     );
-    let (status, reply) = expect_status(&mut api).await;
-    let ready = &status["status"]["conditions"][0];
-    assert_eq!(ready["status"], "False");
-    assert_eq!(ready["reason"], "ArtifactDigestMismatch");
-    assert!(
-        ready["message"].as_str().unwrap().contains("pins 0000"),
-        "{ready}"
-    );
-    reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect_event(&mut api).await;
-    assert_eq!(event["type"], "Warning");
-    reply.json(201, &event);
+    let (_, message) = expect_refused(&mut api, &f_copy, "ArtifactDigestMismatch").await;
+    assert!(message.contains("pins 0000"), "{message}");
     pass.await.unwrap().expect("pass succeeds");
 }
 
@@ -1062,12 +1069,7 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
                         "metadata": {"name": "pool-default", "namespace": "shop", "uid": "theirs"}}),
             ),
             Some(true) => {
-                reply.json(
-                    200,
-                    &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                            "metadata": {"name": "pool-default", "namespace": "shop", "uid": "ours",
-                                         "labels": {"app.kubernetes.io/managed-by": "faas-controller"}}}),
-                );
+                reply.json(200, &ours_metadata("pool-default"));
                 let (_, reply) = expect(&mut api, "DELETE", &format!("{path}?")).await;
                 reply.not_found("gone already is fine");
             }
@@ -1097,17 +1099,9 @@ async fn a_foreign_role_arn_is_refused_with_a_condition_and_nothing_rendered() {
     });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
-    let (status, reply) = expect_status(&mut api).await;
-    let ready = &status["status"]["conditions"][0];
-    assert_eq!(ready["status"], "False");
-    assert_eq!(ready["reason"], "NotAllowedInCluster");
-    let message = ready["message"].as_str().unwrap();
+    let (status, message) = expect_refused(&mut api, &f_copy, "NotAllowedInCluster").await;
     assert!(message.starts_with("spec.iam.roleArn: "), "{message}");
     assert!(status["status"].get("pool").is_none(), "{status}");
-    reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect_event(&mut api).await;
-    assert_eq!(event["reason"], "NotAllowedInCluster");
-    reply.json(201, &event);
     drop(api);
     pass.await.unwrap().expect("pass succeeds");
 }
@@ -1157,19 +1151,11 @@ async fn a_self_set_pool_label_is_stripped_from_a_refused_function() {
     )
     .await;
     reply.json(200, &list("DeploymentList", vec![]));
-    let (status, reply) = expect_status(&mut api).await;
-    let ready = &status["status"]["conditions"][0];
-    assert_eq!(ready["reason"], "NotAllowedInCluster");
+    let (_, message) = expect_refused(&mut api, &f_copy, "NotAllowedInCluster").await;
     assert!(
-        ready["message"]
-            .as_str()
-            .unwrap()
-            .contains("spec.runtime.wasm.dirs[0].hostPath"),
-        "{ready}"
+        message.contains("spec.runtime.wasm.dirs[0].hostPath"),
+        "{message}"
     );
-    reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect_event(&mut api).await;
-    reply.json(201, &event);
     drop(api);
     pass.await.unwrap().expect("pass succeeds");
 }
@@ -1201,24 +1187,11 @@ async fn a_foreign_deployment_is_not_taken_over() {
                              "labels": {"app": "orders", "app.kubernetes.io/managed-by": "Helm"}}}),
     );
     // Next is the status, not an apply of the Deployment.
-    let (status, reply) = expect_status(&mut api).await;
-    let ready = &status["status"]["conditions"][0];
-    assert_eq!(ready["status"], "False");
-    assert_eq!(ready["reason"], "ObjectNotOwned");
+    let (_, message) = expect_refused(&mut api, &f_copy, "ObjectNotOwned").await;
     assert!(
-        ready["message"]
-            .as_str()
-            .unwrap()
-            .contains("Deployment fn-orders exists and was not made by faas"),
-        "{ready}"
+        message.contains("Deployment fn-orders exists and was not made by faas"),
+        "{message}"
     );
-    reply.json(200, &stored(&f_copy, &status));
-    let (event, reply) = expect_event(&mut api).await;
-    assert_eq!(
-        (event["type"].as_str(), event["reason"].as_str()),
-        (Some("Warning"), Some("ObjectNotOwned"))
-    );
-    reply.json(201, &event);
     drop(api);
     pass.await.unwrap().expect("pass succeeds");
 }
@@ -1455,12 +1428,7 @@ async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
     for kind in ["scaledobjects", "triggerauthentications"] {
         let path = format!("/apis/keda.sh/v1alpha1/namespaces/shop/{kind}/pool-default");
         let (_, reply) = expect(&mut api, "GET", &path).await;
-        reply.json(
-            200,
-            &json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata",
-                    "metadata": {"name": "pool-default", "namespace": "shop", "uid": "ours",
-                                 "labels": {"app.kubernetes.io/managed-by": "faas-controller"}}}),
-        );
+        reply.json(200, &ours_metadata("pool-default"));
         let (_, reply) = expect(&mut api, "DELETE", &format!("{path}?")).await;
         reply.json(
             200,
