@@ -341,6 +341,15 @@ impl Faas {
         assert!(status.success());
     }
 
+    /// Sends SIGKILL: the platform dies without running anything of its own.
+    pub fn sigkill(&self) {
+        let status = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Waits for the process to exit (bounded), returning its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;

@@ -106,7 +106,35 @@ impl ProcessSpec {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        #[cfg(target_os = "linux")]
+        die_with_the_platform(&mut command);
         Ok(command)
+    }
+}
+
+/// Linux: the process is sent SIGKILL when the thread that started it ends. Function
+/// processes are started from the runtime's worker threads, which live as long as the
+/// platform, so that is when the platform ends, however it ends (SIGKILL, an OOM kill):
+/// `kill_on_drop` covers only the ends that run destructors. Without it an orphan keeps the
+/// function's port, and the next `faas up` cannot start the function. (A process started
+/// from a `spawn_blocking` thread would die when that thread idles out: never do that.)
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn die_with_the_platform(command: &mut tokio::process::Command) {
+    let platform = rustix::process::getpid();
+    // SAFETY: the closure runs in the child between fork and exec, where only
+    // async-signal-safe calls are allowed: it makes two system calls (prctl, getppid) and
+    // builds errors without allocating.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+                .map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))?;
+            // The platform may have ended before the signal was asked for: then none comes.
+            if rustix::process::getppid() != Some(platform) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
+            Ok(())
+        });
     }
 }
 

@@ -145,3 +145,37 @@ async fn faas_deploy_runs_a_container_function_from_its_manifest_folder_and_it_s
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.text(), "cgi saw POST /y\nagain");
 }
+
+/// `faas up` SIGKILLed (or OOM-killed) runs no destructor, yet its function processes end with
+/// it (the parent-death signal): none is left holding its port for the next `faas up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_processes_die_with_a_sigkilled_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    manifest(
+        dir.path(),
+        "web",
+        &format!("      command: [python3, server.py]\n      port: {port}\n      mode: http\n"),
+    );
+    let mut faas = Faas::start(dir.path());
+    let reply = get(&faas.url("/function/web/x")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    faas.sigkill();
+    let _ = faas.wait_exit(Duration::from_secs(10));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the function's server outlived the SIGKILLed platform"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its port is free for the next platform.
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+}
