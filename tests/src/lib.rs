@@ -334,17 +334,17 @@ impl Faas {
 
     /// Sends SIGTERM.
     pub fn sigterm(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.signal("-TERM");
     }
 
     /// Sends SIGKILL: the platform dies without running anything of its own.
     pub fn sigkill(&self) {
+        self.signal("-KILL");
+    }
+
+    fn signal(&self, which: &str) {
         let status = Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
+            .args([which, &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());

@@ -32,11 +32,10 @@ fn manifest(dir: &Path, name: &str, container: &str) {
     std::fs::write(dir.join(format!("{name}.yaml")), text).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
+/// A folder with the function `web`: [`SERVER`] on a free port, which it returns.
+fn web_server() -> (tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
-    std::fs::write(dir.path().join("report.sh"), CGI).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -47,6 +46,13 @@ async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
         "web",
         &format!("      command: [python3, server.py]\n      port: {port}\n      mode: http\n"),
     );
+    (dir, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
+    let (dir, port) = web_server();
+    std::fs::write(dir.path().join("report.sh"), CGI).unwrap();
     manifest(
         dir.path(),
         "report",
@@ -150,18 +156,7 @@ async fn faas_deploy_runs_a_container_function_from_its_manifest_folder_and_it_s
 /// it (the parent-death signal): none is left holding its port for the next `faas up`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn function_processes_die_with_a_sigkilled_platform() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    manifest(
-        dir.path(),
-        "web",
-        &format!("      command: [python3, server.py]\n      port: {port}\n      mode: http\n"),
-    );
+    let (dir, port) = web_server();
     let mut faas = Faas::start(dir.path());
     let reply = get(&faas.url("/function/web/x")).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
