@@ -734,6 +734,18 @@ async fn expect_no_other_members(api: &mut Handle) {
     reply.json(200, &list("FunctionList", vec![]));
 }
 
+/// The look for pool-default's HorizontalPodAutoscaler (to remove one left from other bounds),
+/// answered: none.
+async fn expect_no_pool_autoscaler(api: &mut Handle) {
+    let (_, reply) = expect(
+        api,
+        "GET",
+        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
+    )
+    .await;
+    reply.not_found("absent");
+}
+
 /// The apply of the `faas.dev/pool` label on Function `orders` (never ownership-checked: it
 /// is the owner), answered with `function`; returns what was applied.
 async fn expect_pool_label(api: &mut Handle, function: &Function) -> Value {
@@ -867,13 +879,7 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
         }
     }
     // Fixed replicas (the default bounds): no autoscaler, and none left behind.
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
-    )
-    .await;
-    reply.not_found("absent");
+    expect_no_pool_autoscaler(&mut api).await;
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -957,13 +963,7 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     // the artifact.
     answer_new_pool_objects(&mut api, |_, _| {}).await;
     // Fixed replicas (the default bounds): no autoscaler, and none left behind.
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
-    )
-    .await;
-    reply.not_found("absent");
+    expect_no_pool_autoscaler(&mut api).await;
     let (_, reply) = expect(
         &mut api,
         "GET",
@@ -1340,13 +1340,7 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
     })
     .await;
     // No autoscaler of ours: only made sure there is none.
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
-    )
-    .await;
-    reply.not_found("absent");
+    expect_no_pool_autoscaler(&mut api).await;
     let (auth, reply) = expect_apply(
         &mut api,
         "/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/pool-default",
@@ -1435,14 +1429,8 @@ async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
             &json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
         );
     }
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/pool-default",
-    )
-    .await;
     // This context's pools have fixed replicas (no CPU bounds): none of ours either.
-    reply.not_found("absent");
+    expect_no_pool_autoscaler(&mut api).await;
     // Then: is any pool unused now? Not this one.
     let (_, reply) = expect(
         &mut api,

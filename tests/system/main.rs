@@ -22,6 +22,16 @@ async fn get(url: &str) -> (u16, String) {
     (reply.status, reply.text())
 }
 
+/// The body of the first 200 `url` answers (within 30 s; the test fails saying `what`).
+async fn answered(system: &System, what: &str, url: &str) -> String {
+    system
+        .until(what, Duration::from_secs(30), || async {
+            let (status, body) = get(url).await;
+            (status == 200).then_some(body)
+        })
+        .await
+}
+
 /// `faas deploy hello --wasm hello.wasm` (the example guest), waiting for Ready.
 fn deploy_hello(system: &System) {
     let hello = faas_e2e::guest("hello");
@@ -46,16 +56,12 @@ async fn a_wasm_function_deployed_with_the_cli_is_served_then_deleted_with_its_p
         1,
         "one pool pod (chart test values)"
     );
-    let answer = system
-        .until(
-            "hello answers through the gateway",
-            Duration::from_secs(30),
-            || async {
-                let (status, body) = get(&format!("{public}/function/hello/abc?x=1")).await;
-                (status == 200).then_some(body)
-            },
-        )
-        .await;
+    let answer = answered(
+        &system,
+        "hello answers through the gateway",
+        &format!("{public}/function/hello/abc?x=1"),
+    )
+    .await;
     // As in local mode, the guest sees the path below its mount point.
     assert_eq!(answer, "Hello from faas: GET /abc?x=1\n");
     // Left out, spec.concurrency is what fits the pool pod (128Mi instances in 1Gi), and
@@ -429,11 +435,7 @@ async fn a_pool_pod_killed_under_traffic_costs_only_its_requests_in_flight() {
         })
         .await;
     let url = format!("{public}/function/hello/x");
-    system
-        .until("hello answers", Duration::from_secs(30), || async {
-            (get(&url).await.0 == 200).then_some(())
-        })
-        .await;
+    answered(&system, "hello answers", &url).await;
 
     const CLIENTS: usize = 4;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -832,16 +834,12 @@ async fn a_function_that_labels_itself_into_another_identitys_pool_is_not_loaded
     // Served by its own pool again, once its pod reloaded it: while the label named another
     // pool, its own pool's pod (whose watch is on its own label) dropped it, so the author's
     // move cost only the author a moment of 404s.
-    let body = system
-        .until(
-            "served by its own pool again",
-            Duration::from_secs(30),
-            || async {
-                let (status, body) = get(&format!("{public}/function/intruder/x")).await;
-                (status == 200).then_some(body)
-            },
-        )
-        .await;
+    let body = answered(
+        &system,
+        "served by its own pool again",
+        &format!("{public}/function/intruder/x"),
+    )
+    .await;
     assert_eq!(body, "Hello from faas: GET /x\n");
     let own_pods = system.ready(&format!("{TEAM}/pool-{own_pool}"));
     assert_eq!(own_pods.len(), 1, "{own_pool}");

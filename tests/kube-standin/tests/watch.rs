@@ -106,13 +106,7 @@ async fn watch_from_a_version_replays_or_is_gone() {
     .await
     .unwrap();
 
-    let replayed: Vec<String> = api
-        .watch(&WatchParams::default().timeout(1), &listed)
-        .await
-        .unwrap()
-        .map(|e| describe(&e.unwrap()))
-        .collect()
-        .await;
+    let replayed = events_since(&api, &listed).await;
     assert_eq!(replayed, ["ADDED b", "MODIFIED a"]);
 
     for i in 0..5 {
@@ -123,14 +117,18 @@ async fn watch_from_a_version_replays_or_is_gone() {
             .await
             .unwrap();
     }
-    let gone: Vec<String> = api
-        .watch(&WatchParams::default().timeout(1), &listed)
+    let gone = events_since(&api, &listed).await;
+    assert_eq!(gone, ["ERROR 410 Expired"]);
+}
+
+/// What a watch of `api` from `version` sees within a second, each [`describe`]d.
+async fn events_since(api: &Api<ConfigMap>, version: &str) -> Vec<String> {
+    api.watch(&WatchParams::default().timeout(1), version)
         .await
         .unwrap()
         .map(|e| describe(&e.unwrap()))
         .collect()
-        .await;
-    assert_eq!(gone, ["ERROR 410 Expired"]);
+        .await
 }
 
 /// The watcher's events as `Kind name` strings.
