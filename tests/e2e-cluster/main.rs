@@ -1,7 +1,16 @@
-//! The controller against a real cluster: run when `KUBECONFIG` is set (kind, k3d, EKS),
+//! The platform against a real cluster: run when `KUBECONFIG` is set (kind, k3d, EKS),
 //! skipped, saying so, otherwise. No API server can run on the CI machine, so this suite is
-//! the only place the reconcile shell meets a real one; the exact requests are covered by
-//! `controller/tests/` everywhere.
+//! the only place the platform meets a real one; `tests/system` runs the same scenarios on
+//! the stand-ins everywhere, and the exact requests are covered by `controller/tests/`.
+//!
+//! Two parts:
+//! - **The whole-system scenarios** (`faas_e2e::scenarios`, the ones `tests/system` runs),
+//!   against the chart as installed on the cluster (see `real.rs` for the release it looks
+//!   for and what the environment may add: the HTTP test function's image, a queue, a role).
+//!   A scenario whose needs the cluster does not meet is skipped, saying which.
+//! - **The controller alone** (`a_container_function_becomes_...`): the reconciler run in
+//!   this process for one namespace, on a cluster *without* the chart (with it, the chart's
+//!   controller would reconcile the same Functions; the test then skips).
 //!
 //! ```sh
 //! KUBECONFIG=~/.kube/config cargo test -p faas-e2e --test e2e-cluster -- --nocapture
@@ -9,13 +18,15 @@
 //! FAAS_E2E_CLUSTER=1 KUBECONFIG=... cargo test -p faas-e2e --test e2e-cluster -- --nocapture
 //! ```
 //!
-//! It runs only against a context named like a disposable cluster (`kind-`, `k3d-`,
+//! Either part runs only against a context named like a disposable cluster (`kind-`, `k3d-`,
 //! `minikube`...) unless `FAAS_E2E_CLUSTER=1` says otherwise. What it does to the cluster: server-side applies the two CRDs (field manager
 //! `faas-e2e`), creates a namespace `faas-e2e-<pid>`, runs the reconciler in this process for
 //! that namespace only (no Lease, no chart needed), and deletes the namespace at the end.
 //! The function image is `FAAS_E2E_IMAGE` (default `python:3.12-alpine`, started as
 //! `python3 -m http.server 8000`), pulled by the cluster's nodes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod real;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,6 +119,16 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
     let client = Client::try_default()
         .await
         .expect("a client from KUBECONFIG");
+    let release = std::env::var("FAAS_E2E_RELEASE").unwrap_or_else(|_| "faas".into());
+    let release_namespace =
+        std::env::var("FAAS_E2E_RELEASE_NAMESPACE").unwrap_or_else(|_| "faas-system".into());
+    if real::chart_installed(&client, &release, &release_namespace).await {
+        eprintln!(
+            "e2e-cluster: the in-process controller test is SKIPPED: the chart is installed, \
+             and its controller would reconcile the test's Functions too (the scenarios run)"
+        );
+        return;
+    }
     install_crds(&client).await;
     let namespace = format!("faas-e2e-{}", std::process::id());
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -256,4 +277,92 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
     let _ = namespaces
         .delete(&namespace, &DeleteParams::default())
         .await;
+}
+
+// The shared scenarios (`faas_e2e::scenarios`), as `tests/system` runs them on the stand-ins.
+
+use faas_e2e::scenarios::{self, controllers::Loss};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_chart_comes_up_ready() {
+    let Some(c) = real::RealCluster::connect("chart").await else {
+        return;
+    };
+    scenarios::chart::comes_up_ready(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_wasm_deployed_served_deleted() {
+    let Some(c) = real::RealCluster::connect("wasm").await else {
+        return;
+    };
+    scenarios::wasm::deployed_served_deleted(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_container_idles_to_zero_then_is_woken() {
+    let Some(c) = real::RealCluster::connect("container").await else {
+        return;
+    };
+    scenarios::container::idles_to_zero_then_is_woken_by_a_request(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_schedule_wakes_a_function_at_zero() {
+    let Some(c) = real::RealCluster::connect("schedule").await else {
+        return;
+    };
+    scenarios::schedule::wakes_a_function_at_zero_with_its_longer_timeout(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_pool_pod_lost_under_traffic() {
+    let Some(c) = real::RealCluster::connect("pool-lost").await else {
+        return;
+    };
+    scenarios::pools::a_killed_pool_pod_costs_only_its_requests_in_flight(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_hostile_pool_label() {
+    let Some(c) = real::RealCluster::connect("hostile").await else {
+        return;
+    };
+    scenarios::pools::a_function_labelled_into_another_identitys_pool_is_not_loaded_there(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_sqs_without_keda() {
+    let Some(c) = real::RealCluster::connect("sqs").await else {
+        return;
+    };
+    scenarios::sqs::without_keda_a_poller_drains_the_queue(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_sqs_with_keda() {
+    let Some(c) = real::RealCluster::connect("keda").await else {
+        return;
+    };
+    scenarios::sqs::with_keda_the_scaled_object_is_what_the_docs_describe(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_controller_pod_lost_mid_run() {
+    let Some(c) = real::RealCluster::connect("controller-lost").await else {
+        return;
+    };
+    scenarios::controllers::a_run_of_a_lost_controller_is_resumed_by_the_next_leader_once(
+        &c,
+        Loss::Pod,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_wasm_run_log_tail() {
+    let Some(c) = real::RealCluster::connect("log-tail").await else {
+        return;
+    };
+    scenarios::logs::a_wasm_run_records_the_log_tail_of_its_guest(&c).await;
 }

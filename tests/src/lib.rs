@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod moto;
 pub mod registry;
+pub mod scenarios;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

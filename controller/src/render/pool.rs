@@ -191,7 +191,7 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
         ..EnvVarSource::default()
     };
     let mut runtime = Container {
-        name: "faas-runtime".to_owned(),
+        name: contract::POOL_CONTAINER.to_owned(),
         image: Some(defaults.runtime_image.clone()),
         args: Some(vec![
             "serve".to_owned(),

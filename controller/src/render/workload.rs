@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use faas_api::{ContainerMode, Function};
+use faas_api::{ContainerMode, Function, contract};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
@@ -283,7 +283,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
     env.push(imds_disabled());
     let probe = app_port.filter(|_| container.mode == ContainerMode::Http);
     let app = Container {
-        name: "function".to_owned(),
+        name: contract::FUNCTION_CONTAINER.to_owned(),
         image: container.image.clone(),
         // In a cluster the image's own entrypoint runs: `command` is local mode's stand-in.
         args: (!container.args.is_empty()).then(|| container.args.clone()),

@@ -332,6 +332,22 @@ fn dispatch(
             ))),
         };
     };
+    if sub == Some("log") && res.group.is_empty() && res.plural == "pods" {
+        if *method != Method::GET {
+            return Err(ApiError::method_not_allowed(format!(
+                "{method} is not supported on pods/log"
+            )));
+        }
+        let pod = store.get(&res, &ns, &name)?;
+        drop(store);
+        let text = crate::logs::answer(shared.log_source().as_ref(), &pod, q)?;
+        let mut response = Response::new(Full::new(Bytes::from(text)).boxed_unsync());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain"),
+        );
+        return Ok(response);
+    }
     let value = match (method.clone(), sub) {
         (Method::GET, Some("scale")) => store.scale(&res, &ns, &name)?,
         (Method::PUT, Some("scale")) => store.write_scale(&res, &ns, &name, &parse(None)?, None)?,

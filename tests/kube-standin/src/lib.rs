@@ -124,13 +124,15 @@
 //!   `kubectl create deployment` send protobuf and fail; `kubectl create -f`, `get`, `scale`,
 //!   `delete`, `apply --server-side --validate=false` send JSON and work). No Table output, no aggregated discovery (kubectl falls back to the legacy
 //!   one), no OpenAPI documents (`kubectl explain` and client-side `kubectl apply` do not
-//!   work), no `exec`/`logs`/`portforward`/`proxy`/`eviction`/`binding` subresources, no
+//!   work), no `exec`/`portforward`/`proxy`/`eviction`/`binding` subresources (`log` is served from a
+//!   [`LogSource`] given with [`ApiServer::serve_logs`], see `logs.rs`), no
 //!   HTTP/2, no TLS.
 //! * No persistence: the state lives as long as the [`ApiServer`].
 
 mod discovery;
 mod error;
 mod http;
+mod logs;
 mod patch;
 mod resources;
 mod selector;
@@ -150,6 +152,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch as signal;
 
 pub use error::ApiError;
+pub use logs::LogSource;
 pub use store::Store;
 
 /// The bearer token written to kubeconfigs (any token is accepted).
@@ -177,11 +180,21 @@ impl Default for Config {
 }
 
 /// What the connections share.
-#[derive(Debug)]
 pub(crate) struct Shared {
     store: Mutex<Store>,
     config: Config,
     addr: SocketAddr,
+    /// Where `pods/{name}/log` reads from, once something runs pods.
+    logs: Mutex<Option<LogSource>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -190,6 +203,14 @@ impl Shared {
         self.store
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The source of pod logs, if one was given.
+    pub(crate) fn log_source(&self) -> Option<LogSource> {
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -225,11 +246,22 @@ impl ApiServer {
             store: Mutex::new(Store::new(config.history, config.watch_buffer)),
             config,
             addr,
+            logs: Mutex::new(None),
         });
         let (stop, stopped) = signal::channel(false);
         tokio::spawn(accept(listener, Arc::clone(&shared), stopped));
         tracing::info!(%addr, "kube stand-in listening");
         Ok(ApiServer { shared, stop })
+    }
+
+    /// Serves `pods/{name}/log` from `source` (see [`LogSource`]): the kubelet stand-in's
+    /// container output. Without one, every container's log is empty.
+    pub fn serve_logs(&self, source: LogSource) {
+        *self
+            .shared
+            .logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(source);
     }
 
     /// `http://127.0.0.1:PORT`.

@@ -677,3 +677,70 @@ async fn kubeconfig_clients_share_state() {
     let version = server.client().apiserver_version().await.unwrap();
     assert_eq!(version.major, "1");
 }
+
+#[tokio::test]
+async fn pod_logs_are_read_from_the_log_source_with_the_kubelets_parameters() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::LogParams;
+    let server = ApiServer::start().await.unwrap();
+    server.serve_logs(std::sync::Arc::new(|namespace, pod, container| {
+        (namespace == "apps" && pod == "web-1" && container == "app").then(|| {
+            "2026-12-06T07:00:00.100000000Z one\n2026-12-06T07:00:01.200000000Z two\n\
+             2026-12-06T07:00:02.300000000Z three\n"
+                .to_string()
+        })
+    }));
+    let pods: Api<Pod> = Api::namespaced(server.client(), "apps");
+    let pod = |containers: &[&str]| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-1"},
+            "spec": {"containers": containers.iter().map(|c| json!({"name": c})).collect::<Vec<_>>()},
+        }))
+        .unwrap()
+    };
+    assert_eq!(
+        api_error(pods.logs("web-1", &LogParams::default()).await),
+        (404, "NotFound".into()),
+        "no such pod"
+    );
+    pods.create(&PostParams::default(), &pod(&["app", "sidecar"]))
+        .await
+        .unwrap();
+    // Two containers: the container must be named, and must be one of them.
+    let (code, _) = api_error(pods.logs("web-1", &LogParams::default()).await);
+    assert_eq!(code, 400);
+    let named = |container: &str| LogParams {
+        container: Some(container.into()),
+        ..LogParams::default()
+    };
+    assert_eq!(api_error(pods.logs("web-1", &named("db")).await).0, 400);
+    assert_eq!(
+        pods.logs("web-1", &named("app")).await.unwrap(),
+        "one\ntwo\nthree\n"
+    );
+    assert_eq!(pods.logs("web-1", &named("sidecar")).await.unwrap(), "");
+    let since = LogParams {
+        since_time: Some("2026-12-06T07:00:01Z".parse().unwrap()),
+        timestamps: true,
+        ..named("app")
+    };
+    assert_eq!(
+        pods.logs("web-1", &since).await.unwrap(),
+        "2026-12-06T07:00:01.200000000Z two\n2026-12-06T07:00:02.300000000Z three\n"
+    );
+    let tail = LogParams {
+        tail_lines: Some(1),
+        ..named("app")
+    };
+    assert_eq!(pods.logs("web-1", &tail).await.unwrap(), "three\n");
+    let limited = LogParams {
+        limit_bytes: Some(6),
+        ..named("app")
+    };
+    assert_eq!(pods.logs("web-1", &limited).await.unwrap(), "one\ntw");
+    let previous = LogParams {
+        previous: true,
+        ..named("app")
+    };
+    assert_eq!(api_error(pods.logs("web-1", &previous).await).0, 400);
+}

@@ -17,7 +17,8 @@
 //!   on 9001) is shared by every pod, so one such pod runs at a time;
 //! - a pod is a Pod object in the API (owned by its Deployment, `status.podIP`, the `Ready`
 //!   condition from its readiness probe, or from its first port accepting connections);
-//! - a container that exits is restarted with a backoff (`restartPolicy: Always`);
+//! - a container that exits is restarted with a backoff (`restartPolicy: Always`); a Pod
+//!   deleted through the API is killed and replaced, as its ReplicaSet would;
 //! - a changed pod template replaces every pod at once (no rolling update); scaling down or
 //!   deleting stops the newest pods first: SIGTERM, then SIGKILL after the pod's
 //!   `terminationGracePeriodSeconds` (at most [`MAX_GRACE`]);
@@ -28,7 +29,11 @@
 //! Not emulated: scheduling (node selectors, tolerations, affinity and resources are ignored:
 //! one node, [`NODE_NAME`]), volumes (paths are the host's), liveness and startup probes,
 //! `exec` probes, lifecycle hooks, pod security contexts, network policies, DNS beyond the
-//! Service names written in environment values, ReplicaSet objects, pod logs through the API.
+//! Service names written in environment values, ReplicaSet objects, graceful deletion of a
+//! Pod deleted through the API (its processes are killed at once, as with `--grace-period=0
+//! --force`; the API stand-in removes the object at once), stdout and stderr told apart in
+//! logs (both go to `<container>.log`, a line each with the time it was read, which the API's
+//! `pods/{name}/log` serves: [`Kubelet::log_source`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash as _, Hasher as _};
@@ -158,6 +163,18 @@ impl Kubelet {
             }
         });
         Kubelet { view, dir, task }
+    }
+
+    /// Container logs for the API stand-in's `pods/{name}/log` (pod names are unique across
+    /// namespaces here: one kubelet names them all).
+    pub fn log_source(&self) -> faas_kube_standin::LogSource {
+        let dir = self.dir.clone();
+        Arc::new(move |_namespace: &str, pod: &str, container: &str| {
+            if pod.contains('/') || container.contains('/') {
+                return None;
+            }
+            std::fs::read_to_string(dir.join(pod).join(format!("{container}.log"))).ok()
+        })
     }
 
     /// Every pod's container logs so far, for a failing test's output.
@@ -297,7 +314,7 @@ impl State {
             if keep.contains(&i) {
                 self.pods.push(pod);
             } else {
-                stop(pod, &self.view);
+                stop(pod, &self.view, None);
             }
         }
     }
@@ -403,11 +420,7 @@ impl State {
         let ip = pod.ip.clone();
         let rewrite = move |v: &str| env::rewrite(v, &ip, services);
         let vars = env::resolve(&self.client, &facts, container, &rewrite).await?;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(pod.dir.join(format!("{}.log", container.name)))
-            .map_err(|e| e.to_string())?;
+        let log = pod.dir.join(format!("{}.log", container.name));
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
@@ -418,8 +431,8 @@ impl State {
             .env("FAAS_STATE", pod.dir.join("state"))
             .current_dir(&pod.dir)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         let ports = || container.ports.iter().flatten();
         if let Some(port) = ports()
@@ -429,9 +442,24 @@ impl State {
             command.env("FAAS_LISTEN", format!("{}:{}", pod.ip, port.container_port));
         }
         command.envs(&self.options.extra_env).envs(&vars);
-        command
+        let mut child = command
             .spawn()
-            .map_err(|e| format!("starting {program} for {}: {e}", container.name))
+            .map_err(|e| format!("starting {program} for {}: {e}", container.name))?;
+        let output = std::sync::Arc::new(tokio::sync::Mutex::new(
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .await
+                .map_err(|e| e.to_string())?,
+        ));
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(timestamp_lines(stdout, std::sync::Arc::clone(&output)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(timestamp_lines(stderr, output));
+        }
+        Ok(child)
     }
 
     /// Restarts what exited, probes readiness.
@@ -485,7 +513,7 @@ impl State {
             Ok(l) => l.items,
             Err(_) => return,
         };
-        for object in listed {
+        for object in &listed {
             let mine = self
                 .pods
                 .iter()
@@ -497,6 +525,27 @@ impl State {
                     .delete(&object.name_any(), &DeleteParams::default())
                     .await;
             }
+        }
+        // Pods whose object was deleted through the API (a test's `kubectl delete pod
+        // --grace-period=0 --force`, the stand-in having no graceful deletion): killed now.
+        let (kept, deleted): (Vec<PodState>, Vec<PodState>) =
+            std::mem::take(&mut self.pods).into_iter().partition(|p| {
+                listed
+                    .iter()
+                    .any(|o| o.metadata.name.as_ref() == Some(&p.name))
+            });
+        self.pods = kept;
+        for pod in deleted {
+            // Its Deployment gone too: deleted by the owner GC with it, which on a real
+            // cluster is a graceful deletion.
+            let (namespace, deployment) = pod.owner.split_once('/').unwrap_or_default();
+            let owner_left = Api::<Deployment>::namespaced(self.client.clone(), namespace)
+                .get_opt(deployment)
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+            stop(pod, &self.view, owner_left.then_some(Duration::ZERO));
         }
         for pod in &mut self.pods {
             let status = json!({"status": {
@@ -669,16 +718,45 @@ impl State {
     }
 }
 
+/// Copies a container's output to its log file a line at a time, each line prefixed with the
+/// time it was read, as a container runtime stores logs (the API's `pods/log` answers
+/// `sinceTime` and `timestamps` from it: [`Kubelet::log_source`]).
+async fn timestamp_lines(
+    stream: impl tokio::io::AsyncRead + Unpin,
+    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
+) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                let entry = format!(
+                    "{:.9} {}\n",
+                    jiff::Timestamp::now(),
+                    text.trim_end_matches('\n')
+                );
+                let _ = log.lock().await.write_all(entry.as_bytes()).await;
+            }
+        }
+    }
+}
+
 /// Stops a pod as the kubelet does: SIGTERM to each container, SIGKILL to those still running
-/// after its grace period.
-fn stop(pod: PodState, view: &Arc<Mutex<View>>) {
-    let grace = Duration::from_secs(
-        pod.spec
-            .termination_grace_period_seconds
-            .unwrap_or(30)
-            .max(0) as u64,
-    )
-    .min(MAX_GRACE);
+/// after its grace period (`grace`, or the pod's own).
+fn stop(pod: PodState, view: &Arc<Mutex<View>>, grace: Option<Duration>) {
+    let grace = grace.unwrap_or_else(|| {
+        Duration::from_secs(
+            pod.spec
+                .termination_grace_period_seconds
+                .unwrap_or(30)
+                .max(0) as u64,
+        )
+        .min(MAX_GRACE)
+    });
     tracing::info!(pod = %pod.name, "kubelet stand-in stops a pod");
     let name = pod.name.clone();
     view.lock()
@@ -689,7 +767,7 @@ fn stop(pod: PodState, view: &Arc<Mutex<View>>) {
     tokio::spawn(async move {
         let mut children: Vec<tokio::process::Child> =
             pod.containers.into_iter().map(|c| c.child).collect();
-        for child in &children {
+        for child in children.iter().filter(|_| !grace.is_zero()) {
             if let Some(pid) = child
                 .id()
                 .and_then(|p| rustix::process::Pid::from_raw(p as i32))

@@ -11,13 +11,14 @@ pub mod proxy;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
 pub use kubelet::{Image, Kubelet};
+
+use crate::scenarios;
 
 /// The chart's release namespace in these tests.
 pub const RELEASE_NAMESPACE: &str = "faas-system";
@@ -26,13 +27,19 @@ pub const RELEASE_NAMESPACE: &str = "faas-system";
 pub struct SystemOptions {
     /// Chart values on top of [`test_values`].
     pub values: Value,
-    /// Images beyond the three of the platform (function images as local programs).
+    /// Images beyond the three of the platform and the HTTP test function (function images
+    /// as local programs).
     pub images: Vec<Image>,
-    /// Environment every pod's processes get (e.g. moto's endpoint).
+    /// Environment every pod's processes get.
     pub env: BTreeMap<String, String>,
     /// Objects applied before the chart (e.g. KEDA's CRDs, which the controller looks for
     /// when it starts).
     pub objects: Vec<Value>,
+    /// moto's endpoints in every pod's environment, and a queue of it for
+    /// [`scenarios::Cluster::queue`].
+    pub moto: bool,
+    /// An IAM role the chart allows in [`TEAM`] (`controller.allowedRoleArns`).
+    pub allowed_role: Option<String>,
 }
 
 impl Default for SystemOptions {
@@ -42,9 +49,14 @@ impl Default for SystemOptions {
             images: Vec::new(),
             env: BTreeMap::new(),
             objects: Vec::new(),
+            moto: false,
+            allowed_role: None,
         }
     }
 }
+
+/// The namespace the scenarios' team deploys to here.
+pub const TEAM: &str = "team-a";
 
 /// Values that make the chart fit one machine: one replica of each, short drains.
 pub fn test_values() -> Value {
@@ -65,6 +77,8 @@ pub struct System {
     pub client: kube::Client,
     pub kubelet: Kubelet,
     pub kubeconfig: PathBuf,
+    moto: bool,
+    allowed_role: Option<String>,
     dir: tempfile::TempDir,
 }
 
@@ -114,6 +128,12 @@ impl System {
         // (a schedule's fire) from here must not wait for a build in between.
         let _ = crate::faas_bin();
         let mut values = test_values();
+        if let Some(role) = &options.allowed_role {
+            merge(
+                &mut values,
+                &json!({"controller": {"allowedRoleArns": {TEAM: [role]}}}),
+            );
+        }
         merge(&mut values, &options.values);
         let system_objects = render_chart(&values);
         let mut images = vec![
@@ -133,8 +153,23 @@ impl System {
                 cmd: vec![],
             },
         ];
+        images.push(Image {
+            prefix: scenarios::HTTP_IMAGE.into(),
+            entrypoint: vec![
+                "python3".into(),
+                "-u".into(),
+                crate::repo_root()
+                    .join("tests/system/http-function/server.py")
+                    .display()
+                    .to_string(),
+            ],
+            cmd: vec![],
+        });
         images.extend(options.images);
         let mut extra_env = options.env;
+        if options.moto {
+            extra_env.extend(crate::moto::moto().env());
+        }
         // Pods are processes on loopback addresses: the (debug) gateway is told to accept
         // them as upstreams, which a release build never does.
         extra_env.insert("FAAS_TEST_LOOPBACK_UPSTREAMS".into(), "1".into());
@@ -151,8 +186,11 @@ impl System {
             api,
             client,
             kubeconfig,
+            moto: options.moto,
+            allowed_role: options.allowed_role,
             dir,
         };
+        system.api.serve_logs(system.kubelet.log_source());
         system.apply(&options.objects).await;
         system.apply(&system_objects).await;
         system
@@ -187,50 +225,6 @@ impl System {
         }
     }
 
-    /// Ready pod IPs of Deployment `namespace/name`.
-    pub fn ready(&self, deployment: &str) -> Vec<String> {
-        let view = self.kubelet.view.lock().unwrap();
-        view.ready.get(deployment).cloned().unwrap_or_default()
-    }
-
-    /// Pod names of Deployment `namespace/name`, oldest first.
-    pub fn pods(&self, deployment: &str) -> Vec<String> {
-        let view = self.kubelet.view.lock().unwrap();
-        view.pods.get(deployment).cloned().unwrap_or_default()
-    }
-
-    /// Waits until `check` returns `Some`, failing with `what` and every pod's log after
-    /// `within`.
-    pub async fn until<T, F, Fut>(&self, what: &str, within: Duration, mut check: F) -> T
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let start = Instant::now();
-        loop {
-            if let Some(value) = check().await {
-                return value;
-            }
-            if start.elapsed() > within {
-                panic!("{what}: not within {within:?}\n{}", self.kubelet.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// The gateway's public and admin base URLs (`http://IP:8080`, `http://IP:9090`) once a
-    /// gateway pod is ready.
-    pub async fn gateway(&self) -> (String, String) {
-        let ip = self
-            .until("a ready gateway pod", Duration::from_secs(60), || async {
-                self.ready(&format!("{RELEASE_NAMESPACE}/faas-gateway"))
-                    .first()
-                    .cloned()
-            })
-            .await;
-        (format!("http://{ip}:8080"), format!("http://{ip}:9090"))
-    }
-
     /// The `faas` CLI, pointed at this system's kubeconfig (context `standin`) and at a config
     /// directory of its own.
     pub fn faas(&self) -> Command {
@@ -244,31 +238,99 @@ impl System {
         command
     }
 
-    /// Runs `faas ARGS --context standin -n NAMESPACE` and returns what it printed, failing
-    /// the test (with every pod's log) when it fails.
-    pub fn faas_ok<I, S>(&self, namespace: &str, args: I) -> String
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<std::ffi::OsStr>,
-    {
-        let out = self
-            .faas()
-            .args(args)
-            .args(["--context", "standin", "-n", namespace])
-            .output()
-            .expect("run faas");
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "faas: {stdout}\n{}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.logs()
-        );
-        stdout
-    }
-
     /// Every pod's log so far.
     pub fn logs(&self) -> String {
         self.kubelet.logs()
+    }
+}
+
+impl scenarios::Cluster for System {
+    fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    fn release_namespace(&self) -> &str {
+        RELEASE_NAMESPACE
+    }
+
+    fn release(&self) -> &str {
+        "faas"
+    }
+
+    fn team(&self) -> &str {
+        TEAM
+    }
+
+    fn faas(&self) -> Command {
+        System::faas(self)
+    }
+
+    fn context(&self) -> &str {
+        "standin"
+    }
+
+    async fn reach(&self, namespace: &str, pod: &str, port: u16) -> String {
+        let pods: Api<k8s_openapi::api::core::v1::Pod> =
+            Api::namespaced(self.client.clone(), namespace);
+        let ip = pods
+            .get(pod)
+            .await
+            .ok()
+            .and_then(|p| p.status?.pod_ip)
+            .unwrap_or_else(|| panic!("pod {namespace}/{pod} has no IP"));
+        format!("http://{ip}:{port}")
+    }
+
+    fn http_image(&self) -> Option<String> {
+        Some(scenarios::HTTP_IMAGE.to_owned())
+    }
+
+    fn kill_processes(&self, _namespace: &str, pod: &str) -> bool {
+        let pids = self
+            .kubelet
+            .view
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pids
+            .get(pod)
+            .cloned()
+            .unwrap_or_default();
+        assert!(!pids.is_empty(), "{pod} runs");
+        for pid in pids {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        true
+    }
+
+    async fn queue(&self) -> Option<(aws_sdk_sqs::Client, String)> {
+        if !self.moto {
+            return None;
+        }
+        static QUEUES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = QUEUES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let moto = crate::moto::moto();
+        let queue = moto
+            .create_queue(&format!("system-{}-{n}", std::process::id()), &[])
+            .await;
+        Some((moto.client(), queue))
+    }
+
+    fn keda_acts(&self) -> bool {
+        false
+    }
+
+    fn allowed_role(&self) -> Option<String> {
+        self.allowed_role.clone()
+    }
+
+    fn meets(&self, need: bool, what: &str) -> bool {
+        assert!(need, "the stand-in is started to meet every need: {what}");
+        true
+    }
+
+    fn diagnostics(&self) -> String {
+        self.logs()
     }
 }

@@ -33,6 +33,12 @@ pub fn pool_object(pool: &str) -> String {
     format!("pool-{pool}")
 }
 
+/// The name of a pool pod's container (what `kubectl logs -c` and the pods/log API name).
+pub const POOL_CONTAINER: &str = "faas-runtime";
+/// The name of a container function's own container in its pod (beside the sidecar, when it
+/// has one): where its output is read for a run's log tail.
+pub const FUNCTION_CONTAINER: &str = "function";
+
 /// The namespace's Role that pool pods are bound to (read Functions and ConfigMaps, report
 /// load states).
 pub const POOL_ROLE: &str = "faas-pool";
