@@ -32,6 +32,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
+use crate::run_log::PodLogs;
 use crate::runs::{KubeRunStore, SCHEDULER_MANAGER};
 
 /// Calls the functions of one namespace through the gateway's admin listener:
@@ -44,7 +45,21 @@ pub struct GatewayTarget {
     gateway: String,
     token: Option<http::HeaderValue>,
     http: HttpClient<HttpConnector, Full<Bytes>>,
+    /// Where a container function's run log tail is read from (see [`crate::run_log`]).
+    pod_logs: Option<PodLogs>,
 }
+
+/// Header `name` of `headers` as text, if it is.
+fn header_text(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The most of a container function's answer held while its run's log tail is read; a
+/// larger one streams on without a tail.
+const MAX_HELD_FOR_TAIL: usize = 1 << 20;
 
 fn error_response(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
     let body = serde_json::json!({"error": message, "reason": reason, "status": status});
@@ -75,7 +90,58 @@ impl GatewayTarget {
                     v
                 }),
             http: HttpClient::builder(TokioExecutor::new()).build(connector),
+            pod_logs: None,
         }
+    }
+
+    /// Reads container functions' run log tails from their pods' logs with `logs`.
+    pub fn with_pod_logs(mut self, logs: PodLogs) -> Self {
+        self.pod_logs = Some(logs);
+        self
+    }
+
+    /// The answer of `function`'s run, with its log tail given to `sink`: from the pool pod
+    /// that ran it (a header), or read from the log of the container function's pod the
+    /// gateway names, once the answer has ended.
+    async fn with_tail(
+        &self,
+        function: &str,
+        response: http::Response<ResponseBody>,
+        sink: &faas_invoke::LogTailSink,
+        sent: jiff::Timestamp,
+    ) -> http::Response<ResponseBody> {
+        // Read before any await: the body is not `Sync`, so no borrow of the response may
+        // live across one.
+        let (tail, pod) = (
+            header_text(response.headers(), faas_api::contract::LOG_TAIL_HEADER),
+            header_text(response.headers(), faas_api::contract::POD_HEADER),
+        );
+        if let Some(tail) = tail.and_then(|v| faas_api::contract::decode_log_tail(&v)) {
+            sink.set(tail);
+            return response;
+        }
+        let (Some(pod), Some(logs)) = (pod, &self.pod_logs) else {
+            return response;
+        };
+        let (parts, body) = response.into_parts();
+        let answer = match faas_invoke::buffer_whole(body, MAX_HELD_FOR_TAIL).await {
+            faas_invoke::Buffered::Whole(answer) => answer,
+            faas_invoke::Buffered::Streaming(body) => {
+                return http::Response::from_parts(parts, body);
+            }
+        };
+        let answered = jiff::Timestamp::now();
+        tokio::time::sleep(crate::run_log::SETTLE).await;
+        match logs
+            .tail(&self.namespace, function, &pod, sent, answered)
+            .await
+        {
+            Ok(tail) => sink.set(tail),
+            Err(e) => {
+                tracing::warn!(function, namespace = %self.namespace, error = %e, "cron: no log tail for the run")
+            }
+        }
+        http::Response::from_parts(parts, faas_invoke::full_body(answer))
     }
 
     /// Where a run of `function` goes: its namespaced name on the gateway, which every
@@ -127,26 +193,21 @@ impl FunctionTarget for GatewayTarget {
             }
             // The attempt's own deadline (timeout, retries) bounds the call: dropping this
             // future on timeout closes the connection.
+            let sent = jiff::Timestamp::now();
             match self
                 .http
                 .request(http::Request::from_parts(parts, Full::new(body)))
                 .await
             {
                 Ok(response) => {
-                    // The guest's last lines, from the pod that ran it (a pool), for the run.
-                    if let Some(sink) = &ctx.log_tail
-                        && let Some(tail) = response
-                            .headers()
-                            .get(faas_api::contract::LOG_TAIL_HEADER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(faas_api::contract::decode_log_tail)
-                    {
-                        sink.set(tail);
-                    }
-                    response.map(|b| {
+                    let response = response.map(|b| {
                         b.map_err(|e| -> faas_invoke::BoxError { Box::new(e) })
                             .boxed_unsync()
-                    })
+                    });
+                    match &ctx.log_tail {
+                        Some(sink) => self.with_tail(&function, response, sink, sent).await,
+                        None => response,
+                    }
                 }
                 Err(e) if e.is_connect() => error_response(
                     503,
@@ -237,11 +298,10 @@ impl ClusterCron {
         tracing::info!(namespace, "cron: scheduler started for the namespace");
         let runner = Runner::new(
             Arc::new(KubeRunStore::new(self.client.clone(), namespace)),
-            Arc::new(GatewayTarget::new(
-                namespace,
-                &self.gateway,
-                self.token.as_deref(),
-            )),
+            Arc::new(
+                GatewayTarget::new(namespace, &self.gateway, self.token.as_deref())
+                    .with_pod_logs(PodLogs::new(self.client.clone())),
+            ),
             self.metrics.clone(),
             Clock::System,
             self.owner.clone(),

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod pools;
 pub mod reconcile;
 pub mod render;
+pub mod run_log;
 pub mod runs;
 pub mod status;
 

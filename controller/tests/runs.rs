@@ -325,6 +325,13 @@ async fn cursors_come_from_the_functions_status_and_errors_name_the_action() {
 /// A stand-in for the gateway's admin listener: answers 200 to each request and hands the
 /// test its head (request line and headers) as it came over the wire.
 async fn gateway() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    gateway_answering("").await
+}
+
+/// [`gateway`], its answers carrying the header lines `headers` (each ending in CRLF).
+async fn gateway_answering(
+    headers: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -341,7 +348,12 @@ async fn gateway() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
             }
             let _ = heads.send(String::from_utf8_lossy(&bytes).to_lowercase());
             let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n{headers}\r\nok"
+                    )
+                    .as_bytes(),
+                )
                 .await;
         }
     });
@@ -460,4 +472,99 @@ async fn a_later_attempt_is_written_on_the_record_and_its_status() {
     });
     expect_status_write(&mut api, id, RunPhase::Succeeded).await;
     writing.await.unwrap().expect("written");
+}
+
+/// A container function's run: the gateway names the pod that answered, the controller
+/// checks that it is one of the function's pods (a list by name and the function's labels:
+/// the role it has) and reads that pod's function container's log from the call on, with
+/// timestamps, keeping the lines of the run. A pod that is not the function's is not read.
+#[tokio::test]
+async fn a_container_functions_run_tail_is_read_from_the_log_of_the_pod_that_answered() {
+    use faas_controller::run_log::PodLogs;
+    let (url, _heads) = gateway_answering("x-faas-pod: fn-report-7c9\r\n").await;
+    for of_the_function in [true, false] {
+        let (client, mut api) = faas_kube_mock::client("shop");
+        let target = GatewayTarget::new("shop", &url, Some("platform-token-1234"))
+            .with_pod_logs(PodLogs::new(client));
+        let sink = faas_invoke::LogTailSink::default();
+        let ctx = faas_invoke::CallContext {
+            log_tail: Some(sink.clone()),
+            ..faas_invoke::CallContext::new("report.nightly.20261206t030000z", "report")
+        };
+        let before = jiff::Timestamp::now();
+        let call = tokio::spawn(async move {
+            let response = target.call("report", cron_request(), ctx).await;
+            let status = response.status();
+            let body = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (status, body)
+        });
+        let (request, reply) = faas_kube_mock::next(&mut api).await;
+        let uri = request.uri().to_string();
+        assert!(uri.starts_with("/api/v1/namespaces/shop/pods?"), "{uri}");
+        for part in [
+            "fieldSelector=metadata.name%3Dfn-report-7c9",
+            "labelSelector=faas.dev%2Ffunction%3Dreport%2Capp.kubernetes.io%2Fmanaged-by%3Dfaas-controller",
+        ] {
+            assert!(uri.contains(part), "{part} in {uri}");
+        }
+        let items = if of_the_function {
+            vec![json!({"metadata": {"name": "fn-report-7c9", "namespace": "shop"}})]
+        } else {
+            vec![]
+        };
+        reply.json(
+            200,
+            &json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": items}),
+        );
+        if of_the_function {
+            let (request, reply) = faas_kube_mock::next(&mut api).await;
+            let uri = request.uri().to_string();
+            assert!(
+                uri.starts_with(
+                    "/api/v1/namespaces/shop/pods/fn-report-7c9/log?&container=function&"
+                ),
+                "{uri}"
+            );
+            assert!(
+                uri.contains("timestamps=true") && uri.contains("tailLines="),
+                "{uri}"
+            );
+            // From a little before the call (clocks differ), to the second.
+            let since = uri
+                .split('&')
+                .find_map(|p| p.strip_prefix("sinceTime="))
+                .unwrap()
+                .replace("%3A", ":");
+            let since: jiff::Timestamp = since.parse().unwrap();
+            assert!(
+                since <= before
+                    && before.duration_since(since) <= jiff::SignedDuration::from_secs(4),
+                "{since}"
+            );
+            let now = jiff::Timestamp::now();
+            let long_before = now - jiff::SignedDuration::from_secs(60);
+            reply.bytes(
+                200,
+                format!(
+                    "{long_before} from another call\n{now} report started\n{now} report done\n"
+                )
+                .into_bytes(),
+            );
+        }
+        let (status, body) = call.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, "ok", "the answer is passed on whole");
+        let tail = sink.take();
+        if of_the_function {
+            assert_eq!(tail.as_deref(), Some("report started\nreport done\n"));
+        } else {
+            assert_eq!(
+                tail, None,
+                "no log read from a pod that is not the function's"
+            );
+        }
+    }
 }

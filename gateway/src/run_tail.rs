@@ -10,12 +10,8 @@
 //! An answer larger than [`MAX_BUFFERED`] is passed on as it streams, without a tail: a run
 //! record keeps an excerpt of the output anyway, and memory stays bounded.
 
-use bytes::{Bytes, BytesMut};
-use faas_runtime::{BoxError, LogTailSink, ResponseBody};
-use futures::StreamExt as _;
+use faas_runtime::{LogTailSink, ResponseBody};
 use http::{HeaderMap, HeaderValue, Response};
-use http_body::Frame;
-use http_body_util::{BodyExt as _, BodyStream, Full, StreamBody};
 
 /// The most of an answer held to attach its tail.
 pub const MAX_BUFFERED: usize = 1 << 20;
@@ -32,25 +28,11 @@ pub fn wanted(headers: &HeaderMap) -> Option<LogTailSink> {
 
 /// `response` with the tail `sink` receives in its headers (see the module docs).
 pub async fn attach(response: Response<ResponseBody>, sink: LogTailSink) -> Response<ResponseBody> {
-    let (mut parts, mut body) = response.into_parts();
-    let mut read = BytesMut::new();
-    loop {
-        match body.frame().await {
-            None => break,
-            Some(Ok(frame)) => {
-                // Trailers are not kept: nothing of ours sends them.
-                if let Ok(data) = frame.into_data() {
-                    read.extend_from_slice(&data);
-                }
-                if read.len() > MAX_BUFFERED {
-                    return Response::from_parts(parts, resume(read.freeze(), Some(body), None));
-                }
-            }
-            Some(Err(e)) => {
-                return Response::from_parts(parts, resume(read.freeze(), None, Some(e)));
-            }
-        }
-    }
+    let (mut parts, body) = response.into_parts();
+    let read = match faas_invoke::buffer_whole(body, MAX_BUFFERED).await {
+        faas_invoke::Buffered::Whole(read) => read,
+        faas_invoke::Buffered::Streaming(body) => return Response::from_parts(parts, body),
+    };
     if let Some(tail) = sink.wait(TAIL_WAIT).await
         && let Ok(value) = HeaderValue::from_str(&faas_api::contract::encode_log_tail(&tail))
     {
@@ -58,25 +40,17 @@ pub async fn attach(response: Response<ResponseBody>, sink: LogTailSink) -> Resp
             .headers
             .insert(faas_api::contract::LOG_TAIL_HEADER, value);
     }
-    let body = Full::new(read.freeze())
-        .map_err(|never| match never {})
-        .boxed_unsync();
-    Response::from_parts(parts, body)
-}
-
-/// What was read, then the rest of `body` or `error`, as one body.
-fn resume(read: Bytes, body: Option<ResponseBody>, error: Option<BoxError>) -> ResponseBody {
-    let head = futures::stream::iter([Ok(Frame::data(read))]);
-    let rest = futures::stream::iter(body)
-        .flat_map(BodyStream::new)
-        .chain(futures::stream::iter(error.map(Err)));
-    StreamBody::new(head.chain(rest)).boxed_unsync()
+    Response::from_parts(parts, faas_invoke::full_body(read))
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use bytes::Bytes;
+    use faas_runtime::BoxError;
+    use http_body::Frame;
+    use http_body_util::{BodyExt as _, StreamBody};
 
     fn response(chunks: Vec<Result<Bytes, &'static str>>) -> Response<ResponseBody> {
         let stream = futures::stream::iter(

@@ -334,8 +334,10 @@ fn slice_in(namespace: &str, name: &str, service: &str, pods: &[SocketAddr]) -> 
                                 "app.kubernetes.io/managed-by": "faas-controller"}},
         "addressType": "IPv4",
         "ports": [{"name": "http", "port": pods.first().map_or(80, |p| p.port())}],
-        "endpoints": pods.iter().map(|p| json!({"addresses": [p.ip().to_string()],
-                                                "conditions": {"ready": true}})).collect::<Vec<_>>(),
+        "endpoints": pods.iter().enumerate().map(|(i, p)| json!({
+            "addresses": [p.ip().to_string()], "conditions": {"ready": true},
+            "targetRef": {"kind": "Pod", "name": format!("{service}-pod{i}"), "namespace": namespace},
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -379,9 +381,21 @@ async fn pod(ip: &str, port: u16, id: &'static str) -> SocketAddr {
                         "timeout": header("x-faas-timeout-ms"),
                         "token": header("x-faas-platform-token"),
                     });
-                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                        seen.to_string(),
-                    ))))
+                    // What only the platform may say, said by the pod: believed from a
+                    // platform router (a pool), dropped from a function's own server.
+                    let mut response = Response::new(Full::new(Bytes::from(seen.to_string())));
+                    response.headers_mut().insert(
+                        faas_api::contract::POD_HEADER,
+                        http::HeaderValue::from_static("another-teams-pod"),
+                    );
+                    response.headers_mut().insert(
+                        faas_api::contract::LOG_TAIL_HEADER,
+                        http::HeaderValue::from_str(&faas_api::contract::encode_log_tail(
+                            &format!("printed by {id}\n"),
+                        ))
+                        .unwrap(),
+                    );
+                    Ok::<_, std::convert::Infallible>(response)
                 },
             );
             tokio::spawn(
@@ -1068,7 +1082,7 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
     // The admin listener, which every pod in the cluster reaches: another team's pod with a
     // wrong token or none is just as outside; the controller's cron, with the platform token,
     // speaks for the platform, and its run's timeout goes on to the pod. The token does not.
-    let run = |token: Option<&'static str>| async move {
+    let run_of = |function: &'static str, token: Option<&'static str>| async move {
         let mut headers = vec![
             ("x-faas-trigger", "cron"),
             ("x-faas-run-id", "echo.nightly.20261205t020000z"),
@@ -1078,14 +1092,55 @@ async fn a_public_client_cannot_pose_as_a_trigger_or_choose_the_mount_point() {
         headers.extend(token.map(|t| ("x-faas-platform-token", t)));
         let reply = faas_e2e::send(
             "POST",
-            &format!("http://{admin}/function/echo.shop/"),
+            &format!("http://{admin}/function/{function}.shop/"),
             &headers,
             "{}",
         )
         .await;
         assert_eq!(reply.status, 200, "{}", reply.text());
-        reply.json()
+        reply
     };
+    let run = |token| async move { run_of("echo", token).await.json() };
+    let answered = |reply: &faas_e2e::Reply, name: &str| {
+        reply
+            .headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    // The pods' own platform headers: a function's own server (echo) speaks for nobody, not
+    // even in a run; its run's answer names the pod it came from (its slice's targetRef), for
+    // the controller to read the run's log tail from. A pool's router says the tail itself.
+    for token in [None, Some(PLATFORM_TOKEN)] {
+        let reply = run_of("echo", token).await;
+        assert_eq!(answered(&reply, faas_api::contract::LOG_TAIL_HEADER), None);
+        let pod = answered(&reply, faas_api::contract::POD_HEADER);
+        let expected = token.map(|_| "fn-echo-pod0".to_owned());
+        assert_eq!(pod, expected, "{token:?}");
+    }
+    let pooled = run_of("pooled", Some(PLATFORM_TOKEN)).await;
+    assert_eq!(
+        answered(&pooled, faas_api::contract::LOG_TAIL_HEADER)
+            .as_deref()
+            .and_then(faas_api::contract::decode_log_tail)
+            .as_deref(),
+        Some("printed by pool\n")
+    );
+    assert_eq!(answered(&pooled, faas_api::contract::POD_HEADER), None);
+    let public_reply = faas_e2e::send(
+        "POST",
+        &format!("http://{public}/function/echo/x"),
+        &[("host", "gateway.test")],
+        "{}",
+    )
+    .await;
+    assert_eq!(
+        answered(&public_reply, faas_api::contract::POD_HEADER),
+        None
+    );
+    assert_eq!(
+        answered(&public_reply, faas_api::contract::LOG_TAIL_HEADER),
+        None
+    );
     for token in [None, Some("not-the-platform-token-at-all")] {
         let seen = run(token).await;
         for platform_header in ["trigger", "runId", "timeout", "token"] {

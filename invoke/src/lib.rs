@@ -5,10 +5,12 @@
 //! request does. Both sides meet here so that an event source does not link an executor
 //! (the controller runs cron without wasmtime).
 
+pub mod buffer;
 mod error;
 mod invoker;
 pub mod target;
 
+pub use buffer::{Buffered, buffer_whole};
 pub use error::InvokeError;
 pub use invoker::{BoxError, CallContext, Invoker, LogTailSink, ResponseBody, full_body};
 pub use target::{BoundedBody, FunctionTarget, read_bounded};

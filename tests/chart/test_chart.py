@@ -339,6 +339,7 @@ class ChartTest(unittest.TestCase):
             ("rbac.authorization.k8s.io", "roles", "patch"),
             ("", "configmaps", "get"),
             ("", "pods", "list"),
+            ("", "pods/log", "get"),
             ("keda.sh", "scaledobjects", "patch"),
             ("autoscaling", "horizontalpodautoscalers", "patch"),
             ("autoscaling", "horizontalpodautoscalers", "delete"),
@@ -351,6 +352,9 @@ class ChartTest(unittest.TestCase):
         self.assertFalse(allowed("", "secrets", "get"))
         self.assertFalse(allowed("", "configmaps", "patch"))
         self.assertFalse(allowed("coordination.k8s.io", "leases", "get"))
+        # Logs to read, never a way into a pod.
+        self.assertFalse(allowed("", "pods/exec", "create"))
+        self.assertFalse(allowed("", "pods", "get"))
         lease = find(objects, "Role", "faas-controller-lease")[0]
         self.assertEqual(lease["metadata"]["namespace"], "faas-system")
         self.assertEqual(lease["rules"][0]["resources"], ["leases"])

@@ -366,3 +366,11 @@ async fn scenario_wasm_run_log_tail() {
     };
     scenarios::logs::a_wasm_run_records_the_log_tail_of_its_guest(&c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_container_run_log_tail() {
+    let Some(c) = real::RealCluster::connect("container-log-tail").await else {
+        return;
+    };
+    scenarios::logs::a_container_run_records_the_log_tail_of_its_pod(&c).await;
+}

@@ -131,6 +131,12 @@ async fn a_cluster_run_records_the_log_tail_of_its_guest() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_functions_cluster_run_records_the_log_tail_of_its_pod() {
+    let system = System::start(SystemOptions::default()).await;
+    scenarios::logs::a_container_run_records_the_log_tail_of_its_pod(&system).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chart_comes_up_ready() {
     let system = System::start(SystemOptions::default()).await;
     scenarios::chart::comes_up_ready(&system).await;

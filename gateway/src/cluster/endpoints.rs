@@ -42,13 +42,17 @@ pub const PORT_NAME: &str = "http";
 pub struct Backend {
     /// Pod IP and target port.
     pub addr: SocketAddr,
+    /// The pod's name, from the endpoint's `targetRef` (for a run's log tail: see
+    /// [`faas_api::contract::POD_HEADER`]).
+    pub pod: Option<String>,
     in_flight: AtomicUsize,
 }
 
 impl Backend {
-    pub(crate) fn new(addr: SocketAddr) -> Self {
+    pub(crate) fn new(addr: SocketAddr, pod: Option<String>) -> Self {
         Backend {
             addr,
+            pod,
             in_flight: AtomicUsize::new(0),
         }
     }
@@ -125,18 +129,30 @@ impl ServiceState {
         }
         addrs.sort();
         addrs.dedup();
+        let pod_of =
+            |addr: &SocketAddr| self.slices.values().find_map(|s| s.pods.get(addr)).cloned();
+        let wanted: Vec<(SocketAddr, Option<String>)> =
+            addrs.into_iter().map(|a| (a, pod_of(&a))).collect();
         let current = self.published.borrow().clone();
-        if current.iter().map(|b| b.addr).eq(addrs.iter().copied()) {
+        if current
+            .iter()
+            .map(|b| (b.addr, b.pod.as_ref()))
+            .eq(wanted.iter().map(|(a, p)| (*a, p.as_ref())))
+        {
             return;
         }
-        let known: HashMap<SocketAddr, &Arc<Backend>> =
-            current.iter().map(|b| (b.addr, b)).collect();
-        let next: Vec<Arc<Backend>> = addrs
-            .into_iter()
-            .map(|addr| {
-                known
-                    .get(&addr)
-                    .map_or_else(|| Arc::new(Backend::new(addr)), |b| Arc::clone(b))
+        // A new pod that got an old pod's address is a new backend.
+        let known: HashMap<(SocketAddr, Option<&String>), &Arc<Backend>> = current
+            .iter()
+            .map(|b| ((b.addr, b.pod.as_ref()), b))
+            .collect();
+        let next: Vec<Arc<Backend>> = wanted
+            .iter()
+            .map(|(addr, pod)| {
+                known.get(&(*addr, pod.as_ref())).map_or_else(
+                    || Arc::new(Backend::new(*addr, pod.clone())),
+                    |b| Arc::clone(b),
+                )
             })
             .collect();
         self.published.send_replace(Arc::from(next));
@@ -292,6 +308,8 @@ pub struct SliceAddresses {
     pub ready: Vec<SocketAddr>,
     /// Terminating endpoints still serving: used only when no endpoint is ready.
     pub serving: Vec<SocketAddr>,
+    /// The pod each address belongs to (`targetRef` of kind Pod), where the slice says.
+    pub pods: HashMap<SocketAddr, String>,
 }
 
 /// The addresses of a slice's endpoints, by condition, without those no pod can have
@@ -320,20 +338,29 @@ pub fn slice_addresses(slice: &EndpointSlice, loopback: bool) -> SliceAddresses 
         } else {
             continue;
         };
-        list.extend(
-            endpoint
-                .addresses
-                .iter()
-                .filter_map(|a| a.parse::<IpAddr>().ok())
-                .filter(|ip| {
-                    let ok = is_pod_address(*ip, loopback);
-                    if !ok {
-                        tracing::warn!(slice = %slice.name_any(), address = %ip, "ignoring an EndpointSlice address no pod can have");
-                    }
-                    ok
-                })
-                .map(|ip| SocketAddr::new(ip, port)),
-        );
+        let pod = endpoint
+            .target_ref
+            .as_ref()
+            .filter(|t| t.kind.as_deref() == Some("Pod"))
+            .and_then(|t| t.name.clone());
+        for addr in endpoint
+            .addresses
+            .iter()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|ip| {
+                let ok = is_pod_address(*ip, loopback);
+                if !ok {
+                    tracing::warn!(slice = %slice.name_any(), address = %ip, "ignoring an EndpointSlice address no pod can have");
+                }
+                ok
+            })
+            .map(|ip| SocketAddr::new(ip, port))
+        {
+            list.push(addr);
+            if let Some(pod) = &pod {
+                found.pods.insert(addr, pod.clone());
+            }
+        }
     }
     found
 }
@@ -381,6 +408,32 @@ mod tests {
         assert_eq!(show(&found.ready), ["10.0.0.1:8080", "10.0.0.3:8080"]);
         // Terminating but not said to be serving: neither.
         assert!(found.serving.is_empty());
+    }
+
+    #[test]
+    fn a_backend_knows_its_pod_and_a_new_pod_at_an_old_address_is_a_new_backend() {
+        let endpoints = Endpoints::default();
+        let endpoint = |pod: &str| {
+            json!([{"addresses": ["10.0.0.1"], "targetRef": {"kind": "Pod", "name": pod}},
+                   {"addresses": ["10.0.0.2"], "targetRef": {"kind": "Node", "name": "n1"}}])
+        };
+        endpoints.apply(&slice("fn-a-x1", "fn-a", 8080, endpoint("fn-a-1")));
+        let first = endpoints.ready(&key("fn-a"));
+        let pods: Vec<Option<&str>> = first.iter().map(|b| b.pod.as_deref()).collect();
+        assert_eq!(
+            pods,
+            [Some("fn-a-1"), None],
+            "only a Pod targetRef names a pod"
+        );
+        let _busy = first[0].start();
+        // The same pod again: the same backend, its in-flight count kept.
+        endpoints.apply(&slice("fn-a-x1", "fn-a", 8080, endpoint("fn-a-1")));
+        assert_eq!(endpoints.ready(&key("fn-a"))[0].in_flight(), 1);
+        // Another pod got the address: a backend of its own.
+        endpoints.apply(&slice("fn-a-x1", "fn-a", 8080, endpoint("fn-a-2")));
+        let next = endpoints.ready(&key("fn-a"));
+        assert_eq!(next[0].pod.as_deref(), Some("fn-a-2"));
+        assert_eq!(next[0].in_flight(), 0);
     }
 
     #[test]

@@ -183,6 +183,35 @@ impl RemoteFunction {
         response
     }
 
+    /// The platform's headers on an answer from `backend`. A function's own HTTP server
+    /// (no platform router in front: no path prefix) cannot speak for the platform: its
+    /// `x-faas-*` headers are dropped, so it can neither forge a run's log tail nor name
+    /// another pod to read one from. A run's answer then names the pod that gave it
+    /// ([`faas_api::contract::POD_HEADER`]) when there is no tail from a platform router.
+    fn platform_headers(&self, headers: &mut http::HeaderMap, run: bool, backend: &Backend) {
+        if self.upstream.path_prefix.is_empty() {
+            let forged: Vec<http::HeaderName> = headers
+                .keys()
+                .filter(|name| faas_api::contract::is_platform_header(name.as_str()))
+                .cloned()
+                .collect();
+            for name in forged {
+                headers.remove(name);
+            }
+        } else {
+            headers.remove(faas_api::contract::POD_HEADER);
+        }
+        if run
+            && !headers.contains_key(faas_api::contract::LOG_TAIL_HEADER)
+            && let Some(value) = backend
+                .pod
+                .as_deref()
+                .and_then(|pod| HeaderValue::from_str(pod).ok())
+        {
+            headers.insert(faas_api::contract::POD_HEADER, value);
+        }
+    }
+
     /// The request as the pod at `addr` gets it.
     fn outbound(
         &self,
@@ -254,6 +283,10 @@ impl Invoker for RemoteFunction {
                 return Ok(self.no_replica());
             };
             let (mut parts, body) = request.into_parts();
+            // Believed only from the platform (`crate::inbound` drops a client's own).
+            let run = parts
+                .headers
+                .contains_key(faas_api::contract::RUN_ID_HEADER);
             parts.headers.remove(faas_api::contract::TIMEOUT_HEADER);
             if let Some(run_timeout) = ctx.timeout
                 && let Ok(value) =
@@ -280,6 +313,7 @@ impl Invoker for RemoteFunction {
                     Ok(Ok(response)) => {
                         let (mut parts, body) = response.into_parts();
                         strip_hop_by_hop(&mut parts.headers);
+                        self.platform_headers(&mut parts.headers, run, &backend);
                         let body = body.map_err(faas_runtime::BoxError::from).boxed_unsync();
                         return Ok(Response::from_parts(
                             parts,
@@ -369,7 +403,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let addr: SocketAddr = format!("10.0.0.{}:80", i + 1).parse().expect("addr");
-                Arc::new(Backend::new(addr))
+                Arc::new(Backend::new(addr, None))
             })
             .collect::<Vec<_>>()
             .into()

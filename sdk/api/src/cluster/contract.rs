@@ -129,6 +129,12 @@ pub const PLATFORM_TOKEN_ENV: &str = "FAAS_PLATFORM_TOKEN";
 /// run record. The controller's runs go through the gateway, so this is how their tail comes
 /// back from the pod.
 pub const LOG_TAIL_HEADER: &str = "x-faas-log-tail";
+/// On the answer to a platform caller's run ([`RUN_ID_HEADER`]) from a container function's
+/// own pod: the name of the pod that answered (from its EndpointSlice), set by the gateway,
+/// so the controller reads the run's log tail from that pod's log (`pods/log`, container
+/// [`FUNCTION_CONTAINER`]). A function's own answer never carries it: the gateway removes
+/// every platform header from what a function's own server sends.
+pub const POD_HEADER: &str = "x-faas-pod";
 /// The most of a tail [`LOG_TAIL_HEADER`] carries, in bytes before encoding (its end).
 pub const MAX_LOG_TAIL_BYTES: usize = 4096;
 
