@@ -37,7 +37,7 @@ impl State {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Reason {
     /// `NotLoaded`, `NotServing`, `UpdateFailed`, `BuildFailed`, `TriggerError`,
-    /// `Restarting`.
+    /// `Restarting`, `IdentityUnavailable`.
     pub reason: &'static str,
     pub message: String,
 }
@@ -102,8 +102,8 @@ pub fn of(entry: &Entry, triggers: &[TriggerStatus], build_failure: Option<&str>
             }
             if let Some(why) = loaded.invoker.degraded() {
                 degraded.push(Reason {
-                    reason: "Restarting",
-                    message: why,
+                    reason: why.reason,
+                    message: why.message,
                 });
             }
         }
@@ -172,8 +172,10 @@ mod tests {
         fn readiness(&self) -> Result<(), String> {
             self.ready.clone()
         }
-        fn degraded(&self) -> Option<String> {
-            self.degraded.clone()
+        fn degraded(&self) -> Option<faas_invoke::Degradation> {
+            self.degraded
+                .clone()
+                .map(faas_invoke::Degradation::restarting)
         }
     }
 

@@ -22,6 +22,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod host;
+pub mod identity;
 pub mod inbound;
 pub mod invoke;
 pub mod lifecycle;

@@ -104,6 +104,9 @@ pub struct Platform {
     pub async_queue: std::sync::OnceLock<Arc<dyn crate::async_call::AsyncQueue>>,
     /// Functions whose last build under `faas up` failed (see [`crate::rebuild`]).
     pub builds: crate::rebuild::Failures,
+    /// Where WASM functions' own AWS credentials come from, once the function source says
+    /// (see [`crate::identity`]).
+    pub identities: std::sync::OnceLock<Arc<crate::identity::Identities>>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -127,6 +130,7 @@ impl Platform {
             sqs: std::sync::OnceLock::new(),
             async_queue: std::sync::OnceLock::new(),
             builds: crate::rebuild::Failures::default(),
+            identities: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))

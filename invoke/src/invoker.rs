@@ -122,9 +122,51 @@ pub trait Invoker: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Why it serves, but not as it should (a server process that keeps restarting), for
-    /// the function's `Degraded` state; `None` when all is well.
-    fn degraded(&self) -> Option<String> {
+    /// Why it serves, but not as it should (a server process that keeps restarting, a role
+    /// that cannot be assumed), for the function's `Degraded` state; `None` when all is well.
+    fn degraded(&self) -> Option<Degradation> {
+        None
+    }
+}
+
+/// Why a function serves, but not as it should: a stable code and the sentence a user reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Degradation {
+    /// `Restarting` (its process), `IdentityUnavailable` (its role's credentials).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Degradation {
+    /// Its process keeps ending and being restarted.
+    pub fn restarting(message: String) -> Self {
+        Degradation {
+            reason: "Restarting",
+            message,
+        }
+    }
+
+    /// Its invocations run without its role's credentials.
+    pub fn identity_unavailable(message: String) -> Self {
+        Degradation {
+            reason: "IdentityUnavailable",
+            message,
+        }
+    }
+}
+
+/// Environment variables decided at each invocation rather than at load: what changes while
+/// a function stays loaded (its role's temporary credentials, renewed before they expire).
+/// An executor adds them after the function's own `spec.env`, so they win over a same-named
+/// entry, as Lambda's reserved variables do.
+pub trait InvocationEnv: Send + Sync + 'static {
+    /// Calls `put` with each variable, as of now. Runs at every invocation: a borrow and a
+    /// few copies, never I/O.
+    fn each(&self, put: &mut dyn FnMut(&str, &str));
+
+    /// Why the function's invocations do not get what they should (a role that cannot be
+    /// assumed), for its `Degraded` state; `None` when all is well.
+    fn problem(&self) -> Option<String> {
         None
     }
 }

@@ -12,5 +12,8 @@ pub mod target;
 
 pub use buffer::{Buffered, buffer_whole};
 pub use error::InvokeError;
-pub use invoker::{BoxError, CallContext, Invoker, LogTailSink, ResponseBody, full_body};
+pub use invoker::{
+    BoxError, CallContext, Degradation, InvocationEnv, Invoker, LogTailSink, ResponseBody,
+    full_body,
+};
 pub use target::{BoundedBody, FunctionTarget, read_bounded};

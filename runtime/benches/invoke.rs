@@ -48,6 +48,7 @@ fn settings(name: &str) -> FunctionSettings {
         env: vec![],
         outbound: Arc::new(OutboundPolicy::deny_all()),
         dirs: vec![],
+        invocation_env: vec![],
     }
 }
 

@@ -81,6 +81,7 @@ async fn load(runtime: &Arc<WasmRuntime>, name: &str) -> WasmFunction {
             env: vec![],
             outbound: Arc::new(OutboundPolicy::deny_all()),
             dirs: vec![],
+            invocation_env: vec![],
         },
     )
 }

@@ -69,6 +69,7 @@ async fn a_cgi_module_never_sees_a_proxy_header_as_http_proxy() {
             env: vec![],
             outbound: Arc::new(OutboundPolicy::deny_all()),
             dirs: vec![],
+            invocation_env: vec![],
         },
     );
     let response = function

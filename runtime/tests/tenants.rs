@@ -28,6 +28,7 @@ fn settings(name: &str, limits: Limits) -> FunctionSettings {
         env: vec![],
         outbound: Arc::new(OutboundPolicy::deny_all()),
         dirs: vec![],
+        invocation_env: vec![],
     }
 }
 

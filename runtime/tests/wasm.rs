@@ -25,6 +25,7 @@ fn settings(limits: Limits) -> FunctionSettings {
         env: vec![("GREETING".into(), "hi".into())],
         outbound: Arc::new(OutboundPolicy::deny_all()),
         dirs: vec![],
+        invocation_env: vec![],
     }
 }
 
@@ -202,4 +203,61 @@ async fn limits_map_to_the_right_errors() {
     let err = function.invoke(ctx(), request("/")).await.err().unwrap();
     assert!(err.to_string().contains("exited with status 3"), "{err}");
     assert_eq!(err.status(), 502);
+}
+
+/// Variables of an invocation: fixed ones here (the function's role's credentials come
+/// from `faas-identity`, tested with STS there and end to end).
+struct Credentials {
+    key: &'static str,
+    problem: Option<&'static str>,
+}
+
+impl faas_invoke::InvocationEnv for Credentials {
+    fn each(&self, put: &mut dyn FnMut(&str, &str)) {
+        put("AWS_ACCESS_KEY_ID", self.key);
+        put("AWS_SESSION_TOKEN", "token");
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.problem.map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn invocation_variables_reach_only_their_own_functions_guest_after_its_env() {
+    let runtime = WasmRuntime::new(WasmConfig::default()).unwrap();
+    let hostile = runtime.load(fixture("hostile"), None).await.unwrap();
+    let with = |key: &'static str, problem| FunctionSettings {
+        // A same-named spec.env entry loses to the invocation's.
+        env: vec![("AWS_ACCESS_KEY_ID".into(), "from-spec-env".into())],
+        invocation_env: vec![Arc::new(Credentials { key, problem })],
+        ..settings(Limits::default())
+    };
+    let orders = runtime.function(hostile.clone(), with("ASIAORDERS", None));
+    let billing = runtime.function(
+        hostile.clone(),
+        with("ASIABILLING", Some("cannot assume role billing")),
+    );
+    let plain = runtime.function(hostile, settings(Limits::default()));
+    let env_of = |f: &faas_runtime::wasm::WasmFunction| {
+        let f = f.clone();
+        async move { body_of(f.invoke(ctx(), request("/env")).await.unwrap()).await }
+    };
+    let seen = env_of(&orders).await;
+    assert!(seen.contains("AWS_ACCESS_KEY_ID=ASIAORDERS\n"), "{seen}");
+    assert!(seen.contains("AWS_SESSION_TOKEN=token\n"), "{seen}");
+    assert!(!seen.contains("ASIABILLING"), "{seen}");
+    assert!(
+        env_of(&billing)
+            .await
+            .contains("AWS_ACCESS_KEY_ID=ASIABILLING\n")
+    );
+    let seen = env_of(&plain).await;
+    assert!(!seen.contains("AWS_"), "no role, no credentials: {seen}");
+    assert!(seen.contains("GREETING=hi"), "{seen}");
+    // What is wrong with an identity degrades its function, saying so.
+    assert_eq!(orders.degraded(), None);
+    let degraded = billing.degraded().unwrap();
+    assert_eq!(degraded.reason, "IdentityUnavailable");
+    assert_eq!(degraded.message, "cannot assume role billing");
 }

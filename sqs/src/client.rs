@@ -42,6 +42,30 @@ pub struct Clients {
     by_region: Mutex<HashMap<(String, Option<String>), Client>>,
 }
 
+/// The platform's AWS configuration before credentials: rustls with ring, its timeouts (the
+/// attempt timeout outlasts a 20 s long poll), its HTTP client, and the region chain (the
+/// environment's or the profile's region, never the instance metadata's).
+async fn base_loader() -> (
+    aws_config::ConfigLoader,
+    (aws_sdk_sqs::config::SharedHttpClient, RegionProviderChain),
+) {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(LONG_POLL + Duration::from_secs(10))
+        .build();
+    let region = RegionProviderChain::first_try(
+        aws_config::environment::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(aws_config::profile::ProfileFileRegionProvider::builder().build());
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http.clone())
+        .timeout_config(timeouts);
+    (loader, (http, region))
+}
+
 impl Clients {
     /// Clients from the environment's configuration under the platform's credential policy
     /// ([`CredentialPolicy::from_env`]), loaded when the first client is asked for.
@@ -73,6 +97,14 @@ impl Clients {
         self.config().await.cloned()
     }
 
+    /// The SDK configuration of these clients without any credentials: for calls that are
+    /// not signed (STS `AssumeRoleWithWebIdentity`, whose token is the proof), in a pod that
+    /// may have no identity of its own.
+    pub async fn unsigned_sdk_config(&self) -> SdkConfig {
+        let (loader, (_, region)) = base_loader().await;
+        loader.region(region).no_credentials().load().await
+    }
+
     async fn config(&self) -> Result<&SdkConfig, NoCredentials> {
         let loaded = self
             .config
@@ -83,27 +115,13 @@ impl Clients {
                     env,
                     aws_credentials::profile_files_exist(env),
                 )?;
-                let http = aws_smithy_http_client::Builder::new()
-                    .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-                    .build_https();
-                // The attempt timeout must outlast a 20 s long poll.
-                let timeouts = aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(LONG_POLL + Duration::from_secs(10))
-                    .build();
+                let (mut loader, (http, region)) = base_loader().await;
                 // The providers' own calls (STS for IRSA, the container endpoint) go through
                 // the same client; their region is the environment's or the profile's, never
                 // the instance metadata's.
-                let region = RegionProviderChain::first_try(
-                    aws_config::environment::EnvironmentVariableRegionProvider::new(),
-                )
-                .or_else(aws_config::profile::ProfileFileRegionProvider::builder().build());
                 let conf = ProviderConfig::without_region()
-                    .with_http_client(http.clone())
+                    .with_http_client(http)
                     .with_region(region.region().await);
-                let mut loader = aws_config::defaults(BehaviorVersion::latest())
-                    .http_client(http)
-                    .timeout_config(timeouts);
                 if !sources.contains(&CredentialSource::InstanceMetadata) {
                     loader = loader.region(region);
                 }

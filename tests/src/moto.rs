@@ -97,6 +97,7 @@ impl Moto {
     pub fn env(&self) -> Vec<(String, String)> {
         [
             ("AWS_ENDPOINT_URL_SQS", self.endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_STS", self.endpoint.as_str()),
             ("AWS_REGION", REGION),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -116,12 +116,19 @@ pub(crate) async fn load(
         })
         .collect::<Vec<_>>();
     check_grants(&platform.config, &dirs)?;
+    let mut invocation_env: Vec<Arc<dyn faas_invoke::InvocationEnv>> = Vec::new();
+    if let Some(identities) = platform.identities.get()
+        && let Some(identity) = identities.of(function).await
+    {
+        invocation_env.push(identity);
+    }
     let settings = FunctionSettings {
         name,
         limits,
         env: crate::platform::env_of(function),
         outbound: Arc::new(outbound),
         dirs,
+        invocation_env,
     };
     Ok(Loaded {
         sha256: compiled.sha256.clone(),

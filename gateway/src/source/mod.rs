@@ -51,6 +51,12 @@ impl FunctionSource {
     ) -> Result<FirstLoad, StartError> {
         match self {
             FunctionSource::Folder => {
+                // Roles are assumed with this process's own credentials (the developer's).
+                let _ = platform
+                    .identities
+                    .set(Arc::new(crate::identity::Identities::local(aws_clients(
+                        platform,
+                    ))));
                 folder::start(platform, dir, interval, build).await;
                 Ok(FirstLoad::Done)
             }
@@ -66,6 +72,13 @@ impl FunctionSource {
                             what: "a runtime pool reads its functions from the Kubernetes API",
                             source,
                         })?;
+                // Roles are assumed with the functions' own ServiceAccount tokens.
+                let _ = platform
+                    .identities
+                    .set(Arc::new(crate::identity::Identities::pool(
+                        client.clone(),
+                        aws_clients(platform),
+                    )));
                 pool::start(
                     platform,
                     client,
@@ -77,4 +90,11 @@ impl FunctionSource {
             }
         }
     }
+}
+
+/// AWS clients under the platform's credential policy for where it runs.
+fn aws_clients(platform: &Platform) -> Arc<faas_sqs::Clients> {
+    Arc::new(faas_sqs::Clients::with_policy(
+        faas_sqs::aws_credentials::CredentialPolicy::from_env_in(platform.config.host.aws),
+    ))
 }

@@ -316,11 +316,12 @@ impl crate::Invoker for ProcessFunction {
         }
     }
 
-    fn degraded(&self) -> Option<String> {
+    fn degraded(&self) -> Option<faas_invoke::Degradation> {
         match self {
             ProcessFunction::Http(f) => f.degraded(),
             ProcessFunction::Lambda(f) => f.degraded(),
             ProcessFunction::Cgi(_) => None,
         }
+        .map(faas_invoke::Degradation::restarting)
     }
 }

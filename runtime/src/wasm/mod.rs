@@ -170,7 +170,7 @@ enum Prepared {
 }
 
 /// Per-function settings applied to each instance.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct FunctionSettings {
     /// Function name, for logs.
     pub name: Arc<str>,
@@ -182,6 +182,9 @@ pub struct FunctionSettings {
     pub outbound: Arc<OutboundPolicy>,
     /// Preopened directories: (host path, guest path, read only).
     pub dirs: Vec<(PathBuf, String, bool)>,
+    /// Variables read at each invocation, after `env` (the function's own role's
+    /// credentials: `faas-identity`).
+    pub invocation_env: Vec<Arc<dyn faas_invoke::InvocationEnv>>,
 }
 
 /// The WASM executor of one process.
@@ -496,5 +499,13 @@ impl Invoker for WasmFunction {
                 }
             }
         })
+    }
+
+    fn degraded(&self) -> Option<faas_invoke::Degradation> {
+        self.settings
+            .invocation_env
+            .iter()
+            .find_map(|env| env.problem())
+            .map(faas_invoke::Degradation::identity_unavailable)
     }
 }

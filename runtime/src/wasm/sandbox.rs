@@ -161,8 +161,13 @@ impl ResourceLimiter for MemoryCap {
 /// A WASI context with no filesystem (unless granted), no sockets, no inherited environment.
 pub(crate) fn wasi_builder(settings: &FunctionSettings) -> Result<WasiCtxBuilder, InvokeError> {
     let mut builder = WasiCtxBuilder::new();
+    builder.envs(&settings.env);
+    for source in &settings.invocation_env {
+        source.each(&mut |name, value| {
+            builder.env(name, value);
+        });
+    }
     builder
-        .envs(&settings.env)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false);

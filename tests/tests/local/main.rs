@@ -10,6 +10,7 @@ mod errors;
 mod examples;
 mod first_hour;
 mod hostile;
+mod identity;
 mod lambda;
 mod lifecycle;
 mod management;
