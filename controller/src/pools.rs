@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::RoleBinding;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
@@ -118,6 +118,10 @@ async fn apply_pool_objects(
     }
     shared.typed(objects.role).await?;
     shared.typed(objects.role_binding).await?;
+    // Its members' identities and Secrets, exactly: rendered again at every change of members.
+    let (access, access_binding) = crate::render::pool_access::pool_member_access(pool, admitted);
+    shared.typed(access).await?;
+    shared.typed(access_binding).await?;
     shared.typed(objects.service_account).await?;
     let deployment = shared.typed(objects.deployment).await?;
     shared.typed(objects.service).await?;
@@ -384,6 +388,9 @@ pub async fn collect_unused(ctx: &Context, namespace: &str) -> Result<(), Error>
                 .await?;
         }
         shared.delete::<RoleBinding>(&object).await?;
+        let access = faas_api::contract::pool_member_access_object(&pool);
+        shared.delete::<RoleBinding>(&access).await?;
+        shared.delete::<Role>(&access).await?;
         shared.delete::<ServiceAccount>(&object).await?;
         if ctx.defaults.network.is_some() {
             shared.delete::<NetworkPolicy>(&object).await?;

@@ -151,7 +151,18 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
     }
     let allowed = valid && observed.refused.is_none();
     let pooled = if allowed && function.spec.runtime.wasm.is_some() {
-        match crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await {
+        // Its identity, as a container function's: the ServiceAccount whose tokens its pool
+        // exchanges for its IAM role (the pool's Role names it, `render::pool_tokens`).
+        let own = Applier {
+            client: &ctx.client,
+            namespace: &namespace,
+            owner: Some(&owner),
+        };
+        let pooling = match own.typed(service_account::service_account(function)).await {
+            Ok(_) => crate::pools::apply_pool(function, ctx, &namespace, &mut observed).await,
+            Err(e) => Err(e),
+        };
+        match pooling {
             Err(Error::NotOwned { kind, name }) => {
                 observed.not_owned = Some(format!("{kind} {name}"));
                 false

@@ -724,6 +724,16 @@ async fn an_api_error_fails_the_pass_with_its_cause_and_is_retried() {
 }
 
 /// A WASM function joining `pool-default`: its pool's members are listed (none yet).
+/// The WASM function's own ServiceAccount (`fn-orders`, owned by it): the identity its pool
+/// exchanges for its IAM role. Applied before it joins a pool.
+async fn expect_own_service_account(api: &mut Handle) -> Value {
+    let (sa, reply) = expect_apply(api, "/api/v1/namespaces/shop/serviceaccounts/fn-orders").await;
+    owner_is_the_function(&sa);
+    assert_eq!(sa["kind"], "ServiceAccount");
+    reply.json(200, &sa);
+    sa
+}
+
 async fn expect_no_other_members(api: &mut Handle) {
     let (_, reply) = expect(
         api,
@@ -759,11 +769,11 @@ async fn expect_pool_label(api: &mut Handle, function: &Function) -> Value {
     label
 }
 
-/// The six objects of a new pool (Role, RoleBinding, ServiceAccount, Deployment, Service,
-/// PDB), each found absent, then applied and answered as applied; `inspect` sees each apply's
+/// The eight objects of a new pool (Role, RoleBinding, token Role and RoleBinding,
+/// ServiceAccount, Deployment, Service, PDB), each found absent, then applied and answered as applied; `inspect` sees each apply's
 /// path and body.
 async fn answer_new_pool_objects(api: &mut Handle, mut inspect: impl FnMut(&str, &Value)) {
-    for _ in 0..6 {
+    for _ in 0..8 {
         let (request, reply) = faas_kube_mock::next(api).await;
         assert_eq!(request.method(), "GET", "{}", request.uri());
         reply.not_found("new");
@@ -825,6 +835,8 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
 
+    // Its own identity first: the ServiceAccount its pool exchanges for its role.
+    expect_own_service_account(&mut api).await;
     expect_no_other_members(&mut api).await;
     // The label pool pods watch.
     let label = expect_pool_label(&mut api, &f_copy).await;
@@ -840,6 +852,18 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
             "RoleBinding",
             format!(
                 "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default{APPLY}"
+            ),
+        ),
+        (
+            "Role",
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/pool-default-members{APPLY}"
+            ),
+        ),
+        (
+            "RoleBinding",
+            format!(
+                "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default-members{APPLY}"
             ),
         ),
         (
@@ -866,6 +890,11 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
             body["metadata"].get("ownerReferences").is_none(),
             "a pool is shared: no single owner ({kind})"
         );
+        if uri.contains("/roles/pool-default-members") {
+            // Its only member has no IAM role: no token of anyone's (`resourceNames: []`
+            // would be everyone's).
+            assert_eq!(body["rules"], json!([]), "{body}");
+        }
         if kind == "Deployment" {
             let args = &body["spec"]["template"]["spec"]["containers"][0]["args"];
             assert_eq!(args[0], "serve");
@@ -958,6 +987,7 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     let mut labelled = f.clone();
     labelled.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
     let pass = run(labelled, &ctx).await;
+    expect_own_service_account(&mut api).await;
     expect_no_other_members(&mut api).await;
     // Already labelled: no label patch. The pool objects (each checked, then applied), then
     // the artifact.
@@ -1054,6 +1084,14 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
         (
             "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default",
             Some(true),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/rolebindings/pool-default-members",
+            Some(true),
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/shop/roles/pool-default-members",
+            None,
         ),
         (
             "/api/v1/namespaces/shop/serviceaccounts/pool-default",
@@ -1290,6 +1328,7 @@ async fn with_network_policies_on_a_pools_policy_is_applied_before_its_pods() {
     let f = wasm_function("configmap://fn-hello/hello.wasm", None);
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
+    expect_own_service_account(&mut api).await;
     expect_no_other_members(&mut api).await;
     // The label pool pods watch: the Function is never checked for ownership, it is the owner.
     expect_pool_label(&mut api, &f_copy).await;
@@ -1326,6 +1365,7 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
     });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
+    expect_own_service_account(&mut api).await;
     expect_no_other_members(&mut api).await;
     expect_pool_label(&mut api, &f_copy).await;
     // Role, RoleBinding, ServiceAccount, Deployment, Service, PDB.
@@ -1411,7 +1451,8 @@ async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
             ],
         ),
     );
-    // Role, RoleBinding, ServiceAccount, Deployment, Service, PDB, for `catalog` alone.
+    // Role, RoleBindings, token Role, ServiceAccount, Deployment, Service, PDB, for `catalog`
+    // alone.
     answer_new_pool_objects(&mut api, |uri, body| {
         if uri.contains("/deployments/pool-default") {
             assert_eq!(body["spec"]["replicas"], 2, "ours again: {}", body["spec"]);

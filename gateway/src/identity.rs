@@ -27,8 +27,6 @@ use faas_sqs::Clients;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 
-/// The audience IRSA's tokens carry, which the cluster's OIDC provider in IAM expects.
-const AUDIENCE: &str = "sts.amazonaws.com";
 /// How long a ServiceAccount token asked for lasts (only to be exchanged at once).
 const TOKEN_SECONDS: i64 = 600;
 /// How long a loading function waits for its first credentials: its first invocation should
@@ -145,7 +143,7 @@ impl TokenSource for ServiceAccountToken {
         Box::pin(async move {
             let request = TokenRequest {
                 spec: Some(TokenRequestSpec {
-                    audiences: Some(vec![AUDIENCE.to_owned()]),
+                    audiences: Some(vec![faas_api::contract::TOKEN_AUDIENCE.to_owned()]),
                     expiration_seconds: Some(TOKEN_SECONDS),
                     ..TokenRequestSpec::default()
                 }),

@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         body_budget: args.body_budget,
         pool_keep_resident: faas_runtime::wasm::DEFAULT_KEEP_RESIDENT,
         role: faas_gateway::host::Role::Local,
-        source: faas_gateway::source::FunctionSource::Folder,
+        source: faas_gateway::source::FunctionSource::Folder { secrets: None },
         shutdown_grace: args.shutdown_grace,
         drain_delay: args.drain_delay.unwrap_or(Duration::ZERO),
         async_calls: Some(async_settings),

@@ -107,6 +107,9 @@ pub struct Platform {
     /// Where WASM functions' own AWS credentials come from, once the function source says
     /// (see [`crate::identity`]).
     pub identities: std::sync::OnceLock<Arc<crate::identity::Identities>>,
+    /// Where functions' `spec.env` secrets are read from, once the function source says (see
+    /// [`crate::secrets`]).
+    pub secrets: std::sync::OnceLock<Arc<crate::secrets::Secrets>>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -131,6 +134,7 @@ impl Platform {
             async_queue: std::sync::OnceLock::new(),
             builds: crate::rebuild::Failures::default(),
             identities: std::sync::OnceLock::new(),
+            secrets: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))
@@ -297,9 +301,7 @@ impl Platform {
 pub fn shown(function: &Function, host: &crate::host::Capabilities) -> Function {
     let mut shown = function.clone();
     if !host.shows_env {
-        for value in shown.spec.env.values_mut() {
-            *value = "(hidden in runtime pools)".to_owned();
-        }
+        shown.spec.env.redact_values("(hidden in runtime pools)");
     }
     shown
 }
@@ -309,8 +311,8 @@ pub(crate) fn env_of(function: &Function) -> Vec<(String, String)> {
     function
         .spec
         .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
+        .plain()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
 }
 

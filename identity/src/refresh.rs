@@ -117,8 +117,9 @@ impl faas_invoke::InvocationEnv for FunctionIdentity {
         }
     }
 
-    fn problem(&self) -> Option<String> {
-        self.state.borrow().error.clone()
+    fn problem(&self) -> Option<faas_invoke::Degradation> {
+        let error = self.state.borrow().error.clone()?;
+        Some(faas_invoke::Degradation::identity_unavailable(error))
     }
 }
 

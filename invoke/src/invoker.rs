@@ -132,7 +132,8 @@ pub trait Invoker: Send + Sync + 'static {
 /// Why a function serves, but not as it should: a stable code and the sentence a user reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Degradation {
-    /// `Restarting` (its process), `IdentityUnavailable` (its role's credentials).
+    /// `Restarting` (its process), `IdentityUnavailable` (its role's credentials),
+    /// `SecretUnavailable` (a `spec.env` secret).
     pub reason: &'static str,
     pub message: String,
 }
@@ -142,6 +143,14 @@ impl Degradation {
     pub fn restarting(message: String) -> Self {
         Degradation {
             reason: "Restarting",
+            message,
+        }
+    }
+
+    /// Its invocations run without some of their `spec.env` secrets.
+    pub fn secret_unavailable(message: String) -> Self {
+        Degradation {
+            reason: "SecretUnavailable",
             message,
         }
     }
@@ -165,8 +174,9 @@ pub trait InvocationEnv: Send + Sync + 'static {
     fn each(&self, put: &mut dyn FnMut(&str, &str));
 
     /// Why the function's invocations do not get what they should (a role that cannot be
-    /// assumed), for its `Degraded` state; `None` when all is well.
-    fn problem(&self) -> Option<String> {
+    /// assumed, a secret that cannot be read), for its `Degraded` state; `None` when all is
+    /// well.
+    fn problem(&self) -> Option<Degradation> {
         None
     }
 }

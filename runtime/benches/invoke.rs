@@ -10,6 +10,12 @@
 //! - `on_demand_allocator/{hello_component,echo_cgi}`: the same two with the pooling allocator
 //!   off (`WasmConfig { pooling: false, .. }`), to show what the pool buys.
 //!
+//! - `invocation_env/{none,credentials_and_secrets}`: `hello` again, without and with what a
+//!   function with an IAM role and three secrets gets at each invocation: a real
+//!   `faas_identity::FunctionIdentity` holding cached credentials (five variables) and three
+//!   secret values read as the gateway's `FunctionSecrets` holds them (a `watch` borrow).
+//!   The difference is the cost of injecting them.
+//!
 //! Run with `cargo bench -p faas-runtime --bench invoke`; criterion prints a mean-based
 //! estimate, the median of each benchmark is in
 //! `target/criterion/<group>/<bench>/new/estimates.json` (see `benches/README.md`).
@@ -197,5 +203,87 @@ fn on_demand(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, baseline, pooled, on_demand);
+/// Credentials that stay valid for the whole run.
+struct StaticRole;
+
+impl faas_identity::RoleSource for StaticRole {
+    fn role_arn(&self) -> &str {
+        "arn:aws:iam::123456789012:role/bench"
+    }
+
+    fn fetch(
+        &self,
+    ) -> faas_identity::BoxFuture<
+        '_,
+        Result<faas_identity::AwsCredentials, faas_identity::IdentityError>,
+    > {
+        Box::pin(async {
+            Ok(faas_identity::AwsCredentials {
+                access_key_id: "ASIAEXAMPLEEXAMPLE01".into(),
+                secret_access_key: "x".repeat(40),
+                session_token: "t".repeat(800),
+                region: Some("eu-west-3".into()),
+                expiration: std::time::SystemTime::now()
+                    + std::time::Duration::from_secs(24 * 3600),
+            })
+        })
+    }
+}
+
+/// Secret values as the gateway's `FunctionSecrets` keeps them: behind a `watch`, borrowed at
+/// each invocation.
+struct Secrets(tokio::sync::watch::Receiver<Vec<(String, String)>>);
+
+impl faas_invoke::InvocationEnv for Secrets {
+    fn each(&self, put: &mut dyn FnMut(&str, &str)) {
+        for (name, value) in self.0.borrow().iter() {
+            put(name, value);
+        }
+    }
+}
+
+fn invocation_env(c: &mut Criterion) {
+    let rt = tokio_runtime();
+    let config = WasmConfig {
+        cache_dir: None,
+        ..WasmConfig::default()
+    };
+    let runtime = WasmRuntime::new(config).expect("the wasm engine");
+    let (plain, injected) = rt.block_on(async {
+        let loaded = runtime
+            .load(artifact("hello"), None)
+            .await
+            .expect("hello loads");
+        let identity = Arc::new(faas_identity::FunctionIdentity::start(Arc::new(StaticRole)));
+        identity.settled(std::time::Duration::from_secs(5)).await;
+        assert!(identity.current().is_some(), "credentials cached");
+        let (keep, secrets) = tokio::sync::watch::channel(vec![
+            ("DB_PASSWORD".to_owned(), "p".repeat(24)),
+            ("API_KEY".to_owned(), "k".repeat(40)),
+            ("STRIPE_KEY".to_owned(), "s".repeat(32)),
+        ]);
+        // The sender lives for the whole run, as a refresh task does.
+        std::mem::forget(keep);
+        let mut with_env = settings("hello");
+        with_env.invocation_env = vec![Arc::new(Secrets(secrets)), identity];
+        let plain = runtime.function(loaded.clone(), settings("hello"));
+        let injected = runtime.function(loaded, with_env);
+        for f in [&plain, &injected] {
+            let body = invoke_once(f, "hello").await;
+            assert_eq!(body.as_ref(), b"Hello from faas: GET /bench\n");
+        }
+        (plain, injected)
+    });
+    let mut group = c.benchmark_group("invocation_env");
+    group.throughput(Throughput::Elements(1));
+    for (bench_name, function) in [("none", &plain), ("credentials_and_secrets", &injected)] {
+        group.bench_function(bench_name, |b| {
+            b.to_async(&rt)
+                .iter(|| async move { std::hint::black_box(invoke_once(function, "hello").await) });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, baseline, pooled, on_demand, invocation_env);
 criterion_main!(benches);

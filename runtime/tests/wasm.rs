@@ -218,8 +218,9 @@ impl faas_invoke::InvocationEnv for Credentials {
         put("AWS_SESSION_TOKEN", "token");
     }
 
-    fn problem(&self) -> Option<String> {
-        self.problem.map(str::to_owned)
+    fn problem(&self) -> Option<faas_invoke::Degradation> {
+        self.problem
+            .map(|p| faas_invoke::Degradation::identity_unavailable(p.to_owned()))
     }
 }
 

@@ -340,6 +340,7 @@ class ChartTest(unittest.TestCase):
             ("", "configmaps", "get"),
             ("", "pods", "list"),
             ("", "pods/log", "get"),
+            ("", "serviceaccounts/token", "create"),
             ("keda.sh", "scaledobjects", "patch"),
             ("autoscaling", "horizontalpodautoscalers", "patch"),
             ("autoscaling", "horizontalpodautoscalers", "delete"),
@@ -348,8 +349,11 @@ class ChartTest(unittest.TestCase):
             ("networking.k8s.io", "networkpolicies", "delete"),
         ]:
             self.assertTrue(allowed(group, resource, verb), (group, resource, verb))
-        # Nothing it does not do: no Secrets, no writes to ConfigMaps, no cluster-wide Leases.
-        self.assertFalse(allowed("", "secrets", "get"))
+        # Nothing it does not do: Secrets only to grant pool pods theirs (never listed or
+        # watched), no writes to ConfigMaps, no cluster-wide Leases.
+        self.assertFalse(allowed("", "secrets", "list"))
+        self.assertFalse(allowed("", "secrets", "watch"))
+        self.assertFalse(allowed("", "secrets", "patch"))
         self.assertFalse(allowed("", "configmaps", "patch"))
         self.assertFalse(allowed("coordination.k8s.io", "leases", "get"))
         # Logs to read, never a way into a pod.
@@ -362,6 +366,11 @@ class ChartTest(unittest.TestCase):
         pool = (ROOT / "controller" / "src" / "render" / "pool.rs").read_text()
         self.assertIn('"functions/status"', pool)
         self.assertTrue(allowed("faas.dev", "functions", "list") and allowed("", "configmaps", "get"))
+        # And each pool's token Role, which names its members' ServiceAccounts.
+        access = (ROOT / "controller" / "src" / "render" / "pool_access.rs").read_text()
+        self.assertIn('rule("serviceaccounts/token", "create", accounts)', access)
+        self.assertIn('rule("secrets", "get", secrets)', access)
+        self.assertTrue(allowed("", "serviceaccounts/token", "create") and allowed("", "secrets", "get"))
 
     def test_wrong_values_fail_at_install_naming_the_key(self):
         chart = helm.Chart.load(str(CHART))

@@ -332,6 +332,25 @@ async fn scenario_hostile_pool_label() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_pooled_function_identity() {
+    let Some(c) = real::RealCluster::connect("identity").await else {
+        return;
+    };
+    scenarios::identity::a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_tokens(
+        &c,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_pooled_function_secrets() {
+    let Some(c) = real::RealCluster::connect("secrets").await else {
+        return;
+    };
+    scenarios::secrets::a_pooled_function_reads_its_secrets_and_its_pool_no_others(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_sqs_without_keda() {
     let Some(c) = real::RealCluster::connect("sqs").await else {
         return;

@@ -208,6 +208,22 @@ impl Cluster for RealCluster {
         std::env::var("FAAS_E2E_ROLE_ARN").ok()
     }
 
+    async fn client_as(&self, user: &str) -> Client {
+        // Impersonation needs the test's user to hold `impersonate` (cluster admins do).
+        let mut config = kube::Config::infer()
+            .await
+            .expect("a client config from KUBECONFIG");
+        config.auth_info.impersonate = Some(user.to_owned());
+        Client::try_from(config).expect("a client")
+    }
+
+    async fn aws_config(&self) -> Option<aws_config::SdkConfig> {
+        // The account the role is in (the test's own credentials: scenarios write an SSM
+        // parameter under /faas-e2e/ and delete it).
+        std::env::var("FAAS_E2E_ROLE_ARN").ok()?;
+        Some(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    }
+
     fn meets(&self, need: bool, what: &str) -> bool {
         if !need {
             eprintln!("e2e-cluster: scenario SKIPPED on this cluster: it needs {what}");

@@ -5,6 +5,7 @@
 //! into the gateway's memory.
 #![allow(clippy::unwrap_used)]
 
+pub mod aws;
 pub mod cluster;
 pub mod moto;
 pub mod registry;

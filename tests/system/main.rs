@@ -125,6 +125,31 @@ async fn a_function_that_labels_itself_into_another_identitys_pool_is_not_loaded
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_tokens() {
+    let system = System::start(SystemOptions {
+        moto: true,
+        allowed_role: Some("arn:aws:iam::123456789012:role/faas/team-a/reader".into()),
+        ..SystemOptions::default()
+    })
+    .await;
+    scenarios::identity::a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_tokens(
+        &system,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others() {
+    let system = System::start(SystemOptions {
+        moto: true,
+        allowed_role: Some("arn:aws:iam::123456789012:role/faas/team-a/secretive".into()),
+        ..SystemOptions::default()
+    })
+    .await;
+    scenarios::secrets::a_pooled_function_reads_its_secrets_and_its_pool_no_others(&system).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_run_records_the_log_tail_of_its_guest() {
     let system = System::start(SystemOptions::default()).await;
     scenarios::logs::a_wasm_run_records_the_log_tail_of_its_guest(&system).await;

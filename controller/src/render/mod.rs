@@ -7,12 +7,15 @@
 //!   spreading for function pods.
 //! - [`workload`]: a container function's Deployment, Service and PodDisruptionBudget, with
 //!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
+//! - [`pool`]: a WASM runtime pool's objects; [`pool_access`]: which of its members'
+//!   ServiceAccount tokens (their IAM roles) and Secrets its pods may have.
 //! - [`network`]: the NetworkPolicies of function and pool pods (ingress from the platform
 //!   only, egress never to instance metadata, `allowedOutboundHosts` as address rules).
 
 pub mod network;
 pub mod placement;
 pub mod pool;
+pub mod pool_access;
 pub mod scaling;
 pub mod service_account;
 pub mod workload;

@@ -446,7 +446,7 @@ mod tests {
     fn every_rendered_container_disables_instance_metadata_and_a_function_cannot_undo_it() {
         let mut f = container(None);
         f.spec.runtime.container.as_mut().expect("container").mode = ContainerMode::Lambda;
-        f.spec.env.insert(IMDS_DISABLED_ENV.into(), "false".into());
+        f.spec.env.insert(IMDS_DISABLED_ENV, "false");
         f.spec.triggers = Some(TriggersSpec {
             sqs: vec![SqsTrigger {
                 queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/orders".into(),

@@ -13,8 +13,9 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecurityContext, Service,
-    ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume, VolumeMount,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Service, ServicePort, ServiceSpec, SleepAction, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -266,15 +267,37 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
     let app_port = container.port.map(i32::from);
 
     // The function cannot turn the metadata switch back off: its value is the platform's.
+    // Kubernetes Secrets the Kubernetes way: a `secretKeyRef` the kubelet resolves, so the
+    // value is never in the Function nor in anything the controller writes. (SSM and Secrets
+    // Manager entries are refused for container functions in a cluster:
+    // `faas_api::validate_for_cluster`.)
     let mut env: Vec<EnvVar> = function
         .spec
         .env
+        .entries()
         .iter()
-        .filter(|(k, _)| k.as_str() != IMDS_DISABLED_ENV)
-        .map(|(k, v)| EnvVar {
-            name: k.clone(),
-            value: Some(v.clone()),
-            ..EnvVar::default()
+        .filter(|e| e.name != IMDS_DISABLED_ENV)
+        .filter_map(|e| match &e.value_from {
+            None => Some(EnvVar {
+                name: e.name.clone(),
+                value: Some(e.value.clone().unwrap_or_default()),
+                ..EnvVar::default()
+            }),
+            Some(from) => match from.source() {
+                Ok(faas_api::SecretRef::Kubernetes(secret)) => Some(EnvVar {
+                    name: e.name.clone(),
+                    value_from: Some(EnvVarSource {
+                        secret_key_ref: Some(SecretKeySelector {
+                            name: secret.name,
+                            key: secret.key,
+                            optional: Some(false),
+                        }),
+                        ..EnvVarSource::default()
+                    }),
+                    ..EnvVar::default()
+                }),
+                _ => None,
+            },
         })
         .collect();
     if lambda {
@@ -745,6 +768,40 @@ mod tests {
             .and_then(|r| r.requests.clone())
             .expect("requests");
         assert_eq!(requests["cpu"].0, "750m");
+    }
+
+    #[test]
+    fn a_secret_reaches_the_container_as_a_secret_key_ref_never_as_a_value() {
+        let mut f = function(ContainerMode::Http, Some(8000));
+        f.spec.env = serde_json::from_value(serde_json::json!([
+            {"name": "LOG_LEVEL", "value": "info"},
+            {"name": "DB_PASSWORD",
+             "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+        ]))
+        .expect("env");
+        let w = workload(&f, &ClusterDefaults::default()).expect("workload");
+        let env = pod(&w).containers[0].env.clone().expect("env");
+        let plain = env.iter().find(|e| e.name == "LOG_LEVEL").expect("plain");
+        assert_eq!(plain.value.as_deref(), Some("info"));
+        let secret = env
+            .iter()
+            .find(|e| e.name == "DB_PASSWORD")
+            .expect("secret");
+        assert_eq!(secret.value, None);
+        let selector = secret
+            .value_from
+            .as_ref()
+            .and_then(|v| v.secret_key_ref.as_ref())
+            .expect("a secretKeyRef");
+        assert_eq!(
+            (selector.name.as_str(), selector.key.as_str()),
+            ("db", "password")
+        );
+        assert_eq!(
+            selector.optional,
+            Some(false),
+            "a missing Secret keeps the pod from starting"
+        );
     }
 
     #[test]

@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
                     namespace,
                     pod: std::env::var("POD_NAME").ok(),
                 },
-                None => FunctionSource::Folder,
+                None => FunctionSource::Folder { secrets: None },
             };
             (functions, Role::Pool, common, source)
         }
@@ -145,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
                 file,
                 Role::Sidecar { runtime_api },
                 common,
-                FunctionSource::Folder,
+                FunctionSource::Folder { secrets: None },
             )
         }
     };

@@ -60,7 +60,11 @@ pub(crate) async fn load(
             .cold_starts
             .process_observer(function.metadata.name.as_deref().unwrap_or_default());
         return match platform.config.host.process {
-            ProcessLoading::Local => process::load(function, container, limits, base_dir, started),
+            ProcessLoading::Local => {
+                // A process's environment is fixed when it starts: its secrets are read now.
+                let secrets = local_secrets(platform, function).await?;
+                process::load(function, container, limits, base_dir, secrets, started)
+            }
             ProcessLoading::Beside { runtime_api } => {
                 beside::load(function, container, limits, runtime_api, started)
             }
@@ -80,5 +84,27 @@ pub(crate) async fn load(
             )
             .await
         }
+    }
+}
+
+/// The `spec.env` secrets of a container function run here, read once: every one, or an
+/// error naming those that could not be read (a process started without them would run
+/// broken until its next start).
+async fn local_secrets(
+    platform: &Platform,
+    function: &Function,
+) -> Result<Vec<(String, String)>, String> {
+    let Some(secrets) = platform.secrets.get() else {
+        return Ok(Vec::new());
+    };
+    let Some(read) = secrets.of(function, None).await else {
+        return Ok(Vec::new());
+    };
+    match faas_invoke::InvocationEnv::problem(read.as_ref()) {
+        None => Ok(read.values()),
+        Some(problem) => Err(format!(
+            "spec.env: {} (read when the process starts: fix it, then save the manifest again)",
+            problem.message
+        )),
     }
 }

@@ -19,6 +19,7 @@ pub fn load(
     container: &ContainerRuntime,
     limits: Limits,
     base_dir: Option<&Path>,
+    secrets: Vec<(String, String)>,
     started: faas_runtime::process::StartObserver,
 ) -> Result<Loaded, String> {
     if container.command.is_empty() {
@@ -55,7 +56,10 @@ pub fn load(
         name: function.metadata.name.as_deref().unwrap_or_default().into(),
         argv,
         working_dir: working_dir.or_else(|| base_dir.map(Path::to_path_buf)),
-        env: crate::platform::env_of(function),
+        env: crate::platform::env_of(function)
+            .into_iter()
+            .chain(secrets)
+            .collect(),
         port: container.port,
         readiness_path: container.readiness_path.clone(),
         limits,
@@ -107,6 +111,7 @@ mod tests {
             &container,
             Limits::default(),
             None,
+            Vec::new(),
             Default::default(),
         ) else {
             panic!("a container function without a command must be refused");

@@ -116,10 +116,19 @@ pub(crate) async fn load(
         })
         .collect::<Vec<_>>();
     check_grants(&platform.config, &dirs)?;
+    // Secrets first, the role's credentials last: a later variable wins, and the platform's
+    // AWS_* are the role's whatever spec.env says.
     let mut invocation_env: Vec<Arc<dyn faas_invoke::InvocationEnv>> = Vec::new();
-    if let Some(identities) = platform.identities.get()
-        && let Some(identity) = identities.of(function).await
+    let identity = match platform.identities.get() {
+        Some(identities) => identities.of(function).await,
+        None => None,
+    };
+    if let Some(secrets) = platform.secrets.get()
+        && let Some(read) = secrets.of(function, identity.clone()).await
     {
+        invocation_env.push(read);
+    }
+    if let Some(identity) = identity {
         invocation_env.push(identity);
     }
     let settings = FunctionSettings {

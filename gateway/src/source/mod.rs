@@ -18,8 +18,9 @@ use crate::platform::Platform;
 /// Where a platform process gets its functions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FunctionSource {
-    /// The manifests under the host's folder, watched.
-    Folder,
+    /// The manifests under the host's folder, watched; `secrets` is where their
+    /// `secretKeyRef`s are read (`<secrets>/<secret>/<key>`, `faas up --secrets`).
+    Folder { secrets: Option<PathBuf> },
     /// The Functions of a runtime pool, from the Kubernetes API (`faas-runtime serve --pool`):
     /// those labelled `faas.dev/pool=<pool>` in the pod's namespace. `pod` (the pod's name)
     /// is how it reports, per function, whether it loaded it.
@@ -50,13 +51,21 @@ impl FunctionSource {
         build: bool,
     ) -> Result<FirstLoad, StartError> {
         match self {
-            FunctionSource::Folder => {
-                // Roles are assumed with this process's own credentials (the developer's).
+            FunctionSource::Folder { secrets } => {
+                // Roles are assumed, and SSM and Secrets Manager read, with this process's own
+                // credentials (the developer's); Kubernetes Secrets are files.
+                let clients = aws_clients(platform);
                 let _ = platform
                     .identities
-                    .set(Arc::new(crate::identity::Identities::local(aws_clients(
-                        platform,
+                    .set(Arc::new(crate::identity::Identities::local(Arc::clone(
+                        &clients,
                     ))));
+                let _ = platform
+                    .secrets
+                    .set(Arc::new(crate::secrets::Secrets::local(
+                        secrets.clone(),
+                        clients,
+                    )));
                 folder::start(platform, dir, interval, build).await;
                 Ok(FirstLoad::Done)
             }
@@ -72,13 +81,19 @@ impl FunctionSource {
                             what: "a runtime pool reads its functions from the Kubernetes API",
                             source,
                         })?;
-                // Roles are assumed with the functions' own ServiceAccount tokens.
+                // Roles are assumed with the functions' own ServiceAccount tokens; secrets
+                // are read as the pool (Kubernetes) and as each function's role (AWS).
+                let clients = aws_clients(platform);
                 let _ = platform
                     .identities
                     .set(Arc::new(crate::identity::Identities::pool(
                         client.clone(),
-                        aws_clients(platform),
+                        Arc::clone(&clients),
                     )));
+                let _ = platform.secrets.set(Arc::new(crate::secrets::Secrets::pool(
+                    client.clone(),
+                    clients,
+                )));
                 pool::start(
                     platform,
                     client,

@@ -506,6 +506,5 @@ impl Invoker for WasmFunction {
             .invocation_env
             .iter()
             .find_map(|env| env.problem())
-            .map(faas_invoke::Degradation::identity_unavailable)
     }
 }

@@ -10,6 +10,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::env::Env;
+
 /// Desired state of a function.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
@@ -49,9 +51,11 @@ pub struct FunctionSpec {
     /// Replica bounds (container functions; WASM functions share pool pods).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleSpec>,
-    /// Environment variables given to the function.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub env: BTreeMap<String, String>,
+    /// Environment variables: a map of NAME: value, or Kubernetes' list form, each entry a
+    /// name with a value, or with valueFrom naming one of secretKeyRef {name, key} (a Secret
+    /// of the namespace), ssmParameter {name} or secretsManager {secretId, jsonKey}.
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
     /// The IAM role the function runs as (IRSA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iam: Option<IamSpec>,

@@ -9,6 +9,7 @@ pub mod backoff;
 pub mod cluster;
 pub mod crd;
 pub mod cron;
+pub mod env;
 mod function;
 pub mod lambda_env;
 pub mod limits;
@@ -24,6 +25,9 @@ pub mod sqs;
 pub mod validate;
 
 pub use cluster::{ClusterPolicy, contract, validate_for_cluster};
+pub use env::{
+    Env, EnvSource, EnvVar, SecretKeyRef, SecretRef, SecretsManagerRef, SsmParameterRef,
+};
 pub use function::*;
 pub use limits::Limits;
 pub use run::*;

@@ -169,14 +169,7 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
     {
         errs.push("spec.cpu", m);
     }
-    for key in spec.env.keys() {
-        if !is_env_name(key) {
-            errs.push(
-                format!("spec.env[{key:?}]"),
-                "environment variable names must match [A-Za-z_][A-Za-z0-9_]*",
-            );
-        }
-    }
+    validate_env(&spec.env, errs);
     if let Some(iam) = &spec.iam {
         validate_iam(iam, errs);
     }
@@ -620,6 +613,88 @@ pub(crate) fn check_route_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `spec.env`: names, one of a value or a source per entry, and each source's fields (a
+/// Secret's name and key become a path under `faas up --secrets`: no separators, no dots).
+fn validate_env(env: &crate::Env, errs: &mut ValidationErrors) {
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in env.entries() {
+        let at = format!("spec.env[{:?}]", entry.name);
+        if !is_env_name(&entry.name) {
+            errs.push(
+                at.clone(),
+                "environment variable names must match [A-Za-z_][A-Za-z0-9_]*",
+            );
+        }
+        if !seen.insert(entry.name.as_str()) {
+            errs.push(at.clone(), "set more than once");
+        }
+        let Some(from) = &entry.value_from else {
+            continue;
+        };
+        if entry.value.is_some() {
+            errs.push(at.clone(), "set value or valueFrom, not both");
+        }
+        match from.source() {
+            Err(why) => errs.push(format!("{at}.valueFrom"), why),
+            Ok(crate::SecretRef::Kubernetes(r)) => {
+                if !is_dns_subdomain(&r.name) {
+                    errs.push(
+                        format!("{at}.valueFrom.secretKeyRef.name"),
+                        "a Secret's name: lowercase letters, digits, '-' and '.', at most 253",
+                    );
+                }
+                if !is_secret_key(&r.key) {
+                    errs.push(
+                        format!("{at}.valueFrom.secretKeyRef.key"),
+                        "a Secret's key: letters, digits, '-', '_' and '.' (not . or ..)",
+                    );
+                }
+            }
+            Ok(crate::SecretRef::Ssm(r)) => {
+                if r.name.is_empty()
+                    || r.name.len() > 2048
+                    || r.name.chars().any(char::is_whitespace)
+                {
+                    errs.push(
+                        format!("{at}.valueFrom.ssmParameter.name"),
+                        "a parameter's name (/path/name) or ARN, without spaces",
+                    );
+                }
+            }
+            Ok(crate::SecretRef::SecretsManager(r)) => {
+                if r.secret_id.is_empty()
+                    || r.secret_id.len() > 2048
+                    || r.secret_id.chars().any(char::is_whitespace)
+                {
+                    errs.push(
+                        format!("{at}.valueFrom.secretsManager.secretId"),
+                        "a secret's name or ARN, without spaces",
+                    );
+                }
+                if r.json_key.as_deref() == Some("") {
+                    errs.push(
+                        format!("{at}.valueFrom.secretsManager.jsonKey"),
+                        "empty: leave it out to take the whole secret string",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && !s.is_empty() && s.split('.').all(is_dns_label)
+}
+
+fn is_secret_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 fn is_env_name(s: &str) -> bool {
     let mut b = s.bytes();
     matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
@@ -802,8 +877,8 @@ mod tests {
             max: Some(1000),
             idle_after: None,
         });
-        f.spec.env.insert("LOG_LEVEL".into(), "info".into());
-        f.spec.env.insert("_x1".into(), "".into());
+        f.spec.env.insert("LOG_LEVEL", "info");
+        f.spec.env.insert("_x1", "");
         f.spec.iam = Some(IamSpec {
             role_arn: "arn:aws:iam::123456789012:role/fn/resize-images".into(),
         });
@@ -1098,9 +1173,9 @@ mod tests {
         assert!(errors(&f).is_empty());
 
         let mut f = wasm_fn("a");
-        f.spec.env.insert("1BAD".into(), "x".into());
-        f.spec.env.insert("BAD-NAME".into(), "x".into());
-        f.spec.env.insert("GOOD_1".into(), "x".into());
+        f.spec.env.insert("1BAD", "x");
+        f.spec.env.insert("BAD-NAME", "x");
+        f.spec.env.insert("GOOD_1", "x");
         let errs = errors(&f);
         assert_eq!(errs.len(), 2, "{errs:#?}");
         assert!(errs[0].starts_with("spec.env[\"1BAD\"]: "));
@@ -1521,5 +1596,43 @@ mod tests {
                 "spec.concurrency"
             ]
         );
+    }
+
+    #[test]
+    fn env_entries_from_sources_are_checked_naming_the_entry() {
+        let mut f = wasm_fn("a");
+        f.spec.env = serde_json::from_value(serde_json::json!([
+            {"name": "OK", "valueFrom": {"secretKeyRef": {"name": "db", "key": "pass.word"}}},
+            {"name": "BOTH", "value": "x", "valueFrom": {"ssmParameter": {"name": "/p"}}},
+            {"name": "NONE", "valueFrom": {}},
+            {"name": "TWO", "valueFrom": {"ssmParameter": {"name": "/p"},
+                                          "secretsManager": {"secretId": "s"}}},
+            {"name": "PATH_KEY", "valueFrom": {"secretKeyRef": {"name": "db", "key": ".."}}},
+            {"name": "UPPER", "valueFrom": {"secretKeyRef": {"name": "DB", "key": "k"}}},
+            {"name": "SPACE", "valueFrom": {"ssmParameter": {"name": "/a b"}}},
+            {"name": "EMPTY_KEY", "valueFrom": {"secretsManager": {"secretId": "s", "jsonKey": ""}}},
+            {"name": "OK", "value": "again"},
+        ]))
+        .expect("env");
+        let errs = errors(&f);
+        let paths: Vec<&str> = errs
+            .iter()
+            .map(|e| e.split(": ").next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.env[\"BOTH\"]",
+                "spec.env[\"NONE\"].valueFrom",
+                "spec.env[\"TWO\"].valueFrom",
+                "spec.env[\"PATH_KEY\"].valueFrom.secretKeyRef.key",
+                "spec.env[\"UPPER\"].valueFrom.secretKeyRef.name",
+                "spec.env[\"SPACE\"].valueFrom.ssmParameter.name",
+                "spec.env[\"EMPTY_KEY\"].valueFrom.secretsManager.jsonKey",
+                "spec.env[\"OK\"]",
+            ],
+            "{errs:#?}"
+        );
+        assert!(errs[7].ends_with("set more than once"), "{errs:#?}");
     }
 }

@@ -66,6 +66,11 @@ pub enum Command {
         /// before they are cut (runs recorded Interrupted, SQS messages made visible again).
         #[arg(long, default_value = "30s", value_parser = parse_grace, env = "FAAS_SHUTDOWN_GRACE")]
         shutdown_grace: std::time::Duration,
+        /// Folder of the Kubernetes Secrets functions name (`valueFrom.secretKeyRef`), one
+        /// file per key: DIR/<secret>/<key>, its exact contents the value (write it with
+        /// printf, not echo, unless the value ends with a newline).
+        #[arg(long, value_name = "DIR", env = "FAAS_SECRETS")]
+        secrets: Option<PathBuf>,
     },
     /// Deploy Function manifests to the target (`faas target`): a local platform, or a chosen
     /// cluster (artifact pushed, Function applied, Ready awaited).

@@ -210,7 +210,7 @@ mod tests {
             Some("/srv/hello.wasm")
         );
         assert_eq!(function.spec.schedules[0].name, "schedule");
-        assert_eq!(function.spec.env.get("EMPTY").map(String::as_str), Some(""));
+        assert_eq!(function.spec.env.get("EMPTY"), Some(""));
         assert_eq!(
             function.spec.triggers.as_ref().map(|t| t.sqs.len()),
             Some(1)

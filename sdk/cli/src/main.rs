@@ -42,8 +42,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             body_budget,
             pool_keep_resident,
             shutdown_grace,
+            secrets,
         } => {
             return commands::up::run(commands::up::Up {
+                secrets,
                 dir,
                 listen,
                 state,

@@ -54,6 +54,11 @@ impl ApiError {
         )
     }
 
+    /// 403 Forbidden: RBAC refused the request.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+
     /// 422 Invalid.
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)

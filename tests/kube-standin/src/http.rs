@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::error::{ApiError, ApiResult};
 use crate::patch::{self, PatchKind};
+use crate::rbac::{self, Attributes, Subject};
 use crate::resources::Resource;
 use crate::selector::{FieldSelector, LabelSelector, Selectors};
 use crate::store::{DeleteOptions, Target};
@@ -152,6 +153,20 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let q = query(parts.uri.query());
+    // Who the request acts as, when it says (see `rbac`): otherwise the admin.
+    let acting_as = parts
+        .headers
+        .get("impersonate-user")
+        .and_then(|v| v.to_str().ok())
+        .map(|user| {
+            let groups = parts
+                .headers
+                .get_all("impersonate-group")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            Subject::impersonated(user, groups)
+        });
     let result = dispatch(
         &shared,
         &parts.method,
@@ -159,6 +174,7 @@ pub async fn handle(
         &q,
         content_type,
         &body,
+        acting_as.as_ref(),
     );
     match &result {
         Ok(_) => tracing::debug!(method = %parts.method, uri = %parts.uri, "served"),
@@ -176,6 +192,7 @@ fn dispatch(
     q: &HashMap<String, String>,
     content_type: &str,
     body: &Bytes,
+    acting_as: Option<&Subject>,
 ) -> ApiResult<Response<Body>> {
     let not_found = ApiError::no_resource;
     let route = route(path).ok_or_else(not_found)?;
@@ -258,6 +275,20 @@ fn dispatch(
         _ => "other",
     };
     store.count(verb_of(method));
+    if let Some(who) = acting_as {
+        let resource = match sub {
+            Some(sub) => format!("{}/{sub}", res.plural),
+            None => res.plural.clone(),
+        };
+        let attributes = Attributes {
+            verb: verb_of(method),
+            group: &res.group,
+            resource: &resource,
+            namespace: &ns,
+            name: name.as_deref().unwrap_or_default(),
+        };
+        rbac::authorize(&store, who, &attributes)?;
+    }
     let Some(name) = name else {
         return match *method {
             Method::GET if is_watch(q) => {

@@ -115,8 +115,11 @@
 //!   resourceVersion newer than the current one simply waits for newer changes.
 //! * No `dryRun` (refused with 400), no `Foreground` deletion (treated as `Background`), no
 //!   graceful deletion periods, no Namespace `Terminating` phase, no `finalize` subresource.
-//! * No RBAC, no authentication, no impersonation, no audit; TokenRequest tokens are not
-//!   signed by anything and no TokenReview exists.
+//! * No authentication and no audit: every client is the admin, unless it impersonates
+//!   (`Impersonate-User`, a kubeconfig user's `as:`), and then RBAC is that of the stored
+//!   Roles, ClusterRoles and their bindings for resource requests (`rbac.rs` says what of RBAC
+//!   is not emulated). TokenRequest tokens are not signed by anything and no TokenReview
+//!   exists.
 //! * Nothing runs: no scheduler, kubelet, controller-manager (Deployments get no ReplicaSets
 //!   or Pods, Services no endpoints, Jobs no Pods, HPAs nothing), no kube-proxy, no DNS. A
 //!   separate kubelet stand-in is meant to run Pods as local processes.
@@ -134,6 +137,7 @@ mod error;
 mod http;
 mod logs;
 mod patch;
+mod rbac;
 mod resources;
 mod selector;
 mod store;

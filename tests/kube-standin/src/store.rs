@@ -271,6 +271,17 @@ impl Store {
         self.find(key, ns, name).cloned()
     }
 
+    /// Every stored object of `key` (in `ns`, or in all namespaces).
+    pub fn objects_of(&self, key: &ResourceKey, ns: Option<&str>) -> Vec<Value> {
+        self.objects
+            .get(key)
+            .into_iter()
+            .flat_map(|m| m.iter())
+            .filter(|((n, _), _)| ns.is_none_or(|ns| ns == n))
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     /// `GET` of one object.
     pub fn get(&self, res: &Resource, ns: &str, name: &str) -> ApiResult<Value> {
         self.find(&res.key(), ns, name)

@@ -10,7 +10,9 @@
 //! - a pod's processes share the host's network, so each pod gets its own loopback address
 //!   (`127.10.x.y`) as its IP, and its environment is rewritten to it: see [`super::env`];
 //!   beside the container's `env` it gets only `PATH`, `HOME` (the pod's directory),
-//!   `KUBECONFIG` (the stand-in's, in place of the in-cluster service-account token),
+//!   `KUBECONFIG` (the stand-in's, acting as the pod's ServiceAccount with `as:`, in place
+//!   of the in-cluster service-account token: the API stand-in then authorizes the pod's
+//!   requests by the RBAC objects the chart and the controller wrote),
 //!   `FAAS_STATE` (in the pod's directory, when unset), `FAAS_LISTEN` (the pod IP and the port
 //!   named `http`, else the first port, when unset: the faas binaries' one listen setting)
 //!   and what the test adds; what a program binds on `127.0.0.1` (a sidecar's Runtime API
@@ -387,6 +389,47 @@ impl State {
         Ok(pod)
     }
 
+    /// The pod's kubeconfig: the API stand-in's, acting as the pod's ServiceAccount (`as:`, so
+    /// the stand-in authorizes its requests by the stored RBAC objects, as the API server
+    /// authorizes a pod's token), in the pod's namespace.
+    fn pod_kubeconfig(&self, pod: &PodState, service_account: &str) -> Result<PathBuf, String> {
+        let admin = std::fs::read_to_string(&self.options.kubeconfig)
+            .map_err(|e| format!("reading {}: {e}", self.options.kubeconfig.display()))?;
+        let account = if service_account.is_empty() {
+            "default"
+        } else {
+            service_account
+        };
+        let mut out = String::new();
+        for line in admin.lines() {
+            if line.starts_with("    namespace: ") {
+                // JSON strings are YAML strings.
+                out.push_str(&format!(
+                    "    namespace: {}\n",
+                    serde_json::Value::String(pod.namespace.clone())
+                ));
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("    token: ") {
+                out.push_str(&format!(
+                    "    as: {}\n",
+                    serde_json::Value::String(format!(
+                        "system:serviceaccount:{}:{account}",
+                        pod.namespace
+                    ))
+                ));
+            }
+        }
+        if !out.contains("    as: ") {
+            return Err("the stand-in's kubeconfig has no token line to act from".to_owned());
+        }
+        let path = pod.dir.join("kubeconfig");
+        std::fs::write(&path, out).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        Ok(path)
+    }
+
     async fn spawn(
         &self,
         pod: &PodState,
@@ -420,6 +463,7 @@ impl State {
         let ip = pod.ip.clone();
         let rewrite = move |v: &str| env::rewrite(v, &ip, services);
         let vars = env::resolve(&self.client, &facts, container, &rewrite).await?;
+        let kubeconfig = self.pod_kubeconfig(pod, &service_account)?;
         let log = pod.dir.join(format!("{}.log", container.name));
         let mut command = tokio::process::Command::new(program);
         command
@@ -427,7 +471,7 @@ impl State {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HOME", &pod.dir)
-            .env("KUBECONFIG", &self.options.kubeconfig)
+            .env("KUBECONFIG", &kubeconfig)
             .env("FAAS_STATE", pod.dir.join("state"))
             .current_dir(&pod.dir)
             .stdin(Stdio::null())

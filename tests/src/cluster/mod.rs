@@ -325,6 +325,23 @@ impl scenarios::Cluster for System {
         self.allowed_role.clone()
     }
 
+    async fn client_as(&self, user: &str) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .expect("the stand-in's kubeconfig");
+        let mut config = kube::Config::from_custom_kubeconfig(
+            kubeconfig,
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .expect("a client config");
+        config.auth_info.impersonate = Some(user.to_owned());
+        kube::Client::try_from(config).expect("a client")
+    }
+
+    async fn aws_config(&self) -> Option<aws_config::SdkConfig> {
+        self.moto.then(|| crate::moto::moto().sdk_config())
+    }
+
     fn meets(&self, need: bool, what: &str) -> bool {
         assert!(need, "the stand-in is started to meet every need: {what}");
         true

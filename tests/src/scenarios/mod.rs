@@ -11,9 +11,11 @@
 pub mod chart;
 pub mod container;
 pub mod controllers;
+pub mod identity;
 pub mod logs;
 pub mod pools;
 pub mod schedule;
+pub mod secrets;
 pub mod sqs;
 pub mod wasm;
 
@@ -58,6 +60,13 @@ pub trait Cluster {
     fn keda_acts(&self) -> bool;
     /// An IAM role ARN the chart allows in [`Cluster::team`], when there is one.
     fn allowed_role(&self) -> Option<String>;
+    /// A client acting as `user` (impersonation: `system:serviceaccount:<ns>:<name>` for a
+    /// pod's rights), authorized by the cluster's RBAC.
+    fn client_as(&self, user: &str) -> impl Future<Output = kube::Client>;
+    /// The AWS configuration (region, endpoints, the test's credentials) of the AWS the pool
+    /// pods use (STS, SSM), when there is one: to ask whose credentials a guest holds, and to
+    /// write the parameters a scenario reads.
+    fn aws_config(&self) -> impl Future<Output = Option<aws_config::SdkConfig>>;
     /// Whether the cluster meets `need` (`what` says which); the stand-in fails the test when
     /// it does not (its options are chosen to meet them), a real cluster skips, saying so.
     fn meets(&self, need: bool, what: &str) -> bool;
@@ -116,7 +125,8 @@ fn version_of(group: &str) -> &'static str {
         | "networking.k8s.io"
         | "discovery.k8s.io"
         | "coordination.k8s.io"
-        | "apiextensions.k8s.io" => "v1",
+        | "apiextensions.k8s.io"
+        | "rbac.authorization.k8s.io" => "v1",
         "autoscaling" => "v2",
         _ => "v1alpha1",
     }

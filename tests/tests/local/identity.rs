@@ -8,41 +8,12 @@
 use faas_e2e::moto::moto;
 use faas_e2e::*;
 
-/// The `AWS_*` variables the guest printed (`hostile`'s `env` mode).
 fn aws_of(env: &str) -> Vec<(String, String)> {
-    env.lines()
-        .filter_map(|l| l.split_once('='))
-        .filter(|(k, _)| k.starts_with("AWS_"))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
+    faas_e2e::aws::aws_variables(env)
 }
 
-/// Whose credentials `env` holds, as moto's STS says.
 async fn caller_of(env: &[(String, String)]) -> String {
-    let get = |k: &str| {
-        env.iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{k} in {env:?}"))
-    };
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        get("AWS_ACCESS_KEY_ID"),
-        get("AWS_SECRET_ACCESS_KEY"),
-        Some(get("AWS_SESSION_TOKEN")),
-        None,
-        "guest",
-    );
-    let config = aws_sdk_sts::config::Builder::from(&moto().sdk_config())
-        .credentials_provider(credentials)
-        .build();
-    aws_sdk_sts::Client::from_conf(config)
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("GetCallerIdentity with the guest's credentials")
-        .arn()
-        .unwrap_or_default()
-        .to_owned()
+    faas_e2e::aws::caller_of(&moto().sdk_config(), env).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +53,10 @@ async fn each_function_gets_its_own_roles_credentials_and_no_other() {
     let billing = env_of("billing").await;
     assert_eq!(
         caller_of(&orders).await,
-        "arn:aws:sts::123456789012:assumed-role/orders/faas-default-orders"
+        faas_e2e::aws::assumed_role_arn(
+            "arn:aws:iam::123456789012:role/team-a/orders",
+            "faas-default-orders"
+        )
     );
     assert_eq!(
         caller_of(&billing).await,

@@ -22,6 +22,7 @@ mod run_logs;
 mod runs;
 mod runtime_pods;
 mod schedules;
+mod secrets;
 mod sqs;
 mod status;
 mod target;

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use faas_e2e::*;
 use serde_json::Value;
 
-fn output(mut command: std::process::Command) -> (Option<i32>, String, String) {
+pub(crate) fn output(mut command: std::process::Command) -> (Option<i32>, String, String) {
     let out = command.output().unwrap();
     (
         out.status.code(),

@@ -17,7 +17,8 @@ use crate::{ContainerMode, Function, SqsTrigger};
 // ---------------------------------------------------------------------------------------
 
 /// The name of every object of a container function (ServiceAccount, Deployment, Service,
-/// PodDisruptionBudget, NetworkPolicy, KEDA objects): `fn-<name>`.
+/// PodDisruptionBudget, NetworkPolicy, KEDA objects): `fn-<name>`. A WASM function gets its
+/// ServiceAccount by this name too: the identity its pool exchanges for its IAM role.
 pub fn function_object(function: &str) -> String {
     format!("fn-{function}")
 }
@@ -32,6 +33,17 @@ pub fn wasm_config_map(function: &str) -> String {
 pub fn pool_object(pool: &str) -> String {
     format!("pool-{pool}")
 }
+
+/// The pool's Role (and its RoleBinding) that lets its pods request ServiceAccount tokens of
+/// its member functions that have an IAM role and read the Secrets its members name, and
+/// nothing of anyone else: `pool-<pool>-members`.
+pub fn pool_member_access_object(pool: &str) -> String {
+    format!("pool-{pool}-members")
+}
+
+/// The audience of the ServiceAccount tokens a function's identity is proven with: what
+/// IRSA's tokens carry and the cluster's OIDC provider in IAM expects.
+pub const TOKEN_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// The name of a pool pod's container (what `kubectl logs -c` and the pods/log API name).
 pub const POOL_CONTAINER: &str = "faas-runtime";

@@ -127,6 +127,22 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
              (instance metadata); use spec.iam.roleArn",
         );
     }
+    // A container's environment is fixed when its pod starts, by the kubelet, which reads
+    // Kubernetes Secrets only: SSM and Secrets Manager reach WASM functions (their pool reads
+    // them with the function's role at each refresh) and, for containers, through Secrets.
+    if function.spec.runtime.container.is_some() {
+        for (name, source) in function.spec.env.secrets() {
+            let field = match source {
+                crate::SecretRef::Kubernetes(_) => continue,
+                crate::SecretRef::Ssm(_) => "ssmParameter",
+                crate::SecretRef::SecretsManager(_) => "secretsManager",
+            };
+            errs.push(
+                format!("spec.env[{name:?}].valueFrom.{field}"),
+                "container functions in a cluster take secrets from Kubernetes Secrets                  (secretKeyRef; sync SSM or Secrets Manager into a Secret, e.g. with the                  External Secrets Operator): only WASM functions read them directly there",
+            );
+        }
+    }
     let Some(wasm) = &function.spec.runtime.wasm else {
         return;
     };
@@ -343,7 +359,7 @@ mod tests {
     #[test]
     fn a_function_cannot_turn_instance_metadata_back_on_in_a_cluster() {
         let mut f = wasm("configmap://fn-resize/a.wasm");
-        f.spec.env.insert(IMDS_SWITCH.into(), "false".into());
+        f.spec.env.insert(IMDS_SWITCH, "false");
         assert_eq!(
             validate(&f),
             Ok(()),
@@ -352,6 +368,39 @@ mod tests {
         assert_eq!(
             paths(validate_for_cluster(&f, None)),
             ["spec.env[\"AWS_EC2_METADATA_DISABLED\"]"]
+        );
+    }
+
+    #[test]
+    fn a_container_in_a_cluster_takes_secrets_from_kubernetes_secrets_only() {
+        let env: crate::Env = serde_json::from_value(serde_json::json!([
+            {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {"name": "API", "valueFrom": {"ssmParameter": {"name": "/shop/api"}}},
+            {"name": "TOKEN", "valueFrom": {"secretsManager": {"secretId": "shop"}}},
+        ]))
+        .expect("env");
+        let mut wasm_fn = wasm("configmap://fn-resize/a.wasm");
+        wasm_fn.spec.env = env.clone();
+        assert_eq!(
+            paths(validate_for_cluster(&wasm_fn, None)),
+            Vec::<String>::new()
+        );
+        let mut container = wasm_fn.clone();
+        container.spec.runtime = crate::RuntimeSpec {
+            wasm: None,
+            container: Some(crate::ContainerRuntime {
+                image: Some("registry.example.com/shop:1".into()),
+                port: Some(8080),
+                ..crate::ContainerRuntime::default()
+            }),
+        };
+        assert_eq!(validate(&container), Ok(()), "local mode reads them all");
+        assert_eq!(
+            paths(validate_for_cluster(&container, None)),
+            [
+                "spec.env[\"API\"].valueFrom.ssmParameter",
+                "spec.env[\"TOKEN\"].valueFrom.secretsManager"
+            ]
         );
     }
 

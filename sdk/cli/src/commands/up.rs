@@ -23,6 +23,8 @@ pub struct Up {
     pub body_budget: u64,
     pub pool_keep_resident: usize,
     pub shutdown_grace: Duration,
+    /// Where `secretKeyRef`s are read: `<secrets>/<secret>/<key>`.
+    pub secrets: Option<PathBuf>,
 }
 
 pub async fn run(up: Up) -> anyhow::Result<()> {
@@ -65,7 +67,11 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
         pool_keep_resident: up.pool_keep_resident,
         shutdown_grace: up.shutdown_grace,
         role: faas_gateway::host::Role::Local,
-        source: faas_gateway::source::FunctionSource::Folder,
+        source: faas_gateway::source::FunctionSource::Folder {
+            secrets: up
+                .secrets
+                .map(|dir| std::path::absolute(&dir).unwrap_or(dir)),
+        },
         drain_delay: Duration::ZERO,
         // Locally a callback is usually a listener on this machine.
         async_calls: Some(faas_gateway::async_call::AsyncSettings {
