@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the guest functions and test guests of this workspace:
-#   wasm32-wasip2 components: hello, sqs-consumer, hostile
+#   wasm32-wasip2 components: hello, sqs-consumer, aws-s3-sqs (the AWS SDK for Rust), hostile
 #   wasm32-wasip1 command module: echo-cgi
 #   host binary: lambda-rust (an unmodified Rust Lambda handler, debug build)
 # Artifacts land in examples/target/<target>/release/.
@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
     exit 3
 fi
 
-cargo build --release --locked --target wasm32-wasip2 -p hello -p sqs-consumer -p hostile
+cargo build --release --locked --target wasm32-wasip2 -p hello -p sqs-consumer -p aws-s3-sqs -p hostile
 cargo build --release --locked --target wasm32-wasip1 -p echo-cgi
 # A native Lambda handler (lambda_runtime), for mode: lambda.
 cargo build --locked -p lambda-rust
@@ -32,6 +32,7 @@ echo "artifacts:"
 for f in \
     "$target_dir/wasm32-wasip2/release/hello.wasm" \
     "$target_dir/wasm32-wasip2/release/sqs_consumer.wasm" \
+    "$target_dir/wasm32-wasip2/release/aws_s3_sqs.wasm" \
     "$target_dir/wasm32-wasip2/release/hostile.wasm" \
     "$target_dir/wasm32-wasip1/release/echo-cgi.wasm" \
     "$target_dir/debug/lambda-rust"; do

@@ -68,4 +68,7 @@ bash examples/build.sh || echo "warning: guests not built; tests fall back to te
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# faas-sdk's optional `aws` feature (an SdkConfig for guests), off in the workspace build.
+cargo clippy -p faas-sdk --features aws --all-targets --locked -- -D warnings
+cargo test -p faas-sdk --features aws --locked
 python3 -m unittest discover -s tests/chart -v

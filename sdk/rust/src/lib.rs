@@ -92,12 +92,16 @@
 pub use bytes::{self, Bytes};
 pub use http::{self, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod events;
 mod executor;
+mod outbound;
 mod response;
 pub mod testing;
 
 pub use executor::block_on;
+pub use outbound::{SendError, send};
 pub use response::IntoResponse;
 
 /// The request a handler receives: method, URI (path and query), headers and the whole body.

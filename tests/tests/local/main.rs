@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod aws_credentials;
+mod aws_sdk_guest;
 mod cli;
 mod cli_polish;
 mod cold_start;

@@ -9,7 +9,7 @@
 //! | `bomb` | allocates and touches 1 MiB chunks until allocation fails (memory cap) |
 //! | `panic` | `panic!("boom")` |
 //! | `spam` | writes 64 MiB to stdout (1 KiB lines) and 1 MiB to stderr, then `200 spammed` |
-//! | `fetch` | `GET` of the URL in header `x-target-url` via `wasi:http/outgoing-handler`: `200` with body `<upstream status>\n<upstream body>` and header `x-upstream-status`, or `502` with the `ErrorCode`'s `Debug` text |
+//! | `fetch` | `GET` of the URL in header `x-target-url` via `faas_sdk::send` (`wasi:http/outgoing-handler`): `200` with body `<upstream status>\n<upstream body>` and header `x-upstream-status`, or `502` with the `ErrorCode`'s `Debug` text |
 //! | `env` | `200` with the environment variables as sorted `K=V` lines |
 //! | `sleep` | busy-waits for `x-sleep-ms` milliseconds, then `200 slept` |
 //! | `echo` | `200` with the request body |
@@ -122,7 +122,11 @@ fn log() -> Response {
 
 fn sleep(req: &Request, arg: Option<&str>) -> Response {
     let Some(ms) = arg
-        .or_else(|| req.headers().get("x-sleep-ms").and_then(|v| v.to_str().ok()))
+        .or_else(|| {
+            req.headers()
+                .get("x-sleep-ms")
+                .and_then(|v| v.to_str().ok())
+        })
         .and_then(|v| v.trim().parse::<u64>().ok())
     else {
         return (
@@ -156,86 +160,20 @@ fn fetch(req: &Request) -> Response {
                 .into_response();
         }
     };
-    match outbound::get(&uri) {
-        Ok((status, body)) => {
+    let request = match faas_sdk::http::Request::get(uri).body(Bytes::new()) {
+        Ok(request) => request,
+        Err(err) => return (StatusCode::BAD_REQUEST, format!("{err}\n")).into_response(),
+    };
+    match faas_sdk::send(request) {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
             let mut text = format!("{status}\n").into_bytes();
-            text.extend_from_slice(&body);
+            text.extend_from_slice(answer.body());
             let mut resp = Response::new(Bytes::from(text));
             resp.headers_mut()
                 .insert("x-upstream-status", status.into());
             resp
         }
-        Err(msg) => (StatusCode::BAD_GATEWAY, msg).into_response(),
-    }
-}
-
-mod outbound {
-    //! One blocking `GET` through `wasi:http/outgoing-handler`.
-
-    use faas_sdk::Uri;
-    use wasi::http::outgoing_handler;
-    use wasi::http::types::{Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
-    use wasi::io::streams::StreamError;
-
-    /// Returns the upstream status and body, or the failure as text (an `ErrorCode`'s `Debug`
-    /// form when the host reported one).
-    pub fn get(uri: &Uri) -> Result<(u16, Vec<u8>), String> {
-        let request = OutgoingRequest::new(Fields::new());
-        request
-            .set_method(&Method::Get)
-            .map_err(|()| "set-method refused".to_owned())?;
-        let scheme = match uri.scheme_str() {
-            Some("https") => Scheme::Https,
-            Some("http") | None => Scheme::Http,
-            Some(other) => Scheme::Other(other.to_owned()),
-        };
-        request
-            .set_scheme(Some(&scheme))
-            .map_err(|()| "set-scheme refused".to_owned())?;
-        request
-            .set_authority(uri.authority().map(|a| a.as_str()))
-            .map_err(|()| "set-authority refused".to_owned())?;
-        request
-            .set_path_with_query(Some(uri.path_and_query().map_or("/", |pq| pq.as_str())))
-            .map_err(|()| "set-path-with-query refused".to_owned())?;
-        let body = request
-            .body()
-            .map_err(|()| "request body unavailable".to_owned())?;
-
-        let future = outgoing_handler::handle(request, None).map_err(|code| format!("{code:?}"))?;
-        OutgoingBody::finish(body, None).map_err(|code| format!("{code:?}"))?;
-
-        let response = loop {
-            match future.get() {
-                Some(Ok(Ok(response))) => break response,
-                Some(Ok(Err(code))) => return Err(format!("{code:?}")),
-                Some(Err(())) => return Err("response already taken".to_owned()),
-                None => future.subscribe().block(),
-            }
-        };
-        let status = response.status();
-        let incoming = response
-            .consume()
-            .map_err(|()| "response body unavailable".to_owned())?;
-        let stream = incoming
-            .stream()
-            .map_err(|()| "response body stream unavailable".to_owned())?;
-        let mut buf = Vec::new();
-        let result = loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => buf.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break Ok(()),
-                Err(StreamError::LastOperationFailed(err)) => {
-                    break Err(match wasi::http::types::http_error_code(&err) {
-                        Some(code) => format!("{code:?}"),
-                        None => err.to_debug_string(),
-                    });
-                }
-            }
-        };
-        drop(stream);
-        drop(IncomingBody::finish(incoming));
-        drop(response);
-        result.map(|()| (status, buf))
+        Err(err) => (StatusCode::BAD_GATEWAY, err.to_string()).into_response(),
     }
 }
