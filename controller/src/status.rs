@@ -338,6 +338,36 @@ fn pool_ready(
     )
 }
 
+/// A WASM function's `Degraded` condition: `True` when a live pool pod serving its current
+/// generation reports it serves without something it should have (its role's credentials, a
+/// secret), naming the pod; `False` while they all serve it whole; none outside a pool or
+/// before any pod reported.
+fn pool_degraded(function: &Function, observed: &Observed) -> Option<Condition> {
+    let (pool, _) = observed.pool.as_ref()?;
+    let reports = &function.status.as_ref()?.load_state;
+    let generation = function.metadata.generation;
+    let mut current = reports.iter().filter(|(pod, report)| {
+        observed.pool_pods.contains(pod) && report.generation == generation && report.loaded
+    });
+    let mut any = false;
+    for (pod, report) in current.by_ref() {
+        any = true;
+        if let Some(why) = &report.degraded {
+            return Some(condition(
+                "Degraded",
+                true,
+                &why.reason,
+                format!(
+                    "pod {pod} of {}: {}",
+                    contract::pool_object(pool),
+                    why.message
+                ),
+            ));
+        }
+    }
+    any.then(|| condition("Degraded", false, "Serving", "served whole".to_owned()))
+}
+
 /// Why nothing was (or may be) applied for this function in this cluster, if so.
 fn refusal(observed: &Observed) -> Option<Condition> {
     if let Some(why) = &observed.refused {
@@ -437,6 +467,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         }
     };
     conditions.insert(0, ready);
+    conditions.extend(pool_degraded(function, observed));
     conditions.extend(schedules(function, now));
     conditions.extend(route_conflict(function, observed));
     let workload = observed
@@ -702,6 +733,86 @@ mod tests {
                 .and_then(|c| c.message.clone())
                 .is_some_and(|m| m.contains("spec.timeout")),
             "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_pool_pod_serving_a_function_without_its_role_or_secret_makes_it_degraded() {
+        let mut wasm = function(None);
+        wasm.spec.runtime.wasm = Some(faas_api::WasmRuntime {
+            source: "oci://registry.example.com/fn/hello:1".into(),
+            ..faas_api::WasmRuntime::default()
+        });
+        let pooled = Observed {
+            artifact: Some(Ok("ConfigMap fn-a, key a.wasm".into())),
+            pool: Some(("default".into(), deployment(2, 2, 2))),
+            pool_pods: vec!["pool-default-a".into(), "pool-default-b".into()],
+            ..Observed::default()
+        };
+        let degraded = |reason: &str| {
+            Some(faas_api::PodDegradation {
+                reason: reason.into(),
+                message: "Secret db: no Secret db in namespace team-a".into(),
+            })
+        };
+        let report =
+            |generation: i64, degraded: Option<faas_api::PodDegradation>| faas_api::PodLoadState {
+                loaded: true,
+                generation: Some(generation),
+                degraded,
+                ..faas_api::PodLoadState::default()
+            };
+        let with = |reports: Vec<(&str, faas_api::PodLoadState)>| {
+            let mut f = wasm.clone();
+            f.status = Some(FunctionStatus {
+                load_state: reports
+                    .into_iter()
+                    .map(|(pod, r)| (pod.to_owned(), r))
+                    .collect(),
+                ..FunctionStatus::default()
+            });
+            status(&f, &pooled, at(0))
+        };
+        let flag = |s: &FunctionStatus| {
+            find(s, "Degraded").map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+        };
+
+        // No report yet: nothing to say.
+        assert_eq!(flag(&with(vec![])), None);
+        // All whole: False.
+        let whole = with(vec![
+            ("pool-default-a", report(7, None)),
+            ("pool-default-b", report(7, None)),
+        ]);
+        assert_eq!(flag(&whole), Some(("False".into(), "Serving".into())));
+        // One live pod without its secret: True, naming the pod and the secret; still Ready.
+        let s = with(vec![
+            ("pool-default-a", report(7, None)),
+            ("pool-default-b", report(7, degraded("SecretUnavailable"))),
+        ]);
+        assert_eq!(flag(&s), Some(("True".into(), "SecretUnavailable".into())));
+        let message = find(&s, "Degraded").and_then(|c| c.message.clone());
+        assert!(
+            message.as_deref().is_some_and(
+                |m| m.contains("pod pool-default-b of pool-default") && m.contains("Secret db")
+            ),
+            "{message:?}"
+        );
+        assert_eq!(ready(&s).1, "Available");
+        // A gone pod's or an older generation's word does not count.
+        let stale = with(vec![
+            ("pool-default-a", report(7, None)),
+            (
+                "pool-default-old",
+                report(7, degraded("IdentityUnavailable")),
+            ),
+            ("pool-default-b", report(6, degraded("IdentityUnavailable"))),
+        ]);
+        assert_eq!(flag(&stale), Some(("False".into(), "Serving".into())));
+        // A container function has no pool: no such condition.
+        assert_eq!(
+            flag(&status(&function(http()), &Observed::default(), at(0))),
+            None
         );
     }
 

@@ -108,7 +108,22 @@ pub async fn follow(
         identity: Some(pool),
         ..PoolState::default()
     };
-    while let Some(event) = stream.next().await {
+    let mut recheck = tokio::time::interval(RECHECK_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = stream.next() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            _ = recheck.tick() => {
+                let Some(platform) = platform.upgrade() else {
+                    return;
+                };
+                pool_state.recheck(&platform, &client, &namespace).await;
+                continue;
+            }
+        };
         let Some(platform) = platform.upgrade() else {
             return;
         };
@@ -163,6 +178,25 @@ struct PoolState {
     applied: HashMap<String, String>,
     /// Names seen during a (re)list.
     listing: Option<HashSet<String>>,
+    /// Function name -> what this pod last reported of it.
+    reported: HashMap<String, faas_api::PodLoadState>,
+}
+
+/// How often loaded functions' degradations are looked at again (they change as credentials
+/// and secrets are renewed in the background).
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why function `name` serves, but not as it should, as its status says it.
+fn degradation(platform: &Platform, name: &str) -> Option<faas_api::PodDegradation> {
+    let entry = platform.registry.get(name)?;
+    let loaded = entry.state.as_ref().ok()?;
+    loaded
+        .invoker
+        .degraded()
+        .map(|why| faas_api::PodDegradation {
+            reason: why.reason.to_owned(),
+            message: why.message,
+        })
 }
 
 impl PoolState {
@@ -215,15 +249,38 @@ impl PoolState {
                 loaded: outcome.is_ok(),
                 generation,
                 sha256: sha256.filter(|_| outcome.is_ok()),
+                degraded: outcome
+                    .as_ref()
+                    .ok()
+                    .and_then(|()| degradation(platform, &name)),
                 reason: outcome.err(),
             };
             report_load(client, namespace, &name, pod, &report).await;
+            self.reported.insert(name.clone(), report);
         }
         self.applied.insert(name, spec);
     }
 
+    /// Reports again each loaded function whose degradation changed since its last report
+    /// (credentials that came or went, a secret that became readable): the Function's
+    /// `Degraded` condition follows what its pods live through, not only what they loaded.
+    async fn recheck(&mut self, platform: &Platform, client: &Client, namespace: &str) {
+        let Some(pod) = &self.pod else { return };
+        for (name, report) in &mut self.reported {
+            if !report.loaded {
+                continue;
+            }
+            let now = degradation(platform, name);
+            if now != report.degraded {
+                report.degraded = now;
+                report_load(client, namespace, name, pod, report).await;
+            }
+        }
+    }
+
     fn remove(&mut self, platform: &Platform, name: &str) {
         self.applied.remove(name);
+        self.reported.remove(name);
         if platform.registry.remove(name).is_some() {
             tracing::info!(function = %name, "runtime pool: function removed");
         }
@@ -240,6 +297,14 @@ async fn report_load(
     report: &faas_api::PodLoadState,
 ) {
     let functions: Api<Function> = Api::namespaced(client.clone(), namespace);
+    // Every field, a cleared one as null: what an earlier report said (a degradation, a
+    // failure) must not outlive it, whatever way the server merges the apply.
+    let mut report = serde_json::to_value(report).unwrap_or_default();
+    if let Some(fields) = report.as_object_mut() {
+        for field in ["generation", "sha256", "reason", "degraded"] {
+            fields.entry(field).or_insert(serde_json::Value::Null);
+        }
+    }
     let patch = serde_json::json!({
         "apiVersion": faas_api::API_VERSION,
         "kind": "Function",

@@ -413,6 +413,20 @@ pub struct PodLoadState {
     /// Why it could not load it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Loaded, but it serves without something it should have (its role's credentials, a
+    /// secret): the pod reports again when this changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub degraded: Option<PodDegradation>,
+}
+
+/// Why a pool pod serves a function, but not as it should.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodDegradation {
+    /// `IdentityUnavailable` or `SecretUnavailable`.
+    pub reason: String,
+    /// What a user reads: which role or secret, and why (never a value).
+    pub message: String,
 }
 
 /// A status condition, shaped like the Kubernetes one (`Ready`, `Loaded`, ...).

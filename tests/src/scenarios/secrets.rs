@@ -10,6 +10,7 @@ use super::{Cluster, answered, deploy, object};
 
 const FROM_SECRET: &str = "k8s-s3cr3t-5e1d";
 const FROM_SSM: &str = "ssm-s3cr3t-c0a7";
+const FROM_LATE_SECRET: &str = "late-s3cr3t-77e1";
 
 pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Cluster>(c: &C) {
     let role = c.allowed_role();
@@ -116,6 +117,65 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
         other => panic!("another Secret read by the pool: {other:?}"),
     }
 
+    // A Secret that does not exist yet: the function serves without it, and its status says
+    // which and why (reported by the pool pod, `Degraded` in the Function and `faas list`);
+    // once the Secret is made, the value arrives and the condition clears.
+    deploy(
+        c,
+        dir.path(),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: early}\n\
+         spec:\n  runtime:\n    wasm: {source: hostile.wasm}\n  env:\n  \
+         - name: LATE\n    valueFrom: {secretKeyRef: {name: late, key: token}}\n",
+        &[],
+    );
+    let degraded = |want: &'static str| async move {
+        let function = object(c, "faas.dev", "functions", team, "early").await?;
+        let flag = super::condition(&function, "Degraded")?;
+        (flag["status"] == want).then(|| flag.to_string())
+    };
+    let flag = super::until(
+        c,
+        "early is Degraded for its missing Secret",
+        std::time::Duration::from_secs(90),
+        || degraded("True"),
+    )
+    .await;
+    assert!(
+        flag.contains("SecretUnavailable") && flag.contains("no Secret late"),
+        "{flag}"
+    );
+    let listed = super::faas_ok(c, ["list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("early ") && l.contains("Degraded")),
+        "{listed}"
+    );
+    let env = answered(c, "early answers", &format!("{public}/function/early/env")).await;
+    assert!(!env.contains("LATE="), "{env}");
+    let late: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "late", "namespace": team},
+        "data": {"token": base64_of(FROM_LATE_SECRET)},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&kube::api::PostParams::default(), &late)
+        .await
+        .expect("create the Secret");
+    super::until(
+        c,
+        "early is whole once its Secret exists",
+        std::time::Duration::from_secs(120),
+        || degraded("False"),
+    )
+    .await;
+    let env = answered(c, "early answers", &format!("{public}/function/early/env")).await;
+    assert!(
+        env.lines().any(|l| l == format!("LATE={FROM_LATE_SECRET}")),
+        "{env}"
+    );
+
     // Nothing that shows the Function shows a value.
     let (_, admin) = super::gateway(c).await;
     let mut shown = vec![
@@ -134,6 +194,7 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
             "faas describe",
             super::faas_ok(c, ["describe", "secretive"]),
         ),
+        ("faas describe", super::faas_ok(c, ["describe", "early"])),
     ];
     for pod in super::ready_pods(c, team, &faas_api::contract::pool_object(&pool)).await {
         shown.push((
@@ -147,7 +208,7 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
         ));
     }
     for (place, text) in &shown {
-        for value in [FROM_SECRET, FROM_SSM] {
+        for value in [FROM_SECRET, FROM_SSM, FROM_LATE_SECRET] {
             assert!(!text.contains(value), "{value} shown by {place}:\n{text}");
         }
     }
