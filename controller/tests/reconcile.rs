@@ -822,6 +822,7 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
         generation: Some(generation),
         sha256: Some(digest.clone()),
         reason: None,
+        degraded: None,
     };
     f.status = Some(faas_api::FunctionStatus {
         load_state: [
