@@ -65,6 +65,8 @@ fi
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).
 bash examples/build.sh || echo "warning: guests not built; tests fall back to tests/fixtures/"
 
+# From here on, whatever the tests start must be gone when they end (scripts/leftovers.sh).
+tests_started="$(date +%s)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
@@ -72,3 +74,5 @@ cargo test --workspace --locked
 cargo clippy -p faas-sdk --features aws --all-targets --locked -- -D warnings
 cargo test -p faas-sdk --features aws --locked
 python3 -m unittest discover -s tests/chart -v
+# No test leaves a process behind: platforms, pools, moto, registries, functions' processes.
+bash scripts/leftovers.sh "$tests_started"

@@ -49,11 +49,14 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Sorts prefixes so the longest match wins.
+    /// Sorts prefixes and hosts longest first, so the longest prefix and the most specific
+    /// wildcard (`*.eu.example.com` before `*.example.com`) win.
     pub fn finish(&mut self) {
-        self.prefixes
-            .sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0)));
-        self.hosts.sort();
+        let longest_first = |a: &(String, String), b: &(String, String)| {
+            b.0.len().cmp(&a.0.len()).then(a.0.cmp(&b.0))
+        };
+        self.prefixes.sort_by(longest_first);
+        self.hosts.sort_by(longest_first);
     }
 
     /// Whether the function of `key` may be reached by `audience`.
@@ -184,6 +187,10 @@ pub fn function_path(path: &str, prefix: &str) -> String {
         format!("/{rest}")
     }
 }
+
+#[cfg(test)]
+#[path = "routes_model.rs"]
+mod model;
 
 #[cfg(test)]
 mod tests {

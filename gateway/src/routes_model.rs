@@ -1,0 +1,192 @@
+//! [`route_for`] against a naive model: random route tables (exact and wildcard hosts, nested
+//! path prefixes with and without a trailing slash, private functions) and random requests,
+//! each decided by the model from the rules alone: a host route wins (an exact host over a
+//! wildcard, the most specific wildcard over a broader one), then the platform's paths, then
+//! `/function/{name}` and `/async-function/{name}`, then the longest prefix that ends at a
+//! segment boundary; private functions do not exist for the public.
+
+use std::collections::BTreeSet;
+
+use super::*;
+
+/// A seeded linear congruential generator (Knuth's MMIX constants): repeatable, no dependency.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len())]
+    }
+}
+
+const SEGMENTS: &[&str] = &["a", "b", "ab", "api", "v1", "function", "system", "ui"];
+const HOSTS: &[&str] = &[
+    "x.com",
+    "a.x.com",
+    "b.a.x.com",
+    "z.x.com",
+    "q.z.x.com",
+    "y.org",
+    "*.x.com",
+    "*.a.x.com",
+    "*.z.x.com",
+    "*.y.org",
+];
+const NAMES: &[&str] = &["f1", "f2", "f3", "f4"];
+
+fn path(rng: &mut Lcg, min_depth: usize) -> String {
+    let depth = min_depth + rng.below(4 - min_depth);
+    let mut p: String = (0..depth)
+        .map(|_| format!("/{}", rng.pick(SEGMENTS)))
+        .collect();
+    if p.is_empty() || rng.below(4) == 0 {
+        p.push('/');
+    }
+    p
+}
+
+fn table(rng: &mut Lcg) -> RouteTable {
+    let mut t = RouteTable::default();
+    let mut hosts = BTreeSet::new();
+    for _ in 0..rng.below(5) {
+        let host = rng.pick(HOSTS);
+        if hosts.insert(host) {
+            t.hosts.push((host.to_owned(), rng.pick(NAMES).to_owned()));
+        }
+    }
+    let mut prefixes = BTreeSet::new();
+    for _ in 0..rng.below(6) {
+        let prefix = path(rng, 1);
+        if faas_api::routing::reserved_path(&prefix).is_none() && prefixes.insert(prefix.clone()) {
+            t.prefixes.push((prefix, rng.pick(NAMES).to_owned()));
+        }
+    }
+    for name in NAMES {
+        if rng.below(4) == 0 {
+            t.private.insert((*name).to_owned());
+        }
+    }
+    t.finish();
+    t
+}
+
+/// What the rules say `(host, path)` reaches, as (name, prefix) or the platform's own route.
+fn model(t: &RouteTable, host: Option<&str>, path: &str, audience: Audience) -> String {
+    let visible = |name: &str| audience == Audience::Internal || !t.private.contains(name);
+    if let Some(host) = host {
+        let host = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+        if let Some((_, name)) = t.hosts.iter().find(|(h, n)| *h == host && visible(n)) {
+            return format!("fn {name} ''");
+        }
+        let best = t
+            .hosts
+            .iter()
+            .filter_map(|(h, n)| Some((h.strip_prefix("*.")?, n)))
+            .filter(|(suffix, n)| host.ends_with(&format!(".{suffix}")) && visible(n))
+            .max_by_key(|(suffix, _)| suffix.len());
+        if let Some((_, name)) = best {
+            return format!("fn {name} ''");
+        }
+    }
+    let under = |mount: &str| path == mount || path.starts_with(&format!("{mount}/"));
+    for (mount, what) in [
+        ("/healthz", "health"),
+        ("/readyz", "ready"),
+        ("/metrics", "metrics"),
+    ] {
+        if path == mount {
+            return what.to_owned();
+        }
+    }
+    if under("/system") {
+        return "system".to_owned();
+    }
+    if under("/ui") {
+        return "ui".to_owned();
+    }
+    for (mount, kind) in [("/function/", "fn"), ("/async-function/", "async")] {
+        if let Some(rest) = path.strip_prefix(mount) {
+            let name = rest.split('/').next().unwrap_or_default();
+            if !name.is_empty() {
+                return format!("{kind} {name} '{mount}{name}'");
+            }
+        }
+    }
+    if faas_api::routing::reserved_path(path).is_some() {
+        return "not found".to_owned();
+    }
+    let segments = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let wanted = segments(path);
+    let best = t
+        .prefixes
+        .iter()
+        .filter(|(_, n)| visible(n))
+        .filter(|(prefix, _)| {
+            // `/a/` mounts what is under `/a` (but not `/a` itself); `/a` mounts both.
+            let mounted = segments(prefix);
+            let below = wanted.len() > mounted.len() || path.ends_with('/');
+            wanted.starts_with(&mounted)
+                && (path == prefix.as_str() || !prefix.ends_with('/') || below)
+        })
+        .max_by_key(|(prefix, _)| prefix.len());
+    match best {
+        Some((prefix, name)) => format!("fn {name} '{}'", prefix.trim_end_matches('/')),
+        None => "not found".to_owned(),
+    }
+}
+
+fn shown(route: &Route<'_>) -> String {
+    match route {
+        Route::Function { name, prefix } => format!("fn {name} '{prefix}'"),
+        Route::AsyncFunction { name, prefix } => format!("async {name} '{prefix}'"),
+        Route::System => "system".into(),
+        Route::Health => "health".into(),
+        Route::Ready => "ready".into(),
+        Route::Metrics => "metrics".into(),
+        Route::Ui => "ui".into(),
+        Route::NotFound => "not found".into(),
+    }
+}
+
+#[test]
+fn routes_match_a_naive_model_of_the_rules() {
+    let mut rng = Lcg(0x0a11_7e57);
+    let mut function_routes = 0;
+    for case in 0..3000 {
+        let t = table(&mut rng);
+        for _ in 0..8 {
+            let host = match rng.below(3) {
+                0 => None,
+                1 => Some(rng.pick(HOSTS).trim_start_matches("*.").to_owned()),
+                _ => Some(format!("{}:8080", rng.pick(HOSTS).replace('*', "w"))),
+            };
+            let request = path(&mut rng, 0);
+            let audience = if rng.below(2) == 0 {
+                Audience::Public
+            } else {
+                Audience::Internal
+            };
+            let got = shown(&route_for(&t, host.as_deref(), &request, audience));
+            let want = model(&t, host.as_deref(), &request, audience);
+            assert_eq!(
+                got, want,
+                "case {case}: {host:?} {request:?} {audience:?} in {t:?}"
+            );
+            function_routes += usize::from(got.starts_with("fn") && !got.contains("/function/"));
+        }
+    }
+    // Host and prefix routes, not only the fixed paths, were exercised.
+    assert!(function_routes > 3000, "{function_routes}");
+}
