@@ -7,24 +7,9 @@
 
 use std::collections::BTreeSet;
 
+use faas_api::seeded::Seeded as Rng;
+
 use super::*;
-
-/// A seeded linear congruential generator (Knuth's MMIX constants): repeatable, no dependency.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
 
 const SEGMENTS: &[&str] = &["a", "b", "ab", "api", "v1", "function", "system", "ui"];
 const HOSTS: &[&str] = &[
@@ -41,7 +26,7 @@ const HOSTS: &[&str] = &[
 ];
 const NAMES: &[&str] = &["f1", "f2", "f3", "f4"];
 
-fn path(rng: &mut Lcg, min_depth: usize) -> String {
+fn path(rng: &mut Rng, min_depth: usize) -> String {
     let depth = min_depth + rng.below(4 - min_depth);
     let mut p: String = (0..depth)
         .map(|_| format!("/{}", rng.pick(SEGMENTS)))
@@ -52,7 +37,7 @@ fn path(rng: &mut Lcg, min_depth: usize) -> String {
     p
 }
 
-fn table(rng: &mut Lcg) -> RouteTable {
+fn table(rng: &mut Rng) -> RouteTable {
     let mut t = RouteTable::default();
     let mut hosts = BTreeSet::new();
     for _ in 0..rng.below(5) {
@@ -162,7 +147,7 @@ fn shown(route: &Route<'_>) -> String {
 
 #[test]
 fn routes_match_a_naive_model_of_the_rules() {
-    let mut rng = Lcg(0x0a11_7e57);
+    let mut rng = Rng::new(0x0a11_7e57);
     let mut function_routes = 0;
     for case in 0..3000 {
         let t = table(&mut rng);

@@ -21,6 +21,8 @@ pub mod routing;
 mod run;
 pub mod scaling;
 mod schema;
+#[doc(hidden)]
+pub mod seeded;
 pub mod sqs;
 pub mod validate;
 

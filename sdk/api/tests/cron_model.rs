@@ -12,6 +12,7 @@
 use std::collections::BTreeSet;
 
 use faas_api::cron::CronSchedule;
+use faas_api::seeded::Seeded as Rng;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -32,27 +33,6 @@ const ZONES: &[&str] = &[
     "Asia/Kolkata",
     "Europe/London",
 ];
-
-/// A small seeded generator (xorshift64*): repeatable without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u32, hi: u32) -> u32 {
-        lo + (self.next() % u64::from(hi - lo + 1)) as u32
-    }
-
-    fn chance(&mut self, percent: u32) -> bool {
-        self.range(0, 99) < percent
-    }
-}
 
 /// One field as text and as the set of values it matches.
 struct Field {
@@ -237,15 +217,12 @@ fn start(rng: &mut Rng, tz: &TimeZone) -> Timestamp {
 
 #[test]
 fn next_fire_times_match_a_minute_by_minute_model() {
-    let seed: u64 = std::env::var("CRON_MODEL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_c0de);
+    let seed = Rng::seed_from_env("CRON_MODEL_SEED", 0x5eed_c0de);
     let cases: usize = std::env::var("CRON_MODEL_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(400);
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let zones: Vec<TimeZone> = ZONES
         .iter()
         .map(|z| TimeZone::get(z).unwrap_or_else(|e| panic!("zone {z}: {e}")))
