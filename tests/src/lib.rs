@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod cluster;
+pub mod fault_proxy;
 pub mod moto;
 pub mod registry;
 pub mod scenarios;

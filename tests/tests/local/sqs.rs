@@ -226,3 +226,108 @@ async fn a_missing_queue_is_reported_on_the_function_and_nothing_else_is_disturb
     .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
+
+/// The SQS endpoint answers 503, then is down, then comes back: the poller says so on the
+/// function (state `Error` with the cause), backs off, and once the endpoint is back every
+/// message is processed and deleted; nothing is lost. A message received before a fault
+/// whose delete failed comes back after its visibility timeout and runs again: that is SQS's
+/// at-least-once, counted here, not hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
+    use faas_e2e::fault_proxy::{Fault, FaultProxy};
+
+    let moto = moto();
+    let tag = std::process::id();
+    let url = moto
+        .create_queue(
+            &format!("e2e-faults-{tag}"),
+            &[(QueueAttributeName::VisibilityTimeout, "2")],
+        )
+        .await;
+    let proxy = FaultProxy::start(&moto.endpoint).await;
+    let mut sent = HashMap::new();
+    for i in 0..10 {
+        let body = format!("before {i}");
+        sent.insert(body.clone(), moto.send(&url, &body).await);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    consumer(dir.path(), &url, "      batchSize: 5\n");
+    // The platform reaches SQS through the proxy; the test writes to moto directly.
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_ENDPOINT_URL_SQS" => (k, proxy.endpoint.clone()),
+            _ => (k, v),
+        })
+        .collect();
+    let faas = Faas::launch(
+        dir.path(),
+        Launch {
+            env,
+            ..Launch::default()
+        },
+    );
+    let done_bodies = |faas: &Faas| -> Vec<String> {
+        jobs(faas)
+            .into_iter()
+            .filter(|j| j.2 == "done")
+            .map(|j| j.1)
+            .collect()
+    };
+    faas.eventually("the first 10 jobs done", || async {
+        done_bodies(&faas).len() >= 10
+    })
+    .await;
+
+    // 503s: the trigger says what the source answers, and backs off.
+    proxy.set(Fault::ServiceUnavailable);
+    for i in 0..10 {
+        let body = format!("during {i}");
+        sent.insert(body.clone(), moto.send(&url, &body).await);
+    }
+    faas.eventually("the trigger reports the 503s", || async {
+        let t = &triggers(&faas, "sqs-consumer").await[0];
+        t["state"] == "Error"
+            && t["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("503") || m.contains("ServiceUnavailable"))
+    })
+    .await;
+    // Then the endpoint is down altogether.
+    proxy.set(Fault::Refuse);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let t = &triggers(&faas, "sqs-consumer").await[0];
+    assert_eq!(t["state"], "Error", "{t}");
+
+    // Back: within the poller's bounded back-off (30 s here), everything sent is done once
+    // at least, and the queue is empty.
+    proxy.set(Fault::Pass);
+    let back = Instant::now();
+    faas.eventually(
+        "every message done after the endpoint came back",
+        || async {
+            let done = done_bodies(&faas);
+            sent.keys().all(|body| done.contains(body))
+        },
+    )
+    .await;
+    let recovered_in = back.elapsed();
+    faas.eventually("the queue is empty", || async {
+        moto.counts(&url).await == (0, 0)
+    })
+    .await;
+    let t = &triggers(&faas, "sqs-consumer").await[0];
+    assert_eq!(t["state"], "Polling", "{t}");
+    let done = done_bodies(&faas);
+    let again = done.len() - sent.len();
+    eprintln!(
+        "all {} messages done {recovered_in:?} after the endpoint came back; {again} ran twice",
+        sent.len()
+    );
+    assert!(
+        done.iter().all(|body| sent.contains_key(body)),
+        "an unexpected job: {done:?}"
+    );
+}
