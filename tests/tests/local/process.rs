@@ -174,3 +174,77 @@ async fn function_processes_die_with_a_sigkilled_platform() {
     // Its port is free for the next platform.
     std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
 }
+
+/// [`SERVER`], deaf to SIGTERM.
+const DEAF_SERVER: &str = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until nothing listens on `port`, failing after `within`; returns how long it took.
+fn port_freed(port: u16, within: Duration, what: &str) -> Duration {
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(start.elapsed() < within, "{what}: still listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_ignores_sigterm_is_killed_after_its_grace_and_disturbs_nobody() {
+    let (dir, web_port) = web_server();
+    std::fs::write(dir.path().join("deaf.py"), format!("{DEAF_SERVER}{SERVER}")).unwrap();
+    let (removed_port, kept_port) = (free_port(), free_port());
+    for (name, port) in [("removed", removed_port), ("kept", kept_port)] {
+        manifest(
+            dir.path(),
+            name,
+            &format!("      command: [python3, deaf.py]\n      port: {port}\n      mode: http\n"),
+        );
+    }
+    let mut faas = Faas::start(dir.path());
+    for name in ["web", "removed", "kept"] {
+        let reply = get(&faas.url(&format!("/function/{name}/x"))).await;
+        assert_eq!(reply.status, 200, "{name}: {}", reply.text());
+    }
+
+    // Removed from the folder: SIGTERM is ignored, SIGKILL follows the grace period; the
+    // other functions serve all along.
+    std::fs::remove_file(dir.path().join("removed.yaml")).unwrap();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", removed_port)).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "a process deaf to SIGTERM outlived its function"
+        );
+        for name in ["web", "kept"] {
+            let reply = get(&faas.url(&format!("/function/{name}/x"))).await;
+            assert_eq!(reply.status, 200, "{name} disturbed: {}", reply.text());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    eprintln!(
+        "the deaf process went {:?} after its manifest",
+        start.elapsed()
+    );
+
+    // The platform stopped with SIGTERM: it exits, and takes the deaf process with it.
+    faas.sigterm();
+    assert_eq!(faas.wait_exit(Duration::from_secs(30)), Some(0));
+    port_freed(
+        kept_port,
+        Duration::from_secs(10),
+        "the deaf process after the platform",
+    );
+    port_freed(
+        web_port,
+        Duration::from_secs(10),
+        "the web process after the platform",
+    );
+}
