@@ -34,7 +34,21 @@ pub async fn a_run_of_a_lost_controller_is_resumed_by_the_next_leader_once<C: Cl
     }
     let _ = super::gateway(c).await;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let cron = fires_in(Duration::from_secs(15));
+    // Serving first, then scheduled: the run's first attempt must meet a ready replica, or
+    // it fails (NoReadyReplica) and the retry hides what this test looks at.
+    deploy(
+        c,
+        dir.path(),
+        &http_function("slow", &image, 18095, "  scale: {min: 1}\n"),
+        &[],
+    );
+    until(c, "slow is ready", Duration::from_secs(90), || async {
+        let function = object(c, "faas.dev", "functions", c.team(), "slow").await?;
+        let ready = super::condition(&function, "Ready")?;
+        (ready["status"] == "True").then_some(())
+    })
+    .await;
+    let cron = fires_in(Duration::from_secs(10));
     let spec = format!(
         "  scale: {{min: 1}}\n  schedules:\n  - name: hourly\n    cron: \"{cron}\"\n    \
          timeout: 90s\n    payload: {{sleep: 6}}\n    retries: {{limit: 2, backoff: 1s}}\n"
