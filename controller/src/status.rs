@@ -346,11 +346,11 @@ fn pool_degraded(function: &Function, observed: &Observed) -> Option<Condition> 
     let (pool, _) = observed.pool.as_ref()?;
     let reports = &function.status.as_ref()?.load_state;
     let generation = function.metadata.generation;
-    let mut current = reports.iter().filter(|(pod, report)| {
+    let current = reports.iter().filter(|(pod, report)| {
         observed.pool_pods.contains(pod) && report.generation == generation && report.loaded
     });
     let mut any = false;
-    for (pod, report) in current.by_ref() {
+    for (pod, report) in current {
         any = true;
         if let Some(why) = &report.degraded {
             return Some(condition(

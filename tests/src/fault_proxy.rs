@@ -1,5 +1,6 @@
 //! A TCP proxy on loopback in front of a real server on loopback, whose fault a test switches
-//! at will: pass everything, answer every request `503 Service Unavailable`, or refuse
+//! at will: pass everything, answer every request `503 Service Unavailable` or `400
+//! ThrottlingException`, or refuse
 //! (accept and close at once). Switching closes the connections it holds, so a client's
 //! pooled keep-alive connections meet the new fault at their next request instead of
 //! passing by it.
@@ -20,6 +21,9 @@ pub enum Fault {
     Pass,
     /// Reads the request head and answers 503 with an AWS JSON error body, then closes.
     ServiceUnavailable,
+    /// Reads the request head and answers 400 `ThrottlingException`, as SQS does when a
+    /// caller exceeds its request rate, then closes.
+    Throttle,
     /// Closes the connection at once (an endpoint that is down).
     Refuse,
 }
@@ -75,7 +79,7 @@ async fn serve(mut inbound: TcpStream, upstream: SocketAddr, mut fault: watch::R
     let now = *fault.borrow_and_update();
     match now {
         Fault::Refuse => {}
-        Fault::ServiceUnavailable => {
+        Fault::ServiceUnavailable | Fault::Throttle => {
             // The request head (bounded), then the error; the body is not waited for.
             let mut head = Vec::new();
             let mut buf = [0_u8; 4096];
@@ -88,9 +92,18 @@ async fn serve(mut inbound: TcpStream, upstream: SocketAddr, mut fault: watch::R
                 }
             });
             let _ = read.await;
-            let body = r#"{"__type":"ServiceUnavailable","message":"fault injected by the test"}"#;
+            let (status, body) = match now {
+                Fault::Throttle => (
+                    "400 Bad Request",
+                    r#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded (fault injected by the test)"}"#,
+                ),
+                _ => (
+                    "503 Service Unavailable",
+                    r#"{"__type":"ServiceUnavailable","message":"fault injected by the test"}"#,
+                ),
+            };
             let answer = format!(
-                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\n\
                  content-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );

@@ -227,7 +227,7 @@ async fn a_missing_queue_is_reported_on_the_function_and_nothing_else_is_disturb
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
-/// The SQS endpoint answers 503, then is down, then comes back: the poller says so on the
+/// The SQS endpoint answers 503, then throttles, then is down, then comes back: the poller says so on the
 /// function (state `Error` with the cause), backs off, and once the endpoint is back every
 /// message is processed and deleted; nothing is lost. A message received before a fault
 /// whose delete failed comes back after its visibility timeout and runs again: that is SQS's
@@ -293,6 +293,16 @@ async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
             && t["message"]
                 .as_str()
                 .is_some_and(|m| m.contains("503") || m.contains("ServiceUnavailable"))
+    })
+    .await;
+    // Throttled: the same, naming the throttling.
+    proxy.set(Fault::Throttle);
+    faas.eventually("the trigger reports the throttling", || async {
+        let t = &triggers(&faas, "sqs-consumer").await[0];
+        t["state"] == "Error"
+            && t["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Throttling") || m.contains("Rate exceeded"))
     })
     .await;
     // Then the endpoint is down altogether.
