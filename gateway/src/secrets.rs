@@ -55,6 +55,9 @@ enum Kube {
 pub struct Secrets {
     kube: Kube,
     clients: Arc<Clients>,
+    /// The AWS configuration without credentials that each function's role is put on: built
+    /// once (it loads the region chain and an HTTPS client with its CA roots).
+    unsigned: tokio::sync::OnceCell<aws_config::SdkConfig>,
 }
 
 impl Secrets {
@@ -63,6 +66,7 @@ impl Secrets {
         Secrets {
             kube: Kube::Folder(dir),
             clients,
+            unsigned: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -71,6 +75,7 @@ impl Secrets {
         Secrets {
             kube: Kube::Api(client),
             clients,
+            unsigned: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -325,8 +330,13 @@ impl Reader {
                 status.error.map(|e| format!(": {e}")).unwrap_or_default()
             )
         })?;
-        let base = self.secrets.clients.unsigned_sdk_config().await;
+        let base = self
+            .secrets
+            .unsigned
+            .get_or_init(|| self.secrets.clients.unsigned_sdk_config())
+            .await;
         Ok(base
+            .clone()
             .into_builder()
             .credentials_provider(aws_sdk_ssm::config::SharedCredentialsProvider::new(
                 aws_sdk_ssm::config::Credentials::new(

@@ -16,30 +16,7 @@ fn sts() -> aws_sdk_sts::Client {
 
 /// `GetCallerIdentity` with the credentials in `env`: whose they are.
 async fn caller_of(env: &[(String, String)]) -> String {
-    let get = |k: &str| {
-        env.iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("{k} in {env:?}"))
-    };
-    let credentials = aws_sdk_sts::config::Credentials::new(
-        get("AWS_ACCESS_KEY_ID"),
-        get("AWS_SECRET_ACCESS_KEY"),
-        Some(get("AWS_SESSION_TOKEN")),
-        None,
-        "test",
-    );
-    let config = aws_sdk_sts::config::Builder::from(&faas_e2e::moto::moto().sdk_config())
-        .credentials_provider(credentials)
-        .build();
-    aws_sdk_sts::Client::from_conf(config)
-        .get_caller_identity()
-        .send()
-        .await
-        .expect("GetCallerIdentity")
-        .arn()
-        .unwrap_or_default()
-        .to_owned()
+    faas_e2e::aws::caller_of(&faas_e2e::moto::moto().sdk_config(), env).await
 }
 
 fn env_of(identity: &FunctionIdentity) -> Vec<(String, String)> {

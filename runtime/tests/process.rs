@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use faas_api::Limits;
+use faas_e2e::free_port;
 use faas_runtime::process::cgi::CgiProcess;
 use faas_runtime::process::http::{HttpProcess, ProcessState};
 use faas_runtime::process::{ProcessFunction, ProcessSpec};
@@ -162,14 +163,6 @@ class Handler(BaseHTTPRequestHandler):
 print("serving on", os.environ["PORT"], flush=True)
 ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 "#;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn server(dir: &Path, port: u16) -> HttpProcess {
     let path = script(dir, "server.py", SERVER);

@@ -47,3 +47,31 @@ pub fn assumed_role_arn(role_arn: &str, session: &str) -> String {
     let name = role_arn.rsplit('/').next().unwrap_or_default();
     format!("arn:aws:sts::{account}:assumed-role/{name}/{session}")
 }
+
+/// Writes SSM parameter `name` (a `SecureString`, overwritten) with `value`, through `config`.
+pub async fn put_secure_parameter(config: &aws_config::SdkConfig, name: &str, value: &str) {
+    aws_sdk_ssm::Client::new(config)
+        .put_parameter()
+        .name(name)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("put the parameter {name}: {e}"));
+}
+
+/// The variables a function with a role holds, as Lambda gives them, in name order (as
+/// [`aws_variables`] lists the `hostile` guest's sorted environment).
+pub const ROLE_VARIABLES: [&str; 5] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// The names of `variables`, in order.
+pub fn names_of(variables: &[(String, String)]) -> Vec<&str> {
+    variables.iter().map(|(k, _)| k.as_str()).collect()
+}

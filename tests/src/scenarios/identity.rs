@@ -104,16 +104,9 @@ pub async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_
     )
     .await;
     let reader = aws_variables(&env);
-    let names: Vec<&str> = reader.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
-        names,
-        [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_DEFAULT_REGION",
-            "AWS_REGION",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_SESSION_TOKEN"
-        ],
+        crate::aws::names_of(&reader),
+        crate::aws::ROLE_VARIABLES,
         "{}",
         c.diagnostics()
     );

@@ -27,27 +27,11 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
     let (public, _) = super::gateway(c).await;
 
     let parameter = format!("/faas-e2e/{team}/{}/api-key", std::process::id());
+    crate::aws::put_secure_parameter(&aws, &parameter, FROM_SSM).await;
     let ssm = aws_sdk_ssm::Client::new(&aws);
-    ssm.put_parameter()
-        .name(&parameter)
-        .value(FROM_SSM)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("put the parameter");
     let secrets: kube::Api<Secret> = kube::Api::namespaced(c.client(), team);
     for (name, value) in [("db", FROM_SECRET), ("other-team-db", "not-for-the-pool")] {
-        let secret: Secret = serde_json::from_value(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": name, "namespace": team},
-            "data": {"password": base64_of(value)},
-        }))
-        .expect("a Secret");
-        secrets
-            .create(&kube::api::PostParams::default(), &secret)
-            .await
-            .expect("create the Secret");
+        create_secret(&secrets, name, "password", value).await;
     }
 
     let dir = tempfile::tempdir().expect("a temporary folder");
@@ -153,16 +137,7 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
     );
     let env = answered(c, "early answers", &format!("{public}/function/early/env")).await;
     assert!(!env.contains("LATE="), "{env}");
-    let late: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "late", "namespace": team},
-        "data": {"token": base64_of(FROM_LATE_SECRET)},
-    }))
-    .expect("a Secret");
-    secrets
-        .create(&kube::api::PostParams::default(), &late)
-        .await
-        .expect("create the Secret");
+    create_secret(&secrets, "late", "token", FROM_LATE_SECRET).await;
     super::until(
         c,
         "early is whole once its Secret exists",
@@ -214,6 +189,20 @@ pub async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others<C: Clust
     }
 
     let _ = ssm.delete_parameter().name(&parameter).send().await;
+}
+
+/// Creates Secret `name` holding `value` under `key`, in the namespace of `secrets`.
+async fn create_secret(secrets: &kube::Api<Secret>, name: &str, key: &str, value: &str) {
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: base64_of(value)},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .unwrap_or_else(|e| panic!("create the Secret {name}: {e}"));
 }
 
 fn base64_of(value: &str) -> String {

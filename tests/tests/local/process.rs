@@ -36,11 +36,7 @@ fn manifest(dir: &Path, name: &str, container: &str) {
 fn web_server() -> (tempfile::TempDir, u16) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.py"), SERVER).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     manifest(
         dir.path(),
         "web",
@@ -177,14 +173,6 @@ async fn function_processes_die_with_a_sigkilled_platform() {
 
 /// [`SERVER`], deaf to SIGTERM.
 const DEAF_SERVER: &str = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Waits until nothing listens on `port`, failing after `within`; returns how long it took.
 fn port_freed(port: u16, within: Duration, what: &str) -> Duration {

@@ -18,15 +18,7 @@ const FROM_SECRETS_MANAGER: &str = "sm-s3cr3t-44d0";
 async fn aws_secrets() -> (String, String) {
     let config = moto().sdk_config();
     let parameter = format!("/faas-test/{}/api-key", std::process::id());
-    aws_sdk_ssm::Client::new(&config)
-        .put_parameter()
-        .name(&parameter)
-        .value(FROM_SSM)
-        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-        .overwrite(true)
-        .send()
-        .await
-        .expect("put the parameter");
+    faas_e2e::aws::put_secure_parameter(&config, &parameter, FROM_SSM).await;
     let secret = format!("faas-test-{}-tokens", std::process::id());
     let sm = aws_sdk_secretsmanager::Client::new(&config);
     let _ = sm
@@ -66,6 +58,18 @@ fn env_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `faas up` on `dir`, with moto for AWS and `secrets` as its `--secrets` folder.
+fn launch(dir: &std::path::Path, secrets: &std::path::Path) -> Faas {
+    Faas::launch(
+        dir,
+        Launch {
+            env: moto().env(),
+            args: vec!["--secrets".into(), secrets.to_string_lossy().into_owned()],
+            ..Launch::default()
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_from_all_three_sources_reach_the_function_and_nothing_else() {
     let (parameter, secret) = aws_secrets().await;
@@ -79,17 +83,7 @@ async fn secrets_from_all_three_sources_reach_the_function_and_nothing_else() {
         &guest("hostile"),
         &manifest(&parameter, &secret),
     );
-    let faas = Faas::launch(
-        dir.path(),
-        Launch {
-            env: moto().env(),
-            args: vec![
-                "--secrets".into(),
-                secrets.path().to_string_lossy().into_owned(),
-            ],
-            ..Launch::default()
-        },
-    );
+    let faas = launch(dir.path(), secrets.path());
     let reply = get(&faas.url("/function/secretive/env")).await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
@@ -183,17 +177,7 @@ async fn a_secret_that_cannot_be_read_degrades_its_function_naming_it() {
          - name: DB_PASSWORD\n    valueFrom: {secretKeyRef: {name: db, key: password}}\n  \
          - name: API_KEY\n    valueFrom: {ssmParameter: {name: /faas-test/missing}}\n",
     );
-    let faas = Faas::launch(
-        dir.path(),
-        Launch {
-            env: moto().env(),
-            args: vec![
-                "--secrets".into(),
-                secrets.path().to_string_lossy().into_owned(),
-            ],
-            ..Launch::default()
-        },
-    );
+    let faas = launch(dir.path(), secrets.path());
     let reply = get(&faas.url("/function/secretive/env")).await;
     assert_eq!(reply.status, 200, "it still runs: {}", reply.text());
     assert_eq!(env_lines(&reply.text()), ["PLAIN=visible-plain"]);

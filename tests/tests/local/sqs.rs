@@ -287,23 +287,27 @@ async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
         let body = format!("during {i}");
         sent.insert(body.clone(), moto.send(&url, &body).await);
     }
-    faas.eventually("the trigger reports the 503s", || async {
-        let t = &triggers(&faas, "sqs-consumer").await[0];
-        t["state"] == "Error"
-            && t["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("503") || m.contains("ServiceUnavailable"))
-    })
+    let reports_error = |one: &'static str, other: &'static str| {
+        let faas = &faas;
+        move || async move {
+            let t = &triggers(faas, "sqs-consumer").await[0];
+            t["state"] == "Error"
+                && t["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(one) || m.contains(other))
+        }
+    };
+    faas.eventually(
+        "the trigger reports the 503s",
+        reports_error("503", "ServiceUnavailable"),
+    )
     .await;
     // Throttled: the same, naming the throttling.
     proxy.set(Fault::Throttle);
-    faas.eventually("the trigger reports the throttling", || async {
-        let t = &triggers(&faas, "sqs-consumer").await[0];
-        t["state"] == "Error"
-            && t["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("Throttling") || m.contains("Rate exceeded"))
-    })
+    faas.eventually(
+        "the trigger reports the throttling",
+        reports_error("Throttling", "Rate exceeded"),
+    )
     .await;
     // Then the endpoint is down altogether.
     proxy.set(Fault::Refuse);
