@@ -65,6 +65,10 @@ struct Args {
     /// pods as their docker config: the credentials of their artifact pulls. Empty: none.
     #[arg(long, env = "FAAS_POOL_REGISTRY_SECRET", default_value = "")]
     pool_registry_secret: String,
+    /// The IAM role of every pool pod (IRSA on its ServiceAccount): ECR pulls of `oci://`
+    /// artifacts only; functions get their own roles. Empty: none.
+    #[arg(long, env = "FAAS_POOL_ROLE_ARN", default_value = "")]
+    pool_role_arn: String,
     /// IAM roles each namespace's Functions may use: a JSON object of namespace (or `*`) to
     /// ARN patterns (`*` matches anything, `{namespace}` is the Function's namespace).
     /// Empty: no Function may name a role.
@@ -165,6 +169,7 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
         pool_cpu_request: args.pool_cpu_request.clone(),
         pool_registry_secret: Some(args.pool_registry_secret.trim().to_owned())
             .filter(|s| !s.is_empty()),
+        pool_role_arn: Some(args.pool_role_arn.trim().to_owned()).filter(|s| !s.is_empty()),
         network,
     })
 }

@@ -36,6 +36,14 @@ fn context(keda: bool) -> (Arc<Context>, Handle) {
         defaults: ClusterDefaults {
             runtime_image: "registry.example.com/faas-runtime:0.1".into(),
             region: "eu-west-3".into(),
+            policy: faas_api::ClusterPolicy {
+                allowed_role_arns: [(
+                    "shop".to_owned(),
+                    vec!["arn:aws:iam::123456789012:role/shop/*".to_owned()],
+                )]
+                .into(),
+                ..ClusterDefaults::default().policy
+            },
             ..ClusterDefaults::default()
         },
         keda,
@@ -1364,6 +1372,10 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
             ..SqsTrigger::default()
         }],
     });
+    // A pooled function reads its queues with its own role.
+    f.spec.iam = Some(faas_api::IamSpec {
+        role_arn: "arn:aws:iam::123456789012:role/shop/hello".into(),
+    });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;
     expect_own_service_account(&mut api).await;
@@ -1387,9 +1399,10 @@ async fn a_pool_with_queued_members_is_scaled_by_keda_alone() {
         "/apis/keda.sh/v1alpha1/namespaces/shop/triggerauthentications/pool-default",
     )
     .await;
+    // Members each hold their own role, the pool none: KEDA reads depths as itself.
     assert_eq!(
         auth["spec"]["podIdentity"],
-        json!({"provider": "aws", "identityOwner": "workload"})
+        json!({"provider": "aws", "identityOwner": "keda"})
     );
     reply.json(200, &auth);
     let (scaled, reply) = expect_apply(
@@ -1426,6 +1439,9 @@ async fn a_queued_member_leaving_takes_its_queue_out_of_the_pools_scaling() {
             queue_url: "https://sqs.eu-west-3.amazonaws.com/123456789012/hello".into(),
             ..SqsTrigger::default()
         }],
+    });
+    leaving.spec.iam = Some(faas_api::IamSpec {
+        role_arn: "arn:aws:iam::123456789012:role/shop/hello".into(),
     });
     leaving.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
     leaving.metadata.deletion_timestamp =

@@ -109,16 +109,19 @@ pub fn of(entry: &Entry, triggers: &[TriggerStatus], build_failure: Option<&str>
         }
     }
     for trigger in triggers {
-        if trigger.state == TriggerState::Error {
-            degraded.push(Reason {
-                reason: "TriggerError",
-                message: format!(
-                    "SQS trigger {}: {}",
-                    trigger.queue_url,
-                    trigger.message.as_deref().unwrap_or("source error")
-                ),
-            });
-        }
+        let reason = match trigger.state {
+            TriggerState::Error => "TriggerError",
+            TriggerState::NoCredentials => "TriggerNoCredentials",
+            _ => continue,
+        };
+        degraded.push(Reason {
+            reason,
+            message: format!(
+                "SQS trigger {}: {}",
+                trigger.queue_url,
+                trigger.message.as_deref().unwrap_or("source error")
+            ),
+        });
     }
     if !not_ready.is_empty() {
         not_ready.extend(degraded);

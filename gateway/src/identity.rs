@@ -13,10 +13,18 @@
 //!   `AssumeRoleWithWebIdentity`: the trust relationship IRSA uses, so a function's role and
 //!   its trust policy are the same whether it runs in its own pod or a shared one. The pool's
 //!   Role may create tokens only for its member functions' ServiceAccounts.
+//!
+//! A function's SQS triggers read its queues with the same identity its guest holds
+//! ([`Identities::queue_clients`]), as Lambda's event source mapping uses the function's
+//! execution role: so a pool pod never needs a role of its own for its members' queues.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider, future};
 
 use faas_api::Function;
 use faas_identity::{
@@ -39,12 +47,17 @@ enum How {
     Pool { client: kube::Client },
 }
 
+/// A function's identity: (namespace, name, role ARN).
+type Key = (String, String, String);
+
 /// The identities of the functions loaded here.
 pub struct Identities {
     how: How,
     clients: Arc<Clients>,
     sts: tokio::sync::OnceCell<Result<aws_sdk_sts::Client, String>>,
-    live: Mutex<HashMap<(String, String, String), Weak<FunctionIdentity>>>,
+    live: Mutex<HashMap<Key, Weak<FunctionIdentity>>>,
+    /// SQS clients signing as each identity, kept while a poller holds them.
+    queues: Mutex<HashMap<Key, Weak<Clients>>>,
 }
 
 impl Identities {
@@ -64,19 +77,42 @@ impl Identities {
             clients,
             sts: tokio::sync::OnceCell::new(),
             live: Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// SQS clients that sign with `function`'s own role (`None` without one): the same `Arc`
+    /// for as long as a poller holds it, so a redeploy that keeps the role keeps the poller.
+    /// The identity is started at the first call the clients make, if no guest started it.
+    pub fn queue_clients(self: &Arc<Self>, function: &Function) -> Option<Arc<Clients>> {
+        let key = key_of(function)?;
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(clients) = queues.get(&key).and_then(Weak::upgrade) {
+            return Some(clients);
+        }
+        queues.retain(|_, weak| weak.strong_count() > 0);
+        let clients = Arc::new(Clients::with_credentials(SharedCredentialsProvider::new(
+            RoleCredentials {
+                identities: Arc::downgrade(self),
+                key: key.clone(),
+                held: tokio::sync::OnceCell::new(),
+            },
+        )));
+        queues.insert(key, Arc::downgrade(&clients));
+        Some(clients)
     }
 
     /// The identity of `function`, `None` without a role. Waits (briefly) for its first
     /// credentials when it is new.
     pub async fn of(&self, function: &Function) -> Option<Arc<FunctionIdentity>> {
-        let role_arn = function.spec.iam.as_ref()?.role_arn.clone();
-        let namespace = function.metadata.namespace.clone().unwrap_or_default();
-        let name = function.metadata.name.clone().unwrap_or_default();
-        let key = (namespace.clone(), name.clone(), role_arn.clone());
+        Some(self.identity(key_of(function)?).await)
+    }
+
+    async fn identity(&self, key: Key) -> Arc<FunctionIdentity> {
         if let Some(live) = self.lock().get(&key).and_then(Weak::upgrade) {
-            return Some(live);
+            return live;
         }
+        let (namespace, name, role_arn) = key.clone();
         let source = self.source(&namespace, &name, role_arn).await;
         let identity = Arc::new(FunctionIdentity::start(source));
         {
@@ -85,7 +121,7 @@ impl Identities {
             live.insert(key, Arc::downgrade(&identity));
         }
         identity.settled(FIRST_FETCH_WAIT).await;
-        Some(identity)
+        identity
     }
 
     async fn source(&self, namespace: &str, name: &str, role_arn: String) -> Arc<dyn RoleSource> {
@@ -125,10 +161,69 @@ impl Identities {
             .clone()
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), Weak<FunctionIdentity>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Weak<FunctionIdentity>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn key_of(function: &Function) -> Option<Key> {
+    let role_arn = function.spec.iam.as_ref()?.role_arn.clone();
+    let namespace = function.metadata.namespace.clone().unwrap_or_default();
+    let name = function.metadata.name.clone().unwrap_or_default();
+    Some((namespace, name, role_arn))
+}
+
+/// The AWS SDK's view of a function's identity, for its SQS clients: the credentials its
+/// guest gets now, or why there are none (the SDK then fails the call, and the trigger
+/// reports the error).
+struct RoleCredentials {
+    identities: Weak<Identities>,
+    key: Key,
+    /// The identity, once a call asked for it: held, so it is renewed while polling goes on.
+    held: tokio::sync::OnceCell<Arc<FunctionIdentity>>,
+}
+
+impl std::fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleCredentials")
+            .field("role_arn", &self.key.2)
+            .finish()
+    }
+}
+
+impl ProvideCredentials for RoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let identity = self
+                .held
+                .get_or_try_init(|| async {
+                    let identities = self.identities.upgrade().ok_or_else(|| {
+                        CredentialsError::not_loaded("the platform is shutting down")
+                    })?;
+                    Ok::<_, CredentialsError>(identities.identity(self.key.clone()).await)
+                })
+                .await?;
+            let role = &self.key.2;
+            let Some(now) = identity.current() else {
+                let why = identity
+                    .status()
+                    .error
+                    .unwrap_or_else(|| "no credentials fetched yet".to_owned());
+                return Err(CredentialsError::not_loaded(format!(
+                    "the function's role {role} cannot be assumed: {why}"
+                )));
+            };
+            Ok(Credentials::new(
+                now.access_key_id.clone(),
+                now.secret_access_key.clone(),
+                Some(now.session_token.clone()),
+                Some(now.expiration),
+                "FunctionRole",
+            ))
+        })
     }
 }
 

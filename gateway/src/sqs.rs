@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use faas_api::Function;
 use faas_sqs::aws_credentials::CredentialPolicy;
-use faas_sqs::{Clients, Pollers, SqsMetrics, Wanted, triggers_of};
+use faas_sqs::{Clients, Pollers, ReadAs, SqsMetrics, Wanted, triggers_of};
 
 use crate::error::StartError;
+use crate::host::TriggerCredentials;
 use crate::platform::Platform;
 use crate::target::PlatformTarget;
 
@@ -38,11 +40,13 @@ fn wanted(platform: &Platform) -> Vec<Wanted> {
             Ok(_) => Ok(()),
             Err(reason) => Err(format!("the function is not ready: {reason}")),
         };
+        let read_as = read_as(platform, &entry.function);
         for trigger in triggers_of(&entry.function) {
             match trigger {
                 Ok(config) => wanted.push(Wanted {
                     config,
                     function_ready: ready.clone(),
+                    read_as: read_as.clone(),
                 }),
                 // Validation rejects these before a function is registered.
                 Err(err) => {
@@ -52,6 +56,27 @@ fn wanted(platform: &Platform) -> Vec<Wanted> {
         }
     }
     wanted
+}
+
+/// Whose credentials `function`'s queues are read with here (the host decides).
+fn read_as(platform: &Platform, function: &Function) -> ReadAs {
+    let how = platform.config.host.triggers_read_as;
+    if how == TriggerCredentials::Process {
+        return ReadAs::Process;
+    }
+    let own = platform
+        .identities
+        .get()
+        .and_then(|identities| identities.queue_clients(function));
+    match (own, how) {
+        (Some(clients), _) => ReadAs::Function(clients),
+        (None, TriggerCredentials::RoleOnly) => ReadAs::Nothing(
+            "the function has no IAM role (spec.iam.roleArn): a runtime pool reads each \
+             member's queues with the member's own role, never with its own identity"
+                .to_owned(),
+        ),
+        (None, _) => ReadAs::Process,
+    }
 }
 
 /// The triggers of `name` as JSON, for the function's detail.

@@ -27,6 +27,7 @@ use super::event::{Message, MessageAttribute};
 use crate::aws_credentials::{self, CredentialPolicy, CredentialSource, NoCredentials};
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::provider_config::ProviderConfig;
+use aws_sdk_sqs::config::SharedCredentialsProvider;
 
 /// Longest a receive waits for messages (SQS's maximum long poll).
 pub const LONG_POLL: Duration = Duration::from_secs(20);
@@ -39,6 +40,8 @@ pub const MAX_PER_CALL: usize = 10;
 pub struct Clients {
     config: tokio::sync::OnceCell<Result<SdkConfig, NoCredentials>>,
     policy: CredentialPolicy,
+    /// Signs with these instead of the environment's chain (a function's own role).
+    credentials: Option<SharedCredentialsProvider>,
     by_region: Mutex<HashMap<(String, Option<String>), Client>>,
 }
 
@@ -78,7 +81,18 @@ impl Clients {
         Clients {
             config: tokio::sync::OnceCell::new(),
             policy,
+            credentials: None,
             by_region: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Clients that sign with `credentials` (a function's own role, so that its triggers
+    /// read its queues as it would), configured otherwise like [`Clients::from_env`]: the
+    /// environment's region and endpoints, the platform's HTTPS client and timeouts.
+    pub fn with_credentials(credentials: SharedCredentialsProvider) -> Self {
+        Clients {
+            credentials: Some(credentials),
+            ..Self::with_policy(CredentialPolicy::default())
         }
     }
 
@@ -87,6 +101,7 @@ impl Clients {
         Clients {
             config: tokio::sync::OnceCell::new_with(Some(Ok(config))),
             policy: CredentialPolicy::default(),
+            credentials: None,
             by_region: Mutex::new(HashMap::new()),
         }
     }
@@ -109,6 +124,14 @@ impl Clients {
         let loaded = self
             .config
             .get_or_init(|| async {
+                if let Some(credentials) = &self.credentials {
+                    let (loader, (_, region)) = base_loader().await;
+                    return Ok(loader
+                        .region(region)
+                        .credentials_provider(credentials.clone())
+                        .load()
+                        .await);
+                }
                 let env = |k: &str| std::env::var(k).ok();
                 let sources = aws_credentials::plan(
                     &self.policy,

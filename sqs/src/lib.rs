@@ -26,6 +26,6 @@ pub mod trigger;
 pub use client::{Clients, SourceError};
 pub use metrics::SqsMetrics;
 pub use poller::{Phase, Poller};
-pub use pollers::{Pollers, Wanted};
+pub use pollers::{Pollers, ReadAs, Wanted};
 pub use status::{TriggerState, TriggerStatus};
 pub use trigger::{TriggerConfig, TriggerError, triggers_of};

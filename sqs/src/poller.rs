@@ -62,6 +62,8 @@ impl Shared {
 /// A running poller.
 pub struct Poller {
     shared: Arc<Shared>,
+    /// Whose credentials it reads the queue with.
+    clients: Arc<Clients>,
     phase: watch::Sender<Phase>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -89,12 +91,18 @@ impl Poller {
             calls: AtomicU64::new(0),
         });
         let (phase, watch) = watch::channel(Phase::Run);
-        let task = tokio::spawn(run(Arc::clone(&shared), clients, watch));
+        let task = tokio::spawn(run(Arc::clone(&shared), Arc::clone(&clients), watch));
         Poller {
             shared,
+            clients,
             phase,
             task,
         }
+    }
+
+    /// Whether it reads its queue with `clients` (the same identity, not merely equal).
+    pub fn reads_with(&self, clients: &Arc<Clients>) -> bool {
+        Arc::ptr_eq(&self.clients, clients)
     }
 
     /// The trigger this poller runs.

@@ -20,6 +20,32 @@ pub struct Wanted {
     pub config: TriggerConfig,
     /// `Err(reason)`: the function cannot take calls now (it failed to load); not polled.
     pub function_ready: Result<(), String>,
+    /// Whose credentials its queue is read with.
+    pub read_as: ReadAs,
+}
+
+/// Whose credentials a trigger's queue is read with: the host decides (see the gateway's
+/// `TriggerCredentials`), the pollers follow.
+#[derive(Clone)]
+pub enum ReadAs {
+    /// This process's own ([`Pollers::new`]'s clients): the developer's under `faas up`, the
+    /// pod's in a function's own pod (whose identity is the function's role).
+    Process,
+    /// The function's own role: clients that sign with its credentials. A poller keeps
+    /// running while it is given the same `Arc` (the same identity).
+    Function(Arc<Clients>),
+    /// Nothing: not polled, with why.
+    Nothing(String),
+}
+
+impl std::fmt::Debug for ReadAs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadAs::Process => f.write_str("Process"),
+            ReadAs::Function(_) => f.write_str("Function"),
+            ReadAs::Nothing(why) => f.debug_tuple("Nothing").field(why).finish(),
+        }
+    }
 }
 
 type Key = (String, String);
@@ -68,9 +94,15 @@ impl Pollers {
         for Wanted {
             config,
             function_ready,
+            read_as,
         } in wanted
         {
             let key = config.key();
+            let clients = match read_as {
+                ReadAs::Process => Ok(Arc::clone(&self.clients)),
+                ReadAs::Function(clients) => Ok(clients),
+                ReadAs::Nothing(why) => Err(why),
+            };
             let not_polled = if !config.enabled {
                 Some(TriggerStatus::new(
                     &config.queue_url,
@@ -86,6 +118,15 @@ impl Pollers {
                     )
                     .because(format!("not polling: {reason}")),
                 )
+            } else if let Err(why) = &clients {
+                Some(
+                    TriggerStatus::new(
+                        &config.queue_url,
+                        TriggerState::NoCredentials,
+                        config.max_concurrency,
+                    )
+                    .because(format!("not polling: {why}")),
+                )
             } else {
                 None
             };
@@ -95,16 +136,13 @@ impl Pollers {
                 idle.insert(key, status);
                 continue;
             }
+            let Ok(clients) = clients else { continue };
             let poller = match current {
-                Some(poller) if *poller.config() == config => poller,
+                // Same trigger, same identity: keep it. A role that changed restarts it.
+                Some(poller) if *poller.config() == config && poller.reads_with(&clients) => poller,
                 other => {
                     stopping.extend(other);
-                    Poller::start(
-                        config,
-                        Arc::clone(&self.clients),
-                        Arc::clone(&self.target),
-                        &self.metrics,
-                    )
+                    Poller::start(config, clients, Arc::clone(&self.target), &self.metrics)
                 }
             };
             inner.running.insert(key, poller);

@@ -19,6 +19,9 @@ pub enum TriggerState {
     Disabled,
     /// Not polling because the function cannot take calls (it failed to load).
     FunctionNotReady,
+    /// Not polling: there is nothing this host may read the queue with (a pooled function
+    /// without an IAM role: the pod's own identity is never a tenant's).
+    NoCredentials,
     /// Stopped receiving; finishing the batches in flight.
     Draining,
     /// Stopped.

@@ -328,7 +328,7 @@ async fn scenario_hostile_pool_label() {
     let Some(c) = real::RealCluster::connect("hostile").await else {
         return;
     };
-    scenarios::pools::a_function_labelled_into_another_identitys_pool_is_not_loaded_there(&c).await;
+    scenarios::pools::a_function_labelled_into_another_pool_is_not_loaded_there(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,10 @@
 //!   from (container scenarios are skipped without it);
 //! - `FAAS_E2E_SQS_QUEUE_URL`: a queue the function pods may read (their IAM role, or
 //!   `FAAS_E2E_ROLE_ARN`), which the test sends to with the AWS SDK's default credentials;
-//! - `FAAS_E2E_ROLE_ARN`: a role `controller.allowedRoleArns` allows in every namespace
-//!   (key `*`: the scenarios' namespaces are made for them; the hostile pool scenario);
+//! - `FAAS_E2E_ROLE_ARN`, and `FAAS_E2E_SECOND_ROLE_ARN` for two roles in one pool: roles
+//!   `controller.allowedRoleArns` allows in every namespace (key `*`: the scenarios'
+//!   namespaces are made for them), whose trust policies admit the scenario functions'
+//!   ServiceAccounts (`fn-reader`, `fn-writer`, `fn-secretive`);
 //! - two controllers and two pool pods (`controller.replicas`, `runtime.pools.replicas`) for
 //!   the scenarios that lose one.
 
@@ -204,8 +206,11 @@ impl Cluster for RealCluster {
         true
     }
 
-    fn allowed_role(&self) -> Option<String> {
-        std::env::var("FAAS_E2E_ROLE_ARN").ok()
+    fn allowed_roles(&self) -> Vec<String> {
+        ["FAAS_E2E_ROLE_ARN", "FAAS_E2E_SECOND_ROLE_ARN"]
+            .iter()
+            .filter_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+            .collect()
     }
 
     async fn client_as(&self, user: &str) -> Client {

@@ -6,8 +6,12 @@
 //! passing by it.
 //!
 //! It only ever connects to the loopback address it was given: it cannot leak traffic.
+//!
+//! What clients send through it is kept ([`FaultProxy::requests`]), so a test can tell who
+//! signed each request (the access key in its SigV4 `Authorization` header).
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,6 +37,8 @@ pub struct FaultProxy {
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     fault: watch::Sender<Fault>,
+    /// Bytes clients sent upstream, one buffer per connection.
+    sent: Tap,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -57,16 +63,49 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("an address"));
         let (fault, watching) = watch::channel(Fault::Pass);
+        let sent = Tap::default();
+        let tap = sent.clone();
         let task = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
-                tokio::spawn(serve(inbound, upstream, watching.clone()));
+                tokio::spawn(serve(inbound, upstream, watching.clone(), tap.clone()));
             }
         });
         FaultProxy {
             endpoint,
             fault,
+            sent,
             task,
         }
+    }
+
+    /// Every request passed upstream so far (head and body, as text), each with the access
+    /// key that signed it (SigV4 `Credential=<key>/...`), if any.
+    pub fn requests(&self) -> Vec<(Option<String>, String)> {
+        let connections = self.sent.0.lock().expect("not poisoned").clone();
+        let mut out = Vec::new();
+        for bytes in connections {
+            // Requests follow one another on a connection: a head, then content-length bytes.
+            let mut rest = &bytes[..];
+            while let Some(head_end) = rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+                let length = head
+                    .lines()
+                    .filter_map(|l| l.split_once(':'))
+                    .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                let end = (head_end + 4 + length).min(rest.len());
+                let request = String::from_utf8_lossy(&rest[..end]).into_owned();
+                let key = head
+                    .split("Credential=")
+                    .nth(1)
+                    .and_then(|r| r.split('/').next())
+                    .map(str::to_owned);
+                out.push((key, request));
+                rest = &rest[end..];
+            }
+        }
+        out
     }
 
     /// Switches to `fault`, closing every connection held now.
@@ -75,7 +114,18 @@ impl FaultProxy {
     }
 }
 
-async fn serve(mut inbound: TcpStream, upstream: SocketAddr, mut fault: watch::Receiver<Fault>) {
+/// What passed upstream: one buffer per connection, each kept up to [`TAP_LIMIT`].
+#[derive(Clone, Default)]
+struct Tap(Arc<Mutex<Vec<Vec<u8>>>>);
+
+const TAP_LIMIT: usize = 4 << 20;
+
+async fn serve(
+    mut inbound: TcpStream,
+    upstream: SocketAddr,
+    mut fault: watch::Receiver<Fault>,
+    tap: Tap,
+) {
     let now = *fault.borrow_and_update();
     match now {
         Fault::Refuse => {}
@@ -111,11 +161,41 @@ async fn serve(mut inbound: TcpStream, upstream: SocketAddr, mut fault: watch::R
             let _ = inbound.shutdown().await;
         }
         Fault::Pass => {
-            let Ok(mut outbound) = TcpStream::connect(upstream).await else {
+            let Ok(outbound) = TcpStream::connect(upstream).await else {
                 return;
             };
+            let connection = {
+                let mut all = tap.0.lock().expect("not poisoned");
+                all.push(Vec::new());
+                all.len() - 1
+            };
+            let (mut from_client, mut to_client) = inbound.into_split();
+            let (mut from_server, mut to_server) = outbound.into_split();
+            let up = async {
+                let mut buf = [0_u8; 16 * 1024];
+                loop {
+                    let n = match from_client.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    {
+                        let mut all = tap.0.lock().expect("not poisoned");
+                        let kept = &mut all[connection];
+                        let room = TAP_LIMIT.saturating_sub(kept.len()).min(n);
+                        kept.extend_from_slice(&buf[..room]);
+                    }
+                    if to_server.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = to_server.shutdown().await;
+            };
+            let down = async {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+                let _ = to_client.shutdown().await;
+            };
             tokio::select! {
-                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                _ = async { tokio::join!(up, down) } => {}
                 _ = fault.changed() => {}
             }
         }

@@ -114,21 +114,19 @@ async fn a_run_whose_controller_process_is_killed_is_resumed_by_the_next_leader_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_that_labels_itself_into_another_identitys_pool_is_not_loaded_there() {
-    let system = System::start(SystemOptions {
-        allowed_role: Some("arn:aws:iam::123456789012:role/faas/team-a/billing".into()),
-        ..SystemOptions::default()
-    })
-    .await;
-    scenarios::pools::a_function_labelled_into_another_identitys_pool_is_not_loaded_there(&system)
-        .await;
+async fn a_function_that_labels_itself_into_another_pool_is_not_loaded_there() {
+    let system = System::start(SystemOptions::default()).await;
+    scenarios::pools::a_function_labelled_into_another_pool_is_not_loaded_there(&system).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_tokens() {
     let system = System::start(SystemOptions {
         moto: true,
-        allowed_role: Some("arn:aws:iam::123456789012:role/faas/team-a/reader".into()),
+        allowed_roles: vec![
+            "arn:aws:iam::123456789012:role/faas/team-a/reader".into(),
+            "arn:aws:iam::123456789012:role/faas/team-a/writer".into(),
+        ],
         ..SystemOptions::default()
     })
     .await;
@@ -142,7 +140,7 @@ async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_toke
 async fn a_pooled_function_reads_its_secrets_and_its_pool_no_others() {
     let system = System::start(SystemOptions {
         moto: true,
-        allowed_role: Some("arn:aws:iam::123456789012:role/faas/team-a/secretive".into()),
+        allowed_roles: vec!["arn:aws:iam::123456789012:role/faas/team-a/secretive".into()],
         ..SystemOptions::default()
     })
     .await;

@@ -54,6 +54,10 @@ pub struct ClusterDefaults {
     /// namespace): the credentials of their artifact pulls. `None`: only ECR logins with the
     /// pool's role and anonymous registries.
     pub pool_registry_secret: Option<String>,
+    /// The IAM role of every pool's ServiceAccount (IRSA): the platform's identity for ECR
+    /// pulls of `oci://` artifacts. No function ever gets it (each gets its own role's
+    /// credentials from the pool pod); `None`: pools have no AWS identity of their own.
+    pub pool_role_arn: Option<String>,
     /// What the platform team allows Functions (role ARNs per namespace, node groups, node
     /// labels); its `pool_memory_bytes` is [`ClusterDefaults::pool_memory`] parsed.
     pub policy: faas_api::ClusterPolicy,
@@ -75,6 +79,7 @@ impl Default for ClusterDefaults {
             pool_memory: "1Gi".to_owned(),
             pool_cpu_request: "250m".to_owned(),
             pool_registry_secret: None,
+            pool_role_arn: None,
             policy: faas_api::ClusterPolicy {
                 pool_memory_bytes: Some(1 << 30),
                 ..faas_api::ClusterPolicy::default()

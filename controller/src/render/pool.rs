@@ -4,7 +4,7 @@
 //! the same rule, and are given their key with `--pool-key`, so a label cannot put a
 //! Function in a pool).
 //!
-//! A pool is `pool-<name>`: ServiceAccount (with the role), Deployment, Service, and a
+//! A pool is `pool-<name>`: ServiceAccount (with the platform's pull role), Deployment, Service, and a
 //! RoleBinding to the namespace's `faas-pool` Role (read Functions and ConfigMaps: how pool
 //! pods learn their functions and fetch ConfigMap artifacts). Pool objects belong to no
 //! single Function; the reconciler deletes a pool when its last member goes.
@@ -141,13 +141,16 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
             ..Subject::default()
         }]),
     };
-    let annotations: Option<BTreeMap<String, String>> = pool.key.role_arn.as_ref().map(|arn| {
-        [
-            (ROLE_ARN_ANNOTATION.to_owned(), arn.clone()),
-            (REGIONAL_STS_ANNOTATION.to_owned(), "true".to_owned()),
-        ]
-        .into()
-    });
+    // The pool's own identity is the platform's pull role, never a member's: members get
+    // their own roles' credentials from the pod (TokenRequest + STS), one by one.
+    let annotations: Option<BTreeMap<String, String>> =
+        defaults.pool_role_arn.as_ref().map(|arn| {
+            [
+                (ROLE_ARN_ANNOTATION.to_owned(), arn.clone()),
+                (REGIONAL_STS_ANNOTATION.to_owned(), "true".to_owned()),
+            ]
+            .into()
+        });
     let service_account = ServiceAccount {
         metadata: ObjectMeta {
             annotations,
@@ -365,8 +368,8 @@ pub fn pool_objects(pool: &Pool, longest_timeout: u64, defaults: &ClusterDefault
 
 /// The registry Secret as the pod's docker config: its `.dockerconfigjson` as
 /// `config.json` in [`POOL_DOCKER_CONFIG_DIR`], named by `DOCKER_CONFIG`. Optional, so a
-/// namespace without the Secret still runs its pools (ConfigMap artifacts, ECR with the pool's
-/// role); a pull that needed it names the registry that refused.
+/// namespace without the Secret still runs its pools (ConfigMap artifacts, ECR with the
+/// pools' pull role); a pull that needed it names the registry that refused.
 fn registry_secret(secret: &str) -> (Volume, VolumeMount, EnvVar) {
     let volume = Volume {
         name: "registry".to_owned(),
@@ -479,10 +482,17 @@ mod tests {
 
     #[test]
     fn a_pool_is_a_locked_down_serve_deployment_with_the_pools_identity() {
-        let role = "arn:aws:iam::123456789012:role/resize";
-        let pool = pool_of(&with_role(wasm("a", "shop"), role));
+        let pull = "arn:aws:iam::123456789012:role/faas-pool-pull";
+        // A member's role is never the pool's identity.
+        let pool = pool_of(&with_role(
+            wasm("a", "shop"),
+            "arn:aws:iam::123456789012:role/resize",
+        ));
+        let without = pool_objects(&pool, 30, &ClusterDefaults::default());
+        assert_eq!(without.service_account.metadata.annotations, None);
         let defaults = ClusterDefaults {
             runtime_image: "registry.example.com/faas-runtime:0.1".into(),
+            pool_role_arn: Some(pull.into()),
             ..ClusterDefaults::default()
         };
         let objects = pool_objects(&pool, 30, &defaults);
@@ -495,7 +505,7 @@ mod tests {
                 .as_ref()
                 .and_then(|a| a.get(ROLE_ARN_ANNOTATION))
                 .map(String::as_str),
-            Some(role)
+            Some(pull)
         );
         let pod = objects.deployment.spec.template.spec.as_ref().expect("pod");
         assert_eq!(pod.service_account_name.as_deref(), Some(name.as_str()));

@@ -3,7 +3,10 @@
 //! `TriggerAuthentication` that makes KEDA read the queue with the function's own IAM role
 //! (`podIdentity: {provider: aws, identityOwner: workload}`: KEDA assumes the role named on
 //! the workload's ServiceAccount, so the role's trust policy must also trust KEDA's
-//! ServiceAccount; see docs/eks.md).
+//! ServiceAccount; see docs/eks.md). A runtime pool's members each have their own role, and
+//! the pool's ServiceAccount holds none of them: KEDA reads the depth of their queues with its
+//! operator's own identity (`identityOwner: keda`), which needs only `sqs:GetQueueAttributes`;
+//! the messages themselves are only ever received with each function's own role.
 //!
 //! Rendered as JSON (KEDA's types are not in k8s-openapi); applied as dynamic objects.
 
@@ -47,13 +50,14 @@ fn queue_trigger(trigger: &SqsTrigger, authentication: &str, defaults: &ClusterD
 
 /// The `ScaledObject` of the Deployment `target` (both objects carry `metadata`), scaled by
 /// `triggers` between `bounds`, and the `TriggerAuthentication` they read the queues with:
-/// the IAM role of the workload's ServiceAccount (the function's, or the pool's: every member
-/// shares it).
+/// KEDA's `identity_owner` (`workload`: the function's role on its ServiceAccount; `keda`: the
+/// operator's own, for pools).
 fn keda_objects(
     metadata: &Value,
     target: &str,
     (min, max): (impl serde::Serialize, impl serde::Serialize),
     triggers: Vec<Value>,
+    identity_owner: &str,
 ) -> (Value, Value) {
     let scaled_object = json!({
         "apiVersion": KEDA_API_VERSION,
@@ -70,7 +74,7 @@ fn keda_objects(
         "apiVersion": KEDA_API_VERSION,
         "kind": "TriggerAuthentication",
         "metadata": metadata,
-        "spec": {"podIdentity": {"provider": "aws", "identityOwner": "workload"}},
+        "spec": {"podIdentity": {"provider": "aws", "identityOwner": identity_owner}},
     });
     (scaled_object, authentication)
 }
@@ -108,7 +112,13 @@ pub fn pool_scaling(
         "labels": super::pool::pool_labels(pool),
     });
     let max = defaults.pool_max_replicas.max(min);
-    Some(keda_objects(&metadata, &object, (min, max), triggers))
+    Some(keda_objects(
+        &metadata,
+        &object,
+        (min, max),
+        triggers,
+        "keda",
+    ))
 }
 
 /// `(ScaledObject, TriggerAuthentication)` of a function with SQS triggers, `None` without.
@@ -136,7 +146,13 @@ pub fn scaling(function: &Function, defaults: &ClusterDefaults) -> Option<(Value
         "labels": labels(name),
     });
     let max = scale.max.unwrap_or(DEFAULT_MAX_REPLICAS).max(min).max(1);
-    Some(keda_objects(&metadata, &object, (min, max), keda_triggers))
+    Some(keda_objects(
+        &metadata,
+        &object,
+        (min, max),
+        keda_triggers,
+        "workload",
+    ))
 }
 
 #[cfg(test)]
@@ -413,6 +429,11 @@ mod tests {
         assert_eq!(
             triggers[0]["authenticationRef"]["name"],
             auth["metadata"]["name"]
+        );
+        // The pool's ServiceAccount holds no member's role: KEDA reads depths as itself.
+        assert_eq!(
+            auth["spec"]["podIdentity"],
+            json!({"provider": "aws", "identityOwner": "keda"})
         );
         let (so_fields, auth_fields) = keda_fields();
         let mut bad = Vec::new();

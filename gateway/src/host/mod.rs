@@ -79,6 +79,22 @@ pub struct Capabilities {
     /// "no AWS credentials found" error names: a developer's environment or profile under
     /// `faas up`, the ServiceAccount's role in a pod.
     pub aws: faas_sqs::aws_credentials::Place,
+    /// Whose credentials SQS triggers read their queues with.
+    pub triggers_read_as: TriggerCredentials,
+}
+
+/// Whose credentials a host's SQS triggers read their queues with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TriggerCredentials {
+    /// This process's own, for every trigger: a function's own pod (the sidecar), whose
+    /// identity is its function's role.
+    Process,
+    /// The function's role when it has one (as Lambda's event source mapping uses the
+    /// execution role), else this process's own: `faas up`, the developer's.
+    RoleElseProcess,
+    /// The function's role, and nothing for a function without one: a runtime pool, whose
+    /// own identity (the platform's pull role) is never a tenant's.
+    RoleOnly,
 }
 
 impl Capabilities {
@@ -95,6 +111,7 @@ impl Capabilities {
             wasm: WasmLoading::Local,
             process: ProcessLoading::Local,
             aws: faas_sqs::aws_credentials::Place::Local,
+            triggers_read_as: TriggerCredentials::RoleElseProcess,
         }
     }
 
@@ -114,6 +131,7 @@ impl Capabilities {
                  a container function runs in its own pods (beside faas-runtime sidecar)",
             ),
             aws: faas_sqs::aws_credentials::Place::Pod,
+            triggers_read_as: TriggerCredentials::RoleOnly,
         }
     }
 
@@ -133,6 +151,7 @@ impl Capabilities {
             ),
             process: ProcessLoading::Beside { runtime_api },
             aws: faas_sqs::aws_credentials::Place::Pod,
+            triggers_read_as: TriggerCredentials::Process,
         }
     }
 
@@ -153,6 +172,7 @@ impl Capabilities {
                 "the cluster gateway forwards to a function's pods; it runs no process",
             ),
             aws: faas_sqs::aws_credentials::Place::Pod,
+            triggers_read_as: TriggerCredentials::Process,
         }
     }
 }

@@ -2,10 +2,16 @@
 //! renders the pool and labels the Function) and by the pool pods (which load a Function only
 //! when this rule puts it in their own pool, whatever its labels say).
 //!
-//! Functions share a pool when nothing that pods cannot share differs: namespace, IAM role
-//! (the pool's ServiceAccount), placement (capacity, node group, tolerations, node labels) and
-//! security group. Functions with none of these set share the namespace's `default` pool;
-//! `spec.placement.pool` names a pool explicitly, which then still has exactly one key.
+//! Functions share a pool when nothing that pods cannot share differs: namespace, placement
+//! (capacity, node group, tolerations, node labels) and security group. Functions with none
+//! of these set share the namespace's `default` pool; `spec.placement.pool` names a pool
+//! explicitly, which then still has exactly one key.
+//!
+//! The IAM role is not in the key: a pool pod gives each member its own role's credentials
+//! (a token of the function's ServiceAccount exchanged with STS, see the gateway's
+//! `identity` module) and reads each member's queues with them, so functions with different
+//! roles share pods. The pool's own ServiceAccount carries only the platform's artifact-pull
+//! role (`runtime.pools.serviceAccount.roleArn`), which no function ever gets.
 
 use std::collections::BTreeMap;
 
@@ -23,7 +29,6 @@ pub const POOL_LABEL: &str = "faas.dev/pool";
 #[serde(rename_all = "camelCase")]
 pub struct PoolKey {
     pub namespace: String,
-    pub role_arn: Option<String>,
     pub capacity: Capacity,
     pub node_group: Option<String>,
     pub tolerations: Vec<TolerationSpec>,
@@ -41,8 +46,7 @@ impl PoolKey {
     }
 
     fn is_default(&self) -> bool {
-        self.role_arn.is_none()
-            && self.capacity == Capacity::Spot
+        self.capacity == Capacity::Spot
             && self.node_group.is_none()
             && self.tolerations.is_empty()
             && self.node_selector.is_empty()
@@ -76,7 +80,6 @@ pub fn pool_of(function: &Function) -> Pool {
     let placement = function.spec.placement.clone().unwrap_or_default();
     let key = PoolKey {
         namespace: function.metadata.namespace.clone().unwrap_or_default(),
-        role_arn: function.spec.iam.as_ref().map(|iam| iam.role_arn.clone()),
         capacity: placement.capacity,
         node_group: placement.node_group.clone(),
         tolerations: placement.tolerations.clone(),
@@ -95,9 +98,9 @@ pub fn pool_of(function: &Function) -> Pool {
 pub fn conflict(a: &Pool, b: &Pool) -> Option<String> {
     (a.name == b.name && a.key != b.key).then(|| {
         format!(
-            "spec.placement.pool: pool {} already hosts functions with another IAM role or \
-             placement; a pool's pods have one identity and one placement (drop \
-             spec.placement.pool to get a pool of your own)",
+            "spec.placement.pool: pool {} already hosts functions with another placement or \
+             security group; a pool's pods have one placement (drop spec.placement.pool to \
+             get a pool of your own)",
             a.name
         )
     })
@@ -139,24 +142,51 @@ mod tests {
         let b = pool_of(&wasm("b", "shop"));
         assert_eq!(a.name, "default");
         assert_eq!(a, b);
-        let role = "arn:aws:iam::123456789012:role/resize";
-        let c = pool_of(&with_role(wasm("c", "shop"), role));
-        let d = pool_of(&with_role(wasm("d", "shop"), role));
-        assert_eq!(c, d, "same role, same pool");
-        assert!(c.name.starts_with('p') && c.name.len() == 11, "{}", c.name);
-        let other = pool_of(&with_role(
-            wasm("e", "shop"),
+        // Each function holds its own role in the pool: roles do not split it.
+        let c = pool_of(&with_role(
+            wasm("c", "shop"),
+            "arn:aws:iam::123456789012:role/resize",
+        ));
+        let d = pool_of(&with_role(
+            wasm("d", "shop"),
             "arn:aws:iam::123456789012:role/x",
         ));
-        assert_ne!(c.name, other.name);
-        let elsewhere = pool_of(&with_role(wasm("c", "billing"), role));
-        assert_ne!(c.name, elsewhere.name, "namespaces never share");
+        assert_eq!((c.name.as_str(), d.name.as_str()), ("default", "default"));
+        assert_eq!(c, a, "a role does not change the pool");
+        let elsewhere = pool_of(&wasm("c", "billing"));
+        assert_ne!(a, elsewhere, "namespaces never share");
         let mut on_demand = wasm("f", "shop");
         on_demand.spec.placement = Some(PlacementSpec {
             capacity: Capacity::OnDemand,
             ..PlacementSpec::default()
         });
-        assert_ne!(pool_of(&on_demand).name, "default");
+        let on_demand = pool_of(&on_demand);
+        assert!(
+            on_demand.name.starts_with('p') && on_demand.name.len() == 11,
+            "{}",
+            on_demand.name
+        );
+        let mut grouped = wasm("g", "shop");
+        grouped.spec.placement = Some(PlacementSpec {
+            security_group: Some("sg-0123456789abcdef0".into()),
+            ..PlacementSpec::default()
+        });
+        assert_ne!(pool_of(&grouped).name, on_demand.name);
+        assert_ne!(pool_of(&grouped).name, "default");
+    }
+
+    /// What the key change saves (issue 19's measure): a namespace of 100 functions with 20
+    /// roles, placed alike, needed one pool per role (20 pools, 40 pods at the chart's
+    /// `runtime.pools.replicas: 2`); it needs one.
+    #[test]
+    fn a_namespace_of_100_functions_with_20_roles_needs_one_pool() {
+        let pools: std::collections::BTreeSet<String> = (0..100)
+            .map(|i| {
+                let role = format!("arn:aws:iam::123456789012:role/team-a/r{}", i % 20);
+                pool_of(&with_role(wasm(&format!("f{i}"), "team-a"), &role)).name
+            })
+            .collect();
+        assert_eq!(pools.len(), 1, "{pools:?}");
     }
 
     #[test]
@@ -166,8 +196,11 @@ mod tests {
             pool: Some("batch".into()),
             ..PlacementSpec::default()
         });
-        let mut b = with_role(a.clone(), "arn:aws:iam::123456789012:role/x");
+        let mut b = a.clone();
         b.metadata.name = Some("b".into());
+        if let Some(placement) = b.spec.placement.as_mut() {
+            placement.capacity = Capacity::OnDemand;
+        }
         let (pa, pb) = (pool_of(&a), pool_of(&b));
         assert_eq!((pa.name.as_str(), pb.name.as_str()), ("batch", "batch"));
         assert!(conflict(&pa, &pb).is_some_and(|m| m.contains("pool batch")));
@@ -176,18 +209,27 @@ mod tests {
 
     #[test]
     fn a_pool_admits_only_functions_whose_computed_pool_is_itself() {
-        let pool = pool_of(&with_role(
+        let on_demand = |f: Function| {
+            let mut f = f;
+            f.spec.placement = Some(PlacementSpec {
+                capacity: Capacity::OnDemand,
+                ..PlacementSpec::default()
+            });
+            f
+        };
+        let pool = pool_of(&on_demand(with_role(
             wasm("payments", "team-a"),
             "arn:aws:iam::123456789012:role/payments",
-        ));
-        assert!(pool.admits(&with_role(
-            wasm("refunds", "team-a"),
-            "arn:aws:iam::123456789012:role/payments"
         )));
-        // Same explicit pool name, another role: same name, another key.
+        // Another role, same placement: a member.
+        assert!(pool.admits(&on_demand(with_role(
+            wasm("refunds", "team-a"),
+            "arn:aws:iam::123456789012:role/refunds"
+        ))));
+        // Same explicit pool name, another placement: same name, another key.
         let mut named = pool.clone();
         named.name = "jobs".into();
-        let mut intruder = with_role(wasm("x", "team-a"), "arn:aws:iam::123456789012:role/other");
+        let mut intruder = wasm("x", "team-a");
         intruder.spec.placement = Some(PlacementSpec {
             pool: Some("jobs".into()),
             ..PlacementSpec::default()

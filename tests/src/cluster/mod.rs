@@ -38,8 +38,8 @@ pub struct SystemOptions {
     /// moto's endpoints in every pod's environment, and a queue of it for
     /// [`scenarios::Cluster::queue`].
     pub moto: bool,
-    /// An IAM role the chart allows in [`TEAM`] (`controller.allowedRoleArns`).
-    pub allowed_role: Option<String>,
+    /// The IAM roles the chart allows in [`TEAM`] (`controller.allowedRoleArns`).
+    pub allowed_roles: Vec<String>,
 }
 
 impl Default for SystemOptions {
@@ -50,7 +50,7 @@ impl Default for SystemOptions {
             env: BTreeMap::new(),
             objects: Vec::new(),
             moto: false,
-            allowed_role: None,
+            allowed_roles: Vec::new(),
         }
     }
 }
@@ -78,7 +78,7 @@ pub struct System {
     pub kubelet: Kubelet,
     pub kubeconfig: PathBuf,
     moto: bool,
-    allowed_role: Option<String>,
+    allowed_roles: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -128,10 +128,10 @@ impl System {
         // (a schedule's fire) from here must not wait for a build in between.
         let _ = crate::faas_bin();
         let mut values = test_values();
-        if let Some(role) = &options.allowed_role {
+        if !options.allowed_roles.is_empty() {
             merge(
                 &mut values,
-                &json!({"controller": {"allowedRoleArns": {TEAM: [role]}}}),
+                &json!({"controller": {"allowedRoleArns": {TEAM: options.allowed_roles}}}),
             );
         }
         merge(&mut values, &options.values);
@@ -187,7 +187,7 @@ impl System {
             client,
             kubeconfig,
             moto: options.moto,
-            allowed_role: options.allowed_role,
+            allowed_roles: options.allowed_roles,
             dir,
         };
         system.api.serve_logs(system.kubelet.log_source());
@@ -321,8 +321,8 @@ impl scenarios::Cluster for System {
         false
     }
 
-    fn allowed_role(&self) -> Option<String> {
-        self.allowed_role.clone()
+    fn allowed_roles(&self) -> Vec<String> {
+        self.allowed_roles.clone()
     }
 
     async fn client_as(&self, user: &str) -> kube::Client {

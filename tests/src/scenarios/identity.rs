@@ -76,75 +76,85 @@ async fn token_names<C: Cluster>(c: &C, pool: &str) -> Option<Vec<String>> {
     })
 }
 
+/// Two functions with two roles and one without share one pool (roles do not split pools):
+/// each guest holds its own role's credentials and STS says so, the role-less one holds
+/// none, and the pool may request exactly its members' tokens.
 pub async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_tokens<
     C: Cluster,
 >(
     c: &C,
 ) {
-    let role = c.allowed_role();
+    let roles = c.allowed_roles();
     let sts = c.aws_config().await;
     if !c.meets(
-        role.is_some() && sts.is_some(),
-        "an IAM role the chart allows in the test namespace (FAAS_E2E_ROLE_ARN) whose trust \
-         policy admits the namespace's fn-reader ServiceAccount, and an STS to ask",
+        roles.len() >= 2 && sts.is_some(),
+        "two IAM roles the chart allows in the test namespace (FAAS_E2E_ROLE_ARN, \
+         FAAS_E2E_SECOND_ROLE_ARN) whose trust policies admit the namespace's fn-reader and \
+         fn-writer ServiceAccounts, and an STS to ask",
     ) {
         return;
     }
-    let (role, sts) = (role.unwrap_or_default(), sts.expect("checked"));
+    let sts = sts.expect("checked");
     let team = c.team();
     let (public, _) = super::gateway(c).await;
-    deploy_wasm(c, "reader", "hostile", &["--role-arn", &role]);
+    let members = [("reader", &roles[0]), ("writer", &roles[1])];
+    for (name, role) in members {
+        deploy_wasm(c, name, "hostile", &["--role-arn", role]);
+    }
     deploy_wasm(c, "plain", "hostile", &[]);
 
-    // Its own role's credentials, as a Lambda function gets them, and STS says whose.
-    let env = answered(
-        c,
-        "reader answers",
-        &format!("{public}/function/reader/env"),
-    )
-    .await;
-    let reader = aws_variables(&env);
-    assert_eq!(
-        crate::aws::names_of(&reader),
-        crate::aws::ROLE_VARIABLES,
-        "{}",
-        c.diagnostics()
-    );
-    assert_eq!(
-        caller_of(&sts, &reader).await,
-        assumed_role_arn(&role, &format!("faas-{team}-reader"))
-    );
+    // Each its own role's credentials, as a Lambda function gets them, and STS says whose.
+    for (name, role) in members {
+        let env = answered(
+            c,
+            &format!("{name} answers"),
+            &format!("{public}/function/{name}/env"),
+        )
+        .await;
+        let held = aws_variables(&env);
+        assert_eq!(
+            crate::aws::names_of(&held),
+            crate::aws::ROLE_VARIABLES,
+            "{}",
+            c.diagnostics()
+        );
+        assert_eq!(
+            caller_of(&sts, &held).await,
+            assumed_role_arn(role, &format!("faas-{team}-{name}"))
+        );
+    }
     // None for a function without a role, and never the pool pod's own environment.
     let env = answered(c, "plain answers", &format!("{public}/function/plain/env")).await;
     assert_eq!(aws_variables(&env), [], "no role, no credentials");
 
-    // The pools' token Roles name exactly their members with a role.
+    // One pool for the three: roles do not split pools.
     let pool_of = |name: &'static str| async move {
         object(c, "faas.dev", "functions", team, name)
             .await
             .and_then(|f| f["status"]["pool"].as_str().map(str::to_owned))
             .unwrap_or_else(|| panic!("{name}'s pool in its status"))
     };
-    let (own, shared) = (pool_of("reader").await, pool_of("plain").await);
-    assert_ne!(own, shared);
+    let pool = pool_of("plain").await;
+    assert_eq!(pool_of("reader").await, pool);
+    assert_eq!(pool_of("writer").await, pool);
+    // Its token Role names exactly its members with a role.
     assert_eq!(
-        token_names(c, &own).await,
-        Some(vec!["fn-reader".to_owned()])
+        token_names(c, &pool).await,
+        Some(vec!["fn-reader".to_owned(), "fn-writer".to_owned()])
     );
-    assert_eq!(token_names(c, &shared).await, None, "no member with a role");
-    // And the cluster holds them to it: as the pools' ServiceAccounts, only those tokens.
-    let as_pool = |pool: &str| {
+    // And the cluster holds it to that: as the pool's ServiceAccount, only those tokens.
+    let as_pool = || {
         let user = format!(
             "system:serviceaccount:{team}:{}",
-            faas_api::contract::pool_object(pool)
+            faas_api::contract::pool_object(&pool)
         );
         async move { c.client_as(&user).await }
     };
-    assert!(may_request_token(as_pool(&own).await, team, "fn-reader").await);
-    assert!(!may_request_token(as_pool(&own).await, team, "fn-plain").await);
-    assert!(!may_request_token(as_pool(&shared).await, team, "fn-reader").await);
+    assert!(may_request_token(as_pool().await, team, "fn-reader").await);
+    assert!(may_request_token(as_pool().await, team, "fn-writer").await);
+    assert!(!may_request_token(as_pool().await, team, "fn-plain").await);
 
-    // The role leaves the function: so do its credentials and its pool's right to its token.
+    // The role leaves reader: so do its credentials and its pool's right to its token.
     // (A merge patch, as `kubectl edit` would send: the API stand-in's server-side apply never
     // removes a field an earlier apply set, so a `faas deploy` without `--role-arn` cannot.)
     let functions: kube::Api<faas_api::Function> = kube::Api::namespaced(c.client(), team);
@@ -166,8 +176,16 @@ pub async fn a_pooled_function_holds_its_own_role_and_its_pool_only_its_members_
         },
     )
     .await;
-    let moved = pool_of("reader").await;
-    assert_eq!(moved, shared, "role-less, it shares the default pool");
-    assert_eq!(token_names(c, &shared).await, None);
-    assert!(!may_request_token(as_pool(&shared).await, team, "fn-reader").await);
+    assert_eq!(pool_of("reader").await, pool, "still in the same pool");
+    until(
+        c,
+        "the pool may no longer request reader's token",
+        Duration::from_secs(30),
+        || async {
+            (token_names(c, &pool).await == Some(vec!["fn-writer".to_owned()])).then_some(())
+        },
+    )
+    .await;
+    assert!(!may_request_token(as_pool().await, team, "fn-reader").await);
+    assert!(may_request_token(as_pool().await, team, "fn-writer").await);
 }

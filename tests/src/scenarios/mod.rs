@@ -58,8 +58,12 @@ pub trait Cluster {
     fn queue(&self) -> impl Future<Output = Option<(aws_sdk_sqs::Client, String)>>;
     /// Whether a KEDA operator acts on ScaledObjects (the stand-in has its CRDs at most).
     fn keda_acts(&self) -> bool;
-    /// An IAM role ARN the chart allows in [`Cluster::team`], when there is one.
-    fn allowed_role(&self) -> Option<String>;
+    /// The IAM role ARNs the chart allows in [`Cluster::team`] (none, one or two).
+    fn allowed_roles(&self) -> Vec<String>;
+    /// The first of [`Cluster::allowed_roles`].
+    fn allowed_role(&self) -> Option<String> {
+        self.allowed_roles().into_iter().next()
+    }
     /// A client acting as `user` (impersonation: `system:serviceaccount:<ns>:<name>` for a
     /// pod's rights), authorized by the cluster's RBAC.
     fn client_as(&self, user: &str) -> impl Future<Output = kube::Client>;

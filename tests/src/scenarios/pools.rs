@@ -67,31 +67,29 @@ pub async fn a_killed_pool_pod_costs_only_its_requests_in_flight<C: Cluster>(c: 
     );
 }
 
-/// A tenant labels its Function into another identity's pool: in one namespace, a function
-/// with an IAM role of its own gets a pool of its own, and its author then sets the pool label
-/// (`faas.dev/pool: default`) to have its code run in the pods of the role-less pool beside
+/// A tenant labels its Function into another pool: in one namespace, a function placed in a
+/// pool of its own (`spec.placement.pool`) has its author set the pool label
+/// (`faas.dev/pool: default`) to have its code run in the pods of the default pool beside
 /// another function. The default pool's pods never load it (their key is not its key), the
 /// controller puts the label back, and the gateway keeps sending its requests to its own pool.
-pub async fn a_function_labelled_into_another_identitys_pool_is_not_loaded_there<C: Cluster>(
-    c: &C,
-) {
-    let role = c.allowed_role();
-    if !c.meets(
-        role.is_some(),
-        "an IAM role the chart allows in the test namespace (FAAS_E2E_ROLE_ARN)",
-    ) {
-        return;
-    }
-    let role = role.unwrap_or_default();
+pub async fn a_function_labelled_into_another_pool_is_not_loaded_there<C: Cluster>(c: &C) {
     let (public, _) = super::gateway(c).await;
     let team = c.team();
     deploy_wasm(c, "hello", "hello", &[]);
-    deploy_wasm(c, "intruder", "hello", &["--role-arn", &role]);
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    std::fs::copy(crate::guest("hello"), dir.path().join("hello.wasm")).expect("copy the guest");
+    super::deploy(
+        c,
+        dir.path(),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: intruder}\nspec:\n  \
+         runtime:\n    wasm: {source: hello.wasm}\n  placement: {pool: apart}\n",
+        &[],
+    );
     let own_pool = object(c, "faas.dev", "functions", team, "intruder")
         .await
         .and_then(|f| f["status"]["pool"].as_str().map(str::to_owned))
         .expect("its pool in its status");
-    assert_ne!(own_pool, "default", "a role of its own, a pool of its own");
+    assert_eq!(own_pool, "apart", "a pool of its own");
     let default_pod = ready_pods(c, team, "pool-default").await[0].clone();
 
     // The author's move: the pool label, as any edit of the Function can set it.

@@ -118,3 +118,127 @@ async fn a_role_that_cannot_be_assumed_degrades_its_function_and_says_why() {
         "{described}"
     );
 }
+
+/// Who signed the `ReceiveMessage` calls `proxy` passed for the queue named `queue`.
+fn receivers(
+    proxy: &faas_e2e::fault_proxy::FaultProxy,
+    queue: &str,
+) -> std::collections::BTreeSet<Option<String>> {
+    proxy
+        .requests()
+        .into_iter()
+        .filter(|(_, request)| request.contains("ReceiveMessage") && request.contains(queue))
+        .map(|(key, _)| key)
+        .collect()
+}
+
+/// Two functions, each with an SQS trigger on a queue of its own, served by `faas up` or a
+/// runtime pool from a folder (`runtime`: its arguments), with SQS behind a proxy that
+/// records who signs what; one function has a role. Returns (the proxy, the platform, the
+/// role's queue, the role-less function's queue).
+async fn two_triggered_functions(
+    dir: &std::path::Path,
+    runtime: Option<&[&str]>,
+) -> (faas_e2e::fault_proxy::FaultProxy, Faas, String, String) {
+    let moto = moto();
+    let tag = format!("{}-{}", std::process::id(), runtime.is_some());
+    let (own, plain) = (format!("e2e-own-{tag}"), format!("e2e-plain-{tag}"));
+    let own_url = moto.create_queue(&own, &[]).await;
+    let plain_url = moto.create_queue(&plain, &[]).await;
+    let proxy = faas_e2e::fault_proxy::FaultProxy::start(&moto.endpoint).await;
+    let hostile = guest("hostile");
+    let trigger = |url: &str| format!("  triggers:\n    sqs:\n    - queueUrl: {url}\n");
+    write_function(
+        dir,
+        "orders",
+        &hostile,
+        &format!(
+            "  iam: {{roleArn: \"arn:aws:iam::123456789012:role/team-a/orders\"}}\n{}",
+            trigger(&own_url)
+        ),
+    );
+    write_function(dir, "plain", &hostile, &trigger(&plain_url));
+    let env: Vec<(String, String)> = moto
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k.as_str() {
+            "AWS_ENDPOINT_URL_SQS" => (k, proxy.endpoint.clone()),
+            _ => (k, v),
+        })
+        .collect();
+    let launch = Launch {
+        env,
+        ..Launch::default()
+    };
+    let faas = match runtime {
+        None => Faas::launch(dir, launch),
+        Some(args) => Faas::runtime(args, launch),
+    };
+    (proxy, faas, own, plain)
+}
+
+/// The access key a function's guest holds (its role's), from the hostile guest's `env`.
+async fn guest_key(faas: &Faas, function: &str) -> String {
+    let reply = get(&faas.url(&format!("/function/{function}/env"))).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    aws_of(&reply.text())
+        .into_iter()
+        .find(|(k, _)| k == "AWS_ACCESS_KEY_ID")
+        .map(|(_, v)| v)
+        .expect("the role's credentials")
+}
+
+/// As Lambda's event source mapping reads a queue with the function's execution role,
+/// `faas up` polls a function's queue with its role's credentials, the very ones its guest
+/// holds, and a role-less function's with the developer's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_reads_its_queue_as_its_functions_role_and_without_one_as_the_developer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (proxy, faas, own, plain) = two_triggered_functions(dir.path(), None).await;
+    faas.eventually("both queues polled", || async {
+        !receivers(&proxy, &own).is_empty() && !receivers(&proxy, &plain).is_empty()
+    })
+    .await;
+    let role_key = guest_key(&faas, "orders").await;
+    assert_ne!(role_key, "testing", "not the developer's key");
+    assert_eq!(receivers(&proxy, &own), [Some(role_key)].into());
+    assert_eq!(
+        receivers(&proxy, &plain),
+        [Some("testing".to_owned())].into()
+    );
+}
+
+/// A runtime pool reads a member's queue with the member's own role, and never with its own
+/// identity: a role-less member's trigger polls nothing and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_reads_a_members_queue_only_with_the_members_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let functions = dir.path().to_str().unwrap().to_owned();
+    let (proxy, faas, own, plain) =
+        two_triggered_functions(dir.path(), Some(&["serve", "--functions", &functions])).await;
+    faas.eventually("the member with a role polled", || async {
+        !receivers(&proxy, &own).is_empty()
+    })
+    .await;
+    let role_key = guest_key(&faas, "orders").await;
+    assert_eq!(receivers(&proxy, &own), [Some(role_key)].into());
+    let detail = get(&faas.url("/system/functions/plain")).await.json();
+    let trigger = &detail["sqsTriggers"][0];
+    assert_eq!(trigger["state"], "NoCredentials", "{detail}");
+    assert!(
+        trigger["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("spec.iam.roleArn")),
+        "{detail}"
+    );
+    // Give a wrong poller time to show itself: still nothing read with the pod's identity.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        proxy
+            .requests()
+            .iter()
+            .all(|(key, request)| !request.contains(&plain) && key.as_deref() != Some("testing")),
+        "{:?}",
+        proxy.requests()
+    );
+}

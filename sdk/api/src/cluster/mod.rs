@@ -139,13 +139,36 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
             };
             errs.push(
                 format!("spec.env[{name:?}].valueFrom.{field}"),
-                "container functions in a cluster take secrets from Kubernetes Secrets                  (secretKeyRef; sync SSM or Secrets Manager into a Secret, e.g. with the                  External Secrets Operator): only WASM functions read them directly there",
+                "container functions in a cluster take secrets from Kubernetes Secrets \
+                 (secretKeyRef; sync SSM or Secrets Manager into a Secret, e.g. with the \
+                 External Secrets Operator): only WASM functions read them directly there",
             );
         }
     }
     let Some(wasm) = &function.spec.runtime.wasm else {
         return;
     };
+    // A pool pod reads a member's queues with the member's own role; the pod's own identity
+    // (the platform's pull role) is never a tenant's. Without a role, nothing would poll.
+    if function.spec.iam.is_none() {
+        let sqs = function
+            .spec
+            .triggers
+            .as_ref()
+            .map_or(&[][..], |t| &t.sqs[..]);
+        for (i, _) in sqs
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.enabled != Some(false))
+        {
+            errs.push(
+                format!("spec.triggers.sqs[{i}]"),
+                "a WASM function's queues are read with its own IAM role in a cluster (as \
+                 Lambda's event source mapping uses the execution role): set spec.iam.roleArn \
+                 to a role that may receive and delete the queue's messages",
+            );
+        }
+    }
     for (i, _) in wasm.dirs.iter().enumerate() {
         errs.push(
             format!("spec.runtime.wasm.dirs[{i}].hostPath"),
@@ -422,6 +445,33 @@ mod tests {
             validate_for_cluster(&wasm("configmap://fn-resize/a.wasm"), None),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_wasm_function_reads_its_queues_only_with_a_role_of_its_own() {
+        let mut f = wasm("configmap://fn-orders/a.wasm");
+        let trigger = |queue: &str, enabled| crate::function::SqsTrigger {
+            queue_url: format!("https://sqs.eu-west-3.amazonaws.com/123456789012/{queue}"),
+            enabled,
+            ..crate::function::SqsTrigger::default()
+        };
+        f.spec.triggers = Some(crate::function::TriggersSpec {
+            sqs: vec![trigger("old", Some(false)), trigger("orders", None)],
+        });
+        // The disabled one reads nothing; the other would have nothing to read with.
+        assert_eq!(
+            paths(validate_for_cluster(&f, None)),
+            ["spec.triggers.sqs[1]"]
+        );
+        assert_eq!(
+            validate(&f),
+            Ok(()),
+            "locally, the developer's credentials read it"
+        );
+        f.spec.iam = Some(IamSpec {
+            role_arn: "arn:aws:iam::123456789012:role/faas/team-a/orders".into(),
+        });
+        assert_eq!(validate_for_cluster(&f, Some(&policy())), Ok(()));
     }
 
     #[test]
