@@ -31,6 +31,7 @@ pub mod logs;
 pub mod management;
 pub mod metrics;
 pub mod platform;
+pub mod process_credentials;
 pub mod rebuild;
 pub mod registry;
 pub mod reply;

@@ -110,6 +110,11 @@ pub struct Platform {
     /// Where functions' `spec.env` secrets are read from, once the function source says (see
     /// [`crate::secrets`]).
     pub secrets: std::sync::OnceLock<Arc<crate::secrets::Secrets>>,
+    /// The tokens local container functions fetch their role's credentials with (see
+    /// [`crate::process_credentials`]).
+    pub process_credentials: Arc<crate::process_credentials::Grants>,
+    /// The address this host's listener is bound to, once bound.
+    pub listener: std::sync::OnceLock<std::net::SocketAddr>,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -135,6 +140,8 @@ impl Platform {
             builds: crate::rebuild::Failures::default(),
             identities: std::sync::OnceLock::new(),
             secrets: std::sync::OnceLock::new(),
+            process_credentials: Arc::default(),
+            listener: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         }))

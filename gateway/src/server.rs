@@ -231,6 +231,10 @@ pub async fn dispatch(
             }
             None => function_not_found(prefix, name),
         },
+        // A local process asking for its role's credentials: the token is the proof.
+        Route::System if path == crate::process_credentials::PATH => platform
+            .process_credentials
+            .serve(remote, request.headers()),
         Route::System | Route::Ui
             if let Err(refused) = crate::guard::admit(
                 &platform.config,

@@ -264,6 +264,7 @@ pub(crate) async fn serve(
     let platform = Platform::new(config)?;
     let listener = bind(options.listen).await?;
     let address = listener.local_addr().map_err(StartError::Serve)?;
+    let _ = platform.listener.set(address);
     let first_load = options
         .source
         .start(

@@ -14,6 +14,7 @@ pub mod wasm;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use faas_api::{Function, Limits};
@@ -61,9 +62,24 @@ pub(crate) async fn load(
             .process_observer(function.metadata.name.as_deref().unwrap_or_default());
         return match platform.config.host.process {
             ProcessLoading::Local => {
-                // A process's environment is fixed when it starts: its secrets are read now.
-                let secrets = local_secrets(platform, function).await?;
-                process::load(function, container, limits, base_dir, secrets, started)
+                // A process's environment is fixed when it starts: its secrets are read now;
+                // its role's credentials it fetches itself, from a token given now.
+                let mut env = local_secrets(platform, function).await?;
+                let grant = local_grant(platform, function).await?;
+                if let Some(grant) = &grant {
+                    env.extend(grant.env(function, platform.listener.get().copied()));
+                }
+                let loaded = process::load(function, container, limits, base_dir, env, started)?;
+                Ok(match grant {
+                    Some(grant) => Loaded {
+                        invoker: Arc::new(crate::process_credentials::WithIdentity {
+                            inner: loaded.invoker,
+                            grant,
+                        }),
+                        ..loaded
+                    },
+                    None => loaded,
+                })
             }
             ProcessLoading::Beside { runtime_api } => {
                 beside::load(function, container, limits, runtime_api, started)
@@ -85,6 +101,21 @@ pub(crate) async fn load(
             .await
         }
     }
+}
+
+/// A token for the role's credentials of a container function run here (`None` without a
+/// role): its process fetches them, and renews them, from this gateway.
+async fn local_grant(
+    platform: &Platform,
+    function: &Function,
+) -> Result<Option<crate::process_credentials::Grant>, String> {
+    let Some(identities) = platform.identities.get() else {
+        return Ok(None);
+    };
+    let Some(identity) = identities.of(function).await else {
+        return Ok(None);
+    };
+    platform.process_credentials.grant(identity).map(Some)
 }
 
 /// The `spec.env` secrets of a container function run here, read once: every one, or an

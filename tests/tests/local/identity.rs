@@ -242,3 +242,100 @@ async fn a_pool_reads_a_members_queue_only_with_the_members_role() {
         proxy.requests()
     );
 }
+
+/// A CGI script that asks STS who it is with boto3's default chain, as any Python function
+/// would call AWS.
+const WHO_AM_I: &str = r#"import boto3
+try:
+    answer = boto3.client("sts").get_caller_identity()["Arn"]
+except Exception as e:
+    answer = type(e).__name__
+print("content-type: text/plain")
+print()
+print(answer)
+"#;
+
+/// A container function with a role gets that role's credentials under `faas up` through the
+/// SDKs' container credential endpoint (renewed by the SDK, never the developer's profile); one
+/// without a role gets none; the endpoint serves a token's own function only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_function_gets_its_own_roles_credentials_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("who.py"), WHO_AM_I).unwrap();
+    let moto = moto();
+    for (name, role) in [
+        (
+            "orders",
+            Some("arn:aws:iam::123456789012:role/team-a/orders"),
+        ),
+        (
+            "billing",
+            Some("arn:aws:iam::123456789012:role/team-a/billing"),
+        ),
+        ("plain", None),
+    ] {
+        let iam = role.map_or(String::new(), |r| format!("  iam: {{roleArn: \"{r}\"}}\n"));
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\n\
+                 spec:\n  runtime:\n    container:\n      mode: cgi\n      \
+                 command: [python3, who.py]\n  timeout: 30s\n{iam}  env:\n    \
+                 AWS_ENDPOINT_URL_STS: {}\n    AWS_DEFAULT_REGION: us-east-1\n",
+                moto.endpoint
+            ),
+        )
+        .unwrap();
+    }
+    // The developer's own profile, which must not stand in for a function's role.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = developer\naws_secret_access_key = developer\n",
+    )
+    .unwrap();
+    let mut env = moto.env();
+    env.push(("HOME".into(), home.path().to_string_lossy().into_owned()));
+    let faas = Faas::launch(
+        dir.path(),
+        Launch {
+            env,
+            ..Launch::default()
+        },
+    );
+    let who = |name: &'static str| {
+        let url = faas.url(&format!("/function/{name}"));
+        async move {
+            let reply = get(&url).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            reply.text().trim().to_owned()
+        }
+    };
+    for name in ["orders", "billing"] {
+        assert_eq!(
+            who(name).await,
+            faas_e2e::aws::assumed_role_arn(
+                &format!("arn:aws:iam::123456789012:role/team-a/{name}"),
+                &format!("faas-default-{name}")
+            )
+        );
+    }
+    // No role: the developer's own profile, as for any tool run here (a process inherits
+    // HOME, never the platform's environment), and no function's role.
+    let plain = who("plain").await;
+    assert!(
+        plain.starts_with("arn:") && !plain.contains("assumed-role"),
+        "{plain}"
+    );
+    // The endpoint gives nothing without a process's token.
+    let url = faas.url("/system/credentials");
+    assert_eq!(get(&url).await.status, 403);
+    let wrong = send("GET", &url, &[("authorization", "0123456789abcdef")], "").await;
+    assert_eq!(wrong.status, 403, "{}", wrong.text());
+    assert!(
+        !wrong.text().contains("SecretAccessKey"),
+        "{}",
+        wrong.text()
+    );
+}
