@@ -60,6 +60,10 @@ fi
 if [ ! -d tests/ui/node_modules/playwright-core ]; then
   (cd tests/ui && npm ci --no-audit --no-fund --silent)
 fi
+# Lambda callers through the AWS SDK for JavaScript v3 (tests/sdk-js, npm).
+if [ ! -d tests/sdk-js/node_modules/@aws-sdk/client-lambda ]; then
+  (cd tests/sdk-js && npm ci --no-audit --no-fund --silent)
+fi
 
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
 # installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).

@@ -25,6 +25,7 @@ pub mod host;
 pub mod identity;
 pub mod inbound;
 pub mod invoke;
+pub mod lambda_api;
 pub mod lifecycle;
 pub mod load;
 pub mod logs;

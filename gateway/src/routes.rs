@@ -19,6 +19,9 @@ pub enum Route<'a> {
         /// `/async-function/{name}`, stripped from the path the function sees.
         prefix: &'a str,
     },
+    /// The Lambda Invoke API: `/2015-03-31/functions/{function}/invocations` (the
+    /// `FunctionName` segment as sent, percent-encoded).
+    LambdaInvoke { function: &'a str },
     /// The management API (`/system/...`).
     System,
     /// `/healthz`.
@@ -49,6 +52,12 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
+    /// The registry key of the function called `name` (`/function/{name}`): itself, or in a
+    /// cluster gateway its `{name}.{namespace}` where that is unambiguous.
+    pub fn key_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.names.get(name).map_or(name, String::as_str)
+    }
+
     /// Sorts prefixes and hosts longest first, so the longest prefix and the most specific
     /// wildcard (`*.eu.example.com` before `*.example.com`) win.
     pub fn finish(&mut self) {
@@ -127,7 +136,10 @@ pub fn route_for<'a>(
     if path == "/ui" || path.starts_with("/ui/") {
         return Route::Ui;
     }
-    let key = |name: &'a str| table.names.get(name).map_or(name, String::as_str);
+    if let Some(function) = crate::lambda_api::function_segment(path) {
+        return Route::LambdaInvoke { function };
+    }
+    let key = |name: &'a str| table.key_of(name);
     if let Some((name, prefix)) = named(path, "/function/") {
         return Route::Function {
             name: key(name),

@@ -27,6 +27,14 @@ const HOSTS: &[&str] = &[
 const NAMES: &[&str] = &["f1", "f2", "f3", "f4"];
 
 fn path(rng: &mut Rng, min_depth: usize) -> String {
+    // Now and then the Lambda Invoke API's path, or one close to it.
+    if rng.below(12) == 0 {
+        let tail = ["", "/", "/x"][rng.below(3)];
+        return format!(
+            "/2015-03-31/functions/{}/invocations{tail}",
+            rng.pick(SEGMENTS)
+        );
+    }
     let depth = min_depth + rng.below(4 - min_depth);
     let mut p: String = (0..depth)
         .map(|_| format!("/{}", rng.pick(SEGMENTS)))
@@ -104,6 +112,10 @@ fn model(t: &RouteTable, host: Option<&str>, path: &str, audience: Audience) -> 
             }
         }
     }
+    let parts: Vec<&str> = path.split('/').collect();
+    if let ["", "2015-03-31", "functions", name, "invocations"] = parts.as_slice() {
+        return format!("lambda {name}");
+    }
     if faas_api::routing::reserved_path(path).is_some() {
         return "not found".to_owned();
     }
@@ -136,6 +148,7 @@ fn shown(route: &Route<'_>) -> String {
     match route {
         Route::Function { name, prefix } => format!("fn {name} '{prefix}'"),
         Route::AsyncFunction { name, prefix } => format!("async {name} '{prefix}'"),
+        Route::LambdaInvoke { function } => format!("lambda {function}"),
         Route::System => "system".into(),
         Route::Health => "health".into(),
         Route::Ready => "ready".into(),

@@ -42,6 +42,7 @@ impl Exposure {
         match (self, route) {
             (Exposure::All, _) => true,
             (_, Route::Health | Route::Ready | Route::NotFound) => true,
+            // Never the Lambda Invoke API: who may invoke is who reaches the admin listener.
             (Exposure::Public, route) => {
                 matches!(route, Route::Function { .. } | Route::AsyncFunction { .. })
             }
@@ -231,6 +232,9 @@ pub async fn dispatch(
             }
             None => function_not_found(prefix, name),
         },
+        Route::LambdaInvoke { function } => {
+            crate::lambda_api::handle(platform, function, request, call_id, local_port).await
+        }
         // A local process asking for its role's credentials: the token is the proof.
         Route::System if path == crate::process_credentials::PATH => platform
             .process_credentials

@@ -73,14 +73,9 @@ pub async fn accept(
     request: Request<Incoming>,
     call_id: &str,
 ) -> Response<ResponseBody> {
-    let Some(queue) = platform.async_queue.get() else {
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "AsyncNotConfigured",
-            "asynchronous calls are not configured on this gateway (set --async-queue-url / \
-             the chart's gateway.async.queueUrl)",
-        );
-    };
+    if platform.async_queue.get().is_none() {
+        return not_configured();
+    }
     let Some(entry) = platform.registry.get(name) else {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -133,23 +128,44 @@ pub async fn accept(
         callback_url: callback,
         accepted_at: jiff::Timestamp::now().to_string(),
     };
-    if let Err(e) = queue.send(&call).await {
-        tracing::error!(function = %name, call_id, queue = %queue.describe(), error = %e, "cannot queue an async call");
-        return json_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "QueueUnavailable",
-            &format!("the call could not be queued: {e}"),
-        );
+    if let Err(refused) = enqueue(platform, &call).await {
+        return refused;
     }
-    platform
-        .metrics
-        .async_calls
-        .with_label_values(&[name, "accepted"])
-        .inc();
     with_type(
         StatusCode::ACCEPTED,
         "application/json",
         serde_json::json!({"callId": call_id, "function": name, "status": "queued"}).to_string(),
+    )
+}
+
+/// Stores `call` in the platform's queue and counts it accepted; the answer to give when it
+/// cannot (no queue here, or the queue refused).
+pub async fn enqueue(platform: &Platform, call: &AsyncCall) -> Result<(), Response<ResponseBody>> {
+    let Some(queue) = platform.async_queue.get() else {
+        return Err(not_configured());
+    };
+    if let Err(e) = queue.send(call).await {
+        tracing::error!(function = %call.function, call_id = %call.call_id, queue = %queue.describe(), error = %e, "cannot queue an async call");
+        return Err(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QueueUnavailable",
+            &format!("the call could not be queued: {e}"),
+        ));
+    }
+    platform
+        .metrics
+        .async_calls
+        .with_label_values(&[&call.function, "accepted"])
+        .inc();
+    Ok(())
+}
+
+fn not_configured() -> Response<ResponseBody> {
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "AsyncNotConfigured",
+        "asynchronous calls are not configured on this gateway (set --async-queue-url / \
+         the chart's gateway.async.queueUrl)",
     )
 }
 

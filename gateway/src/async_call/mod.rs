@@ -16,7 +16,7 @@ mod sqlite;
 mod sqs;
 mod worker;
 
-pub use accept::accept;
+pub use accept::{accept, enqueue};
 pub use queue::{AsyncCall, AsyncQueue, Delivery, QueueError};
 pub use sqlite::SqliteQueue;
 pub use sqs::SqsQueue;

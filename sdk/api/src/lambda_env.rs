@@ -36,6 +36,15 @@ pub const REQUIRED_BY_LAMBDA_RUNTIME: &[&str] = &[
 /// Variables the handler must not get from `spec.env`: the platform owns them.
 pub const RESERVED: &[&str] = &["AWS_LAMBDA_RUNTIME_API", "AWS_LAMBDA_MAX_CONCURRENCY"];
 
+/// The region of this process (`AWS_REGION`, else `us-east-1`, as the Lambda runtime
+/// emulator assumes): what a function's ARNs and `AWS_REGION` say when nothing else does.
+pub fn process_region() -> String {
+    std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
 /// `(name, value)` of every variable Lambda sets for a handler, except
 /// `AWS_LAMBDA_RUNTIME_API` (where the Runtime API is depends on the placement).
 pub fn handler_environment(identity: &LambdaIdentity<'_>) -> Vec<(&'static str, String)> {

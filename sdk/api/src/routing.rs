@@ -31,6 +31,8 @@ pub const RESERVED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
     "/metrics",
+    // The Lambda Invoke API (`/2015-03-31/functions/{name}/invocations`).
+    "/2015-03-31",
 ];
 
 /// The reserved prefix `path` falls under (the prefix itself, or a path below it), if any.

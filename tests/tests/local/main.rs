@@ -13,6 +13,7 @@ mod first_hour;
 mod hostile;
 mod identity;
 mod lambda;
+mod lambda_invoke;
 mod lifecycle;
 mod management;
 mod netns;

@@ -1,7 +1,8 @@
 //! What a Lambda handler receives and returns, by trigger: an HTTP request becomes an
 //! Application Load Balancer target event and the handler's `{statusCode, headers, body,
 //! isBase64Encoded}` the HTTP response; an SQS batch is already the Lambda SQS event (passed
-//! through, the result returned as is so the poller reads `batchItemFailures`); a cron or
+//! through, the result returned as is so the poller reads `batchItemFailures`), as is a Lambda
+//! Invoke API payload; a cron or
 //! manual run becomes an EventBridge scheduled event with the payload in `detail`.
 
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use crate::InvokeError;
 pub enum Shape {
     /// ALB target event in, ALB response out.
     Http,
-    /// Event and result passed through (SQS batches).
+    /// Event and result passed through (SQS batches, Invoke API calls).
     Passthrough,
     /// EventBridge scheduled event in, result as the body out.
     Scheduled,
@@ -33,7 +34,7 @@ impl Shape {
             .get(contract::TRIGGER_HEADER)
             .and_then(|v| v.to_str().ok())
         {
-            Some(contract::TRIGGER_SQS) => Shape::Passthrough,
+            Some(contract::TRIGGER_SQS | contract::TRIGGER_INVOKE) => Shape::Passthrough,
             Some(contract::TRIGGER_CRON | "manual") => Shape::Scheduled,
             _ => Shape::Http,
         }
@@ -59,6 +60,22 @@ impl Identity {
             self.function
         )
     }
+}
+
+/// The caller's client context (`X-Amz-Client-Context`: base64 of a JSON object, as the
+/// Invoke API takes it), decoded for `Lambda-Runtime-Client-Context`; `None` when absent or
+/// not base64 of JSON.
+pub fn client_context(request: &http::Request<Bytes>) -> Option<String> {
+    let encoded = request
+        .headers()
+        .get("x-amz-client-context")?
+        .to_str()
+        .ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    value.is_object().then(|| value.to_string())
 }
 
 /// The event for `request`.

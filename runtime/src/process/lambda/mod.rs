@@ -49,6 +49,8 @@ struct Invocation {
     deadline_ms: i64,
     timeout: Duration,
     trace_id: String,
+    /// `Lambda-Runtime-Client-Context`: the caller's `X-Amz-Client-Context`, decoded.
+    client_context: Option<String>,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -181,12 +183,11 @@ impl LambdaFunction {
             .iter()
             .find(|(k, _)| k == "AWS_REGION")
             .map(|(_, v)| v.clone())
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".to_owned());
+            .unwrap_or_else(faas_api::lambda_env::process_region);
         let identity = Identity {
             function: spec.name.to_string(),
             region,
-            account: "000000000000".to_owned(),
+            account: faas_api::contract::LOCAL_ACCOUNT.to_owned(),
         };
         let (queue, receiver) = mpsc::unbounded_channel();
         let (failure, _) = watch::channel(None);
@@ -296,6 +297,7 @@ impl LambdaFunction {
             deadline_ms,
             timeout,
             trace_id: format!("Root=1-{:08x}-{:024x};Sampled=0", deadline_ms / 1000, n),
+            client_context: events::client_context(&request),
             reply,
         };
         if self.queue.send(invocation).is_err() {

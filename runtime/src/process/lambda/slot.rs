@@ -401,6 +401,9 @@ async fn next(slot: &Arc<Slot>) -> Reply {
         pool.identity.function_arn(),
     );
     put("lambda-runtime-trace-id", invocation.trace_id);
+    if let Some(context) = invocation.client_context {
+        put("lambda-runtime-client-context", context);
+    }
     put("content-type", "application/json".to_owned());
     response
 }

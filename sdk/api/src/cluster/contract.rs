@@ -111,6 +111,12 @@ pub const TRIGGER_HEADER: &str = "x-faas-trigger";
 pub const TRIGGER_SQS: &str = "sqs";
 /// The value of [`TRIGGER_HEADER`] on scheduled runs.
 pub const TRIGGER_CRON: &str = "cron";
+/// [`TRIGGER_HEADER`] of a Lambda Invoke API call: the payload is the event, passed as is,
+/// and the result is the answer (no HTTP translation for a Lambda handler).
+pub const TRIGGER_INVOKE: &str = "invoke";
+/// The AWS account in the ARNs the platform makes up for a function (a Lambda handler's
+/// `invoked_function_arn`, the Invoke API's messages): no AWS account owns a function here.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
 /// The run a cron or manual invocation belongs to.
 pub const RUN_ID_HEADER: &str = "x-faas-run-id";
 /// The schedule of a run (or `manual`).
