@@ -71,6 +71,17 @@ call("event", FunctionName="orders", InvocationType="Event",
 call("garbage", FunctionName="orders", Payload=b"{not json")
 call("huge", FunctionName="orders", Payload=b'"' + b"x" * (6 * 1024 * 1024) + b'"')
 call("wasm", FunctionName="hello", Payload=b'{"a": 1}')
+
+# Past the concurrency limit (2 running, 2 queued): Lambda's throttle, typed.
+from concurrent.futures import ThreadPoolExecutor
+def busy(i):
+    try:
+        client.invoke(FunctionName="orders", Payload=b'{"sleep": 1.5}')
+        return "ran"
+    except client.exceptions.TooManyRequestsException as e:
+        return "TooManyRequestsException: " + str(e)
+with ThreadPoolExecutor(max_workers=7) as pool:
+    out["crowd"] = list(pool.map(busy, range(7)))
 print(json.dumps(out))
 "#;
 
@@ -174,6 +185,19 @@ async fn boto3_and_the_javascript_sdk_invoke_functions_as_they_would_lambda() {
     assert_eq!(out["event"]["status"], 202, "{}", out["event"]);
     faas.eventually("the Event invocation ran", || async { marker.exists() })
         .await;
+
+    // Seven at once on a function taking 2 and queueing 2: the rest are throttled.
+    let crowd: Vec<&str> = out["crowd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let throttled = crowd
+        .iter()
+        .filter(|o| o.starts_with("TooManyRequestsException"))
+        .count();
+    assert!(throttled >= 1 && crowd.contains(&"ran"), "{crowd:?}");
 
     // A WASM function: the payload is its POST body, its answer the result.
     let wasm = &out["wasm"];
