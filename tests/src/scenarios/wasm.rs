@@ -21,6 +21,14 @@ pub async fn deployed_served_deleted<C: Cluster>(c: &C) {
     .await;
     // As in local mode, the guest sees the path below its mount point.
     assert_eq!(answer, "Hello from faas: GET /abc?x=1\n");
+    // The Lambda Invoke API answers on the admin listener, never on the public one.
+    let invoke = |base: &str| format!("{base}/2015-03-31/functions/hello/invocations");
+    let reply = crate::send("POST", &invoke(&admin), &[], "{\"n\": 1}").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "Hello from faas: POST /\n");
+    assert_eq!(reply.headers["x-amz-executed-version"], "$LATEST");
+    let public_reply = crate::send("POST", &invoke(&public), &[], "{}").await;
+    assert_eq!(public_reply.status, 404, "{}", public_reply.text());
     let pool_pods = ready_pods(c, team, "pool-default").await;
     assert!(!pool_pods.is_empty(), "a ready pool pod");
     let pool_pod = c.reach(team, &pool_pods[0], 8080).await;
