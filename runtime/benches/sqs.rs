@@ -182,6 +182,7 @@ async fn through_poller(
         max_concurrency,
         report_batch_item_failures,
         enabled: true,
+        filters: Vec::new(),
         function_timeout: Duration::from_secs(30),
         long_poll: Duration::from_secs(20),
     };

@@ -316,6 +316,7 @@ mod tests {
             max_concurrency: 1,
             report_batch_item_failures: false,
             enabled: true,
+            filters: Vec::new(),
             function_timeout: Duration::from_secs(timeout),
             long_poll: Duration::from_secs(20),
         }

@@ -76,24 +76,36 @@ struct Record<'a> {
     aws_region: &'a str,
 }
 
+/// The record of `message` as filter patterns see it (Lambda's event filtering): the event's
+/// record, with a body that is JSON parsed (so `{"body": {"type": [..]}}` reaches into it)
+/// and any other body a string.
+pub fn filter_record(source: &Source, message: &Message) -> serde_json::Value {
+    let mut record = serde_json::to_value(record(source, message)).unwrap_or_default();
+    if let Ok(body) = serde_json::from_str::<serde_json::Value>(&message.body) {
+        record["body"] = body;
+    }
+    record
+}
+
+fn record<'a>(source: &'a Source, m: &'a Message) -> Record<'a> {
+    Record {
+        message_id: &m.message_id,
+        receipt_handle: &m.receipt_handle,
+        body: &m.body,
+        attributes: &m.attributes,
+        message_attributes: &m.message_attributes,
+        md5_of_body: &m.md5_of_body,
+        md5_of_message_attributes: m.md5_of_message_attributes.as_deref(),
+        event_source: "aws:sqs",
+        event_source_arn: &source.arn,
+        aws_region: &source.region,
+    }
+}
+
 /// The event JSON for `messages` from `source`.
 pub fn lambda_event(source: &Source, messages: &[Message]) -> Vec<u8> {
     let event = Event {
-        records: messages
-            .iter()
-            .map(|m| Record {
-                message_id: &m.message_id,
-                receipt_handle: &m.receipt_handle,
-                body: &m.body,
-                attributes: &m.attributes,
-                message_attributes: &m.message_attributes,
-                md5_of_body: &m.md5_of_body,
-                md5_of_message_attributes: m.md5_of_message_attributes.as_deref(),
-                event_source: "aws:sqs",
-                event_source_arn: &source.arn,
-                aws_region: &source.region,
-            })
-            .collect(),
+        records: messages.iter().map(|m| record(source, m)).collect(),
     };
     // Serializing strings and maps of strings cannot fail.
     serde_json::to_vec(&event).unwrap_or_default()

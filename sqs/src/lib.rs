@@ -16,6 +16,7 @@ pub mod aws_credentials;
 mod batch;
 pub mod client;
 pub mod event;
+mod filter;
 pub mod metrics;
 pub mod poller;
 pub mod pollers;

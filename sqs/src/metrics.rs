@@ -23,7 +23,8 @@ impl SqsMetrics {
             Opts::new(
                 "faas_sqs_messages_total",
                 "Messages settled by outcome: deleted (processed), failed (left for redelivery), \
-                 released (made visible again at shutdown)",
+                 released (made visible again at shutdown), filtered (matched no filter: \
+                 deleted without a call)",
             ),
             &["function", "queue", "outcome"],
         )?;
@@ -85,6 +86,7 @@ impl SqsMetrics {
             deleted: outcome("deleted"),
             failed: outcome("failed"),
             released: outcome("released"),
+            filtered: outcome("filtered"),
             batch_size: self.batch_size.with_label_values(&labels),
             errors: self.receive_errors.with_label_values(&labels),
             in_flight: self.in_flight.with_label_values(&labels),
@@ -99,6 +101,7 @@ pub(crate) struct PollerMetrics {
     pub deleted: IntCounter,
     pub failed: IntCounter,
     pub released: IntCounter,
+    pub filtered: IntCounter,
     pub batch_size: prometheus::Histogram,
     pub errors: IntCounter,
     pub in_flight: prometheus::IntGauge,

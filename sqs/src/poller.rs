@@ -215,7 +215,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
             },
             () = reached(&mut phase, Phase::Drain) => break,
         };
-        let (gathered, error) = gather(&shared, &queue, visibility, &mut phase).await;
+        let (gathered, error) = gather(&shared, &queue, &source, visibility, &mut phase).await;
         if let Some(err) = &error {
             source_error(&shared, err, &mut backoff);
         } else if backoff.failures() > 0 {
@@ -299,6 +299,7 @@ fn source_error(shared: &Shared, err: &SourceError, backoff: &mut Backoff) {
 async fn gather(
     shared: &Shared,
     queue: &Queue,
+    source: &Source,
     visibility: Duration,
     phase: &mut watch::Receiver<Phase>,
 ) -> (Option<Batch>, Option<SourceError>) {
@@ -323,6 +324,12 @@ async fn gather(
         let received = tokio::select! {
             received = queue.receive(wanted.min(MAX_PER_CALL), wait) => received,
             () = reached(phase, Phase::Release) => return (batch, None),
+        };
+        let received = match received {
+            Ok(messages) => {
+                Ok(crate::filter::drop_unmatched(shared, queue, source, messages).await)
+            }
+            Err(err) => Err(err),
         };
         match received {
             Ok(messages) if messages.is_empty() && batch.is_none() => return (None, None),

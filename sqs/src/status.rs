@@ -49,6 +49,8 @@ pub struct TriggerStatus {
     pub deleted: u64,
     pub failed: u64,
     pub released: u64,
+    /// Messages that matched no filter, deleted without a call.
+    pub filtered: u64,
     /// When the last batch was delivered (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_batch: Option<String>,
@@ -72,6 +74,7 @@ impl TriggerStatus {
             deleted: 0,
             failed: 0,
             released: 0,
+            filtered: 0,
             last_batch: None,
             last_failure: None,
         }

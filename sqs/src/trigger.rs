@@ -17,7 +17,7 @@ pub const DEFAULT_BATCH_SIZE: usize = faas_api::contract::SQS_DEFAULT_BATCH_SIZE
 pub const MAX_BATCH_BYTES: usize = 6 * 1024 * 1024;
 
 /// One trigger of one function.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TriggerConfig {
     pub function: String,
     pub queue_url: String,
@@ -27,6 +27,8 @@ pub struct TriggerConfig {
     pub max_concurrency: usize,
     pub report_batch_item_failures: bool,
     pub enabled: bool,
+    /// `filterCriteria`: a message matching none is deleted without a call. Empty: all pass.
+    pub filters: Vec<faas_api::filter::Pattern>,
     /// The function's timeout: the longest a batch can be in flight (visibility is extended
     /// up to it).
     pub function_timeout: Duration,
@@ -82,6 +84,9 @@ pub fn triggers_of(function: &Function) -> Vec<Result<TriggerConfig, TriggerErro
                 .transpose()
                 .map_err(|e| error("batchWindow", &e))?
                 .unwrap_or_default();
+            let filters = t
+                .filters()
+                .map_err(|(j, e)| error(&format!("filterCriteria.filters[{j}].pattern"), &e))?;
             Ok(TriggerConfig {
                 function: name.clone(),
                 queue_url: t.queue_url.clone(),
@@ -95,6 +100,7 @@ pub fn triggers_of(function: &Function) -> Vec<Result<TriggerConfig, TriggerErro
                     .map_or(DEFAULT_MAX_CONCURRENCY, |c| c.max(1) as usize),
                 report_batch_item_failures: t.report_batch_item_failures,
                 enabled: t.enabled.unwrap_or(true),
+                filters,
                 function_timeout: timeout,
                 long_poll: super::client::LONG_POLL,
             })

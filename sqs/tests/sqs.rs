@@ -164,6 +164,7 @@ fn config(url: &str, function: &str) -> TriggerConfig {
         max_concurrency: 5,
         report_batch_item_failures: false,
         enabled: true,
+        filters: Vec::new(),
         function_timeout: Duration::from_secs(30),
         long_poll: Duration::from_secs(20),
     }
@@ -833,5 +834,51 @@ async fn a_batch_window_gathers_more_than_ten_messages() {
     .await;
     assert_eq!(target.deliveries().len(), 1, "one batch of 25");
     drained(moto, &url, Duration::from_secs(10)).await;
+    poller.stop(Some(Duration::from_secs(5))).await;
+}
+
+/// Lambda's event filtering: only messages some filter matches reach the function; the
+/// rest (another type, a body that is not JSON) are deleted without a call, counted, and
+/// nothing is left in the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_no_filter_matches_are_deleted_without_a_call() {
+    let moto = moto();
+    let name = unique("filtered");
+    let url = moto.create_queue(&name, &[]).await;
+    for body in [
+        r#"{"type": "order", "total": 120}"#,
+        r#"{"type": "order", "total": 5}"#,
+        r#"{"type": "refund", "total": 300}"#,
+        "plain text",
+        r#"{"type": "audit"}"#,
+    ] {
+        moto.send(&url, body).await;
+    }
+    let mut config = config(&url, "filtered");
+    config.filters = [
+        r#"{"body": {"type": ["order"], "total": [{"numeric": [">=", 100]}]}}"#,
+        r#"{"body": {"type": [{"prefix": "aud"}]}}"#,
+    ]
+    .iter()
+    .map(|p| faas_api::filter::Pattern::parse(p).unwrap())
+    .collect();
+    let target = Recorder::new(|_, _| Answer::ok());
+    let poller = start(moto, config, &target);
+    eventually(
+        "3 filtered out, 2 delivered",
+        Duration::from_secs(30),
+        || {
+            let status = poller.status();
+            status.filtered == 3 && status.deleted == 2
+        },
+    )
+    .await;
+    drained(moto, &url, Duration::from_secs(10)).await;
+    let mut bodies = target.bodies();
+    bodies.sort();
+    assert_eq!(
+        bodies,
+        [r#"{"type": "audit"}"#, r#"{"type": "order", "total": 120}"#]
+    );
     poller.stop(Some(Duration::from_secs(5))).await;
 }

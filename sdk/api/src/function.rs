@@ -359,6 +359,41 @@ pub struct SqsTrigger {
     pub report_batch_item_failures: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Which messages reach the function (Lambda's `FilterCriteria`): the rest are deleted
+    /// without a call. Absent: every message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_criteria: Option<FilterCriteria>,
+}
+
+/// Lambda's `FilterCriteria` of an event source: a message is delivered when any filter's
+/// pattern matches its record (see [`crate::filter`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterCriteria {
+    #[serde(default)]
+    pub filters: Vec<FilterSpec>,
+}
+
+/// One filter: its pattern, a JSON object written as a string, as Lambda takes it
+/// (`'{"body": {"type": ["order"]}}'`).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterSpec {
+    pub pattern: String,
+}
+
+impl SqsTrigger {
+    /// The compiled filter patterns, or the index and error of the first that does not compile.
+    pub fn filters(
+        &self,
+    ) -> Result<Vec<crate::filter::Pattern>, (usize, crate::filter::PatternError)> {
+        self.filter_criteria
+            .iter()
+            .flat_map(|c| &c.filters)
+            .enumerate()
+            .map(|(i, f)| crate::filter::Pattern::parse(&f.pattern).map_err(|e| (i, e)))
+            .collect()
+    }
 }
 
 /// Observed state.

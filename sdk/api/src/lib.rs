@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod crd;
 pub mod cron;
 pub mod env;
+pub mod filter;
 mod function;
 pub mod lambda_env;
 pub mod limits;

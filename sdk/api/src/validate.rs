@@ -526,6 +526,26 @@ fn validate_sqs(triggers: &[SqsTrigger], errs: &mut ValidationErrors) {
                 format!("must be between 1 and {SQS_MAX_CONCURRENCY}, got {c}"),
             );
         }
+        if let Some(criteria) = &t.filter_criteria {
+            let max = crate::filter::MAX_FILTERS;
+            if criteria.filters.is_empty() || criteria.filters.len() > max {
+                errs.push(
+                    format!("{p}.filterCriteria.filters"),
+                    format!(
+                        "must hold 1 to {max} filters, got {}",
+                        criteria.filters.len()
+                    ),
+                );
+            }
+            for (j, filter) in criteria.filters.iter().enumerate() {
+                if let Err(e) = crate::filter::Pattern::parse(&filter.pattern) {
+                    errs.push(
+                        format!("{p}.filterCriteria.filters[{j}].pattern"),
+                        e.to_string(),
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -1469,6 +1489,36 @@ mod tests {
             sqs: vec![sqs(std_q), sqs(std_q)],
         });
         assert_one_error(&f, "spec.triggers.sqs[1].queueUrl", "already has a trigger");
+
+        let filtered = |patterns: &[&str]| {
+            with(SqsTrigger {
+                filter_criteria: Some(crate::function::FilterCriteria {
+                    filters: patterns
+                        .iter()
+                        .map(|p| crate::function::FilterSpec {
+                            pattern: (*p).to_owned(),
+                        })
+                        .collect(),
+                }),
+                ..sqs(std_q)
+            })
+        };
+        assert!(errors(&filtered(&[r#"{"body": {"type": ["order"]}}"#])).is_empty());
+        assert_one_error(
+            &filtered(&[r#"{"body": {"type": ["order"]}}"#, r#"{"body": "order"}"#]),
+            "spec.triggers.sqs[0].filterCriteria.filters[1].pattern",
+            "lists of rules",
+        );
+        assert_one_error(
+            &filtered(&[]),
+            "spec.triggers.sqs[0].filterCriteria.filters",
+            "1 to 10 filters",
+        );
+        assert_one_error(
+            &filtered(&[r#"{"a": ["b"]}"#; 11]),
+            "spec.triggers.sqs[0].filterCriteria.filters",
+            "got 11",
+        );
     }
 
     #[test]
