@@ -29,6 +29,10 @@ const BACKSTOP_SLACK: Duration = Duration::from_secs(5);
 const EXTENSION_MARGIN: Duration = Duration::from_secs(30);
 /// Attempts to delete messages SQS failed to delete for a reason of its own.
 const DELETE_ATTEMPTS: u32 = 3;
+/// The first wait before a throttled batch (429: the function's concurrency limit) is
+/// delivered again, doubled up to [`THROTTLE_WAIT_MAX`].
+const THROTTLE_WAIT_FIRST: Duration = Duration::from_millis(100);
+const THROTTLE_WAIT_MAX: Duration = Duration::from_secs(2);
 
 /// Messages received together and settled together.
 pub(crate) struct Batch {
@@ -44,6 +48,10 @@ pub(crate) struct Batch {
     set_to: Duration,
     /// No extension past this: by then the function has timed out.
     extend_until: Instant,
+    /// A throttled batch is delivered again until this (its first receive plus the queue's
+    /// visibility timeout), as Lambda retries throttled invocations within the visibility
+    /// window instead of failing the batch.
+    retry_throttled_until: Instant,
 }
 
 impl Batch {
@@ -57,6 +65,7 @@ impl Batch {
             set_at: now,
             set_to: visibility,
             extend_until: now + config.batch_window + config.function_timeout + EXTENSION_MARGIN,
+            retry_throttled_until: now + visibility,
         }
     }
 
@@ -141,7 +150,11 @@ pub(crate) async fn run(
 
     let event = Bytes::from(lambda_event(&source, &batch.messages));
     // Boxed so that it can be dropped (cancelling the call) before the messages are released.
-    let mut call = Box::pin(deliver(&shared, event));
+    let mut call = Box::pin(deliver_until_admitted(
+        &shared,
+        event,
+        batch.retry_throttled_until,
+    ));
     let answer = loop {
         tokio::select! {
             answer = &mut call => break Some(answer),
@@ -184,6 +197,22 @@ pub(crate) async fn run(
             %reason,
             "sqs: messages left for redelivery"
         );
+    }
+}
+
+/// [`deliver`], again after a wait while the function answers 429 (its concurrency limit is
+/// reached) and `until` allows another attempt; the last answer.
+async fn deliver_until_admitted(shared: &Shared, event: Bytes, until: Instant) -> (u16, Bytes) {
+    let mut wait = THROTTLE_WAIT_FIRST;
+    loop {
+        let answer = deliver(shared, event.clone()).await;
+        if answer.0 != 429 || Instant::now() + wait >= until {
+            return answer;
+        }
+        shared.status.update(|s| s.throttled += 1);
+        tracing::debug!(function = %shared.config.function, queue = %shared.config.queue_url, ?wait, "sqs: batch throttled; delivering it again");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(THROTTLE_WAIT_MAX);
     }
 }
 

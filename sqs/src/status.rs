@@ -51,6 +51,8 @@ pub struct TriggerStatus {
     pub released: u64,
     /// Messages that matched no filter, deleted without a call.
     pub filtered: u64,
+    /// Deliveries the function throttled (429) and that were made again.
+    pub throttled: u64,
     /// When the last batch was delivered (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_batch: Option<String>,
@@ -75,6 +77,7 @@ impl TriggerStatus {
             failed: 0,
             released: 0,
             filtered: 0,
+            throttled: 0,
             last_batch: None,
             last_failure: None,
         }

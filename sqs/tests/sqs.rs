@@ -882,3 +882,39 @@ async fn messages_no_filter_matches_are_deleted_without_a_call() {
     );
     poller.stop(Some(Duration::from_secs(5))).await;
 }
+
+/// A function at its concurrency limit answers 429: the batch is delivered again after a
+/// short wait, within the visibility window, instead of failing and waiting out the
+/// visibility timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_batch_is_delivered_again_within_the_visibility_window() {
+    let moto = moto();
+    let name = unique("throttled");
+    let url = moto
+        .create_queue(&name, &[(QueueAttributeName::VisibilityTimeout, "60")])
+        .await;
+    moto.send(&url, "busy day").await;
+    let target = Recorder::new(|_, before| match before {
+        0..=2 => Answer {
+            status: 429,
+            body: r#"{"reason":"TooManyRequests"}"#.to_owned(),
+            delay: Duration::ZERO,
+        },
+        _ => Answer::ok(),
+    });
+    let started = Instant::now();
+    let poller = start(moto, config(&url, "throttled"), &target);
+    eventually(
+        "delivered past the throttling",
+        Duration::from_secs(20),
+        || poller.status().deleted == 1,
+    )
+    .await;
+    // Well inside the 60 s visibility timeout: no redelivery was waited for.
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(target.deliveries().len(), 4);
+    let status = poller.status();
+    assert_eq!((status.throttled, status.failed), (3, 0));
+    drained(moto, &url, Duration::from_secs(10)).await;
+    poller.stop(Some(Duration::from_secs(5))).await;
+}
