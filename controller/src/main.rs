@@ -69,6 +69,10 @@ struct Args {
     /// artifacts only; functions get their own roles. Empty: none.
     #[arg(long, env = "FAAS_POOL_ROLE_ARN", default_value = "")]
     pool_role_arn: String,
+    /// The longest `spec.timeout` a Function may have (container functions: long jobs, up
+    /// to 24h; WASM functions stay within 15m).
+    #[arg(long, env = "FAAS_MAX_TIMEOUT", default_value = "15m")]
+    max_timeout: String,
     /// IAM roles each namespace's Functions may use: a JSON object of namespace (or `*`) to
     /// ARN patterns (`*` matches anything, `{namespace}` is the Function's namespace).
     /// Empty: no Function may name a role.
@@ -145,6 +149,11 @@ fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
             faas_api::limits::parse_quantity(&args.pool_memory)
                 .map_err(anyhow::Error::msg)
                 .context("--pool-memory")?,
+        ),
+        max_timeout: Some(
+            faas_api::limits::parse_duration(&args.max_timeout)
+                .map_err(anyhow::Error::msg)
+                .context("--max-timeout")?,
         ),
     };
     let network = match args.network_policy_ingress_from.as_deref() {

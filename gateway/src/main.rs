@@ -140,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         async_calls: Some(async_settings),
         internal_cidrs: Vec::new(),
         pool_memory_bytes: None,
+        max_timeout: None,
         listening: None,
     })
     .await?;

@@ -51,6 +51,10 @@ pub struct GatewayConfig {
     /// default concurrency is what fits it ([`faas_api::FunctionSpec::limits_in`]). `None`
     /// in local mode.
     pub pool_memory_bytes: Option<u64>,
+    /// The longest `spec.timeout` this host runs (`faas up --max-timeout`, 15 minutes by
+    /// default); a function asking for more does not load, saying so. In a pod, the
+    /// controller applied the cluster's cap already: a day.
+    pub max_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -73,6 +77,7 @@ impl GatewayConfig {
             wasm,
             internal_cidrs: Vec::new(),
             pool_memory_bytes: None,
+            max_timeout: faas_api::limits::MAX_LONG_TIMEOUT,
         }
     }
 }
@@ -189,7 +194,17 @@ impl Platform {
         &self,
         function: &Function,
     ) -> Result<faas_api::Limits, faas_api::ValidationErrors> {
-        function.spec.limits_in(self.config.pool_memory_bytes)
+        let limits = function.spec.limits_in(self.config.pool_memory_bytes)?;
+        if let Some(why) = faas_api::limits::over_timeout_cap(
+            limits.timeout,
+            self.config.max_timeout,
+            "faas up --max-timeout",
+        ) {
+            let mut errors = faas_api::ValidationErrors::default();
+            errors.push("spec.timeout", why);
+            return Err(errors);
+        }
+        Ok(limits)
     }
 
     /// Loads and wires one function version. The error is the reason shown to users.

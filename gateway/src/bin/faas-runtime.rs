@@ -169,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         async_calls: None,
         internal_cidrs: internal,
         pool_memory_bytes: pool_memory,
+        max_timeout: None,
         listening: None,
     })
     .await?;

@@ -214,6 +214,9 @@ pub struct HostOptions {
     pub internal_cidrs: Vec<faas_api::network::Cidr>,
     /// `GatewayConfig::pool_memory_bytes` (runtime pools).
     pub pool_memory_bytes: Option<u64>,
+    /// `GatewayConfig::max_timeout` (`faas up --max-timeout`; runtime pods take what the
+    /// controller admitted: `None`).
+    pub max_timeout: Option<Duration>,
     /// Told the bound address once the host serves (`faas up` records itself as the local
     /// target with it; with port 0 nothing else knows the port).
     pub listening: Option<Arc<tokio::sync::watch::Sender<Option<SocketAddr>>>>,
@@ -261,6 +264,9 @@ pub(crate) async fn serve(
     config.shutdown_grace = options.shutdown_grace;
     config.internal_cidrs = options.internal_cidrs.clone();
     config.pool_memory_bytes = options.pool_memory_bytes;
+    if let Some(cap) = options.max_timeout {
+        config.max_timeout = cap;
+    }
     let platform = Platform::new(config)?;
     let listener = bind(options.listen).await?;
     let address = listener.local_addr().map_err(StartError::Serve)?;

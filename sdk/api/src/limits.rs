@@ -10,8 +10,25 @@ use crate::validate::ValidationErrors;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Smallest accepted `spec.timeout`.
 pub const MIN_TIMEOUT: Duration = Duration::from_secs(1);
-/// Largest accepted `spec.timeout` (Lambda's limit).
+/// Largest accepted `spec.timeout` of a WASM function, and the platform's default cap for
+/// every function (Lambda's limit).
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Largest `spec.timeout` a container function (a Lambda handler, a job) may have where the
+/// platform team raised the cap (`faas up --max-timeout`, the chart's
+/// `controller.maxTimeout`): a day, the longest call the platform forwards.
+pub const MAX_LONG_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Why `timeout` is over `cap`, the platform's cap on `spec.timeout` (`raise_with` says where
+/// it is set), if it is.
+pub fn over_timeout_cap(timeout: Duration, cap: Duration, raise_with: &str) -> Option<String> {
+    (timeout > cap).then(|| {
+        format!(
+            "{} is over this platform's cap of {} ({raise_with})",
+            humantime::format_duration(timeout),
+            humantime::format_duration(cap)
+        )
+    })
+}
 
 const KI: u64 = 1 << 10;
 const MI: u64 = 1 << 20;
@@ -94,11 +111,16 @@ impl FunctionSpec {
         let mut limits = Limits::default();
 
         if let Some(t) = &self.timeout {
+            // A container may run a long job; a WASM instance in a shared pool may not.
+            let (max, shown) = match self.runtime.container {
+                Some(_) => (MAX_LONG_TIMEOUT, "24h for a container function"),
+                None => (MAX_TIMEOUT, "15m for a WASM function"),
+            };
             match parse_duration(t) {
-                Ok(d) if (MIN_TIMEOUT..=MAX_TIMEOUT).contains(&d) => limits.timeout = d,
+                Ok(d) if (MIN_TIMEOUT..=max).contains(&d) => limits.timeout = d,
                 Ok(_) => errs.push(
                     "spec.timeout",
-                    format!("must be between 1s and 15m, got {t:?}"),
+                    format!("must be between 1s and {shown}, got {t:?}"),
                 ),
                 Err(m) => errs.push("spec.timeout", m),
             }

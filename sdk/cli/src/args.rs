@@ -71,6 +71,10 @@ pub enum Command {
         /// printf, not echo, unless the value ends with a newline).
         #[arg(long, value_name = "DIR", env = "FAAS_SECRETS")]
         secrets: Option<PathBuf>,
+        /// The longest spec.timeout a function may have: Lambda's 15m by default; up to 24h
+        /// for container functions (long jobs), as the cluster's controller.maxTimeout allows.
+        #[arg(long, default_value = "15m", value_parser = parse_max_timeout, env = "FAAS_MAX_TIMEOUT")]
+        max_timeout: std::time::Duration,
     },
     /// Deploy Function manifests to the target (`faas target`): a local platform, or a chosen
     /// cluster (artifact pushed, Function applied, Ready awaited).
@@ -335,6 +339,15 @@ impl CallArgs {
 }
 
 /// A `--shutdown-grace` value: a duration like `30s` or `2m`.
+/// `--max-timeout`: a duration up to [`faas_api::limits::MAX_LONG_TIMEOUT`].
+pub fn parse_max_timeout(value: &str) -> Result<std::time::Duration, String> {
+    let cap = faas_api::limits::parse_duration(value).map_err(|e| e.to_string())?;
+    if cap < faas_api::limits::MIN_TIMEOUT || cap > faas_api::limits::MAX_LONG_TIMEOUT {
+        return Err(format!("must be between 1s and 24h, got {value:?}"));
+    }
+    Ok(cap)
+}
+
 pub fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
     faas_api::limits::parse_duration(value).map_err(|e| e.to_string())
 }

@@ -43,9 +43,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             pool_keep_resident,
             shutdown_grace,
             secrets,
+            max_timeout,
         } => {
             return commands::up::run(commands::up::Up {
                 secrets,
+                max_timeout,
                 dir,
                 listen,
                 state,

@@ -236,3 +236,44 @@ async fn a_process_that_ignores_sigterm_is_killed_after_its_grace_and_disturbs_n
         "the web process after the platform",
     );
 }
+
+/// A long job (a container function with a timeout over Lambda's 15 minutes) runs only where
+/// the platform raised its cap: `faas up` refuses it by default, naming the field and the
+/// flag, and serves it with `--max-timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_runs_only_under_a_raised_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("job.sh"),
+        "#!/bin/sh\nprintf 'content-type: text/plain\\n\\nlong job ready\\n'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("report.yaml"),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: report}\nspec:\n  \
+         runtime:\n    container:\n      command: [sh, job.sh]\n      mode: cgi\n  timeout: 2h\n",
+    )
+    .unwrap();
+    let capped = Faas::launch(dir.path(), Launch::default());
+    let detail = get(&capped.url("/system/functions/report")).await.json();
+    assert_eq!(detail["summary"]["ready"], false, "{detail}");
+    let reason = detail["summary"]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("spec.timeout: 2h is over this platform's cap of 15m")
+            && reason.contains("--max-timeout"),
+        "{detail}"
+    );
+    drop(capped);
+    let raised = Faas::launch(
+        dir.path(),
+        Launch {
+            args: vec!["--max-timeout".into(), "3h".into()],
+            ..Launch::default()
+        },
+    );
+    let reply = get(&raised.url("/function/report")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.text(), "long job ready\n");
+    let detail = get(&raised.url("/system/functions/report")).await.json();
+    assert_eq!(detail["summary"]["timeout"], "2h", "{detail}");
+}

@@ -52,6 +52,10 @@ pub struct ClusterPolicy {
     /// concurrency` must fit in it. `None`: not checked.
     #[serde(default)]
     pub pool_memory_bytes: Option<u64>,
+    /// The longest `spec.timeout` allowed (chart value `controller.maxTimeout`). `None`:
+    /// Lambda's 15 minutes.
+    #[serde(default)]
+    pub max_timeout: Option<std::time::Duration>,
 }
 
 impl ClusterPolicy {
@@ -192,6 +196,16 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
 
 fn policy_rules(function: &Function, policy: &ClusterPolicy, errs: &mut ValidationErrors) {
     let namespace = function.metadata.namespace.as_deref().unwrap_or("default");
+    let cap = policy.max_timeout.unwrap_or(crate::limits::MAX_TIMEOUT);
+    if let Ok(limits) = function.spec.limits()
+        && let Some(why) = crate::limits::over_timeout_cap(
+            limits.timeout,
+            cap,
+            "chart value controller.maxTimeout",
+        )
+    {
+        errs.push("spec.timeout", why);
+    }
     if let Some(iam) = &function.spec.iam
         && !policy.allows_role(namespace, &iam.role_arn)
     {
@@ -352,7 +366,52 @@ mod tests {
             allowed_node_selector_keys: vec!["example.com/tier".into()],
             allowed_toleration_keys: vec!["example.com/gpu".into()],
             pool_memory_bytes: Some(1 << 30),
+            max_timeout: None,
         }
+    }
+
+    #[test]
+    fn a_long_job_runs_only_where_the_platform_raised_the_cap() {
+        let mut job = wasm("configmap://fn-report/a.wasm");
+        job.spec.runtime = RuntimeSpec {
+            wasm: None,
+            container: Some(crate::function::ContainerRuntime {
+                image: Some("registry.example.com/report:1".into()),
+                mode: crate::function::ContainerMode::Lambda,
+                ..Default::default()
+            }),
+        };
+        job.spec.timeout = Some("2h".into());
+        assert_eq!(validate(&job), Ok(()), "a container may ask for hours");
+        let refused = validate_for_cluster(&job, Some(&policy())).expect_err("over 15m");
+        assert!(
+            refused
+                .to_string()
+                .contains("spec.timeout: 2h is over this platform's cap of 15m")
+                && refused.to_string().contains("controller.maxTimeout"),
+            "{refused}"
+        );
+        let raised = ClusterPolicy {
+            max_timeout: Some(std::time::Duration::from_secs(4 * 3600)),
+            ..policy()
+        };
+        assert_eq!(validate_for_cluster(&job, Some(&raised)), Ok(()));
+        // Never a WASM function, whatever the cap: its instance holds a pool pod's memory.
+        let mut wasm_job = wasm("configmap://fn-report/a.wasm");
+        wasm_job.spec.timeout = Some("2h".into());
+        assert!(
+            validate(&wasm_job)
+                .expect_err("over 15m")
+                .to_string()
+                .contains("15m for a WASM function")
+        );
+        job.spec.timeout = Some("25h".into());
+        assert!(
+            validate(&job)
+                .expect_err("over a day")
+                .to_string()
+                .contains("24h")
+        );
     }
 
     #[test]

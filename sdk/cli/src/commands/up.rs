@@ -25,6 +25,8 @@ pub struct Up {
     pub shutdown_grace: Duration,
     /// Where `secretKeyRef`s are read: `<secrets>/<secret>/<key>`.
     pub secrets: Option<PathBuf>,
+    /// The longest `spec.timeout` a function may have here.
+    pub max_timeout: Duration,
 }
 
 pub async fn run(up: Up) -> anyhow::Result<()> {
@@ -80,6 +82,7 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
         }),
         internal_cidrs: Vec::new(),
         pool_memory_bytes: None,
+        max_timeout: Some(up.max_timeout),
         listening: Some(Arc::new(listening)),
     })
     .await;
