@@ -129,6 +129,7 @@ impl Drop for InFlight {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
+        self.0.settled.notify_waiters();
     }
 }
 
@@ -188,6 +189,16 @@ pub(crate) async fn run(
             s.last_failure = Some(format!("{kept} of {count} kept for redelivery: {reason}"));
         }
     });
+    // A struggling function is handed fewer batches at once; one keeping up with a backlog,
+    // more.
+    if settlement.reason.is_some() || status == 429 {
+        shared.scale.failed();
+    } else {
+        shared.scale.succeeded(count, shared.config.batch_size);
+    }
+    shared
+        .status
+        .update(|s| s.concurrency = shared.scale.target());
     if let Some(reason) = settlement.reason {
         tracing::warn!(
             function = %shared.config.function,

@@ -20,6 +20,7 @@ mod filter;
 pub mod metrics;
 pub mod poller;
 pub mod pollers;
+mod scale;
 pub mod settle;
 pub mod status;
 pub mod trigger;

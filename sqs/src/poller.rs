@@ -45,6 +45,10 @@ pub(crate) struct Shared {
     pub status: StatusCell,
     pub in_flight: AtomicUsize,
     pub idle: Notify,
+    /// Notified each time a batch ends (a slot for another may be free).
+    pub settled: Notify,
+    /// How many batches may be in flight now.
+    pub scale: super::scale::Scale,
     calls: AtomicU64,
 }
 
@@ -81,6 +85,7 @@ impl Poller {
             TriggerState::Starting,
             config.max_concurrency,
         );
+        let scale = super::scale::Scale::new(config.max_concurrency);
         let shared = Arc::new(Shared {
             metrics: metrics.of(&config.function, &config.queue.name),
             config,
@@ -88,6 +93,8 @@ impl Poller {
             status: StatusCell::new(status),
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
+            settled: Notify::new(),
+            scale,
             calls: AtomicU64::new(0),
         });
         let (phase, watch) = watch::channel(Phase::Run);
@@ -206,7 +213,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
         region,
     });
     let slots = Arc::new(Semaphore::new(config.max_concurrency));
-    loop {
+    'polling: loop {
         // Backpressure: no receive while maxConcurrency batches are in flight.
         let permit = tokio::select! {
             permit = Arc::clone(&slots).acquire_owned() => match permit {
@@ -215,7 +222,25 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
             },
             () = reached(&mut phase, Phase::Drain) => break,
         };
+        // Scaling: no more batches in flight than the trigger's concurrency now.
+        loop {
+            let settled = shared.settled.notified();
+            if shared.in_flight.load(Ordering::SeqCst) < shared.scale.target() {
+                break;
+            }
+            tokio::select! {
+                () = settled => {}
+                () = reached(&mut phase, Phase::Drain) => break 'polling,
+            }
+        }
         let (gathered, error) = gather(&shared, &queue, &source, visibility, &mut phase).await;
+        if error.is_none() {
+            let got = gathered.as_ref().map_or(0, |b| b.messages.len());
+            shared.scale.received(got, config.batch_size);
+            shared
+                .status
+                .update(|s| s.concurrency = shared.scale.target());
+        }
         if let Some(err) = &error {
             source_error(&shared, err, &mut backoff);
         } else if backoff.failures() > 0 {

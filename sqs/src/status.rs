@@ -40,6 +40,8 @@ pub struct TriggerStatus {
     /// When the state last changed (RFC 3339).
     pub since: String,
     pub batches_in_flight: usize,
+    /// Batches allowed in flight now: from 1 up to `max_concurrency`, on the backlog.
+    pub concurrency: usize,
     pub max_concurrency: usize,
     /// The queue's visibility timeout, once read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,6 +72,7 @@ impl TriggerStatus {
             message: None,
             since: now(),
             batches_in_flight: 0,
+            concurrency: 1,
             max_concurrency,
             visibility_timeout_seconds: None,
             received: 0,

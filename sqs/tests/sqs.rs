@@ -918,3 +918,68 @@ async fn a_throttled_batch_is_delivered_again_within_the_visibility_window() {
     drained(moto, &url, Duration::from_secs(10)).await;
     poller.stop(Some(Duration::from_secs(5))).await;
 }
+
+/// The most batches `poller` had in flight at once while `until` was false, sampled every
+/// 20 ms (for at most 30 s).
+async fn most_in_flight(poller: &Poller, mut until: impl FnMut() -> bool) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut most = 0;
+    while !until() && Instant::now() < deadline {
+        most = most.max(poller.status().batches_in_flight);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    most
+}
+
+/// As Lambda's poller: one batch at first, more while receives come back full (a backlog),
+/// up to maxConcurrency and never past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_grows_with_a_backlog_up_to_max_concurrency() {
+    let moto = moto();
+    let name = unique("ramp");
+    let url = moto.create_queue(&name, &[]).await;
+    for i in 0..40 {
+        moto.send(&url, &format!("m{i}")).await;
+    }
+    let target = Recorder::new(|_, _| Answer {
+        delay: Duration::from_millis(400),
+        ..Answer::ok()
+    });
+    let mut cfg = config(&url, "ramp");
+    cfg.batch_size = 2;
+    cfg.max_concurrency = 4;
+    let poller = start(moto, cfg, &target);
+    let most = most_in_flight(&poller, || target.bodies().len() >= 40).await;
+    assert!((3..=4).contains(&most), "at most {most} batches in flight");
+    assert_eq!(poller.status().max_concurrency, 4);
+    drained(moto, &url, Duration::from_secs(10)).await;
+    poller.stop(Some(Duration::from_secs(5))).await;
+}
+
+/// A function failing its batches is not handed more of them at once: each failure halves
+/// the trigger's concurrency, whatever the backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_batches_keep_concurrency_low() {
+    let moto = moto();
+    let name = unique("struggling");
+    let url = moto
+        .create_queue(&name, &[(QueueAttributeName::VisibilityTimeout, "30")])
+        .await;
+    for i in 0..40 {
+        moto.send(&url, &format!("m{i}")).await;
+    }
+    let target = Recorder::new(|_, _| Answer {
+        status: 500,
+        delay: Duration::from_millis(200),
+        ..Answer::ok()
+    });
+    let mut cfg = config(&url, "struggling");
+    cfg.batch_size = 2;
+    cfg.max_concurrency = 5;
+    let poller = start(moto, cfg, &target);
+    let started = Instant::now();
+    let most = most_in_flight(&poller, || started.elapsed() > Duration::from_secs(3)).await;
+    assert!(most <= 2, "{most} failing batches in flight at once");
+    assert!(target.deliveries().len() >= 3, "it kept trying");
+    poller.stop(Some(Duration::from_secs(5))).await;
+}
