@@ -2,7 +2,8 @@
 # Builds the guest functions and test guests of this workspace:
 #   wasm32-wasip2 components: hello, sqs-consumer, aws-s3-sqs (the AWS SDK for Rust), hostile
 #   wasm32-wasip1 command module: echo-cgi
-#   host binary: lambda-rust (an unmodified Rust Lambda handler, debug build)
+#   host binaries: lambda-rust and lambda-stream (unmodified Rust Lambda handlers, the second
+#   streaming its response; debug builds)
 # Artifacts land in examples/target/<target>/release/.
 set -euo pipefail
 
@@ -24,7 +25,7 @@ fi
 
 cargo build --release --locked --target wasm32-wasip2 -p hello -p sqs-consumer -p aws-s3-sqs -p hostile
 cargo build --release --locked --target wasm32-wasip1 -p echo-cgi
-# A native Lambda handler (lambda_runtime), for mode: lambda.
+# Native Lambda handlers (lambda_runtime), for mode: lambda.
 cargo build --locked -p lambda-rust
 
 target_dir="${CARGO_TARGET_DIR:-target}"
@@ -35,6 +36,7 @@ for f in \
     "$target_dir/wasm32-wasip2/release/aws_s3_sqs.wasm" \
     "$target_dir/wasm32-wasip2/release/hostile.wasm" \
     "$target_dir/wasm32-wasip1/release/echo-cgi.wasm" \
-    "$target_dir/debug/lambda-rust"; do
+    "$target_dir/debug/lambda-rust" \
+    "$target_dir/debug/lambda-stream"; do
     printf '  %s  %s bytes\n' "$(realpath "$f")" "$(wc -c <"$f" | tr -d ' ')"
 done

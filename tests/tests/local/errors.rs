@@ -35,7 +35,10 @@ fn validation_and_file_errors_are_printed_once() {
         let out = faas(&[command, "-f", invalid], home.path());
         assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
         let (_, err) = text(&out);
-        said_once(&err, "spec.timeout: must be between 1s and 15m");
+        said_once(
+            &err,
+            "spec.timeout: must be between 1s and 24h for a container function",
+        );
 
         let out = faas(&[command, "-f", missing], home.path());
         assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));

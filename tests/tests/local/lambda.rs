@@ -83,3 +83,115 @@ async fn a_python_lambda_handler_serves_http_and_an_sqs_trigger() {
         assert!(logs.contains(&format!("lambda got {body}")), "{logs}");
     }
 }
+
+/// A GET of `path` on `faas` read frame by frame: the status, the content type, each chunk
+/// with when it arrived, and how the body ended (an error when it was cut off).
+async fn streamed(
+    faas: &Faas,
+    path: &str,
+) -> (
+    u16,
+    String,
+    Vec<(std::time::Instant, bytes::Bytes)>,
+    Result<(), String>,
+) {
+    use http_body_util::BodyExt;
+    let url: http::Uri = faas.url(path).parse().unwrap();
+    let address = format!("{}:{}", url.host().unwrap(), url.port_u16().unwrap());
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::get(url.path_and_query().unwrap().as_str())
+        .header("host", "localhost")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let mut body = response.into_body();
+    let mut chunks = Vec::new();
+    let end = loop {
+        match body.frame().await {
+            None => break Ok(()),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    chunks.push((std::time::Instant::now(), data));
+                }
+            }
+            Some(Err(e)) => break Err(e.to_string()),
+        }
+    };
+    (status, content_type, chunks, end)
+}
+
+/// A Rust handler streaming its response (`lambda_runtime::streaming`): its first chunk
+/// reaches the HTTP caller while it is still writing the rest, with the status and headers of
+/// its HTTP prelude; a stream that breaks after its first chunk cuts the caller's response
+/// off, and the function serves the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_handler_streams_to_the_caller_and_a_broken_stream_is_cut_off() {
+    let _ = guest("hello"); // examples/build.sh, which builds the handler too
+    let handler = repo_root().join("examples/target/debug/lambda-stream");
+    assert!(
+        handler.exists(),
+        "{} is built by examples/build.sh (scripts/test.sh runs it)",
+        handler.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("stream.yaml"),
+        format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: stream}}\n\
+             spec:\n  runtime:\n    container:\n      command: [{}]\n      mode: lambda\n  \
+             timeout: 20s\n",
+            handler.display()
+        ),
+    )
+    .unwrap();
+    let faas = Faas::launch(dir.path(), Launch::default());
+
+    let (status, content_type, chunks, end) =
+        streamed(&faas, "/function/stream/?chunks=3&pause=1500").await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/plain");
+    assert_eq!(end, Ok(()));
+    let text: String = chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert_eq!(text, "chunk 1\nchunk 2\nchunk 3\n");
+    // The first chunk arrived while the handler still had 3 s of writing to do.
+    let first = chunks
+        .iter()
+        .find(|(_, c)| !c.is_empty())
+        .map(|(at, _)| *at)
+        .unwrap();
+    let last = chunks.last().map(|(at, _)| *at).unwrap();
+    assert!(
+        last.duration_since(first) >= std::time::Duration::from_millis(2500),
+        "the chunks came together: {:?}",
+        last.duration_since(first)
+    );
+
+    let (status, _, chunks, end) =
+        streamed(&faas, "/function/stream/?chunks=3&pause=200&fail=1").await;
+    assert_eq!(status, 200);
+    let text: String = chunks
+        .iter()
+        .map(|(_, c)| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    assert_eq!(text, "chunk 1\n", "nothing after the break");
+    assert!(end.is_err(), "the response is cut off, not ended: {end:?}");
+
+    // The handler takes the next call.
+    let (status, _, chunks, end) = streamed(&faas, "/function/stream/?chunks=1&pause=0").await;
+    assert_eq!((status, end), (200, Ok(())));
+    assert_eq!(chunks.iter().map(|(_, c)| c.len()).sum::<usize>(), 8);
+}

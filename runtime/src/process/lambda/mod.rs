@@ -8,6 +8,7 @@
 
 pub mod events;
 mod slot;
+mod stream;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,11 @@ use crate::{CallContext, InvokeError, ResponseBody, full_body};
 enum Outcome {
     /// `POST .../response`: the handler's result.
     Result(Bytes),
+    /// `POST .../response` in streaming mode: the result as the handler writes it.
+    Stream {
+        content_type: Option<String>,
+        body: stream::ChannelBody,
+    },
     /// `POST .../error`: the handler's error JSON.
     HandlerError(Bytes),
     /// The process died, or the deadline passed.
@@ -331,6 +337,9 @@ impl LambdaFunction {
         };
         match outcome {
             Outcome::Result(result) => Ok(events::response(shape, result)?.map(full_body)),
+            Outcome::Stream { content_type, body } => {
+                stream::response(shape, content_type, body).await
+            }
             Outcome::HandlerError(body) => {
                 let kind = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()

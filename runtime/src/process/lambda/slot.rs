@@ -28,6 +28,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 struct Current {
     id: String,
     reply: tokio::sync::oneshot::Sender<Outcome>,
+    /// When it must be done, a streamed answer included.
+    deadline: Instant,
     /// Tags what the process prints with the invocation's call id while it holds it.
     _open: OpenCall,
 }
@@ -266,6 +268,17 @@ async fn route(slot: &Arc<Slot>, request: http::Request<Incoming>) -> Reply {
         return reply(404, "unknown path");
     };
     let method = request.method().clone();
+    let streamed = request
+        .headers()
+        .get(super::stream::MODE_HEADER)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"streaming"));
+    if streamed
+        && method == http::Method::POST
+        && let ["invocation", id, "response"] =
+            rest.trim_start_matches('/').split('/').collect::<Vec<_>>()[..]
+    {
+        return stream_answer(slot, id, request).await;
+    }
     let body = match request.into_body().collect().await {
         Ok(body) => body.to_bytes(),
         Err(_) => return reply(400, "unreadable body"),
@@ -286,6 +299,49 @@ async fn route(slot: &Arc<Slot>, request: http::Request<Incoming>) -> Reply {
         }
         _ => reply(404, "unknown path"),
     }
+}
+
+/// A streamed `POST .../response`: the caller gets the stream at once and it is fed as the
+/// handler writes, within the invocation's deadline (past it, the stream is cut and the
+/// process killed, as for any invocation past its deadline).
+async fn stream_answer(slot: &Arc<Slot>, id: &str, request: http::Request<Incoming>) -> Reply {
+    let Some(current) = slot.take_current(Some(id)) else {
+        // Late or unknown: read and dropped, answered as a buffered answer would be.
+        let _ = request.into_body().collect().await;
+        return slot.answer(id, Outcome::Result(Bytes::new()));
+    };
+    let Current {
+        reply: caller,
+        deadline,
+        _open: open,
+        ..
+    } = current;
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let (tx, body) = super::stream::ChannelBody::new();
+    let _ = caller.send(Outcome::Stream { content_type, body });
+    let cut = tx.clone();
+    let pumped = tokio::time::timeout_at(
+        deadline.into(),
+        super::stream::pump(request.into_body(), tx),
+    )
+    .await;
+    if pumped.is_err() {
+        let _ = cut
+            .send(Err(format!(
+                "the function exceeded its timeout while streaming (request {id})"
+            )
+            .into()))
+            .await;
+        slot.expire(id.to_owned());
+        slot.kill.notify_one();
+    }
+    // The process's lines belong to this invocation until its stream is done.
+    drop(open);
+    reply(202, "{\"status\":\"OK\"}")
 }
 
 /// `errorType: errorMessage` of a Lambda error body.
@@ -370,6 +426,7 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
         id: id.clone(),
         reply: invocation.reply,
+        deadline: invocation.deadline,
         _open: slot.calls.open(&invocation.call_id),
     });
     // The deadline: answer 504 and kill the process if it is still on this invocation.
