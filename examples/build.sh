@@ -2,8 +2,8 @@
 # Builds the guest functions and test guests of this workspace:
 #   wasm32-wasip2 components: hello, sqs-consumer, aws-s3-sqs (the AWS SDK for Rust), hostile
 #   wasm32-wasip1 command module: echo-cgi
-#   host binaries: lambda-rust and lambda-stream (unmodified Rust Lambda handlers, the second
-#   streaming its response; debug builds)
+#   host binaries: lambda-rust, lambda-stream and lambda-concurrent (unmodified Rust Lambda
+#   handlers: plain, streaming its response, serving several invocations per process; debug)
 # Artifacts land in examples/target/<target>/release/.
 set -euo pipefail
 
@@ -37,6 +37,7 @@ for f in \
     "$target_dir/wasm32-wasip2/release/hostile.wasm" \
     "$target_dir/wasm32-wasip1/release/echo-cgi.wasm" \
     "$target_dir/debug/lambda-rust" \
-    "$target_dir/debug/lambda-stream"; do
+    "$target_dir/debug/lambda-stream" \
+    "$target_dir/debug/lambda-concurrent"; do
     printf '  %s  %s bytes\n' "$(realpath "$f")" "$(wc -c <"$f" | tr -d ' ')"
 done

@@ -167,6 +167,7 @@ fn lambda_environment(
         handler: &handler,
         task_root: container.working_dir.as_deref().unwrap_or("/var/task"),
         log_stream: "",
+        per_process: limits.per_process,
     };
     let value = |name: &str, value: String| EnvVar {
         name: name.to_owned(),

@@ -161,6 +161,11 @@ pub struct ContainerRuntime {
     /// it, accepting a TCP connection counts as ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_path: Option<String>,
+    /// `lambda` mode: invocations one handler process serves at once (Lambda Managed
+    /// Instances' `AWS_LAMBDA_MAX_CONCURRENCY`, for runtime clients that support it). Default
+    /// 1: a process per invocation in flight, as classic Lambda.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_process_concurrency: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]

@@ -4,8 +4,10 @@
 //!
 //! Runtime interface clients depend on it: the Rust `lambda_runtime` crate refuses to start
 //! without the function name, memory size, version and log group/stream variables.
-//! `AWS_LAMBDA_MAX_CONCURRENCY` is deliberately never set: it switches `awslambdaric` into
-//! its multi-concurrency mode, where it polls the Runtime API from several threads at once.
+//! `AWS_LAMBDA_MAX_CONCURRENCY` is set only for a function with
+//! `perProcessConcurrency` above 1: it switches runtime clients (`awslambdaric`,
+//! `lambda_runtime::run_concurrent`) into Lambda Managed Instances' mode, where one process
+//! polls the Runtime API several times at once.
 
 /// What the handler's environment is made from.
 #[derive(Clone, Debug)]
@@ -22,6 +24,8 @@ pub struct LambdaIdentity<'a> {
     pub task_root: &'a str,
     /// `AWS_LAMBDA_LOG_STREAM_NAME`.
     pub log_stream: &'a str,
+    /// Invocations a process serves at once: `AWS_LAMBDA_MAX_CONCURRENCY` when above 1.
+    pub per_process: u32,
 }
 
 /// Variables the Rust `lambda_runtime` crate refuses to start without.
@@ -49,7 +53,7 @@ pub fn process_region() -> String {
 /// `AWS_LAMBDA_RUNTIME_API` (where the Runtime API is depends on the placement).
 pub fn handler_environment(identity: &LambdaIdentity<'_>) -> Vec<(&'static str, String)> {
     let name = identity.function;
-    vec![
+    let mut env = vec![
         ("AWS_LAMBDA_FUNCTION_NAME", name.to_owned()),
         (
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
@@ -65,7 +69,14 @@ pub fn handler_environment(identity: &LambdaIdentity<'_>) -> Vec<(&'static str, 
         ("LAMBDA_TASK_ROOT", identity.task_root.to_owned()),
         ("LAMBDA_RUNTIME_DIR", identity.task_root.to_owned()),
         ("TZ", ":UTC".to_owned()),
-    ]
+    ];
+    if identity.per_process > 1 {
+        env.push((
+            "AWS_LAMBDA_MAX_CONCURRENCY",
+            identity.per_process.to_string(),
+        ));
+    }
+    env
 }
 
 #[cfg(test)]
@@ -73,15 +84,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn has_what_lambda_runtime_requires_and_never_the_concurrency_switch() {
-        let env = handler_environment(&LambdaIdentity {
+    fn has_what_lambda_runtime_requires_and_the_concurrency_switch_only_when_asked() {
+        let identity = LambdaIdentity {
             function: "orders",
             memory_mib: 256,
             region: "eu-west-3",
             handler: "app.handler",
             task_root: "/var/task",
             log_stream: "2026/11/29/[$LATEST]faas",
+            per_process: 1,
+        };
+        let concurrent = handler_environment(&LambdaIdentity {
+            per_process: 8,
+            ..identity.clone()
         });
+        assert!(concurrent.contains(&("AWS_LAMBDA_MAX_CONCURRENCY", "8".to_owned())));
+        let env = handler_environment(&identity);
         let get = |k: &str| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         for required in REQUIRED_BY_LAMBDA_RUNTIME {
             assert!(get(required).is_some(), "{required} missing");
@@ -91,7 +109,10 @@ mod tests {
         assert_eq!(get("AWS_REGION"), Some("eu-west-3"));
         assert_eq!(get("_HANDLER"), Some("app.handler"));
         for reserved in RESERVED {
-            assert!(get(reserved).is_none(), "{reserved} must not be set here");
+            assert!(
+                get(reserved).is_none(),
+                "{reserved} must not be set with one per process"
+            );
         }
     }
 }

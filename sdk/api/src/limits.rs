@@ -45,6 +45,8 @@ pub const MAX_MEMORY_BYTES: u64 = 4 * GI;
 pub const DEFAULT_CONCURRENCY: u32 = 100;
 /// Largest accepted `spec.concurrency`.
 pub const MAX_CONCURRENCY: u32 = 10_000;
+/// Largest accepted `spec.runtime.container.perProcessConcurrency`.
+pub const MAX_PER_PROCESS_CONCURRENCY: u32 = 1000;
 
 /// Largest request body when `spec.http.maxBodySize` is absent: 6 MiB, like Lambda.
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 6 * MI;
@@ -62,6 +64,16 @@ pub struct Limits {
     pub concurrency: u32,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Invocations one Lambda handler process serves at once
+    /// (`spec.runtime.container.perProcessConcurrency`); 1 for every other kind.
+    pub per_process: u32,
+}
+
+impl Limits {
+    /// Handler processes needed for `concurrency` invocations in flight, `per_process` each.
+    pub fn processes(&self) -> u32 {
+        self.concurrency.max(1).div_ceil(self.per_process.max(1))
+    }
 }
 
 impl Default for Limits {
@@ -71,6 +83,7 @@ impl Default for Limits {
             memory_bytes: DEFAULT_MEMORY_BYTES,
             concurrency: DEFAULT_CONCURRENCY,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            per_process: 1,
         }
     }
 }
@@ -123,6 +136,25 @@ impl FunctionSpec {
                     format!("must be between 1s and {shown}, got {t:?}"),
                 ),
                 Err(m) => errs.push("spec.timeout", m),
+            }
+        }
+        if let Some(container) = &self.runtime.container
+            && let Some(n) = container.per_process_concurrency
+        {
+            let path = "spec.runtime.container.perProcessConcurrency";
+            if container.mode != crate::function::ContainerMode::Lambda {
+                errs.push(
+                    path,
+                    "applies to mode: lambda only (a Lambda handler serving several invocations \
+                     at once); an http server takes spec.concurrency requests itself",
+                );
+            } else if !(1..=MAX_PER_PROCESS_CONCURRENCY).contains(&n) {
+                errs.push(
+                    path,
+                    format!("must be between 1 and {MAX_PER_PROCESS_CONCURRENCY}, got {n}"),
+                );
+            } else {
+                limits.per_process = n;
             }
         }
         if let Some(m) = &self.memory {
@@ -426,8 +458,45 @@ mod tests {
                 memory_bytes: 256 * MI,
                 concurrency: 7,
                 max_body_bytes: MI,
+                per_process: 1,
             })
         );
+    }
+
+    #[test]
+    fn per_process_concurrency_is_for_lambda_handlers_and_sizes_their_processes() {
+        let lambda = |n: Option<u32>, mode| FunctionSpec {
+            runtime: crate::function::RuntimeSpec {
+                wasm: None,
+                container: Some(crate::function::ContainerRuntime {
+                    command: vec!["handler".into()],
+                    mode,
+                    per_process_concurrency: n,
+                    ..Default::default()
+                }),
+            },
+            concurrency: Some(10),
+            ..Default::default()
+        };
+        use crate::function::ContainerMode::{Http, Lambda};
+        let limits = lambda(Some(4), Lambda).limits().expect("valid");
+        assert_eq!((limits.per_process, limits.processes()), (4, 3));
+        assert_eq!(
+            lambda(None, Lambda).limits().expect("valid").processes(),
+            10
+        );
+        for (n, mode, says) in [
+            (Some(4), Http, "mode: lambda only"),
+            (Some(0), Lambda, "between 1 and 1000"),
+            (Some(1001), Lambda, "between 1 and 1000"),
+        ] {
+            let error = lambda(n, mode).limits().expect_err("refused").to_string();
+            assert!(
+                error.contains("spec.runtime.container.perProcessConcurrency")
+                    && error.contains(says),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -195,3 +195,66 @@ async fn a_streaming_handler_streams_to_the_caller_and_a_broken_stream_is_cut_of
     assert_eq!((status, end), (200, Ok(())));
     assert_eq!(chunks.iter().map(|(_, c)| c.len()).sum::<usize>(), 8);
 }
+
+/// The process ids that served `n` concurrent Invoke calls of `function` (each waiting
+/// `sleep_ms`), and the `AWS_LAMBDA_MAX_CONCURRENCY` each process saw.
+async fn served_by(faas: &Faas, function: &str, n: usize, sleep_ms: u64) -> Vec<(u64, Value)> {
+    let url = faas.url(&format!("/2015-03-31/functions/{function}/invocations"));
+    let calls = (0..n).map(|_| {
+        let url = url.clone();
+        async move {
+            let reply = send("POST", &url, &[], format!("{{\"sleepMs\": {sleep_ms}}}")).await;
+            assert_eq!(reply.status, 200, "{}", reply.text());
+            let v = reply.json();
+            (v["pid"].as_u64().unwrap(), v["concurrency"].clone())
+        }
+    });
+    let mut set = tokio::task::JoinSet::new();
+    for call in calls {
+        set.spawn(call);
+    }
+    let mut out = Vec::new();
+    while let Some(done) = set.join_next().await {
+        out.push(done.unwrap());
+    }
+    out
+}
+
+/// Lambda Managed Instances' contract: with `perProcessConcurrency: 4` one handler process
+/// (`lambda_runtime::run_concurrent`, told `AWS_LAMBDA_MAX_CONCURRENCY=4`) serves four
+/// invocations at once; by default each invocation in flight has a process of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_handler_process_serves_several_invocations_at_once_when_asked() {
+    let _ = guest("hello"); // examples/build.sh, which builds the handler too
+    let handler = repo_root().join("examples/target/debug/lambda-concurrent");
+    assert!(
+        handler.exists(),
+        "{} is built by examples/build.sh",
+        handler.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [
+        ("shared", "      perProcessConcurrency: 4\n"),
+        ("classic", ""),
+    ] {
+        std::fs::write(
+            dir.path().join(format!("{name}.yaml")),
+            format!(
+                "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: {name}}}\n\
+                 spec:\n  runtime:\n    container:\n      command: [{}]\n      mode: lambda\n\
+                 {extra}  concurrency: 4\n  timeout: 20s\n",
+                handler.display()
+            ),
+        )
+        .unwrap();
+    }
+    let faas = Faas::launch(dir.path(), Launch::default());
+    let shared = served_by(&faas, "shared", 4, 1500).await;
+    let pids: std::collections::BTreeSet<u64> = shared.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 1, "one process for the four: {shared:?}");
+    assert!(shared.iter().all(|(_, c)| c == "4"), "{shared:?}");
+    let classic = served_by(&faas, "classic", 4, 1500).await;
+    let pids: std::collections::BTreeSet<u64> = classic.iter().map(|(p, _)| *p).collect();
+    assert_eq!(pids.len(), 4, "a process per invocation: {classic:?}");
+    assert!(classic.iter().all(|(_, c)| c.is_null()), "{classic:?}");
+}

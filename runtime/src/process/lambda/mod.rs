@@ -131,6 +131,7 @@ impl Pool {
             handler: &handler,
             task_root: &root,
             log_stream: &format!("{day}/[$LATEST]faas"),
+            per_process: spec.limits.per_process,
         };
         env.extend(
             lambda_env::handler_environment(&identity)
@@ -199,7 +200,7 @@ impl LambdaFunction {
         let (failure, _) = watch::channel(None);
         let max_slots = match beside {
             Some(_) => 0,
-            None => spec.limits.concurrency.max(1) as usize,
+            None => spec.limits.processes() as usize,
         };
         let pool = Arc::new(Pool {
             spec: Arc::new(spec),

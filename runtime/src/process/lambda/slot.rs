@@ -1,8 +1,10 @@
 //! One handler process and the Runtime API it talks to: a loopback HTTP server of its own
 //! (`AWS_LAMBDA_RUNTIME_API`), so the platform always knows which process holds which
 //! invocation. The process takes one invocation at a time (`GET .../invocation/next`) from the
-//! pool's queue; a crash fails the one it holds (502) and the process is restarted; an
-//! invocation past its deadline gets 504 and its process is killed and restarted.
+//! pool's queue, or up to `perProcessConcurrency` at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda
+//! Managed Instances); a crash fails those it holds (502) and the process is restarted; an
+//! invocation past its deadline gets 504 and its process is killed (failing the others it
+//! held) and restarted.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -37,7 +39,8 @@ struct Current {
 /// What one slot's server and supervisor share.
 struct Slot {
     pool: Arc<Pool>,
-    current: Mutex<Option<Current>>,
+    /// The invocations the process holds, oldest first (at most `per_process`).
+    current: Mutex<Vec<Current>>,
     /// Set by `/init/error`: why this process could not start.
     init_error: Mutex<Option<String>>,
     /// Rung when the current invocation passed its deadline: kill the process.
@@ -62,7 +65,7 @@ impl Slot {
     fn new(pool: Arc<Pool>) -> Self {
         Slot {
             pool,
-            current: Mutex::new(None),
+            current: Mutex::new(Vec::new()),
             init_error: Mutex::new(None),
             kill: Notify::new(),
             initialized: std::sync::atomic::AtomicBool::new(false),
@@ -87,7 +90,7 @@ impl Slot {
 
     /// Hands the handler's answer to the caller waiting for invocation `id`.
     fn answer(&self, id: &str, outcome: Outcome) -> Reply {
-        if let Some(current) = self.take_current(Some(id)) {
+        if let Some(current) = self.take_current(id) {
             let _ = current.reply.send(outcome);
             return reply(202, "{\"status\":\"OK\"}");
         }
@@ -101,12 +104,20 @@ impl Slot {
         )
     }
 
-    fn take_current(&self, id: Option<&str>) -> Option<Current> {
-        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
-        match (&*current, id) {
-            (Some(c), Some(id)) if c.id != id => None,
-            _ => current.take(),
-        }
+    /// The invocation `id`, no longer held.
+    fn take_current(&self, id: &str) -> Option<Current> {
+        let mut current = self.held();
+        let at = current.iter().position(|c| c.id == id)?;
+        Some(current.remove(at))
+    }
+
+    /// Every invocation held (the process died, or the runtime stops).
+    fn take_all(&self) -> Vec<Current> {
+        std::mem::take(&mut *self.held())
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Vec<Current>> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -133,7 +144,7 @@ pub(super) async fn run(pool: Arc<Pool>, mut stop: watch::Receiver<bool>) {
                 .unwrap_or_else(|| format!("the handler process {reason} before asking for work"));
             pool.failure.send_replace(Some(Failure::Init(why)));
         }
-        if let Some(current) = slot.take_current(None) {
+        for current in slot.take_all() {
             let _ = current
                 .reply
                 .send(Outcome::Failed(InvokeError::ProcessFailed(format!(
@@ -176,7 +187,7 @@ pub(super) async fn serve_beside(
         () = overdue => {}
         () = until_stopped(&mut stop) => {}
     }
-    if let Some(current) = slot.take_current(None) {
+    for current in slot.take_all() {
         let _ = current.reply.send(Outcome::Failed(InvokeError::Unavailable(
             "the runtime is stopping".into(),
         )));
@@ -305,7 +316,7 @@ async fn route(slot: &Arc<Slot>, request: http::Request<Incoming>) -> Reply {
 /// handler writes, within the invocation's deadline (past it, the stream is cut and the
 /// process killed, as for any invocation past its deadline).
 async fn stream_answer(slot: &Arc<Slot>, id: &str, request: http::Request<Incoming>) -> Reply {
-    let Some(current) = slot.take_current(Some(id)) else {
+    let Some(current) = slot.take_current(id) else {
         // Late or unknown: read and dropped, answered as a buffered answer would be.
         let _ = request.into_body().collect().await;
         return slot.answer(id, Outcome::Result(Bytes::new()));
@@ -375,11 +386,15 @@ impl Drop for Idle<'_> {
 /// Hands the next invocation to the process (waits for one).
 async fn next(slot: &Arc<Slot>) -> Reply {
     let pool = &slot.pool;
-    // One invocation at a time per handler: asking for the next one while holding one means
-    // the handler lost it (a runtime client that restarted its loop, or, beside a container,
-    // a handler container restarted by the kubelet). Its caller gets 502 now rather than a
-    // 504 at the deadline.
-    if let Some(lost) = slot.take_current(None) {
+    // `per_process` invocations at a time per handler: asking for another while holding that
+    // many means the handler lost one (a runtime client that restarted its loop, or, beside a
+    // container, a handler container restarted by the kubelet): the oldest. Its caller gets
+    // 502 now rather than a 504 at the deadline.
+    let lost = {
+        let mut held = slot.held();
+        (held.len() >= pool.spec.limits.per_process.max(1) as usize).then(|| held.remove(0))
+    };
+    if let Some(lost) = lost {
         tracing::warn!(function = %pool.spec.name, request_id = %lost.id, "lambda: the handler asked for a new invocation without answering the one it held");
         let _ = lost.reply.send(Outcome::Failed(InvokeError::ProcessFailed(format!(
             "the handler asked for its next invocation without answering {} (it restarted or lost it)",
@@ -423,7 +438,7 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     };
     let deadline_ms = invocation.deadline_ms;
     let id = invocation.id.clone();
-    *slot.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Current {
+    slot.held().push(Current {
         id: id.clone(),
         reply: invocation.reply,
         deadline: invocation.deadline,
@@ -436,7 +451,7 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     let timer_id = id.clone();
     tokio::spawn(async move {
         tokio::time::sleep_until(deadline.into()).await;
-        if let Some(current) = watcher.take_current(Some(&timer_id)) {
+        if let Some(current) = watcher.take_current(&timer_id) {
             watcher.expire(timer_id);
             let _ = current
                 .reply
