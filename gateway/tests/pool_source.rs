@@ -278,10 +278,9 @@ async fn a_pool_pulls_oci_artifacts_and_refuses_one_that_does_not_match_its_pin(
 async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
     let state = tempfile::tempdir().unwrap();
     let (platform, mut api, list) = start_pool(state.path()).await;
-    // Another team's role, self-labelled into this pool.
-    let mut foreign_role = function("intruder", "configmap://fn-intruder/a.wasm");
-    foreign_role["spec"]["iam"] =
-        json!({"roleArn": "arn:aws:iam::123456789012:role/faas-payments"});
+    // Another placement, self-labelled into this pool.
+    let mut elsewhere = function("intruder", "configmap://fn-intruder/a.wasm");
+    elsewhere["spec"]["placement"] = json!({"capacity": "on-demand"});
     // Names this pool explicitly but with another placement: same name, another key.
     let mut other_key = function("sneaky", "configmap://fn-sneaky/a.wasm");
     other_key["spec"]["placement"] = json!({"pool": "default", "capacity": "on-demand"});
@@ -303,14 +302,14 @@ async fn a_pool_loads_only_functions_its_own_rule_puts_in_it() {
         serde_json::to_vec(&json!({
             "apiVersion": "faas.dev/v1alpha1", "kind": "FunctionList",
             "metadata": {"resourceVersion": "10"},
-            "items": [foreign_role, other_key, secrets, cache, unpinned, invalid,
+            "items": [elsewhere, other_key, secrets, cache, unpinned, invalid,
                       function("hello", "configmap://fn-hello/hello.wasm")]
         }))
         .unwrap(),
     );
     for (name, why) in [
         ("intruder", "not a member of pool default"),
-        ("sneaky", "with another role or placement"),
+        ("sneaky", "with another placement"),
         ("secrets", "spec.runtime.wasm.dirs[0].hostPath"),
         ("cache", "spec.runtime.wasm.dirs[0].hostPath"),
         ("unpinned", "pinned by digest"),

@@ -109,6 +109,18 @@ impl Moto {
         .collect()
     }
 
+    /// [`Moto::env`] with SQS reached at `endpoint` instead (a fault proxy in front of this
+    /// server), the other services at this server.
+    pub fn env_with_sqs_at(&self, endpoint: &str) -> Vec<(String, String)> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| match k.as_str() {
+                "AWS_ENDPOINT_URL_SQS" => (k, endpoint.to_owned()),
+                _ => (k, v),
+            })
+            .collect()
+    }
+
     /// A client for this server.
     pub fn client(&self) -> Client {
         Client::new(&self.sdk_config())

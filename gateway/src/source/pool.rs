@@ -10,10 +10,12 @@
 //! The label only narrows the watch: a Function is loaded only when it passes the cluster
 //! profile of validation (`faas_api::validate_for_cluster`: no host directories, pinned
 //! artifacts) and its pool, computed by the controller's own rule (`faas_api::pool::pool_of`),
-//! is this pod's pool: same name and same key (`--pool-key`, the digest of the namespace,
-//! IAM role and placement the controller rendered this pool for). A Function that labels
-//! itself into another team's pool, or names its role, gets a load report saying why, and
-//! nothing runs.
+//! is this pod's pool: same name and same key (`--pool-key`, the digest of the namespace
+//! and placement the controller rendered this pool for). A Function that labels itself into
+//! another pool gets a load report saying why, and nothing runs. Roles are not in the key: a
+//! member runs with its own role's credentials, which the pod can get only for the members
+//! the controller admitted (the `pool-<pool>-members` Role names their ServiceAccounts), so a
+//! Function labelled in with a role the controller refused runs without credentials.
 //!
 //! After each load the pod reports the outcome in the Function's `status.loadState.<pod>`
 //! (server-side apply, field manager `faas-pool-<pod>`: each pod owns its entry), which the
@@ -57,13 +59,12 @@ impl PoolIdentity {
             .is_none_or(|key| *key == computed.key.digest());
         (computed.name != self.name || !same_key).then(|| {
             format!(
-                "not a member of pool {}: its namespace, spec.iam.roleArn and spec.placement \
-                 put it in pool {}{} (the faas.dev/pool label is the controller's, it does not \
-                 choose a pool)",
+                "not a member of pool {}: its namespace and spec.placement put it in pool {}{} \
+                 (the faas.dev/pool label is the controller's, it does not choose a pool)",
                 self.name,
                 computed.name,
                 if computed.name == self.name {
-                    " with another role or placement"
+                    " with another placement"
                 } else {
                     ""
                 }

@@ -8,6 +8,19 @@
 use faas_e2e::moto::moto;
 use faas_e2e::*;
 
+/// Two functions with roles of their own and one without.
+const TWO_ROLES_AND_NONE: [(&str, Option<&str>); 3] = [
+    (
+        "orders",
+        Some("arn:aws:iam::123456789012:role/team-a/orders"),
+    ),
+    (
+        "billing",
+        Some("arn:aws:iam::123456789012:role/team-a/billing"),
+    ),
+    ("plain", None),
+];
+
 fn aws_of(env: &str) -> Vec<(String, String)> {
     faas_e2e::aws::aws_variables(env)
 }
@@ -20,17 +33,7 @@ async fn caller_of(env: &[(String, String)]) -> String {
 async fn each_function_gets_its_own_roles_credentials_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
     let hostile = guest("hostile");
-    for (name, role) in [
-        (
-            "orders",
-            Some("arn:aws:iam::123456789012:role/team-a/orders"),
-        ),
-        (
-            "billing",
-            Some("arn:aws:iam::123456789012:role/team-a/billing"),
-        ),
-        ("plain", None),
-    ] {
+    for (name, role) in TWO_ROLES_AND_NONE {
         let iam = role.map_or(String::new(), |r| format!("  iam: {{roleArn: \"{r}\"}}\n"));
         write_function(dir.path(), name, &hostile, &iam);
     }
@@ -158,14 +161,7 @@ async fn two_triggered_functions(
         ),
     );
     write_function(dir, "plain", &hostile, &trigger(&plain_url));
-    let env: Vec<(String, String)> = moto
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_ENDPOINT_URL_SQS" => (k, proxy.endpoint.clone()),
-            _ => (k, v),
-        })
-        .collect();
+    let env = moto.env_with_sqs_at(&proxy.endpoint);
     let launch = Launch {
         env,
         ..Launch::default()
@@ -263,17 +259,7 @@ async fn a_container_function_gets_its_own_roles_credentials_and_no_other() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("who.py"), WHO_AM_I).unwrap();
     let moto = moto();
-    for (name, role) in [
-        (
-            "orders",
-            Some("arn:aws:iam::123456789012:role/team-a/orders"),
-        ),
-        (
-            "billing",
-            Some("arn:aws:iam::123456789012:role/team-a/billing"),
-        ),
-        ("plain", None),
-    ] {
+    for (name, role) in TWO_ROLES_AND_NONE {
         let iam = role.map_or(String::new(), |r| format!("  iam: {{roleArn: \"{r}\"}}\n"));
         std::fs::write(
             dir.path().join(format!("{name}.yaml")),

@@ -254,14 +254,7 @@ async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
     let dir = tempfile::tempdir().unwrap();
     consumer(dir.path(), &url, "      batchSize: 5\n");
     // The platform reaches SQS through the proxy; the test writes to moto directly.
-    let env: Vec<(String, String)> = moto
-        .env()
-        .into_iter()
-        .map(|(k, v)| match k.as_str() {
-            "AWS_ENDPOINT_URL_SQS" => (k, proxy.endpoint.clone()),
-            _ => (k, v),
-        })
-        .collect();
+    let env = moto.env_with_sqs_at(&proxy.endpoint);
     let faas = Faas::launch(
         dir.path(),
         Launch {

@@ -303,7 +303,7 @@ pub enum Reason {
     /// `mode: cgi`, which starts a process per request: local mode only.
     CgiNotSupportedInCluster,
     /// A WASM function the controller has not placed in a pool (yet, or because the pool it
-    /// names hosts another identity): `status.pool` is unset.
+    /// names has another placement): `status.pool` is unset.
     NotPlaced,
 }
 
