@@ -6,7 +6,7 @@
 # its way out gets a few seconds to go.
 set -euo pipefail
 since="${1:?usage: leftovers.sh SINCE_UNIX_SECONDS}"
-pattern='moto_server|server\.py|target/(debug|release)/(faas|faas-runtime|faas-gateway|faas-controller|lambda-rust)( |$)|docker-registry|awslambdaric'
+pattern='moto_server|server\.py|target/(debug|release)/(faas|faas-runtime|faas-gateway|faas-controller|lambda-rust|lambda-stream|lambda-concurrent)( |$)|docker-registry|awslambdaric'
 
 leftovers() {
     local age=$(($(date +%s) - since + 1))

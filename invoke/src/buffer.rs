@@ -42,6 +42,12 @@ pub async fn buffer_whole(mut body: ResponseBody, limit: usize) -> Buffered {
     }
 }
 
+/// `head`, then `rest`: a body some of which was read ahead (a prelude parsed off its
+/// front), whole again.
+pub fn prepend(head: Bytes, rest: ResponseBody) -> ResponseBody {
+    Resumed::boxed(head, Some(rest), None)
+}
+
 /// Bytes already read, then the rest of a body or the error it ended with.
 struct Resumed {
     head: Option<Bytes>,

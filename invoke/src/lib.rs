@@ -10,7 +10,7 @@ mod error;
 mod invoker;
 pub mod target;
 
-pub use buffer::{Buffered, buffer_whole};
+pub use buffer::{Buffered, buffer_whole, prepend};
 pub use error::InvokeError;
 pub use invoker::{
     BoxError, CallContext, Degradation, InvocationEnv, Invoker, LogTailSink, ResponseBody,

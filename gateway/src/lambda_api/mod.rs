@@ -233,6 +233,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn invocation_types_are_lambdas_three_and_anything_else_is_refused() {
+        let of = |value: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            if let Some(v) = value {
+                headers.insert("x-amz-invocation-type", v.parse().expect("a header"));
+            }
+            InvocationType::of(&headers)
+        };
+        assert_eq!(of(None).ok(), Some(InvocationType::RequestResponse));
+        assert_eq!(of(Some("Event")).ok(), Some(InvocationType::Event));
+        assert_eq!(of(Some("DryRun")).ok(), Some(InvocationType::DryRun));
+        for bad in ["event", "Async", ""] {
+            let response = of(Some(bad)).expect_err(bad).response("c1");
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(
+                response.headers()["x-amzn-errortype"],
+                "InvalidParameterValueException"
+            );
+        }
+    }
+
+    #[test]
     fn only_the_invocations_path_is_the_invoke_api() {
         assert_eq!(
             function_segment("/2015-03-31/functions/orders/invocations"),

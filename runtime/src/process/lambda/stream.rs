@@ -7,7 +7,6 @@
 //! prelude with the status and headers, eight NUL bytes, then the body) becomes the HTTP
 //! response it describes.
 
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -35,8 +34,6 @@ type Chunk = Result<Frame<Bytes>, BoxError>;
 
 /// A body fed from a channel: what the handler streams, as it streams it.
 pub struct ChannelBody {
-    /// Bytes read ahead (past a prelude) and given out first.
-    ahead: VecDeque<Bytes>,
     chunks: mpsc::Receiver<Chunk>,
 }
 
@@ -44,13 +41,7 @@ impl ChannelBody {
     /// A body and the sender that feeds it.
     pub fn new() -> (mpsc::Sender<Chunk>, ChannelBody) {
         let (tx, chunks) = mpsc::channel(16);
-        (
-            tx,
-            ChannelBody {
-                ahead: VecDeque::new(),
-                chunks,
-            },
-        )
+        (tx, ChannelBody { chunks })
     }
 }
 
@@ -62,9 +53,6 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(bytes) = self.ahead.pop_front() {
-            return Poll::Ready(Some(Ok(Frame::data(bytes))));
-        }
         self.chunks.poll_recv(cx)
     }
 
@@ -152,11 +140,10 @@ pub async fn response(
     mut body: ChannelBody,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
     let mut response = http::Response::new(());
+    let mut ahead = Bytes::new();
     if content_type.as_deref() == Some(HTTP_INTEGRATION) {
         let (prelude, rest) = read_prelude(&mut body).await?;
-        if let Some(rest) = rest {
-            body.ahead.push_back(rest);
-        }
+        ahead = rest;
         if shape == Shape::Http {
             *response.status_mut() =
                 http::StatusCode::from_u16(prelude.status_code).map_err(|_| {
@@ -185,19 +172,18 @@ pub async fn response(
             .headers_mut()
             .insert(http::header::CONTENT_TYPE, value);
     }
-    Ok(response.map(|()| body.boxed_unsync()))
+    Ok(response.map(|()| faas_invoke::prepend(ahead, body.boxed_unsync())))
 }
 
 /// Reads the prelude: its JSON and what followed its delimiter in the same chunks.
-async fn read_prelude(body: &mut ChannelBody) -> Result<(Prelude, Option<Bytes>), InvokeError> {
+async fn read_prelude(body: &mut ChannelBody) -> Result<(Prelude, Bytes), InvokeError> {
     let mut seen = BytesMut::new();
     loop {
         if let Some(at) = seen.windows(DELIMITER.len()).position(|w| w == DELIMITER) {
             let prelude: Prelude = serde_json::from_slice(&seen[..at]).map_err(|e| {
                 InvokeError::BadResponse(format!("the stream's HTTP prelude is not JSON: {e}"))
             })?;
-            let rest = seen.split_off(at + DELIMITER.len()).freeze();
-            return Ok((prelude, (!rest.is_empty()).then_some(rest)));
+            return Ok((prelude, seen.split_off(at + DELIMITER.len()).freeze()));
         }
         if seen.len() > MAX_PRELUDE {
             return Err(InvokeError::BadResponse(format!(
