@@ -67,6 +67,8 @@ struct Pool {
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     /// Processes waiting in `next`.
     idle: AtomicUsize,
+    /// Invocations queued that no process has taken yet.
+    waiting: AtomicUsize,
     /// Set when a process failed before it asked for work; cleared when one asks.
     failure: watch::Sender<Option<Failure>>,
     /// A handler asked for work at least once: it initialized.
@@ -207,6 +209,7 @@ impl LambdaFunction {
             identity,
             queue: tokio::sync::Mutex::new(receiver),
             idle: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             failure,
             asked: std::sync::atomic::AtomicBool::new(false),
             crashes: std::sync::Mutex::default(),
@@ -307,11 +310,14 @@ impl LambdaFunction {
             client_context: events::client_context(&request),
             reply,
         };
+        self.pool.waiting.fetch_add(1, Ordering::SeqCst);
         if self.queue.send(invocation).is_err() {
+            self.pool.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(InvokeError::Unavailable("the function is stopping".into()));
         }
-        // More processes when every one is busy, up to spec.concurrency.
-        if self.pool.idle.load(Ordering::SeqCst) == 0
+        // More processes while more invocations wait than processes wait for work (a burst
+        // must not queue behind the one idle process), up to spec.concurrency.
+        if self.pool.waiting.load(Ordering::SeqCst) > self.pool.idle.load(Ordering::SeqCst)
             && self.slots.load(Ordering::SeqCst) < self.max_slots
         {
             self.add_slot();

@@ -413,11 +413,17 @@ async fn next(slot: &Arc<Slot>) -> Reply {
     pool.failure.send_if_modified(|f| f.take().is_some());
     let invocation: Invocation = {
         // Counted idle while waiting, however the wait ends (the connection may be dropped
-        // when the process dies): the pool scales up only when no process is idle.
+        // when the process dies): the pool scales up while more invocations wait than
+        // processes do.
         let _idle = Idle::enter(pool);
         let mut queue = pool.queue.lock().await;
         let taken = loop {
-            match queue.recv().await {
+            let received = queue.recv().await;
+            if received.is_some() {
+                pool.waiting
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            match received {
                 // Its caller gave up (timeout, init failure): never run it.
                 Some(inv) if inv.reply.is_closed() => continue,
                 // Its deadline passed while it waited for a handler: answer 504 now rather
