@@ -196,9 +196,6 @@ pub(crate) async fn run(
     } else {
         shared.scale.succeeded(count, shared.config.batch_size);
     }
-    shared
-        .status
-        .update(|s| s.concurrency = shared.scale.target());
     if let Some(reason) = settlement.reason {
         tracing::warn!(
             function = %shared.config.function,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::batch::{self, Batch};
@@ -121,6 +121,7 @@ impl Poller {
     pub fn status(&self) -> TriggerStatus {
         let mut status = self.shared.status.get();
         status.batches_in_flight = self.shared.in_flight.load(Ordering::Relaxed);
+        status.concurrency = self.shared.scale.target();
         status
     }
 
@@ -212,17 +213,11 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
         arn: config.queue.arn(&region),
         region,
     });
-    let slots = Arc::new(Semaphore::new(config.max_concurrency));
     'polling: loop {
         // Backpressure: no receive while maxConcurrency batches are in flight.
-        let permit = tokio::select! {
-            permit = Arc::clone(&slots).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = reached(&mut phase, Phase::Drain) => break,
-        };
-        // Scaling: no more batches in flight than the trigger's concurrency now.
+        // Backpressure and scaling: no receive while as many batches are in flight as the
+        // trigger's concurrency now (at most maxConcurrency). Only this loop starts batches,
+        // one at a time, so the count cannot pass it.
         loop {
             let settled = shared.settled.notified();
             if shared.in_flight.load(Ordering::SeqCst) < shared.scale.target() {
@@ -237,9 +232,6 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
         if error.is_none() {
             let got = gathered.as_ref().map_or(0, |b| b.messages.len());
             shared.scale.received(got, config.batch_size);
-            shared
-                .status
-                .update(|s| s.concurrency = shared.scale.target());
         }
         if let Some(err) = &error {
             source_error(&shared, err, &mut backoff);
@@ -263,10 +255,7 @@ async fn run(shared: Arc<Shared>, clients: Arc<Clients>, mut phase: watch::Recei
                     batch,
                     phase.clone(),
                 );
-                tokio::spawn(async move {
-                    task.await;
-                    drop(permit);
-                });
+                tokio::spawn(task);
             }
         }
         if draining {
