@@ -206,15 +206,8 @@ impl ProvideCredentials for RoleCredentials {
                     Ok::<_, CredentialsError>(identities.identity(self.key.clone()).await)
                 })
                 .await?;
-            let role = &self.key.2;
             let Some(now) = identity.current() else {
-                let why = identity
-                    .status()
-                    .error
-                    .unwrap_or_else(|| "no credentials fetched yet".to_owned());
-                return Err(CredentialsError::not_loaded(format!(
-                    "the function's role {role} cannot be assumed: {why}"
-                )));
+                return Err(CredentialsError::not_loaded(identity.why_none()));
             };
             Ok(Credentials::new(
                 now.access_key_id.clone(),

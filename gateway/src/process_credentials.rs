@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -78,12 +78,7 @@ impl Grant {
         ])
         .collect();
         if let Some(listener) = listener {
-            let host = match listener.ip() {
-                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                ip => ip,
-            };
-            let url = format!("http://{}{PATH}", SocketAddr::new(host, listener.port()));
+            let url = format!("http://{}{PATH}", crate::host::local_address(listener));
             env.push(("AWS_CONTAINER_CREDENTIALS_FULL_URI", url));
         }
         // Both names, as Lambda sets them (boto3 reads only the second).
@@ -145,18 +140,10 @@ impl Grants {
             );
         };
         let Some(credentials) = identity.current() else {
-            let status = identity.status();
             return json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "CredentialsUnavailable",
-                &format!(
-                    "the function's role {} cannot be assumed: {}",
-                    status.role_arn,
-                    status
-                        .error
-                        .as_deref()
-                        .unwrap_or("no credentials fetched yet")
-                ),
+                &identity.why_none(),
             );
         };
         let expiration = jiff::Timestamp::try_from(credentials.expiration)

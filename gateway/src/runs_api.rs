@@ -403,10 +403,10 @@ pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_
 /// `a=b&c=d`, percent-decoded: the CLI escapes every value it sends, so a filter holding a
 /// reserved character arrives as that character (and a name that cannot exist simply matches
 /// nothing) instead of splitting into other parameters.
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
-    fn parse(query: Option<&str>) -> Self {
+    pub(crate) fn parse(query: Option<&str>) -> Self {
         Query(
             query
                 .unwrap_or_default()
@@ -420,7 +420,8 @@ impl Query {
         )
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    /// The value of `key`, if it is there and not empty.
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)

@@ -92,6 +92,17 @@ impl FunctionIdentity {
         }
     }
 
+    /// Why there are no credentials now, naming the role: the last error, or that none were
+    /// fetched yet.
+    pub fn why_none(&self) -> String {
+        let error = self.state.borrow().error.clone();
+        format!(
+            "the function's role {} cannot be assumed: {}",
+            self.role_arn,
+            error.as_deref().unwrap_or("no credentials fetched yet")
+        )
+    }
+
     /// Waits until the first attempt ended (credentials, or an error), at most `limit`: a
     /// function's first invocation after it loaded should not run without its identity for
     /// want of a few milliseconds.

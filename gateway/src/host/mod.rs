@@ -177,6 +177,20 @@ impl Capabilities {
     }
 }
 
+/// Where a client on this machine reaches a listener bound to `address`: loopback for an
+/// unspecified address (`0.0.0.0`, `[::]`), else the address itself.
+pub fn local_address(address: SocketAddr) -> SocketAddr {
+    match address.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, address.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, address.port()))
+        }
+        _ => address,
+    }
+}
+
 /// Options of the hosts that serve functions themselves (`faas up`, runtime pods).
 #[derive(Clone, Debug)]
 pub struct HostOptions {

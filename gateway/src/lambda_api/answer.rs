@@ -246,11 +246,7 @@ fn function_error(kind: &str, message: &str) -> Bytes {
 
 /// At most 1 KiB of `text`, cut on a character boundary.
 fn excerpt(text: &str) -> &str {
-    let mut end = text.len().min(1024);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..text.floor_char_boundary(1024)]
 }
 
 fn request_id(headers: &mut HeaderMap, call_id: &str) {

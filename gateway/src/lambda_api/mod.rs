@@ -98,12 +98,8 @@ async fn invoke(
         ));
     }
     let region = faas_api::lambda_env::process_region();
-    let qualifier = request.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("Qualifier="))
-            .map(crate::runs_api::decoded)
-    });
-    let named = name::parse(&crate::runs_api::decoded(raw_name), qualifier.as_deref())
+    let query = crate::runs_api::Query::parse(request.uri().query());
+    let named = name::parse(&crate::runs_api::decoded(raw_name), query.get("Qualifier"))
         .map_err(|e| LambdaError::invalid_parameter(e.to_string()))?;
     let key = platform
         .registry

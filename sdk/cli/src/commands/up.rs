@@ -3,7 +3,7 @@
 //! other `faas` commands on this machine act on it rather than on a cluster; the record goes
 //! when it exits.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
         };
         let address = address?;
         let platform = LocalPlatform {
-            url: format!("http://{}", local_address(address)),
+            url: format!("http://{}", faas_gateway::host::local_address(address)),
             pid: std::process::id(),
             dir,
             started: jiff::Timestamp::now().to_string(),
@@ -89,17 +89,4 @@ pub async fn run(up: Up) -> anyhow::Result<()> {
     // The sender is gone, so the recorder has finished (recorded or not).
     drop(recorder.await);
     served.map_err(anyhow::Error::from)
-}
-
-/// The address other commands call: a wildcard listen address is reached on loopback.
-fn local_address(address: SocketAddr) -> SocketAddr {
-    match address.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv4Addr::LOCALHOST, address.port()))
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::from((Ipv6Addr::LOCALHOST, address.port()))
-        }
-        _ => address,
-    }
 }
