@@ -181,24 +181,26 @@ pub fn of_call(
         // A Lambda handler's own error: its JSON, as it reported it.
         Ok(body) if parts.headers.contains_key("x-amz-function-error") => (body, true),
         Ok(body) if status.is_success() => (body, false),
-        // Refusals of the platform before the function ran: Lambda's service errors.
-        Ok(body)
-            if matches!(
+        Ok(body) => {
+            // What the platform said, when it made the answer (its errors carry a reason).
+            let said = platform_error(&body);
+            // Refusals of the platform before the function ran: Lambda's service errors.
+            let refused = matches!(
                 status,
                 StatusCode::TOO_MANY_REQUESTS
                     | StatusCode::PAYLOAD_TOO_LARGE
                     | StatusCode::SERVICE_UNAVAILABLE
             ) || (status == StatusCode::NOT_FOUND
-                && platform_error(&body).is_some_and(|(r, _)| r == "FunctionNotFound")) =>
-        {
-            let message = platform_error(&body)
-                .map(|(_, m)| m)
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(service_error(status, &message));
-        }
-        // The function failed while it ran (deadline, trap, process) or answered an error.
-        Ok(body) => {
-            let (kind, message) = match platform_error(&body) {
+                && said.as_ref().is_some_and(|(r, _)| r == "FunctionNotFound"));
+            if refused {
+                let message = said
+                    .map(|(_, m)| m)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                return Err(service_error(status, &message));
+            }
+            // The function failed while it ran (deadline, trap, process) or answered an
+            // error.
+            let (kind, message) = match said {
                 Some((reason, message)) if reason == "Timeout" => {
                     ("Sandbox.Timedout".to_owned(), message)
                 }

@@ -97,7 +97,6 @@ async fn invoke(
             "the Invoke API takes POST requests",
         ));
     }
-    let region = faas_api::lambda_env::process_region();
     let query = crate::runs_api::Query::parse(request.uri().query());
     let named = name::parse(&crate::runs_api::decoded(raw_name), query.get("Qualifier"))
         .map_err(|e| LambdaError::invalid_parameter(e.to_string()))?;
@@ -107,6 +106,7 @@ async fn invoke(
         .key_of(&named.function)
         .to_owned();
     let not_found = || {
+        let region = faas_api::lambda_env::process_region();
         LambdaError::not_found(format!(
             "Function not found: {}",
             name::arn(&region, &named)
