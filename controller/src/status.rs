@@ -94,11 +94,7 @@ fn artifact(function: &Function, observed: &Observed) -> Condition {
 /// Whether something polls the SQS queues now, and how their depth scales it: what is true
 /// of the pods, not what was asked (`faas_api::scaling` keeps a poller up without KEDA).
 fn triggers(function: &Function, observed: &Observed) -> Option<Condition> {
-    let sqs = function
-        .spec
-        .triggers
-        .as_ref()
-        .map_or(&[][..], |t| &t.sqs[..]);
+    let sqs = function.spec.sqs_triggers();
     if sqs.is_empty() {
         return None;
     }

@@ -92,8 +92,7 @@ pub fn pool_scaling(
     let object = pool.object_name();
     let mut triggers: Vec<Value> = members
         .iter()
-        .filter_map(|f| f.spec.triggers.as_ref())
-        .flat_map(|t| &t.sqs)
+        .flat_map(|f| f.spec.sqs_triggers())
         .filter(|t| t.enabled != Some(false))
         .map(|t| queue_trigger(t, &object, defaults))
         .collect();

@@ -387,6 +387,13 @@ pub struct FilterSpec {
     pub pattern: String,
 }
 
+impl FunctionSpec {
+    /// `spec.triggers.sqs`, empty when there are no triggers.
+    pub fn sqs_triggers(&self) -> &[SqsTrigger] {
+        self.triggers.as_ref().map_or(&[][..], |t| &t.sqs[..])
+    }
+}
+
 impl SqsTrigger {
     /// The compiled filter patterns, or the index and error of the first that does not compile.
     pub fn filters(

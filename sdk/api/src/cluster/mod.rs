@@ -155,12 +155,9 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
     // A pool pod reads a member's queues with the member's own role; the pod's own identity
     // (the platform's pull role) is never a tenant's. Without a role, nothing would poll.
     if function.spec.iam.is_none() {
-        let sqs = function
+        for (i, _) in function
             .spec
-            .triggers
-            .as_ref()
-            .map_or(&[][..], |t| &t.sqs[..]);
-        for (i, _) in sqs
+            .sqs_triggers()
             .iter()
             .enumerate()
             .filter(|(_, t)| t.enabled != Some(false))

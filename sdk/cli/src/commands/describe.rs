@@ -75,7 +75,7 @@ pub fn text(described: &Description, now: jiff::Timestamp) -> String {
     if let Some(role) = spec.iam.as_ref().map(|i| i.role_arn.as_str()) {
         line(format!("IAM role:    {role}"));
     }
-    for sqs in spec.triggers.iter().flat_map(|t| &t.sqs) {
+    for sqs in spec.sqs_triggers() {
         line(format!("SQS:         {}", sqs.queue_url));
     }
     if !spec.schedules.is_empty() {
