@@ -351,3 +351,29 @@ pub fn parse_max_timeout(value: &str) -> Result<std::time::Duration, String> {
 pub fn parse_grace(value: &str) -> Result<std::time::Duration, String> {
     faas_api::limits::parse_duration(value).map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timeout_cap_is_a_duration_from_a_second_to_a_day() {
+        assert_eq!(
+            parse_max_timeout("3h"),
+            Ok(std::time::Duration::from_secs(3 * 3600))
+        );
+        assert_eq!(
+            parse_max_timeout("24h"),
+            Ok(faas_api::limits::MAX_LONG_TIMEOUT)
+        );
+        for bad in ["25h", "500ms", "0s", "forever", ""] {
+            let error = parse_max_timeout(bad).expect_err(bad);
+            assert!(!error.is_empty(), "{bad}");
+        }
+        assert!(
+            parse_max_timeout("25h")
+                .expect_err("too long")
+                .contains("between 1s and 24h")
+        );
+    }
+}
