@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use faas_api::{Function, FunctionRun, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+use faas_api::{Function, FunctionRun, OPTIONS_ANNOTATION, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
 use faas_invoke::{CallContext, ResponseBody};
 use faas_schedule::plan::MANUAL;
 use faas_schedule::{
@@ -345,6 +345,13 @@ impl ClusterCron {
             },
         };
         let schedule = Some(run.spec.schedule.as_str()).filter(|s| *s != MANUAL);
+        let options = match self.requested_options(run, &namespace, schedule) {
+            Ok(options) => options,
+            Err(message) => {
+                self.refuse(&namespace, &id, message);
+                return;
+            }
+        };
         let scheduler = Arc::clone(
             self.schedulers
                 .lock()
@@ -352,7 +359,13 @@ impl ClusterCron {
                 .entry(namespace.clone())
                 .or_insert_with(|| self.start(&namespace)),
         );
-        match scheduler.run_requested(&run.spec.function, schedule, payload, id.clone()) {
+        match scheduler.run_requested(
+            &run.spec.function,
+            schedule,
+            payload,
+            Some(options),
+            id.clone(),
+        ) {
             Ok(handle) => {
                 tracing::info!(namespace, run = %id, function = %run.spec.function, "cron: requested run started");
                 let taken = Arc::clone(&self.taken);
@@ -363,6 +376,34 @@ impl ClusterCron {
             }
             Err(e) => self.refuse(&namespace, &id, e.to_string()),
         }
+    }
+
+    /// The options of a requested run: its annotation's values over its schedule's, resolved
+    /// against the Function's declarations, or why they are refused.
+    fn requested_options(
+        &self,
+        run: &FunctionRun,
+        namespace: &str,
+        schedule: Option<&str>,
+    ) -> Result<faas_api::options::Resolved, String> {
+        let given: std::collections::BTreeMap<String, serde_json::Value> =
+            match run.annotations().get(OPTIONS_ANNOTATION) {
+                None => Default::default(),
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    format!("annotation {OPTIONS_ANNOTATION} is not a JSON object: {e}")
+                })?,
+            };
+        let key = reflector::ObjectRef::<Function>::new(&run.spec.function).within(namespace);
+        let Some(function) = self.functions.get(&key) else {
+            // The scheduler refuses it, naming the function.
+            return Ok(Default::default());
+        };
+        let from_schedule = schedule
+            .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
+            .map(|s| s.options.clone())
+            .unwrap_or_default();
+        faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
+            .map_err(|e| e.to_string())
     }
 
     /// Answers a request that cannot run: Failed, with the reason, and no longer a request.

@@ -37,6 +37,7 @@ fn run(id: &str, phase: RunPhase) -> FunctionRun {
             trigger: "cron".into(),
             scheduled_time: Some("2026-11-29T03:00:00Z".into()),
             attempt: 1,
+            options: Default::default(),
         },
     );
     run.metadata.annotations =

@@ -42,6 +42,9 @@ pub async fn call_function(
     remote: Option<std::net::SocketAddr>,
 ) -> Response<ResponseBody> {
     let name = entry.name().to_owned();
+    if entry.function.spec.is_job() {
+        return job_not_callable();
+    }
     if let Err(not_ready) = loaded(platform, &entry) {
         return *not_ready;
     }
@@ -281,6 +284,11 @@ pub async fn invoke(
     request: Request<Bytes>,
     ctx: CallContext,
 ) -> Response<ResponseBody> {
+    // Cron and runs by hand are the only calls a job takes (an async call, the Invoke API and
+    // an SQS batch are not runs).
+    if entry.function.spec.is_job() && !ctx.as_run {
+        return job_not_callable();
+    }
     if let Err(not_ready) = loaded(platform, entry) {
         return *not_ready;
     }
@@ -293,6 +301,15 @@ pub async fn invoke(
         _charge: Charge::default(),
     };
     invoke_admitted(platform, entry, request, ctx, held).await
+}
+
+/// 409 for a call of a `mode: job` function, which only runs.
+pub fn job_not_callable() -> Response<ResponseBody> {
+    json_error(
+        StatusCode::CONFLICT,
+        "JobNotCallable",
+        faas_api::contract::JOB_NOT_CALLABLE,
+    )
 }
 
 /// What an admitted call holds until its response is sent: its concurrency slot and the

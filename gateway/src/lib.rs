@@ -40,6 +40,7 @@ pub mod routes;
 pub mod run_history;
 pub mod run_tail;
 pub mod runs_api;
+pub mod runs_log;
 pub mod secrets;
 pub mod server;
 pub mod source;

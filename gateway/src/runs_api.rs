@@ -1,11 +1,13 @@
 //! The runs part of the management API:
 //!
-//! - `POST /system/functions/{name}/runs[?schedule=S][&detach=true]`: run now. The body, when
-//!   not empty, is the payload (else the schedule's). Waits for the end and answers the final
+//! - `POST /system/functions/{name}/runs[?schedule=S][&detach=true][&option=NAME=VALUE…]`: run
+//!   now, with the schedule's options under those given (400 `InvalidOptions` naming each bad
+//!   one, and no run). The body, when not empty, is the payload (else the schedule's). Waits for the end and answers the final
 //!   record (200), or answers 202 with the record as started when detached.
 //! - `GET /system/functions/{name}/runs` and `GET /system/runs`: history, newest first
 //!   (`?schedule=&phase=&limit=`; `/system/runs` also takes `function=`).
 //! - `GET /system/runs/{id}`: one run. `POST /system/runs/{id}/cancel`: interrupt it.
+//!   `GET /system/runs/{id}/log?offset=N`: its whole log, piece by piece (`crate::runs_log`).
 //! - `GET /system/scheduler`: leadership and every schedule with its next fire time.
 //! - `POST /system/functions/{name}/schedules/{schedule}/suspend|resume`: an operator's
 //!   suspension of one schedule, kept across restarts (`crate::suspend`).
@@ -52,6 +54,9 @@ pub async fn handle(
         }
         (&Method::GET, ["system", "runs", id]) => get(platform, id).await,
         (&Method::POST, ["system", "runs", id, "cancel"]) => cancel(platform, id).await,
+        (&Method::GET, ["system", "runs", id, "log"]) => {
+            crate::runs_log::serve(platform, id, &query).await
+        }
         (&Method::GET, ["system", "scheduler"]) => scheduler_status(platform),
         (&Method::POST, ["system", "functions", name, "schedules", schedule, action])
             if matches!(*action, "suspend" | "resume") =>
@@ -119,6 +124,11 @@ async fn run_now(
         Ok(detach) => detach,
         Err(response) => return *response,
     };
+    // Checked before the body is read: a run with bad options never exists.
+    let options = match run_options(&entry.function, query) {
+        Ok(options) => options,
+        Err(response) => return *response,
+    };
     let (parts, body) = request.into_parts();
     // The charge is held until this handler answers (the run is over, or detached).
     let (body, _charge) =
@@ -127,7 +137,7 @@ async fn run_now(
             Err(refused) => return *refused,
         };
     let payload = (!body.is_empty()).then_some(body);
-    let handle = match scheduler.run_now(name, query.get("schedule"), payload) {
+    let handle = match scheduler.run_now(name, query.get("schedule"), payload, Some(options)) {
         Ok(handle) => handle,
         Err(err) => return json_error(StatusCode::NOT_FOUND, "ScheduleNotFound", &err.to_string()),
     };
@@ -158,6 +168,38 @@ async fn run_now(
             &err.to_string(),
         ),
     }
+}
+
+/// The options of a run by hand: `option=NAME=VALUE` parameters over the named schedule's
+/// values, resolved against the function's `spec.options`; 400 naming each bad option.
+fn run_options(
+    function: &faas_api::Function,
+    query: &Query,
+) -> Result<faas_api::options::Resolved, Refusal> {
+    let bad = |message: String| {
+        Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidOptions",
+            &message,
+        ))
+    };
+    let mut given = std::collections::BTreeMap::new();
+    for pair in query.all("option") {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(bad(format!("option {pair:?}: expected NAME=VALUE")));
+        };
+        let value = serde_json::Value::String(value.to_owned());
+        if given.insert(name.to_owned(), value).is_some() {
+            return Err(bad(format!("option {name}: given twice")));
+        }
+    }
+    let from_schedule = query
+        .get("schedule")
+        .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
+        .map(|s| s.options.clone())
+        .unwrap_or_default();
+    faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
+        .map_err(|e| bad(e.to_string()))
 }
 
 async fn list(
@@ -427,6 +469,14 @@ impl Query {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Every value of `key`, in order (a parameter given several times).
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn flag(&self, key: &str) -> Result<bool, Refusal> {

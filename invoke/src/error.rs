@@ -38,6 +38,9 @@ pub enum InvokeError {
     /// The function's process died while handling the request.
     #[error("function process failed: {0}")]
     ProcessFailed(String),
+    /// The function takes no call of this kind: a `mode: job` function runs only as runs.
+    #[error("{0}")]
+    NotCallable(String),
 }
 
 impl InvokeError {
@@ -54,6 +57,7 @@ impl InvokeError {
             InvokeError::Instantiate(_) | InvokeError::Unavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            InvokeError::NotCallable(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -68,6 +72,7 @@ impl InvokeError {
             InvokeError::Instantiate(_) => "InstantiateFailed",
             InvokeError::Unavailable(_) => "Unavailable",
             InvokeError::ProcessFailed(_) => "ProcessFailed",
+            InvokeError::NotCallable(_) => "JobNotCallable",
         }
     }
 }

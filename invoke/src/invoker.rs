@@ -27,6 +27,38 @@ pub struct CallContext {
     pub timeout: Option<Duration>,
     /// Receives the tail of the guest's output once the invocation ended (run records).
     pub log_tail: Option<LogTailSink>,
+    /// The call is a run (a schedule's fire, a run by hand): the only calls a `mode: job`
+    /// function takes.
+    pub as_run: bool,
+    /// Receives the guest's whole output as it is written (a run's log).
+    pub run_log: Option<RunLog>,
+}
+
+/// Where an executor writes a run's whole output as it is printed, unbudgeted (the writer
+/// bounds it): `faas runs logs`.
+#[derive(Clone)]
+pub struct RunLog(Arc<dyn RunLogWriter>);
+
+/// The storage side of a [`RunLog`].
+pub trait RunLogWriter: Send + Sync {
+    /// Appends output bytes. Never blocks for long: a local file, a buffer.
+    fn append(&self, bytes: &[u8]);
+}
+
+impl RunLog {
+    pub fn new(writer: impl RunLogWriter + 'static) -> Self {
+        RunLog(Arc::new(writer))
+    }
+
+    pub fn append(&self, bytes: &[u8]) {
+        self.0.append(bytes);
+    }
+}
+
+impl std::fmt::Debug for RunLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunLog")
+    }
 }
 
 impl CallContext {

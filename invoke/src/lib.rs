@@ -13,7 +13,7 @@ pub mod target;
 pub use buffer::{Buffered, buffer_whole, prepend};
 pub use error::InvokeError;
 pub use invoker::{
-    BoxError, CallContext, Degradation, InvocationEnv, Invoker, LogTailSink, ResponseBody,
-    full_body,
+    BoxError, CallContext, Degradation, InvocationEnv, Invoker, LogTailSink, ResponseBody, RunLog,
+    RunLogWriter, full_body,
 };
 pub use target::{BoundedBody, FunctionTarget, read_bounded};

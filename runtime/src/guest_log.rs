@@ -186,6 +186,7 @@ struct LogState {
     tail: std::collections::VecDeque<u8>,
     sink: Option<LogTailSink>,
     rate: Option<Arc<LogBucket>>,
+    run_log: Option<faas_invoke::RunLog>,
 }
 
 impl Drop for LogState {
@@ -219,6 +220,7 @@ impl GuestLog {
                 tail: std::collections::VecDeque::new(),
                 sink: None,
                 rate: None,
+                run_log: None,
             })),
         }
     }
@@ -239,6 +241,10 @@ impl GuestLog {
     /// Records bytes written by the guest.
     pub fn write(&self, stream: Stream, mut data: &[u8]) {
         let mut state = self.lock();
+        // A run's log takes everything: it is bounded by its own writer, not the budget.
+        if let Some(run_log) = &state.run_log {
+            run_log.append(data);
+        }
         while !data.is_empty() {
             let room = state.budget.saturating_sub(state.logged);
             if room == 0 {
@@ -268,6 +274,12 @@ impl GuestLog {
     /// Also holds the lines to the function's log rate (see [`LogLimits`]).
     pub fn with_rate(self, bucket: Arc<LogBucket>) -> Self {
         self.lock().rate = Some(bucket);
+        self
+    }
+
+    /// Also writes every byte to a run's whole log.
+    pub fn with_run_log(self, run_log: Option<faas_invoke::RunLog>) -> Self {
+        self.lock().run_log = run_log;
         self
     }
 

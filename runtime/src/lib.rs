@@ -19,5 +19,6 @@ pub mod process;
 pub mod wasm;
 
 pub use faas_invoke::{
-    BoxError, CallContext, InvokeError, Invoker, LogTailSink, ResponseBody, full_body, target,
+    BoxError, CallContext, InvokeError, Invoker, LogTailSink, ResponseBody, RunLog, RunLogWriter,
+    full_body, target,
 };

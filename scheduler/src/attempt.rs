@@ -44,12 +44,43 @@ pub(super) async fn attempts(
     };
     // A resumed run (its scheduler stopped during an attempt) goes on from its next attempt.
     let mut attempt = run.spec.attempt.max(1);
+    let run_log = store.run_log(plan_id(run));
+    let note = |line: String| {
+        if let Some(log) = &run_log {
+            log.append(format!("[faas] {line}\n").as_bytes());
+        }
+    };
     loop {
         run.spec.attempt = attempt;
-        let outcome = call_once(target, job, run, body.clone(), content_type).await;
+        note(format!(
+            "attempt {attempt} of {} started at {}",
+            job.retries + 1,
+            jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .unwrap_or_else(|_| jiff::Timestamp::now())
+        ));
+        let outcome = call_once(
+            target,
+            job,
+            run,
+            body.clone(),
+            content_type,
+            run_log.clone(),
+        )
+        .await;
+        note(format!(
+            "attempt {attempt} ended {}{}",
+            outcome.phase.as_str(),
+            outcome
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        ));
         let status = run.status.get_or_insert_with(FunctionRunStatus::default);
         status.phase = outcome.phase;
         status.http_status = outcome.http_status;
+        status.exit_code = outcome.exit_code;
         status.output = outcome.output;
         status.log_tail = outcome.log_tail;
         status.message = outcome.message;
@@ -90,6 +121,7 @@ async fn call_once(
     run: &FunctionRun,
     body: Bytes,
     content_type: &'static str,
+    run_log: Option<faas_invoke::RunLog>,
 ) -> Outcome {
     let id = plan_id(run);
     let mut request = Request::new(body);
@@ -111,23 +143,30 @@ async fn call_once(
     if let Some(due) = &run.spec.scheduled_time {
         put(contract::SCHEDULED_TIME_HEADER, due);
     }
+    if !job.options.is_empty() {
+        put(contract::OPTIONS_HEADER, &job.options.header_value());
+    }
     let log_tail = LogTailSink::default();
     let ctx = CallContext {
         timeout: job.timeout,
         log_tail: Some(log_tail.clone()),
+        as_run: true,
+        run_log,
         ..CallContext::new(id, &*job.key.function)
     };
     let limit = job.timeout.map_or(BACKSTOP, |t| t + BACKSTOP_SLACK);
     let call = async {
         let response = target.call(&job.key.function, request, ctx).await;
         let status = response.status().as_u16();
+        let exit = Exit::of(response.headers());
         let output = read_output(response.into_body(), MAX_OUTPUT).await;
-        (status, output)
+        (status, exit, output)
     };
-    let Ok((status, output)) = tokio::time::timeout(limit, call).await else {
+    let Ok((status, exit, output)) = tokio::time::timeout(limit, call).await else {
         return Outcome {
             phase: RunPhase::TimedOut,
             http_status: None,
+            exit_code: None,
             output: None,
             log_tail: log_tail.take(),
             message: Some(format!("no answer within {}", plan::humanize(limit))),
@@ -135,20 +174,56 @@ async fn call_once(
     };
     let tail = log_tail.wait(TAIL_WAIT).await;
     let phase = plan::phase_of_status(status);
-    let message =
-        (phase != RunPhase::Succeeded).then(|| format!("function answered HTTP {status}"));
+    let message = (phase != RunPhase::Succeeded).then(|| match exit {
+        Exit::Code(code) => format!("the job exited with code {code}"),
+        Exit::Signal(signal) => format!("the job was killed by signal {signal}"),
+        Exit::NotAJob => format!("function answered HTTP {status}"),
+    });
     Outcome {
         phase,
         http_status: Some(status),
+        exit_code: match exit {
+            Exit::Code(code) => Some(code),
+            _ => None,
+        },
         output: Some(output).filter(|o| !o.is_empty()),
         log_tail: tail.filter(|t| !t.is_empty()),
         message,
     }
 }
 
+/// How a `mode: job` process ended, from its answer's headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Not a job's answer (or one without the headers): an HTTP status only.
+    NotAJob,
+}
+
+impl Exit {
+    fn of(headers: &http::HeaderMap) -> Exit {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i32>().ok())
+        };
+        match (
+            number(contract::EXIT_CODE_HEADER),
+            number(contract::EXIT_SIGNAL_HEADER),
+        ) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::NotAJob,
+        }
+    }
+}
+
 struct Outcome {
     phase: RunPhase,
     http_status: Option<u16>,
+    exit_code: Option<i32>,
     output: Option<String>,
     log_tail: Option<String>,
     message: Option<String>,

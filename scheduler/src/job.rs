@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use faas_api::cron::CronSchedule;
 use faas_api::limits::parse_duration;
+use faas_api::options::Resolved;
 use faas_api::{ConcurrencyPolicy, Function, NotifySpec, Schedule};
 use jiff::tz::TimeZone;
 
@@ -88,6 +89,8 @@ pub struct Job {
     pub suspend: bool,
     pub history: History,
     pub notify: Option<NotifySpec>,
+    /// The options of its runs: the schedule's values and the function's defaults, resolved.
+    pub options: Resolved,
     /// See [`Job::timing`]; computed once, it is compared on every fire.
     timing: String,
 }
@@ -130,7 +133,29 @@ impl Job {
                     .unwrap_or(DEFAULT_KEEP_FAILED),
             },
             notify: schedule.notify.clone(),
+            options: Resolved::default(),
         })
+    }
+
+    /// [`Job::from_schedule`] with the run options the schedule gives, checked against the
+    /// function's declarations (`spec.options`).
+    pub fn from_function_schedule(
+        function: &Function,
+        schedule: &Schedule,
+    ) -> Result<Job, ScheduleError> {
+        let name = function.metadata.name.as_deref().unwrap_or_default();
+        let mut job = Job::from_schedule(name, schedule)?;
+        job.options = faas_api::options::resolve(&function.spec.options, &[&schedule.options])
+            .map_err(|e| ScheduleError::new("options", e))?;
+        Ok(job)
+    }
+
+    /// This job with the options of one run instead of its own.
+    pub fn with_options(&self, options: Resolved) -> Job {
+        Job {
+            options,
+            ..self.clone()
+        }
     }
 
     /// What identifies the fire times: a change here restarts the schedule from "now" instead
@@ -160,6 +185,7 @@ impl Job {
                 failed: MANUAL_KEEP,
             },
             notify: None,
+            options: Resolved::default(),
         }
     }
 }
@@ -184,7 +210,7 @@ pub fn jobs_of(function: &Function) -> Vec<Job> {
         .spec
         .schedules
         .iter()
-        .filter_map(|schedule| match Job::from_schedule(name, schedule) {
+        .filter_map(|schedule| match Job::from_function_schedule(function, schedule) {
             Ok(job) => Some(job),
             Err(reason) => {
                 tracing::warn!(function = name, schedule = %schedule.name, %reason, "schedule ignored");

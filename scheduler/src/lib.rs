@@ -8,7 +8,8 @@
 //! - [`scheduler`]: the one timer over a heap of fire times, leadership, catch-up.
 //! - [`run`]: executing a run (claim, cancellation, record, notification); `attempt`: calling
 //!   the function (retries, timeout, bounded output).
-//! - [`store`]: the record store trait (+ memory); [`sqlite`]: local mode's store.
+//! - [`store`]: the record store trait (+ memory); [`sqlite`]: local mode's store;
+//!   [`run_log`]: local mode's whole run logs, one file per run.
 
 mod attempt;
 mod clock;
@@ -17,6 +18,7 @@ mod metrics;
 pub mod notify;
 pub mod plan;
 pub mod run;
+pub mod run_log;
 pub mod scheduler;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -490,6 +490,7 @@ fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun
             trigger: trigger.to_owned(),
             scheduled_time,
             attempt: 1,
+            options: job.options.shown(),
         },
     );
     run.metadata

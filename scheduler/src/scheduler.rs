@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faas_api::ConcurrencyPolicy;
+use faas_api::options::Resolved;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
@@ -180,13 +181,18 @@ impl Scheduler {
     /// Runs `function` now, with the settings of `schedule` when named (its payload unless
     /// `payload` is given, its timeout, retries, history and notification) or as a plain
     /// manual run. Concurrency policies do not apply: a person asked for this run.
+    ///
+    /// `options`: the run's own, resolved by the caller against the function's declarations
+    /// (`faas_api::options::resolve`, the schedule's values under the person's); `None` runs
+    /// with the schedule's.
     pub fn run_now(
         &self,
         function: &str,
         schedule: Option<&str>,
         payload: Option<Bytes>,
+        options: Option<Resolved>,
     ) -> Result<RunHandle, StartError> {
-        let job = self.manual_job(function, schedule)?;
+        let job = self.manual_job(function, schedule, options)?;
         Ok(self.runner.start(job, Trigger::Manual, None, payload))
     }
 
@@ -196,16 +202,22 @@ impl Scheduler {
         function: &str,
         schedule: Option<&str>,
         payload: Option<Bytes>,
+        options: Option<Resolved>,
         id: String,
     ) -> Result<RunHandle, StartError> {
-        let job = self.manual_job(function, schedule)?;
+        let job = self.manual_job(function, schedule, options)?;
         Ok(self
             .runner
             .start_as(job, Trigger::Manual, None, payload, id))
     }
 
-    fn manual_job(&self, function: &str, schedule: Option<&str>) -> Result<Arc<Job>, StartError> {
-        Ok(match schedule {
+    fn manual_job(
+        &self,
+        function: &str,
+        schedule: Option<&str>,
+        options: Option<Resolved>,
+    ) -> Result<Arc<Job>, StartError> {
+        let job = match schedule {
             None => Arc::new(Job::manual(function)),
             Some(name) => self.job(&JobKey::new(function, name)).ok_or_else(|| {
                 StartError::UnknownSchedule {
@@ -213,6 +225,10 @@ impl Scheduler {
                     schedule: name.to_owned(),
                 }
             })?,
+        };
+        Ok(match options {
+            Some(options) => Arc::new(job.with_options(options)),
+            None => job,
         })
     }
 

@@ -15,6 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::job::JobKey;
+use super::run_log::{LogChunk, LogDir};
 use super::store::{Cursor, Prune, RunQuery, RunStore, StoreError, StoreFuture, phase, run_id};
 
 /// Most writes committed in one transaction.
@@ -76,23 +77,42 @@ enum Write {
 pub struct SqliteStore {
     writes: mpsc::Sender<Write>,
     reader: Arc<Mutex<Connection>>,
+    /// Whole run logs, beside the database (`run-logs/`); `None` when the folder cannot be made.
+    logs: Option<LogDir>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, and the run logs in the folder
+    /// `run-logs` beside it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = connect(path)?;
         writer.execute_batch(SCHEMA).map_err(backend)?;
         let reader = connect(path)?;
+        let logs_dir = path.with_file_name("run-logs");
+        let logs = match LogDir::open(&logs_dir) {
+            Ok(logs) => Some(logs),
+            Err(e) => {
+                tracing::warn!(dir = %logs_dir.display(), error = %e, "run logs cannot be kept: only each run's tail is recorded");
+                None
+            }
+        };
         let (writes, queue) = mpsc::channel();
+        let pruned_logs = logs.clone();
         std::thread::Builder::new()
             .name("faas-runs-writer".into())
-            .spawn(move || write_loop(writer, queue))
+            .spawn(move || write_loop(writer, queue, pruned_logs))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             writes,
             reader: Arc::new(Mutex::new(reader)),
+            logs,
         })
+    }
+
+    /// With another cap on each run's log (tests).
+    pub fn with_log_cap(mut self, cap: u64) -> Self {
+        self.logs = self.logs.map(|logs| logs.with_cap(cap));
+        self
     }
 
     fn write<T: Send + 'static>(
@@ -139,7 +159,7 @@ fn backend(err: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(err.to_string())
 }
 
-fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>) {
+fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>, logs: Option<LogDir>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -148,13 +168,20 @@ fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&mut connection, batch);
+        let pruned = commit_batch(&mut connection, batch);
+        // Only once the records are gone for good: a log never outlives its record for
+        // long, and a record never loses its log while it exists.
+        if let Some(logs) = &logs {
+            logs.remove(&pruned);
+        }
     }
 }
 
 /// Applies a batch in one transaction. A write that fails alone (bad record) gets its own
 /// error; a failed commit fails them all, and nobody is told "done" before the commit.
-fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
+/// Returns the ids of the runs pruned.
+fn commit_batch(connection: &mut Connection, batch: Vec<Write>) -> Vec<String> {
+    let mut pruned = Vec::new();
     let tx = match connection.transaction() {
         Ok(tx) => tx,
         Err(err) => {
@@ -162,22 +189,22 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
             for write in batch {
                 fail(write, &message);
             }
-            return;
+            return pruned;
         }
     };
     let mut done = Vec::with_capacity(batch.len());
     for write in batch {
         let outcome = match &write {
             Write::Create(run, cursor, prune, _) => {
-                create(&tx, run, cursor.as_ref(), prune.as_ref()).map(Created::One)
+                create(&tx, run, cursor.as_ref(), prune.as_ref(), &mut pruned).map(Created::One)
             }
             Write::CreateMany(rows, _) => rows
                 .iter()
-                .map(|(row, cursor)| create(&tx, row, cursor.as_ref(), None))
+                .map(|(row, cursor)| create(&tx, row, cursor.as_ref(), None, &mut pruned))
                 .collect::<rusqlite::Result<Vec<bool>>>()
                 .map(Created::Many),
             Write::Update(run, prune, _) => {
-                update(&tx, run, prune.as_ref()).map(|()| Created::Nothing)
+                update(&tx, run, prune.as_ref(), &mut pruned).map(|()| Created::Nothing)
             }
             Write::SetCursor(cursor, _) => set_cursor(&tx, cursor).map(|()| Created::Nothing),
         };
@@ -188,7 +215,7 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
         for (write, _) in done {
             fail(write, &message);
         }
-        return;
+        return Vec::new();
     }
     for (write, outcome) in done {
         let outcome = outcome.map_err(backend);
@@ -208,6 +235,7 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) {
             }
         }
     }
+    pruned
 }
 
 /// What a write created, for its reply.
@@ -237,6 +265,7 @@ fn create(
     row: &Row,
     cursor: Option<&Cursor>,
     prune: Option<&Prune>,
+    pruned: &mut Vec<String>,
 ) -> rusqlite::Result<bool> {
     let inserted = tx
         .prepare_cached(
@@ -249,17 +278,22 @@ fn create(
             set_cursor(tx, cursor)?;
         }
         if let Some(prune) = prune {
-            prune_schedule(tx, prune)?;
+            prune_schedule(tx, prune, pruned)?;
         }
     }
     Ok(inserted)
 }
 
-fn update(tx: &Transaction<'_>, row: &Row, prune: Option<&Prune>) -> rusqlite::Result<()> {
+fn update(
+    tx: &Transaction<'_>,
+    row: &Row,
+    prune: Option<&Prune>,
+    pruned: &mut Vec<String>,
+) -> rusqlite::Result<()> {
     tx.prepare_cached("UPDATE runs SET phase = ?2, body = ?3 WHERE id = ?1")?
         .execute(params![row.id, row.phase, row.body])?;
     if let Some(prune) = prune {
-        prune_schedule(tx, prune)?;
+        prune_schedule(tx, prune, pruned)?;
     }
     Ok(())
 }
@@ -280,22 +314,37 @@ fn set_cursor(tx: &Transaction<'_>, cursor: &Cursor) -> rusqlite::Result<()> {
 
 /// Deletes finished runs beyond the limits in two statements (succeeded, then every other
 /// final phase), without reading rows back: the history rule of [`super::store::prune_victims`], in SQL.
-fn prune_schedule(tx: &Transaction<'_>, prune: &Prune) -> rusqlite::Result<()> {
+/// Deletes the runs of a schedule past its history limits, adding their ids to `pruned`.
+fn prune_schedule(
+    tx: &Transaction<'_>,
+    prune: &Prune,
+    pruned: &mut Vec<String>,
+) -> rusqlite::Result<()> {
     let key = (&*prune.key.function, &*prune.key.schedule);
-    tx.prepare_cached(
+    let mut succeeded = tx.prepare_cached(
         "DELETE FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
          AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
-    )?
-    .execute(params![key.0, key.1, prune.history.succeeded])?;
-    tx.prepare_cached(
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)
+         RETURNING id",
+    )?;
+    for id in succeeded.query_map(params![key.0, key.1, prune.history.succeeded], |row| {
+        row.get::<_, String>(0)
+    })? {
+        pruned.push(id?);
+    }
+    let mut failed = tx.prepare_cached(
         "DELETE FROM runs WHERE function = ?1 AND schedule = ?2
          AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
          AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2
                      AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
-    )?
-    .execute(params![key.0, key.1, prune.history.failed])?;
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)
+         RETURNING id",
+    )?;
+    for id in failed.query_map(params![key.0, key.1, prune.history.failed], |row| {
+        row.get::<_, String>(0)
+    })? {
+        pruned.push(id?);
+    }
     Ok(())
 }
 
@@ -393,6 +442,23 @@ impl RunStore for SqliteStore {
 
     fn set_cursor(&self, cursor: Cursor) -> StoreFuture<'_, ()> {
         self.write(|reply| Ok(Write::SetCursor(cursor, reply)))
+    }
+
+    fn run_log(&self, id: &str) -> Option<faas_invoke::RunLog> {
+        self.logs.as_ref()?.writer(id)
+    }
+
+    fn read_log(&self, id: String, offset: u64, limit: usize) -> StoreFuture<'_, Option<LogChunk>> {
+        let logs = self.logs.clone();
+        Box::pin(async move {
+            let Some(logs) = logs else {
+                return Ok(None);
+            };
+            tokio::task::spawn_blocking(move || logs.read(&id, offset, limit))
+                .await
+                .map_err(|e| StoreError::Backend(e.to_string()))?
+                .map_err(|e| StoreError::Backend(format!("reading the run's log: {e}")))
+        })
     }
 
     fn unfinished(&self) -> StoreFuture<'_, Vec<FunctionRun>> {

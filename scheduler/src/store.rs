@@ -101,6 +101,19 @@ pub trait RunStore: Send + Sync + 'static {
     fn set_cursor(&self, cursor: Cursor) -> StoreFuture<'_, ()>;
     /// Runs still `Pending` or `Running`.
     fn unfinished(&self) -> StoreFuture<'_, Vec<FunctionRun>>;
+    /// Where run `id`'s whole log is written, when this store keeps logs.
+    fn run_log(&self, _id: &str) -> Option<faas_invoke::RunLog> {
+        None
+    }
+    /// Up to `limit` bytes of run `id`'s log from `offset`; `None` when there is none.
+    fn read_log(
+        &self,
+        _id: String,
+        _offset: u64,
+        _limit: usize,
+    ) -> StoreFuture<'_, Option<crate::run_log::LogChunk>> {
+        Box::pin(async { Ok(None) })
+    }
 }
 
 /// Run id of a record.

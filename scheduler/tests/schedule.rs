@@ -570,7 +570,7 @@ async fn manual_runs_use_the_schedule_or_stand_alone() {
 
     let handle = s
         .scheduler
-        .run_now("fn", Some("nightly"), None)
+        .run_now("fn", Some("nightly"), None, None)
         .expect("known schedule");
     assert!(handle.id.starts_with("fn.nightly.run."), "{}", handle.id);
     let run = handle
@@ -587,7 +587,7 @@ async fn manual_runs_use_the_schedule_or_stand_alone() {
 
     let handle = s
         .scheduler
-        .run_now("fn", None, Some(Bytes::from("given")))
+        .run_now("fn", None, Some(Bytes::from("given")), None)
         .expect("plain manual run");
     assert!(handle.id.starts_with("fn.manual."));
     let run = handle
@@ -600,7 +600,7 @@ async fn manual_runs_use_the_schedule_or_stand_alone() {
     assert_eq!(s.fake.calls()[1].2, Bytes::from("given"));
     assert_eq!(s.fake.calls()[1].1["x-faas-run-id"], handle.id);
 
-    let err = s.scheduler.run_now("fn", Some("weekly"), None).err();
+    let err = s.scheduler.run_now("fn", Some("weekly"), None, None).err();
     assert_eq!(
         err.map(|e| e.to_string()).as_deref(),
         Some("function fn has no schedule named \"weekly\"")
@@ -642,6 +642,7 @@ fn record(function: &str, schedule: &str, id: &str, phase: RunPhase) -> Function
             trigger: "cron".into(),
             scheduled_time: None,
             attempt: 1,
+            options: Default::default(),
         },
     );
     run.status = Some(faas_api::FunctionRunStatus {

@@ -83,6 +83,9 @@ pub async fn accept(
             &format!("function {name} not found"),
         );
     };
+    if entry.function.spec.is_job() {
+        return crate::invoke::job_not_callable();
+    }
     if request.method() != http::Method::POST {
         return json_error(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -112,6 +112,10 @@ pub fn service_error(status: StatusCode, message: &str) -> LambdaError {
             message,
         ),
         StatusCode::NOT_FOUND => LambdaError::not_found(message.to_owned()),
+        // A `mode: job` function: it runs, it is not invoked.
+        StatusCode::CONFLICT => {
+            LambdaError::new(StatusCode::CONFLICT, "ResourceConflictException", message)
+        }
         _ => LambdaError::new(
             StatusCode::BAD_GATEWAY,
             "ResourceNotReadyException",
@@ -191,7 +195,9 @@ pub fn of_call(
                     | StatusCode::PAYLOAD_TOO_LARGE
                     | StatusCode::SERVICE_UNAVAILABLE
             ) || (status == StatusCode::NOT_FOUND
-                && said.as_ref().is_some_and(|(r, _)| r == "FunctionNotFound"));
+                && said.as_ref().is_some_and(|(r, _)| r == "FunctionNotFound"))
+                || (status == StatusCode::CONFLICT
+                    && said.as_ref().is_some_and(|(r, _)| r == "JobNotCallable"));
             if refused {
                 let message = said
                     .map(|(_, m)| m)
@@ -312,6 +318,12 @@ mod tests {
                 "FunctionNotFound",
                 "ResourceNotFoundException",
                 404,
+            ),
+            (
+                StatusCode::CONFLICT,
+                "JobNotCallable",
+                "ResourceConflictException",
+                409,
             ),
         ] {
             let error =

@@ -40,6 +40,10 @@ pub fn load(
                     .to_owned(),
             );
         }
+        ContainerMode::Job => {
+            // A job's pod is a Kubernetes Job of its own, with no sidecar.
+            return Err(faas_api::contract::JOB_NOT_CALLABLE.to_owned());
+        }
         ContainerMode::Http => (
             ProcessFunction::Http(Box::new(HttpProcess::beside(spec)?)),
             "container-http",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use faas_api::{ContainerMode, ContainerRuntime, Function, Limits};
 use faas_runtime::process::cgi::CgiProcess;
 use faas_runtime::process::http::HttpProcess;
+use faas_runtime::process::job::JobProcess;
 use faas_runtime::process::lambda::LambdaFunction;
 use faas_runtime::process::{ProcessFunction, ProcessSpec};
 
@@ -74,6 +75,7 @@ pub fn load(
             ProcessFunction::Lambda(Box::new(LambdaFunction::start(spec))),
             "lambda",
         ),
+        ContainerMode::Job => (ProcessFunction::Job(JobProcess::new(spec)), "process-job"),
     };
     Ok(Loaded {
         invoker: Arc::new(invoker),

@@ -64,7 +64,8 @@ impl CgiProcess {
             ctx.call_id.as_str().into(),
             self.log_budget,
         )
-        .with_sink(ctx.log_tail.clone());
+        .with_sink(ctx.log_tail.clone())
+        .with_run_log(ctx.run_log.clone());
         let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -139,10 +140,10 @@ const STDERR_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The process group of one CGI process (it leads it: `process_group(0)`), killed with
 /// SIGKILL by [`ProcessGroup::kill`] or on drop.
-struct ProcessGroup(Option<rustix::process::Pid>);
+pub(super) struct ProcessGroup(Option<rustix::process::Pid>);
 
 impl ProcessGroup {
-    fn of(child: &tokio::process::Child) -> Self {
+    pub(super) fn of(child: &tokio::process::Child) -> Self {
         ProcessGroup(
             child
                 .id()
@@ -151,7 +152,14 @@ impl ProcessGroup {
         )
     }
 
-    fn kill(&self) {
+    /// Asks every process of the group to stop (SIGTERM).
+    pub(super) fn terminate(&self) {
+        if let Some(group) = self.0 {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::TERM);
+        }
+    }
+
+    pub(super) fn kill(&self) {
         if let Some(group) = self.0 {
             // ESRCH (nobody left) is the usual outcome after a clean exit.
             let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);

@@ -13,6 +13,7 @@
 
 pub mod cgi;
 pub mod http;
+pub mod job;
 pub mod lambda;
 
 use std::path::PathBuf;
@@ -274,6 +275,7 @@ pub enum ProcessFunction {
     Cgi(cgi::CgiProcess),
     Http(Box<http::HttpProcess>),
     Lambda(Box<lambda::LambdaFunction>),
+    Job(job::JobProcess),
 }
 
 impl crate::Invoker for ProcessFunction {
@@ -293,12 +295,13 @@ impl crate::Invoker for ProcessFunction {
             ProcessFunction::Cgi(f) => Box::pin(f.call(ctx, request)),
             ProcessFunction::Http(f) => Box::pin(f.call(ctx, request)),
             ProcessFunction::Lambda(f) => Box::pin(f.call(ctx, request)),
+            ProcessFunction::Job(f) => Box::pin(f.call(ctx, request)),
         }
     }
 
     fn status(&self) -> Option<serde_json::Value> {
         match self {
-            ProcessFunction::Cgi(_) => None,
+            ProcessFunction::Cgi(_) | ProcessFunction::Job(_) => None,
             ProcessFunction::Http(f) => {
                 let mut value = serde_json::to_value(f.state()).ok()?;
                 value["restarts"] = f.restarts().into();
@@ -310,7 +313,7 @@ impl crate::Invoker for ProcessFunction {
 
     fn readiness(&self) -> Result<(), String> {
         match self {
-            ProcessFunction::Cgi(_) => Ok(()),
+            ProcessFunction::Cgi(_) | ProcessFunction::Job(_) => Ok(()),
             ProcessFunction::Http(f) => f.readiness(),
             ProcessFunction::Lambda(f) => f.readiness(),
         }
@@ -320,7 +323,7 @@ impl crate::Invoker for ProcessFunction {
         match self {
             ProcessFunction::Http(f) => f.degraded(),
             ProcessFunction::Lambda(f) => f.degraded(),
-            ProcessFunction::Cgi(_) => None,
+            ProcessFunction::Cgi(_) | ProcessFunction::Job(_) => None,
         }
         .map(faas_invoke::Degradation::restarting)
     }

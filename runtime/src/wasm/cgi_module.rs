@@ -30,6 +30,7 @@ pub(super) async fn invoke(
         runtime.config.log_budget,
     )
     .with_sink(ctx.log_tail.clone())
+    .with_run_log(ctx.run_log.clone())
     .with_rate(log_rate);
     let stdout = BoundedCapture::new(runtime.config.max_cgi_response_bytes);
 

@@ -35,6 +35,7 @@ pub(super) async fn invoke(
         runtime.config.log_budget,
     )
     .with_sink(ctx.log_tail.clone())
+    .with_run_log(ctx.run_log.clone())
     .with_rate(log_rate);
     let mut builder = sandbox::wasi_builder(settings)?;
     builder

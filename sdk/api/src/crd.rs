@@ -32,7 +32,8 @@ const FUNCTION_RULES: &[(&[&str], &str, &str)] = &[
     (
         &["runtime", "container"],
         "!has(self.mode) || self.mode != 'cgi'",
-        "spec.runtime.container.mode: cgi is local mode only; use http or lambda in a cluster",
+        "spec.runtime.container.mode: cgi is local mode only; use http or lambda in a cluster \
+         (or job for a script that runs to completion)",
     ),
     (
         &["runtime", "wasm"],

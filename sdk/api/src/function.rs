@@ -74,6 +74,10 @@ pub struct FunctionSpec {
     /// Event sources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triggers: Option<TriggersSpec>,
+    /// Named, typed parameters of the function's runs (`faas run --option`, a schedule's
+    /// `options`): see `faas_api::options`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<crate::options::RunOption>,
 }
 
 /// Exactly one of `wasm` or `container` must be set (checked by validation, not by the type, so
@@ -175,6 +179,10 @@ pub enum ContainerMode {
     Http,
     Cgi,
     Lambda,
+    /// Runs to completion once per run, without HTTP: exit code 0 is success; stdout and
+    /// stderr are the run's log, its options `FAAS_OPTION_<NAME>` variables, its payload on
+    /// stdin. A Kubernetes Job per run in a cluster, a child process per run locally.
+    Job,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
@@ -305,6 +313,10 @@ pub struct Schedule {
     pub history: Option<HistorySpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifySpec>,
+    /// Values of the function's `spec.options` for this schedule's runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::schema::any_json_map")]
+    pub options: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -388,6 +400,15 @@ pub struct FilterSpec {
 }
 
 impl FunctionSpec {
+    /// `spec.runtime.container.mode: job`: runs to completion once per run and answers no
+    /// call (`faas_api::contract::JOB_NOT_CALLABLE`).
+    pub fn is_job(&self) -> bool {
+        self.runtime
+            .container
+            .as_ref()
+            .is_some_and(|c| c.mode == ContainerMode::Job)
+    }
+
     /// `spec.triggers.sqs`, empty when there are no triggers.
     pub fn sqs_triggers(&self) -> &[SqsTrigger] {
         self.triggers.as_ref().map_or(&[][..], |t| &t.sqs[..])

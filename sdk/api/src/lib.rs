@@ -16,6 +16,7 @@ pub mod lambda_env;
 pub mod limits;
 pub mod manifest;
 pub mod network;
+pub mod options;
 pub mod pool;
 pub mod replace;
 pub mod routing;

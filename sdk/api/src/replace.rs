@@ -6,7 +6,7 @@
 
 use crate::function::{ContainerMode, Function};
 
-/// `wasm`, `container-http`, `container-cgi` or `lambda`: what runs a function.
+/// `wasm`, `container-http`, `container-cgi`, `lambda` or `job`: what runs a function.
 pub fn runtime_kind(function: &Function) -> &'static str {
     match &function.spec.runtime.container {
         None => "wasm",
@@ -14,6 +14,7 @@ pub fn runtime_kind(function: &Function) -> &'static str {
             ContainerMode::Http => "container-http",
             ContainerMode::Cgi => "container-cgi",
             ContainerMode::Lambda => "lambda",
+            ContainerMode::Job => "job",
         },
     }
 }

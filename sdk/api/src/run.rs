@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const REQUESTED_LABEL: &str = "faas.dev/requested";
 /// Annotation of a requested run carrying its payload (base64), when it has one.
 pub const PAYLOAD_ANNOTATION: &str = "faas.dev/payload";
+/// Annotation of a requested run carrying the options given for it: a JSON object of option
+/// names to values, resolved by the controller against the Function's `spec.options`.
+pub const OPTIONS_ANNOTATION: &str = "faas.dev/options";
 /// Largest payload a requested run may carry in its annotation (annotations share 256 KiB).
 pub const MAX_REQUESTED_PAYLOAD: usize = 128 * 1024;
 
@@ -38,6 +41,10 @@ pub struct FunctionRunSpec {
     pub scheduled_time: Option<String>,
     #[serde(default = "one")]
     pub attempt: u32,
+    /// The run's options as resolved (`faas_api::options`), secrets redacted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[schemars(schema_with = "crate::schema::any_json_map")]
+    pub options: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn one() -> u32 {
@@ -82,6 +89,9 @@ pub struct FunctionRunStatus {
     pub end_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<u16>,
+    /// A `mode: job` run's exit code (absent when a signal ended it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
     /// Response body, bounded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,

@@ -45,7 +45,11 @@ impl FunctionSpec {
         let Some(container) = &self.runtime.container else {
             return ReplicasOwner::Controller;
         };
-        if container.mode == crate::ContainerMode::Cgi {
+        // Neither has a Deployment: a process per request (local only), a Job per run.
+        if matches!(
+            container.mode,
+            crate::ContainerMode::Cgi | crate::ContainerMode::Job
+        ) {
             return ReplicasOwner::Controller;
         }
         match (self.polls_queues(), keda_installed) {

@@ -188,6 +188,56 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
     if let Some(t) = &spec.triggers {
         validate_sqs(&t.sqs, errs);
     }
+    crate::options::validate(&spec.options, &spec.schedules, errs);
+    if spec
+        .runtime
+        .container
+        .as_ref()
+        .is_some_and(|c| c.mode == ContainerMode::Job)
+    {
+        validate_job(spec, errs);
+    }
+}
+
+/// `mode: job`: a process that runs once per run, so nothing about serving requests applies.
+fn validate_job(spec: &FunctionSpec, errs: &mut ValidationErrors) {
+    if spec
+        .runtime
+        .container
+        .as_ref()
+        .is_some_and(|c| c.port.is_some())
+    {
+        errs.push(
+            "spec.runtime.container.port",
+            "a job has no server to reach (mode: job runs once per run, without HTTP)",
+        );
+    }
+    if let Some(http) = &spec.http {
+        if http.path.is_some() {
+            errs.push(
+                "spec.http.path",
+                "a job is not called over HTTP: it runs by its schedules, `faas run` or the runs API",
+            );
+        }
+        if !http.hosts.is_empty() {
+            errs.push(
+                "spec.http.hosts",
+                "a job is not called over HTTP: it runs by its schedules, `faas run` or the runs API",
+            );
+        }
+    }
+    if spec.scale.is_some() {
+        errs.push(
+            "spec.scale",
+            "a job has no replicas: each run is its own process (a Kubernetes Job in a cluster)",
+        );
+    }
+    if !spec.sqs_triggers().is_empty() {
+        errs.push(
+            "spec.triggers.sqs",
+            "a job takes no SQS trigger: use mode: lambda or http for a queue's messages",
+        );
+    }
 }
 
 fn validate_wasm(w: &WasmRuntime, errs: &mut ValidationErrors) {
@@ -1025,6 +1075,44 @@ mod tests {
             container: Some(c),
         };
         f
+    }
+
+    #[test]
+    fn a_job_takes_nothing_that_serves_requests() {
+        let job = |port| {
+            container_fn(ContainerRuntime {
+                command: vec!["sh".into(), "report.sh".into()],
+                mode: ContainerMode::Job,
+                port,
+                ..Default::default()
+            })
+        };
+        assert_eq!(errors(&job(None)), Vec::<String>::new());
+        let mut f = job(Some(8080));
+        f.spec.http = Some(HttpSpec {
+            path: Some("/report".into()),
+            hosts: vec!["report.example.com".into()],
+            ..Default::default()
+        });
+        f.spec.scale = Some(ScaleSpec::default());
+        f.spec.triggers = Some(TriggersSpec {
+            sqs: vec![SqsTrigger {
+                queue_url: "https://sqs.eu-west-1.amazonaws.com/123456789012/q".into(),
+                ..Default::default()
+            }],
+        });
+        assert_eq!(
+            errors(&f),
+            vec![
+                "spec.runtime.container.port: a job has no server to reach (mode: job runs once per run, without HTTP)",
+                "spec.http.path: a job is not called over HTTP: it runs by its schedules, `faas run` or the runs API",
+                "spec.http.hosts: a job is not called over HTTP: it runs by its schedules, `faas run` or the runs API",
+                "spec.scale: a job has no replicas: each run is its own process (a Kubernetes Job in a cluster)",
+                "spec.triggers.sqs: a job takes no SQS trigger: use mode: lambda or http for a queue's messages",
+            ]
+        );
+        assert!(f.spec.is_job());
+        assert!(!wasm_fn("w").spec.is_job());
     }
 
     #[test]

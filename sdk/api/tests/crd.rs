@@ -100,7 +100,10 @@ fn function_crd_is_structural() {
         serde_json::json!(["Allow", "Forbid", "Replace"])
     );
     let mode = &spec["properties"]["runtime"]["properties"]["container"]["properties"]["mode"];
-    assert_eq!(mode["enum"], serde_json::json!(["http", "cgi", "lambda"]));
+    assert_eq!(
+        mode["enum"],
+        serde_json::json!(["http", "cgi", "lambda", "job"])
+    );
 
     // env is a map or a list: kept as written (a structural schema cannot say "object or
     // array"), checked by the platform's validation.

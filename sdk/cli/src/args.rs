@@ -193,6 +193,10 @@ pub enum Command {
         /// Payload (request body): text, @file, or - for stdin. Default: the schedule's.
         #[arg(short = 'd', long = "data")]
         data: Option<String>,
+        /// A value of one of the function's options (spec.options), NAME=VALUE; repeatable.
+        /// Checked before the run exists: a bad one names the option and nothing runs.
+        #[arg(long = "option", value_name = "NAME=VALUE")]
+        options: Vec<String>,
         /// Print the run id and return at once.
         #[arg(long)]
         detach: bool,
@@ -274,6 +278,14 @@ pub enum RunsCommand {
     Cancel {
         /// Run id.
         id: String,
+    },
+    /// A run's whole log (its output and the platform's lines about each attempt).
+    Logs {
+        /// Run id.
+        id: String,
+        /// Keep printing while the run goes on, until it ends.
+        #[arg(short, long)]
+        follow: bool,
     },
 }
 

@@ -97,7 +97,7 @@ fn changes(command: &Command) -> Option<&'static str> {
             ..
         } => Some("cancel a run"),
         Command::Runs {
-            show: None | Some(RunsCommand::Show { .. }),
+            show: None | Some(RunsCommand::Show { .. } | RunsCommand::Logs { .. }),
             ..
         }
         | Command::List { .. }

@@ -12,6 +12,7 @@ mod examples;
 mod first_hour;
 mod hostile;
 mod identity;
+mod jobs;
 mod lambda;
 mod lambda_invoke;
 mod lifecycle;

@@ -156,6 +156,14 @@ fn scheduled_event(identity: &Identity, request: &http::Request<Bytes>) -> Bytes
         serde_json::from_slice::<Value>(body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
     };
+    // A function that declares options gets them beside the payload (`faas_api::options`).
+    let detail = match header(contract::OPTIONS_HEADER)
+        .as_deref()
+        .and_then(faas_api::options::parse_header)
+    {
+        Some(options) => json!({"options": options, "payload": detail}),
+        None => detail,
+    };
     let run = header(contract::RUN_ID_HEADER).unwrap_or_default();
     let schedule = header(contract::SCHEDULE_HEADER).unwrap_or_else(|| "manual".into());
     let time = header(contract::SCHEDULED_TIME_HEADER).unwrap_or_else(|| {
@@ -362,5 +370,32 @@ mod tests {
             got["resources"][0],
             "arn:aws:events:eu-west-3:123456789012:rule/faas-orders-nightly"
         );
+    }
+
+    #[test]
+    fn a_run_with_options_gets_them_beside_its_payload_in_detail() {
+        let run = |options: Option<&str>| {
+            let mut request = http::Request::builder()
+                .uri("/")
+                .header("x-faas-trigger", "manual")
+                .header("x-faas-run-id", "orders.manual.0123456789abcdef");
+            if let Some(options) = options {
+                request = request.header("x-faas-options", options);
+            }
+            let request = request
+                .body(Bytes::from_static(b"plain text"))
+                .expect("request");
+            parse(&event(Shape::of(&request), &identity(), &request))
+        };
+        assert_eq!(
+            run(Some(r#"{"days":7,"dry_run":true,"region":"eu-west-1"}"#))["detail"],
+            json!({
+                "options": {"days": 7, "dry_run": true, "region": "eu-west-1"},
+                "payload": "plain text",
+            })
+        );
+        // Without options (or with a header that is not options), the payload is the detail.
+        assert_eq!(run(None)["detail"], json!("plain text"));
+        assert_eq!(run(Some("[1]"))["detail"], json!("plain text"));
     }
 }

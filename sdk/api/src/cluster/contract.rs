@@ -127,6 +127,12 @@ pub const SCHEDULED_TIME_HEADER: &str = "x-faas-scheduled-time";
 pub const ATTEMPT_HEADER: &str = "x-faas-attempt";
 /// How many attempts an async call made (on its dead letter / callback).
 pub const ATTEMPTS_HEADER: &str = "x-faas-attempts";
+/// A run's options (`faas_api::options::Resolved::header_value`): a JSON object in ASCII.
+pub const OPTIONS_HEADER: &str = "x-faas-options";
+/// On a `mode: job` run's answer: the process's exit code.
+pub const EXIT_CODE_HEADER: &str = "x-faas-exit-code";
+/// On a `mode: job` run's answer: the signal that ended the process.
+pub const EXIT_SIGNAL_HEADER: &str = "x-faas-exit-signal";
 /// Set (`true`) on invocations of an async call.
 pub const ASYNC_HEADER: &str = "x-faas-async";
 /// Carried by every state-changing management request (`X-Faas-Request: 1`): the CLI and
@@ -253,6 +259,9 @@ pub enum Workload {
     /// A Lambda handler: its own Deployment, behind the `faas-runtime` sidecar, which routes
     /// by function like a pool.
     Lambda,
+    /// `mode: job`: no Deployment and no Service; a Kubernetes Job per run, which the
+    /// scheduler creates.
+    Job,
 }
 
 impl Workload {
@@ -262,7 +271,8 @@ impl Workload {
     /// call at `spec.timeout` (or a run's timeout).
     pub fn enforces_deadline_in_pod(self) -> bool {
         match self {
-            Workload::Pool | Workload::Lambda => true,
+            // A Job's `activeDeadlineSeconds` is the run's timeout.
+            Workload::Pool | Workload::Lambda | Workload::Job => true,
             Workload::Http => false,
         }
     }
@@ -305,6 +315,8 @@ pub enum Reason {
     /// A WASM function the controller has not placed in a pool (yet, or because the pool it
     /// names has another placement): `status.pool` is unset.
     NotPlaced,
+    /// `mode: job`: nothing serves requests; runs are Jobs.
+    JobNotCallable,
 }
 
 impl Reason {
@@ -316,6 +328,7 @@ impl Reason {
             Reason::NoImage => "NoImage",
             Reason::CgiNotSupportedInCluster => "CgiNotSupportedInCluster",
             Reason::NotPlaced => "NotPlaced",
+            Reason::JobNotCallable => "JobNotCallable",
         }
     }
 }
@@ -330,16 +343,23 @@ impl fmt::Display for Reason {
             ),
             Reason::CgiNotSupportedInCluster => f.write_str(
                 "spec.runtime.container.mode: cgi starts a process per request, which only \
-                 local mode can do; use http or lambda in a cluster",
+                 local mode can do; use http or lambda in a cluster (or job for a script that \
+                 runs to completion)",
             ),
             Reason::NotPlaced => {
                 f.write_str("waiting for the controller to place it in a runtime pool")
             }
+            Reason::JobNotCallable => f.write_str(JOB_NOT_CALLABLE),
         }
     }
 }
 
 impl std::error::Error for Reason {}
+
+/// Why a `mode: job` function answers no request, in every host.
+pub const JOB_NOT_CALLABLE: &str = "a job (spec.runtime.container.mode: job) runs to completion \
+     once per run and answers no HTTP request: start a run with `faas run`, the runs API or a \
+     schedule";
 
 /// What runs `function` in a cluster, or why nothing can: from the spec alone (the
 /// controller renders from this; [`placement`] adds where the controller put it).
@@ -354,6 +374,7 @@ pub fn workload(function: &Function) -> Result<Workload, Reason> {
     let workload = match container.mode {
         ContainerMode::Http => Workload::Http,
         ContainerMode::Lambda => Workload::Lambda,
+        ContainerMode::Job => Workload::Job,
         // Whatever the image: no cluster part starts a process per request.
         ContainerMode::Cgi => return Err(Reason::CgiNotSupportedInCluster),
     };
@@ -389,6 +410,7 @@ pub fn placement(function: &Function) -> Result<Upstream, Reason> {
         }
         Workload::Http => (function_object(name), String::new()),
         Workload::Lambda => (function_object(name), function_path(name)),
+        Workload::Job => return Err(Reason::JobNotCallable),
     };
     Ok(Upstream {
         namespace,

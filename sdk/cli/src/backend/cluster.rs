@@ -21,8 +21,8 @@ use futures::future::BoxFuture;
 use kube::Api;
 
 use super::{
-    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, RunFilter,
-    RunRequest,
+    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, LogPiece,
+    RunFilter, RunRequest,
 };
 use crate::client::Reply;
 use crate::commands::invoke::Call;
@@ -225,5 +225,33 @@ impl Backend for Cluster {
         sink: &'a mut (dyn FnMut(String) -> anyhow::Result<()> + Send),
     ) -> BoxFuture<'a, anyhow::Result<()>> {
         logs::logs_to(self, name, options, sink).boxed()
+    }
+
+    fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>> {
+        async move {
+            // A cluster records each run's tail on its FunctionRun; whole logs in S3 are not
+            // built yet. The tail is shown once, when the run has ended.
+            let run = read::run(self, id).await?;
+            let status = run.status.unwrap_or_default();
+            let done = faas_schedule::plan::is_final(status.phase);
+            let tail = if done {
+                status.log_tail.unwrap_or_default()
+            } else {
+                String::new()
+            };
+            if offset == 0 && done {
+                eprintln!(
+                    "(a cluster keeps the last {} KiB of a run's log)",
+                    faas_api::contract::MAX_LOG_TAIL_BYTES / 1024
+                );
+            }
+            let text = if offset == 0 { tail } else { String::new() };
+            Ok(LogPiece {
+                next: offset + text.len() as u64,
+                text,
+                done,
+            })
+        }
+        .boxed()
     }
 }

@@ -13,8 +13,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::{
-    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, RunFilter,
-    RunRequest, typed,
+    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, LogPiece,
+    RunFilter, RunRequest, typed,
 };
 use crate::client::{Gateway, Reply, multipart};
 use crate::commands::invoke::Call;
@@ -444,6 +444,9 @@ impl Backend for Local {
             if let Some(schedule) = request.schedule {
                 path.push_str(&format!("&schedule={}", encode(schedule)));
             }
+            for (name, value) in &request.options {
+                path.push_str(&format!("&option={}", encode(&format!("{name}={value}"))));
+            }
             let reply = self
                 .gateway
                 .send(
@@ -481,6 +484,22 @@ impl Backend for Local {
                 bail!("{}", reply.error_message());
             }
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>> {
+        async move {
+            let raw = self
+                .gateway
+                .get_json(&format!("/system/runs/{}/log?offset={offset}", encode(id)))
+                .await?;
+            let piece: LogPiece = LogPiece {
+                text: raw["text"].as_str().unwrap_or_default().to_owned(),
+                next: raw["next"].as_u64().unwrap_or(offset),
+                done: raw["done"].as_bool().unwrap_or(true),
+            };
+            Ok(piece)
         }
         .boxed()
     }
@@ -583,12 +602,13 @@ mod tests {
             function: "f?g",
             schedule: Some("s t"),
             payload: None,
+            options: vec![("day".into(), "a&b=c".into())],
             detach: true,
         };
         local.start_run(start).await.unwrap_err();
         assert_eq!(
             lines.recv().await.unwrap(),
-            "POST /system/functions/f%3Fg/runs?detach=true&schedule=s%20t HTTP/1.1"
+            "POST /system/functions/f%3Fg/runs?detach=true&schedule=s%20t&option=day%3Da%26b%3Dc HTTP/1.1"
         );
         let call = Call::parse(None, &[], None, "/p?q=1", false).unwrap();
         local.call("h#i", &call).await.unwrap();

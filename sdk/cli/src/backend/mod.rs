@@ -85,8 +85,20 @@ pub struct RunRequest<'a> {
     /// Run with this schedule's settings.
     pub schedule: Option<&'a str>,
     pub payload: Option<Bytes>,
+    /// Values of the function's options, NAME and VALUE as given (checked by the platform).
+    pub options: Vec<(String, String)>,
     /// Return once started instead of once finished.
     pub detach: bool,
+}
+
+/// A piece of a run's log, from an offset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogPiece {
+    pub text: String,
+    /// Where the next piece starts.
+    pub next: u64,
+    /// Whether the run has ended (nothing more will be written after `next`).
+    pub done: bool,
 }
 
 /// How `faas deploy` deploys.
@@ -170,6 +182,9 @@ pub trait Backend: Send + Sync {
     /// Stops a run in flight: the attempt going on is dropped, nothing is retried, and the
     /// run is recorded `Interrupted` with the message `cancelled by request`.
     fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>>;
+
+    /// A piece of run `id`'s whole log from `offset`.
+    fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>>;
 
     /// A function's log lines, each handed to `sink`; an error of `sink` (standard output
     /// closed) ends it.

@@ -12,6 +12,7 @@ pub mod list;
 pub mod logs;
 pub mod new;
 pub mod run;
+pub mod run_logs;
 pub mod runs;
 pub mod schedules;
 pub mod table;
@@ -57,19 +58,23 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             name,
             schedule,
             data,
+            options,
             detach,
             output,
         } => {
-            run::start(
-                backend,
-                &name,
-                schedule.as_deref(),
-                data.as_deref(),
+            let start = run::Start {
+                name: &name,
+                schedule: schedule.as_deref(),
+                data: data.as_deref(),
+                options: &options,
                 detach,
-                output,
-            )
-            .await
+            };
+            run::start(backend, start, output).await
         }
+        Command::Runs {
+            show: Some(RunsCommand::Logs { id, follow }),
+            ..
+        } => run_logs::print(backend, &id, follow).await,
         Command::Runs {
             show: Some(RunsCommand::Show { id, tz, output }),
             ..

@@ -27,19 +27,49 @@ const CANCEL_WAIT: Duration = Duration::from_secs(10);
 /// Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 const INTERRUPTED_EXIT: i32 = 130;
 
+/// What `faas run` was asked for.
+pub struct Start<'a> {
+    pub name: &'a str,
+    pub schedule: Option<&'a str>,
+    pub data: Option<&'a str>,
+    /// `--option NAME=VALUE`, as given.
+    pub options: &'a [String],
+    pub detach: bool,
+}
+
+/// `--option NAME=VALUE` values, each split once at its first `=`; a name given twice or a
+/// value without `=` is refused before anything is sent.
+pub fn parse_options(given: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut options: Vec<(String, String)> = Vec::with_capacity(given.len());
+    for pair in given {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("--option {pair:?}: expected NAME=VALUE");
+        };
+        if name.is_empty() {
+            bail!("--option {pair:?}: the option's name is missing before '='");
+        }
+        if options.iter().any(|(n, _)| n == name) {
+            bail!("--option {name}: given twice");
+        }
+        options.push((name.to_owned(), value.to_owned()));
+    }
+    Ok(options)
+}
+
 /// `faas run NAME`: starts a run; unless `detach`, follows it to its end.
-pub async fn start(
-    backend: &dyn Backend,
-    name: &str,
-    schedule: Option<&str>,
-    data: Option<&str>,
-    detach: bool,
-    output: Output,
-) -> anyhow::Result<()> {
+pub async fn start(backend: &dyn Backend, start: Start<'_>, output: Output) -> anyhow::Result<()> {
+    let Start {
+        name,
+        schedule,
+        data,
+        options,
+        detach,
+    } = start;
     let request = RunRequest {
         function: name,
         schedule,
         payload: read_data(data)?,
+        options: parse_options(options)?,
         // Always detached: this command follows the run itself, so it can say what happens
         // while it waits and leave the run going when interrupted.
         detach: true,
@@ -233,6 +263,7 @@ mod tests {
                 trigger: "manual".into(),
                 scheduled_time: None,
                 attempt,
+                options: Default::default(),
             },
         );
         run.status = status;

@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use faas_api::{FunctionRun, MAX_REQUESTED_PAYLOAD, PAYLOAD_ANNOTATION, REQUESTED_LABEL};
+use faas_api::{
+    FunctionRun, MAX_REQUESTED_PAYLOAD, OPTIONS_ANNOTATION, PAYLOAD_ANNOTATION, REQUESTED_LABEL,
+};
 use faas_schedule::plan::{MANUAL, is_final, manual_run_id};
 use kube::Api;
 use kube::api::PostParams;
@@ -56,6 +58,19 @@ pub async fn run(
             }
         );
     }
+    // Checked here as the controller will check them, so a bad option never makes a request.
+    let given: std::collections::BTreeMap<String, serde_json::Value> = request
+        .options
+        .iter()
+        .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
+        .collect();
+    let from_schedule = request
+        .schedule
+        .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
+        .map(|s| s.options.clone())
+        .unwrap_or_default();
+    let resolved = faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let payload = request.payload;
     if let Some(payload) = &payload
         && payload.len() > MAX_REQUESTED_PAYLOAD
@@ -69,6 +84,12 @@ pub async fn run(
     let schedule = request.schedule.unwrap_or(MANUAL);
     let id = manual_run_id(name, schedule);
     let mut annotations = serde_json::Map::new();
+    if !given.is_empty() {
+        annotations.insert(
+            OPTIONS_ANNOTATION.to_owned(),
+            serde_json::to_string(&given)?.into(),
+        );
+    }
     if let Some(payload) = &payload {
         annotations.insert(
             PAYLOAD_ANNOTATION.to_owned(),
@@ -89,7 +110,10 @@ pub async fn run(
             },
             "annotations": annotations,
         },
-        "spec": {"function": name, "schedule": schedule, "trigger": "manual", "attempt": 1},
+        "spec": {
+            "function": name, "schedule": schedule, "trigger": "manual", "attempt": 1,
+            "options": resolved.shown(),
+        },
     }))?;
     let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let created = runs

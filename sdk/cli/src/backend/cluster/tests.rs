@@ -502,6 +502,7 @@ fn asked(schedule: &'static str) -> RunRequest<'static> {
         function: "hello",
         schedule: Some(schedule),
         payload: Some("{\"day\": 1}".into()),
+        options: Vec::new(),
         detach: false,
     }
 }
