@@ -223,10 +223,33 @@ impl FunctionTarget for GatewayTarget {
     }
 }
 
+/// Where a namespace's runs go: a `mode: job` function's to a Kubernetes Job
+/// ([`crate::jobs`]), every other function's through the gateway.
+pub struct RunTarget {
+    pub gateway: GatewayTarget,
+    pub jobs: crate::jobs::JobTarget,
+}
+
+impl FunctionTarget for RunTarget {
+    fn call(
+        &self,
+        function: &str,
+        request: http::Request<Bytes>,
+        ctx: CallContext,
+    ) -> Pin<Box<dyn Future<Output = http::Response<ResponseBody>> + Send + '_>> {
+        if self.jobs.job_function(function).is_some() {
+            self.jobs.call(function, request, ctx)
+        } else {
+            self.gateway.call(function, request, ctx)
+        }
+    }
+}
+
 /// The schedulers of every namespace, following the Functions they schedule.
 pub struct ClusterCron {
     client: Client,
     functions: Store<Function>,
+    defaults: Arc<crate::render::ClusterDefaults>,
     leader: watch::Receiver<bool>,
     metrics: CronMetrics,
     owner: String,
@@ -239,10 +262,13 @@ pub struct ClusterCron {
 }
 
 impl ClusterCron {
-    /// Schedulers for the Functions in `functions`, firing while `leader` says so.
+    /// Schedulers for the Functions in `functions`, firing while `leader` says so; the Jobs
+    /// of job functions' runs rendered with `defaults`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         client: Client,
         functions: Store<Function>,
+        defaults: Arc<crate::render::ClusterDefaults>,
         leader: watch::Receiver<bool>,
         metrics: CronMetrics,
         owner: String,
@@ -252,6 +278,7 @@ impl ClusterCron {
         ClusterCron {
             client,
             functions,
+            defaults,
             leader,
             metrics,
             owner,
@@ -298,10 +325,16 @@ impl ClusterCron {
         tracing::info!(namespace, "cron: scheduler started for the namespace");
         let runner = Runner::new(
             Arc::new(KubeRunStore::new(self.client.clone(), namespace)),
-            Arc::new(
-                GatewayTarget::new(namespace, &self.gateway, self.token.as_deref())
+            Arc::new(RunTarget {
+                gateway: GatewayTarget::new(namespace, &self.gateway, self.token.as_deref())
                     .with_pod_logs(PodLogs::new(self.client.clone())),
-            ),
+                jobs: crate::jobs::JobTarget::new(
+                    self.client.clone(),
+                    namespace,
+                    self.functions.clone(),
+                    Arc::clone(&self.defaults),
+                ),
+            }),
             self.metrics.clone(),
             Clock::System,
             self.owner.clone(),

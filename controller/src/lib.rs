@@ -15,6 +15,7 @@
 
 pub mod applier;
 pub mod cron;
+pub mod jobs;
 pub mod metrics;
 pub mod pools;
 pub mod reconcile;

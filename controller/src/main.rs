@@ -219,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
         controller: reconcile::MANAGER.to_owned(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let job_defaults = Arc::new(defaults.clone());
     let ctx = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
@@ -259,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
     let cron = Arc::new(faas_controller::cron::ClusterCron::new(
         client.clone(),
         functions_store,
+        job_defaults,
         leader.clone(),
         cron_metrics,
         run_owner(&identity),

@@ -194,6 +194,40 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
             other => other?,
         }
     }
+    // A job's runs are Jobs the scheduler creates: between runs it has only its identity
+    // (the ServiceAccount of its IAM role) and the NetworkPolicy its run pods get.
+    let job = allowed
+        && matches!(
+            faas_api::contract::workload(function),
+            Ok(faas_api::contract::Workload::Job)
+        );
+    if job {
+        let apply = Applier {
+            client: &ctx.client,
+            namespace: &namespace,
+            owner: Some(&owner),
+        };
+        let applied = async {
+            if let Some(network) = &ctx.defaults.network
+                && let Ok(policy) = crate::render::network::function_policy(function, network)
+            {
+                apply.typed(policy).await?;
+            }
+            apply
+                .typed(service_account::service_account(function))
+                .await
+                .map(drop)
+        };
+        match applied.await {
+            Err(Error::NotOwned { kind, name }) => {
+                observed.not_owned = Some(format!("{kind} {name}"));
+            }
+            other => {
+                other?;
+                observed.job_ready = true;
+            }
+        }
+    }
     write_status(function, ctx, &namespace, &observed).await?;
     Ok(Action::requeue(RESYNC))
 }

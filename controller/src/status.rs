@@ -40,6 +40,9 @@ pub struct Observed {
     pub refused: Option<String>,
     /// An object the Function needs exists and faas did not make it (`Deployment fn-x`).
     pub not_owned: Option<String>,
+    /// A `mode: job` function's identity (its ServiceAccount) and NetworkPolicy are applied:
+    /// its runs can start.
+    pub job_ready: bool,
     /// The routes it asked for and did not get ([`faas_api::routing::Claims`] over every
     /// Function the controller sees).
     pub route_losses: Vec<faas_api::routing::Loss>,
@@ -217,6 +220,25 @@ fn schedules(function: &Function, now: jiff::Timestamp) -> Option<Condition> {
             "every schedule is suspended (or never fires again)".to_owned(),
         ),
     })
+}
+
+/// A job has nothing running between runs: it is ready once its runs can start.
+fn job_ready(observed: &Observed) -> Condition {
+    if observed.job_ready {
+        condition(
+            "Ready",
+            true,
+            "RunsAsJobs",
+            "each run is a Kubernetes Job, started by its schedules or `faas run`".to_owned(),
+        )
+    } else {
+        condition(
+            "Ready",
+            false,
+            "Pending",
+            "its ServiceAccount is not applied yet".to_owned(),
+        )
+    }
 }
 
 /// Readiness from the Deployment's own status.
@@ -458,6 +480,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
                 .or(conflict)
                 .unwrap_or_else(|| match &observed.pool {
                     Some((name, deployment)) => pool_ready(name, deployment, function, observed),
+                    None if function.spec.is_job() => job_ready(observed),
                     None => ready_from(observed.deployment.as_ref()),
                 })
         }

@@ -1545,3 +1545,35 @@ fn a_pool_deployment_maps_to_the_members_of_that_pool_in_its_namespace() {
     assert_eq!(names, ["also-in-default", "in-default"]);
     assert!(reconcile::pool_members(&reader, &deployment(json!({}))).is_empty());
 }
+
+/// A `mode: job` function gets its identity and nothing that runs: each run is a Job the
+/// scheduler creates. It is ready once its runs can start.
+#[tokio::test]
+async fn a_job_gets_its_identity_and_no_workload_and_is_ready_to_run() {
+    let (ctx, mut api) = context(false);
+    let mut f = function(ContainerMode::Job, Some("registry.example.com/report:1"));
+    f.spec.scale = None;
+    let f_copy = f.clone();
+    let pass = run(f, &ctx).await;
+
+    let (sa, reply) = expect_apply(
+        &mut api,
+        "/api/v1/namespaces/shop/serviceaccounts/fn-orders",
+    )
+    .await;
+    owner_is_the_function(&sa);
+    reply.json(200, &sa);
+
+    // No Deployment, Service or PDB: the next request is the status.
+    let (status, reply) = expect_status(&mut api).await;
+    let ready = &status["status"]["conditions"][0];
+    assert_eq!(ready["type"], "Ready");
+    assert_eq!(ready["status"], "True", "{status}");
+    assert_eq!(ready["reason"], "RunsAsJobs");
+    assert_eq!(status["status"]["runtime"], "job");
+    reply.json(200, &stored(&f_copy, &status));
+    let (event, reply) = expect_event(&mut api).await;
+    assert_eq!(event["reason"], "RunsAsJobs", "{event}");
+    reply.json(201, &event);
+    pass.await.unwrap().expect("pass succeeds");
+}

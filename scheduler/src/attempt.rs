@@ -159,10 +159,14 @@ async fn call_once(
         let response = target.call(&job.key.function, request, ctx).await;
         let status = response.status().as_u16();
         let exit = Exit::of(response.headers());
+        let interrupted = response
+            .headers()
+            .get(contract::INTERRUPTED_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let output = read_output(response.into_body(), MAX_OUTPUT).await;
-        (status, exit, output)
+        (status, exit, interrupted, output)
     };
-    let Ok((status, exit, output)) = tokio::time::timeout(limit, call).await else {
+    let Ok((status, exit, interrupted, output)) = tokio::time::timeout(limit, call).await else {
         return Outcome {
             phase: RunPhase::TimedOut,
             http_status: None,
@@ -173,6 +177,16 @@ async fn call_once(
         };
     };
     let tail = log_tail.wait(TAIL_WAIT).await;
+    if let Some(why) = interrupted {
+        return Outcome {
+            phase: RunPhase::Interrupted,
+            http_status: Some(status),
+            exit_code: None,
+            output: None,
+            log_tail: tail.filter(|t| !t.is_empty()),
+            message: Some(why),
+        };
+    }
     let phase = plan::phase_of_status(status);
     let message = (phase != RunPhase::Succeeded).then(|| match exit {
         Exit::Code(code) => format!("the job exited with code {code}"),

@@ -97,8 +97,26 @@ impl FunctionTarget for Fake {
             self.max_running.fetch_max(now_running, Ordering::SeqCst);
             let _running = Running(&self.running);
             tokio::time::sleep(delay).await;
+            // Codes past 999 stand for a job's exit code (1003: exit 3); 599 for an
+            // interrupted run (a disrupted pod).
             let mut response = Response::new(full_body(format!("status {status}")));
-            *response.status_mut() = http::StatusCode::from_u16(status).expect("status");
+            let (http_status, exit) = match status {
+                1000.. => (if status == 1000 { 200 } else { 500 }, Some(status - 1000)),
+                599 => (503, None),
+                _ => (status, None),
+            };
+            *response.status_mut() = http::StatusCode::from_u16(http_status).expect("status");
+            if let Some(code) = exit {
+                response
+                    .headers_mut()
+                    .insert("x-faas-exit-code", http::HeaderValue::from(code));
+            }
+            if status == 599 {
+                response.headers_mut().insert(
+                    "x-faas-interrupted",
+                    http::HeaderValue::from_static("the run's pod was disrupted"),
+                );
+            }
             response
         })
     }
@@ -414,6 +432,39 @@ async fn exhausted_retries_fail_the_run() {
     assert_eq!(all[0].spec.attempt, 2);
     assert_eq!(message(&all[0]), "function answered HTTP 500");
     assert_eq!(s.fake.calls().len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_jobs_exit_code_and_an_interruption_are_recorded_and_retried_by_policy() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    // Interrupted (a spot node taken away), then exit 3, then exit 0.
+    s.fake.behave("job", Duration::ZERO, &[599, 1003, 1000]);
+    let mut spec = schedule("daily", "0 0 * * *");
+    spec.retries = Some(RetrySpec {
+        limit: 2,
+        backoff: Some("1s".into()),
+    });
+    s.scheduler.set_jobs(vec![job("job", &spec)]);
+    sleep_secs(86_500.0).await;
+    let all = runs(&s.store, "job").await;
+    assert_eq!(phases(&all), [RunPhase::Succeeded]);
+    assert_eq!(all[0].spec.attempt, 3);
+    assert_eq!(all[0].status.as_ref().and_then(|s| s.exit_code), Some(0));
+
+    // Without retries each ends the run as it is.
+    s.fake.behave("once", Duration::ZERO, &[599]);
+    s.fake.behave("fails", Duration::ZERO, &[1003]);
+    let daily = schedule("daily", "0 0 * * *");
+    s.scheduler
+        .set_jobs(vec![job("once", &daily), job("fails", &daily)]);
+    sleep_secs(86_400.0).await;
+    let once = runs(&s.store, "once").await;
+    assert_eq!(phases(&once), [RunPhase::Interrupted]);
+    assert_eq!(message(&once[0]), "the run's pod was disrupted");
+    let fails = runs(&s.store, "fails").await;
+    assert_eq!(phases(&fails), [RunPhase::Failed]);
+    assert_eq!(message(&fails[0]), "the job exited with code 3");
+    assert_eq!(fails[0].status.as_ref().and_then(|s| s.exit_code), Some(3));
 }
 
 #[tokio::test(start_paused = true)]

@@ -347,6 +347,9 @@ class ChartTest(unittest.TestCase):
             ("events.k8s.io", "events", "create"),
             ("networking.k8s.io", "networkpolicies", "patch"),
             ("networking.k8s.io", "networkpolicies", "delete"),
+            ("batch", "jobs", "create"),
+            ("batch", "jobs", "get"),
+            ("batch", "jobs", "delete"),
         ]:
             self.assertTrue(allowed(group, resource, verb), (group, resource, verb))
         # Nothing it does not do: Secrets only to grant pool pods theirs (never listed or
@@ -358,6 +361,9 @@ class ChartTest(unittest.TestCase):
         self.assertFalse(allowed("coordination.k8s.io", "leases", "get"))
         # Logs to read, never a way into a pod.
         self.assertFalse(allowed("", "pods/exec", "create"))
+        # Jobs it makes and follows; never a CronJob (schedules are the controller's).
+        self.assertFalse(allowed("batch", "cronjobs", "create"))
+        self.assertFalse(allowed("batch", "jobs", "patch"))
         self.assertFalse(allowed("", "pods", "get"))
         lease = find(objects, "Role", "faas-controller-lease")[0]
         self.assertEqual(lease["metadata"]["namespace"], "faas-system")

@@ -7,11 +7,13 @@
 //!   spreading for function pods.
 //! - [`workload`]: a container function's Deployment, Service and PodDisruptionBudget, with
 //!   the `faas-runtime` native sidecar for Lambda handlers and SQS triggers.
+//! - [`job`]: a `mode: job` run's Kubernetes Job, and what its end means for the run.
 //! - [`pool`]: a WASM runtime pool's objects; [`pool_access`]: which of its members'
 //!   ServiceAccount tokens (their IAM roles) and Secrets its pods may have.
 //! - [`network`]: the NetworkPolicies of function and pool pods (ingress from the platform
 //!   only, egress never to instance metadata, `allowedOutboundHosts` as address rules).
 
+pub mod job;
 pub mod network;
 pub mod placement;
 pub mod pool;

@@ -221,7 +221,7 @@ pub const SECURITY_GROUP_LABEL: &str = "faas.dev/security-group";
 
 /// The pods' labels: the function's, plus the security-group label when the spec asks for
 /// security groups for pods.
-fn pod_labels(function: &Function) -> BTreeMap<String, String> {
+pub(super) fn pod_labels(function: &Function) -> BTreeMap<String, String> {
     let mut labels = labels(function.metadata.name.as_deref().unwrap_or_default());
     if let Some(group) = function
         .spec
@@ -263,44 +263,10 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
     let container = function.spec.runtime.container.as_ref()?;
     let name = function.metadata.name.as_deref().unwrap_or_default();
     let limits = function.spec.limits().unwrap_or_default();
-    let memory = Quantity(format!("{}Mi", (limits.memory_bytes >> 20).max(1)));
     let lambda = container.mode == ContainerMode::Lambda;
     let app_port = container.port.map(i32::from);
 
-    // The function cannot turn the metadata switch back off: its value is the platform's.
-    // Kubernetes Secrets the Kubernetes way: a `secretKeyRef` the kubelet resolves, so the
-    // value is never in the Function nor in anything the controller writes. (SSM and Secrets
-    // Manager entries are refused for container functions in a cluster:
-    // `faas_api::validate_for_cluster`.)
-    let mut env: Vec<EnvVar> = function
-        .spec
-        .env
-        .entries()
-        .iter()
-        .filter(|e| e.name != IMDS_DISABLED_ENV)
-        .filter_map(|e| match &e.value_from {
-            None => Some(EnvVar {
-                name: e.name.clone(),
-                value: Some(e.value.clone().unwrap_or_default()),
-                ..EnvVar::default()
-            }),
-            Some(from) => match from.source() {
-                Ok(faas_api::SecretRef::Kubernetes(secret)) => Some(EnvVar {
-                    name: e.name.clone(),
-                    value_from: Some(EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: secret.name,
-                            key: secret.key,
-                            optional: Some(false),
-                        }),
-                        ..EnvVarSource::default()
-                    }),
-                    ..EnvVar::default()
-                }),
-                _ => None,
-            },
-        })
-        .collect();
+    let mut env = spec_env(function);
     if lambda {
         env.extend(lambda_environment(function, container, limits, defaults));
     }
@@ -320,23 +286,7 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
                 ..ContainerPort::default()
             }]
         }),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                (
-                    "cpu".to_owned(),
-                    Quantity(
-                        function
-                            .spec
-                            .cpu
-                            .clone()
-                            .unwrap_or_else(|| defaults.default_cpu_request.clone()),
-                    ),
-                ),
-                ("memory".to_owned(), memory.clone()),
-            ])),
-            limits: Some(BTreeMap::from([("memory".to_owned(), memory)])),
-            ..ResourceRequirements::default()
-        }),
+        resources: Some(resources(function, limits, defaults)),
         // The same readiness the runtime uses locally: the path when the spec names one.
         readiness_probe: probe.map(|p| match &container.readiness_path {
             Some(path) => http_probe(path, p, 5),
@@ -467,6 +417,70 @@ pub fn workload(function: &Function, defaults: &ClusterDefaults) -> Option<Workl
         service,
         pdb,
     })
+}
+
+/// `spec.env` as a function container's environment. The function cannot turn the metadata
+/// switch back off: its value is the platform's. Kubernetes Secrets the Kubernetes way: a
+/// `secretKeyRef` the kubelet resolves, so the value is never in the Function nor in anything
+/// the controller writes. (SSM and Secrets Manager entries are refused for container
+/// functions in a cluster: `faas_api::validate_for_cluster`.)
+pub(super) fn spec_env(function: &Function) -> Vec<EnvVar> {
+    function
+        .spec
+        .env
+        .entries()
+        .iter()
+        .filter(|e| e.name != IMDS_DISABLED_ENV)
+        .filter_map(|e| match &e.value_from {
+            None => Some(EnvVar {
+                name: e.name.clone(),
+                value: Some(e.value.clone().unwrap_or_default()),
+                ..EnvVar::default()
+            }),
+            Some(from) => match from.source() {
+                Ok(faas_api::SecretRef::Kubernetes(secret)) => Some(EnvVar {
+                    name: e.name.clone(),
+                    value_from: Some(EnvVarSource {
+                        secret_key_ref: Some(SecretKeySelector {
+                            name: secret.name,
+                            key: secret.key,
+                            optional: Some(false),
+                        }),
+                        ..EnvVarSource::default()
+                    }),
+                    ..EnvVar::default()
+                }),
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// Requests and limits of a function container: its memory as request and limit, its CPU
+/// (or the chart's default) as request only.
+pub(super) fn resources(
+    function: &Function,
+    limits: faas_api::Limits,
+    defaults: &ClusterDefaults,
+) -> ResourceRequirements {
+    let memory = Quantity(format!("{}Mi", (limits.memory_bytes >> 20).max(1)));
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            (
+                "cpu".to_owned(),
+                Quantity(
+                    function
+                        .spec
+                        .cpu
+                        .clone()
+                        .unwrap_or_else(|| defaults.default_cpu_request.clone()),
+                ),
+            ),
+            ("memory".to_owned(), memory.clone()),
+        ])),
+        limits: Some(BTreeMap::from([("memory".to_owned(), memory)])),
+        ..ResourceRequirements::default()
+    }
 }
 
 #[cfg(test)]

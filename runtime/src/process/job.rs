@@ -1,7 +1,7 @@
 //! `mode: job`: a process that runs to completion once per run, without HTTP. The run's
-//! payload is its stdin; its options (`x-faas-options`, from the scheduler) are
-//! `FAAS_OPTION_<NAME>` variables beside the run's `FAAS_RUN_ID`, `FAAS_SCHEDULE`,
-//! `FAAS_TRIGGER`, `FAAS_ATTEMPT` and `FAAS_SCHEDULED_TIME`; stdout and stderr are its log.
+//! payload is its stdin; its environment is `faas_api::job_env`'s (the run's identity,
+//! `FAAS_OPTION_<NAME>` for its options, the payload again), the same as a Job's pod in a
+//! cluster; stdout and stderr are its log.
 //! Exit code 0 is success, anything else a failure with the code recorded. What the job
 //! writes to the file named by `FAAS_OUTPUT` is the run's output (JSON or text).
 //!
@@ -22,9 +22,8 @@ use crate::guest_log::{GuestLog, Stream};
 use crate::wasm::WasmConfig;
 use crate::{CallContext, InvokeError, ResponseBody, full_body};
 
-/// Time between SIGTERM at the deadline and SIGKILL: Kubernetes' default grace is 30 s, but
-/// a run already late should not hold its slot long.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+/// Time between SIGTERM at the deadline and SIGKILL, as a Job's pod gets in a cluster.
+pub const DEFAULT_GRACE: Duration = faas_api::job_env::STOP_GRACE;
 /// Largest output (`$FAAS_OUTPUT`) kept; more is cut with a note.
 pub const MAX_OUTPUT_BYTES: u64 = 256 * 1024;
 
@@ -69,9 +68,16 @@ impl JobProcess {
             })?;
         let output_path = workspace.path().join("output");
         let mut command = self.spec.command().map_err(InvokeError::Unavailable)?;
+        let headers = request.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         command
-            .envs(run_environment(request.headers()))
-            .env("FAAS_OUTPUT", &output_path)
+            .envs(faas_api::job_env::environment(header, request.body()))
+            .env(faas_api::job_env::OUTPUT_VARIABLE, &output_path)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -144,32 +150,6 @@ async fn finish_logs(logs: &mut tokio::task::JoinHandle<()>) {
     {
         logs.abort();
     }
-}
-
-/// The run's variables: its options and what identifies it.
-fn run_environment(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let mut env: Vec<(String, String)> = [
-        ("FAAS_RUN_ID", contract::RUN_ID_HEADER),
-        ("FAAS_SCHEDULE", contract::SCHEDULE_HEADER),
-        ("FAAS_TRIGGER", contract::TRIGGER_HEADER),
-        ("FAAS_ATTEMPT", contract::ATTEMPT_HEADER),
-        ("FAAS_SCHEDULED_TIME", contract::SCHEDULED_TIME_HEADER),
-    ]
-    .into_iter()
-    .filter_map(|(var, name)| header(name).map(|v| (var.to_owned(), v.to_owned())))
-    .collect();
-    if let Some(options) =
-        header(contract::OPTIONS_HEADER).and_then(faas_api::options::parse_header)
-    {
-        env.extend(options.iter().map(|(name, value)| {
-            (
-                faas_api::options::env_name(name),
-                faas_api::options::text_of(value),
-            )
-        }));
-    }
-    env
 }
 
 /// The first [`MAX_OUTPUT_BYTES`] of what the job wrote to `$FAAS_OUTPUT`, if anything.

@@ -12,6 +12,7 @@ pub mod cron;
 pub mod env;
 pub mod filter;
 mod function;
+pub mod job_env;
 pub mod lambda_env;
 pub mod limits;
 pub mod manifest;

@@ -133,6 +133,9 @@ pub const OPTIONS_HEADER: &str = "x-faas-options";
 pub const EXIT_CODE_HEADER: &str = "x-faas-exit-code";
 /// On a `mode: job` run's answer: the signal that ended the process.
 pub const EXIT_SIGNAL_HEADER: &str = "x-faas-exit-signal";
+/// On a run's answer: the run was interrupted (its pod disrupted), and why; the scheduler
+/// records it `Interrupted` and its retries decide.
+pub const INTERRUPTED_HEADER: &str = "x-faas-interrupted";
 /// Set (`true`) on invocations of an async call.
 pub const ASYNC_HEADER: &str = "x-faas-async";
 /// Carried by every state-changing management request (`X-Faas-Request: 1`): the CLI and
