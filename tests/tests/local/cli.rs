@@ -154,7 +154,11 @@ fn new_refuses_bad_names_and_existing_folders() {
 async fn templates_serve_as_they_are() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().to_str().unwrap();
-    for (name, lang) in [("web", "container"), ("orders", "python-lambda")] {
+    for (name, lang) in [
+        ("web", "container"),
+        ("orders", "python-lambda"),
+        ("nightly", "job"),
+    ] {
         let out = faas(&["new", name, "--lang", lang, "--dir", dir], home.path());
         assert!(out.status.success(), "{:?}", text(&out));
         let manifest = home.path().join(name).join("function.yaml");
@@ -184,6 +188,15 @@ async fn templates_serve_as_they_are() {
     .await;
     let reply = faas_e2e::get(&faas.url("/function/orders/x")).await;
     assert_eq!(reply.json()["function"], "orders", "{}", reply.text());
+    // The job runs once per run, with its options.
+    let out = faas
+        .cli()
+        .args(["run", "nightly", "--option", "days=2"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), r#"{"days": 2, "ok": true}"#, "{stderr}");
 }
 
 #[tokio::test]

@@ -170,7 +170,14 @@ async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
 
     let out = faas
         .cli()
-        .args(["run", "nightly-report", "--schedule", "nightly"])
+        .args([
+            "run",
+            "nightly-report",
+            "--schedule",
+            "nightly",
+            "--option",
+            "dry_run=true",
+        ])
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -178,16 +185,30 @@ async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("nightly report for"), "{stdout}");
-    assert!(
-        stdout.contains(r#"input: {"scope":"yesterday"}"#),
-        "{stdout}"
+    assert_eq!(
+        stdout.trim(),
+        r#"{"scope": "yesterday", "rows": 60}"#,
+        "{stderr}"
     );
     assert!(
         after_target(&stderr).starts_with("run nightly-report.nightly.run."),
         "{stderr}"
     );
-    assert!(stderr.contains(": Succeeded (HTTP 200)"), "{stderr}");
+    assert!(stderr.contains(": Succeeded (exit 0)"), "{stderr}");
+    let id = after_target(&stderr)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let out = faas.cli().args(["runs", "logs", &id]).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "scope: yesterday, recipients: team@example.com",
+        "day 3: 60 rows so far",
+        "dry run: report not sent",
+    ] {
+        assert!(log.contains(line), "{line:?} missing from:\n{log}");
+    }
 
     let out = faas
         .cli()

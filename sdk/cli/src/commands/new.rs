@@ -19,6 +19,9 @@ pub enum Lang {
     RustLambda,
     /// Any HTTP server in a container (Python here).
     Container,
+    /// A script that runs to completion once per run (mode: job), with options and a
+    /// schedule: what Rundeck jobs and CronJobs are.
+    Job,
 }
 
 /// Writes the template into `parent/name`; refuses to overwrite an existing folder.
@@ -54,6 +57,7 @@ pub fn create(parent: &Path, name: &str, lang: Lang) -> anyhow::Result<()> {
             dir.display()
         ),
         Lang::PythonLambda | Lang::Container => {}
+        Lang::Job => println!("run it once:   faas run {name} --option days=2   (after faas up)"),
     }
     println!(
         "run it here:   faas up {}\ndeploy it:     faas deploy -f {}/function.yaml{}",
@@ -172,6 +176,45 @@ fn files(name: &str, lang: Lang, sdk: &SdkSource) -> Vec<(&'static str, String)>
             ),
             (".gitignore", "target/\n".to_owned()),
         ],
+        Lang::Job => vec![
+            ("job.sh", JOB_SCRIPT.to_owned()),
+            (
+                "function.yaml",
+                format!(
+                    "# A script run once per run: its exit code decides the run; its output is the run's log.
+# Local mode runs `command`; a cluster runs `image` as a Kubernetes Job (build it from the Dockerfile).
+apiVersion: faas.dev/v1alpha1
+kind: Function
+metadata: {{name: {name}}}
+spec:
+  runtime:
+    container:
+      image: REGISTRY/{name}:0.1.0
+      command: [sh, job.sh]
+      mode: job
+  timeout: 15m
+  options:
+  - {{name: days, type: number, default: 1, description: how many days back to look}}
+  - {{name: dry_run, type: boolean, default: false}}
+  schedules:
+  - name: nightly
+    cron: '0 3 * * *'
+    timeZone: UTC
+    concurrencyPolicy: Forbid
+    retries: {{limit: 1, backoff: 1m}}
+    history: {{succeeded: 7, failed: 7}}
+"
+                ),
+            ),
+            (
+                "Dockerfile",
+                "FROM debian:bookworm-slim
+COPY job.sh /app/job.sh
+USER 65532
+ENTRYPOINT [\"sh\", \"/app/job.sh\"]
+".to_owned(),
+            ),
+        ],
         Lang::Container => vec![
             ("server.py", CONTAINER_SERVER.to_owned()),
             (
@@ -195,6 +238,23 @@ fn rust_cargo(name: &str, sdk: &SdkSource) -> String {
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n{dependency}\n\n[profile.release]\nopt-level = \"s\"\nlto = true\nstrip = true\n\n# A project of its own, even inside another workspace.\n[workspace]\n"
     )
 }
+
+const JOB_SCRIPT: &str = r#"#!/bin/sh
+# A faas job: runs to completion once per run. Exit 0 is success; any other code fails the
+# run (and its schedule's retries decide). Everything printed is the run's log
+# (`faas runs logs ID -f`).
+#   FAAS_OPTION_<NAME>   the run's options (spec.options): faas run NAME --option days=2
+#   FAAS_RUN_ID, FAAS_SCHEDULE, FAAS_TRIGGER, FAAS_ATTEMPT, FAAS_SCHEDULED_TIME
+#   FAAS_PAYLOAD         the run's payload (also on stdin locally)
+#   FAAS_OUTPUT          a file: what you write there is the run's output
+set -eu
+echo "run ${FAAS_RUN_ID:-by hand}, attempt ${FAAS_ATTEMPT:-1}: looking ${FAAS_OPTION_DAYS} day(s) back"
+if [ "${FAAS_OPTION_DRY_RUN}" = true ]; then
+  echo "dry run: nothing written"
+fi
+printf '{"days": %s, "ok": true}
+' "${FAAS_OPTION_DAYS}" > "${FAAS_OUTPUT}"
+"#;
 
 const RUST_LIB: &str = r#"//! A faas function: an HTTP request in, a response out.
 

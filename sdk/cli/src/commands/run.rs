@@ -9,7 +9,7 @@ use faas_api::{FunctionRun, RunPhase};
 use faas_schedule::plan::is_final;
 
 use super::invoke::read_data;
-use super::runs::{duration, http_status};
+use super::runs::{duration, end_of};
 use super::table::print_value;
 use crate::args::Output;
 use crate::backend::{Backend, Fetched, RunRequest};
@@ -107,10 +107,7 @@ pub async fn start(backend: &dyn Backend, start: Start<'_>, output: Output) -> a
     eprintln!(
         "run {id}: {}{} in {}{tries}",
         status.phase.as_str(),
-        status
-            .http_status
-            .map(|s| format!(" (HTTP {s})"))
-            .unwrap_or_default(),
+        end_of(&run).map(|e| format!(" ({e})")).unwrap_or_default(),
         duration(&run)
     );
     if let Some(out) = &status.output {
@@ -235,10 +232,7 @@ pub async fn cancel(backend: &dyn Backend, id: &str) -> anyhow::Result<()> {
             eprintln!(
                 "run {id}: {}{} ({})",
                 status.phase.as_str(),
-                match http_status(&run).as_str() {
-                    "-" => String::new(),
-                    code => format!(" (HTTP {code})"),
-                },
+                end_of(&run).map(|e| format!(" ({e})")).unwrap_or_default(),
                 status.message.as_deref().unwrap_or("cancelled")
             );
             return Ok(());

@@ -121,6 +121,15 @@ pub fn shown(run: &FunctionRun, zone: &TimeZone) -> String {
     if let Some(message) = &status.message {
         fields.push(("Message:", message.clone()));
     }
+    if !run.spec.options.is_empty() {
+        let options: Vec<String> = run
+            .spec
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={}", faas_api::options::text_of(v)))
+            .collect();
+        fields.push(("Options:", options.join(" ")));
+    }
     let mut out = String::new();
     for (label, value) in fields {
         out.push_str(&format!("{label:<11} {value}\n"));
@@ -137,12 +146,27 @@ pub fn shown(run: &FunctionRun, zone: &TimeZone) -> String {
     out
 }
 
+/// How the run's last attempt ended, in words: `exit 3` for a job, `HTTP 200` otherwise.
+pub(super) fn end_of(run: &FunctionRun) -> Option<String> {
+    let status = run.status.as_ref()?;
+    match (status.exit_code, status.http_status) {
+        (Some(code), _) => Some(format!("exit {code}")),
+        (None, Some(http)) => Some(format!("HTTP {http}")),
+        (None, None) => None,
+    }
+}
+
+/// The STATUS column: a job's exit code (`exit 3`), else the HTTP status, else `-`.
 pub(super) fn http_status(run: &FunctionRun) -> String {
-    run.status
-        .as_ref()
-        .and_then(|s| s.http_status)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "-".into())
+    let status = run.status.as_ref();
+    match (
+        status.and_then(|s| s.exit_code),
+        status.and_then(|s| s.http_status),
+    ) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(http)) => http.to_string(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// How long the run took (`running` while it goes on).
