@@ -19,9 +19,12 @@ try {
     if (msg.type() === "error" && !msg.text().startsWith("Failed to load resource")) problems.push("console: " + msg.text());
   });
   page.on("pageerror", (err) => problems.push("page error: " + err.message));
-  // Failed loads, except the wait for a just-started run's record (404 until it is written).
+  // Failed loads, except the wait for a just-started run's record (404 until it is written)
+  // and the refusal this script asks for (a run without a required option).
+  let refusalExpected = false;
   page.on("response", (r) => {
-    if (r.status() >= 400 && !(r.status() === 404 && r.url().includes("/system/runs/"))) {
+    const refused = refusalExpected && r.status() === 400 && r.url().includes("/runs?detach=true");
+    if (r.status() >= 400 && !refused && !(r.status() === 404 && r.url().includes("/system/runs/"))) {
       problems.push(`${r.status()} for ${r.url()}`);
     }
   });
@@ -115,6 +118,37 @@ try {
   await page.goto(base + "/ui/runs?function=echo-cgi");
   check((await page.$(`tr[data-run-id="${id}"]`)) === null, "the function filter let another function's run through");
   await page.screenshot({ path: shots + "/4-runs.png", fullPage: true });
+
+  // A job with options: one input per option, of its type; a secret's shows nothing.
+  await page.goto(base + "/ui/functions/report");
+  check((await page.getAttribute("#option-days", "type")) === "number", "days is not a number input");
+  check((await page.$eval("#option-region", (s) => s.value)) === "eu", "region's default not selected");
+  check((await page.getAttribute("#option-token", "type")) === "password", "the secret option is not hidden");
+  // Without its required option the run is refused, saying which, and nothing runs.
+  refusalExpected = true;
+  await page.click('button[data-run="report"]');
+  await page.waitForFunction(() => document.getElementById("action-error")?.textContent.includes("option days"));
+  refusalExpected = false;
+  await page.fill("#option-days", "4");
+  await page.selectOption("#option-region", "us");
+  await page.fill("#option-token", "t0p-secret");
+  await page.click('button[data-run="report"]');
+  await page.waitForURL(/\/ui\/runs\/report\.manual\./);
+  // The log shows lines while the run is still going, then all of it.
+  await page.waitForFunction(() => document.getElementById("runlog")?.textContent.includes("line 2"), null, { timeout: 30000 });
+  const whileRunning = await page.textContent("#phase");
+  check(whileRunning === "Running", "the log was not live (phase " + whileRunning + ")");
+  await page.waitForFunction(
+    () => document.getElementById("phase")?.textContent === "Succeeded" &&
+      document.getElementById("runlog")?.textContent.includes("done days=4 region=us token=10"),
+    null,
+    { timeout: 30000 },
+  );
+  const details = await page.textContent("dl");
+  check(details.includes("Exit code") && details.includes("Option days") && details.includes("********"),
+    "the run's exit code and options (secret redacted): " + details);
+  check(!(await page.content()).includes("t0p-secret"), "the secret option's value is on the page");
+  await page.screenshot({ path: shots + "/5-job-log.png", fullPage: true });
 } finally {
   await browser.close();
 }

@@ -21,6 +21,30 @@ async function refresh() {
 
 setInterval(() => refresh().catch(() => {}), REFRESH_MS);
 
+// A run page's whole log: read piece by piece from the offset reached, appended as text
+// (never as HTML), followed while the run goes on.
+async function followLog() {
+  const pre = document.getElementById("runlog");
+  if (!pre) return;
+  const url = "/system/runs/" + encodeURIComponent(pre.dataset.log) + "/log?offset=";
+  let offset = 0;
+  for (;;) {
+    const reply = await fetch(url + offset);
+    if (!reply.ok) {
+      pre.append("(no log: " + reply.statusText + ")");
+      return;
+    }
+    const piece = await reply.json();
+    if (piece.text) pre.append(piece.text);
+    const advanced = piece.next > offset;
+    offset = piece.next;
+    if (piece.done && !advanced) return;
+    if (!advanced) await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+followLog().catch(() => {});
+
 function say(text) {
   const box = document.getElementById("action-error");
   if (box) box.textContent = text;
@@ -35,6 +59,12 @@ document.addEventListener("click", async (event) => {
     const payload = document.getElementById("payload");
     let url = "/system/functions/" + encodeURIComponent(fn) + "/runs?detach=true";
     if (schedule) url += "&schedule=" + encodeURIComponent(schedule);
+    // The options typed in the form (empty: not given, so the schedule's or the default).
+    for (const input of document.querySelectorAll("[data-option]")) {
+      if (input.value !== "") {
+        url += "&option=" + encodeURIComponent(input.dataset.option + "=" + input.value);
+      }
+    }
     run.disabled = true;
     try {
       const reply = await fetch(url, {

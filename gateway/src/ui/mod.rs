@@ -41,6 +41,8 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
     let query = request.uri().query().unwrap_or_default();
     let fragment = request.headers().contains_key(FRAGMENT_HEADER);
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    // The run page's log follows below its live part, never replaced by a refresh.
+    let mut trailer = None;
     let (status, title, live, fixed) = match segments.as_slice() {
         ["app.js"] => return asset("text/javascript; charset=utf-8", APP_JS),
         ["app.css"] => return asset("text/css; charset=utf-8", APP_CSS),
@@ -73,7 +75,10 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
         ),
         ["runs", id] => {
             match pages::run(platform, id, query_value(query, "namespace").as_deref()).await {
-                Some(markup) => (StatusCode::OK, format!("Run {id}"), markup, None),
+                Some(markup) => {
+                    trailer = pages::run_log_section(platform, id);
+                    (StatusCode::OK, format!("Run {id}"), markup, None)
+                }
                 None => not_found(&format!("run {id}")),
             }
         }
@@ -82,7 +87,7 @@ pub async fn handle<B>(platform: &Arc<Platform>, request: &Request<B>) -> Respon
     let body = if fragment {
         live
     } else {
-        layout(&title, fixed, live)
+        layout(&title, fixed, live, trailer)
     };
     let mut response = Response::new(faas_runtime::full_body(body.into_string()));
     *response.status_mut() = status;
@@ -128,8 +133,9 @@ fn asset(content_type: &'static str, text: &'static str) -> Response<ResponseBod
     response
 }
 
-/// The page: navigation, the part that does not refresh (forms), the live part.
-fn layout(title: &str, fixed: Option<Markup>, live: Markup) -> Markup {
+/// The page: navigation, the part that does not refresh (forms), the live part, and what
+/// follows it without refreshing (a run's log).
+fn layout(title: &str, fixed: Option<Markup>, live: Markup, trailer: Option<Markup>) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -151,6 +157,7 @@ fn layout(title: &str, fixed: Option<Markup>, live: Markup) -> Markup {
                 h1 { (title) }
                 @if let Some(fixed) = fixed { section.fixed { (fixed) } }
                 main id="live" { (live) }
+                @if let Some(trailer) = trailer { section.trailer { (trailer) } }
             }
         }
     }

@@ -218,7 +218,18 @@ pub fn run_now_form(platform: &Platform, name: &str) -> Markup {
                 .collect()
         })
         .unwrap_or_default();
+    let options = platform
+        .registry
+        .get(name)
+        .map(|entry| entry.function.spec.options.clone())
+        .unwrap_or_default();
     html! {
+        @if !options.is_empty() {
+            fieldset.options {
+                legend { "Options" }
+                @for option in &options { (option_input(option)) }
+            }
+        }
         label for="payload" { "Payload (request body of the run; empty: the schedule's)" }
         textarea id="payload" name="payload" {}
         p {
@@ -228,6 +239,51 @@ pub fn run_now_form(platform: &Platform, name: &str) -> Markup {
                 button.secondary type="button" data-run=(name) data-schedule=(schedule) { "Run " (schedule) }
             }
             " " span id="action-error" {}
+        }
+    }
+}
+
+/// One input of the Run now form per declared option, of its type, with its default; a
+/// schedule's own values still apply under what is typed here (empty: not given).
+fn option_input(option: &faas_api::options::RunOption) -> Markup {
+    use faas_api::options::OptionType;
+    let id = format!("option-{}", option.name);
+    let default = option
+        .default
+        .as_ref()
+        .map(faas_api::options::text_of)
+        .unwrap_or_default();
+    html! {
+        label for=(id) {
+            span { (option.name) @if option.required { " *" } }
+            @match option.kind {
+                OptionType::Enum => {
+                    select id=(id) data-option=(option.name) {
+                        @if !option.required { option value="" { "" } }
+                        @for value in &option.values {
+                            option value=(value) selected[*value == default] { (value) }
+                        }
+                    }
+                }
+                OptionType::Boolean => {
+                    select id=(id) data-option=(option.name) {
+                        option value="" { "" }
+                        option value="true" selected[default == "true"] { "true" }
+                        option value="false" selected[default == "false"] { "false" }
+                    }
+                }
+                OptionType::Number => {
+                    input id=(id) type="number" step="any" data-option=(option.name) value=(default);
+                }
+                // A secret's default is never put in the page.
+                OptionType::String if option.secret => {
+                    input id=(id) type="password" autocomplete="off" data-option=(option.name);
+                }
+                OptionType::String => {
+                    input id=(id) type="text" data-option=(option.name) value=(default);
+                }
+            }
+            @if let Some(description) = &option.description { span.reason { (description) } }
         }
     }
 }
@@ -496,6 +552,18 @@ pub async fn async_calls(platform: &Platform) -> Markup {
 pub async fn run(platform: &Platform, id: &str, namespace: Option<&str>) -> Option<Markup> {
     let run = platform.run_history.get()?.get(namespace, id).await?;
     let status = run.status.clone().unwrap_or_default();
+    // A run whose whole log is kept shows that (below, `run_log_section`) instead of its tail.
+    let whole_log = match platform.scheduler.get() {
+        Some(scheduler) => matches!(
+            scheduler
+                .runner()
+                .store()
+                .read_log(id.to_owned(), 0, 0)
+                .await,
+            Ok(Some(_))
+        ),
+        None => false,
+    };
     let duration = run_duration(&run);
     let shown = |text: &Option<String>| {
         text.as_deref().map(|t| {
@@ -520,8 +588,15 @@ pub async fn run(platform: &Platform, id: &str, namespace: Option<&str>) -> Opti
             dt { "Ended" } dd { (utc(status.end_time.as_deref())) }
             dt { "Duration" } dd { (duration) }
             dt { "Attempt" } dd { (run.spec.attempt) }
-            dt { "HTTP status" } dd { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
+            @if let Some(code) = status.exit_code {
+                dt { "Exit code" } dd { (code) }
+            } @else {
+                dt { "HTTP status" } dd { (status.http_status.map(|c| c.to_string()).unwrap_or_else(|| "-".into())) }
+            }
             @if let Some(message) = &status.message { dt { "Message" } dd { (message) } }
+            @for (name, value) in &run.spec.options {
+                dt { "Option " (name) } dd { code { (faas_api::options::text_of(value)) } }
+            }
         }
         // A cluster's dashboard is read-only: runs are the controller's (FunctionRuns, RBAC).
         @if platform.config.host.manages_functions { p {
@@ -540,7 +615,17 @@ pub async fn run(platform: &Platform, id: &str, namespace: Option<&str>) -> Opti
         } }
         h2 { "Output" }
         pre id="output" { (shown(&status.output).unwrap_or_default()) }
-        @if let Some(tail) = shown(&status.log_tail) { h2 { "Log tail" } pre id="log" { (tail) } }
+        @if !whole_log && let Some(tail) = shown(&status.log_tail) { h2 { "Log tail" } pre id="log" { (tail) } }
+    })
+}
+
+/// A run's whole log, below its live details: filled and followed by the page's script from
+/// `GET /system/runs/{id}/log` (where the scheduler keeps logs: `faas up`).
+pub fn run_log_section(platform: &Platform, id: &str) -> Option<Markup> {
+    platform.scheduler.get()?;
+    Some(html! {
+        h2 { "Log" }
+        pre id="runlog" data-log=(id) {}
     })
 }
 

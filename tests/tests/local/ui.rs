@@ -19,6 +19,22 @@ fn platform_dir() -> tempfile::TempDir {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
     let dir = platform_dir();
+    // A job with options, whose log the run page follows while it runs.
+    std::fs::write(
+        dir.path().join("report.sh"),
+        "i=1\nwhile [ $i -le 10 ]; do echo \"line $i\"; i=$((i + 1)); sleep 0.3; done\n\
+         echo \"done days=$FAAS_OPTION_DAYS region=$FAAS_OPTION_REGION token=${#FAAS_OPTION_TOKEN}\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("report.yaml"),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: report}\nspec:\n  \
+         runtime:\n    container:\n      command: [sh, report.sh]\n      mode: job\n  \
+         options:\n  - {name: days, type: number, required: true, description: days back}\n  \
+         - {name: region, type: enum, values: [eu, us], default: eu}\n  \
+         - {name: token, secret: true}\n",
+    )
+    .unwrap();
     let faas = Faas::start(dir.path());
     let shots = repo_root().join("tests/ui/artifacts");
     std::fs::create_dir_all(&shots).unwrap();
@@ -35,6 +51,11 @@ async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
         faas.stderr.lock().unwrap()
     );
     assert!(repo_root().join("tests/ui/artifacts/3-run.png").exists());
+    assert!(
+        repo_root()
+            .join("tests/ui/artifacts/5-job-log.png")
+            .exists()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
