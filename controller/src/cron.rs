@@ -256,6 +256,8 @@ pub struct ClusterCron {
     gateway: String,
     token: Option<String>,
     schedulers: Mutex<HashMap<String, Arc<Scheduler>>>,
+    /// Set by [`ClusterCron::shutdown`]: runs of jobs it cuts off keep their Jobs.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Requested runs handed to a scheduler (by namespace/name), so that a watch re-list
     /// does not start one twice; an entry leaves when its run ends.
     taken: Arc<Mutex<std::collections::HashSet<String>>>,
@@ -285,6 +287,7 @@ impl ClusterCron {
             gateway,
             token,
             schedulers: Mutex::new(HashMap::new()),
+            stopping: Arc::default(),
             taken: Arc::default(),
         }
     }
@@ -333,7 +336,8 @@ impl ClusterCron {
                     namespace,
                     self.functions.clone(),
                     Arc::clone(&self.defaults),
-                ),
+                )
+                .with_stopping(Arc::clone(&self.stopping)),
             }),
             self.metrics.clone(),
             Clock::System,
@@ -464,8 +468,11 @@ impl ClusterCron {
         });
     }
 
-    /// Stops every scheduler; runs in flight get `grace`.
+    /// Stops every scheduler; runs in flight get `grace`. The Jobs of job runs it cuts off
+    /// go on (the next leader follows them).
     pub async fn shutdown(&self, grace: Duration) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Release);
         let all: Vec<_> = self
             .schedulers
             .lock()

@@ -9,14 +9,17 @@
 //! - An attempt that finds an unfinished Job of an earlier attempt of its run adopts it
 //!   instead of starting the work twice: a controller killed mid-run leaves its Job running,
 //!   and its successor resumes the run as its next attempt.
-//! - An attempt dropped before its end (a `Replace` policy, the controller shutting down)
-//!   deletes its Job, and with it the pod.
+//! - An attempt dropped before its end by a `Replace` policy deletes its Job, and with it the
+//!   pod. One dropped because the controller is shutting down leaves its Job running: the
+//!   next leader follows it when the run is resumed, and a controller rollout never kills a
+//!   long run.
 //! - The log tail comes from the pod's log once the Job ended; the whole log stays in the
 //!   pod until the Job's TTL.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -41,6 +44,8 @@ pub struct JobTarget {
     functions: Store<Function>,
     defaults: Arc<ClusterDefaults>,
     poll: Duration,
+    /// Set when the controller shuts down: dropped attempts then keep their Jobs.
+    stopping: Arc<AtomicBool>,
 }
 
 impl JobTarget {
@@ -56,7 +61,14 @@ impl JobTarget {
             functions,
             defaults,
             poll: POLL,
+            stopping: Arc::default(),
         }
+    }
+
+    /// Shares `stopping`: once it is set, an attempt dropped leaves its Job running.
+    pub fn with_stopping(mut self, stopping: Arc<AtomicBool>) -> Self {
+        self.stopping = stopping;
+        self
     }
 
     /// With another interval between looks at a Job (tests).
@@ -127,6 +139,7 @@ impl JobTarget {
         let guard = DeleteOnDrop {
             jobs: jobs.clone(),
             name: Some(name.clone()),
+            stopping: Arc::clone(&self.stopping),
         };
         let (job, pod) = loop {
             tokio::time::sleep(self.poll).await;
@@ -342,6 +355,7 @@ fn error(status: u16, reason: &str, message: &str) -> http::Response<ResponseBod
 struct DeleteOnDrop {
     jobs: Api<Job>,
     name: Option<String>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl DeleteOnDrop {
@@ -356,6 +370,10 @@ impl Drop for DeleteOnDrop {
         else {
             return;
         };
+        if self.stopping.load(Ordering::Acquire) {
+            tracing::info!(job = %name, "jobs: the controller stops; the run's Job goes on for the next leader");
+            return;
+        }
         let jobs = self.jobs.clone();
         runtime.spawn(async move {
             let params = DeleteParams {

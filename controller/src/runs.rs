@@ -191,7 +191,7 @@ impl KubeRunStore {
         let runs = self
             .listed(Some((&prune.key.function, &prune.key.schedule)))
             .await?;
-        let doomed = prune_victims(runs.iter().map(|r| (run_id(r), phase(r))), prune.history);
+        let doomed = prune_victims(runs.iter(), prune);
         for id in doomed {
             match self.runs().delete(id, &DeleteParams::background()).await {
                 Ok(_) => {}

@@ -310,3 +310,34 @@ async fn a_spot_interruption_is_an_interrupted_run() {
     assert_eq!(status, 503);
     assert!(why.unwrap_or_default().contains("DisruptionTarget"));
 }
+
+#[tokio::test]
+async fn a_run_cut_off_by_the_controllers_shutdown_leaves_its_job_running() {
+    let (target, mut api) = target();
+    let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let target = target.with_stopping(Arc::clone(&stopping));
+    let sink = LogTailSink::default();
+    let call = tokio::spawn(async move {
+        let _ = target.call("report", request(1), ctx(&sink)).await;
+    });
+    expect_run_record(&mut api).await;
+    expect_list(&mut api, json!([])).await;
+    let name = job_name(RUN, 1);
+    let (created, reply) = expect(&mut api, "POST", &format!("{}?", jobs_path())).await;
+    reply.json(201, &created);
+    let (_, reply) = expect(&mut api, "GET", &format!("{}/{name}", jobs_path())).await;
+    reply.json(200, &job_with(&name, 1, json!([])));
+    stopping.store(true, std::sync::atomic::Ordering::Release);
+    call.abort();
+    let _ = call.await;
+    // No DELETE (a look at the Job already on its way when the call was dropped may come).
+    while let Ok(Some((request, _))) =
+        tokio::time::timeout(Duration::from_millis(300), api.next_request()).await
+    {
+        assert_ne!(
+            request.method(),
+            "DELETE",
+            "the Job was deleted at shutdown"
+        );
+    }
+}

@@ -82,7 +82,9 @@ async fn a_run_is_created_owned_labelled_then_its_status_cursor_and_pruning_foll
         history: faas_schedule::job::History {
             succeeded: 1,
             failed: 1,
+            keep_for: None,
         },
+        now: "2026-11-29T03:00:00Z".parse().unwrap(),
     };
     let id = "orders.nightly.20261129t030000z";
     let created = tokio::spawn(async move {

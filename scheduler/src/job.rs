@@ -9,7 +9,7 @@ use bytes::Bytes;
 use faas_api::cron::CronSchedule;
 use faas_api::limits::parse_duration;
 use faas_api::options::Resolved;
-use faas_api::{ConcurrencyPolicy, Function, NotifySpec, Schedule};
+use faas_api::{CatchUpPolicy, ConcurrencyPolicy, Function, NotifySpec, Schedule};
 use jiff::tz::TimeZone;
 
 use super::plan::zone_of;
@@ -69,6 +69,8 @@ impl std::fmt::Display for JobKey {
 pub struct History {
     pub succeeded: u32,
     pub failed: u32,
+    /// Finished runs older than this go too.
+    pub keep_for: Option<Duration>,
 }
 
 /// One schedule, ready to fire.
@@ -78,6 +80,7 @@ pub struct Job {
     pub cron: CronSchedule,
     pub zone: TimeZone,
     pub policy: ConcurrencyPolicy,
+    pub catch_up: CatchUpPolicy,
     pub starting_deadline: Option<Duration>,
     /// Retries after the first attempt.
     pub retries: u32,
@@ -89,6 +92,8 @@ pub struct Job {
     pub suspend: bool,
     pub history: History,
     pub notify: Option<NotifySpec>,
+    /// `notify.onLate`: a scheduled run starting later than this after its time is told.
+    pub late_after: Option<Duration>,
     /// The options of its runs: the schedule's values and the function's defaults, resolved.
     pub options: Resolved,
     /// See [`Job::timing`]; computed once, it is compared on every fire.
@@ -117,6 +122,7 @@ impl Job {
             cron,
             zone,
             policy: schedule.concurrency_policy,
+            catch_up: schedule.catch_up.unwrap_or_default(),
             starting_deadline: duration("startingDeadline", &schedule.starting_deadline)?,
             retries: retries.map_or(0, |r| r.limit),
             backoff: duration("retries.backoff", &retries.and_then(|r| r.backoff.clone()))?
@@ -131,8 +137,13 @@ impl Job {
                 failed: history
                     .and_then(|h| h.failed)
                     .unwrap_or(DEFAULT_KEEP_FAILED),
+                keep_for: duration("history.keepFor", &history.and_then(|h| h.keep_for.clone()))?,
             },
             notify: schedule.notify.clone(),
+            late_after: duration(
+                "notify.onLate",
+                &schedule.notify.as_ref().and_then(|n| n.on_late.clone()),
+            )?,
             options: Resolved::default(),
         })
     }
@@ -174,6 +185,7 @@ impl Job {
             cron,
             zone: TimeZone::UTC,
             policy: ConcurrencyPolicy::Allow,
+            catch_up: CatchUpPolicy::Latest,
             starting_deadline: None,
             retries: 0,
             backoff: DEFAULT_BACKOFF,
@@ -183,8 +195,10 @@ impl Job {
             history: History {
                 succeeded: MANUAL_KEEP,
                 failed: MANUAL_KEEP,
+                keep_for: None,
             },
             notify: None,
+            late_after: None,
             options: Resolved::default(),
         }
     }
@@ -240,7 +254,8 @@ mod tests {
             job.history,
             History {
                 succeeded: 3,
-                failed: 1
+                failed: 1,
+                keep_for: None,
             }
         );
         assert_eq!(job.retries, 0);
@@ -264,6 +279,7 @@ mod tests {
             history: Some(HistorySpec {
                 succeeded: Some(5),
                 failed: None,
+                keep_for: Some("7d".into()),
             }),
             ..Schedule::default()
         };
@@ -279,7 +295,8 @@ mod tests {
             job.history,
             History {
                 succeeded: 5,
-                failed: 1
+                failed: 1,
+                keep_for: Some(Duration::from_secs(7 * 86_400)),
             }
         );
         assert_eq!(job.timing(), "0 3 * * *|Europe/Paris");

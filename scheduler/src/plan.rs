@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use faas_api::RunPhase;
+use faas_api::{CatchUpPolicy, RunPhase};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -53,25 +53,64 @@ pub fn within_deadline(due: Timestamp, now: Timestamp, deadline: Option<Duration
     }
 }
 
+/// Most missed fire times `catchUp: all` runs after a gap: the newest ones.
+pub const MAX_CATCH_UP: usize = 100;
+/// Most fire times looked at to find them (an every-second schedule down for 11 days).
+const MAX_CATCH_UP_SEARCH: usize = 1_000_000;
+
 /// What to do about fire times missed while no scheduler ran (platform stopped, standby
-/// taking over): at most one run, for the latest missed time. `since` is the last time this
-/// schedule was handled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// taking over), as the schedule's `catchUp` says. `since` is the last time this schedule
+/// was handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CatchUp {
     /// Nothing was missed.
     Nothing,
-    /// Run the latest missed time now.
+    /// `latest`: run the latest missed time now.
     Run(Timestamp),
-    /// The latest missed time is past its starting deadline: record it `Skipped`.
+    /// `latest`: the latest missed time is past its starting deadline: record it `Skipped`.
     Skip(Timestamp),
+    /// `all`: each missed time, oldest first (at most [`MAX_CATCH_UP`], the newest), one run
+    /// after the other; the starting deadline still applies to each.
+    Each(Vec<Timestamp>),
+    /// `none`: nothing runs; the schedule moves past the latest missed time.
+    Drop(Timestamp),
 }
 
 /// Decides the catch-up for `job` after a gap that ended at `now`.
 pub fn catch_up(job: &Job, since: Timestamp, now: Timestamp) -> CatchUp {
-    match job.cron.latest_between(since, now, &job.zone) {
-        None => CatchUp::Nothing,
-        Some(due) if within_deadline(due, now, job.starting_deadline) => CatchUp::Run(due),
-        Some(due) => CatchUp::Skip(due),
+    let Some(latest) = job.cron.latest_between(since, now, &job.zone) else {
+        return CatchUp::Nothing;
+    };
+    match job.catch_up {
+        CatchUpPolicy::None => CatchUp::Drop(latest),
+        CatchUpPolicy::Latest if within_deadline(latest, now, job.starting_deadline) => {
+            CatchUp::Run(latest)
+        }
+        CatchUpPolicy::Latest => CatchUp::Skip(latest),
+        CatchUpPolicy::All => {
+            let mut missed = std::collections::VecDeque::with_capacity(MAX_CATCH_UP);
+            let mut at = since;
+            for _ in 0..MAX_CATCH_UP_SEARCH {
+                match job.cron.next_after(at, &job.zone) {
+                    Some(due) if due <= now => {
+                        if missed.len() == MAX_CATCH_UP {
+                            missed.pop_front();
+                        }
+                        missed.push_back(due);
+                        at = due;
+                    }
+                    _ => break,
+                }
+            }
+            // The search gave up before reaching `now`: the latest is still among them.
+            if missed.back() != Some(&latest) {
+                if missed.len() == MAX_CATCH_UP {
+                    missed.pop_front();
+                }
+                missed.push_back(latest);
+            }
+            CatchUp::Each(missed.into())
+        }
     }
 }
 
@@ -241,6 +280,35 @@ mod tests {
         assert_eq!(
             catch_up(&j, ts("2026-01-01T10:00:00Z"), ts("2026-01-01T12:05:00Z")),
             CatchUp::Run(ts("2026-01-01T12:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn catch_up_all_runs_each_missed_time_in_order_and_none_runs_none() {
+        let mut j = job("0 * * * *", None, None);
+        j.catch_up = CatchUpPolicy::All;
+        assert_eq!(
+            catch_up(&j, ts("2026-01-01T10:00:00Z"), ts("2026-01-01T12:30:00Z")),
+            CatchUp::Each(vec![ts("2026-01-01T11:00:00Z"), ts("2026-01-01T12:00:00Z")])
+        );
+        // A long gap: the newest 100, oldest first.
+        let CatchUp::Each(missed) =
+            catch_up(&j, ts("2026-01-01T00:00:00Z"), ts("2026-01-11T00:30:00Z"))
+        else {
+            panic!("catchUp: all after 10 days");
+        };
+        assert_eq!(missed.len(), MAX_CATCH_UP);
+        assert_eq!(missed.last(), Some(&ts("2026-01-11T00:00:00Z")));
+        assert_eq!(missed.first(), Some(&ts("2026-01-06T21:00:00Z")));
+        assert!(missed.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            catch_up(&j, ts("2026-01-01T10:00:00Z"), ts("2026-01-01T10:59:59Z")),
+            CatchUp::Nothing
+        );
+        j.catch_up = CatchUpPolicy::None;
+        assert_eq!(
+            catch_up(&j, ts("2026-01-01T10:00:00Z"), ts("2026-01-01T12:30:00Z")),
+            CatchUp::Drop(ts("2026-01-01T12:00:00Z"))
         );
     }
 

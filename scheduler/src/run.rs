@@ -16,6 +16,7 @@ use super::attempt;
 use super::clock::Clock;
 use super::job::{Job, JobKey};
 use super::metrics::CronMetrics;
+use super::notify::{Event, wants};
 use super::plan::{self, rfc3339};
 use super::store::{Cursor, Prune, RunStore, StoreError};
 use faas_invoke::FunctionTarget;
@@ -168,7 +169,7 @@ impl Runner {
         });
         tracing::info!(schedule = %job.key, due = %due, %reason, "run skipped");
         let this = Arc::clone(self);
-        let prune = prune_of(job);
+        let prune = prune_of(job, now);
         let key = job.key.clone();
         tokio::spawn(async move {
             match this.store.create(run, Some(cursor), Some(prune)).await {
@@ -286,6 +287,26 @@ impl Runner {
         self.spawn(job, run, trigger, None, Claim::Take)
     }
 
+    /// Starts `fires` one after the other, each once the one before has ended (catching up
+    /// every missed time of a schedule, `catchUp: all`). Never awaited by the caller.
+    pub fn start_in_order(self: &Arc<Self>, fires: Vec<Fire>) {
+        if fires.is_empty() {
+            return;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            for fire in fires {
+                let handle = this.start(
+                    fire.job,
+                    Trigger::Cron { due: fire.due },
+                    Some(fire.cursor),
+                    None,
+                );
+                let _ = handle.done.await;
+            }
+        });
+    }
+
     /// Starts the runs of a burst of fire times (everything due at one wake-up of the
     /// scheduler). Claims go to the store in chunks, one operation each, and each chunk's runs
     /// start as soon as it is committed: with 10,000 schedules due in the same second, a
@@ -391,6 +412,25 @@ impl Runner {
         }
         let id = super::store::run_id(&run).to_owned();
         tracing::info!(run = %id, schedule = %job.key, "run started");
+        if let Some(notify) = &job.notify {
+            if wants(notify, Event::Start) {
+                tokio::spawn(super::notify::send(
+                    notify.clone(),
+                    run.clone(),
+                    Event::Start,
+                ));
+            }
+            if let (Trigger::Cron { due }, Some(limit)) = (trigger, job.late_after)
+                && run.spec.attempt <= 1
+                && self.clock.now().duration_since(due).as_secs_f64() > limit.as_secs_f64()
+            {
+                tokio::spawn(super::notify::send(
+                    notify.clone(),
+                    run.clone(),
+                    Event::Late,
+                ));
+            }
+        }
         let attempts = attempt::attempts(&*self.target, &*self.store, job, &mut run, payload);
         let interrupted = tokio::select! {
             () = attempts => None,
@@ -419,13 +459,14 @@ impl Runner {
         }
         status.end_time = Some(rfc3339(self.clock.now()));
         let final_phase = status.phase;
-        self.store.update(run.clone(), Some(prune_of(job))).await?;
+        self.store
+            .update(run.clone(), Some(prune_of(job, self.clock.now())))
+            .await?;
         self.metrics.count(&job.key, final_phase);
         tracing::info!(run = %id, schedule = %job.key, phase = ?final_phase, "run finished");
-        if let Some(notify) = &job.notify
-            && (final_phase != RunPhase::Succeeded || notify.on_success)
-        {
-            tokio::spawn(super::notify::send(notify.url.clone(), run.clone()));
+        let event = Event::of_end(final_phase);
+        if let Some(notify) = job.notify.as_ref().filter(|n| wants(n, event)) {
+            tokio::spawn(super::notify::send(notify.clone(), run.clone(), event));
         }
         Ok(run)
     }
@@ -500,10 +541,11 @@ fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun
     run
 }
 
-fn prune_of(job: &Job) -> Prune {
+fn prune_of(job: &Job, now: Timestamp) -> Prune {
     Prune {
         key: job.key.clone(),
         history: job.history,
+        now,
     }
 }
 

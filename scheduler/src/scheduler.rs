@@ -521,6 +521,29 @@ impl Loop {
                         self.runner.start_burst(vec![fire]);
                     }
                 }
+                CatchUp::Each(missed) => {
+                    tracing::info!(schedule = %key, missed = missed.len(), "catching up every missed run, one after the other (catchUp: all)");
+                    let fires: Vec<Fire> = missed
+                        .into_iter()
+                        .filter_map(|due| self.fire(&job, due, now))
+                        .collect();
+                    self.runner.start_in_order(fires);
+                }
+                CatchUp::Drop(latest) => {
+                    tracing::info!(schedule = %key, latest = %latest, "missed runs not caught up (catchUp: none)");
+                    let cursor = Cursor {
+                        key: key.clone(),
+                        timing: timing.clone(),
+                        last: latest,
+                    };
+                    self.cursors.insert(key.clone(), cursor.clone());
+                    let store = Arc::clone(self.runner.store());
+                    tokio::spawn(async move {
+                        if let Err(err) = store.set_cursor(cursor).await {
+                            tracing::warn!(error = %err, "could not record a schedule cursor");
+                        }
+                    });
+                }
             },
             None => {
                 // A schedule seen for the first time (or with a new expression) starts now.

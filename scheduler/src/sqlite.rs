@@ -168,19 +168,15 @@ fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>, logs: Op
                 Err(_) => break,
             }
         }
-        let pruned = commit_batch(&mut connection, batch);
-        // Only once the records are gone for good: a log never outlives its record for
-        // long, and a record never loses its log while it exists.
-        if let Some(logs) = &logs {
-            logs.remove(&pruned);
-        }
+        commit_batch(&mut connection, batch, logs.as_ref());
     }
 }
 
 /// Applies a batch in one transaction. A write that fails alone (bad record) gets its own
-/// error; a failed commit fails them all, and nobody is told "done" before the commit.
-/// Returns the ids of the runs pruned.
-fn commit_batch(connection: &mut Connection, batch: Vec<Write>) -> Vec<String> {
+/// error; a failed commit fails them all, and nobody is told "done" before the commit. The
+/// logs of the runs it pruned are deleted once the commit is done, before anyone is told: a
+/// record never loses its log while it exists, and a log never outlives its record.
+fn commit_batch(connection: &mut Connection, batch: Vec<Write>, logs: Option<&LogDir>) {
     let mut pruned = Vec::new();
     let tx = match connection.transaction() {
         Ok(tx) => tx,
@@ -189,7 +185,7 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) -> Vec<String> {
             for write in batch {
                 fail(write, &message);
             }
-            return pruned;
+            return;
         }
     };
     let mut done = Vec::with_capacity(batch.len());
@@ -215,7 +211,10 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) -> Vec<String> {
         for (write, _) in done {
             fail(write, &message);
         }
-        return Vec::new();
+        return;
+    }
+    if let Some(logs) = logs {
+        logs.remove(&pruned);
     }
     for (write, outcome) in done {
         let outcome = outcome.map_err(backend);
@@ -235,7 +234,6 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>) -> Vec<String> {
             }
         }
     }
-    pruned
 }
 
 /// What a write created, for its reply.
@@ -344,6 +342,20 @@ fn prune_schedule(
         row.get::<_, String>(0)
     })? {
         pruned.push(id?);
+    }
+    // `keepFor`: finished runs that ended before the cutoff. End times are RFC 3339 in UTC
+    // (`plan::rfc3339`), which order as text.
+    if let Some(cutoff) = prune.cutoff() {
+        let mut old = tx.prepare_cached(
+            "DELETE FROM runs WHERE function = ?1 AND schedule = ?2
+             AND phase IN ('Succeeded', 'Failed', 'TimedOut', 'Interrupted', 'Skipped')
+             AND json_extract(body, '$.status.endTime') < ?3
+             RETURNING id",
+        )?;
+        let cutoff = super::plan::rfc3339(cutoff);
+        for id in old.query_map(params![key.0, key.1, cutoff], |row| row.get::<_, String>(0))? {
+            pruned.push(id?);
+        }
     }
     Ok(())
 }

@@ -37,11 +37,21 @@ pub struct Cursor {
     pub last: Timestamp,
 }
 
-/// Drop finished runs of one schedule beyond its history limits.
+/// Drop finished runs of one schedule beyond its history limits, or older than its
+/// `keep_for` at `now`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prune {
     pub key: JobKey,
     pub history: History,
+    pub now: Timestamp,
+}
+
+impl Prune {
+    /// Finished runs that ended before this go whatever the counts.
+    pub fn cutoff(&self) -> Option<Timestamp> {
+        let keep = jiff::SignedDuration::try_from(self.history.keep_for?).ok()?;
+        self.now.checked_sub(keep).ok()
+    }
 }
 
 /// Which runs to list, newest first.
@@ -126,26 +136,35 @@ pub fn phase(run: &FunctionRun) -> RunPhase {
     run.status.as_ref().map(|s| s.phase).unwrap_or_default()
 }
 
-/// Ids to delete so that at most `history` finished runs of each kind remain; `runs` is
-/// newest first and holds only runs of the pruned schedule.
+/// Ids to delete so that at most `history` finished runs of each kind remain and none that
+/// ended before the cutoff of `keep_for`; `runs` is newest first and holds only runs of the
+/// pruned schedule. Unfinished runs are never victims.
 pub fn prune_victims<'a>(
-    runs: impl Iterator<Item = (&'a str, RunPhase)>,
-    history: History,
+    runs: impl Iterator<Item = &'a FunctionRun>,
+    prune: &Prune,
 ) -> Vec<&'a str> {
+    let cutoff = prune.cutoff();
     let (mut succeeded, mut failed) = (0u32, 0u32);
     let mut victims = Vec::new();
-    for (id, phase) in runs {
+    for run in runs {
+        let phase = phase(run);
         if !is_final(phase) {
             continue;
         }
         let (seen, keep) = if counts_as_success(phase) {
-            (&mut succeeded, history.succeeded)
+            (&mut succeeded, prune.history.succeeded)
         } else {
-            (&mut failed, history.failed)
+            (&mut failed, prune.history.failed)
         };
         *seen += 1;
-        if *seen > keep {
-            victims.push(id);
+        let ended = run
+            .status
+            .as_ref()
+            .and_then(|s| s.end_time.as_deref())
+            .and_then(|t| t.parse::<Timestamp>().ok());
+        let too_old = matches!((cutoff, ended), (Some(cutoff), Some(ended)) if ended < cutoff);
+        if *seen > keep || too_old {
+            victims.push(run_id(run));
         }
     }
     victims
@@ -175,16 +194,16 @@ impl Memory {
         };
         let runs = &self.runs;
         let victims: Vec<(u64, String)> = {
-            let newest_first = ids.iter().rev().filter_map(|(seq, id)| {
-                runs.get(id)
-                    .map(|(_, run)| ((*seq, id.as_str()), phase(run)))
-            });
-            let listed: Vec<_> = newest_first.collect();
-            let doomed = prune_victims(listed.iter().map(|((_, id), p)| (*id, *p)), prune.history);
+            let listed: Vec<(u64, &FunctionRun)> = ids
+                .iter()
+                .rev()
+                .filter_map(|(seq, id)| runs.get(id).map(|(_, run)| (*seq, run)))
+                .collect();
+            let doomed = prune_victims(listed.iter().map(|(_, run)| *run), prune);
             listed
                 .iter()
-                .filter(|((_, id), _)| doomed.contains(id))
-                .map(|((seq, id), _)| (*seq, (*id).to_owned()))
+                .filter(|(_, run)| doomed.contains(&run_id(run)))
+                .map(|(seq, run)| (*seq, run_id(run).to_owned()))
                 .collect()
         };
         for (seq, id) in victims {
@@ -288,10 +307,32 @@ impl RunStore for MemoryStore {
 mod tests {
     use super::*;
 
+    fn record(id: &str, phase: RunPhase, ended: Option<&str>) -> FunctionRun {
+        let mut run = FunctionRun::new(id, faas_api::FunctionRunSpec::default());
+        run.status = Some(faas_api::FunctionRunStatus {
+            phase,
+            end_time: ended.map(Into::into),
+            ..Default::default()
+        });
+        run
+    }
+
+    fn prune(keep_for: Option<std::time::Duration>) -> Prune {
+        Prune {
+            key: JobKey::new("f", "s"),
+            history: History {
+                succeeded: 3,
+                failed: 1,
+                keep_for,
+            },
+            now: "2026-01-10T00:00:00Z".parse().expect("ts"),
+        }
+    }
+
     #[test]
     fn prune_keeps_the_newest_of_each_kind_and_never_unfinished_runs() {
         use RunPhase::*;
-        let runs = [
+        let runs: Vec<FunctionRun> = [
             ("r9", Running),
             ("r8", Succeeded),
             ("r7", Failed),
@@ -301,14 +342,34 @@ mod tests {
             ("r3", Succeeded),
             ("r2", TimedOut),
             ("r1", Pending),
-        ];
-        let victims = prune_victims(
-            runs.iter().map(|(id, p)| (*id, *p)),
-            History {
-                succeeded: 3,
-                failed: 1,
-            },
-        );
+        ]
+        .iter()
+        .map(|(id, p)| record(id, *p, None))
+        .collect();
+        let victims = prune_victims(runs.iter(), &prune(None));
         assert_eq!(victims, ["r5", "r3", "r2"]);
+    }
+
+    #[test]
+    fn prune_by_age_takes_finished_runs_ended_before_the_cutoff_whatever_the_counts() {
+        use RunPhase::*;
+        let day = std::time::Duration::from_secs(86_400);
+        let runs = [
+            record("r4", Running, None),
+            record("r3", Succeeded, Some("2026-01-09T12:00:00Z")),
+            record("r2", Failed, Some("2026-01-02T00:00:00Z")),
+            record("r1", Succeeded, Some("2026-01-01T00:00:00Z")),
+            // An old record without an end time is left to the counts.
+            record("r0", Succeeded, None),
+        ];
+        assert_eq!(
+            prune_victims(runs.iter(), &prune(Some(7 * day))),
+            ["r2", "r1"]
+        );
+        assert_eq!(
+            prune_victims(runs.iter(), &prune(Some(30 * day))),
+            Vec::<&str>::new()
+        );
+        assert_eq!(prune(None).cutoff(), None);
     }
 }

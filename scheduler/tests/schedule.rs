@@ -158,6 +158,7 @@ fn schedule(name: &str, cron: &str) -> Schedule {
         history: Some(HistorySpec {
             succeeded: Some(100),
             failed: Some(100),
+            keep_for: None,
         }),
         ..Schedule::default()
     }
@@ -348,6 +349,75 @@ async fn downtime_is_caught_up_once_for_the_latest_missed_time() {
     let all = runs(&s.store, "report").await;
     assert_eq!(all.len(), 2);
     assert_eq!(run_id(&all[1]), "report.hourly.20260101t130000z");
+}
+
+#[tokio::test(start_paused = true)]
+async fn catch_up_all_runs_each_missed_time_one_after_the_other_and_none_runs_none() {
+    let store: Arc<MemoryStore> = Arc::default();
+    let mut every = schedule("hourly", "0 * * * *");
+    every.catch_up = Some(faas_api::CatchUpPolicy::All);
+    let every = job("billing", &every);
+    let mut never = schedule("hourly", "0 * * * *");
+    never.catch_up = Some(faas_api::CatchUpPolicy::None);
+    let never = job("digest", &never);
+    // The last runs were at 09:00; the platform comes back at 12:30.
+    seed_cursor(&store, &every, "2026-01-01T09:00:00Z").await;
+    seed_cursor(&store, &never, "2026-01-01T09:00:00Z").await;
+    let s = start(store, "2026-01-01T12:30:00Z", "a");
+    // Each run takes a minute: the catch-up runs must not overlap.
+    s.fake.behave("billing", Duration::from_secs(60), &[200]);
+    s.scheduler.set_jobs(vec![every, never]);
+    sleep_secs(600.0).await;
+
+    let billing = runs(&s.store, "billing").await;
+    let ids: Vec<&str> = billing.iter().map(run_id).collect();
+    assert_eq!(
+        ids,
+        [
+            "billing.hourly.20260101t100000z",
+            "billing.hourly.20260101t110000z",
+            "billing.hourly.20260101t120000z"
+        ]
+    );
+    assert!(billing.iter().all(|r| phase(r) == RunPhase::Succeeded));
+    assert_eq!(
+        s.fake.max_running.load(Ordering::SeqCst),
+        1,
+        "catch-up runs overlapped"
+    );
+    assert!(
+        runs(&s.store, "digest").await.is_empty(),
+        "catchUp: none ran a missed time"
+    );
+    // Both go on at 13:00 as usual.
+    sleep_secs(1800.0).await;
+    assert_eq!(runs(&s.store, "billing").await.len(), 4);
+    assert_eq!(runs(&s.store, "digest").await.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn history_by_age_deletes_finished_runs_older_than_keep_for() {
+    let s = start(Arc::default(), ORIGIN, "a");
+    let mut hourly = schedule("hourly", "0 * * * *");
+    hourly.history = Some(HistorySpec {
+        succeeded: Some(100),
+        failed: Some(100),
+        keep_for: Some("3h30m".into()),
+    });
+    s.scheduler.set_jobs(vec![job("report", &hourly)]);
+    sleep_secs(10.0 * 3600.0 + 60.0).await;
+    let kept = runs(&s.store, "report").await;
+    let ids: Vec<&str> = kept.iter().map(run_id).collect();
+    assert_eq!(
+        ids,
+        [
+            "report.hourly.20260101t070000z",
+            "report.hourly.20260101t080000z",
+            "report.hourly.20260101t090000z",
+            "report.hourly.20260101t100000z"
+        ],
+        "runs of 01:00 to 06:00 ended more than 3h30m before the 10:00 run's"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -704,6 +774,68 @@ fn record(function: &str, schedule: &str, id: &str, phase: RunPhase) -> Function
 }
 
 #[tokio::test]
+async fn sqlite_store_prunes_by_age_and_deletes_the_pruned_runs_logs() {
+    use faas_schedule::JobKey;
+    use faas_schedule::job::History;
+    use faas_schedule::store::Prune;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("runs.db")).expect("open");
+    let ended = |id: &str, at: &str| {
+        let mut run = record("fn", "tick", id, RunPhase::Succeeded);
+        if let Some(status) = run.status.as_mut() {
+            status.end_time = Some(at.into());
+        }
+        run
+    };
+    for (id, at) in [
+        ("fn.tick.old", "2026-01-01T00:00:00Z"),
+        ("fn.tick.recent", "2026-01-08T00:00:00.250Z"),
+        ("fn.tick.new", "2026-01-09T23:00:00Z"),
+    ] {
+        store
+            .create(ended(id, at), None, None)
+            .await
+            .expect("create");
+        store.run_log(id).expect("a log").append(b"output\n");
+    }
+    let prune = Prune {
+        key: JobKey::new("fn", "tick"),
+        history: History {
+            succeeded: 100,
+            failed: 100,
+            keep_for: Some(Duration::from_secs(7 * 86_400)),
+        },
+        now: "2026-01-10T00:00:00Z".parse().expect("ts"),
+    };
+    store
+        .update(ended("fn.tick.new", "2026-01-09T23:00:00Z"), Some(prune))
+        .await
+        .expect("update");
+    let left: Vec<String> = store
+        .list(RunQuery::default())
+        .await
+        .expect("list")
+        .iter()
+        .map(|r| run_id(r).to_owned())
+        .collect();
+    assert_eq!(left, ["fn.tick.new", "fn.tick.recent"]);
+    let log = |id: &str| {
+        let store = &store;
+        let id = id.to_owned();
+        async move { store.read_log(id, 0, 100).await.expect("read") }
+    };
+    assert_eq!(
+        log("fn.tick.old").await,
+        None,
+        "a pruned run's log is deleted with it"
+    );
+    assert_eq!(
+        log("fn.tick.recent").await.map(|c| c.bytes),
+        Some(b"output\n".to_vec())
+    );
+}
+
+#[tokio::test]
 async fn sqlite_store_claims_once_prunes_and_survives_reopening() {
     use faas_schedule::JobKey;
     use faas_schedule::job::History;
@@ -717,7 +849,9 @@ async fn sqlite_store_claims_once_prunes_and_survives_reopening() {
         history: History {
             succeeded: 2,
             failed: 1,
+            keep_for: None,
         },
+        now: "2026-01-01T00:00:00Z".parse().expect("ts"),
     };
     let cursor = Cursor {
         key: key.clone(),
@@ -876,6 +1010,7 @@ async fn a_failed_run_posts_a_json_summary_to_the_notify_url() {
     spec.notify = Some(faas_api::NotifySpec {
         url: format!("http://127.0.0.1:{port}/hook"),
         on_success: false,
+        ..Default::default()
     });
     scheduler.set_jobs(vec![job("broken", &spec)]);
 
@@ -910,13 +1045,120 @@ async fn a_failed_run_posts_a_json_summary_to_the_notify_url() {
     );
 }
 
+/// A loopback receiver that answers its requests with `statuses` in turn (the last one
+/// repeating) and sends each body it got.
+async fn receiver(statuses: Vec<u16>) -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (sent, bodies) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut statuses = statuses.into_iter().peekable();
+        let mut last = 204;
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let status = statuses.next().unwrap_or(last);
+            last = status;
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = socket.read(&mut buf).await {
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        let reply = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        );
+                        let _ = socket.write_all(reply.as_bytes()).await;
+                        let _ = sent.send(body.to_owned());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    });
+    (port, bodies)
+}
+
+#[tokio::test]
+async fn notifications_on_start_and_failure_in_slack_form_are_retried_past_a_5xx() {
+    let (port, mut bodies) = receiver(vec![503, 204]).await;
+    let clock = Clock::System;
+    let fake = Fake::new(clock);
+    fake.behave("broken", Duration::ZERO, &[1003]);
+    let runner = Runner::new(
+        Arc::new(MemoryStore::default()),
+        fake.clone(),
+        CronMetrics::unregistered(),
+        clock,
+        "a".into(),
+    );
+    let scheduler = Scheduler::start(runner, SchedulerOptions::default());
+    let mut spec = schedule("tick", "@yearly");
+    spec.notify = Some(faas_api::NotifySpec {
+        url: format!("http://127.0.0.1:{port}/services/T0/B0/secret"),
+        on_start: true,
+        format: Some(faas_api::NotifyFormat::Slack),
+        ..Default::default()
+    });
+    scheduler.set_jobs(vec![job("broken", &spec)]);
+    let handle = scheduler
+        .run_now("broken", Some("tick"), None, None)
+        .expect("run");
+    let _ = handle.done.await;
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let body = tokio::time::timeout(Duration::from_secs(10), bodies.recv())
+            .await
+            .expect("a notification within 10 s")
+            .expect("receiver");
+        got.push(serde_json::from_str::<serde_json::Value>(&body).expect("JSON"));
+    }
+    scheduler.shutdown(Duration::from_secs(1)).await;
+    let texts: Vec<&str> = got.iter().filter_map(|b| b["text"].as_str()).collect();
+    // The start notification and the failure one (order between them is not fixed); one of
+    // them was answered 503 and sent again.
+    assert!(texts.iter().any(|t| t.ends_with(": started")), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.ends_with(": Failed (the job exited with code 3)")),
+        "{texts:?}"
+    );
+    assert_eq!(got.len(), 3, "two notifications, one sent twice: {texts:?}");
+    assert!(
+        got.iter()
+            .all(|b| b.as_object().is_some_and(|o| o.len() == 1)),
+        "Slack's form is text only"
+    );
+}
+
 #[tokio::test]
 async fn a_notify_url_at_the_metadata_address_is_refused_before_connecting() {
     // Whatever the spec says, the summary never goes to instance metadata; the address is
     // refused before any connection, so nothing can leave the machine even if this fails.
     let run = record("fn", "tick", "fn.tick.x", RunPhase::Failed);
-    let refused =
-        faas_schedule::notify::deliver("http://169.254.169.254/latest/meta-data", &run).await;
+    let body = faas_schedule::notify::summary(&run, faas_schedule::notify::Event::Failure);
+    let refused = faas_schedule::notify::deliver(
+        "http://169.254.169.254/latest/meta-data",
+        Bytes::from(body.to_string()),
+    )
+    .await;
     let err = refused.expect_err("metadata address refused").to_string();
     assert!(err.starts_with("169.254.169.254:"), "{err}");
 }

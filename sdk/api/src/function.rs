@@ -313,10 +313,25 @@ pub struct Schedule {
     pub history: Option<HistorySpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<NotifySpec>,
+    /// What to do about fire times missed while no scheduler ran: `latest` (default) runs
+    /// the latest one, `all` runs each, oldest first and one at a time (at most 100), `none`
+    /// runs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUpPolicy>,
     /// Values of the function's `spec.options` for this schedule's runs.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "crate::schema::any_json_map")]
     pub options: BTreeMap<String, serde_json::Value>,
+}
+
+/// `schedules[].catchUp`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUpPolicy {
+    None,
+    #[default]
+    Latest,
+    All,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -344,14 +359,65 @@ pub struct HistorySpec {
     pub succeeded: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<u32>,
+    /// Finished runs older than this (`30d`, `12h`) are deleted with their logs, whatever
+    /// the counts, when the schedule next records a run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_for: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifySpec {
     pub url: String,
+    /// After a run that succeeded. Default false.
     #[serde(default)]
     pub on_success: bool,
+    /// After a run that did not succeed. Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub on_failure: bool,
+    /// When a run starts. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_start: bool,
+    /// When a scheduled run starts later than this after its time (`5m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_late: Option<String>,
+    /// `json` (default: the run's summary) or `slack` (an incoming webhook's `{"text"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<NotifyFormat>,
+    /// A JSON template of the body instead: `{{runId}}`, `{{phase}}`... (`faas_api::notify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+/// `notify.format`.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyFormat {
+    #[default]
+    Json,
+    Slack,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl Default for NotifySpec {
+    fn default() -> Self {
+        NotifySpec {
+            url: String::new(),
+            on_success: false,
+            on_failure: true,
+            on_start: false,
+            on_late: None,
+            format: None,
+            body: None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

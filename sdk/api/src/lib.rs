@@ -17,6 +17,7 @@ pub mod lambda_env;
 pub mod limits;
 pub mod manifest;
 pub mod network;
+pub mod notify;
 pub mod options;
 pub mod pool;
 pub mod replace;

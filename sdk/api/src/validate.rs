@@ -509,10 +509,27 @@ fn validate_schedules(schedules: &[Schedule], errs: &mut ValidationErrors) {
                 check_positive_duration(b, &format!("{p}.retries.backoff"), errs);
             }
         }
-        if let Some(n) = &s.notify
-            && let Err(m) = check_http_url(&n.url)
-        {
-            errs.push(format!("{p}.notify.url"), m);
+        if let Some(n) = &s.notify {
+            if let Err(m) = check_http_url(&n.url) {
+                errs.push(format!("{p}.notify.url"), m);
+            }
+            if let Some(late) = &n.on_late {
+                check_positive_duration(late, &format!("{p}.notify.onLate"), errs);
+            }
+            if let Some(body) = &n.body {
+                if let Err(m) = crate::notify::check(body) {
+                    errs.push(format!("{p}.notify.body"), m);
+                }
+                if n.format.is_some() {
+                    errs.push(
+                        format!("{p}.notify.format"),
+                        "a custom body is the body: drop format or body",
+                    );
+                }
+            }
+        }
+        if let Some(keep) = s.history.as_ref().and_then(|h| h.keep_for.as_deref()) {
+            check_positive_duration(keep, &format!("{p}.history.keepFor"), errs);
         }
     }
 }
@@ -977,6 +994,7 @@ mod tests {
                 notify: Some(NotifySpec {
                     url: "https://hooks.example.com/x".into(),
                     on_success: false,
+                    ..Default::default()
                 }),
                 ..Default::default()
             },
@@ -1075,6 +1093,35 @@ mod tests {
             container: Some(c),
         };
         f
+    }
+
+    #[test]
+    fn notify_templates_formats_and_lateness_are_checked() {
+        let mut f = wasm_fn("a");
+        f.spec.schedules = vec![Schedule {
+            name: "nightly".into(),
+            cron: "0 3 * * *".into(),
+            notify: Some(NotifySpec {
+                url: "https://hooks.example.com/x".into(),
+                on_late: Some("soon".into()),
+                format: Some(NotifyFormat::Slack),
+                body: Some(r#"{"text": "{{function}} {{outcome}}"}"#.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }];
+        let errs = errors(&f);
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("spec.schedules[0].notify.onLate: invalid duration \"soon\""),
+            "{}",
+            errs[0]
+        );
+        assert!(errs[1].starts_with("spec.schedules[0].notify.body: unknown placeholder {{outcome}}; known: event, runId"), "{}", errs[1]);
+        assert_eq!(
+            errs[2],
+            "spec.schedules[0].notify.format: a custom body is the body: drop format or body"
+        );
     }
 
     #[test]
@@ -1426,6 +1473,11 @@ mod tests {
                 notify: Some(NotifySpec {
                     url: "ftp://x".into(),
                     on_success: true,
+                    ..Default::default()
+                }),
+                history: Some(HistorySpec {
+                    keep_for: Some("forever".into()),
+                    ..Default::default()
                 }),
                 ..sched("Bad_Name", "@daily")
             },
@@ -1444,6 +1496,7 @@ mod tests {
             "spec.schedules[4].retries.limit: must be at most 10, got 11",
             "spec.schedules[4].retries.backoff: invalid duration \"3x\"",
             "spec.schedules[4].notify.url: must be an http:// or https:// URL",
+            "spec.schedules[4].history.keepFor: invalid duration \"forever\"",
             "spec.schedules[5].name: \"manual\" is reserved",
         ];
         assert_eq!(errs.len(), expected_prefixes.len(), "{errs:#?}");
