@@ -61,7 +61,13 @@ fn header_text(headers: &http::HeaderMap, name: &str) -> Option<String> {
 /// larger one streams on without a tail.
 const MAX_HELD_FOR_TAIL: usize = 1 << 20;
 
-fn error_response(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
+/// The platform's JSON error as a response (`{"error", "reason", "status"}`), what a run
+/// that never reached its function records.
+pub(crate) fn error_response(
+    status: u16,
+    reason: &str,
+    message: &str,
+) -> http::Response<ResponseBody> {
     let body = serde_json::json!({"error": message, "reason": reason, "status": status});
     let mut response = http::Response::new(faas_invoke::full_body(body.to_string()));
     *response.status_mut() =

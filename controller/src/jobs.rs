@@ -31,6 +31,7 @@ use kube::api::{DeleteParams, ListParams, LogParams, PostParams, PropagationPoli
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
+use crate::cron::error_response as error;
 use crate::render::ClusterDefaults;
 use crate::render::job::{self as render, ATTEMPT_LABEL, Attempt, Outcome, RUN_LABEL};
 
@@ -334,18 +335,6 @@ fn answer(outcome: Outcome) -> http::Response<ResponseBody> {
     response.headers_mut().insert(
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
-fn error(status: u16, reason: &str, message: &str) -> http::Response<ResponseBody> {
-    let body = serde_json::json!({"error": message, "reason": reason, "status": status});
-    let mut response = http::Response::new(faas_invoke::full_body(body.to_string()));
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
     );
     response
 }

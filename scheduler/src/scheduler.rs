@@ -486,6 +486,18 @@ impl Loop {
         }
     }
 
+    /// Moves a schedule's cursor without a run, and records it in the background (the loop
+    /// never awaits the store).
+    fn move_cursor(&mut self, cursor: Cursor) {
+        self.cursors.insert(cursor.key.clone(), cursor.clone());
+        let store = Arc::clone(self.runner.store());
+        tokio::spawn(async move {
+            if let Err(err) = store.set_cursor(cursor).await {
+                tracing::warn!(error = %err, "could not record a schedule cursor");
+            }
+        });
+    }
+
     /// Puts `job` on the timer: catch up what its cursor says was missed, then wait for its
     /// next time. `fresh` starts it from now (a schedule resumed after `suspend` does not run
     /// what fell in the suspension).
@@ -531,35 +543,19 @@ impl Loop {
                 }
                 CatchUp::Drop(latest) => {
                     tracing::info!(schedule = %key, latest = %latest, "missed runs not caught up (catchUp: none)");
-                    let cursor = Cursor {
+                    self.move_cursor(Cursor {
                         key: key.clone(),
                         timing: timing.clone(),
                         last: latest,
-                    };
-                    self.cursors.insert(key.clone(), cursor.clone());
-                    let store = Arc::clone(self.runner.store());
-                    tokio::spawn(async move {
-                        if let Err(err) = store.set_cursor(cursor).await {
-                            tracing::warn!(error = %err, "could not record a schedule cursor");
-                        }
                     });
                 }
             },
-            None => {
-                // A schedule seen for the first time (or with a new expression) starts now.
-                let cursor = Cursor {
-                    key: key.clone(),
-                    timing,
-                    last: now,
-                };
-                self.cursors.insert(key.clone(), cursor.clone());
-                let store = Arc::clone(self.runner.store());
-                tokio::spawn(async move {
-                    if let Err(err) = store.set_cursor(cursor).await {
-                        tracing::warn!(error = %err, "could not record a schedule cursor");
-                    }
-                });
-            }
+            // A schedule seen for the first time (or with a new expression) starts now.
+            None => self.move_cursor(Cursor {
+                key: key.clone(),
+                timing,
+                last: now,
+            }),
         }
         let next = plan::next_fire(&job, now);
         self.runner.metrics().set_next(&key, next);

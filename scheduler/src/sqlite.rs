@@ -310,52 +310,48 @@ fn set_cursor(tx: &Transaction<'_>, cursor: &Cursor) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Deletes finished runs beyond the limits in two statements (succeeded, then every other
-/// final phase), without reading rows back: the history rule of [`super::store::prune_victims`], in SQL.
-/// Deletes the runs of a schedule past its history limits, adding their ids to `pruned`.
+/// Deletes the finished runs of a schedule past its history limits, without reading rows
+/// first: the rule of [`super::store::prune_victims`] in SQL (succeeded beyond their count,
+/// every other final phase beyond theirs, any that ended before `keepFor`'s cutoff). The
+/// ids deleted are added to `pruned`.
 fn prune_schedule(
     tx: &Transaction<'_>,
     prune: &Prune,
     pruned: &mut Vec<String>,
 ) -> rusqlite::Result<()> {
     let key = (&*prune.key.function, &*prune.key.schedule);
-    let mut succeeded = tx.prepare_cached(
+    let mut delete = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<()> {
+        let mut statement = tx.prepare_cached(sql)?;
+        for id in statement.query_map(params, |row| row.get::<_, String>(0))? {
+            pruned.push(id?);
+        }
+        Ok(())
+    };
+    delete(
         "DELETE FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
          AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2 AND phase = 'Succeeded'
                      ORDER BY seq DESC LIMIT 1 OFFSET ?3)
          RETURNING id",
+        params![key.0, key.1, prune.history.succeeded],
     )?;
-    for id in succeeded.query_map(params![key.0, key.1, prune.history.succeeded], |row| {
-        row.get::<_, String>(0)
-    })? {
-        pruned.push(id?);
-    }
-    let mut failed = tx.prepare_cached(
+    delete(
         "DELETE FROM runs WHERE function = ?1 AND schedule = ?2
          AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
          AND seq <= (SELECT seq FROM runs WHERE function = ?1 AND schedule = ?2
                      AND phase IN ('Failed', 'TimedOut', 'Interrupted', 'Skipped')
                      ORDER BY seq DESC LIMIT 1 OFFSET ?3)
          RETURNING id",
+        params![key.0, key.1, prune.history.failed],
     )?;
-    for id in failed.query_map(params![key.0, key.1, prune.history.failed], |row| {
-        row.get::<_, String>(0)
-    })? {
-        pruned.push(id?);
-    }
-    // `keepFor`: finished runs that ended before the cutoff. End times are RFC 3339 in UTC
-    // (`plan::rfc3339`), which order as text.
+    // End times are RFC 3339 in UTC (`plan::rfc3339`), which order as text.
     if let Some(cutoff) = prune.cutoff() {
-        let mut old = tx.prepare_cached(
+        delete(
             "DELETE FROM runs WHERE function = ?1 AND schedule = ?2
              AND phase IN ('Succeeded', 'Failed', 'TimedOut', 'Interrupted', 'Skipped')
              AND json_extract(body, '$.status.endTime') < ?3
              RETURNING id",
+            params![key.0, key.1, super::plan::rfc3339(cutoff)],
         )?;
-        let cutoff = super::plan::rfc3339(cutoff);
-        for id in old.query_map(params![key.0, key.1, cutoff], |row| row.get::<_, String>(0))? {
-            pruned.push(id?);
-        }
     }
     Ok(())
 }
