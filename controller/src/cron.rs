@@ -441,12 +441,7 @@ impl ClusterCron {
             // The scheduler refuses it, naming the function.
             return Ok(Default::default());
         };
-        let from_schedule = schedule
-            .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
-            .map(|s| s.options.clone())
-            .unwrap_or_default();
-        faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
-            .map_err(|e| e.to_string())
+        faas_api::options::for_run(&function, schedule, &given).map_err(|e| e.to_string())
     }
 
     /// Answers a request that cannot run: Failed, with the reason, and no longer a request.

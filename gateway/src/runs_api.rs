@@ -193,12 +193,7 @@ fn run_options(
             return Err(bad(format!("option {name}: given twice")));
         }
     }
-    let from_schedule = query
-        .get("schedule")
-        .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
-        .map(|s| s.options.clone())
-        .unwrap_or_default();
-    faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
+    faas_api::options::for_run(function, query.get("schedule"), &given)
         .map_err(|e| bad(e.to_string()))
 }
 

@@ -188,6 +188,24 @@ impl Resolved {
     }
 }
 
+/// The options of a run by hand of `function`: `given` over the values of its schedule named
+/// `schedule` (none when it has no such schedule), over the defaults. The one rule of the runs
+/// API, the CLI's cluster request and the controller's adoption of that request.
+pub fn for_run(
+    function: &crate::Function,
+    schedule: Option<&str>,
+    given: &BTreeMap<String, Value>,
+) -> Result<Resolved, OptionErrors> {
+    let from_schedule = schedule
+        .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
+        .map(|s| &s.options);
+    let empty = BTreeMap::new();
+    resolve(
+        &function.spec.options,
+        &[from_schedule.unwrap_or(&empty), given],
+    )
+}
+
 /// The environment variable of option `name`.
 pub fn env_name(name: &str) -> String {
     format!("{ENV_PREFIX}{}", name.to_ascii_uppercase())

@@ -310,3 +310,27 @@ fn a_schedule_must_give_every_required_option_without_default() {
         vec!["spec.schedules[0].options.days: is required and has no default".to_owned()]
     );
 }
+
+#[test]
+fn a_run_by_hand_takes_the_named_schedules_values_under_its_own() {
+    let mut f = crate::Function::new("report", crate::FunctionSpec::default());
+    f.spec.options = declared();
+    f.spec.schedules = vec![crate::Schedule {
+        name: "nightly".into(),
+        cron: "0 3 * * *".into(),
+        options: given(&[("days", json!(1)), ("mode", json!("full"))]),
+        ..crate::Schedule::default()
+    }];
+    let mine = given(&[("days", json!("9"))]);
+    let run = for_run(&f, Some("nightly"), &mine).expect("valid");
+    assert_eq!(run.values()["days"], json!(9));
+    assert_eq!(run.values()["mode"], json!("full"));
+    // Without the schedule (or with one it does not have), only the defaults are under them.
+    let plain = for_run(&f, None, &mine).expect("valid");
+    assert_eq!(plain.values()["mode"], json!("delta"));
+    assert_eq!(for_run(&f, Some("weekly"), &mine).expect("valid"), plain);
+    assert!(
+        for_run(&f, None, &BTreeMap::new()).is_err(),
+        "days is required"
+    );
+}

@@ -64,12 +64,7 @@ pub async fn run(
         .iter()
         .map(|(name, value)| (name.clone(), serde_json::Value::String(value.clone())))
         .collect();
-    let from_schedule = request
-        .schedule
-        .and_then(|name| function.spec.schedules.iter().find(|s| s.name == name))
-        .map(|s| s.options.clone())
-        .unwrap_or_default();
-    let resolved = faas_api::options::resolve(&function.spec.options, &[&from_schedule, &given])
+    let resolved = faas_api::options::for_run(&function, request.schedule, &given)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let payload = request.payload;
     if let Some(payload) = &payload
