@@ -349,6 +349,11 @@ impl ClusterCron {
             Clock::System,
             self.owner.clone(),
         );
+        runner.set_chains(Arc::new(crate::chain::KubeChains::new(
+            self.client.clone(),
+            namespace,
+            self.functions.clone(),
+        )));
         Scheduler::start(
             runner,
             SchedulerOptions {
@@ -408,6 +413,13 @@ impl ClusterCron {
             payload,
             Some(options),
             id.clone(),
+            run.spec
+                .parent_run
+                .clone()
+                .map(|parent| faas_api::chain::Parent {
+                    run: parent,
+                    depth: run.spec.chain_depth,
+                }),
         ) {
             Ok(handle) => {
                 tracing::info!(namespace, run = %id, function = %run.spec.function, "cron: requested run started");

@@ -14,6 +14,7 @@
 //! under `charts/faas/crds/`. No executor is linked here: functions run in their pods.
 
 pub mod applier;
+pub mod chain;
 pub mod cron;
 pub mod jobs;
 pub mod metrics;

@@ -38,6 +38,7 @@ fn run(id: &str, phase: RunPhase) -> FunctionRun {
             scheduled_time: Some("2026-11-29T03:00:00Z".into()),
             attempt: 1,
             options: Default::default(),
+            ..Default::default()
         },
     );
     run.metadata.annotations =

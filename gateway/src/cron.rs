@@ -36,6 +36,7 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Scheduler>
         Clock::System,
         owner,
     );
+    runner.set_chains(Arc::new(crate::chain::RegistryChains::new(platform)));
     let lock_path = state.join("scheduler.lock");
     let scheduler = Scheduler::start(
         runner,

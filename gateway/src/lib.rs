@@ -15,6 +15,7 @@ pub mod artifact;
 pub mod async_call;
 pub mod body;
 pub mod build;
+pub mod chain;
 pub mod cluster;
 pub mod cold_start;
 pub mod cron;
@@ -49,6 +50,7 @@ pub mod stats;
 pub mod suspend;
 pub mod target;
 pub mod ui;
+pub mod webhook;
 
 pub use error::StartError;
 pub use platform::{GatewayConfig, Platform};

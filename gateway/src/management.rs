@@ -395,6 +395,16 @@ async fn deploy(
             &format!("metadata.name is {declared:?} but the URL says {name:?}"),
         );
     }
+    if let Some(names) = crate::chain::loop_with(platform, &function) {
+        return json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ChainLoop",
+            &format!(
+                "spec.then: deploying {name} would close a loop of chained runs ({names}); \
+                 each run would start the next forever"
+            ),
+        );
+    }
     let artifact = match artifact {
         Some(bytes) => bytes,
         None => match read_server_side_artifact(platform, &function) {

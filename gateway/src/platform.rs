@@ -115,6 +115,8 @@ pub struct Platform {
     /// Where functions' `spec.env` secrets are read from, once the function source says (see
     /// [`crate::secrets`]).
     pub secrets: std::sync::OnceLock<Arc<crate::secrets::Secrets>>,
+    /// Functions' webhook tokens as last read (see [`crate::webhook`]).
+    pub webhook_tokens: crate::webhook::Tokens,
     /// The tokens local container functions fetch their role's credentials with (see
     /// [`crate::process_credentials`]).
     pub process_credentials: Arc<crate::process_credentials::Grants>,
@@ -145,6 +147,7 @@ impl Platform {
             builds: crate::rebuild::Failures::default(),
             identities: std::sync::OnceLock::new(),
             secrets: std::sync::OnceLock::new(),
+            webhook_tokens: crate::webhook::Tokens::default(),
             process_credentials: Arc::default(),
             listener: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),

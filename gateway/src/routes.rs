@@ -22,6 +22,8 @@ pub enum Route<'a> {
     /// The Lambda Invoke API: `/2015-03-31/functions/{function}/invocations` (the
     /// `FunctionName` segment as sent, percent-encoded).
     LambdaInvoke { function: &'a str },
+    /// A function's webhook (`spec.webhook`): `POST /hooks/{name}` starts a run.
+    Webhook { name: &'a str },
     /// The management API (`/system/...`).
     System,
     /// `/healthz`.
@@ -151,6 +153,11 @@ pub fn route_for<'a>(
             name: key(name),
             prefix,
         };
+    }
+    if let Some((name, mount)) = named(path, "/hooks/")
+        && mount.len() == path.len()
+    {
+        return Route::Webhook { name: key(name) };
     }
     // The one list of the platform's paths (validation refuses them as `spec.http.path`).
     if faas_api::routing::reserved_path(path).is_some() {

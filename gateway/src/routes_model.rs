@@ -11,7 +11,9 @@ use faas_api::seeded::Seeded as Rng;
 
 use super::*;
 
-const SEGMENTS: &[&str] = &["a", "b", "ab", "api", "v1", "function", "system", "ui"];
+const SEGMENTS: &[&str] = &[
+    "a", "b", "ab", "api", "v1", "function", "system", "ui", "hooks",
+];
 const HOSTS: &[&str] = &[
     "x.com",
     "a.x.com",
@@ -116,6 +118,11 @@ fn model(t: &RouteTable, host: Option<&str>, path: &str, audience: Audience) -> 
     if let ["", "2015-03-31", "functions", name, "invocations"] = parts.as_slice() {
         return format!("lambda {name}");
     }
+    if let ["", "hooks", name] = parts.as_slice()
+        && !name.is_empty()
+    {
+        return format!("hook {name}");
+    }
     if faas_api::routing::reserved_path(path).is_some() {
         return "not found".to_owned();
     }
@@ -149,6 +156,7 @@ fn shown(route: &Route<'_>) -> String {
         Route::Function { name, prefix } => format!("fn {name} '{prefix}'"),
         Route::AsyncFunction { name, prefix } => format!("async {name} '{prefix}'"),
         Route::LambdaInvoke { function } => format!("lambda {function}"),
+        Route::Webhook { name } => format!("hook {name}"),
         Route::System => "system".into(),
         Route::Health => "health".into(),
         Route::Ready => "ready".into(),

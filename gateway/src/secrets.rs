@@ -112,6 +112,26 @@ impl Secrets {
     fn is_local(&self) -> bool {
         matches!(self.kube, Kube::Folder(_))
     }
+
+    /// One secret of `function` read now (a webhook's token), and how long the value may be
+    /// kept before it is read again (the same rule as the environment's secrets). The error
+    /// names the source and why, never a value.
+    pub async fn read_one(
+        self: &Arc<Self>,
+        function: &Function,
+        source: &SecretRef,
+    ) -> Result<(String, Duration), String> {
+        let reader = Reader {
+            secrets: Arc::clone(self),
+            namespace: function.metadata.namespace.clone().unwrap_or_default(),
+            identity: None,
+        };
+        let value = reader
+            .read(source)
+            .await
+            .map_err(|why| format!("{source}: {why}"))?;
+        Ok((value, ttl(source, self.is_local())))
+    }
 }
 
 /// What was read, by variable, and what failed.

@@ -43,9 +43,10 @@ impl Exposure {
             (Exposure::All, _) => true,
             (_, Route::Health | Route::Ready | Route::NotFound) => true,
             // Never the Lambda Invoke API: who may invoke is who reaches the admin listener.
-            (Exposure::Public, route) => {
-                matches!(route, Route::Function { .. } | Route::AsyncFunction { .. })
-            }
+            (Exposure::Public, route) => matches!(
+                route,
+                Route::Function { .. } | Route::AsyncFunction { .. } | Route::Webhook { .. }
+            ),
             (Exposure::Admin, _) => true,
         }
     }
@@ -232,6 +233,7 @@ pub async fn dispatch(
             }
             None => function_not_found(prefix, name),
         },
+        Route::Webhook { name } => crate::webhook::serve(platform, name, request).await,
         Route::LambdaInvoke { function } => {
             crate::lambda_api::handle(platform, function, request, call_id, local_port).await
         }

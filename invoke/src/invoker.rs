@@ -43,6 +43,18 @@ pub struct RunLog(Arc<dyn RunLogWriter>);
 pub trait RunLogWriter: Send + Sync {
     /// Appends output bytes. Never blocks for long: a local file, a buffer.
     fn append(&self, bytes: &[u8]);
+
+    /// Appends a line of the platform's own about the run (an attempt started or ended). A
+    /// writer may hold such lines back until the run prints something, or until
+    /// [`Self::finish`] says they are worth keeping: a silent run that succeeded at once
+    /// then costs no storage at all.
+    fn note(&self, line: &str) {
+        self.append(format!("[faas] {line}\n").as_bytes());
+    }
+
+    /// The run is over: `keep_notes` says whether lines held back by [`Self::note`] are
+    /// still wanted (the run did not succeed at its first attempt).
+    fn finish(&self, _keep_notes: bool) {}
 }
 
 impl RunLog {
@@ -52,6 +64,16 @@ impl RunLog {
 
     pub fn append(&self, bytes: &[u8]) {
         self.0.append(bytes);
+    }
+
+    /// A platform line about the run ([`RunLogWriter::note`]).
+    pub fn note(&self, line: &str) {
+        self.0.note(line);
+    }
+
+    /// The run is over ([`RunLogWriter::finish`]).
+    pub fn finish(&self, keep_notes: bool) {
+        self.0.finish(keep_notes);
     }
 }
 

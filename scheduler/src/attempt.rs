@@ -47,7 +47,7 @@ pub(super) async fn attempts(
     let run_log = store.run_log(plan_id(run));
     let note = |line: String| {
         if let Some(log) = &run_log {
-            log.append(format!("[faas] {line}\n").as_bytes());
+            log.note(&line);
         }
     };
     loop {
@@ -85,6 +85,9 @@ pub(super) async fn attempts(
         status.log_tail = outcome.log_tail;
         status.message = outcome.message;
         if outcome.phase == RunPhase::Succeeded || attempt > job.retries {
+            if let Some(log) = &run_log {
+                log.finish(!(outcome.phase == RunPhase::Succeeded && attempt == 1));
+            }
             return;
         }
         let wait = plan::retry_backoff(job.backoff, attempt, plan::jitter_sample());

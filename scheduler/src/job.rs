@@ -9,6 +9,7 @@ use bytes::Bytes;
 use faas_api::cron::CronSchedule;
 use faas_api::limits::parse_duration;
 use faas_api::options::Resolved;
+use faas_api::chain::Parent;
 use faas_api::{CatchUpPolicy, ConcurrencyPolicy, Function, NotifySpec, Schedule};
 use jiff::tz::TimeZone;
 
@@ -96,6 +97,8 @@ pub struct Job {
     pub late_after: Option<Duration>,
     /// The options of its runs: the schedule's values and the function's defaults, resolved.
     pub options: Resolved,
+    /// The run whose `then` starts this job's run (`faas_api::chain`); `None` otherwise.
+    pub parent: Option<Parent>,
     /// See [`Job::timing`]; computed once, it is compared on every fire.
     timing: String,
 }
@@ -145,6 +148,7 @@ impl Job {
                 &schedule.notify.as_ref().and_then(|n| n.on_late.clone()),
             )?,
             options: Resolved::default(),
+            parent: None,
         })
     }
 
@@ -165,6 +169,14 @@ impl Job {
     pub fn with_options(&self, options: Resolved) -> Job {
         Job {
             options,
+            ..self.clone()
+        }
+    }
+
+    /// This job for a run started by `parent`'s `then`.
+    pub fn with_parent(&self, parent: Option<Parent>) -> Job {
+        Job {
+            parent,
             ..self.clone()
         }
     }
@@ -200,6 +212,7 @@ impl Job {
             notify: None,
             late_after: None,
             options: Resolved::default(),
+            parent: None,
         }
     }
 }

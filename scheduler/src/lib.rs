@@ -28,7 +28,7 @@ pub use clock::Clock;
 pub use faas_invoke::FunctionTarget;
 pub use job::{Job, JobKey, ScheduleError, jobs_of};
 pub use metrics::CronMetrics;
-pub use run::{RunHandle, Runner, Trigger};
+pub use run::{ChainOutcome, Chains, RunHandle, Runner, Trigger};
 pub use scheduler::{Leadership, Role, Scheduler, SchedulerOptions, StartError};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

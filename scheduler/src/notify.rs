@@ -221,6 +221,7 @@ mod tests {
                 scheduled_time: Some("2026-12-07T03:00:00Z".into()),
                 attempt: 2,
                 options: Default::default(),
+                ..Default::default()
             },
         );
         run.status = Some(FunctionRunStatus {

@@ -33,6 +33,30 @@ pub enum Trigger {
     Cron { due: Timestamp },
     /// A person or a tool (`faas run`, the dashboard).
     Manual,
+    /// Another run's `then` (the job names the parent run).
+    Chain,
+    /// A function's webhook (`spec.webhook`), called by a CI system or another tool.
+    Webhook,
+}
+
+/// Starts the runs a finished run's `then` lists (`faas_api::chain`): the host's, which knows
+/// every function (the gateway's registry locally, the controller's Function cache in a
+/// cluster).
+pub trait Chains: Send + Sync {
+    /// Starts the runs `run`'s `then` asks for, now that it has ended.
+    fn after<'a>(
+        &'a self,
+        run: &'a FunctionRun,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ChainOutcome> + Send + 'a>>;
+}
+
+/// What [`Chains::after`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChainOutcome {
+    /// The ids of the runs started.
+    pub started: Vec<String>,
+    /// One line per run not started, naming the function and why.
+    pub refused: Vec<String>,
 }
 
 /// Cancels or waits for runs of this process.
@@ -51,6 +75,8 @@ pub struct Runner {
     /// Set by [`Runner::cancel_all`]: runs cut off from now on were stopped by a shutdown
     /// (a spot drain, a rollout), not by a person.
     shutting_down: AtomicBool,
+    /// Where finished runs' `then`s are started, once the host has set it.
+    chains: std::sync::OnceLock<Arc<dyn Chains>>,
 }
 
 impl Runner {
@@ -73,6 +99,7 @@ impl Runner {
             in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             shutting_down: AtomicBool::new(false),
+            chains: std::sync::OnceLock::new(),
         })
     }
 
@@ -196,7 +223,9 @@ impl Runner {
             Trigger::Cron { due } => {
                 plan::scheduled_run_id(&job.key.function, &job.key.schedule, due)
             }
-            Trigger::Manual => plan::manual_run_id(&job.key.function, &job.key.schedule),
+            Trigger::Manual | Trigger::Chain | Trigger::Webhook => {
+                plan::manual_run_id(&job.key.function, &job.key.schedule)
+            }
         };
         self.start_as(job, trigger, cursor, payload, id)
     }
@@ -468,7 +497,45 @@ impl Runner {
         if let Some(notify) = job.notify.as_ref().filter(|n| wants(n, event)) {
             tokio::spawn(super::notify::send(notify.clone(), run.clone(), event));
         }
+        self.start_next(&mut run).await;
         Ok(run)
+    }
+}
+
+impl Runner {
+    /// Where finished runs' `then`s are started (the host, once it knows its functions).
+    /// Set once; later calls are ignored.
+    pub fn set_chains(&self, chains: Arc<dyn Chains>) {
+        let _ = self.chains.set(chains);
+    }
+
+    /// Starts what `run`'s `then` asks for and records on it what was started and what
+    /// was not (in `status.nextRuns` and its message). A run that was started is the
+    /// other function's; one that could not be is said here, never silently dropped.
+    async fn start_next(&self, run: &mut FunctionRun) {
+        let Some(chains) = self.chains.get() else {
+            return;
+        };
+        let outcome = chains.after(run).await;
+        if outcome.started.is_empty() && outcome.refused.is_empty() {
+            return;
+        }
+        let id = super::store::run_id(run).to_owned();
+        for why in &outcome.refused {
+            tracing::warn!(run = %id, %why, "a chained run was not started");
+        }
+        let status = run.status.get_or_insert_with(FunctionRunStatus::default);
+        status.next_runs = outcome.started;
+        if !outcome.refused.is_empty() {
+            let refused = format!("then: {}", outcome.refused.join("; "));
+            status.message = Some(match status.message.take() {
+                Some(message) => format!("{message}; {refused}"),
+                None => refused,
+            });
+        }
+        if let Err(err) = self.store.update(run.clone(), None).await {
+            tracing::warn!(run = %id, error = %err, "could not record the runs a run started");
+        }
     }
 }
 
@@ -522,6 +589,8 @@ fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun
     let (trigger, scheduled_time) = match trigger {
         Trigger::Cron { due } => ("cron", Some(rfc3339(due))),
         Trigger::Manual => ("manual", None),
+        Trigger::Chain => (faas_api::chain::TRIGGER, None),
+        Trigger::Webhook => ("webhook", None),
     };
     let mut run = FunctionRun::new(
         id,
@@ -532,6 +601,8 @@ fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun
             scheduled_time,
             attempt: 1,
             options: job.options.shown(),
+            parent_run: job.parent.as_ref().map(|p| p.run.clone()),
+            chain_depth: job.parent.as_ref().map_or(0, |p| p.depth),
         },
     );
     run.metadata

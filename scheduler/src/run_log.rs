@@ -70,17 +70,18 @@ impl LogDir {
         safe.then(|| self.dir.join(format!("{id}.log")))
     }
 
-    /// A writer appending to run `id`'s log (created at its first byte).
+    /// A writer appending to run `id`'s log. The file is created at the run's first output
+    /// byte, or when [`RunLogWriter::finish`] keeps its platform lines: a run that prints
+    /// nothing and succeeds at its first attempt (most runs of a busy schedule) costs no file.
     pub fn writer(&self, id: &str) -> Option<RunLog> {
         let path = self.path(id)?;
-        // A run resumed after a restart appends to what its first attempts wrote.
-        let written = std::fs::metadata(&path).map_or(0, |m| m.len());
         Some(RunLog::new(FileLog {
             state: Mutex::new(FileState {
                 path,
                 file: None,
-                written,
+                written: 0,
                 failed: false,
+                held: Vec::new(),
             }),
             cap: self.cap,
         }))
@@ -135,42 +136,99 @@ struct FileLog {
 
 struct FileState {
     path: PathBuf,
+    /// Opened at the first byte written; `written` counts from the file's size then (a run
+    /// resumed after a restart appends to what its first attempts wrote).
     file: Option<File>,
     written: u64,
     failed: bool,
+    /// Platform lines held back until the run prints or its end keeps them.
+    held: Vec<u8>,
 }
+
+/// Platform lines held back for one run, at most: a run retried this often without printing
+/// has its lines written out at once.
+const MAX_HELD_BYTES: usize = 16 * 1024;
 
 impl RunLogWriter for FileLog {
     fn append(&self, bytes: &[u8]) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.failed || state.written >= self.cap || bytes.is_empty() {
+        if bytes.is_empty() {
             return;
         }
-        let room = usize::try_from(self.cap - state.written).unwrap_or(usize::MAX);
-        let take = bytes.len().min(room);
-        let result = state.write(&bytes[..take]);
-        let result = result.and_then(|()| {
-            if take < bytes.len() {
-                let note = format!(
-                    "\n[faas] this run's log reached its cap of {} MiB: the rest of its output is \
-                     not kept\n",
-                    self.cap / (1024 * 1024)
-                );
-                // The note goes past the cap, once: `written` is at the cap from now on.
-                state.write(note.as_bytes())
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(e) = result {
-            state.failed = true;
-            tracing::warn!(log = %state.path.display(), error = %e, "a run's log could not be written: the rest of it is lost");
+        let mut state = self.lock();
+        state.release_held(self.cap);
+        state.write_capped(bytes, self.cap);
+    }
+
+    fn note(&self, line: &str) {
+        let mut state = self.lock();
+        let line = format!("[faas] {line}\n");
+        if state.file.is_some() || state.held.len() + line.len() > MAX_HELD_BYTES {
+            state.release_held(self.cap);
+            state.write_capped(line.as_bytes(), self.cap);
+        } else {
+            state.held.extend_from_slice(line.as_bytes());
+        }
+    }
+
+    fn finish(&self, keep_notes: bool) {
+        let mut state = self.lock();
+        if keep_notes {
+            state.release_held(self.cap);
+        } else {
+            state.held.clear();
         }
     }
 }
 
+impl FileLog {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FileState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl FileState {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    fn release_held(&mut self, cap: u64) {
+        if !self.held.is_empty() {
+            let held = std::mem::take(&mut self.held);
+            self.write_capped(&held, cap);
+        }
+    }
+
+    /// Writes up to the cap; the write that reaches it adds one note past it, and nothing is
+    /// written after. A failed write stops the log, said once in the platform's own log.
+    fn write_capped(&mut self, bytes: &[u8], cap: u64) {
+        if self.failed || bytes.is_empty() {
+            return;
+        }
+        if let Err(e) = self.open() {
+            return self.fail(&e);
+        }
+        if self.written >= cap {
+            return;
+        }
+        let room = usize::try_from(cap - self.written).unwrap_or(usize::MAX);
+        let take = bytes.len().min(room);
+        let mut result = self.write(&bytes[..take]);
+        if result.is_ok() && take < bytes.len() {
+            let note = format!(
+                "\n[faas] this run's log reached its cap of {} MiB: the rest of its output is not \
+                 kept\n",
+                cap / (1024 * 1024)
+            );
+            // The note goes past the cap, once: `written` is at the cap from now on.
+            result = self.write(note.as_bytes());
+        }
+        if let Err(e) = result {
+            self.fail(&e);
+        }
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        self.failed = true;
+        tracing::warn!(log = %self.path.display(), error = %e, "a run's log could not be written: the rest of it is lost");
+    }
+
+    fn open(&mut self) -> std::io::Result<()> {
         if self.file.is_none() {
             let mut options = std::fs::OpenOptions::new();
             options.create(true).append(true);
@@ -179,8 +237,14 @@ impl FileState {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
-            self.file = Some(options.open(&self.path)?);
+            let file = options.open(&self.path)?;
+            self.written = file.metadata()?.len();
+            self.file = Some(file);
         }
+        Ok(())
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         if let Some(file) = self.file.as_mut() {
             file.write_all(bytes)?;
         }
@@ -273,6 +337,39 @@ mod tests {
             all.bytes.starts_with(b"attempt 1\nat"),
             "{:?}",
             String::from_utf8_lossy(&all.bytes)
+        );
+    }
+
+    #[test]
+    fn platform_lines_wait_for_output_and_a_silent_first_success_leaves_no_file() {
+        let (tmp, logs) = dir();
+        let silent = logs.writer("f.s.1").expect("id");
+        silent.note("attempt 1 of 1 started");
+        silent.note("attempt 1 ended Succeeded");
+        silent.finish(false);
+        assert_eq!(logs.read("f.s.1", 0, 100).expect("read"), None);
+        assert!(!tmp.path().join("run-logs/f.s.1.log").exists());
+
+        let printing = logs.writer("f.s.2").expect("id");
+        printing.note("attempt 1 of 1 started");
+        printing.append(b"hello\n");
+        printing.note("attempt 1 ended Succeeded");
+        printing.finish(false);
+        let all = logs.read("f.s.2", 0, 100).expect("read").expect("log");
+        assert_eq!(
+            String::from_utf8_lossy(&all.bytes),
+            "[faas] attempt 1 of 1 started\nhello\n[faas] attempt 1 ended Succeeded\n",
+            "the held line comes first, the later one in order"
+        );
+
+        let failed = logs.writer("f.s.3").expect("id");
+        failed.note("attempt 1 of 2 started");
+        failed.note("attempt 1 ended Failed");
+        failed.finish(true);
+        let all = logs.read("f.s.3", 0, 100).expect("read").expect("log");
+        assert_eq!(
+            String::from_utf8_lossy(&all.bytes),
+            "[faas] attempt 1 of 2 started\n[faas] attempt 1 ended Failed\n"
         );
     }
 

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faas_api::ConcurrencyPolicy;
+use faas_api::chain::Parent;
 use faas_api::options::Resolved;
 use jiff::Timestamp;
 use tokio::sync::watch;
@@ -196,7 +197,36 @@ impl Scheduler {
         Ok(self.runner.start(job, Trigger::Manual, None, payload))
     }
 
-    /// [`Scheduler::run_now`] under the id of a run record someone created to ask for it.
+    /// A run started by the function's webhook: [`Scheduler::run_now`] recorded as
+    /// `trigger: webhook`.
+    pub fn run_from_webhook(
+        &self,
+        function: &str,
+        schedule: Option<&str>,
+        payload: Option<Bytes>,
+        options: Resolved,
+    ) -> Result<RunHandle, StartError> {
+        let job = self.manual_job(function, schedule, Some(options))?;
+        Ok(self.runner.start(job, Trigger::Webhook, None, payload))
+    }
+
+    /// A run started by `parent`'s `then` (`faas_api::chain`): [`Scheduler::run_now`] that
+    /// records its parent and depth.
+    pub fn run_chained(
+        &self,
+        function: &str,
+        schedule: Option<&str>,
+        payload: Option<Bytes>,
+        options: Resolved,
+        parent: Parent,
+    ) -> Result<RunHandle, StartError> {
+        let job = self.manual_job(function, schedule, Some(options))?;
+        let job = Arc::new(job.with_parent(Some(parent)));
+        Ok(self.runner.start(job, Trigger::Chain, None, payload))
+    }
+
+    /// [`Scheduler::run_now`] under the id of a run record someone created to ask for it;
+    /// `parent` when another run's `then` asked (a cluster's chained run).
     pub fn run_requested(
         &self,
         function: &str,
@@ -204,11 +234,14 @@ impl Scheduler {
         payload: Option<Bytes>,
         options: Option<Resolved>,
         id: String,
+        parent: Option<Parent>,
     ) -> Result<RunHandle, StartError> {
         let job = self.manual_job(function, schedule, options)?;
-        Ok(self
-            .runner
-            .start_as(job, Trigger::Manual, None, payload, id))
+        let (job, trigger) = match parent {
+            Some(parent) => (Arc::new(job.with_parent(Some(parent))), Trigger::Chain),
+            None => (job, Trigger::Manual),
+        };
+        Ok(self.runner.start_as(job, trigger, None, payload, id))
     }
 
     fn manual_job(

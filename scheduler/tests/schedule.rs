@@ -764,6 +764,7 @@ fn record(function: &str, schedule: &str, id: &str, phase: RunPhase) -> Function
             scheduled_time: None,
             attempt: 1,
             options: Default::default(),
+            ..Default::default()
         },
     );
     run.status = Some(faas_api::FunctionRunStatus {

@@ -243,44 +243,41 @@ pub fn run_now_form(platform: &Platform, name: &str) -> Markup {
     }
 }
 
-/// One input of the Run now form per declared option, of its type, with its default; a
-/// schedule's own values still apply under what is typed here (empty: not given).
+/// One input of the Run now form per declared option, of its type, empty: only what is typed
+/// or picked is sent, so a "Run <schedule>" keeps that schedule's values for the rest, and
+/// the default shows as a hint (never a secret option's).
 fn option_input(option: &faas_api::options::RunOption) -> Markup {
     use faas_api::options::OptionType;
     let id = format!("option-{}", option.name);
-    let default = option
-        .default
-        .as_ref()
-        .map(faas_api::options::text_of)
-        .unwrap_or_default();
+    let hint = match &option.default {
+        Some(default) if !option.secret => {
+            format!("default: {}", faas_api::options::text_of(default))
+        }
+        _ => String::new(),
+    };
+    let choices: Vec<&str> = match option.kind {
+        OptionType::Enum => option.values.iter().map(String::as_str).collect(),
+        OptionType::Boolean => vec!["true", "false"],
+        OptionType::Number | OptionType::String => Vec::new(),
+    };
     html! {
         label for=(id) {
             span { (option.name) @if option.required { " *" } }
             @match option.kind {
-                OptionType::Enum => {
+                OptionType::Enum | OptionType::Boolean => {
                     select id=(id) data-option=(option.name) {
-                        @if !option.required { option value="" { "" } }
-                        @for value in &option.values {
-                            option value=(value) selected[*value == default] { (value) }
-                        }
+                        option value="" { (if hint.is_empty() { "(not given)".to_owned() } else { format!("({hint})") }) }
+                        @for value in &choices { option value=(value) { (value) } }
                     }
                 }
-                OptionType::Boolean => {
-                    select id=(id) data-option=(option.name) {
-                        option value="" { "" }
-                        option value="true" selected[default == "true"] { "true" }
-                        option value="false" selected[default == "false"] { "false" }
-                    }
-                }
-                OptionType::Number => {
-                    input id=(id) type="number" step="any" data-option=(option.name) value=(default);
-                }
-                // A secret's default is never put in the page.
-                OptionType::String if option.secret => {
+                _ if option.secret => {
                     input id=(id) type="password" autocomplete="off" data-option=(option.name);
                 }
+                OptionType::Number => {
+                    input id=(id) type="number" step="any" data-option=(option.name) placeholder=(hint);
+                }
                 OptionType::String => {
-                    input id=(id) type="text" data-option=(option.name) value=(default);
+                    input id=(id) type="text" data-option=(option.name) placeholder=(hint);
                 }
             }
             @if let Some(description) = &option.description { span.reason { (description) } }
@@ -596,6 +593,14 @@ pub async fn run(platform: &Platform, id: &str, namespace: Option<&str>) -> Opti
             @if let Some(message) = &status.message { dt { "Message" } dd { (message) } }
             @for (name, value) in &run.spec.options {
                 dt { "Option " (name) } dd { code { (faas_api::options::text_of(value)) } }
+            }
+            @if let Some(parent) = &run.spec.parent_run {
+                dt { "Started by" } dd { a href={"/ui/runs/" (parent)} { (parent) } }
+            }
+            @if !status.next_runs.is_empty() {
+                dt { "Then started" } dd { @for next in &status.next_runs {
+                    a href={"/ui/runs/" (next)} { (next) } " "
+                } }
             }
         }
         // A cluster's dashboard is read-only: runs are the controller's (FunctionRuns, RBAC).

@@ -78,6 +78,35 @@ pub struct FunctionSpec {
     /// `options`): see `faas_api::options`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<crate::options::RunOption>,
+    /// Runs of other functions started when one of this function's runs ends (a schedule's
+    /// own `then` instead, for its runs): `faas_api::chain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<crate::chain::Then>,
+    /// A URL that starts a run, for CI systems and other tools: `POST /hooks/{name}` on the
+    /// public listener, with a token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSpec>,
+}
+
+/// `spec.webhook`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Default true: `false` turns the URL off and keeps the settings.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    /// Where the token is, as a `spec.env` entry's `valueFrom`: a Secret's key (locally the
+    /// file `<name>/<key>` of `faas up --secrets DIR`), an SSM parameter or a Secrets Manager
+    /// secret. At least 16 characters. Shown as `Authorization: Bearer <token>` (or
+    /// `X-Gitlab-Token`), or as GitHub's `X-Hub-Signature-256` HMAC of the body.
+    pub token_secret: crate::EnvSource,
+    /// One of the function's schedules, whose settings the runs take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Option values read from the request's JSON body: option name to JSON pointer
+    /// (`/ref`). Without it, the body's `options` object (when it has one) gives them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub options_from_body: BTreeMap<String, String>,
 }
 
 /// Exactly one of `wasm` or `container` must be set (checked by validation, not by the type, so
@@ -322,6 +351,9 @@ pub struct Schedule {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(schema_with = "crate::schema::any_json_map")]
     pub options: BTreeMap<String, serde_json::Value>,
+    /// Runs started when one of this schedule's runs ends, instead of the function's `then`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<crate::chain::Then>,
 }
 
 /// `schedules[].catchUp`.

@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod backoff;
+pub mod chain;
 pub mod cluster;
 pub mod crd;
 pub mod cron;

@@ -206,6 +206,40 @@ pub fn for_run(
     )
 }
 
+/// Option values read from `document` (a JSON object, `what` names it in errors: "the
+/// finished run's output", "the request body") by JSON pointer: option name to pointer
+/// (`/report/date`). Fails naming the option whose value is missing or not a string,
+/// number or boolean. The caller resolves the result ([`for_run`]).
+pub fn from_document(
+    document: Option<&str>,
+    pointers: &BTreeMap<String, String>,
+    what: &str,
+) -> Result<BTreeMap<String, Value>, String> {
+    let parsed: Value = document
+        .and_then(|text| serde_json::from_str(text).ok())
+        .filter(Value::is_object)
+        .ok_or_else(|| format!("{what} is not a JSON object"))?;
+    let mut values = BTreeMap::new();
+    for (name, pointer) in pointers {
+        let value = parsed
+            .pointer(pointer)
+            .ok_or_else(|| format!("option {name}: {what} has nothing at {pointer:?}"))?;
+        if !is_scalar(value) {
+            return Err(format!(
+                "option {name}: the value at {pointer:?} of {what} is not a string, number or \
+                 boolean"
+            ));
+        }
+        values.insert(name.clone(), value.clone());
+    }
+    Ok(values)
+}
+
+/// Whether `pointer` is a JSON pointer (empty, or `/`-led).
+pub fn is_pointer(pointer: &str) -> bool {
+    pointer.is_empty() || pointer.starts_with('/')
+}
+
 /// The environment variable of option `name`.
 pub fn env_name(name: &str) -> String {
     format!("{ENV_PREFIX}{}", name.to_ascii_uppercase())

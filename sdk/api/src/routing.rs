@@ -31,6 +31,8 @@ pub const RESERVED_PATHS: &[&str] = &[
     "/healthz",
     "/readyz",
     "/metrics",
+    // Functions' webhooks (`spec.webhook`): `/hooks/{name}`.
+    "/hooks",
     // The Lambda Invoke API (`/2015-03-31/functions/{name}/invocations`).
     "/2015-03-31",
 ];

@@ -45,6 +45,88 @@ pub struct FunctionRunSpec {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[schemars(schema_with = "crate::schema::any_json_map")]
     pub options: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The run whose `then` started this one (`trigger: chain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_run: Option<String>,
+    /// How many chained runs lead to this one (`faas_api::chain::MAX_DEPTH` at most).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chain_depth: u32,
+}
+
+/// A run to ask a cluster's leading controller for (`faas run`, a chained run): what
+/// [`requested_run`] makes.
+#[derive(Clone, Debug, Default)]
+pub struct RunRequest<'a> {
+    /// The run's id (`faas_schedule::plan::manual_run_id`).
+    pub id: &'a str,
+    pub function: &'a str,
+    /// A schedule's name, or `manual`.
+    pub schedule: &'a str,
+    /// The option values given (the controller resolves them again).
+    pub given: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    /// The same, resolved and redacted, for the record.
+    pub shown: std::collections::BTreeMap<String, serde_json::Value>,
+    pub payload: Option<&'a [u8]>,
+    /// The run whose `then` asks for it.
+    pub parent: Option<&'a crate::chain::Parent>,
+}
+
+/// The `FunctionRun` that asks for `request`: labelled [`REQUESTED_LABEL`] (the leading
+/// controller runs it under its name and removes the label), its options and payload in
+/// annotations ([`OPTIONS_ANNOTATION`], [`PAYLOAD_ANNOTATION`]). Fails on a payload larger
+/// than [`MAX_REQUESTED_PAYLOAD`], saying so.
+pub fn requested_run(request: RunRequest<'_>) -> Result<FunctionRun, String> {
+    use base64::Engine as _;
+    use crate::contract::{FUNCTION_LABEL, SCHEDULE_LABEL};
+    let mut annotations = std::collections::BTreeMap::new();
+    if !request.given.is_empty() {
+        let given = serde_json::to_string(request.given).map_err(|e| e.to_string())?;
+        annotations.insert(OPTIONS_ANNOTATION.to_owned(), given);
+    }
+    if let Some(payload) = request.payload {
+        if payload.len() > MAX_REQUESTED_PAYLOAD {
+            return Err(format!(
+                "the payload is {} KiB; a run requested through the cluster carries at most {} KiB",
+                payload.len().div_ceil(1024),
+                MAX_REQUESTED_PAYLOAD / 1024
+            ));
+        }
+        annotations.insert(
+            PAYLOAD_ANNOTATION.to_owned(),
+            base64::engine::general_purpose::STANDARD.encode(payload),
+        );
+    }
+    let trigger = match request.parent {
+        Some(_) => crate::chain::TRIGGER,
+        None => "manual",
+    };
+    let mut run = FunctionRun::new(
+        request.id,
+        FunctionRunSpec {
+            function: request.function.to_owned(),
+            schedule: request.schedule.to_owned(),
+            trigger: trigger.to_owned(),
+            scheduled_time: None,
+            attempt: 1,
+            options: request.shown,
+            parent_run: request.parent.map(|p| p.run.clone()),
+            chain_depth: request.parent.map_or(0, |p| p.depth),
+        },
+    );
+    run.metadata.labels = Some(
+        [
+            (REQUESTED_LABEL.to_owned(), "true".to_owned()),
+            (FUNCTION_LABEL.to_owned(), request.function.to_owned()),
+            (SCHEDULE_LABEL.to_owned(), request.schedule.to_owned()),
+        ]
+        .into(),
+    );
+    run.metadata.annotations = (!annotations.is_empty()).then_some(annotations);
+    Ok(run)
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn one() -> u32 {
@@ -100,6 +182,9 @@ pub struct FunctionRunStatus {
     pub log_tail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The runs this run's `then` started (`faas_api::chain`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub next_runs: Vec<String>,
 }
 
 /// Run records newest first, the one order every history shows: by creation, then by name

@@ -145,6 +145,15 @@ pub fn validate(f: &Function) -> Result<(), ValidationErrors> {
     }
 
     validate_spec(&f.spec, &mut errs);
+    let own_name = f.metadata.name.as_deref();
+    if let Some(then) = &f.spec.then {
+        crate::chain::validate(then, "spec.then", own_name, &mut errs);
+    }
+    for (i, schedule) in f.spec.schedules.iter().enumerate() {
+        if let Some(then) = &schedule.then {
+            crate::chain::validate(then, &format!("spec.schedules[{i}].then"), own_name, &mut errs);
+        }
+    }
     errs.into_result()
 }
 
@@ -189,6 +198,9 @@ fn validate_spec(spec: &FunctionSpec, errs: &mut ValidationErrors) {
         validate_sqs(&t.sqs, errs);
     }
     crate::options::validate(&spec.options, &spec.schedules, errs);
+    if let Some(webhook) = &spec.webhook {
+        validate_webhook(webhook, spec, errs);
+    }
     if spec
         .runtime
         .container
@@ -721,49 +733,78 @@ fn validate_env(env: &crate::Env, errs: &mut ValidationErrors) {
         if entry.value.is_some() {
             errs.push(at.clone(), "set value or valueFrom, not both");
         }
-        match from.source() {
-            Err(why) => errs.push(format!("{at}.valueFrom"), why),
-            Ok(crate::SecretRef::Kubernetes(r)) => {
-                if !is_dns_subdomain(&r.name) {
-                    errs.push(
-                        format!("{at}.valueFrom.secretKeyRef.name"),
-                        "a Secret's name: lowercase letters, digits, '-' and '.', at most 253",
-                    );
-                }
-                if !is_secret_key(&r.key) {
-                    errs.push(
-                        format!("{at}.valueFrom.secretKeyRef.key"),
-                        "a Secret's key: letters, digits, '-', '_' and '.' (not . or ..)",
-                    );
-                }
+        validate_source(from, &format!("{at}.valueFrom"), errs);
+    }
+}
+
+/// `spec.webhook`: a token from one source, a schedule the function has, options it declares
+/// read by JSON pointer.
+fn validate_webhook(webhook: &crate::WebhookSpec, spec: &FunctionSpec, errs: &mut ValidationErrors) {
+    validate_source(&webhook.token_secret, "spec.webhook.tokenSecret", errs);
+    if let Some(schedule) = &webhook.schedule
+        && !spec.schedules.iter().any(|s| &s.name == schedule)
+    {
+        errs.push(
+            "spec.webhook.schedule",
+            format!("the function has no schedule {schedule:?}"),
+        );
+    }
+    for (name, pointer) in &webhook.options_from_body {
+        let at = format!("spec.webhook.optionsFromBody.{name}");
+        if !spec.options.iter().any(|o| &o.name == name) {
+            errs.push(at.clone(), "not an option of the function (spec.options)");
+        }
+        if !crate::options::is_pointer(pointer) {
+            errs.push(at, format!("{pointer:?} is not a JSON pointer (`/field/0/name`)"));
+        }
+    }
+}
+
+/// A secret's source (`valueFrom` of `spec.env`, `spec.webhook.tokenSecret`) at `at`:
+/// exactly one, each well-formed.
+fn validate_source(from: &crate::EnvSource, at: &str, errs: &mut ValidationErrors) {
+    match from.source() {
+        Err(why) => errs.push(at, why),
+        Ok(crate::SecretRef::Kubernetes(r)) => {
+            if !is_dns_subdomain(&r.name) {
+                errs.push(
+                    format!("{at}.secretKeyRef.name"),
+                    "a Secret's name: lowercase letters, digits, '-' and '.', at most 253",
+                );
             }
-            Ok(crate::SecretRef::Ssm(r)) => {
-                if r.name.is_empty()
-                    || r.name.len() > 2048
-                    || r.name.chars().any(char::is_whitespace)
-                {
-                    errs.push(
-                        format!("{at}.valueFrom.ssmParameter.name"),
-                        "a parameter's name (/path/name) or ARN, without spaces",
-                    );
-                }
+            if !is_secret_key(&r.key) {
+                errs.push(
+                    format!("{at}.secretKeyRef.key"),
+                    "a Secret's key: letters, digits, '-', '_' and '.' (not . or ..)",
+                );
             }
-            Ok(crate::SecretRef::SecretsManager(r)) => {
-                if r.secret_id.is_empty()
-                    || r.secret_id.len() > 2048
-                    || r.secret_id.chars().any(char::is_whitespace)
-                {
-                    errs.push(
-                        format!("{at}.valueFrom.secretsManager.secretId"),
-                        "a secret's name or ARN, without spaces",
-                    );
-                }
-                if r.json_key.as_deref() == Some("") {
-                    errs.push(
-                        format!("{at}.valueFrom.secretsManager.jsonKey"),
-                        "empty: leave it out to take the whole secret string",
-                    );
-                }
+        }
+        Ok(crate::SecretRef::Ssm(r)) => {
+            if r.name.is_empty()
+                || r.name.len() > 2048
+                || r.name.chars().any(char::is_whitespace)
+            {
+                errs.push(
+                    format!("{at}.ssmParameter.name"),
+                    "a parameter's name (/path/name) or ARN, without spaces",
+                );
+            }
+        }
+        Ok(crate::SecretRef::SecretsManager(r)) => {
+            if r.secret_id.is_empty()
+                || r.secret_id.len() > 2048
+                || r.secret_id.chars().any(char::is_whitespace)
+            {
+                errs.push(
+                    format!("{at}.secretsManager.secretId"),
+                    "a secret's name or ARN, without spaces",
+                );
+            }
+            if r.json_key.as_deref() == Some("") {
+                errs.push(
+                    format!("{at}.secretsManager.jsonKey"),
+                    "empty: leave it out to take the whole secret string",
+                );
             }
         }
     }

@@ -18,6 +18,18 @@ pub enum Loss {
     Process,
 }
 
+impl Loss {
+    /// The test function's port: one per variant, as every scenario has its own, because
+    /// the two variants may run at once and the stand-in's pods share the host's ports (a
+    /// shared one let one system's readiness probe pass on the other system's pod).
+    fn port(self) -> u16 {
+        match self {
+            Loss::Pod => 18095,
+            Loss::Process => 18097,
+        }
+    }
+}
+
 /// Two controllers: the Lease holder fires a schedule; lost in the middle of the run, the run
 /// is taken over by whoever leads next as its next attempt under the schedule's retry policy:
 /// the fire time keeps exactly one FunctionRun, which succeeds.
@@ -39,7 +51,7 @@ pub async fn a_run_of_a_lost_controller_is_resumed_by_the_next_leader_once<C: Cl
     deploy(
         c,
         dir.path(),
-        &http_function("slow", &image, 18095, "  scale: {min: 1}\n"),
+        &http_function("slow", &image, loss.port(), "  scale: {min: 1}\n"),
         &[],
     );
     until(c, "slow is ready", Duration::from_secs(90), || async {
@@ -56,7 +68,7 @@ pub async fn a_run_of_a_lost_controller_is_resumed_by_the_next_leader_once<C: Cl
     deploy(
         c,
         dir.path(),
-        &http_function("slow", &image, 18095, &spec),
+        &http_function("slow", &image, loss.port(), &spec),
         &[],
     );
     let running = until(c, "the run starts", Duration::from_secs(40), || async {

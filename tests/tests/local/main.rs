@@ -3,6 +3,7 @@
 
 mod aws_credentials;
 mod aws_sdk_guest;
+mod chains;
 mod cli;
 mod cli_polish;
 mod cold_start;
@@ -31,3 +32,4 @@ mod status;
 mod target;
 mod ui;
 mod unhealthy;
+mod webhooks;

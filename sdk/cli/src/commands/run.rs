@@ -258,6 +258,7 @@ mod tests {
                 scheduled_time: None,
                 attempt,
                 options: Default::default(),
+                ..Default::default()
             },
         );
         run.status = status;

@@ -130,6 +130,12 @@ pub fn shown(run: &FunctionRun, zone: &TimeZone) -> String {
             .collect();
         fields.push(("Options:", options.join(" ")));
     }
+    if let Some(parent) = &run.spec.parent_run {
+        fields.push(("Parent:", format!("{parent} (chained run {} deep)", run.spec.chain_depth)));
+    }
+    if !status.next_runs.is_empty() {
+        fields.push(("Then:", status.next_runs.join(" ")));
+    }
     let mut out = String::new();
     for (label, value) in fields {
         out.push_str(&format!("{label:<11} {value}\n"));

@@ -72,6 +72,26 @@ fn check_for_cluster(
     Ok(())
 }
 
+/// Refuses a Function whose `then` would close a loop of chained runs with the namespace's
+/// other Functions (`faas_api::chain`). Only a Function that starts runs is checked: one
+/// that starts none closes no loop, and costs no list.
+async fn refuse_chain_loop(cluster: &Cluster, function: &Function) -> anyhow::Result<()> {
+    if faas_api::chain::successors(&function.spec).is_empty() {
+        return Ok(());
+    }
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let others = super::read::list(cluster).await?;
+    let others = others
+        .iter()
+        .filter_map(|f| Some((f.metadata.name.as_deref()?, &f.spec)));
+    if let Some(names) = faas_api::chain::loop_with(others, function) {
+        anyhow::bail!(
+            "{name}: spec.then: deploying it would close a loop of chained runs ({names}); each run would start the next forever"
+        );
+    }
+    Ok(())
+}
+
 /// (name, namespace) of the documents that write `metadata.namespace` themselves (the manifest
 /// loader fills in `default` for the others, which must not override `-n`).
 fn declared_namespaces(file: &Path) -> Vec<(String, String)> {
@@ -147,6 +167,7 @@ pub async fn deploy_one(
         // How to build is this machine's business, not the cluster's.
         wasm.build = None;
     }
+    refuse_chain_loop(cluster, &function).await?;
     if !options.replace {
         refuse_replacement(cluster, &function).await?;
     }

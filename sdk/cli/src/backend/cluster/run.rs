@@ -4,10 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use faas_api::{
-    FunctionRun, MAX_REQUESTED_PAYLOAD, OPTIONS_ANNOTATION, PAYLOAD_ANNOTATION, REQUESTED_LABEL,
-};
+use faas_api::FunctionRun;
 use faas_schedule::plan::{MANUAL, is_final, manual_run_id};
 use kube::Api;
 use kube::api::PostParams;
@@ -66,50 +63,20 @@ pub async fn run(
         .collect();
     let resolved = faas_api::options::for_run(&function, request.schedule, &given)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let payload = request.payload;
-    if let Some(payload) = &payload
-        && payload.len() > MAX_REQUESTED_PAYLOAD
-    {
-        anyhow::bail!(
-            "the payload is {} KiB; a run requested through the cluster carries at most {} KiB (put larger inputs in S3 and pass the key)",
-            payload.len().div_ceil(1024),
-            MAX_REQUESTED_PAYLOAD / 1024
-        );
-    }
     let schedule = request.schedule.unwrap_or(MANUAL);
     let id = manual_run_id(name, schedule);
-    let mut annotations = serde_json::Map::new();
-    if !given.is_empty() {
-        annotations.insert(
-            OPTIONS_ANNOTATION.to_owned(),
-            serde_json::to_string(&given)?.into(),
-        );
-    }
-    if let Some(payload) = &payload {
-        annotations.insert(
-            PAYLOAD_ANNOTATION.to_owned(),
-            base64::engine::general_purpose::STANDARD
-                .encode(payload)
-                .into(),
-        );
-    }
-    let asked: FunctionRun = serde_json::from_value(serde_json::json!({
-        "apiVersion": faas_api::API_VERSION,
-        "kind": "FunctionRun",
-        "metadata": {
-            "name": id,
-            "labels": {
-                REQUESTED_LABEL: "true",
-                "faas.dev/function": name,
-                "faas.dev/schedule": schedule,
-            },
-            "annotations": annotations,
-        },
-        "spec": {
-            "function": name, "schedule": schedule, "trigger": "manual", "attempt": 1,
-            "options": resolved.shown(),
-        },
-    }))?;
+    let asked = faas_api::requested_run(faas_api::RunRequest {
+        id: &id,
+        function: name,
+        schedule,
+        given: &given,
+        shown: resolved.shown(),
+        payload: request.payload.as_deref(),
+        parent: None,
+    })
+    .map_err(|e| {
+        anyhow::anyhow!("{e} (put larger inputs in S3 and pass the key)")
+    })?;
     let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let created = runs
         .create(&PostParams::default(), &asked)
