@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use faas_api::chain::Parent;
 use faas_api::cron::CronSchedule;
 use faas_api::limits::parse_duration;
 use faas_api::options::Resolved;
-use faas_api::chain::Parent;
 use faas_api::{CatchUpPolicy, ConcurrencyPolicy, Function, NotifySpec, Schedule};
 use jiff::tz::TimeZone;
 

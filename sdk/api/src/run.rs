@@ -55,7 +55,7 @@ pub struct FunctionRunSpec {
 
 /// A run to ask a cluster's leading controller for (`faas run`, a chained run): what
 /// [`requested_run`] makes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RunRequest<'a> {
     /// The run's id (`faas_schedule::plan::manual_run_id`).
     pub id: &'a str,
@@ -76,8 +76,8 @@ pub struct RunRequest<'a> {
 /// annotations ([`OPTIONS_ANNOTATION`], [`PAYLOAD_ANNOTATION`]). Fails on a payload larger
 /// than [`MAX_REQUESTED_PAYLOAD`], saying so.
 pub fn requested_run(request: RunRequest<'_>) -> Result<FunctionRun, String> {
-    use base64::Engine as _;
     use crate::contract::{FUNCTION_LABEL, SCHEDULE_LABEL};
+    use base64::Engine as _;
     let mut annotations = std::collections::BTreeMap::new();
     if !request.given.is_empty() {
         let given = serde_json::to_string(request.given).map_err(|e| e.to_string())?;

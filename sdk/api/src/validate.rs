@@ -151,7 +151,12 @@ pub fn validate(f: &Function) -> Result<(), ValidationErrors> {
     }
     for (i, schedule) in f.spec.schedules.iter().enumerate() {
         if let Some(then) = &schedule.then {
-            crate::chain::validate(then, &format!("spec.schedules[{i}].then"), own_name, &mut errs);
+            crate::chain::validate(
+                then,
+                &format!("spec.schedules[{i}].then"),
+                own_name,
+                &mut errs,
+            );
         }
     }
     errs.into_result()
@@ -739,7 +744,11 @@ fn validate_env(env: &crate::Env, errs: &mut ValidationErrors) {
 
 /// `spec.webhook`: a token from one source, a schedule the function has, options it declares
 /// read by JSON pointer.
-fn validate_webhook(webhook: &crate::WebhookSpec, spec: &FunctionSpec, errs: &mut ValidationErrors) {
+fn validate_webhook(
+    webhook: &crate::WebhookSpec,
+    spec: &FunctionSpec,
+    errs: &mut ValidationErrors,
+) {
     validate_source(&webhook.token_secret, "spec.webhook.tokenSecret", errs);
     if let Some(schedule) = &webhook.schedule
         && !spec.schedules.iter().any(|s| &s.name == schedule)
@@ -755,7 +764,10 @@ fn validate_webhook(webhook: &crate::WebhookSpec, spec: &FunctionSpec, errs: &mu
             errs.push(at.clone(), "not an option of the function (spec.options)");
         }
         if !crate::options::is_pointer(pointer) {
-            errs.push(at, format!("{pointer:?} is not a JSON pointer (`/field/0/name`)"));
+            errs.push(
+                at,
+                format!("{pointer:?} is not a JSON pointer (`/field/0/name`)"),
+            );
         }
     }
 }
@@ -780,10 +792,7 @@ fn validate_source(from: &crate::EnvSource, at: &str, errs: &mut ValidationError
             }
         }
         Ok(crate::SecretRef::Ssm(r)) => {
-            if r.name.is_empty()
-                || r.name.len() > 2048
-                || r.name.chars().any(char::is_whitespace)
-            {
+            if r.name.is_empty() || r.name.len() > 2048 || r.name.chars().any(char::is_whitespace) {
                 errs.push(
                     format!("{at}.ssmParameter.name"),
                     "a parameter's name (/path/name) or ARN, without spaces",

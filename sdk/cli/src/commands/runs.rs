@@ -131,7 +131,10 @@ pub fn shown(run: &FunctionRun, zone: &TimeZone) -> String {
         fields.push(("Options:", options.join(" ")));
     }
     if let Some(parent) = &run.spec.parent_run {
-        fields.push(("Parent:", format!("{parent} (chained run {} deep)", run.spec.chain_depth)));
+        fields.push((
+            "Parent:",
+            format!("{parent} (chained run {} deep)", run.spec.chain_depth),
+        ));
     }
     if !status.next_runs.is_empty() {
         fields.push(("Then:", status.next_runs.join(" ")));

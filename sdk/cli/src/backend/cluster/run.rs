@@ -74,9 +74,7 @@ pub async fn run(
         payload: request.payload.as_deref(),
         parent: None,
     })
-    .map_err(|e| {
-        anyhow::anyhow!("{e} (put larger inputs in S3 and pass the key)")
-    })?;
+    .map_err(|e| anyhow::anyhow!("{e} (put larger inputs in S3 and pass the key)"))?;
     let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
     let created = runs
         .create(&PostParams::default(), &asked)
