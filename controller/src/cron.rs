@@ -354,6 +354,10 @@ impl ClusterCron {
             namespace,
             self.functions.clone(),
         )));
+        runner.set_secrets(Arc::new(crate::secrets::NamespaceSecrets::new(
+            self.client.clone(),
+            namespace,
+        )));
         Scheduler::start(
             runner,
             SchedulerOptions {

@@ -23,6 +23,7 @@ pub mod reconcile;
 pub mod render;
 pub mod run_log;
 pub mod runs;
+pub mod secrets;
 pub mod status;
 
 /// Where the generated CRDs are committed, relative to the workspace root.

@@ -37,6 +37,9 @@ pub fn start(platform: &Arc<Platform>, local_port: u16) -> Result<Arc<Scheduler>
         owner,
     );
     runner.set_chains(Arc::new(crate::chain::RegistryChains::new(platform)));
+    runner.set_secrets(Arc::new(crate::secrets::SchedulerSecrets(Arc::downgrade(
+        platform,
+    ))));
     let lock_path = state.join("scheduler.lock");
     let scheduler = Scheduler::start(
         runner,

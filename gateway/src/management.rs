@@ -240,9 +240,21 @@ pub async fn handle(
                 "asynchronous calls are not configured here",
             ),
         },
+        (
+            &Method::POST,
+            [
+                "system",
+                "async",
+                "dead-letters",
+                action @ ("replay" | "discard"),
+            ],
+        ) => {
+            let query = crate::runs_api::Query::parse(request.uri().query());
+            dead_letters(platform, action, &query).await
+        }
         (_, ["system", "functions", ..])
         | (_, ["system", "info"])
-        | (_, ["system", "async"])
+        | (_, ["system", "async", ..])
         | (_, ["system", "triggers"]) => json_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
@@ -252,6 +264,55 @@ pub async fn handle(
             StatusCode::NOT_FOUND,
             "NotFound",
             &format!("no management endpoint at {path}"),
+        ),
+    }
+}
+
+/// `POST /system/async/dead-letters/replay|discard[?callId=ID][&function=NAME]`: puts the
+/// selected dead letters back in the queue (each a new call, attempt 1) or deletes them;
+/// answers how many. Naming a call that is not a dead letter is a 404.
+async fn dead_letters(
+    platform: &Platform,
+    action: &str,
+    query: &crate::runs_api::Query,
+) -> Response<ResponseBody> {
+    let Some(queue) = platform.async_queue.get() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "AsyncNotConfigured",
+            "asynchronous calls are not configured here",
+        );
+    };
+    let which = crate::async_call::Selection {
+        call_id: query.get("callId").map(str::to_owned),
+        function: query.get("function").map(str::to_owned),
+    };
+    let settled = match action {
+        "replay" => queue.replay(&which).await,
+        _ => queue.discard(&which).await,
+    };
+    match settled {
+        Ok(settled) if settled.count == 0 && which.call_id.is_some() => json_error(
+            StatusCode::NOT_FOUND,
+            "DeadLetterNotFound",
+            &format!(
+                "no dead letter with call id {}",
+                which.call_id.as_deref().unwrap_or_default()
+            ),
+        ),
+        Ok(settled) => {
+            tracing::info!(action, count = settled.count, call = ?which.call_id, function = ?which.function, "dead letters settled by request");
+            let key = if action == "replay" {
+                "replayed"
+            } else {
+                "discarded"
+            };
+            json_response(StatusCode::OK, &serde_json::json!({ key: settled.count }))
+        }
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "QueueUnavailable",
+            &e.to_string(),
         ),
     }
 }

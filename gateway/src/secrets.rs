@@ -113,17 +113,17 @@ impl Secrets {
         matches!(self.kube, Kube::Folder(_))
     }
 
-    /// One secret of `function` read now (a webhook's token), and how long the value may be
-    /// kept before it is read again (the same rule as the environment's secrets). The error
-    /// names the source and why, never a value.
+    /// One secret of a function of `namespace` read now (a webhook's token, a notify URL),
+    /// and how long the value may be kept before it is read again (the same rule as the
+    /// environment's secrets). The error names the source and why, never a value.
     pub async fn read_one(
         self: &Arc<Self>,
-        function: &Function,
+        namespace: &str,
         source: &SecretRef,
     ) -> Result<(String, Duration), String> {
         let reader = Reader {
             secrets: Arc::clone(self),
-            namespace: function.metadata.namespace.clone().unwrap_or_default(),
+            namespace: namespace.to_owned(),
             identity: None,
         };
         let value = reader
@@ -131,6 +131,28 @@ impl Secrets {
             .await
             .map_err(|why| format!("{source}: {why}"))?;
         Ok((value, ttl(source, self.is_local())))
+    }
+}
+
+/// The scheduler's reader of secrets (notify URLs from `urlFrom`): this host's sources,
+/// looked up when a notification is sent (the function source sets them after the
+/// scheduler starts).
+pub struct SchedulerSecrets(pub std::sync::Weak<crate::platform::Platform>);
+
+impl faas_schedule::notify::SecretReader for SchedulerSecrets {
+    fn read<'a>(
+        &'a self,
+        source: &'a SecretRef,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let platform = self.0.upgrade().ok_or("the platform is stopping")?;
+            let secrets = platform
+                .secrets
+                .get()
+                .ok_or_else(|| format!("{source}: this host reads no secrets"))?;
+            let (value, _) = secrets.read_one("", source).await?;
+            Ok(value)
+        })
     }
 }
 

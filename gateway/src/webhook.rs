@@ -190,7 +190,8 @@ async fn token(
                 .secrets
                 .get()
                 .ok_or("this gateway reads no secrets, so no webhook token")?;
-            let (read, ttl) = match secrets.read_one(function, &source).await {
+            let namespace = function.metadata.namespace.as_deref().unwrap_or_default();
+            let (read, ttl) = match secrets.read_one(namespace, &source).await {
                 Ok((token, ttl)) => (Ok(token), ttl),
                 Err(why) => (Err(why), FAILED_READ_KEPT),
             };

@@ -465,3 +465,144 @@ async fn callbacks_to_internal_addresses_are_refused_unless_allowed() {
     assert_eq!(queue.pending().await.unwrap(), 0);
     worker.shutdown(Duration::from_secs(5)).await;
 }
+
+/// Dead letters are shown with their request and put back (as new calls, attempt 1) or
+/// deleted by call id, by function, or all; a selection that takes nothing changes nothing.
+#[tokio::test]
+async fn sqlite_dead_letters_are_shown_replayed_and_discarded_as_selected() {
+    use faas_gateway::async_call::{AsyncCall, Selection};
+    let state = tempfile::tempdir().unwrap();
+    let queue = SqliteQueue::open(&state.path().join("async.db")).unwrap();
+    let call = |id: &str, function: &str, body: &'static [u8]| AsyncCall {
+        call_id: id.into(),
+        function: function.into(),
+        method: "POST".into(),
+        path: "/orders?x=1".into(),
+        headers: Vec::new(),
+        body: Bytes::from_static(body),
+        callback_url: None,
+        accepted_at: "2026-12-07T03:00:00Z".into(),
+    };
+    let kill_all = async |queue: &SqliteQueue| {
+        for delivery in queue.receive(10, Duration::from_secs(1)).await.unwrap() {
+            queue
+                .dead_letter(&delivery, "last answer 500")
+                .await
+                .unwrap();
+        }
+    };
+    queue
+        .send(&call("c1", "orders", b"{\"id\": 1}"))
+        .await
+        .unwrap();
+    queue
+        .send(&call("c2", "orders", &[0xff, 0x00]))
+        .await
+        .unwrap();
+    queue.send(&call("c3", "billing", b"x")).await.unwrap();
+    kill_all(&queue).await;
+
+    let dead = queue.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    let c1 = dead.iter().find(|d| d.call_id == "c1").unwrap();
+    assert_eq!(
+        (
+            c1.method.as_deref(),
+            c1.path.as_deref(),
+            c1.body.as_deref(),
+            c1.body_bytes
+        ),
+        (Some("POST"), Some("/orders?x=1"), Some("{\"id\": 1}"), 9)
+    );
+    let c2 = dead.iter().find(|d| d.call_id == "c2").unwrap();
+    assert_eq!(
+        (c2.body.as_deref(), c2.body_base64.as_deref()),
+        (None, Some("/wA="))
+    );
+
+    let one = Selection {
+        call_id: Some("c1".into()),
+        function: None,
+    };
+    let nobody = Selection {
+        call_id: None,
+        function: Some("nobody".into()),
+    };
+    assert_eq!(queue.replay(&nobody).await.unwrap().count, 0);
+    assert_eq!(queue.replay(&one).await.unwrap().count, 1);
+    assert_eq!(
+        queue.replay(&one).await.unwrap().count,
+        0,
+        "no longer a dead letter"
+    );
+    let again = queue.receive(10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].call.as_ref().unwrap().call_id, "c1");
+    assert_eq!(again[0].attempt, 1, "a replayed call starts over");
+    queue.complete(&again[0]).await.unwrap();
+
+    let orders = Selection {
+        call_id: None,
+        function: Some("orders".into()),
+    };
+    assert_eq!(queue.discard(&orders).await.unwrap().count, 1, "c2");
+    assert_eq!(
+        queue.replay(&Selection::default()).await.unwrap().count,
+        1,
+        "c3"
+    );
+    assert!(queue.dead_letters().await.unwrap().is_empty());
+    assert_eq!(queue.pending().await.unwrap(), 1);
+}
+
+/// In SQS, a replay sends the selected dead letters back to the queue and deletes them from
+/// the dead-letter queue; the others are left visible there at once, for whoever reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_dead_letters_are_replayed_and_discarded_as_selected() {
+    use faas_gateway::async_call::Selection;
+    let moto = faas_e2e::moto::moto();
+    let dlq = moto.create_queue("replay-dlq", &[]).await;
+    let policy = format!(
+        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"10"}}"#,
+        moto.arn_of("replay-dlq")
+    );
+    let url = moto
+        .create_queue(
+            "replay",
+            &[(QueueAttributeName::RedrivePolicy, policy.as_str())],
+        )
+        .await;
+    let clients = faas_sqs::client::Clients::new(moto.sdk_config());
+    let queue = SqsQueue::open(&clients, &url).await.unwrap();
+    for (id, function) in [("c1", "orders"), ("c2", "billing")] {
+        let call = faas_gateway::async_call::AsyncCall {
+            call_id: id.into(),
+            function: function.into(),
+            method: "POST".into(),
+            path: "/".into(),
+            headers: Vec::new(),
+            body: Bytes::from_static(b"{}"),
+            callback_url: None,
+            accepted_at: "2026-12-07T03:00:00Z".into(),
+        };
+        moto.send(&dlq, &call.encode()).await;
+    }
+    moto.send(&dlq, "not a call").await;
+
+    let orders = Selection {
+        call_id: None,
+        function: Some("orders".into()),
+    };
+    assert_eq!(queue.replay(&orders).await.unwrap().count, 1);
+    let replayed = moto.receive_bodies(&url, Duration::from_secs(1)).await;
+    assert_eq!(replayed.len(), 1, "{replayed:?}");
+    assert!(replayed[0].contains("\"callId\":\"c1\""), "{replayed:?}");
+    assert_eq!(
+        moto.counts(&dlq).await,
+        (2, 0),
+        "the others are visible again at once"
+    );
+    // "All" takes the message that is not a call too.
+    assert_eq!(queue.discard(&Selection::default()).await.unwrap().count, 2);
+    assert_eq!(moto.counts(&dlq).await, (0, 0));
+}

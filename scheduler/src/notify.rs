@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
-use faas_api::{FunctionRun, NotifyFormat, NotifySpec, RunPhase};
+use faas_api::{FunctionRun, NotifyFormat, NotifySpec, RunPhase, SecretRef};
 
 /// Longest one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -163,14 +163,61 @@ pub fn origin(url: &str) -> String {
     }
 }
 
-/// Sends `event` of `run` as `notify` says, with retries; logs how it went.
-pub async fn send(notify: NotifySpec, run: FunctionRun, event: Event) {
+/// Reads a secret for the scheduler (a notify URL from `urlFrom`): the host's, which knows
+/// where secrets are (`faas up --secrets`, AWS; a cluster's Secrets of the namespace).
+pub trait SecretReader: Send + Sync {
+    /// The value of `source`, or why it cannot be read (naming the source, never a value).
+    fn read<'a>(
+        &'a self,
+        source: &'a SecretRef,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+}
+
+/// The URL `notify` POSTs to: its `url`, or the value of its `urlFrom` read now (a secret
+/// can change between runs), checked as a manifest's `url` is. The error says why no
+/// notification can be sent, naming the source and never its value.
+pub async fn url_of(
+    notify: &NotifySpec,
+    secrets: Option<&dyn SecretReader>,
+) -> Result<String, String> {
+    let Some(from) = &notify.url_from else {
+        return Ok(notify.url.clone());
+    };
+    let source = from
+        .source()
+        .map_err(|why| format!("notify.urlFrom {why}"))?;
+    let reader = secrets.ok_or_else(|| format!("{source}: this scheduler reads no secrets"))?;
+    let url = reader.read(&source).await?;
+    let url = url.trim().to_owned();
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.parse::<http::Uri>().is_err()
+    {
+        return Err(format!("{source} does not hold an http(s) URL"));
+    }
+    Ok(url)
+}
+
+/// Sends `event` of `run` as `notify` says, with retries; logs how it went. `secrets` reads
+/// a URL from a secret (`urlFrom`).
+pub async fn send(
+    notify: NotifySpec,
+    run: FunctionRun,
+    event: Event,
+    secrets: Option<std::sync::Arc<dyn SecretReader>>,
+) {
     let id = run.metadata.name.clone().unwrap_or_default();
-    let to = origin(&notify.url);
+    let url = match url_of(&notify, secrets.as_deref()).await {
+        Ok(url) => url,
+        Err(why) => {
+            tracing::warn!(run = %id, event = event.as_str(), reason = %why, "run notification not sent");
+            return;
+        }
+    };
+    let to = origin(&url);
     let payload = Bytes::from(body(&notify, &run, event));
     let mut wait = FIRST_BACKOFF;
     for attempt in 1..=ATTEMPTS {
-        let outcome = tokio::time::timeout(TIMEOUT, deliver(&notify.url, payload.clone())).await;
+        let outcome = tokio::time::timeout(TIMEOUT, deliver(&url, payload.clone())).await;
         let retry = match &outcome {
             Ok(Ok(status)) if (200..300).contains(status) => {
                 tracing::info!(run = %id, to = %to, event = event.as_str(), status, "run notification sent");
@@ -280,6 +327,76 @@ mod tests {
         assert_eq!(json["title"], "report late");
         assert_eq!(json["code"], "3");
         assert_eq!(json["why"], "the job exited with code 3");
+    }
+
+    /// Secrets as a host would read them: a map of Secret keys.
+    struct Secrets(BTreeMap<String, String>);
+
+    impl SecretReader for Secrets {
+        fn read<'a>(
+            &'a self,
+            source: &'a SecretRef,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
+            let found = match source {
+                SecretRef::Kubernetes(r) => self.0.get(&format!("{}/{}", r.name, r.key)).cloned(),
+                _ => None,
+            };
+            Box::pin(async move { found.ok_or_else(|| format!("{source}: not found")) })
+        }
+    }
+
+    fn from_secret(name: &str, key: &str) -> NotifySpec {
+        NotifySpec {
+            url_from: Some(faas_api::EnvSource {
+                secret_key_ref: Some(faas_api::SecretKeyRef {
+                    name: name.into(),
+                    key: key.into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_url_from_a_secret_is_read_when_sent_and_never_shown() {
+        let secrets = Secrets(BTreeMap::from([
+            (
+                "hooks/slack".to_owned(),
+                "https://hooks.example.com/T0/s3cret\n".to_owned(),
+            ),
+            ("hooks/junk".to_owned(), "s3cret-not-a-url".to_owned()),
+        ]));
+        let plain = NotifySpec {
+            url: "https://example.com/hook".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            url_of(&plain, None).await.as_deref(),
+            Ok("https://example.com/hook")
+        );
+        assert_eq!(
+            url_of(&from_secret("hooks", "slack"), Some(&secrets))
+                .await
+                .as_deref(),
+            Ok("https://hooks.example.com/T0/s3cret"),
+            "read, trimmed"
+        );
+        let junk = url_of(&from_secret("hooks", "junk"), Some(&secrets))
+            .await
+            .expect_err("not a URL");
+        assert_eq!(junk, "Secret hooks key junk does not hold an http(s) URL");
+        let missing = url_of(&from_secret("hooks", "gone"), Some(&secrets))
+            .await
+            .expect_err("missing");
+        assert_eq!(missing, "Secret hooks key gone: not found");
+        let unread = url_of(&from_secret("hooks", "slack"), None)
+            .await
+            .expect_err("no reader");
+        assert!(
+            unread.contains("reads no secrets") && !unread.contains("s3cret"),
+            "{unread}"
+        );
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Runner {
     shutting_down: AtomicBool,
     /// Where finished runs' `then`s are started, once the host has set it.
     chains: std::sync::OnceLock<Arc<dyn Chains>>,
+    /// Where notify URLs from secrets are read, once the host has set it.
+    secrets: std::sync::OnceLock<Arc<dyn super::notify::SecretReader>>,
 }
 
 impl Runner {
@@ -100,6 +102,7 @@ impl Runner {
             idle: Notify::new(),
             shutting_down: AtomicBool::new(false),
             chains: std::sync::OnceLock::new(),
+            secrets: std::sync::OnceLock::new(),
         })
     }
 
@@ -447,6 +450,7 @@ impl Runner {
                     notify.clone(),
                     run.clone(),
                     Event::Start,
+                    self.secrets.get().cloned(),
                 ));
             }
             if let (Trigger::Cron { due }, Some(limit)) = (trigger, job.late_after)
@@ -457,6 +461,7 @@ impl Runner {
                     notify.clone(),
                     run.clone(),
                     Event::Late,
+                    self.secrets.get().cloned(),
                 ));
             }
         }
@@ -495,7 +500,12 @@ impl Runner {
         tracing::info!(run = %id, schedule = %job.key, phase = ?final_phase, "run finished");
         let event = Event::of_end(final_phase);
         if let Some(notify) = job.notify.as_ref().filter(|n| wants(n, event)) {
-            tokio::spawn(super::notify::send(notify.clone(), run.clone(), event));
+            tokio::spawn(super::notify::send(
+                notify.clone(),
+                run.clone(),
+                event,
+                self.secrets.get().cloned(),
+            ));
         }
         self.start_next(&mut run).await;
         Ok(run)
@@ -507,6 +517,11 @@ impl Runner {
     /// Set once; later calls are ignored.
     pub fn set_chains(&self, chains: Arc<dyn Chains>) {
         let _ = self.chains.set(chains);
+    }
+
+    /// Where notify URLs given by `urlFrom` are read. Set once; later calls are ignored.
+    pub fn set_secrets(&self, secrets: Arc<dyn super::notify::SecretReader>) {
+        let _ = self.secrets.set(secrets);
     }
 
     /// Starts what `run`'s `then` asks for and records on it what was started and what

@@ -393,3 +393,11 @@ async fn scenario_container_run_log_tail() {
     };
     scenarios::logs::a_container_run_records_the_log_tail_of_its_pod(&c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_job_runs_to_its_exit_code() {
+    let Some(c) = real::RealCluster::connect("jobs").await else {
+        return;
+    };
+    scenarios::jobs::a_job_runs_as_a_kubernetes_job_to_its_exit_code(&c).await;
+}

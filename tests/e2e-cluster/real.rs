@@ -185,6 +185,10 @@ impl Cluster for RealCluster {
         std::env::var("FAAS_E2E_HTTP_IMAGE").ok()
     }
 
+    fn job_image(&self) -> Option<String> {
+        std::env::var("FAAS_E2E_JOB_IMAGE").ok()
+    }
+
     fn kill_processes(&self, _namespace: &str, _pod: &str) -> bool {
         false
     }

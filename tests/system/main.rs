@@ -85,6 +85,12 @@ async fn with_keda_an_sqs_function_gets_the_scaled_object_the_docs_describe() {
     scenarios::sqs::with_keda_the_scaled_object_is_what_the_docs_describe(&system).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_function_runs_as_a_kubernetes_job_to_its_exit_code() {
+    let system = System::start(SystemOptions::default()).await;
+    scenarios::jobs::a_job_runs_as_a_kubernetes_job_to_its_exit_code(&system).await;
+}
+
 /// Two controllers for the scenarios that lose one.
 fn two_controllers() -> SystemOptions {
     SystemOptions {

@@ -1,12 +1,12 @@
 // The dashboard in a real browser: Debian's Chromium, driven by playwright-core.
-//   node dashboard.mjs BASE_URL SCREENSHOT_DIR
+//   node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_LETTER_CALL_ID
 // Run by tests/tests/local/ui.rs against a `faas up` it started; exits non-zero on the first
 // thing a user would not see.
 import { check, launch } from "./browser.mjs";
 
-const [base, shots] = process.argv.slice(2);
-if (!base || !shots) {
-  console.error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR");
+const [base, shots, deadLetter] = process.argv.slice(2);
+if (!base || !shots || !deadLetter) {
+  console.error("usage: node dashboard.mjs BASE_URL SCREENSHOT_DIR DEAD_LETTER_CALL_ID");
   process.exit(2);
 }
 
@@ -152,6 +152,18 @@ try {
     "the run's exit code and options (secret redacted): " + details);
   check(!(await page.content()).includes("t0p-secret"), "the secret option's value is on the page");
   await page.screenshot({ path: shots + "/5-job-log.png", fullPage: true });
+
+  // A dead letter: its request shown as text (the body is markup), replayed with a click.
+  await page.goto(base + "/ui/async");
+  const letter = `tr[data-call-id="${deadLetter}"]`;
+  await page.waitForSelector(letter);
+  const request = await page.textContent(letter + " td.request");
+  check(request.includes("POST /orders") && request.includes("<b>order 7</b>"),
+    "the dead letter's request is not shown as text: " + request);
+  check((await page.$(letter + " td.request b")) === null, "the dead letter's body was rendered as markup");
+  await page.screenshot({ path: shots + "/6-dead-letter.png", fullPage: true });
+  await page.click(letter + ' button[data-dead-letter="replay"]');
+  await page.waitForSelector(letter, { state: "detached", timeout: 10000 });
 } finally {
   await browser.close();
 }

@@ -17,7 +17,7 @@ mod sqs;
 mod worker;
 
 pub use accept::{accept, enqueue};
-pub use queue::{AsyncCall, AsyncQueue, Delivery, QueueError};
+pub use queue::{AsyncCall, AsyncQueue, DeadLetter, Delivery, QueueError, Selection, Settled};
 pub use sqlite::SqliteQueue;
 pub use sqs::SqsQueue;
 pub use worker::{AsyncSettings, Worker};

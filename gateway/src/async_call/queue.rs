@@ -56,6 +56,93 @@ impl AsyncCall {
     }
 }
 
+/// Which dead letters an operation takes: one call, one function's, or all.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub call_id: Option<String>,
+    pub function: Option<String>,
+}
+
+impl Selection {
+    /// Whether `call` (a dead letter, `None` when it is not a call) is selected. A message
+    /// that is not a call is selected only by "all".
+    pub fn takes(&self, call: Option<(&str, &str)>) -> bool {
+        match call {
+            Some((call_id, function)) => {
+                self.call_id.as_deref().is_none_or(|id| id == call_id)
+                    && self.function.as_deref().is_none_or(|f| f == function)
+            }
+            None => self.call_id.is_none() && self.function.is_none(),
+        }
+    }
+}
+
+/// What replaying or discarding dead letters did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Settled {
+    /// How many were replayed (or discarded).
+    pub count: u64,
+}
+
+/// A dead-lettered call as shown (`GET /system/async`, `faas dlq list`): what was asked, how
+/// often it was tried and why it failed for good.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    pub call_id: String,
+    pub function: String,
+    pub attempts: u32,
+    pub reason: String,
+    /// The request: method, path and when it was accepted; its body as text (or base64 when
+    /// it is not UTF-8), cut at [`SHOWN_BODY_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+    pub body_bytes: usize,
+}
+
+/// Most bytes of a dead letter's body shown.
+pub const SHOWN_BODY_BYTES: usize = 4096;
+
+impl DeadLetter {
+    /// The dead letter of `message` (a queued call, or why it is not one).
+    pub fn of(message: &str, attempts: u32, reason: String, fallback: (&str, &str)) -> Self {
+        let call = AsyncCall::decode(message).ok();
+        let (body, body_base64) = match &call {
+            Some(call) => {
+                let shown = &call.body[..call.body.len().min(SHOWN_BODY_BYTES)];
+                match std::str::from_utf8(shown) {
+                    Ok(text) => (Some(text.to_owned()), None),
+                    Err(_) => (
+                        None,
+                        Some(base64::engine::general_purpose::STANDARD.encode(shown)),
+                    ),
+                }
+            }
+            None => (None, None),
+        };
+        DeadLetter {
+            call_id: call.as_ref().map_or(fallback.0, |c| &c.call_id).to_owned(),
+            function: call.as_ref().map_or(fallback.1, |c| &c.function).to_owned(),
+            attempts,
+            reason,
+            method: call.as_ref().map(|c| c.method.clone()),
+            path: call.as_ref().map(|c| c.path.clone()),
+            accepted_at: call.as_ref().map(|c| c.accepted_at.clone()),
+            body_bytes: call.as_ref().map_or(0, |c| c.body.len()),
+            body,
+            body_base64,
+        }
+    }
+}
+
 /// One received call.
 #[derive(Debug)]
 pub struct Delivery {
@@ -97,6 +184,11 @@ pub trait AsyncQueue: Send + Sync + 'static {
     /// What `GET /system/async` shows: where calls go, what waits, the dead letters where
     /// the queue can list them without disturbing them.
     fn inspect(&self) -> QueueFuture<'_, serde_json::Value>;
+    /// Puts the dead letters `which` selects back in the queue, each delivered again as a new
+    /// call (attempt 1, its call id kept).
+    fn replay<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled>;
+    /// Deletes the dead letters `which` selects.
+    fn discard<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled>;
     /// For logs: `sqs <url>`, `sqlite <path>`.
     fn describe(&self) -> String;
 }

@@ -9,22 +9,14 @@ use std::time::Duration;
 use rusqlite::{Connection, params};
 use tokio::sync::Notify;
 
-use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
+use super::queue::{
+    AsyncCall, AsyncQueue, DeadLetter, Delivery, QueueError, QueueFuture, Selection, Settled,
+};
 
 /// How long a received call stays invisible if its worker never says what happened.
 const LEASE: Duration = Duration::from_secs(15 * 60);
 /// How often a waiting receive looks for calls whose retry delay ran out.
 const POLL: Duration = Duration::from_millis(250);
-
-/// A dead-lettered call, for `faas` users to look at.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeadLetter {
-    pub call_id: String,
-    pub function: String,
-    pub attempts: u32,
-    pub reason: String,
-}
 
 /// The local queue.
 pub struct SqliteQueue {
@@ -119,18 +111,35 @@ impl SqliteQueue {
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         self.with_db(|db| {
             let mut statement = db.prepare(
-                "SELECT call_id, function, attempts, COALESCE(reason, '') FROM async_calls
-                 WHERE dead = 1 ORDER BY id DESC",
+                "SELECT call_id, function, attempts, COALESCE(reason, ''), message
+                 FROM async_calls WHERE dead = 1 ORDER BY id DESC",
             )?;
             let rows = statement.query_map([], |row| {
-                Ok(DeadLetter {
-                    call_id: row.get(0)?,
-                    function: row.get(1)?,
-                    attempts: row.get(2)?,
-                    reason: row.get(3)?,
-                })
+                let (call_id, function): (String, String) = (row.get(0)?, row.get(1)?);
+                let message: String = row.get(4)?;
+                Ok(DeadLetter::of(
+                    &message,
+                    row.get(2)?,
+                    row.get(3)?,
+                    (&call_id, &function),
+                ))
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    /// Applies `statement` (with `?1` the time now) to the dead letters `which` selects;
+    /// returns how many rows it changed.
+    async fn settle(&self, statement: &'static str, which: &Selection) -> Result<u64, QueueError> {
+        let which = which.clone();
+        self.with_db(move |db| {
+            let sql = format!(
+                "{statement} WHERE dead = 1 AND (?2 IS NULL OR call_id = ?2) \
+                 AND (?3 IS NULL OR function = ?3)"
+            );
+            let changed = db.execute(&sql, params![now_ms(), which.call_id, which.function])?;
+            Ok(changed as u64)
         })
         .await
     }
@@ -251,6 +260,30 @@ impl AsyncQueue for SqliteQueue {
                 "pending": pending,
                 "deadLetters": dead,
             }))
+        })
+    }
+
+    fn replay<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled> {
+        Box::pin(async move {
+            // Delivered again as new: attempt 1, visible now, no reason.
+            let count = self
+                .settle(
+                    "UPDATE async_calls SET dead = 0, leased = 0, attempts = 0, visible_at = ?1, \
+                     reason = NULL",
+                    which,
+                )
+                .await?;
+            if count > 0 {
+                self.arrived.notify_waiters();
+            }
+            Ok(Settled { count })
+        })
+    }
+
+    fn discard<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled> {
+        Box::pin(async move {
+            let count = self.settle("DELETE FROM async_calls", which).await?;
+            Ok(Settled { count })
         })
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use faas_sqs::client::{Clients, Queue};
 
-use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture};
+use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture, Selection, Settled};
 
 /// A queue's approximate depth as `/system/async` shows it; `null` when it cannot be read.
 async fn depth(queue: &Queue) -> serde_json::Value {
@@ -19,6 +19,70 @@ async fn depth(queue: &Queue) -> serde_json::Value {
             tracing::warn!(queue = %queue.url(), error = %err, "async calls: cannot read the queue's depth");
             serde_json::Value::Null
         }
+    }
+}
+
+/// Most dead letters one replay or discard goes through (10 per receive).
+const MAX_SETTLED: usize = 1000;
+
+impl SqsQueue {
+    /// Goes through the dead-letter queue: each message `which` selects is sent back to the
+    /// queue (`replay`, a new message: its receive count starts over) and then deleted from
+    /// the dead letters, or only deleted; the others are made visible again at once. A
+    /// message is deleted only after its copy was sent, so a failure in between leaves it in
+    /// both queues (delivered twice) rather than in none. Stops when a receive brings only
+    /// messages already seen (those put back), none, or [`MAX_SETTLED`].
+    async fn settle(&self, which: &Selection, replay: bool) -> Result<Settled, QueueError> {
+        let fail = |e: faas_sqs::SourceError| QueueError(e.to_string());
+        let mut seen = std::collections::HashSet::new();
+        let mut count = 0u64;
+        while seen.len() < MAX_SETTLED {
+            let messages = self
+                .dead_letters
+                .receive(10, Duration::ZERO)
+                .await
+                .map_err(fail)?;
+            let fresh: Vec<_> = messages
+                .iter()
+                .filter(|m| seen.insert(m.message_id.clone()))
+                .collect();
+            let mut keep = Vec::new();
+            for message in &fresh {
+                let call = AsyncCall::decode(&message.body).ok();
+                if !which.takes(
+                    call.as_ref()
+                        .map(|c| (c.call_id.as_str(), c.function.as_str())),
+                ) {
+                    keep.push(message.receipt_handle.as_str());
+                    continue;
+                }
+                if replay {
+                    self.queue.send(message.body.clone()).await.map_err(fail)?;
+                }
+                self.dead_letters
+                    .delete(&[message.receipt_handle.as_str()])
+                    .await
+                    .map_err(fail)?;
+                count += 1;
+            }
+            // Seen again and the ones not selected: visible to whoever else reads them.
+            let back: Vec<&str> = messages
+                .iter()
+                .filter(|m| !fresh.iter().any(|f| f.message_id == m.message_id))
+                .map(|m| m.receipt_handle.as_str())
+                .chain(keep)
+                .collect();
+            if !back.is_empty() {
+                self.dead_letters
+                    .set_visibility(&back, Duration::ZERO)
+                    .await
+                    .map_err(fail)?;
+            }
+            if fresh.is_empty() {
+                break;
+            }
+        }
+        Ok(Settled { count })
     }
 }
 
@@ -154,6 +218,14 @@ impl AsyncQueue for SqsQueue {
                 "visibilityTimeoutSeconds": self.visibility.as_secs(),
             }))
         })
+    }
+
+    fn replay<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled> {
+        Box::pin(self.settle(which, true))
+    }
+
+    fn discard<'a>(&'a self, which: &'a Selection) -> QueueFuture<'a, Settled> {
+        Box::pin(self.settle(which, false))
     }
 
     fn describe(&self) -> String {

@@ -1,6 +1,6 @@
 // The dashboard's only script. The server renders every page; this re-renders the live part
 // every 2 seconds and sends the actions (Run now / Run again, Cancel, Suspend / Resume a
-// schedule) to the management API.
+// schedule, Replay / Delete a dead letter) to the management API.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -99,6 +99,25 @@ document.addEventListener("click", async (event) => {
       if (!reply.ok) say((await reply.json()).error || reply.statusText);
     } finally {
       suspend.disabled = false;
+    }
+    refresh().catch(() => {});
+    return;
+  }
+  // A dead letter (or all of them): replayed as a new call, or deleted.
+  const letter = event.target.closest("[data-dead-letter]");
+  if (letter) {
+    event.preventDefault();
+    const id = letter.dataset.callId;
+    const query = id ? "?callId=" + encodeURIComponent(id) : "";
+    letter.disabled = true;
+    try {
+      const reply = await fetch("/system/async/dead-letters/" + letter.dataset.deadLetter + query, {
+        method: "POST",
+        headers: ACTION_HEADERS,
+      });
+      if (!reply.ok) say((await reply.json()).error || reply.statusText);
+    } finally {
+      letter.disabled = false;
     }
     refresh().catch(() => {});
     return;

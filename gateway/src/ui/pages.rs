@@ -494,9 +494,10 @@ pub async fn runs(platform: &Platform, query: &str) -> Markup {
 }
 
 /// The async-call queue (`GET /system/async`): locally the calls waiting and the dead
-/// letters, each with its function, attempts and last failure; with SQS (a cluster) both
-/// queues' approximate depths and where they are (reading the dead-letter queue here would
-/// hide its messages from whoever handles them).
+/// letters, each with its function, attempts, request and last failure, to replay or delete
+/// one or all; with SQS (a cluster) both queues' approximate depths and where they are
+/// (listing the dead-letter queue here would hide its messages from whoever handles them),
+/// and replay or delete all.
 pub async fn async_calls(platform: &Platform) -> Markup {
     let Some(queue) = platform.async_queue.get() else {
         return html! { p.empty { "Asynchronous calls are not configured here." } };
@@ -520,7 +521,12 @@ pub async fn async_calls(platform: &Platform) -> Markup {
                     (dead["visible"].as_u64().zip(dead["inFlight"].as_u64()).map_or("?".to_owned(), |(a, b)| (a + b).to_string()))
                 }
             }
-            p.muted { "Counts are SQS's approximations. Dead letters stay in their queue for whoever handles them (its consumer, or a redrive)." }
+            p.muted { "Counts are SQS's approximations. Dead letters stay in their queue until replayed (sent back to the queue as new calls) or deleted here, or handled by whoever else reads that queue." }
+            p {
+                button type="button" data-dead-letter="replay" { "Replay all" } " "
+                button.secondary type="button" data-dead-letter="discard" { "Delete all" } " "
+                span id="action-error" {}
+            }
         } @else {
             dl {
                 dt { "Waiting" } dd data-count="waiting" { (count(&state["pending"])) }
@@ -528,19 +534,46 @@ pub async fn async_calls(platform: &Platform) -> Markup {
             h2 { "Dead letters" }
             @let dead = state["deadLetters"].as_array().cloned().unwrap_or_default();
             @if dead.is_empty() { p.empty { "None." } } @else {
+                p {
+                    button type="button" data-dead-letter="replay" { "Replay all" } " "
+                    button.secondary type="button" data-dead-letter="discard" { "Delete all" } " "
+                    span id="action-error" {}
+                }
                 table {
-                    thead { tr { th { "Call" } th { "Function" } th { "Attempts" } th { "Last failure" } } }
+                    thead { tr { th { "Call" } th { "Function" } th { "Attempts" } th { "Request" } th { "Last failure" } th {} } }
                     tbody { @for letter in &dead {
                         @let function = letter["function"].as_str().unwrap_or_default();
-                        tr data-call-id=(letter["callId"].as_str().unwrap_or_default()) {
-                            td { code { (letter["callId"].as_str().unwrap_or_default()) } }
+                        @let call_id = letter["callId"].as_str().unwrap_or_default();
+                        tr data-call-id=(call_id) {
+                            td { code { (call_id) } }
                             td { a href={"/ui/functions/" (function)} { (function) } }
                             td { (count(&letter["attempts"])) }
+                            td.request { (dead_letter_request(letter)) }
                             td { (letter["reason"].as_str().unwrap_or_default()) }
+                            td {
+                                button.secondary type="button" data-dead-letter="replay" data-call-id=(call_id) { "Replay" } " "
+                                button.secondary type="button" data-dead-letter="discard" data-call-id=(call_id) { "Delete" }
+                            }
                         }
                     } }
                 }
             }
+        }
+    }
+}
+
+/// What a dead letter asked: method and path, then its body as text (escaped by the page),
+/// or its size when it is not text.
+fn dead_letter_request(letter: &serde_json::Value) -> Markup {
+    let (Some(method), Some(path)) = (letter["method"].as_str(), letter["path"].as_str()) else {
+        return html! { span.muted { "(not a call)" } };
+    };
+    html! {
+        code { (method) " " (path) }
+        @if let Some(body) = letter["body"].as_str().filter(|b| !b.is_empty()) {
+            pre { (body) }
+        } @else if let Some(bytes) = letter["bodyBytes"].as_u64().filter(|n| *n > 0) {
+            span.muted { " (" (bytes) " bytes, binary)" }
         }
     }
 }

@@ -400,7 +400,13 @@ pub struct HistorySpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotifySpec {
+    /// Where to POST; or `urlFrom`, for a URL that is itself a secret (a Slack webhook).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
+    /// The URL from a secret, as a `spec.env` entry's `valueFrom` (in a cluster: a
+    /// `secretKeyRef` of the Function's namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<crate::EnvSource>,
     /// After a run that succeeded. Default false.
     #[serde(default)]
     pub on_success: bool,
@@ -442,6 +448,7 @@ impl Default for NotifySpec {
     fn default() -> Self {
         NotifySpec {
             url: String::new(),
+            url_from: None,
             on_success: false,
             on_failure: true,
             on_start: false,

@@ -527,8 +527,17 @@ fn validate_schedules(schedules: &[Schedule], errs: &mut ValidationErrors) {
             }
         }
         if let Some(n) = &s.notify {
-            if let Err(m) = check_http_url(&n.url) {
-                errs.push(format!("{p}.notify.url"), m);
+            match (&n.url_from, n.url.is_empty()) {
+                (Some(_), false) => errs.push(
+                    format!("{p}.notify.urlFrom"),
+                    "set url or urlFrom, not both",
+                ),
+                (Some(from), true) => validate_source(from, &format!("{p}.notify.urlFrom"), errs),
+                (None, _) => {
+                    if let Err(m) = check_http_url(&n.url) {
+                        errs.push(format!("{p}.notify.url"), m);
+                    }
+                }
             }
             if let Some(late) = &n.on_late {
                 check_positive_duration(late, &format!("{p}.notify.onLate"), errs);
@@ -1143,6 +1152,78 @@ mod tests {
             container: Some(c),
         };
         f
+    }
+
+    #[test]
+    fn a_notify_url_is_written_or_from_one_secret_never_both() {
+        let secret = || crate::EnvSource {
+            secret_key_ref: Some(crate::SecretKeyRef {
+                name: "hooks".into(),
+                key: "slack".into(),
+            }),
+            ..Default::default()
+        };
+        let with = |notify: NotifySpec| {
+            let mut f = wasm_fn("a");
+            f.spec.schedules = vec![Schedule {
+                name: "nightly".into(),
+                cron: "0 3 * * *".into(),
+                notify: Some(notify),
+                ..Default::default()
+            }];
+            f
+        };
+        assert!(
+            errors(&with(NotifySpec {
+                url_from: Some(secret()),
+                ..Default::default()
+            }))
+            .is_empty()
+        );
+        let both = errors(&with(NotifySpec {
+            url: "https://hooks.example.com/x".into(),
+            url_from: Some(secret()),
+            ..Default::default()
+        }));
+        assert_eq!(
+            both,
+            ["spec.schedules[0].notify.urlFrom: set url or urlFrom, not both"]
+        );
+        let neither = errors(&with(NotifySpec::default()));
+        assert_eq!(neither.len(), 1, "{neither:?}");
+        assert!(
+            neither[0].starts_with("spec.schedules[0].notify.url: "),
+            "{neither:?}"
+        );
+        let empty_source = errors(&with(NotifySpec {
+            url_from: Some(crate::EnvSource::default()),
+            ..Default::default()
+        }));
+        assert_eq!(
+            empty_source,
+            [
+                "spec.schedules[0].notify.urlFrom: names no source: set one of secretKeyRef, ssmParameter, secretsManager"
+            ]
+        );
+        // In a cluster the controller reads Kubernetes Secrets only.
+        let mut ssm = with(NotifySpec {
+            url_from: Some(crate::EnvSource {
+                ssm_parameter: Some(crate::SsmParameterRef {
+                    name: "/hooks/slack".into(),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        ssm.metadata.namespace = Some("team".into());
+        assert!(errors(&ssm).is_empty(), "fine locally");
+        let cluster = crate::validate_for_cluster(&ssm, None)
+            .expect_err("refused in a cluster")
+            .to_string();
+        assert!(
+            cluster.contains("spec.schedules[0].notify.urlFrom.ssmParameter: a notify URL comes from a Kubernetes Secret"),
+            "{cluster}"
+        );
     }
 
     #[test]

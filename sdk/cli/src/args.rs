@@ -225,6 +225,12 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Async calls that failed every attempt (the dead letters): list them, replay them to
+    /// their function, or delete them.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqCommand,
+    },
     /// Print a sample event to call a handler with (as `sam local generate-event` does), e.g.
     /// `faas events sqs --body hi | faas invoke NAME -d @-`.
     Events {
@@ -286,6 +292,40 @@ pub enum RunsCommand {
         /// Keep printing while the run goes on, until it ends.
         #[arg(short, long)]
         follow: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum DlqCommand {
+    /// The dead letters, newest first: call id, function, attempts, last failure, request.
+    List {
+        /// Only this function's.
+        #[arg(long)]
+        function: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
+    /// Put dead letters back in the queue: each is called again as a new call (attempt 1).
+    Replay {
+        /// The call id of one dead letter.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter (of --function when given).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        function: Option<String>,
+    },
+    /// Delete dead letters for good.
+    Delete {
+        /// The call id of one dead letter.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every dead letter (of --function when given).
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        function: Option<String>,
     },
 }
 

@@ -12,7 +12,7 @@ mod target;
 
 use clap::Parser as _;
 
-use args::{Cli, Command, RunsCommand};
+use args::{Cli, Command, DlqCommand, RunsCommand};
 use target::Target;
 
 #[tokio::main]
@@ -96,9 +96,18 @@ fn changes(command: &Command) -> Option<&'static str> {
             show: Some(RunsCommand::Cancel { .. }),
             ..
         } => Some("cancel a run"),
+        Command::Dlq {
+            action: DlqCommand::Replay { .. },
+        } => Some("replay dead letters"),
+        Command::Dlq {
+            action: DlqCommand::Delete { .. },
+        } => Some("delete dead letters"),
         Command::Runs {
             show: None | Some(RunsCommand::Show { .. } | RunsCommand::Logs { .. }),
             ..
+        }
+        | Command::Dlq {
+            action: DlqCommand::List { .. },
         }
         | Command::List { .. }
         | Command::Describe { .. }

@@ -24,11 +24,20 @@
 //! - a changed pod template replaces every pod at once (no rolling update); scaling down or
 //!   deleting stops the newest pods first: SIGTERM, then SIGKILL after the pod's
 //!   `terminationGracePeriodSeconds` (at most [`MAX_GRACE`]);
+//! - each Job that has not ended gets one pod, once (the Job controller with
+//!   `backoffLimit: 0`), labelled `batch.kubernetes.io/job-name`; its containers run once,
+//!   never restarted, and the pod reports each one's `terminated` state (exit code, signal,
+//!   the termination message: a file of the pod's directory stands for
+//!   `terminationMessagePath` wherever the environment names that path); when all ended the
+//!   Job gets `Complete` or `Failed` (`BackoffLimitExceeded`), and past its
+//!   `activeDeadlineSeconds` its pod is killed and it gets `Failed` (`DeadlineExceeded`); a
+//!   deleted Job's pod is stopped;
 //! - each Service with a selector gets an EndpointSlice `<service>-standin` of its pods, ready
 //!   or not, ports resolved by number or container-port name, and a listener per port on its
 //!   stand-in cluster IP (`127.20.x.y`, [`super::proxy`]).
 //!
-//! Not emulated: scheduling (node selectors, tolerations, affinity and resources are ignored:
+//! Not emulated: a Job's `podFailurePolicy` (no disruptions happen here), its
+//! `ttlSecondsAfterFinished`, retries within a Job (`backoffLimit` above 0), scheduling (node selectors, tolerations, affinity and resources are ignored:
 //! one node, [`NODE_NAME`]), volumes (paths are the host's), liveness and startup probes,
 //! `exec` probes, lifecycle hooks, pod security contexts, network policies, DNS beyond the
 //! Service names written in environment values, ReplicaSet objects, graceful deletion of a
@@ -46,6 +55,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -116,6 +126,26 @@ struct PodState {
     ready: bool,
     created: Instant,
     reported: Option<Value>,
+    /// A Job's pod (`restartPolicy: Never`): how its containers ended, and its deadline.
+    job: Option<JobPod>,
+}
+
+/// What a Job's pod needs beyond a Deployment's: its containers run once.
+struct JobPod {
+    /// The Job's `activeDeadlineSeconds`, from the pod's start.
+    deadline: Option<Instant>,
+    /// Exit code (or 128 + signal) and signal of each container that ended, by name.
+    exited: BTreeMap<String, (i32, Option<i32>)>,
+    /// Set once every container ended, or the deadline killed them: the Job's condition.
+    ended: Option<JobEnd>,
+    reported_job: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JobEnd {
+    Complete,
+    Failed,
+    DeadlineExceeded,
 }
 
 /// What the test can see and do from outside.
@@ -154,6 +184,7 @@ impl Kubelet {
             started: 0,
             slices: HashMap::new(),
             deployment_status: HashMap::new(),
+            jobs_started: std::collections::HashSet::new(),
             view: Arc::clone(&view),
         };
         let task = tokio::spawn(async move {
@@ -229,6 +260,8 @@ struct State {
     started: u32,
     slices: HashMap<String, Value>,
     deployment_status: HashMap<String, Value>,
+    /// Jobs (`job:<namespace>/<name>`) whose pod was started: a Job runs one pod, once.
+    jobs_started: std::collections::HashSet<String>,
     view: Arc<Mutex<View>>,
 }
 
@@ -252,9 +285,15 @@ impl State {
             .await?
             .items;
         self.converge(&deployments).await;
+        let jobs: Vec<Job> = Api::all(self.client.clone())
+            .list(&ListParams::default())
+            .await?
+            .items;
+        self.converge_jobs(&jobs).await;
         self.supervise().await;
         self.report_pods().await;
         self.report_deployments(&deployments).await;
+        self.report_jobs(&jobs).await;
         self.publish_endpoints(&services).await;
         self.refresh_view();
         Ok(())
@@ -313,7 +352,8 @@ impl State {
             }
         }
         for (i, pod) in std::mem::take(&mut self.pods).into_iter().enumerate() {
-            if keep.contains(&i) {
+            // Jobs' pods are `converge_jobs`'s.
+            if keep.contains(&i) || pod.job.is_some() {
                 self.pods.push(pod);
             } else {
                 stop(pod, &self.view, None);
@@ -327,23 +367,52 @@ impl State {
         owner: &str,
         hash: u64,
     ) -> Result<PodState, String> {
-        let namespace = deployment.namespace().unwrap_or_default();
-        let template = deployment.spec.template.clone();
+        let owner_ref = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.name_any(),
+            "uid": deployment.uid().unwrap_or_default(), "controller": true,
+        });
+        self.start_pod_of(
+            &deployment.namespace().unwrap_or_default(),
+            &deployment.name_any(),
+            &deployment.spec.template,
+            owner_ref,
+            owner,
+            hash,
+            None,
+        )
+        .await
+    }
+
+    /// Starts a pod of `template` named after `base`, owned by `owner_ref` (`owner` in the
+    /// view); `job` for a Job's pod (its containers run once), else a Deployment's.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_pod_of(
+        &mut self,
+        namespace: &str,
+        base: &str,
+        template: &k8s_openapi::api::core::v1::PodTemplateSpec,
+        owner_ref: Value,
+        owner: &str,
+        hash: u64,
+        job: Option<JobPod>,
+    ) -> Result<PodState, String> {
+        let namespace = namespace.to_owned();
         let spec = template.spec.clone().ok_or("no pod spec")?;
-        let labels = template
+        let mut labels = template
             .metadata
             .as_ref()
             .and_then(|m| m.labels.clone())
             .unwrap_or_default();
+        if job.is_some() {
+            // As the Job controller labels its pods.
+            labels.insert("batch.kubernetes.io/job-name".into(), base.to_owned());
+            labels.insert("job-name".into(), base.to_owned());
+        }
         let ip = loopback_address(10, &NEXT_POD_IP);
         // Names from this kubelet's own count: the same in every run of a test.
         self.started += 1;
         let n = self.started;
-        let name = format!(
-            "{}-{:05x}",
-            deployment.name_any(),
-            (hash as u32 ^ n) & 0xfffff
-        );
+        let name = format!("{base}-{:05x}", (hash as u32 ^ n) & 0xfffff);
         let dir = self.options.dir.join(&name);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let mut pod = PodState {
@@ -359,16 +428,14 @@ impl State {
             ready: false,
             created: Instant::now(),
             reported: None,
+            job,
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
         let object = json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {
                 "name": pod.name, "namespace": pod.namespace, "labels": pod.labels,
-                "ownerReferences": [{
-                    "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment.name_any(),
-                    "uid": deployment.uid().unwrap_or_default(), "controller": true,
-                }],
+                "ownerReferences": [owner_ref],
             },
             "spec": serde_json::to_value(&pod.spec).unwrap_or(Value::Null),
         });
@@ -463,6 +530,20 @@ impl State {
         let ip = pod.ip.clone();
         let rewrite = move |v: &str| env::rewrite(v, &ip, services);
         let vars = env::resolve(&self.client, &facts, container, &rewrite).await?;
+        // The termination message: a file of the pod's directory stands for the container's
+        // `terminationMessagePath`, wherever the environment names that path.
+        let message_path = termination_message_path(container);
+        let message_file = termination_message_file(pod, container);
+        let vars: BTreeMap<String, String> = vars
+            .into_iter()
+            .map(|(k, v)| {
+                if v == message_path {
+                    (k, message_file.display().to_string())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
         let kubeconfig = self.pod_kubeconfig(pod, &service_account)?;
         let log = pod.dir.join(format!("{}.log", container.name));
         let mut command = tokio::process::Command::new(program);
@@ -510,6 +591,10 @@ impl State {
     async fn supervise(&mut self) {
         let mut restarts = Vec::new();
         for (p, pod) in self.pods.iter_mut().enumerate() {
+            if pod.job.is_some() {
+                supervise_job(pod);
+                continue;
+            }
             let mut all_running = true;
             for (c, running) in pod.containers.iter_mut().enumerate() {
                 if let Ok(Some(status)) = running.child.try_wait() {
@@ -580,6 +665,10 @@ impl State {
             });
         self.pods = kept;
         for pod in deleted {
+            if pod.job.is_some() {
+                stop(pod, &self.view, Some(Duration::ZERO));
+                continue;
+            }
             // Its Deployment gone too: deleted by the owner GC with it, which on a real
             // cluster is a graceful deletion.
             let (namespace, deployment) = pod.owner.split_once('/').unwrap_or_default();
@@ -592,15 +681,18 @@ impl State {
             stop(pod, &self.view, owner_left.then_some(Duration::ZERO));
         }
         for pod in &mut self.pods {
-            let status = json!({"status": {
-                "phase": "Running",
-                "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
-                "conditions": [{"type": "Ready", "status": if pod.ready { "True" } else { "False" }}],
-                "containerStatuses": pod.containers.iter().map(|c| json!({
-                    "name": c.name, "ready": pod.ready, "restartCount": c.restarts,
-                    "image": "", "imageID": "", "started": c.restart_at.is_none(),
-                })).collect::<Vec<_>>(),
-            }});
+            let status = match &pod.job {
+                Some(job) => job_pod_status(pod, job),
+                None => json!({"status": {
+                    "phase": "Running",
+                    "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
+                    "conditions": [{"type": "Ready", "status": if pod.ready { "True" } else { "False" }}],
+                    "containerStatuses": pod.containers.iter().map(|c| json!({
+                        "name": c.name, "ready": pod.ready, "restartCount": c.restarts,
+                        "image": "", "imageID": "", "started": c.restart_at.is_none(),
+                    })).collect::<Vec<_>>(),
+                }}),
+            };
             if pod.reported.as_ref() == Some(&status) {
                 continue;
             }
@@ -611,6 +703,128 @@ impl State {
                 .is_ok()
             {
                 pod.reported = Some(status);
+            }
+        }
+    }
+
+    /// A pod for each Job that has none and has not ended, once; the pods of Jobs that are
+    /// gone (deleted, or their TTL over) are stopped and deleted.
+    async fn converge_jobs(&mut self, jobs: &[Job]) {
+        let key = |job: &Job| {
+            format!(
+                "job:{}/{}",
+                job.namespace().unwrap_or_default(),
+                job.name_any()
+            )
+        };
+        let keys: Vec<String> = jobs.iter().map(key).collect();
+        let (kept, gone): (Vec<PodState>, Vec<PodState>) = std::mem::take(&mut self.pods)
+            .into_iter()
+            .partition(|p| p.job.is_none() || keys.contains(&p.owner));
+        self.pods = kept;
+        for pod in gone {
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
+            let _ = api.delete(&pod.name, &DeleteParams::default()).await;
+            stop(pod, &self.view, Some(Duration::ZERO));
+        }
+        self.jobs_started.retain(|k| keys.contains(k));
+        for job in jobs {
+            let owner = key(job);
+            if self.jobs_started.contains(&owner) || job_ended(job) {
+                continue;
+            }
+            let Some(spec) = &job.spec else { continue };
+            let deadline = spec
+                .active_deadline_seconds
+                .map(|s| Instant::now() + Duration::from_secs(s.max(0) as u64));
+            let owner_ref = json!({
+                "apiVersion": "batch/v1", "kind": "Job", "name": job.name_any(),
+                "uid": job.uid().unwrap_or_default(), "controller": true,
+            });
+            let run = JobPod {
+                deadline,
+                exited: BTreeMap::new(),
+                ended: None,
+                reported_job: false,
+            };
+            self.jobs_started.insert(owner.clone());
+            match self
+                .start_pod_of(
+                    &job.namespace().unwrap_or_default(),
+                    &job.name_any(),
+                    &spec.template,
+                    owner_ref,
+                    &owner,
+                    0,
+                    Some(run),
+                )
+                .await
+            {
+                Ok(pod) => self.pods.push(pod),
+                Err(e) => tracing::warn!(job = %owner, error = %e, "cannot start a Job's pod"),
+            }
+        }
+    }
+
+    /// A Job whose pod ended gets the condition the Job controller would set: `Complete`,
+    /// or `Failed` (`BackoffLimitExceeded`, `DeadlineExceeded`), once.
+    async fn report_jobs(&mut self, jobs: &[Job]) {
+        for pod in self.pods.iter_mut() {
+            let Some(run) = pod.job.as_mut() else {
+                continue;
+            };
+            let Some(end) = run.ended.filter(|_| !run.reported_job) else {
+                continue;
+            };
+            let Some((namespace, name)) = pod
+                .owner
+                .strip_prefix("job:")
+                .and_then(|o| o.split_once('/'))
+            else {
+                continue;
+            };
+            if !jobs
+                .iter()
+                .any(|j| j.name_any() == name && j.namespace().as_deref() == Some(namespace))
+            {
+                continue;
+            }
+            let now = jiff::Timestamp::now().to_string();
+            let (kind, reason, message) = match end {
+                JobEnd::Complete => ("Complete", "Completed", "the Job completed"),
+                JobEnd::Failed => (
+                    "Failed",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                ),
+                JobEnd::DeadlineExceeded => (
+                    "Failed",
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                ),
+            };
+            let counts = if end == JobEnd::Complete {
+                json!({"succeeded": 1, "failed": 0})
+            } else {
+                json!({"succeeded": 0, "failed": 1})
+            };
+            let mut status = json!({"status": {
+                "active": 0, "completionTime": if end == JobEnd::Complete { Some(&now) } else { None },
+                "conditions": [{"type": kind, "status": "True", "reason": reason,
+                                "message": message, "lastTransitionTime": now}],
+            }});
+            if let (Some(out), Some(counts)) =
+                (status["status"].as_object_mut(), counts.as_object())
+            {
+                out.extend(counts.clone());
+            }
+            let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+            if api
+                .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+                .await
+                .is_ok()
+            {
+                run.reported_job = true;
             }
         }
     }
@@ -833,6 +1047,105 @@ fn stop(pod: PodState, view: &Arc<Mutex<View>>, grace: Option<Duration>) {
             .terminating
             .remove(&name);
     });
+}
+
+/// Whether a Job already has its final condition.
+fn job_ended(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|all| {
+            all.iter()
+                .any(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
+        })
+}
+
+/// Where the container's runtime would keep its termination message.
+fn termination_message_path(container: &Container) -> String {
+    container
+        .termination_message_path
+        .clone()
+        .unwrap_or_else(|| "/dev/termination-log".to_owned())
+}
+
+/// The file of the pod's directory that stands for it.
+fn termination_message_file(pod: &PodState, container: &Container) -> PathBuf {
+    pod.dir.join(format!("{}.termination-log", container.name))
+}
+
+/// A Job's pod: containers that ended are recorded, never restarted; past the Job's deadline
+/// the rest are killed (as the Job controller deletes the pod of a Job past
+/// `activeDeadlineSeconds`).
+fn supervise_job(pod: &mut PodState) {
+    let Some(run) = pod.job.as_mut() else { return };
+    if run.ended.is_some() {
+        return;
+    }
+    for running in &mut pod.containers {
+        if run.exited.contains_key(&running.name) {
+            continue;
+        }
+        if let Ok(Some(status)) = running.child.try_wait() {
+            use std::os::unix::process::ExitStatusExt as _;
+            let signal = status.signal();
+            let code = status.code().unwrap_or(128 + signal.unwrap_or(0));
+            tracing::info!(pod = %pod.name, container = %running.name, %status, "a Job's container ended");
+            run.exited.insert(running.name.clone(), (code, signal));
+        }
+    }
+    if run.exited.len() == pod.containers.len() {
+        let failed = run.exited.values().any(|(code, _)| *code != 0);
+        run.ended = Some(if failed {
+            JobEnd::Failed
+        } else {
+            JobEnd::Complete
+        });
+    } else if run.deadline.is_some_and(|d| d <= Instant::now()) {
+        for running in &mut pod.containers {
+            let _ = running.child.start_kill();
+        }
+        run.ended = Some(JobEnd::DeadlineExceeded);
+    }
+}
+
+/// The status of a Job's pod: its containers running or terminated (exit code, signal, the
+/// termination message), the phase from them.
+fn job_pod_status(pod: &PodState, run: &JobPod) -> Value {
+    let statuses: Vec<Value> = pod
+        .spec
+        .containers
+        .iter()
+        .map(|container| match run.exited.get(&container.name) {
+            Some((code, signal)) => {
+                let message = std::fs::read(termination_message_file(pod, container))
+                    .map(|bytes| {
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]).into_owned()
+                    })
+                    .unwrap_or_default();
+                json!({"name": container.name, "ready": false, "restartCount": 0,
+                "image": "", "imageID": "", "started": false,
+                "state": {"terminated": {
+                    "exitCode": code, "signal": signal,
+                    "reason": if *code == 0 { "Completed" } else { "Error" },
+                    "message": (!message.is_empty()).then_some(message),
+                }}})
+            }
+            None => json!({"name": container.name, "ready": true, "restartCount": 0,
+                           "image": "", "imageID": "", "started": true,
+                           "state": {"running": {}}}),
+        })
+        .collect();
+    let phase = match run.ended {
+        None => "Running",
+        Some(JobEnd::Complete) => "Succeeded",
+        Some(JobEnd::Failed | JobEnd::DeadlineExceeded) => "Failed",
+    };
+    json!({"status": {
+        "phase": phase,
+        "podIP": pod.ip, "podIPs": [{"ip": pod.ip}], "hostIP": "127.0.0.1",
+        "conditions": [{"type": "Ready", "status": if run.ended.is_none() { "True" } else { "False" }}],
+        "containerStatuses": statuses,
+    }})
 }
 
 /// The container port a Service's `targetPort` names, in a pod of `spec`.

@@ -165,6 +165,17 @@ impl System {
             ],
             cmd: vec![],
         });
+        images.push(Image {
+            prefix: scenarios::jobs::JOB_IMAGE.into(),
+            entrypoint: vec![
+                "sh".into(),
+                crate::repo_root()
+                    .join("tests/system/job/run.sh")
+                    .display()
+                    .to_string(),
+            ],
+            cmd: vec![],
+        });
         images.extend(options.images);
         let mut extra_env = options.env;
         if options.moto {
@@ -283,6 +294,10 @@ impl scenarios::Cluster for System {
 
     fn http_image(&self) -> Option<String> {
         Some(scenarios::HTTP_IMAGE.to_owned())
+    }
+
+    fn job_image(&self) -> Option<String> {
+        Some(scenarios::jobs::JOB_IMAGE.to_owned())
     }
 
     fn kill_processes(&self, _namespace: &str, pod: &str) -> bool {

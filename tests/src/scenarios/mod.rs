@@ -12,6 +12,7 @@ pub mod chart;
 pub mod container;
 pub mod controllers;
 pub mod identity;
+pub mod jobs;
 pub mod logs;
 pub mod pools;
 pub mod schedule;
@@ -51,6 +52,8 @@ pub trait Cluster {
     fn reach(&self, namespace: &str, pod: &str, port: u16) -> impl Future<Output = String>;
     /// The reference of the image of `tests/system/http-function`.
     fn http_image(&self) -> Option<String>;
+    /// The image of the job test function (`tests/system/job`), if the cluster has one.
+    fn job_image(&self) -> Option<String>;
     /// SIGKILLs the processes of pod `namespace/pod` (its containers then restart in place):
     /// false when this cluster cannot (a real one: there is no `exec` here).
     fn kill_processes(&self, namespace: &str, pod: &str) -> bool;
@@ -130,7 +133,8 @@ fn version_of(group: &str) -> &'static str {
         | "discovery.k8s.io"
         | "coordination.k8s.io"
         | "apiextensions.k8s.io"
-        | "rbac.authorization.k8s.io" => "v1",
+        | "rbac.authorization.k8s.io"
+        | "batch" => "v1",
         "autoscaling" => "v2",
         _ => "v1alpha1",
     }

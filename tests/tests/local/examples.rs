@@ -163,7 +163,7 @@ async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
     // The example folder as it is in the repository (a script: nothing to build).
     let dir = tempfile::tempdir().unwrap();
     let example = repo_root().join("examples/nightly-report");
-    for file in ["function.yaml", "report.sh"] {
+    for file in ["function.yaml", "report.sh", "archive.yaml", "archive.sh"] {
         std::fs::copy(example.join(file), dir.path().join(file)).unwrap();
     }
     let faas = Faas::start(dir.path());
@@ -200,6 +200,26 @@ async fn the_nightly_report_example_runs_by_hand_and_lists_its_schedule() {
         .nth(1)
         .unwrap_or_default()
         .to_owned();
+    // Its `then` started report-archive with what its output says.
+    let run = get(&faas.url(&format!("/system/runs/{id}"))).await.json();
+    let archive = run["status"]["nextRuns"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no chained run: {run}"))
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let archived = loop {
+        let record = get(&faas.url(&format!("/system/runs/{archive}")))
+            .await
+            .json();
+        if record["status"]["phase"] == "Succeeded" {
+            break record;
+        }
+        assert!(std::time::Instant::now() < deadline, "{record}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(archived["spec"]["parentRun"], id.as_str());
+    assert_eq!(archived["status"]["output"], "{\"archived\": 60}\n");
+
     let out = faas.cli().args(["runs", "logs", &id]).output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout);
     for line in [

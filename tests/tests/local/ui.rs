@@ -35,12 +35,44 @@ async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
          - {name: token, secret: true}\n",
     )
     .unwrap();
+    // An async call that fails every attempt while `broken` exists: a dead letter to replay.
+    std::fs::write(
+        dir.path().join("flaky.sh"),
+        "#!/bin/sh\nbody=$(cat)\nif [ -f broken ]; then printf 'Status: 500\\n\\nbroken\\n'; exit 0; fi\n\
+         echo \"$body\" > served.txt\nprintf 'Content-Type: text/plain\\n\\nok\\n'\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken"), "").unwrap();
+    std::fs::write(
+        dir.path().join("flaky.yaml"),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: flaky}\nspec:\n  \
+         runtime: {container: {command: [sh, flaky.sh], mode: cgi}}\n",
+    )
+    .unwrap();
     let faas = Faas::start(dir.path());
+    let queued = send(
+        "POST",
+        &faas.url("/async-function/flaky/orders"),
+        &[],
+        "<b>order 7</b>",
+    )
+    .await;
+    assert_eq!(queued.status, 202, "{}", queued.text());
+    let call_id = queued.json()["callId"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    while get(&faas.url("/system/async")).await.json()["deadLetters"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(std::time::Instant::now() < deadline, "no dead letter");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    std::fs::remove_file(dir.path().join("broken")).unwrap();
     let shots = repo_root().join("tests/ui/artifacts");
     std::fs::create_dir_all(&shots).unwrap();
     let out = browser_script(
         "dashboard.mjs",
-        vec![faas.base.clone(), shots.display().to_string()],
+        vec![faas.base.clone(), shots.display().to_string(), call_id],
     )
     .await;
     assert!(
@@ -50,6 +82,15 @@ async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
         String::from_utf8_lossy(&out.stderr),
         faas.stderr.lock().unwrap()
     );
+    let served = dir.path().join("served.txt");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_to_string(&served).is_ok_and(|s| s == "<b>order 7</b>\n") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead letter replayed from the dashboard was not served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert!(repo_root().join("tests/ui/artifacts/3-run.png").exists());
     assert!(
         repo_root()

@@ -149,6 +149,22 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
             );
         }
     }
+    // A schedule's notify URL from a secret is read by the controller, which has no role of
+    // the function's to read SSM or Secrets Manager with: a Kubernetes Secret only.
+    for (i, schedule) in function.spec.schedules.iter().enumerate() {
+        let Some(from) = schedule.notify.as_ref().and_then(|n| n.url_from.as_ref()) else {
+            continue;
+        };
+        let field = match from.source() {
+            Ok(crate::SecretRef::Ssm(_)) => "ssmParameter",
+            Ok(crate::SecretRef::SecretsManager(_)) => "secretsManager",
+            _ => continue,
+        };
+        errs.push(
+            format!("spec.schedules[{i}].notify.urlFrom.{field}"),
+            "a notify URL comes from a Kubernetes Secret of the Function's namespace in a              cluster (secretKeyRef): the controller sends notifications and reads no AWS              secret",
+        );
+    }
     let Some(wasm) = &function.spec.runtime.wasm else {
         return;
     };

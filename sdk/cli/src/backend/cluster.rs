@@ -21,9 +21,12 @@ use futures::future::BoxFuture;
 use kube::Api;
 
 use super::{
-    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, LogPiece,
-    RunFilter, RunRequest,
+    Backend, DeadLetters, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions,
+    LogPiece, RunFilter, RunRequest,
 };
+
+/// Why `faas dlq` does not reach a cluster's dead letters (yet).
+const CLUSTER_DEAD_LETTERS: &str = "a cluster's dead letters are in the SQS dead-letter queue of the async queue (the chart's gateway.async.queueUrl names the queue; its RedrivePolicy the dead-letter queue): the gateway's admin listener replays them (POST /system/async/dead-letters/replay, from inside the cluster), or redrive them with `aws sqs start-message-move-task`; `faas dlq` against a cluster is not built yet";
 use crate::client::Reply;
 use crate::commands::invoke::Call;
 use crate::flags::Manifests;
@@ -205,6 +208,18 @@ impl Backend for Cluster {
             })
         }
         .boxed()
+    }
+
+    fn dead_letters(&self) -> BoxFuture<'_, anyhow::Result<Fetched<Vec<serde_json::Value>>>> {
+        async move { anyhow::bail!("{CLUSTER_DEAD_LETTERS}") }.boxed()
+    }
+
+    fn settle_dead_letters<'a>(
+        &'a self,
+        _replay: bool,
+        _which: &'a DeadLetters<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>> {
+        async move { anyhow::bail!("{CLUSTER_DEAD_LETTERS}") }.boxed()
     }
 
     fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {

@@ -13,8 +13,8 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 use super::{
-    Backend, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions, LogPiece,
-    RunFilter, RunRequest, typed,
+    Backend, DeadLetters, DeployOptions, Deployed, Description, Fetched, FunctionRow, LogOptions,
+    LogPiece, RunFilter, RunRequest, typed,
 };
 use crate::client::{Gateway, Reply, multipart};
 use crate::commands::invoke::Call;
@@ -484,6 +484,52 @@ impl Backend for Local {
                 bail!("{}", reply.error_message());
             }
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn dead_letters(&self) -> BoxFuture<'_, anyhow::Result<Fetched<Vec<serde_json::Value>>>> {
+        async move {
+            let raw = self.gateway.get_json("/system/async").await?;
+            let letters = raw["deadLetters"].as_array().cloned().unwrap_or_default();
+            Ok(Fetched {
+                raw: serde_json::Value::Array(letters.clone()),
+                value: letters,
+            })
+        }
+        .boxed()
+    }
+
+    fn settle_dead_letters<'a>(
+        &'a self,
+        replay: bool,
+        which: &'a DeadLetters<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>> {
+        async move {
+            let mut query = Vec::new();
+            if let Some(id) = which.call_id {
+                query.push(format!("callId={}", encode(id)));
+            }
+            if let Some(function) = which.function {
+                query.push(format!("function={}", encode(function)));
+            }
+            let action = if replay { "replay" } else { "discard" };
+            let reply = self
+                .gateway
+                .send(
+                    http::Method::POST,
+                    &format!("/system/async/dead-letters/{action}?{}", query.join("&")),
+                    &[],
+                    Bytes::new(),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!("{}", reply.error_message());
+            }
+            let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+            Ok(answer[if replay { "replayed" } else { "discarded" }]
+                .as_u64()
+                .unwrap_or(0))
         }
         .boxed()
     }

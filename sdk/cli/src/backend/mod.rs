@@ -124,6 +124,12 @@ pub enum Deployed {
     Applied { waited: bool, url: Option<String> },
 }
 
+/// Which dead letters `faas dlq replay|delete` takes: one call, or all (of a function).
+pub struct DeadLetters<'a> {
+    pub call_id: Option<&'a str>,
+    pub function: Option<&'a str>,
+}
+
 /// `faas logs` options.
 pub struct LogOptions {
     pub follow: bool,
@@ -185,6 +191,16 @@ pub trait Backend: Send + Sync {
 
     /// A piece of run `id`'s whole log from `offset`.
     fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>>;
+
+    /// The async calls' dead letters, newest first (`faas dlq list`).
+    fn dead_letters(&self) -> BoxFuture<'_, anyhow::Result<Fetched<Vec<serde_json::Value>>>>;
+
+    /// Replays (`replay`) or deletes the dead letters `which` selects; how many.
+    fn settle_dead_letters<'a>(
+        &'a self,
+        replay: bool,
+        which: &'a DeadLetters<'a>,
+    ) -> BoxFuture<'a, anyhow::Result<u64>>;
 
     /// A function's log lines, each handed to `sink`; an error of `sink` (standard output
     /// closed) ends it.

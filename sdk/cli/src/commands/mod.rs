@@ -6,6 +6,7 @@ pub mod completion;
 pub mod delete;
 pub mod deploy;
 pub mod describe;
+pub mod dlq;
 pub mod events;
 pub mod invoke;
 pub mod list;
@@ -130,6 +131,7 @@ pub async fn dispatch(backend: &dyn Backend, command: Command) -> anyhow::Result
             };
             logs::run(backend, &name, &options).await
         }
+        Command::Dlq { action } => dlq::run(backend, action).await,
         Command::Up { .. }
         | Command::Validate { .. }
         | Command::New { .. }

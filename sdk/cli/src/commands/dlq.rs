@@ -1,0 +1,133 @@
+//! `faas dlq list|replay|delete`: the async calls that failed every attempt. `list` shows
+//! each with what was asked (method, path, body) and why it failed; `replay` puts them back
+//! in the queue as new calls (attempt 1, same call id); `delete` drops them.
+
+use serde_json::Value;
+
+use super::table::{Column, left, print_value, render, right};
+use crate::args::{DlqCommand, Output};
+use crate::backend::{Backend, DeadLetters};
+use crate::stdout::out;
+
+const COLUMNS: [Column; 6] = [
+    left("CALL"),
+    left("FUNCTION"),
+    right("ATTEMPTS"),
+    left("REQUEST"),
+    left("ACCEPTED"),
+    left("LAST FAILURE"),
+];
+
+/// Most characters of a request body shown in the table (`-o json` has the rest).
+const SHOWN_BODY: usize = 60;
+
+pub async fn run(backend: &dyn Backend, action: DlqCommand) -> anyhow::Result<()> {
+    match action {
+        DlqCommand::List { function, output } => list(backend, function.as_deref(), output).await,
+        DlqCommand::Replay { id, function, .. } => {
+            settle(backend, true, id.as_deref(), function.as_deref()).await
+        }
+        DlqCommand::Delete { id, function, .. } => {
+            settle(backend, false, id.as_deref(), function.as_deref()).await
+        }
+    }
+}
+
+async fn list(backend: &dyn Backend, function: Option<&str>, output: Output) -> anyhow::Result<()> {
+    let letters = backend.dead_letters().await?;
+    let shown: Vec<Value> = letters
+        .value
+        .into_iter()
+        .filter(|l| function.is_none_or(|f| l["function"] == f))
+        .collect();
+    if output != Output::Table {
+        return print_value(&Value::Array(shown), output);
+    }
+    if shown.is_empty() {
+        eprintln!("no dead letters{}", backend.scope());
+        return Ok(());
+    }
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_owned();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|l| {
+            vec![
+                text(&l["callId"]),
+                text(&l["function"]),
+                l["attempts"].as_u64().map_or("-".into(), |n| n.to_string()),
+                request(l),
+                text(&l["acceptedAt"]),
+                text(&l["reason"]),
+            ]
+        })
+        .collect();
+    out!("{}", render("", &COLUMNS, &rows))
+}
+
+/// `POST /orders {"id": 1}`: method, path and the start of the body, on one line.
+fn request(letter: &Value) -> String {
+    let (Some(method), Some(path)) = (letter["method"].as_str(), letter["path"].as_str()) else {
+        return "(not a call)".to_owned();
+    };
+    let body = match (letter["body"].as_str(), letter["bodyBytes"].as_u64()) {
+        (_, Some(0) | None) => String::new(),
+        (Some(text), _) => {
+            let mut printable = text.chars().filter(|c| !c.is_control());
+            let line: String = printable.by_ref().take(SHOWN_BODY).collect();
+            let cut = if printable.next().is_some() {
+                "…"
+            } else {
+                ""
+            };
+            format!(" {line}{cut}")
+        }
+        (None, Some(bytes)) => format!(" ({bytes} bytes, binary)"),
+    };
+    format!("{method} {path}{body}")
+}
+
+async fn settle(
+    backend: &dyn Backend,
+    replay: bool,
+    call_id: Option<&str>,
+    function: Option<&str>,
+) -> anyhow::Result<()> {
+    let which = DeadLetters { call_id, function };
+    let count = backend.settle_dead_letters(replay, &which).await?;
+    let what = if replay { "replayed" } else { "deleted" };
+    let letters = if count == 1 {
+        "dead letter"
+    } else {
+        "dead letters"
+    };
+    eprintln!("{what} {count} {letters}{}", backend.scope());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_is_one_line_with_the_start_of_its_body() {
+        assert_eq!(
+            request(
+                &json!({"method": "POST", "path": "/orders", "body": "{\"id\": 1}\n", "bodyBytes": 10})
+            ),
+            "POST /orders {\"id\": 1}"
+        );
+        let long = "x".repeat(100);
+        let shown = request(&json!({"method": "PUT", "path": "/", "body": long, "bodyBytes": 100}));
+        assert_eq!(shown, format!("PUT / {}…", "x".repeat(60)));
+        assert_eq!(
+            request(&json!({"method": "POST", "path": "/b", "bodyBase64": "/wA=", "bodyBytes": 2})),
+            "POST /b (2 bytes, binary)"
+        );
+        assert_eq!(
+            request(&json!({"method": "GET", "path": "/", "bodyBytes": 0})),
+            "GET /"
+        );
+        assert_eq!(request(&json!({"callId": "x"})), "(not a call)");
+    }
+}
