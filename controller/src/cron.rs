@@ -267,9 +267,17 @@ pub struct ClusterCron {
     /// Requested runs handed to a scheduler (by namespace/name), so that a watch re-list
     /// does not start one twice; an entry leaves when its run ends.
     taken: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Where job runs' whole logs are kept (`controller.runLogs`), when configured.
+    archive: Option<Arc<crate::log_archive::LogArchive>>,
 }
 
 impl ClusterCron {
+    /// Keeps job runs' whole logs in `archive` (and deletes them with pruned runs).
+    pub fn with_archive(mut self, archive: Option<crate::log_archive::LogArchive>) -> Self {
+        self.archive = archive.map(Arc::new);
+        self
+    }
+
     /// Schedulers for the Functions in `functions`, firing while `leader` says so; the Jobs
     /// of job functions' runs rendered with `defaults`.
     #[allow(clippy::too_many_arguments)]
@@ -295,6 +303,7 @@ impl ClusterCron {
             schedulers: Mutex::new(HashMap::new()),
             stopping: Arc::default(),
             taken: Arc::default(),
+            archive: None,
         }
     }
 
@@ -333,7 +342,10 @@ impl ClusterCron {
     fn start(&self, namespace: &str) -> Arc<Scheduler> {
         tracing::info!(namespace, "cron: scheduler started for the namespace");
         let runner = Runner::new(
-            Arc::new(KubeRunStore::new(self.client.clone(), namespace)),
+            Arc::new(
+                KubeRunStore::new(self.client.clone(), namespace)
+                    .with_archive(self.archive.clone()),
+            ),
             Arc::new(RunTarget {
                 gateway: GatewayTarget::new(namespace, &self.gateway, self.token.as_deref())
                     .with_pod_logs(PodLogs::new(self.client.clone())),
@@ -343,7 +355,8 @@ impl ClusterCron {
                     self.functions.clone(),
                     Arc::clone(&self.defaults),
                 )
-                .with_stopping(Arc::clone(&self.stopping)),
+                .with_stopping(Arc::clone(&self.stopping))
+                .with_archive(self.archive.clone()),
             }),
             self.metrics.clone(),
             Clock::System,

@@ -14,7 +14,8 @@
 //!   next leader follows it when the run is resumed, and a controller rollout never kills a
 //!   long run.
 //! - The log tail comes from the pod's log once the Job ended; the whole log stays in the
-//!   pod until the Job's TTL.
+//!   pod until the Job's TTL, and, with a log archive (`crate::log_archive`), is put in S3
+//!   then, its location answered in `x-faas-log-location`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,6 +33,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
 use crate::cron::error_response as error;
+use crate::log_archive::LogArchive;
 use crate::render::ClusterDefaults;
 use crate::render::job::{self as render, ATTEMPT_LABEL, Attempt, Outcome, RUN_LABEL};
 
@@ -47,6 +49,8 @@ pub struct JobTarget {
     poll: Duration,
     /// Set when the controller shuts down: dropped attempts then keep their Jobs.
     stopping: Arc<AtomicBool>,
+    /// Where whole logs are kept, when the chart names a bucket.
+    archive: Option<Arc<LogArchive>>,
 }
 
 impl JobTarget {
@@ -63,7 +67,14 @@ impl JobTarget {
             defaults,
             poll: POLL,
             stopping: Arc::default(),
+            archive: None,
         }
+    }
+
+    /// Keeps each attempt's whole log in `archive`.
+    pub fn with_archive(mut self, archive: Option<Arc<LogArchive>>) -> Self {
+        self.archive = archive;
+        self
     }
 
     /// Shares `stopping`: once it is set, an attempt dropped leaves its Job running.
@@ -164,13 +175,39 @@ impl JobTarget {
             }
         };
         guard.disarm();
-        if let (Some(sink), Some(pod)) = (&ctx.log_tail, &pod) {
-            match self.tail(pod).await {
-                Ok(tail) => sink.set(tail),
-                Err(e) => tracing::warn!(job = %name, error = %e, "jobs: no log tail for the run"),
+        let mut location = None;
+        if let Some(pod) = &pod {
+            let log = match &self.archive {
+                Some(archive) => {
+                    let whole = self.log(pod, None).await;
+                    if let Ok(whole) = &whole {
+                        match archive
+                            .put(&self.namespace, &run_id, attempt, whole.clone())
+                            .await
+                        {
+                            Ok(()) => location = Some(archive.location(&self.namespace, &run_id)),
+                            Err(e) => {
+                                tracing::warn!(job = %name, error = %e, "jobs: the run's whole log was not archived")
+                            }
+                        }
+                    }
+                    whole
+                }
+                None => self.log(pod, Some(2000)).await,
+            };
+            match (log, &ctx.log_tail) {
+                (Ok(log), Some(sink)) => sink.set(last_bytes(&log, contract::MAX_LOG_TAIL_BYTES)),
+                (Err(e), _) => tracing::warn!(job = %name, error = %e, "jobs: no log for the run"),
+                (Ok(_), None) => {}
             }
         }
-        Ok(answer(render::outcome(&job, pod.as_ref())))
+        let mut response = answer(render::outcome(&job, pod.as_ref()));
+        if let Some(value) = location.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+            response
+                .headers_mut()
+                .insert(contract::LOG_LOCATION_HEADER, value);
+        }
+        Ok(response)
     }
 
     /// Creates the attempt's Job, or adopts the unfinished Job of an earlier attempt of the
@@ -227,20 +264,22 @@ impl JobTarget {
         found.items.into_iter().next()
     }
 
-    /// The last lines of the pod's function container.
-    async fn tail(&self, pod: &Pod) -> Result<String, kube::Error> {
+    /// The log of the pod's function container: its last `tail_lines`, or all of it (at
+    /// most [`crate::log_archive::MAX_LOG_BYTES`]).
+    async fn log(&self, pod: &Pod, tail_lines: Option<i64>) -> Result<String, kube::Error> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
-        let log = pods
-            .logs(
-                &pod.name_any(),
-                &LogParams {
-                    container: Some(contract::FUNCTION_CONTAINER.into()),
-                    tail_lines: Some(2000),
-                    ..LogParams::default()
-                },
-            )
-            .await?;
-        Ok(last_bytes(&log, contract::MAX_LOG_TAIL_BYTES))
+        pods.logs(
+            &pod.name_any(),
+            &LogParams {
+                container: Some(contract::FUNCTION_CONTAINER.into()),
+                tail_lines,
+                limit_bytes: tail_lines
+                    .is_none()
+                    .then_some(crate::log_archive::MAX_LOG_BYTES),
+                ..LogParams::default()
+            },
+        )
+        .await
     }
 }
 

@@ -17,6 +17,7 @@ pub mod applier;
 pub mod chain;
 pub mod cron;
 pub mod jobs;
+pub mod log_archive;
 pub mod metrics;
 pub mod pools;
 pub mod reconcile;

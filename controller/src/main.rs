@@ -115,6 +115,40 @@ struct Args {
     // faas_api::contract::PLATFORM_TOKEN_ENV, spelt out: the chart tests read the literal.
     #[arg(long, env = "FAAS_PLATFORM_TOKEN", hide_env_values = true)]
     platform_token: Option<String>,
+    /// S3 bucket where job runs' whole logs are kept (`controller.runLogs`); none: a run
+    /// keeps its last 4 KiB only.
+    #[arg(long, env = "FAAS_RUN_LOG_BUCKET")]
+    run_log_bucket: Option<String>,
+    /// Key prefix of the run logs in that bucket.
+    #[arg(long, env = "FAAS_RUN_LOG_PREFIX", default_value = "run-logs/")]
+    run_log_prefix: String,
+    /// Address the run-log bucket by path (`https://host/bucket/key`), for S3-compatible
+    /// stores (MinIO) and local test servers.
+    #[arg(long, env = "FAAS_RUN_LOG_PATH_STYLE")]
+    run_log_path_style: bool,
+}
+
+/// The S3 archive of job runs' logs, when a bucket is named: the platform's AWS
+/// configuration (the controller's IRSA role).
+async fn log_archive(
+    args: &Args,
+) -> anyhow::Result<Option<faas_controller::log_archive::LogArchive>> {
+    let Some(bucket) = args.run_log_bucket.as_deref().filter(|b| !b.is_empty()) else {
+        return Ok(None);
+    };
+    let config = faas_sqs::Clients::from_env()
+        .sdk_config()
+        .await
+        .context("run logs: no AWS credentials for the controller (its IRSA role)")?;
+    tracing::info!(bucket, prefix = %args.run_log_prefix, "job runs' whole logs go to S3");
+    let s3 = aws_sdk_s3::config::Builder::from(&config)
+        .force_path_style(args.run_log_path_style)
+        .build();
+    Ok(Some(faas_controller::log_archive::LogArchive::new(
+        aws_sdk_s3::Client::from_conf(s3),
+        bucket,
+        &args.run_log_prefix,
+    )))
 }
 
 fn defaults(args: &Args) -> anyhow::Result<ClusterDefaults> {
@@ -257,16 +291,19 @@ async fn main() -> anyhow::Result<()> {
             faas_api::contract::PLATFORM_TOKEN_ENV
         );
     }
-    let cron = Arc::new(faas_controller::cron::ClusterCron::new(
-        client.clone(),
-        functions_store,
-        job_defaults,
-        leader.clone(),
-        cron_metrics,
-        run_owner(&identity),
-        args.gateway_url.clone(),
-        args.platform_token.clone().filter(|t| !t.is_empty()),
-    ));
+    let cron = Arc::new(
+        faas_controller::cron::ClusterCron::new(
+            client.clone(),
+            functions_store,
+            job_defaults,
+            leader.clone(),
+            cron_metrics,
+            run_owner(&identity),
+            args.gateway_url.clone(),
+            args.platform_token.clone().filter(|t| !t.is_empty()),
+        )
+        .with_archive(log_archive(&args).await?),
+    );
     let following = tokio::spawn(faas_controller::cron::follow(
         client.clone(),
         Arc::clone(&cron),

@@ -24,6 +24,8 @@ pub use faas_api::contract::{FUNCTION_LABEL, SCHEDULE_LABEL, SCHEDULER_MANAGER};
 pub struct KubeRunStore {
     client: Client,
     namespace: String,
+    /// Where the runs' whole logs are, deleted with the runs pruned.
+    archive: Option<std::sync::Arc<crate::log_archive::LogArchive>>,
 }
 
 fn backend(action: &str) -> impl FnOnce(kube::Error) -> StoreError + '_ {
@@ -40,7 +42,17 @@ impl KubeRunStore {
         KubeRunStore {
             client,
             namespace: namespace.into(),
+            archive: None,
         }
+    }
+
+    /// Deletes the archived logs of the runs it prunes.
+    pub fn with_archive(
+        mut self,
+        archive: Option<std::sync::Arc<crate::log_archive::LogArchive>>,
+    ) -> Self {
+        self.archive = archive;
+        self
     }
 
     fn runs(&self) -> Api<FunctionRun> {
@@ -192,12 +204,20 @@ impl KubeRunStore {
             .listed(Some((&prune.key.function, &prune.key.schedule)))
             .await?;
         let doomed = prune_victims(runs.iter(), prune);
+        let mut gone = Vec::new();
         for id in doomed {
             match self.runs().delete(id, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(e) if is_status(&e, 404) => {}
+                Ok(_) => gone.push(id.to_owned()),
+                Err(e) if is_status(&e, 404) => gone.push(id.to_owned()),
                 Err(e) => return Err(backend("pruning a FunctionRun")(e)),
             }
+        }
+        // A record never loses its log while it exists: the objects go after the record.
+        if let Some(archive) = &self.archive
+            && !gone.is_empty()
+            && let Err(e) = archive.delete_runs(&self.namespace, &gone).await
+        {
+            tracing::warn!(namespace = %self.namespace, error = %e, "the logs of pruned runs were not deleted");
         }
         Ok(())
     }

@@ -83,6 +83,9 @@ pub(super) async fn attempts(
         status.exit_code = outcome.exit_code;
         status.output = outcome.output;
         status.log_tail = outcome.log_tail;
+        if outcome.log_location.is_some() {
+            status.log_location = outcome.log_location;
+        }
         status.message = outcome.message;
         if outcome.phase == RunPhase::Succeeded || attempt > job.retries {
             if let Some(log) = &run_log {
@@ -162,14 +165,19 @@ async fn call_once(
         let response = target.call(&job.key.function, request, ctx).await;
         let status = response.status().as_u16();
         let exit = Exit::of(response.headers());
-        let interrupted = response
-            .headers()
-            .get(contract::INTERRUPTED_HEADER)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let text = |headers: &http::HeaderMap, name: &str| {
+            headers
+                .get(name)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        };
+        let interrupted = text(response.headers(), contract::INTERRUPTED_HEADER);
+        let log_location = text(response.headers(), contract::LOG_LOCATION_HEADER);
         let output = read_output(response.into_body(), MAX_OUTPUT).await;
-        (status, exit, interrupted, output)
+        (status, exit, interrupted, output, log_location)
     };
-    let Ok((status, exit, interrupted, output)) = tokio::time::timeout(limit, call).await else {
+    let Ok((status, exit, interrupted, output, log_location)) =
+        tokio::time::timeout(limit, call).await
+    else {
         return Outcome {
             phase: RunPhase::TimedOut,
             http_status: None,
@@ -177,6 +185,7 @@ async fn call_once(
             output: None,
             log_tail: log_tail.take(),
             message: Some(format!("no answer within {}", plan::humanize(limit))),
+            log_location: None,
         };
     };
     let tail = log_tail.wait(TAIL_WAIT).await;
@@ -188,6 +197,7 @@ async fn call_once(
             output: None,
             log_tail: tail.filter(|t| !t.is_empty()),
             message: Some(why),
+            log_location,
         };
     }
     let phase = plan::phase_of_status(status);
@@ -206,6 +216,7 @@ async fn call_once(
         output: Some(output).filter(|o| !o.is_empty()),
         log_tail: tail.filter(|t| !t.is_empty()),
         message,
+        log_location,
     }
 }
 
@@ -244,6 +255,8 @@ struct Outcome {
     output: Option<String>,
     log_tail: Option<String>,
     message: Option<String>,
+    /// Where the attempt's whole log was put ([`contract::LOG_LOCATION_HEADER`]).
+    log_location: Option<String>,
 }
 
 fn plan_id(run: &FunctionRun) -> &str {

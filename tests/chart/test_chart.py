@@ -282,6 +282,19 @@ class ChartTest(unittest.TestCase):
         term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
         self.assertEqual(term["matchExpressions"][0]["values"], ["ON_DEMAND"])
 
+    def test_run_logs_go_to_the_named_bucket_only(self):
+        # Without a bucket nothing about run logs is set: a cluster keeps each run's tail.
+        env = env_of(find(render(), "Deployment", "faas-controller")[0])
+        self.assertNotIn("FAAS_RUN_LOG_BUCKET", env)
+        deployment = find(render({"controller": {"runLogs": {"bucket": "acme-run-logs"}}}),
+                          "Deployment", "faas-controller")[0]
+        env = env_of(deployment)
+        self.assertEqual((env["FAAS_RUN_LOG_BUCKET"], env["FAAS_RUN_LOG_PREFIX"]),
+                         ("acme-run-logs", "run-logs/"))
+        main = (ROOT / "controller" / "src" / "main.rs").read_text()
+        known = set(re.findall(r'env = "([A-Z_]+)"', main)) | {"POD_NAME", "AWS_EC2_METADATA_DISABLED"}
+        self.assertEqual(set(env) - known, set())
+
     def test_production_values_give_irsa_ecr_images_and_node_groups(self):
         objects = render(values_of(CHART / "ci" / "eks-production.yaml"))
         account = find(objects, "ServiceAccount", "faas-controller")[0]

@@ -401,3 +401,18 @@ async fn scenario_job_runs_to_its_exit_code() {
     };
     scenarios::jobs::a_job_runs_as_a_kubernetes_job_to_its_exit_code(&c).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_job_log_in_s3() {
+    // The chart's controller.runLogs.bucket, installed with the release.
+    let Ok(bucket) = std::env::var("FAAS_E2E_RUN_LOG_BUCKET") else {
+        eprintln!(
+            "SKIPPED: FAAS_E2E_RUN_LOG_BUCKET (the chart's controller.runLogs.bucket) is not set"
+        );
+        return;
+    };
+    let Some(c) = real::RealCluster::connect("job-logs").await else {
+        return;
+    };
+    scenarios::jobs::a_job_runs_whole_log_is_kept_in_s3(&c, &bucket).await;
+}

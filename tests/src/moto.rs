@@ -100,6 +100,7 @@ impl Moto {
             ("AWS_ENDPOINT_URL_STS", self.endpoint.as_str()),
             ("AWS_ENDPOINT_URL_SSM", self.endpoint.as_str()),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.endpoint.as_str()),
+            ("AWS_ENDPOINT_URL_S3", self.endpoint.as_str()),
             ("AWS_REGION", REGION),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -91,6 +91,19 @@ async fn a_job_function_runs_as_a_kubernetes_job_to_its_exit_code() {
     scenarios::jobs::a_job_runs_as_a_kubernetes_job_to_its_exit_code(&system).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_runs_whole_log_is_kept_in_s3() {
+    let bucket = format!("run-logs-{}", std::process::id());
+    let system = System::start(SystemOptions {
+        moto: true,
+        values: json!({"controller": {"runLogs": {"bucket": bucket}}}),
+        env: [("FAAS_RUN_LOG_PATH_STYLE".to_owned(), "true".to_owned())].into(),
+        ..SystemOptions::default()
+    })
+    .await;
+    scenarios::jobs::a_job_runs_whole_log_is_kept_in_s3(&system, &bucket).await;
+}
+
 /// Two controllers for the scenarios that lose one.
 fn two_controllers() -> SystemOptions {
     SystemOptions {

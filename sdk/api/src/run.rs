@@ -182,6 +182,10 @@ pub struct FunctionRunStatus {
     pub log_tail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Where the run's whole log is kept, when not by the platform that ran it (a cluster:
+    /// `s3://bucket/prefix/namespace/run/`, an object per attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_location: Option<String>,
     /// The runs this run's `then` started (`faas_api::chain`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_runs: Vec<String>,

@@ -177,7 +177,13 @@ impl System {
             cmd: vec![],
         });
         images.extend(options.images);
-        let mut extra_env = options.env;
+        // AWS calls of the pods never leave loopback: every endpoint is a closed loopback
+        // port unless the test points a service at moto (its service-specific variables win).
+        let mut extra_env = BTreeMap::from([(
+            "AWS_ENDPOINT_URL".to_owned(),
+            "http://127.0.0.1:9".to_owned(),
+        )]);
+        extra_env.extend(options.env);
         if options.moto {
             extra_env.extend(crate::moto::moto().env());
         }
@@ -245,7 +251,14 @@ impl System {
             .env("FAAS_CONFIG_DIR", self.dir.path().join("faas-config"))
             .env_remove("FAAS_GATEWAY")
             .env_remove("FAAS_CONTEXT")
-            .env_remove("FAAS_NAMESPACE");
+            .env_remove("FAAS_NAMESPACE")
+            // The CLI's AWS calls (a run's archived log) never leave loopback either.
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
+        if self.moto {
+            command
+                .envs(crate::moto::moto().env())
+                .env("FAAS_RUN_LOG_PATH_STYLE", "true");
+        }
         command
     }
 

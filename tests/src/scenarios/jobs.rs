@@ -117,3 +117,95 @@ pub async fn a_job_runs_as_a_kubernetes_job_to_its_exit_code<C: Cluster>(c: &C) 
         "{late}"
     );
 }
+
+/// With the chart's `controller.runLogs.bucket`, a job run's whole log (far past the 4 KiB
+/// tail its record keeps) is put in S3 when its Job ends, and the run records where.
+pub async fn a_job_runs_whole_log_is_kept_in_s3<C: Cluster>(c: &C, bucket: &str) {
+    let Some(image) = job_image(c) else { return };
+    let aws = c.aws_config().await;
+    if !c.meets(aws.is_some(), "AWS access to the run-log bucket") {
+        return;
+    }
+    let Some(aws) = aws else { return };
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&aws)
+            .force_path_style(true)
+            .build(),
+    );
+    // Where the bucket is a test server's, it is made here; a real one exists.
+    let _ = s3.create_bucket().bucket(bucket).send().await;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    deploy(
+        c,
+        dir.path(),
+        &format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
+             runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: 30s\n  \
+             options:\n  - {{name: days, type: number, required: true}}\n  \
+             - {{name: lines, type: number}}\n"
+        ),
+        &[],
+    );
+    let printed = faas_ok(
+        c,
+        [
+            "run",
+            "report",
+            "--option",
+            "days=2",
+            "--option",
+            "lines=3000",
+            "-o",
+            "json",
+        ],
+    );
+    let run: Value = serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed}"));
+    assert_eq!(
+        run["status"]["phase"],
+        "Succeeded",
+        "{run}\n{}",
+        c.diagnostics()
+    );
+    let id = run["metadata"]["name"].as_str().unwrap_or_default();
+    let prefix = format!("run-logs/{}/{id}/", c.team());
+    assert_eq!(
+        run["status"]["logLocation"],
+        format!("s3://{bucket}/{prefix}").as_str(),
+        "{run}\n{}",
+        c.diagnostics()
+    );
+    let tail = run["status"]["logTail"].as_str().unwrap_or_default();
+    assert!(
+        tail.contains("row 3000") && !tail.contains("row 1\n"),
+        "the record keeps the tail only: {tail}"
+    );
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(format!("{prefix}attempt-1.log"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("the run's log object: {e:?}"));
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .expect("the object's body")
+        .into_bytes();
+    let log = String::from_utf8_lossy(&bytes);
+    assert!(
+        log.starts_with("report for 2 days"),
+        "{}",
+        &log[..log.len().min(200)]
+    );
+    for line in ["row 1\n", "row 1500\n", "row 3000\n"] {
+        assert!(log.contains(line), "{line:?} missing from the archived log");
+    }
+    // `faas runs logs` reads it back from there, with the reader's own AWS credentials.
+    let printed = faas_ok(c, ["runs", "logs", id]);
+    assert!(
+        printed.starts_with("[faas] attempt 1\nreport for 2 days") && printed.contains("row 1\n"),
+        "{}",
+        &printed[..printed.len().min(300)]
+    );
+}

@@ -156,6 +156,10 @@ pub const PLATFORM_TOKEN_ENV: &str = "FAAS_PLATFORM_TOKEN";
 /// run record. The controller's runs go through the gateway, so this is how their tail comes
 /// back from the pod.
 pub const LOG_TAIL_HEADER: &str = "x-faas-log-tail";
+/// Header of a run's answer naming where its whole log is kept (a cluster's job runs:
+/// `s3://bucket/prefix/namespace/run/`, one object per attempt), recorded as the run's
+/// `status.logLocation`.
+pub const LOG_LOCATION_HEADER: &str = "x-faas-log-location";
 /// On the answer to a platform caller's run ([`RUN_ID_HEADER`]) from a container function's
 /// own pod: the name of the pod that answered (from its EndpointSlice), set by the gateway,
 /// so the controller reads the run's log tail from that pod's log (`pods/log`, container

@@ -2,6 +2,7 @@
 //! with the user's own kubeconfig (so Kubernetes RBAC, mapped from IAM on EKS, decides who may
 //! do what). The requests of each command live in the submodules.
 
+pub mod archive;
 pub mod artifact;
 pub mod deploy;
 pub mod invoke;
@@ -244,25 +245,43 @@ impl Backend for Cluster {
 
     fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>> {
         async move {
-            // A cluster records each run's tail on its FunctionRun; whole logs in S3 are not
-            // built yet. The tail is shown once, when the run has ended.
+            // A cluster records each run's tail on its FunctionRun, and, with the chart's
+            // `controller.runLogs`, a job run's whole log in S3 once it ended
+            // (`status.logLocation`). Either is shown once, when the run has ended.
             let run = read::run(self, id).await?;
             let status = run.status.unwrap_or_default();
             let done = faas_schedule::plan::is_final(status.phase);
-            let tail = if done {
-                status.log_tail.unwrap_or_default()
-            } else {
-                String::new()
-            };
-            if offset == 0 && done {
-                eprintln!(
-                    "(a cluster keeps the last {} KiB of a run's log)",
-                    faas_api::contract::MAX_LOG_TAIL_BYTES / 1024
-                );
+            if offset > 0 || !done {
+                return Ok(LogPiece {
+                    next: offset,
+                    text: String::new(),
+                    done,
+                });
             }
-            let text = if offset == 0 { tail } else { String::new() };
+            let whole = match &status.log_location {
+                Some(location) => match archive::read(location).await {
+                    Ok(whole) => Some(whole),
+                    Err(e) => {
+                        eprintln!(
+                            "(the whole log is at {location}, which could not be read: {e:#})"
+                        );
+                        None
+                    }
+                },
+                None => None,
+            };
+            let text = match whole {
+                Some(whole) => whole,
+                None => {
+                    eprintln!(
+                        "(a cluster keeps the last {} KiB of a run's log here)",
+                        faas_api::contract::MAX_LOG_TAIL_BYTES / 1024
+                    );
+                    status.log_tail.unwrap_or_default()
+                }
+            };
             Ok(LogPiece {
-                next: offset + text.len() as u64,
+                next: text.len() as u64,
                 text,
                 done,
             })
