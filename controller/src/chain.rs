@@ -61,6 +61,7 @@ impl KubeChains {
                 shown: planned.options.shown(),
                 payload: planned.payload.as_deref(),
                 parent: Some(&planned.parent),
+                trigger: faas_api::chain::TRIGGER,
             });
             let created = match asked {
                 Ok(asked) => runs

@@ -430,6 +430,10 @@ impl ClusterCron {
             payload,
             Some(options),
             id.clone(),
+            match run.spec.trigger.as_str() {
+                faas_api::webhook::TRIGGER => faas_schedule::Trigger::Webhook,
+                _ => faas_schedule::Trigger::Manual,
+            },
             run.spec
                 .parent_run
                 .clone()

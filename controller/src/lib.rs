@@ -26,6 +26,7 @@ pub mod run_log;
 pub mod runs;
 pub mod secrets;
 pub mod status;
+pub mod webhook;
 
 /// Where the generated CRDs are committed, relative to the workspace root.
 pub const CRD_PATH: &str = "charts/faas/crds/faas.dev.yaml";

@@ -263,6 +263,7 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         routing,
         functions: Some(functions_store.clone()),
+        platform_token: args.platform_token.clone().filter(|t| !t.is_empty()),
     });
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(serve(args.listen, Arc::clone(&ctx), Arc::clone(&ready)));

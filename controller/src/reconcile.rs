@@ -56,6 +56,9 @@ pub struct Context {
     /// Every Function, as the controller's watch sees them: the other claimants of a
     /// Function's routes. `None`: only the Function itself is considered.
     pub functions: Option<kube::runtime::reflector::Store<Function>>,
+    /// The platform token (the chart's Secret): the key of webhook token digests
+    /// (`crate::webhook`).
+    pub platform_token: Option<String>,
 }
 
 /// Why a pass failed.
@@ -150,6 +153,9 @@ async fn apply(function: &Function, ctx: &Context) -> Result<Action, Error> {
         observed.refused = Some(refused.to_string());
     }
     let allowed = valid && observed.refused.is_none();
+    if allowed {
+        observed.webhook = crate::webhook::observe(function, ctx, &namespace).await;
+    }
     let pooled = if allowed && function.spec.runtime.wasm.is_some() {
         // Its identity, as a container function's: the ServiceAccount whose tokens its pool
         // exchanges for its IAM role (the pool's Role names it, `render::pool_tokens`).

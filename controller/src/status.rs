@@ -46,6 +46,8 @@ pub struct Observed {
     /// The routes it asked for and did not get ([`faas_api::routing::Claims`] over every
     /// Function the controller sees).
     pub route_losses: Vec<faas_api::routing::Loss>,
+    /// The webhook's token digest, or why there is none ([`crate::webhook`]).
+    pub webhook: Option<faas_api::WebhookStatus>,
 }
 
 /// `True`, `False` or `Unknown`.
@@ -507,6 +509,7 @@ pub fn status(function: &Function, observed: &Observed, now: jiff::Timestamp) ->
         pool: observed.pool.as_ref().map(|(name, _)| name.clone()),
         // The pool pods' field (their own field managers), never the reconciler's.
         load_state: Default::default(),
+        webhook: observed.webhook.clone(),
     }
 }
 

@@ -109,6 +109,7 @@ async fn a_listed_function_is_picked_up_by_the_loop_and_gets_the_finalizer() {
         metrics: Metrics::new().unwrap(),
         routing: Default::default(),
         functions: None,
+        platform_token: None,
     });
     let running = tokio::spawn(reconcile::run(ctx, None, false));
 

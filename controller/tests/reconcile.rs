@@ -52,6 +52,7 @@ fn context(keda: bool) -> (Arc<Context>, Handle) {
         metrics: Metrics::new().unwrap(),
         routing: Default::default(),
         functions: None,
+        platform_token: None,
     };
     (Arc::new(ctx), handle)
 }
@@ -633,6 +634,7 @@ async fn a_function_whose_routes_an_older_one_holds_gets_route_conflict_and_no_u
         metrics: Metrics::new().unwrap(),
         routing: faas_api::routing::RoutingPolicy::cluster(&["fn.example.com"], &[] as &[&str]),
         functions: Some(store),
+        platform_token: None,
     });
     let f_copy = f.clone();
     let pass = run(f, &ctx).await;

@@ -117,6 +117,8 @@ pub struct Platform {
     pub secrets: std::sync::OnceLock<Arc<crate::secrets::Secrets>>,
     /// Functions' webhook tokens as last read (see [`crate::webhook`]).
     pub webhook_tokens: crate::webhook::Tokens,
+    /// The cluster gateway's API client: where a webhook asks for its run.
+    pub kube: std::sync::OnceLock<kube::Client>,
     /// The tokens local container functions fetch their role's credentials with (see
     /// [`crate::process_credentials`]).
     pub process_credentials: Arc<crate::process_credentials::Grants>,
@@ -148,6 +150,7 @@ impl Platform {
             identities: std::sync::OnceLock::new(),
             secrets: std::sync::OnceLock::new(),
             webhook_tokens: crate::webhook::Tokens::default(),
+            kube: std::sync::OnceLock::new(),
             process_credentials: Arc::default(),
             listener: std::sync::OnceLock::new(),
             ready: AtomicBool::new(false),

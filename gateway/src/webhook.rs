@@ -5,8 +5,8 @@
 //! `X-Gitlab-Token: <token>` (GitLab's webhooks), or `X-Hub-Signature-256: sha256=<hex>`,
 //! the HMAC-SHA256 of the body keyed by the token (GitHub's). Every comparison is constant
 //! time. The token is read from its source (`tokenSecret`, as `spec.env`'s secrets) and kept
-//! as long as those are; one shorter than [`MIN_TOKEN_LEN`] turns the webhook off, saying
-//! so, rather than guarding it weakly.
+//! as long as those are; one shorter than `faas_api::webhook::MIN_TOKEN_LEN` turns the
+//! webhook off, saying so, rather than guarding it weakly.
 //!
 //! The body (at most [`MAX_BODY_BYTES`]) is the run's payload; the run's options come from it
 //! by JSON pointer (`optionsFromBody`) or from its `options` object, and are resolved as a
@@ -35,8 +35,6 @@ use crate::reply::{json_error, json_response};
 
 /// Largest body a webhook takes (a CI system's event fits).
 pub const MAX_BODY_BYTES: u64 = 1024 * 1024;
-/// Shortest token a webhook accepts.
-pub const MIN_TOKEN_LEN: usize = 16;
 
 /// How long a token that could not be read is not asked for again: a stranger's calls must
 /// not become a call to AWS each.
@@ -101,23 +99,16 @@ pub async fn serve(
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
         return refused;
     }
-    let Some(scheduler) = platform.scheduler.get() else {
-        return json_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "WebhooksNotServedHere",
-            "this gateway starts no runs: webhooks are served by `faas up` (a cluster's gateway does not serve them yet)",
-        );
-    };
     let (parts, body) = request.into_parts();
-    let token = match token(platform, &entry.function, entry.name(), &webhook).await {
-        Ok(token) => token,
+    let guard = match guard(platform, &entry.function, entry.name(), &webhook).await {
+        Ok(guard) => guard,
         Err(why) => {
             tracing::warn!(function = %entry.name(), %why, "a webhook is not usable");
             return json_error(StatusCode::SERVICE_UNAVAILABLE, "WebhookUnavailable", &why);
         }
     };
     // A bearer token is checked before the body is read: a stranger's body is not read.
-    let shown_early = shows_token(&parts.headers, None, token.as_bytes());
+    let shown_early = guard.shown(&parts.headers, None);
     if !shown_early && !parts.headers.contains_key(SIGNATURE_HEADER) {
         return unauthorized(entry.name());
     }
@@ -134,25 +125,133 @@ pub async fn serve(
         Ok(read) => read,
         Err(refused) => return *refused,
     };
-    if !shown_early && !shows_token(&parts.headers, Some(&body), token.as_bytes()) {
+    if !shown_early && !guard.shown(&parts.headers, Some(&body)) {
         return unauthorized(entry.name());
     }
-    let options = match options_of(&entry.function, &webhook, &body) {
+    let (given, options) = match options_of(&entry.function, &webhook, &body) {
         Ok(options) => options,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, "InvalidOptions", &why),
     };
-    let payload = (!body.is_empty()).then_some(body);
-    let function = entry.name().to_owned();
-    match scheduler.run_from_webhook(&function, webhook.schedule.as_deref(), payload, options) {
-        Ok(handle) => {
-            tracing::info!(function = %function, run = %handle.id, "run started by webhook");
+    let started = match (platform.scheduler.get(), platform.kube.get()) {
+        (Some(scheduler), _) => scheduler
+            .run_from_webhook(
+                entry.name(),
+                webhook.schedule.as_deref(),
+                (!body.is_empty()).then(|| body.clone()),
+                options,
+            )
+            .map(|handle| handle.id)
+            .map_err(|err| json_error(StatusCode::NOT_FOUND, "ScheduleNotFound", &err.to_string())),
+        (None, Some(client)) => {
+            request_run(client, &entry.function, &webhook, &given, options, &body).await
+        }
+        (None, None) => Err(json_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "WebhooksNotServedHere",
+            "this host starts no runs",
+        )),
+    };
+    match started {
+        Ok(id) => {
+            tracing::info!(function = %entry.name(), run = %id, "run started by webhook");
             json_response(
                 StatusCode::ACCEPTED,
-                &serde_json::json!({"run": handle.id, "function": function, "phase": "Running"}),
+                &serde_json::json!({"run": id, "function": entry.function.metadata.name, "phase": "Requested"}),
             )
         }
-        Err(err) => json_error(StatusCode::NOT_FOUND, "ScheduleNotFound", &err.to_string()),
+        Err(refused) => refused,
     }
+}
+
+/// How a webhook's calls are checked: against the token itself (local mode reads it), or,
+/// in a cluster, against the keyed digest the controller published (the gateway reads no
+/// Secret; GitHub's signatures need the token itself, so there only a shown token counts).
+enum Guard {
+    Token(String),
+    Digest { key: String, digest: String },
+}
+
+impl Guard {
+    fn shown(&self, headers: &HeaderMap, body: Option<&[u8]>) -> bool {
+        match self {
+            Guard::Token(token) => shows_token(headers, body, token.as_bytes()),
+            Guard::Digest { key, digest } => shown_tokens(headers)
+                .any(|shown| faas_api::webhook::matches_digest(key.as_bytes(), shown, digest)),
+        }
+    }
+}
+
+/// The guard of `webhook`: a cluster's from the Function's `status.webhook`, else the token
+/// read from its source.
+async fn guard(
+    platform: &Platform,
+    function: &Function,
+    key: &str,
+    webhook: &WebhookSpec,
+) -> Result<Guard, String> {
+    if platform.scheduler.get().is_some() || platform.kube.get().is_none() {
+        return token(platform, function, key, webhook)
+            .await
+            .map(Guard::Token);
+    }
+    let published = function.status.as_ref().and_then(|s| s.webhook.as_ref());
+    let digest = published
+        .and_then(|w| w.token_digest.clone())
+        .ok_or_else(|| {
+            published
+                .and_then(|w| w.message.clone())
+                .unwrap_or_else(|| {
+                    "the controller has not published the webhook's token yet".to_owned()
+                })
+        })?;
+    let key = platform
+        .config
+        .platform_token
+        .clone()
+        .ok_or("this gateway has no platform token, so it cannot check webhook tokens")?;
+    Ok(Guard::Digest { key, digest })
+}
+
+/// A run of `function` asked of the cluster: a requested `FunctionRun` in its namespace
+/// (`faas_api::requested_run`, `trigger: webhook`), which the leading controller runs.
+async fn request_run(
+    client: &kube::Client,
+    function: &Function,
+    webhook: &WebhookSpec,
+    given: &BTreeMap<String, Value>,
+    options: faas_api::options::Resolved,
+    body: &Bytes,
+) -> Result<String, Response<ResponseBody>> {
+    let name = function.metadata.name.as_deref().unwrap_or_default();
+    let namespace = function.metadata.namespace.as_deref().unwrap_or("default");
+    let schedule = webhook
+        .schedule
+        .as_deref()
+        .unwrap_or(faas_schedule::plan::MANUAL);
+    let id = faas_schedule::plan::manual_run_id(name, schedule);
+    let asked = faas_api::requested_run(faas_api::RunRequest {
+        id: &id,
+        function: name,
+        schedule,
+        given,
+        shown: options.shown(),
+        payload: (!body.is_empty()).then_some(&body[..]),
+        parent: None,
+        trigger: faas_api::webhook::TRIGGER,
+    })
+    .map_err(|why| json_error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", &why))?;
+    let runs: kube::Api<faas_api::FunctionRun> = kube::Api::namespaced(client.clone(), namespace);
+    runs.create(&kube::api::PostParams::default(), &asked)
+        .await
+        .map_err(|e| {
+            tracing::warn!(run = %id, error = %e, "a webhook's run could not be requested");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "RunNotRequested",
+                "the run could not be requested; try again",
+            )
+        })?;
+    Ok(id)
 }
 
 /// GitHub's signature header: `sha256=` and the HMAC-SHA256 of the body, in hex.
@@ -201,29 +300,26 @@ async fn token(
             read?
         }
     };
-    // A file's trailing newline is not part of a token someone pastes.
-    let token = token.trim_end_matches(['\n', '\r']).to_owned();
-    if token.len() < MIN_TOKEN_LEN {
-        return Err(format!(
-            "the webhook's token ({source}) is shorter than {MIN_TOKEN_LEN} characters: it is turned off until a longer one is set"
-        ));
+    let token = faas_api::webhook::token_of(&token).to_owned();
+    if let Some(why) = faas_api::webhook::too_short(&token) {
+        return Err(format!("{source}: {why}"));
     }
     Ok(token)
+}
+
+/// The tokens a request shows as they are: its bearer token and GitLab's header.
+fn shown_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    let bearer = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
+    let gitlab = headers.get("x-gitlab-token").map(|v| v.as_bytes());
+    bearer.into_iter().chain(gitlab)
 }
 
 /// Whether the request shows `token`: as a bearer token or GitLab's header, or, given the
 /// `body`, as GitHub's HMAC signature of it.
 pub fn shows_token(headers: &HeaderMap, body: Option<&[u8]>, token: &[u8]) -> bool {
-    let same = |shown: &[u8]| bool::from(shown.ct_eq(token));
-    if let Some(value) = headers.get(http::header::AUTHORIZATION)
-        && let Some(shown) = value.as_bytes().strip_prefix(b"Bearer ")
-        && same(shown)
-    {
-        return true;
-    }
-    if let Some(shown) = headers.get("x-gitlab-token")
-        && same(shown.as_bytes())
-    {
+    if shown_tokens(headers).any(|shown| bool::from(shown.ct_eq(token))) {
         return true;
     }
     if let Some(body) = body
@@ -251,13 +347,13 @@ fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The run's options from the body: by `optionsFromBody` pointers, else the body's `options`
-/// object when it is a JSON object that has one; resolved against the function's
-/// declarations over the webhook's schedule's values.
+/// object when it is a JSON object that has one; as given, and resolved against the
+/// function's declarations over the webhook's schedule's values.
 fn options_of(
     function: &Function,
     webhook: &WebhookSpec,
     body: &Bytes,
-) -> Result<faas_api::options::Resolved, String> {
+) -> Result<(BTreeMap<String, Value>, faas_api::options::Resolved), String> {
     let text = std::str::from_utf8(body).ok();
     let given: BTreeMap<String, Value> = if webhook.options_from_body.is_empty() {
         text.and_then(|t| serde_json::from_str::<Value>(t).ok())
@@ -269,8 +365,9 @@ fn options_of(
     } else {
         faas_api::options::from_document(text, &webhook.options_from_body, "the request body")?
     };
-    faas_api::options::for_run(function, webhook.schedule.as_deref(), &given)
-        .map_err(|e| e.to_string())
+    let resolved = faas_api::options::for_run(function, webhook.schedule.as_deref(), &given)
+        .map_err(|e| e.to_string())?;
+    Ok((given, resolved))
 }
 
 #[cfg(test)]
@@ -347,7 +444,7 @@ mod tests {
         .expect("a function");
         let mut webhook = function.spec.webhook.clone().expect("a webhook");
         let body = Bytes::from_static(br#"{"options": {"branch": "main", "dry_run": true}}"#);
-        let resolved = options_of(&function, &webhook, &body).expect("resolved");
+        let (_, resolved) = options_of(&function, &webhook, &body).expect("resolved");
         assert_eq!(resolved.shown()["branch"], "main");
         assert_eq!(resolved.shown()["dry_run"], true);
 
@@ -357,7 +454,11 @@ mod tests {
 
         webhook.options_from_body = [("branch".to_owned(), "/ref".to_owned())].into();
         let push = Bytes::from_static(br#"{"ref": "refs/heads/main", "options": {"branch": "x"}}"#);
-        let resolved = options_of(&function, &webhook, &push).expect("resolved");
+        let (given, resolved) = options_of(&function, &webhook, &push).expect("resolved");
+        assert_eq!(
+            given["branch"], "refs/heads/main",
+            "what a cluster request carries"
+        );
         assert_eq!(
             resolved.shown()["branch"],
             "refs/heads/main",

@@ -605,7 +605,7 @@ fn new_record(job: &Job, id: &str, trigger: Trigger, owner: &str) -> FunctionRun
         Trigger::Cron { due } => ("cron", Some(rfc3339(due))),
         Trigger::Manual => ("manual", None),
         Trigger::Chain => (faas_api::chain::TRIGGER, None),
-        Trigger::Webhook => ("webhook", None),
+        Trigger::Webhook => (faas_api::webhook::TRIGGER, None),
     };
     let mut run = FunctionRun::new(
         id,

@@ -225,8 +225,10 @@ impl Scheduler {
         Ok(self.runner.start(job, Trigger::Chain, None, payload))
     }
 
-    /// [`Scheduler::run_now`] under the id of a run record someone created to ask for it;
-    /// `parent` when another run's `then` asked (a cluster's chained run).
+    /// [`Scheduler::run_now`] under the id of a run record someone created to ask for it:
+    /// `trigger` says who (a person, a webhook); `parent` when another run's `then` asked
+    /// (a cluster's chained run, whatever `trigger` says).
+    #[allow(clippy::too_many_arguments)]
     pub fn run_requested(
         &self,
         function: &str,
@@ -234,12 +236,13 @@ impl Scheduler {
         payload: Option<Bytes>,
         options: Option<Resolved>,
         id: String,
+        trigger: Trigger,
         parent: Option<Parent>,
     ) -> Result<RunHandle, StartError> {
         let job = self.manual_job(function, schedule, options)?;
         let (job, trigger) = match parent {
             Some(parent) => (Arc::new(job.with_parent(Some(parent))), Trigger::Chain),
-            None => (job, Trigger::Manual),
+            None => (job, trigger),
         };
         Ok(self.runner.start_as(job, trigger, None, payload, id))
     }

@@ -45,7 +45,8 @@ GATEWAY_ENV_ALWAYS = GATEWAY_ENV - {
 # Exactly what the gateway may do in the API: (group, resource, verb).
 GATEWAY_RBAC = {
     *(("faas.dev", "functions", verb) for verb in ("get", "list", "watch")),
-    *(("faas.dev", "functionruns", verb) for verb in ("get", "list")),
+    # Webhooks' requested runs: create, never update or delete.
+    *(("faas.dev", "functionruns", verb) for verb in ("get", "list", "create")),
     *(("discovery.k8s.io", "endpointslices", verb) for verb in ("get", "list", "watch")),
     *(("apps", "deployments/scale", verb) for verb in ("get", "update")),
 }
@@ -615,7 +616,10 @@ class ChartTest(unittest.TestCase):
                     self.assertEqual(set(rule["verbs"]) & {"create", "update", "patch", "delete"}, set(), rule)
         writes = {(g, r) for rule in rules for g in rule["apiGroups"] for r in rule["resources"]
                   if set(rule["verbs"]) & {"create", "update", "patch", "delete"}}
-        self.assertEqual(writes, {("apps", "deployments/scale"), ("coordination.k8s.io", "leases")})
+        # A FunctionRun it creates (a webhook's run) runs a Function as its team deployed it,
+        # image and identity included: no more than a call of that function.
+        self.assertEqual(writes, {("apps", "deployments/scale"), ("coordination.k8s.io", "leases"),
+                                  ("faas.dev", "functionruns")})
 
     def test_the_gateway_service_exposes_both_listeners_and_selects_only_gateway_pods(self):
         objects = render()

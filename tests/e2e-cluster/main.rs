@@ -158,6 +158,7 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
         metrics: Metrics::new().unwrap(),
         routing: Default::default(),
         functions: None,
+        platform_token: None,
     });
     let functions: Api<Function> = Api::namespaced(client.clone(), &namespace);
     let controller = tokio::spawn({
@@ -415,4 +416,12 @@ async fn scenario_job_log_in_s3() {
         return;
     };
     scenarios::jobs::a_job_runs_whole_log_is_kept_in_s3(&c, &bucket).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_webhook_starts_a_job_run() {
+    let Some(c) = real::RealCluster::connect("webhooks").await else {
+        return;
+    };
+    scenarios::jobs::a_webhook_starts_a_job_run_through_the_public_listener(&c).await;
 }

@@ -104,6 +104,12 @@ async fn a_job_runs_whole_log_is_kept_in_s3() {
     scenarios::jobs::a_job_runs_whole_log_is_kept_in_s3(&system, &bucket).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_starts_a_job_run_through_the_public_listener() {
+    let system = System::start(SystemOptions::default()).await;
+    scenarios::jobs::a_webhook_starts_a_job_run_through_the_public_listener(&system).await;
+}
+
 /// Two controllers for the scenarios that lose one.
 fn two_controllers() -> SystemOptions {
     SystemOptions {

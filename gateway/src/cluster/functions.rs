@@ -124,13 +124,15 @@ impl ClusterFunctions {
             return;
         };
         let upstream = upstream_of(function);
+        // The webhook's published digest is the one status field served (`crate::webhook`).
         let fingerprint = format!(
-            "{}|{:?}",
+            "{}|{:?}|{:?}",
             serde_json::to_string(&function.spec).unwrap_or_default(),
-            upstream
+            upstream,
+            function.status.as_ref().and_then(|s| s.webhook.as_ref())
         );
         if self.served.get(&key) == Some(&fingerprint) {
-            // Status writes (conditions, load states) change nothing that is served.
+            // Other status writes (conditions, load states) change nothing that is served.
             return;
         }
         let limits = platform.limits_of(function).unwrap_or_default();

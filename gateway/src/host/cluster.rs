@@ -93,6 +93,7 @@ pub fn start(options: &ClusterOptions, client: Client) -> Result<Cluster, StartE
     // Nothing is compiled here: no artifact cache on a read-only root filesystem.
     config.wasm.cache_dir = None;
     let platform = Platform::new(config)?;
+    let _ = platform.kube.set(client.clone());
     platform
         .registry
         .set_policy(faas_api::routing::RoutingPolicy::cluster(

@@ -88,6 +88,18 @@ pub struct FunctionSpec {
     pub webhook: Option<WebhookSpec>,
 }
 
+/// `status.webhook`: written by the controller from the token's Secret.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookStatus {
+    /// `faas_api::webhook::token_digest` of the token under the platform's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_digest: Option<String>,
+    /// Why the webhook cannot be used (the Secret is missing, the token too short).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// `spec.webhook`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -569,6 +581,10 @@ pub struct FunctionStatus {
     /// longer exist.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub load_state: BTreeMap<String, PodLoadState>,
+    /// A cluster's webhook (`spec.webhook`): the token's keyed digest the gateway checks
+    /// calls against, or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookStatus>,
 }
 
 /// One pool pod's view of one function.

@@ -30,6 +30,7 @@ mod schema;
 pub mod seeded;
 pub mod sqs;
 pub mod validate;
+pub mod webhook;
 
 pub use cluster::{ClusterPolicy, contract, validate_for_cluster};
 pub use env::{

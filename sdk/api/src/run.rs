@@ -69,6 +69,8 @@ pub struct RunRequest<'a> {
     pub payload: Option<&'a [u8]>,
     /// The run whose `then` asks for it.
     pub parent: Option<&'a crate::chain::Parent>,
+    /// `manual` (a person), `webhook`; a request with a parent is always `chain`.
+    pub trigger: &'a str,
 }
 
 /// The `FunctionRun` that asks for `request`: labelled [`REQUESTED_LABEL`] (the leading
@@ -98,7 +100,7 @@ pub fn requested_run(request: RunRequest<'_>) -> Result<FunctionRun, String> {
     }
     let trigger = match request.parent {
         Some(_) => crate::chain::TRIGGER,
-        None => "manual",
+        None => request.trigger,
     };
     let mut run = FunctionRun::new(
         request.id,

@@ -209,3 +209,118 @@ pub async fn a_job_runs_whole_log_is_kept_in_s3<C: Cluster>(c: &C, bucket: &str)
         &printed[..printed.len().min(300)]
     );
 }
+
+/// A job function's webhook in a cluster: the controller publishes the keyed digest of the
+/// token it read from the team's Secret, the gateway (which reads no Secret) checks a call on
+/// its public listener against it and asks for the run, and the controller runs it as any
+/// other, recorded `trigger: webhook`.
+pub async fn a_webhook_starts_a_job_run_through_the_public_listener<C: Cluster>(c: &C) {
+    let Some(image) = job_image(c) else { return };
+    let token = "team-hook-token-0123456789";
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(c.client(), c.team());
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "hooks", "namespace": c.team()},
+        "stringData": {"report": token},
+        "data": {"report": base64_of(token)},
+    }))
+    .expect("a Secret");
+    secrets
+        .create(&kube::api::PostParams::default(), &secret)
+        .await
+        .expect("create the Secret");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    deploy(
+        c,
+        dir.path(),
+        &format!(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
+             runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: 30s\n  \
+             options:\n  - {{name: days, type: number, required: true}}\n  \
+             webhook:\n    tokenSecret: {{secretKeyRef: {{name: hooks, key: report}}}}\n"
+        ),
+        &[],
+    );
+    let function = super::until(
+        c,
+        "the webhook's digest is published",
+        std::time::Duration::from_secs(60),
+        || async {
+            let f = super::object(c, "faas.dev", "functions", c.team(), "report").await?;
+            f["status"]["webhook"]["tokenDigest"]
+                .is_string()
+                .then_some(f)
+        },
+    )
+    .await;
+    let published = function["status"]["webhook"].to_string();
+    assert!(
+        !published.contains(token),
+        "the token is in the status: {published}"
+    );
+    let (public, _) = super::gateway(c).await;
+    let hook = format!("{public}/hooks/report");
+    let body = r#"{"options": {"days": 4}}"#;
+    // The gateway learns the digest from its watch of Functions: wait until it answers.
+    let bearer = format!("Bearer {token}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let accepted = loop {
+        let reply = crate::send("POST", &hook, &[("authorization", &bearer)], body).await;
+        if reply.status == 202 {
+            break reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gateway did not accept the webhook's token: {} {}\n{}",
+            reply.status,
+            reply.text(),
+            c.diagnostics()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let refused = crate::send(
+        "POST",
+        &hook,
+        &[("authorization", "Bearer team-hook-token-012345678X")],
+        body,
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{}", refused.text());
+    let id = accepted.json()["run"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let run = super::until(
+        c,
+        "the webhook's run ends",
+        std::time::Duration::from_secs(60),
+        || async {
+            let run = super::object(c, "faas.dev", "functionruns", c.team(), &id).await?;
+            matches!(
+                run["status"]["phase"].as_str(),
+                Some("Succeeded" | "Failed")
+            )
+            .then_some(run)
+        },
+    )
+    .await;
+    assert_eq!(
+        run["status"]["phase"],
+        "Succeeded",
+        "{run}\n{}",
+        c.diagnostics()
+    );
+    assert_eq!(run["spec"]["trigger"], "webhook", "{run}");
+    assert_eq!(run["status"]["output"], r#"{"days": 4}"#, "{run}");
+    assert_eq!(
+        super::runs_of(c, "report").await.len(),
+        1,
+        "only the call with the token ran"
+    );
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}

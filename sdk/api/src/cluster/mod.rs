@@ -149,6 +149,23 @@ fn static_rules(function: &Function, errs: &mut ValidationErrors) {
             );
         }
     }
+    // A webhook's token is read by the controller, which publishes only its keyed digest
+    // (the gateway reads no Secret): a Kubernetes Secret of the Function's namespace.
+    if let Some(webhook) = &function.spec.webhook {
+        let field = match webhook.token_secret.source() {
+            Ok(crate::SecretRef::Ssm(_)) => Some("ssmParameter"),
+            Ok(crate::SecretRef::SecretsManager(_)) => Some("secretsManager"),
+            _ => None,
+        };
+        if let Some(field) = field {
+            errs.push(
+                format!("spec.webhook.tokenSecret.{field}"),
+                "a webhook's token comes from a Kubernetes Secret of the Function's namespace \
+                 in a cluster (secretKeyRef): the controller reads it and publishes only a \
+                 keyed digest",
+            );
+        }
+    }
     // A schedule's notify URL from a secret is read by the controller, which has no role of
     // the function's to read SSM or Secrets Manager with: a Kubernetes Secret only.
     for (i, schedule) in function.spec.schedules.iter().enumerate() {

@@ -73,6 +73,7 @@ pub async fn run(
         shown: resolved.shown(),
         payload: request.payload.as_deref(),
         parent: None,
+        trigger: "manual",
     })
     .map_err(|e| anyhow::anyhow!("{e} (put larger inputs in S3 and pass the key)"))?;
     let runs: Api<FunctionRun> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
