@@ -180,18 +180,30 @@ impl JobTarget {
             let log = match &self.archive {
                 Some(archive) => {
                     let whole = self.log(pod, None).await;
+                    let cut = whole
+                        .as_ref()
+                        .is_ok_and(|w| w.len() as i64 >= crate::log_archive::MAX_LOG_BYTES);
                     if let Ok(whole) = &whole {
-                        match archive
-                            .put(&self.namespace, &run_id, attempt, whole.clone())
-                            .await
-                        {
+                        let mut kept = whole.clone();
+                        if cut {
+                            kept.push_str(&format!(
+                                "\n[faas] this attempt's log reached {} MiB: the rest is not kept\n",
+                                crate::log_archive::MAX_LOG_BYTES / (1024 * 1024)
+                            ));
+                        }
+                        match archive.put(&self.namespace, &run_id, attempt, kept).await {
                             Ok(()) => location = Some(archive.location(&self.namespace, &run_id)),
                             Err(e) => {
                                 tracing::warn!(job = %name, error = %e, "jobs: the run's whole log was not archived")
                             }
                         }
                     }
-                    whole
+                    // A log cut at the cap does not end with the pod's last lines: ask for them.
+                    if cut {
+                        self.log(pod, Some(2000)).await
+                    } else {
+                        whole
+                    }
                 }
                 None => self.log(pod, Some(2000)).await,
             };

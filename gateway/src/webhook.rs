@@ -99,6 +99,14 @@ pub async fn serve(
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
         return refused;
     }
+    if platform.scheduler.get().is_none() && platform.kube.get().is_none() {
+        // A runtime pod: runs are started by `faas up` or, in a cluster, by the gateway.
+        return json_error(
+            StatusCode::NOT_IMPLEMENTED,
+            "WebhooksNotServedHere",
+            "this host starts no runs",
+        );
+    }
     let (parts, body) = request.into_parts();
     let guard = match guard(platform, &entry.function, entry.name(), &webhook).await {
         Ok(guard) => guard,
@@ -189,7 +197,7 @@ async fn guard(
     key: &str,
     webhook: &WebhookSpec,
 ) -> Result<Guard, String> {
-    if platform.scheduler.get().is_some() || platform.kube.get().is_none() {
+    if platform.scheduler.get().is_some() {
         return token(platform, function, key, webhook)
             .await
             .map(Guard::Token);

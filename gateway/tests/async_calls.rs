@@ -389,7 +389,7 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
     let dead = queue.dead_letters().await.unwrap();
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0].call_id, failing);
-    assert_eq!(dead[0].attempts, 3);
+    assert_eq!(dead[0].attempts, Some(3));
     assert!(dead[0].reason.contains("last answer 500"), "{:?}", dead[0]);
     assert_eq!(queue.pending().await.unwrap(), 0);
     worker.shutdown(Duration::from_secs(5)).await;
@@ -588,6 +588,17 @@ async fn sqs_dead_letters_are_replayed_and_discarded_as_selected() {
         moto.send(&dlq, &call.encode()).await;
     }
     moto.send(&dlq, "not a call").await;
+    // Shown by a peek: every reader still sees them at once.
+    let state = queue.inspect().await.unwrap();
+    let shown = state["deadLetters"].as_array().cloned().unwrap_or_default();
+    assert_eq!(shown.len(), 3, "{state}");
+    assert!(
+        shown
+            .iter()
+            .any(|l| l["callId"] == "c1" && l["path"] == "/"),
+        "{state}"
+    );
+    assert_eq!(moto.counts(&dlq).await, (3, 0), "peeking hides nothing");
 
     let orders = Selection {
         call_id: None,

@@ -447,6 +447,25 @@ impl Queue {
         Ok(out.messages().iter().map(translate).collect())
     }
 
+    /// Up to `max` (1-10) messages as SQS samples them, left visible to every other reader
+    /// (a visibility timeout of 0: nobody waits for them because of this read). Each read
+    /// still counts in their `ApproximateReceiveCount`.
+    pub async fn peek(&self, max: usize) -> Result<Vec<Message>, SourceError> {
+        let max = max.clamp(1, MAX_PER_CALL) as i32;
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max)
+            .visibility_timeout(0)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .map_err(|e| SourceError::of("ReceiveMessage", &self.url, e))?;
+        Ok(out.messages().iter().map(translate).collect())
+    }
+
     /// Deletes the messages of `handles` (any number; SQS takes 10 per call). Returns the
     /// entries SQS refused.
     pub async fn delete(&self, handles: &[&str]) -> Result<Vec<EntryFailure>, SourceError> {

@@ -384,6 +384,27 @@ impl Faas {
         );
     }
 
+    /// Run `id`'s record once it has ended (bounded: 30 s), from `GET /system/runs/{id}`.
+    pub async fn run_ended(&self, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let reply = get(&self.url(&format!("/system/runs/{id}"))).await;
+            let record = if reply.status == 200 {
+                reply.json()
+            } else {
+                serde_json::Value::Null
+            };
+            if !matches!(
+                record["status"]["phase"].as_str(),
+                None | Some("Running" | "Pending")
+            ) {
+                return record;
+            }
+            assert!(Instant::now() < deadline, "run {id} did not end: {record}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `faas deploy --no-build -f MANIFEST` against this gateway.
     pub fn deploy(&self, manifest: &Path) -> std::process::Output {
         self.cli()

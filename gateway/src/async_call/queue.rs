@@ -91,7 +91,8 @@ pub struct Settled {
 pub struct DeadLetter {
     pub call_id: String,
     pub function: String,
-    pub attempts: u32,
+    /// How often it was tried; `None` where the queue does not keep it (SQS).
+    pub attempts: Option<u32>,
     pub reason: String,
     /// The request: method, path and when it was accepted; its body as text (or base64 when
     /// it is not UTF-8), cut at [`SHOWN_BODY_BYTES`].
@@ -113,7 +114,12 @@ pub const SHOWN_BODY_BYTES: usize = 4096;
 
 impl DeadLetter {
     /// The dead letter of `message` (a queued call, or why it is not one).
-    pub fn of(message: &str, attempts: u32, reason: String, fallback: (&str, &str)) -> Self {
+    pub fn of(
+        message: &str,
+        attempts: Option<u32>,
+        reason: String,
+        fallback: (&str, &str),
+    ) -> Self {
         let call = AsyncCall::decode(message).ok();
         let (body, body_base64) = match &call {
             Some(call) => {

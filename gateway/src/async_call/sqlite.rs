@@ -119,7 +119,7 @@ impl SqliteQueue {
                 let message: String = row.get(4)?;
                 Ok(DeadLetter::of(
                     &message,
-                    row.get(2)?,
+                    Some(row.get(2)?),
                     row.get(3)?,
                     (&call_id, &function),
                 ))

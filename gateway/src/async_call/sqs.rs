@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use faas_sqs::client::{Clients, Queue};
 
-use super::queue::{AsyncCall, AsyncQueue, Delivery, QueueError, QueueFuture, Selection, Settled};
+use super::queue::{
+    AsyncCall, AsyncQueue, DeadLetter, Delivery, QueueError, QueueFuture, Selection, Settled,
+};
 
 /// A queue's approximate depth as `/system/async` shows it; `null` when it cannot be read.
 async fn depth(queue: &Queue) -> serde_json::Value {
@@ -206,15 +208,26 @@ impl AsyncQueue for SqsQueue {
     }
 
     fn inspect(&self) -> QueueFuture<'_, serde_json::Value> {
-        // Reading the dead-letter queue would hide its messages from whoever handles them:
-        // say where they are and how many (SQS's approximate counts) instead.
+        // The dead letters are peeked (visibility 0: nobody else waits for them because of
+        // this read): a sample of up to 10, as SQS picks them, with the counts beside.
         Box::pin(async move {
+            let sample: Vec<DeadLetter> = match self.dead_letters.peek(10).await {
+                Ok(messages) => messages
+                    .iter()
+                    .map(|m| DeadLetter::of(&m.body, None, String::new(), ("", "")))
+                    .collect(),
+                Err(err) => {
+                    tracing::warn!(queue = %self.dead_letters.url(), error = %err, "async calls: cannot peek at the dead letters");
+                    Vec::new()
+                }
+            };
             Ok(serde_json::json!({
                 "kind": "sqs",
                 "queue": self.queue.url(),
                 "messages": depth(&self.queue).await,
                 "deadLetterQueue": self.dead_letters.url(),
                 "deadLetterMessages": depth(&self.dead_letters).await,
+                "deadLetters": sample,
                 "visibilityTimeoutSeconds": self.visibility.as_secs(),
             }))
         })

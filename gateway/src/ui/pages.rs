@@ -521,42 +521,48 @@ pub async fn async_calls(platform: &Platform) -> Markup {
                     (dead["visible"].as_u64().zip(dead["inFlight"].as_u64()).map_or("?".to_owned(), |(a, b)| (a + b).to_string()))
                 }
             }
-            p.muted { "Counts are SQS's approximations. Dead letters stay in their queue until replayed (sent back to the queue as new calls) or deleted here, or handled by whoever else reads that queue." }
-            p {
-                button type="button" data-dead-letter="replay" { "Replay all" } " "
-                button.secondary type="button" data-dead-letter="discard" { "Delete all" } " "
-                span id="action-error" {}
-            }
+            p.muted { "Counts are SQS's approximations. Dead letters stay in their queue until replayed (sent back to the queue as new calls) or deleted here, or handled by whoever else reads that queue. Below, a sample of up to 10 as SQS picks them, read without hiding them from anyone." }
+            h2 { "Dead letters" }
+            (dead_letter_table(&state["deadLetters"]))
         } @else {
             dl {
                 dt { "Waiting" } dd data-count="waiting" { (count(&state["pending"])) }
             }
             h2 { "Dead letters" }
-            @let dead = state["deadLetters"].as_array().cloned().unwrap_or_default();
-            @if dead.is_empty() { p.empty { "None." } } @else {
-                p {
-                    button type="button" data-dead-letter="replay" { "Replay all" } " "
-                    button.secondary type="button" data-dead-letter="discard" { "Delete all" } " "
-                    span id="action-error" {}
-                }
-                table {
-                    thead { tr { th { "Call" } th { "Function" } th { "Attempts" } th { "Request" } th { "Last failure" } th {} } }
-                    tbody { @for letter in &dead {
-                        @let function = letter["function"].as_str().unwrap_or_default();
-                        @let call_id = letter["callId"].as_str().unwrap_or_default();
-                        tr data-call-id=(call_id) {
-                            td { code { (call_id) } }
-                            td { a href={"/ui/functions/" (function)} { (function) } }
-                            td { (count(&letter["attempts"])) }
-                            td.request { (dead_letter_request(letter)) }
-                            td { (letter["reason"].as_str().unwrap_or_default()) }
-                            td {
-                                button.secondary type="button" data-dead-letter="replay" data-call-id=(call_id) { "Replay" } " "
-                                button.secondary type="button" data-dead-letter="discard" data-call-id=(call_id) { "Delete" }
-                            }
+            (dead_letter_table(&state["deadLetters"]))
+        }
+    }
+}
+
+/// The dead letters with their request and last failure, each to replay or delete, and all
+/// of them at once.
+fn dead_letter_table(letters: &serde_json::Value) -> Markup {
+    let count = |v: &serde_json::Value| v.as_u64().map_or("?".to_owned(), |n| n.to_string());
+    let dead = letters.as_array().cloned().unwrap_or_default();
+    html! {
+        @if dead.is_empty() { p.empty { "None." } } @else {
+            p {
+                button type="button" data-dead-letter="replay" { "Replay all" } " "
+                button.secondary type="button" data-dead-letter="discard" { "Delete all" } " "
+                span id="action-error" {}
+            }
+            table {
+                thead { tr { th { "Call" } th { "Function" } th { "Attempts" } th { "Request" } th { "Last failure" } th {} } }
+                tbody { @for letter in &dead {
+                    @let function = letter["function"].as_str().unwrap_or_default();
+                    @let call_id = letter["callId"].as_str().unwrap_or_default();
+                    tr data-call-id=(call_id) {
+                        td { code { (call_id) } }
+                        td { a href={"/ui/functions/" (function)} { (function) } }
+                        td { (count(&letter["attempts"])) }
+                        td.request { (dead_letter_request(letter)) }
+                        td { (letter["reason"].as_str().unwrap_or_default()) }
+                        td {
+                            button.secondary type="button" data-dead-letter="replay" data-call-id=(call_id) { "Replay" } " "
+                            button.secondary type="button" data-dead-letter="discard" data-call-id=(call_id) { "Delete" }
                         }
-                    } }
-                }
+                    }
+                } }
             }
         }
     }

@@ -307,26 +307,27 @@ pub enum DlqCommand {
     },
     /// Put dead letters back in the queue: each is called again as a new call (attempt 1).
     Replay {
-        /// The call id of one dead letter.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        id: Option<String>,
-        /// Every dead letter (of --function when given).
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        function: Option<String>,
+        #[command(flatten)]
+        which: DeadLetterArgs,
     },
     /// Delete dead letters for good.
     Delete {
-        /// The call id of one dead letter.
-        #[arg(required_unless_present = "all", conflicts_with = "all")]
-        id: Option<String>,
-        /// Every dead letter (of --function when given).
-        #[arg(long)]
-        all: bool,
-        #[arg(long)]
-        function: Option<String>,
+        #[command(flatten)]
+        which: DeadLetterArgs,
     },
+}
+
+/// Which dead letters `faas dlq replay|delete` takes.
+#[derive(clap::Args)]
+pub struct DeadLetterArgs {
+    /// The call id of one dead letter.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub id: Option<String>,
+    /// Every dead letter (of --function when given).
+    #[arg(long)]
+    pub all: bool,
+    #[arg(long)]
+    pub function: Option<String>,
 }
 
 /// What `faas invoke` takes from the command line.

@@ -21,6 +21,16 @@ pub fn job_image<C: Cluster>(c: &C) -> Option<String> {
     .flatten()
 }
 
+/// The job test function `report` of `image`: its timeout, its option `days`, then `more`
+/// lines of its spec (more options, a webhook).
+fn report(image: &str, timeout: &str, more: &str) -> String {
+    format!(
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
+         runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: {timeout}\n  \
+         options:\n  - {{name: days, type: number, required: true}}\n{more}"
+    )
+}
+
 /// `faas run report --option days=N -o json`: the run's final record.
 fn run<C: Cluster>(c: &C, days: u32) -> Value {
     let printed = faas_ok(
@@ -40,16 +50,7 @@ fn run<C: Cluster>(c: &C, days: u32) -> Value {
 pub async fn a_job_runs_as_a_kubernetes_job_to_its_exit_code<C: Cluster>(c: &C) {
     let Some(image) = job_image(c) else { return };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    deploy(
-        c,
-        dir.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
-             runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: 8s\n  \
-             options:\n  - {{name: days, type: number, required: true}}\n"
-        ),
-        &[],
-    );
+    deploy(c, dir.path(), &report(&image, "8s", ""), &[]);
 
     let succeeded = run(c, 3);
     let id = succeeded["metadata"]["name"]
@@ -138,12 +139,7 @@ pub async fn a_job_runs_whole_log_is_kept_in_s3<C: Cluster>(c: &C, bucket: &str)
     deploy(
         c,
         dir.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
-             runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: 30s\n  \
-             options:\n  - {{name: days, type: number, required: true}}\n  \
-             - {{name: lines, type: number}}\n"
-        ),
+        &report(&image, "30s", "  - {name: lines, type: number}\n"),
         &[],
     );
     let printed = faas_ok(
@@ -234,11 +230,10 @@ pub async fn a_webhook_starts_a_job_run_through_the_public_listener<C: Cluster>(
     deploy(
         c,
         dir.path(),
-        &format!(
-            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {{name: report}}\nspec:\n  \
-             runtime:\n    container:\n      image: {image}\n      mode: job\n  timeout: 30s\n  \
-             options:\n  - {{name: days, type: number, required: true}}\n  \
-             webhook:\n    tokenSecret: {{secretKeyRef: {{name: hooks, key: report}}}}\n"
+        &report(
+            &image,
+            "30s",
+            "  webhook:\n    tokenSecret: {secretKeyRef: {name: hooks, key: report}}\n",
         ),
         &[],
     );

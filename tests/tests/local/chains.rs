@@ -73,29 +73,6 @@ fn run_extract(faas: &Faas, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
 }
 
-async fn final_record(faas: &Faas, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let reply = get(&faas.url(&format!("/system/runs/{id}"))).await;
-        let record = if reply.status == 200 {
-            reply.json()
-        } else {
-            Value::Null
-        };
-        if !matches!(
-            record["status"]["phase"].as_str(),
-            None | Some("Running" | "Pending")
-        ) {
-            return record;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {id} did not end: {record}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_finished_run_starts_its_then_with_options_from_its_output_and_both_are_linked() {
     let dir = tempfile::tempdir().unwrap();
@@ -121,7 +98,7 @@ async fn a_finished_run_starts_its_then_with_options_from_its_output_and_both_ar
         "a run that could not be started is said on the parent: {parent}"
     );
 
-    let child = final_record(&faas, next[0]).await;
+    let child = faas.run_ended(next[0]).await;
     assert_eq!(child["status"]["phase"], "Succeeded", "{child}");
     assert_eq!(child["spec"]["trigger"], "chain");
     assert_eq!(child["spec"]["parentRun"], parent_id.as_str());
@@ -161,7 +138,7 @@ async fn a_finished_run_starts_its_then_with_options_from_its_output_and_both_ar
     let failed = run_record(&faas, &failed_id).await;
     let paged = failed["status"]["nextRuns"][0].as_str().unwrap().to_owned();
     assert!(paged.starts_with("page.manual."), "{failed}");
-    let paged = final_record(&faas, &paged).await;
+    let paged = faas.run_ended(&paged).await;
     assert_eq!(paged["status"]["output"], "paged\n", "{paged}");
 }
 

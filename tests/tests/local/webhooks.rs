@@ -82,29 +82,6 @@ async fn runs_of(faas: &Faas, function: &str) -> Vec<Value> {
     reply.json().as_array().cloned().unwrap_or_default()
 }
 
-async fn ended(faas: &Faas, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let reply = get(&faas.url(&format!("/system/runs/{id}"))).await;
-        let record = if reply.status == 200 {
-            reply.json()
-        } else {
-            Value::Null
-        };
-        if !matches!(
-            record["status"]["phase"].as_str(),
-            None | Some("Running" | "Pending")
-        ) {
-            return record;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {id} did not end: {record}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_webhook_with_its_token_starts_a_run_with_options_from_the_body() {
     let dir = tempfile::tempdir().unwrap();
@@ -118,7 +95,7 @@ async fn a_webhook_with_its_token_starts_a_run_with_options_from_the_body() {
     let accepted = send("POST", &hook, &[("authorization", &bearer)], push).await;
     assert_eq!(accepted.status, 202, "{}", accepted.text());
     let id = accepted.json()["run"].as_str().unwrap().to_owned();
-    let run = ended(&faas, &id).await;
+    let run = faas.run_ended(&id).await;
     assert_eq!(run["status"]["phase"], "Succeeded", "{run}");
     assert_eq!(run["spec"]["trigger"], "webhook");
     assert_eq!(run["spec"]["options"]["branch"], "main");
@@ -136,7 +113,9 @@ async fn a_webhook_with_its_token_starts_a_run_with_options_from_the_body() {
     ] {
         let accepted = send("POST", &hook, &[header], push).await;
         assert_eq!(accepted.status, 202, "{header:?}: {}", accepted.text());
-        let run = ended(&faas, accepted.json()["run"].as_str().unwrap()).await;
+        let run = faas
+            .run_ended(accepted.json()["run"].as_str().unwrap())
+            .await;
         assert_eq!(run["status"]["phase"], "Succeeded", "{header:?}: {run}");
     }
 }

@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use super::table::{Column, left, print_value, render, right};
-use crate::args::{DlqCommand, Output};
+use crate::args::{DeadLetterArgs, DlqCommand, Output};
 use crate::backend::{Backend, DeadLetters};
 use crate::stdout::out;
 
@@ -24,12 +24,8 @@ const SHOWN_BODY: usize = 60;
 pub async fn run(backend: &dyn Backend, action: DlqCommand) -> anyhow::Result<()> {
     match action {
         DlqCommand::List { function, output } => list(backend, function.as_deref(), output).await,
-        DlqCommand::Replay { id, function, .. } => {
-            settle(backend, true, id.as_deref(), function.as_deref()).await
-        }
-        DlqCommand::Delete { id, function, .. } => {
-            settle(backend, false, id.as_deref(), function.as_deref()).await
-        }
+        DlqCommand::Replay { which } => settle(backend, true, &which).await,
+        DlqCommand::Delete { which } => settle(backend, false, &which).await,
     }
 }
 
@@ -86,13 +82,11 @@ fn request(letter: &Value) -> String {
     format!("{method} {path}{body}")
 }
 
-async fn settle(
-    backend: &dyn Backend,
-    replay: bool,
-    call_id: Option<&str>,
-    function: Option<&str>,
-) -> anyhow::Result<()> {
-    let which = DeadLetters { call_id, function };
+async fn settle(backend: &dyn Backend, replay: bool, args: &DeadLetterArgs) -> anyhow::Result<()> {
+    let which = DeadLetters {
+        call_id: args.id.as_deref(),
+        function: args.function.as_deref(),
+    };
     let count = backend.settle_dead_letters(replay, &which).await?;
     let what = if replay { "replayed" } else { "deleted" };
     let letters = if count == 1 {
