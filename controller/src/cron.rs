@@ -68,7 +68,7 @@ pub(crate) fn error_response(
     reason: &str,
     message: &str,
 ) -> http::Response<ResponseBody> {
-    let body = serde_json::json!({"error": message, "reason": reason, "status": status});
+    let body = faas_api::contract::error_body(status, reason, message);
     let mut response = http::Response::new(faas_invoke::full_body(body.to_string()));
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 /// `{"error": message, "reason": reason, "status": code}` with the given status.
 pub fn json_error(status: StatusCode, reason: &str, message: &str) -> Response<ResponseBody> {
-    let body = serde_json::json!({ "error": message, "reason": reason, "status": status.as_u16() });
+    let body = faas_api::contract::error_body(status.as_u16(), reason, message);
     let mut response = json_response(status, &body);
     response.extensions_mut().insert(PlatformError {
         reason: reason.to_owned(),

@@ -204,7 +204,11 @@ async fn call_once(
     let message = (phase != RunPhase::Succeeded).then(|| match exit {
         Exit::Code(code) => format!("the job exited with code {code}"),
         Exit::Signal(signal) => format!("the job was killed by signal {signal}"),
-        Exit::NotAJob => format!("function answered HTTP {status}"),
+        // An answer the platform made itself says why (`NoReadyReplica: …`, a Job's deadline).
+        Exit::NotAJob => match contract::read_error_body(&output) {
+            Some((reason, why)) => format!("function answered HTTP {status} ({reason}: {why})"),
+            None => format!("function answered HTTP {status}"),
+        },
     });
     Outcome {
         phase,

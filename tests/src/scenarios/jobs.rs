@@ -104,11 +104,11 @@ pub async fn a_job_runs_as_a_kubernetes_job_to_its_exit_code<C: Cluster>(c: &C) 
         c.diagnostics()
     );
     assert!(
-        late["status"]["output"]
+        late["status"]["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("the Job ran past its deadline"),
-        "{late}"
+            .contains("(Timeout: the Job ran past its deadline"),
+        "the platform's reason is the run's message: {late}"
     );
     assert!(
         late["status"]["logTail"]

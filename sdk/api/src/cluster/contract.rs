@@ -16,6 +16,26 @@ use crate::{ContainerMode, Function, SqsTrigger};
 // Object names
 // ---------------------------------------------------------------------------------------
 
+/// The body of an error the platform answers itself (not the function): `{"error":
+/// message, "reason": reason, "status": code}`, on every host.
+pub fn error_body(status: u16, reason: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": message, "reason": reason, "status": status })
+}
+
+/// `(reason, message)` of a platform error body ([`error_body`]), `None` for anything else (a
+/// function's own answer, even one with an `error` field).
+pub fn read_error_body(body: &str) -> Option<(String, String)> {
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let object = value.as_object()?;
+    if object.len() != 3 || !object.get("status")?.is_u64() {
+        return None;
+    }
+    Some((
+        object.get("reason")?.as_str()?.to_owned(),
+        object.get("error")?.as_str()?.to_owned(),
+    ))
+}
+
 /// The name of every object of a container function (ServiceAccount, Deployment, Service,
 /// PodDisruptionBudget, NetworkPolicy, KEDA objects): `fn-<name>`. A WASM function gets its
 /// ServiceAccount by this name too: the identity its pool exchanges for its IAM role.
@@ -428,6 +448,27 @@ pub fn placement(function: &Function) -> Result<Upstream, Reason> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_platform_error_body_is_read_back_and_a_functions_is_not() {
+        let body = super::error_body(504, "Timeout", "the Job ran past its deadline").to_string();
+        assert_eq!(
+            super::read_error_body(&body),
+            Some((
+                "Timeout".to_owned(),
+                "the Job ran past its deadline".to_owned()
+            ))
+        );
+        for other in [
+            r#"{"error": "x", "reason": "y"}"#,
+            r#"{"error": "x", "reason": "y", "status": 500, "more": 1}"#,
+            r#"{"error": "x", "reason": "y", "status": "500"}"#,
+            "not json",
+            "[]",
+        ] {
+            assert_eq!(super::read_error_body(other), None, "{other}");
+        }
+    }
+
     use super::*;
     use crate::{ContainerRuntime, DirGrant, FunctionSpec, FunctionStatus, RuntimeSpec};
 
