@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use faas_api::SecretRef;
+use faas_api::{SecretKeyRef, SecretRef};
 use faas_schedule::notify::SecretReader;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, Client};
@@ -32,18 +32,44 @@ impl NamespaceSecrets {
                 "{source}: in a cluster a notify URL comes from a Kubernetes Secret (secretKeyRef)"
             ));
         };
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-        let secret = secrets.get(&reference.name).await.map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 404 => {
-                format!("{source}: no such Secret in namespace {}", self.namespace)
+        let bytes = match key_of(&self.client, &self.namespace, reference).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(Missing::Secret)) => {
+                return Err(format!(
+                    "{source}: no such Secret in namespace {}",
+                    self.namespace
+                ));
             }
-            other => format!("{source}: {other}"),
-        })?;
-        let bytes = secret
+            Ok(Err(Missing::Key)) => return Err(format!("{source}: the Secret has no such key")),
+            Err(e) => return Err(format!("{source}: {e}")),
+        };
+        String::from_utf8(bytes).map_err(|_| format!("{source}: not UTF-8 text"))
+    }
+}
+
+/// What [`key_of`] did not find.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    Secret,
+    Key,
+}
+
+/// The bytes of `reference` (a Secret's key) in `namespace`: the one read of a Secret the
+/// controller makes itself (a notify URL here, a webhook's token in `crate::webhook`).
+pub async fn key_of(
+    client: &Client,
+    namespace: &str,
+    reference: &SecretKeyRef,
+) -> Result<Result<Vec<u8>, Missing>, kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match secrets.get(&reference.name).await {
+        Ok(secret) => Ok(secret
             .data
             .and_then(|mut d| d.remove(&reference.key))
-            .ok_or_else(|| format!("{source}: the Secret has no such key"))?;
-        String::from_utf8(bytes.0).map_err(|_| format!("{source}: not UTF-8 text"))
+            .map(|b| b.0)
+            .ok_or(Missing::Key)),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(Err(Missing::Secret)),
+        Err(e) => Err(e),
     }
 }
 

@@ -5,8 +5,6 @@
 //! token rotated in its Secret takes effect at the Function's next reconcile.
 
 use faas_api::{Function, SecretRef, WebhookStatus};
-use k8s_openapi::api::core::v1::Secret;
-use kube::Api;
 
 use crate::reconcile::Context;
 
@@ -36,13 +34,9 @@ pub async fn observe(function: &Function, ctx: &Context, namespace: &str) -> Opt
         Err(why) => return unusable(format!("spec.webhook.tokenSecret {why}")),
     };
     let source = SecretRef::Kubernetes(reference.clone());
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let value = match secrets.get(&reference.name).await {
-        Ok(secret) => secret
-            .data
-            .and_then(|mut d| d.remove(&reference.key))
-            .map(|b| String::from_utf8_lossy(&b.0).into_owned()),
-        Err(kube::Error::Api(e)) if e.code == 404 => None,
+    let value = match crate::secrets::key_of(&ctx.client, namespace, &reference).await {
+        Ok(Ok(bytes)) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Ok(Err(_)) => None,
         Err(e) => return unusable(format!("{source}: {e}")),
     };
     let Some(value) = value else {

@@ -23,11 +23,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use faas_api::{Function, SecretRef, WebhookSpec};
 use faas_runtime::ResponseBody;
-use hmac::{Hmac, Mac};
 use http::{HeaderMap, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde_json::Value;
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::platform::Platform;
@@ -99,16 +97,20 @@ pub async fn serve(
             .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
         return refused;
     }
-    if platform.scheduler.get().is_none() && platform.kube.get().is_none() {
+    let starter = match (platform.scheduler.get(), platform.kube.get()) {
+        (Some(scheduler), _) => Starter::Local(scheduler),
+        (None, Some(client)) => Starter::Cluster(client),
         // A runtime pod: runs are started by `faas up` or, in a cluster, by the gateway.
-        return json_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "WebhooksNotServedHere",
-            "this host starts no runs",
-        );
-    }
+        (None, None) => {
+            return json_error(
+                StatusCode::NOT_IMPLEMENTED,
+                "WebhooksNotServedHere",
+                "this host starts no runs",
+            );
+        }
+    };
     let (parts, body) = request.into_parts();
-    let guard = match guard(platform, &entry.function, entry.name(), &webhook).await {
+    let guard = match guard(platform, &starter, &entry.function, entry.name(), &webhook).await {
         Ok(guard) => guard,
         Err(why) => {
             tracing::warn!(function = %entry.name(), %why, "a webhook is not usable");
@@ -140,8 +142,8 @@ pub async fn serve(
         Ok(options) => options,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, "InvalidOptions", &why),
     };
-    let started = match (platform.scheduler.get(), platform.kube.get()) {
-        (Some(scheduler), _) => scheduler
+    let started = match starter {
+        Starter::Local(scheduler) => scheduler
             .run_from_webhook(
                 entry.name(),
                 webhook.schedule.as_deref(),
@@ -150,14 +152,9 @@ pub async fn serve(
             )
             .map(|handle| handle.id)
             .map_err(|err| json_error(StatusCode::NOT_FOUND, "ScheduleNotFound", &err.to_string())),
-        (None, Some(client)) => {
+        Starter::Cluster(client) => {
             request_run(client, &entry.function, &webhook, &given, options, &body).await
         }
-        (None, None) => Err(json_error(
-            StatusCode::NOT_IMPLEMENTED,
-            "WebhooksNotServedHere",
-            "this host starts no runs",
-        )),
     };
     match started {
         Ok(id) => {
@@ -169,6 +166,13 @@ pub async fn serve(
         }
         Err(refused) => refused,
     }
+}
+
+/// Where a webhook's run starts: this platform's scheduler (`faas up`), or, in a cluster, a
+/// requested `FunctionRun` the controller runs.
+enum Starter<'a> {
+    Local(&'a Arc<faas_schedule::Scheduler>),
+    Cluster(&'a kube::Client),
 }
 
 /// How a webhook's calls are checked: against the token itself (local mode reads it), or,
@@ -193,11 +197,12 @@ impl Guard {
 /// read from its source.
 async fn guard(
     platform: &Platform,
+    starter: &Starter<'_>,
     function: &Function,
     key: &str,
     webhook: &WebhookSpec,
 ) -> Result<Guard, String> {
-    if platform.scheduler.get().is_some() {
+    if let Starter::Local(_) = starter {
         return token(platform, function, key, webhook)
             .await
             .map(Guard::Token);
@@ -330,28 +335,12 @@ pub fn shows_token(headers: &HeaderMap, body: Option<&[u8]>, token: &[u8]) -> bo
     if shown_tokens(headers).any(|shown| bool::from(shown.ct_eq(token))) {
         return true;
     }
-    if let Some(body) = body
-        && let Some(signature) = headers.get(SIGNATURE_HEADER)
-        && let Some(hex) = signature.as_bytes().strip_prefix(b"sha256=")
-        && let Some(shown) = decode_hex(hex)
-        && let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(token)
-    {
-        mac.update(body);
-        return mac.verify_slice(&shown).is_ok();
+    match (body, headers.get(SIGNATURE_HEADER)) {
+        (Some(body), Some(signature)) => {
+            faas_api::webhook::matches_signature(token, body, signature.as_bytes())
+        }
+        _ => false,
     }
-    false
-}
-
-fn decode_hex(hex: &[u8]) -> Option<Vec<u8>> {
-    if !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    hex.chunks(2)
-        .map(|pair| {
-            let text = std::str::from_utf8(pair).ok()?;
-            u8::from_str_radix(text, 16).ok()
-        })
-        .collect()
 }
 
 /// The run's options from the body: by `optionsFromBody` pointers, else the body's `options`
@@ -393,6 +382,8 @@ mod tests {
     }
 
     fn github_signature(body: &[u8], key: &[u8]) -> String {
+        use hmac::{Hmac, Mac};
+        use sha2::Sha256;
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key");
         mac.update(body);
         let digest = mac.finalize().into_bytes();

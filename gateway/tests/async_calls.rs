@@ -251,23 +251,33 @@ async fn raw_declared(addr: SocketAddr, path: &str) -> (u16, http::HeaderMap, Va
     )
 }
 
+/// A queue `name` with `attributes` whose RedrivePolicy names its dead-letter queue
+/// `name-dlq`: (queue URL, dead-letter queue URL).
+async fn with_dead_letters(
+    moto: &faas_e2e::moto::Moto,
+    name: &str,
+    attributes: &[(QueueAttributeName, &str)],
+) -> (String, String) {
+    let dlq_name = format!("{name}-dlq");
+    let dlq = moto.create_queue(&dlq_name, &[]).await;
+    let policy = format!(
+        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"10"}}"#,
+        moto.arn_of(&dlq_name)
+    );
+    let mut all = vec![(QueueAttributeName::RedrivePolicy, policy.as_str())];
+    all.extend(attributes.iter().cloned());
+    (moto.create_queue(name, &all).await, dlq)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_queue_calls_back_retries_and_dead_letters() {
     let moto = faas_e2e::moto::moto();
-    let dlq = moto.create_queue("async-calls-dlq", &[]).await;
-    let policy = format!(
-        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"10"}}"#,
-        moto.arn_of("async-calls-dlq")
-    );
-    let url = moto
-        .create_queue(
-            "async-calls",
-            &[
-                (QueueAttributeName::RedrivePolicy, policy.as_str()),
-                (QueueAttributeName::VisibilityTimeout, "30"),
-            ],
-        )
-        .await;
+    let (url, dlq) = with_dead_letters(
+        moto,
+        "async-calls",
+        &[(QueueAttributeName::VisibilityTimeout, "30")],
+    )
+    .await;
     let clients = faas_sqs::client::Clients::new(moto.sdk_config());
     // A queue without a dead-letter queue is refused: failed calls would have nowhere to go.
     let bare = moto.create_queue("async-calls-no-dlq", &[]).await;
@@ -561,17 +571,7 @@ async fn sqlite_dead_letters_are_shown_replayed_and_discarded_as_selected() {
 async fn sqs_dead_letters_are_replayed_and_discarded_as_selected() {
     use faas_gateway::async_call::Selection;
     let moto = faas_e2e::moto::moto();
-    let dlq = moto.create_queue("replay-dlq", &[]).await;
-    let policy = format!(
-        r#"{{"deadLetterTargetArn":"{}","maxReceiveCount":"10"}}"#,
-        moto.arn_of("replay-dlq")
-    );
-    let url = moto
-        .create_queue(
-            "replay",
-            &[(QueueAttributeName::RedrivePolicy, policy.as_str())],
-        )
-        .await;
+    let (url, dlq) = with_dead_letters(moto, "replay", &[]).await;
     let clients = faas_sqs::client::Clients::new(moto.sdk_config());
     let queue = SqsQueue::open(&clients, &url).await.unwrap();
     for (id, function) in [("c1", "orders"), ("c2", "billing")] {

@@ -189,9 +189,7 @@ pub async fn url_of(
     let reader = secrets.ok_or_else(|| format!("{source}: this scheduler reads no secrets"))?;
     let url = reader.read(&source).await?;
     let url = url.trim().to_owned();
-    if !(url.starts_with("http://") || url.starts_with("https://"))
-        || url.parse::<http::Uri>().is_err()
-    {
+    if faas_api::validate::check_http_url(&url).is_err() {
         return Err(format!("{source} does not hold an http(s) URL"));
     }
     Ok(url)

@@ -949,7 +949,9 @@ pub(crate) fn split_http_url(url: &str) -> Result<(&str, &str), String> {
     Ok((authority, path))
 }
 
-fn check_http_url(url: &str) -> Result<(), String> {
+/// Whether `url` is an http(s) URL a manifest may name (`notify.url`): the one rule, also for
+/// a URL a secret holds (`notify.urlFrom`).
+pub fn check_http_url(url: &str) -> Result<(), String> {
     split_http_url(url).map(|_| ())
 }
 

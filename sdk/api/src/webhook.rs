@@ -52,6 +52,22 @@ pub fn matches_digest(key: &[u8], shown: &[u8], digest: &str) -> bool {
     mac.verify_slice(&expected).is_ok()
 }
 
+/// Whether `signature` (GitHub's `X-Hub-Signature-256` value, `sha256=<hex>`) is the
+/// HMAC-SHA256 of `body` under `token` (constant time).
+pub fn matches_signature(token: &[u8], body: &[u8], signature: &[u8]) -> bool {
+    let Some(shown) = signature
+        .strip_prefix(b"sha256=")
+        .and_then(|hex| hex::decode(hex).ok())
+    else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(token) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&shown).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
