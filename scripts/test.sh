@@ -4,6 +4,22 @@ set -euo pipefail
 # Incremental caches double the size of target/ and buy nothing on a one-shot CI build.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cd "$(dirname "$0")/.."
+# Every part this script can install is required: a test that would skip for want of one fails
+# instead (tests/src/skip.rs). Set FAAS_REQUIRE_ALL=0 to let such tests skip on a bare machine.
+export FAAS_REQUIRE_ALL="${FAAS_REQUIRE_ALL:-1}"
+# Every skip, deliberate or not, is written here and printed at the end, pass or fail.
+mkdir -p target
+export FAAS_SKIP_LOG="$PWD/target/faas-skips.txt"
+: >"$FAAS_SKIP_LOG"
+print_skips() {
+  if [ -s "$FAAS_SKIP_LOG" ]; then
+    echo "== tests that did not run here ($(wc -l <"$FAAS_SKIP_LOG")):"
+    sort "$FAAS_SKIP_LOG"
+  else
+    echo "== every test ran (no skips)"
+  fi
+}
+trap print_skips EXIT
 
 # Tools the network-namespace test uses (it skips, saying so, when they are missing).
 if ! command -v ip >/dev/null || ! command -v curl >/dev/null; then
@@ -66,8 +82,13 @@ if [ ! -d tests/sdk-js/node_modules/@aws-sdk/client-lambda ]; then
 fi
 
 # Guest artifacts from examples/ (wasm32-wasip2 / wasm32-wasip1). When the targets cannot be
-# installed, the tests use the copies committed in tests/fixtures/ (built from the same sources).
-bash examples/build.sh || echo "warning: guests not built; tests fall back to tests/fixtures/"
+# installed (and FAAS_REQUIRE_ALL=0), the tests use the copies committed in tests/fixtures/,
+# which must have been built from the sources as they are.
+if ! bash examples/build.sh; then
+  [ "$FAAS_REQUIRE_ALL" = 1 ] && { echo "error: examples/build.sh failed (FAAS_REQUIRE_ALL=1)" >&2; exit 1; }
+  echo "warning: guests not built; tests fall back to tests/fixtures/"
+fi
+bash scripts/fixtures.sh check
 
 # From here on, whatever the tests start must be gone when they end (scripts/leftovers.sh).
 tests_started="$(date +%s)"

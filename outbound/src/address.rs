@@ -13,7 +13,9 @@
 //! API, its siblings' functions without the gateway) and is never reachable; internal
 //! addresses (private ranges, the pod and service CIDRs) only through a literal rule.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 
 use faas_api::network::{AddressClass, OutboundPolicy};
 
@@ -179,15 +181,44 @@ fn parse_number(part: &str) -> Option<u64> {
     lower.parse::<u64>().ok()
 }
 
-/// Resolves `host:port` and refuses if any answer is a forbidden address. Literal addresses in
-/// any spelling skip DNS.
+/// A lookup of a host name's addresses in progress.
+pub type Lookup<'a> = Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send + 'a>>;
+
+/// Where host names are looked up. The rules above apply to whatever the resolver answers, so
+/// the resolver is a seam: the system's in production ([`SystemResolver`]), a fixed table in
+/// tests, which can then show a name resolving to the metadata endpoint being refused without
+/// DNS, a network namespace or any chance of a packet leaving.
+pub trait Resolve: Send + Sync {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> Lookup<'a>;
+}
+
+/// The operating system's resolver (`getaddrinfo` on a blocking thread, through tokio).
+pub struct SystemResolver;
+
+impl Resolve for SystemResolver {
+    fn lookup<'a>(&'a self, host: &'a str, port: u16) -> Lookup<'a> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
+
+/// Resolves `host:port` with the system's resolver and refuses if any answer is a forbidden
+/// address. Literal addresses in any spelling skip DNS.
 pub async fn resolve_allowed(host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
+    resolve_allowed_by(&SystemResolver, host, port).await
+}
+
+/// [`resolve_allowed`] with the names looked up by `resolver`.
+pub async fn resolve_allowed_by(
+    resolver: &dyn Resolve,
+    host: &str,
+    port: u16,
+) -> Result<Vec<SocketAddr>, Refused> {
     let addrs: Vec<SocketAddr> = match parse_host_ip(host) {
         Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => tokio::net::lookup_host((host, port))
+        None => resolver
+            .lookup(host, port)
             .await
-            .map_err(|_| Refused::DestinationNotFound)?
-            .collect(),
+            .map_err(|_| Refused::DestinationNotFound)?,
     };
     if addrs.is_empty() {
         return Err(Refused::DestinationNotFound);
@@ -205,6 +236,7 @@ pub struct Target {
     pub host: String,
     pub port: u16,
     uri: http::Uri,
+    resolver: &'static dyn Resolve,
 }
 
 impl Target {
@@ -219,14 +251,24 @@ impl Target {
             host,
             port,
             uri: uri.clone(),
+            resolver: &SystemResolver,
         })
+    }
+
+    /// The same target with its host looked up by `resolver` instead of the system's.
+    pub fn resolved_by(self, resolver: &'static dyn Resolve) -> Target {
+        Target { resolver, ..self }
+    }
+
+    async fn resolve(&self) -> Result<Vec<SocketAddr>, Refused> {
+        resolve_allowed_by(self.resolver, &self.host, self.port).await
     }
 
     /// [`Target::checked_uri`], also refusing loopback, private (RFC 1918, CGNAT, ULA) and
     /// unspecified addresses unless `internal` is allowed: what a URL given by an anonymous
     /// caller (an async call's callback) may reach.
     pub async fn checked_public_uri(&self, internal: bool) -> Result<http::Uri, Refused> {
-        let addrs = resolve_allowed(&self.host, self.port).await?;
+        let addrs = self.resolve().await?;
         if !internal && addrs.iter().any(|a| is_internal_ip(a.ip())) {
             return Err(Refused::DestinationIpProhibited);
         }
@@ -238,7 +280,7 @@ impl Target {
     /// that could resolve differently a second time; HTTPS keeps the name for SNI and
     /// certificate checks (see ARCHITECTURE.md for the remaining re-resolution window).
     pub async fn checked_uri(&self) -> Result<http::Uri, Refused> {
-        let addrs = resolve_allowed(&self.host, self.port).await?;
+        let addrs = self.resolve().await?;
         self.uri_to(&addrs)
     }
 
@@ -247,7 +289,7 @@ impl Target {
     /// without a literal rule). Every answer must pass, so a name that resolves to a public
     /// and an internal address is refused rather than left to the connector's choice.
     pub async fn admitted_uri(&self, policy: &OutboundPolicy) -> Result<http::Uri, Refused> {
-        let addrs = resolve_allowed(&self.host, self.port).await?;
+        let addrs = self.resolve().await?;
         let refused = addrs.iter().find(|a| {
             let ip = a.ip();
             !policy.admits(&self.scheme, &self.host, self.port, ip, address_class(ip))
@@ -437,10 +479,117 @@ mod tests {
         );
     }
 
+    /// A resolver answering from a table: no DNS, no socket.
+    struct Table(&'static [(&'static str, &'static [&'static str])]);
+
+    impl Resolve for Table {
+        fn lookup<'a>(&'a self, host: &'a str, port: u16) -> Lookup<'a> {
+            let found = self
+                .0
+                .iter()
+                .find(|(name, _)| *name == host)
+                .map(|(_, ips)| {
+                    ips.iter()
+                        .map(|ip| SocketAddr::new(ip.parse().expect("an address"), port))
+                        .collect()
+                });
+            Box::pin(async move {
+                found.ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "no such name")
+                })
+            })
+        }
+    }
+
+    static NAMES: Table = Table(&[
+        ("metadata.test", &["169.254.169.254"]),
+        ("metadata6.test", &["fd00:ec2::254"]),
+        ("pod-identity.test", &["fd00:ec2::23"]),
+        ("mapped.test", &["::ffff:169.254.169.254"]),
+        ("nat64.test", &["64:ff9b::a9fe:a9fe"]),
+        // One good answer does not launder a bad one: the connector could pick either.
+        ("mixed.test", &["203.0.113.7", "169.254.169.254"]),
+        ("public.test", &["203.0.113.7", "2001:db8::7"]),
+        ("private.test", &["10.0.0.9"]),
+        ("empty.test", &[]),
+    ]);
+
+    fn target(url: &str) -> Target {
+        Target::of(&url.parse().expect("uri"))
+            .expect("target")
+            .resolved_by(&NAMES)
+    }
+
     #[tokio::test]
     async fn a_name_resolving_to_the_metadata_endpoint_is_refused() {
-        // `localhost` resolves through /etc/hosts without any network; a name that resolves to
-        // a forbidden address is exercised end to end in the netns test (tests/netns.rs).
+        for name in [
+            "metadata.test",
+            "metadata6.test",
+            "pod-identity.test",
+            "mapped.test",
+            "nat64.test",
+            "mixed.test",
+        ] {
+            assert_eq!(
+                resolve_allowed_by(&NAMES, name, 80).await,
+                Err(Refused::DestinationIpProhibited),
+                "{name}"
+            );
+            let url = format!("http://{name}/latest/meta-data/");
+            let all = OutboundPolicy::from_spec(&["*://*:*".to_owned()]).expect("valid");
+            assert_eq!(
+                target(&url).checked_uri().await,
+                Err(Refused::DestinationIpProhibited),
+                "{url}"
+            );
+            assert_eq!(
+                target(&url).checked_public_uri(true).await,
+                Err(Refused::DestinationIpProhibited),
+                "{url}"
+            );
+            assert_eq!(
+                target(&url).admitted_uri(&all).await,
+                Err(Refused::DestinationIpProhibited),
+                "{url}: allowlisted"
+            );
+        }
+        for gone in ["unknown.test", "empty.test"] {
+            assert_eq!(
+                resolve_allowed_by(&NAMES, gone, 80).await,
+                Err(Refused::DestinationNotFound),
+                "{gone}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_http_goes_to_the_address_that_was_checked_and_https_keeps_the_name() {
+        assert_eq!(
+            target("http://public.test:8080/a?b=1").checked_uri().await,
+            Ok("http://203.0.113.7:8080/a?b=1".parse().expect("uri"))
+        );
+        assert_eq!(
+            target("https://public.test/a").checked_uri().await,
+            Ok("https://public.test/a".parse().expect("uri"))
+        );
+        assert_eq!(
+            target("http://private.test/cb")
+                .checked_public_uri(false)
+                .await,
+            Err(Refused::DestinationIpProhibited),
+            "a callback URL may not name an internal address"
+        );
+        assert!(
+            target("http://private.test/cb")
+                .checked_public_uri(true)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_system_resolver_answers_localhost_from_the_hosts_file() {
+        // /etc/hosts only: no DNS server is asked.
         let ok = resolve_allowed("localhost", 80)
             .await
             .expect("localhost resolves");

@@ -13,8 +13,8 @@ pub mod address;
 pub mod post;
 
 pub use address::{
-    Target, address_class, is_forbidden_ip, is_internal_ip, is_loopback_ip, parse_host_ip,
-    resolve_allowed,
+    Lookup, Resolve, SystemResolver, Target, address_class, is_forbidden_ip, is_internal_ip,
+    is_loopback_ip, parse_host_ip, resolve_allowed, resolve_allowed_by,
 };
 pub use post::{PostError, post, post_to};
 

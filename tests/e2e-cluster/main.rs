@@ -56,9 +56,9 @@ const DISPOSABLE: &[&str] = &[
 
 fn cluster_configured() -> bool {
     if std::env::var_os("KUBECONFIG").is_none() {
-        eprintln!(
-            "e2e-cluster: SKIPPED: KUBECONFIG is not set. Point it at a disposable cluster \
-             (kind, k3d, EKS) to run the controller against a real API server."
+        faas_e2e::skip::deliberate(
+            "KUBECONFIG is not set. Point it at a disposable cluster (kind, k3d, EKS) to run \
+             the controller against a real API server.",
         );
         return false;
     }
@@ -69,11 +69,11 @@ fn cluster_configured() -> bool {
     let allowed = std::env::var("FAAS_E2E_CLUSTER").is_ok_and(|v| v == "1")
         || DISPOSABLE.iter().any(|p| context.starts_with(p));
     if !allowed {
-        eprintln!(
-            "e2e-cluster: SKIPPED: context {context:?} does not look disposable (kind-, k3d-, \
-             minikube...); set FAAS_E2E_CLUSTER=1 to run this suite against it anyway (it \
-             applies the CRDs and creates and deletes a namespace)."
-        );
+        faas_e2e::skip::deliberate(&format!(
+            "context {context:?} does not look disposable (kind-, k3d-, minikube...); set \
+             FAAS_E2E_CLUSTER=1 to run this suite against it anyway (it applies the CRDs and \
+             creates and deletes a namespace)."
+        ));
     }
     allowed
 }
@@ -123,9 +123,9 @@ async fn a_container_function_becomes_a_ready_workload_and_goes_with_its_functio
     let release_namespace =
         std::env::var("FAAS_E2E_RELEASE_NAMESPACE").unwrap_or_else(|_| "faas-system".into());
     if real::chart_installed(&client, &release, &release_namespace).await {
-        eprintln!(
-            "e2e-cluster: the in-process controller test is SKIPPED: the chart is installed, \
-             and its controller would reconcile the test's Functions too (the scenarios run)"
+        faas_e2e::skip::deliberate(
+            "the in-process controller test: the chart is installed, and its controller would \
+             reconcile the test's Functions too (the scenarios run)",
         );
         return;
     }
@@ -407,8 +407,8 @@ async fn scenario_job_runs_to_its_exit_code() {
 async fn scenario_job_log_in_s3() {
     // The chart's controller.runLogs.bucket, installed with the release.
     let Ok(bucket) = std::env::var("FAAS_E2E_RUN_LOG_BUCKET") else {
-        eprintln!(
-            "SKIPPED: FAAS_E2E_RUN_LOG_BUCKET (the chart's controller.runLogs.bucket) is not set"
+        faas_e2e::skip::deliberate(
+            "FAAS_E2E_RUN_LOG_BUCKET (the chart's controller.runLogs.bucket) is not set",
         );
         return;
     };

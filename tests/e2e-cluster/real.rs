@@ -54,11 +54,11 @@ impl RealCluster {
         let release_namespace =
             std::env::var("FAAS_E2E_RELEASE_NAMESPACE").unwrap_or_else(|_| "faas-system".into());
         if !chart_installed(&client, &release, &release_namespace).await {
-            eprintln!(
-                "e2e-cluster {scenario}: SKIPPED: the chart is not installed (no Deployment \
+            faas_e2e::skip::deliberate(&format!(
+                "scenario {scenario}: the chart is not installed (no Deployment \
                  {release}-gateway in {release_namespace}; set FAAS_E2E_RELEASE and \
                  FAAS_E2E_RELEASE_NAMESPACE if it is installed elsewhere)"
-            );
+            ));
             return None;
         }
         let team = format!(
@@ -235,7 +235,9 @@ impl Cluster for RealCluster {
 
     fn meets(&self, need: bool, what: &str) -> bool {
         if !need {
-            eprintln!("e2e-cluster: scenario SKIPPED on this cluster: it needs {what}");
+            faas_e2e::skip::deliberate(&format!(
+                "scenario not run on this cluster: it needs {what}"
+            ));
         }
         need
     }

@@ -350,9 +350,10 @@ impl Image {
     /// not root.
     fn build(name: &str) -> Option<Image> {
         if !is_root() {
-            eprintln!(
-                "SKIPPED: building the {name} image needs root (buildah's storage, chroot); scripts/test.sh runs as root in CI"
-            );
+            faas_e2e::skip::missing(&format!(
+                "building the {name} image needs root (buildah's storage, chroot); \
+                 scripts/test.sh runs as root in CI"
+            ));
             return None;
         }
         assert!(

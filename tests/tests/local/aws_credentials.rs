@@ -193,13 +193,13 @@ fn trigger_in(ns: &str, faas: &Faas) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metadata_endpoint_is_never_asked_unless_allowed() {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: curl is not installed (needed to call the gateway in the namespace)");
+        skip::missing("curl is not installed (needed to call the gateway in the namespace)");
         return;
     }
     let Some(ns) = Netns::create() else {
-        eprintln!(
-            "SKIPPED: cannot create a network namespace here (needs root and iproute2); the \
-             credential chain is still covered by faas-sqs unit tests"
+        skip::missing(
+            "cannot create a network namespace here (needs root and iproute2); the credential \
+             chain is still covered by faas-sqs unit tests",
         );
         return;
     };

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use faas_e2e::{Faas, faas_bin, repo_root};
+use faas_e2e::{Faas, faas_bin, repo_root, skip};
 
 /// `faas ARGS` with no kubeconfig, no gateway and no saved target from the test's
 /// environment.
@@ -207,9 +207,7 @@ async fn the_rust_template_builds_and_serves() {
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-wasip2"))
         .unwrap_or(false);
     if !installed {
-        eprintln!(
-            "SKIPPED: the wasm32-wasip2 target is not installed (scripts/test.sh installs it)"
-        );
+        skip::missing("the wasm32-wasip2 target is not installed (scripts/test.sh installs it)");
         return;
     }
     let home = tempfile::tempdir().unwrap();

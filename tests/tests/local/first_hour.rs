@@ -117,9 +117,9 @@ async fn the_readme_first_hour_runs_as_written() {
         "examples/target/debug/lambda-rust",
     ];
     if let Some(missing) = built.iter().find(|p| !root.join(p).exists()) {
-        eprintln!(
-            "SKIPPED: {missing} is not built (run examples/build.sh, as scripts/test.sh does)"
-        );
+        skip::missing(&format!(
+            "{missing} is not built (run examples/build.sh, as scripts/test.sh does)"
+        ));
         return;
     }
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();

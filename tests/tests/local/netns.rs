@@ -11,7 +11,11 @@ pub(crate) struct Netns(pub(crate) String);
 
 impl Netns {
     pub(crate) fn create() -> Option<Netns> {
-        let name = format!("faas-test-{}", std::process::id());
+        // Unique per namespace, not per process: the tests using one run at the same time (one
+        // name for both made the second `ip netns add` fail, and that test skipped, silently).
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("faas-test-{}-{n}", std::process::id());
         let ok = Command::new("ip")
             .args(["netns", "add", &name])
             .status()
@@ -58,14 +62,13 @@ pub(crate) fn no_route_out(ns: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_endpoint_is_denied_even_when_everything_is_allowed() {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!(
-            "SKIPPED: curl is not installed (needed to call the gateway inside the namespace)"
-        );
+        skip::missing("curl is not installed (needed to call the gateway inside the namespace)");
         return;
     }
     let Some(ns) = Netns::create() else {
-        eprintln!(
-            "SKIPPED: cannot create a network namespace here (needs root and iproute2); the metadata rule is still covered by runtime::outbound unit tests"
+        skip::missing(
+            "cannot create a network namespace here (needs root and iproute2); the metadata \
+             rule is still covered by faas-outbound's unit tests (a table resolver)",
         );
         return;
     };
