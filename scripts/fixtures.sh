@@ -17,10 +17,19 @@ fixtures=(wasm32-wasip2/release/hello.wasm wasm32-wasip2/release/sqs_consumer.wa
   wasm32-wasip1/release/echo-cgi.wasm)
 record=tests/fixtures/SOURCES.sha256
 
+files() {
+  # Tracked and new (not ignored) files, so a file added to a guest counts; outside a git work
+  # tree (an exported copy), every file but build output.
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard -- "${sources[@]}"
+  else
+    find "${sources[@]}" -type f -not -path '*/target/*' -print0
+  fi
+}
+
 digest() {
-  # Tracked and new (not ignored) files, so a file added to a guest counts; content, not mtime.
-  git ls-files -z --cached --others --exclude-standard -- "${sources[@]}" |
-    LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+  # Content and path of each file, not mtimes.
+  files | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
 
 case "${1:-check}" in
