@@ -252,6 +252,10 @@ pub async fn handle(
             let query = crate::runs_api::Query::parse(request.uri().query());
             dead_letters(platform, action, &query).await
         }
+        (&Method::POST, ["system", "functions", name, "triggers", "sqs", "redrive"]) => {
+            let query = crate::runs_api::Query::parse(request.uri().query());
+            sqs_redrive(platform, name, query.get("queue")).await
+        }
         (_, ["system", "functions", ..])
         | (_, ["system", "info"])
         | (_, ["system", "async", ..])
@@ -265,6 +269,36 @@ pub async fn handle(
             "NotFound",
             &format!("no management endpoint at {path}"),
         ),
+    }
+}
+
+/// `POST /system/functions/NAME/triggers/sqs/redrive[?queue=URL]`: moves the messages of
+/// the dead-letter queue of each of the function's SQS triggers (or the one on `queue`) back
+/// to the trigger's queue.
+async fn sqs_redrive(
+    platform: &Platform,
+    name: &str,
+    queue: Option<&str>,
+) -> Response<ResponseBody> {
+    use faas_sqs::redrive::RedriveError;
+    let Some(entry) = platform.registry.get(name) else {
+        return not_found(name);
+    };
+    match crate::sqs::redrive(platform, &entry.function, queue).await {
+        Ok(queues) => json_response(
+            StatusCode::OK,
+            &serde_json::json!({"function": name, "queues": queues}),
+        ),
+        Err(Ok(why)) => json_error(StatusCode::CONFLICT, "NoQueueIdentity", &why),
+        Err(Err(e @ RedriveError::NoTrigger(_))) => {
+            json_error(StatusCode::NOT_FOUND, "NoSqsTrigger", &e.to_string())
+        }
+        Err(Err(e @ RedriveError::NoDeadLetterQueue(_))) => {
+            json_error(StatusCode::CONFLICT, "NoDeadLetterQueue", &e.to_string())
+        }
+        Err(Err(e @ RedriveError::Queue(_))) => {
+            json_error(StatusCode::BAD_GATEWAY, "QueueUnavailable", &e.to_string())
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use faas_api::Function;
 use faas_sqs::aws_credentials::CredentialPolicy;
+use faas_sqs::redrive::{RedriveError, Redriven, redrive_trigger, triggers_to_redrive};
 use faas_sqs::{Clients, Pollers, ReadAs, SqsMetrics, Wanted, triggers_of};
 
 use crate::error::StartError;
@@ -106,4 +107,31 @@ pub fn all_json(platform: &Platform) -> serde_json::Value {
         })
         .collect();
     serde_json::Value::Array(all)
+}
+
+/// Moves the messages of the dead-letter queue of each SQS trigger of `entry`'s function
+/// (only the one on `queue` when given) back to the trigger's queue, with the credentials its
+/// poller reads the queue with ([`read_as`]). `Err(Ok(why))`: the function's queues are not
+/// read here at all.
+pub async fn redrive(
+    platform: &Platform,
+    function: &Function,
+    queue: Option<&str>,
+) -> Result<Vec<Redriven>, Result<String, RedriveError>> {
+    let triggers = triggers_to_redrive(function, queue).map_err(Err)?;
+    let clients = match read_as(platform, function) {
+        ReadAs::Function(clients) => clients,
+        ReadAs::Process => match platform.sqs.get() {
+            Some(pollers) => pollers.process_clients(),
+            None => Arc::new(Clients::with_policy(CredentialPolicy::from_env_in(
+                platform.config.host.aws,
+            ))),
+        },
+        ReadAs::Nothing(why) => return Err(Ok(why)),
+    };
+    let mut done = Vec::new();
+    for trigger in &triggers {
+        done.push(redrive_trigger(&clients, trigger).await.map_err(Err)?);
+    }
+    Ok(done)
 }

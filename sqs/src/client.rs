@@ -237,7 +237,7 @@ pub struct SourceError {
 }
 
 impl SourceError {
-    fn of<E, R>(operation: &str, queue: &str, err: SdkError<E, R>) -> Self
+    pub(crate) fn of<E, R>(operation: &str, queue: &str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
@@ -309,8 +309,8 @@ pub struct EntryFailure {
 /// A queue's client and URL.
 #[derive(Clone)]
 pub struct Queue {
-    client: Client,
-    url: String,
+    pub(crate) client: Client,
+    pub(crate) url: String,
 }
 
 impl std::fmt::Debug for Queue {

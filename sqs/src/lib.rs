@@ -10,6 +10,7 @@
 //!   answered (partial batch responses, FIFO ordering).
 //! - [`client`]: the SQS API through `aws-sdk-sqs`, with [`aws_credentials`]: which credential
 //!   sources it may use; [`status`], [`metrics`]: what users see.
+//! - [`redrive`]: messages out of a dead-letter queue, back where they failed or away.
 //! - [`pollers`]: the set of pollers following the platform's functions.
 
 pub mod aws_credentials;
@@ -20,6 +21,7 @@ mod filter;
 pub mod metrics;
 pub mod poller;
 pub mod pollers;
+pub mod redrive;
 mod scale;
 pub mod settle;
 pub mod status;

@@ -157,6 +157,11 @@ impl Pollers {
     }
 
     /// The triggers of `function`, polled or not, by queue URL.
+    /// The clients of triggers read with this process's own credentials ([`ReadAs::Process`]).
+    pub fn process_clients(&self) -> Arc<Clients> {
+        Arc::clone(&self.clients)
+    }
+
     pub fn status_of(&self, function: &str) -> Vec<TriggerStatus> {
         let inner = self.lock();
         let mut out: Vec<TriggerStatus> = inner

@@ -24,66 +24,26 @@ async fn depth(queue: &Queue) -> serde_json::Value {
     }
 }
 
-/// Most dead letters one replay or discard goes through (10 per receive).
+/// Most dead letters one replay or discard goes through.
 const MAX_SETTLED: usize = 1000;
 
 impl SqsQueue {
     /// Goes through the dead-letter queue: each message `which` selects is sent back to the
     /// queue (`replay`, a new message: its receive count starts over) and then deleted from
-    /// the dead letters, or only deleted; the others are made visible again at once. A
-    /// message is deleted only after its copy was sent, so a failure in between leaves it in
-    /// both queues (delivered twice) rather than in none. Stops when a receive brings only
-    /// messages already seen (those put back), none, or [`MAX_SETTLED`].
+    /// the dead letters, or only deleted; the others are made visible again at once
+    /// ([`faas_sqs::redrive::move_messages`]: copied before deleted, so never lost).
     async fn settle(&self, which: &Selection, replay: bool) -> Result<Settled, QueueError> {
-        let fail = |e: faas_sqs::SourceError| QueueError(e.to_string());
-        let mut seen = std::collections::HashSet::new();
-        let mut count = 0u64;
-        while seen.len() < MAX_SETTLED {
-            let messages = self
-                .dead_letters
-                .receive(10, Duration::ZERO)
-                .await
-                .map_err(fail)?;
-            let fresh: Vec<_> = messages
-                .iter()
-                .filter(|m| seen.insert(m.message_id.clone()))
-                .collect();
-            let mut keep = Vec::new();
-            for message in &fresh {
-                let call = AsyncCall::decode(&message.body).ok();
-                if !which.takes(
-                    call.as_ref()
-                        .map(|c| (c.call_id.as_str(), c.function.as_str())),
-                ) {
-                    keep.push(message.receipt_handle.as_str());
-                    continue;
-                }
-                if replay {
-                    self.queue.send(message.body.clone()).await.map_err(fail)?;
-                }
-                self.dead_letters
-                    .delete(&[message.receipt_handle.as_str()])
-                    .await
-                    .map_err(fail)?;
-                count += 1;
-            }
-            // Seen again and the ones not selected: visible to whoever else reads them.
-            let back: Vec<&str> = messages
-                .iter()
-                .filter(|m| !fresh.iter().any(|f| f.message_id == m.message_id))
-                .map(|m| m.receipt_handle.as_str())
-                .chain(keep)
-                .collect();
-            if !back.is_empty() {
-                self.dead_letters
-                    .set_visibility(&back, Duration::ZERO)
-                    .await
-                    .map_err(fail)?;
-            }
-            if fresh.is_empty() {
-                break;
-            }
-        }
+        let selected = |message: &faas_sqs::event::Message| {
+            let call = AsyncCall::decode(&message.body).ok();
+            which.takes(
+                call.as_ref()
+                    .map(|c| (c.call_id.as_str(), c.function.as_str())),
+            )
+        };
+        let to = replay.then_some(&self.queue);
+        let count = faas_sqs::redrive::move_messages(&self.dead_letters, to, selected, MAX_SETTLED)
+            .await
+            .map_err(|e| QueueError(e.to_string()))?;
         Ok(Settled { count })
     }
 }

@@ -225,8 +225,8 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
-    /// Async calls that failed every attempt (the dead letters): list them, replay them to
-    /// their function, or delete them.
+    /// Dead letters: async calls that failed every attempt (list, replay, delete) and SQS
+    /// triggers' dead-letter queues (redrive).
     Dlq {
         #[command(subcommand)]
         action: DlqCommand,
@@ -314,6 +314,18 @@ pub enum DlqCommand {
     Delete {
         #[command(flatten)]
         which: DeadLetterArgs,
+    },
+    /// Move the messages of an SQS trigger's dead-letter queue (its queue's RedrivePolicy)
+    /// back to the queue: SQS's move task where the server has it, else copied and deleted.
+    /// In a cluster, with your own AWS credentials.
+    Redrive {
+        /// The function whose SQS triggers' dead letters go back.
+        function: String,
+        /// Only the trigger on this queue URL.
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
     },
 }
 

@@ -102,6 +102,9 @@ fn changes(command: &Command) -> Option<&'static str> {
         Command::Dlq {
             action: DlqCommand::Delete { .. },
         } => Some("delete dead letters"),
+        Command::Dlq {
+            action: DlqCommand::Redrive { .. },
+        } => Some("redrive dead letters"),
         Command::Runs {
             show: None | Some(RunsCommand::Show { .. } | RunsCommand::Logs { .. }),
             ..

@@ -338,3 +338,75 @@ async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
         "an unexpected job: {done:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faas_dlq_redrive_moves_a_triggers_dead_letters_back_to_its_queue() {
+    let moto = moto();
+    let tag = std::process::id();
+    let dlq_name = format!("e2e-redrive-dlq-{tag}");
+    let dlq = moto.create_queue(&dlq_name, &[]).await;
+    let policy = format!(
+        "{{\"deadLetterTargetArn\":\"{}\",\"maxReceiveCount\":\"2\"}}",
+        moto.arn_of(&dlq_name)
+    );
+    let url = moto
+        .create_queue(
+            &format!("e2e-redrive-{tag}"),
+            &[(QueueAttributeName::RedrivePolicy, &policy)],
+        )
+        .await;
+    // Jobs that failed their way to the dead-letter queue while the function was broken; it
+    // is fixed now.
+    for i in 0..3 {
+        moto.send(&dlq, &format!("resize {i}.png")).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    consumer(dir.path(), &url, "");
+    write_function(dir.path(), "hello", &guest("hello"), "");
+    let faas = start(dir.path(), &[]);
+    faas.eventually("the trigger polling", || async {
+        triggers(&faas, "sqs-consumer")
+            .await
+            .first()
+            .is_some_and(|t| t["state"] == "Polling")
+    })
+    .await;
+    assert!(jobs(&faas).is_empty(), "nothing to do before the redrive");
+
+    let mut cmd = faas.cli();
+    cmd.args(["dlq", "redrive", "sqs-consumer"])
+        .env("NO_COLOR", "1");
+    let (code, _, err) = super::runs::output(cmd);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "moved 3 messages from {dlq} back to {url} (copied and deleted: StartMessageMoveTask"
+        )),
+        "{err}"
+    );
+    faas.eventually("the 3 jobs done", || async {
+        jobs(&faas).iter().filter(|j| j.2 == "done").count() >= 3
+    })
+    .await;
+    let mut bodies: Vec<String> = jobs(&faas).into_iter().map(|j| j.1).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["resize 0.png", "resize 1.png", "resize 2.png"]);
+    assert_eq!(moto.counts(&dlq).await, (0, 0));
+
+    // What cannot be redriven says why, and changes nothing.
+    let mut cmd = faas.cli();
+    cmd.args(["dlq", "redrive", "hello"]);
+    let (code, _, err) = super::runs::output(cmd);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("function hello has no SQS trigger"), "{err}");
+    let mut cmd = faas.cli();
+    cmd.args(["dlq", "redrive", "sqs-consumer", "--queue", &dlq]);
+    let (code, _, err) = super::runs::output(cmd);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains(&format!(
+            "function sqs-consumer has no SQS trigger on {dlq}"
+        )),
+        "{err}"
+    );
+}

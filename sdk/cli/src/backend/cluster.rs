@@ -223,6 +223,28 @@ impl Backend for Cluster {
         async move { anyhow::bail!("{CLUSTER_DEAD_LETTERS}") }.boxed()
     }
 
+    fn redrive_sqs<'a>(
+        &'a self,
+        name: &'a str,
+        queue: Option<&'a str>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<serde_json::Value>>> {
+        async move {
+            // The team's queues, moved with the caller's own AWS credentials: the platform
+            // holds no identity that may touch them (each function reads its queues with its
+            // own role).
+            let function = self.function(name).await?;
+            let triggers = faas_sqs::redrive::triggers_to_redrive(&function, queue)?;
+            let clients = faas_sqs::Clients::from_env();
+            let mut done = Vec::new();
+            for trigger in &triggers {
+                let redriven = faas_sqs::redrive::redrive_trigger(&clients, trigger).await?;
+                done.push(serde_json::to_value(redriven)?);
+            }
+            Ok(done)
+        }
+        .boxed()
+    }
+
     fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
             // The run executes in the controller, which has no way to be told yet; the

@@ -534,6 +534,34 @@ impl Backend for Local {
         .boxed()
     }
 
+    fn redrive_sqs<'a>(
+        &'a self,
+        name: &'a str,
+        queue: Option<&'a str>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<serde_json::Value>>> {
+        async move {
+            let query = queue.map_or(String::new(), |q| format!("?queue={}", encode(q)));
+            let reply = self
+                .gateway
+                .send(
+                    http::Method::POST,
+                    &format!(
+                        "/system/functions/{}/triggers/sqs/redrive{query}",
+                        encode(name)
+                    ),
+                    &[],
+                    Bytes::new(),
+                )
+                .await?;
+            if !reply.status.is_success() {
+                bail!("{}", reply.error_message());
+            }
+            let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+            Ok(answer["queues"].as_array().cloned().unwrap_or_default())
+        }
+        .boxed()
+    }
+
     fn run_log<'a>(&'a self, id: &'a str, offset: u64) -> BoxFuture<'a, anyhow::Result<LogPiece>> {
         async move {
             let raw = self

@@ -202,6 +202,15 @@ pub trait Backend: Send + Sync {
         which: &'a DeadLetters<'a>,
     ) -> BoxFuture<'a, anyhow::Result<u64>>;
 
+    /// Moves the messages of the dead-letter queue of each of `name`'s SQS triggers (or the
+    /// one on `queue`) back to the trigger's queue; one document per queue
+    /// (`faas_sqs::redrive::Redriven`).
+    fn redrive_sqs<'a>(
+        &'a self,
+        name: &'a str,
+        queue: Option<&'a str>,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<serde_json::Value>>>;
+
     /// A function's log lines, each handed to `sink`; an error of `sink` (standard output
     /// closed) ends it.
     fn logs<'a>(

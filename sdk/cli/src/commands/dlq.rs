@@ -26,6 +26,54 @@ pub async fn run(backend: &dyn Backend, action: DlqCommand) -> anyhow::Result<()
         DlqCommand::List { function, output } => list(backend, function.as_deref(), output).await,
         DlqCommand::Replay { which } => settle(backend, true, &which).await,
         DlqCommand::Delete { which } => settle(backend, false, &which).await,
+        DlqCommand::Redrive {
+            function,
+            queue,
+            output,
+        } => redrive(backend, &function, queue.as_deref(), output).await,
+    }
+}
+
+/// `faas dlq redrive`: one line per trigger queue saying what moved and how.
+async fn redrive(
+    backend: &dyn Backend,
+    function: &str,
+    queue: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let queues = backend.redrive_sqs(function, queue).await?;
+    if output != Output::Table {
+        return print_value(&Value::Array(queues), output);
+    }
+    for q in &queues {
+        eprintln!("{}", redrive_line(q));
+    }
+    Ok(())
+}
+
+/// What one queue's redrive did, in words.
+fn redrive_line(q: &Value) -> String {
+    let text = |k: &str| q[k].as_str().unwrap_or("?").to_owned();
+    let (queue, dlq) = (text("queue"), text("deadLetterQueue"));
+    let plural = |n: u64| if n == 1 { "message" } else { "messages" };
+    match q["method"].as_str() {
+        Some("moveTask") => {
+            let n = q["messages"].as_u64().unwrap_or(0);
+            format!(
+                "SQS is moving {n} {} from {dlq} back to {queue} (move task {}; follow it with \
+                 `aws sqs list-message-move-tasks --source-arn <the dead-letter queue's ARN>`)",
+                plural(n),
+                text("taskHandle")
+            )
+        }
+        _ => {
+            let n = q["moved"].as_u64().unwrap_or(0);
+            format!(
+                "moved {n} {} from {dlq} back to {queue} (copied and deleted: {})",
+                plural(n),
+                text("whyNotMoveTask")
+            )
+        }
     }
 }
 
@@ -100,8 +148,27 @@ async fn settle(backend: &dyn Backend, replay: bool, args: &DeadLetterArgs) -> a
 
 #[cfg(test)]
 mod tests {
-    use super::request;
+    use super::{redrive_line, request};
     use serde_json::json;
+
+    #[test]
+    fn a_redrive_says_what_moved_and_how() {
+        assert_eq!(
+            redrive_line(
+                &json!({"queue": "Q", "deadLetterQueue": "D", "method": "copy", "moved": 1,
+                                 "whyNotMoveTask": "StartMessageMoveTask on D failed: 500"})
+            ),
+            "moved 1 message from D back to Q (copied and deleted: StartMessageMoveTask on D failed: 500)"
+        );
+        let task = redrive_line(
+            &json!({"queue": "Q", "deadLetterQueue": "D", "method": "moveTask",
+                                        "taskHandle": "H", "messages": 40}),
+        );
+        assert!(
+            task.starts_with("SQS is moving 40 messages from D back to Q (move task H;"),
+            "{task}"
+        );
+    }
 
     #[test]
     fn a_request_is_one_line_with_the_start_of_its_body() {
