@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use faas_api::{FunctionRun, RunPhase};
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::job::JobKey;
@@ -173,13 +173,19 @@ fn write_loop(mut connection: Connection, queue: mpsc::Receiver<Write>, logs: Op
 }
 
 /// Applies a batch in one transaction. A write that fails alone (bad record) gets its own
-/// error; a failed commit fails them all, and nobody is told "done" before the commit. The
+/// error and leaves nothing of itself committed ([`apply_batch`]); a failed commit fails them all, and nobody is told "done" before the commit. The
 /// logs of the runs it pruned are deleted once the commit is done, before anyone is told: a
 /// record never loses its log while it exists, and a log never outlives its record.
 fn commit_batch(connection: &mut Connection, batch: Vec<Write>, logs: Option<&LogDir>) {
-    let mut pruned = Vec::new();
-    let tx = match connection.transaction() {
-        Ok(tx) => tx,
+    // The common case costs one transaction; only a batch in which a write failed is done
+    // again, each write in a savepoint of its own (see `apply`).
+    let applied = match apply_batch(connection, &batch, false) {
+        Ok(Some(applied)) => Ok(applied),
+        Ok(None) => apply_batch(connection, &batch, true).map(|a| a.unwrap_or_default()),
+        Err(err) => Err(err),
+    };
+    let (outcomes, pruned) = match applied {
+        Ok(applied) => applied,
         Err(err) => {
             let message = err.to_string();
             for write in batch {
@@ -188,35 +194,10 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>, logs: Option<&Lo
             return;
         }
     };
-    let mut done = Vec::with_capacity(batch.len());
-    for write in batch {
-        let outcome = match &write {
-            Write::Create(run, cursor, prune, _) => {
-                create(&tx, run, cursor.as_ref(), prune.as_ref(), &mut pruned).map(Created::One)
-            }
-            Write::CreateMany(rows, _) => rows
-                .iter()
-                .map(|(row, cursor)| create(&tx, row, cursor.as_ref(), None, &mut pruned))
-                .collect::<rusqlite::Result<Vec<bool>>>()
-                .map(Created::Many),
-            Write::Update(run, prune, _) => {
-                update(&tx, run, prune.as_ref(), &mut pruned).map(|()| Created::Nothing)
-            }
-            Write::SetCursor(cursor, _) => set_cursor(&tx, cursor).map(|()| Created::Nothing),
-        };
-        done.push((write, outcome));
-    }
-    if let Err(err) = tx.commit() {
-        let message = err.to_string();
-        for (write, _) in done {
-            fail(write, &message);
-        }
-        return;
-    }
     if let Some(logs) = logs {
         logs.remove(&pruned);
     }
-    for (write, outcome) in done {
+    for (write, outcome) in batch.into_iter().zip(outcomes) {
         let outcome = outcome.map_err(backend);
         // A caller that stopped waiting is not an error of the store.
         match write {
@@ -233,6 +214,65 @@ fn commit_batch(connection: &mut Connection, batch: Vec<Write>, logs: Option<&Lo
                 let _ = reply.send(outcome.map(drop));
             }
         }
+    }
+}
+
+/// Each write's outcome and the ids of the runs pruned, once committed.
+type Applied = (Vec<rusqlite::Result<Created>>, Vec<String>);
+
+/// Applies `batch` in one transaction and commits it. Without `isolate`, the first failed
+/// write rolls the whole transaction back and the answer is `None` (do it again isolated): a
+/// write that failed half-way must not be committed with the rest. With `isolate`, each
+/// write runs in a savepoint that is rolled back if it fails, so a failed write leaves
+/// nothing behind (its caller is told it failed: a claimed run nobody executes would stay
+/// `Running`) and the others commit.
+fn apply_batch(
+    connection: &mut Connection,
+    batch: &[Write],
+    isolate: bool,
+) -> rusqlite::Result<Option<Applied>> {
+    let mut tx = connection.transaction()?;
+    let mut pruned = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for write in batch {
+        let outcome = if isolate {
+            let mut its_pruned = Vec::new();
+            let savepoint = tx.savepoint()?;
+            let outcome = apply(&savepoint, write, &mut its_pruned);
+            if outcome.is_ok() {
+                savepoint.commit()?;
+                pruned.append(&mut its_pruned);
+            }
+            // Dropped uncommitted otherwise: rolled back to where the write began.
+            outcome
+        } else {
+            let outcome = apply(&tx, write, &mut pruned);
+            if outcome.is_err() {
+                return Ok(None);
+            }
+            outcome
+        };
+        outcomes.push(outcome);
+    }
+    tx.commit()?;
+    Ok(Some((outcomes, pruned)))
+}
+
+/// Applies one write's statements.
+fn apply(db: &Connection, write: &Write, pruned: &mut Vec<String>) -> rusqlite::Result<Created> {
+    match write {
+        Write::Create(run, cursor, prune, _) => {
+            create(db, run, cursor.as_ref(), prune.as_ref(), pruned).map(Created::One)
+        }
+        Write::CreateMany(rows, _) => rows
+            .iter()
+            .map(|(row, cursor)| create(db, row, cursor.as_ref(), None, pruned))
+            .collect::<rusqlite::Result<Vec<bool>>>()
+            .map(Created::Many),
+        Write::Update(run, prune, _) => {
+            update(db, run, prune.as_ref(), pruned).map(|()| Created::Nothing)
+        }
+        Write::SetCursor(cursor, _) => set_cursor(db, cursor).map(|()| Created::Nothing),
     }
 }
 
@@ -259,7 +299,7 @@ fn fail(write: Write, message: &str) {
 }
 
 fn create(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     row: &Row,
     cursor: Option<&Cursor>,
     prune: Option<&Prune>,
@@ -283,7 +323,7 @@ fn create(
 }
 
 fn update(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     row: &Row,
     prune: Option<&Prune>,
     pruned: &mut Vec<String>,
@@ -296,7 +336,7 @@ fn update(
     Ok(())
 }
 
-fn set_cursor(tx: &Transaction<'_>, cursor: &Cursor) -> rusqlite::Result<()> {
+fn set_cursor(tx: &Connection, cursor: &Cursor) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO cursors (function, schedule, timing, last) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (function, schedule) DO UPDATE SET timing = ?3, last = ?4",
@@ -315,7 +355,7 @@ fn set_cursor(tx: &Transaction<'_>, cursor: &Cursor) -> rusqlite::Result<()> {
 /// every other final phase beyond theirs, any that ended before `keepFor`'s cutoff). The
 /// ids deleted are added to `pruned`.
 fn prune_schedule(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     prune: &Prune,
     pruned: &mut Vec<String>,
 ) -> rusqlite::Result<()> {
@@ -479,5 +519,71 @@ impl RunStore for SqliteStore {
                 .map(|body| body.and_then(parse_run))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::RunStore;
+    use faas_api::{FunctionRunSpec, FunctionRunStatus, RunPhase};
+
+    fn running(id: &str) -> FunctionRun {
+        let mut run = FunctionRun::new(
+            id,
+            FunctionRunSpec {
+                function: "fn".into(),
+                schedule: "tick".into(),
+                trigger: "cron".into(),
+                attempt: 1,
+                ..Default::default()
+            },
+        );
+        run.status = Some(FunctionRunStatus {
+            phase: RunPhase::Running,
+            ..Default::default()
+        });
+        run
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fails_in_a_group_commit_leaves_nothing_and_the_others_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("runs.db");
+        let store = SqliteStore::open(&path).expect("open");
+        // The database refuses one run (standing for any failure inside a write: a full
+        // disk, a constraint) after the write's first row went in.
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.id = 'fn.tick.bad'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .expect("trigger");
+        let rows = [
+            (running("fn.tick.first"), None),
+            (running("fn.tick.bad"), None),
+        ];
+        let many = store.create_many(&rows);
+        let other = store.create(running("fn.tick.other"), None, None);
+        let (many, other) = tokio::join!(many, other);
+        assert!(many.is_err(), "{many:?}");
+        assert_eq!(other.ok(), Some(true), "a neighbour in the batch commits");
+        // Told it failed, its caller never executes fn.tick.first: it must not exist, or it
+        // would stay Running with nobody behind it.
+        assert!(
+            store
+                .get("fn.tick.first".into())
+                .await
+                .expect("get")
+                .is_none()
+        );
+        assert!(
+            store
+                .get("fn.tick.other".into())
+                .await
+                .expect("get")
+                .is_some()
+        );
     }
 }

@@ -1,6 +1,15 @@
 //! Async calls in an embedded SQLite table (local mode): the same interface as SQS, with a
 //! lease in place of the visibility timeout and a `dead` flag in place of the dead-letter
 //! queue. Calls survive a restart; ones leased by the previous process are delivered again.
+//!
+//! Leases have owners. Two `faas up` may share a state directory (the second one's
+//! scheduler stands by), so opening the queue must not take back the calls a live neighbour
+//! is running: each process holds an exclusive lock on a file named after it
+//! (`async.db.owners/<owner>`) for as long as it has the queue open, and an opening process
+//! releases only the leases of owners whose file it can lock, i.e. of processes that are
+//! gone (the kernel drops a killed process's locks). Durability: the database is in WAL mode
+//! with SQLite's default `synchronous = FULL`, so an accepted call (the 202) is on disk
+//! before it is answered, even through a power loss.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -23,6 +32,69 @@ pub struct SqliteQueue {
     db: Arc<Mutex<Connection>>,
     path: PathBuf,
     arrived: Notify,
+    /// Whose leases this process's are, and the lock that says it is alive.
+    owner: Owner,
+}
+
+/// A lease owner: a name unique to this opening of the queue, and the locked file that
+/// tells other processes it is alive. Dropping it (or the process dying) releases the lock.
+struct Owner {
+    name: String,
+    file: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl Owner {
+    fn take(db_path: &Path) -> Result<Owner, QueueError> {
+        let dir = owners_dir(db_path);
+        std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let name = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        );
+        let file = dir.join(&name);
+        let lock =
+            std::fs::File::create(&file).map_err(|e| fail(format!("{}: {e}", file.display())))?;
+        lock.try_lock()
+            .map_err(|e| fail(format!("{}: {e}", file.display())))?;
+        Ok(Owner {
+            name,
+            file,
+            _lock: lock,
+        })
+    }
+
+    /// Whether the owner `name` of leases in the queue at `db_path` is gone: its file can be
+    /// locked (or never existed: leases from before owners were recorded).
+    fn is_gone(db_path: &Path, name: &str) -> bool {
+        let file = owners_dir(db_path).join(name);
+        match std::fs::File::options().write(true).open(&file) {
+            Ok(handle) => match handle.try_lock() {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&file);
+                    true
+                }
+                Err(_) => false,
+            },
+            Err(_) => true,
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+fn owners_dir(db_path: &Path) -> PathBuf {
+    let mut dir = db_path.as_os_str().to_owned();
+    dir.push(".owners");
+    PathBuf::from(dir)
 }
 
 fn now_ms() -> i64 {
@@ -34,8 +106,8 @@ fn fail(e: impl std::fmt::Display) -> QueueError {
 }
 
 impl SqliteQueue {
-    /// Opens (creating) the queue at `path`; calls leased by an earlier process are made
-    /// visible again.
+    /// Opens (creating) the queue at `path`; calls leased by a process that is gone are made
+    /// visible again, a live one's are left to it.
     pub fn open(path: &Path) -> Result<Self, QueueError> {
         let db = Connection::open(path).map_err(fail)?;
         db.execute_batch(
@@ -54,15 +126,38 @@ impl SqliteQueue {
              CREATE INDEX IF NOT EXISTS async_calls_ready ON async_calls (dead, visible_at);",
         )
         .map_err(fail)?;
-        db.execute(
-            "UPDATE async_calls SET visible_at = ?1, leased = 0 WHERE dead = 0 AND leased = 1",
-            params![now_ms()],
-        )
-        .map_err(fail)?;
+        // Databases from before lease owners were recorded gain the column.
+        let has_owner = db
+            .prepare("SELECT 1 FROM pragma_table_info('async_calls') WHERE name = 'owner'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(fail)?;
+        if !has_owner {
+            db.execute("ALTER TABLE async_calls ADD COLUMN owner TEXT", [])
+                .map_err(fail)?;
+        }
+        let owner = Owner::take(path)?;
+        let holders: Vec<Option<String>> = db
+            .prepare("SELECT DISTINCT owner FROM async_calls WHERE dead = 0 AND leased = 1")
+            .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
+            .map_err(fail)?;
+        for holder in holders {
+            let gone = holder.as_deref().is_none_or(|h| Owner::is_gone(path, h));
+            if gone {
+                let released = db
+                    .execute(
+                        "UPDATE async_calls SET visible_at = ?1, leased = 0
+                         WHERE dead = 0 AND leased = 1 AND owner IS ?2",
+                        params![now_ms(), holder],
+                    )
+                    .map_err(fail)?;
+                tracing::info!(owner = ?holder, calls = released, "async calls of a stopped process delivered again");
+            }
+        }
         Ok(SqliteQueue {
             db: Arc::new(Mutex::new(db)),
             path: path.to_owned(),
             arrived: Notify::new(),
+            owner,
         })
     }
 
@@ -82,16 +177,18 @@ impl SqliteQueue {
 
     /// Takes up to `max` visible calls, leasing them.
     async fn take(&self, max: usize) -> Result<Vec<Delivery>, QueueError> {
+        let owner = self.owner.name.clone();
         self.with_db(move |db| {
             let now = now_ms();
             let lease = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
             let mut statement = db.prepare(
-                "UPDATE async_calls SET attempts = attempts + 1, visible_at = ?1, leased = 1
+                "UPDATE async_calls SET attempts = attempts + 1, visible_at = ?1, leased = 1,
+                                        owner = ?4
                  WHERE id IN (SELECT id FROM async_calls WHERE dead = 0 AND visible_at <= ?2
                               ORDER BY visible_at, id LIMIT ?3)
                  RETURNING id, message, attempts",
             )?;
-            let rows = statement.query_map(params![lease, now, max as i64], |row| {
+            let rows = statement.query_map(params![lease, now, max as i64, owner], |row| {
                 let id: i64 = row.get(0)?;
                 let message: String = row.get(1)?;
                 let attempts: u32 = row.get(2)?;
@@ -289,5 +386,102 @@ impl AsyncQueue for SqliteQueue {
 
     fn describe(&self) -> String {
         format!("sqlite {}", self.path.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str) -> AsyncCall {
+        AsyncCall {
+            call_id: id.to_owned(),
+            function: "f".to_owned(),
+            method: "POST".to_owned(),
+            path: "/".to_owned(),
+            headers: Vec::new(),
+            body: bytes::Bytes::from_static(b"x"),
+            callback_url: None,
+            accepted_at: "2026-12-07T00:00:00Z".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_the_queue_takes_back_only_the_leases_of_processes_that_are_gone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("async.db");
+        let running = SqliteQueue::open(&path).expect("open");
+        running.send(&call("a")).await.expect("send");
+        running.send(&call("b")).await.expect("send");
+        let taken = running.receive(1, Duration::ZERO).await.expect("receive");
+        assert_eq!(taken.len(), 1);
+
+        // A neighbour on the same state directory: the call leased by the live process
+        // stays with it; the other one is free.
+        let neighbour = SqliteQueue::open(&path).expect("open");
+        let free = neighbour
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(free.len(), 1, "only the call nobody holds");
+        assert_ne!(free[0].handle, taken[0].handle);
+        assert!(
+            neighbour
+                .receive(10, Duration::ZERO)
+                .await
+                .expect("receive")
+                .is_empty()
+        );
+
+        // The first process goes (its lock with it): its lease is released at the next
+        // opening, and the call is delivered again as its next attempt. The neighbour's
+        // lease stays: it is still alive.
+        drop(running);
+        let restarted = SqliteQueue::open(&path).expect("open");
+        let again = restarted
+            .receive(10, Duration::ZERO)
+            .await
+            .expect("receive");
+        assert_eq!(
+            again.len(),
+            1,
+            "{:?}",
+            again.iter().map(|d| &d.handle).collect::<Vec<_>>()
+        );
+        assert_eq!(again[0].handle, taken[0].handle);
+        assert_eq!(again[0].attempt, 2);
+        drop(neighbour);
+        drop(restarted);
+        // Every owner's file goes with it.
+        let left: Vec<_> = std::fs::read_dir(owners_dir(&path))
+            .expect("owners dir")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn leases_from_before_owners_were_recorded_are_released() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("async.db");
+        {
+            let db = Connection::open(&path).expect("open");
+            db.execute_batch(
+                "CREATE TABLE async_calls (id INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL,
+                 function TEXT NOT NULL, message TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+                 visible_at INTEGER NOT NULL, leased INTEGER NOT NULL DEFAULT 0,
+                 dead INTEGER NOT NULL DEFAULT 0, reason TEXT);",
+            )
+            .expect("old schema");
+            db.execute(
+                "INSERT INTO async_calls (call_id, function, message, attempts, visible_at, leased)
+                 VALUES ('old', 'f', ?1, 1, 9999999999999, 1)",
+                params![call("old").encode()],
+            )
+            .expect("a leased call");
+        }
+        let queue = SqliteQueue::open(&path).expect("open");
+        let again = queue.receive(10, Duration::ZERO).await.expect("receive");
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].attempt, 2);
     }
 }

@@ -7,6 +7,7 @@ mod chains;
 mod cli;
 mod cli_polish;
 mod cold_start;
+mod crash;
 mod cron;
 mod dlq;
 mod errors;
