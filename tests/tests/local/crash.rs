@@ -25,7 +25,6 @@ use faas_api::seeded::Seeded;
 use faas_e2e::moto::moto;
 use faas_e2e::*;
 use http_body_util::{BodyExt, Full};
-use serde_json::Value;
 
 /// Three functions, each a CGI script appending what it did to a file in `dir`.
 fn functions(dir: &Path, queue_url: &str) {
