@@ -669,6 +669,9 @@ async fn deleting_records_an_event_and_removes_the_finalizer() {
     f.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
         jiff::Timestamp::from_second(1_800_000_000).unwrap(),
     ));
+    // Another controller's finalizer first: ours is removed, at its index, only if it is
+    // still there (the `test`), and the other one is left alone.
+    f.metadata.finalizers = Some(vec!["other.example/x".into(), reconcile::FINALIZER.into()]);
     let pass = run(f.clone(), &ctx).await;
     let (event, reply) = expect_event(&mut api).await;
     assert_eq!(event["reason"], "Deleting");
@@ -679,14 +682,14 @@ async fn deleting_records_an_event_and_removes_the_finalizer() {
         "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
     )
     .await;
-    let ops: Vec<&str> = patch
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|op| op["op"].as_str().unwrap())
-        .collect();
-    assert!(ops.contains(&"remove"), "{patch}");
-    f.metadata.finalizers = None;
+    assert_eq!(
+        patch,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/1", "value": "faas.dev/cleanup"},
+            {"op": "remove", "path": "/metadata/finalizers/1"}
+        ])
+    );
+    f.metadata.finalizers = Some(vec!["other.example/x".into()]);
     reply.json(200, &serde_json::to_value(&f).unwrap());
     pass.await.unwrap().expect("cleanup succeeds");
 }
@@ -990,6 +993,27 @@ async fn a_wasm_function_joins_its_pool_and_is_ready_when_the_pool_and_artifact_
     pass.await.unwrap().expect("pass succeeds");
 }
 
+/// Answers a pass over a Function already labelled into the default pool with a ConfigMap
+/// artifact, up to the read of the ConfigMap `fn-hello`, whose reply is given back.
+async fn answer_up_to_the_configmap(api: &mut Handle) -> Reply {
+    expect_own_service_account(api).await;
+    expect_no_other_members(api).await;
+    // Already labelled: no label patch. The pool objects (each checked, then applied), then
+    // the artifact.
+    answer_new_pool_objects(api, |_, _| {}).await;
+    // Fixed replicas (the default bounds): no autoscaler, and none left behind.
+    expect_no_pool_autoscaler(api).await;
+    let (_, reply) = expect(
+        api,
+        "GET",
+        "/api/v1/namespaces/shop/pods?&labelSelector=faas.dev%2Fpool%3Ddefault",
+    )
+    .await;
+    reply.json(200, &list("PodList", vec![]));
+    let (_, reply) = expect(api, "GET", "/api/v1/namespaces/shop/configmaps/fn-hello").await;
+    reply
+}
+
 #[tokio::test]
 async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_reason() {
     let (ctx, mut api) = context(false);
@@ -997,27 +1021,10 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     let f_copy = f.clone();
     let mut labelled = f.clone();
     labelled.metadata.labels = Some([("faas.dev/pool".to_owned(), "default".to_owned())].into());
-    let pass = run(labelled, &ctx).await;
-    expect_own_service_account(&mut api).await;
-    expect_no_other_members(&mut api).await;
-    // Already labelled: no label patch. The pool objects (each checked, then applied), then
-    // the artifact.
-    answer_new_pool_objects(&mut api, |_, _| {}).await;
-    // Fixed replicas (the default bounds): no autoscaler, and none left behind.
-    expect_no_pool_autoscaler(&mut api).await;
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/api/v1/namespaces/shop/pods?&labelSelector=faas.dev%2Fpool%3Ddefault",
-    )
-    .await;
-    reply.json(200, &list("PodList", vec![]));
-    let (_, reply) = expect(
-        &mut api,
-        "GET",
-        "/api/v1/namespaces/shop/configmaps/fn-hello",
-    )
-    .await;
+
+    // Tampered: the ConfigMap holds other bytes than the pinned digest.
+    let pass = run(labelled.clone(), &ctx).await;
+    let reply = answer_up_to_the_configmap(&mut api).await;
     reply.json(
         200,
         &json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -1026,6 +1033,17 @@ async fn a_tampered_or_missing_artifact_keeps_the_function_not_ready_with_the_re
     );
     let (_, message) = expect_refused(&mut api, &f_copy, "ArtifactDigestMismatch").await;
     assert!(message.contains("pins 0000"), "{message}");
+    pass.await.unwrap().expect("pass succeeds");
+
+    // Missing: the ConfigMap does not exist.
+    let pass = run(labelled, &ctx).await;
+    let reply = answer_up_to_the_configmap(&mut api).await;
+    reply.not_found("configmaps \"fn-hello\" not found");
+    let (_, message) = expect_refused(&mut api, &f_copy, "ArtifactNotFound").await;
+    assert!(
+        message.contains("ConfigMap fn-hello does not exist in namespace shop"),
+        "{message}"
+    );
     pass.await.unwrap().expect("pass succeeds");
 }
 
@@ -1126,12 +1144,20 @@ async fn the_last_member_of_a_pool_takes_it_along_when_deleted() {
     }
     let (event, reply) = expect_event(&mut api).await;
     reply.json(201, &event);
-    let (_, reply) = expect(
+    // Only after the pool objects went: our finalizer, guarded by a test of its place.
+    let (patch, reply) = expect(
         &mut api,
         "PATCH",
         "/apis/faas.dev/v1alpha1/namespaces/shop/functions/orders?",
     )
     .await;
+    assert_eq!(
+        patch,
+        json!([
+            {"op": "test", "path": "/metadata/finalizers/0", "value": "faas.dev/cleanup"},
+            {"op": "remove", "path": "/metadata/finalizers/0"}
+        ])
+    );
     f.metadata.finalizers = None;
     reply.json(200, &serde_json::to_value(&f).unwrap());
     pass.await.unwrap().expect("cleanup succeeds");

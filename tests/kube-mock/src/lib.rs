@@ -48,9 +48,49 @@ pub async fn expect(handle: &mut Handle, method: &str, uri: &str) -> (Value, Rep
         (method, uri),
         "unexpected request"
     );
+    if method == "PATCH" {
+        check_patch_type(&request);
+    }
     let bytes = request.into_body().collect_bytes().await.unwrap();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (body, Reply(send))
+}
+
+/// What a real API server checks of a PATCH before anything else, checked here too (a path
+/// match alone would let through a patch type a real server refuses with 415):
+/// - a server-side apply (`fieldManager=` with `force=true`) is `application/apply-patch+yaml`;
+/// - a custom resource (`/apis/faas.dev/...`) never takes a strategic merge patch;
+/// - every patch names one of the types Kubernetes knows.
+pub fn check_patch_type(request: &Request<Body>) {
+    let uri = request.uri().to_string();
+    let content_type = request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let apply = uri.contains("fieldManager=") && uri.contains("force=true");
+    if apply {
+        assert_eq!(
+            content_type, "application/apply-patch+yaml",
+            "a server-side apply sent as {content_type:?}: PATCH {uri}"
+        );
+    }
+    assert!(
+        [
+            "application/apply-patch+yaml",
+            "application/merge-patch+json",
+            "application/json-patch+json",
+            "application/strategic-merge-patch+json",
+        ]
+        .contains(&content_type),
+        "PATCH {uri} with content-type {content_type:?}"
+    );
+    if request.uri().path().starts_with("/apis/faas.dev/") {
+        assert_ne!(
+            content_type, "application/strategic-merge-patch+json",
+            "a real API server refuses a strategic merge patch on a custom resource: PATCH {uri}"
+        );
+    }
 }
 
 /// The answer to one request.

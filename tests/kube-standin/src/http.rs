@@ -403,6 +403,16 @@ fn dispatch(
         (Method::PATCH, sub) => {
             let target = target(sub)?;
             let kind = PatchKind::from_content_type(content_type)?;
+            // As the real API server: custom resources have no strategic merge (no patch
+            // strategy metadata), so the patch is refused, not silently merged.
+            if kind == PatchKind::Strategic && res.crd.is_some() {
+                return Err(ApiError::unsupported_media_type(format!(
+                    "the body of the request was in an unknown format - accepted media types \
+                     include: application/json-patch+json, application/merge-patch+json, \
+                     application/apply-patch+yaml ({} is a custom resource)",
+                    res.plural
+                )));
+            }
             let (patched, created) = store.patch(
                 &res,
                 &version,

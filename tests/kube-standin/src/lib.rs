@@ -73,7 +73,8 @@
 //!   relists): a slow watcher never blocks a writer.
 //! * **Writes.** POST creates (409 AlreadyExists). PUT replaces (404 if missing). PATCH with
 //!   `application/merge-patch+json` (RFC 7386), `application/strategic-merge-patch+json`
-//!   (treated as a merge patch), `application/json-patch+json` (RFC 6902) and
+//!   (treated as a merge patch; refused with 415 on custom resources, as a real API server
+//!   does), `application/json-patch+json` (RFC 6902) and
 //!   `application/apply-patch+yaml` (server-side apply as a merge patch of the applied object,
 //!   JSON or YAML, into the existing one; created when absent; `fieldManager` and `force`
 //!   accepted and ignored). Any write whose body (or patched result) carries a

@@ -69,6 +69,8 @@ async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
     }
     std::fs::remove_file(dir.path().join("broken")).unwrap();
     let shots = repo_root().join("tests/ui/artifacts");
+    // Screenshots of an earlier run must not stand in for this one's.
+    let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
     let out = browser_script(
         "dashboard.mjs",
@@ -91,12 +93,20 @@ async fn a_browser_sees_the_functions_runs_one_and_reads_its_output() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(repo_root().join("tests/ui/artifacts/3-run.png").exists());
-    assert!(
-        repo_root()
-            .join("tests/ui/artifacts/5-job-log.png")
-            .exists()
-    );
+    // Every page the script walked through was shot, now, as a PNG.
+    for name in [
+        "1-functions",
+        "2-function",
+        "2b-suspended",
+        "3-run",
+        "4-runs",
+        "5-job-log",
+        "6-dead-letter",
+    ] {
+        let png = std::fs::read(shots.join(format!("{name}.png")))
+            .unwrap_or_else(|e| panic!("{name}.png: {e}"));
+        assert!(png.starts_with(b"\x89PNG\r\n"), "{name}.png is not a PNG");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

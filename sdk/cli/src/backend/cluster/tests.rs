@@ -595,6 +595,30 @@ async fn a_run_nobody_picks_up_or_that_fails_says_so() {
     );
     assert!(err.contains("faas-controller"), "{err}");
 
+    // A run that fails: followed to its end like a success, and given back as failed, with
+    // the function's answer (`faas run` then exits non-zero naming the phase).
+    let task = tokio::spawn({
+        let cluster = cluster.clone();
+        async move { super::run::run(&cluster, asked("nightly"), &TIMING).await }
+    });
+    let (_, reply) = expect(&mut handle, "GET", GET_FN).await;
+    reply.json(200, &scheduled_function());
+    let (request, reply) = expect(&mut handle, "POST", &format!("{RUNS}?")).await;
+    reply.json(201, &request);
+    let id = request["metadata"]["name"].as_str().unwrap().to_owned();
+    let mut failed = request.clone();
+    failed["status"] = json!({"phase": "Failed", "httpStatus": 500, "error": "boom"});
+    let (_, reply) = expect(&mut handle, "GET", &format!("{RUNS}/{id}")).await;
+    reply.json(200, &failed);
+    let run = tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("no more polling once the run ended")
+        .unwrap()
+        .unwrap();
+    let status = run.status.unwrap();
+    assert_eq!(status.phase, faas_api::RunPhase::Failed);
+    assert_eq!(status.http_status, Some(500));
+
     // An unknown schedule is refused before anything is created.
     let task =
         tokio::spawn(async move { super::run::run(&cluster, asked("weekly"), &TIMING).await });
