@@ -1307,3 +1307,99 @@ async fn a_run_cut_off_by_shutdown_is_resumed_by_the_next_scheduler_when_retries
     assert_eq!(fake_b.calls().len(), 1);
     assert_eq!(fake_b.calls()[0].1["x-faas-attempt"], "2");
 }
+
+/// A store whose claims of function `stuck`'s runs never answer (a disk that hangs), every
+/// other write going to the memory store.
+struct StallingStore(Arc<MemoryStore>);
+
+impl StallingStore {
+    fn stuck(run: &FunctionRun) -> bool {
+        run.spec.function == "stuck"
+    }
+}
+
+impl RunStore for StallingStore {
+    fn create(
+        &self,
+        run: FunctionRun,
+        cursor: Option<Cursor>,
+        prune: Option<faas_schedule::store::Prune>,
+    ) -> faas_schedule::store::StoreFuture<'_, bool> {
+        if Self::stuck(&run) {
+            return Box::pin(std::future::pending());
+        }
+        self.0.create(run, cursor, prune)
+    }
+    fn create_many<'a>(
+        &'a self,
+        runs: &'a [(FunctionRun, Option<Cursor>)],
+    ) -> faas_schedule::store::StoreFuture<'a, Vec<bool>> {
+        if runs.iter().any(|(run, _)| Self::stuck(run)) {
+            return Box::pin(std::future::pending());
+        }
+        self.0.create_many(runs)
+    }
+    fn update(
+        &self,
+        run: FunctionRun,
+        prune: Option<faas_schedule::store::Prune>,
+    ) -> faas_schedule::store::StoreFuture<'_, ()> {
+        self.0.update(run, prune)
+    }
+    fn get(&self, id: String) -> faas_schedule::store::StoreFuture<'_, Option<FunctionRun>> {
+        self.0.get(id)
+    }
+    fn list(&self, query: RunQuery) -> faas_schedule::store::StoreFuture<'_, Vec<FunctionRun>> {
+        self.0.list(query)
+    }
+    fn cursors(&self) -> faas_schedule::store::StoreFuture<'_, Vec<Cursor>> {
+        self.0.cursors()
+    }
+    fn set_cursor(&self, cursor: Cursor) -> faas_schedule::store::StoreFuture<'_, ()> {
+        self.0.set_cursor(cursor)
+    }
+    fn unfinished(&self) -> faas_schedule::store::StoreFuture<'_, Vec<FunctionRun>> {
+        self.0.unfinished()
+    }
+}
+
+/// ARCHITECTURE.md: the scheduler loop never awaits the store. Claims of one schedule's
+/// runs hang for ever (they fire on even seconds); another schedule (odd seconds) still fires
+/// every time, on time.
+#[tokio::test(start_paused = true)]
+async fn a_store_that_hangs_on_one_schedule_does_not_hold_back_the_others() {
+    let memory = Arc::new(MemoryStore::default());
+    let clock = Clock::starting_at(ORIGIN.parse().expect("origin"));
+    let fake = Fake::new(clock);
+    let runner = Runner::new(
+        Arc::new(StallingStore(Arc::clone(&memory))),
+        fake.clone(),
+        CronMetrics::unregistered(),
+        clock,
+        "a".to_owned(),
+    );
+    let scheduler = Scheduler::start(runner, SchedulerOptions::default());
+    scheduler.set_jobs(vec![
+        job("stuck", &schedule("even", "*/2 * * * * *")),
+        job("fine", &schedule("odd", "1/2 * * * * *")),
+    ]);
+    sleep_secs(10.2).await;
+    let calls: Vec<String> = fake
+        .calls()
+        .iter()
+        .map(|(at, _, _)| at.to_string())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "2026-01-01T00:00:01Z",
+            "2026-01-01T00:00:03Z",
+            "2026-01-01T00:00:05Z",
+            "2026-01-01T00:00:07Z",
+            "2026-01-01T00:00:09Z"
+        ],
+        "every odd second, on time, while the even ones' claims hang"
+    );
+    assert_eq!(runs(&memory, "fine").await.len(), 5);
+    assert!(runs(&memory, "stuck").await.is_empty());
+}

@@ -692,6 +692,53 @@ async fn stopping_with_a_batch_in_flight_releases_it_at_once() {
     );
 }
 
+/// ARCHITECTURE.md: a receive that is open when shutdown starts is not cut short (SQS may
+/// already have handed it messages); what it gets is released, not delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_open_at_shutdown_releases_what_it_gets() {
+    let moto = moto();
+    let name = unique("open-receive");
+    let url = moto
+        .create_queue(&name, &[(QueueAttributeName::VisibilityTimeout, "600")])
+        .await;
+    let target = Recorder::new(|_, _| Answer::ok());
+    let mut cfg = config(&url, "open-receive");
+    cfg.long_poll = Duration::from_secs(5);
+    let poller = start(moto, cfg, &target);
+    // The queue is empty: the poller sits in a long poll.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stopping = tokio::spawn(poller.stop(Some(Duration::from_secs(1))));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    moto.send(&url, "arrived while stopping").await;
+    tokio::time::timeout(Duration::from_secs(15), stopping)
+        .await
+        .expect("stopped within the long poll")
+        .unwrap();
+    assert!(target.bodies().is_empty(), "delivered after stop began");
+    let out = moto
+        .client()
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(2)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+        )
+        .send()
+        .await
+        .unwrap();
+    let [message] = out.messages() else {
+        panic!("the message is not receivable (hidden for the 600 s visibility?)");
+    };
+    let count = message.attributes().and_then(|a| {
+        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+    });
+    assert_eq!(
+        count.map(String::as_str),
+        Some("2"),
+        "received once by the open receive, released, received again here"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_lets_a_batch_finish_within_the_grace_period() {
     let moto = moto();

@@ -187,3 +187,59 @@ fn the_cluster_gateway_without_a_cluster_says_what_is_missing() {
         "{stderr}"
     );
 }
+
+/// ARCHITECTURE.md: an update never interrupts an in-flight request. A call is in flight on
+/// the old version while the artifact is replaced (the new one answers other calls), then
+/// while the function is deleted: both times it finishes with the old version's answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redeploy_or_a_delete_never_interrupts_a_call_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let artifact = d.join("live.wasm");
+    std::fs::copy(guest("hostile"), &artifact).unwrap();
+    let manifest = write_function(d, "live", &artifact, "  timeout: 30s\n");
+    let faas = Faas::start(d);
+    let slow = |faas: &Faas| {
+        let url = faas.url("/function/live/sleep");
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "3000")], "").await })
+    };
+
+    let in_flight = slow(&faas);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::copy(guest("hello"), d.join("next.wasm")).unwrap();
+    std::fs::rename(d.join("next.wasm"), &artifact).unwrap();
+    faas.eventually("the new version serving", || {
+        let url = faas.url("/function/live/ok");
+        async move { get(&url).await.text().starts_with("Hello from faas") }
+    })
+    .await;
+    assert!(
+        !in_flight.is_finished(),
+        "the new version served before the old call ended"
+    );
+    let answer = in_flight.await.unwrap();
+    assert_eq!((answer.status, answer.text().as_str()), (200, "slept"));
+
+    // Back to the slow version, then deleted under a call.
+    std::fs::copy(guest("hostile"), d.join("next.wasm")).unwrap();
+    std::fs::rename(d.join("next.wasm"), &artifact).unwrap();
+    faas.eventually("the old version back", || {
+        let url = faas.url("/function/live/ok");
+        async move { get(&url).await.text() == "ok" }
+    })
+    .await;
+    let in_flight = slow(&faas);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    std::fs::remove_file(&manifest).unwrap();
+    faas.eventually("the function gone", || {
+        let url = faas.url("/function/live/ok");
+        async move { get(&url).await.status == 404 }
+    })
+    .await;
+    assert!(
+        !in_flight.is_finished(),
+        "deleted only after the call ended"
+    );
+    let answer = in_flight.await.unwrap();
+    assert_eq!((answer.status, answer.text().as_str()), (200, "slept"));
+}
