@@ -440,10 +440,10 @@ pub async fn function_runs_detail(platform: &Platform, function: &str) -> serde_
 /// `a=b&c=d`, percent-decoded: the CLI escapes every value it sends, so a filter holding a
 /// reserved character arrives as that character (and a name that cannot exist simply matches
 /// nothing) instead of splitting into other parameters.
-pub(crate) struct Query(Vec<(String, String)>);
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
-    pub(crate) fn parse(query: Option<&str>) -> Self {
+    pub fn parse(query: Option<&str>) -> Self {
         Query(
             query
                 .unwrap_or_default()
@@ -458,7 +458,7 @@ impl Query {
     }
 
     /// The value of `key`, if it is there and not empty.
-    pub(crate) fn get(&self, key: &str) -> Option<&str> {
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
@@ -467,7 +467,7 @@ impl Query {
     }
 
     /// Every value of `key`, in order (a parameter given several times).
-    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.0
             .iter()
             .filter(move |(k, _)| k == key)
@@ -494,7 +494,7 @@ impl Query {
 
 /// One percent-decoded URL component (path segment or query key/value); bytes that are not
 /// UTF-8 become U+FFFD, which no name, phase or number contains.
-pub(crate) fn decoded(component: &str) -> String {
+pub fn decoded(component: &str) -> String {
     percent_encoding::percent_decode_str(component)
         .decode_utf8_lossy()
         .into_owned()

@@ -100,6 +100,65 @@ struct Descriptor {
     annotations: std::collections::BTreeMap<String, String>,
 }
 
+/// The one WebAssembly layer of a pulled image manifest (`body`, as the registry sent it), or
+/// why there is none. Its digest is checked to be a sha256 digest before anything uses it: it
+/// becomes part of the next URL, and a registry is not trusted to send only digests there.
+pub fn wasm_layer(reference: &Reference, body: &[u8]) -> Result<WasmLayer, OciError> {
+    let not_wasm = |why: String| OciError::NotWasm {
+        what: reference.to_string(),
+        why,
+    };
+    let manifest: Manifest = serde_json::from_slice(body)
+        .map_err(|e| not_wasm(format!("the manifest is not an OCI image manifest: {e}")))?;
+    let layer = match manifest
+        .layers
+        .iter()
+        .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [one] => (*one).clone(),
+        [] => {
+            let types: Vec<&str> = manifest
+                .layers
+                .iter()
+                .map(|l| l.media_type.as_str())
+                .collect();
+            return Err(not_wasm(format!(
+                "no {WASM_LAYER_MEDIA_TYPE} layer (layers: {}); is it a container image?",
+                if types.is_empty() {
+                    "none".to_owned()
+                } else {
+                    types.join(", ")
+                }
+            )));
+        }
+        _ => {
+            return Err(not_wasm(format!(
+                "more than one {WASM_LAYER_MEDIA_TYPE} layer"
+            )));
+        }
+    };
+    let hex = layer.digest.strip_prefix("sha256:").unwrap_or_default();
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(not_wasm(format!(
+            "the module layer's digest {:?} is not a sha256 digest",
+            layer.digest.chars().take(80).collect::<String>()
+        )));
+    }
+    Ok(WasmLayer {
+        digest: layer.digest,
+        size: layer.size,
+    })
+}
+
+/// The WebAssembly layer of an image manifest: `sha256:<64 hex>` and its declared size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WasmLayer {
+    pub digest: String,
+    pub size: u64,
+}
+
 /// The result of a push.
 #[derive(Debug, Clone)]
 pub struct Pushed {
@@ -358,44 +417,7 @@ impl Registry {
                 actual: manifest_digest,
             });
         }
-        let manifest: Manifest =
-            serde_json::from_slice(&answer.body).map_err(|e| OciError::NotWasm {
-                what: reference.to_string(),
-                why: format!("the manifest is not an OCI image manifest: {e}"),
-            })?;
-        let layer = match manifest
-            .layers
-            .iter()
-            .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [one] => (*one).clone(),
-            [] => {
-                let types: Vec<&str> = manifest
-                    .layers
-                    .iter()
-                    .map(|l| l.media_type.as_str())
-                    .collect();
-                return Err(OciError::NotWasm {
-                    what: reference.to_string(),
-                    why: format!(
-                        "no {WASM_LAYER_MEDIA_TYPE} layer (layers: {}); is it a container image?",
-                        if types.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            types.join(", ")
-                        }
-                    ),
-                });
-            }
-            _ => {
-                return Err(OciError::NotWasm {
-                    what: reference.to_string(),
-                    why: format!("more than one {WASM_LAYER_MEDIA_TYPE} layer"),
-                });
-            }
-        };
+        let layer = wasm_layer(reference, &answer.body)?;
         if layer.size > self.max_artifact_bytes {
             return Err(OciError::TooLarge {
                 what: format!("the module of {reference} ({} bytes)", layer.size),
@@ -516,5 +538,44 @@ mod tests {
         assert_eq!(wasm_kind(&component), Ok(WasmKind::Component));
         assert!(wasm_kind(b"#!/bin/sh\necho hi").is_err());
         assert!(wasm_kind(b"").is_err());
+    }
+
+    #[test]
+    fn the_wasm_layer_of_a_manifest_is_one_layer_with_a_sha256_digest() {
+        let reference = Reference::parse("registry.example/team/fn:v1").expect("reference");
+        let manifest = |layers: &str| {
+            format!(
+                r#"{{"schemaVersion": 2, "config": {{"mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a", "size": 2}},
+                    "layers": [{layers}]}}"#
+            )
+        };
+        let good = format!("sha256:{}", "ab".repeat(32));
+        let layer =
+            format!(r#"{{"mediaType": "application/wasm", "digest": "{good}", "size": 7}}"#);
+        assert_eq!(
+            wasm_layer(&reference, manifest(&layer).as_bytes()).expect("a wasm layer"),
+            WasmLayer {
+                digest: good.clone(),
+                size: 7
+            }
+        );
+        // A digest is part of the next URL: anything but sha256 hex is refused.
+        for digest in [
+            "sha256:../../v2/other/blobs/x",
+            "sha256:AB",
+            "md5:00",
+            "",
+            &format!("sha256:{}", "AB".repeat(32)),
+        ] {
+            let layer =
+                format!(r#"{{"mediaType": "application/wasm", "digest": "{digest}", "size": 7}}"#);
+            let err = wasm_layer(&reference, manifest(&layer).as_bytes()).expect_err(digest);
+            assert!(err.to_string().contains("is not a sha256 digest"), "{err}");
+        }
+        let two = format!("{layer}, {layer}");
+        assert!(wasm_layer(&reference, manifest(&two).as_bytes()).is_err());
+        assert!(wasm_layer(&reference, manifest("").as_bytes()).is_err());
+        assert!(wasm_layer(&reference, b"not json").is_err());
     }
 }
