@@ -12,6 +12,7 @@ pub mod moto;
 pub mod registry;
 pub mod scenarios;
 pub mod skip;
+pub mod state;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
+use faas_api::backoff::Backoff;
 use faas_api::contract;
 use faas_runtime::CallContext;
 use faas_runtime::cgi::CgiRoute;
@@ -298,15 +299,36 @@ enum Settle {
     Dead(String),
 }
 
+/// How many times a settlement the queue refuses is tried (a full disk, a network blip), the
+/// waits growing from [`SETTLE_FIRST_WAIT`] to [`SETTLE_MAX_WAIT`] (about 16 s in all). Without
+/// them a call that ran would wait out its lease (15 minutes on SQLite) and run again for want
+/// of one write. After the last try the lease or visibility timeout brings it back: at least
+/// once, never lost. A shutdown's grace period bounds the tries too.
+const SETTLE_TRIES: u32 = 8;
+const SETTLE_FIRST_WAIT: Duration = Duration::from_millis(200);
+const SETTLE_MAX_WAIT: Duration = Duration::from_secs(5);
+
 async fn settle(queue: &dyn AsyncQueue, delivery: &Delivery, settlement: Settle) {
-    let result = match &settlement {
-        Settle::Done => queue.complete(delivery).await,
-        Settle::Retry(delay) => queue.retry(delivery, *delay).await,
-        Settle::Dead(reason) => queue.dead_letter(delivery, reason).await,
-    };
-    if let Err(e) = result {
-        // The lease or visibility timeout brings it back: at least once, never lost.
-        tracing::warn!(queue = %queue.describe(), error = %e, "async calls: cannot settle a call; it will be delivered again");
+    let mut waits = Backoff::new(SETTLE_FIRST_WAIT, SETTLE_MAX_WAIT);
+    loop {
+        let result = match &settlement {
+            Settle::Done => queue.complete(delivery).await,
+            Settle::Retry(delay) => queue.retry(delivery, *delay).await,
+            Settle::Dead(reason) => queue.dead_letter(delivery, reason).await,
+        };
+        let Err(e) = result else {
+            if waits.failures() > 0 {
+                tracing::info!(queue = %queue.describe(), tries = waits.failures() + 1, "async calls: a call settled after the queue refused it");
+            }
+            return;
+        };
+        if waits.failures() + 1 >= SETTLE_TRIES {
+            tracing::warn!(queue = %queue.describe(), error = %e, tries = SETTLE_TRIES, "async calls: cannot settle a call; it will be delivered again");
+            return;
+        }
+        let wait = waits.fail();
+        tracing::warn!(queue = %queue.describe(), error = %e, retry_in = ?wait, "async calls: cannot settle a call; trying again");
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -426,6 +448,48 @@ async fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_settlement_the_queue_refuses_for_a_while_is_tried_again() {
+        use crate::async_call::sqlite::SqliteQueue;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("async.db");
+        let queue = SqliteQueue::open(&path).expect("open");
+        let call = AsyncCall {
+            call_id: "c1".into(),
+            function: "f".into(),
+            method: "POST".into(),
+            path: "/".into(),
+            headers: Vec::new(),
+            body: bytes::Bytes::from_static(b"x"),
+            callback_url: None,
+            accepted_at: "2026-12-07T00:00:00Z".into(),
+        };
+        queue.send(&call).await.expect("send");
+        let delivery = queue
+            .receive(1, Duration::ZERO)
+            .await
+            .expect("receive")
+            .pop()
+            .expect("a delivery");
+        // The store refuses to delete (standing for a full disk) until the test lets it.
+        let other = rusqlite::Connection::open(&path).expect("open");
+        other
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE DELETE ON async_calls
+                 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+            )
+            .expect("trigger");
+        let settling = settle(&queue, &delivery, Settle::Done);
+        let freeing = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            other
+                .execute_batch("DROP TRIGGER refuse")
+                .expect("drop trigger");
+        };
+        tokio::join!(settling, freeing);
+        assert_eq!(queue.pending().await.expect("pending"), 0, "settled");
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

@@ -78,29 +78,6 @@ fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The run records of `function` in the run store at `db`, as the API would show them.
-fn stored_runs(db: &Path, function: &str) -> Vec<serde_json::Value> {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import json,sqlite3,sys\n\
-             rows = sqlite3.connect(sys.argv[1]).execute(\n\
-                 'SELECT body FROM runs WHERE function = ? ORDER BY seq', (sys.argv[2],))\n\
-             print(json.dumps([json.loads(body) for (body,) in rows]))",
-        ])
-        .arg(db)
-        .arg(function)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reading {}: {}",
-        db.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// `POST /async-function/work` with `tag`; whether it was answered 202. A platform killed
 /// meanwhile gives no answer: such a call counts as not accepted.
 async fn call_async(base: &str, tag: &str) -> bool {
@@ -216,7 +193,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_it_promised() {
     // The run records as the clean stop left them: read from the store itself, after the
     // exit (through the API before it, the tick that is running at that moment would look
     // unfinished; the schedule fires every second, so there nearly always is one).
-    let runs = stored_runs(&state.path().join("runs.db"), "tick");
+    let runs = faas_e2e::state::stored_runs(&state.path().join("runs.db"), "tick");
 
     // SQS: the queue is empty, so every message was deleted; each only after a successful
     // answer, so each was handled.
@@ -300,19 +277,10 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_it_promised() {
 
     // The stores are whole.
     for db in ["runs.db", "async.db"] {
-        let check = std::process::Command::new("python3")
-            .args([
-                "-c",
-                "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])",
-            ])
-            .arg(state.path().join(db))
-            .output()
-            .unwrap();
         assert_eq!(
-            String::from_utf8_lossy(&check.stdout).trim(),
+            faas_e2e::state::integrity_check(&state.path().join(db)),
             "ok",
-            "{db}: {}",
-            String::from_utf8_lossy(&check.stderr)
+            "{db}"
         );
     }
     let phases: BTreeMap<&str, usize> =

@@ -13,6 +13,7 @@ mod dlq;
 mod errors;
 mod examples;
 mod first_hour;
+mod full_disk;
 mod hostile;
 mod identity;
 mod jobs;
