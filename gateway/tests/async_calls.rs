@@ -342,7 +342,7 @@ async fn sqs_queue_calls_back_retries_and_dead_letters() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
+async fn sqlite_queue_keeps_the_same_contract() {
     let state = tempfile::tempdir().unwrap();
     let path = state.path().join("async.db");
     let queue = Arc::new(SqliteQueue::open(&path).unwrap());
@@ -402,32 +402,10 @@ async fn sqlite_queue_keeps_the_same_contract_and_survives_a_restart() {
     assert_eq!(dead[0].attempts, Some(3));
     assert!(dead[0].reason.contains("last answer 500"), "{:?}", dead[0]);
     assert_eq!(queue.pending().await.unwrap(), 0);
+    // A restart (a call leased by a worker that died is run by the next one) is
+    // a_sqlite_call_whose_worker_dies_is_run_by_the_next_worker: here the platform, which
+    // holds the queue, lives on.
     worker.shutdown(Duration::from_secs(5)).await;
-
-    // A call leased by a process that died is delivered again by the next one.
-    let call = faas_gateway::async_call::AsyncCall {
-        call_id: "c-restart".into(),
-        function: "hostile".into(),
-        method: "POST".into(),
-        path: "/ok".into(),
-        headers: Vec::new(),
-        body: Bytes::new(),
-        callback_url: None,
-        accepted_at: "2026-11-29T00:00:00Z".into(),
-    };
-    queue.send(&call).await.unwrap();
-    let leased = queue.receive(10, Duration::from_secs(1)).await.unwrap();
-    assert_eq!(leased.len(), 1);
-    assert!(
-        queue.receive(10, Duration::ZERO).await.unwrap().is_empty(),
-        "leased"
-    );
-    drop(queue);
-    let reopened = SqliteQueue::open(&path).unwrap();
-    let again = reopened.receive(10, Duration::from_secs(1)).await.unwrap();
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].attempt, 2);
-    assert_eq!(again[0].call.as_ref().unwrap().call_id, "c-restart");
 }
 
 /// In a cluster anyone who reaches the ALB chooses the callback URL: unless allowed, a
@@ -616,4 +594,140 @@ async fn sqs_dead_letters_are_replayed_and_discarded_as_selected() {
     // "All" takes the message that is not a call too.
     assert_eq!(queue.discard(&Selection::default()).await.unwrap().count, 2);
     assert_eq!(moto.counts(&dlq).await, (0, 0));
+}
+
+/// Opens the queue a worker consumes (inside the runtime that worker runs on).
+type OpenQueue<'a> =
+    &'a dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Arc<dyn AsyncQueue>>>>;
+
+/// A worker dies with a call in flight: its whole runtime is dropped at once, as its process
+/// would be by SIGKILL, so nothing of it settles, extends or calls back. The next worker on
+/// the same queue runs the call, to its callback, as one of `attempts`; nothing is left
+/// behind.
+fn a_call_whose_worker_dies_is_run_by_the_next_one(
+    main: &tokio::runtime::Runtime,
+    open: OpenQueue<'_>,
+    leased: &dyn Fn() -> bool,
+    drained: &dyn Fn() -> bool,
+    attempts: std::ops::RangeInclusive<u32>,
+) {
+    let settings = AsyncSettings {
+        max_attempts: 3,
+        retry_base: Duration::from_secs(1),
+        internal_callbacks: true,
+        ..AsyncSettings::default()
+    };
+    let (callback, mut callbacks) = main.block_on(receiver());
+    let state = tempfile::tempdir().unwrap();
+
+    let first = tokio::runtime::Runtime::new().unwrap();
+    let (dying, worker, id) = first.block_on(async {
+        let (platform, gateway) = platform(state.path()).await;
+        let queue = open().await;
+        let _ = platform.async_queue.set(Arc::clone(&queue));
+        let worker = Worker::start(&platform, queue, settings.clone());
+        // Busy for 1.5 s: long enough to die in, short enough to run again.
+        let (status, headers, accepted) = post(
+            gateway,
+            "/async-function/hostile/sleep",
+            &[("x-callback-url", &callback), ("x-sleep-ms", "1500")],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = headers["x-call-id"].to_str().unwrap().to_owned();
+        (platform, worker, id)
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !leased() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call was never taken"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.shutdown_background();
+    drop((worker, dying));
+    assert!(
+        callbacks.try_recv().is_err(),
+        "the call finished before its worker died: nothing was tested"
+    );
+
+    let second = tokio::runtime::Runtime::new().unwrap();
+    let worker = second.block_on(async {
+        let (platform, _gateway) = platform(state.path()).await;
+        let queue = open().await;
+        let _ = platform.async_queue.set(Arc::clone(&queue));
+        Worker::start(&platform, queue, settings)
+    });
+    let done = main.block_on(next_callback(&mut callbacks, Duration::from_secs(30)));
+    assert_eq!(header(&done, "x-call-id"), id);
+    assert_eq!(header(&done, "x-function-status"), "200");
+    let made: u32 = header(&done, "x-faas-attempts").parse().unwrap();
+    assert!(
+        attempts.contains(&made),
+        "attempt {made}, not in {attempts:?}"
+    );
+    assert_eq!(done.body, Bytes::from_static(b"slept"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !drained() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call was not settled after it ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    second.block_on(worker.shutdown(Duration::from_secs(5)));
+}
+
+#[test]
+fn an_sqs_call_whose_worker_dies_is_run_by_the_next_worker() {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let moto = faas_e2e::moto::moto();
+    let (url, _dlq) = main.block_on(with_dead_letters(
+        moto,
+        &format!("async-worker-dies-{}", std::process::id()),
+        // Short, so the call is visible again soon after nobody extends it.
+        &[(QueueAttributeName::VisibilityTimeout, "2")],
+    ));
+    let open_url = url.clone();
+    let open = move || {
+        let url = open_url.clone();
+        Box::pin(async move {
+            // Clients of the runtime the worker runs on: connections die with it.
+            let clients = faas_sqs::client::Clients::new(faas_e2e::moto::moto().sdk_config());
+            Arc::new(SqsQueue::open(&clients, &url).await.unwrap()) as Arc<dyn AsyncQueue>
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
+    };
+    let leased = || main.block_on(moto.counts(&url)) == (0, 1);
+    let drained = || main.block_on(moto.counts(&url)) == (0, 0);
+    // Attempt 2, or 3: the dead worker's long poll, still open at the server, may take the
+    // message once more when it becomes visible (SQS counts it as a receive, as it does
+    // when a real process is killed mid-poll).
+    a_call_whose_worker_dies_is_run_by_the_next_one(&main, &open, &leased, &drained, 2..=3);
+}
+
+#[test]
+fn a_sqlite_call_whose_worker_dies_is_run_by_the_next_worker() {
+    let main = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("async.db");
+    let open_path = path.clone();
+    let open = move || {
+        let path = open_path.clone();
+        Box::pin(async move { Arc::new(SqliteQueue::open(&path).unwrap()) as Arc<dyn AsyncQueue> })
+            as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>
+    };
+    let count = |condition: &str| -> i64 {
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.query_row(
+            &format!("SELECT COUNT(*) FROM async_calls WHERE {condition}"),
+            [],
+            |row| row.get(0),
+        )
+        .unwrap_or(0)
+    };
+    let leased = || count("leased = 1 AND dead = 0") == 1;
+    let drained = || count("1 = 1") == 0;
+    a_call_whose_worker_dies_is_run_by_the_next_one(&main, &open, &leased, &drained, 2..=2);
 }
