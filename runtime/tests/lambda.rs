@@ -60,6 +60,17 @@ fn awslambdaric_available() -> bool {
 }
 
 fn python(dir: &Path, module: &str, source: &str, timeout: Duration) -> ProcessFunction {
+    python_with(dir, module, source, timeout, 4)
+}
+
+/// [`python`] with at most `processes` handler processes.
+fn python_with(
+    dir: &Path,
+    module: &str,
+    source: &str,
+    timeout: Duration,
+    processes: u32,
+) -> ProcessFunction {
     assert!(
         awslambdaric_available(),
         "awslambdaric is not installed: pip install awslambdaric (scripts/test.sh does)"
@@ -81,7 +92,7 @@ fn python(dir: &Path, module: &str, source: &str, timeout: Duration) -> ProcessF
         limits: Limits {
             timeout,
             memory_bytes: 256 << 20,
-            concurrency: 4,
+            concurrency: processes,
             ..Limits::default()
         },
     };
@@ -341,4 +352,70 @@ async fn concurrent_invocations_get_their_own_handler_processes() {
         "{status}"
     );
     assert_eq!(status["maxHandlerProcesses"], 4);
+}
+
+/// Records each invocation's path in `ran.log` before answering; `/slow` takes 2 s.
+const RECORDING_HANDLER: &str = r#"
+import time
+
+def handler(event, context):
+    path = event.get("path", "")
+    with open("ran.log", "a") as log:
+        log.write(path + "\n")
+    if path == "/slow":
+        time.sleep(2)
+    return {"statusCode": 200, "headers": {"content-type": "text/plain"}, "body": path}
+"#;
+
+/// The architecture's invariant: an invocation is handed to a handler only while its caller
+/// still waits. With the one handler process busy, a call whose caller gives up while it is
+/// queued is never run, even once the process asks for work again; the next call is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invocation_whose_caller_gave_up_is_never_handed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = std::sync::Arc::new(python_with(
+        dir.path(),
+        "app",
+        RECORDING_HANDLER,
+        Duration::from_secs(20),
+        1,
+    ));
+    // Warm: the process is up and has asked for work once.
+    let (status, _, body) = call(&f, request("GET", "/warm", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!((status, &body[..]), (200, &b"/warm"[..]));
+    let slow = {
+        let f = std::sync::Arc::clone(&f);
+        tokio::spawn(async move { call(&f, request("GET", "/slow", "text/plain", b"")).await })
+    };
+    let ran = || std::fs::read_to_string(dir.path().join("ran.log")).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !ran().contains("/slow") {
+        assert!(std::time::Instant::now() < deadline, "/slow never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The one process is busy: this call waits in the queue, and its caller gives up.
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(300),
+        call(&f, request("GET", "/abandoned", "text/plain", b"")),
+    )
+    .await;
+    assert!(
+        abandoned.is_err(),
+        "answered while the only process was busy"
+    );
+    let (status, _, _) = slow.await.unwrap().unwrap();
+    assert_eq!(status, 200);
+    let (status, _, body) = call(&f, request("GET", "/after", "text/plain", b""))
+        .await
+        .unwrap();
+    assert_eq!((status, &body[..]), (200, &b"/after"[..]));
+    let status = f.status().unwrap();
+    assert_eq!(status["maxHandlerProcesses"], 1, "{status}");
+    assert_eq!(
+        ran().lines().collect::<Vec<_>>(),
+        ["/warm", "/slow", "/after"],
+        "the abandoned call ran"
+    );
 }
