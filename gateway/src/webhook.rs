@@ -254,7 +254,7 @@ async fn request_run(
     })
     .map_err(|why| json_error(StatusCode::PAYLOAD_TOO_LARGE, "BodyTooLarge", &why))?;
     let runs: kube::Api<faas_api::FunctionRun> = kube::Api::namespaced(client.clone(), namespace);
-    runs.create(&kube::api::PostParams::default(), &asked)
+    runs.create(&crate::cluster::scaler::write_params(), &asked)
         .await
         .map_err(|e| {
             tracing::warn!(run = %id, error = %e, "a webhook's run could not be requested");
@@ -430,6 +430,34 @@ mod tests {
         ] {
             assert!(!shows_token(&refused, Some(body), TOKEN), "{refused:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_run_is_requested_under_the_gateways_field_manager() {
+        let function: Function = serde_yaml::from_str(
+            "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: deploy, namespace: shop}\n\
+             spec:\n  runtime: {container: {image: deploy:1, mode: job}}\n  \
+             webhook:\n    tokenSecret: {secretKeyRef: {name: hooks, key: deploy}}\n",
+        )
+        .expect("a function");
+        let webhook = function.spec.webhook.clone().expect("a webhook");
+        let body = Bytes::from_static(b"{}");
+        let (given, resolved) = options_of(&function, &webhook, &body).expect("resolved");
+        let (client, mut handle) = faas_kube_mock::client("shop");
+        let requesting = tokio::spawn(async move {
+            request_run(&client, &function, &webhook, &given, resolved, &body).await
+        });
+        let (run, reply) = faas_kube_mock::expect(
+            &mut handle,
+            "POST",
+            "/apis/faas.dev/v1alpha1/namespaces/shop/functionruns?&fieldManager=faas-gateway",
+        )
+        .await;
+        assert_eq!(run["spec"]["function"], "deploy", "{run}");
+        assert_eq!(run["spec"]["trigger"], "webhook", "{run}");
+        reply.json(201, &run);
+        let id = requesting.await.expect("joined").expect("requested");
+        assert_eq!(run["metadata"]["name"], id.as_str());
     }
 
     #[test]

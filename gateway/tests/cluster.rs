@@ -163,6 +163,13 @@ impl MockApi {
                     state
                         .writes
                         .push((method.clone(), path.clone(), body.clone()));
+                    // Every write names the gateway as its field manager (what a real
+                    // server records in managedFields).
+                    if !uri.contains("fieldManager=faas-gateway") {
+                        state
+                            .violations
+                            .push(format!("{method} {uri} without fieldManager=faas-gateway"));
+                    }
                 }
                 // The gateways' Leases (in the client's namespace, "shop" here).
                 if path.contains("/apis/coordination.k8s.io/v1/namespaces/shop/leases") {

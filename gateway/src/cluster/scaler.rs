@@ -345,7 +345,10 @@ impl ScaleTarget {
     }
 }
 
-fn write_params() -> PostParams {
+/// Parameters of every create and replace the gateway makes (its Leases, scale, a webhook's
+/// `FunctionRun`): its writes carry its name as their field manager, so `managedFields` say
+/// which component owns what.
+pub fn write_params() -> PostParams {
     PostParams {
         field_manager: Some(FIELD_MANAGER.to_owned()),
         ..PostParams::default()
