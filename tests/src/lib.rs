@@ -168,6 +168,15 @@ pub struct Launch {
     pub build: bool,
 }
 
+/// The lines of the text file at `path`; none when it does not exist (yet).
+pub fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A free loopback port (bound, read, released: a test then gives it to a server).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -91,11 +91,22 @@ impl Gateway {
     }
 
     pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
-        let reply = self
-            .send(http::Method::GET, path, &[], Bytes::new())
-            .await?;
+        self.json_of(http::Method::GET, path).await
+    }
+
+    /// `POST path` without a body (an action: cancel, replay, redrive); its JSON answer
+    /// (`null` when it has none), or the gateway's error as the message.
+    pub async fn post_action(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.json_of(http::Method::POST, path).await
+    }
+
+    async fn json_of(&self, method: http::Method, path: &str) -> anyhow::Result<serde_json::Value> {
+        let reply = self.send(method, path, &[], Bytes::new()).await?;
         if !reply.status.is_success() {
             bail!("{}", reply.error_message());
+        }
+        if reply.body.is_empty() {
+            return Ok(serde_json::Value::Null);
         }
         serde_json::from_slice(&reply.body).context("the gateway answered with invalid JSON")
     }

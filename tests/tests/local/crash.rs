@@ -70,14 +70,6 @@ fn functions(dir: &Path, queue_url: &str) {
     );
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `POST /async-function/work` with `tag`; whether it was answered 202. A platform killed
 /// meanwhile gives no answer: such a call counts as not accepted.
 async fn call_async(base: &str, tag: &str) -> bool {
@@ -197,7 +189,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_it_promised() {
 
     // SQS: the queue is empty, so every message was deleted; each only after a successful
     // answer, so each was handled.
-    let handled = lines(&dir.path().join("sqs.log"));
+    let handled = file_lines(&dir.path().join("sqs.log"));
     let handled_set: BTreeSet<String> = handled.iter().cloned().collect();
     let unhandled: Vec<_> = sent_messages.difference(&handled_set).collect();
     assert!(
@@ -207,7 +199,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_it_promised() {
     let sqs_twice = handled.len() - handled_set.len();
 
     // Async: every 202 ran or is a dead letter.
-    let done = lines(&dir.path().join("work.log"));
+    let done = file_lines(&dir.path().join("work.log"));
     let done_set: BTreeSet<String> = done.iter().cloned().collect();
     let dead_set: BTreeSet<String> = dead
         .as_array()
@@ -249,7 +241,7 @@ async fn sigkill_at_random_moments_loses_and_doubles_nothing_it_promised() {
         open.is_empty(),
         "runs left unfinished after a clean stop: {open:?}"
     );
-    let ticks = lines(&dir.path().join("ticks.log"));
+    let ticks = file_lines(&dir.path().join("ticks.log"));
     let ended: Vec<&str> = ticks
         .iter()
         .filter_map(|l| l.strip_prefix("end "))

@@ -40,14 +40,6 @@ fn functions(dir: &Path) {
     );
 }
 
-fn lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 async fn call_async(faas: &Faas, tag: &str) -> Reply {
     send(
         "POST",
@@ -167,7 +159,9 @@ async fn a_full_disk_refuses_what_it_cannot_record_and_loses_nothing_it_accepted
     assert_eq!(faas.wait_exit(Duration::from_secs(30)), Some(0));
 
     // Nothing accepted was lost.
-    let done: BTreeSet<String> = lines(&dir.path().join("work.log")).into_iter().collect();
+    let done: BTreeSet<String> = file_lines(&dir.path().join("work.log"))
+        .into_iter()
+        .collect();
     let lost: Vec<_> = accepted.difference(&done).collect();
     assert!(lost.is_empty(), "accepted (202) but never run: {lost:?}");
     // Every execution has its record, and every record is finished.
@@ -184,7 +178,7 @@ async fn a_full_disk_refuses_what_it_cannot_record_and_loses_nothing_it_accepted
             "left unfinished: {run}"
         );
     }
-    let ticks = lines(&dir.path().join("ticks.log"));
+    let ticks = file_lines(&dir.path().join("ticks.log"));
     for end in ticks.iter().filter_map(|l| l.strip_prefix("end ")) {
         assert!(by_time.contains(end), "ran at {end} without a record");
     }

@@ -471,18 +471,9 @@ impl Backend for Local {
 
     fn cancel_run<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<()>> {
         async move {
-            let reply = self
-                .gateway
-                .send(
-                    http::Method::POST,
-                    &format!("/system/runs/{}/cancel", encode(id)),
-                    &[],
-                    Bytes::new(),
-                )
+            self.gateway
+                .post_action(&format!("/system/runs/{}/cancel", encode(id)))
                 .await?;
-            if !reply.status.is_success() {
-                bail!("{}", reply.error_message());
-            }
             Ok(())
         }
         .boxed()
@@ -514,19 +505,13 @@ impl Backend for Local {
                 query.push(format!("function={}", encode(function)));
             }
             let action = if replay { "replay" } else { "discard" };
-            let reply = self
+            let answer = self
                 .gateway
-                .send(
-                    http::Method::POST,
-                    &format!("/system/async/dead-letters/{action}?{}", query.join("&")),
-                    &[],
-                    Bytes::new(),
-                )
+                .post_action(&format!(
+                    "/system/async/dead-letters/{action}?{}",
+                    query.join("&")
+                ))
                 .await?;
-            if !reply.status.is_success() {
-                bail!("{}", reply.error_message());
-            }
-            let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
             Ok(answer[if replay { "replayed" } else { "discarded" }]
                 .as_u64()
                 .unwrap_or(0))
@@ -541,22 +526,13 @@ impl Backend for Local {
     ) -> BoxFuture<'a, anyhow::Result<Vec<serde_json::Value>>> {
         async move {
             let query = queue.map_or(String::new(), |q| format!("?queue={}", encode(q)));
-            let reply = self
+            let answer = self
                 .gateway
-                .send(
-                    http::Method::POST,
-                    &format!(
-                        "/system/functions/{}/triggers/sqs/redrive{query}",
-                        encode(name)
-                    ),
-                    &[],
-                    Bytes::new(),
-                )
+                .post_action(&format!(
+                    "/system/functions/{}/triggers/sqs/redrive{query}",
+                    encode(name)
+                ))
                 .await?;
-            if !reply.status.is_success() {
-                bail!("{}", reply.error_message());
-            }
-            let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
             Ok(answer["queues"].as_array().cloned().unwrap_or_default())
         }
         .boxed()
