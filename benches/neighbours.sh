@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Trap isolation: what a function whose guest traps on every request costs the functions
+# beside it. One `faas up` serves the hello component and the hostile guest as two
+# functions; hello is loaded with wrk three times, one after another, with the same
+# parameters each time:
+#   alone          hello only
+#   beside ok      hello while NEIGHBOUR_CONNECTIONS connections call the hostile guest's
+#                  `ok` mode (a well-behaved neighbour)
+#   beside traps   hello while the same connections call its `panic` mode (a trap each)
+# The figure is hello's req/s beside traps over beside ok: what traps cost beyond the CPU
+# any busy neighbour takes on the same cores (goal >= 0.95). Loopback only.
+#
+#   bash benches/neighbours.sh
+#
+# Environment: DURATION=10s WARMUP=2s THREADS=1 CONNECTIONS=32 NEIGHBOUR_CONNECTIONS=8
+#              SKIP_BUILD=1 (use what is built)
+set -euo pipefail
+
+BENCH=neighbours
+# shellcheck source=benches/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+DURATION="${DURATION:-10s}"
+WARMUP="${WARMUP:-2s}"
+THREADS="${THREADS:-1}"
+CONNECTIONS="${CONNECTIONS:-32}"
+NEIGHBOUR_CONNECTIONS="${NEIGHBOUR_CONNECTIONS:-8}"
+
+build_or_reuse
+HOSTILE="$ROOT/examples/target/wasm32-wasip2/release/hostile.wasm"
+[[ -f "$HOSTILE" ]] || HOSTILE="$ROOT/tests/fixtures/hostile.wasm"
+command -v wrk >/dev/null || { log "wrk is not installed (apt-get install wrk)"; exit 1; }
+
+mkdir -p "$WORK/functions" "$WORK/state"
+for fn in hello:"$HELLO" hostile:"$HOSTILE"; do
+    cat >"$WORK/functions/${fn%%:*}.yaml" <<YAML
+apiVersion: faas.dev/v1alpha1
+kind: Function
+metadata: {name: ${fn%%:*}}
+spec:
+  runtime:
+    wasm:
+      source: ${fn#*:}
+  timeout: 10s
+  memory: 64Mi
+  concurrency: 100
+YAML
+done
+
+PORT="$(free_port)"
+log "starting faas up on 127.0.0.1:$PORT"
+"$FAAS" up "$WORK/functions" --listen "127.0.0.1:$PORT" --no-build --state "$WORK/state" \
+    >"$WORK/faas.log" 2>&1 &
+FAAS_PID=$!
+PIDS+=("$FAAS_PID")
+BASE="http://127.0.0.1:$PORT"
+if ! wait_for_200 "$BASE/readyz" 120 "$FAAS_PID" ||
+    ! wait_for_200 "$BASE/function/hello/" 30 "$FAAS_PID" ||
+    ! wait_for_200 "$BASE/function/hostile/ok" 30 "$FAAS_PID"; then
+    cat "$WORK/faas.log" >&2
+    exit 1
+fi
+status="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE/function/hostile/panic")"
+[[ "$status" == 500 ]] || { log "the panic mode answered $status, not 500"; exit 1; }
+
+# hello under wrk while NAME's neighbour load (MODE of the hostile guest) runs for the whole
+# warm-up and measurement; prints hello's figures and the neighbour's req/s and non-2xx.
+measure() {
+    local name="$1" mode="$2" neighbour_pid="" secs out
+    out="$WORK/neighbour-$name.txt"
+    if [[ -n "$mode" ]]; then
+        secs=$(($(seconds_of "$WARMUP") + $(seconds_of "$DURATION") + 2))
+        timeout $((secs + 30)) wrk -t1 -c"$NEIGHBOUR_CONNECTIONS" -d"${secs}s" \
+            "$BASE/function/hostile/$mode" >"$out" &
+        neighbour_pid=$!
+        sleep 1
+    fi
+    local result
+    result="$(run_wrk "$BASE/function/hello/" "$name")"
+    local n_rps=- n_non2xx=-
+    if [[ -n "$neighbour_pid" ]]; then
+        wait "$neighbour_pid" || true
+        n_rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+        n_non2xx="$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")"
+    fi
+    echo "$result ${n_rps:-0} ${n_non2xx:-0}"
+}
+
+log "hello alone"
+read -r A_RPS A_P50 A_P99 A_NON2XX _ _ _ <<<"$(measure alone "")"
+log "hello beside a well-behaved neighbour"
+read -r B_RPS B_P50 B_P99 B_NON2XX _ B_N_RPS B_N_NON2XX <<<"$(measure ok ok)"
+log "hello beside a neighbour that traps on every request"
+read -r C_RPS C_P50 C_P99 C_NON2XX _ C_N_RPS C_N_NON2XX <<<"$(measure traps panic)"
+TRAPS="$(grep -c 'panicked\|trap' "$WORK/faas.log" || true)"
+stop "$FAAS_PID"
+
+echo
+echo "neighbours: hello under wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP); neighbour wrk -t1 -c$NEIGHBOUR_CONNECTIONS; $(nproc) CPUs"
+printf '%-14s %10s %8s %8s %8s %14s %14s\n' case req/s p50_ms p99_ms non2xx neighbour_rps neighbour_non2xx
+printf '%-14s %10s %8s %8s %8s %14s %14s\n' alone "$A_RPS" "$A_P50" "$A_P99" "$A_NON2XX" - -
+printf '%-14s %10s %8s %8s %8s %14s %14s\n' "beside ok" "$B_RPS" "$B_P50" "$B_P99" "$B_NON2XX" "$B_N_RPS" "$B_N_NON2XX"
+printf '%-14s %10s %8s %8s %8s %14s %14s\n' "beside traps" "$C_RPS" "$C_P50" "$C_P99" "$C_NON2XX" "$C_N_RPS" "$C_N_NON2XX"
+awk -v b="$B_RPS" -v c="$C_RPS" -v a="$A_RPS" 'BEGIN {
+    printf "hello req/s beside traps / beside ok: %.3f (goal >= 0.95); beside traps / alone: %.3f\n",
+        (b > 0 ? c / b : 0), (a > 0 ? c / a : 0)
+}'
+echo "log lines about traps: $TRAPS"
+if [[ "$A_NON2XX" != 0 || "$B_NON2XX" != 0 || "$C_NON2XX" != 0 ]]; then
+    echo "warning: hello answered non-2xx; see the wrk output above" >&2
+fi
