@@ -2,9 +2,11 @@
 # Long fuzzing runs with cargo-fuzz (libFuzzer, coverage-guided) on the nightly toolchain:
 #   scripts/fuzz.sh [SECONDS] [TARGET...]     default: 600 s each, every target, one after another
 # Targets are tests/fuzz-targets' (manifest cron cgi routes lambda_events settle oci async_call
-# query). Inputs that find new coverage are added to fuzz/corpus/<target>/ (commit the useful
-# ones: the test suite replays the corpus on stable); a crash is written to
-# fuzz/artifacts/<target>/ and stops that target's run. Installs cargo-fuzz when missing.
+# query). Each run starts from the committed seeds (fuzz/corpus/<target>/, which the test suite
+# replays on stable) and what earlier runs found; inputs that find new coverage go to
+# fuzz/corpus-work/<target>/ (not committed: thousands of files; copy an input worth keeping
+# into fuzz/corpus/ by hand). A crash is written to fuzz/artifacts/<target>/ and stops that
+# target's run: add it to fuzz/corpus/ so the suite replays it. Installs cargo-fuzz when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
@@ -22,8 +24,9 @@ cargo +nightly fuzz build -O --sanitizer none
 status=0
 for target in "${targets[@]}"; do
   echo "== $target: ${seconds}s"
-  mkdir -p "corpus/$target" "artifacts/$target"
-  if ! cargo +nightly fuzz run -O --sanitizer none "$target" "corpus/$target" -- \
+  mkdir -p "corpus-work/$target" "artifacts/$target"
+  if ! cargo +nightly fuzz run -O --sanitizer none "$target" "corpus-work/$target" \
+      "corpus/$target" -- \
       -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="artifacts/$target/" -print_final_stats=1 2>&1 | tail -n 25; then
     echo "== $target: FAILED (see fuzz/artifacts/$target/)"
