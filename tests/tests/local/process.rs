@@ -58,8 +58,10 @@ async fn process_functions_serve_through_the_gateway_and_stop_with_it() {
         dir.path(),
         "broken",
         &format!(
+            // A port of its own: the one after web's may be anyone's (CI saw it taken, and
+            // the function then failed for that reason instead of its exit).
             "      command: [sh, -c, 'echo missing config >&2; exit 2']\n      port: {}\n      mode: http\n",
-            port + 1
+            free_port()
         ),
     );
     manifest(
