@@ -94,7 +94,9 @@ bash scripts/fixtures.sh check
 tests_started="$(date +%s)"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
+# --no-fail-fast: every test binary runs even after one fails, so a red run lists every
+# failure (a first failing binary used to hide the state of all the binaries after it).
+cargo test --workspace --locked --no-fail-fast
 # faas-sdk's optional `aws` feature (an SdkConfig for guests), off in the workspace build.
 cargo clippy -p faas-sdk --features aws --all-targets --locked -- -D warnings
 cargo test -p faas-sdk --features aws --locked
