@@ -203,6 +203,56 @@ async fn limits_map_to_the_right_errors() {
     let err = function.invoke(ctx(), request("/")).await.err().unwrap();
     assert!(err.to_string().contains("exited with status 3"), "{err}");
     assert_eq!(err.status(), 502);
+
+    // A trap says what trapped and where: its innermost frames, by name.
+    let trap = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+      (func $inner unreachable)
+      (func $outer call $inner)
+      (func (export "_start") call $outer))"#,
+    )
+    .unwrap();
+    let function = runtime.function(
+        runtime.load(Bytes::from(trap), None).await.unwrap(),
+        settings(limits),
+    );
+    let err = function.invoke(ctx(), request("/")).await.err().unwrap();
+    let message = err.to_string();
+    assert!(matches!(err, InvokeError::Trap(_)), "{err}");
+    assert!(message.contains("unreachable"), "{message}");
+    let (inner, outer) = (message.find("!inner"), message.find("!outer"));
+    assert!(
+        inner.is_some() && outer.is_some() && inner < outer,
+        "innermost frame first: {message}"
+    );
+    assert!(
+        !message.contains("..."),
+        "three frames, all shown: {message}"
+    );
+
+    // Deep in a recursion, only the innermost frames are captured (wasmtime would take 20
+    // on every trap): ten frames, then a mark that there were more, all on one line.
+    let deep = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+      (func $down (param i32)
+        (if (i32.eqz (local.get 0)) (then unreachable))
+        (call $down (i32.sub (local.get 0) (i32.const 1))))
+      (func (export "_start") (call $down (i32.const 50))))"#,
+    )
+    .unwrap();
+    let function = runtime.function(
+        runtime.load(Bytes::from(deep), None).await.unwrap(),
+        settings(limits),
+    );
+    let message = function
+        .invoke(ctx(), request("/"))
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(message.matches("!down").count(), 10, "{message}");
+    assert!(message.ends_with(" <- ..."), "{message}");
+    assert!(!message.contains('\n'), "{message}");
 }
 
 /// Variables of an invocation: fixed ones here (the function's role's credentials come

@@ -20,6 +20,7 @@ pub(crate) fn build(config: &WasmConfig) -> Result<(Engine, bool), LoadError> {
     // Guests get at most `max_memory_bytes` of linear memory; reserve just that much address
     // space per memory (plus the default guard) instead of 4 GiB, so a pool of many slots fits.
     base.memory_reservation(config.max_memory_bytes);
+    base.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(super::sandbox::TRAP_FRAMES));
 
     if config.pooling {
         let mut pooled = base.clone();
