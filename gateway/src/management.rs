@@ -45,6 +45,8 @@ pub struct Summary {
     concurrency: u32,
     max_body_bytes: u64,
     in_flight: usize,
+    /// Calls queued for a concurrency slot (at most `concurrency` of them; more get 429).
+    waiting: usize,
     origin: Origin,
     updated: String,
 }
@@ -102,6 +104,7 @@ impl Summary {
             concurrency: entry.limits.concurrency,
             max_body_bytes: entry.limits.max_body_bytes,
             in_flight: entry.admission.in_flight(entry.limits.concurrency),
+            waiting: entry.admission.waiting(),
             origin: entry.origin.clone(),
             updated: jiff::Timestamp::try_from(entry.updated)
                 .map(|t| t.to_string())

@@ -509,13 +509,10 @@ async fn gateway_with(
         Exposure::Admin,
         std::future::pending(),
     ));
-    for _ in 0..200 {
-        if cluster.platform.is_ready() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(cluster.platform.is_ready(), "ready once both lists are in");
+    eventually("ready once both lists are in", || {
+        cluster.platform.is_ready()
+    })
+    .await;
     (cluster, api, addr, admin)
 }
 
@@ -532,8 +529,11 @@ async fn call(addr: SocketAddr, path: &str, host: Option<&str>) -> (u16, http::H
     (reply.status, reply.headers, value)
 }
 
+/// Polls `check` until it holds, for at most 30 s of wall time (a count of 10 ms sleeps was
+/// 3 s at best, and much less than what a loaded machine needs to deliver a watch event).
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..300 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
         if check() {
             return;
         }
@@ -655,9 +655,11 @@ async fn functions_and_slices_become_routes_and_upstreams() {
     }
     assert!(cluster.platform.registry.get("echo.shop").is_some());
 
-    // Concurrent requests are spread over both pods.
+    // Concurrent requests are spread over both pods. Each lasts 2 s, so all twelve are in
+    // flight together even when a loaded machine starts them slowly: least in-flight then
+    // alternates (with 150 ms calls started one by one, every pick was a tie and a coin flip).
     let calls: Vec<_> = (0..12)
-        .map(|_| tokio::spawn(call(gateway, "/function/echo/?sleep=150", None)))
+        .map(|_| tokio::spawn(call(gateway, "/function/echo/?sleep=2000", None)))
         .collect();
     let mut pods = HashMap::new();
     for c in calls {

@@ -396,6 +396,24 @@ impl Faas {
         );
     }
 
+    /// Waits until `function` has `in_flight` calls running and `waiting` queued for a slot
+    /// (its summary, `GET /system/functions/NAME`), so a test orders its calls on the
+    /// platform's state instead of on sleeps that a loaded machine outlasts.
+    pub async fn until_calls(&self, function: &str, in_flight: u64, waiting: u64) {
+        let url = self.url(&format!("/system/functions/{function}"));
+        self.eventually(
+            &format!("{function}: {in_flight} call(s) in flight, {waiting} waiting"),
+            || {
+                let url = url.clone();
+                async move {
+                    let summary = get(&url).await.json()["summary"].clone();
+                    summary["inFlight"] == in_flight && summary["waiting"] == waiting
+                }
+            },
+        )
+        .await;
+    }
+
     /// Run `id`'s record once it has ended (bounded: 30 s), from `GET /system/runs/{id}`.
     pub async fn run_ended(&self, id: &str) -> serde_json::Value {
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -303,7 +303,7 @@ pub async fn function(platform: &Platform, name: &str) -> Markup {
             dt { "Status" } dd { (readiness(&summary)) }
             dt { "Runtime" } dd { (summary["kind"].as_str().unwrap_or("-")) }
             dt { "Routes" } dd { @for r in summary["routes"].as_array().into_iter().flatten() { code { (r.as_str().unwrap_or("")) } " " } }
-            dt { "Limits" } dd { "timeout " (summary["timeout"].as_str().unwrap_or("-")) ", concurrency " (summary["concurrency"]) ", in flight " (summary["inFlight"]) }
+            dt { "Limits" } dd { "timeout " (summary["timeout"].as_str().unwrap_or("-")) ", concurrency " (summary["concurrency"]) ", in flight " (summary["inFlight"]) ", waiting " (summary["waiting"]) }
             @if let Some(sha) = summary["sha256"].as_str() { dt { "Artifact" } dd { code { (sha) } } }
             @if let Some(error) = summary["lastError"].as_str() { dt { "Last error" } dd.bad { (error) } }
         }

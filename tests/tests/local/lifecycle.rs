@@ -70,10 +70,12 @@ async fn overload_gets_429_not_an_unbounded_queue() {
         let url = faas.url("/function/narrow/sleep");
         tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", ms)], "").await })
     };
-    let running = slow("1500");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ordered on the platform's own count of running and waiting calls, not on sleeps; the
+    // first call lasts long enough for the two polls that see the second one queued.
+    let running = slow("3000");
+    faas.until_calls("narrow", 1, 0).await;
     let queued = slow("10");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    faas.until_calls("narrow", 1, 1).await;
     // One running, one queued (queue depth = concurrency): the third is refused at once.
     let refused = get(&faas.url("/function/narrow/ok")).await;
     assert_eq!(refused.status, 429, "{}", refused.text());
@@ -90,13 +92,14 @@ async fn sigterm_finishes_in_flight_requests_and_refuses_new_ones() {
     let mut faas = Faas::start(dir.path());
     let url = faas.url("/function/slow/sleep");
     let in_flight =
-        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "2000")], "").await });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "5000")], "").await });
+    faas.until_calls("slow", 1, 0).await;
     faas.sigterm();
 
     let addr = faas.base.trim_start_matches("http://").to_owned();
     let mut refused = false;
-    for _ in 0..100 {
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
         if std::net::TcpStream::connect(&addr).is_err() {
             refused = true;
             break;
@@ -123,21 +126,23 @@ async fn sigterm_behind_a_load_balancer_keeps_serving_through_the_drain_delay() 
     let mut faas = Faas::gateway(
         dir.path(),
         Launch {
-            args: vec!["--drain-delay".into(), "2s".into()],
+            args: vec!["--drain-delay".into(), "3s".into()],
             ..Launch::default()
         },
     );
     assert_eq!(get(&faas.url("/readyz")).await.status, 200);
     let url = faas.url("/function/slow/sleep");
     let in_flight =
-        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "3000")], "").await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "4000")], "").await });
+    faas.until_calls("slow", 1, 0).await;
     let signalled = Instant::now();
     faas.sigterm();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
+    faas.eventually("/readyz failing", || {
+        let url = faas.url("/readyz");
+        async move { get(&url).await.status == 503 }
+    })
+    .await;
     let ready = get(&faas.url("/readyz")).await;
-    assert_eq!(ready.status, 503, "{}", ready.text());
     assert!(ready.text().contains("draining"), "{}", ready.text());
     // The load balancer has not noticed yet: what it still sends is served.
     let late = get(&faas.url("/function/slow/ok")).await;
@@ -145,7 +150,8 @@ async fn sigterm_behind_a_load_balancer_keeps_serving_through_the_drain_delay() 
 
     let addr = faas.base.trim_start_matches("http://").to_owned();
     let mut refused_after = None;
-    for _ in 0..300 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
         if std::net::TcpStream::connect(&addr).is_err() {
             refused_after = Some(signalled.elapsed());
             break;
@@ -154,7 +160,7 @@ async fn sigterm_behind_a_load_balancer_keeps_serving_through_the_drain_delay() 
     }
     let refused_after = refused_after.expect("the listener closes after the drain delay");
     assert!(
-        refused_after >= Duration::from_millis(1900),
+        refused_after >= Duration::from_millis(2900),
         "closed after {refused_after:?}, before the drain delay"
     );
     let reply = in_flight.await.unwrap();
@@ -201,11 +207,12 @@ async fn a_redeploy_or_a_delete_never_interrupts_a_call_in_flight() {
     let faas = Faas::start(d);
     let slow = |faas: &Faas| {
         let url = faas.url("/function/live/sleep");
-        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "3000")], "").await })
+        tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "6000")], "").await })
     };
 
+    // Long enough to outlast a reload on a loaded machine; ordered on the running count.
     let in_flight = slow(&faas);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    faas.until_calls("live", 1, 0).await;
     std::fs::copy(guest("hello"), d.join("next.wasm")).unwrap();
     std::fs::rename(d.join("next.wasm"), &artifact).unwrap();
     faas.eventually("the new version serving", || {
@@ -229,7 +236,7 @@ async fn a_redeploy_or_a_delete_never_interrupts_a_call_in_flight() {
     })
     .await;
     let in_flight = slow(&faas);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    faas.until_calls("live", 1, 0).await;
     std::fs::remove_file(&manifest).unwrap();
     faas.eventually("the function gone", || {
         let url = faas.url("/function/live/ok");
