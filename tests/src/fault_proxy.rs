@@ -1,7 +1,6 @@
 //! A TCP proxy on loopback in front of a real server on loopback, whose fault a test switches
-//! at will: pass everything, answer every request `503 Service Unavailable` or `400
-//! ThrottlingException`, or refuse
-//! (accept and close at once). Switching closes the connections it holds, so a client's
+//! at will: pass everything, pass it slowly, answer every request `503 Service Unavailable` or
+//! `400 ThrottlingException`, or refuse (accept and close at once). Switching closes the connections it holds, so a client's
 //! pooled keep-alive connections meet the new fault at their next request instead of
 //! passing by it.
 //!
@@ -23,6 +22,9 @@ use tokio::sync::watch;
 pub enum Fault {
     /// Forwards both ways.
     Pass,
+    /// Forwards both ways, holding every chunk a client sends for this long first: each
+    /// request reaches the server that much later (a slow endpoint, a congested network).
+    Slow(Duration),
     /// Reads the request head and answers 503 with an AWS JSON error body, then closes.
     ServiceUnavailable,
     /// Reads the request head and answers 400 `ThrottlingException`, as SQS does when a
@@ -160,7 +162,11 @@ async fn serve(
             let _ = inbound.write_all(answer.as_bytes()).await;
             let _ = inbound.shutdown().await;
         }
-        Fault::Pass => {
+        Fault::Pass | Fault::Slow(_) => {
+            let delay = match now {
+                Fault::Slow(delay) => delay,
+                _ => Duration::ZERO,
+            };
             let Ok(outbound) = TcpStream::connect(upstream).await else {
                 return;
             };
@@ -178,6 +184,9 @@ async fn serve(
                         Ok(0) | Err(_) => break,
                         Ok(n) => n,
                     };
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
                     {
                         let mut all = tap.0.lock().expect("not poisoned");
                         let kept = &mut all[connection];

@@ -227,7 +227,8 @@ async fn a_missing_queue_is_reported_on_the_function_and_nothing_else_is_disturb
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
 
-/// The SQS endpoint answers 503, then throttles, then is down, then comes back: the poller says so on the
+/// The SQS endpoint is slow, then answers 503, then throttles, then is down, then comes back:
+/// slow, every message is still processed; failing, the poller says so on the
 /// function (state `Error` with the cause), backs off, and once the endpoint is back every
 /// message is processed and deleted; nothing is lost. A message received before a fault
 /// whose delete failed comes back after its visibility timeout and runs again: that is SQS's
@@ -273,6 +274,22 @@ async fn pollers_ride_out_an_endpoint_that_fails_then_comes_back() {
         done_bodies(&faas).len() >= 10
     })
     .await;
+
+    // Slow: every request waits 3 s at the proxy before it reaches SQS, longer than the
+    // queue's visibility timeout (2 s). The messages are processed all the same; one whose
+    // delete arrives after its visibility timeout may run again (counted at the end).
+    proxy.set(Fault::Slow(Duration::from_secs(3)));
+    for i in 0..5 {
+        let body = format!("slow {i}");
+        sent.insert(body.clone(), moto.send(&url, &body).await);
+    }
+    faas.eventually("the jobs sent while the endpoint is slow done", || async {
+        let done = done_bodies(&faas);
+        (0..5).all(|i| done.contains(&format!("slow {i}")))
+    })
+    .await;
+    let t = &triggers(&faas, "sqs-consumer").await[0];
+    assert_eq!(t["state"], "Polling", "slow is not an error: {t}");
 
     // 503s: the trigger says what the source answers, and backs off.
     proxy.set(Fault::ServiceUnavailable);
