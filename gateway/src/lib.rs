@@ -37,6 +37,7 @@ pub mod process_credentials;
 pub mod rebuild;
 pub mod registry;
 pub mod reply;
+pub mod request_host;
 pub mod routes;
 pub mod run_history;
 pub mod run_tail;

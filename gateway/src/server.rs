@@ -169,6 +169,7 @@ pub async fn dispatch(
     local_port: u16,
     remote: Option<SocketAddr>,
 ) -> Response<ResponseBody> {
+    crate::request_host::from_target(&mut request);
     let routes = platform.registry.routes();
     let host = request
         .headers()

@@ -279,3 +279,60 @@ async fn a_long_job_runs_only_under_a_raised_cap() {
     let detail = get(&raised.url("/system/functions/report")).await.json();
     assert_eq!(detail["summary"]["timeout"], "2h", "{detail}");
 }
+
+/// RFC 9112 §3.2.2: a request in absolute form (`GET http://host:port/path`) names its host in
+/// the target, and the `Host` header sent beside it is ignored: the function sees the
+/// target's host (here CGI's SERVER_NAME and HTTP_HOST; a wasi:http guest's authority comes
+/// from the same `Host`), where it used to see the header's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_absolute_form_gives_the_function_the_targets_host() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("where.sh"),
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nname=%s host=%s\\n' \"$SERVER_NAME\" \"$HTTP_HOST\"\n",
+    )
+    .unwrap();
+    manifest(
+        dir.path(),
+        "where",
+        "      command: [sh, where.sh]\n      mode: cgi\n",
+    );
+    let faas = Faas::start(dir.path());
+    let raw = |request: String| {
+        let addr = faas.base.trim_start_matches("http://").to_owned();
+        tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).unwrap();
+            out
+        })
+    };
+    let absolute = raw(
+        "GET http://fn.example:8080/function/where/ HTTP/1.1\r\nHost: other.example\r\n\
+         Connection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    assert!(absolute.starts_with("HTTP/1.1 200"), "{absolute}");
+    assert!(
+        absolute.contains("name=fn.example host=fn.example:8080"),
+        "{absolute}"
+    );
+    // In origin form the Host header is the host, as before.
+    let origin = raw(
+        "GET /function/where/ HTTP/1.1\r\nHost: other.example:81\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        origin.contains("name=other.example host=other.example:81"),
+        "{origin}"
+    );
+}
