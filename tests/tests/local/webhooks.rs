@@ -223,3 +223,83 @@ async fn webhook_calls_without_the_token_or_with_bad_options_start_nothing() {
     );
     assert!(runs_of(&faas, "weak").await.is_empty());
 }
+
+/// A flood of strangers on a public webhook: 600 calls, 40 at a time, half with wrong bearer
+/// tokens (refused before their body is read) and half with GitHub signatures of 256 KiB
+/// bodies under the wrong key (read within the body budget, then refused). Every one is
+/// answered 401, none starts a run, a function beside it keeps answering every call, and the
+/// owner's own call goes through at once afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_strangers_on_a_webhook_starts_nothing_and_disturbs_nobody() {
+    use futures::StreamExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = tempfile::tempdir().unwrap();
+    functions(dir.path(), secrets.path());
+    std::fs::write(
+        dir.path().join("ping.sh"),
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\npong\\n'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ping.yaml"),
+        "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: ping}\nspec:\n  \
+         runtime:\n    container:\n      command: [sh, ping.sh]\n      mode: cgi\n",
+    )
+    .unwrap();
+    let faas = launch(dir.path(), secrets.path());
+    let hook = faas.url("/hooks/deploy");
+    let big = format!(
+        r#"{{"ref": "main", "padding": "{}"}}"#,
+        "x".repeat(256 << 10)
+    );
+    // A well-formed signature that is not the body's under the token: it is checked only
+    // once the whole body has been read.
+    let forged = github_signature("another body", "not-the-token-0123456789");
+
+    let target = hook.clone();
+    let flood = (0..600).map(move |i| {
+        let (hook, big, forged) = (target.clone(), big.clone(), forged.clone());
+        async move {
+            if i % 2 == 0 {
+                let bearer = format!("Bearer wrong-token-{i:020}");
+                send("POST", &hook, &[("authorization", &bearer)], big).await
+            } else {
+                send("POST", &hook, &[("x-hub-signature-256", &forged)], big).await
+            }
+        }
+    });
+    let flood = futures::stream::iter(flood).buffer_unordered(40);
+    let answers = tokio::spawn(async move { flood.map(|r| r.status).collect::<Vec<_>>().await });
+    // Meanwhile, the function beside it.
+    let mut pings = Vec::new();
+    while !answers.is_finished() {
+        pings.push(get(&faas.url("/function/ping")).await.status);
+    }
+    let answers = answers.await.unwrap();
+    let mut by_status = std::collections::BTreeMap::new();
+    for status in &answers {
+        *by_status.entry(*status).or_insert(0) += 1;
+    }
+    assert_eq!(by_status, [(401, 600)].into(), "every stranger refused");
+    assert!(!pings.is_empty());
+    assert!(
+        pings.iter().all(|s| *s == 200),
+        "ping during the flood: {pings:?}"
+    );
+    assert!(runs_of(&faas, "deploy").await.is_empty(), "no run started");
+
+    let bearer = format!("Bearer {TOKEN}");
+    let accepted = send(
+        "POST",
+        &hook,
+        &[("authorization", &bearer)],
+        r#"{"ref": "main"}"#,
+    )
+    .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text());
+    let run = faas
+        .run_ended(accepted.json()["run"].as_str().unwrap())
+        .await;
+    assert_eq!(run["status"]["phase"], "Succeeded", "{run}");
+}
