@@ -1,7 +1,8 @@
 # Shared prologue of the benchmark scripts; source it after setting BENCH (the script's name,
 # used in log lines and the temp dir). Defines ROOT, FAAS, HELLO, ECHO_CGI, WORK, PIDS (killed
 # and waited for on exit, with WORK removed), log, seconds_of, free_port, now_ns,
-# wait_for_200, to_ms, run_wrk (needs DURATION, WARMUP, THREADS, CONNECTIONS) and stop.
+# wait_for_200, start_faas, to_ms, run_wrk (needs DURATION, WARMUP, THREADS, CONNECTIONS)
+# and stop.
 # shellcheck shell=bash
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -90,6 +91,28 @@ wait_for_200() {
     done
     log "no 200 from $url within ${limit}s"
     return 1
+}
+
+# Starts `faas up` on $WORK/functions (state in $WORK/state, log in $WORK/faas.log) on a free
+# loopback port and waits until /readyz and then each PATH given answer 200; sets PORT, BASE
+# and FAAS_PID (stopped on exit). Prints the log and exits when it does not get there.
+start_faas() {
+    PORT="$(free_port)"
+    BASE="http://127.0.0.1:$PORT"
+    log "starting faas up on 127.0.0.1:$PORT"
+    "$FAAS" up "$WORK/functions" --listen "127.0.0.1:$PORT" --no-build --state "$WORK/state" \
+        >"$WORK/faas.log" 2>&1 &
+    FAAS_PID=$!
+    PIDS+=("$FAAS_PID")
+    local path ok=1
+    wait_for_200 "$BASE/readyz" 120 "$FAAS_PID" || ok=0
+    for path in "$@"; do
+        ((ok)) && { wait_for_200 "$BASE$path" 30 "$FAAS_PID" || ok=0; }
+    done
+    if ((!ok)); then
+        cat "$WORK/faas.log" >&2
+        exit 1
+    fi
 }
 
 # Latency as printed by wrk (850.00us, 1.20ms, 2.00s) in milliseconds.

@@ -51,17 +51,7 @@ spec:
   concurrency: 100
 EOF
 
-PORT="$(free_port)"
-log "starting faas up on 127.0.0.1:$PORT"
-"$FAAS" up "$WORK/functions" --listen "127.0.0.1:$PORT" --no-build --state "$WORK/state" \
-    >"$WORK/faas.log" 2>&1 &
-FAAS_PID=$!
-PIDS+=("$FAAS_PID")
-if ! wait_for_200 "http://127.0.0.1:$PORT/readyz" 120 "$FAAS_PID" ||
-    ! wait_for_200 "http://127.0.0.1:$PORT/function/hello/" 30 "$FAAS_PID"; then
-    cat "$WORK/faas.log" >&2
-    exit 1
-fi
+start_faas /function/hello/
 URL="http://127.0.0.1:$PORT/function/hello/"
 log "faas answers: $(curl -s --max-time 2 "$URL")"
 log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $URL"

@@ -46,19 +46,7 @@ spec:
 YAML
 done
 
-PORT="$(free_port)"
-log "starting faas up on 127.0.0.1:$PORT"
-"$FAAS" up "$WORK/functions" --listen "127.0.0.1:$PORT" --no-build --state "$WORK/state" \
-    >"$WORK/faas.log" 2>&1 &
-FAAS_PID=$!
-PIDS+=("$FAAS_PID")
-BASE="http://127.0.0.1:$PORT"
-if ! wait_for_200 "$BASE/readyz" 120 "$FAAS_PID" ||
-    ! wait_for_200 "$BASE/function/hello/" 30 "$FAAS_PID" ||
-    ! wait_for_200 "$BASE/function/hostile/ok" 30 "$FAAS_PID"; then
-    cat "$WORK/faas.log" >&2
-    exit 1
-fi
+start_faas /function/hello/ /function/hostile/ok
 status="$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$BASE/function/hostile/panic")"
 [[ "$status" == 500 ]] || { log "the panic mode answered $status, not 500"; exit 1; }
 
