@@ -28,6 +28,7 @@ pub fn from_target<B>(request: &mut Request<B>) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn host_of(uri: &str, host: Option<&str>) -> Option<String> {
