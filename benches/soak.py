@@ -377,6 +377,10 @@ class Deploys:
         status, body = request(self.port, "GET", "/system/functions/flip")
         return json.loads(body)["summary"] if status == 200 else {}
 
+    def ready(self):
+        summary = self.summary()
+        return summary.get("state") == "Ready" and not summary.get("lastError")
+
     def run(self, stop):
         version = 0
         while not stop.wait(10):
@@ -393,11 +397,7 @@ class Deploys:
             else:
                 self.redeploys += 1
                 replace_file(self.path, flip_manifest(version, broken=False))
-                if not wait_until(
-                    "flip Ready",
-                    lambda: self.summary().get("state") == "Ready" and not self.summary().get("lastError"),
-                    15,
-                ):
+                if not wait_until("flip Ready", self.ready, 15):
                     self.failures.append(f"redeploy {version} not Ready: {self.summary()}")
 
 
