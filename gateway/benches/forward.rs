@@ -124,6 +124,7 @@ async fn gateway(pod: SocketAddr) -> SocketAddr {
         })),
         last_error: None,
         admission: Arc::new(Admission::new(1000, 1000, Duration::from_secs(10))),
+        failure_log: Arc::default(),
         updated: std::time::SystemTime::now(),
     });
     platform.set_ready();

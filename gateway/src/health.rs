@@ -203,6 +203,7 @@ mod tests {
                 .map_err(str::to_owned),
             last_error: last_error.map(str::to_owned),
             admission: Arc::new(Admission::new(1, 0, std::time::Duration::ZERO)),
+            failure_log: Arc::default(),
             updated: std::time::SystemTime::now(),
         }
     }

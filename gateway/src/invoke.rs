@@ -18,6 +18,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::admission::Rejected;
 use crate::body::{Charge, Refused};
+use crate::failure_log::Verdict;
 use crate::platform::Platform;
 use crate::registry::{Entry, Loaded};
 use crate::reply::json_error;
@@ -355,7 +356,15 @@ async fn invoke_admitted(
             Response::from_parts(parts, guard_body(body, guard))
         }
         Err(err) => {
-            tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, "invocation failed");
+            // At most a few lines a second per function (`failure_log`): the caller, the
+            // metrics and the statistics still see every failure.
+            if let Verdict::Log { suppressed } = entry.failure_log.admit(Instant::now()) {
+                if suppressed > 0 {
+                    tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, suppressed, "invocation failed; earlier failures of this function were not logged (failure_log)");
+                } else {
+                    tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, "invocation failed");
+                }
+            }
             drop(guard);
             json_error(
                 err.status(),

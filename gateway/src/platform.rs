@@ -254,6 +254,7 @@ impl Platform {
             key: function.metadata.name.clone().unwrap_or_default(),
             last_error: state.as_ref().err().cloned(),
             admission: Arc::new(admission),
+            failure_log: Arc::default(),
             function,
             limits,
             origin,

@@ -15,6 +15,7 @@ use faas_runtime::Invoker;
 use serde::Serialize;
 
 use crate::admission::Admission;
+use crate::failure_log::FailureLog;
 use crate::routes::RouteTable;
 
 /// Where a function came from.
@@ -57,6 +58,8 @@ pub struct Entry {
     pub last_error: Option<String>,
     /// Admission control of this version.
     pub admission: Arc<Admission>,
+    /// How many of this version's failures get a log line.
+    pub failure_log: Arc<FailureLog>,
     /// When this version was registered.
     pub updated: SystemTime,
 }
@@ -174,6 +177,7 @@ impl Registry {
                 state: current.state.clone(),
                 last_error: Some(error),
                 admission: Arc::clone(&current.admission),
+                failure_log: Arc::clone(&current.failure_log),
                 updated: current.updated,
             };
             table.entries.insert(name.to_owned(), Arc::new(updated));

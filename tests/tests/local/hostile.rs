@@ -345,3 +345,67 @@ async fn outbound_http_only_reaches_allowed_hosts() {
     let env = get(&faas.url("/function/sealed/env")).await.text();
     assert!(!env.contains("PATH=") && !env.contains("HOME="), "{env}");
 }
+
+/// A function failing on every call gets a few log lines a second, not one per call: the
+/// platform's log is every team's, and formatting a line per trap costs the neighbours CPU.
+/// Every caller still gets the whole error, and the metrics count every failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_function_trapping_on_every_call_cannot_flood_the_platform_log() {
+    let h = start();
+    let faas = &h.faas;
+    let url = faas.url("/function/chatty/panic");
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        let calls: Vec<_> = (0..30)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { get(&url).await })
+            })
+            .collect();
+        for call in calls {
+            answers.push(call.await.unwrap());
+        }
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(answers.len(), 300);
+    for reply in &answers {
+        assert_eq!(reply.status, 500, "{}", reply.text());
+        assert_eq!(reply.json()["reason"], "Trapped", "{}", reply.text());
+    }
+    let failure_lines = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("invocation failed") && l.contains("function=chatty"))
+            .count()
+    };
+    let logged = failure_lines(&faas.stderr.lock().unwrap());
+    // Ten lines per started second of failures (gateway/src/failure_log.rs).
+    let bound = 10 * (elapsed.as_secs() as usize + 1);
+    assert!(
+        (1..=bound).contains(&logged) && logged < 300,
+        "{logged} failure lines for 300 failures in {elapsed:?} (at most {bound})"
+    );
+
+    // Once the window has passed, the next failure is logged with the count left out.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get(&url).await.status, 500);
+    faas.eventually("the next failure line counts the ones left out", || async {
+        faas.stderr
+            .lock()
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("function=chatty") && l.contains("suppressed="))
+    })
+    .await;
+    let metrics = get(&faas.url("/metrics")).await.text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("faas_invocations_total")
+                && l.contains("function=\"chatty\"")
+                && l.contains("code=\"500\"")
+                && l.ends_with(" 301")),
+        "every failure counted:\n{metrics}"
+    );
+    assert_others_fine(faas).await;
+}
