@@ -191,6 +191,18 @@ async fn eventually(what: &str, within: Duration, mut check: impl FnMut() -> boo
     panic!("timed out after {within:?} waiting for: {what}");
 }
 
+/// Waits until the poller has counted `deleted` deletes. The queue empties when SQS has
+/// taken a delete, a moment before the poller counts it (under load, long enough for a
+/// status read between the two to see one fewer).
+async fn deletes_counted(poller: &Poller, deleted: u64) {
+    eventually(
+        &format!("the poller counts {deleted} deletes"),
+        Duration::from_secs(10),
+        || poller.status().deleted >= deleted,
+    )
+    .await;
+}
+
 /// Waits until the queue holds nothing, visible or in flight.
 async fn drained(moto: &Moto, url: &str, within: Duration) {
     let deadline = Instant::now() + within;
@@ -242,6 +254,7 @@ async fn every_message_is_delivered_and_deleted_exactly_once() {
     assert_eq!(ids.len(), 35, "a message was delivered twice");
     assert_eq!(ids.into_iter().collect::<HashSet<_>>(), sent);
     assert!(target.deliveries().iter().all(|d| d.records().len() <= 10));
+    deletes_counted(&poller, 35).await;
     let status = poller.status();
     assert_eq!(status.state, TriggerState::Polling);
     assert_eq!(
@@ -464,6 +477,7 @@ async fn a_partial_batch_failure_deletes_only_the_successes() {
     for bad in ["bad 1", "bad 2"] {
         assert_eq!(bodies.iter().filter(|b| *b == bad).count(), 2, "{bodies:?}");
     }
+    deletes_counted(&poller, 5).await;
     let status = poller.status();
     assert_eq!((status.deleted, status.failed), (5, 2), "{status:?}");
     assert!(
@@ -527,6 +541,7 @@ async fn a_poison_message_reaches_the_dlq_through_the_redrive_policy() {
         "maxReceiveCount 2: {bodies:?}"
     );
     assert_eq!(bodies.iter().filter(|b| *b == "fine").count(), 1);
+    deletes_counted(&poller, 1).await;
     let status = poller.status();
     assert_eq!((status.deleted, status.failed), (1, 2));
     assert!(status.last_failure.unwrap().contains("HTTP 500"));
@@ -652,6 +667,7 @@ async fn a_handler_slower_than_the_visibility_timeout_is_not_redelivered() {
     tokio::time::sleep(Duration::from_secs(6)).await;
     drained(moto, &url, Duration::from_secs(10)).await;
     assert_eq!(target.bodies(), ["slow job"], "redelivered while running");
+    deletes_counted(&poller, 1).await;
     assert_eq!(poller.status().deleted, 1);
     poller.stop(Some(Duration::from_secs(5))).await;
 }
