@@ -7,7 +7,8 @@
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 ROOT="$PWD"
-FAAS="$ROOT/target/release/faas"
+# FAAS may name another build (e.g. a copy of the previous one, to compare in one run).
+FAAS="${FAAS:-$ROOT/target/release/faas}"
 HELLO="$ROOT/examples/target/wasm32-wasip2/release/hello.wasm"
 ECHO_CGI="$ROOT/examples/target/wasm32-wasip1/release/echo-cgi.wasm"
 export ROOT FAAS HELLO ECHO_CGI
@@ -40,11 +41,12 @@ seconds_of() {
     esac
 }
 
-# A loopback port nothing listens on.
+# A loopback port nothing listens on, below the ephemeral range (32768-60999), which a bench
+# holding thousands of client connections may otherwise have in use.
 free_port() {
     local port _
     for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return 0

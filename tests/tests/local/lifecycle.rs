@@ -94,9 +94,41 @@ async fn sigterm_finishes_in_flight_requests_and_refuses_new_ones() {
     let in_flight =
         tokio::spawn(async move { send("GET", &url, &[("x-sleep-ms", "5000")], "").await });
     faas.until_calls("slow", 1, 0).await;
-    faas.sigterm();
-
+    // Connections that never sent a byte (the server makes nothing for them until they do)
+    // and one between two requests: the drain closes them all at once, while the slow call
+    // goes on.
     let addr = faas.base.trim_start_matches("http://").to_owned();
+    let silent: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    {
+        use std::io::{Read, Write};
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 12];
+        idle.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+    }
+    faas.sigterm();
+    let closed = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        silent.into_iter().chain([idle]).all(|mut stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(4)))
+                .unwrap();
+            let mut rest = Vec::new();
+            // End of stream (whatever the idle one had left unread), not a timeout.
+            stream.read_to_end(&mut rest).is_ok()
+        })
+    })
+    .await
+    .unwrap();
+    assert!(
+        closed,
+        "every connection without a request in flight is closed by the drain"
+    );
+
     let mut refused = false;
     let deadline = Instant::now() + Duration::from_secs(4);
     while Instant::now() < deadline {
