@@ -185,6 +185,7 @@ macro_rules! export_handler {
 fn build_request(
     method: &str,
     path_with_query: Option<&str>,
+    authority: Option<&str>,
     headers: Vec<(String, Vec<u8>)>,
     body: Vec<u8>,
 ) -> Result<Request, String> {
@@ -207,6 +208,14 @@ fn build_request(
         ) {
             map.append(name, value);
         }
+    }
+    // wasi:http gives the host as the request's authority and keeps `host` out of its
+    // headers; handlers find it where an HTTP server puts it.
+    if let Some(authority) = authority.filter(|a| !a.is_empty())
+        && !map.contains_key(http::header::HOST)
+        && let Ok(value) = HeaderValue::from_str(authority)
+    {
+        map.insert(http::header::HOST, value);
     }
     Ok(req)
 }
@@ -270,6 +279,7 @@ mod tests {
         let req = build_request(
             "POST",
             Some("/function/hello/abc?x=1"),
+            Some("fn.example:8080"),
             vec![
                 ("content-type".into(), b"text/plain".to_vec()),
                 ("x-multi".into(), b"a".to_vec()),
@@ -282,6 +292,7 @@ mod tests {
         assert_eq!(req.uri().path(), "/function/hello/abc");
         assert_eq!(req.uri().query(), Some("x=1"));
         assert_eq!(req.headers()["content-type"], "text/plain");
+        assert_eq!(req.headers()["host"], "fn.example:8080");
         let multi: Vec<_> = req.headers().get_all("x-multi").iter().collect();
         assert_eq!(multi, ["a", "b"]);
         assert_eq!(req.body().as_ref(), b"payload");
@@ -289,11 +300,23 @@ mod tests {
 
     #[test]
     fn build_request_defaults_and_extension_methods() {
-        let req = build_request("PROPFIND", None, vec![], vec![]).expect("valid request");
+        let req = build_request("PROPFIND", None, None, vec![], vec![]).expect("valid request");
         assert_eq!(req.method().as_str(), "PROPFIND");
         assert_eq!(req.uri(), "/");
-        let req = build_request("GET", Some(""), vec![], vec![]).expect("valid request");
+        assert!(req.headers().get("host").is_none());
+        let req = build_request("GET", Some(""), Some(""), vec![], vec![]).expect("valid request");
         assert_eq!(req.uri(), "/");
+        assert!(req.headers().get("host").is_none());
+        // A `host` header the host did pass is kept as it is.
+        let req = build_request(
+            "GET",
+            Some("/"),
+            Some("authority.example"),
+            vec![("host".into(), b"header.example".to_vec())],
+            vec![],
+        )
+        .expect("valid request");
+        assert_eq!(req.headers()["host"], "header.example");
     }
 
     #[test]
@@ -301,6 +324,7 @@ mod tests {
         let req = build_request(
             "GET",
             Some("/"),
+            Some("bad authority\n"),
             vec![
                 ("bad name".into(), b"x".to_vec()),
                 ("ok".into(), b"y".to_vec()),
@@ -309,8 +333,8 @@ mod tests {
         )
         .expect("valid request");
         assert_eq!(req.headers().len(), 1);
-        assert!(build_request("GET", Some("/a b"), vec![], vec![]).is_err());
-        assert!(build_request("BAD METHOD", Some("/"), vec![], vec![]).is_err());
+        assert!(build_request("GET", Some("/a b"), None, vec![], vec![]).is_err());
+        assert!(build_request("BAD METHOD", Some("/"), None, vec![], vec![]).is_err());
     }
 
     #[test]

@@ -63,11 +63,20 @@ fn method_name(method: Method) -> String {
 fn read_request(request: IncomingRequest) -> Result<Request, String> {
     let method = method_name(request.method());
     let path_with_query = request.path_with_query();
+    // The host the request was for: wasi:http hands it over as the authority, not as a
+    // `host` header.
+    let authority = request.authority();
     // `headers()` returns a child resource; it is dropped at the end of this statement,
     // before the request itself.
     let headers = request.headers().entries();
     let body = read_body(&request)?;
-    build_request(&method, path_with_query.as_deref(), headers, body)
+    build_request(
+        &method,
+        path_with_query.as_deref(),
+        authority.as_deref(),
+        headers,
+        body,
+    )
 }
 
 fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, String> {

@@ -282,8 +282,8 @@ async fn a_long_job_runs_only_under_a_raised_cap() {
 
 /// RFC 9112 §3.2.2: a request in absolute form (`GET http://host:port/path`) names its host in
 /// the target, and the `Host` header sent beside it is ignored: the function sees the
-/// target's host (here CGI's SERVER_NAME and HTTP_HOST; a wasi:http guest's authority comes
-/// from the same `Host`), where it used to see the header's.
+/// target's host (CGI's SERVER_NAME and HTTP_HOST; a wasi:http guest's `host`, whose
+/// authority wasmtime takes from it), where it used to see the header's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_absolute_form_gives_the_function_the_targets_host() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,6 +297,7 @@ async fn a_request_in_absolute_form_gives_the_function_the_targets_host() {
         "where",
         "      command: [sh, where.sh]\n      mode: cgi\n",
     );
+    write_function(dir.path(), "guest", &guest("hostile"), "");
     let faas = Faas::start(dir.path());
     let raw = |request: String| {
         let addr = faas.base.trim_start_matches("http://").to_owned();
@@ -333,6 +334,33 @@ async fn a_request_in_absolute_form_gives_the_function_the_targets_host() {
     .unwrap();
     assert!(
         origin.contains("name=other.example host=other.example:81"),
+        "{origin}"
+    );
+    // The same through a wasi:http guest.
+    let absolute = raw(
+        "GET http://fn.example:8080/function/guest/host HTTP/1.1\r\nHost: other.example\r\n\
+         Connection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    assert!(absolute.starts_with("HTTP/1.1 200"), "{absolute}");
+    let body = |reply: &str| reply.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    let seen = body(&absolute).unwrap_or_default();
+    assert!(
+        seen.contains("fn.example:8080") && !seen.contains("other.example"),
+        "{absolute}"
+    );
+    let origin = raw(
+        "GET /function/guest/host HTTP/1.1\r\nHost: other.example:81\r\nConnection: close\r\n\r\n"
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        body(&origin)
+            .unwrap_or_default()
+            .contains("other.example:81"),
         "{origin}"
     );
 }

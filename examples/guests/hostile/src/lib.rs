@@ -46,11 +46,18 @@ fn handle(req: Request) -> Response {
         "env" => env(),
         "sleep" => sleep(&req, arg.as_deref()),
         "echo" => Response::new(req.into_body()),
+        // The host the request was for, as the platform hands it over (RFC 9112 §3.2.2: the
+        // target's authority for a request in absolute form).
+        "host" => req
+            .headers()
+            .get("host")
+            .map_or_else(String::new, |h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .into_response(),
         "log" => log(),
         other => (
             StatusCode::NOT_FOUND,
             format!(
-                "unknown mode {other:?}; use ok, loop, bomb, panic, spam, fetch, env, sleep, echo or log\n"
+                "unknown mode {other:?}; use ok, loop, bomb, panic, spam, fetch, env, sleep, echo, host or log\n"
             ),
         )
             .into_response(),
