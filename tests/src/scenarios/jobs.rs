@@ -204,6 +204,113 @@ pub async fn a_job_runs_whole_log_is_kept_in_s3<C: Cluster>(c: &C, bucket: &str)
         "{}",
         &printed[..printed.len().min(300)]
     );
+
+    pruning_a_run_deletes_its_archived_log(c, &s3, bucket, &image, dir.path(), id).await;
+}
+
+/// The keys under `prefix` in `bucket`.
+async fn keys_under(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("listing s3://{bucket}/{prefix}: {e:?}"));
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
+}
+
+/// A schedule keeping one succeeded run (`history: {succeeded: 1}`): its second run prunes
+/// the first's record, and with it the first's log objects in S3; the second's, and the
+/// logs of runs outside that history (`kept`, a run started without the schedule), stay.
+async fn pruning_a_run_deletes_its_archived_log<C: Cluster>(
+    c: &C,
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    image: &str,
+    dir: &std::path::Path,
+    kept: &str,
+) {
+    // A yearly schedule that does not fire during the test; its runs are started by hand.
+    deploy(
+        c,
+        dir,
+        &report(
+            image,
+            "30s",
+            "  - {name: lines, type: number}\n  schedules:\n  - {name: once, cron: '0 0 1 1 *', options: {days: 1}, history: {succeeded: 1}}\n",
+        ),
+        &[],
+    );
+    let run_once = || {
+        let printed = faas_ok(
+            c,
+            [
+                "run",
+                "report",
+                "--schedule",
+                "once",
+                "--option",
+                "days=1",
+                "--option",
+                "lines=5",
+                "-o",
+                "json",
+            ],
+        );
+        let run: Value =
+            serde_json::from_str(&printed).unwrap_or_else(|e| panic!("{e}: {printed}"));
+        assert_eq!(
+            run["status"]["phase"],
+            "Succeeded",
+            "{run}\n{}",
+            c.diagnostics()
+        );
+        run["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let prefix_of = |id: &str| format!("run-logs/{}/{id}/", c.team());
+    let first = run_once();
+    assert_eq!(
+        keys_under(s3, bucket, &prefix_of(&first)).await,
+        [format!("{}attempt-1.log", prefix_of(&first))],
+        "the first run's log is archived"
+    );
+    let second = run_once();
+    assert_ne!(first, second);
+    super::until(
+        c,
+        "the first run's record and its log objects are pruned",
+        std::time::Duration::from_secs(30),
+        || async {
+            let record = super::object(c, "faas.dev", "functionruns", c.team(), &first).await;
+            let objects = keys_under(s3, bucket, &prefix_of(&first)).await;
+            (record.is_none() && objects.is_empty()).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        super::object(c, "faas.dev", "functionruns", c.team(), &second)
+            .await
+            .is_some(),
+        "the run the history keeps is kept"
+    );
+    assert_eq!(
+        keys_under(s3, bucket, &prefix_of(&second)).await.len(),
+        1,
+        "the kept run keeps its log"
+    );
+    assert_eq!(
+        keys_under(s3, bucket, &prefix_of(kept)).await.len(),
+        1,
+        "a run of another history keeps its log"
+    );
 }
 
 /// A job function's webhook in a cluster: the controller publishes the keyed digest of the
