@@ -30,16 +30,8 @@ if (($(ulimit -n) < IDLE + 1000)); then
 fi
 
 build_or_reuse
-mkdir -p "$WORK/functions" "$WORK/state"
-cat >"$WORK/functions/hello.yaml" <<YAML
-apiVersion: faas.dev/v1alpha1
-kind: Function
-metadata: {name: hello}
-spec:
-  runtime:
-    wasm:
-      source: $HELLO
-YAML
+mkdir -p "$WORK/state"
+wasm_function hello "$HELLO"
 start_faas /function/hello/
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$FAAS_PID/status"; }

@@ -37,19 +37,8 @@ command -v wrk >/dev/null || { log "wrk is not installed"; exit 1; }
 log "artifact: $HELLO ($(wc -c <"$HELLO" | tr -d ' ') bytes)"
 
 # --- faas up ------------------------------------------------------------------------------
-mkdir -p "$WORK/functions" "$WORK/state"
-cat >"$WORK/functions/hello.yaml" <<EOF
-apiVersion: faas.dev/v1alpha1
-kind: Function
-metadata: {name: hello}
-spec:
-  runtime:
-    wasm:
-      source: $HELLO
-  timeout: 10s
-  memory: 64Mi
-  concurrency: 100
-EOF
+mkdir -p "$WORK/state"
+wasm_function hello "$HELLO" $'  timeout: 10s\n  memory: 64Mi\n  concurrency: 100\n'
 
 start_faas /function/hello/
 URL="http://127.0.0.1:$PORT/function/hello/"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Trap isolation: what a function whose guest traps on every request costs the functions
 # beside it. One `faas up` serves the hello component and the hostile guest as two
-# functions; hello is loaded with wrk three times, one after another, with the same
-# parameters each time:
+# functions; hello is loaded with wrk, one run after another, with the same parameters each
+# time: alone once, then beside ok and beside traps ROUNDS times each:
 #   alone          hello only
 #   beside ok      hello while NEIGHBOUR_CONNECTIONS connections call the hostile guest's
 #                  `ok` mode (a well-behaved neighbour)
@@ -36,18 +36,7 @@ command -v wrk >/dev/null || { log "wrk is not installed (apt-get install wrk)";
 
 mkdir -p "$WORK/functions" "$WORK/state"
 for fn in hello:"$HELLO" hostile:"$HOSTILE"; do
-    cat >"$WORK/functions/${fn%%:*}.yaml" <<YAML
-apiVersion: faas.dev/v1alpha1
-kind: Function
-metadata: {name: ${fn%%:*}}
-spec:
-  runtime:
-    wasm:
-      source: ${fn#*:}
-  timeout: 10s
-  memory: 64Mi
-  concurrency: 100
-YAML
+    wasm_function "${fn%%:*}" "${fn#*:}" $'  timeout: 10s\n  memory: 64Mi\n  concurrency: 100\n'
 done
 
 start_faas /function/hello/ /function/hostile/ok
