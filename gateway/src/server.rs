@@ -137,7 +137,7 @@ pub async fn serve_exposed(
         let watcher = graceful.watcher();
         let mut closed = closing.subscribe();
         tokio::spawn(async move {
-            // hyper's buffers and state (about 10 KiB) are made once the connection has
+            // hyper's buffers and state (16 to 18 KiB) are made once the connection has
             // something to read: until its first request, an open connection holds only its
             // socket and this task. The wait is bounded as hyper bounds a request head's (so
             // a silent client holds a connection at most twice that, at this small cost).
