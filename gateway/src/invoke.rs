@@ -18,11 +18,11 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::admission::Rejected;
 use crate::body::{Charge, Refused};
-use crate::failure_log::Verdict;
 use crate::platform::Platform;
 use crate::registry::{Entry, Loaded};
 use crate::reply::json_error;
 use crate::routes::function_path;
+use faas_invoke::failure_log::Verdict;
 
 /// How long a client may take to send a request body. The body is read once a concurrency
 /// slot is held, so a slow sender holds one of its function's slots for at most this long.

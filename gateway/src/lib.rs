@@ -20,7 +20,6 @@ pub mod cluster;
 pub mod cold_start;
 pub mod cron;
 pub mod error;
-pub mod failure_log;
 pub mod guard;
 pub mod health;
 pub mod host;

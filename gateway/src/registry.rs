@@ -15,8 +15,8 @@ use faas_runtime::Invoker;
 use serde::Serialize;
 
 use crate::admission::Admission;
-use crate::failure_log::FailureLog;
 use crate::routes::RouteTable;
+use faas_invoke::failure_log::FailureLog;
 
 /// Where a function came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

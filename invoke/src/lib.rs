@@ -7,6 +7,7 @@
 
 pub mod buffer;
 mod error;
+pub mod failure_log;
 mod invoker;
 pub mod target;
 

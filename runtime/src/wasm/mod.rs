@@ -423,6 +423,7 @@ impl WasmRuntime {
             // Looked up once per version, not per request (a global map behind a lock).
             log_rate: self.log_limits.bucket(&settings.name),
             settings: Arc::new(settings),
+            failures: Arc::default(),
         }
     }
 
@@ -448,6 +449,8 @@ pub struct WasmFunction {
     settings: Arc<FunctionSettings>,
     /// The function's log rate, shared with its other versions.
     log_rate: Arc<crate::guest_log::LogBucket>,
+    /// How many of this version's failures after its response head get a log line.
+    failures: Arc<faas_invoke::failure_log::FailureLog>,
 }
 
 impl WasmFunction {
@@ -471,16 +474,7 @@ impl Invoker for WasmFunction {
                     let slot = self
                         .runtime
                         .take_share(&self.settings.name, &self.artifact)?;
-                    proxy::invoke(
-                        &self.runtime,
-                        pre,
-                        &self.settings,
-                        slot,
-                        Arc::clone(&self.log_rate),
-                        ctx,
-                        request,
-                    )
-                    .await
+                    proxy::invoke(self, pre, slot, ctx, request).await
                 }
                 Prepared::Cgi(pre) => {
                     let slot = self

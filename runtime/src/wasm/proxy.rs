@@ -10,25 +10,27 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView};
 
+use super::WasmFunction;
 use super::sandbox::{self, MemoryCap, ProxyState};
-use super::{FunctionSettings, WasmRuntime};
 use crate::guest_log::{GuestLog, Stream};
 use crate::outbound::OutboundHooks;
 use crate::{BoxError, CallContext, InvokeError, ResponseBody};
+use faas_invoke::failure_log::Verdict;
 
 /// How long past the deadline the host waits for a guest stuck in a host call (where epoch
 /// interruption cannot reach it) before dropping the instance.
 const HOST_CALL_GRACE: Duration = Duration::from_millis(100);
 
 pub(super) async fn invoke(
-    runtime: &Arc<WasmRuntime>,
+    function: &WasmFunction,
     pre: &ProxyPre<ProxyState>,
-    settings: &Arc<FunctionSettings>,
     slot: super::share::Held,
-    log_rate: Arc<crate::guest_log::LogBucket>,
     ctx: CallContext,
     request: http::Request<Bytes>,
 ) -> Result<http::Response<ResponseBody>, InvokeError> {
+    let (runtime, settings) = (&function.runtime, &function.settings);
+    let log_rate = Arc::clone(&function.log_rate);
+    let failures = Arc::clone(&function.failures);
     let log = GuestLog::new(
         Arc::clone(&settings.name),
         ctx.call_id.as_str().into(),
@@ -108,16 +110,22 @@ pub(super) async fn invoke(
             tokio::spawn(async move {
                 match tokio::time::timeout_at(hard_deadline, &mut task).await {
                     Ok(Ok(Ok(()))) => {}
+                    // A few lines a second per function (`faas_invoke::failure_log`): a guest
+                    // failing this way on every call must not fill the shared log.
                     Ok(Ok(Err(err))) => {
                         let err = sandbox::classify(err, &settings, timeout, &memory_exceeded);
-                        tracing::warn!(function = %settings.name, call_id = %ctx.call_id, error = %err, "function failed after sending its response head");
+                        if let Verdict::Log { suppressed } = failures.admit(Instant::now()) {
+                            tracing::warn!(function = %settings.name, call_id = %ctx.call_id, error = %err, suppressed, "function failed after sending its response head");
+                        }
                     }
                     Ok(Err(join)) => {
                         tracing::warn!(function = %settings.name, error = %join, "guest task ended abnormally")
                     }
                     Err(_) => {
                         task.abort();
-                        tracing::warn!(function = %settings.name, call_id = %ctx.call_id, "function exceeded its timeout while streaming its body");
+                        if let Verdict::Log { suppressed } = failures.admit(Instant::now()) {
+                            tracing::warn!(function = %settings.name, call_id = %ctx.call_id, suppressed, "function exceeded its timeout while streaming its body");
+                        }
                     }
                 }
                 log.finish();

@@ -379,7 +379,7 @@ async fn a_function_trapping_on_every_call_cannot_flood_the_platform_log() {
             .count()
     };
     let logged = failure_lines(&faas.stderr.lock().unwrap());
-    // Ten lines per started second of failures (gateway/src/failure_log.rs).
+    // Ten lines per started second of failures (invoke/src/failure_log.rs).
     let bound = 10 * (elapsed.as_secs() as usize + 1);
     assert!(
         (1..=bound).contains(&logged) && logged < 300,

@@ -1,4 +1,4 @@
-//! How many "invocation failed" lines one function may put in the platform's log.
+//! How many lines about its failed calls one function may put in the platform's log.
 //!
 //! A function that fails on every request (a guest trapping, a handler crashing) would
 //! otherwise write one warning per call: thousands of lines a second in a log every team
@@ -6,7 +6,8 @@
 //! version gets [`LINES_PER_WINDOW`] lines per [`WINDOW`]; the rest are counted, and the next
 //! line logged says how many were left out. Every failure still counts in the metrics
 //! (`faas_invocations_total` by status) and the dashboard's statistics, and its caller still
-//! gets the whole error: only the log line is skipped.
+//! gets the whole error: only the log line is skipped. The gateway's "invocation failed" lines
+//! and the WASM executor's (a failure after the response head was sent) are limited this way.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
