@@ -359,11 +359,7 @@ async fn invoke_admitted(
             // At most a few lines a second per function (`failure_log`): the caller, the
             // metrics and the statistics still see every failure.
             if let Verdict::Log { suppressed } = entry.failure_log.admit(Instant::now()) {
-                if suppressed > 0 {
-                    tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, suppressed, "invocation failed; earlier failures of this function were not logged (failure_log)");
-                } else {
-                    tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, "invocation failed");
-                }
+                tracing::warn!(function = %name, %call_id, reason = err.reason(), error = %err, suppressed, "invocation failed");
             }
             drop(guard);
             json_error(

@@ -282,8 +282,8 @@ async fn a_long_job_runs_only_under_a_raised_cap() {
 
 /// RFC 9112 §3.2.2: a request in absolute form (`GET http://host:port/path`) names its host in
 /// the target, and the `Host` header sent beside it is ignored: the function sees the
-/// target's host (CGI's SERVER_NAME and HTTP_HOST; a wasi:http guest's `host`, whose
-/// authority wasmtime takes from it), where it used to see the header's.
+/// target's host (CGI's SERVER_NAME and HTTP_HOST; a wasi:http guest's authority, which the
+/// Rust SDK gives handlers as `host`), where it used to see the header's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_absolute_form_gives_the_function_the_targets_host() {
     let dir = tempfile::tempdir().unwrap();
