@@ -1,8 +1,8 @@
 # Shared prologue of the benchmark scripts; source it after setting BENCH (the script's name,
 # used in log lines and the temp dir). Defines ROOT, FAAS, HELLO, ECHO_CGI, WORK, PIDS (killed
 # and waited for on exit, with WORK removed), log, seconds_of, free_port, now_ns,
-# wait_for_200, start_faas, wasm_function, to_ms, run_wrk (needs DURATION, WARMUP, THREADS,
-# CONNECTIONS) and stop.
+# wait_for_200, start_faas, wasm_function, status_kib, to_ms, run_wrk (needs DURATION, WARMUP,
+# THREADS, CONNECTIONS) and stop.
 # shellcheck shell=bash
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -125,6 +125,9 @@ wasm_function() {
     printf 'apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: %s}\nspec:\n  runtime:\n    wasm:\n      source: %s\n%s' \
         "$name" "$source" "$extra" >"$WORK/functions/$name.yaml"
 }
+
+# Field FIELD (VmRSS, VmHWM) of process PID's /proc status, in KiB.
+status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }
 
 # Latency as printed by wrk (850.00us, 1.20ms, 2.00s) in milliseconds.
 to_ms() {

@@ -34,19 +34,17 @@ mkdir -p "$WORK/state"
 wasm_function hello "$HELLO"
 start_faas /function/hello/
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$FAAS_PID/status"; }
 fds() { find "/proc/$FAAS_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+ROW='%-22s %12s %12s %10s %10s %10s %8s %8s %8s %12s\n'
 
 log "baseline: hello under wrk, no idle connections"
 read -r BASE_RPS BASE_P50 BASE_P99 _ _ <<<"$(run_wrk "$BASE/function/hello/" baseline)"
 sleep 1
 
-# Holds IDLE connections of MODE and measures; prints "rss_before rss_held fds_before
-# fds_held rps p50 p99 closed".
+# Holds IDLE connections of MODE and measures; prints the table's row LABEL.
 held() {
-    local mode="$1" ready="$WORK/ready-$1" holder rss0 fd0 rss1 fd1 rps p50 p99 closed
-    rss0="$(rss_kib)"
-    fd0="$(fds)"
+    local label="$1" mode="$2" ready="$WORK/ready-$2" holder rss0 rss1 fd1 rps p50 p99 closed
+    rss0="$(status_kib VmRSS "$FAAS_PID")"
     python3 "$ROOT/benches/idle_connections.py" --port "$PORT" --count "$IDLE" --mode "$mode" \
         --ready-file "$ready" >"$WORK/holder-$mode.txt" 2>&1 &
     holder=$!
@@ -59,38 +57,37 @@ held() {
         ((waited < 600)) || { log "the holder did not open $IDLE connections within 120 s"; exit 1; }
     done
     sleep 2
-    rss1="$(rss_kib)"
+    rss1="$(status_kib VmRSS "$FAAS_PID")"
     fd1="$(fds)"
     log "$mode: $IDLE connections held; hello under wrk"
     read -r rps p50 p99 _ _ <<<"$(run_wrk "$BASE/function/hello/" "$mode")"
     kill -TERM "$holder"
     wait "$holder" || true
     closed="$(awk '/^held/ {print $NF}' "$WORK/holder-$mode.txt")"
-    echo "$rss0 $rss1 $fd0 $fd1 $rps $p50 $p99 ${closed:-?}"
+    # shellcheck disable=SC2059 # the row's format, shared by every row
+    printf "$ROW" "$label" "$rss0" "$rss1" \
+        "$(awk -v a="$rss0" -v b="$rss1" -v n="$IDLE" 'BEGIN { printf "%.2f", (b - a) / n }')" \
+        "$fd1" "$rps" "$p50" "$p99" \
+        "$(awk -v r="$rps" -v base="$BASE_RPS" 'BEGIN { printf "%.3f", (base > 0 ? r / base : 0) }')" \
+        "${closed:-?}"
     sleep 2
 }
 
-# `held` runs in a subshell: its exit does not end the script, an empty answer does.
-read -r K_RSS0 K_RSS1 K_FD0 K_FD1 K_RPS K_P50 K_P99 K_CLOSED <<<"$(held after-request)"
-[[ -n "${K_CLOSED:-}" ]] || { log "holding keep-alive connections failed"; exit 1; }
+# `held` runs in a subshell: its exit does not end the script, an empty row does.
+KEEP_ALIVE="$(held keep-alive after-request)"
+[[ -n "$KEEP_ALIVE" ]] || { log "holding keep-alive connections failed"; exit 1; }
 stop "$FAAS_PID"
 start_faas /function/hello/
 run_wrk "$BASE/function/hello/" warm-up >/dev/null
 sleep 1
-read -r S_RSS0 S_RSS1 S_FD0 S_FD1 S_RPS S_P50 S_P99 S_CLOSED <<<"$(held silent)"
-[[ -n "${S_CLOSED:-}" ]] || { log "holding silent connections failed"; exit 1; }
+SILENT="$(held silent silent)"
+[[ -n "$SILENT" ]] || { log "holding silent connections failed"; exit 1; }
 stop "$FAAS_PID"
 
 echo
 echo "idle connections: $FAAS; IDLE=$IDLE; hello under wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up $WARMUP); $(nproc) CPUs"
-printf '%-22s %12s %12s %10s %10s %10s %8s %8s %8s %12s\n' case rss_before_KiB rss_held_KiB KiB/conn fds_held req/s p50_ms p99_ms rps_ratio closed_early
-printf '%-22s %12s %12s %10s %10s %10s %8s %8s %8s %12s\n' "no idle connections" - - - - "$BASE_RPS" "$BASE_P50" "$BASE_P99" 1.000 -
-for row in "keep-alive K" "silent S"; do
-    read -r label p <<<"$row"
-    eval "r0=\$${p}_RSS0 r1=\$${p}_RSS1 f1=\$${p}_FD1 rps=\$${p}_RPS p50=\$${p}_P50 p99=\$${p}_P99 closed=\$${p}_CLOSED"
-    awk -v l="$label" -v r0="$r0" -v r1="$r1" -v n="$IDLE" -v f1="$f1" -v rps="$rps" -v p50="$p50" \
-        -v p99="$p99" -v base="$BASE_RPS" -v closed="$closed" 'BEGIN {
-        printf "%-22s %12d %12d %10.2f %10d %10s %8s %8s %8.3f %12s\n",
-            l, r0, r1, (r1 - r0) / n, f1, rps, p50, p99, (base > 0 ? rps / base : 0), closed
-    }'
-done
+# shellcheck disable=SC2059
+printf "$ROW" case rss_before_KiB rss_held_KiB KiB/conn fds_held req/s p50_ms p99_ms rps_ratio closed_early
+# shellcheck disable=SC2059
+printf "$ROW" "no idle connections" - - - - "$BASE_RPS" "$BASE_P50" "$BASE_P99" 1.000 -
+printf '%s\n' "$KEEP_ALIVE" "$SILENT"

@@ -46,7 +46,7 @@ log "faas answers: $(curl -s --max-time 2 "$URL")"
 log "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $URL"
 RESULT="$(run_wrk "$URL" faas)"
 read -r OURS_RPS OURS_P50 OURS_P99 OURS_NON2XX OURS_ERRORS <<<"$RESULT"
-OURS_RSS="$(awk '/^VmRSS:/ {print $2}' "/proc/$FAAS_PID/status" 2>/dev/null || echo 0)"
+OURS_RSS="$(status_kib VmRSS "$FAAS_PID" 2>/dev/null || echo 0)"
 stop "$FAAS_PID"
 
 # --- wasmtime serve -----------------------------------------------------------------------

@@ -91,8 +91,9 @@ echo "neighbours: hello under wrk -t$THREADS -c$CONNECTIONS -d$DURATION (warm-up
 echo "hello alone: $A_RPS req/s (p50 $A_P50 ms, p99 $A_P99 ms)"
 printf '%-6s %10s %14s %10s %14s %10s\n' round ok_rps ok_neighbour traps_rps traps_neighbour traps/ok
 printf '%s\n' "${rows[@]}"
-MEDIAN="$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
-echo "hello req/s beside traps / beside ok, median of $ROUNDS: $MEDIAN (goal >= 0.95); min $(printf '%s\n' "${ratios[@]}" | sort -n | head -1), max $(printf '%s\n' "${ratios[@]}" | sort -n | tail -1)"
+mapfile -t sorted < <(printf '%s\n' "${ratios[@]}" | sort -n)
+MEDIAN="$(printf '%s\n' "${sorted[@]}" | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')"
+echo "hello req/s beside traps / beside ok, median of $ROUNDS: $MEDIAN (goal >= 0.95); min ${sorted[0]}, max ${sorted[-1]}"
 echo "failure lines in the platform log: $TRAPS"
 if [[ "$non2xx" != 0 ]]; then
     echo "warning: hello answered $non2xx non-2xx; see the wrk output above" >&2
