@@ -235,16 +235,12 @@ impl Faas {
         if !launch.build {
             args.push("--no-build".into());
         }
-        args.extend(
-            [
-                "--listen",
-                "127.0.0.1:0",
-                "--watch-interval",
-                "0.2",
-                "--state",
-            ]
-            .map(Into::into),
-        );
+        args.extend(["--listen", "127.0.0.1:0"].map(Into::into));
+        // A short poll unless the test sets its own.
+        if !launch.args.iter().any(|a| a == "--watch-interval") {
+            args.extend(["--watch-interval", "0.2"].map(Into::into));
+        }
+        args.push("--state".into());
         args.push(state_path.into());
         Self::spawn(faas_bin(), args, launch, state)
     }

@@ -5,9 +5,11 @@
 //! a `build:` appears and when their sources change ([`crate::rebuild`]); a new artifact is
 //! then an ordinary artifact change, and a failed build leaves the old one serving.
 //!
-//! Watching is by polling (once a second by default) rather than inotify: it works the same on
-//! every filesystem (bind mounts, network shares, editors that replace files), costs a few
-//! stat calls per second, and needs no extra dependency.
+//! Watching is by polling (once a second by default): it works the same on every filesystem
+//! (bind mounts, network shares, editors that replace files) and costs a few stat calls per
+//! second. The OS's change notifications ([`super::folder_events`]) only make a poll come
+//! early: a manifest saved serves in milliseconds, and one missed event costs a poll interval,
+//! never a change.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,25 +18,42 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use faas_api::Function;
-use faas_api::manifest::{list_manifest_files, load_path, scan_file};
+use faas_api::manifest::{Listing, list_manifest_files, load_path, scan_file};
 
 use crate::platform::Platform;
 use crate::rebuild::Rebuilds;
 use crate::registry::Origin;
 
-/// Loads the folder once (building first when `build`), then keeps following it every
-/// `interval` for as long as the process runs.
+use super::folder_events::{FolderEvents, Followed};
+
+/// How long after a change notification the folder is scanned: an editor's save is often a
+/// few operations (write a temporary file, rename it, set its mode), and one scan after the
+/// last of them reads the result instead of a half-saved state.
+const SETTLE: Duration = Duration::from_millis(10);
+
+/// Loads the folder once (building first when `build`), then keeps following it, every
+/// `interval` and at each change the OS reports, for as long as the process runs.
 pub async fn start(platform: &Arc<Platform>, dir: PathBuf, interval: Duration, build: bool) {
     let mut watcher = Watcher::new(dir);
     if build {
         watcher = watcher.with_builds();
     }
+    let mut events = FolderEvents::new();
     watcher.sync(platform).await;
+    events.follow(watcher.followed());
     let watched = Arc::clone(platform);
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = events.changed() => tokio::time::sleep(SETTLE).await,
+            }
             watcher.sync(&watched).await;
+            if events.follow(watcher.followed()) {
+                // A directory new since the scan: what was written in it before its watch
+                // began sent no event.
+                watcher.sync(&watched).await;
+            }
         }
     });
 }
@@ -56,6 +75,10 @@ pub struct Watcher {
     parsed: HashMap<PathBuf, (Option<Stamp>, Option<Arc<ParsedFile>>)>,
     /// The builds manifests ask for, when this watcher runs them.
     rebuilds: Option<Rebuilds>,
+    /// The directories the last scan walked.
+    dirs: Vec<PathBuf>,
+    /// The artifact files the functions of the last scan name.
+    artifacts: HashSet<PathBuf>,
 }
 
 type ParsedFile = Result<Vec<Function>, String>;
@@ -72,6 +95,21 @@ impl Watcher {
             file_errors: HashMap::new(),
             parsed: HashMap::new(),
             rebuilds: None,
+            dirs: Vec::new(),
+            artifacts: HashSet::new(),
+        }
+    }
+
+    /// What the last scan read, for change notifications: the walked directories, or the
+    /// manifest when the folder is one file, and the artifacts.
+    pub fn followed(&self) -> Followed {
+        let mut files = self.artifacts.clone();
+        if self.dirs.is_empty() {
+            files.insert(self.dir.clone());
+        }
+        Followed {
+            dirs: self.dirs.iter().cloned().collect(),
+            files,
         }
     }
 
@@ -123,9 +161,15 @@ impl Watcher {
             (f.path, Arc::new(f.result.map_err(|e| e.to_string())), true)
         };
         if !self.dir.is_dir() {
+            self.dirs.clear();
             return load_path(&self.dir).into_iter().map(fresh).collect();
         }
-        let (files, errors) = list_manifest_files(&self.dir);
+        let Listing {
+            files,
+            dirs,
+            errors,
+        } = list_manifest_files(&self.dir);
+        self.dirs = dirs;
         let mut out: Vec<_> = errors.into_iter().map(fresh).collect();
         let mut cache = HashMap::new();
         for file in files {
@@ -151,6 +195,7 @@ impl Watcher {
     /// Brings the registry in line with the folder.
     pub async fn sync(&mut self, platform: &Platform) {
         let mut seen: HashMap<String, PathBuf> = HashMap::new();
+        let mut artifacts = HashSet::new();
         let mut broken_files = Vec::new();
         let scanned = self.scan();
         self.build(platform, &scanned).await;
@@ -191,6 +236,11 @@ impl Watcher {
                 let artifact_path =
                     crate::artifact::local_path(function, &base).map_err(|e| e.to_string());
                 let fingerprint = artifact_path.as_ref().ok().and_then(|p| fingerprint(p));
+                if let Ok(path) = &artifact_path
+                    && function.spec.runtime.container.is_none()
+                {
+                    artifacts.insert(path.clone());
+                }
                 // Unchanged manifest and artifact: nothing to do, and no need to serialize the
                 // spec to find that out (this runs for every function every tick).
                 if !changed
@@ -233,6 +283,9 @@ impl Watcher {
                 self.applied.insert(name, applied);
             }
         }
+        // (A broken manifest's artifacts are not followed: nothing reloads them until it
+        // is fixed, and fixing it is a change of a followed file.)
+        self.artifacts = artifacts;
         // Functions whose manifest is gone (not merely broken) are removed.
         let gone: Vec<String> = self
             .applied

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod folder;
+pub mod folder_events;
 pub mod pool;
 
 use std::path::PathBuf;

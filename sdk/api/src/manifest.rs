@@ -113,20 +113,41 @@ fn read(path: &Path) -> Result<String, ManifestError> {
 }
 
 fn scan_dir(root: &Path) -> Vec<LoadedFile> {
-    let (files, mut out) = list_manifest_files(root);
+    let Listing {
+        files,
+        errors: mut out,
+        ..
+    } = list_manifest_files(root);
     out.extend(files.iter().filter_map(|file| scan_file(file)));
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
-/// The `*.yaml`/`*.yml` files a directory scan reads (see [`load_path`]), sorted, and the
-/// directories that could not be read. Lets a watcher stat files and re-parse only changed ones.
-pub fn list_manifest_files(root: &Path) -> (Vec<PathBuf>, Vec<LoadedFile>) {
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
-    walk(root, &mut files, &mut errors);
-    files.sort();
-    (files, errors)
+/// What a directory scan reads (see [`load_path`]).
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// The `*.yaml`/`*.yml` files, sorted.
+    pub files: Vec<PathBuf>,
+    /// Every directory walked, the root first: where a new manifest could appear.
+    pub dirs: Vec<PathBuf>,
+    /// The directories that could not be read.
+    pub errors: Vec<LoadedFile>,
+}
+
+/// The files and directories a directory scan reads (see [`load_path`]). Lets a watcher
+/// stat files and re-parse only changed ones, and watch the directories for new ones.
+pub fn list_manifest_files(root: &Path) -> Listing {
+    let mut listing = Listing::default();
+    walk(root, &mut listing);
+    listing.files.sort();
+    listing
+}
+
+/// Whether a directory scan leaves the entry `name` out, with everything under it: hidden
+/// entries (editors' swap files, `.git`, a state directory), `target/` and `node_modules/`
+/// (build output and dependencies, which hold no manifest of the project's own).
+pub fn is_skipped(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules"
 }
 
 /// Parses one file the way a directory scan does: documents outside `faas.dev` are ignored,
@@ -156,7 +177,7 @@ pub fn scan_file(file: &Path) -> Option<LoadedFile> {
     })
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadedFile>) {
+fn walk(dir: &Path, listing: &mut Listing) {
     let io_err = |path: &Path, source| LoadedFile {
         path: path.to_path_buf(),
         result: Err(ManifestError::Io {
@@ -167,21 +188,20 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadedFile>) {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
-            errors.push(io_err(dir, e));
+            listing.errors.push(io_err(dir, e));
             return;
         }
     };
+    listing.dirs.push(dir.to_path_buf());
     for entry in entries {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                errors.push(io_err(dir, e));
+                listing.errors.push(io_err(dir, e));
                 continue;
             }
         };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name == "target" || name == "node_modules" {
+        if is_skipped(&entry.file_name().to_string_lossy()) {
             continue;
         }
         let path = entry.path();
@@ -189,7 +209,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadedFile>) {
             continue;
         };
         if file_type.is_dir() {
-            walk(&path, files, errors);
+            walk(&path, listing);
             continue;
         }
         let is_file = file_type.is_file()
@@ -199,7 +219,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>, errors: &mut Vec<LoadedFile>) {
             .and_then(|e| e.to_str())
             .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
         if is_file && is_yaml {
-            files.push(path);
+            listing.files.push(path);
         }
     }
 }
@@ -626,6 +646,38 @@ spec:
             loaded[0].result,
             Err(ManifestError::WrongKind { .. })
         ));
+    }
+
+    #[test]
+    fn a_listing_names_every_walked_directory_and_none_it_skips() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        write(root, "a/b/f.yaml", &function_yaml("f"));
+        write(root, "empty/readme.md", "no manifest here\n");
+        write(root, ".state/runs.yaml", &function_yaml("hidden"));
+        write(root, "target/debug/t.yaml", &function_yaml("target"));
+        write(root, "node_modules/x/n.yaml", &function_yaml("node"));
+        let listing = list_manifest_files(root);
+        let mut dirs: Vec<_> = listing
+            .dirs
+            .iter()
+            .map(|d| d.strip_prefix(root).expect("under root").to_path_buf())
+            .collect();
+        assert_eq!(dirs.first(), Some(&PathBuf::new()), "the root comes first");
+        dirs.sort();
+        let expected: Vec<PathBuf> = ["", "a", "a/b", "empty"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(dirs, expected);
+        assert_eq!(listing.files, vec![root.join("a/b/f.yaml")]);
+        assert!(listing.errors.is_empty());
+        for name in [".git", ".f.yaml.tmp", "target", "node_modules"] {
+            assert!(is_skipped(name), "{name}");
+        }
+        for name in ["hello.yaml", "targets", "src"] {
+            assert!(!is_skipped(name), "{name}");
+        }
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub enum Command {
         /// Do not run the cargo builds manifests ask for.
         #[arg(long)]
         no_build: bool,
-        /// Seconds between checks for changed manifests and artifacts.
+        /// Seconds between checks for changed manifests and artifacts (a change the OS
+        /// reports is applied at once; the check catches what it does not report).
         #[arg(long, default_value_t = 1.0)]
         watch_interval: f64,
         /// JSON logs.

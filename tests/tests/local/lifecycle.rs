@@ -56,6 +56,68 @@ async fn changes_in_the_folder_are_applied_live() {
     .await;
 }
 
+/// With a poll of an hour, only the OS's change notifications can explain a change applied
+/// within the test's 30 s: each step fails if they are not followed.
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_are_applied_at_once_not_at_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The artifact lives outside the folder, as a build's output does.
+    let out = tempfile::tempdir().unwrap();
+    let artifact = out.path().join("app.wasm");
+    std::fs::copy(guest("hostile"), &artifact).unwrap();
+    write_function(d, "first", &guest("hello"), "");
+    let faas = Faas::launch(
+        d,
+        Launch {
+            args: vec!["--watch-interval".into(), "3600".into()],
+            ..Launch::default()
+        },
+    );
+    assert_eq!(get(&faas.url("/function/first")).await.status, 200);
+
+    // A manifest in a directory made after the start (a watch the directory gets only once
+    // a scan has walked it).
+    let sub = d.join("team/app");
+    std::fs::create_dir_all(&sub).unwrap();
+    let manifest = write_function(&sub, "app", &artifact, "");
+    faas.eventually("the function of a new directory serving", || {
+        let url = faas.url("/function/app/ok");
+        async move { get(&url).await.text() == "ok" }
+    })
+    .await;
+
+    // The artifact replaced where the build puts it.
+    std::fs::copy(guest("hello"), out.path().join("next.wasm")).unwrap();
+    std::fs::rename(out.path().join("next.wasm"), &artifact).unwrap();
+    faas.eventually("the new artifact serving", || {
+        let url = faas.url("/function/app/ok");
+        async move { get(&url).await.text().starts_with("Hello from faas") }
+    })
+    .await;
+
+    // The manifest edited in place: a broken change is reported.
+    std::fs::write(&manifest, "apiVersion: faas.dev/v1alpha1\nkind: Function\nmetadata: {name: app}\nspec:\n  runtime: {wasm: {source: app.wasm}}\n  memory: lots\n").unwrap();
+    faas.eventually("the rejected change reported", || {
+        let url = faas.url("/system/functions/app");
+        async move {
+            get(&url).await.json()["summary"]["lastError"]
+                .as_str()
+                .is_some_and(|e| e.contains("spec.memory"))
+        }
+    })
+    .await;
+
+    // The manifest removed: the function goes.
+    std::fs::remove_file(&manifest).unwrap();
+    faas.eventually("the removed function gone", || {
+        let url = faas.url("/function/app/ok");
+        async move { get(&url).await.status == 404 }
+    })
+    .await;
+    assert_eq!(get(&faas.url("/function/first")).await.status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn overload_gets_429_not_an_unbounded_queue() {
     let dir = tempfile::tempdir().unwrap();
