@@ -179,7 +179,19 @@ async fn latency(client: &BenchClient, uri: &http::Uri, n: u64) -> (f64, f64) {
     (percentile(&micros, 0.5), percentile(&micros, 0.99))
 }
 
-async fn throughput(client: &BenchClient, uri: &http::Uri, seconds: u64, callers: u64) -> f64 {
+/// CPU time this process has used, all threads (client, gateway and pod alike).
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Requests per second, and CPU time per request in µs, of `callers` concurrent callers.
+async fn throughput(
+    client: &BenchClient,
+    uri: &http::Uri,
+    seconds: u64,
+    callers: u64,
+) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let tasks: Vec<_> = (0..callers)
@@ -198,15 +210,19 @@ async fn throughput(client: &BenchClient, uri: &http::Uri, seconds: u64, callers
             })
         })
         .collect();
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_time());
+    let counted = done.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let count = done.load(Ordering::Relaxed) - counted;
+    let (elapsed, cpu) = (start.elapsed().as_secs_f64(), cpu_time() - cpu);
     stop.store(true, Ordering::Relaxed);
-    let elapsed = start.elapsed().as_secs_f64();
-    let count = done.load(Ordering::Relaxed);
     for task in tasks {
         let _ = task.await;
     }
-    count as f64 / elapsed
+    (
+        count as f64 / elapsed,
+        cpu.as_secs_f64() * 1e6 / count.max(1) as f64,
+    )
 }
 
 fn main() {
@@ -234,14 +250,18 @@ fn main() {
         println!("  direct to the pod      p50 {d50:8.1}  p99 {d99:8.1}");
         println!("  through the gateway    p50 {g50:8.1}  p99 {g99:8.1}");
         println!("  added by the gateway   p50 {:8.1}", g50 - d50);
-        let direct_rps = throughput(&client, &direct, seconds, callers).await;
-        let through_rps = throughput(&client, &through, seconds, callers).await;
-        println!("throughput, {callers} callers for {seconds} s each (req/s):");
-        println!("  direct to the pod      {direct_rps:10.0}");
-        println!("  through the gateway    {through_rps:10.0}");
+        let (direct_rps, direct_cpu) = throughput(&client, &direct, seconds, callers).await;
+        let (through_rps, through_cpu) = throughput(&client, &through, seconds, callers).await;
         println!(
-            "  ratio                  {:10.2}x",
-            through_rps / direct_rps
+            "throughput, {callers} callers for {seconds} s each (req/s; CPU time per request \
+             of the whole process: client, pod and, through it, the gateway):"
+        );
+        println!("  direct to the pod      {direct_rps:10.0}  CPU {direct_cpu:6.1} µs");
+        println!("  through the gateway    {through_rps:10.0}  CPU {through_cpu:6.1} µs");
+        println!(
+            "  ratio                  {:10.2}x  CPU added by the gateway {:6.1} µs",
+            through_rps / direct_rps,
+            through_cpu - direct_cpu
         );
     });
 }
