@@ -35,7 +35,13 @@ pub struct Followed {
 impl Followed {
     /// Whether a change at `path` can change what the scan finds.
     pub fn matters(&self, path: &Path) -> bool {
-        if self.files.contains(path) {
+        // A file named without a directory is watched through `.`, whose events name it
+        // `./file`.
+        if self.files.contains(path)
+            || path
+                .strip_prefix(".")
+                .is_ok_and(|bare| self.files.contains(bare))
+        {
             return true;
         }
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
@@ -250,6 +256,9 @@ mod tests {
             &[Path::new("fns")],
             &[Path::new("out/a.wasm"), Path::new("b.yaml")],
         );
+        // `b.yaml` as the events of its directory, `.`, name it.
+        assert!(f.matters(Path::new("./b.yaml")));
+        assert!(!f.matters(Path::new("./c.yaml")));
         let set = f.watch_set();
         let expected: HashSet<PathBuf> = ["fns", "out", "."].iter().map(PathBuf::from).collect();
         assert_eq!(set, expected);
