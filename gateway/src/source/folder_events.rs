@@ -12,14 +12,16 @@
 //! recursive one: a folder of Rust or Node projects would otherwise put a watch on every
 //! directory of `target/` and `node_modules/`, and the process's own writes (a state directory
 //! inside the folder) would wake it for nothing. Only a change to an entry a scan reads wakes
-//! it: a visible entry of a walked directory, or an artifact file itself. Reads never do (the
-//! scan's own reads would otherwise wake the next scan).
+//! it: a visible manifest or directory of a walked directory, or an artifact file itself. A
+//! function's own files beside its manifest (a log it appends to, a database) do not: each
+//! write would otherwise cost a scan. Nor do reads (the scan's own reads would otherwise wake
+//! the next scan).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use faas_api::manifest::is_skipped;
+use faas_api::manifest::{has_manifest_extension, is_skipped};
 use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
 use notify::{EventKind, EventKindMask, RecommendedWatcher, RecursiveMode, Watcher as _};
 
@@ -47,7 +49,11 @@ impl Followed {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return false;
         };
-        self.dirs.contains(parent) && !is_skipped(&name.to_string_lossy())
+        self.dirs.contains(parent)
+            && !is_skipped(&name.to_string_lossy())
+            // A directory (new, or renamed) may hold manifests; one removed held files
+            // whose removals each say so.
+            && (has_manifest_extension(path) || path.is_dir())
     }
 
     /// The directories to watch: the walked ones and those holding the single files.
@@ -211,15 +217,13 @@ mod tests {
             &[Path::new("fns"), Path::new("fns/a")],
             &[Path::new("build/out/a.wasm")],
         );
-        for path in [
-            "fns/x.yaml",
-            "fns/a/hello.wasm",
-            "fns/newdir",
-            "build/out/a.wasm",
-        ] {
+        for path in ["fns/x.yaml", "fns/a/b.yml", "build/out/a.wasm"] {
             assert!(f.matters(Path::new(path)), "{path}");
         }
         for path in [
+            "fns/a/hello.wasm",
+            "fns/app.log",
+            "fns/newdir",
             "fns/.x.yaml.tmp",
             "fns/target",
             "fns/node_modules",
@@ -288,6 +292,8 @@ mod tests {
         std::fs::write(root.join(".f.yaml.tmp"), "hidden").unwrap();
         std::fs::write(outside.path().join("a.d"), "deps").unwrap();
         std::fs::create_dir_all(root.join("target/debug")).unwrap();
+        // A function's own log beside its manifest.
+        std::fs::write(root.join("app.log"), "line\n").unwrap();
         assert!(
             !woken_within(&events, Duration::from_millis(300)).await,
             "woken by a read or an entry no scan reads"
@@ -308,6 +314,12 @@ mod tests {
         assert!(
             woken_within(&events, Duration::from_secs(10)).await,
             "removal"
+        );
+        // A new directory, which may hold manifests.
+        std::fs::create_dir(root.join("team")).unwrap();
+        assert!(
+            woken_within(&events, Duration::from_secs(10)).await,
+            "new directory"
         );
 
         // Following the same set again adds no watch; dropping the artifact stops its wake-ups.

@@ -143,6 +143,13 @@ pub fn list_manifest_files(root: &Path) -> Listing {
     listing
 }
 
+/// Whether a directory scan reads the file at `path`, by its name: `*.yaml` and `*.yml`.
+pub fn has_manifest_extension(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
 /// Whether a directory scan leaves the entry `name` out, with everything under it: hidden
 /// entries (editors' swap files, `.git`, a state directory), `target/` and `node_modules/`
 /// (build output and dependencies, which hold no manifest of the project's own).
@@ -214,11 +221,7 @@ fn walk(dir: &Path, listing: &mut Listing) {
         }
         let is_file = file_type.is_file()
             || (file_type.is_symlink() && fs::metadata(&path).is_ok_and(|m| m.is_file()));
-        let is_yaml = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
-        if is_file && is_yaml {
+        if is_file && has_manifest_extension(&path) {
             listing.files.push(path);
         }
     }
@@ -677,6 +680,12 @@ spec:
         }
         for name in ["hello.yaml", "targets", "src"] {
             assert!(!is_skipped(name), "{name}");
+        }
+        for name in ["a.yaml", "b.YML", "dir/c.yml"] {
+            assert!(has_manifest_extension(Path::new(name)), "{name}");
+        }
+        for name in ["a.json", "yaml", "app.log", "a.yaml.tmp"] {
+            assert!(!has_manifest_extension(Path::new(name)), "{name}");
         }
     }
 
